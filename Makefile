@@ -1,0 +1,120 @@
+# hop — one binary, built from the layers below.  `make V=1` shows commands,
+# `make SANITIZE=1` builds with ASan+UBSan into build-san/, `WERROR=0` keeps
+# warnings as warnings.
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+SANITIZE ?= 0
+WERROR   ?= 1
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      ?= -O1
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      ?= -O2
+endif
+
+PKGS     := readline sqlite3 libqcow jansson
+CC       ?= cc
+WARNINGS := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+            -Wwrite-strings -Wundef -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(SANFLAGS) -I. -I$(BUILD) \
+              -DHOP_VERSION='"$(VERSION)"' -pthread \
+              $(shell pkg-config --cflags $(PKGS))
+LDLIBS   := $(shell pkg-config --libs $(PKGS)) -pthread -lm
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+
+ifneq ($(V),1)
+Q := @
+E := @echo
+else
+Q :=
+E := @true
+endif
+
+# Every layer is a directory; its .c files go into libhop.a.  cli/main.c is
+# the program entry, kept out of the library so tests can link it.
+LAYERS   := util vmstate ram machine block migration snapshot monitor cli
+LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
+LIB_ASM  := $(foreach d,$(LAYERS),$(wildcard $(d)/*.S))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)
+
+UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
+UNIT_SUPPORT := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRCS    := $(wildcard tests/tools/*.c)
+TOOL_BINS    := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
+
+-include machine/firmware/firmware.mk
+
+.PHONY: all check install uninstall clean tools
+all: $(BUILD)/hop
+
+$(BUILD)/libhop.a: $(LIB_OBJS)
+	$(E) "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/hop: $(BUILD)/cli/main.o $(BUILD)/libhop.a
+	$(E) "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	$(E) "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/%.o: %.S
+	$(E) "  AS      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/support/%.o: tests/unit/%.c
+	$(E) "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -MMD -MP -c -o $@ $<
+
+UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT:tests/unit/%.c=$(BUILD)/tests/support/%.o)
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a
+	$(E) "  TEST    $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -MMD -MP \
+	    $(ALL_LDFLAGS) -o $@ $< $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a \
+	    $(shell pkg-config --libs cmocka) $(LDLIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a
+	$(E) "  TOOL    $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< \
+	    $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+# Runs every unit test binary and every bats file; ends with "N passed, N failed".
+check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)HOP_BUILD=$(BUILD) tests/run-tests.sh
+
+install: $(BUILD)/hop
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 755 $(BUILD)/hop $(DESTDIR)$(PREFIX)/bin/hop
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 completions/hop.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hop
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/hop \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hop
+	cd man && for m in *.1; do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$m; done
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

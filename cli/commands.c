@@ -1,0 +1,131 @@
+/* The subcommand table and the dispatcher around it. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const char *const help_opts[] = { "--help", NULL };
+
+const struct cli_command cli_commands[] = {
+    {
+        .name = "help",
+        .synopsis = "[COMMAND]",
+        .summary = "show help for hop or one of its commands",
+        .help = "Without COMMAND, lists hop's commands.  With COMMAND, shows "
+                "that command's usage and options\n(the same as "
+                "`hop COMMAND --help`).\n",
+        .run = cmd_help,
+        .options = help_opts,
+    },
+    {
+        .name = "version",
+        .synopsis = "",
+        .summary = "print hop's version and the stream format it writes",
+        .help = "Prints the version of hop and the migration stream version "
+                "it reads and writes.\n",
+        .run = cmd_version,
+        .options = help_opts,
+    },
+    {
+        .name = "complete",
+        .synopsis = "-- WORD...",
+        .summary = NULL,   /* hidden: the bash completion's back end */
+        .help = "Prints the completions of the last WORD of a partial hop "
+                "command line, one per line.\nUsed by completions/hop.bash.\n",
+        .run = cmd_complete,
+        .options = help_opts,
+    },
+    { .name = NULL }
+};
+
+const struct cli_command *cli_find_command(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, name) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+void cli_print_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: hop [--help] [--version] COMMAND [ARGS...]\n"
+            "\n"
+            "hop moves the running state of a virtual machine: live to another\n"
+            "process, into a qcow2 image and back, and onto the screen.\n"
+            "\n"
+            "Commands:\n");
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        if (c->summary) {
+            fprintf(out, "  %-10s %s\n", c->name, c->summary);
+        }
+    }
+    fprintf(out, "\nRun 'hop COMMAND --help' for a command's options.\n");
+}
+
+void cli_print_command_help(FILE *out, const struct cli_command *cmd)
+{
+    fprintf(out, "Usage: hop %s %s\n", cmd->name, cmd->synopsis);
+    if (cmd->summary) {
+        fprintf(out, "\n%c%s.\n", cmd->summary[0] - 32 * (cmd->summary[0] >= 'a' &&
+                cmd->summary[0] <= 'z'), cmd->summary + 1);
+    }
+    if (cmd->help) {
+        fprintf(out, "\n%s", cmd->help);
+    }
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            return 0;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hop %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nUsage: hop %s %s\nTry 'hop %s --help'.\n", cmd->name,
+            cmd->synopsis, cmd->name);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        cli_print_usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        return cmd_version(1, argv + 1);
+    }
+    const struct cli_command *cmd = cli_find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "hop: unknown %s '%s'\n\n",
+                name[0] == '-' ? "option" : "command", name);
+        cli_print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cmd->run != cmd_complete && cli_wants_help(argc - 1, argv + 1)) {
+        cli_print_command_help(stdout, cmd);
+        return EXIT_OK;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,717 @@
+/* Section stream writer and loader. */
+#include "vmstate/stream.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmstate/stream-format.h"
+
+/* The longest vmdesc the loader accepts. */
+#define VMDESC_MAX (64u << 20)
+
+struct section_entry {
+    char idstr[256];
+    int instance_id;
+    uint32_t section_id;
+    int version_id;
+    const struct vmstate_desc *desc;        /* table-described device */
+    const struct live_handler_ops *ops;     /* or live handler */
+    void *opaque;
+    /* load-time bookkeeping */
+    uint32_t load_id;       /* the section id the stream uses */
+    bool seen;
+    bool load_setup_done;
+    struct section_entry *next;
+};
+
+/* The configuration section, described by a table like any device. */
+struct stream_config {
+    uint32_t name_len;
+    uint8_t name[256];
+};
+
+struct section_registry {
+    char *machine;
+    struct section_entry *head;
+    struct section_entry **tail;
+    uint32_t next_section_id;
+    struct stream_config config;
+};
+
+static const struct vmstate_field config_fields[] = {
+    VMSTATE_UINT32(name_len, struct stream_config),
+    VMSTATE_VBUFFER_UINT32(name, struct stream_config, name_len),
+    VMSTATE_END_OF_LIST()
+};
+
+static const struct vmstate_desc config_desc = {
+    .name = "configuration",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = config_fields,
+};
+
+struct section_registry *section_registry_new(const char *machine)
+{
+    struct section_registry *reg = calloc(1, sizeof(*reg));
+    if (!reg || !(reg->machine = strdup(machine))) {
+        abort();
+    }
+    reg->tail = &reg->head;
+    return reg;
+}
+
+void section_registry_free(struct section_registry *reg)
+{
+    if (!reg) {
+        return;
+    }
+    struct section_entry *e = reg->head;
+    while (e) {
+        struct section_entry *next = e->next;
+        free(e);
+        e = next;
+    }
+    free(reg->machine);
+    free(reg);
+}
+
+const char *section_registry_machine(const struct section_registry *reg)
+{
+    return reg->machine;
+}
+
+static struct section_entry *find_entry(const struct section_registry *reg,
+                                        const char *idstr, int instance_id)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (e->instance_id == instance_id && strcmp(e->idstr, idstr) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static int add_entry(struct section_registry *reg, const char *idstr,
+                     int instance_id, int version_id,
+                     const struct vmstate_desc *desc,
+                     const struct live_handler_ops *ops, void *opaque,
+                     Error **errp)
+{
+    if (strlen(idstr) == 0 || strlen(idstr) > 255) {
+        error_setg(errp, "section name '%s' must be 1 to 255 bytes", idstr);
+        return -1;
+    }
+    if (instance_id < 0) {
+        instance_id = 0;
+        while (find_entry(reg, idstr, instance_id)) {
+            instance_id++;
+        }
+    } else if (find_entry(reg, idstr, instance_id)) {
+        error_setg(errp, "section '%s' instance %d is already registered",
+                   idstr, instance_id);
+        return -1;
+    }
+    struct section_entry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        abort();
+    }
+    strcpy(e->idstr, idstr);
+    e->instance_id = instance_id;
+    e->section_id = reg->next_section_id++;
+    e->version_id = version_id;
+    e->desc = desc;
+    e->ops = ops;
+    e->opaque = opaque;
+    *reg->tail = e;
+    reg->tail = &e->next;
+    return instance_id;
+}
+
+int section_register_vmsd(struct section_registry *reg, const char *idstr,
+                          int instance_id, const struct vmstate_desc *desc,
+                          void *opaque, Error **errp)
+{
+    return add_entry(reg, idstr, instance_id, desc->version_id, desc, NULL,
+                     opaque, errp);
+}
+
+int section_register_live(struct section_registry *reg, const char *idstr,
+                          int instance_id, int version_id,
+                          const struct live_handler_ops *ops, void *opaque,
+                          Error **errp)
+{
+    return add_entry(reg, idstr, instance_id, version_id, NULL, ops, opaque,
+                     errp);
+}
+
+void section_unregister(struct section_registry *reg, const char *idstr,
+                        int instance_id)
+{
+    for (struct section_entry **pp = &reg->head; *pp; pp = &(*pp)->next) {
+        struct section_entry *e = *pp;
+        if (e->instance_id == instance_id && strcmp(e->idstr, idstr) == 0) {
+            *pp = e->next;
+            if (reg->tail == &e->next) {
+                reg->tail = pp;
+            }
+            free(e);
+            return;
+        }
+    }
+}
+
+void section_foreach_vmsd(const struct section_registry *reg,
+                          section_visit_fn fn, void *ctx)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (e->desc) {
+            fn(e->idstr, e->instance_id, e->desc, e->opaque, ctx);
+        }
+    }
+}
+
+/* ---- writing ---- */
+
+static void put_section_header(Channel *f, uint8_t type,
+                               const struct section_entry *e)
+{
+    chan_put_u8(f, type);
+    chan_put_be32(f, e->section_id);
+    if (type == STREAM_SECTION_START || type == STREAM_SECTION_FULL) {
+        chan_put_counted_string(f, e->idstr);
+        chan_put_be32(f, (uint32_t)e->instance_id);
+        chan_put_be32(f, (uint32_t)e->version_id);
+    }
+}
+
+static void put_section_footer(Channel *f, const struct section_entry *e)
+{
+    chan_put_u8(f, STREAM_SECTION_FOOTER);
+    chan_put_be32(f, e->section_id);
+}
+
+static bool section_failed(const struct section_entry *e, Error **errp)
+{
+    error_prepend(errp, "section '%s' instance %d: ", e->idstr,
+                  e->instance_id);
+    return false;
+}
+
+bool stream_save_setup(struct section_registry *reg, Channel *f,
+                       Error **errp)
+{
+    chan_put_be32(f, STREAM_MAGIC);
+    chan_put_be32(f, STREAM_VERSION);
+
+    chan_put_u8(f, STREAM_CONFIGURATION);
+    size_t len = strlen(reg->machine);
+    reg->config.name_len = (uint32_t)(len > 255 ? 255 : len);
+    memcpy(reg->config.name, reg->machine, reg->config.name_len);
+    if (!vmstate_save(f, &config_desc, &reg->config, NULL, errp)) {
+        return false;
+    }
+
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (!e->ops || !e->ops->save_setup) {
+            continue;
+        }
+        put_section_header(f, STREAM_SECTION_START, e);
+        if (!e->ops->save_setup(f, e->opaque, errp)) {
+            return section_failed(e, errp);
+        }
+        put_section_footer(f, e);
+    }
+    return chan_check(f, errp);
+}
+
+int stream_save_iterate(struct section_registry *reg, Channel *f,
+                        Error **errp)
+{
+    int all_done = 1;
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (!e->ops || !e->ops->save_iterate) {
+            continue;
+        }
+        if (chan_rate_limited(f)) {
+            /* Out of budget for this window: come back later. */
+            return chan_check(f, errp) ? 0 : -1;
+        }
+        put_section_header(f, STREAM_SECTION_PART, e);
+        int r = e->ops->save_iterate(f, e->opaque, errp);
+        if (r < 0) {
+            section_failed(e, errp);
+            return -1;
+        }
+        put_section_footer(f, e);
+        if (r == 0) {
+            all_done = 0;
+        }
+    }
+    return chan_check(f, errp) ? all_done : -1;
+}
+
+uint64_t stream_save_pending(struct section_registry *reg)
+{
+    uint64_t total = 0;
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (e->ops && e->ops->save_pending) {
+            total += e->ops->save_pending(e->opaque);
+        }
+    }
+    return total;
+}
+
+/* The vmdesc trailer: 0x06, be32 length, JSON.  Tools that find the JSON
+ * by scanning back for the last NUL need a NUL in the length field before
+ * any '{' byte, so a length containing 0x7b is avoided by padding. */
+static void put_vmdesc(Channel *f, json_t *vmdesc)
+{
+    char *text = json_dumps(vmdesc, JSON_PRESERVE_ORDER);
+    if (!text) {
+        chan_set_error(f, "cannot format the vmdesc JSON");
+        return;
+    }
+    size_t len = strlen(text);
+    uint32_t wire_len = (uint32_t)len;
+    for (int i = 0; i < 4 && !(wire_len & 0xff000000u); i++) {
+        uint8_t b[4] = { (uint8_t)(wire_len >> 24), (uint8_t)(wire_len >> 16),
+                         (uint8_t)(wire_len >> 8), (uint8_t)wire_len };
+        if (memchr(b, 0x7b, 4) == NULL) {
+            break;
+        }
+        wire_len++;
+    }
+    chan_put_u8(f, STREAM_VMDESCRIPTION);
+    chan_put_be32(f, wire_len);
+    chan_put_buffer(f, text, len);
+    for (size_t pad = len; pad < wire_len; pad++) {
+        chan_put_u8(f, ' ');
+    }
+    free(text);
+}
+
+bool stream_save_complete(struct section_registry *reg, Channel *f,
+                          Error **errp)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (!e->ops || !e->ops->save_complete) {
+            continue;
+        }
+        put_section_header(f, STREAM_SECTION_END, e);
+        if (!e->ops->save_complete(f, e->opaque, errp)) {
+            return section_failed(e, errp);
+        }
+        put_section_footer(f, e);
+    }
+
+    json_t *vmdesc = json_object();
+    json_t *devices = json_array();
+    json_object_set_new(vmdesc, "page_size", json_integer(STREAM_PAGE_SIZE));
+    json_object_set_new(vmdesc, "devices", devices);
+    bool ok = true;
+    for (struct section_entry *e = reg->head; e && ok; e = e->next) {
+        if (!e->desc) {
+            continue;
+        }
+        json_t *dev = json_object();
+        json_object_set_new(dev, "name", json_string(e->idstr));
+        json_object_set_new(dev, "instance_id", json_integer(e->instance_id));
+        json_array_append_new(devices, dev);
+        put_section_header(f, STREAM_SECTION_FULL, e);
+        if (!vmstate_save(f, e->desc, e->opaque, dev, errp)) {
+            ok = section_failed(e, errp);
+            break;
+        }
+        put_section_footer(f, e);
+    }
+    if (ok) {
+        chan_put_u8(f, STREAM_EOF);
+        put_vmdesc(f, vmdesc);
+        chan_flush(f);
+        ok = chan_check(f, errp);
+    }
+    json_decref(vmdesc);
+    return ok;
+}
+
+void stream_save_cleanup(struct section_registry *reg)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (e->ops && e->ops->save_cleanup) {
+            e->ops->save_cleanup(e->opaque);
+        }
+    }
+}
+
+bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp)
+{
+    bool ok = stream_save_setup(reg, f, errp) &&
+              stream_save_complete(reg, f, errp);
+    stream_save_cleanup(reg);
+    return ok;
+}
+
+/* ---- loading ---- */
+
+struct loader {
+    struct section_registry *reg;
+    Channel *f;
+    const struct stream_load_opts *opts;
+    /* section id -> entry, for PART/END records */
+    struct section_entry **by_id;
+    size_t by_id_len;
+};
+
+static bool load_header(struct loader *ld, Error **errp)
+{
+    Channel *f = ld->f;
+    uint32_t magic = chan_get_be32(f);
+    uint32_t version = chan_get_be32(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    if (magic != STREAM_MAGIC) {
+        error_setg(errp, "not a migration stream: magic 0x%08x at offset 0, "
+                   "expected 0x%08x (\"QEVM\")", magic, STREAM_MAGIC);
+        return false;
+    }
+    if (version != STREAM_VERSION) {
+        error_setg(errp, "unsupported stream version %u at offset 4 "
+                   "(expected %u)", version, STREAM_VERSION);
+        return false;
+    }
+    uint64_t at = chan_tell(f);
+    uint8_t type = chan_get_u8(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    if (type != STREAM_CONFIGURATION) {
+        error_setg(errp, "expected the configuration section (0x07) at "
+                   "offset %llu, found 0x%02x", (unsigned long long)at, type);
+        return false;
+    }
+    struct stream_config cfg = { 0 };
+    if (!vmstate_load(f, &config_desc, &cfg, config_desc.version_id, errp)) {
+        error_prepend(errp, "configuration section: ");
+        return false;
+    }
+    cfg.name[cfg.name_len] = '\0';
+    if (strcmp((char *)cfg.name, ld->reg->machine) != 0) {
+        error_setg(errp, "machine type mismatch: the stream is from '%s', "
+                   "this machine is '%s'", (char *)cfg.name, ld->reg->machine);
+        return false;
+    }
+    return true;
+}
+
+static bool remember_id(struct loader *ld, uint32_t section_id,
+                        struct section_entry *e, uint64_t at, Error **errp)
+{
+    for (size_t i = 0; i < ld->by_id_len; i++) {
+        if (ld->by_id[i]->load_id == section_id) {
+            error_setg(errp, "section id %u at offset %llu is already used "
+                       "by section '%s'", section_id, (unsigned long long)at,
+                       ld->by_id[i]->idstr);
+            return false;
+        }
+    }
+    struct section_entry **p = realloc(ld->by_id,
+                                       (ld->by_id_len + 1) * sizeof(*p));
+    if (!p) {
+        abort();
+    }
+    ld->by_id = p;
+    /* The stream's ids need not match ours. */
+    e->load_id = section_id;
+    ld->by_id[ld->by_id_len++] = e;
+    return true;
+}
+
+static struct section_entry *lookup_id(struct loader *ld, uint32_t id)
+{
+    for (size_t i = 0; i < ld->by_id_len; i++) {
+        if (ld->by_id[i]->load_id == id) {
+            return ld->by_id[i];
+        }
+    }
+    return NULL;
+}
+
+static bool check_footer(struct loader *ld, const struct section_entry *e,
+                         Error **errp)
+{
+    uint64_t at = chan_tell(ld->f);
+    uint8_t marker = chan_get_u8(ld->f);
+    uint32_t id = chan_get_be32(ld->f);
+    if (!chan_check(ld->f, errp)) {
+        return false;
+    }
+    if (marker != STREAM_SECTION_FOOTER || id != e->load_id) {
+        if (marker != STREAM_SECTION_FOOTER) {
+            error_setg(errp, "section '%s' instance %d: bad footer at offset "
+                       "%llu: found 0x%02x, expected 0x7e (the section's "
+                       "data is longer or shorter than this build reads)",
+                       e->idstr, e->instance_id, (unsigned long long)at,
+                       marker);
+        } else {
+            error_setg(errp, "section '%s' instance %d: footer at offset "
+                       "%llu names section id %u, expected %u", e->idstr,
+                       e->instance_id, (unsigned long long)at, id,
+                       e->load_id);
+        }
+        return false;
+    }
+    return true;
+}
+
+static bool load_body(struct loader *ld, struct section_entry *e,
+                      int version_id, Error **errp)
+{
+    bool ok;
+    if (e->desc) {
+        ok = vmstate_load(ld->f, e->desc, e->opaque, version_id, errp);
+    } else {
+        if (!e->load_setup_done && e->ops->load_setup &&
+            !e->ops->load_setup(e->opaque, errp)) {
+            return section_failed(e, errp);
+        }
+        e->load_setup_done = true;
+        ok = e->ops->load_state &&
+             e->ops->load_state(ld->f, e->opaque, version_id, errp);
+        if (!e->ops->load_state) {
+            error_setg(errp, "no loader for this section");
+        }
+    }
+    if (!ok || !chan_check(ld->f, errp)) {
+        return section_failed(e, errp);
+    }
+    return check_footer(ld, e, errp);
+}
+
+static bool load_section_start(struct loader *ld, uint8_t type, uint64_t at,
+                               Error **errp)
+{
+    Channel *f = ld->f;
+    char idstr[256];
+    uint32_t section_id = chan_get_be32(f);
+    chan_get_counted_string(f, idstr);
+    uint32_t instance_id = chan_get_be32(f);
+    uint32_t version_id = chan_get_be32(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    struct section_entry *e = find_entry(ld->reg, idstr, (int)instance_id);
+    if (!e) {
+        error_setg(errp, "unknown section '%s' instance %u at offset %llu "
+                   "(this machine has no such device)", idstr, instance_id,
+                   (unsigned long long)at);
+        return false;
+    }
+    if (e->seen) {
+        error_setg(errp, "duplicate section '%s' instance %u at offset %llu",
+                   idstr, instance_id, (unsigned long long)at);
+        return false;
+    }
+    if ((type == STREAM_SECTION_FULL) != (e->desc != NULL)) {
+        error_setg(errp, "section '%s' at offset %llu: %s record for a %s "
+                   "section", idstr, (unsigned long long)at,
+                   type == STREAM_SECTION_FULL ? "FULL" : "START",
+                   e->desc ? "device" : "live");
+        return false;
+    }
+    if ((int)version_id > e->version_id || (int32_t)version_id < 0) {
+        error_setg(errp, "section '%s' at offset %llu: version %u is newer "
+                   "than this build supports (%d)", idstr,
+                   (unsigned long long)at, version_id, e->version_id);
+        return false;
+    }
+    e->seen = true;
+    if (!remember_id(ld, section_id, e, at, errp)) {
+        return false;
+    }
+    return load_body(ld, e, (int)version_id, errp);
+}
+
+static bool load_section_part(struct loader *ld, uint8_t type, uint64_t at,
+                              Error **errp)
+{
+    uint32_t section_id = chan_get_be32(ld->f);
+    if (!chan_check(ld->f, errp)) {
+        return false;
+    }
+    struct section_entry *e = lookup_id(ld, section_id);
+    if (!e || e->desc) {
+        error_setg(errp, "%s record at offset %llu for section id %u, which "
+                   "no START record opened", type == STREAM_SECTION_PART ?
+                   "PART" : "END", (unsigned long long)at, section_id);
+        return false;
+    }
+    return load_body(ld, e, e->version_id, errp);
+}
+
+static bool load_command(struct loader *ld, uint64_t at, Error **errp)
+{
+    uint16_t cmd = chan_get_be16(ld->f);
+    uint16_t len = chan_get_be16(ld->f);
+    uint8_t data[65536];
+    if (!chan_get_buffer(ld->f, data, len) || !chan_check(ld->f, errp)) {
+        return chan_check(ld->f, errp);
+    }
+    if (!ld->opts || !ld->opts->command) {
+        error_setg(errp, "command %u at offset %llu is not accepted here",
+                   cmd, (unsigned long long)at);
+        return false;
+    }
+    return ld->opts->command(ld->opts->command_ctx, cmd, data, len, errp);
+}
+
+static bool load_vmdesc(struct loader *ld, Error **errp)
+{
+    Channel *f = ld->f;
+    bool optional = ld->opts && ld->opts->vmdesc_optional;
+    uint8_t type;
+    uint64_t at = chan_tell(f);
+    if (chan_peek(f, &type, 1, 0) < 1) {
+        if (!chan_check(f, errp)) {
+            return false;
+        }
+        if (optional) {
+            return true;
+        }
+        error_setg(errp, "stream ends at offset %llu without its vmdesc "
+                   "trailer (truncated?)", (unsigned long long)at);
+        return false;
+    }
+    if (type != STREAM_VMDESCRIPTION) {
+        error_setg(errp, "expected the vmdesc trailer (0x06) at offset %llu, "
+                   "found 0x%02x", (unsigned long long)at, type);
+        return false;
+    }
+    chan_skip(f, 1);
+    uint32_t len = chan_get_be32(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    if (len > VMDESC_MAX) {
+        error_setg(errp, "vmdesc at offset %llu claims %u bytes (limit %u)",
+                   (unsigned long long)at, len, VMDESC_MAX);
+        return false;
+    }
+    char *text = malloc((size_t)len + 1);
+    if (!text) {
+        abort();
+    }
+    if (!chan_get_buffer(f, text, len)) {
+        free(text);
+        return chan_check(f, errp);
+    }
+    text[len] = '\0';
+    json_error_t jerr;
+    json_t *j = json_loadb(text, len, 0, &jerr);
+    if (!j || !json_is_object(j)) {
+        error_setg(errp, "vmdesc at offset %llu is not a JSON object: %s",
+                   (unsigned long long)at, j ? "wrong type" : jerr.text);
+        json_decref(j);
+        free(text);
+        return false;
+    }
+    json_decref(j);
+    if (ld->opts && ld->opts->vmdesc_out) {
+        *ld->opts->vmdesc_out = text;
+    } else {
+        free(text);
+    }
+    return true;
+}
+
+bool stream_load(struct section_registry *reg, Channel *f,
+                 const struct stream_load_opts *opts, Error **errp)
+{
+    struct loader ld = { .reg = reg, .f = f, .opts = opts };
+    bool ok = false;
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        e->seen = false;
+        e->load_setup_done = false;
+    }
+    if (!load_header(&ld, errp)) {
+        goto out;
+    }
+    for (;;) {
+        uint64_t at = chan_tell(f);
+        uint8_t type = chan_get_u8(f);
+        if (!chan_check(f, errp)) {
+            goto out;
+        }
+        bool step;
+        switch (type) {
+        case STREAM_EOF:
+            ok = load_vmdesc(&ld, errp);
+            goto out;
+        case STREAM_SECTION_START:
+        case STREAM_SECTION_FULL:
+            step = load_section_start(&ld, type, at, errp);
+            break;
+        case STREAM_SECTION_PART:
+        case STREAM_SECTION_END:
+            step = load_section_part(&ld, type, at, errp);
+            break;
+        case STREAM_COMMAND:
+            step = load_command(&ld, at, errp);
+            break;
+        default:
+            error_setg(errp, "unknown record type 0x%02x at offset %llu",
+                       type, (unsigned long long)at);
+            step = false;
+        }
+        if (!step) {
+            goto out;
+        }
+    }
+out:
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (e->load_setup_done && e->ops->load_cleanup) {
+            e->ops->load_cleanup(e->opaque);
+        }
+    }
+    free(ld.by_id);
+    return ok;
+}
+
+/* ---- schema dump ---- */
+
+json_t *stream_schema_json(const struct section_registry *reg)
+{
+    json_t *root = json_object();
+    json_t *machine = json_object();
+    json_object_set_new(machine, "Name", json_string(reg->machine));
+    json_object_set_new(root, "vmschkmachine", machine);
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (!e->desc || json_object_get(root, e->idstr)) {
+            continue;
+        }
+        json_t *dev = json_object();
+        json_object_set_new(dev, "Name", json_string(e->idstr));
+        json_object_set_new(dev, "version_id", json_integer(e->desc->version_id));
+        json_object_set_new(dev, "minimum_version_id",
+                            json_integer(e->desc->minimum_version_id));
+        json_object_set_new(dev, "Description", vmstate_schema_json(e->desc));
+        json_object_set_new(root, e->idstr, dev);
+    }
+    return root;
+}
+
+bool stream_dump_schema(const struct section_registry *reg, const char *path,
+                        Error **errp)
+{
+    json_t *root = stream_schema_json(reg);
+    int r = json_dump_file(root, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (r < 0) {
+        error_setg_errno(errp, errno, "cannot write schema to '%s'", path);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,112 @@
+/* The section stream: one writer and one loader for the whole saved state
+ * of a machine, framed like QEMU's migration stream version 3 (magic,
+ * version, configuration, START/PART/END/FULL sections with footers, EOF,
+ * vmdesc JSON).  Migration, savevm and offline saves differ only in the
+ * channel they pass and in when they call iterate/complete.
+ *
+ * State registers in a registry, by idstr and instance id:
+ *  - table-described devices (struct vmstate_desc), saved in one FULL
+ *    section at completion, in registration order;
+ *  - live handlers for iterative state such as RAM, which send a START
+ *    section at setup, PART sections while the machine runs and an END
+ *    section at completion. */
+#ifndef HOP_VMSTATE_STREAM_H
+#define HOP_VMSTATE_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vmstate/channel.h"
+#include "vmstate/vmstate.h"
+
+struct live_handler_ops {
+    /* Save side.  setup writes the START body; iterate one PART body and
+     * returns 1 when it has nothing more to send for now, 0 if more
+     * remains, -1 on error; complete writes the END body (machine stopped). */
+    bool (*save_setup)(Channel *f, void *opaque, Error **errp);
+    int (*save_iterate)(Channel *f, void *opaque, Error **errp);
+    bool (*save_complete)(Channel *f, void *opaque, Error **errp);
+    /* Bytes still to send if the machine stopped now. */
+    uint64_t (*save_pending)(void *opaque);
+    void (*save_cleanup)(void *opaque);
+    /* Load side: called with each START, PART and END body. */
+    bool (*load_setup)(void *opaque, Error **errp);
+    bool (*load_state)(Channel *f, void *opaque, int version_id,
+                       Error **errp);
+    void (*load_cleanup)(void *opaque);
+};
+
+struct section_registry;
+
+/* machine names the machine type, carried in the configuration section
+ * and checked by the loader. */
+struct section_registry *section_registry_new(const char *machine);
+void section_registry_free(struct section_registry *reg);
+
+/* instance_id < 0 picks the next free instance for idstr.  Returns the
+ * instance id used, or -1 with errp (duplicate idstr/instance). */
+int section_register_vmsd(struct section_registry *reg, const char *idstr,
+                          int instance_id, const struct vmstate_desc *desc,
+                          void *opaque, Error **errp);
+int section_register_live(struct section_registry *reg, const char *idstr,
+                          int instance_id, int version_id,
+                          const struct live_handler_ops *ops, void *opaque,
+                          Error **errp);
+void section_unregister(struct section_registry *reg, const char *idstr,
+                        int instance_id);
+
+/* Walk the registered table-described devices (for schema dumps and
+ * `info qtree`-style listings). */
+typedef void (*section_visit_fn)(const char *idstr, int instance_id,
+                                 const struct vmstate_desc *desc,
+                                 void *opaque, void *ctx);
+void section_foreach_vmsd(const struct section_registry *reg,
+                          section_visit_fn fn, void *ctx);
+const char *section_registry_machine(const struct section_registry *reg);
+
+/* ---- Saving ---- */
+
+/* Header, configuration and the START section of every live handler. */
+bool stream_save_setup(struct section_registry *reg, Channel *f,
+                       Error **errp);
+/* One PART section per live handler that still has data.  Returns 1 when
+ * every handler reports it is done for now, 0 if more remains, -1 on
+ * error. */
+int stream_save_iterate(struct section_registry *reg, Channel *f,
+                        Error **errp);
+uint64_t stream_save_pending(struct section_registry *reg);
+/* With the machine stopped: END sections, every device's FULL section,
+ * EOF and the vmdesc JSON; flushes the channel. */
+bool stream_save_complete(struct section_registry *reg, Channel *f,
+                          Error **errp);
+void stream_save_cleanup(struct section_registry *reg);
+/* Offline save of everything: setup + complete + cleanup. */
+bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp);
+
+/* ---- Loading ---- */
+
+struct stream_load_opts {
+    /* Handles a COMMAND record; NULL rejects every command. */
+    bool (*command)(void *ctx, uint16_t cmd, const uint8_t *data,
+                    uint16_t len, Error **errp);
+    void *command_ctx;
+    /* Accept a stream that ends at EOF without vmdesc (postcopy, or a
+     * writer with vmdesc suppressed). */
+    bool vmdesc_optional;
+    /* Filled with the vmdesc JSON text if non-NULL (caller frees). */
+    char **vmdesc_out;
+};
+
+/* Load a whole stream into the registered state.  Errors say which
+ * section, field and offset; nothing is loaded past the first error. */
+bool stream_load(struct section_registry *reg, Channel *f,
+                 const struct stream_load_opts *opts, Error **errp);
+
+/* The schema of every registered device in QEMU's -dump-vmstate layout. */
+json_t *stream_schema_json(const struct section_registry *reg);
+/* Writes stream_schema_json() to path. */
+bool stream_dump_schema(const struct section_registry *reg, const char *path,
+                        Error **errp);
+
+#endif
