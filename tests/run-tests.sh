@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every unit test binary (cmocka, TAP output) and every bats file, shows
+# their output, and ends with one line: "N passed, N failed, N skipped".
+# Exit status is non-zero if anything failed or if no test ran at all.
+#   HOP_BUILD   build directory (default: build)
+#   HOP_TESTS   optional regex: only run test binaries / bats files matching it
+set -u
+cd "$(dirname "$0")/.." || exit 1
+build=${HOP_BUILD:-build}
+filter=${HOP_TESTS:-}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+export HOP="$PWD/$build/hop"
+export HOP_BUILD_DIR="$PWD/$build"
+export CMOCKA_MESSAGE_OUTPUT=TAP
+# Sanitizer builds: fail on the first report, keep leak checking on.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+status=0
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    [ -n "$filter" ] && ! [[ $t =~ $filter ]] && continue
+    echo "# unit: $(basename "$t")"
+    out=$("$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | tee -a "$log"
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        # A binary that dies before reporting must not pass silently.
+        if ! grep -q '^not ok' <<<"$out"; then
+            echo "not ok - $(basename "$t") exited with status $rc" | tee -a "$log"
+        fi
+    fi
+done
+
+bats_files=()
+for b in tests/bats/*.bats; do
+    [ -e "$b" ] || continue
+    [ -n "$filter" ] && ! [[ $b =~ $filter ]] && continue
+    bats_files+=("$b")
+done
+if [ ${#bats_files[@]} -gt 0 ]; then
+    echo "# bats: ${bats_files[*]}"
+    if ! bats --tap "${bats_files[@]}" 2>&1 | tee -a "$log"; then
+        status=1
+    fi
+fi
+
+skipped=$(grep -cE '^ok [0-9]+.*# [Ss][Kk][Ii][Pp]' "$log")
+passed=$(grep -E '^ok ' "$log" | grep -cvE '# [Ss][Kk][Ii][Pp]')
+failed=$(grep -cE '^not ok ' "$log")
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$failed" -ne 0 ] || [ "$status" -ne 0 ]; then
+    exit 1
+fi
+if [ "$passed" -eq 0 ]; then
+    echo "no test ran" >&2
+    exit 1
+fi
+exit 0
