@@ -317,16 +317,18 @@ static size_t fill(Channel *f, size_t want)
     return avail;
 }
 
-static void short_read(Channel *f, size_t want)
+static void short_read(Channel *f, uint64_t start, size_t want, size_t got)
 {
     chan_set_error(f, "%s: unexpected end of stream at offset %llu "
-                   "(wanted %zu more bytes)", f->name,
-                   (unsigned long long)f->pos, want);
+                   "(wanted %zu bytes, %zu left)", f->name,
+                   (unsigned long long)start, want, got);
 }
 
 bool chan_get_buffer(Channel *f, void *buf, size_t len)
 {
     uint8_t *p = buf;
+    uint64_t start = f->pos;
+    size_t want = len;
     if (!reader_ok(f)) {
         memset(buf, 0, len);
         return false;
@@ -357,9 +359,10 @@ bool chan_get_buffer(Channel *f, void *buf, size_t len)
             }
             if (avail == 0) {
                 if (!f->err) {
-                    short_read(f, len);
+                    short_read(f, start, want, want - len);
                 }
-                memset(p, 0, len);
+                /* A failed get yields zeros, not half a value. */
+                memset(buf, 0, (size_t)(p - (uint8_t *)buf) + len);
                 return false;
             }
         }
