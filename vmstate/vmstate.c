@@ -273,12 +273,18 @@ static bool load_field(Channel *f, const struct vmstate_field *field,
         } else {
             uint64_t at = chan_tell(f);
             ok = field->info->get(f, elem, size, field, errp) &&
-                 chan_check(f, errp);
-            if (!ok && !chan_has_error(f)) {
+                 !chan_has_error(f);
+            if (!ok && chan_has_error(f)) {
+                chan_check(f, errp);    /* the channel names the offset */
+            } else if (!ok) {
                 error_prepend(errp, "at offset %llu: ", (unsigned long long)at);
             }
         }
-        if (!ok || !chan_check(f, errp)) {
+        if (chan_has_error(f)) {
+            ok = false;
+            chan_check(f, errp);   /* keeps an error already set */
+        }
+        if (!ok) {
             if (n > 1) {
                 error_prepend(errp, "[%d]: ", i);
             } else {
