@@ -54,7 +54,9 @@ TOOL_BINS    := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 -include machine/firmware/firmware.mk
 
-.PHONY: all check install uninstall clean tools
+.PHONY: all check deps install uninstall clean tools
+# Keep intermediate objects (test support code) between runs.
+.SECONDARY:
 all: $(BUILD)/hop
 
 $(BUILD)/libhop.a: $(LIB_OBJS)
@@ -100,6 +102,16 @@ tools: $(TOOL_BINS)
 # Runs every unit test binary and every bats file; ends with "N passed, N failed".
 check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 	$(Q)HOP_BUILD=$(BUILD) tests/run-tests.sh
+
+# Debian packages needed to build, test and compare with QEMU.
+DEB_PACKAGES := build-essential pkg-config libreadline-dev libsqlite3-dev \
+    libqcow-dev libjansson-dev libcmocka-dev bats bats-assert bats-support \
+    qemu-utils qemu-system-x86 python3 python3-libqcow libqcow-utils \
+    sqlite3 socat tmux util-linux
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+deps:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
 
 install: $(BUILD)/hop
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
