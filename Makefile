@@ -20,7 +20,8 @@ endif
 PKGS     := readline sqlite3 libqcow jansson
 CC       ?= cc
 WARNINGS := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
-            -Wwrite-strings -Wundef -Wno-unused-parameter
+            -Wwrite-strings -Wundef -Wno-unused-parameter \
+            -Wno-missing-field-initializers
 ifeq ($(WERROR),1)
 WARNINGS += -Werror
 endif

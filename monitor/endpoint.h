@@ -1,0 +1,26 @@
+/* Where a monitor listens: `stdio`, `none`, or `unix:PATH,server[,nowait]`
+ * (QEMU's chardev spelling for -monitor and -qmp). */
+#ifndef HOP_MONITOR_ENDPOINT_H
+#define HOP_MONITOR_ENDPOINT_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+enum endpoint_kind { ENDPOINT_NONE, ENDPOINT_STDIO, ENDPOINT_UNIX };
+
+struct endpoint {
+    enum endpoint_kind kind;
+    char *path;          /* unix */
+    bool server;
+    bool wait;           /* wait for the first client before going on */
+};
+
+/* allow_stdio: -qmp stdio is not offered. */
+bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
+                    Error **errp);
+void endpoint_clear(struct endpoint *ep);
+/* A listening unix socket (mode 0600, an old socket file replaced). */
+int endpoint_listen(const struct endpoint *ep, Error **errp);
+
+#endif

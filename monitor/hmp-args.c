@@ -1,0 +1,345 @@
+/* Reading monitor arguments from a command line. */
+#include "monitor/hmp-args.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *skip_space(const char *p)
+{
+    while (*p && isspace((unsigned char)*p)) {
+        p++;
+    }
+    return p;
+}
+
+char *mon_next_word(const char **line, Error **errp)
+{
+    const char *p = skip_space(*line);
+    if (!*p) {
+        *line = p;
+        return NULL;
+    }
+    size_t cap = strlen(p) + 1, n = 0;
+    char *w = malloc(cap);
+    if (!w) {
+        abort();
+    }
+    if (*p == '"') {
+        p++;
+        for (;;) {
+            if (!*p) {
+                error_setg(errp, "unterminated string (missing closing \")");
+                free(w);
+                return NULL;
+            }
+            if (*p == '"') {
+                p++;
+                break;
+            }
+            if (*p == '\\' && p[1]) {
+                p++;
+                switch (*p) {
+                case 'n': w[n++] = '\n'; break;
+                case 't': w[n++] = '\t'; break;
+                case 'r': w[n++] = '\r'; break;
+                default:  w[n++] = *p; break;   /* \" \\ and others */
+                }
+                p++;
+                continue;
+            }
+            w[n++] = *p++;
+        }
+    } else {
+        while (*p && !isspace((unsigned char)*p)) {
+            w[n++] = *p++;
+        }
+    }
+    w[n] = '\0';
+    *line = p;
+    return w;
+}
+
+bool mon_parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (errno || end == s || *end) {
+        /* Accept the full unsigned 64-bit range too (addresses). */
+        errno = 0;
+        unsigned long long u = strtoull(s, &end, 0);
+        if (errno || end == s || *end || s[0] == '-') {
+            return false;
+        }
+        v = (long long)u;
+    }
+    *out = v;
+    return true;
+}
+
+bool mon_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-') {
+        return false;
+    }
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0 || !isfinite(v)) {
+        return false;
+    }
+    uint64_t mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'B': mult = 1; end++; break;
+    case 'K': mult = 1ull << 10; end++; break;
+    case 'M': mult = 1ull << 20; end++; break;
+    case 'G': mult = 1ull << 30; end++; break;
+    case 'T': mult = 1ull << 40; end++; break;
+    default: return false;
+    }
+    /* Allow "64KiB"/"64KB" spellings. */
+    if (mult > 1 && (*end == 'i' || *end == 'I')) {
+        end++;
+    }
+    if (mult > 1 && (*end == 'b' || *end == 'B')) {
+        end++;
+    }
+    if (*end) {
+        return false;
+    }
+    double bytes = v * (double)mult;
+    if (bytes >= 18446744073709551616.0) {
+        return false;
+    }
+    *out = (uint64_t)bytes;
+    return true;
+}
+
+static bool parse_format(const char *w, struct mon_format *fmt)
+{
+    fmt->count = 1;
+    fmt->format = 'x';
+    fmt->size = 4;
+    if (*w != '/') {
+        return false;
+    }
+    w++;
+    if (isdigit((unsigned char)*w)) {
+        char *end;
+        long c = strtol(w, &end, 10);
+        if (c <= 0 || c > 1 << 20) {
+            return false;
+        }
+        fmt->count = (int)c;
+        w = end;
+    }
+    for (; *w; w++) {
+        switch (*w) {
+        case 'x': case 'd': case 'u': case 'o': case 'c': case 'a':
+        case 'i':
+            fmt->format = *w;
+            break;
+        case 'b': fmt->size = 1; break;
+        case 'h': fmt->size = 2; break;
+        case 'w': fmt->size = 4; break;
+        case 'g': fmt->size = 8; break;
+        default:
+            return false;
+        }
+    }
+    if (fmt->format == 'c') {
+        fmt->size = 1;
+    }
+    return true;
+}
+
+static bool parse_value(const char *cmd, struct mon_value *v, char *word,
+                        Error **errp)
+{
+    const struct mon_arg *a = v->spec;
+    uint64_t size;
+    v->present = true;
+    switch (a->kind) {
+    case MON_ARG_INT:
+        if (!mon_parse_int(word, &v->i)) {
+            error_setg(errp, "%s: '%s' is not a number (argument '%s')", cmd,
+                       word, a->name);
+            return false;
+        }
+        break;
+    case MON_ARG_SIZE:
+        if (!mon_parse_size(word, &size)) {
+            error_setg(errp, "%s: '%s' is not a size (argument '%s'; use a "
+                       "number with an optional K, M, G or T suffix)", cmd,
+                       word, a->name);
+            return false;
+        }
+        v->i = (int64_t)size;
+        break;
+    case MON_ARG_BOOL:
+        if (strcmp(word, "on") == 0) {
+            v->i = 1;
+        } else if (strcmp(word, "off") == 0) {
+            v->i = 0;
+        } else {
+            error_setg(errp, "%s: '%s' is not on or off (argument '%s')", cmd,
+                       word, a->name);
+            return false;
+        }
+        break;
+    case MON_ARG_FORMAT:
+        if (!parse_format(word, &v->fmt)) {
+            error_setg(errp, "%s: bad format '%s' (expected /[count][xduoca]"
+                       "[bhwg])", cmd, word);
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    v->str = word;
+    return true;
+}
+
+bool mon_args_parse(const char *cmd, const struct mon_arg *spec,
+                    const char *line, struct mon_args *out, Error **errp)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = line ? line : "";
+    for (const struct mon_arg *a = spec; a && a->name; a++) {
+        if (out->n == MON_MAX_ARGS) {
+            error_setg(errp, "%s: too many arguments in its table", cmd);
+            return false;
+        }
+        struct mon_value *v = &out->v[out->n++];
+        v->spec = a;
+        if (a->kind == MON_ARG_FLAG) {
+            /* -x switches come first, in any order among themselves. */
+            const char *q = skip_space(p);
+            if (q[0] == '-' && q[1] == a->name[0] && (!q[2] || isspace((unsigned char)q[2]))) {
+                v->present = true;
+                v->i = 1;
+                p = q + 2;
+            }
+            continue;
+        }
+        if (a->kind == MON_ARG_REST) {
+            const char *q = skip_space(p);
+            if (*q) {
+                v->present = true;
+                v->str = strdup(q);
+                p = q + strlen(q);
+            }
+        } else if (a->kind == MON_ARG_FORMAT && *skip_space(p) != '/') {
+            /* The optional /fmt is absent: defaults. */
+            v->fmt = (struct mon_format){ 1, 'x', 4 };
+            v->present = true;
+        } else {
+            Error *err = NULL;
+            char *w = mon_next_word(&p, &err);
+            if (err) {
+                error_propagate(errp, err);
+                error_prepend(errp, "%s: ", cmd);
+                mon_args_free(out);
+                return false;
+            }
+            if (w && !parse_value(cmd, v, w, errp)) {
+                free(w);
+                mon_args_free(out);
+                return false;
+            }
+        }
+        if (!v->present && !a->optional) {
+            error_setg(errp, "%s: missing argument '%s'", cmd, a->name);
+            mon_args_free(out);
+            return false;
+        }
+    }
+    const char *rest = skip_space(p);
+    if (*rest) {
+        Error *err = NULL;
+        char *w = mon_next_word(&rest, &err);
+        error_free(err);
+        error_setg(errp, "%s: unexpected argument '%s'", cmd, w ? w : rest);
+        free(w);
+        mon_args_free(out);
+        return false;
+    }
+    return true;
+}
+
+void mon_args_free(struct mon_args *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        free(a->v[i].str);
+        a->v[i].str = NULL;
+    }
+    a->n = 0;
+}
+
+static const struct mon_value *find(const struct mon_args *a,
+                                    const char *name)
+{
+    for (int i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i].spec->name, name) == 0) {
+            return &a->v[i];
+        }
+    }
+    return NULL;
+}
+
+const char *mon_arg_str(const struct mon_args *a, const char *name)
+{
+    const struct mon_value *v = find(a, name);
+    return v && v->present ? v->str : NULL;
+}
+
+int64_t mon_arg_int(const struct mon_args *a, const char *name, int64_t def)
+{
+    const struct mon_value *v = find(a, name);
+    return v && v->present ? v->i : def;
+}
+
+bool mon_arg_present(const struct mon_args *a, const char *name)
+{
+    const struct mon_value *v = find(a, name);
+    return v && v->present;
+}
+
+const struct mon_format *mon_arg_fmt(const struct mon_args *a,
+                                     const char *name)
+{
+    const struct mon_value *v = find(a, name);
+    return v ? &v->fmt : NULL;
+}
+
+void mon_args_usage(const struct mon_arg *spec, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (const struct mon_arg *a = spec; a && a->name && n < len; a++) {
+        const char *sep = n ? " " : "";
+        int w;
+        if (a->kind == MON_ARG_FLAG) {
+            w = snprintf(buf + n, len - n, "%s[-%s]", sep, a->name);
+        } else if (a->kind == MON_ARG_FORMAT) {
+            w = snprintf(buf + n, len - n, "%s/fmt", sep);
+        } else if (a->optional) {
+            w = snprintf(buf + n, len - n, "%s[%s]", sep, a->name);
+        } else {
+            w = snprintf(buf + n, len - n, "%s%s", sep, a->name);
+        }
+        if (w < 0) {
+            break;
+        }
+        n += (size_t)w;
+    }
+    if (n >= len && len > 0) {
+        buf[len - 1] = '\0';
+    }
+}

@@ -1,0 +1,80 @@
+/* The monitor's command table: dispatch, argument parsing, help,
+ * completion and the man page all come from these entries. */
+#include <stddef.h>
+
+#include "monitor/hmp-cmds.h"
+#include "monitor/monitor.h"
+
+#define ARGS(...) ((const struct mon_arg[]){ __VA_ARGS__, { NULL } })
+
+const struct mon_cmd hmp_info_commands[] = {
+    { "status", NULL, NULL, "show the current VM status (running|paused)",
+      NULL, hmp_info_status },
+    { "accel", NULL, NULL, "show the accelerator running guest code",
+      NULL, hmp_info_accel },
+    { "version", NULL, NULL, "show the version of hop", NULL,
+      hmp_info_version },
+    { "name", NULL, NULL, "show the current VM name", NULL, hmp_info_name },
+    { "cpus", NULL, NULL, "show infos for each CPU", NULL, hmp_info_cpus },
+    { "registers", NULL, ARGS({ "cpu", MON_ARG_INT, true }),
+      "show the cpu registers",
+      "Without an argument, every vCPU's registers; with a number, that "
+      "vCPU's only.", hmp_info_registers },
+    { "ramblock", NULL, NULL, "display system ramblock information", NULL,
+      hmp_info_ramblock },
+    { "block", NULL, NULL, "show the block devices", NULL, hmp_info_block },
+    { "mice", NULL, NULL, "show which guest mouse is receiving events", NULL,
+      hmp_info_mice },
+    { "history", NULL, NULL, "show the command line history", NULL,
+      hmp_info_history },
+    { "qtree", NULL, NULL,
+      "show the device tree with each device's vmstate name and version",
+      NULL, hmp_info_qtree },
+    { NULL }
+};
+
+const struct mon_cmd hmp_commands[] = {
+    { "help", "?", ARGS({ "name", MON_ARG_COMMAND, true }),
+      "show the help", "With a command name, show that command's usage and "
+      "details; `help info` lists the info subcommands.", hmp_help },
+    { "info", NULL, NULL, "show various information about the system state",
+      NULL, NULL, hmp_info_commands },
+    { "stop", NULL, NULL, "stop emulation", NULL, hmp_stop },
+    { "cont", "c", NULL, "resume emulation", NULL, hmp_cont },
+    { "system_reset", NULL, NULL, "reset the system", NULL,
+      hmp_system_reset },
+    { "quit", "q", NULL, "quit the emulator",
+      "Stops the vCPUs, flushes the drives and removes the monitor "
+      "sockets, then exits.", hmp_quit },
+    { "x", NULL, ARGS({ "fmt", MON_ARG_FORMAT, true },
+                      { "addr", MON_ARG_INT, false }),
+      "virtual memory dump starting at 'addr'",
+      "fmt is /[count][format][size]: format x (hex), d (signed), u "
+      "(unsigned), o (octal), c (char); size b (8 bits), h (16), w (32), "
+      "g (64).  hop guests run without paging, so virtual and physical "
+      "addresses agree.", hmp_x },
+    { "xp", NULL, ARGS({ "fmt", MON_ARG_FORMAT, true },
+                       { "addr", MON_ARG_INT, false }),
+      "physical memory dump starting at 'addr'", "fmt as for x.", hmp_xp },
+    { "memsave", NULL, ARGS({ "val", MON_ARG_INT, false },
+                            { "size", MON_ARG_SIZE, false },
+                            { "filename", MON_ARG_FILE, false }),
+      "save to disk virtual memory dump starting at 'val' of size 'size'",
+      NULL, hmp_memsave },
+    { "pmemsave", NULL, ARGS({ "val", MON_ARG_INT, false },
+                             { "size", MON_ARG_SIZE, false },
+                             { "filename", MON_ARG_FILE, false }),
+      "save to disk physical memory dump starting at 'val' of size 'size'",
+      NULL, hmp_pmemsave },
+    { "sendkey", NULL, ARGS({ "keys", MON_ARG_KEYS, false },
+                            { "hold_time", MON_ARG_INT, true }),
+      "send keys to the VM (e.g. 'sendkey ctrl-alt-f1', default hold time "
+      "100 ms)", NULL, hmp_sendkey },
+    { "mouse_move", NULL, ARGS({ "dx", MON_ARG_INT, false },
+                               { "dy", MON_ARG_INT, false },
+                               { "dz", MON_ARG_INT, true }),
+      "send mouse move events", NULL, hmp_mouse_move },
+    { "mouse_button", NULL, ARGS({ "state", MON_ARG_INT, false }),
+      "change mouse button state (1=L, 2=M, 4=R)", NULL, hmp_mouse_button },
+    { NULL }
+};

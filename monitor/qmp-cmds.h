@@ -1,0 +1,24 @@
+/* The core operations of the monitor, in QMP's shape: each takes the
+ * session and its JSON arguments and returns the JSON result (or NULL
+ * with errp).  QMP calls them through its table; the HMP handlers call
+ * them too and print the result. */
+#ifndef HOP_MONITOR_QMP_CMDS_H
+#define HOP_MONITOR_QMP_CMDS_H
+
+#include "monitor/qmp.h"
+
+#define QMP_FN(name) json_t *name(struct vm_session *s, json_t *args, \
+                                  Error **errp)
+
+QMP_FN(qmp_query_status);
+QMP_FN(qmp_query_version);
+QMP_FN(qmp_query_name);
+QMP_FN(qmp_stop);
+QMP_FN(qmp_cont);
+QMP_FN(qmp_system_reset);
+QMP_FN(qmp_quit);
+QMP_FN(qmp_query_cpus_fast);
+QMP_FN(qmp_human_monitor_command);
+QMP_FN(qmp_query_accel);
+
+#endif
