@@ -86,7 +86,12 @@ void emu_flush_blocks(struct emu_cpu *c)
 
 void emu_cpu_invalidate(struct emu_cpu *c, uint64_t gpa, uint64_t len)
 {
-    struct emu_code_map *map = c->code;
+    emu_code_map_invalidate(c->code, gpa, len);
+}
+
+void emu_code_map_invalidate(struct emu_code_map *map, uint64_t gpa,
+                             uint64_t len)
+{
     if (!len || gpa >= map->npages << EMU_PAGE_SHIFT)
         return;
     uint64_t first = gpa >> EMU_PAGE_SHIFT;

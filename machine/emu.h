@@ -34,6 +34,9 @@ struct emu_bus {
 struct emu_code_map;
 struct emu_code_map *emu_code_map_new(uint64_t ram_size);
 void emu_code_map_free(struct emu_code_map *map);
+/* Every vCPU sharing map forgets decoded code in [gpa, gpa+len). */
+void emu_code_map_invalidate(struct emu_code_map *map, uint64_t gpa,
+                             uint64_t len);
 
 enum emu_exit {
     EMU_EXIT_STOP,       /* *stop became non-zero: leave guest code */
