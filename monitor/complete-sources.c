@@ -1,0 +1,37 @@
+/* Completion words that come from the session's modules. */
+#include "monitor/complete.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "machine/ps2.h"
+#include "monitor/session.h"
+
+static void offer(const char *word, const char *partial, complete_fn fn,
+                  void *ctx)
+{
+    if (strncmp(word, partial, strlen(partial)) == 0) {
+        fn(word, ctx);
+    }
+}
+
+void hmp_complete_kind(struct vm_session *s, enum mon_arg_kind kind,
+                       const char *partial, complete_fn fn, void *ctx)
+{
+    switch (kind) {
+    case MON_ARG_KEYS: {
+        /* Complete the last key of a combination: "ctrl-al" -> "ctrl-alt". */
+        const char *dash = strrchr(partial, '-');
+        size_t keep = dash ? (size_t)(dash - partial + 1) : 0;
+        for (int i = 0; ps2_key_name(i); i++) {
+            char word[64];
+            snprintf(word, sizeof(word), "%.*s%s", (int)keep, partial,
+                     ps2_key_name(i));
+            offer(word, partial, fn, ctx);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}

@@ -1,0 +1,130 @@
+/* Core monitor operations on the session's machine. */
+#include "monitor/qmp-cmds.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "machine/machine.h"
+#include "monitor/monitor.h"
+#include "monitor/session.h"
+
+QMP_FN(qmp_query_status)
+{
+    enum run_state st = machine_runstate(s->machine);
+    return json_pack("{s:b,s:b,s:s}", "running", runstate_is_running(st),
+                     "singlestep", 0, "status", runstate_name(st));
+}
+
+QMP_FN(qmp_query_version)
+{
+    int major = 0, minor = 0, micro = 0;
+    sscanf(HOP_VERSION, "%d.%d.%d", &major, &minor, &micro);
+    return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "major", major,
+                     "minor", minor, "micro", micro, "package",
+                     "hop " HOP_VERSION);
+}
+
+QMP_FN(qmp_query_name)
+{
+    const char *name = machine_name(s->machine);
+    json_t *r = json_object();
+    if (name && *name) {
+        json_object_set_new(r, "name", json_string(name));
+    }
+    return r;
+}
+
+QMP_FN(qmp_query_accel)
+{
+    return json_pack("{s:s}", "accel", machine_accel_name(s->machine));
+}
+
+QMP_FN(qmp_stop)
+{
+    enum run_state st = machine_runstate(s->machine);
+    if (!runstate_is_running(st)) {
+        return json_object();   /* already stopped: nothing to do */
+    }
+    if (!vm_stop(s->machine, RUN_STATE_PAUSED, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_cont)
+{
+    enum run_state st = machine_runstate(s->machine);
+    if (runstate_is_running(st)) {
+        return json_object();
+    }
+    if (st == RUN_STATE_INMIGRATE) {
+        error_setg(errp, "Migration is not finalized yet");
+        return NULL;
+    }
+    if (st == RUN_STATE_INTERNAL_ERROR || st == RUN_STATE_SHUTDOWN) {
+        error_setg(errp, "Resetting the Virtual Machine is required (it is "
+                   "in state '%s'%s%s)", runstate_name(st),
+                   *machine_last_error(s->machine) ? ": " : "",
+                   machine_last_error(s->machine));
+        return NULL;
+    }
+    if (!vm_start(s->machine, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_system_reset)
+{
+    if (!machine_reset(s->machine, errp)) {
+        return NULL;
+    }
+    session_emit(s, "RESET", json_pack("{s:b,s:s}", "guest", 0, "reason",
+                                       "host-qmp-system-reset"));
+    return json_object();
+}
+
+QMP_FN(qmp_quit)
+{
+    session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason",
+                                          "host-qmp-quit"));
+    session_request_quit(s);
+    return json_object();
+}
+
+QMP_FN(qmp_query_cpus_fast)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < machine_smp(s->machine); i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/machine/cpu[%d]", i);
+        json_array_append_new(list, json_pack(
+            "{s:i,s:s,s:I,s:{s:i,s:i,s:i,s:i},s:s}", "cpu-index", i,
+            "qom-path", path, "thread-id",
+            (json_int_t)machine_vcpu_thread_id(s->machine, i), "props",
+            "core-id", 0, "thread-id", 0, "node-id", 0, "socket-id", i,
+            "target", "x86_64"));
+    }
+    return list;
+}
+
+QMP_FN(qmp_human_monitor_command)
+{
+    const char *line = json_string_value(json_object_get(args,
+                                                         "command-line"));
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f) {
+        error_setg(errp, "out of memory");
+        return NULL;
+    }
+    struct monitor *mon = monitor_new(s, f);
+    monitor_execute(mon, line);
+    monitor_free(mon);
+    fclose(f);
+    json_t *r = json_string(out ? out : "");
+    free(out);
+    return r;
+}
