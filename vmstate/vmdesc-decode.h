@@ -1,0 +1,41 @@
+/* Decoding a device section's payload with no device code at all, driven
+ * by the section's entry in the stream's vmdesc JSON (the way QEMU's
+ * analyze-migration.py reads streams): every field is `size` bytes of its
+ * named type, arrays repeat, structs nest (fields, then their
+ * subsections), and subsections carry 0x05, a counted name and a be32
+ * version on the wire.
+ *
+ * The result is a JSON tree keyed by field name:
+ *   ints (int8..int64, uint8..uint64, their "equal"/"le" forms, size 1,
+ *   2, 4 or 8)   -> JSON integers, signed or unsigned by the type name;
+ *                   an unsigned value above INT64_MAX -> "0x" hex string
+ *   bool         -> true / false
+ *   nullptr      -> null
+ *   arrays       -> JSON arrays
+ *   structs, subsections (key = subsection name) -> objects
+ *   anything else (buffer, timer, float64, unknown types) -> a string of
+ *                   lower-case hex digits, two per byte, in wire order.
+ * Every read is bounds-checked against the section: a size that runs past
+ * it is an error naming the field and offset, never a crash. */
+#ifndef HOP_VMSTATE_VMDESC_DECODE_H
+#define HOP_VMSTATE_VMDESC_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct json_t json_t;
+
+/* The vmdesc entry of section (idstr, instance_id), or NULL. */
+json_t *vmdesc_find_device(json_t *vmdesc, const char *idstr,
+                           uint32_t instance_id);
+
+/* Decodes data[0..len) (base = its stream offset) with device, a vmdesc
+ * "devices" entry.  On success *out is a new object and *used the number
+ * of bytes the description accounts for (the section footer follows). */
+bool vmdesc_decode(json_t *device, const uint8_t *data, size_t len,
+                   uint64_t base, json_t **out, size_t *used, Error **errp);
+
+#endif
