@@ -1,0 +1,46 @@
+/* State shared by the RAM save and load halves. */
+#ifndef HOP_RAM_RAM_INTERNAL_H
+#define HOP_RAM_RAM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "machine/memory.h"
+#include "ram/ram-decode.h"
+#include "ram/ram.h"
+#include "ram/xbzrle.h"
+#include "vmstate/channel.h"
+
+struct ram_state {
+    struct machine *m;
+    struct machine_memory *mem;
+
+    /* saving */
+    struct ram_stats stats;
+    int last_sent_block;          /* CONTINUE applies to it; -1 none */
+    int cur_block;                /* the bitmap walk position */
+    uint64_t cur_word;
+    uint64_t dirty_pages;         /* left to send, as last counted */
+    uint64_t pass_start_ns;
+    uint64_t block_base[RAM_MAX_BLOCKS];   /* page keys for the cache */
+    struct xbzrle_cache *xbzrle_cache;
+    bool xbzrle_active;           /* from the second pass on */
+    uint8_t *zero_page, *scratch, *delta;
+
+    /* loading */
+    struct ram_decoder dec;
+    struct ram_chan_source src;
+    struct ram_reader reader;
+    int block_map[RAM_MAX_BLOCKS * 4];  /* stream block -> our block */
+    /* One bit per page written by this load: zero pages elsewhere need
+     * no write, and the memory behind them stays unallocated. */
+    unsigned long *received[RAM_MAX_BLOCKS];
+};
+
+bool ram_page_is_zero(const uint8_t *p);
+
+bool ram_load_setup(void *opaque, Error **errp);
+bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp);
+void ram_load_cleanup(void *opaque);
+
+#endif

@@ -1,0 +1,150 @@
+/* Receiving RAM: the block list is checked against ours, pages are
+ * written into the blocks. */
+#include "ram/ram-internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine/machine.h"
+#include "ram/ram-format.h"
+
+#define MAP_SIZE ((int)(sizeof(((struct ram_state *)0)->block_map) / \
+                        sizeof(int)))
+
+static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
+                     Error **errp)
+{
+    struct ram_state *rs = ctx;
+    if (index >= (size_t)MAP_SIZE) {
+        error_setg(errp, "too many RAM blocks in the stream (more than %d)",
+                   MAP_SIZE);
+        return false;
+    }
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        if (strcmp(b->name, bi->name) != 0) {
+            continue;
+        }
+        if (b->size != bi->length) {
+            error_setg(errp, "RAM block '%s' is %llu bytes in the stream but "
+                       "%llu bytes here (start with the same -m)", bi->name,
+                       (unsigned long long)bi->length,
+                       (unsigned long long)b->size);
+            return false;
+        }
+        rs->block_map[index] = i;
+        return true;
+    }
+    error_setg(errp, "unknown RAM block '%s' in the stream", bi->name);
+    return false;
+}
+
+static void mark_received(struct ram_state *rs, int block, uint64_t page)
+{
+    unsigned long *bits = rs->received[block];
+    if (bits) {
+        bits[page / RAM_BITS_PER_WORD] |= 1ul << (page % RAM_BITS_PER_WORD);
+    }
+}
+
+static bool was_received(struct ram_state *rs, int block, uint64_t page)
+{
+    unsigned long *bits = rs->received[block];
+    return !bits ||
+           (bits[page / RAM_BITS_PER_WORD] >> (page % RAM_BITS_PER_WORD)) & 1;
+}
+
+static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
+{
+    struct ram_state *rs = ctx;
+    int block = rs->block_map[p->block];
+    struct ram_block *b = rs->mem->blocks[block];
+    if (p->offset >= b->size) {
+        error_setg(errp, "page at offset %llu: 0x%llx is outside RAM block "
+                   "'%s'", (unsigned long long)p->at,
+                   (unsigned long long)p->offset, b->name);
+        return false;
+    }
+    uint8_t *host = b->host + p->offset;
+    uint64_t page = p->offset / RAM_PAGE_SIZE;
+    switch (p->kind) {
+    case RAM_PAGE_NORMAL:
+        memcpy(host, p->data, RAM_PAGE_SIZE);
+        mark_received(rs, block, page);
+        return true;
+    case RAM_PAGE_ZERO:
+        if (p->fill != 0) {
+            memset(host, p->fill, RAM_PAGE_SIZE);
+            mark_received(rs, block, page);
+        } else if (was_received(rs, block, page) && !ram_page_is_zero(host)) {
+            /* Only memory that may hold data is touched. */
+            memset(host, 0, RAM_PAGE_SIZE);
+        }
+        return true;
+    case RAM_PAGE_XBZRLE:
+        if (!xbzrle_decode(p->data, p->len, host, RAM_PAGE_SIZE, errp)) {
+            error_prepend(errp, "XBZRLE page at offset %llu: ",
+                          (unsigned long long)p->at);
+            return false;
+        }
+        mark_received(rs, block, page);
+        return true;
+    case RAM_PAGE_COMPRESSED:
+        break;
+    }
+    error_setg(errp, "page at offset %llu is zlib-compressed; hop does not "
+               "load the `compress` capability's pages",
+               (unsigned long long)p->at);
+    return false;
+}
+
+static const struct ram_decode_ops load_ops = {
+    .block = on_block,
+    .page = on_page,
+};
+
+void ram_state_set_fresh(struct ram_state *rs, bool fresh)
+{
+    for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
+        free(rs->received[i]);
+        rs->received[i] = NULL;
+    }
+    if (!fresh) {
+        return;
+    }
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        uint64_t words = (rs->mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
+                         RAM_BITS_PER_WORD;
+        rs->received[i] = calloc(words, sizeof(unsigned long));
+        if (!rs->received[i]) {
+            abort();
+        }
+    }
+}
+
+bool ram_load_setup(void *opaque, Error **errp)
+{
+    struct ram_state *rs = opaque;
+    ram_decoder_init(&rs->dec, &load_ops, rs);
+    return true;
+}
+
+bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp)
+{
+    struct ram_state *rs = opaque;
+    if (version_id != RAM_SECTION_VERSION) {
+        error_setg(errp, "RAM section version %d (expected %d)", version_id,
+                   RAM_SECTION_VERSION);
+        return false;
+    }
+    ram_reader_init_chan(&rs->reader, &rs->src, f);
+    return ram_decode_section(&rs->dec, &rs->reader, errp);
+}
+
+void ram_load_cleanup(void *opaque)
+{
+    struct ram_state *rs = opaque;
+    ram_decoder_cleanup(&rs->dec);
+    /* Decoded guest code is stale now. */
+    machine_invalidate(rs->m, 0, UINT64_MAX);
+}

@@ -1,0 +1,327 @@
+/* Sending RAM: bitmap walks over every block, page encoders, statistics. */
+#include "ram/ram-internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "machine/machine.h"
+#include "ram/ram-format.h"
+
+/* One call to iterate sends for at most this long, so the migration loop
+ * can measure bandwidth and check its limits often. */
+#define ITERATE_BUDGET_NS (50 * 1000 * 1000ull)
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool ram_page_is_zero(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    for (size_t i = 0; i < RAM_PAGE_SIZE / 8; i += 8) {
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] |
+            w[i + 6] | w[i + 7]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void put_page_header(struct ram_state *rs, Channel *f, int block,
+                            uint64_t offset, unsigned flags)
+{
+    if (block == rs->last_sent_block) {
+        chan_put_be64(f, offset | flags | RAM_FLAG_CONTINUE);
+    } else {
+        chan_put_be64(f, offset | flags);
+        chan_put_counted_string(f, rs->mem->blocks[block]->name);
+        rs->last_sent_block = block;
+    }
+}
+
+/* Sends one page; returns the bytes it took on the wire. */
+static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
+                          uint64_t page)
+{
+    struct ram_block *b = rs->mem->blocks[block];
+    uint64_t offset = page * RAM_PAGE_SIZE;
+    const uint8_t *host = b->host + offset;
+    uint64_t start = chan_tell(f);
+    uint64_t key = rs->block_base[block] + page;
+
+    if (ram_page_is_zero(host)) {
+        put_page_header(rs, f, block, offset, RAM_FLAG_ZERO);
+        chan_put_u8(f, 0);
+        rs->stats.zero_pages++;
+        if (rs->xbzrle_cache && xbzrle_cache_lookup(rs->xbzrle_cache, key)) {
+            xbzrle_cache_insert(rs->xbzrle_cache, key, rs->zero_page);
+        }
+        return chan_tell(f) - start;
+    }
+    if (rs->xbzrle_cache && rs->xbzrle_active) {
+        rs->stats.xbzrle_pages_checked++;
+        uint8_t *old = xbzrle_cache_lookup(rs->xbzrle_cache, key);
+        if (!old) {
+            /* First time in the cache: this copy is what the peer gets. */
+            rs->stats.xbzrle_cache_miss++;
+            xbzrle_cache_insert(rs->xbzrle_cache, key, host);
+            old = xbzrle_cache_lookup(rs->xbzrle_cache, key);
+            put_page_header(rs, f, block, offset, RAM_FLAG_PAGE);
+            chan_put_buffer(f, old, RAM_PAGE_SIZE);
+            rs->stats.normal_pages++;
+            return chan_tell(f) - start;
+        }
+        /* Encode against a stable copy: the guest may write meanwhile. */
+        memcpy(rs->scratch, host, RAM_PAGE_SIZE);
+        int n = xbzrle_encode(old, rs->scratch, RAM_PAGE_SIZE, rs->delta,
+                              RAM_PAGE_SIZE - 64);
+        if (n == 0) {
+            return 0;   /* unchanged since we last sent it */
+        }
+        memcpy(old, rs->scratch, RAM_PAGE_SIZE);
+        if (n > 0) {
+            put_page_header(rs, f, block, offset, RAM_FLAG_XBZRLE);
+            chan_put_u8(f, RAM_XBZRLE_ENCODING);
+            chan_put_be16(f, (uint16_t)n);
+            chan_put_buffer(f, rs->delta, (size_t)n);
+            rs->stats.xbzrle_pages++;
+            rs->stats.xbzrle_bytes += (uint64_t)n + 3;
+            rs->stats.xbzrle_raw_bytes += RAM_PAGE_SIZE;
+            return chan_tell(f) - start;
+        }
+        rs->stats.xbzrle_overflow++;
+        put_page_header(rs, f, block, offset, RAM_FLAG_PAGE);
+        chan_put_buffer(f, old, RAM_PAGE_SIZE);
+        rs->stats.normal_pages++;
+        return chan_tell(f) - start;
+    }
+    put_page_header(rs, f, block, offset, RAM_FLAG_PAGE);
+    /* The page goes to the kernel straight from guest memory.  If the
+     * guest writes it before the flush, its dirty bit is set again and
+     * the page is sent once more. */
+    chan_put_buffer_ref(f, host, RAM_PAGE_SIZE);
+    rs->stats.normal_pages++;
+    return chan_tell(f) - start;
+}
+
+/* Pull the accelerator's dirty log and count what is left to send. */
+static bool count_dirty(struct ram_state *rs, Error **errp)
+{
+    if (!machine_sync_dirty(rs->m, errp)) {
+        return false;
+    }
+    uint64_t dirty = 0;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        dirty += ram_block_count_dirty(rs->mem->blocks[i]);
+    }
+    rs->dirty_pages = dirty;
+    rs->stats.dirty_sync_count++;
+    return true;
+}
+
+/* A pass over the bitmap ended: what it found is the dirty rate. */
+static bool end_of_pass(struct ram_state *rs, Error **errp)
+{
+    if (!count_dirty(rs, errp)) {
+        return false;
+    }
+    uint64_t now = now_ns();
+    if (rs->pass_start_ns && now > rs->pass_start_ns) {
+        rs->stats.dirty_pages_rate = rs->dirty_pages * 1000000000ull /
+                                     (now - rs->pass_start_ns);
+    }
+    rs->pass_start_ns = now;
+    return true;
+}
+
+/* Sends dirty pages from the walk position until the budget or the
+ * channel's rate limit runs out.  Returns 1 when a whole pass found
+ * nothing left, 0 if more remains, -1 on error. */
+static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
+                      Error **errp)
+{
+    uint64_t start = now_ns();
+    unsigned checks = 0;
+    bool wrapped = false;
+    for (;;) {
+        if (rs->cur_block >= rs->mem->nblocks) {
+            /* End of a pass: the next one starts from a fresh sync. */
+            rs->cur_block = 0;
+            rs->cur_word = 0;
+            if (!rs->xbzrle_active && rs->xbzrle_cache) {
+                rs->xbzrle_active = true;   /* after the first pass */
+            }
+            if (!end_of_pass(rs, errp)) {
+                return -1;
+            }
+            if (rs->dirty_pages == 0 || (bounded && wrapped)) {
+                return rs->dirty_pages == 0;
+            }
+            wrapped = true;
+        }
+        struct ram_block *b = rs->mem->blocks[rs->cur_block];
+        uint64_t nwords = ram_block_dirty_words(b);
+        while (rs->cur_word < nwords) {
+            unsigned long bits = ram_block_take_dirty_word(b, rs->cur_word);
+            while (bits) {
+                unsigned bit = (unsigned)__builtin_ctzl(bits);
+                bits &= bits - 1;
+                uint64_t page = rs->cur_word * RAM_BITS_PER_WORD + bit;
+                rs->stats.transferred += send_page(rs, f, rs->cur_block, page);
+                if (rs->dirty_pages) {
+                    rs->dirty_pages--;
+                }
+            }
+            rs->cur_word++;
+            if (chan_has_error(f)) {
+                chan_check(f, errp);
+                return -1;
+            }
+            if (bounded && (++checks & 15) == 0 &&
+                (chan_rate_limited(f) || now_ns() - start > ITERATE_BUDGET_NS)) {
+                return 0;
+            }
+        }
+        rs->cur_block++;
+        rs->cur_word = 0;
+    }
+}
+
+static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
+{
+    struct ram_state *rs = opaque;
+    uint64_t total = 0;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        total += rs->mem->blocks[i]->size;
+    }
+    chan_put_be64(f, total | RAM_FLAG_MEM_SIZE);
+    uint64_t base = 0;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        chan_put_counted_string(f, b->name);
+        chan_put_be64(f, b->size);
+        /* The first pass sends every page: all of them start dirty. */
+        ram_block_set_all_dirty(b);
+        rs->block_base[i] = base;
+        base += b->npages;
+    }
+    chan_put_be64(f, RAM_FLAG_EOS);
+    memset(&rs->stats, 0, sizeof(rs->stats));
+    rs->stats.total = total;
+    rs->last_sent_block = -1;
+    rs->cur_block = 0;
+    rs->cur_word = 0;
+    rs->xbzrle_active = false;
+    rs->dirty_pages = total / RAM_PAGE_SIZE;
+    rs->pass_start_ns = now_ns();
+    return chan_check(f, errp);
+}
+
+static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
+{
+    struct ram_state *rs = opaque;
+    rs->last_sent_block = -1;   /* each section names its first block */
+    rs->stats.iterations++;
+    int r = send_dirty(rs, f, true, errp);
+    chan_put_be64(f, RAM_FLAG_EOS);
+    return r;
+}
+
+static bool ram_save_complete(Channel *f, void *opaque, Error **errp)
+{
+    struct ram_state *rs = opaque;
+    rs->last_sent_block = -1;
+    /* The machine is stopped: finish the pass, then sync and send until
+     * nothing is dirty. */
+    int r = send_dirty(rs, f, false, errp);
+    chan_put_be64(f, RAM_FLAG_EOS);
+    return r >= 0 && chan_check(f, errp);
+}
+
+/* Exact: the migration loop decides on it whether to stop the guest. */
+static uint64_t ram_save_pending(void *opaque)
+{
+    struct ram_state *rs = opaque;
+    Error *err = NULL;
+    if (!count_dirty(rs, &err)) {
+        error_free(err);   /* keep the estimate; iterate will report it */
+    }
+    return rs->dirty_pages * RAM_PAGE_SIZE;
+}
+
+void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st)
+{
+    *st = rs->stats;
+    st->remaining = rs->dirty_pages * RAM_PAGE_SIZE;
+}
+
+bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
+                         Error **errp)
+{
+    xbzrle_cache_free(rs->xbzrle_cache);
+    rs->xbzrle_cache = NULL;
+    if (p && p->xbzrle) {
+        rs->xbzrle_cache = xbzrle_cache_new(p->xbzrle_cache_size,
+                                            RAM_PAGE_SIZE);
+        if (!rs->xbzrle_cache) {
+            error_setg(errp, "cannot allocate an XBZRLE cache of %llu bytes",
+                       (unsigned long long)p->xbzrle_cache_size);
+            return false;
+        }
+    }
+    return true;
+}
+
+struct ram_state *ram_state_new(struct machine *m)
+{
+    struct ram_state *rs = calloc(1, sizeof(*rs));
+    if (!rs) {
+        abort();
+    }
+    rs->m = m;
+    rs->mem = machine_memory(m);
+    rs->zero_page = calloc(1, RAM_PAGE_SIZE);
+    rs->scratch = malloc(RAM_PAGE_SIZE);
+    rs->delta = malloc(RAM_PAGE_SIZE);
+    if (!rs->zero_page || !rs->scratch || !rs->delta) {
+        abort();
+    }
+    return rs;
+}
+
+void ram_state_free(struct ram_state *rs)
+{
+    if (!rs) {
+        return;
+    }
+    xbzrle_cache_free(rs->xbzrle_cache);
+    free(rs->zero_page);
+    free(rs->scratch);
+    free(rs->delta);
+    for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
+        free(rs->received[i]);
+    }
+    free(rs);
+}
+
+bool ram_register(struct ram_state *rs, struct section_registry *reg,
+                  Error **errp)
+{
+    return section_register_live(reg, RAM_SECTION_IDSTR, 0,
+                                 RAM_SECTION_VERSION, &ram_live_ops, rs,
+                                 errp) >= 0;
+}
+
+const struct live_handler_ops ram_live_ops = {
+    .save_setup = ram_save_setup,
+    .save_iterate = ram_save_iterate,
+    .save_complete = ram_save_complete,
+    .save_pending = ram_save_pending,
+    .load_setup = ram_load_setup,
+    .load_state = ram_load_state,
+    .load_cleanup = ram_load_cleanup,
+};

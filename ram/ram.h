@@ -1,0 +1,59 @@
+/* The "ram" section: guest RAM carried through the section stream as a
+ * live handler.  Saving: the block list at setup, every page once in the
+ * first pass, then the pages the guest dirtied again, while it runs; at
+ * completion the last dirty pages.  Zero pages travel as a flag; with
+ * XBZRLE, pages sent before travel as deltas.  Loading: pages land in the
+ * machine's RAM blocks; zero pages never touch memory that was never
+ * written, so it stays unallocated. */
+#ifndef HOP_RAM_RAM_H
+#define HOP_RAM_RAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+#include "vmstate/stream.h"
+
+struct machine;
+struct ram_state;
+
+struct ram_params {
+    bool xbzrle;
+    uint64_t xbzrle_cache_size;    /* bytes */
+};
+
+/* Counters, as `info migrate` shows them. */
+struct ram_stats {
+    uint64_t transferred;          /* bytes of RAM records sent */
+    uint64_t normal_pages;         /* sent whole */
+    uint64_t zero_pages;           /* sent as ZERO ("duplicate") */
+    uint64_t xbzrle_pages;
+    uint64_t xbzrle_bytes;
+    uint64_t xbzrle_cache_miss;
+    uint64_t xbzrle_overflow;
+    uint64_t xbzrle_pages_checked; /* lookups, for the miss rate */
+    uint64_t xbzrle_raw_bytes;     /* page bytes the deltas stood for */
+    uint64_t dirty_sync_count;     /* bitmap passes */
+    uint64_t dirty_pages_rate;     /* pages dirtied per second, last pass */
+    uint64_t remaining;            /* bytes still dirty */
+    uint64_t total;                /* bytes of all blocks */
+    uint64_t iterations;
+};
+
+struct ram_state *ram_state_new(struct machine *m);
+void ram_state_free(struct ram_state *rs);
+/* Before a save: choose encodings.  false if the cache can't be had. */
+bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
+                         Error **errp);
+void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st);
+/* Loading into memory nobody wrote yet (an incoming migration): zero
+ * pages are skipped, not written, so that memory stays unallocated.
+ * Otherwise (loadvm) zero pages clear whatever the page held. */
+void ram_state_set_fresh(struct ram_state *rs, bool fresh);
+/* Registers rs as the "ram" section (version 4) of reg. */
+bool ram_register(struct ram_state *rs, struct section_registry *reg,
+                  Error **errp);
+
+extern const struct live_handler_ops ram_live_ops;
+
+#endif
