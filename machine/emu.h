@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "machine/x86.h"
@@ -20,7 +21,22 @@ struct emu_bus {
     uint32_t (*pio_in)(void *opaque, uint16_t port, int size);
     void (*pio_out)(void *opaque, uint16_t port, int size, uint32_t val);
     void *opaque;
+    /* Optional.  Which pages hold decoded code, shared by every vCPU on
+     * this RAM so that a store from any of them invalidates the others'
+     * decoded copies.  NULL: the vCPU keeps a private one. */
+    struct emu_code_map *code;
+    /* Optional time stamp counter base for RDTSC (the vCPU adds the
+     * instructions it retired in the current emu_cpu_run call).  NULL:
+     * RDTSC counts this vCPU's retired instructions. */
+    uint64_t (*rdtsc)(void *opaque);
 };
+
+struct emu_code_map;
+struct emu_code_map *emu_code_map_new(uint64_t ram_size);
+void emu_code_map_free(struct emu_code_map *map);
+/* Every vCPU sharing map forgets decoded code in [gpa, gpa+len). */
+void emu_code_map_invalidate(struct emu_code_map *map, uint64_t gpa,
+                             uint64_t len);
 
 enum emu_exit {
     EMU_EXIT_STOP,       /* *stop became non-zero: leave guest code */
@@ -33,6 +49,9 @@ struct emu_cpu;
 
 struct emu_cpu *emu_cpu_new(const struct emu_bus *bus);
 void emu_cpu_free(struct emu_cpu *cpu);
+/* What CPUID leaf 1 reports: this vCPU's index and the vCPU count
+ * (default 0 and 1). */
+void emu_cpu_set_topology(struct emu_cpu *cpu, int index, int count);
 
 /* Run from state until an exit.  state is read at entry and written back
  * at exit, so the caller may inspect or change it between calls.  stop
