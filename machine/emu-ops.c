@@ -730,7 +730,10 @@ static int shift_double(struct emu_cpu *c, const struct emu_op *op, bool left)
     if (left) {
         uint64_t x = ((uint64_t)d << bits | s) << cnt;
         r = (uint32_t)(x >> bits) & sz_mask(sz);
-        cf = (x >> (2 * bits)) & 1;
+        /* Last bit out of the top; a 16-bit count above 16 (undefined)
+         * takes it from the source. */
+        cf = cnt <= (unsigned)bits ? (d >> (bits - (int)cnt)) & 1
+                                   : (s >> (2 * bits - (int)cnt)) & 1;
     } else {
         uint64_t x = (uint64_t)s << bits | d;
         r = (uint32_t)(x >> cnt) & sz_mask(sz);

@@ -485,8 +485,8 @@ static enum accel_exit kvm_vcpu_run(struct accel_vcpu *v,
                 run->immediate_exit = 0;
                 continue;
             }
-            snprintf(err, errlen, "vCPU %d: KVM_RUN failed: %s at eip 0x%08x",
-                     v->index, strerror(errno), guest_eip(v));
+            snprintf(err, errlen, "KVM_RUN failed: %s at eip 0x%08x",
+                     strerror(errno), guest_eip(v));
             return ACCEL_EXIT_ERROR;
         }
         switch (run->exit_reason) {
@@ -502,26 +502,26 @@ static enum accel_exit kvm_vcpu_run(struct accel_vcpu *v,
         case KVM_EXIT_INTR:
             break;
         case KVM_EXIT_MMIO:
-            snprintf(err, errlen, "vCPU %d: %s of %u bytes at unmapped "
-                     "physical address 0x%llx at eip 0x%08x", v->index,
+            snprintf(err, errlen, "%s of %u bytes at unmapped physical "
+                     "address 0x%llx at eip 0x%08x",
                      run->mmio.is_write ? "write" : "read", run->mmio.len,
                      (unsigned long long)run->mmio.phys_addr, guest_eip(v));
             return ACCEL_EXIT_ERROR;
         case KVM_EXIT_FAIL_ENTRY:
-            snprintf(err, errlen, "vCPU %d: KVM entry failed, hardware "
-                     "reason 0x%llx, at eip 0x%08x", v->index,
+            snprintf(err, errlen, "KVM entry failed, hardware reason "
+                     "0x%llx, at eip 0x%08x",
                      (unsigned long long)
                      run->fail_entry.hardware_entry_failure_reason,
                      guest_eip(v));
             return ACCEL_EXIT_ERROR;
         case KVM_EXIT_INTERNAL_ERROR:
-            snprintf(err, errlen, "vCPU %d: KVM internal error (suberror "
-                     "%u) at eip 0x%08x", v->index, run->internal.suberror,
+            snprintf(err, errlen, "KVM internal error (suberror %u) at "
+                     "eip 0x%08x", run->internal.suberror,
                      guest_eip(v));
             return ACCEL_EXIT_ERROR;
         default:
-            snprintf(err, errlen, "vCPU %d: unexpected KVM exit %u at eip "
-                     "0x%08x", v->index, run->exit_reason, guest_eip(v));
+            snprintf(err, errlen, "unexpected KVM exit %u at eip 0x%08x",
+                     run->exit_reason, guest_eip(v));
             return ACCEL_EXIT_ERROR;
         }
     }
