@@ -286,10 +286,8 @@ static void memory_dump(struct monitor *mon, const struct mon_format *fmt,
             line_bytes = total - done;
         }
         mon_printf(mon, "%016" PRIx64 ":", addr + done);
-        if (!memory_read(mem, addr + done, buf, (size_t)line_bytes)) {
-            Error *err = NULL;
-            error_setg(&err, "cannot access memory at 0x%" PRIx64
-                       " (outside guest RAM)", addr + done);
+        Error *err = NULL;
+        if (!memory_read(mem, addr + done, buf, (size_t)line_bytes, &err)) {
             mon_printf(mon, "\n");
             mon_report_err(mon, err);
             return;
@@ -356,9 +354,7 @@ static void memsave(struct monitor *mon, const struct mon_args *args)
     for (uint64_t done = 0; done < size;) {
         size_t n = size - done < sizeof(chunk) ? (size_t)(size - done)
                                                : sizeof(chunk);
-        if (!memory_read(mem, addr + done, chunk, n)) {
-            error_setg(&err, "cannot access memory at 0x%" PRIx64
-                       " (outside guest RAM)", addr + done);
+        if (!memory_read(mem, addr + done, chunk, n, &err)) {
             break;
         }
         if (write(fd, chunk, n) != (ssize_t)n) {

@@ -1,0 +1,144 @@
+/* The capability and parameter tables and their checks. */
+#include "migration/params.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "util/parse.h"
+
+const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
+    [MIG_CAP_XBZRLE] = { "xbzrle",
+        "send pages sent before as deltas against a page cache" },
+    [MIG_CAP_AUTO_CONVERGE] = { "auto-converge",
+        "throttle the vCPUs when the guest dirties memory faster than the "
+        "link carries it" },
+    [MIG_CAP_EVENTS] = { "events", "send MIGRATION events to QMP clients" },
+    [MIG_CAP_MULTIFD] = { "multifd",
+        "send RAM pages over several connections in parallel" },
+    [MIG_CAP_VALIDATE_UUID] = { "validate-uuid",
+        "make the destination check the source's machine UUID" },
+    [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = { "pause-before-switchover",
+        "pause before the final stage until migrate_continue" },
+};
+
+const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
+    [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_KIND_SIZE,
+        128ull << 20, 0, 1ull << 50, "bytes/s",
+        "bandwidth limit (0 = unlimited)" },
+    [MIG_PARAM_DOWNTIME_LIMIT] = { "downtime-limit", MIG_KIND_INT,
+        300, 1, 2000000, "ms", "the longest pause allowed at the switch" },
+    [MIG_PARAM_XBZRLE_CACHE_SIZE] = { "xbzrle-cache-size", MIG_KIND_SIZE,
+        64ull << 20, 4096, 1ull << 40, "bytes", "XBZRLE page cache size" },
+    [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_KIND_INT,
+        2, 1, 255, "", "parallel connections with multifd" },
+    [MIG_PARAM_CPU_THROTTLE_INITIAL] = { "cpu-throttle-initial",
+        MIG_KIND_INT, 20, 1, 99, "%", "first auto-converge throttle" },
+    [MIG_PARAM_CPU_THROTTLE_INCREMENT] = { "cpu-throttle-increment",
+        MIG_KIND_INT, 10, 1, 99, "%", "auto-converge throttle step" },
+    [MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD] = { "throttle-trigger-threshold",
+        MIG_KIND_INT, 50, 1, 100, "%",
+        "dirtied/sent ratio that triggers throttling" },
+};
+
+void mig_config_init(struct mig_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        c->params[i] = mig_params[i].def;
+    }
+}
+
+int mig_cap_find(const char *name)
+{
+    for (int i = 0; i < MIG_CAP__MAX; i++) {
+        if (strcmp(mig_caps[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int mig_param_find(const char *name)
+{
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        if (strcmp(mig_params[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+bool mig_config_check(const struct mig_config *c, Error **errp)
+{
+    if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
+        error_setg(errp, "capabilities xbzrle and multifd cannot be used "
+                   "together");
+        return false;
+    }
+    return true;
+}
+
+bool mig_set_capability(struct mig_config *c, const char *name, bool on,
+                        Error **errp)
+{
+    int i = mig_cap_find(name);
+    if (i < 0) {
+        error_setg(errp, "unknown capability '%s' (see info "
+                   "migrate_capabilities)", name);
+        return false;
+    }
+    struct mig_config next = *c;
+    next.caps[i] = on;
+    if (!mig_config_check(&next, errp)) {
+        return false;
+    }
+    *c = next;
+    return true;
+}
+
+bool mig_set_parameter(struct mig_config *c, int p, uint64_t value,
+                       Error **errp)
+{
+    const struct mig_param_info *pi = &mig_params[p];
+    if (value < pi->min || value > pi->max) {
+        error_setg(errp, "parameter '%s' must be between %" PRIu64 " and %"
+                   PRIu64 "%s%s (got %" PRIu64 ")", pi->name, pi->min,
+                   pi->max, *pi->unit ? " " : "", pi->unit, value);
+        return false;
+    }
+    c->params[p] = value;
+    return true;
+}
+
+bool mig_set_parameter_str(struct mig_config *c, const char *name,
+                           const char *value, Error **errp)
+{
+    int p = mig_param_find(name);
+    if (p < 0) {
+        error_setg(errp, "unknown parameter '%s' (see info "
+                   "migrate_parameters)", name);
+        return false;
+    }
+    uint64_t v;
+    if (mig_params[p].kind == MIG_KIND_SIZE) {
+        if (!parse_size(value, 1, &v)) {
+            error_setg(errp, "parameter '%s': '%s' is not a size", name, value);
+            return false;
+        }
+        /* As QEMU's HMP: a bare max-bandwidth number means MiB/s. */
+        size_t n = strlen(value);
+        if (p == MIG_PARAM_MAX_BANDWIDTH && n && value[n - 1] >= '0' &&
+            value[n - 1] <= '9') {
+            v <<= 20;
+        }
+    } else {
+        int64_t i;
+        if (!parse_int(value, &i) || i < 0) {
+            error_setg(errp, "parameter '%s': '%s' is not a number", name,
+                       value);
+            return false;
+        }
+        v = (uint64_t)i;
+    }
+    return mig_set_parameter(c, p, v, errp);
+}

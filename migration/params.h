@@ -1,0 +1,74 @@
+/* Migration capabilities and parameters: one table each, driving
+ * validation, `info migrate_capabilities|parameters`, completion and the
+ * QMP query results. */
+#ifndef HOP_MIGRATION_PARAMS_H
+#define HOP_MIGRATION_PARAMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+enum mig_cap {
+    MIG_CAP_XBZRLE,
+    MIG_CAP_AUTO_CONVERGE,
+    MIG_CAP_EVENTS,
+    MIG_CAP_MULTIFD,
+    MIG_CAP_VALIDATE_UUID,
+    MIG_CAP_PAUSE_BEFORE_SWITCHOVER,
+    MIG_CAP__MAX
+};
+
+enum mig_param {
+    MIG_PARAM_MAX_BANDWIDTH,             /* bytes/s */
+    MIG_PARAM_DOWNTIME_LIMIT,            /* ms */
+    MIG_PARAM_XBZRLE_CACHE_SIZE,         /* bytes */
+    MIG_PARAM_MULTIFD_CHANNELS,
+    MIG_PARAM_CPU_THROTTLE_INITIAL,      /* percent */
+    MIG_PARAM_CPU_THROTTLE_INCREMENT,    /* percent */
+    MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD,/* percent */
+    MIG_PARAM__MAX
+};
+
+enum mig_param_kind {
+    MIG_KIND_SIZE,      /* bytes, K/M/G suffixes */
+    MIG_KIND_INT,
+};
+
+struct mig_cap_info {
+    const char *name;
+    const char *help;
+};
+
+struct mig_param_info {
+    const char *name;
+    enum mig_param_kind kind;
+    uint64_t def, min, max;
+    const char *unit;        /* for messages: "bytes/s", "ms", "%" */
+    const char *help;
+};
+
+extern const struct mig_cap_info mig_caps[MIG_CAP__MAX];
+extern const struct mig_param_info mig_params[MIG_PARAM__MAX];
+
+struct mig_config {
+    bool caps[MIG_CAP__MAX];
+    uint64_t params[MIG_PARAM__MAX];
+};
+
+void mig_config_init(struct mig_config *c);
+int mig_cap_find(const char *name);
+int mig_param_find(const char *name);
+/* Checks the combination (e.g. xbzrle with multifd). */
+bool mig_config_check(const struct mig_config *c, Error **errp);
+bool mig_set_capability(struct mig_config *c, const char *name, bool on,
+                        Error **errp);
+/* value is text as typed in the monitor ("64M", "300"); sizes without a
+ * suffix are bytes, except max-bandwidth where QEMU's HMP reads MiB/s
+ * when no suffix is given. */
+bool mig_set_parameter_str(struct mig_config *c, const char *name,
+                           const char *value, Error **errp);
+bool mig_set_parameter(struct mig_config *c, int param, uint64_t value,
+                       Error **errp);
+
+#endif
