@@ -1,0 +1,119 @@
+/* Outgoing live migration: a state machine run by its own thread, over
+ * the section stream.  Setup sends the RAM block list; iterations send
+ * dirty pages while the guest runs, measuring bandwidth every 100 ms;
+ * when what is left fits in bandwidth x downtime-limit the machine stops,
+ * the last pages and every device go, and the destination takes over.
+ * Whatever goes wrong, the source keeps its machine and resumes it. */
+#ifndef HOP_MIGRATION_MIGRATION_H
+#define HOP_MIGRATION_MIGRATION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "migration/params.h"
+#include "migration/transport.h"
+#include "ram/ram.h"
+#include "util/error.h"
+#include "vmstate/channel.h"
+
+struct globalstate;
+struct machine;
+struct section_registry;
+
+enum mig_status {
+    MIG_STATUS_NONE,
+    MIG_STATUS_SETUP,
+    MIG_STATUS_ACTIVE,
+    MIG_STATUS_PRE_SWITCHOVER,
+    MIG_STATUS_DEVICE,
+    MIG_STATUS_CANCELLING,
+    MIG_STATUS_CANCELLED,
+    MIG_STATUS_COMPLETED,
+    MIG_STATUS_FAILED,
+    MIG_STATUS__MAX
+};
+
+const char *mig_status_name(enum mig_status st);
+bool mig_status_is_active(enum mig_status st);
+
+/* What `info migrate` and query-migrate show. */
+struct mig_info {
+    enum mig_status status;
+    uint64_t total_time_ms;        /* so far, or in all */
+    uint64_t setup_time_ms;
+    uint64_t downtime_ms;          /* once completed */
+    uint64_t expected_downtime_ms; /* while active */
+    double mbps;                   /* throughput, megabits/s */
+    uint64_t pages_per_second;
+    int throttle_pct;
+    int multifd_channels;
+    uint64_t multifd_bytes;
+    struct ram_stats ram;
+    uint64_t xbzrle_cache_size;
+    double xbzrle_cache_miss_rate;
+    double xbzrle_encoding_rate;
+    char error[512];
+};
+
+/* Reports status changes (from the migration thread). */
+typedef void (*mig_notify_fn)(void *opaque, enum mig_status st);
+
+struct migration {
+    struct machine *m;
+    struct section_registry *reg;
+    struct ram_state *rs;
+    struct fd_table *fds;
+    struct globalstate *gs;
+    struct mig_config cfg;
+    mig_notify_fn notify;
+    void *opaque;
+
+    pthread_mutex_t lock;          /* guards everything below */
+    pthread_cond_t cond;
+    enum mig_status status;
+    bool thread_running;
+    pthread_t thread;
+    atomic_bool cancel;
+    bool continue_ok;              /* migrate_continue arrived */
+    struct mig_uri uri;
+    struct mig_conn conn;
+    Channel *f;
+    char *blocker;                 /* why migration is forbidden, if so */
+    char error[512];
+    /* measurements */
+    uint64_t start_ns, setup_ns, end_ns, downtime_ns;
+    uint64_t expected_downtime_ms;
+    double mbps;
+    uint64_t pages_per_second;
+    int throttle_pct;
+    struct ram_stats ram_final;
+    uint64_t multifd_bytes;
+};
+
+void migration_init(struct migration *mig, struct machine *m,
+                    struct section_registry *reg, struct ram_state *rs,
+                    struct globalstate *gs, struct fd_table *fds,
+                    mig_notify_fn notify, void *opaque);
+void migration_destroy(struct migration *mig);
+
+/* Starts a migration to uri in the background. */
+bool migration_start(struct migration *mig, const char *uri, Error **errp);
+/* Asks a running migration to stop; the source keeps running. */
+void migration_cancel(struct migration *mig);
+/* Leaves pre-switchover (pause-before-switchover). */
+bool migration_continue(struct migration *mig, Error **errp);
+void migration_query(struct migration *mig, struct mig_info *info);
+enum mig_status migration_status(struct migration *mig);
+/* Waits up to ms for the status to leave the active states. */
+bool migration_wait(struct migration *mig, int ms);
+
+bool migration_set_capability(struct migration *mig, const char *name,
+                              bool on, Error **errp);
+bool migration_set_parameter(struct migration *mig, const char *name,
+                             const char *value, Error **errp);
+/* A device that cannot be migrated names why; NULL lifts it. */
+void migration_set_blocker(struct migration *mig, const char *reason);
+
+#endif

@@ -1,0 +1,453 @@
+/* Parsing migration URIs and opening their connections. */
+#include "migration/transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/parse.h"
+
+void mig_uri_clear(struct mig_uri *u)
+{
+    free(u->host);
+    free(u->port);
+    free(u->path);
+    free(u->cmd);
+    free(u->fdname);
+    memset(u, 0, sizeof(*u));
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *r = strndup(s, n);
+    if (!r) {
+        abort();
+    }
+    return r;
+}
+
+bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
+{
+    memset(u, 0, sizeof(*u));
+    if (strncmp(uri, "tcp:", 4) == 0) {
+        const char *hp = uri + 4, *colon;
+        u->kind = MIG_URI_TCP;
+        if (*hp == '[') {
+            const char *close = strchr(hp, ']');
+            if (!close || close[1] != ':') {
+                error_setg(errp, "'%s': expected tcp:[IPV6]:PORT", uri);
+                return false;
+            }
+            u->host = xstrndup(hp + 1, (size_t)(close - hp - 1));
+            colon = close + 1;
+        } else {
+            colon = strrchr(hp, ':');
+            if (!colon) {
+                error_setg(errp, "'%s': expected tcp:HOST:PORT", uri);
+                return false;
+            }
+            u->host = xstrndup(hp, (size_t)(colon - hp));
+        }
+        u->port = strdup(colon + 1);
+        if (!*u->port) {
+            error_setg(errp, "'%s': the port is missing", uri);
+            mig_uri_clear(u);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(uri, "unix:", 5) == 0) {
+        u->kind = MIG_URI_UNIX;
+        u->path = strdup(uri + 5);
+        if (!*u->path ||
+            strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            error_setg(errp, "'%s': the socket path is empty or too long", uri);
+            mig_uri_clear(u);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(uri, "exec:", 5) == 0) {
+        u->kind = MIG_URI_EXEC;
+        u->cmd = strdup(uri + 5);
+        if (!*u->cmd) {
+            error_setg(errp, "'%s': the command is empty", uri);
+            mig_uri_clear(u);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(uri, "fd:", 3) == 0) {
+        u->kind = MIG_URI_FD;
+        u->fdname = strdup(uri + 3);
+        if (!*u->fdname) {
+            error_setg(errp, "'%s': the descriptor name is empty", uri);
+            mig_uri_clear(u);
+            return false;
+        }
+        return true;
+    }
+    if (strncmp(uri, "file:", 5) == 0) {
+        u->kind = MIG_URI_FILE;
+        const char *p = uri + 5;
+        const char *comma = strstr(p, ",offset=");
+        u->path = xstrndup(p, comma ? (size_t)(comma - p) : strlen(p));
+        if (comma) {
+            int64_t off;
+            if (!parse_int(comma + 8, &off) || off < 0) {
+                error_setg(errp, "'%s': bad offset '%s'", uri, comma + 8);
+                mig_uri_clear(u);
+                return false;
+            }
+            u->offset = (uint64_t)off;
+        }
+        if (!*u->path) {
+            error_setg(errp, "'%s': the file name is empty", uri);
+            mig_uri_clear(u);
+            return false;
+        }
+        return true;
+    }
+    error_setg(errp, "unknown migration protocol: '%s' (expected tcp:, "
+               "unix:, exec:, fd: or file:)", uri);
+    return false;
+}
+
+bool mig_uri_is_socket(const struct mig_uri *u)
+{
+    return u->kind == MIG_URI_TCP || u->kind == MIG_URI_UNIX;
+}
+
+/* ---- descriptor table ---- */
+
+#define FD_TABLE_MAX 32
+
+struct fd_table {
+    char *names[FD_TABLE_MAX];
+    int fds[FD_TABLE_MAX];
+};
+
+struct fd_table *fd_table_new(void)
+{
+    struct fd_table *t = calloc(1, sizeof(*t));
+    if (!t) {
+        abort();
+    }
+    return t;
+}
+
+void fd_table_free(struct fd_table *t)
+{
+    if (!t) {
+        return;
+    }
+    for (int i = 0; i < FD_TABLE_MAX; i++) {
+        if (t->names[i]) {
+            free(t->names[i]);
+            close(t->fds[i]);
+        }
+    }
+    free(t);
+}
+
+bool fd_table_add(struct fd_table *t, const char *name, int fd, Error **errp)
+{
+    int slot = -1;
+    for (int i = 0; i < FD_TABLE_MAX; i++) {
+        if (t->names[i] && strcmp(t->names[i], name) == 0) {
+            close(t->fds[i]);       /* replaced, as QEMU does */
+            t->fds[i] = fd;
+            return true;
+        }
+        if (!t->names[i] && slot < 0) {
+            slot = i;
+        }
+    }
+    if (slot < 0) {
+        error_setg(errp, "too many named descriptors (at most %d)",
+                   FD_TABLE_MAX);
+        return false;
+    }
+    t->names[slot] = strdup(name);
+    t->fds[slot] = fd;
+    return true;
+}
+
+int fd_table_take(struct fd_table *t, const char *name)
+{
+    for (int i = 0; i < FD_TABLE_MAX; i++) {
+        if (t->names[i] && strcmp(t->names[i], name) == 0) {
+            int fd = t->fds[i];
+            free(t->names[i]);
+            t->names[i] = NULL;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+bool fd_table_close(struct fd_table *t, const char *name, Error **errp)
+{
+    int fd = fd_table_take(t, name);
+    if (fd < 0) {
+        error_setg(errp, "File descriptor named '%s' not found", name);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* ---- connections ---- */
+
+static void tune_socket(int fd, bool tcp)
+{
+    int one = 1;
+    int buf = 4 << 20;
+    if (tcp) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+static int tcp_socket(const struct mig_uri *u, bool listening, Error **errp)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
+                              .ai_flags = listening ? AI_PASSIVE : 0 };
+    struct addrinfo *res;
+    const char *host = u->host && *u->host ? u->host : NULL;
+    int r = getaddrinfo(host, u->port, &hints, &res);
+    if (r != 0) {
+        error_setg(errp, "cannot resolve '%s:%s': %s", host ? host : "",
+                   u->port, gai_strerror(r));
+        return -1;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (listening) {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+                listen(fd, 16) == 0) {
+                break;
+            }
+        } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            tune_socket(fd, true);
+            break;
+        }
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        error_setg_errno(errp, err, "cannot %s tcp:%s:%s",
+                         listening ? "listen on" : "connect to",
+                         host ? host : "", u->port);
+    }
+    return fd;
+}
+
+static int unix_socket(const struct mig_uri *u, bool listening, Error **errp)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "socket");
+        return -1;
+    }
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", u->path);
+    int r;
+    if (listening) {
+        unlink(u->path);
+        r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+        if (r == 0) {
+            r = listen(fd, 16);
+        }
+    } else {
+        r = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+        if (r == 0) {
+            tune_socket(fd, false);
+        }
+    }
+    if (r < 0) {
+        error_setg_errno(errp, errno, "cannot %s unix:%s",
+                         listening ? "listen on" : "connect to", u->path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Runs cmd with sh -c; our end of the pipe is returned. */
+static int spawn(const char *cmd, bool to_child, pid_t *pid, Error **errp)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "pipe");
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        error_setg_errno(errp, errno, "fork");
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (child == 0) {
+        /* The child's stdin (outgoing) or stdout (incoming) is the pipe. */
+        dup2(to_child ? p[0] : p[1], to_child ? 0 : 1);
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(to_child ? p[0] : p[1]);
+    *pid = child;
+    return to_child ? p[1] : p[0];
+}
+
+bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
+                 struct mig_conn *c, Error **errp)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    switch (u->kind) {
+    case MIG_URI_TCP:
+        c->fd = tcp_socket(u, false, errp);
+        c->is_socket = true;
+        break;
+    case MIG_URI_UNIX:
+        c->fd = unix_socket(u, false, errp);
+        c->is_socket = true;
+        break;
+    case MIG_URI_EXEC:
+        c->fd = spawn(u->cmd, true, &c->child, errp);
+        break;
+    case MIG_URI_FD:
+        c->fd = fd_table_take(fds, u->fdname);
+        if (c->fd < 0) {
+            error_setg(errp, "File descriptor named '%s' not found (pass it "
+                       "with getfd first)", u->fdname);
+        } else {
+            int type;
+            socklen_t len = sizeof(type);
+            c->is_socket = getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type,
+                                      &len) == 0;
+        }
+        break;
+    case MIG_URI_FILE:
+        c->fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (c->fd < 0) {
+            error_setg_errno(errp, errno, "cannot open '%s'", u->path);
+        } else if (ftruncate(c->fd, (off_t)u->offset) < 0 ||
+                   lseek(c->fd, (off_t)u->offset, SEEK_SET) < 0) {
+            error_setg_errno(errp, errno, "cannot seek '%s' to %llu", u->path,
+                             (unsigned long long)u->offset);
+            close(c->fd);
+            c->fd = -1;
+        }
+        break;
+    }
+    return c->fd >= 0;
+}
+
+bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
+                struct mig_conn *c, Error **errp)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    *lfd = -1;
+    switch (u->kind) {
+    case MIG_URI_TCP:
+        *lfd = tcp_socket(u, true, errp);
+        return *lfd >= 0;
+    case MIG_URI_UNIX:
+        *lfd = unix_socket(u, true, errp);
+        return *lfd >= 0;
+    case MIG_URI_EXEC:
+        c->fd = spawn(u->cmd, false, &c->child, errp);
+        break;
+    case MIG_URI_FD:
+        c->fd = fd_table_take(fds, u->fdname);
+        if (c->fd < 0) {
+            /* A number: a descriptor hop inherited. */
+            int64_t n;
+            if (parse_int(u->fdname, &n) && n >= 0 && fcntl((int)n, F_GETFD) >= 0) {
+                c->fd = (int)n;
+            } else {
+                error_setg(errp, "File descriptor named '%s' not found",
+                           u->fdname);
+            }
+        }
+        break;
+    case MIG_URI_FILE:
+        c->fd = open(u->path, O_RDONLY | O_CLOEXEC);
+        if (c->fd < 0) {
+            error_setg_errno(errp, errno, "cannot open '%s'", u->path);
+        } else if (lseek(c->fd, (off_t)u->offset, SEEK_SET) < 0) {
+            error_setg_errno(errp, errno, "cannot seek '%s'", u->path);
+            close(c->fd);
+            c->fd = -1;
+        }
+        break;
+    }
+    return c->fd >= 0;
+}
+
+bool mig_accept(int lfd, struct mig_conn *c, Error **errp)
+{
+    memset(c, 0, sizeof(*c));
+    int fd;
+    do {
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "accept");
+        c->fd = -1;
+        return false;
+    }
+    int buf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+    c->fd = fd;
+    c->is_socket = true;
+    return true;
+}
+
+bool mig_conn_close(struct mig_conn *c, Error **errp)
+{
+    bool ok = true;
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->child > 0) {
+        int status;
+        while (waitpid(c->child, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            error_setg(errp, "the migration command exited with status %d",
+                       WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
+                       WTERMSIG(status));
+            ok = false;
+        }
+        c->child = 0;
+    }
+    return ok;
+}

@@ -1,0 +1,58 @@
+/* Migration URIs and the connections behind them:
+ *   tcp:HOST:PORT (IPv4, IPv6 as [::1]:PORT)   unix:PATH
+ *   exec:COMMAND (outgoing: the stream goes to its stdin; incoming: it is
+ *   read from its stdout)   fd:NAME (a descriptor passed with getfd)
+ *   file:PATH[,offset=N] */
+#ifndef HOP_MIGRATION_TRANSPORT_H
+#define HOP_MIGRATION_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+enum mig_uri_kind { MIG_URI_TCP, MIG_URI_UNIX, MIG_URI_EXEC, MIG_URI_FD,
+                    MIG_URI_FILE };
+
+struct mig_uri {
+    enum mig_uri_kind kind;
+    char *host, *port;      /* tcp */
+    char *path;             /* unix, file */
+    char *cmd;              /* exec */
+    char *fdname;           /* fd */
+    uint64_t offset;        /* file */
+};
+
+bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp);
+void mig_uri_clear(struct mig_uri *u);
+/* Several connections (multifd) need a transport that can make them. */
+bool mig_uri_is_socket(const struct mig_uri *u);
+
+/* A named descriptor table for fd: URIs (getfd / closefd). */
+struct fd_table;
+struct fd_table *fd_table_new(void);
+void fd_table_free(struct fd_table *t);
+bool fd_table_add(struct fd_table *t, const char *name, int fd, Error **errp);
+bool fd_table_close(struct fd_table *t, const char *name, Error **errp);
+/* Removes and returns the descriptor, or -1. */
+int fd_table_take(struct fd_table *t, const char *name);
+
+struct mig_conn {
+    int fd;
+    bool is_socket;
+    pid_t child;            /* exec: the command, reaped on close */
+};
+
+/* Outgoing. */
+bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
+                 struct mig_conn *c, Error **errp);
+/* Incoming: for tcp/unix, a listening socket (accept with mig_accept);
+ * other kinds connect at once and return no listener (-1). */
+bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
+                struct mig_conn *c, Error **errp);
+bool mig_accept(int lfd, struct mig_conn *c, Error **errp);
+/* Closes and, for exec, waits for the command; false if it failed. */
+bool mig_conn_close(struct mig_conn *c, Error **errp);
+
+#endif
