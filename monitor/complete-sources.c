@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "machine/ps2.h"
+#include "migration/params.h"
 #include "monitor/session.h"
 
 static void offer(const char *word, const char *partial, complete_fn fn,
@@ -31,6 +32,16 @@ void hmp_complete_kind(struct vm_session *s, enum mon_arg_kind kind,
         }
         break;
     }
+    case MON_ARG_CAPABILITY:
+        for (int i = 0; i < MIG_CAP__MAX; i++) {
+            offer(mig_caps[i].name, partial, fn, ctx);
+        }
+        break;
+    case MON_ARG_PARAMETER:
+        for (int i = 0; i < MIG_PARAM__MAX; i++) {
+            offer(mig_params[i].name, partial, fn, ctx);
+        }
+        break;
     default:
         break;
     }

@@ -32,4 +32,22 @@ HMP(hmp_sendkey);
 HMP(hmp_mouse_move);
 HMP(hmp_mouse_button);
 
+HMP(hmp_migrate);
+HMP(hmp_migrate_incoming);
+HMP(hmp_migrate_cancel);
+HMP(hmp_migrate_continue);
+HMP(hmp_migrate_set_capability);
+HMP(hmp_migrate_set_parameter);
+HMP(hmp_migrate_set_speed);
+HMP(hmp_migrate_set_downtime);
+HMP(hmp_migrate_set_cache_size);
+HMP(hmp_info_migrate);
+HMP(hmp_info_migrate_capabilities);
+HMP(hmp_info_migrate_parameters);
+HMP(hmp_info_migrate_cache_size);
+HMP(hmp_calc_dirty_rate);
+HMP(hmp_info_dirty_rate);
+HMP(hmp_closefd);
+HMP(hmp_getfd);
+
 #endif

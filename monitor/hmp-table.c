@@ -27,11 +27,71 @@ const struct mon_cmd hmp_info_commands[] = {
       hmp_info_mice },
     { "history", NULL, NULL, "show the command line history", NULL,
       hmp_info_history },
+    { "migrate", NULL, NULL, "show migration status", NULL,
+      hmp_info_migrate },
+    { "migrate_capabilities", NULL, NULL,
+      "show current migration capabilities", NULL,
+      hmp_info_migrate_capabilities },
+    { "migrate_parameters", NULL, NULL, "show current migration parameters",
+      NULL, hmp_info_migrate_parameters },
+    { "migrate_cache_size", NULL, NULL,
+      "show current migration xbzrle cache size", NULL,
+      hmp_info_migrate_cache_size },
+    { "dirty_rate", NULL, NULL, "show dirty rate information", NULL,
+      hmp_info_dirty_rate },
     { "qtree", NULL, NULL,
       "show the device tree with each device's vmstate name and version",
       NULL, hmp_info_qtree },
     { NULL }
 };
+
+/* Migration commands, in one place. */
+#define MIGRATION_COMMANDS                                                  \
+    { "migrate", NULL, ARGS({ "d", MON_ARG_FLAG, true },                    \
+                            { "uri", MON_ARG_URI, false }),                 \
+      "migrate to URI (using -d to not wait for completion)",              \
+      "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) " \
+      "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "   \
+      "terminal, shows progress; Ctrl-C cancels the migration.",           \
+      hmp_migrate },                                                        \
+    { "migrate_incoming", NULL, ARGS({ "uri", MON_ARG_URI, false }),        \
+      "continue an incoming migration from an -incoming defer",            \
+      NULL, hmp_migrate_incoming },                                         \
+    { "migrate_cancel", NULL, NULL, "cancel the current VM migration",      \
+      NULL, hmp_migrate_cancel },                                           \
+    { "migrate_continue", NULL, ARGS({ "state", MON_ARG_STRING, false }),   \
+      "continue migration from the given paused state (pre-switchover)",   \
+      NULL, hmp_migrate_continue },                                         \
+    { "migrate_set_capability", NULL,                                       \
+      ARGS({ "capability", MON_ARG_CAPABILITY, false },                    \
+           { "state", MON_ARG_BOOL, false }),                               \
+      "enable or disable a migration capability", NULL,                    \
+      hmp_migrate_set_capability },                                         \
+    { "migrate_set_parameter", NULL,                                        \
+      ARGS({ "parameter", MON_ARG_PARAMETER, false },                      \
+           { "value", MON_ARG_STRING, false }),                             \
+      "set a migration parameter",                                         \
+      "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s.",  \
+      hmp_migrate_set_parameter },                                          \
+    { "migrate_set_speed", NULL, ARGS({ "value", MON_ARG_STRING, false }),  \
+      "set maximum speed (in bytes/s) for migrations; a bare number is "   \
+      "MiB/s", NULL, hmp_migrate_set_speed },                               \
+    { "migrate_set_downtime", NULL, ARGS({ "value", MON_ARG_STRING, false }), \
+      "set maximum tolerated downtime (in seconds) for migrations", NULL,  \
+      hmp_migrate_set_downtime },                                           \
+    { "migrate_set_cache_size", NULL, ARGS({ "value", MON_ARG_SIZE, false }), \
+      "set cache size (in bytes) for XBZRLE migrations", NULL,             \
+      hmp_migrate_set_cache_size },                                         \
+    { "calc_dirty_rate", NULL, ARGS({ "second", MON_ARG_INT, false }),      \
+      "start a round of guest dirty rate measurement", NULL,               \
+      hmp_calc_dirty_rate },                                                \
+    { "getfd", NULL, ARGS({ "fdname", MON_ARG_STRING, false }),             \
+      "receive a file descriptor via SCM rights and assign it a name",     \
+      "Only over the unix monitor socket: send the descriptor with this "  \
+      "command's line.", hmp_getfd },                                       \
+    { "closefd", NULL, ARGS({ "fdname", MON_ARG_STRING, false }),           \
+      "close a file descriptor previously passed via SCM rights", NULL,    \
+      hmp_closefd }
 
 const struct mon_cmd hmp_commands[] = {
     { "help", "?", ARGS({ "name", MON_ARG_COMMAND, true }),
@@ -76,5 +136,6 @@ const struct mon_cmd hmp_commands[] = {
       "send mouse move events", NULL, hmp_mouse_move },
     { "mouse_button", NULL, ARGS({ "state", MON_ARG_INT, false }),
       "change mouse button state (1=L, 2=M, 4=R)", NULL, hmp_mouse_button },
+    MIGRATION_COMMANDS,
     { NULL }
 };

@@ -30,11 +30,22 @@ struct mon_loop {
 
 /* Signals become bytes on a pipe the loop polls. */
 static int sig_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t sigint_seen;
+
+bool mon_loop_take_interrupt(void)
+{
+    bool seen = sigint_seen;
+    sigint_seen = 0;
+    return seen;
+}
 
 static void on_signal(int sig)
 {
     unsigned char b = (unsigned char)sig;
     int saved = errno;
+    if (sig == SIGINT) {
+        sigint_seen = 1;
+    }
     (void)!write(sig_pipe[1], &b, 1);
     errno = saved;
 }
@@ -158,8 +169,8 @@ static bool hmp_client_readable(struct mon_loop *l)
             abort();
         }
     }
-    ssize_t n = recv(l->hmp_client, l->hmp_buf + l->hmp_len,
-                     l->hmp_cap - l->hmp_len - 1, 0);
+    ssize_t n = session_recv(l->s, l->hmp_client, l->hmp_buf + l->hmp_len,
+                             l->hmp_cap - l->hmp_len - 1);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
         return true;
     }

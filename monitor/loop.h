@@ -24,4 +24,8 @@ void mon_loop_free(struct mon_loop *l);
  * prompt; otherwise on stdout. */
 void mon_loop_print(struct mon_loop *l, const char *text);
 
+/* True (once) if Ctrl-C arrived since the last call: for commands that
+ * wait, like migrate without -d. */
+bool mon_loop_take_interrupt(void);
+
 #endif

@@ -21,4 +21,20 @@ QMP_FN(qmp_query_cpus_fast);
 QMP_FN(qmp_human_monitor_command);
 QMP_FN(qmp_query_accel);
 
+
+/* Migration (monitor/qmp-cmds-migration.c). */
+QMP_FN(qmp_migrate);
+QMP_FN(qmp_migrate_incoming);
+QMP_FN(qmp_migrate_cancel);
+QMP_FN(qmp_migrate_continue);
+QMP_FN(qmp_query_migrate);
+QMP_FN(qmp_migrate_set_capabilities);
+QMP_FN(qmp_query_migrate_capabilities);
+QMP_FN(qmp_migrate_set_parameters);
+QMP_FN(qmp_query_migrate_parameters);
+QMP_FN(qmp_calc_dirty_rate);
+QMP_FN(qmp_query_dirty_rate);
+QMP_FN(qmp_closefd);
+QMP_FN(qmp_getfd);
+
 #endif

@@ -32,6 +32,10 @@ struct qmp_cmd {
     const struct qmp_arg *args;    /* ends with name NULL; NULL = none */
 };
 
+/* For commands that check their own arguments. */
+extern const struct qmp_arg qmp_any_args[];
+#define QMP_ANY_ARGS qmp_any_args
+
 /* The command table (monitor/qmp-table.c), ending with name NULL. */
 extern const struct qmp_cmd qmp_commands[];
 

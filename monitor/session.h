@@ -8,9 +8,17 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "migration/dirty-rate.h"
+#include "migration/globalstate.h"
+#include "migration/incoming.h"
+#include "migration/migration.h"
+#include "util/error.h"
+
 typedef struct json_t json_t;
 struct machine;
 struct qmp_client;
+struct ram_state;
+struct fd_table;
 
 #define SESSION_MAX_QMP 8
 
@@ -30,6 +38,20 @@ struct vm_session {
     pthread_mutex_t lock;            /* guards the event queue */
     struct session_event *events, **events_tail;
     struct qmp_client *qmp[SESSION_MAX_QMP];   /* for event delivery */
+
+    /* Moving state: RAM as a live section, the run state for the peer,
+     * named descriptors (getfd), outgoing and incoming migration. */
+    struct ram_state *rs;
+    struct globalstate gs;
+    struct fd_table *fds;
+    struct migration mig;
+    struct incoming in;
+    struct dirty_rate dirty_rate;
+    bool autostart;                  /* not -S */
+    int exit_status;                 /* hop run's exit status */
+    /* A descriptor a monitor client sent with SCM_RIGHTS, until getfd
+     * names it; -1 if none. */
+    int pending_fd;
 };
 
 bool session_init(struct vm_session *s);
@@ -39,5 +61,14 @@ void session_emit(struct vm_session *s, const char *name, json_t *data);
 /* Deliver queued events to QMP clients (monitor loop thread). */
 void session_flush_events(struct vm_session *s);
 void session_request_quit(struct vm_session *s);
+/* Receive on a monitor socket, keeping a passed descriptor (if any) as
+ * the session's pending one. */
+long session_recv(struct vm_session *s, int fd, void *buf, size_t len);
+/* Wires the machine in: registers the RAM and globalstate sections and
+ * readies migration.  The machine must have been created with
+ * external_ram_section. */
+bool session_attach_machine(struct vm_session *s, struct machine *m,
+                            Error **errp);
+void session_detach_machine(struct vm_session *s);
 
 #endif

@@ -1,0 +1,287 @@
+/* HMP migration commands. */
+#include "monitor/hmp-cmds.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "monitor/loop.h"
+#include "monitor/qmp-cmds.h"
+#include "monitor/session.h"
+#include "util/parse.h"
+
+#define SESSION(mon) monitor_session(mon)
+
+static json_t *call(struct monitor *mon, qmp_fn fn, json_t *args)
+{
+    Error *err = NULL;
+    json_t *r = fn(SESSION(mon), args, &err);
+    json_decref(args);
+    if (err) {
+        mon_report_err(mon, err);
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* One line, rewritten in place, while `migrate` waits on a terminal. */
+static void show_progress(struct monitor *mon, const struct mig_info *mi)
+{
+    const struct ram_stats *st = &mi->ram;
+    double done = st->total ? 100.0 * (double)(st->total > st->remaining ?
+                  st->total - st->remaining : 0) / (double)st->total : 0;
+    mon_printf(mon, "\r%-9s %5.1f%% sent, %8.1f MB/s, dirty %6" PRIu64
+               " pages/s, expected downtime %4" PRIu64 " ms, pass %" PRIu64
+               "   ", mig_status_name(mi->status), done, mi->mbps / 8,
+               st->dirty_pages_rate, mi->expected_downtime_ms,
+               st->dirty_sync_count);
+    fflush(monitor_out(mon));
+}
+
+HMP(hmp_migrate)
+{
+    struct vm_session *s = SESSION(mon);
+    json_t *r = call(mon, qmp_migrate,
+                     json_pack("{s:s}", "uri", mon_arg_str(args, "uri")));
+    if (!r) {
+        return;
+    }
+    json_decref(r);
+    if (mon_arg_present(args, "d")) {
+        return;
+    }
+    /* Wait here; Ctrl-C cancels the migration, not hop. */
+    bool tty = isatty(fileno(monitor_out(mon)));
+    mon_loop_take_interrupt();
+    while (!migration_wait(&s->mig, 200)) {
+        if (mon_loop_take_interrupt()) {
+            migration_cancel(&s->mig);
+        }
+        if (tty) {
+            struct mig_info mi;
+            migration_query(&s->mig, &mi);
+            show_progress(mon, &mi);
+        }
+    }
+    struct mig_info mi;
+    migration_query(&s->mig, &mi);
+    if (tty) {
+        show_progress(mon, &mi);
+        mon_printf(mon, "\n");
+    }
+    if (mi.status == MIG_STATUS_FAILED) {
+        Error *err = NULL;
+        error_setg(&err, "migration failed: %s", mi.error);
+        mon_report_err(mon, err);
+    } else if (mi.status == MIG_STATUS_CANCELLED) {
+        mon_printf(mon, "migration cancelled\n");
+    }
+}
+
+HMP(hmp_migrate_incoming)
+{
+    json_decref(call(mon, qmp_migrate_incoming,
+                     json_pack("{s:s}", "uri", mon_arg_str(args, "uri"))));
+}
+
+HMP(hmp_migrate_cancel)
+{
+    json_decref(call(mon, qmp_migrate_cancel, NULL));
+}
+
+HMP(hmp_migrate_continue)
+{
+    json_decref(call(mon, qmp_migrate_continue,
+                     json_pack("{s:s}", "state", mon_arg_str(args, "state"))));
+}
+
+HMP(hmp_migrate_set_capability)
+{
+    Error *err = NULL;
+    if (!migration_set_capability(&SESSION(mon)->mig,
+                                  mon_arg_str(args, "capability"),
+                                  mon_arg_int(args, "state", 0), &err)) {
+        mon_report_err(mon, err);
+    }
+}
+
+HMP(hmp_migrate_set_parameter)
+{
+    Error *err = NULL;
+    if (!migration_set_parameter(&SESSION(mon)->mig,
+                                 mon_arg_str(args, "parameter"),
+                                 mon_arg_str(args, "value"), &err)) {
+        mon_report_err(mon, err);
+    }
+}
+
+HMP(hmp_migrate_set_speed)
+{
+    /* A bare number is MiB/s, as QEMU reads it. */
+    Error *err = NULL;
+    if (!migration_set_parameter(&SESSION(mon)->mig, "max-bandwidth",
+                                 mon_arg_str(args, "value"), &err)) {
+        mon_report_err(mon, err);
+    }
+}
+
+HMP(hmp_migrate_set_downtime)
+{
+    const char *v = mon_arg_str(args, "value");
+    char *end;
+    double secs = strtod(v, &end);
+    Error *err = NULL;
+    if (*end || !isfinite(secs) || secs <= 0) {
+        error_setg(&err, "migrate_set_downtime: '%s' is not a number of "
+                   "seconds", v);
+        mon_report_err(mon, err);
+        return;
+    }
+    if (!mig_set_parameter(&SESSION(mon)->mig.cfg, MIG_PARAM_DOWNTIME_LIMIT,
+                           (uint64_t)llround(secs * 1000), &err)) {
+        mon_report_err(mon, err);
+    }
+}
+
+HMP(hmp_migrate_set_cache_size)
+{
+    Error *err = NULL;
+    if (!mig_set_parameter(&SESSION(mon)->mig.cfg, MIG_PARAM_XBZRLE_CACHE_SIZE,
+                           (uint64_t)mon_arg_int(args, "value", 0), &err)) {
+        mon_report_err(mon, err);
+    }
+}
+
+HMP(hmp_info_migrate_cache_size)
+{
+    mon_printf(mon, "xbzrle cache size: %" PRIu64 " kbytes\n",
+               SESSION(mon)->mig.cfg.params[MIG_PARAM_XBZRLE_CACHE_SIZE] >> 10);
+}
+
+HMP(hmp_info_migrate_capabilities)
+{
+    for (int i = 0; i < MIG_CAP__MAX; i++) {
+        mon_printf(mon, "%s: %s\n", mig_caps[i].name,
+                   SESSION(mon)->mig.cfg.caps[i] ? "on" : "off");
+    }
+}
+
+HMP(hmp_info_migrate_parameters)
+{
+    const struct mig_config *c = &SESSION(mon)->mig.cfg;
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const struct mig_param_info *p = &mig_params[i];
+        if (i == MIG_PARAM_MAX_BANDWIDTH) {
+            mon_printf(mon, "%s: %" PRIu64 " bytes/second\n", p->name,
+                       c->params[i]);
+        } else if (p->kind == MIG_KIND_SIZE) {
+            mon_printf(mon, "%s: %" PRIu64 " bytes\n", p->name, c->params[i]);
+        } else if (i == MIG_PARAM_DOWNTIME_LIMIT) {
+            mon_printf(mon, "%s: %" PRIu64 " ms\n", p->name, c->params[i]);
+        } else {
+            mon_printf(mon, "%s: %" PRIu64 "\n", p->name, c->params[i]);
+        }
+    }
+}
+
+HMP(hmp_info_migrate)
+{
+    struct vm_session *s = SESSION(mon);
+    struct mig_info mi;
+    migration_query(&s->mig, &mi);
+    mon_printf(mon, "capabilities: ");
+    for (int i = 0; i < MIG_CAP__MAX; i++) {
+        mon_printf(mon, "%s: %s ", mig_caps[i].name,
+                   s->mig.cfg.caps[i] ? "on" : "off");
+    }
+    mon_printf(mon, "\n");
+    if (mi.status == MIG_STATUS_NONE) {
+        return;
+    }
+    const struct ram_stats *st = &mi.ram;
+    mon_printf(mon, "Migration status: %s", mig_status_name(mi.status));
+    if (mi.status == MIG_STATUS_FAILED && mi.error[0]) {
+        mon_printf(mon, " (%s)", mi.error);
+    }
+    mon_printf(mon, "\ntotal time: %" PRIu64 " ms\n", mi.total_time_ms);
+    if (mi.status == MIG_STATUS_COMPLETED) {
+        mon_printf(mon, "downtime: %" PRIu64 " ms\n", mi.downtime_ms);
+    } else if (mig_status_is_active(mi.status)) {
+        mon_printf(mon, "expected downtime: %" PRIu64 " ms\n",
+                   mi.expected_downtime_ms);
+    }
+    mon_printf(mon, "setup: %" PRIu64 " ms\n", mi.setup_time_ms);
+    mon_printf(mon, "transferred ram: %" PRIu64 " kbytes\n", st->transferred >> 10);
+    mon_printf(mon, "throughput: %0.2f mbps\n", mi.mbps);
+    mon_printf(mon, "remaining ram: %" PRIu64 " kbytes\n", st->remaining >> 10);
+    mon_printf(mon, "total ram: %" PRIu64 " kbytes\n", st->total >> 10);
+    mon_printf(mon, "duplicate: %" PRIu64 " pages\n", st->zero_pages);
+    mon_printf(mon, "skipped: 0 pages\n");
+    mon_printf(mon, "normal: %" PRIu64 " pages\n", st->normal_pages);
+    mon_printf(mon, "normal bytes: %" PRIu64 " kbytes\n", st->normal_pages * 4);
+    mon_printf(mon, "dirty sync count: %" PRIu64 "\n", st->dirty_sync_count);
+    mon_printf(mon, "page size: 4 kbytes\n");
+    mon_printf(mon, "multifd bytes: %" PRIu64 " kbytes\n", mi.multifd_bytes >> 10);
+    mon_printf(mon, "pages-per-second: %" PRIu64 "\n", mi.pages_per_second);
+    if (st->dirty_pages_rate) {
+        mon_printf(mon, "dirty pages rate: %" PRIu64 " pages\n",
+                   st->dirty_pages_rate);
+    }
+    if (s->mig.cfg.caps[MIG_CAP_XBZRLE]) {
+        mon_printf(mon, "cache size: %" PRIu64 " bytes\n", mi.xbzrle_cache_size);
+        mon_printf(mon, "xbzrle transferred: %" PRIu64 " kbytes\n",
+                   st->xbzrle_bytes >> 10);
+        mon_printf(mon, "xbzrle pages: %" PRIu64 " pages\n", st->xbzrle_pages);
+        mon_printf(mon, "xbzrle cache miss: %" PRIu64 " pages\n",
+                   st->xbzrle_cache_miss);
+        mon_printf(mon, "xbzrle cache miss rate: %0.2f\n",
+                   mi.xbzrle_cache_miss_rate);
+        mon_printf(mon, "xbzrle encoding rate: %0.2f\n", mi.xbzrle_encoding_rate);
+        mon_printf(mon, "xbzrle overflow: %" PRIu64 "\n", st->xbzrle_overflow);
+    }
+    if (mi.throttle_pct) {
+        mon_printf(mon, "cpu throttle percentage: %d\n", mi.throttle_pct);
+    }
+}
+
+HMP(hmp_calc_dirty_rate)
+{
+    json_decref(call(mon, qmp_calc_dirty_rate,
+                     json_pack("{s:I}", "calc-time",
+                               (json_int_t)mon_arg_int(args, "second", 1))));
+    mon_printf(mon, "Starting dirty rate measurement; 'info dirty_rate' shows "
+               "the result\n");
+}
+
+HMP(hmp_info_dirty_rate)
+{
+    struct dirty_rate_info di;
+    dirty_rate_query(&SESSION(mon)->dirty_rate, &di);
+    mon_printf(mon, "Status: %s\n", dirty_rate_status_name(di.status));
+    mon_printf(mon, "Start Time: %" PRId64 " (s)\n", di.start_time);
+    mon_printf(mon, "Sample Pages: %" PRIu64 " (per GB)\n",
+               (uint64_t)4096);
+    mon_printf(mon, "Period: %" PRId64 " (sec)\n", di.calc_time);
+    mon_printf(mon, "Mode: page-sampling\n");
+    if (di.status == DIRTY_RATE_MEASURED) {
+        mon_printf(mon, "Dirty rate: %" PRIu64 " (MB/s)\n", di.rate_mbps);
+    } else {
+        mon_printf(mon, "Dirty rate: (not ready)\n");
+    }
+}
+
+HMP(hmp_closefd)
+{
+    json_decref(call(mon, qmp_closefd,
+                     json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
+}
+
+HMP(hmp_getfd)
+{
+    json_decref(call(mon, qmp_getfd,
+                     json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
+}

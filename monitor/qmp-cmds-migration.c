@@ -1,0 +1,235 @@
+/* Migration operations of the monitor, in QMP's shape. */
+#include "monitor/qmp-cmds.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "machine/machine.h"
+#include "migration/dirty-rate.h"
+#include "monitor/session.h"
+
+QMP_FN(qmp_migrate)
+{
+    const char *uri = json_string_value(json_object_get(args, "uri"));
+    if (!migration_start(&s->mig, uri, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_incoming)
+{
+    const char *uri = json_string_value(json_object_get(args, "uri"));
+    if (machine_runstate(s->machine) != RUN_STATE_INMIGRATE ||
+        s->in.started) {
+        error_setg(errp, "'-incoming' was not specified on the command line "
+                   "(or 'defer' was already used)");
+        return NULL;
+    }
+    if (!incoming_start(&s->in, uri, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_cancel)
+{
+    migration_cancel(&s->mig);
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_continue)
+{
+    const char *state = json_string_value(json_object_get(args, "state"));
+    if (strcmp(state, "pre-switchover") != 0) {
+        error_setg(errp, "migrate_continue: expected state 'pre-switchover', "
+                   "got '%s'", state);
+        return NULL;
+    }
+    if (!migration_continue(&s->mig, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_query_migrate)
+{
+    struct mig_info mi;
+    migration_query(&s->mig, &mi);
+    json_t *r = json_object();
+    if (mi.status == MIG_STATUS_NONE) {
+        return r;
+    }
+    json_object_set_new(r, "status", json_string(mig_status_name(mi.status)));
+    json_object_set_new(r, "total-time", json_integer((json_int_t)mi.total_time_ms));
+    if (mi.status == MIG_STATUS_COMPLETED) {
+        json_object_set_new(r, "downtime", json_integer((json_int_t)mi.downtime_ms));
+    } else if (mig_status_is_active(mi.status)) {
+        json_object_set_new(r, "expected-downtime",
+                            json_integer((json_int_t)mi.expected_downtime_ms));
+    }
+    json_object_set_new(r, "setup-time", json_integer((json_int_t)mi.setup_time_ms));
+    const struct ram_stats *st = &mi.ram;
+    json_t *ram = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}",
+        "transferred", (json_int_t)st->transferred,
+        "remaining", (json_int_t)st->remaining,
+        "total", (json_int_t)st->total,
+        "duplicate", (json_int_t)st->zero_pages,
+        "skipped", (json_int_t)0,
+        "normal", (json_int_t)st->normal_pages,
+        "normal-bytes", (json_int_t)(st->normal_pages * 4096),
+        "dirty-pages-rate", (json_int_t)st->dirty_pages_rate,
+        "mbps", mi.mbps,
+        "dirty-sync-count", (json_int_t)st->dirty_sync_count,
+        "page-size", (json_int_t)4096,
+        "multifd-bytes", (json_int_t)mi.multifd_bytes,
+        "pages-per-second", (json_int_t)mi.pages_per_second);
+    json_object_set_new(r, "ram", ram);
+    if (s->mig.cfg.caps[MIG_CAP_XBZRLE]) {
+        json_object_set_new(r, "xbzrle-cache", json_pack(
+            "{s:I,s:I,s:I,s:I,s:f,s:f,s:I}",
+            "cache-size", (json_int_t)mi.xbzrle_cache_size,
+            "bytes", (json_int_t)st->xbzrle_bytes,
+            "pages", (json_int_t)st->xbzrle_pages,
+            "cache-miss", (json_int_t)st->xbzrle_cache_miss,
+            "cache-miss-rate", mi.xbzrle_cache_miss_rate,
+            "encoding-rate", mi.xbzrle_encoding_rate,
+            "overflow", (json_int_t)st->xbzrle_overflow));
+    }
+    if (mi.throttle_pct) {
+        json_object_set_new(r, "cpu-throttle-percentage",
+                            json_integer(mi.throttle_pct));
+    }
+    if (mi.error[0]) {
+        json_object_set_new(r, "error-desc", json_string(mi.error));
+    }
+    return r;
+}
+
+QMP_FN(qmp_migrate_set_capabilities)
+{
+    json_t *caps = json_object_get(args, "capabilities");
+    size_t i;
+    json_t *c;
+    /* All or nothing: check every entry before changing any. */
+    struct mig_config next = s->mig.cfg;
+    json_array_foreach(caps, i, c) {
+        json_t *name = json_object_get(c, "capability");
+        json_t *state = json_object_get(c, "state");
+        if (!json_is_string(name) || !json_is_boolean(state)) {
+            error_setg(errp, "capabilities[%zu] needs 'capability' (string) "
+                       "and 'state' (boolean)", i);
+            return NULL;
+        }
+        if (!mig_set_capability(&next, json_string_value(name),
+                                json_is_true(state), errp)) {
+            return NULL;
+        }
+    }
+    if (mig_status_is_active(migration_status(&s->mig))) {
+        error_setg(errp, "cannot change capabilities while a migration is in "
+                   "progress");
+        return NULL;
+    }
+    s->mig.cfg = next;
+    return json_object();
+}
+
+QMP_FN(qmp_query_migrate_capabilities)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < MIG_CAP__MAX; i++) {
+        json_array_append_new(list, json_pack("{s:s,s:b}", "capability",
+                                              mig_caps[i].name, "state",
+                                              s->mig.cfg.caps[i]));
+    }
+    return list;
+}
+
+QMP_FN(qmp_migrate_set_parameters)
+{
+    struct mig_config next = s->mig.cfg;
+    const char *key;
+    json_t *v;
+    json_object_foreach(args, key, v) {
+        int p = mig_param_find(key);
+        if (p < 0) {
+            error_setg(errp, "Parameter '%s' is unexpected", key);
+            return NULL;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            error_setg(errp, "Invalid parameter type for '%s', expected: "
+                       "integer", key);
+            return NULL;
+        }
+        if (!mig_set_parameter(&next, p, (uint64_t)json_integer_value(v),
+                               errp)) {
+            return NULL;
+        }
+    }
+    s->mig.cfg = next;
+    return json_object();
+}
+
+QMP_FN(qmp_query_migrate_parameters)
+{
+    json_t *r = json_object();
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        json_object_set_new(r, mig_params[i].name,
+                            json_integer((json_int_t)s->mig.cfg.params[i]));
+    }
+    return r;
+}
+
+QMP_FN(qmp_calc_dirty_rate)
+{
+    json_int_t secs = json_integer_value(json_object_get(args, "calc-time"));
+    if (!dirty_rate_start(&s->dirty_rate, s->machine, (int)secs, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_query_dirty_rate)
+{
+    struct dirty_rate_info di;
+    dirty_rate_query(&s->dirty_rate, &di);
+    json_t *r = json_pack("{s:s,s:I,s:I}", "status",
+                          dirty_rate_status_name(di.status), "start-time",
+                          (json_int_t)di.start_time, "calc-time",
+                          (json_int_t)di.calc_time);
+    if (di.status == DIRTY_RATE_MEASURED) {
+        json_object_set_new(r, "dirty-rate", json_integer((json_int_t)di.rate_mbps));
+    }
+    return r;
+}
+
+QMP_FN(qmp_closefd)
+{
+    const char *name = json_string_value(json_object_get(args, "fdname"));
+    if (!fd_table_close(s->fds, name, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_getfd)
+{
+    const char *name = json_string_value(json_object_get(args, "fdname"));
+    if (s->pending_fd < 0) {
+        error_setg(errp, "No file descriptor supplied via SCM_RIGHTS");
+        return NULL;
+    }
+    if (name[0] >= '0' && name[0] <= '9') {
+        error_setg(errp, "Parameter 'fdname' expects a name not starting "
+                   "with a digit");
+        return NULL;
+    }
+    if (!fd_table_add(s->fds, name, s->pending_fd, errp)) {
+        return NULL;
+    }
+    s->pending_fd = -1;
+    return json_object();
+}
