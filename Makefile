@@ -17,7 +17,7 @@ SANFLAGS :=
 OPT      ?= -O2
 endif
 
-PKGS     := readline sqlite3 libqcow jansson
+PKGS     := readline sqlite3 libqcow jansson zlib
 CC       ?= cc
 WARNINGS := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
             -Wwrite-strings -Wundef -Wno-unused-parameter
