@@ -523,7 +523,16 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     s->snapshots_size = snap_len;
     s->disk_size = p->disk_size;
     s->zcache_entry = UINT64_MAX;
+    qcow2_snapview_drop(s);
     return true;
+}
+
+void qcow2_snapview_drop(Qcow2State *s)
+{
+    qcow2_view_release(&s->snapview);
+    free(s->snapview_l1);
+    s->snapview_l1 = NULL;
+    s->snapview_idx = -1;
 }
 
 bool qcow2_repair_refcounts(Qcow2State *s, Error **errp)
@@ -695,8 +704,7 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
                           uint64_t off, void *buf, size_t len, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    struct qcow2_view v;
-    uint64_t *l1 = NULL;
+    struct qcow2_view v, *view = &v;
     uint64_t disk_size = s->disk_size;
     if (!name_or_id) {
         qcow2_view_active(s, &v);
@@ -714,12 +722,19 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
             return false;
         }
         disk_size = sn->disk_size;
-        if (!(l1 = read_l1(s, sn->l1_table_offset, sn->l1_size, errp))) {
-            return false;
+        if (s->snapview_idx != idx) {
+            qcow2_snapview_drop(s);
+            s->snapview_l1 = read_l1(s, sn->l1_table_offset, sn->l1_size,
+                                     errp);
+            if (!s->snapview_l1) {
+                return false;
+            }
+            memset(&s->snapview, 0, sizeof(s->snapview));
+            s->snapview.l1 = s->snapview_l1;
+            s->snapview.l1_size = sn->l1_size;
+            s->snapview_idx = idx;
         }
-        memset(&v, 0, sizeof(v));
-        v.l1 = l1;
-        v.l1_size = sn->l1_size;
+        view = &s->snapview;
     }
     bool ok = true;
     if (!vmstate && (off > disk_size || len > disk_size - off)) {
@@ -729,9 +744,10 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
         ok = false;
     }
     uint64_t base = vmstate ? qcow2_vmstate_offset(s, disk_size) : 0;
-    ok = ok && qcow2_read_view(s, &v, base + off, buf, len, errp);
-    qcow2_view_release(&v);
-    free(l1);
+    ok = ok && qcow2_read_view(s, view, base + off, buf, len, errp);
+    if (view == &v) {
+        qcow2_view_release(&v);
+    }
     return ok;
 }
 

@@ -332,6 +332,7 @@ static void qcow2_state_free(Qcow2State *s)
         return;
     }
     qcow2_l2_cache_drop(s);
+    qcow2_snapview_drop(s);
     free(s->l1);
     free(s->l2);
     qcow2_refcount_free(s);
@@ -355,6 +356,7 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
     s->readonly = readonly;
     s->file_size = (uint64_t)st.st_size;
     s->zcache_entry = UINT64_MAX;
+    s->snapview_idx = -1;
     uint8_t head[QCOW2_HEADER_V3_LEN] = { 0 };
     bool ok = false;
     if (s->file_size < QCOW2_HEADER_V2_LEN) {

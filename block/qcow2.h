@@ -174,6 +174,11 @@ typedef struct Qcow2State {
     uint64_t snapshots_offset;
     uint64_t snapshots_size;
 
+    /* The last snapshot read through (its L1 copy and one L2 table). */
+    int snapview_idx;               /* -1: none */
+    struct qcow2_view snapview;
+    uint64_t *snapview_l1;
+
     uint64_t zcache_entry;          /* last decompressed cluster */
     uint8_t *zcache;
 } Qcow2State;
@@ -247,6 +252,7 @@ bool qcow2_entry_host_range(const Qcow2State *s, uint64_t l2e,
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp);
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n);
 int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id);
+void qcow2_snapview_drop(Qcow2State *s);
 
 /* qcow2-check.c: count references to every cluster from the header's
  * structures (cluster 0, refcount table and blocks, snapshot table, every
