@@ -146,8 +146,13 @@ bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
 bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
                        void *buf, size_t len, Error **errp);
 
-/* Test hook: when the environment variable HOP_CRASH_AT equals name, the
- * process ends at once with _exit(99), as if killed at that step. */
+/* Test hook: when the environment variable HOP_CRASH_AT is name (or
+ * name@N: the Nth time this point is passed), the process ends at once
+ * with _exit(99), as if killed at that step.  The qcow2 driver's points:
+ * qcow2-before-data, qcow2-refblocks, qcow2-reftable,
+ * qcow2-reftable-header, qcow2-flush-refcounts, qcow2-flush-l2,
+ * qcow2-flush-l1-table, qcow2-flush-l1, qcow2-flush-done, snapshot-tables,
+ * snapshot-header. */
 void blk_crash_point(const char *name);
 
 extern const struct block_driver block_driver_raw;

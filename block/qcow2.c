@@ -134,6 +134,11 @@ static void parse_header(struct qcow2_header *h, const uint8_t *b)
 static bool table_ok(const Qcow2State *s, uint64_t off, uint64_t len,
                      const char *what, Error **errp)
 {
+    if (len && off < s->cluster_size) {
+        error_setg(errp, "%s offset %#" PRIx64 " lies in the header cluster",
+                   what, off);
+        return false;
+    }
     if (off & (s->cluster_size - 1)) {
         error_setg(errp, "%s offset %#" PRIx64 " is not cluster aligned", what,
                    off);
@@ -265,6 +270,11 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
     }
     if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
         error_setg(errp, "too many snapshots (%u)", h->nb_snapshots);
+        return false;
+    }
+    if (h->nb_snapshots && h->snapshots_offset < s->cluster_size) {
+        error_setg(errp, "snapshot table offset %#" PRIx64 " lies in the "
+                   "header cluster", h->snapshots_offset);
         return false;
     }
     if (h->nb_snapshots &&
@@ -436,8 +446,9 @@ static void qcow2_close(BlockDev *bs)
 
 static bool qcow2_probe(const uint8_t *head, size_t len)
 {
-    return len >= 8 && qcow2_be32(head) == QCOW2_MAGIC &&
-           (qcow2_be32(head + 4) == 2 || qcow2_be32(head + 4) == 3);
+    /* The magic alone: an unknown version is refused by open, not read
+     * as raw. */
+    return len >= 4 && qcow2_be32(head) == QCOW2_MAGIC;
 }
 
 static bool qcow2_bs_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
