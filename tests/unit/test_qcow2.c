@@ -399,6 +399,37 @@ static void test_vmstate_area(void **state)
     free(r);
 }
 
+/* Where the vmstate area starts: the first guest offset an L1 entry maps
+ * past the disk (64 MiB disk, 64 KiB clusters: 512 MiB).  Growing the
+ * virtual disk with qemu-img makes the area plain guest data that qemu-io
+ * reads, which locates it independently of hop. */
+static void vmstate_at(struct fixture *f, const char *opts, uint64_t disk,
+                       uint64_t want_offset)
+{
+    must_create(f->img, disk, opts);
+    BlockDev *bs = must_open(f->img, false);
+    Error *err = NULL;
+    uint8_t buf[65536];
+    memset(buf, 0xab, sizeof(buf));
+    assert_true(blk_vmstate_pwrite(bs, 0, buf, sizeof(buf), &err));
+    blk_close(bs);
+    assert_int_equal(sh("qemu-img check -q '%s' && qemu-img resize -q '%s' "
+                        "%llu", f->img, f->img,
+                        (unsigned long long)(want_offset + (1 << 20))), 0);
+    char cmds[256];
+    snprintf(cmds, sizeof(cmds), "-c 'read -P 0xab %llu 65536' -c 'read -P 0 "
+             "%llu 512'", (unsigned long long)want_offset,
+             (unsigned long long)want_offset - 512);
+    qemu_io_verify(f->img, cmds, 2);
+}
+
+static void test_vmstate_offset(void **state)
+{
+    vmstate_at(*state, NULL, 64 << 20, 512 << 20);
+    vmstate_at(*state, "cluster_size=512", 100000, 131072);
+    vmstate_at(*state, "cluster_size=4096", 2 << 20, 2 << 20);
+}
+
 /* Raw images have no snapshots: a clear error, not a crash. */
 static void test_raw_has_no_snapshots(void **state)
 {
@@ -434,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compressed_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vmstate_area, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vmstate_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_has_no_snapshots, setup,
                                         teardown),
     };

@@ -175,6 +175,46 @@ static void test_dirty_bit_repaired(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* An extension we do not know survives writes, snapshots and deletes:
+ * hop never rewrites the header's extension area. */
+static void test_unknown_extension_kept(void **state)
+{
+    Error *err = NULL;
+    assert_true(blk_create(img, "qcow2", 1 << 20, NULL, &err));
+    int fd = open(img, O_RDWR);
+    uint8_t c0[4096];
+    assert_int_equal(pread(fd, c0, sizeof(c0), 0), sizeof(c0));
+    size_t off = 112;                  /* walk to the end marker */
+    while (c0[off] | c0[off + 1] | c0[off + 2] | c0[off + 3]) {
+        uint32_t len = (uint32_t)c0[off + 4] << 24 | c0[off + 5] << 16 |
+                       c0[off + 6] << 8 | c0[off + 7];
+        off += 8 + ((len + 7) & ~7u);
+    }
+    static const uint8_t ext[16] = { 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 5,
+                                     'h', 'e', 'l', 'l', 'o', 0, 0, 0 };
+    assert_int_equal(pwrite(fd, ext, sizeof(ext), (off_t)off), sizeof(ext));
+    assert_int_equal(pread(fd, c0, sizeof(c0), 0), sizeof(c0));
+    close(fd);
+    BlockDev *bs = blk_open(img, NULL, false, &err);
+    assert_non_null(bs);
+    uint8_t data[70000];
+    memset(data, 0x42, sizeof(data));
+    assert_true(blk_pwrite(bs, 5000, data, sizeof(data), &err));
+    struct blk_snapshot sn = { .name = (char *)"s", .icount = -1 };
+    assert_true(blk_snapshot_create(bs, &sn, &err));
+    assert_true(blk_pwrite(bs, 0, data, sizeof(data), &err));
+    assert_true(blk_snapshot_delete(bs, "s", &err));
+    blk_close(bs);
+    uint8_t after[4096];
+    fd = open(img, O_RDONLY);
+    assert_int_equal(pread(fd, after, sizeof(after), 0), sizeof(after));
+    close(fd);
+    assert_memory_equal(after + 72, c0 + 72, sizeof(c0) - 72);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Garbage everywhere after a valid start: refused or read, no crash. */
 static void test_fuzzed_headers(void **state)
 {
@@ -219,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_extension_overrun),
         cmocka_unit_test(test_corrupt_bit_read_only),
         cmocka_unit_test(test_dirty_bit_repaired),
+        cmocka_unit_test(test_unknown_extension_kept),
         cmocka_unit_test(test_fuzzed_headers),
     };
     return cmocka_run_group_tests_name("qcow2 header", tests, setup, teardown);
