@@ -17,7 +17,7 @@ SANFLAGS :=
 OPT      ?= -O2
 endif
 
-PKGS     := readline sqlite3 libqcow jansson
+PKGS     := readline sqlite3 libqcow jansson zlib
 CC       ?= cc
 WARNINGS := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
             -Wwrite-strings -Wundef -Wno-unused-parameter \
@@ -106,7 +106,7 @@ check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 
 # Debian packages needed to build, test and compare with QEMU.
 DEB_PACKAGES := build-essential pkg-config libreadline-dev libsqlite3-dev \
-    libqcow-dev libjansson-dev libcmocka-dev bats bats-assert bats-support \
+    libqcow-dev libjansson-dev libcmocka-dev zlib1g-dev bats bats-assert bats-support \
     qemu-utils qemu-system-x86 python3 python3-libqcow libqcow-utils \
     sqlite3 socat tmux util-linux
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* Probe order matters: raw accepts anything, so it comes last. */
 static const struct block_driver *const drivers[] = {
+    &block_driver_qcow2,
     &block_driver_raw,
     NULL
 };
@@ -122,4 +125,205 @@ uint64_t blk_size(BlockDev *bs)
 const char *blk_format(const BlockDev *bs)
 {
     return bs->drv->format;
+}
+
+bool blk_create(const char *path, const char *format, uint64_t size,
+                const char *options, Error **errp)
+{
+    const struct block_driver *drv = blk_find_driver(format);
+    if (!drv) {
+        error_setg(errp, "'%s': unknown image format '%s'", path, format);
+        return false;
+    }
+    if (!drv->create) {
+        error_setg(errp, "'%s': format '%s' cannot be created", path, format);
+        return false;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot create '%s'", path);
+        return false;
+    }
+    bool ok = drv->create(fd, size, options, errp);
+    if (ok && fsync(fd) < 0) {
+        error_setg_errno(errp, errno, "sync");
+        ok = false;
+    }
+    if (close(fd) < 0 && ok) {
+        error_setg_errno(errp, errno, "close");
+        ok = false;
+    }
+    if (!ok) {
+        error_prepend(errp, "'%s': ", path);
+        unlink(path);
+    }
+    return ok;
+}
+
+void blk_get_info(BlockDev *bs, struct blk_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    if (bs->drv->info) {
+        bs->drv->info(bs, info);
+    }
+}
+
+bool blk_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
+{
+    memset(res, 0, sizeof(*res));
+    if (!bs->drv->check) {
+        error_setg(errp, "'%s': format '%s' has no metadata to check",
+                   bs->filename, blk_format(bs));
+        return false;
+    }
+    return bs->drv->check(bs, res, errp);
+}
+
+void blk_check_result_free(struct blk_check_result *res)
+{
+    for (size_t i = 0; i < res->nmessages; i++) {
+        free(res->messages[i]);
+    }
+    free(res->messages);
+    res->messages = NULL;
+    res->nmessages = 0;
+}
+
+/* Snapshot and vmstate calls need a format that has them. */
+static bool has_snapshots(BlockDev *bs, Error **errp)
+{
+    if (!bs->drv->snapshot_list) {
+        error_setg(errp, "'%s': format '%s' does not support snapshots "
+                   "(use qcow2)", bs->filename, blk_format(bs));
+        return false;
+    }
+    return true;
+}
+
+static bool writable(BlockDev *bs, Error **errp)
+{
+    if (bs->readonly) {
+        error_setg(errp, "'%s' is read-only", bs->filename);
+        return false;
+    }
+    return true;
+}
+
+bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
+                       size_t *count, Error **errp)
+{
+    *list = NULL;
+    *count = 0;
+    return has_snapshots(bs, errp) &&
+           bs->drv->snapshot_list(bs, list, count, errp);
+}
+
+void blk_snapshot_clear(struct blk_snapshot *sn)
+{
+    free(sn->id);
+    free(sn->name);
+    sn->id = sn->name = NULL;
+}
+
+void blk_snapshot_list_free(struct blk_snapshot *list, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        blk_snapshot_clear(&list[i]);
+    }
+    free(list);
+}
+
+bool blk_snapshot_find(BlockDev *bs, const char *name_or_id,
+                       struct blk_snapshot *out, Error **errp)
+{
+    struct blk_snapshot *list;
+    size_t n;
+    if (!blk_snapshot_list(bs, &list, &n, errp)) {
+        return false;
+    }
+    size_t found = n;
+    for (size_t i = 0; i < n && found == n; i++) {
+        if (strcmp(list[i].name, name_or_id) == 0) {
+            found = i;
+        }
+    }
+    for (size_t i = 0; i < n && found == n; i++) {
+        if (strcmp(list[i].id, name_or_id) == 0) {
+            found = i;
+        }
+    }
+    if (found == n) {
+        error_setg(errp, "'%s': no snapshot '%s'", bs->filename, name_or_id);
+        blk_snapshot_list_free(list, n);
+        return false;
+    }
+    *out = list[found];
+    list[found].id = list[found].name = NULL;
+    blk_snapshot_list_free(list, n);
+    return true;
+}
+
+bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
+                         Error **errp)
+{
+    return has_snapshots(bs, errp) && writable(bs, errp) &&
+           bs->drv->snapshot_create(bs, sn, errp);
+}
+
+bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    return has_snapshots(bs, errp) && writable(bs, errp) &&
+           bs->drv->snapshot_apply(bs, name_or_id, errp);
+}
+
+bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    return has_snapshots(bs, errp) && writable(bs, errp) &&
+           bs->drv->snapshot_delete(bs, name_or_id, errp);
+}
+
+bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
+                        void *buf, size_t len, Error **errp)
+{
+    return has_snapshots(bs, errp) &&
+           bs->drv->snapshot_pread(bs, name_or_id, false, off, buf, len,
+                                   errp);
+}
+
+bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
+                         int iovcnt, Error **errp)
+{
+    return has_snapshots(bs, errp) && writable(bs, errp) &&
+           bs->drv->vmstate_pwritev(bs, pos, iov, iovcnt, errp);
+}
+
+bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
+                        size_t len, Error **errp)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    return blk_vmstate_pwritev(bs, pos, &iov, 1, errp);
+}
+
+bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
+                       void *buf, size_t len, Error **errp)
+{
+    return has_snapshots(bs, errp) &&
+           bs->drv->snapshot_pread(bs, snapshot, true, pos, buf, len, errp);
+}
+
+/* HOP_CRASH_AT=NAME stops at the first pass through NAME, NAME@N at the
+ * Nth. */
+void blk_crash_point(const char *name)
+{
+    static unsigned hits;
+    const char *at = getenv("HOP_CRASH_AT");
+    size_t n = strlen(name);
+    if (!at || strncmp(at, name, n) != 0 || (at[n] && at[n] != '@')) {
+        return;
+    }
+    unsigned long want = at[n] == '@' ? strtoul(at + n + 1, NULL, 10) : 1;
+    if (++hits == want) {
+        fprintf(stderr, "hop: HOP_CRASH_AT=%s: stopping here\n", at);
+        _exit(99);
+    }
 }

@@ -6,10 +6,49 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "util/error.h"
 
 typedef struct BlockDev BlockDev;
+
+/* One internal snapshot, as stored in the image. */
+struct blk_snapshot {
+    char *id;                /* "1", "2", ... (assigned on create) */
+    char *name;
+    uint64_t vm_state_size;  /* 0 = disk-only snapshot */
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;  /* guest run time */
+    uint64_t disk_size;      /* virtual disk size when taken */
+    int64_t icount;          /* -1: not recorded */
+};
+
+/* Format details for `hop img info`. */
+struct blk_info {
+    uint64_t cluster_size;       /* 0 when the format has none */
+    const char *compat;          /* "0.10" (v2), "1.1" (v3) */
+    const char *compression;     /* "zlib" */
+    uint32_t refcount_bits;
+    bool lazy_refcounts;
+    bool corrupt;
+    bool dirty;
+    bool extended_l2;
+};
+
+/* What `hop img check` found, counted as qemu-img check counts. */
+struct blk_check_result {
+    uint64_t corruptions;        /* references the refcounts do not cover */
+    uint64_t leaks;              /* clusters counted but not referenced */
+    uint64_t check_errors;       /* the check itself could not read */
+    uint64_t total_clusters;     /* guest clusters of the virtual disk */
+    uint64_t allocated_clusters;
+    uint64_t fragmented_clusters;
+    uint64_t compressed_clusters;
+    uint64_t image_end_offset;
+    char **messages;             /* one line each, in order found */
+    size_t nmessages;
+};
 
 struct block_driver {
     const char *format;                 /* "raw", "qcow2" */
@@ -23,6 +62,25 @@ struct block_driver {
                    Error **errp);
     bool (*flush)(BlockDev *bs, Error **errp);
     uint64_t (*size)(BlockDev *bs);
+
+    /* Optional (NULL where the format has no such thing). */
+    bool (*create)(int fd, uint64_t size, const char *options, Error **errp);
+    void (*info)(BlockDev *bs, struct blk_info *info);
+    bool (*check)(BlockDev *bs, struct blk_check_result *res, Error **errp);
+    bool (*snapshot_list)(BlockDev *bs, struct blk_snapshot **list,
+                          size_t *count, Error **errp);
+    bool (*snapshot_create)(BlockDev *bs, const struct blk_snapshot *sn,
+                            Error **errp);
+    bool (*snapshot_apply)(BlockDev *bs, const char *name_or_id,
+                           Error **errp);
+    bool (*snapshot_delete)(BlockDev *bs, const char *name_or_id,
+                            Error **errp);
+    /* snapshot NULL: the active layer. */
+    bool (*snapshot_pread)(BlockDev *bs, const char *name_or_id, bool vmstate,
+                           uint64_t off, void *buf, size_t len, Error **errp);
+    bool (*vmstate_pwritev)(BlockDev *bs, uint64_t pos,
+                            const struct iovec *iov, int iovcnt,
+                            Error **errp);
 };
 
 struct BlockDev {
@@ -46,6 +104,58 @@ uint64_t blk_size(BlockDev *bs);
 const char *blk_format(const BlockDev *bs);
 const struct block_driver *blk_find_driver(const char *format);
 
+/* Create an image file at path (it must not exist, or is truncated when
+ * it is a regular file) of size bytes.  options: "key=value,..." as
+ * qemu-img -o; qcow2 knows cluster_size (512..2M, a power of two). */
+bool blk_create(const char *path, const char *format, uint64_t size,
+                const char *options, Error **errp);
+void blk_get_info(BlockDev *bs, struct blk_info *info);
+bool blk_check(BlockDev *bs, struct blk_check_result *res, Error **errp);
+void blk_check_result_free(struct blk_check_result *res);
+
+/* Internal snapshots.  Each fails with a clear error on a format without
+ * them (raw).  A snapshot is found by name first, then by id. */
+bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
+                       size_t *count, Error **errp);
+void blk_snapshot_list_free(struct blk_snapshot *list, size_t count);
+/* Finds one snapshot; out's strings are the caller's to free with
+ * blk_snapshot_clear. */
+bool blk_snapshot_find(BlockDev *bs, const char *name_or_id,
+                       struct blk_snapshot *out, Error **errp);
+void blk_snapshot_clear(struct blk_snapshot *sn);
+/* Snapshot the disk and the first sn->vm_state_size bytes of the vmstate
+ * area (written before with blk_vmstate_pwrite*).  sn->name must be new;
+ * sn->id is ignored (the next free id is used).  Afterwards the vmstate
+ * area belongs to the snapshot only. */
+bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
+                         Error **errp);
+/* Revert the disk (and its size) to the snapshot. */
+bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
+bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);
+/* Read the disk as it was at a snapshot. */
+bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
+                        void *buf, size_t len, Error **errp);
+
+/* The vmstate area (after the end of the virtual disk, where a snapshot's
+ * saved machine state lives).  Writes go to the active layer; reads come
+ * from the active layer (snapshot NULL) or from a snapshot. */
+bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
+                        size_t len, Error **errp);
+bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
+                         int iovcnt, Error **errp);
+bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
+                       void *buf, size_t len, Error **errp);
+
+/* Test hook: when the environment variable HOP_CRASH_AT is name (or
+ * name@N: the Nth time this point is passed), the process ends at once
+ * with _exit(99), as if killed at that step.  The qcow2 driver's points:
+ * qcow2-before-data, qcow2-refblocks, qcow2-reftable,
+ * qcow2-reftable-header, qcow2-flush-refcounts, qcow2-flush-l2,
+ * qcow2-flush-l1-table, qcow2-flush-l1, qcow2-flush-done, snapshot-tables,
+ * snapshot-header. */
+void blk_crash_point(const char *name);
+
 extern const struct block_driver block_driver_raw;
+extern const struct block_driver block_driver_qcow2;
 
 #endif

@@ -91,7 +91,23 @@ static uint64_t raw_size(BlockDev *bs)
     return ((struct raw_state *)bs->opaque)->size;
 }
 
+static bool raw_create(int fd, uint64_t size, const char *options,
+                       Error **errp)
+{
+    if (options && *options) {
+        error_setg(errp, "raw images take no options (got '%s')", options);
+        return false;
+    }
+    if (ftruncate(fd, (off_t)size) < 0) {
+        error_setg_errno(errp, errno, "cannot set size to %llu",
+                         (unsigned long long)size);
+        return false;
+    }
+    return true;
+}
+
 const struct block_driver block_driver_raw = {
+    .create = raw_create,
     .format = "raw",
     .open = raw_open,
     .close = raw_close,

@@ -41,5 +41,6 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_img(int argc, char **argv);
 
 #endif

@@ -9,6 +9,9 @@ static const char *const run_opts[] = {
     "-m", "-smp", "-accel", "-guest", "-kernel", "-serial", "-S", "-name",
     "-drive", "--help", NULL
 };
+static const char *const img_opts[] = {
+    "create", "info", "check", "snapshot", "convert", "--help", NULL
+};
 
 const struct cli_command cli_commands[] = {
     {
@@ -58,6 +61,32 @@ const struct cli_command cli_commands[] = {
                 "quit.\n",
         .run = cmd_run,
         .options = run_opts,
+    },
+    {
+        .name = "img",
+        .synopsis = "create|info|check|snapshot|convert [OPTIONS] FILE...",
+        .summary = "create, inspect, check and snapshot disk images",
+        .help =
+            "hop img create [-f qcow2|raw] [-o cluster_size=N] FILE SIZE\n"
+            "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
+            "is version 3 with\n    64 KiB clusters unless -o "
+            "cluster_size=N (512 to 2M, a power of two).\n"
+            "hop img info [--output=json] FILE\n"
+            "    Format, virtual and disk size, cluster size, snapshots.\n"
+            "hop img check [--output=json] FILE\n"
+            "    Verify a qcow2 image's refcounts and tables.  Exit status: "
+            "0 clean, 1 the check\n    failed, 2 corruptions found, 3 only "
+            "leaked clusters found.\n"
+            "hop img snapshot -l|-c TAG|-a TAG|-d TAG FILE\n"
+            "    List, create (disk only), apply (revert the disk to) or "
+            "delete an internal\n    snapshot; a TAG is a snapshot's name "
+            "or ID.\n"
+            "hop img convert [-f FMT] [-O qcow2|raw] [-o OPTIONS] [-l "
+            "[snapshot.name=]TAG] [-n]\n                SOURCE TARGET\n"
+            "    Copy a disk (or its state at snapshot TAG) into a new image; "
+            "-n writes into an\n    existing TARGET instead.\n",
+        .run = cmd_img,
+        .options = img_opts,
     },
     {
         .name = "complete",

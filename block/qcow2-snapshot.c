@@ -1,0 +1,764 @@
+/* qcow2 internal snapshots and the vmstate area.
+ *
+ * Create, apply and delete all go through rebuild(): it recounts every
+ * reference from the snapshots' L1 tables, gives the active layer fresh
+ * copies of its L1 and L2 tables (with COPIED computed from the new
+ * counts), writes a new snapshot table and a new refcount table and
+ * blocks -- all in clusters free in both the old and the new generation --
+ * and then switches to the new generation with one header write.  A crash
+ * before that write leaves the old image untouched; after it, the new one
+ * is complete. */
+#include "block/qcow2.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
+{
+    for (uint32_t i = 0; sn && i < n; i++) {
+        free(sn[i].id);
+        free(sn[i].name);
+        free(sn[i].extra_rest);
+    }
+    free(sn);
+}
+
+bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
+{
+    uint32_t n = s->h.nb_snapshots;
+    s->snapshots_offset = s->h.snapshots_offset;
+    s->snapshots_size = 0;
+    if (!n) {
+        return true;
+    }
+    s->snaps = calloc(n, sizeof(*s->snaps));
+    if (!s->snaps) {
+        abort();
+    }
+    s->nb_snaps = n;
+    uint64_t pos = s->snapshots_offset;
+    uint8_t *var = malloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
+    if (!var) {
+        abort();
+    }
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < n; i++) {
+        struct qcow2_snapshot *sn = &s->snaps[i];
+        uint8_t f[40];
+        if (pos + 40 > s->file_size) {
+            error_setg(errp, "snapshot table runs past the end of the file");
+            ok = false;
+            break;
+        }
+        if (!(ok = qcow2_pread_all(s, pos, f, sizeof(f), errp))) {
+            break;
+        }
+        sn->l1_table_offset = qcow2_be64(f);
+        sn->l1_size = qcow2_be32(f + 8);
+        uint32_t id_len = qcow2_be16(f + 12);
+        uint32_t name_len = qcow2_be16(f + 14);
+        sn->date_sec = qcow2_be32(f + 16);
+        sn->date_nsec = qcow2_be32(f + 20);
+        sn->vm_clock_nsec = qcow2_be64(f + 24);
+        sn->vm_state_size = qcow2_be32(f + 32);
+        sn->extra_size = qcow2_be32(f + 36);
+        sn->disk_size = s->h.size;
+        sn->icount = -1;
+        if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
+            error_setg(errp, "snapshot %u has %u bytes of extra data (at most "
+                       "%u)", i, sn->extra_size, QCOW2_MAX_EXTRA_DATA);
+            ok = false;
+            break;
+        }
+        uint64_t vlen = sn->extra_size + id_len + name_len;
+        pos += 40;
+        if (pos + vlen > s->file_size ||
+            pos + vlen - s->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE) {
+            error_setg(errp, "snapshot table runs past the end of the file");
+            ok = false;
+            break;
+        }
+        if (!(ok = qcow2_pread_all(s, pos, var, vlen, errp))) {
+            break;
+        }
+        if (sn->extra_size >= 8) {
+            sn->vm_state_size = qcow2_be64(var);
+        }
+        if (sn->extra_size >= 16) {
+            sn->disk_size = qcow2_be64(var + 8);
+        }
+        if (sn->extra_size >= 24) {
+            sn->icount = (int64_t)qcow2_be64(var + 16);
+        }
+        if (sn->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE) {
+            uint32_t rest = sn->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
+            sn->extra_rest = malloc(rest);
+            if (!sn->extra_rest) {
+                abort();
+            }
+            memcpy(sn->extra_rest, var + QCOW2_SNAPSHOT_EXTRA_SIZE, rest);
+        }
+        sn->id = xstrndup((char *)var + sn->extra_size, id_len);
+        sn->name = xstrndup((char *)var + sn->extra_size + id_len, name_len);
+        pos = (pos + vlen + 7) & ~7ULL;
+        if ((sn->l1_table_offset & (s->cluster_size - 1)) ||
+            (uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+            error_setg(errp, "snapshot '%s' has an invalid L1 table (%#" PRIx64
+                       ", %u entries)", sn->name, sn->l1_table_offset,
+                       sn->l1_size);
+            ok = false;
+        }
+    }
+    free(var);
+    s->snapshots_size = pos - s->snapshots_offset;
+    return ok;
+}
+
+static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
+                                uint64_t *len_out)
+{
+    uint64_t len = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t extra = sn[i].extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
+                             ? sn[i].extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
+        len += (40 + extra + strlen(sn[i].id) + strlen(sn[i].name) + 7) & ~7ULL;
+    }
+    uint8_t *buf = calloc(1, len ? len : 1);
+    if (!buf) {
+        abort();
+    }
+    uint8_t *p = buf;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct qcow2_snapshot *x = &sn[i];
+        uint32_t extra = x->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
+                             ? x->extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
+        size_t id_len = strlen(x->id), name_len = strlen(x->name);
+        qcow2_put_be64(p, x->l1_table_offset);
+        qcow2_put_be32(p + 8, x->l1_size);
+        qcow2_put_be16(p + 12, (uint16_t)id_len);
+        qcow2_put_be16(p + 14, (uint16_t)name_len);
+        qcow2_put_be32(p + 16, x->date_sec);
+        qcow2_put_be32(p + 20, x->date_nsec);
+        qcow2_put_be64(p + 24, x->vm_clock_nsec);
+        qcow2_put_be32(p + 32, x->vm_state_size > UINT32_MAX
+                                   ? UINT32_MAX : (uint32_t)x->vm_state_size);
+        qcow2_put_be32(p + 36, extra);
+        qcow2_put_be64(p + 40, x->vm_state_size);
+        qcow2_put_be64(p + 48, x->disk_size);
+        qcow2_put_be64(p + 56, (uint64_t)x->icount);
+        if (x->extra_rest) {
+            memcpy(p + 64, x->extra_rest, extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
+        }
+        memcpy(p + 40 + extra, x->id, id_len);
+        memcpy(p + 40 + extra + id_len, x->name, name_len);
+        p += (40 + extra + id_len + name_len + 7) & ~7ULL;
+    }
+    *len_out = len;
+    return buf;
+}
+
+int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id)
+{
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        if (strcmp(s->snaps[i].name, name_or_id) == 0) {
+            return (int)i;
+        }
+    }
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        if (strcmp(s->snaps[i].id, name_or_id) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* A deep copy of the table, leaving out entry skip (or none: -1). */
+static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
+                                         uint32_t extra_slots, uint32_t *n)
+{
+    struct qcow2_snapshot *t = calloc(s->nb_snaps + extra_slots + 1,
+                                      sizeof(*t));
+    if (!t) {
+        abort();
+    }
+    *n = 0;
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        if ((int)i == skip) {
+            continue;
+        }
+        struct qcow2_snapshot *d = &t[(*n)++];
+        *d = s->snaps[i];
+        d->id = xstrdup(s->snaps[i].id);
+        d->name = xstrdup(s->snaps[i].name);
+        if (s->snaps[i].extra_rest) {
+            uint32_t rest = d->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
+            d->extra_rest = malloc(rest);
+            if (!d->extra_rest) {
+                abort();
+            }
+            memcpy(d->extra_rest, s->snaps[i].extra_rest, rest);
+        }
+    }
+    return t;
+}
+
+static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
+                         Error **errp)
+{
+    uint64_t *l1 = calloc(n ? n : 1, sizeof(*l1));
+    uint8_t *raw = malloc(n ? (size_t)n * 8 : 1);
+    if (!l1 || !raw) {
+        abort();
+    }
+    if (n && (off + (uint64_t)n * 8 > s->file_size)) {
+        error_setg(errp, "L1 table at %#" PRIx64 " lies beyond the end of "
+                   "the file", off);
+        free(l1);
+        free(raw);
+        return NULL;
+    }
+    if (!qcow2_pread_all(s, off, raw, (size_t)n * 8, errp)) {
+        free(l1);
+        free(raw);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        l1[i] = qcow2_be64(raw + 8 * i);
+    }
+    free(raw);
+    return l1;
+}
+
+struct rebuild_plan {
+    struct qcow2_snapshot *snaps;   /* the new table (taken on success) */
+    uint32_t nb;
+    const uint64_t *src_l1;         /* where the new active layer comes from */
+    uint32_t src_l1_size;
+    bool src_active;                /* src is the active L1 (L2s cached) */
+    uint64_t disk_size;
+    uint64_t discard_from;          /* guest offset: entries dropped after */
+};
+
+/* State a rebuild replaces, kept to roll back. */
+struct saved_gen {
+    uint64_t *rc, rc_len, used_end, free_hint;
+    uint64_t *rt, rt_entries, rt_offset;
+    uint32_t rt_clusters;
+    uint8_t *rb_dirty;
+};
+
+static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
+                             uint32_t i, uint64_t **out, Error **errp)
+{
+    *out = NULL;
+    uint64_t off = p->src_l1[i] & QCOW2_OFFSET_MASK;
+    if (!off) {
+        return true;
+    }
+    uint64_t *copy = malloc(s->cluster_size);
+    if (!copy) {
+        abort();
+    }
+    if (p->src_active) {
+        uint64_t *t;
+        if (!qcow2_get_l2(s, i, &t, errp)) {
+            free(copy);
+            return false;
+        }
+        memcpy(copy, t, s->cluster_size);
+    } else if ((off & (s->cluster_size - 1)) || off >= s->file_size ||
+               !qcow2_pread_all(s, off, copy, s->cluster_size, errp)) {
+        error_setg(errp, "L2 table at %#" PRIx64 " is invalid", off);
+        free(copy);
+        return false;
+    }
+    bool keep = false;
+    for (uint64_t k = 0; k < s->l2_entries; k++) {
+        uint64_t e = qcow2_be64(&copy[k]) & ~QCOW2_OFLAG_COPIED;
+        uint64_t guest = ((uint64_t)i << (s->cluster_bits + s->l2_bits)) +
+                         (k << s->cluster_bits);
+        if (e && guest >= p->discard_from) {
+            e = s->h.version >= 3 ? QCOW2_OFLAG_ZERO : 0;
+        }
+        uint64_t ho, hl;
+        if (qcow2_entry_host_range(s, e, &ho, &hl)) {
+            if (ho >= s->file_size ||
+                (!(e & QCOW2_OFLAG_COMPRESSED) &&
+                 (ho & (s->cluster_size - 1)))) {
+                error_setg(errp, "L2 entry %#" PRIx64 " is invalid: the image "
+                           "is corrupt (see 'hop img check')", e);
+                free(copy);
+                return false;
+            }
+            if (!qcow2_rc_add_range(s, ho, hl, 1, errp)) {
+                free(copy);
+                return false;
+            }
+            keep = true;
+        } else if (e && guest < p->disk_size) {
+            keep = true;
+        }
+        qcow2_put_be64(&copy[k], e);
+    }
+    if (keep) {
+        *out = copy;
+    } else {
+        free(copy);
+    }
+    return true;
+}
+
+static void set_copied_flags(Qcow2State *s, uint64_t *t)
+{
+    for (uint64_t k = 0; k < s->l2_entries; k++) {
+        uint64_t e = qcow2_be64(&t[k]);
+        uint64_t ho = e & QCOW2_OFFSET_MASK;
+        if (!(e & QCOW2_OFLAG_COMPRESSED) && ho &&
+            qcow2_rc_get(s, ho >> s->cluster_bits) == 1) {
+            qcow2_put_be64(&t[k], e | QCOW2_OFLAG_COPIED);
+        }
+    }
+}
+
+static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
+{
+    if (!qcow2_flush_metadata(s, errp)) {
+        return false;
+    }
+    /* 1. count what the snapshots reference */
+    struct qcow2_walk w = { .strict = true };
+    qcow2_walk_add(s, &w, 0, s->cluster_size);
+    for (uint32_t i = 0; i < p->nb && !w.err; i++) {
+        qcow2_walk_l1(s, &w, p->snaps[i].l1_table_offset, p->snaps[i].l1_size,
+                      p->snaps[i].name, false);
+    }
+    if (w.err) {
+        error_propagate(errp, w.err);
+        w.err = NULL;
+        qcow2_walk_free(&w);
+        return false;
+    }
+    struct saved_gen old = {
+        s->rc, s->rc_len, s->used_end, s->free_hint,
+        s->rt, s->rt_entries, s->rt_offset, s->rt_clusters, s->rb_dirty,
+    };
+    s->rc_old = s->rc;
+    s->rc_old_len = s->rc_len;
+    s->rc = w.refs;
+    s->rc_len = w.refs_len;
+    w.refs = NULL;
+    qcow2_walk_free(&w);
+    s->used_end = 0;
+    for (uint64_t c = 0; c < s->rc_len; c++) {
+        if (s->rc[c]) {
+            s->used_end = c + 1;
+        }
+    }
+    s->free_hint = 1;
+    s->rt = NULL;
+    s->rb_dirty = NULL;
+    s->rt_entries = 0;
+    s->rt_offset = 0;
+    s->rt_clusters = 0;
+
+    /* 2. the new active layer */
+    uint64_t span = s->cluster_size * s->l2_entries;
+    uint64_t need = (p->disk_size + span - 1) / span;
+    uint32_t l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
+    uint64_t *l1 = calloc(l1_size ? l1_size : 1, sizeof(*l1));
+    struct qcow2_l2_slot *l2 = calloc(l1_size ? l1_size : 1, sizeof(*l2));
+    if (!l1 || !l2) {
+        abort();
+    }
+    uint64_t l1_offset = 0, snap_offset = 0, snap_len = 0;
+    uint8_t *snap_table = NULL;
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < p->src_l1_size; i++) {
+        ok = new_active_table(s, p, i, &l2[i].table, errp);
+    }
+    for (uint32_t i = 0; ok && i < l1_size; i++) {
+        if (l2[i].table) {
+            uint64_t off = qcow2_alloc_clusters(s, 1, errp);
+            ok = off != 0;
+            l1[i] = off | QCOW2_OFLAG_COPIED;
+        }
+    }
+    if (ok && l1_size) {
+        l1_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, l1_size * 8ULL),
+                                         errp);
+        ok = l1_offset != 0;
+    }
+    /* 3. the snapshot table */
+    if (ok) {
+        snap_table = serialize_table(p->snaps, p->nb, &snap_len);
+        if (snap_len > QCOW2_MAX_SNAPSHOT_TABLE) {
+            error_setg(errp, "snapshot table would exceed %u MiB",
+                       QCOW2_MAX_SNAPSHOT_TABLE >> 20);
+            ok = false;
+        } else if (snap_len) {
+            snap_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, snap_len),
+                                               errp);
+            ok = snap_offset != 0;
+        }
+    }
+    ok = ok && qcow2_refcount_cover(s, errp);
+    for (uint64_t c = 0; ok && c < s->rc_len; c++) {
+        if (s->rc[c] > s->refcount_max) {
+            error_setg(errp, "cluster %" PRIu64 " would have %" PRIu64
+                       " references; refcount_bits=%u cannot count them", c,
+                       s->rc[c], s->refcount_bits);
+            ok = false;
+        }
+    }
+    /* 4. write the new generation where nothing of the old one lives */
+    uint8_t *raw = NULL;
+    if (ok) {
+        for (uint32_t i = 0; i < l1_size; i++) {
+            if (l2[i].table) {
+                set_copied_flags(s, l2[i].table);
+            }
+        }
+        memset(s->rb_dirty, 1, s->rt_entries);
+        s->rt_dirty = true;
+        raw = malloc(l1_size ? (size_t)l1_size * 8 : 1);
+        if (!raw) {
+            abort();
+        }
+        for (uint32_t i = 0; i < l1_size; i++) {
+            qcow2_put_be64(raw + 8 * i, l1[i]);
+        }
+    }
+    for (uint32_t i = 0; ok && i < l1_size; i++) {
+        if (l2[i].table) {
+            ok = qcow2_pwrite_all(s, l1[i] & QCOW2_OFFSET_MASK, l2[i].table,
+                                  s->cluster_size, errp);
+        }
+    }
+    ok = ok && qcow2_pwrite_all(s, l1_offset, raw, (size_t)l1_size * 8, errp) &&
+         qcow2_pwrite_all(s, snap_offset, snap_table, snap_len, errp) &&
+         qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
+    free(raw);
+    free(snap_table);
+    if (ok) {
+        blk_crash_point("snapshot-tables");
+        /* 5. the switch */
+        struct qcow2_header h = s->h;
+        s->h.size = p->disk_size;
+        s->h.l1_size = l1_size;
+        s->h.l1_table_offset = l1_offset;
+        s->h.refcount_table_offset = s->rt_offset;
+        s->h.refcount_table_clusters = s->rt_clusters;
+        s->h.nb_snapshots = p->nb;
+        s->h.snapshots_offset = snap_offset;
+        ok = qcow2_write_header_pointers(s, errp) && qcow2_sync(s, errp);
+        if (!ok) {
+            s->h = h;
+        }
+    }
+    if (!ok) {
+        for (uint32_t i = 0; i < l1_size; i++) {
+            free(l2[i].table);
+        }
+        free(l1);
+        free(l2);
+        free(s->rc);
+        free(s->rt);
+        free(s->rb_dirty);
+        s->rc = old.rc;
+        s->rc_len = old.rc_len;
+        s->used_end = old.used_end;
+        s->free_hint = old.free_hint;
+        s->rt = old.rt;
+        s->rt_entries = old.rt_entries;
+        s->rt_offset = old.rt_offset;
+        s->rt_clusters = old.rt_clusters;
+        s->rb_dirty = old.rb_dirty;
+        s->rt_dirty = s->rt_moved = false;
+        s->rc_old = NULL;
+        return false;
+    }
+    blk_crash_point("snapshot-header");
+    /* 6. adopt it */
+    free(old.rc);
+    free(old.rt);
+    free(old.rb_dirty);
+    s->rc_old = NULL;
+    s->rc_old_len = 0;
+    s->rt_disk_offset = s->rt_offset;
+    s->rt_disk_clusters = s->rt_clusters;
+    s->rt_dirty = s->rt_moved = false;
+    qcow2_l2_cache_drop(s);
+    free(s->l1);
+    free(s->l2);
+    s->l1 = l1;
+    s->l2 = l2;
+    s->l1_size = l1_size;
+    s->l1_offset = l1_offset;
+    s->l1_dirty = s->l1_moved = false;
+    qcow2_snapshots_free(s->snaps, s->nb_snaps);
+    s->snaps = p->snaps;
+    s->nb_snaps = p->nb;
+    p->snaps = NULL;
+    s->snapshots_offset = snap_offset;
+    s->snapshots_size = snap_len;
+    s->disk_size = p->disk_size;
+    s->zcache_entry = UINT64_MAX;
+    qcow2_snapview_drop(s);
+    return true;
+}
+
+void qcow2_snapview_drop(Qcow2State *s)
+{
+    qcow2_view_release(&s->snapview);
+    free(s->snapview_l1);
+    s->snapview_l1 = NULL;
+    s->snapview_idx = -1;
+}
+
+bool qcow2_repair_refcounts(Qcow2State *s, Error **errp)
+{
+    struct rebuild_plan p = {
+        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
+        .disk_size = s->disk_size, .discard_from = UINT64_MAX,
+    };
+    p.snaps = copy_table(s, -1, 0, &p.nb);
+    bool ok = rebuild(s, &p, errp);
+    qcow2_snapshots_free(p.snaps, p.nb);
+    return ok;
+}
+
+bool qcow2_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
+                         size_t *count, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    struct blk_snapshot *l = calloc(s->nb_snaps + 1, sizeof(*l));
+    if (!l) {
+        abort();
+    }
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        const struct qcow2_snapshot *sn = &s->snaps[i];
+        l[i] = (struct blk_snapshot){
+            .id = xstrdup(sn->id),
+            .name = xstrdup(sn->name),
+            .vm_state_size = sn->vm_state_size,
+            .date_sec = sn->date_sec,
+            .date_nsec = sn->date_nsec,
+            .vm_clock_nsec = sn->vm_clock_nsec,
+            .disk_size = sn->disk_size,
+            .icount = sn->icount,
+        };
+    }
+    *list = l;
+    *count = s->nb_snaps;
+    return true;
+}
+
+static char *next_id(const Qcow2State *s)
+{
+    unsigned long long max = 0;
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        char *end;
+        unsigned long long v = strtoull(s->snaps[i].id, &end, 10);
+        if (*end == '\0' && v > max) {
+            max = v;
+        }
+    }
+    char *id;
+    if (asprintf(&id, "%llu", max + 1) < 0) {
+        abort();
+    }
+    return id;
+}
+
+bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
+                           Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    if (!in->name || !*in->name || strlen(in->name) > 65535) {
+        error_setg(errp, "'%s': a snapshot needs a name of 1 to 65535 bytes",
+                   bs->filename);
+        return false;
+    }
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        if (strcmp(s->snaps[i].name, in->name) == 0) {
+            error_setg(errp, "'%s': snapshot '%s' already exists",
+                       bs->filename, in->name);
+            return false;
+        }
+    }
+    if (s->nb_snaps >= QCOW2_MAX_SNAPSHOTS) {
+        error_setg(errp, "'%s': too many snapshots", bs->filename);
+        return false;
+    }
+    /* The snapshot's L1 is the active one as on disk: flush first. */
+    if (!qcow2_flush_metadata(s, errp)) {
+        error_prepend(errp, "'%s': ", bs->filename);
+        return false;
+    }
+    struct rebuild_plan p = {
+        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
+        .disk_size = s->disk_size,
+        .discard_from = qcow2_vmstate_offset(s, s->disk_size),
+    };
+    p.snaps = copy_table(s, -1, 1, &p.nb);
+    struct qcow2_snapshot *sn = &p.snaps[p.nb++];
+    *sn = (struct qcow2_snapshot){
+        .l1_table_offset = s->h.l1_table_offset,
+        .l1_size = s->h.l1_size,
+        .id = next_id(s),
+        .name = xstrdup(in->name),
+        .date_sec = in->date_sec,
+        .date_nsec = in->date_nsec,
+        .vm_clock_nsec = in->vm_clock_nsec,
+        .vm_state_size = in->vm_state_size,
+        .disk_size = s->disk_size,
+        .icount = in->icount,
+        .extra_size = QCOW2_SNAPSHOT_EXTRA_SIZE,
+    };
+    bool ok = rebuild(s, &p, errp);
+    qcow2_snapshots_free(p.snaps, p.nb);
+    if (!ok) {
+        error_prepend(errp, "'%s': snapshot '%s': ", bs->filename, in->name);
+    }
+    return ok;
+}
+
+static int find_or_fail(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    int i = qcow2_snapshot_find(bs->opaque, name_or_id);
+    if (i < 0) {
+        error_setg(errp, "'%s': no snapshot '%s'", bs->filename, name_or_id);
+    }
+    return i;
+}
+
+bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    int idx = find_or_fail(bs, name_or_id, errp);
+    if (idx < 0) {
+        return false;
+    }
+    const struct qcow2_snapshot *sn = &s->snaps[idx];
+    uint64_t *l1 = read_l1(s, sn->l1_table_offset, sn->l1_size, errp);
+    bool ok = l1 != NULL;
+    if (ok) {
+        struct rebuild_plan p = {
+            .src_l1 = l1, .src_l1_size = sn->l1_size, .src_active = false,
+            .disk_size = sn->disk_size, .discard_from = UINT64_MAX,
+        };
+        p.snaps = copy_table(s, -1, 0, &p.nb);
+        ok = rebuild(s, &p, errp);
+        qcow2_snapshots_free(p.snaps, p.nb);
+    }
+    free(l1);
+    if (!ok) {
+        error_prepend(errp, "'%s': reverting to snapshot '%s': ", bs->filename,
+                      name_or_id);
+    }
+    return ok;
+}
+
+bool qcow2_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    int idx = find_or_fail(bs, name_or_id, errp);
+    if (idx < 0) {
+        return false;
+    }
+    struct rebuild_plan p = {
+        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
+        .disk_size = s->disk_size, .discard_from = UINT64_MAX,
+    };
+    p.snaps = copy_table(s, idx, 0, &p.nb);
+    bool ok = rebuild(s, &p, errp);
+    qcow2_snapshots_free(p.snaps, p.nb);
+    if (!ok) {
+        error_prepend(errp, "'%s': deleting snapshot '%s': ", bs->filename,
+                      name_or_id);
+    }
+    return ok;
+}
+
+bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
+                          uint64_t off, void *buf, size_t len, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    struct qcow2_view v, *view = &v;
+    uint64_t disk_size = s->disk_size;
+    if (!name_or_id) {
+        qcow2_view_active(s, &v);
+    } else {
+        int idx = find_or_fail(bs, name_or_id, errp);
+        if (idx < 0) {
+            return false;
+        }
+        const struct qcow2_snapshot *sn = &s->snaps[idx];
+        if (vmstate && (off > sn->vm_state_size ||
+                        len > sn->vm_state_size - off)) {
+            error_setg(errp, "'%s': snapshot '%s' holds %" PRIu64 " bytes of "
+                       "machine state; cannot read %zu at %" PRIu64,
+                       bs->filename, name_or_id, sn->vm_state_size, len, off);
+            return false;
+        }
+        disk_size = sn->disk_size;
+        if (s->snapview_idx != idx) {
+            qcow2_snapview_drop(s);
+            s->snapview_l1 = read_l1(s, sn->l1_table_offset, sn->l1_size,
+                                     errp);
+            if (!s->snapview_l1) {
+                return false;
+            }
+            memset(&s->snapview, 0, sizeof(s->snapview));
+            s->snapview.l1 = s->snapview_l1;
+            s->snapview.l1_size = sn->l1_size;
+            s->snapview_idx = idx;
+        }
+        view = &s->snapview;
+    }
+    bool ok = true;
+    if (!vmstate && (off > disk_size || len > disk_size - off)) {
+        error_setg(errp, "'%s': read of %zu bytes at %" PRIu64 " is past the "
+                   "end of the disk (%" PRIu64 " bytes)", bs->filename, len,
+                   off, disk_size);
+        ok = false;
+    }
+    uint64_t base = vmstate ? qcow2_vmstate_offset(s, disk_size) : 0;
+    ok = ok && qcow2_read_view(s, view, base + off, buf, len, errp);
+    if (view == &v) {
+        qcow2_view_release(&v);
+    }
+    return ok;
+}
+
+bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos,
+                           const struct iovec *iov, int iovcnt, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    bool ok = qcow2_write_iov(s, qcow2_vmstate_offset(s, s->disk_size) + pos,
+                              iov, iovcnt, errp);
+    if (!ok) {
+        error_prepend(errp, "'%s': saving machine state: ", bs->filename);
+    }
+    return ok;
+}

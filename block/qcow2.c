@@ -1,0 +1,689 @@
+/* The qcow2 format: header parsing and validation, open/close, create,
+ * and the driver table.  Mapping, refcounts, snapshots and the check live
+ * in the other qcow2-*.c files (see qcow2.h). */
+#include "block/qcow2.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
+                     Error **errp)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(s->fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            error_setg_errno(errp, errno, "read at %#" PRIx64, off);
+            return false;
+        }
+        if (n == 0) {           /* past the end of the file: zeros */
+            memset(p, 0, len);
+            return true;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
+                      size_t len, Error **errp)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error_setg_errno(errp, n < 0 ? errno : ENOSPC,
+                             "write at %#" PRIx64, off);
+            return false;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    if (off > s->file_size) {
+        s->file_size = off;
+    }
+    return true;
+}
+
+bool qcow2_sync(Qcow2State *s, Error **errp)
+{
+    if (fdatasync(s->fd) < 0) {
+        error_setg_errno(errp, errno, "flush");
+        return false;
+    }
+    return true;
+}
+
+uint64_t qcow2_vmstate_offset(const Qcow2State *s, uint64_t disk_size)
+{
+    uint64_t span = s->cluster_size * s->l2_entries;
+    return (disk_size + span - 1) / span * span;
+}
+
+/* The pointer fields (bytes 24..72) in one write: switching L1, refcount
+ * table and snapshot table together is what makes rebuilds atomic. */
+bool qcow2_write_header_pointers(Qcow2State *s, Error **errp)
+{
+    uint8_t b[48];
+    const struct qcow2_header *h = &s->h;
+    qcow2_put_be64(b + 0, h->size);
+    qcow2_put_be32(b + 8, h->crypt_method);
+    qcow2_put_be32(b + 12, h->l1_size);
+    qcow2_put_be64(b + 16, h->l1_table_offset);
+    qcow2_put_be64(b + 24, h->refcount_table_offset);
+    qcow2_put_be32(b + 32, h->refcount_table_clusters);
+    qcow2_put_be32(b + 36, h->nb_snapshots);
+    qcow2_put_be64(b + 40, h->snapshots_offset);
+    return qcow2_pwrite_all(s, 24, b, sizeof(b), errp);
+}
+
+static bool write_feature_bits(Qcow2State *s, Error **errp)
+{
+    uint8_t b[24];
+    qcow2_put_be64(b, s->h.incompatible);
+    qcow2_put_be64(b + 8, s->h.compatible);
+    qcow2_put_be64(b + 16, s->h.autoclear);
+    return qcow2_pwrite_all(s, 72, b, sizeof(b), errp);
+}
+
+static void parse_header(struct qcow2_header *h, const uint8_t *b)
+{
+    memset(h, 0, sizeof(*h));
+    h->version = qcow2_be32(b + 4);
+    h->backing_file_offset = qcow2_be64(b + 8);
+    h->backing_file_size = qcow2_be32(b + 16);
+    h->cluster_bits = qcow2_be32(b + 20);
+    h->size = qcow2_be64(b + 24);
+    h->crypt_method = qcow2_be32(b + 32);
+    h->l1_size = qcow2_be32(b + 36);
+    h->l1_table_offset = qcow2_be64(b + 40);
+    h->refcount_table_offset = qcow2_be64(b + 48);
+    h->refcount_table_clusters = qcow2_be32(b + 56);
+    h->nb_snapshots = qcow2_be32(b + 60);
+    h->snapshots_offset = qcow2_be64(b + 64);
+    if (h->version >= 3) {
+        h->incompatible = qcow2_be64(b + 72);
+        h->compatible = qcow2_be64(b + 80);
+        h->autoclear = qcow2_be64(b + 88);
+        h->refcount_order = qcow2_be32(b + 96);
+        h->header_length = qcow2_be32(b + 100);
+        if (h->header_length > 104) {
+            h->compression_type = b[104];
+        }
+    } else {
+        h->refcount_order = 4;
+        h->header_length = QCOW2_HEADER_V2_LEN;
+    }
+}
+
+/* A table at off of len bytes must be cluster aligned and inside the file. */
+static bool table_ok(const Qcow2State *s, uint64_t off, uint64_t len,
+                     const char *what, Error **errp)
+{
+    if (len && off < s->cluster_size) {
+        error_setg(errp, "%s offset %#" PRIx64 " lies in the header cluster",
+                   what, off);
+        return false;
+    }
+    if (off & (s->cluster_size - 1)) {
+        error_setg(errp, "%s offset %#" PRIx64 " is not cluster aligned", what,
+                   off);
+        return false;
+    }
+    if (off > s->file_size || len > s->file_size - off) {
+        error_setg(errp, "%s (%#" PRIx64 ", %" PRIu64 " bytes) lies beyond "
+                   "the end of the file", what, off, len);
+        return false;
+    }
+    return true;
+}
+
+static bool check_features(const Qcow2State *s, bool readonly, Error **errp)
+{
+    const struct qcow2_header *h = &s->h;
+    uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT |
+                     QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION |
+                     QCOW2_INCOMPAT_EXTL2;
+    if (h->incompatible & ~known) {
+        error_setg(errp, "unsupported incompatible feature bit %d",
+                   __builtin_ctzll(h->incompatible & ~known));
+        return false;
+    }
+    if (h->incompatible & QCOW2_INCOMPAT_DATA_FILE) {
+        error_setg(errp, "external data files are not supported");
+        return false;
+    }
+    if (h->incompatible & QCOW2_INCOMPAT_EXTL2) {
+        error_setg(errp, "extended L2 entries (subclusters) are not supported");
+        return false;
+    }
+    if (h->compression_type != 0) {
+        if (!(h->incompatible & QCOW2_INCOMPAT_COMPRESSION)) {
+            error_setg(errp, "compression type %u without its feature bit",
+                       h->compression_type);
+        } else if (h->compression_type == 1) {
+            error_setg(errp, "zstd compression is not supported (only zlib)");
+        } else {
+            error_setg(errp, "unknown compression type %u",
+                       h->compression_type);
+        }
+        return false;
+    }
+    if (readonly) {
+        return true;
+    }
+    if (h->incompatible & QCOW2_INCOMPAT_CORRUPT) {
+        error_setg(errp, "image is marked corrupt; it can only be opened "
+                   "read-only (repair with 'qemu-img check -r all')");
+        return false;
+    }
+    return true;
+}
+
+static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
+{
+    struct qcow2_header *h = &s->h;
+    if (h->version != 2 && h->version != 3) {
+        error_setg(errp, "unsupported qcow2 version %u", h->version);
+        return false;
+    }
+    if (h->cluster_bits < 9 || h->cluster_bits > 21) {
+        error_setg(errp, "cluster_bits %u out of range (9..21)",
+                   h->cluster_bits);
+        return false;
+    }
+    s->cluster_bits = h->cluster_bits;
+    s->cluster_size = 1ULL << h->cluster_bits;
+    s->l2_bits = h->cluster_bits - 3;
+    s->l2_entries = 1ULL << s->l2_bits;
+    s->csize_shift = 62 - (h->cluster_bits - 8);
+    s->csize_mask = (1ULL << (h->cluster_bits - 8)) - 1;
+    s->coffset_mask = (1ULL << s->csize_shift) - 1;
+    if (h->version == 3) {
+        if (h->header_length < 104 || h->header_length > s->cluster_size ||
+            (h->header_length & 7)) {
+            error_setg(errp, "invalid header length %u", h->header_length);
+            return false;
+        }
+        if (h->refcount_order > 6) {
+            error_setg(errp, "refcount_order %u out of range (0..6)",
+                       h->refcount_order);
+            return false;
+        }
+    }
+    if (h->crypt_method) {
+        error_setg(errp, "encrypted images are not supported (crypt_method "
+                   "%u)", h->crypt_method);
+        return false;
+    }
+    if (h->backing_file_offset) {
+        error_setg(errp, "images with a backing file are not supported");
+        return false;
+    }
+    if (!check_features(s, readonly, errp)) {
+        return false;
+    }
+    uint64_t span = s->cluster_size * s->l2_entries;
+    if (h->size > (uint64_t)(QCOW2_MAX_L1_BYTES / 8) * span) {
+        error_setg(errp, "virtual size %" PRIu64 " is too large", h->size);
+        return false;
+    }
+    uint64_t l1_needed = (h->size + span - 1) / span;
+    if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+        error_setg(errp, "L1 table of %u entries is too large", h->l1_size);
+        return false;
+    }
+    if (h->l1_size < l1_needed) {
+        error_setg(errp, "L1 table of %u entries is too small for %" PRIu64
+                   " bytes", h->l1_size, h->size);
+        return false;
+    }
+    if (!table_ok(s, h->l1_table_offset, (uint64_t)h->l1_size * 8,
+                  "L1 table", errp)) {
+        return false;
+    }
+    if (h->refcount_table_clusters == 0 ||
+        (uint64_t)h->refcount_table_clusters * s->cluster_size >
+            QCOW2_MAX_RT_BYTES) {
+        error_setg(errp, "refcount table size of %u clusters is invalid",
+                   h->refcount_table_clusters);
+        return false;
+    }
+    if (!table_ok(s, h->refcount_table_offset,
+                  (uint64_t)h->refcount_table_clusters * s->cluster_size,
+                  "refcount table", errp)) {
+        return false;
+    }
+    if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
+        error_setg(errp, "too many snapshots (%u)", h->nb_snapshots);
+        return false;
+    }
+    if (h->nb_snapshots && h->snapshots_offset < s->cluster_size) {
+        error_setg(errp, "snapshot table offset %#" PRIx64 " lies in the "
+                   "header cluster", h->snapshots_offset);
+        return false;
+    }
+    if (h->nb_snapshots &&
+        !table_ok(s, h->snapshots_offset, 40, "snapshot table", errp)) {
+        return false;
+    }
+    return true;
+}
+
+/* Header extensions: we act on none but check that they are well formed;
+ * we never rewrite this area, so the ones we do not know are kept. */
+static bool check_extensions(Qcow2State *s, const uint8_t *c0, size_t len,
+                             Error **errp)
+{
+    size_t off = s->h.header_length;
+    while (off + 8 <= len) {
+        uint32_t type = qcow2_be32(c0 + off);
+        uint32_t elen = qcow2_be32(c0 + off + 4);
+        if (type == QCOW2_EXT_END) {
+            return true;
+        }
+        off += 8;
+        if (elen > len - off) {
+            error_setg(errp, "header extension %#x overruns the header "
+                       "cluster", type);
+            return false;
+        }
+        off += ((size_t)elen + 7) & ~(size_t)7;
+    }
+    if (off + 8 > len && len == s->cluster_size) {
+        error_setg(errp, "header extensions are not terminated");
+        return false;
+    }
+    return true;
+}
+
+static bool load_l1(Qcow2State *s, Error **errp)
+{
+    s->l1_size = s->h.l1_size;
+    s->l1_offset = s->h.l1_table_offset;
+    s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l1));
+    s->l2 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
+    if (!s->l1 || !s->l2) {
+        abort();
+    }
+    if (!s->l1_size) {
+        return true;
+    }
+    uint8_t *raw = malloc((size_t)s->l1_size * 8);
+    if (!raw) {
+        abort();
+    }
+    bool ok = qcow2_pread_all(s, s->l1_offset, raw, (size_t)s->l1_size * 8,
+                              errp);
+    for (uint32_t i = 0; ok && i < s->l1_size; i++) {
+        s->l1[i] = qcow2_be64(raw + 8 * i);
+    }
+    free(raw);
+    return ok;
+}
+
+static void qcow2_state_free(Qcow2State *s)
+{
+    if (!s) {
+        return;
+    }
+    qcow2_l2_cache_drop(s);
+    qcow2_snapview_drop(s);
+    free(s->l1);
+    free(s->l2);
+    qcow2_refcount_free(s);
+    qcow2_snapshots_free(s->snaps, s->nb_snaps);
+    free(s->zcache);
+    free(s);
+}
+
+static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "stat");
+        return false;
+    }
+    Qcow2State *s = calloc(1, sizeof(*s));
+    if (!s) {
+        abort();
+    }
+    s->fd = fd;
+    s->readonly = readonly;
+    s->file_size = (uint64_t)st.st_size;
+    s->zcache_entry = UINT64_MAX;
+    s->snapview_idx = -1;
+    uint8_t head[QCOW2_HEADER_V3_LEN] = { 0 };
+    bool ok = false;
+    if (s->file_size < QCOW2_HEADER_V2_LEN) {
+        error_setg(errp, "too short for a qcow2 image (%" PRIu64 " bytes)",
+                   s->file_size);
+        goto out;
+    }
+    if (!qcow2_pread_all(s, 0, head, sizeof(head), errp)) {
+        goto out;
+    }
+    if (qcow2_be32(head) != QCOW2_MAGIC) {
+        error_setg(errp, "not a qcow2 image (bad magic)");
+        goto out;
+    }
+    parse_header(&s->h, head);
+    if (!validate_header(s, readonly, errp)) {
+        goto out;
+    }
+    size_t c0len = (size_t)(s->file_size < s->cluster_size ? s->file_size
+                                                           : s->cluster_size);
+    uint8_t *c0 = malloc(c0len);
+    if (!c0) {
+        abort();
+    }
+    ok = qcow2_pread_all(s, 0, c0, c0len, errp) &&
+         check_extensions(s, c0, c0len, errp);
+    free(c0);
+    if (!ok) {
+        goto out;
+    }
+    s->disk_size = s->h.size;
+    ok = load_l1(s, errp) && qcow2_refcount_load(s, errp) &&
+         qcow2_snapshots_load(s, errp);
+    if (!ok) {
+        goto out;
+    }
+    if (!readonly && s->rb_bad) {
+        error_setg(errp, "%" PRIu64 " refcount table entries are invalid; "
+                   "run 'hop img check'", s->rb_bad);
+        ok = false;
+        goto out;
+    }
+    if (!readonly && s->h.autoclear) {
+        /* We keep none of the autoclear structures (bitmaps) up to date,
+         * so their bits go, as the format asks of such writers. */
+        s->h.autoclear = 0;
+        ok = write_feature_bits(s, errp) && qcow2_sync(s, errp);
+    }
+    if (ok && !readonly && (s->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {
+        ok = qcow2_repair_refcounts(s, errp);
+        if (ok) {
+            s->h.incompatible &= ~QCOW2_INCOMPAT_DIRTY;
+            ok = write_feature_bits(s, errp) && qcow2_sync(s, errp);
+        }
+    }
+out:
+    if (!ok) {
+        qcow2_state_free(s);
+        return false;
+    }
+    bs->opaque = s;
+    return true;
+}
+
+static void qcow2_close(BlockDev *bs)
+{
+    Qcow2State *s = bs->opaque;
+    if (!s->readonly) {
+        Error *err = NULL;
+        if (!qcow2_flush_metadata(s, &err)) {
+            error_prepend(&err, "'%s': ", bs->filename);
+            error_report_err(err);
+        }
+    }
+    qcow2_state_free(s);
+}
+
+static bool qcow2_probe(const uint8_t *head, size_t len)
+{
+    /* The magic alone: an unknown version is refused by open, not read
+     * as raw. */
+    return len >= 4 && qcow2_be32(head) == QCOW2_MAGIC;
+}
+
+static bool qcow2_bs_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
+                           Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    struct qcow2_view v;
+    qcow2_view_active(s, &v);
+    bool ok = qcow2_read_view(s, &v, off, buf, len, errp);
+    qcow2_view_release(&v);
+    return ok;
+}
+
+static bool qcow2_bs_pwrite(BlockDev *bs, uint64_t off, const void *buf,
+                            size_t len, Error **errp)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    return qcow2_write_iov(bs->opaque, off, &iov, 1, errp);
+}
+
+static bool qcow2_bs_flush(BlockDev *bs, Error **errp)
+{
+    return qcow2_flush_metadata(bs->opaque, errp);
+}
+
+static uint64_t qcow2_bs_size(BlockDev *bs)
+{
+    return ((Qcow2State *)bs->opaque)->disk_size;
+}
+
+static void qcow2_info(BlockDev *bs, struct blk_info *info)
+{
+    Qcow2State *s = bs->opaque;
+    info->cluster_size = s->cluster_size;
+    info->compat = s->h.version == 2 ? "0.10" : "1.1";
+    info->compression = "zlib";
+    info->refcount_bits = s->refcount_bits;
+    info->lazy_refcounts = s->h.compatible & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    info->corrupt = s->h.incompatible & QCOW2_INCOMPAT_CORRUPT;
+    info->dirty = s->h.incompatible & QCOW2_INCOMPAT_DIRTY;
+    info->extended_l2 = false;
+}
+
+/* ---- create ---- */
+
+static bool parse_size_value(const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v) {
+        return false;
+    }
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case '\0': break;
+    default: return false;
+    }
+    if (*end) {
+        return false;
+    }
+    *out = (uint64_t)n << shift;
+    return ((*out >> shift) == n);
+}
+
+static bool parse_create_options(const char *options, uint32_t *cluster_bits,
+                                 Error **errp)
+{
+    *cluster_bits = 16;
+    if (!options || !*options) {
+        return true;
+    }
+    char *copy = strdup(options);
+    if (!copy) {
+        abort();
+    }
+    bool ok = true;
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); ok && kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+            error_setg(errp, "option '%s' needs a value (key=value)", kv);
+            ok = false;
+            break;
+        }
+        *eq = '\0';
+        if (strcmp(kv, "cluster_size") == 0) {
+            uint64_t cs;
+            if (!parse_size_value(eq + 1, &cs) || cs < 512 || cs > (2u << 20) ||
+                (cs & (cs - 1))) {
+                error_setg(errp, "cluster_size '%s' must be a power of two "
+                           "from 512 to 2M", eq + 1);
+                ok = false;
+            } else {
+                *cluster_bits = (uint32_t)__builtin_ctzll(cs);
+            }
+        } else {
+            error_setg(errp, "unknown option '%s' (qcow2 knows cluster_size)",
+                       kv);
+            ok = false;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+/* The feature name table lets qemu-img name our bits. */
+static const struct { uint8_t kind, bit; const char *name; } feature_names[] = {
+    { 0, 0, "dirty bit" },
+    { 0, 1, "corrupt bit" },
+    { 0, 2, "external data file" },
+    { 0, 3, "compression type" },
+    { 0, 4, "extended L2 entries" },
+    { 1, 0, "lazy refcounts" },
+    { 2, 0, "bitmaps" },
+    { 2, 1, "raw external data" },
+};
+
+static size_t build_header(const Qcow2State *s, uint8_t *c0)
+{
+    const struct qcow2_header *h = &s->h;
+    qcow2_put_be32(c0, QCOW2_MAGIC);
+    qcow2_put_be32(c0 + 4, 3);
+    qcow2_put_be32(c0 + 20, h->cluster_bits);
+    qcow2_put_be64(c0 + 24, h->size);
+    qcow2_put_be32(c0 + 36, h->l1_size);
+    qcow2_put_be64(c0 + 40, h->l1_table_offset);
+    qcow2_put_be64(c0 + 48, h->refcount_table_offset);
+    qcow2_put_be32(c0 + 56, h->refcount_table_clusters);
+    qcow2_put_be32(c0 + 96, h->refcount_order);
+    qcow2_put_be32(c0 + 100, QCOW2_HEADER_V3_LEN);
+    size_t off = QCOW2_HEADER_V3_LEN;
+    size_t n = sizeof(feature_names) / sizeof(feature_names[0]);
+    if (off + 8 + n * 48 + 8 <= s->cluster_size) {
+        qcow2_put_be32(c0 + off, QCOW2_EXT_FEATURE_NAMES);
+        qcow2_put_be32(c0 + off + 4, (uint32_t)(n * 48));
+        off += 8;
+        for (size_t i = 0; i < n; i++) {
+            c0[off] = feature_names[i].kind;
+            c0[off + 1] = feature_names[i].bit;
+            memcpy(c0 + off + 2, feature_names[i].name,
+                   strlen(feature_names[i].name));
+            off += 48;
+        }
+    }
+    return off + 8;     /* the end marker: 8 zero bytes */
+}
+
+static bool qcow2_create(int fd, uint64_t size, const char *options,
+                         Error **errp)
+{
+    uint32_t cluster_bits;
+    if (!parse_create_options(options, &cluster_bits, errp)) {
+        return false;
+    }
+    Qcow2State *s = calloc(1, sizeof(*s));
+    if (!s) {
+        abort();
+    }
+    s->fd = fd;
+    s->cluster_bits = cluster_bits;
+    s->cluster_size = 1ULL << cluster_bits;
+    s->l2_bits = cluster_bits - 3;
+    s->l2_entries = 1ULL << s->l2_bits;
+    s->h.version = 3;
+    s->h.cluster_bits = cluster_bits;
+    s->h.refcount_order = 4;
+    s->h.header_length = QCOW2_HEADER_V3_LEN;
+    s->refcount_bits = 16;
+    s->refcount_max = 0xffff;
+    s->rb_entries = s->cluster_size * 8 / 16;
+    size = (size + 511) & ~511ULL;
+    uint64_t span = s->cluster_size * s->l2_entries;
+    bool ok = false;
+    uint8_t *c0 = NULL;
+    if (size > (uint64_t)(QCOW2_MAX_L1_BYTES / 8) * span) {
+        error_setg(errp, "size %" PRIu64 " is too large for cluster_size %"
+                   PRIu64, size, s->cluster_size);
+        goto out;
+    }
+    s->h.size = size;
+    s->h.l1_size = (uint32_t)((size + span - 1) / span);
+    qcow2_rc_set(s, 0, 1);
+    s->free_hint = 1;
+    if (!qcow2_refcount_relocate(s, errp)) {
+        goto out;
+    }
+    if (s->h.l1_size) {
+        s->h.l1_table_offset =
+            qcow2_alloc_clusters(s, qcow2_clusters(s, s->h.l1_size * 8ULL),
+                                 errp);
+        if (!s->h.l1_table_offset) {
+            goto out;
+        }
+    }
+    s->h.refcount_table_offset = s->rt_offset;
+    s->h.refcount_table_clusters = s->rt_clusters;
+    if (ftruncate(fd, (off_t)(s->used_end << cluster_bits)) < 0) {
+        error_setg_errno(errp, errno, "cannot size the image file");
+        goto out;
+    }
+    c0 = calloc(1, s->cluster_size);
+    if (!c0) {
+        abort();
+    }
+    size_t hlen = build_header(s, c0);
+    /* Structures first, the header that names them last. */
+    ok = qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp) &&
+         qcow2_pwrite_all(s, 0, c0, hlen, errp);
+out:
+    free(c0);
+    qcow2_refcount_free(s);
+    free(s);
+    return ok;
+}
+
+const struct block_driver block_driver_qcow2 = {
+    .format = "qcow2",
+    .probe = qcow2_probe,
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .pread = qcow2_bs_pread,
+    .pwrite = qcow2_bs_pwrite,
+    .flush = qcow2_bs_flush,
+    .size = qcow2_bs_size,
+    .create = qcow2_create,
+    .info = qcow2_info,
+    .check = qcow2_check,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_pread = qcow2_snapshot_pread,
+    .vmstate_pwritev = qcow2_vmstate_pwritev,
+};

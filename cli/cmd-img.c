@@ -1,0 +1,593 @@
+/* hop img: create, inspect, check, snapshot and convert disk images, in
+ * qemu-img's habits (same options, same output shapes, same exit codes). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "block/block.h"
+#include "cli/cli.h"
+
+static const struct cli_command *self(void)
+{
+    return cli_find_command("img");
+}
+
+/* "64M", "1G", "4096": binary suffixes K M G T (optionally followed by B). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-') {
+        return false;
+    }
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) {
+        return false;
+    }
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    case 'b': case 'B': end++; break;
+    default: break;
+    }
+    if (shift && (*end == 'b' || *end == 'B')) {
+        end++;
+    }
+    if (*end) {
+        return false;
+    }
+    v *= (double)(1ULL << shift);
+    if (v >= 18446744073709551615.0) {
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* qemu-img's human sizes: three significant digits, binary units. */
+static void human_size(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+                                         "PiB", "EiB" };
+    int i = 0;
+    double d = (double)v;
+    while (i < 6 && d >= 1000.0) {
+        d /= 1024.0;
+        i++;
+    }
+    snprintf(buf, len, "%0.3g %s", d, units[i]);
+}
+
+static BlockDev *open_image(const char *file, const char *fmt, bool ro)
+{
+    Error *err = NULL;
+    BlockDev *bs = blk_open(file, fmt, ro, &err);
+    if (!bs) {
+        error_report_err(err);
+    }
+    return bs;
+}
+
+/* getopt over argv[1..] (argv[1] is the subcommand). */
+static void reset_getopt(void)
+{
+    optind = 0;
+    opterr = 0;
+}
+
+static int bad_option(int argc, char **argv)
+{
+    (void)argc;
+    if (optopt) {
+        return cli_usage_error(self(), "%s: unknown option or missing value "
+                               "'-%c'", argv[0], optopt);
+    }
+    return cli_usage_error(self(), "%s: unknown option '%s'", argv[0],
+                           argv[optind - 1]);
+}
+
+/* ---- create ---- */
+
+static int img_create(int argc, char **argv)
+{
+    const char *fmt = "qcow2", *opts = NULL;
+    static const struct option lo[] = { { 0, 0, 0, 0 } };
+    reset_getopt();
+    int c;
+    while ((c = getopt_long(argc, argv, "f:o:", lo, NULL)) != -1) {
+        switch (c) {
+        case 'f': fmt = optarg; break;
+        case 'o': opts = optarg; break;
+        default: return bad_option(argc, argv);
+        }
+    }
+    if (argc - optind != 2) {
+        return cli_usage_error(self(), "create: expected FILE SIZE");
+    }
+    const char *file = argv[optind];
+    uint64_t size;
+    if (!parse_size(argv[optind + 1], &size)) {
+        return cli_usage_error(self(), "create: invalid size '%s' (use a "
+                               "number with an optional K, M, G or T suffix)",
+                               argv[optind + 1]);
+    }
+    if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0) {
+        return cli_usage_error(self(), "create: unknown format '%s' (qcow2 "
+                               "or raw)", fmt);
+    }
+    Error *err = NULL;
+    if (!blk_create(file, fmt, size, opts, &err)) {
+        error_report_err(err);
+        return EXIT_FAIL;
+    }
+    char hs[32];
+    human_size(size, hs, sizeof(hs));
+    printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)\n", file, fmt, size,
+           hs);
+    return EXIT_OK;
+}
+
+/* ---- snapshot listing (shared by info and snapshot -l) ---- */
+
+static void format_date(uint32_t sec, char *buf, size_t len)
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void format_clock(uint64_t ns, char *buf, size_t len)
+{
+    uint64_t ms = ns / 1000000;
+    snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
+             ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+}
+
+static void print_snapshot_table(const struct blk_snapshot *l, size_t n)
+{
+    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+           "VM CLOCK", "ICOUNT");
+    for (size_t i = 0; i < n; i++) {
+        char size[32], date[32], clock[40], icount[32] = "";
+        human_size(l[i].vm_state_size, size, sizeof(size));
+        format_date(l[i].date_sec, date, sizeof(date));
+        format_clock(l[i].vm_clock_nsec, clock, sizeof(clock));
+        if (l[i].icount != -1) {
+            snprintf(icount, sizeof(icount), "%" PRId64, l[i].icount);
+        }
+        printf("%-9s %-16s %8s%20s%13s%11s\n", l[i].id, l[i].name, size, date,
+               clock, icount);
+    }
+}
+
+static json_t *snapshots_json(const struct blk_snapshot *l, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        if (l[i].icount != -1) {
+            json_object_set_new(o, "icount", json_integer(l[i].icount));
+        }
+        json_object_set_new(o, "vm-clock-nsec",
+                            json_integer((json_int_t)(l[i].vm_clock_nsec %
+                                                      1000000000)));
+        json_object_set_new(o, "name", json_string(l[i].name));
+        json_object_set_new(o, "date-sec", json_integer(l[i].date_sec));
+        json_object_set_new(o, "date-nsec", json_integer(l[i].date_nsec));
+        json_object_set_new(o, "vm-clock-sec",
+                            json_integer((json_int_t)(l[i].vm_clock_nsec /
+                                                      1000000000)));
+        json_object_set_new(o, "id", json_string(l[i].id));
+        json_object_set_new(o, "vm-state-size",
+                            json_integer((json_int_t)l[i].vm_state_size));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    json_decref(o);
+}
+
+/* ---- info ---- */
+
+static int parse_output_opt(int argc, char **argv, bool *json)
+{
+    static const struct option lo[] = {
+        { "output", required_argument, NULL, 'O' },
+        { 0, 0, 0, 0 },
+    };
+    reset_getopt();
+    int c;
+    *json = false;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c != 'O') {
+            return bad_option(argc, argv);
+        }
+        if (strcmp(optarg, "json") == 0) {
+            *json = true;
+        } else if (strcmp(optarg, "human") != 0) {
+            return cli_usage_error(self(), "%s: --output is 'human' or "
+                                   "'json', not '%s'", argv[0], optarg);
+        }
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(self(), "%s: expected one FILE", argv[0]);
+    }
+    return -1;
+}
+
+static int img_info(int argc, char **argv)
+{
+    bool json;
+    int rc = parse_output_opt(argc, argv, &json);
+    if (rc >= 0) {
+        return rc;
+    }
+    const char *file = argv[optind];
+    BlockDev *bs = open_image(file, NULL, true);
+    if (!bs) {
+        return EXIT_FAIL;
+    }
+    struct stat st;
+    uint64_t actual = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    struct blk_info info;
+    blk_get_info(bs, &info);
+    struct blk_snapshot *snaps = NULL;
+    size_t nsnaps = 0;
+    if (strcmp(blk_format(bs), "qcow2") == 0) {
+        Error *err = NULL;
+        if (!blk_snapshot_list(bs, &snaps, &nsnaps, &err)) {
+            error_report_err(err);
+        }
+    }
+    bool qcow2 = info.compat != NULL;
+    if (json) {
+        json_t *o = json_object();
+        if (nsnaps) {
+            json_object_set_new(o, "snapshots", snapshots_json(snaps, nsnaps));
+        }
+        json_object_set_new(o, "virtual-size",
+                            json_integer((json_int_t)blk_size(bs)));
+        json_object_set_new(o, "filename", json_string(file));
+        if (info.cluster_size) {
+            json_object_set_new(o, "cluster-size",
+                                json_integer((json_int_t)info.cluster_size));
+        }
+        json_object_set_new(o, "format", json_string(blk_format(bs)));
+        json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
+        if (qcow2) {
+            json_t *d = json_object();
+            json_object_set_new(d, "compat", json_string(info.compat));
+            json_object_set_new(d, "compression-type",
+                                json_string(info.compression));
+            json_object_set_new(d, "lazy-refcounts",
+                                json_boolean(info.lazy_refcounts));
+            json_object_set_new(d, "refcount-bits",
+                                json_integer(info.refcount_bits));
+            json_object_set_new(d, "corrupt", json_boolean(info.corrupt));
+            json_object_set_new(d, "extended-l2",
+                                json_boolean(info.extended_l2));
+            json_t *fs = json_object();
+            json_object_set_new(fs, "type", json_string("qcow2"));
+            json_object_set_new(fs, "data", d);
+            json_object_set_new(o, "format-specific", fs);
+        }
+        json_object_set_new(o, "dirty-flag", json_boolean(info.dirty));
+        print_json(o);
+    } else {
+        char vs[32], as[32];
+        human_size(blk_size(bs), vs, sizeof(vs));
+        human_size(actual, as, sizeof(as));
+        printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64
+               " bytes)\ndisk size: %s\n", file, blk_format(bs), vs,
+               blk_size(bs), as);
+        if (info.cluster_size) {
+            printf("cluster_size: %" PRIu64 "\n", info.cluster_size);
+        }
+        if (nsnaps) {
+            printf("Snapshot list:\n");
+            print_snapshot_table(snaps, nsnaps);
+        }
+        if (qcow2) {
+            printf("Format specific information:\n"
+                   "    compat: %s\n    compression type: %s\n"
+                   "    lazy refcounts: %s\n    refcount bits: %u\n"
+                   "    corrupt: %s\n    extended l2: %s\n", info.compat,
+                   info.compression, info.lazy_refcounts ? "true" : "false",
+                   info.refcount_bits, info.corrupt ? "true" : "false",
+                   info.extended_l2 ? "true" : "false");
+        }
+    }
+    blk_snapshot_list_free(snaps, nsnaps);
+    blk_close(bs);
+    return EXIT_OK;
+}
+
+/* ---- check ---- */
+
+static int img_check(int argc, char **argv)
+{
+    bool json;
+    int rc = parse_output_opt(argc, argv, &json);
+    if (rc >= 0) {
+        return rc;
+    }
+    const char *file = argv[optind];
+    BlockDev *bs = open_image(file, NULL, true);
+    if (!bs) {
+        return EXIT_FAIL;
+    }
+    struct blk_check_result r;
+    Error *err = NULL;
+    if (!blk_check(bs, &r, &err)) {
+        error_report_err(err);
+        blk_close(bs);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < r.nmessages; i++) {
+        fprintf(stderr, "%s\n", r.messages[i]);
+    }
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "image-end-offset",
+                            json_integer((json_int_t)r.image_end_offset));
+        json_object_set_new(o, "total-clusters",
+                            json_integer((json_int_t)r.total_clusters));
+        json_object_set_new(o, "check-errors",
+                            json_integer((json_int_t)r.check_errors));
+        if (r.corruptions) {
+            json_object_set_new(o, "corruptions",
+                                json_integer((json_int_t)r.corruptions));
+        }
+        if (r.leaks) {
+            json_object_set_new(o, "leaks", json_integer((json_int_t)r.leaks));
+        }
+        if (r.allocated_clusters) {
+            json_object_set_new(o, "allocated-clusters",
+                                json_integer((json_int_t)r.allocated_clusters));
+            json_object_set_new(o, "fragmented-clusters",
+                                json_integer((json_int_t)r.fragmented_clusters));
+            json_object_set_new(o, "compressed-clusters",
+                                json_integer((json_int_t)r.compressed_clusters));
+        }
+        json_object_set_new(o, "filename", json_string(file));
+        json_object_set_new(o, "format", json_string(blk_format(bs)));
+        print_json(o);
+    } else {
+        if (!r.corruptions && !r.leaks && !r.check_errors) {
+            printf("No errors were found on the image.\n");
+        }
+        if (r.corruptions) {
+            printf("\n%" PRIu64 " errors were found on the image.\nData may "
+                   "be corrupted, or further writes to the image may corrupt "
+                   "it.\n", r.corruptions);
+        }
+        if (r.leaks) {
+            printf("\n%" PRIu64 " leaked clusters were found on the image.\n"
+                   "This means waste of disk space, but no harm to data.\n",
+                   r.leaks);
+        }
+        if (r.check_errors) {
+            printf("\n%" PRIu64 " internal errors have occurred during the "
+                   "check.\n", r.check_errors);
+        }
+        if (r.total_clusters && r.allocated_clusters) {
+            printf("%" PRIu64 "/%" PRIu64 " = %.2f%% allocated, %.2f%% "
+                   "fragmented, %.2f%% compressed clusters\n",
+                   r.allocated_clusters, r.total_clusters,
+                   100.0 * (double)r.allocated_clusters /
+                       (double)r.total_clusters,
+                   100.0 * (double)r.fragmented_clusters /
+                       (double)r.allocated_clusters,
+                   100.0 * (double)r.compressed_clusters /
+                       (double)r.allocated_clusters);
+        }
+        printf("Image end offset: %" PRIu64 "\n", r.image_end_offset);
+    }
+    rc = r.check_errors ? EXIT_FAIL : r.corruptions ? 2 : r.leaks ? 3 : EXIT_OK;
+    blk_check_result_free(&r);
+    blk_close(bs);
+    return rc;
+}
+
+/* ---- snapshot ---- */
+
+static int img_snapshot(int argc, char **argv)
+{
+    char op = 0;
+    const char *tag = NULL;
+    reset_getopt();
+    int c;
+    static const struct option lo[] = { { 0, 0, 0, 0 } };
+    while ((c = getopt_long(argc, argv, "lc:a:d:", lo, NULL)) != -1) {
+        if (c != 'l' && c != 'c' && c != 'a' && c != 'd') {
+            return bad_option(argc, argv);
+        }
+        if (op) {
+            return cli_usage_error(self(), "snapshot: give one of -l, -c, -a, "
+                                   "-d");
+        }
+        op = (char)c;
+        tag = optarg;
+    }
+    if (!op) {
+        return cli_usage_error(self(), "snapshot: give one of -l, -c TAG, "
+                               "-a TAG, -d TAG");
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(self(), "snapshot: expected one FILE");
+    }
+    const char *file = argv[optind];
+    BlockDev *bs = open_image(file, NULL, op == 'l');
+    if (!bs) {
+        return EXIT_FAIL;
+    }
+    Error *err = NULL;
+    bool ok = true;
+    if (op == 'l') {
+        struct blk_snapshot *l;
+        size_t n;
+        ok = blk_snapshot_list(bs, &l, &n, &err);
+        if (ok) {
+            printf("Snapshot list:\n");
+            print_snapshot_table(l, n);
+            blk_snapshot_list_free(l, n);
+        }
+    } else if (op == 'c') {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct blk_snapshot sn = {
+            .name = (char *)tag,
+            .date_sec = (uint32_t)now.tv_sec,
+            .date_nsec = (uint32_t)now.tv_nsec,
+            .icount = -1,
+        };
+        ok = blk_snapshot_create(bs, &sn, &err);
+    } else if (op == 'a') {
+        ok = blk_snapshot_apply(bs, tag, &err);
+    } else {
+        ok = blk_snapshot_delete(bs, tag, &err);
+    }
+    if (ok) {
+        ok = blk_flush(bs, &err);
+    }
+    if (!ok) {
+        error_report_err(err);
+    }
+    blk_close(bs);
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- convert ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int img_convert(int argc, char **argv)
+{
+    const char *in_fmt = NULL, *out_fmt = "raw", *opts = NULL, *snap = NULL;
+    bool no_create = false;
+    reset_getopt();
+    int c;
+    static const struct option lo[] = { { 0, 0, 0, 0 } };
+    while ((c = getopt_long(argc, argv, "f:O:o:l:n", lo, NULL)) != -1) {
+        switch (c) {
+        case 'f': in_fmt = optarg; break;
+        case 'O': out_fmt = optarg; break;
+        case 'o': opts = optarg; break;
+        case 'n': no_create = true; break;
+        case 'l':
+            snap = strncmp(optarg, "snapshot.name=", 14) == 0 ? optarg + 14
+                                                               : optarg;
+            break;
+        default: return bad_option(argc, argv);
+        }
+    }
+    if (argc - optind != 2) {
+        return cli_usage_error(self(), "convert: expected SOURCE TARGET");
+    }
+    const char *src = argv[optind], *dst = argv[optind + 1];
+    BlockDev *in = open_image(src, in_fmt, true);
+    if (!in) {
+        return EXIT_FAIL;
+    }
+    Error *err = NULL;
+    uint64_t size = blk_size(in);
+    if (snap) {
+        struct blk_snapshot sn;
+        if (!blk_snapshot_find(in, snap, &sn, &err)) {
+            error_report_err(err);
+            blk_close(in);
+            return EXIT_FAIL;
+        }
+        size = sn.disk_size;
+        blk_snapshot_clear(&sn);
+    }
+    if (!no_create && !blk_create(dst, out_fmt, size, opts, &err)) {
+        error_report_err(err);
+        blk_close(in);
+        return EXIT_FAIL;
+    }
+    BlockDev *out = open_image(dst, no_create ? NULL : out_fmt, false);
+    if (!out) {
+        blk_close(in);
+        return EXIT_FAIL;
+    }
+    bool ok = true;
+    if (blk_size(out) < size) {
+        error_setg(&err, "'%s' (%" PRIu64 " bytes) is smaller than '%s' (%"
+                   PRIu64 " bytes)", dst, blk_size(out), src, size);
+        ok = false;
+    }
+    size_t chunk = 1 << 20;
+    uint8_t *buf = malloc(chunk);
+    if (!buf) {
+        abort();
+    }
+    for (uint64_t off = 0; ok && off < size; off += chunk) {
+        size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
+        ok = snap ? blk_snapshot_pread(in, snap, off, buf, n, &err)
+                  : blk_pread(in, off, buf, n, &err);
+        if (ok && (no_create || !all_zero(buf, n))) {
+            ok = blk_pwrite(out, off, buf, n, &err);
+        }
+    }
+    free(buf);
+    ok = ok && blk_flush(out, &err);
+    if (!ok) {
+        error_report_err(err);
+    }
+    blk_close(out);
+    blk_close(in);
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} img_commands[] = {
+    { "create", img_create },
+    { "info", img_info },
+    { "check", img_check },
+    { "snapshot", img_snapshot },
+    { "convert", img_convert },
+};
+
+int cmd_img(int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error(self(), "missing subcommand (create, info, "
+                               "check, snapshot, convert)");
+    }
+    for (size_t i = 0; i < sizeof(img_commands) / sizeof(img_commands[0]);
+         i++) {
+        if (strcmp(argv[1], img_commands[i].name) == 0) {
+            return img_commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    return cli_usage_error(self(), "unknown subcommand '%s'", argv[1]);
+}
