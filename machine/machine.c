@@ -42,6 +42,8 @@ struct machine {
     pthread_mutex_t lock;         /* run state and last_error */
     enum run_state state;
     char last_error[320];
+    runstate_notify_fn notify;
+    void *notify_opaque;
 };
 
 static void report(struct machine *m, const char *msg)
@@ -86,11 +88,15 @@ static void vcpu_exited(void *opaque, int index, enum accel_exit why,
     }
     pthread_mutex_lock(&m->lock);
     vmclock_stop(&m->clock);
-    if (m->state == RUN_STATE_RUNNING) {
+    bool changed = m->state == RUN_STATE_RUNNING;
+    if (changed) {
         m->state = st;
     }
     snprintf(m->last_error, sizeof(m->last_error), "%s", line);
     pthread_mutex_unlock(&m->lock);
+    if (changed && m->notify) {
+        m->notify(m->notify_opaque, RUN_STATE_RUNNING, st);
+    }
     if (why != ACCEL_EXIT_SHUTDOWN) {
         report(m, line);
     }
@@ -334,12 +340,16 @@ bool vm_start(struct machine *m, Error **errp)
         pthread_mutex_unlock(&m->lock);
         return false;
     }
+    enum run_state from = m->state;
     bool ok = set_state_locked(m, RUN_STATE_RUNNING, errp);
     if (ok) {
         vmclock_start(&m->clock);
         vcpus_start(&m->vcpus);
     }
     pthread_mutex_unlock(&m->lock);
+    if (ok && m->notify) {
+        m->notify(m->notify_opaque, from, RUN_STATE_RUNNING);
+    }
     return ok;
 }
 
@@ -359,9 +369,38 @@ bool vm_stop(struct machine *m, enum run_state st, Error **errp)
     /* A vCPU that fails now waits for this lock before it reports. */
     vcpus_stop(&m->vcpus);
     vmclock_stop(&m->clock);
+    enum run_state from = m->state;
     m->state = st;
     pthread_mutex_unlock(&m->lock);
+    if (m->notify && from != st) {
+        m->notify(m->notify_opaque, from, st);
+    }
     return true;
+}
+
+void machine_set_runstate_notify(struct machine *m, runstate_notify_fn fn,
+                                 void *opaque)
+{
+    m->notify = fn;
+    m->notify_opaque = opaque;
+}
+
+void machine_set_throttle(struct machine *m, int pct)
+{
+    vcpus_set_throttle(&m->vcpus, pct);
+}
+
+int machine_vcpu_thread_id(struct machine *m, int index)
+{
+    if (index < 0 || index >= m->vcpus.n) {
+        return 0;
+    }
+    return atomic_load(&m->vcpus.vcpus[index].tid);
+}
+
+BlockDev *machine_drive(struct machine *m)
+{
+    return m->cfg.drive;
 }
 
 enum run_state machine_runstate(struct machine *m)

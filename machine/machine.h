@@ -112,6 +112,19 @@ void machine_mouse_button(struct machine *m, unsigned state);
 size_t machine_serial_input(struct machine *m, const uint8_t *buf,
                             size_t len);
 
+/* Auto-converge: the vCPUs sleep pct percent of the time (0: none). */
+void machine_set_throttle(struct machine *m, int pct);
+/* The host thread id of vCPU index (0 before it started). */
+int machine_vcpu_thread_id(struct machine *m, int index);
+/* The ATA drive, or NULL. */
+BlockDev *machine_drive(struct machine *m);
+/* Called after every run state change, with the old and new state (on
+ * the thread that changed it). */
+typedef void (*runstate_notify_fn)(void *opaque, enum run_state from,
+                                   enum run_state to);
+void machine_set_runstate_notify(struct machine *m, runstate_notify_fn fn,
+                                 void *opaque);
+
 /* "128M", "2G", "512" (MiB), "1048576K": bytes; false on a bad size. */
 bool machine_parse_size(const char *s, uint64_t *bytes);
 

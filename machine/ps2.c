@@ -334,6 +334,12 @@ static const struct key keys[] = {
     { "meta_r", 0xe05c }, { "menu", 0xe05d },
 };
 
+const char *ps2_key_name(int i)
+{
+    return i >= 0 && (size_t)i < sizeof(keys) / sizeof(keys[0]) ?
+           keys[i].name : NULL;
+}
+
 int ps2_keycode(const char *name)
 {
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

@@ -75,5 +75,7 @@ void ps2_mouse_button(struct i8042 *c, unsigned state);
 /* Set 1 make code of a key name (0xe0xx for extended keys), -1 if
  * unknown. */
 int ps2_keycode(const char *name);
+/* The i-th key name sendkey knows (for completion); NULL past the end. */
+const char *ps2_key_name(int i);
 
 #endif

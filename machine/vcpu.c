@@ -4,6 +4,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The throttle lets vCPUs run this long between sleeps. */
+#define THROTTLE_SLICE_NS (10 * 1000 * 1000L)
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+    while (nanosleep(&ts, &ts) < 0) {
+    }
+}
 
 static bool may_run(const struct vcpu_set *set, const struct vcpu *v)
 {
@@ -29,6 +41,7 @@ static void *vcpu_thread(void *arg)
     struct vcpu_set *set = v->set;
     char err[256];
 
+    atomic_store(&v->tid, (int)gettid());
     pthread_mutex_lock(&set->lock);
     for (;;) {
         while (!set->quit && !may_run(set, v)) {
@@ -49,6 +62,19 @@ static void *vcpu_thread(void *arg)
         v->exits++;
         pthread_cond_broadcast(&set->cond);
         if (why == ACCEL_EXIT_STOP) {
+            if (v->throttle_kick) {
+                v->throttle_kick = 0;
+                int pct = atomic_load(&set->throttle_pct);
+                /* Only the throttle stopped us: sleep, then carry on. */
+                if (set->started && pct > 0) {
+                    atomic_store(&v->stop, 0);
+                    pthread_mutex_unlock(&set->lock);
+                    sleep_ns(THROTTLE_SLICE_NS * pct / (100 - pct));
+                    pthread_mutex_lock(&set->lock);
+                } else if (set->started) {
+                    atomic_store(&v->stop, 0);
+                }
+            }
             continue;
         }
         if (why == ACCEL_EXIT_HLT) {
@@ -124,6 +150,10 @@ void vcpus_destroy(struct vcpu_set *set)
     set->quit = true;
     pthread_cond_broadcast(&set->cond);
     pthread_mutex_unlock(&set->lock);
+    if (set->throttle_started) {
+        pthread_join(set->throttle_thread, NULL);
+        set->throttle_started = false;
+    }
     for (int i = 0; i < set->n; i++) {
         struct vcpu *v = &set->vcpus[i];
         if (v->thread_started) {
@@ -185,4 +215,54 @@ uint64_t vcpus_icount(struct vcpu_set *set)
         }
     }
     return n;
+}
+
+/* Every slice, stop the vCPUs that run guest code; each sleeps its share
+ * of the time before going on (see vcpu_thread). */
+static void *throttle_thread(void *arg)
+{
+    struct vcpu_set *set = arg;
+    pthread_mutex_lock(&set->lock);
+    while (!set->quit) {
+        if (atomic_load(&set->throttle_pct) == 0) {
+            pthread_cond_wait(&set->cond, &set->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&set->lock);
+        sleep_ns(THROTTLE_SLICE_NS);
+        pthread_mutex_lock(&set->lock);
+        for (int i = 0; i < set->n && set->started; i++) {
+            struct vcpu *v = &set->vcpus[i];
+            if (v->in_guest && !atomic_load(&v->stop)) {
+                v->throttle_kick = 1;
+                atomic_store(&v->stop, 1);
+                set->ops->vcpu_kick(v->av);
+            }
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
+    return NULL;
+}
+
+void vcpus_set_throttle(struct vcpu_set *set, int pct)
+{
+    if (pct < 0) {
+        pct = 0;
+    } else if (pct > 99) {
+        pct = 99;
+    }
+    pthread_mutex_lock(&set->lock);
+    atomic_store(&set->throttle_pct, pct);
+    if (pct > 0 && !set->throttle_started) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        if (pthread_create(&set->throttle_thread, NULL, throttle_thread,
+                           set) == 0) {
+            set->throttle_started = true;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_cond_broadcast(&set->cond);
+    pthread_mutex_unlock(&set->lock);
 }

@@ -27,6 +27,8 @@ struct vcpu {
     bool in_guest;             /* inside vcpu_run (under set->lock) */
     bool halted;               /* parked in HLT until its state changes */
     uint64_t exits;            /* vcpu_run returns, for statistics */
+    int throttle_kick;         /* stopped by the throttle, not for good */
+    atomic_int tid;            /* the thread's id, for info cpus */
 };
 
 /* Why a vCPU stopped on its own; called on the vCPU's thread after every
@@ -44,6 +46,10 @@ struct vcpu_set {
     const struct accel_ops *ops;
     vcpu_exit_fn on_exit;
     void *opaque;
+    /* Auto-converge: vCPUs sleep this share of the time (0..99). */
+    atomic_int throttle_pct;
+    pthread_t throttle_thread;
+    bool throttle_started;
 };
 
 /* Create n accelerator vCPUs and their threads (parked). */
@@ -57,6 +63,9 @@ void vcpus_start(struct vcpu_set *set);
 void vcpus_stop(struct vcpu_set *set);
 /* Set halted from a loaded or reset state (set stopped). */
 void vcpus_set_halted(struct vcpu_set *set, int index, bool halted);
+/* Make the vCPUs sleep pct percent of the time (0 = full speed), so a
+ * guest that dirties memory fast lets a migration converge. */
+void vcpus_set_throttle(struct vcpu_set *set, int pct);
 /* Instructions executed by all vCPUs (0 if the accelerator does not
  * count). */
 uint64_t vcpus_icount(struct vcpu_set *set);

@@ -54,8 +54,8 @@ static void *incoming_thread(void *opaque)
     }
     const char *src = globalstate_get(in->gs);
     bool run = in->autostart && (!src || strcmp(src, "running") == 0);
-    ok = run ? vm_start(in->m, &err)
-             : machine_set_runstate(in->m, RUN_STATE_PAUSED, &err);
+    ok = machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
+         (!run || vm_start(in->m, &err));
 out:
     {
         Error *cerr = NULL;
