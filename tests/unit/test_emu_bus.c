@@ -257,7 +257,7 @@ static void test_unknown_opcode(void **state)
         { "fninit", "unknown opcode db e3 at eip 0x00001000" },
         { "int 0x10", "unknown opcode cd at eip 0x00001000" },
         { ".byte 0x67, 0x8b, 0x00", "unknown opcode 67 at eip 0x00001000" },
-        { "lock nop", "unknown opcode 90 at eip 0x00001000" },
+        { ".byte 0xf0, 0x90", "unknown opcode 90 at eip 0x00001000" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         f = fix_new();
