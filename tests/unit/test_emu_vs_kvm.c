@@ -1,6 +1,6 @@
 /* accel emu against KVM: random short sequences of the supported
  * instructions (ALU, shifts, multiply/divide, bit operations, moves,
- * strings, conditionals), each ending in HLT, run under both
+ * strings, conditionals, calls and loops), each ending in HLT, run under both
  * accelerators from identical registers and memory; registers, flags and
  * memory must agree.
  *
@@ -463,6 +463,40 @@ static void gen_string(struct gen *g)
         flags(g, F_ALL, 0);
 }
 
+static void gen_control(struct gen *g)
+{
+    int r = pick_reg(g, 4, R_ECX);
+    switch (below(g, 6)) {
+    case 0:                                    /* CALL, RET and RET n */
+        if (below(g, 2)) {
+            emit(g, "call 7f\n jmp 8f\n7: ret\n8:");
+        } else {
+            emit(g, "push 0x%x\n call 7f\n jmp 8f\n7: ret 4\n8:", rnd(g));
+        }
+        break;
+    case 1:
+        emit(g, "pushad\n mov %s, 0x%x\n popad", r32[r], rnd(g));
+        break;
+    case 2:
+        need_flags(g);
+        emit(g, "pushfd\n pop %s", r32[r]);
+        break;
+    case 3:
+        emit(g, "push 0x%x\n popfd", 0x2u | (rnd(g) & F_ALL));
+        flags(g, F_ALL, 0);
+        break;
+    case 4:                                    /* LOOP over an ADD */
+        emit(g, "mov ecx, %u\n7: add %s, 0x%x\n loop 7b", 1 + below(g, 5),
+             r32[r], rnd(g));
+        flags(g, F_ALL, 0);
+        break;
+    default:
+        emit(g, "mov ecx, %u\n jecxz 7f\n mov %s, 0x%x\n7:", below(g, 2),
+             r32[r], rnd(g));
+        break;
+    }
+}
+
 /* One sequence: SEQ_LEN random instructions, then HLT.  Returns the mask
  * of flags undefined at the end. */
 static uint32_t gen_sequence(struct gen *g)
@@ -471,6 +505,7 @@ static uint32_t gen_sequence(struct gen *g)
         gen_alu, gen_alu, gen_alu, gen_unary, gen_shift, gen_shift,
         gen_double_shift, gen_mul, gen_div, gen_bits, gen_exchange,
         gen_move, gen_move, gen_conditional, gen_conditional, gen_string,
+        gen_control,
     };
     g->undef = 0;
     for (int i = 0; i < SEQ_LEN; i++)
