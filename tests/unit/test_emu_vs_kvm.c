@@ -602,8 +602,13 @@ static void test_emu_vs_kvm(void **state)
         skip();
     }
 
+    /* HOP_DIFF_ROUNDS=N runs N rounds (more seeds) instead. */
+    int rounds = ROUNDS;
+    const char *env = getenv("HOP_DIFF_ROUNDS");
+    if (env && atoi(env) > 0)
+        rounds = atoi(env);
     int failures = 0;
-    for (int round = 0; round < ROUNDS && !failures; round++)
+    for (int round = 0; round < rounds && !failures; round++)
         failures += run_round(&emu, &kvm, 0x9e3779b97f4a7c15ull + (uint64_t)round);
     side_close(&emu);
     side_close(&kvm);
