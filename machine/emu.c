@@ -46,12 +46,21 @@ struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
     /* A 32-bit guest reaches 4 GiB at most. */
     c->ram_size = bus->ram_size < (1ull << 32) ? bus->ram_size : 1ull << 32;
     c->dirty = bus->dirty;
+    if (!c->dirty) {                   /* nobody reads it: keep a private one */
+        size_t words = (size_t)((c->ram_size >> EMU_PAGE_SHIFT) / 64 + 1);
+        c->dirty = calloc(words, sizeof(unsigned long));
+        c->own_dirty = true;
+        if (!c->dirty) {
+            free(c);
+            return NULL;
+        }
+    }
     c->code = bus->code;
     if (!c->code) {
         c->code = emu_code_map_new(c->ram_size);
         c->own_code = true;
         if (!c->code) {
-            free(c);
+            emu_cpu_free(c);
             return NULL;
         }
     }
@@ -68,6 +77,8 @@ void emu_cpu_free(struct emu_cpu *c)
         free(c->tbl[i]);
     if (c->own_code)
         emu_code_map_free(c->code);
+    if (c->own_dirty)
+        free((void *)c->dirty);
     free(c);
 }
 

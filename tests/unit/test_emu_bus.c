@@ -180,6 +180,58 @@ static void test_cross_vcpu_code_change(void **state)
     fix_free(f);
 }
 
+struct locked_vcpu {
+    struct emu_fix *f;
+    struct emu_cpu *cpu;
+    struct x86_state st;
+    pthread_barrier_t *start;
+    enum emu_exit exit;
+};
+
+static void *run_locked(void *arg)
+{
+    struct locked_vcpu *v = arg;
+    uint64_t ic = 0;
+    char err[128];
+    pthread_barrier_wait(v->start);
+    v->exit = emu_cpu_run(v->cpu, &v->st, &v->f->stop, &ic, err, sizeof(err));
+    return NULL;
+}
+
+/* Two vCPUs on two threads hammer one counter with LOCK INC and LOCK
+ * XADD: no increment is lost. */
+static void test_lock_across_vcpus(void **state)
+{
+    struct emu_fix *f = fix_new();
+    struct emu_code_map *map = emu_code_map_new(FIX_RAM_SIZE);
+    f->bus.code = map;
+    fix_load(f, "mov ecx, 1000000\n"
+                "1: lock inc dword ptr [0x100000]\n"
+                "mov edx, 2\n lock xadd [0x100004], edx\n loop 1b\n hlt");
+    struct locked_vcpu v[2];
+    pthread_t th[2];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+        v[i] = (struct locked_vcpu){ .f = f, .cpu = emu_cpu_new(&f->bus),
+                                     .start = &start };
+        x86_state_reset_flat(&v[i].st, CODE_ADDR, 0, 0);
+        v[i].st.regs[R_ESP] = STACK_TOP - 0x1000u * (uint32_t)i;
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, run_locked, &v[i]);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(v[i].exit, EMU_EXIT_HLT);
+        emu_cpu_free(v[i].cpu);
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(*(uint32_t *)(f->ram + DATA_ADDR), 2000000);
+    assert_int_equal(*(uint32_t *)(f->ram + DATA_ADDR + 4), 4000000);
+    emu_code_map_free(map);
+    fix_free(f);
+}
+
 static void *set_stop_later(void *arg)
 {
     struct emu_fix *f = arg;
@@ -315,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_self_modifying_code),
         cmocka_unit_test(test_invalidate),
         cmocka_unit_test(test_cross_vcpu_code_change),
+        cmocka_unit_test(test_lock_across_vcpus),
         cmocka_unit_test(test_stop_flag),
         cmocka_unit_test(test_stop_in_rep),
         cmocka_unit_test(test_unknown_opcode),
