@@ -40,5 +40,6 @@ int cli_main(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

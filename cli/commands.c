@@ -5,6 +5,10 @@
 #include <string.h>
 
 static const char *const help_opts[] = { "--help", NULL };
+static const char *const run_opts[] = {
+    "-m", "-smp", "-accel", "-guest", "-kernel", "-serial", "-S", "-name",
+    "-drive", "--help", NULL
+};
 
 const struct cli_command cli_commands[] = {
     {
@@ -25,6 +29,35 @@ const struct cli_command cli_commands[] = {
                 "it reads and writes.\n",
         .run = cmd_version,
         .options = help_opts,
+    },
+    {
+        .name = "run",
+        .synopsis = "[-m SIZE] [-smp N] [-accel emu|kvm] [-guest NAME | "
+                    "-kernel FILE] [-serial stdio|file:PATH|none] [-S] "
+                    "[-name NAME] [-drive file=PATH[,format=raw|qcow2]"
+                    "[,if=ide|none]]",
+        .summary = "start a virtual machine",
+        .help = "Options:\n"
+                "  -m SIZE          RAM size (default 128M; K, M, G suffixes; "
+                "plain numbers are MiB)\n"
+                "  -smp N           number of vCPUs, 1 to 8 (default 1)\n"
+                "  -accel emu|kvm   run guest code in hop's x86 emulator "
+                "(default) or on KVM\n"
+                "  -guest NAME      built-in firmware: memtest (default), "
+                "counter, disk, echo\n"
+                "  -kernel FILE     a flat 32-bit binary loaded at 1 MiB "
+                "(multiboot a.out header honoured)\n"
+                "  -serial BACKEND  COM1 output: stdio (default), "
+                "file:PATH or none\n"
+                "  -S               do not start the vCPUs (use 'cont')\n"
+                "  -name NAME       a name for the machine\n"
+                "  -drive file=PATH[,format=raw|qcow2][,if=ide|none]\n"
+                "                   a disk image; if=ide (default) attaches "
+                "it as the ATA master\n"
+                "\nCommands on standard input: stop, cont, info status, "
+                "quit.\n",
+        .run = cmd_run,
+        .options = run_opts,
     },
     {
         .name = "complete",
