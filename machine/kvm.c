@@ -40,6 +40,7 @@ struct accel_vcpu {
     int fd;
     struct kvm_run *run;
     bool halted;
+    bool cpuid_set;                      /* done before the first run */
     /* An I/O exit was handled but KVM has not completed the instruction:
      * KVM_RUN must be entered once more before registers are read. */
     bool io_pending;
@@ -240,8 +241,8 @@ static void kvm_vcpu_destroy(struct accel_vcpu *v)
     free(v);
 }
 
-/* vCPU count for CPUID: hop creates vCPUs 0..n-1 before running any, and
- * refreshes every vCPU's CPUID when a new one appears. */
+/* CPUID reports the vCPU count, which is known only once every vCPU was
+ * created: it is set at the first run. */
 static struct accel_vcpu *kvm_vcpu_create(struct accel *acc, int index,
                                           Error **errp)
 {
@@ -270,10 +271,6 @@ static struct accel_vcpu *kvm_vcpu_create(struct accel *acc, int index,
     v->run = run;
     if (index + 1 > acc->nvcpus) {
         acc->nvcpus = index + 1;
-    }
-    if (!set_cpuid(v, acc->nvcpus, errp)) {
-        kvm_vcpu_destroy(v);
-        return NULL;
     }
     return v;
 }
@@ -470,6 +467,15 @@ static enum accel_exit kvm_vcpu_run(struct accel_vcpu *v,
 
     if (v->halted) {
         return ACCEL_EXIT_HLT;           /* nothing will wake it */
+    }
+    if (!v->cpuid_set) {
+        Error *e = NULL;
+        if (!set_cpuid(v, v->acc->nvcpus, &e)) {
+            snprintf(err, errlen, "%s", error_get_pretty(e));
+            error_free(e);
+            return ACCEL_EXIT_ERROR;
+        }
+        v->cpuid_set = true;
     }
     struct kvm_run *run = v->run;
     for (;;) {
