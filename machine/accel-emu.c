@@ -83,7 +83,9 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
         .pio_in = emu_pio_in, .pio_out = emu_pio_out, .opaque = acc,
         .rdtsc = emu_tsc,
     };
-    acc->bus.code = emu_code_map_new(low->size);
+    /* A 32-bit guest reaches 4 GiB at most. */
+    acc->bus.code = emu_code_map_new(low->size < (1ull << 32) ? low->size
+                                                              : 1ull << 32);
     if (!acc->bus.code) {
         free(acc);
         error_setg(errp, "accel emu: out of memory for the code map");

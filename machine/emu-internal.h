@@ -85,7 +85,7 @@ struct emu_cpu {
     uint64_t ram_size;
     _Atomic unsigned long *dirty;
     struct emu_code_map *code;
-    bool own_code;
+    bool own_code, own_dirty;
     struct emu_bus bus;
 
     int exit;                  /* EMU_RUNNING or an enum emu_exit */

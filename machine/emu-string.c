@@ -143,7 +143,7 @@ static int rep_movs_fast(struct emu_cpu *c, const struct emu_op *op)
             uint32_t bytes = n * (uint32_t)sz;
             if (d > s && d < s + bytes) {
                 for (uint32_t i = 0; i < bytes; i += (uint32_t)sz)
-                    memcpy(c->ram + d + i, c->ram + s + i, (size_t)sz);
+                    memmove(c->ram + d + i, c->ram + s + i, (size_t)sz);
             } else {
                 memmove(c->ram + d, c->ram + s, bytes);
             }

@@ -46,12 +46,21 @@ struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
     /* A 32-bit guest reaches 4 GiB at most. */
     c->ram_size = bus->ram_size < (1ull << 32) ? bus->ram_size : 1ull << 32;
     c->dirty = bus->dirty;
+    if (!c->dirty) {                   /* nobody reads it: keep a private one */
+        size_t words = (size_t)((c->ram_size >> EMU_PAGE_SHIFT) / 64 + 1);
+        c->dirty = calloc(words, sizeof(unsigned long));
+        c->own_dirty = true;
+        if (!c->dirty) {
+            free(c);
+            return NULL;
+        }
+    }
     c->code = bus->code;
     if (!c->code) {
         c->code = emu_code_map_new(c->ram_size);
         c->own_code = true;
         if (!c->code) {
-            free(c);
+            emu_cpu_free(c);
             return NULL;
         }
     }
@@ -68,6 +77,8 @@ void emu_cpu_free(struct emu_cpu *c)
         free(c->tbl[i]);
     if (c->own_code)
         emu_code_map_free(c->code);
+    if (c->own_dirty)
+        free((void *)c->dirty);
     free(c);
 }
 
@@ -132,6 +143,18 @@ void emu_write_slow(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
     }
 }
 
+/* One-byte opcodes followed by a ModRM byte. */
+static bool has_modrm(uint8_t b)
+{
+    if (b < 0x40)
+        return (b & 7) < 4;
+    return b == 0x62 || b == 0x63 || b == 0x69 || b == 0x6b ||
+           (b >= 0x80 && b <= 0x8f) || b == 0xc0 || b == 0xc1 ||
+           (b >= 0xc4 && b <= 0xc7) || (b >= 0xd0 && b <= 0xd3) ||
+           (b >= 0xd8 && b <= 0xdf) || b == 0xf6 || b == 0xf7 ||
+           b == 0xfe || b == 0xff;
+}
+
 void emu_fail_bytes(struct emu_cpu *c, uint32_t eip, const char *what)
 {
     char bytes[3 * 4 + 1] = "";
@@ -141,7 +164,7 @@ void emu_fail_bytes(struct emu_cpu *c, uint32_t eip, const char *what)
     uint32_t p = lin;
     for (int i = 0; i < 15; i++, p++) {
         uint8_t b = (uint8_t)emu_read_slow(c, p, 1);
-        if (b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 ||
+        if (b == 0x66 || b == 0xf0 || b == 0xf2 || b == 0xf3 ||
             b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 ||
             b == 0x65)
             continue;
@@ -152,8 +175,8 @@ void emu_fail_bytes(struct emu_cpu *c, uint32_t eip, const char *what)
     uint8_t b1 = (uint8_t)emu_read_slow(c, p + 1, 1);
     if (b0 == 0x0f)                             /* + ModRM of groups */
         want = b1 == 0x00 || b1 == 0x01 || b1 == 0xba || b1 == 0xc7 ? 3 : 2;
-    else if (b0 >= 0x80)
-        want = 2;                               /* opcode + ModRM */
+    else if (has_modrm(b0))
+        want = 2;
     for (int i = 0; i < want; i++)
         n += snprintf(bytes + n, sizeof(bytes) - (size_t)n, "%s%02x",
                       i ? " " : "", emu_read_slow(c, p + (uint32_t)i, 1));
