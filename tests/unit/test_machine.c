@@ -585,6 +585,41 @@ static void test_reset_restarts_firmware(void **state)
     rig_free(r);
 }
 
+static void echo_keys_and_mouse(const char *accel)
+{
+    struct rig *r = rig_new(accel, "echo", NULL, 4u << 20, 1);
+    Error *err = NULL;
+    start(r->m);
+    assert_true(capture_wait_for(&r->out, "echo: ready\n", 20000));
+    assert_true(machine_sendkey(r->m, "shift-h", &err));
+    assert_true(machine_sendkey(r->m, "i", &err));
+    assert_true(machine_sendkey(r->m, "f1", &err));
+    assert_true(machine_sendkey(r->m, "ret", &err));
+    assert_true(capture_wait_for(&r->out, "Hi<3b>\n", 20000));
+    machine_mouse_move(r->m, 10, -3, 0);
+    assert_true(capture_wait_for(&r->out, "[mouse 08 0a 03]", 20000));
+    machine_mouse_button(r->m, 1);
+    assert_true(capture_wait_for(&r->out, "[mouse 09 00 00]", 20000));
+    assert_false(machine_sendkey(r->m, "nokey", &err));
+    error_free(err);
+    rig_free(r);
+}
+
+static void test_echo_keys_and_mouse_emu(void **state)
+{
+    echo_keys_and_mouse("emu");
+}
+
+static void test_echo_keys_and_mouse_kvm(void **state)
+{
+    const char *why = kvm_unusable_reason();
+    if (why) {
+        print_message("# skip: %s\n", why);
+        skip();
+    }
+    echo_keys_and_mouse("kvm");
+}
+
 static void test_machine_config_errors(void **state)
 {
     Error *err = NULL;
@@ -630,6 +665,8 @@ int main(void)
         cmocka_unit_test(test_memtest_save_load_emu),
         cmocka_unit_test(test_memtest_save_load_kvm),
         cmocka_unit_test(test_dirty_tracking_follows_guest_stores),
+        cmocka_unit_test(test_echo_keys_and_mouse_emu),
+        cmocka_unit_test(test_echo_keys_and_mouse_kvm),
         cmocka_unit_test(test_unknown_opcode_is_internal_error),
         cmocka_unit_test(test_unassigned_port_reported_once),
     };
