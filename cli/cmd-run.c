@@ -1,9 +1,8 @@
 /* `hop run`: start a machine from QEMU-like options. */
-#include "cli/run.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +10,13 @@
 #include "block/block.h"
 #include "cli/cli.h"
 #include "machine/firmware.h"
+#include "machine/machine.h"
+#include "monitor/endpoint.h"
+#include "monitor/loop.h"
+#include "monitor/session.h"
+#include "vmstate/stream.h"
+
+#include <jansson.h>
 
 struct run_opts {
     uint64_t ram_size;
@@ -25,6 +31,10 @@ struct run_opts {
     char drive_format[16];
     bool drive_attached;        /* if=ide */
     bool have_drive;
+    const char *monitor;        /* -monitor, default stdio */
+    const char *qmp;            /* -qmp, default none */
+    const char *incoming;       /* -incoming URI|defer */
+    const char *dump_vmstate;   /* -dump-vmstate FILE */
 };
 
 static const struct cli_command *run_cmd(void)
@@ -99,7 +109,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
                        strcmp(a, "-accel") == 0 || strcmp(a, "-guest") == 0 ||
                        strcmp(a, "-kernel") == 0 ||
                        strcmp(a, "-serial") == 0 || strcmp(a, "-name") == 0 ||
-                       strcmp(a, "-drive") == 0;
+                       strcmp(a, "-drive") == 0 || strcmp(a, "-monitor") == 0 ||
+                       strcmp(a, "-qmp") == 0 || strcmp(a, "-incoming") == 0 ||
+                       strcmp(a, "-dump-vmstate") == 0;
         const char *v = NULL;
         if (has_arg) {
             if (i + 1 >= argc) {
@@ -155,6 +167,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 return EXIT_USAGE;
             }
             o->have_drive = true;
+        } else if (strcmp(a, "-monitor") == 0) {
+            o->monitor = v;
+        } else if (strcmp(a, "-qmp") == 0) {
+            o->qmp = v;
+        } else if (strcmp(a, "-incoming") == 0) {
+            o->incoming = v;
+        } else if (strcmp(a, "-dump-vmstate") == 0) {
+            o->dump_vmstate = v;
         } else if (strcmp(a, "-S") == 0) {
             o->start_paused = true;
         } else if (a[0] == '-') {
@@ -170,28 +190,6 @@ static int parse(int argc, char **argv, struct run_opts *o)
 }
 
 /* ---- serial backends and events ---- */
-
-static int event_pipe[2] = { -1, -1 };
-
-static void post_event(char ev)
-{
-    if (event_pipe[1] >= 0) {
-        ssize_t r = write(event_pipe[1], &ev, 1);
-        (void)r;
-    }
-}
-
-static void on_event(void *opaque, enum machine_event ev)
-{
-    post_event(ev == MACHINE_EVENT_SHUTDOWN ? RUN_EVENT_SHUTDOWN
-                                            : RUN_EVENT_ERROR);
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    post_event(RUN_EVENT_SIGNAL);
-}
 
 static void serial_to_fd(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -211,7 +209,7 @@ static void serial_to_fd(void *opaque, const uint8_t *buf, size_t len)
 
 static int open_serial(const char *spec, struct serial_backend *be)
 {
-    if (!spec || strcmp(spec, "stdio") == 0) {
+    if (strcmp(spec, "stdio") == 0) {
         be->write = serial_to_fd;
         be->opaque = (void *)(intptr_t)STDOUT_FILENO;
         return -2;
@@ -230,6 +228,41 @@ static int open_serial(const char *spec, struct serial_backend *be)
     return fd;
 }
 
+/* The guest powered off, or a vCPU failed (on a vCPU thread). */
+static void on_machine_event(void *opaque, enum machine_event ev)
+{
+    struct vm_session *s = opaque;
+    if (ev == MACHINE_EVENT_SHUTDOWN) {
+        session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 1,
+                                              "reason", "guest-shutdown"));
+        session_request_quit(s);
+    } else {
+        session_emit(s, "GUEST_PANICKED", json_pack("{s:s}", "action",
+                                                    "pause"));
+    }
+}
+
+/* STOP and RESUME events follow the run state. */
+static void on_runstate(void *opaque, enum run_state from, enum run_state to)
+{
+    struct vm_session *s = opaque;
+    if (from == RUN_STATE_RUNNING && to != RUN_STATE_RUNNING) {
+        session_emit(s, "STOP", NULL);
+    } else if (from != RUN_STATE_RUNNING && to == RUN_STATE_RUNNING) {
+        session_emit(s, "RESUME", NULL);
+    }
+}
+
+static bool dump_vmstate(struct machine *m, const char *path)
+{
+    Error *err = NULL;
+    if (!stream_dump_schema(machine_registry(m), path, &err)) {
+        error_report_err(err);
+        return false;
+    }
+    return true;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_opts o = { 0 };
@@ -237,11 +270,36 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
+    const struct cli_command *cmd = run_cmd();
+    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
     Error *err = NULL;
+    if (!endpoint_parse(o.monitor ? o.monitor : "stdio", true, &hmp_ep, &err) ||
+        !endpoint_parse(o.qmp ? o.qmp : "none", false, &qmp_ep, &err)) {
+        rc = cli_usage_error(cmd, "%s", error_get_pretty(err));
+        error_free(err);
+        endpoint_clear(&hmp_ep);
+        return rc;
+    }
+    /* A terminal monitor keeps the screen: serial output goes elsewhere
+     * unless asked for. */
+    bool interactive = hmp_ep.kind == ENDPOINT_STDIO && isatty(STDIN_FILENO);
+    if (!o.serial) {
+        o.serial = interactive ? "none" : "stdio";
+    }
+
     BlockDev *blk = NULL;
     struct machine *m = NULL;
+    struct mon_loop *loop = NULL;
     int serial_fd = -2;
+    struct vm_session s;
     rc = EXIT_FAIL;
+    if (!session_init(&s)) {
+        error_report("cannot create a pipe: %s", strerror(errno));
+        endpoint_clear(&hmp_ep);
+        endpoint_clear(&qmp_ep);
+        return EXIT_FAIL;
+    }
+    s.autostart = !o.start_paused;
 
     if (o.have_drive) {
         blk = blk_open(o.drive_file, o.drive_format[0] ? o.drive_format : NULL,
@@ -249,7 +307,7 @@ int cmd_run(int argc, char **argv)
         if (!blk) {
             error_prepend(&err, "-drive file=%s: ", o.drive_file);
             error_report_err(err);
-            return EXIT_FAIL;
+            goto out;
         }
     }
     struct machine_config cfg = {
@@ -260,47 +318,70 @@ int cmd_run(int argc, char **argv)
         .kernel = o.kernel,
         .name = o.name,
         .drive = o.drive_attached ? blk : NULL,
-        .on_event = on_event,
+        .on_event = on_machine_event,
+        .opaque = &s,
+        .external_ram_section = true,
     };
     serial_fd = open_serial(o.serial, &cfg.serial);
     if (serial_fd == -1) {
         goto out;
     }
-    if (pipe2(event_pipe, O_CLOEXEC) < 0) {
-        error_report("cannot create a pipe: %s", strerror(errno));
-        goto out;
-    }
     m = machine_new(&cfg, &err);
-    if (!m) {
+    if (!m || !session_attach_machine(&s, m, &err)) {
         error_report_err(err);
         goto out;
     }
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    if (!o.start_paused && !vm_start(m, &err)) {
+    machine_set_runstate_notify(m, on_runstate, &s);
+    if (o.dump_vmstate) {
+        rc = dump_vmstate(m, o.dump_vmstate) ? EXIT_OK : EXIT_FAIL;
+        goto out;
+    }
+    loop = mon_loop_new(&s, &hmp_ep, &qmp_ep, &err);
+    if (!loop) {
         error_report_err(err);
         goto out;
     }
-    rc = run_loop(m, STDIN_FILENO, stdout, event_pipe[0]);
-    if (machine_runstate(m) == RUN_STATE_RUNNING) {
-        vm_stop(m, RUN_STATE_SHUTDOWN, NULL);
+    if (o.incoming) {
+        if (strcmp(o.incoming, "defer") == 0) {
+            if (!machine_set_runstate(m, RUN_STATE_INMIGRATE, &err)) {
+                error_report_err(err);
+                goto out;
+            }
+        } else if (!incoming_start(&s.in, o.incoming, &err)) {
+            error_prepend(&err, "-incoming %s: ", o.incoming);
+            error_report_err(err);
+            goto out;
+        }
+    } else if (!o.start_paused && !vm_start(m, &err)) {
+        error_report_err(err);
+        goto out;
     }
+    mon_loop_run(loop);
+    rc = s.exit_status;
 out:
+    /* Leave cleanly: migration threads first, then vCPUs, then drives. */
+    if (m) {
+        migration_cancel(&s.mig);
+        if (machine_runstate(m) == RUN_STATE_RUNNING) {
+            vm_stop(m, RUN_STATE_SHUTDOWN, NULL);
+        }
+    }
+    mon_loop_free(loop);
+    session_detach_machine(&s);
     machine_free(m);
     if (blk) {
+        Error *ferr = NULL;
+        if (!blk_flush(blk, &ferr)) {
+            error_report_err(ferr);
+            rc = EXIT_FAIL;
+        }
         blk_close(blk);
     }
     if (serial_fd >= 0) {
         close(serial_fd);
     }
-    for (int i = 0; i < 2; i++) {
-        if (event_pipe[i] >= 0) {
-            close(event_pipe[i]);
-            event_pipe[i] = -1;
-        }
-    }
+    session_destroy(&s);
+    endpoint_clear(&hmp_ep);
+    endpoint_clear(&qmp_ep);
     return rc;
 }
