@@ -555,11 +555,22 @@ static bool check_index(struct machine *m, int index, Error **errp)
 bool machine_get_cpu_state(struct machine *m, int index,
                            struct x86_state *st, Error **errp)
 {
-    if (!check_index(m, index, errp) ||
-        !require_stopped(m, "reading registers", errp)) {
+    if (!check_index(m, index, errp)) {
         return false;
     }
-    return m->ops->get_state(m->vcpus.vcpus[index].av, st, errp);
+    /* A running machine is paused for the read only: its run state and
+     * clock are untouched (QEMU's `info registers` works while running). */
+    pthread_mutex_lock(&m->lock);
+    bool running = m->state == RUN_STATE_RUNNING;
+    if (running) {
+        vcpus_stop(&m->vcpus);
+    }
+    bool ok = m->ops->get_state(m->vcpus.vcpus[index].av, st, errp);
+    if (running) {
+        vcpus_start(&m->vcpus);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return ok;
 }
 
 bool machine_set_cpu_state(struct machine *m, int index,

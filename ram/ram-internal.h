@@ -26,6 +26,7 @@ struct ram_state {
     struct xbzrle_cache *xbzrle_cache;
     bool xbzrle_active;           /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
+    bool membarrier_ok;           /* vCPU store buffers can be drained */
 
     /* loading */
     struct ram_decoder dec;

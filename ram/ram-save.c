@@ -1,12 +1,18 @@
 /* Sending RAM: bitmap walks over every block, page encoders, statistics. */
 #include "ram/ram-internal.h"
 
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+
+/* Dirty bitmap words taken at once (64 pages each). */
+#define BATCH_WORDS 16
 
 /* One call to iterate sends for at most this long, so the migration loop
  * can measure bandwidth and check its limits often. */
@@ -29,6 +35,17 @@ bool ram_page_is_zero(const uint8_t *p)
         }
     }
     return true;
+}
+
+/* A full memory barrier on every thread of the process (an IPI to the
+ * CPUs running them), cheaper than one per page. */
+static void ram_fence_vcpus(struct ram_state *rs)
+{
+    if (rs->membarrier_ok) {
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    } else {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
 }
 
 static void put_page_header(struct ram_state *rs, Channel *f, int block,
@@ -166,22 +183,40 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
         struct ram_block *b = rs->mem->blocks[rs->cur_block];
         uint64_t nwords = ram_block_dirty_words(b);
         while (rs->cur_word < nwords) {
-            unsigned long bits = ram_block_take_dirty_word(b, rs->cur_word);
-            while (bits) {
-                unsigned bit = (unsigned)__builtin_ctzl(bits);
-                bits &= bits - 1;
-                uint64_t page = rs->cur_word * RAM_BITS_PER_WORD + bit;
-                rs->stats.transferred += send_page(rs, f, rs->cur_block, page);
-                if (rs->dirty_pages) {
-                    rs->dirty_pages--;
+            /* Take a batch of dirty bits, then make every vCPU's stores
+             * visible before reading the pages: a store whose dirty bit
+             * was already set may still sit in a store buffer. */
+            unsigned long batch[BATCH_WORDS];
+            uint64_t first = rs->cur_word;
+            int n = 0;
+            bool any = false;
+            while (n < BATCH_WORDS && rs->cur_word < nwords) {
+                batch[n] = ram_block_take_dirty_word(b, rs->cur_word++);
+                any |= batch[n++] != 0;
+            }
+            if (!any) {
+                continue;
+            }
+            ram_fence_vcpus(rs);
+            for (int w = 0; w < n; w++) {
+                unsigned long bits = batch[w];
+                while (bits) {
+                    unsigned bit = (unsigned)__builtin_ctzl(bits);
+                    bits &= bits - 1;
+                    uint64_t page = (first + (uint64_t)w) * RAM_BITS_PER_WORD +
+                                    bit;
+                    rs->stats.transferred += send_page(rs, f, rs->cur_block,
+                                                       page);
+                    if (rs->dirty_pages) {
+                        rs->dirty_pages--;
+                    }
                 }
             }
-            rs->cur_word++;
             if (chan_has_error(f)) {
                 chan_check(f, errp);
                 return -1;
             }
-            if (bounded && (++checks & 15) == 0 &&
+            if (bounded && (++checks & 3) == 0 &&
                 (chan_rate_limited(f) || now_ns() - start > ITERATE_BUDGET_NS)) {
                 return 0;
             }
@@ -284,6 +319,9 @@ struct ram_state *ram_state_new(struct machine *m)
     }
     rs->m = m;
     rs->mem = machine_memory(m);
+    rs->membarrier_ok = syscall(SYS_membarrier,
+                                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                                0, 0) == 0;
     rs->zero_page = calloc(1, RAM_PAGE_SIZE);
     rs->scratch = malloc(RAM_PAGE_SIZE);
     rs->delta = malloc(RAM_PAGE_SIZE);

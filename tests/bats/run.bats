@@ -67,8 +67,8 @@ kvm_or_skip() {
     assert_output --partial "none.img"
 }
 
-@test "counter under emu prints 1, 2, 3, ... and info status shows emu" {
-    run hop_session 1 "info status;quit" -guest counter -m 4M
+@test "counter under emu prints 1, 2, 3, ... and info accel shows emu" {
+    run hop_session 1 "info status;info accel;quit" -guest counter -m 4M
     assert_success
     assert_line "counter: 1"
     assert_line "counter: 2"
@@ -235,7 +235,7 @@ PY
 
 @test "counter, memtest, disk and echo under kvm" {
     kvm_or_skip
-    run hop_session 2 "info status;quit" -accel kvm -guest counter -m 4M
+    run hop_session 2 "info status;info accel;quit" -accel kvm -guest counter -m 4M
     assert_success
     assert_line "counter: 3"
     assert_line "accelerator: kvm"
