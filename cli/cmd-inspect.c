@@ -190,6 +190,11 @@ int cmd_inspect(int argc, char **argv)
                 error_get_pretty(err));
         error_free(err);
         rc = EXIT_FAIL;
+    } else if (a.o.section &&
+               json_array_size(json_object_get(report, "records")) == 0) {
+        fprintf(stderr, "hop inspect: %s: no section '%s' in the stream\n",
+                a.file, a.o.section);
+        rc = EXIT_FAIL;
     } else if (a.verify) {
         rc = verify_line(a.file, report);
     } else {

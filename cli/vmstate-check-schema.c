@@ -17,6 +17,10 @@ json_t *vmcheck_load_schema(const char *path, Error **errp)
 {
     json_error_t jerr;
     json_t *j = json_load_file(path, 0, &jerr);
+    if (!j && jerr.line < 0) {
+        error_setg(errp, "%s", jerr.text);
+        return NULL;
+    }
     if (!j) {
         error_setg(errp, "%s: line %d: not JSON: %s", path, jerr.line,
                    jerr.text);
