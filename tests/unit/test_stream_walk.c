@@ -22,6 +22,9 @@ struct buf {
 
 static void put(struct buf *b, const void *p, size_t n)
 {
+    if (n == 0) {
+        return;
+    }
     if (b->len + n > b->cap) {
         b->cap = (b->len + n) * 2 + 64;
         b->d = realloc(b->d, b->cap);
