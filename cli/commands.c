@@ -1,5 +1,6 @@
 /* The subcommand table and the dispatcher around it. */
 #include "cli/cli.h"
+#include "cli/vmstate-check.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -11,6 +12,13 @@ static const char *const run_opts[] = {
 };
 static const char *const img_opts[] = {
     "create", "info", "check", "snapshot", "convert", "--help", NULL
+};
+static const char *const inspect_opts[] = {
+    "--json", "--section", "--fields", "--no-ram", "--extract-ram",
+    "--verify", "--against", "--help", NULL
+};
+static const char *const vmstate_check_opts[] = {
+    "--reverse", "--json", "--help", NULL
 };
 
 const struct cli_command cli_commands[] = {
@@ -96,6 +104,46 @@ const struct cli_command cli_commands[] = {
                 "command line, one per line.\nUsed by completions/hop.bash.\n",
         .run = cmd_complete,
         .options = help_opts,
+    },
+    {
+        .name = "inspect",
+        .synopsis = "FILE [--json] [--section IDSTR[:INSTANCE]] [--fields] "
+                    "[--no-ram] [--extract-ram DIR] [--verify] "
+                    "[--against SCHEMA.json]",
+        .summary = "decode a saved state file (hop's or QEMU's)",
+        .help = "Lists the records of a migration stream (offset, type, "
+                "section id, idstr, instance,\nversion, size), decodes each "
+                "device's fields from the stream's vmdesc, and\nsummarises "
+                "RAM per block.  FILE may be '-' or a pipe.\n\n"
+                "  --json                  one JSON document (keys in "
+                "hop(1))\n"
+                "  --section IDSTR[:INST]  only that section\n"
+                "  --fields                only the decoded device fields\n"
+                "  --no-ram                no RAM summary\n"
+                "  --extract-ram DIR       write each RAM block to DIR/NAME "
+                "(zero pages as holes)\n"
+                "  --verify                check the stream is complete and "
+                "well formed; one line\n"
+                "  --against SCHEMA.json   would it load into a build with "
+                "that -dump-vmstate schema?\n"
+                "Exit status: 0 ok, 1 malformed stream or would not load, "
+                "2 usage.\n",
+        .run = cmd_inspect,
+        .options = inspect_opts,
+    },
+    {
+        .name = "vmstate-check",
+        .synopsis = "OLD.json NEW.json [--reverse] [--json]",
+        .summary = "report what breaks migration between two state schemas",
+        .help = "Compares two schema dumps in QEMU's -dump-vmstate layout "
+                "and reports, one line per\nfinding with its severity and "
+                "path, what a build with NEW would fail to load\nfrom a "
+                "build with OLD (with --reverse, from NEW to OLD).\n\n"
+                "  --reverse   check migration from NEW to OLD\n"
+                "  --json      findings as one JSON document\n"
+                "Exit status: 0 compatible, 1 not, 2 usage.\n",
+        .run = cmd_vmstate_check,
+        .options = vmstate_check_opts,
     },
     { .name = NULL }
 };

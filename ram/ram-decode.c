@@ -318,6 +318,7 @@ static bool read_page(struct ram_decoder *d, struct ram_reader *r,
     if (!read_page_body(d, r, &p, errp)) {
         return false;
     }
+    p.size = r->tell(r->opaque) - at;
     return !d->ops || !d->ops->page || d->ops->page(d->ctx, &p, errp);
 }
 

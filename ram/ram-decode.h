@@ -71,6 +71,7 @@ struct ram_page {
     const uint8_t *data;
     size_t len;
     uint64_t at;            /* stream offset of the record */
+    uint64_t size;          /* bytes of the record in the stream */
 };
 
 struct ram_decode_ops {

@@ -81,7 +81,7 @@ setup() {
     COMP_CWORD=1
     _hop
     assert_equal "${COMPREPLY[*]}" "version"
-    COMP_WORDS=(hop help v)
+    COMP_WORDS=(hop help ve)
     COMP_CWORD=2
     _hop
     assert_equal "${COMPREPLY[*]}" "version"

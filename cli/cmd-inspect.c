@@ -1,0 +1,228 @@
+/* hop inspect FILE: what is inside a saved state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/inspect.h"
+#include "cli/vmstate-check.h"
+
+struct inspect_cmd {
+    const char *file;
+    bool json;
+    bool fields_only;
+    bool verify;
+    const char *against;
+    char *section;
+    struct inspect_opts o;
+};
+
+static int parse_args(const struct cli_command *self, int argc, char **argv,
+                      struct inspect_cmd *a)
+{
+    a->o.section_instance = -1;
+    bool dashdash = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        bool has_next = i + 1 < argc;
+        if (dashdash || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (a->file) {
+                return cli_usage_error(self, "unexpected argument '%s'", arg);
+            }
+            a->file = arg;
+        } else if (strcmp(arg, "--") == 0) {
+            dashdash = true;
+        } else if (strcmp(arg, "--json") == 0) {
+            a->json = true;
+        } else if (strcmp(arg, "--fields") == 0) {
+            a->fields_only = true;
+        } else if (strcmp(arg, "--no-ram") == 0) {
+            a->o.no_ram = true;
+        } else if (strcmp(arg, "--verify") == 0) {
+            a->verify = true;
+        } else if (strcmp(arg, "--section") == 0 && has_next) {
+            free(a->section);
+            a->section = strdup(argv[++i]);
+            char *colon = strrchr(a->section, ':');
+            if (colon) {
+                char *end;
+                errno = 0;
+                long inst = strtol(colon + 1, &end, 10);
+                if (end == colon + 1 || *end || inst < 0 || errno) {
+                    return cli_usage_error(self, "bad section '%s' (expected "
+                                           "IDSTR[:INSTANCE])", argv[i]);
+                }
+                *colon = '\0';
+                a->o.section_instance = inst;
+            }
+            if (!a->section[0]) {
+                return cli_usage_error(self, "empty section name");
+            }
+            a->o.section = a->section;
+        } else if (strcmp(arg, "--extract-ram") == 0 && has_next) {
+            a->o.extract_dir = argv[++i];
+        } else if (strcmp(arg, "--against") == 0 && has_next) {
+            a->against = argv[++i];
+        } else if (strcmp(arg, "--section") == 0 ||
+                   strcmp(arg, "--extract-ram") == 0 ||
+                   strcmp(arg, "--against") == 0) {
+            return cli_usage_error(self, "option '%s' needs an argument", arg);
+        } else {
+            return cli_usage_error(self, "unknown option '%s'", arg);
+        }
+    }
+    if (!a->file) {
+        return cli_usage_error(self, "missing FILE");
+    }
+    if (a->verify && (a->json || a->fields_only)) {
+        return cli_usage_error(self, "--verify prints one line; it does not "
+                               "combine with --json or --fields");
+    }
+    return EXIT_OK;
+}
+
+/* Maps a regular file, or reads anything else (a pipe) through a channel. */
+static bool run_inspect(const char *file, const struct inspect_opts *o,
+                        json_t **report, Error **errp)
+{
+    *report = NULL;
+    int fd = strcmp(file, "-") == 0 ? dup(0) : open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot open '%s'", file);
+        return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat '%s'", file);
+        close(fd);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        Channel *f = chan_new_fd(fd, false, true, file);
+        bool ok = inspect_channel(f, o, report, errp);
+        chan_close(f, NULL);
+        return ok;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len == 0) {
+        close(fd);
+        error_setg(errp, "'%s' is empty: expected the stream header at "
+                   "offset 0", file);
+        return false;
+    }
+    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        error_setg_errno(errp, errno, "cannot map '%s'", file);
+        return false;
+    }
+    madvise(map, len, MADV_SEQUENTIAL | MADV_WILLNEED);
+    bool ok = inspect_stream(map, len, o, report, errp);
+    munmap(map, len);
+    return ok;
+}
+
+static void print_findings(FILE *out, json_t *findings)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(findings, i, f) {
+        fprintf(out, "%s: %s: %s\n",
+                json_string_value(json_object_get(f, "severity")),
+                json_string_value(json_object_get(f, "path")),
+                json_string_value(json_object_get(f, "message")));
+    }
+}
+
+static int verify_line(const char *file, json_t *report)
+{
+    json_t *ram = json_object_get(report, "ram");
+    json_t *devices = json_object_get(report, "devices");
+    size_t decoded = 0, i;
+    json_t *d;
+    json_array_foreach(devices, i, d) {
+        decoded += strcmp(json_string_value(json_object_get(d, "decoded_by")),
+                          "none") != 0;
+    }
+    printf("%s: ok: stream complete, %zu records, %zu device sections "
+           "(%zu checked field by field%s), %zu RAM blocks\n", file,
+           json_array_size(json_object_get(report, "records")),
+           json_array_size(devices), decoded,
+           json_is_object(json_object_get(report, "vmdesc")) ? "" :
+           ", no vmdesc",
+           json_array_size(json_object_get(ram, "blocks")));
+    return EXIT_OK;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    const struct cli_command *self = cli_find_command("inspect");
+    struct inspect_cmd a = { 0 };
+    int rc = parse_args(self, argc, argv, &a);
+    if (rc != EXIT_OK) {
+        free(a.section);
+        return rc;
+    }
+    a.o.verify = a.verify;
+    Error *err = NULL;
+    json_t *schema = NULL;
+    if (a.against && !(schema = vmcheck_load_schema(a.against, &err))) {
+        fprintf(stderr, "hop inspect: %s\n", error_get_pretty(err));
+        error_free(err);
+        free(a.section);
+        return EXIT_FAIL;
+    }
+    json_t *report = NULL;
+    bool ok = run_inspect(a.file, &a.o, &report, &err);
+    if (!ok) {
+        if (!a.json && !a.verify && report &&
+            json_array_size(json_object_get(report, "records")) > 0) {
+            inspect_print(stdout, report, &a.o, true, false);
+            fflush(stdout);
+        }
+        fprintf(stderr, "hop inspect: %s: %s\n", a.file,
+                error_get_pretty(err));
+        error_free(err);
+        rc = EXIT_FAIL;
+    } else if (a.o.section &&
+               json_array_size(json_object_get(report, "records")) == 0) {
+        fprintf(stderr, "hop inspect: %s: no section '%s' in the stream\n",
+                a.file, a.o.section);
+        rc = EXIT_FAIL;
+    } else if (a.verify) {
+        rc = verify_line(a.file, report);
+    } else {
+        json_t *findings = schema ? inspect_against(report, schema) : NULL;
+        size_t nerr = vmcheck_count_errors(findings);
+        if (a.json) {
+            if (findings) {
+                json_t *ag = json_object();
+                json_object_set_new(ag, "schema", json_string(a.against));
+                json_object_set_new(ag, "loads", json_boolean(nerr == 0));
+                json_object_set(ag, "findings", findings);
+                json_object_set_new(report, "against", ag);
+            }
+            json_dumpf(report, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+        } else {
+            inspect_print(stdout, report, &a.o, !a.fields_only, true);
+            if (findings) {
+                printf("\nAgainst %s:\n", a.against);
+                print_findings(stdout, findings);
+                printf("%s\n", nerr ? "would not load" : "would load");
+            }
+        }
+        json_decref(findings);
+        rc = nerr ? EXIT_FAIL : EXIT_OK;
+    }
+    json_decref(report);
+    json_decref(schema);
+    free(a.section);
+    return rc;
+}

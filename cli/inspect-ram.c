@@ -1,0 +1,271 @@
+/* RAM statistics and extraction for hop inspect. */
+#include "cli/inspect-ram.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/inspect.h"
+
+static const char *const kind_keys[RAM_PAGE_KINDS] = {
+    [RAM_PAGE_NORMAL] = "normal",
+    [RAM_PAGE_ZERO] = "zero",
+    [RAM_PAGE_XBZRLE] = "xbzrle",
+    [RAM_PAGE_COMPRESSED] = "compressed",
+};
+
+void inspect_ram_file_name(const char *block, char *out, size_t size)
+{
+    size_t o = 0;
+    const char *s = block[0] == '/' ? block + 1 : block;
+    for (size_t i = 0; s[i] && o + 4 < size; i++) {
+        char c = s[i];
+        if (c == '/' || c == '%' || (c == '.' && o == 0)) {
+            o += (size_t)snprintf(out + o, size - o, "%%%02X",
+                                  (unsigned char)c);
+        } else {
+            out[o++] = c;
+        }
+    }
+    if (o == 0 && size > 6) {
+        memcpy(out, "%2F", 4);     /* a block called "/" */
+        o = 3;
+    }
+    out[o] = '\0';
+}
+
+static bool open_block_file(struct inspect_ram *r, struct inspect_ram_block *st,
+                            const struct ram_block_info *b, Error **errp)
+{
+    char name[3 * 256 + 1];
+    inspect_ram_file_name(b->name, name, sizeof(name));
+    char *path;
+    if (asprintf(&path, "%s/%s", r->dir, name) < 0) {
+        abort();
+    }
+    st->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (st->fd < 0) {
+        error_setg_errno(errp, errno, "cannot create '%s'", path);
+        free(path);
+        return false;
+    }
+    if (ftruncate(st->fd, (off_t)b->length) < 0) {
+        error_setg_errno(errp, errno, "cannot size '%s'", path);
+        free(path);
+        return false;
+    }
+    free(path);
+    st->written = calloc(b->length / r->dec.page_size / 8 + 1, 1);
+    if (!st->written) {
+        abort();
+    }
+    return true;
+}
+
+static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
+                     Error **errp)
+{
+    struct inspect_ram *r = ctx;
+    struct inspect_ram_block *nb = realloc(r->blocks, (index + 1) *
+                                           sizeof(*nb));
+    if (!nb) {
+        abort();
+    }
+    r->blocks = nb;
+    r->blocks[index] = (struct inspect_ram_block){ .fd = -1 };
+    r->nblocks = index + 1;
+    return !r->dir || open_block_file(r, &r->blocks[index], b, errp);
+}
+
+static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
+                       const char *block, Error **errp)
+{
+    ssize_t n = pwrite(fd, buf, len, (off_t)off);
+    if (n != (ssize_t)len) {
+        error_setg_errno(errp, n < 0 ? errno : ENOSPC, "writing RAM block "
+                         "'%s' at 0x%llx", block, (unsigned long long)off);
+        return false;
+    }
+    return true;
+}
+
+static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
+                         const struct ram_page *p, Error **errp)
+{
+    const struct ram_block_info *b = &r->dec.blocks[p->block];
+    size_t ps = r->dec.page_size;
+    uint64_t idx = p->offset / ps;
+    bool was = st->written[idx / 8] & (1u << (idx % 8));
+    switch (p->kind) {
+    case RAM_PAGE_NORMAL:
+        if (!write_page(st->fd, p->data, ps, p->offset, b->name, errp)) {
+            return false;
+        }
+        break;
+    case RAM_PAGE_ZERO:
+        if (p->fill == 0) {
+            if (was && fallocate(st->fd, FALLOC_FL_PUNCH_HOLE |
+                                 FALLOC_FL_KEEP_SIZE, (off_t)p->offset,
+                                 (off_t)ps) < 0) {
+                memset(r->page, 0, ps);
+                if (!write_page(st->fd, r->page, ps, p->offset, b->name,
+                                errp)) {
+                    return false;
+                }
+            }
+            st->written[idx / 8] &= (uint8_t)~(1u << (idx % 8));
+            return true;
+        }
+        memset(r->page, p->fill, ps);
+        if (!write_page(st->fd, r->page, ps, p->offset, b->name, errp)) {
+            return false;
+        }
+        break;
+    case RAM_PAGE_XBZRLE:
+        if (pread(st->fd, r->page, ps, (off_t)p->offset) != (ssize_t)ps) {
+            error_setg_errno(errp, errno, "reading back RAM block '%s' at "
+                             "0x%llx", b->name, (unsigned long long)p->offset);
+            return false;
+        }
+        if (!xbzrle_decode(p->data, p->len, r->page, ps, errp)) {
+            error_prepend(errp, "page record at offset %llu: ",
+                          (unsigned long long)p->at);
+            return false;
+        }
+        if (!write_page(st->fd, r->page, ps, p->offset, b->name, errp)) {
+            return false;
+        }
+        break;
+    case RAM_PAGE_COMPRESSED:
+        error_setg(errp, "page record at offset %llu: compressed pages "
+                   "(COMPRESS_PAGE) cannot be extracted by this build",
+                   (unsigned long long)p->at);
+        return false;
+    }
+    st->written[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    return true;
+}
+
+static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
+{
+    struct inspect_ram *r = ctx;
+    struct inspect_ram_block *st = &r->blocks[p->block];
+    st->pages[p->kind]++;
+    st->stream_bytes += p->size;
+    if (p->kind == RAM_PAGE_XBZRLE && !r->dir) {
+        /* Without a page to apply it to, check the delta's shape. */
+        memset(r->page, 0, r->dec.page_size);
+        if (!xbzrle_decode(p->data, p->len, r->page, r->dec.page_size,
+                           errp)) {
+            error_prepend(errp, "page record at offset %llu: ",
+                          (unsigned long long)p->at);
+            return false;
+        }
+    }
+    return !r->dir || extract_page(r, st, p, errp);
+}
+
+static const struct ram_decode_ops inspect_ram_ops = {
+    .block = on_block,
+    .page = on_page,
+};
+
+bool inspect_ram_init(struct inspect_ram *r, const char *dir, Error **errp)
+{
+    memset(r, 0, sizeof(*r));
+    ram_decoder_init(&r->dec, &inspect_ram_ops, r);
+    r->dir = dir;
+    if (dir && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        error_setg_errno(errp, errno, "cannot create directory '%s'", dir);
+        return false;
+    }
+    return true;
+}
+
+bool inspect_ram_section(struct inspect_ram *r, const uint8_t *body,
+                         size_t avail, uint64_t base, size_t *used,
+                         Error **errp)
+{
+    struct ram_reader rd;
+    struct ram_mem_source src;
+    ram_reader_init_mem(&rd, &src, body, avail, base);
+    if (!ram_decode_section(&r->dec, &rd, errp)) {
+        return false;
+    }
+    r->sections++;
+    *used = src.pos;
+    return true;
+}
+
+json_t *inspect_ram_report(const struct inspect_ram *r)
+{
+    json_t *o = json_object();
+    json_t *blocks = json_array();
+    uint64_t total = 0, tpages[RAM_PAGE_KINDS] = { 0 }, tbytes = 0;
+    for (size_t i = 0; i < r->nblocks; i++) {
+        const struct ram_block_info *b = &r->dec.blocks[i];
+        const struct inspect_ram_block *st = &r->blocks[i];
+        json_t *jb = json_object();
+        json_t *pages = json_object();
+        json_object_set_new(jb, "name", json_string(b->name));
+        json_object_set_new(jb, "length", json_integer((json_int_t)b->length));
+        for (int k = 0; k < RAM_PAGE_KINDS; k++) {
+            json_object_set_new(pages, kind_keys[k],
+                                json_integer((json_int_t)st->pages[k]));
+            tpages[k] += st->pages[k];
+        }
+        json_object_set_new(jb, "pages", pages);
+        json_object_set_new(jb, "stream_bytes",
+                            json_integer((json_int_t)st->stream_bytes));
+        json_array_append_new(blocks, jb);
+        total += b->length;
+        tbytes += st->stream_bytes;
+    }
+    json_object_set_new(o, "page_size",
+                        json_integer((json_int_t)r->dec.page_size));
+    json_object_set_new(o, "sections", json_integer((json_int_t)r->sections));
+    json_object_set_new(o, "total_length", json_integer((json_int_t)total));
+    json_t *pages = json_object();
+    for (int k = 0; k < RAM_PAGE_KINDS; k++) {
+        json_object_set_new(pages, kind_keys[k],
+                            json_integer((json_int_t)tpages[k]));
+    }
+    json_object_set_new(o, "pages", pages);
+    json_object_set_new(o, "stream_bytes", json_integer((json_int_t)tbytes));
+    json_object_set_new(o, "blocks", blocks);
+    return o;
+}
+
+bool inspect_ram_finish(struct inspect_ram *r, Error **errp)
+{
+    bool ok = true;
+    for (size_t i = 0; i < r->nblocks; i++) {
+        if (r->blocks[i].fd >= 0) {
+            if (close(r->blocks[i].fd) < 0 && ok) {
+                error_setg_errno(errp, errno, "closing RAM block '%s'",
+                                 r->dec.blocks[i].name);
+                ok = false;
+            }
+            r->blocks[i].fd = -1;
+        }
+    }
+    return ok;
+}
+
+void inspect_ram_cleanup(struct inspect_ram *r)
+{
+    for (size_t i = 0; i < r->nblocks; i++) {
+        if (r->blocks[i].fd >= 0) {
+            close(r->blocks[i].fd);
+        }
+        free(r->blocks[i].written);
+    }
+    free(r->blocks);
+    r->blocks = NULL;
+    r->nblocks = 0;
+    ram_decoder_cleanup(&r->dec);
+}
