@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -191,9 +193,27 @@ static int parse(int argc, char **argv, struct run_opts *o)
 
 /* ---- serial backends and events ---- */
 
-static void serial_to_fd(void *opaque, const uint8_t *buf, size_t len)
+/* Serial output.  On the terminal it shares stdout with the monitor, so
+ * it is written a line at a time (a line is never split by monitor
+ * output); a partial line goes out once it has waited 100 ms. */
+struct serial_out {
+    pthread_mutex_t lock;
+    int fd;
+    bool lines;
+    size_t len;
+    uint64_t last_ns;
+    char buf[512];
+};
+
+static uint64_t mono_ns(void)
 {
-    int fd = (int)(intptr_t)opaque;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
     while (len) {
         ssize_t r = write(fd, buf, len);
         if (r < 0 && errno == EINTR) {
@@ -207,25 +227,61 @@ static void serial_to_fd(void *opaque, const uint8_t *buf, size_t len)
     }
 }
 
-static int open_serial(const char *spec, struct serial_backend *be)
+static void serial_write(void *opaque, const uint8_t *buf, size_t len)
 {
-    if (strcmp(spec, "stdio") == 0) {
-        be->write = serial_to_fd;
-        be->opaque = (void *)(intptr_t)STDOUT_FILENO;
-        return -2;
+    struct serial_out *o = opaque;
+    if (!o->lines) {
+        write_all(o->fd, (const char *)buf, len);
+        return;
     }
+    pthread_mutex_lock(&o->lock);
+    uint64_t now = mono_ns();
+    for (size_t i = 0; i < len; i++) {
+        o->buf[o->len++] = (char)buf[i];
+        if (buf[i] == '\n' || o->len == sizeof(o->buf)) {
+            write_all(o->fd, o->buf, o->len);
+            o->len = 0;
+            o->last_ns = now;
+        }
+    }
+    if (o->len && now - o->last_ns > 100000000ull) {
+        write_all(o->fd, o->buf, o->len);
+        o->len = 0;
+        o->last_ns = now;
+    }
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void serial_flush(struct serial_out *o)
+{
+    pthread_mutex_lock(&o->lock);
+    write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static bool open_serial(const char *spec, struct serial_out *o,
+                        struct serial_backend *be)
+{
+    pthread_mutex_init(&o->lock, NULL);
+    o->fd = -1;
     if (strcmp(spec, "none") == 0) {
-        return -2;
+        return true;
     }
-    const char *path = spec + 5;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        error_report("-serial %s: %s", spec, strerror(errno));
-        return -1;
+    if (strcmp(spec, "stdio") == 0) {
+        o->fd = STDOUT_FILENO;
+        o->lines = true;
+    } else {
+        const char *path = spec + 5;
+        o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (o->fd < 0) {
+            error_report("-serial %s: %s", spec, strerror(errno));
+            return false;
+        }
     }
-    be->write = serial_to_fd;
-    be->opaque = (void *)(intptr_t)fd;
-    return fd;
+    be->write = serial_write;
+    be->opaque = o;
+    return true;
 }
 
 /* The guest powered off, or a vCPU failed (on a vCPU thread). */
@@ -290,7 +346,7 @@ int cmd_run(int argc, char **argv)
     BlockDev *blk = NULL;
     struct machine *m = NULL;
     struct mon_loop *loop = NULL;
-    int serial_fd = -2;
+    struct serial_out serial = { 0 };
     struct vm_session s;
     rc = EXIT_FAIL;
     if (!session_init(&s)) {
@@ -322,8 +378,7 @@ int cmd_run(int argc, char **argv)
         .opaque = &s,
         .external_ram_section = true,
     };
-    serial_fd = open_serial(o.serial, &cfg.serial);
-    if (serial_fd == -1) {
+    if (!open_serial(o.serial, &serial, &cfg.serial)) {
         goto out;
     }
     m = machine_new(&cfg, &err);
@@ -377,9 +432,13 @@ out:
         }
         blk_close(blk);
     }
-    if (serial_fd >= 0) {
-        close(serial_fd);
+    if (serial.fd >= 0) {
+        serial_flush(&serial);
+        if (serial.fd != STDOUT_FILENO) {
+            close(serial.fd);
+        }
     }
+    pthread_mutex_destroy(&serial.lock);
     session_destroy(&s);
     endpoint_clear(&hmp_ep);
     endpoint_clear(&qmp_ep);
