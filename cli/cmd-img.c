@@ -12,6 +12,7 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
+#include "snapshot/table.h"
 
 static const struct cli_command *self(void)
 {
@@ -51,20 +52,6 @@ static bool parse_size(const char *s, uint64_t *out)
     }
     *out = (uint64_t)v;
     return true;
-}
-
-/* qemu-img's human sizes: three significant digits, binary units. */
-static void human_size(uint64_t v, char *buf, size_t len)
-{
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-                                         "PiB", "EiB" };
-    int i = 0;
-    double d = (double)v;
-    while (i < 6 && d >= 1000.0) {
-        d /= 1024.0;
-        i++;
-    }
-    snprintf(buf, len, "%0.3g %s", d, units[i]);
 }
 
 static BlockDev *open_image(const char *file, const char *fmt, bool ro)
@@ -130,7 +117,7 @@ static int img_create(int argc, char **argv)
         return EXIT_FAIL;
     }
     char hs[32];
-    human_size(size, hs, sizeof(hs));
+    snapshot_human_size(size, hs, sizeof(hs));
     printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)\n", file, fmt, size,
            hs);
     return EXIT_OK;
@@ -138,35 +125,14 @@ static int img_create(int argc, char **argv)
 
 /* ---- snapshot listing (shared by info and snapshot -l) ---- */
 
-static void format_date(uint32_t sec, char *buf, size_t len)
-{
-    time_t t = (time_t)sec;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static void format_clock(uint64_t ns, char *buf, size_t len)
-{
-    uint64_t ms = ns / 1000000;
-    snprintf(buf, len, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
-             ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
-}
-
 static void print_snapshot_table(const struct blk_snapshot *l, size_t n)
 {
-    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
-           "VM CLOCK", "ICOUNT");
+    char line[512];
+    snapshot_table_header(line, sizeof(line));
+    printf("%s\n", line);
     for (size_t i = 0; i < n; i++) {
-        char size[32], date[32], clock[40], icount[32] = "";
-        human_size(l[i].vm_state_size, size, sizeof(size));
-        format_date(l[i].date_sec, date, sizeof(date));
-        format_clock(l[i].vm_clock_nsec, clock, sizeof(clock));
-        if (l[i].icount != -1) {
-            snprintf(icount, sizeof(icount), "%" PRId64, l[i].icount);
-        }
-        printf("%-9s %-16s %8s%20s%13s%11s\n", l[i].id, l[i].name, size, date,
-               clock, icount);
+        snapshot_table_row(&l[i], NULL, line, sizeof(line));
+        printf("%s\n", line);
     }
 }
 
@@ -174,23 +140,7 @@ static json_t *snapshots_json(const struct blk_snapshot *l, size_t n)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *o = json_object();
-        if (l[i].icount != -1) {
-            json_object_set_new(o, "icount", json_integer(l[i].icount));
-        }
-        json_object_set_new(o, "vm-clock-nsec",
-                            json_integer((json_int_t)(l[i].vm_clock_nsec %
-                                                      1000000000)));
-        json_object_set_new(o, "name", json_string(l[i].name));
-        json_object_set_new(o, "date-sec", json_integer(l[i].date_sec));
-        json_object_set_new(o, "date-nsec", json_integer(l[i].date_nsec));
-        json_object_set_new(o, "vm-clock-sec",
-                            json_integer((json_int_t)(l[i].vm_clock_nsec /
-                                                      1000000000)));
-        json_object_set_new(o, "id", json_string(l[i].id));
-        json_object_set_new(o, "vm-state-size",
-                            json_integer((json_int_t)l[i].vm_state_size));
-        json_array_append_new(arr, o);
+        json_array_append_new(arr, snapshot_info_json(&l[i]));
     }
     return arr;
 }
@@ -293,8 +243,8 @@ static int img_info(int argc, char **argv)
         print_json(o);
     } else {
         char vs[32], as[32];
-        human_size(blk_size(bs), vs, sizeof(vs));
-        human_size(actual, as, sizeof(as));
+        snapshot_human_size(blk_size(bs), vs, sizeof(vs));
+        snapshot_human_size(actual, as, sizeof(as));
         printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64
                " bytes)\ndisk size: %s\n", file, blk_format(bs), vs,
                blk_size(bs), as);

@@ -15,6 +15,7 @@
 #include "machine/machine.h"
 #include "monitor/endpoint.h"
 #include "monitor/loop.h"
+#include "monitor/qmp-cmds.h"
 #include "monitor/session.h"
 #include "vmstate/stream.h"
 
@@ -37,6 +38,8 @@ struct run_opts {
     const char *qmp;            /* -qmp, default none */
     const char *incoming;       /* -incoming URI|defer */
     const char *dump_vmstate;   /* -dump-vmstate FILE */
+    const char *loadvm;         /* -loadvm TAG */
+    const char *catalog;        /* -catalog PATH */
 };
 
 static const struct cli_command *run_cmd(void)
@@ -113,7 +116,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
                        strcmp(a, "-serial") == 0 || strcmp(a, "-name") == 0 ||
                        strcmp(a, "-drive") == 0 || strcmp(a, "-monitor") == 0 ||
                        strcmp(a, "-qmp") == 0 || strcmp(a, "-incoming") == 0 ||
-                       strcmp(a, "-dump-vmstate") == 0;
+                       strcmp(a, "-dump-vmstate") == 0 ||
+                       strcmp(a, "-loadvm") == 0 || strcmp(a, "-catalog") == 0;
         const char *v = NULL;
         if (has_arg) {
             if (i + 1 >= argc) {
@@ -177,6 +181,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
             o->incoming = v;
         } else if (strcmp(a, "-dump-vmstate") == 0) {
             o->dump_vmstate = v;
+        } else if (strcmp(a, "-loadvm") == 0) {
+            o->loadvm = v;
+        } else if (strcmp(a, "-catalog") == 0) {
+            o->catalog = v;
         } else if (strcmp(a, "-S") == 0) {
             o->start_paused = true;
         } else if (a[0] == '-') {
@@ -187,6 +195,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
     }
     if (o->guest && o->kernel) {
         return cli_usage_error(cmd, "-guest and -kernel exclude each other");
+    }
+    if (o->loadvm && o->incoming) {
+        return cli_usage_error(cmd, "-loadvm and -incoming exclude each other");
     }
     return -1;
 }
@@ -356,6 +367,7 @@ int cmd_run(int argc, char **argv)
         return EXIT_FAIL;
     }
     s.autostart = !o.start_paused;
+    s.catalog = o.catalog;
 
     if (o.have_drive) {
         blk = blk_open(o.drive_file, o.drive_format[0] ? o.drive_format : NULL,
@@ -380,6 +392,10 @@ int cmd_run(int argc, char **argv)
     };
     if (!open_serial(o.serial, &serial, &cfg.serial)) {
         goto out;
+    }
+    if (blk) {
+        s.drives[s.ndrives++] = (struct snapshot_drive){
+            .name = o.drive_attached ? "ide0-hd0" : "none0", .bs = blk };
     }
     m = machine_new(&cfg, &err);
     if (!m || !session_attach_machine(&s, m, &err)) {
@@ -407,9 +423,16 @@ int cmd_run(int argc, char **argv)
             error_report_err(err);
             goto out;
         }
-    } else if (!o.start_paused && !vm_start(m, &err)) {
-        error_report_err(err);
-        goto out;
+    } else {
+        if (o.loadvm && !session_loadvm(&s, o.loadvm, NULL, NULL, &err)) {
+            error_prepend(&err, "-loadvm %s: ", o.loadvm);
+            error_report_err(err);
+            goto out;
+        }
+        if (!o.start_paused && !vm_start(m, &err)) {
+            error_report_err(err);
+            goto out;
+        }
     }
     mon_loop_run(loop);
     rc = s.exit_status;

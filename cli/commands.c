@@ -8,7 +8,7 @@
 static const char *const help_opts[] = { "--help", NULL };
 static const char *const run_opts[] = {
     "-m", "-smp", "-accel", "-guest", "-kernel", "-serial", "-S", "-name",
-    "-drive", "--help", NULL
+    "-drive", "-loadvm", "-catalog", "--help", NULL
 };
 static const char *const img_opts[] = {
     "create", "info", "check", "snapshot", "convert", "--help", NULL
@@ -46,7 +46,7 @@ const struct cli_command cli_commands[] = {
         .synopsis = "[-m SIZE] [-smp N] [-accel emu|kvm] [-guest NAME | "
                     "-kernel FILE] [-serial stdio|file:PATH|none] [-S] "
                     "[-name NAME] [-drive file=PATH[,format=raw|qcow2]"
-                    "[,if=ide|none]]",
+                    "[,if=ide|none]] [-loadvm TAG] [-catalog PATH]",
         .summary = "start a virtual machine",
         .help = "Options:\n"
                 "  -m SIZE          RAM size (default 128M; K, M, G suffixes; "
@@ -65,6 +65,12 @@ const struct cli_command cli_commands[] = {
                 "  -drive file=PATH[,format=raw|qcow2][,if=ide|none]\n"
                 "                   a disk image; if=ide (default) attaches "
                 "it as the ATA master\n"
+                "  -loadvm TAG      start from snapshot TAG of the drive "
+                "(see savevm)\n"
+                "  -catalog PATH    the snapshot catalog savevm writes "
+                "(default $HOP_CATALOG,\n"
+                "                   else $XDG_DATA_HOME/hop/catalog.db; "
+                "'none': no catalog)\n"
                 "\nCommands on standard input: stop, cont, info status, "
                 "quit.\n",
         .run = cmd_run,

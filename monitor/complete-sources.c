@@ -6,6 +6,7 @@
 
 #include "machine/ps2.h"
 #include "migration/params.h"
+#include "monitor/qmp-cmds.h"
 #include "monitor/session.h"
 
 static void offer(const char *word, const char *partial, complete_fn fn,
@@ -42,6 +43,18 @@ void hmp_complete_kind(struct vm_session *s, enum mon_arg_kind kind,
             offer(mig_params[i].name, partial, fn, ctx);
         }
         break;
+    case MON_ARG_TAG: {
+        struct blk_snapshot *l;
+        size_t n;
+        if (!session_list_snapshots(s, &l, &n, NULL)) {
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            offer(l[i].name, partial, fn, ctx);
+        }
+        blk_snapshot_list_free(l, n);
+        break;
+    }
     default:
         break;
     }

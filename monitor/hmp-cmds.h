@@ -50,4 +50,9 @@ HMP(hmp_info_dirty_rate);
 HMP(hmp_closefd);
 HMP(hmp_getfd);
 
+HMP(hmp_savevm);
+HMP(hmp_loadvm);
+HMP(hmp_delvm);
+HMP(hmp_info_snapshots);
+
 #endif

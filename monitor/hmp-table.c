@@ -39,6 +39,10 @@ const struct mon_cmd hmp_info_commands[] = {
       hmp_info_migrate_cache_size },
     { "dirty_rate", NULL, NULL, "show dirty rate information", NULL,
       hmp_info_dirty_rate },
+    { "snapshots", NULL, NULL, "show the currently saved VM snapshots",
+      "The snapshots every snapshotted drive holds, as QEMU lists them: "
+      "ID (\"--\": it may differ between drives), TAG, VM SIZE, DATE, "
+      "VM CLOCK, ICOUNT.", hmp_info_snapshots },
     { "qtree", NULL, NULL,
       "show the device tree with each device's vmstate name and version",
       NULL, hmp_info_qtree },
@@ -137,5 +141,23 @@ const struct mon_cmd hmp_commands[] = {
     { "mouse_button", NULL, ARGS({ "state", MON_ARG_INT, false }),
       "change mouse button state (1=L, 2=M, 4=R)", NULL, hmp_mouse_button },
     MIGRATION_COMMANDS,
+    { "savevm", NULL, ARGS({ "tag", MON_ARG_TAG, true }),
+      "save a VM snapshot. If no tag is provided, a new snapshot is "
+      "created",
+      "The machine stops, its whole state goes into the first writable "
+      "qcow2 drive (-drive file=X.qcow2; if=none is enough) and the disk "
+      "of every writable drive is snapshotted under the same tag; then it "
+      "runs on if it was running.  A tag that exists is replaced.  Without "
+      "a tag the snapshot is called vm-YYYYMMDDhhmmss.  The snapshot goes "
+      "into the catalog (-catalog).", hmp_savevm },
+    { "loadvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
+      "restore a VM snapshot from its tag",
+      "Reverts every drive's disk to the snapshot and loads RAM, vCPUs, "
+      "devices and the VM clock as they were at the savevm; the machine "
+      "runs on if it was running.  A tag that does not exist is an error "
+      "that changes nothing.", hmp_loadvm },
+    { "delvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
+      "delete a VM snapshot from its tag",
+      "Deletes the snapshot from every drive that has it.", hmp_delvm },
     { NULL }
 };

@@ -39,5 +39,16 @@ const struct qmp_cmd qmp_commands[] = {
     { "query-dirty-rate", qmp_query_dirty_rate, NULL },
     { "getfd", qmp_getfd, ARGS({ "fdname", QMP_STR, false }) },
     { "closefd", qmp_closefd, ARGS({ "fdname", QMP_STR, false }) },
+    /* QEMU's are jobs; hop answers when the work is done. */
+    { "snapshot-save", qmp_snapshot_save,
+      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
+           { "vmstate", QMP_STR, true }, { "devices", QMP_ARRAY, true }) },
+    { "snapshot-load", qmp_snapshot_load,
+      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
+           { "vmstate", QMP_STR, true }, { "devices", QMP_ARRAY, true }) },
+    { "snapshot-delete", qmp_snapshot_delete,
+      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
+           { "devices", QMP_ARRAY, true }) },
+    { "query-snapshots", qmp_query_snapshots, NULL },
     { NULL }
 };

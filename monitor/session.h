@@ -12,6 +12,7 @@
 #include "migration/globalstate.h"
 #include "migration/incoming.h"
 #include "migration/migration.h"
+#include "snapshot/drives.h"
 #include "util/error.h"
 
 typedef struct json_t json_t;
@@ -52,6 +53,12 @@ struct vm_session {
     /* A descriptor a monitor client sent with SCM_RIGHTS, until getfd
      * names it; -1 if none. */
     int pending_fd;
+
+    /* Every drive (attached or if=none), for savevm/loadvm/delvm; and the
+     * snapshot catalog (-catalog PATH; NULL: HOP_CATALOG or the default). */
+    struct snapshot_drive drives[SNAPSHOT_MAX_DRIVES];
+    size_t ndrives;
+    const char *catalog;
 };
 
 bool session_init(struct vm_session *s);

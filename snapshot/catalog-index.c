@@ -1,0 +1,164 @@
+/* Images into the catalog. */
+#include "snapshot/catalog-index.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads of the state go in pieces of this size. */
+#define READ_CHUNK (8u << 20)
+
+char *catalog_image_key(const char *filename)
+{
+    char *abs = realpath(filename, NULL);
+    if (!abs && !(abs = strdup(filename))) {
+        abort();
+    }
+    return abs;
+}
+
+bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
+                         uint8_t **data, size_t *len, Error **errp)
+{
+    *data = NULL;
+    *len = 0;
+    if (sn->vm_state_size > SIZE_MAX / 2) {
+        error_setg(errp, "snapshot '%s': state of %llu bytes is too large",
+                   sn->name, (unsigned long long)sn->vm_state_size);
+        return false;
+    }
+    size_t n = (size_t)sn->vm_state_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        error_setg(errp, "snapshot '%s': cannot allocate %zu bytes for its "
+                   "state", sn->name, n);
+        return false;
+    }
+    for (size_t off = 0; off < n; off += READ_CHUNK) {
+        size_t chunk = n - off < READ_CHUNK ? n - off : READ_CHUNK;
+        if (!blk_vmstate_pread(bs, sn->name, off, buf + off, chunk, errp)) {
+            free(buf);
+            return false;
+        }
+    }
+    *data = buf;
+    *len = n;
+    return true;
+}
+
+bool snapshot_summarise(BlockDev *bs, const struct blk_snapshot *sn,
+                        struct state_summary *out, Error **errp)
+{
+    uint8_t *data;
+    size_t len;
+    if (!snapshot_read_state(bs, sn, &data, &len, errp)) {
+        return false;
+    }
+    bool ok = state_summary_read(data, len, 0, out, errp);
+    free(data);
+    if (!ok) {
+        error_prepend(errp, "snapshot '%s': ", sn->name);
+    }
+    return ok;
+}
+
+static bool update(struct catalog *c, BlockDev *bs, struct blk_snapshot *l,
+                   size_t n, struct state_summary *sums, bool *have,
+                   Error **errp)
+{
+    struct catalog_snapshot *cs = calloc(n ? n : 1, sizeof(*cs));
+    if (!cs) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        cs[i].sn = &l[i];
+        cs[i].state = have[i] ? &sums[i] : NULL;
+    }
+    char *key = catalog_image_key(bs->filename);
+    bool ok = catalog_update_image(c, key, blk_format(bs), blk_size(bs), cs,
+                                   n, errp);
+    free(key);
+    free(cs);
+    return ok;
+}
+
+bool catalog_sync_image(struct catalog *c, BlockDev *bs, Error **errp)
+{
+    struct blk_snapshot *l;
+    size_t n;
+    if (!blk_snapshot_list(bs, &l, &n, errp)) {
+        return false;
+    }
+    struct state_summary *sums = calloc(n ? n : 1, sizeof(*sums));
+    bool *have = calloc(n ? n : 1, sizeof(*have));
+    if (!sums || !have) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (l[i].vm_state_size == 0) {
+            have[i] = true;          /* disk only: no sections */
+            continue;
+        }
+        Error *err = NULL;
+        have[i] = snapshot_summarise(bs, &l[i], &sums[i], &err);
+        if (!have[i]) {
+            error_report("warning: %s: %s (listed without its sections)",
+                         bs->filename, error_get_pretty(err));
+            error_free(err);
+        }
+    }
+    bool ok = update(c, bs, l, n, sums, have, errp);
+    for (size_t i = 0; i < n; i++) {
+        state_summary_free(&sums[i]);
+    }
+    free(sums);
+    free(have);
+    blk_snapshot_list_free(l, n);
+    return ok;
+}
+
+bool catalog_note_image(struct catalog *c, BlockDev *bs,
+                        const char *fresh_name,
+                        const struct state_summary *fresh, Error **errp)
+{
+    struct blk_snapshot *l;
+    size_t n;
+    if (!blk_snapshot_list(bs, &l, &n, errp)) {
+        return false;
+    }
+    struct state_summary *sums = calloc(n ? n : 1, sizeof(*sums));
+    bool *have = calloc(n ? n : 1, sizeof(*have));
+    if (!sums || !have) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fresh && fresh_name && strcmp(l[i].name, fresh_name) == 0) {
+            sums[i] = *fresh;        /* borrowed: not freed here */
+            have[i] = true;
+        } else if (l[i].vm_state_size == 0) {
+            have[i] = fresh_name && strcmp(l[i].name, fresh_name) == 0;
+        }
+    }
+    bool ok = update(c, bs, l, n, sums, have, errp);
+    free(sums);
+    free(have);
+    blk_snapshot_list_free(l, n);
+    return ok;
+}
+
+bool catalog_note_image_at(const char *path, BlockDev *bs,
+                           const char *fresh_name,
+                           const struct state_summary *fresh, Error **errp)
+{
+    if (!path) {
+        return true;
+    }
+    struct catalog *c = catalog_open(path, false, errp);
+    if (!c) {
+        return false;
+    }
+    bool ok = catalog_note_image(c, bs, fresh_name, fresh, errp);
+    catalog_close(c);
+    return ok;
+}

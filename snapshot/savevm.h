@@ -1,0 +1,28 @@
+/* savevm: the whole machine into qcow2 images.  The state goes through
+ * the same section stream migration sends, into the vmstate area of the
+ * state drive; the disk of every snapshotted drive is snapshotted under
+ * the same tag at the same instant.  The machine is stopped meanwhile
+ * (run state save-vm) and restarted after if it was running.
+ *
+ * Order of work, so that a crash at any step leaves every image
+ * consistent and the earlier snapshots intact: state written and
+ * flushed; an old snapshot of the same tag deleted (a tag is replaced,
+ * as QEMU does); the new disk snapshots made and flushed; the catalog
+ * written.  Steps a test can stop at with HOP_CRASH_AT (see
+ * blk_crash_point): savevm-stopped, savevm-state (each piece of RAM
+ * written; @N for the Nth), savevm-state-written, savevm-old-deleted,
+ * savevm-snapshot (after each drive), savevm-durable, savevm-catalog. */
+#ifndef HOP_SNAPSHOT_SAVEVM_H
+#define HOP_SNAPSHOT_SAVEVM_H
+
+#include <stdbool.h>
+
+#include "snapshot/snapshot.h"
+
+/* tag NULL: "vm-YYYYMMDDhhmmss" as QEMU names it.  out (may be NULL)
+ * receives the state drive's new snapshot (blk_snapshot_clear it). */
+bool snapshot_save(const struct snapshot_target *t, const char *tag,
+                   const struct snapshot_select *sel, struct blk_snapshot *out,
+                   Error **errp);
+
+#endif
