@@ -42,5 +42,7 @@ int cmd_version(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_img(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
 
 #endif

@@ -12,9 +12,14 @@
 #include "cli/cli.h"
 #include "cli/inspect.h"
 #include "cli/vmstate-check.h"
+#include "block/block.h"
+#include "snapshot/table.h"
+#include "vmstate/channel-vmstate.h"
 
 struct inspect_cmd {
     const char *file;
+    const char *snapshot;       /* --snapshot TAG, or IMAGE@TAG */
+    char *image;                /* FILE with @TAG split off */
     bool json;
     bool fields_only;
     bool verify;
@@ -69,9 +74,12 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
             a->o.extract_dir = argv[++i];
         } else if (strcmp(arg, "--against") == 0 && has_next) {
             a->against = argv[++i];
+        } else if (strcmp(arg, "--snapshot") == 0 && has_next) {
+            a->snapshot = argv[++i];
         } else if (strcmp(arg, "--section") == 0 ||
                    strcmp(arg, "--extract-ram") == 0 ||
-                   strcmp(arg, "--against") == 0) {
+                   strcmp(arg, "--against") == 0 ||
+                   strcmp(arg, "--snapshot") == 0) {
             return cli_usage_error(self, "option '%s' needs an argument", arg);
         } else {
             return cli_usage_error(self, "unknown option '%s'", arg);
@@ -85,6 +93,110 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
                                "combine with --json or --fields");
     }
     return EXIT_OK;
+}
+
+/* IMAGE@TAG: the file as named if it exists, else split at the last '@'
+ * when what precedes it exists. */
+static void split_image_tag(struct inspect_cmd *a)
+{
+    const char *at = strrchr(a->file, '@');
+    if (a->snapshot || !at || at == a->file || !at[1] ||
+        access(a->file, F_OK) == 0) {
+        a->image = strdup(a->file);
+        return;
+    }
+    a->image = strndup(a->file, (size_t)(at - a->file));
+    if (access(a->image, F_OK) == 0) {
+        a->snapshot = at + 1;
+    } else {
+        free(a->image);
+        a->image = strdup(a->file);
+    }
+}
+
+static bool is_qcow2(const char *file)
+{
+    unsigned char head[4];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    bool yes = read(fd, head, 4) == 4 && memcmp(head, "QFI\xfb", 4) == 0;
+    close(fd);
+    return yes;
+}
+
+/* A qcow2 image without a snapshot named: its snapshot list. */
+static int list_image(const char *file, bool json)
+{
+    Error *err = NULL;
+    BlockDev *bs = blk_open(file, "qcow2", true, &err);
+    struct blk_snapshot *l = NULL;
+    size_t n = 0;
+    if (!bs || !blk_snapshot_list(bs, &l, &n, &err)) {
+        fprintf(stderr, "hop inspect: %s: %s\n", file, error_get_pretty(err));
+        error_free(err);
+        if (bs) {
+            blk_close(bs);
+        }
+        return EXIT_FAIL;
+    }
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(arr, snapshot_info_json(&l[i]));
+        }
+        json_t *o = json_pack("{s:s,s:s,s:I,s:o}", "image", file, "format",
+                              "qcow2", "virtual-size",
+                              (json_int_t)blk_size(bs), "snapshots", arr);
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(o);
+    } else {
+        char line[1400];
+        printf("%s: qcow2 image, %zu snapshot%s%s\n", file, n,
+               n == 1 ? "" : "s", n ? " (inspect one with IMAGE@TAG)" : "");
+        if (n) {
+            snapshot_table_header(line, sizeof(line));
+            printf("%s\n", line);
+        }
+        for (size_t i = 0; i < n; i++) {
+            snapshot_table_row(&l[i], NULL, line, sizeof(line));
+            printf("%s\n", line);
+        }
+    }
+    blk_snapshot_list_free(l, n);
+    blk_close(bs);
+    return EXIT_OK;
+}
+
+/* A snapshot's state, read from the image's vmstate area. */
+static bool inspect_snapshot(const char *file, const char *tag,
+                             const struct inspect_opts *o, json_t **report,
+                             Error **errp)
+{
+    *report = NULL;
+    BlockDev *bs = blk_open(file, NULL, true, errp);
+    if (!bs) {
+        return false;
+    }
+    struct blk_snapshot sn;
+    bool ok = blk_snapshot_find(bs, tag, &sn, errp);
+    if (ok && sn.vm_state_size == 0) {
+        error_setg(errp, "snapshot '%s' is disk-only: it holds no machine "
+                   "state", tag);
+        ok = false;
+    }
+    if (ok) {
+        blk_snapshot_clear(&sn);
+    }
+    Channel *f = ok ? chan_new_vmstate_reader(bs, tag, errp) : NULL;
+    ok = f && inspect_channel(f, o, report, errp);
+    if (f) {
+        chan_close(f, NULL);
+    }
+    blk_close(bs);
+    return ok;
 }
 
 /* Maps a regular file, or reads anything else (a pipe) through a channel. */
@@ -178,8 +290,24 @@ int cmd_inspect(int argc, char **argv)
         free(a.section);
         return EXIT_FAIL;
     }
+    split_image_tag(&a);
+    if (!a.snapshot && is_qcow2(a.image)) {
+        if (a.verify || a.against || a.o.section || a.o.extract_dir) {
+            fprintf(stderr, "hop inspect: %s is a qcow2 image: name a "
+                    "snapshot (IMAGE@TAG or --snapshot TAG)\n", a.image);
+            rc = EXIT_USAGE;
+        } else {
+            rc = list_image(a.image, a.json);
+        }
+        free(a.image);
+        free(a.section);
+        json_decref(schema);
+        return rc;
+    }
     json_t *report = NULL;
-    bool ok = run_inspect(a.file, &a.o, &report, &err);
+    bool ok = a.snapshot ? inspect_snapshot(a.image, a.snapshot, &a.o,
+                                            &report, &err)
+                         : run_inspect(a.file, &a.o, &report, &err);
     if (!ok) {
         if (!a.json && !a.verify && report &&
             json_array_size(json_object_get(report, "records")) > 0) {
@@ -224,5 +352,6 @@ int cmd_inspect(int argc, char **argv)
     json_decref(report);
     json_decref(schema);
     free(a.section);
+    free(a.image);
     return rc;
 }

@@ -15,7 +15,14 @@ static const char *const img_opts[] = {
 };
 static const char *const inspect_opts[] = {
     "--json", "--section", "--fields", "--no-ram", "--extract-ram",
-    "--verify", "--against", "--help", NULL
+    "--verify", "--against", "--snapshot", "--help", NULL
+};
+static const char *const snapshot_opts[] = {
+    "list", "show", "delete", "save", "load", "--json", "--catalog",
+    "--monitor", "--help", NULL
+};
+static const char *const catalog_opts[] = {
+    "query", "sync", "--json", "--header", "--catalog", "--help", NULL
 };
 static const char *const vmstate_check_opts[] = {
     "--reverse", "--json", "--help", NULL
@@ -103,6 +110,49 @@ const struct cli_command cli_commands[] = {
         .options = img_opts,
     },
     {
+        .name = "snapshot",
+        .synopsis = "list|show|delete|save|load [OPTIONS] ...",
+        .summary = "list, show, delete, save and load VM snapshots",
+        .help =
+            "hop snapshot list [--json] [IMAGE...]\n"
+            "    The snapshots of the images given, or of every image in "
+            "the catalog.\n"
+            "hop snapshot show [--json] IMAGE TAG\n"
+            "    A snapshot's metadata and the device sections its state "
+            "holds (idstr,\n    instance, version, size), read from the "
+            "image.\n"
+            "hop snapshot delete IMAGE TAG\n"
+            "    Delete a snapshot from an image no machine is using.\n"
+            "hop snapshot save [TAG] --monitor unix:PATH\n"
+            "hop snapshot load TAG --monitor unix:PATH\n"
+            "    savevm / loadvm in the running hop whose -monitor socket "
+            "is PATH.\n"
+            "\n  --catalog PATH   the catalog (default $HOP_CATALOG, else "
+            "$XDG_DATA_HOME/hop/catalog.db)\n"
+            "Exit status: 0 done, 1 failed, 2 usage.\n",
+        .run = cmd_snapshot,
+        .options = snapshot_opts,
+    },
+    {
+        .name = "catalog",
+        .synopsis = "query [--json] [--header] SQL | sync [PATH...]",
+        .summary = "query or rebuild the snapshot catalog",
+        .help =
+            "hop catalog query [--json] [--header] SQL\n"
+            "    Run one read-only SQL statement on the catalog (tables "
+            "images, snapshots,\n    sections; view snapshot_sections; "
+            "see hop(1)).  Rows print as a|b|c.\n"
+            "hop catalog sync [PATH...]\n"
+            "    Rebuild the catalog's entries for these images (default: "
+            "every image it\n    knows; images that are gone are "
+            "dropped) by reading each snapshot's state.\n"
+            "\n  --catalog PATH   the catalog (default $HOP_CATALOG, else "
+            "$XDG_DATA_HOME/hop/catalog.db)\n"
+            "Exit status: 0 done, 1 failed, 2 usage.\n",
+        .run = cmd_catalog,
+        .options = catalog_opts,
+    },
+    {
         .name = "complete",
         .synopsis = "-- WORD...",
         .summary = NULL,   /* hidden: the bash completion's back end */
@@ -113,14 +163,19 @@ const struct cli_command cli_commands[] = {
     },
     {
         .name = "inspect",
-        .synopsis = "FILE [--json] [--section IDSTR[:INSTANCE]] [--fields] "
+        .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [--json] "
+                    "[--section IDSTR[:INSTANCE]] [--fields] "
                     "[--no-ram] [--extract-ram DIR] [--verify] "
                     "[--against SCHEMA.json]",
         .summary = "decode a saved state file (hop's or QEMU's)",
         .help = "Lists the records of a migration stream (offset, type, "
                 "section id, idstr, instance,\nversion, size), decodes each "
                 "device's fields from the stream's vmdesc, and\nsummarises "
-                "RAM per block.  FILE may be '-' or a pipe.\n\n"
+                "RAM per block.  FILE may be '-' or a pipe.  A qcow2 IMAGE "
+                "lists its snapshots;\nIMAGE@TAG (or --snapshot TAG) "
+                "decodes that snapshot's saved state.\n\n"
+                "  --snapshot TAG          the snapshot of a qcow2 image to "
+                "decode\n"
                 "  --json                  one JSON document (keys in "
                 "hop(1))\n"
                 "  --section IDSTR[:INST]  only that section\n"

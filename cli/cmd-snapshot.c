@@ -1,0 +1,374 @@
+/* hop snapshot: list, show, delete, save and load snapshots from the
+ * command line. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "cli/cli.h"
+#include "cli/hmp-client.h"
+#include "snapshot/catalog-index.h"
+#include "snapshot/catalog.h"
+#include "snapshot/sections.h"
+#include "snapshot/table.h"
+
+static const struct cli_command *self(void)
+{
+    return cli_find_command("snapshot");
+}
+
+struct snap_args {
+    bool json;
+    const char *catalog;
+    const char *monitor;
+    const char *pos[64];
+    int npos;
+};
+
+static int parse(int argc, char **argv, struct snap_args *a)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--json") == 0) {
+            a->json = true;
+        } else if ((strcmp(s, "--catalog") == 0 ||
+                    strcmp(s, "--monitor") == 0) && i + 1 < argc) {
+            *(s[2] == 'c' ? &a->catalog : &a->monitor) = argv[++i];
+        } else if (strcmp(s, "--catalog") == 0 || strcmp(s, "--monitor") == 0) {
+            return cli_usage_error(self(), "option '%s' needs an argument", s);
+        } else if (s[0] == '-' && s[1]) {
+            return cli_usage_error(self(), "unknown option '%s'", s);
+        } else if (a->npos < 64) {
+            a->pos[a->npos++] = s;
+        } else {
+            return cli_usage_error(self(), "too many arguments");
+        }
+    }
+    return -1;
+}
+
+/* ---- list ---- */
+
+struct image_list {
+    char *image;
+    struct blk_snapshot *snaps;
+    size_t n;
+};
+
+static void print_lists(const struct image_list *l, size_t n, bool json)
+{
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *s = json_array();
+            for (size_t j = 0; j < l[i].n; j++) {
+                json_array_append_new(s, snapshot_info_json(&l[i].snaps[j]));
+            }
+            json_array_append_new(arr, json_pack("{s:s,s:o}", "image",
+                                                 l[i].image, "snapshots", s));
+        }
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(arr);
+        return;
+    }
+    char line[1400];
+    for (size_t i = 0; i < n; i++) {
+        printf("%s%s:\n", i ? "\n" : "", l[i].image);
+        snapshot_table_header(line, sizeof(line));
+        printf("%s\n", line);
+        for (size_t j = 0; j < l[i].n; j++) {
+            snapshot_table_row(&l[i].snaps[j], NULL, line, sizeof(line));
+            printf("%s\n", line);
+        }
+    }
+}
+
+static bool list_from_images(const struct snap_args *a, struct image_list *l,
+                             size_t *n)
+{
+    bool ok = true;
+    for (int i = 0; i < a->npos; i++) {
+        Error *err = NULL;
+        BlockDev *bs = blk_open(a->pos[i], NULL, true, &err);
+        struct image_list *e = &l[*n];
+        if (!bs || !blk_snapshot_list(bs, &e->snaps, &e->n, &err)) {
+            error_report_err(err);
+            ok = false;
+        } else {
+            e->image = strdup(a->pos[i]);
+            (*n)++;
+        }
+        if (bs) {
+            blk_close(bs);
+        }
+    }
+    return ok;
+}
+
+struct catalog_rows {
+    struct image_list *lists;
+    size_t n, cap;
+};
+
+static void catalog_row(void *ctx, int ncols, const char *const *names,
+                        const char *const *v)
+{
+    struct catalog_rows *r = ctx;
+    if (r->n == 0 || strcmp(r->lists[r->n - 1].image, v[0]) != 0) {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 8;
+            r->lists = realloc(r->lists, r->cap * sizeof(*r->lists));
+            if (!r->lists) {
+                abort();
+            }
+        }
+        r->lists[r->n++] = (struct image_list){ .image = strdup(v[0]) };
+    }
+    struct image_list *l = &r->lists[r->n - 1];
+    l->snaps = realloc(l->snaps, (l->n + 1) * sizeof(*l->snaps));
+    if (!l->snaps) {
+        abort();
+    }
+    if (!v[1]) {
+        return;                      /* an image without snapshots */
+    }
+    l->snaps[l->n++] = (struct blk_snapshot){
+        .id = strdup(v[1]), .name = strdup(v[2]),
+        .vm_state_size = strtoull(v[3], NULL, 10),
+        .date_sec = (uint32_t)strtoul(v[4], NULL, 10),
+        .date_nsec = (uint32_t)strtoul(v[5], NULL, 10),
+        .vm_clock_nsec = strtoull(v[6], NULL, 10),
+        .icount = v[7] ? strtoll(v[7], NULL, 10) : -1,
+        .disk_size = strtoull(v[8], NULL, 10),
+    };
+}
+
+static bool list_from_catalog(const struct snap_args *a,
+                              struct catalog_rows *rows)
+{
+    char *path = catalog_choose_path(a->catalog);
+    if (!path) {
+        fprintf(stderr, "hop snapshot list: no catalog (HOP_CATALOG is "
+                "empty); name the images\n");
+        return false;
+    }
+    Error *err = NULL;
+    struct catalog *c = catalog_open(path, true, &err);
+    free(path);
+    bool ok = c && catalog_query(c,
+        "SELECT i.path, s.snapshot_id, s.name, s.vm_state_size, s.date_sec, "
+        "s.date_nsec, s.vm_clock_ns, s.icount, s.disk_size FROM images i "
+        "LEFT JOIN snapshots s ON s.image_id = i.id ORDER BY i.path, "
+        "CAST(s.snapshot_id AS INTEGER), s.snapshot_id;", catalog_row, rows,
+        &err);
+    catalog_close(c);
+    if (!ok) {
+        error_report_err(err);
+    }
+    return ok;
+}
+
+static int do_list(const struct snap_args *a)
+{
+    struct image_list il[64];
+    size_t n = 0;
+    struct catalog_rows rows = { 0 };
+    bool ok;
+    struct image_list *lists;
+    if (a->npos) {
+        ok = list_from_images(a, il, &n);
+        lists = il;
+    } else {
+        ok = list_from_catalog(a, &rows);
+        lists = rows.lists;
+        n = rows.n;
+    }
+    print_lists(lists, n, a->json);
+    for (size_t i = 0; i < n; i++) {
+        blk_snapshot_list_free(lists[i].snaps, lists[i].n);
+        free(lists[i].image);
+    }
+    free(rows.lists);
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- show ---- */
+
+static void show_text(const char *image, const struct blk_snapshot *sn,
+                      const struct state_summary *sum)
+{
+    char size[32], date[32], clock[40];
+    snapshot_human_size(sn->vm_state_size, size, sizeof(size));
+    snapshot_format_date(sn->date_sec, date, sizeof(date));
+    snapshot_format_clock(sn->vm_clock_nsec, clock, sizeof(clock));
+    printf("image:          %s\n", image);
+    printf("id:             %s\n", sn->id);
+    printf("tag:            %s\n", sn->name);
+    printf("vm state size:  %s (%" PRIu64 " bytes)\n", size,
+           sn->vm_state_size);
+    printf("date:           %s\n", date);
+    printf("vm clock:       %s\n", clock);
+    if (sn->icount != -1) {
+        printf("icount:         %" PRId64 "\n", sn->icount);
+    }
+    printf("disk size:      %" PRIu64 " bytes\n", sn->disk_size);
+    if (!sum) {
+        printf("machine state:  none (disk-only snapshot)\n");
+        return;
+    }
+    snapshot_human_size(sum->ram_size, size, sizeof(size));
+    printf("machine:        %s\n", sum->machine[0] ? sum->machine : "-");
+    printf("ram:            %s\n", size);
+    printf("devices:\n  %-24s %8s %7s %12s\n", "IDSTR", "INSTANCE", "VERSION",
+           "SIZE");
+    for (size_t i = 0; i < sum->nsections; i++) {
+        const struct state_section *e = &sum->sections[i];
+        printf("  %-24s %8u %7u %12" PRIu64 "\n", e->idstr, e->instance,
+               e->version, e->size);
+    }
+}
+
+static void show_json(const char *image, const struct blk_snapshot *sn,
+                      const struct state_summary *sum)
+{
+    json_t *o = snapshot_info_json(sn);
+    json_object_set_new(o, "image", json_string(image));
+    json_object_set_new(o, "disk-size", json_integer((json_int_t)sn->disk_size));
+    if (sum) {
+        json_object_set_new(o, "machine", json_string(sum->machine));
+        json_object_set_new(o, "ram-size",
+                            json_integer((json_int_t)sum->ram_size));
+        json_t *d = json_array();
+        for (size_t i = 0; i < sum->nsections; i++) {
+            const struct state_section *e = &sum->sections[i];
+            json_array_append_new(d, json_pack("{s:s,s:I,s:I,s:I}", "idstr",
+                e->idstr, "instance", (json_int_t)e->instance, "version",
+                (json_int_t)e->version, "size", (json_int_t)e->size));
+        }
+        json_object_set_new(o, "sections", d);
+    }
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static int do_show(const struct snap_args *a)
+{
+    if (a->npos != 2) {
+        return cli_usage_error(self(), "show needs IMAGE TAG");
+    }
+    Error *err = NULL;
+    BlockDev *bs = blk_open(a->pos[0], NULL, true, &err);
+    struct blk_snapshot sn = { 0 };
+    struct state_summary sum = { 0 };
+    bool ok = bs && blk_snapshot_find(bs, a->pos[1], &sn, &err) &&
+              (sn.vm_state_size == 0 || snapshot_summarise(bs, &sn, &sum,
+                                                           &err));
+    if (ok) {
+        const struct state_summary *s = sn.vm_state_size ? &sum : NULL;
+        if (a->json) {
+            show_json(a->pos[0], &sn, s);
+        } else {
+            show_text(a->pos[0], &sn, s);
+        }
+    } else {
+        error_prepend(&err, "%s: ", a->pos[0]);
+        error_report_err(err);
+    }
+    state_summary_free(&sum);
+    blk_snapshot_clear(&sn);
+    if (bs) {
+        blk_close(bs);
+    }
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- delete (offline) ---- */
+
+static int do_delete(const struct snap_args *a)
+{
+    if (a->npos != 2) {
+        return cli_usage_error(self(), "delete needs IMAGE TAG");
+    }
+    Error *err = NULL;
+    BlockDev *bs = blk_open(a->pos[0], NULL, false, &err);
+    bool ok = bs && blk_snapshot_delete(bs, a->pos[1], &err) &&
+              blk_flush(bs, &err);
+    if (!ok) {
+        error_prepend(&err, "%s: ", a->pos[0]);
+        error_report_err(err);
+    } else {
+        char *path = catalog_choose_path(a->catalog);
+        if (!catalog_note_image_at(path, bs, NULL, NULL, &err)) {
+            error_prepend(&err, "warning: the catalog was not updated: ");
+            error_report_err(err);
+        }
+        free(path);
+    }
+    if (bs) {
+        blk_close(bs);
+    }
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ---- save / load through a running hop ---- */
+
+static int do_remote(const struct snap_args *a, const char *cmd)
+{
+    if (a->npos != 1 && !(a->npos == 0 && strcmp(cmd, "savevm") == 0)) {
+        return cli_usage_error(self(), "%s needs TAG",
+                               cmd[0] == 's' ? "save" : "load");
+    }
+    if (!a->monitor) {
+        return cli_usage_error(self(), "--monitor unix:PATH is required "
+                               "(the running hop's -monitor socket)");
+    }
+    char line[1200];
+    if (a->npos && (strchr(a->pos[0], '"') || strchr(a->pos[0], '\\') ||
+                    strlen(a->pos[0]) > 1024)) {
+        fprintf(stderr, "hop snapshot: a tag may not hold '\"' or '\\'\n");
+        return EXIT_FAIL;
+    }
+    snprintf(line, sizeof(line), "%s%s%s%s", cmd, a->npos ? " \"" : "",
+             a->npos ? a->pos[0] : "", a->npos ? "\"" : "");
+    char *out = NULL;
+    Error *err = NULL;
+    if (!hmp_client_run(a->monitor, line, &out, &err)) {
+        error_report_err(err);
+        return EXIT_FAIL;
+    }
+    fputs(out, stdout);
+    bool failed = strncmp(out, "Error:", 6) == 0 || strstr(out, "\nError:");
+    free(out);
+    return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+    if (argc < 2) {
+        return cli_usage_error(self(), "missing subcommand (list, show, "
+                               "delete, save or load)");
+    }
+    struct snap_args a = { 0 };
+    int rc = parse(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "list") == 0) {
+        return do_list(&a);
+    } else if (strcmp(sub, "show") == 0) {
+        return do_show(&a);
+    } else if (strcmp(sub, "delete") == 0) {
+        return do_delete(&a);
+    } else if (strcmp(sub, "save") == 0) {
+        return do_remote(&a, "savevm");
+    } else if (strcmp(sub, "load") == 0) {
+        return do_remote(&a, "loadvm");
+    }
+    return cli_usage_error(self(), "unknown subcommand '%s' (list, show, "
+                           "delete, save or load)", sub);
+}
