@@ -8,6 +8,8 @@
 #include "ram/ram.h"
 #include "snapshot/catalog-index.h"
 #include "vmstate/channel.h"
+#include "vmstate/stream-format.h"
+#include "vmstate/stream.h"
 
 /* Progress shows after every this many bytes read. */
 #define PROGRESS_STEP (16u << 20)
@@ -71,6 +73,47 @@ static bool check_tag(const struct snapshot_plan *plan, const char *tag,
     return true;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+/* The state's header and machine type, read before anything changes: a
+ * snapshot of another machine (QEMU's, say) must not revert the disks. */
+static bool check_state_header(const struct snapshot_target *t, BlockDev *bs,
+                               const struct blk_snapshot *sn, Error **errp)
+{
+    uint8_t h[8 + 1 + 4 + 256];
+    size_t n = sn->vm_state_size < sizeof(h) ? (size_t)sn->vm_state_size
+                                             : sizeof(h);
+    if (n < 8 || !blk_vmstate_pread(bs, sn->name, 0, h, n, errp)) {
+        if (n < 8) {
+            error_setg(errp, "snapshot '%s': its state is too short (%zu "
+                       "bytes)", sn->name, n);
+        }
+        return false;
+    }
+    if (be32(h) != STREAM_MAGIC || be32(h + 4) != STREAM_VERSION) {
+        error_setg(errp, "snapshot '%s': its state is not a version %u "
+                   "stream (header %08x %08x)", sn->name, STREAM_VERSION,
+                   be32(h), be32(h + 4));
+        return false;
+    }
+    if (n < 13 || h[8] != STREAM_CONFIGURATION) {
+        return true;
+    }
+    uint32_t len = be32(h + 9);
+    const char *mine = section_registry_machine(machine_registry(t->m));
+    if (len <= n - 13 && (strlen(mine) != len || memcmp(mine, h + 13, len))) {
+        error_setg(errp, "snapshot '%s' holds the state of a '%.*s' machine; "
+                   "this one is '%s'", sn->name, (int)len,
+                   (const char *)(h + 13), mine);
+        return false;
+    }
+    return true;
+}
+
 bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
                    const char *tag, const struct snapshot_select *sel,
                    Error **errp)
@@ -82,6 +125,10 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
     if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices,
                             sel->ndevices, sel->vmstate, &plan, errp) ||
         !check_tag(&plan, tag, &sn, errp)) {
+        return false;
+    }
+    if (!check_state_header(t, plan.drives[plan.state].bs, &sn, errp)) {
+        blk_snapshot_clear(&sn);
         return false;
     }
     enum run_state before = machine_runstate(t->m);
