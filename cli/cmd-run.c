@@ -280,6 +280,8 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* A closed output (hop run | head) loses serial bytes, not hop. */
+    signal(SIGPIPE, SIG_IGN);
     if (!o.start_paused && !vm_start(m, &err)) {
         error_report_err(err);
         goto out;
