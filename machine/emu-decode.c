@@ -228,7 +228,7 @@ static bool decode_one(struct dec *d, struct emu_op *op)
             op->fn = emu_op_pop_rm;
         break;
     case 0x90:
-        op->fn = emu_op_nop; break;                 /* also PAUSE (f3 90) */
+        op->fn = rep == 0xf3 ? emu_op_pause : emu_op_nop; break;
     case 0x91 ... 0x97:
         op->sz = (uint8_t)osz; op->mem = 0; op->rm = b & 7; op->reg = R_EAX;
         op->fn = emu_op_xchg; break;
