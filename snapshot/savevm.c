@@ -38,7 +38,11 @@ static bool write_state(const struct snapshot_target *t, BlockDev *bs,
         return false;
     }
     uint64_t total = machine_ram_size(t->m);
-    bool ok = stream_save_setup(reg, f, errp);
+    /* Drain what the accelerator logged as dirty while the guest ran:
+     * setup marks every page anyway, and a stale log would send each
+     * page a second time. */
+    bool ok = machine_sync_dirty(t->m, errp) &&
+              stream_save_setup(reg, f, errp);
     lay->setup_end = chan_tell(f);
     /* RAM in pieces (the machine is stopped: one pass), so progress shows
      * and a test can stop in the middle. */
