@@ -109,12 +109,14 @@ one() {   # one WHO OP TAG
     prompt="(hop) "
     [ "$who" = qemu ] && prompt="(qemu) "
     before=$(size "$dir/$who.qcow2")
+    sync      # the previous savevm's writeback is not this command's cost
     r=$(mon "$dir/$who.mon" "$prompt" "$op $tag")
     after=$(size "$dir/$who.qcow2")
     t=${r%%$'\t'*}
     out=${r#*$'\t'}
-    if [ -n "$out" ] && ! [[ $out =~ ^(saving|loading) ]]; then
-        echo "$who $op: $out" >&2
+    if [[ $out == *rror* ]]; then
+        echo "$who $op failed: $out" >&2
+        exit 1
     fi
     times[$who-$op]="${times[$who-$op]:-} $t"
     if [ "$op" = savevm ]; then
