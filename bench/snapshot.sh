@@ -109,7 +109,7 @@ one() {   # one WHO OP TAG
     prompt="(hop) "
     [ "$who" = qemu ] && prompt="(qemu) "
     before=$(size "$dir/$who.qcow2")
-    sync      # the previous savevm's writeback is not this command's cost
+    sync "$dir/hop.qcow2" "$dir/qemu.qcow2"   # settle the previous savevm
     r=$(mon "$dir/$who.mon" "$prompt" "$op $tag")
     after=$(size "$dir/$who.qcow2")
     t=${r%%$'\t'*}
