@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "machine/machine.h"
 #include "migration/globalstate.h"
@@ -170,6 +171,25 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     return true;
 }
 
+/* Open the extra connections and hand them to the RAM section. */
+static bool start_multifd(struct migration *mig, Error **errp)
+{
+    int n = (int)mig->cfg.params[MIG_PARAM_MULTIFD_CHANNELS];
+    int fds[256];
+    for (int i = 0; i < n; i++) {
+        struct mig_conn c;
+        if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
+            error_prepend(errp, "multifd channel %d: ", i);
+            while (i-- > 0) {
+                close(fds[i]);
+            }
+            return false;
+        }
+        fds[i] = c.fd;
+    }
+    return ram_state_start_multifd(mig->rs, fds, n, errp);
+}
+
 static void *migration_thread(void *opaque)
 {
     struct migration *mig = opaque;
@@ -183,14 +203,27 @@ static void *migration_thread(void *opaque)
     uint64_t bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 
-    if (!ram_state_configure(mig->rs, &rp, &err) ||
-        !stream_save_setup(mig->reg, f, &err)) {
+    if (!ram_state_configure(mig->rs, &rp, &err)) {
+        goto out;
+    }
+    if (mig->cfg.caps[MIG_CAP_MULTIFD] && !start_multifd(mig, &err)) {
+        goto out;
+    }
+    /* Flushed at once: the destination tells the main stream from
+     * multifd channels by its first bytes. */
+    if (!stream_save_setup(mig->reg, f, &err) || !chan_flush(f)) {
+        chan_check(f, &err);
         goto out;
     }
     mig->setup_ns = now_ns() - mig->start_ns;
     set_status(mig, MIG_STATUS_ACTIVE);
 
-    uint64_t period_start = now_ns(), period_bytes = chan_tell(f);
+    /* Bytes sent: the main stream plus the RAM sent on multifd
+     * channels (RAM records on the main stream are in both). */
+    struct ram_stats st0;
+    ram_state_get_stats(mig->rs, &st0);
+    uint64_t period_start = now_ns();
+    uint64_t period_bytes = chan_tell(f) + st0.multifd_transferred;
     uint64_t bandwidth = 0;        /* bytes per second, last period */
     uint64_t last_pages = 0;
     int strikes = 0;
@@ -210,13 +243,15 @@ static void *migration_thread(void *opaque)
         uint64_t now = now_ns();
         if (now - period_start >= MEASURE_NS || r == 1) {
             chan_flush(f);
-            uint64_t sent = chan_tell(f) - period_bytes;
+            struct ram_stats st;
+            ram_state_get_stats(mig->rs, &st);
+            uint64_t total_bytes = chan_tell(f) + st.multifd_transferred;
+            uint64_t sent = total_bytes - period_bytes;
             uint64_t dt = now - period_start;
             if (dt > 0 && sent > 0) {
                 bandwidth = sent * 1000000000ull / dt;
             }
             uint64_t pending = stream_save_pending(mig->reg);
-            struct ram_stats st;
             ram_state_get_stats(mig->rs, &st);
             uint64_t pages = st.normal_pages + st.zero_pages + st.xbzrle_pages;
             pthread_mutex_lock(&mig->lock);
@@ -233,7 +268,7 @@ static void *migration_thread(void *opaque)
                                1000000000ull, &strikes);
             }
             period_start = now;
-            period_bytes = chan_tell(f);
+            period_bytes = total_bytes;
             /* max-bandwidth may change while we run. */
             bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
             chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
@@ -247,6 +282,19 @@ static void *migration_thread(void *opaque)
     ok = complete(mig, f, &stopped, &err);
 out:
     machine_set_throttle(mig->m, 0);
+    {
+        /* Channels drain before the main stream closes. */
+        Error *merr = NULL;
+        uint64_t bytes = 0;
+        if (!ram_state_stop_multifd(mig->rs, &bytes, ok ? &merr : NULL) &&
+            ok) {
+            ok = false;
+            err = merr;
+        } else {
+            error_free(merr);
+        }
+        mig->multifd_bytes = bytes;
+    }
     if (ok) {
         chan_flush(f);
         ok = chan_check(f, &err);
@@ -372,6 +420,7 @@ void migration_cancel(struct migration *mig)
         if (mig->f) {
             chan_shutdown(mig->f);
         }
+        ram_state_cancel_multifd(mig->rs);
         pthread_mutex_unlock(&mig->lock);
         if (mig->notify) {
             mig->notify(mig->opaque, MIG_STATUS_CANCELLING);
