@@ -18,7 +18,7 @@ multifd_migrate() {
     local channels=$1 uri=$2
     hop_start dst -m 128M -S -incoming "$uri"
     hop_start src -m 128M
-    sleep 0.5
+    wait_memtest_filled src
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate_set_capability multifd on" \
         "migrate_set_parameter multifd-channels $channels" \
