@@ -17,6 +17,7 @@
 #include "monitor/loop.h"
 #include "monitor/session.h"
 #include "vmstate/stream.h"
+#include "util/clock.h"
 
 #include <jansson.h>
 
@@ -205,13 +206,6 @@ struct serial_out {
     char buf[512];
 };
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void write_all(int fd, const char *buf, size_t len)
 {
     while (len) {
@@ -235,7 +229,7 @@ static void serial_write(void *opaque, const uint8_t *buf, size_t len)
         return;
     }
     pthread_mutex_lock(&o->lock);
-    uint64_t now = mono_ns();
+    uint64_t now = clock_mono_ns();
     for (size_t i = 0; i < len; i++) {
         o->buf[o->len++] = (char)buf[i];
         if (buf[i] == '\n' || o->len == sizeof(o->buf)) {

@@ -11,6 +11,7 @@
 #include "machine/machine.h"
 #include "migration/globalstate.h"
 #include "vmstate/stream.h"
+#include "util/clock.h"
 
 /* How often bandwidth and convergence are measured. */
 #define MEASURE_NS (100 * 1000 * 1000ull)
@@ -37,13 +38,6 @@ bool mig_status_is_active(enum mig_status st)
     return st == MIG_STATUS_SETUP || st == MIG_STATUS_ACTIVE ||
            st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
            st == MIG_STATUS_CANCELLING;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -145,7 +139,7 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
     }
@@ -161,13 +155,13 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
             error_setg(errp, "cancelled");
             return false;
         }
-        t0 = now_ns();
+        t0 = clock_mono_ns();
     }
     set_status(mig, MIG_STATUS_DEVICE);
     if (!stream_save_complete(mig->reg, f, errp)) {
         return false;
     }
-    mig->downtime_ns = now_ns() - t0;
+    mig->downtime_ns = clock_mono_ns() - t0;
     return true;
 }
 
@@ -215,14 +209,14 @@ static void *migration_thread(void *opaque)
         chan_check(f, &err);
         goto out;
     }
-    mig->setup_ns = now_ns() - mig->start_ns;
+    mig->setup_ns = clock_mono_ns() - mig->start_ns;
     set_status(mig, MIG_STATUS_ACTIVE);
 
     /* Bytes sent: the main stream plus the RAM sent on multifd
      * channels (RAM records on the main stream are in both). */
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
-    uint64_t period_start = now_ns();
+    uint64_t period_start = clock_mono_ns();
     uint64_t period_bytes = chan_tell(f) + st0.multifd_transferred;
     uint64_t bandwidth = 0;        /* bytes per second, last period */
     uint64_t last_pages = 0;
@@ -240,7 +234,7 @@ static void *migration_thread(void *opaque)
         if (chan_rate_limited(f) && !chan_has_error(f)) {
             chan_rate_limit_wait(f);
         }
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         if (now - period_start >= MEASURE_NS || r == 1) {
             chan_flush(f);
             struct ram_stats st;
@@ -311,7 +305,7 @@ out:
         }
     }
     mig->f = NULL;
-    mig->end_ns = now_ns();
+    mig->end_ns = clock_mono_ns();
     ram_state_get_stats(mig->rs, &mig->ram_final);
     if (ok) {
         Error *e2 = NULL;
@@ -386,7 +380,7 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     mig->downtime_ns = 0;
     mig->expected_downtime_ms = 0;
     mig->mbps = 0;
-    mig->start_ns = now_ns();
+    mig->start_ns = clock_mono_ns();
     mig->end_ns = 0;
     set_status(mig, MIG_STATUS_SETUP);
     if (!mig_connect(&mig->uri, mig->fds, &mig->conn, errp)) {
@@ -471,7 +465,7 @@ void migration_query(struct migration *mig, struct mig_info *info)
     memset(info, 0, sizeof(*info));
     pthread_mutex_lock(&mig->lock);
     info->status = mig->status;
-    uint64_t end = mig->end_ns ? mig->end_ns : now_ns();
+    uint64_t end = mig->end_ns ? mig->end_ns : clock_mono_ns();
     if (mig->status != MIG_STATUS_NONE) {
         info->total_time_ms = (end - mig->start_ns) / 1000000;
         info->setup_time_ms = mig->setup_ns / 1000000;

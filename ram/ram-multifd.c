@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "machine/memory.h"
+#include "util/iov.h"
 
 const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 
@@ -63,15 +64,7 @@ static bool write_full(int fd, struct iovec *iov, int cnt, Error **errp)
             error_setg_errno(errp, errno, "multifd channel write");
             return false;
         }
-        while (cnt > 0 && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + n;
-            iov->iov_len -= (size_t)n;
-        }
+        iov_advance(&iov, &cnt, (size_t)n);
     }
     return true;
 }
@@ -516,15 +509,7 @@ static bool recv_pages(struct recv_channel *c, Error **errp)
                              "multifd: reading pages");
             return false;
         }
-        while (cnt > 0 && (size_t)r >= cur->iov_len) {
-            r -= (ssize_t)cur->iov_len;
-            cur++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            cur->iov_base = (uint8_t *)cur->iov_base + r;
-            cur->iov_len -= (size_t)r;
-        }
+        iov_advance(&cur, &cnt, (size_t)r);
     }
     return true;
 }

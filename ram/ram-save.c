@@ -10,6 +10,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "util/clock.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
 #define BATCH_WORDS 16
@@ -17,13 +18,6 @@
 /* One call to iterate sends for at most this long, so the migration loop
  * can measure bandwidth and check its limits often. */
 #define ITERATE_BUDGET_NS (50 * 1000 * 1000ull)
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 bool ram_page_is_zero(const uint8_t *p)
 {
@@ -179,7 +173,7 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
     if (!count_dirty(rs, errp)) {
         return false;
     }
-    uint64_t now = now_ns();
+    uint64_t now = clock_mono_ns();
     if (rs->pass_start_ns && now > rs->pass_start_ns) {
         rs->stats.dirty_pages_rate = rs->dirty_pages * 1000000000ull /
                                      (now - rs->pass_start_ns);
@@ -194,7 +188,7 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
 static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                       Error **errp)
 {
-    uint64_t start = now_ns();
+    uint64_t start = clock_mono_ns();
     unsigned checks = 0;
     bool wrapped = false;
     for (;;) {
@@ -250,7 +244,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 return -1;
             }
             if (bounded && (++checks & 3) == 0 &&
-                (chan_rate_limited(f) || now_ns() - start > ITERATE_BUDGET_NS)) {
+                (chan_rate_limited(f) || clock_mono_ns() - start > ITERATE_BUDGET_NS)) {
                 return 0;
             }
         }
@@ -285,7 +279,7 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
     rs->cur_word = 0;
     rs->xbzrle_active = false;
     rs->dirty_pages = total / RAM_PAGE_SIZE;
-    rs->pass_start_ns = now_ns();
+    rs->pass_start_ns = clock_mono_ns();
     return chan_check(f, errp);
 }
 
