@@ -197,6 +197,8 @@ static void *migration_thread(void *opaque)
     uint64_t bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 
+    section_registry_validate_uuid(mig->reg,
+                                   mig->cfg.caps[MIG_CAP_VALIDATE_UUID]);
     if (!ram_state_configure(mig->rs, &rp, &err)) {
         goto out;
     }
