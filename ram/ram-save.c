@@ -158,12 +158,32 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
 /* Sends dirty pages from the walk position until the budget or the
  * channel's rate limit runs out.  Returns 1 when a whole pass found
  * nothing left, 0 if more remains, -1 on error. */
+/* Puts the bits of a taken batch that were not sent back into the
+ * bitmap, from word w on; the walk resumes there. */
+static void put_back(struct ram_state *rs, struct ram_block *b,
+                     const unsigned long *batch, int n, int w, uint64_t first)
+{
+    rs->cur_word = first + (uint64_t)w;
+    for (; w < n; w++) {
+        unsigned long bits = batch[w];
+        while (bits) {
+            unsigned bit = (unsigned)__builtin_ctzl(bits);
+            bits &= bits - 1;
+            ram_block_set_dirty(b, ((first + (uint64_t)w) * RAM_BITS_PER_WORD +
+                                    bit) * RAM_PAGE_SIZE, RAM_PAGE_SIZE);
+        }
+    }
+}
+
 static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                       Error **errp)
 {
     uint64_t start = now_ns();
     unsigned checks = 0;
     bool wrapped = false;
+    /* Under a bandwidth limit the window is checked after every page: a
+     * batch may hold megabytes, far more than a slow link's window. */
+    bool paced = bounded && chan_get_rate_limit(f) != 0;
     for (;;) {
         if (rs->cur_block >= rs->mem->nblocks) {
             /* End of a pass: the next one starts from a fresh sync. */
@@ -199,16 +219,20 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             }
             ram_fence_vcpus(rs);
             for (int w = 0; w < n; w++) {
-                unsigned long bits = batch[w];
-                while (bits) {
-                    unsigned bit = (unsigned)__builtin_ctzl(bits);
-                    bits &= bits - 1;
+                while (batch[w]) {
+                    unsigned bit = (unsigned)__builtin_ctzl(batch[w]);
+                    batch[w] &= batch[w] - 1;
                     uint64_t page = (first + (uint64_t)w) * RAM_BITS_PER_WORD +
                                     bit;
                     rs->stats.transferred += send_page(rs, f, rs->cur_block,
                                                        page);
                     if (rs->dirty_pages) {
                         rs->dirty_pages--;
+                    }
+                    if (paced && chan_rate_limited(f)) {
+                        put_back(rs, b, batch, n, w, first);
+                        return chan_has_error(f) ? (chan_check(f, errp), -1)
+                                                 : 0;
                     }
                 }
             }
