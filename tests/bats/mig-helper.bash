@@ -4,6 +4,7 @@ MEMTEST_CHECK=${HOP_BUILD_DIR:-$HOP_SRC/build}/tests/tools/memtest-check
 PY=/usr/bin/python3
 QMP_PY=$HOP_SRC/tests/tools/qmp.py
 GETFD_PY=$HOP_SRC/tests/tools/mon-getfd.py
+QMP_MIGRATE_PY=$HOP_SRC/tests/tools/qmp-migrate.py
 
 mig_setup() {
     hop_sandbox
