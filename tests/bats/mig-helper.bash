@@ -107,3 +107,22 @@ migrate_running() {
     assert_line "VM status: paused (postmigrate)"
     compare_machines src dst "$mem"
 }
+
+# source_survives NAME MEM: after a failed or cancelled migration the
+# machine runs, its memory passes the memtest check, and a new migration
+# to a fresh destination works and moves exactly that memory.
+source_survives() {
+    local src=$1 mem=$2 bytes
+    bytes=$(mem_bytes "$mem")
+    run hop_mon "$src" "info status"
+    assert_output "VM status: running"
+    serial_grows "$src"
+    hop_mon "$src" "stop" "pmemsave 0 $bytes \"$D/$src-after.ram\"" "cont"
+    run "$MEMTEST_CHECK" "$D/$src-after.ram"
+    assert_success
+    hop_start again -m "$mem" -S -incoming "unix:$D/again.sock"
+    run hop_mon "$src" "migrate_set_parameter max-bandwidth 0" \
+        "migrate unix:$D/again.sock" "info migrate"
+    assert_line "Migration status: completed"
+    compare_machines "$src" again "$mem"
+}
