@@ -35,7 +35,7 @@ wait_serial() {
 
 # wait_filled NAME: the memtest guest filled its RAM and is dirtying it.
 wait_filled() {
-    wait_serial "$1" "memtest: filled" 30
+    wait_memtest_filled "$1"
 }
 
 # mig_status NAME: the "Migration status" word of `info migrate`.
