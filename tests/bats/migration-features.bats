@@ -228,25 +228,25 @@ converge_setup() {
 }
 
 @test "max-bandwidth is honoured to within 10% over a second" {
-    hop_start dst -m 512M -S -incoming "unix:$D/mig.sock"
-    hop_start src -m 512M
+    hop_start dst -m 256M -S -incoming "unix:$D/mig.sock"
+    hop_start src -m 256M
     wait_filled src
     # A stopped source: its vCPU leaves the CPU to the measurement.
-    hop_mon src "stop" "migrate_set_parameter max-bandwidth 32M" \
+    hop_mon src "stop" "migrate_set_parameter max-bandwidth 16M" \
         "migrate -d unix:$D/mig.sock"
     wait_mig src active 10
     sleep 0.3
-    # kbytes per second, against 32 MiB/s = 32768 kbytes/s.
+    # kbytes per second, against 16 MiB/s = 16384 kbytes/s.
     run "$PY" "$HOP_SRC/tests/tools/mon-rate.py" "$D/src.mon" \
         "transferred ram" 1 3
     assert_success
     echo "kbytes/s each second: $(echo $output)" >&3
     local r
     for r in $output; do
-        [ "$r" -le $((32768 * 110 / 100)) ]
+        [ "$r" -le $((16384 * 110 / 100)) ]
     done
     r=$(printf '%s\n' $output | sort -n | sed -n 2p)
-    [ "$r" -ge $((32768 * 90 / 100)) ]
+    [ "$r" -ge $((16384 * 90 / 100)) ]
     hop_mon src "migrate_cancel"
     wait_mig src cancelled 10
 }
