@@ -1,6 +1,7 @@
 /* Sending RAM: bitmap walks over every block, page encoders, statistics. */
 #include "ram/ram-internal.h"
 
+#include <errno.h>
 #include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,40 @@ static void put_page_header(struct ram_state *rs, Channel *f, int block,
     }
 }
 
+/* Whether the page at offset is a hole of the block's memfd: never
+ * written, so zero.  Reading such a page would allocate it (a shmem read
+ * fault allocates), which costs time and leaves the source holding
+ * memory the guest never used.  Asked only after the page's dirty bit
+ * was taken: a write after the answer sets the bit again. */
+static bool page_in_hole(struct ram_state *rs, struct ram_block *b,
+                         uint64_t offset)
+{
+    if (b->fd < 0) {
+        return false;
+    }
+    if (!rs->ext_valid || offset < rs->ext_from || offset >= rs->ext_end) {
+        off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
+        off_t end = b->size;
+        if (data < 0) {
+            if (errno != ENXIO) {
+                return false;       /* no hole information: read it */
+            }
+            data = (off_t)b->size;  /* nothing but holes up to the end */
+        } else {
+            end = lseek(b->fd, data, SEEK_HOLE);
+            if (end < 0) {
+                return false;
+            }
+        }
+        rs->ext_valid = true;
+        rs->ext_from = offset;
+        rs->ext_data = (uint64_t)data;
+        rs->ext_end = (uint64_t)end > (uint64_t)data ? (uint64_t)end :
+                      (uint64_t)data + RAM_PAGE_SIZE;
+    }
+    return offset < rs->ext_data;
+}
+
 /* Sends one page; returns the bytes it took on the wire. */
 static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
                           uint64_t page)
@@ -63,10 +98,10 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     const uint8_t *host = b->host + offset;
     uint64_t start = chan_tell(f);
     uint64_t key = rs->block_base[block] + page;
+    bool zero = page_in_hole(rs, b, offset) || ram_page_is_zero(host);
 
     if (rs->mfd) {
         /* The channel threads read the page when they send it. */
-        bool zero = ram_page_is_zero(host);
         Error *err = NULL;
         if (!multifd_send_page(rs->mfd, block, offset, zero, &err)) {
             chan_set_error_obj(f, err);
@@ -82,7 +117,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         }
         return bytes;
     }
-    if (ram_page_is_zero(host)) {
+    if (zero) {
         put_page_header(rs, f, block, offset, RAM_FLAG_ZERO);
         chan_put_u8(f, 0);
         rs->stats.zero_pages++;
@@ -245,6 +280,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 continue;
             }
             ram_fence_vcpus(rs);
+            rs->ext_valid = false;   /* learn the holes after the take */
             for (int w = 0; w < n; w++) {
                 while (batch[w]) {
                     unsigned bit = (unsigned)__builtin_ctzl(batch[w]);

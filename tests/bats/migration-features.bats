@@ -251,7 +251,7 @@ converge_setup() {
     wait_mig src cancelled 10
 }
 
-@test "zero pages are never written on the destination: its memory stays unallocated" {
+@test "zero pages are never written on the destination, nor allocated on the source" {
     hop_start dst -m 1G -S -guest counter -incoming "unix:$D/mig.sock"
     hop_start src -m 1G -guest counter
     wait_serial src "counter: 2" 20
@@ -266,6 +266,10 @@ converge_setup() {
     local rss
     rss=$(awk '/^Rss:/ {print $2}' "/proc/$(hop_pid dst)/smaps_rollup")
     echo "destination Rss: $rss kB" >&3
+    [ "$rss" -lt $((64 * 1024)) ]
+    # Nor did sending them allocate the source's unused memory.
+    rss=$(awk '/^Rss:/ {print $2}' "/proc/$(hop_pid src)/smaps_rollup")
+    echo "source Rss: $rss kB" >&3
     [ "$rss" -lt $((64 * 1024)) ]
     # And the machine is the same.
     hop_mon src "info registers" >"$D/src.regs"
