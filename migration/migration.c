@@ -77,6 +77,14 @@ void migration_destroy(struct migration *mig)
 static void set_status(struct migration *mig, enum mig_status st)
 {
     pthread_mutex_lock(&mig->lock);
+    /* A cancel stays cancelling until the thread ends: the thread must
+     * not move it on to the next stage of its work. */
+    if (mig->status == MIG_STATUS_CANCELLING &&
+        (st == MIG_STATUS_ACTIVE || st == MIG_STATUS_PRE_SWITCHOVER ||
+         st == MIG_STATUS_DEVICE)) {
+        pthread_mutex_unlock(&mig->lock);
+        return;
+    }
     mig->status = st;
     pthread_cond_broadcast(&mig->cond);
     pthread_mutex_unlock(&mig->lock);

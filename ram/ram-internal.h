@@ -28,6 +28,11 @@ struct ram_state {
     bool xbzrle_active;           /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
     bool membarrier_ok;           /* vCPU store buffers can be drained */
+    /* Holes of the memfd behind the block being sent, learnt after the
+     * current batch of dirty bits was taken: [ext_from, ext_data) is a
+     * hole (reads as zero, never written), [ext_data, ext_end) data. */
+    bool ext_valid;
+    uint64_t ext_from, ext_data, ext_end;
     struct multifd_send *mfd;     /* pages go over these channels */
     bool mfd_dirty;               /* pages queued since the last sync */
 

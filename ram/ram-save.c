@@ -1,6 +1,7 @@
 /* Sending RAM: bitmap walks over every block, page encoders, statistics. */
 #include "ram/ram-internal.h"
 
+#include <errno.h>
 #include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,40 @@ static void put_page_header(struct ram_state *rs, Channel *f, int block,
     }
 }
 
+/* Whether the page at offset is a hole of the block's memfd: never
+ * written, so zero.  Reading such a page would allocate it (a shmem read
+ * fault allocates), which costs time and leaves the source holding
+ * memory the guest never used.  Asked only after the page's dirty bit
+ * was taken: a write after the answer sets the bit again. */
+static bool page_in_hole(struct ram_state *rs, struct ram_block *b,
+                         uint64_t offset)
+{
+    if (b->fd < 0) {
+        return false;
+    }
+    if (!rs->ext_valid || offset < rs->ext_from || offset >= rs->ext_end) {
+        off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
+        off_t end = b->size;
+        if (data < 0) {
+            if (errno != ENXIO) {
+                return false;       /* no hole information: read it */
+            }
+            data = (off_t)b->size;  /* nothing but holes up to the end */
+        } else {
+            end = lseek(b->fd, data, SEEK_HOLE);
+            if (end < 0) {
+                return false;
+            }
+        }
+        rs->ext_valid = true;
+        rs->ext_from = offset;
+        rs->ext_data = (uint64_t)data;
+        rs->ext_end = (uint64_t)end > (uint64_t)data ? (uint64_t)end :
+                      (uint64_t)data + RAM_PAGE_SIZE;
+    }
+    return offset < rs->ext_data;
+}
+
 /* Sends one page; returns the bytes it took on the wire. */
 static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
                           uint64_t page)
@@ -63,10 +98,10 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     const uint8_t *host = b->host + offset;
     uint64_t start = chan_tell(f);
     uint64_t key = rs->block_base[block] + page;
+    bool zero = page_in_hole(rs, b, offset) || ram_page_is_zero(host);
 
     if (rs->mfd) {
         /* The channel threads read the page when they send it. */
-        bool zero = ram_page_is_zero(host);
         Error *err = NULL;
         if (!multifd_send_page(rs->mfd, block, offset, zero, &err)) {
             chan_set_error_obj(f, err);
@@ -82,7 +117,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         }
         return bytes;
     }
-    if (ram_page_is_zero(host)) {
+    if (zero) {
         put_page_header(rs, f, block, offset, RAM_FLAG_ZERO);
         chan_put_u8(f, 0);
         rs->stats.zero_pages++;
@@ -185,12 +220,32 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
 /* Sends dirty pages from the walk position until the budget or the
  * channel's rate limit runs out.  Returns 1 when a whole pass found
  * nothing left, 0 if more remains, -1 on error. */
+/* Puts the bits of a taken batch that were not sent back into the
+ * bitmap, from word w on; the walk resumes there. */
+static void put_back(struct ram_state *rs, struct ram_block *b,
+                     const unsigned long *batch, int n, int w, uint64_t first)
+{
+    rs->cur_word = first + (uint64_t)w;
+    for (; w < n; w++) {
+        unsigned long bits = batch[w];
+        while (bits) {
+            unsigned bit = (unsigned)__builtin_ctzl(bits);
+            bits &= bits - 1;
+            ram_block_set_dirty(b, ((first + (uint64_t)w) * RAM_BITS_PER_WORD +
+                                    bit) * RAM_PAGE_SIZE, RAM_PAGE_SIZE);
+        }
+    }
+}
+
 static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                       Error **errp)
 {
     uint64_t start = clock_mono_ns();
     unsigned checks = 0;
     bool wrapped = false;
+    /* Under a bandwidth limit the window is checked after every page: a
+     * batch may hold megabytes, far more than a slow link's window. */
+    bool paced = bounded && chan_get_rate_limit(f) != 0;
     for (;;) {
         if (rs->cur_block >= rs->mem->nblocks) {
             /* End of a pass: the next one starts from a fresh sync. */
@@ -225,17 +280,22 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 continue;
             }
             ram_fence_vcpus(rs);
+            rs->ext_valid = false;   /* learn the holes after the take */
             for (int w = 0; w < n; w++) {
-                unsigned long bits = batch[w];
-                while (bits) {
-                    unsigned bit = (unsigned)__builtin_ctzl(bits);
-                    bits &= bits - 1;
+                while (batch[w]) {
+                    unsigned bit = (unsigned)__builtin_ctzl(batch[w]);
+                    batch[w] &= batch[w] - 1;
                     uint64_t page = (first + (uint64_t)w) * RAM_BITS_PER_WORD +
                                     bit;
                     rs->stats.transferred += send_page(rs, f, rs->cur_block,
                                                        page);
                     if (rs->dirty_pages) {
                         rs->dirty_pages--;
+                    }
+                    if (paced && chan_rate_limited(f)) {
+                        put_back(rs, b, batch, n, w, first);
+                        return chan_has_error(f) ? (chan_check(f, errp), -1)
+                                                 : 0;
                     }
                 }
             }

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Live migration, hop against QEMU, side by side on this machine.
+#
+#   bench/migrate.sh [-n RUNS] [-r ROW_REGEX] [-a emu|kvm]
+#
+# Every row runs hop and QEMU alternately (A B A B ...), RUNS times each
+# (default 3), each run with a freshly started source and destination,
+# and prints the median with min and max of: total time and downtime as
+# the tool reports them (query-migrate), throughput (transferred bytes /
+# total time, MB/s), and the wall time from the migrate command to the
+# completed state, plus the ratio hop/QEMU of the medians.
+#
+# Guests: the same multiboot firmware for both, hop's build/machine/
+# firmware/memtest.bin or counter.bin through `-kernel`.  "filled" rows
+# wait for memtest's "filled" mark, then stop the guest (QMP stop) before
+# migrating: RAM full of non-zero data that does not change, so the rows
+# measure moving memory and nothing else.  "zero" rows run counter, which
+# touches a few pages.  "dirty" rows migrate memtest while it runs (it
+# rewrites every page over and over) with auto-converge on.
+# Transport: unix sockets; destinations start with -incoming defer so
+# capabilities (multifd) can be set on them first.  "file" rows save with
+# hop's file: URI (QEMU 7.2 has none: exec:cat > FILE) and load with
+# -incoming defer + migrate-incoming file: (QEMU: exec:cat FILE).
+# Bandwidth: hop max-bandwidth 0 (unlimited), QEMU 1 TB/s.
+# -a kvm runs both under KVM (the source is stopped in filled rows, so
+# this only changes how fast the guest fills memory).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+RUNS=3
+ROWS=.
+ACCEL=emu
+while getopts "n:r:a:" o; do
+    case $o in
+    n) RUNS=$OPTARG ;;
+    r) ROWS=$OPTARG ;;
+    a) ACCEL=$OPTARG ;;
+    *) sed -n '2,4p' "$0"; exit 2 ;;
+    esac
+done
+
+HOP=${HOP:-$PWD/build/hop}
+FW=$PWD/build/machine/firmware
+PY=/usr/bin/python3
+MIGRUN="$PY $PWD/bench/migrun.py"
+QEMU=qemu-system-x86_64
+QACCEL=tcg
+[ "$ACCEL" = kvm ] && QACCEL=kvm
+W=$(mktemp -d /tmp/hop-bench-migrate.XXXXXX)
+PIDS=()
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null
+    done
+    PIDS=()
+}
+trap 'cleanup; rm -rf "$W"' EXIT
+
+for f in "$HOP" "$FW/memtest.bin" "$FW/counter.bin"; do
+    [ -e "$f" ] || { echo "missing $f (run make first)" >&2; exit 1; }
+done
+command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 1; }
+
+# vm_cmd TOOL NAME MEM FIRMWARE [incoming]: the command line of a machine.
+vm_cmd() {
+    local tool=$1 name=$2 mem=$3 fw=$4 inc=${5:-}
+    if [ "$tool" = hop ]; then
+        local g=memtest
+        [ "$fw" = counter ] && g=counter
+        printf '%s' "$HOP run -accel $ACCEL -m $mem -guest $g -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
+    else
+        printf '%s' "$QEMU -accel $QACCEL -kernel $FW/$fw.bin -m $mem -display none -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
+    fi
+    [ -n "$inc" ] && printf ' -S -incoming defer'
+    return 0
+}
+
+vm_start() {
+    rm -f "$W/$2.qmp" "$W/$2.ser"
+    # shellcheck disable=SC2046
+    $(vm_cmd "$@") </dev/null >"$W/$2.out" 2>&1 &
+    PIDS+=($!)
+    local n=0
+    until [ -S "$W/$2.qmp" ]; do
+        sleep 0.05
+        n=$((n + 1))
+        [ $n -gt 600 ] && { echo "$1 $2 did not start" >&2; cat "$W/$2.out" >&2; return 1; }
+    done
+    return 0
+}
+
+wait_serial() {
+    local n=0
+    until grep -q "$2" "$W/$1.ser" 2>/dev/null; do
+        sleep 0.05
+        n=$((n + 1))
+        [ $n -gt 2400 ] && { echo "no '$2' from $1" >&2; return 1; }
+    done
+    return 0
+}
+
+# one_run TOOL KIND MEM [caps/params...]: prints migrun's JSON.  It
+# runs in a subshell: whatever happens, the machines it started go.
+one_run() {
+    run_inner "$@"
+    local rc=$?
+    cleanup
+    return $rc
+}
+
+run_inner() {
+    local tool=$1 kind=$2 mem=$3
+    shift 3
+    local fw=memtest mark="memtest: filled" stop=--stop bw
+    case $kind in
+    zero) fw=counter mark="counter: 2" stop= ;;
+    dirty) stop= ;;
+    esac
+    if [ "$tool" = hop ]; then bw=0; else bw=1000000000000; fi
+    vm_start "$tool" src "$mem" "$fw" || return 1
+    wait_serial src "$mark" || return 1
+    if [ "$kind" = file ]; then
+        rm -f "$W/mig.file"
+        local out_uri="file:$W/mig.file" in_uri="file:$W/mig.file"
+        if [ "$tool" = qemu ]; then
+            out_uri="exec:cat > $W/mig.file" in_uri="exec:cat $W/mig.file"
+        fi
+        local save load
+        save=$($MIGRUN save "$W/src.qmp" "$out_uri" $stop --param max-bandwidth=$bw "$@")
+        cleanup
+        vm_start "$tool" dst "$mem" "$fw" incoming || return 1
+        load=$($MIGRUN load "$W/dst.qmp" "$in_uri")
+        cleanup
+        # The row's figures: saving, then loading (wall time of each).
+        $PY -c 'import json,sys; s=json.loads(sys.argv[1]); l=json.loads(sys.argv[2]); s["load_ms"]=l["wall_ms"]; s["roundtrip_ms"]=s["wall_ms"]+l["wall_ms"]; print(json.dumps(s))' "$save" "$load"
+        return 0
+    fi
+    vm_start "$tool" dst "$mem" "$fw" incoming || return 1
+    $MIGRUN incoming "$W/dst.qmp" "unix:$W/mig.sock" "$@" || return 1
+    $MIGRUN save "$W/src.qmp" "unix:$W/mig.sock" $stop --param max-bandwidth=$bw "$@"
+    cleanup
+}
+
+# stats FILE KEY: "median min max" of KEY over the JSON lines of FILE.
+stats() {
+    $PY - "$1" "$2" <<'PY'
+import json, statistics, sys
+vals = []
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    k = sys.argv[2]
+    if k == "MBps":
+        v = d["transferred"] / d["total_ms"] / 1000 if d.get("total_ms") else None
+    else:
+        v = d.get(k)
+    if v is not None:
+        vals.append(float(v))
+if vals:
+    print("%.0f %.0f %.0f" % (statistics.median(vals), min(vals), max(vals)))
+else:
+    print("- - -")
+PY
+}
+
+ratio() {
+    $PY -c 'import sys
+a, b = sys.argv[1], sys.argv[2]
+print("%.2f" % (float(a) / float(b)) if a not in ("-", "0") and b not in ("-", "0") else "-")' "$1" "$2"
+}
+
+# row NAME KIND MEM [caps/params...]
+row() {
+    local name=$1 kind=$2 mem=$3
+    shift 3
+    [[ $name =~ $ROWS ]] || return 0
+    local fw=memtest
+    [ "$kind" = zero ] && fw=counter
+    : >"$W/hop.jsonl"
+    : >"$W/qemu.jsonl"
+    local i t
+    for i in $(seq "$RUNS"); do
+        for t in hop qemu; do
+            local r
+            if ! r=$(one_run "$t" "$kind" "$mem" "$@"); then
+                echo "  ($t run $i of '$name' failed: $r)" >&2
+                cleanup
+                continue
+            fi
+            echo "$r" >>"$W/$t.jsonl"
+        done
+    done
+    echo
+    echo "## $name"
+    echo "   hop:  $(vm_cmd hop src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    echo "   qemu: $(vm_cmd qemu src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    echo "   migrate settings: $kind${*:+ $*}  (hop runs: $(wc -l <"$W/hop.jsonl"), QEMU runs: $(wc -l <"$W/qemu.jsonl"))"
+    local keys="total_ms downtime_ms MBps wall_ms"
+    [ "$kind" = dirty ] && keys="$keys throttle"
+    [ "$kind" = file ] && keys="wall_ms load_ms roundtrip_ms MBps"
+    printf '   %-14s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
+    local k
+    for k in $keys; do
+        local h q
+        read -r -a h < <(stats "$W/hop.jsonl" "$k")
+        read -r -a q < <(stats "$W/qemu.jsonl" "$k")
+        printf '   %-14s %-24s %-24s %s\n' "$k" "${h[0]} (${h[1]}-${h[2]})" \
+            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")"
+    done
+}
+
+echo "# hop vs QEMU live migration, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "# machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $($QEMU --version | head -1), accel $ACCEL/$QACCEL, $RUNS runs each, alternating"
+echo "# total/downtime/wall in ms, MBps = transferred bytes / total time in MB/s"
+echo "# reproduce one row: bench/migrate.sh -n $RUNS -a $ACCEL -r 'ROW NAME'"
+
+row "filled 1G, default downtime (300 ms)" filled 1G
+row "filled 1G, downtime 30 ms" filled 1G --param downtime-limit=30
+row "filled 4G, default downtime (300 ms)" filled 4G
+row "filled 4G, downtime 30 ms" filled 4G --param downtime-limit=30
+row "zero-filled 1G" zero 1G
+row "dirtying 1G, auto-converge" dirty 1G --cap auto-converge
+row "file 1G: save to a file, load it back" file 1G
+row "multifd 2 channels, filled 1G" filled 1G --cap multifd --param multifd-channels=2
+row "multifd 4 channels, filled 1G" filled 1G --cap multifd --param multifd-channels=4

@@ -1,0 +1,128 @@
+# Shared steps of the migration tests (load after helper).
+
+MEMTEST_CHECK=${HOP_BUILD_DIR:-$HOP_SRC/build}/tests/tools/memtest-check
+PY=/usr/bin/python3
+QMP_PY=$HOP_SRC/tests/tools/qmp.py
+GETFD_PY=$HOP_SRC/tests/tools/mon-getfd.py
+QMP_MIGRATE_PY=$HOP_SRC/tests/tools/qmp-migrate.py
+
+mig_setup() {
+    hop_sandbox
+    D=$BATS_TEST_TMPDIR
+}
+
+# need_accel ACCEL: skips a kvm test, with the reason, where KVM won't open.
+need_accel() {
+    if [ "$1" = kvm ] && ! kvm_works; then
+        skip "/dev/kvm cannot be opened for reading and writing here"
+    fi
+}
+
+# Small guests: the emulator fills 64 MiB in well under a second; KVM
+# moves 16 MiB in a blink.
+mig_mem() {
+    if [ "$1" = kvm ]; then echo 16M; else echo 64M; fi
+}
+
+mem_bytes() {
+    numfmt --from=iec "$1"
+}
+
+# wait_serial NAME TEXT SECS: waits until the machine's serial log holds TEXT.
+wait_serial() {
+    wait_for "grep -q '$2' '$D/$1.serial' 2>/dev/null" "${3:-20}"
+}
+
+# wait_filled NAME: the memtest guest filled its RAM and is dirtying it.
+wait_filled() {
+    wait_memtest_filled "$1"
+}
+
+# mig_status NAME: the "Migration status" word of `info migrate`.
+mig_status() {
+    hop_mon "$1" "info migrate" | sed -n 's/^Migration status: \([a-z-]*\).*/\1/p'
+}
+
+# wait_mig NAME STATUS SECS
+wait_mig() {
+    wait_for "[ \"\$(mig_status $1)\" = '$2' ]" "${3:-30}"
+}
+
+# mig_field NAME FIELD: the number after "FIELD:" in `info migrate`.
+mig_field() {
+    hop_mon "$1" "info migrate" | sed -n "s/^$2: \([0-9.]*\).*/\1/p"
+}
+
+# compare_machines SRC DST MEM: the stopped source and the destination
+# (loaded with -S) hold the same RAM and registers, and the memtest
+# invariant holds on the destination's RAM.
+compare_machines() {
+    local src=$1 dst=$2 bytes
+    bytes=$(mem_bytes "$3")
+    wait_for "hop_mon $dst 'info status' | grep -q 'VM status: paused'" 30
+    hop_mon "$src" "pmemsave 0 $bytes \"$D/$src.ram\"" "info registers" \
+        >"$D/$src.regs"
+    hop_mon "$dst" "pmemsave 0 $bytes \"$D/$dst.ram\"" "info registers" \
+        >"$D/$dst.regs"
+    [ -s "$D/$dst.ram" ]
+    cmp "$D/$src.ram" "$D/$dst.ram"
+    diff "$D/$src.regs" "$D/$dst.regs"
+    grep -q '^EAX=' "$D/$dst.regs"
+    run "$MEMTEST_CHECK" "$D/$dst.ram"
+    assert_success
+}
+
+# memory_intact NAME MEM: stops the machine and checks its RAM with the
+# memtest checker.
+memory_intact() {
+    local bytes
+    bytes=$(mem_bytes "$2")
+    hop_mon "$1" "stop" "pmemsave 0 $bytes \"$D/$1-intact.ram\""
+    run "$MEMTEST_CHECK" "$D/$1-intact.ram"
+    assert_success
+}
+
+# serial_grows NAME: the guest prints more within two seconds.
+serial_grows() {
+    local a
+    a=$(wc -c <"$D/$1.serial")
+    wait_for "[ \$(wc -c <'$D/$1.serial') -gt $a ]" 3
+}
+
+# migrate_running ACCEL DST_URI SRC_URI [monitor commands before migrate]:
+# a running memtest source moves into a -S destination; both are checked.
+migrate_running() {
+    local accel=$1 dst_uri=$2 src_uri=$3
+    shift 3
+    local mem
+    mem=$(mig_mem "$accel")
+    hop_start dst -accel "$accel" -m "$mem" -S -incoming "$dst_uri"
+    hop_start src -accel "$accel" -m "$mem"
+    wait_filled src
+    run hop_mon src "info status" "migrate_set_parameter max-bandwidth 0" \
+        "$@" "migrate $src_uri" "info migrate" "info status"
+    assert_success
+    assert_line --index 0 "VM status: running"
+    assert_line "Migration status: completed"
+    assert_line "VM status: paused (postmigrate)"
+    compare_machines src dst "$mem"
+}
+
+# source_survives NAME MEM: after a failed or cancelled migration the
+# machine runs, its memory passes the memtest check, and a new migration
+# to a fresh destination works and moves exactly that memory.
+source_survives() {
+    local src=$1 mem=$2 bytes
+    bytes=$(mem_bytes "$mem")
+    run hop_mon "$src" "info status"
+    assert_output "VM status: running"
+    serial_grows "$src"
+    hop_mon "$src" "stop" "pmemsave 0 $bytes \"$D/$src-after.ram\"" "cont"
+    run "$MEMTEST_CHECK" "$D/$src-after.ram"
+    assert_success
+    hop_start again -m "$mem" -S -incoming "unix:$D/again.sock"
+    run hop_mon "$src" "migrate_set_parameter max-bandwidth 0" \
+        "migrate unix:$D/again.sock" "info migrate"
+    assert_line "Migration status: completed"
+    compare_machines "$src" again "$mem"
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Migrates over QMP and reports what happened, for tests.
+
+  qmp-migrate.py SOCKET [--cap NAME]... [--param NAME=INT]... [--timeout S] URI
+
+Negotiates, sets the capabilities and parameters given, runs migrate,
+then polls query-migrate (every 50 ms, bounded by --timeout, default 60 s)
+until the migration leaves the active states.  Prints one line per event
+("event NAME" or "event MIGRATION STATUS"), each reply to migrate and the
+final query-migrate as JSON ("reply ..." / "final ...").  Exit status 0
+when the migration completed, 1 otherwise.
+"""
+import json
+import socket
+import sys
+import time
+
+ACTIVE = ("setup", "active", "pre-switchover", "device", "cancelling")
+
+
+class Qmp:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.settimeout(30)
+        self.buf = b""
+        self.events = []
+        self.recv()                      # the greeting
+        self.cmd("qmp_capabilities")
+
+    def recv(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        req = {"execute": name}
+        if args:
+            req["arguments"] = args
+        self.sock.sendall(json.dumps(req).encode() + b"\n")
+        while True:
+            msg = self.recv()
+            if "event" in msg:
+                self.events.append(msg)
+                ev = msg["event"]
+                if ev == "MIGRATION":
+                    ev += " " + msg["data"]["status"]
+                print("event", ev, flush=True)
+                continue
+            return msg
+
+
+def main(argv):
+    args = argv[1:]
+    caps, params, timeout = [], {}, 60.0
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--cap":
+            caps.append({"capability": args.pop(0), "state": True})
+        elif opt == "--param":
+            k, v = args.pop(0).split("=", 1)
+            params[k] = int(v)
+        elif opt == "--timeout":
+            timeout = float(args.pop(0))
+        else:
+            sys.stderr.write(__doc__)
+            return 2
+    path, uri = args
+    q = Qmp(path)
+    if caps:
+        print("reply", json.dumps(q.cmd("migrate-set-capabilities",
+                                        capabilities=caps)))
+    if params:
+        print("reply", json.dumps(q.cmd("migrate-set-parameters", **params)))
+    print("reply", json.dumps(q.cmd("migrate", uri=uri)), flush=True)
+    deadline = time.time() + timeout
+    while True:
+        info = q.cmd("query-migrate")["return"]
+        if info.get("status") not in ACTIVE or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    # Events sent with the last state change may trail the reply.
+    q.cmd("query-status")
+    print("final", json.dumps(info))
+    return 0 if info.get("status") == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
