@@ -2,6 +2,7 @@
 #include "monitor/term.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,12 @@ struct term *term_new(struct vm_session *s)
     if (t->interactive) {
         t->history_path = term_history_path();
         if (t->history_path) {
+            /* append_history() only appends to an existing file. */
+            int fd = open(t->history_path, O_WRONLY | O_CREAT | O_APPEND |
+                          O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                close(fd);
+            }
             read_history(t->history_path);
         }
         rl_readline_name = "hop";
