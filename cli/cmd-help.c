@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "monitor/monitor.h"
 #include "vmstate/stream-format.h"
 
 int cmd_help(int argc, char **argv)
@@ -13,6 +14,11 @@ int cmd_help(int argc, char **argv)
     }
     if (argc == 1) {
         cli_print_usage(stdout);
+        return EXIT_OK;
+    }
+    /* Hidden: `make man` writes man/hop-monitor.7 with this. */
+    if (strcmp(argv[1], "--monitor-man") == 0) {
+        hmp_print_man_page(stdout);
         return EXIT_OK;
     }
     const struct cli_command *cmd = cli_find_command(argv[1]);

@@ -245,7 +245,7 @@ static void man_entry(FILE *out, const struct mon_cmd *c, const char *prefix)
     roff_text(out, c->help);
     fputs(".\n", out);
     if (c->long_help) {
-        fputs("\n", out);
+        fputs(".IP\n", out);
         roff_text(out, c->long_help);
         fputs("\n", out);
     }
@@ -257,6 +257,7 @@ void hmp_print_man(FILE *out)
         if (c->sub) {
             char prefix[64];
             snprintf(prefix, sizeof(prefix), "%s ", c->name);
+            man_entry(out, c, "");
             for (const struct mon_cmd *s = c->sub; s->name; s++) {
                 man_entry(out, s, prefix);
             }
