@@ -166,6 +166,13 @@ static char **attempt_completion(const char *text, int start, int end)
     if (files && nmatches == 0) {
         return NULL;   /* readline's own file name completion */
     }
+    /* A directory or a "file:" prefix is not a finished word. */
+    if (nmatches == 1) {
+        size_t len = strlen(matches[0]);
+        if (len && strchr("/:=", matches[0][len - 1])) {
+            rl_completion_append_character = '\0';
+        }
+    }
     return rl_completion_matches(text, next_match);
 }
 
