@@ -206,9 +206,10 @@ start_hop() {
     run stat -c %a "$XDG_STATE_HOME/hop/history"
     assert_output 600
 
-    # A new run starts with the old history.
-    tmux -S "$TMUX_SOCK" kill-server
-    start_hop
+    # A new run (in the same pane) starts with the old history.
+    tmux -S "$TMUX_SOCK" respawn-pane -k -t hoptty: \
+        "exec '$HOP' run -m 32M -guest echo"
+    tty_wait_line '^\(hop\) $'
     tty_keys Up
     tty_wait_line '^\(hop\) quit$'
     tty_keys C-u 'info history' Enter
