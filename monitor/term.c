@@ -176,6 +176,13 @@ static char **attempt_completion(const char *text, int start, int end)
     return rl_completion_matches(text, next_match);
 }
 
+/* readline puts the terminal back in cooked mode while a line's command
+ * runs; keys typed meanwhile would be echoed by the kernel and a Ctrl-D
+ * lost.  The terminal stays prepared until hop leaves (term_free). */
+static void keep_terminal_prepared(void)
+{
+}
+
 struct term *term_new(struct vm_session *s)
 {
     struct term *t = calloc(1, sizeof(*t));
@@ -203,6 +210,7 @@ struct term *term_new(struct vm_session *s)
         rl_catch_signals = 0;
         rl_attempted_completion_function = attempt_completion;
         rl_completer_word_break_characters = " \t";
+        rl_deprep_term_function = keep_terminal_prepared;
         printf("hop %s monitor - type 'help' for more information\n",
                HOP_VERSION);
         rl_callback_handler_install(PROMPT, on_rl_line);
@@ -305,6 +313,7 @@ void term_free(struct term *t)
         if (!t->eof) {
             rl_callback_handler_remove();
         }
+        rl_deprep_terminal();
         if (t->history_path) {
             history_truncate_file(t->history_path, HISTORY_MAX);
         }

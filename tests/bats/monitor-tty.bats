@@ -68,14 +68,15 @@ tty_wait_line() {
     return 1
 }
 
-# tty_exited: hop has exited; prints its exit status.
+# tty_exited: hop has exited; prints its exit status (or "signal N").
+# The pane may read dead before tmux has collected the status: wait for it.
 tty_exited() {
-    local n=200 st
+    local n=400 st
     while [ "$n" -gt 0 ]; do
         st=$(tmux -S "$TMUX_SOCK" display -p -t hoptty: \
-             '#{pane_dead} #{pane_dead_status}')
-        if [ "${st%% *}" = 1 ]; then
-            echo "${st#* }"
+             '#{pane_dead}:#{pane_dead_status}#{?pane_dead_signal,signal #{pane_dead_signal},}')
+        if [ "${st%%:*}" = 1 ] && [ -n "${st#*:}" ]; then
+            echo "${st#*:}"
             return 0
         fi
         sleep 0.05
