@@ -16,7 +16,7 @@ teardown() {
 
 # The machine's process is gone (bounded wait); fails if it is not.
 gone() {
-    timeout 20 tail --pid="$1" -f /dev/null
+    timeout 20 tail -s 0.05 --pid="$1" -f /dev/null
 }
 
 # ---- how the monitor is reached ----
