@@ -2,6 +2,7 @@
  * and the driver table.  Mapping, refcounts, snapshots and the check live
  * in the other qcow2-*.c files (see qcow2.h). */
 #include "block/qcow2.h"
+#include "util/parse.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -494,28 +495,6 @@ static void qcow2_info(BlockDev *bs, struct blk_info *info)
 
 /* ---- create ---- */
 
-static bool parse_size_value(const char *v, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno || end == v) {
-        return false;
-    }
-    int shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case '\0': break;
-    default: return false;
-    }
-    if (*end) {
-        return false;
-    }
-    *out = (uint64_t)n << shift;
-    return ((*out >> shift) == n);
-}
-
 static bool parse_create_options(const char *options, uint32_t *cluster_bits,
                                  Error **errp)
 {
@@ -540,7 +519,7 @@ static bool parse_create_options(const char *options, uint32_t *cluster_bits,
         *eq = '\0';
         if (strcmp(kv, "cluster_size") == 0) {
             uint64_t cs;
-            if (!parse_size_value(eq + 1, &cs) || cs < 512 || cs > (2u << 20) ||
+            if (!parse_size(eq + 1, 1, &cs) || cs < 512 || cs > (2u << 20) ||
                 (cs & (cs - 1))) {
                 error_setg(errp, "cluster_size '%s' must be a power of two "
                            "from 512 to 2M", eq + 1);

@@ -12,45 +12,11 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
+#include "util/parse.h"
 
 static const struct cli_command *self(void)
 {
     return cli_find_command("img");
-}
-
-/* "64M", "1G", "4096": binary suffixes K M G T (optionally followed by B). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') {
-        return false;
-    }
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0) {
-        return false;
-    }
-    int shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'b': case 'B': end++; break;
-    default: break;
-    }
-    if (shift && (*end == 'b' || *end == 'B')) {
-        end++;
-    }
-    if (*end) {
-        return false;
-    }
-    v *= (double)(1ULL << shift);
-    if (v >= 18446744073709551615.0) {
-        return false;
-    }
-    *out = (uint64_t)v;
-    return true;
 }
 
 /* qemu-img's human sizes: three significant digits, binary units. */
@@ -115,7 +81,7 @@ static int img_create(int argc, char **argv)
     }
     const char *file = argv[optind];
     uint64_t size;
-    if (!parse_size(argv[optind + 1], &size)) {
+    if (!parse_size(argv[optind + 1], 1, &size)) {
         return cli_usage_error(self(), "create: invalid size '%s' (use a "
                                "number with an optional K, M, G or T suffix)",
                                argv[optind + 1]);

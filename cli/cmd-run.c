@@ -1,5 +1,6 @@
 /* `hop run`: start a machine from QEMU-like options. */
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include "monitor/loop.h"
 #include "monitor/session.h"
 #include "vmstate/stream.h"
+#include "util/clock.h"
 
 #include <jansson.h>
 
@@ -37,6 +39,8 @@ struct run_opts {
     const char *qmp;            /* -qmp, default none */
     const char *incoming;       /* -incoming URI|defer */
     const char *dump_vmstate;   /* -dump-vmstate FILE */
+    bool have_uuid;             /* -uuid */
+    uint8_t uuid[16];
 };
 
 static const struct cli_command *run_cmd(void)
@@ -97,6 +101,30 @@ static bool parse_smp(const char *s, int *n)
     return true;
 }
 
+/* "f81d4fae-7dec-11d0-a765-00a0c91e6bf6" -> 16 bytes. */
+static bool parse_uuid(const char *s, uint8_t out[16])
+{
+    if (strlen(s) != 36) {
+        return false;
+    }
+    int n = 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return false;
+            }
+            continue;
+        }
+        if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1])) {
+            return false;
+        }
+        char hex[3] = { s[i], s[i + 1], 0 };
+        out[n++] = (uint8_t)strtoul(hex, NULL, 16);
+        i++;
+    }
+    return n == 16;
+}
+
 /* Returns -1 when parsing succeeded, else the exit code. */
 static int parse(int argc, char **argv, struct run_opts *o)
 {
@@ -113,7 +141,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
                        strcmp(a, "-serial") == 0 || strcmp(a, "-name") == 0 ||
                        strcmp(a, "-drive") == 0 || strcmp(a, "-monitor") == 0 ||
                        strcmp(a, "-qmp") == 0 || strcmp(a, "-incoming") == 0 ||
-                       strcmp(a, "-dump-vmstate") == 0;
+                       strcmp(a, "-dump-vmstate") == 0 ||
+                       strcmp(a, "-uuid") == 0;
         const char *v = NULL;
         if (has_arg) {
             if (i + 1 >= argc) {
@@ -177,6 +206,13 @@ static int parse(int argc, char **argv, struct run_opts *o)
             o->incoming = v;
         } else if (strcmp(a, "-dump-vmstate") == 0) {
             o->dump_vmstate = v;
+        } else if (strcmp(a, "-uuid") == 0) {
+            if (!parse_uuid(v, o->uuid)) {
+                return cli_usage_error(cmd, "-uuid: '%s' is not a UUID "
+                                       "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                                       v);
+            }
+            o->have_uuid = true;
         } else if (strcmp(a, "-S") == 0) {
             o->start_paused = true;
         } else if (a[0] == '-') {
@@ -205,13 +241,6 @@ struct serial_out {
     char buf[512];
 };
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void write_all(int fd, const char *buf, size_t len)
 {
     while (len) {
@@ -235,7 +264,7 @@ static void serial_write(void *opaque, const uint8_t *buf, size_t len)
         return;
     }
     pthread_mutex_lock(&o->lock);
-    uint64_t now = mono_ns();
+    uint64_t now = clock_mono_ns();
     for (size_t i = 0; i < len; i++) {
         o->buf[o->len++] = (char)buf[i];
         if (buf[i] == '\n' || o->len == sizeof(o->buf)) {
@@ -387,6 +416,9 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     machine_set_runstate_notify(m, on_runstate, &s);
+    if (o.have_uuid) {
+        section_registry_set_uuid(machine_registry(m), o.uuid);
+    }
     if (o.dump_vmstate) {
         rc = dump_vmstate(m, o.dump_vmstate) ? EXIT_OK : EXIT_FAIL;
         goto out;

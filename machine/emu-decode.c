@@ -228,7 +228,7 @@ static bool decode_one(struct dec *d, struct emu_op *op)
             op->fn = emu_op_pop_rm;
         break;
     case 0x90:
-        op->fn = emu_op_nop; break;                 /* also PAUSE (f3 90) */
+        op->fn = rep == 0xf3 ? emu_op_pause : emu_op_nop; break;
     case 0x91 ... 0x97:
         op->sz = (uint8_t)osz; op->mem = 0; op->rm = b & 7; op->reg = R_EAX;
         op->fn = emu_op_xchg; break;
@@ -385,13 +385,16 @@ static bool decode_one(struct dec *d, struct emu_op *op)
             op->fn = emu_op_flush; goto done_end;
         case 0x1f:
             modrm(d, op); op->fn = emu_op_nop; break;
-        case 0x20: case 0x22:
-            modrm(d, op);                           /* mod ignored */
+        case 0x20: case 0x22: {
+            uint8_t m = fetch8(d);                  /* mod reads as 11b */
+            op->reg = (m >> 3) & 7;
+            op->rm = m & 7;
             op->mem = 0;
             op->fn = b == 0x20 ? emu_op_mov_from_cr : emu_op_mov_to_cr;
             if (b == 0x22)
                 goto done_end;
             break;
+        }
         case 0x31: op->fn = emu_op_rdtsc; break;
         case 0x40 ... 0x4f:
             op->sz = (uint8_t)osz; modrm(d, op); op->sub = b & 15;

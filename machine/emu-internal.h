@@ -98,6 +98,7 @@ struct emu_cpu {
     char *err;
     size_t errlen;
     int cpu_index, cpu_count;
+    unsigned pauses;           /* PAUSEs since the last host yield */
     struct emu_block *tbl[1u << EMU_TBL_BITS];
 };
 
@@ -357,7 +358,7 @@ extern const emu_fn emu_jcc_fns[16];
     X(div) X(idiv) X(imul2) X(imul3) X(shift) X(shld) X(shrd) \
     X(bt_r) X(bt_i) X(bsf) X(bsr) X(xadd) X(cmpxchg) X(locked_rmw) \
     X(jmp) X(jcc) X(jmp_rm) X(call) X(call_rm) X(ret) X(loop) X(jecxz) \
-    X(jmp_far) X(leave) X(nop) X(flagop) X(hlt) X(next) \
+    X(jmp_far) X(leave) X(nop) X(pause) X(flagop) X(hlt) X(next) \
     X(movs) X(stos) X(lods) X(cmps) X(scas) X(ins) X(outs) \
     X(in) X(out) X(cpuid) X(rdtsc) X(lgdt) X(lidt) X(sgdt) X(sidt) \
     X(mov_from_cr) X(mov_to_cr) X(mov_rm_sreg) X(mov_sreg_rm) X(flush) \

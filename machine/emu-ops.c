@@ -2,6 +2,8 @@
  * The hot forms (ALU, INC/DEC, MOV, Jcc) are instantiated per operand
  * size and register/memory form so their handlers have no branches on
  * either. */
+#include <sched.h>
+
 #include "machine/emu-internal.h"
 
 /* ---- Operand helpers ---- */
@@ -1022,6 +1024,19 @@ int emu_op_jecxz(struct emu_cpu *c, const struct emu_op *op)
 
 int emu_op_nop(struct emu_cpu *c, const struct emu_op *op)
 {
+    return 0;
+}
+
+/* PAUSE marks a spin-wait: every so often give the host CPU to another
+ * thread (another vCPU may be the one the guest waits for). */
+#define EMU_PAUSES_PER_YIELD 64
+
+int emu_op_pause(struct emu_cpu *c, const struct emu_op *op)
+{
+    if (++c->pauses >= EMU_PAUSES_PER_YIELD) {
+        c->pauses = 0;
+        sched_yield();
+    }
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "machine/rtc.h"
 #include "machine/vcpu.h"
 #include "machine/vmclock.h"
+#include "util/parse.h"
 
 struct machine {
     char *name;
@@ -647,31 +648,7 @@ size_t machine_serial_input(struct machine *m, const uint8_t *buf,
 
 bool machine_parse_size(const char *s, uint64_t *bytes)
 {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') {
-        return false;
-    }
-    double v = strtod(s, &end);
-    if (errno || end == s || v <= 0) {
-        return false;
-    }
-    uint64_t mult = 1ull << 20;            /* plain numbers are MiB */
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1ull << 10; end++; break;
-    case 'm': case 'M': mult = 1ull << 20; end++; break;
-    case 'g': case 'G': mult = 1ull << 30; end++; break;
-    case 't': case 'T': mult = 1ull << 40; end++; break;
-    case 'b': case 'B': mult = 1; end++; break;
-    default: return false;
-    }
-    if (*end == 'i' || *end == 'B') {
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-    }
-    if (*end || v * (double)mult > 1e15) {
-        return false;
-    }
-    *bytes = (uint64_t)(v * (double)mult);
-    return true;
+    /* As QEMU's -m: a plain number is MiB. */
+    return parse_size(s, 1ull << 20, bytes) && *bytes > 0 &&
+           *bytes <= 1ull << 50;
 }

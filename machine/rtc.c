@@ -1,6 +1,8 @@
 /* MC146818 RTC on the VM clock. */
 #include "machine/rtc.h"
 
+#include "util/clock.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -24,7 +26,7 @@ void rtc_init(struct rtc *r, struct vmclock *clock)
 {
     memset(r, 0, sizeof(*r));
     r->clock = clock;
-    r->base_epoch_ns = clock_realtime_ns() - vmclock_get_ns(clock);
+    r->base_epoch_ns = clock_real_ns() - vmclock_get_ns(clock);
     r->cmos[REG_A] = 0x26;          /* 32.768 kHz, 1024 Hz rate */
     r->cmos[REG_B] = B_24H;
     r->cmos[REG_D] = 0x80;          /* battery good */

@@ -1,21 +1,7 @@
 /* VM clock on top of CLOCK_MONOTONIC. */
 #include "machine/vmclock.h"
 
-#include <time.h>
-
-int64_t clock_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t clock_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "util/clock.h"
 
 void vmclock_init(struct vmclock *c)
 {
@@ -35,7 +21,7 @@ int64_t vmclock_get_ns(struct vmclock *c)
     pthread_mutex_lock(&c->lock);
     int64_t ns = c->base_ns;
     if (c->running) {
-        ns += clock_monotonic_ns() - c->started_at;
+        ns += (int64_t)clock_mono_ns() - c->started_at;
     }
     pthread_mutex_unlock(&c->lock);
     return ns;
@@ -45,7 +31,7 @@ void vmclock_set_ns(struct vmclock *c, int64_t ns)
 {
     pthread_mutex_lock(&c->lock);
     c->base_ns = ns;
-    c->started_at = clock_monotonic_ns();
+    c->started_at = (int64_t)clock_mono_ns();
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -53,7 +39,7 @@ void vmclock_start(struct vmclock *c)
 {
     pthread_mutex_lock(&c->lock);
     if (!c->running) {
-        c->started_at = clock_monotonic_ns();
+        c->started_at = (int64_t)clock_mono_ns();
         c->running = true;
     }
     pthread_mutex_unlock(&c->lock);
@@ -63,7 +49,7 @@ void vmclock_stop(struct vmclock *c)
 {
     pthread_mutex_lock(&c->lock);
     if (c->running) {
-        c->base_ns += clock_monotonic_ns() - c->started_at;
+        c->base_ns += (int64_t)clock_mono_ns() - c->started_at;
         c->running = false;
     }
     pthread_mutex_unlock(&c->lock);

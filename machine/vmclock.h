@@ -22,7 +22,5 @@ void vmclock_set_ns(struct vmclock *c, int64_t ns);
 void vmclock_start(struct vmclock *c);
 void vmclock_stop(struct vmclock *c);
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in ns. */
-int64_t clock_monotonic_ns(void);
-int64_t clock_realtime_ns(void);
 
 #endif

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "machine/machine.h"
 #include "migration/globalstate.h"
 #include "vmstate/stream.h"
+#include "util/clock.h"
 
 /* How often bandwidth and convergence are measured. */
 #define MEASURE_NS (100 * 1000 * 1000ull)
@@ -36,13 +38,6 @@ bool mig_status_is_active(enum mig_status st)
     return st == MIG_STATUS_SETUP || st == MIG_STATUS_ACTIVE ||
            st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
            st == MIG_STATUS_CANCELLING;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -144,7 +139,7 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
     }
@@ -160,14 +155,33 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
             error_setg(errp, "cancelled");
             return false;
         }
-        t0 = now_ns();
+        t0 = clock_mono_ns();
     }
     set_status(mig, MIG_STATUS_DEVICE);
     if (!stream_save_complete(mig->reg, f, errp)) {
         return false;
     }
-    mig->downtime_ns = now_ns() - t0;
+    mig->downtime_ns = clock_mono_ns() - t0;
     return true;
+}
+
+/* Open the extra connections and hand them to the RAM section. */
+static bool start_multifd(struct migration *mig, Error **errp)
+{
+    int n = (int)mig->cfg.params[MIG_PARAM_MULTIFD_CHANNELS];
+    int fds[256];
+    for (int i = 0; i < n; i++) {
+        struct mig_conn c;
+        if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
+            error_prepend(errp, "multifd channel %d: ", i);
+            while (i-- > 0) {
+                close(fds[i]);
+            }
+            return false;
+        }
+        fds[i] = c.fd;
+    }
+    return ram_state_start_multifd(mig->rs, fds, n, errp);
 }
 
 static void *migration_thread(void *opaque)
@@ -183,14 +197,29 @@ static void *migration_thread(void *opaque)
     uint64_t bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 
-    if (!ram_state_configure(mig->rs, &rp, &err) ||
-        !stream_save_setup(mig->reg, f, &err)) {
+    section_registry_validate_uuid(mig->reg,
+                                   mig->cfg.caps[MIG_CAP_VALIDATE_UUID]);
+    if (!ram_state_configure(mig->rs, &rp, &err)) {
         goto out;
     }
-    mig->setup_ns = now_ns() - mig->start_ns;
+    if (mig->cfg.caps[MIG_CAP_MULTIFD] && !start_multifd(mig, &err)) {
+        goto out;
+    }
+    /* Flushed at once: the destination tells the main stream from
+     * multifd channels by its first bytes. */
+    if (!stream_save_setup(mig->reg, f, &err) || !chan_flush(f)) {
+        chan_check(f, &err);
+        goto out;
+    }
+    mig->setup_ns = clock_mono_ns() - mig->start_ns;
     set_status(mig, MIG_STATUS_ACTIVE);
 
-    uint64_t period_start = now_ns(), period_bytes = chan_tell(f);
+    /* Bytes sent: the main stream plus the RAM sent on multifd
+     * channels (RAM records on the main stream are in both). */
+    struct ram_stats st0;
+    ram_state_get_stats(mig->rs, &st0);
+    uint64_t period_start = clock_mono_ns();
+    uint64_t period_bytes = chan_tell(f) + st0.multifd_transferred;
     uint64_t bandwidth = 0;        /* bytes per second, last period */
     uint64_t last_pages = 0;
     int strikes = 0;
@@ -207,16 +236,18 @@ static void *migration_thread(void *opaque)
         if (chan_rate_limited(f) && !chan_has_error(f)) {
             chan_rate_limit_wait(f);
         }
-        uint64_t now = now_ns();
+        uint64_t now = clock_mono_ns();
         if (now - period_start >= MEASURE_NS || r == 1) {
             chan_flush(f);
-            uint64_t sent = chan_tell(f) - period_bytes;
+            struct ram_stats st;
+            ram_state_get_stats(mig->rs, &st);
+            uint64_t total_bytes = chan_tell(f) + st.multifd_transferred;
+            uint64_t sent = total_bytes - period_bytes;
             uint64_t dt = now - period_start;
             if (dt > 0 && sent > 0) {
                 bandwidth = sent * 1000000000ull / dt;
             }
             uint64_t pending = stream_save_pending(mig->reg);
-            struct ram_stats st;
             ram_state_get_stats(mig->rs, &st);
             uint64_t pages = st.normal_pages + st.zero_pages + st.xbzrle_pages;
             pthread_mutex_lock(&mig->lock);
@@ -233,7 +264,7 @@ static void *migration_thread(void *opaque)
                                1000000000ull, &strikes);
             }
             period_start = now;
-            period_bytes = chan_tell(f);
+            period_bytes = total_bytes;
             /* max-bandwidth may change while we run. */
             bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
             chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
@@ -247,6 +278,19 @@ static void *migration_thread(void *opaque)
     ok = complete(mig, f, &stopped, &err);
 out:
     machine_set_throttle(mig->m, 0);
+    {
+        /* Channels drain before the main stream closes. */
+        Error *merr = NULL;
+        uint64_t bytes = 0;
+        if (!ram_state_stop_multifd(mig->rs, &bytes, ok ? &merr : NULL) &&
+            ok) {
+            ok = false;
+            err = merr;
+        } else {
+            error_free(merr);
+        }
+        mig->multifd_bytes = bytes;
+    }
     if (ok) {
         chan_flush(f);
         ok = chan_check(f, &err);
@@ -263,7 +307,7 @@ out:
         }
     }
     mig->f = NULL;
-    mig->end_ns = now_ns();
+    mig->end_ns = clock_mono_ns();
     ram_state_get_stats(mig->rs, &mig->ram_final);
     if (ok) {
         Error *e2 = NULL;
@@ -338,7 +382,7 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     mig->downtime_ns = 0;
     mig->expected_downtime_ms = 0;
     mig->mbps = 0;
-    mig->start_ns = now_ns();
+    mig->start_ns = clock_mono_ns();
     mig->end_ns = 0;
     set_status(mig, MIG_STATUS_SETUP);
     if (!mig_connect(&mig->uri, mig->fds, &mig->conn, errp)) {
@@ -372,6 +416,7 @@ void migration_cancel(struct migration *mig)
         if (mig->f) {
             chan_shutdown(mig->f);
         }
+        ram_state_cancel_multifd(mig->rs);
         pthread_mutex_unlock(&mig->lock);
         if (mig->notify) {
             mig->notify(mig->opaque, MIG_STATUS_CANCELLING);
@@ -422,7 +467,7 @@ void migration_query(struct migration *mig, struct mig_info *info)
     memset(info, 0, sizeof(*info));
     pthread_mutex_lock(&mig->lock);
     info->status = mig->status;
-    uint64_t end = mig->end_ns ? mig->end_ns : now_ns();
+    uint64_t end = mig->end_ns ? mig->end_ns : clock_mono_ns();
     if (mig->status != MIG_STATUS_NONE) {
         info->total_time_ms = (end - mig->start_ns) / 1000000;
         info->setup_time_ms = mig->setup_ns / 1000000;

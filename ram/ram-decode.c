@@ -378,6 +378,10 @@ bool ram_decode_section(struct ram_decoder *d, struct ram_reader *r,
                        (unsigned long long)at);
             return false;
         }
+        if ((flags & RAM_FLAG_MULTIFD_FLUSH) && d->ops && d->ops->flush &&
+            !d->ops->flush(d->ctx, errp)) {
+            return false;
+        }
         if (flags & RAM_FLAG_EOS) {
             return true;
         }

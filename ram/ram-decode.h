@@ -80,6 +80,9 @@ struct ram_decode_ops {
                   Error **errp);
     /* Each page record (may be NULL). */
     bool (*page)(void *ctx, const struct ram_page *p, Error **errp);
+    /* A MULTIFD_FLUSH record: pages sent on other channels before it
+     * must be in place before going on (may be NULL). */
+    bool (*flush)(void *ctx, Error **errp);
 };
 
 struct ram_decoder {

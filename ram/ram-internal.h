@@ -7,6 +7,7 @@
 
 #include "machine/memory.h"
 #include "ram/ram-decode.h"
+#include "ram/ram-multifd.h"
 #include "ram/ram.h"
 #include "ram/xbzrle.h"
 #include "vmstate/channel.h"
@@ -27,6 +28,8 @@ struct ram_state {
     bool xbzrle_active;           /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
     bool membarrier_ok;           /* vCPU store buffers can be drained */
+    struct multifd_send *mfd;     /* pages go over these channels */
+    bool mfd_dirty;               /* pages queued since the last sync */
 
     /* loading */
     struct ram_decoder dec;
@@ -36,6 +39,7 @@ struct ram_state {
     /* One bit per page written by this load: zero pages elsewhere need
      * no write, and the memory behind them stays unallocated. */
     unsigned long *received[RAM_MAX_BLOCKS];
+    struct multifd_recv *mfd_recv;
 };
 
 bool ram_page_is_zero(const uint8_t *p);

@@ -98,10 +98,49 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     return false;
 }
 
+static bool on_flush(void *ctx, Error **errp)
+{
+    struct ram_state *rs = ctx;
+    if (!rs->mfd_recv) {
+        error_setg(errp, "MULTIFD_FLUSH record, but this destination takes "
+                   "no multifd channels on its transport");
+        return false;
+    }
+    return multifd_recv_flush(rs->mfd_recv, errp);
+}
+
 static const struct ram_decode_ops load_ops = {
     .block = on_block,
     .page = on_page,
+    .flush = on_flush,
 };
+
+void ram_state_multifd_recv_begin(struct ram_state *rs)
+{
+    multifd_recv_free(rs->mfd_recv);
+    rs->mfd_recv = multifd_recv_new(rs->mem, rs->received[0] ? rs->received
+                                                             : NULL);
+}
+
+bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp)
+{
+    if (!rs->mfd_recv) {
+        error_setg(errp, "not expecting multifd channels");
+        return false;
+    }
+    return multifd_recv_add(rs->mfd_recv, fd, errp);
+}
+
+bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp)
+{
+    if (!rs->mfd_recv) {
+        return true;
+    }
+    bool ok = multifd_recv_finish(rs->mfd_recv, errp);
+    multifd_recv_free(rs->mfd_recv);
+    rs->mfd_recv = NULL;
+    return ok;
+}
 
 void ram_state_set_fresh(struct ram_state *rs, bool fresh)
 {

@@ -10,6 +10,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "util/clock.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
 #define BATCH_WORDS 16
@@ -17,13 +18,6 @@
 /* One call to iterate sends for at most this long, so the migration loop
  * can measure bandwidth and check its limits often. */
 #define ITERATE_BUDGET_NS (50 * 1000 * 1000ull)
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 bool ram_page_is_zero(const uint8_t *p)
 {
@@ -70,6 +64,24 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     uint64_t start = chan_tell(f);
     uint64_t key = rs->block_base[block] + page;
 
+    if (rs->mfd) {
+        /* The channel threads read the page when they send it. */
+        bool zero = ram_page_is_zero(host);
+        Error *err = NULL;
+        if (!multifd_send_page(rs->mfd, block, offset, zero, &err)) {
+            chan_set_error_obj(f, err);
+            return 0;
+        }
+        rs->mfd_dirty = true;
+        uint64_t bytes = zero ? 8 : 8 + RAM_PAGE_SIZE;
+        rs->stats.multifd_transferred += bytes;
+        if (zero) {
+            rs->stats.zero_pages++;
+        } else {
+            rs->stats.normal_pages++;
+        }
+        return bytes;
+    }
     if (ram_page_is_zero(host)) {
         put_page_header(rs, f, block, offset, RAM_FLAG_ZERO);
         chan_put_u8(f, 0);
@@ -125,6 +137,21 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     return chan_tell(f) - start;
 }
 
+/* multifd: end an epoch so that no later copy of a page can overtake
+ * one sent before (see ram-multifd.h). */
+static bool multifd_sync(struct ram_state *rs, Channel *f, Error **errp)
+{
+    if (!rs->mfd || !rs->mfd_dirty) {
+        return true;
+    }
+    if (!multifd_send_sync(rs->mfd, errp)) {
+        return false;
+    }
+    rs->mfd_dirty = false;
+    chan_put_be64(f, RAM_FLAG_MULTIFD_FLUSH);
+    return true;
+}
+
 /* Pull the accelerator's dirty log and count what is left to send. */
 static bool count_dirty(struct ram_state *rs, Error **errp)
 {
@@ -146,7 +173,7 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
     if (!count_dirty(rs, errp)) {
         return false;
     }
-    uint64_t now = now_ns();
+    uint64_t now = clock_mono_ns();
     if (rs->pass_start_ns && now > rs->pass_start_ns) {
         rs->stats.dirty_pages_rate = rs->dirty_pages * 1000000000ull /
                                      (now - rs->pass_start_ns);
@@ -161,7 +188,7 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
 static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                       Error **errp)
 {
-    uint64_t start = now_ns();
+    uint64_t start = clock_mono_ns();
     unsigned checks = 0;
     bool wrapped = false;
     for (;;) {
@@ -172,7 +199,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             if (!rs->xbzrle_active && rs->xbzrle_cache) {
                 rs->xbzrle_active = true;   /* after the first pass */
             }
-            if (!end_of_pass(rs, errp)) {
+            if (!multifd_sync(rs, f, errp) || !end_of_pass(rs, errp)) {
                 return -1;
             }
             if (rs->dirty_pages == 0 || (bounded && wrapped)) {
@@ -217,7 +244,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 return -1;
             }
             if (bounded && (++checks & 3) == 0 &&
-                (chan_rate_limited(f) || now_ns() - start > ITERATE_BUDGET_NS)) {
+                (chan_rate_limited(f) || clock_mono_ns() - start > ITERATE_BUDGET_NS)) {
                 return 0;
             }
         }
@@ -252,7 +279,7 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
     rs->cur_word = 0;
     rs->xbzrle_active = false;
     rs->dirty_pages = total / RAM_PAGE_SIZE;
-    rs->pass_start_ns = now_ns();
+    rs->pass_start_ns = clock_mono_ns();
     return chan_check(f, errp);
 }
 
@@ -262,6 +289,9 @@ static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
     rs->last_sent_block = -1;   /* each section names its first block */
     rs->stats.iterations++;
     int r = send_dirty(rs, f, true, errp);
+    if (r >= 0 && !multifd_sync(rs, f, errp)) {
+        r = -1;
+    }
     chan_put_be64(f, RAM_FLAG_EOS);
     return r;
 }
@@ -273,6 +303,9 @@ static bool ram_save_complete(Channel *f, void *opaque, Error **errp)
     /* The machine is stopped: finish the pass, then sync and send until
      * nothing is dirty. */
     int r = send_dirty(rs, f, false, errp);
+    if (r >= 0 && !multifd_sync(rs, f, errp)) {
+        r = -1;
+    }
     chan_put_be64(f, RAM_FLAG_EOS);
     return r >= 0 && chan_check(f, errp);
 }
@@ -337,6 +370,8 @@ void ram_state_free(struct ram_state *rs)
         return;
     }
     xbzrle_cache_free(rs->xbzrle_cache);
+    multifd_send_free(rs->mfd);
+    multifd_recv_free(rs->mfd_recv);
     free(rs->zero_page);
     free(rs->scratch);
     free(rs->delta);
@@ -344,6 +379,35 @@ void ram_state_free(struct ram_state *rs)
         free(rs->received[i]);
     }
     free(rs);
+}
+
+bool ram_state_start_multifd(struct ram_state *rs, const int *fds, int n,
+                             Error **errp)
+{
+    rs->mfd = multifd_send_new(rs->mem, fds, n, errp);
+    rs->mfd_dirty = false;
+    return rs->mfd != NULL;
+}
+
+bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
+                            Error **errp)
+{
+    if (!rs->mfd) {
+        *bytes = 0;
+        return true;
+    }
+    bool ok = multifd_send_drain(rs->mfd, errp);
+    *bytes = multifd_send_bytes(rs->mfd);
+    multifd_send_free(rs->mfd);
+    rs->mfd = NULL;
+    return ok;
+}
+
+void ram_state_cancel_multifd(struct ram_state *rs)
+{
+    if (rs->mfd) {
+        multifd_send_shutdown(rs->mfd);
+    }
 }
 
 bool ram_register(struct ram_state *rs, struct section_registry *reg,

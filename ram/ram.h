@@ -25,6 +25,7 @@ struct ram_params {
 /* Counters, as `info migrate` shows them. */
 struct ram_stats {
     uint64_t transferred;          /* bytes of RAM records sent */
+    uint64_t multifd_transferred;  /* of which over multifd channels */
     uint64_t normal_pages;         /* sent whole */
     uint64_t zero_pages;           /* sent as ZERO ("duplicate") */
     uint64_t xbzrle_pages;
@@ -50,6 +51,19 @@ void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st);
  * pages are skipped, not written, so that memory stays unallocated.
  * Otherwise (loadvm) zero pages clear whatever the page held. */
 void ram_state_set_fresh(struct ram_state *rs, bool fresh);
+/* multifd, sending: pages of the passes go over the connections fds
+ * (taken over).  stop waits until they are all written. */
+bool ram_state_start_multifd(struct ram_state *rs, const int *fds, int n,
+                             Error **errp);
+bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
+                            Error **errp);
+/* Unblock the channels of a migration being cancelled. */
+void ram_state_cancel_multifd(struct ram_state *rs);
+/* multifd, receiving: ready for channels, a channel arrived (its first
+ * bytes are the multifd magic; fd taken over), loading ended. */
+void ram_state_multifd_recv_begin(struct ram_state *rs);
+bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp);
+bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp);
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp);

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util/iov.h"
+
 struct fd_backend {
     int fd;
     bool own_fd;
@@ -43,16 +45,7 @@ static ssize_t fd_writev(void *opaque, const struct iovec *iov_in, int iovcnt,
             return -1;
         }
         total += (size_t)n;
-        /* Advance past what the kernel took. */
-        while (iovcnt > 0 && (size_t)n >= cur->iov_len) {
-            n -= (ssize_t)cur->iov_len;
-            cur++;
-            iovcnt--;
-        }
-        if (iovcnt > 0) {
-            cur->iov_base = (uint8_t *)cur->iov_base + n;
-            cur->iov_len -= (size_t)n;
-        }
+        iov_advance(&cur, &iovcnt, (size_t)n);
     }
     return (ssize_t)total;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
+
 #define CHAN_BUF_SIZE  (64 * 1024)
 #define CHAN_IOV_MAX   64
 /* Puts of at least this many bytes go to the kernel by reference. */
@@ -37,13 +39,6 @@ struct Channel {
     uint64_t window_pos;       /* pos at window start */
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 Channel *chan_new(const struct chan_ops *ops, void *opaque, bool writable,
                   const char *name)
 {
@@ -59,7 +54,7 @@ Channel *chan_new(const struct chan_ops *ops, void *opaque, bool writable,
     f->ops = ops;
     f->opaque = opaque;
     f->writable = writable;
-    f->window_start_ns = now_ns();
+    f->window_start_ns = clock_mono_ns();
     return f;
 }
 
@@ -472,14 +467,14 @@ bool chan_rate_limited(Channel *f)
     if (f->rate_limit == 0) {
         return false;
     }
-    rate_window_roll(f, now_ns());
+    rate_window_roll(f, clock_mono_ns());
     return f->pos - f->window_pos >= f->rate_limit;
 }
 
 void chan_rate_limit_wait(Channel *f)
 {
     uint64_t end = f->window_start_ns + CHAN_RATE_WINDOW_MS * 1000000ull;
-    uint64_t now = now_ns();
+    uint64_t now = clock_mono_ns();
     if (now < end) {
         chan_flush(f);
         uint64_t d = end - now;
@@ -488,7 +483,7 @@ void chan_rate_limit_wait(Channel *f)
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
         }
     }
-    rate_window_roll(f, now_ns());
+    rate_window_roll(f, clock_mono_ns());
 }
 
 /* ---- closing ---- */

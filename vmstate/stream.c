@@ -30,6 +30,9 @@ struct section_entry {
 struct stream_config {
     uint32_t name_len;
     uint8_t name[256];
+    bool send_uuid;           /* validate-uuid: carry the machine's UUID */
+    uint8_t uuid[16];
+    bool got_uuid;            /* loading: the subsection was there */
 };
 
 struct section_registry {
@@ -38,6 +41,32 @@ struct section_registry {
     struct section_entry **tail;
     uint32_t next_section_id;
     struct stream_config config;
+    bool have_uuid;
+    uint8_t uuid[16];
+    bool validate_uuid;
+};
+
+static bool config_uuid_needed(void *opaque)
+{
+    return ((struct stream_config *)opaque)->send_uuid;
+}
+
+static bool config_uuid_post_load(void *opaque, int version_id, Error **errp)
+{
+    ((struct stream_config *)opaque)->got_uuid = true;
+    return true;
+}
+
+static const struct vmstate_desc config_uuid_desc = {
+    .name = "configuration/uuid",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = config_uuid_needed,
+    .post_load = config_uuid_post_load,
+    .fields = (const struct vmstate_field[]) {
+        VMSTATE_BUFFER(uuid, struct stream_config),
+        VMSTATE_END_OF_LIST()
+    },
 };
 
 static const struct vmstate_field config_fields[] = {
@@ -51,6 +80,10 @@ static const struct vmstate_desc config_desc = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = config_fields,
+    .subsections = (const struct vmstate_desc *const[]) {
+        &config_uuid_desc,
+        NULL
+    },
 };
 
 struct section_registry *section_registry_new(const char *machine)
@@ -81,6 +114,20 @@ void section_registry_free(struct section_registry *reg)
 const char *section_registry_machine(const struct section_registry *reg)
 {
     return reg->machine;
+}
+
+void section_registry_set_uuid(struct section_registry *reg,
+                               const uint8_t uuid[16])
+{
+    reg->have_uuid = uuid != NULL;
+    if (uuid) {
+        memcpy(reg->uuid, uuid, 16);
+    }
+}
+
+void section_registry_validate_uuid(struct section_registry *reg, bool on)
+{
+    reg->validate_uuid = on;
 }
 
 static struct section_entry *find_entry(const struct section_registry *reg,
@@ -210,6 +257,8 @@ bool stream_save_setup(struct section_registry *reg, Channel *f,
     size_t len = strlen(reg->machine);
     reg->config.name_len = (uint32_t)(len > 255 ? 255 : len);
     memcpy(reg->config.name, reg->machine, reg->config.name_len);
+    reg->config.send_uuid = reg->validate_uuid && reg->have_uuid;
+    memcpy(reg->config.uuid, reg->uuid, 16);
     if (!vmstate_save(f, &config_desc, &reg->config, NULL, errp)) {
         return false;
     }
@@ -365,6 +414,20 @@ struct loader {
     size_t by_id_len;
 };
 
+static void uuid_format(const uint8_t u[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 static bool load_header(struct loader *ld, Error **errp)
 {
     Channel *f = ld->f;
@@ -402,6 +465,14 @@ static bool load_header(struct loader *ld, Error **errp)
     if (strcmp((char *)cfg.name, ld->reg->machine) != 0) {
         error_setg(errp, "machine type mismatch: the stream is from '%s', "
                    "this machine is '%s'", (char *)cfg.name, ld->reg->machine);
+        return false;
+    }
+    if (cfg.got_uuid && ld->reg->have_uuid &&
+        memcmp(cfg.uuid, ld->reg->uuid, 16) != 0) {
+        char a[37], b[37];
+        uuid_format(cfg.uuid, a);
+        uuid_format(ld->reg->uuid, b);
+        error_setg(errp, "UUID received is %s and should be %s", a, b);
         return false;
     }
     return true;

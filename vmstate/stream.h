@@ -64,6 +64,12 @@ typedef void (*section_visit_fn)(const char *idstr, int instance_id,
 void section_foreach_vmsd(const struct section_registry *reg,
                           section_visit_fn fn, void *ctx);
 const char *section_registry_machine(const struct section_registry *reg);
+/* The machine's UUID (NULL: none).  With validate on, the stream carries
+ * it (configuration/uuid) and a loader with a UUID of its own refuses a
+ * stream from another machine. */
+void section_registry_set_uuid(struct section_registry *reg,
+                               const uint8_t uuid[16]);
+void section_registry_validate_uuid(struct section_registry *reg, bool on);
 
 /* ---- Saving ---- */
 

@@ -22,9 +22,8 @@ next:
         call putdec
         mov $'\n', %al
         call putc
-        mov $20000, %ecx
-1:      pause
-        loop 1b
+        mov $50000, %ecx                # a plain delay loop (no PAUSE:
+1:      loop 1b                         # an emulator may yield on it)
         jmp next
 
 prefix: .asciz "counter: "

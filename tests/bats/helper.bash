@@ -79,3 +79,9 @@ hop_stop_all() {
 kvm_works() {
     [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }
+
+# wait_memtest_filled NAME: the memtest guest's invariant holds only once
+# it has filled RAM (slow under the sanitizers).
+wait_memtest_filled() {
+    wait_for "grep -q 'memtest: filled' '$BATS_TEST_TMPDIR/$1.serial'" 120
+}

@@ -24,7 +24,7 @@ migrate_and_compare() {
     local mem=${MEM:-64M}
     hop_start dst -accel "$accel" -m "$mem" -S -incoming "$dst_uri"
     hop_start src -accel "$accel" -m "$mem"
-    sleep 0.5
+    wait_memtest_filled src
     run hop_mon src "migrate_set_parameter max-bandwidth 0" "$@" \
         "migrate $src_uri" "info migrate" "info status"
     assert_success
@@ -56,7 +56,7 @@ migrate_and_compare() {
 
 @test "exec: on the source, file: on the destination" {
     hop_start src -m 32M
-    sleep 0.3
+    wait_memtest_filled src
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate \"exec:cat > $D/s.stream\"" "info migrate"
     assert_line "Migration status: completed"
@@ -72,7 +72,7 @@ migrate_and_compare() {
 
 @test "file: with an offset, then -incoming file: at that offset" {
     hop_start src -m 32M
-    sleep 0.3
+    wait_memtest_filled src
     printf 'header!!' >"$D/f.bin"
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate file:$D/f.bin,offset=4096" "info migrate"
@@ -88,7 +88,7 @@ migrate_and_compare() {
 @test "the destination runs on after the switch: serial marks keep coming" {
     hop_start dst -m 64M -incoming "unix:$D/m.sock"
     hop_start src -m 64M
-    sleep 0.5
+    wait_memtest_filled src
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate unix:$D/m.sock" "info migrate"
     assert_line "Migration status: completed"
@@ -102,7 +102,7 @@ migrate_and_compare() {
 
 @test "a failed migration leaves the source running with its memory intact" {
     hop_start src -m 32M
-    sleep 0.3
+    wait_memtest_filled src
     run hop_mon src "migrate unix:$D/nobody.sock" "info status" "info migrate"
     assert_output --partial "Error: cannot connect to unix:$D/nobody.sock"
     assert_line "VM status: running"
@@ -113,7 +113,7 @@ migrate_and_compare() {
 
 @test "the destination rejects a corrupted stream and exits non-zero" {
     hop_start src -m 32M
-    sleep 0.3
+    wait_memtest_filled src
     hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate \"exec:cat > $D/good.stream\""
     cp "$D/good.stream" "$D/bad.stream"

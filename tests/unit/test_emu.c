@@ -507,6 +507,18 @@ static void test_segments(void **state)
     fix_free(f);
 }
 
+static void test_control_registers(void **state)
+{
+    struct emu_fix *f = run_ok("mov eax, 0x12345000\n mov cr3, eax\n"
+                               "mov ecx, 0x10\n mov cr4, ecx\n"
+                               "mov edx, cr0\n mov esi, cr3\n hlt");
+    assert_int_equal(f->st.cr3, 0x12345000);
+    assert_int_equal(f->st.cr4, 0x10);
+    assert_int_equal(f->st.regs[R_ESI], 0x12345000);
+    assert_int_equal(f->st.regs[R_EDX], 0x11);     /* PE | ET at reset */
+    fix_free(f);
+}
+
 static void test_icount(void **state)
 {
     struct emu_fix *f = run_ok("nop\n mov eax, 1\n add eax, eax\n"
@@ -538,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_cpuid),
         cmocka_unit_test(test_segments),
+        cmocka_unit_test(test_control_registers),
         cmocka_unit_test(test_icount),
     };
     return cmocka_run_group_tests_name("emu instructions", tests, NULL, NULL);

@@ -555,6 +555,59 @@ static void test_unassigned_port_reported_once(void **state)
     rig_free(r);
 }
 
+static void halted_save_load(const char *accel)
+{
+    /* mov eax, 0x1234; hlt; (never reached) mov eax, 0x5678 */
+    const uint8_t code[] = { 0xb8, 0x34, 0x12, 0, 0, 0xf4,
+                             0xb8, 0x78, 0x56, 0, 0 };
+    const char *path = write_tmp("hlt.bin", code, sizeof(code));
+    struct rig *a = rig_new(accel, NULL, path, 4u << 20, 1);
+    Error *err = NULL;
+    struct x86_state st = { 0 };
+    start(a->m);
+    int64_t end = fixture_now_ns() + 10000000000ll;
+    do {
+        usleep(2000);
+        stop(a->m);
+        assert_true(machine_get_cpu_state(a->m, 0, &st, &err));
+        start(a->m);
+    } while (!st.halted && fixture_now_ns() < end);
+    stop(a->m);
+    assert_true(st.halted);
+    size_t len;
+    uint8_t *buf = save_machine(a->m, &len);
+    struct rig *b = rig_new(accel, NULL, path, 4u << 20, 1);
+    load_machine(b->m, buf, len);
+    assert_same_cpus(a->m, b->m);
+    /* Resumed, the vCPU stays in HLT: nothing wakes it. */
+    start(b->m);
+    usleep(50000);
+    stop(b->m);
+    assert_true(machine_get_cpu_state(b->m, 0, &st, &err));
+    assert_true(st.halted);
+    assert_int_equal(st.regs[R_EAX], 0x1234);
+    assert_int_equal(st.eip, 0x100006);
+    free(buf);
+    unlink(path);
+    rig_free(b);
+    rig_free(a);
+}
+
+static void test_halted_vcpu_save_load_emu(void **state)
+{
+    halted_save_load("emu");
+}
+
+static void test_halted_vcpu_save_load_kvm(void **state)
+{
+    const char *why = kvm_unusable_reason();
+    if (why) {
+        print_message("# skip: %s\n", why);
+        skip();
+    }
+    halted_save_load("kvm");
+}
+
 static void test_reset_restarts_firmware(void **state)
 {
     struct rig *r = rig_new("emu", "counter", NULL, 4u << 20, 1);
@@ -665,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_memtest_save_load_emu),
         cmocka_unit_test(test_memtest_save_load_kvm),
         cmocka_unit_test(test_dirty_tracking_follows_guest_stores),
+        cmocka_unit_test(test_halted_vcpu_save_load_emu),
+        cmocka_unit_test(test_halted_vcpu_save_load_kvm),
         cmocka_unit_test(test_echo_keys_and_mouse_emu),
         cmocka_unit_test(test_echo_keys_and_mouse_kvm),
         cmocka_unit_test(test_unknown_opcode_is_internal_error),

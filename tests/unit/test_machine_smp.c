@@ -101,10 +101,53 @@ static void test_memtest_smp4_2g_stop_resume(void **state)
     capture_free(&out);
 }
 
+/* The same on a small KVM machine (KVM here may be slow: keep it tiny). */
+static void test_memtest_kvm_small_stop_resume(void **state)
+{
+    const char *why = kvm_unusable_reason();
+    if (why) {
+        print_message("# skip: %s\n", why);
+        skip();
+    }
+    struct serial_capture out;
+    capture_init(&out);
+    struct machine_config cfg = {
+        .ram_size = 3u << 20, .smp = 2, .accel = "kvm",
+        .guest = "memtest", .serial = capture_backend(&out),
+    };
+    Error *err = NULL;
+    struct machine *m = machine_new(&cfg, &err);
+    if (!m) {
+        fail_msg("machine_new: %s", error_get_pretty(err));
+    }
+    assert_true(vm_start(m, &err));
+    assert_true(capture_wait_for(&out, "memtest: filled\n", 60000));
+    int64_t lat[5];
+    struct memtest_result res;
+    for (int i = 0; i < 5; i++) {
+        size_t marks = capture_count(&out, '.');
+        assert_true(capture_wait_count(&out, '.', marks + 1, 30000));
+        int64_t s = fixture_now_ns();
+        assert_true(vm_stop(m, RUN_STATE_PAUSED, &err));
+        lat[i] = fixture_now_ns() - s;
+        check(m, &res);
+        assert_true(vm_start(m, &err));
+    }
+    assert_true(vm_stop(m, RUN_STATE_PAUSED, &err));
+    qsort(lat, 5, sizeof(lat[0]), cmp_i64);
+    print_message("# kvm smp 2, 3 MiB: vm_stop latency min %.3f ms, median "
+                  "%.3f ms, max %.3f ms\n", (double)lat[0] / 1e6,
+                  (double)lat[2] / 1e6, (double)lat[4] / 1e6);
+    assert_true(lat[4] < LATENCY_BOUND_NS);
+    machine_free(m);
+    capture_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memtest_smp4_2g_stop_resume),
+        cmocka_unit_test(test_memtest_kvm_small_stop_resume),
     };
     return cmocka_run_group_tests_name("machine-smp", tests, NULL, NULL);
 }
