@@ -5,21 +5,32 @@
 #include <stdarg.h>
 #include <string.h>
 
-static const char *const help_opts[] = { "--help", NULL };
-static const char *const run_opts[] = {
-    "-m", "-smp", "-accel", "-guest", "-kernel", "-serial", "-S", "-name",
-    "-drive", "--help", NULL
+static const struct cli_option help_opts[] = {
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const img_opts[] = {
-    "create", "info", "check", "snapshot", "convert", "--help", NULL
+static const struct cli_option run_opts[] = {
+    { "-m", CLI_ARG_TEXT }, { "-smp", CLI_ARG_TEXT },
+    { "-accel", CLI_ARG_ACCEL }, { "-guest", CLI_ARG_GUEST },
+    { "-kernel", CLI_ARG_FILE }, { "-serial", CLI_ARG_SERIAL },
+    { "-S", CLI_ARG_NONE }, { "-name", CLI_ARG_TEXT },
+    { "-uuid", CLI_ARG_TEXT }, { "-drive", CLI_ARG_DRIVE },
+    { "-monitor", CLI_ARG_MONITOR }, { "-qmp", CLI_ARG_QMP },
+    { "-incoming", CLI_ARG_INCOMING }, { "-dump-vmstate", CLI_ARG_FILE },
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const inspect_opts[] = {
-    "--json", "--section", "--fields", "--no-ram", "--extract-ram",
-    "--verify", "--against", "--help", NULL
+static const struct cli_option inspect_opts[] = {
+    { "--json", CLI_ARG_NONE }, { "--section", CLI_ARG_TEXT },
+    { "--fields", CLI_ARG_NONE }, { "--no-ram", CLI_ARG_NONE },
+    { "--extract-ram", CLI_ARG_DIR }, { "--verify", CLI_ARG_NONE },
+    { "--against", CLI_ARG_FILE }, { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const vmstate_check_opts[] = {
-    "--reverse", "--json", "--help", NULL
+static const struct cli_option vmstate_check_opts[] = {
+    { "--reverse", CLI_ARG_NONE }, { "--json", CLI_ARG_NONE },
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
+
+const char *const cli_img_formats[] = { "qcow2", "raw", NULL };
+const char *const cli_output_formats[] = { "human", "json", NULL };
 
 const struct cli_command cli_commands[] = {
     {
@@ -31,6 +42,7 @@ const struct cli_command cli_commands[] = {
                 "`hop COMMAND --help`).\n",
         .run = cmd_help,
         .options = help_opts,
+        .operands = CLI_ARG_TEXT,
     },
     {
         .name = "version",
@@ -94,7 +106,8 @@ const struct cli_command cli_commands[] = {
             "    Copy a disk (or its state at snapshot TAG) into a new image; "
             "-n writes into an\n    existing TARGET instead.\n",
         .run = cmd_img,
-        .options = img_opts,
+        .options = help_opts,
+        .subcommands = cli_img_subcommands,
     },
     {
         .name = "complete",
@@ -130,6 +143,7 @@ const struct cli_command cli_commands[] = {
                 "2 usage.\n",
         .run = cmd_inspect,
         .options = inspect_opts,
+        .operands = CLI_ARG_FILE,
     },
     {
         .name = "vmstate-check",
@@ -144,9 +158,28 @@ const struct cli_command cli_commands[] = {
                 "Exit status: 0 compatible, 1 not, 2 usage.\n",
         .run = cmd_vmstate_check,
         .options = vmstate_check_opts,
+        .operands = CLI_ARG_FILE,
     },
     { .name = NULL }
 };
+
+const struct cli_option *cli_find_option(const struct cli_option *opts,
+                                         const char *name)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (const struct cli_option *o = opts; o && o->name; o++) {
+            if (strcmp(o->name, name) == 0) {
+                return o;
+            }
+        }
+        /* QEMU accepts --opt for -opt. */
+        if (name[0] != '-' || name[1] != '-' || !name[2]) {
+            break;
+        }
+        name++;
+    }
+    return NULL;
+}
 
 const struct cli_command *cli_find_command(const char *name)
 {

@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+const char *const endpoint_forms[] = { "stdio", "none", "unix:", NULL };
+
 bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
                     Error **errp)
 {
