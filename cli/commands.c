@@ -57,8 +57,11 @@ const struct cli_command cli_commands[] = {
         .name = "run",
         .synopsis = "[-m SIZE] [-smp N] [-accel emu|kvm] [-guest NAME | "
                     "-kernel FILE] [-serial stdio|file:PATH|none] [-S] "
-                    "[-name NAME] [-drive file=PATH[,format=raw|qcow2]"
-                    "[,if=ide|none]]",
+                    "[-name NAME] [-uuid UUID] [-drive file=PATH"
+                    "[,format=raw|qcow2][,if=ide|none]] [-monitor "
+                    "stdio|none|unix:PATH,server[,nowait]] [-qmp "
+                    "unix:PATH,server[,nowait]] [-incoming URI|defer] "
+                    "[-dump-vmstate FILE]",
         .summary = "start a virtual machine",
         .help = "Options:\n"
                 "  -m SIZE          RAM size (default 128M; K, M, G suffixes; "
@@ -70,15 +73,37 @@ const struct cli_command cli_commands[] = {
                 "counter, disk, echo\n"
                 "  -kernel FILE     a flat 32-bit binary loaded at 1 MiB "
                 "(multiboot a.out header honoured)\n"
-                "  -serial BACKEND  COM1 output: stdio (default), "
-                "file:PATH or none\n"
+                "  -serial BACKEND  COM1 output: stdio (default; none when "
+                "the monitor has the\n"
+                "                   terminal), file:PATH or none\n"
                 "  -S               do not start the vCPUs (use 'cont')\n"
                 "  -name NAME       a name for the machine\n"
+                "  -uuid UUID       the machine's UUID (checked by a "
+                "destination with validate-uuid)\n"
                 "  -drive file=PATH[,format=raw|qcow2][,if=ide|none]\n"
                 "                   a disk image; if=ide (default) attaches "
                 "it as the ATA master\n"
-                "\nCommands on standard input: stop, cont, info status, "
-                "quit.\n",
+                "  -monitor stdio|none|unix:PATH,server[,nowait]\n"
+                "                   where the monitor is (default stdio: a "
+                "(hop) prompt on a\n"
+                "                   terminal, one command per line from a "
+                "pipe); without nowait,\n"
+                "                   wait for the first client before "
+                "starting\n"
+                "  -qmp unix:PATH,server[,nowait]\n"
+                "                   serve QMP, the JSON protocol, on a unix "
+                "socket\n"
+                "  -incoming URI|defer\n"
+                "                   wait for a migration stream on URI "
+                "(tcp:HOST:PORT, unix:PATH,\n"
+                "                   exec:COMMAND, file:PATH, fd:NAME); defer: "
+                "until migrate_incoming\n"
+                "  -dump-vmstate FILE\n"
+                "                   write the machine's state schema as JSON "
+                "and exit\n"
+                "\nThe monitor's commands (help, info, stop, cont, quit, x, "
+                "migrate, ...) are in\nhop-monitor(7); `help` at the prompt "
+                "lists them.\n",
         .run = cmd_run,
         .options = run_opts,
     },

@@ -177,3 +177,16 @@ complete_line() {
     complete_words hop img nosuch ''
     assert_equal "$reply" ""
 }
+
+@test "every option in hop run's table is in hop run --help and man/hop.1" {
+    local opts o
+    opts=$("$HOP" complete -- hop run -)
+    [ "$(wc -l <<<"$opts")" -ge 14 ]
+    run "$HOP" run --help
+    for o in $opts; do
+        [ "$o" = --help ] && continue
+        assert_line --regexp "^  $o( |$)"
+        grep -qE "^\.B[IR]? \\\\$(sed 's/-/\\\\-/g' <<<"${o#-}" | sed 's/^/-/')( |$)" \
+            "$HOP_SRC/man/hop.1" || fail "$o is not in man/hop.1"
+    done
+}
