@@ -19,10 +19,20 @@ teardown() {
     tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
 }
 
-# tty_start SHELL-COMMAND: runs it in a 200x50 terminal.
+# tty_start SHELL-COMMAND: runs it in a 200x50 terminal; its exit status
+# goes to tty.status (tmux's own pane status is not always filled in).
 tty_start() {
+    rm -f "$BATS_TEST_TMPDIR/tty.status"
     tmux -S "$TMUX_SOCK" -f "$BATS_TEST_TMPDIR/tmux.conf" \
-        new-session -d -s hoptty -x 200 -y 50 "$1"
+        new-session -d -s hoptty -x 200 -y 50 \
+        "$1; echo \$? >'$BATS_TEST_TMPDIR/tty.status'"
+}
+
+# tty_restart SHELL-COMMAND: the same, in the pane of the previous one.
+tty_restart() {
+    rm -f "$BATS_TEST_TMPDIR/tty.status"
+    tmux -S "$TMUX_SOCK" respawn-pane -k -t hoptty: \
+        "$1; echo \$? >'$BATS_TEST_TMPDIR/tty.status'"
 }
 
 tty_keys() {
@@ -68,26 +78,15 @@ tty_wait_line() {
     return 1
 }
 
-# tty_exited: hop has exited; prints its exit status (or "signal N").
-# The pane may read dead before tmux has collected the status: wait for it.
+# tty_exited: hop has exited (bounded wait); prints its exit status.
 tty_exited() {
-    local n=400 st
-    while [ "$n" -gt 0 ]; do
-        st=$(tmux -S "$TMUX_SOCK" display -p -t hoptty: \
-             '#{pane_dead}:#{pane_dead_status}#{?pane_dead_signal,signal #{pane_dead_signal},}')
-        if [ "${st%%:*}" = 1 ] && [ -n "${st#*:}" ]; then
-            echo "${st#*:}"
-            return 0
-        fi
-        sleep 0.05
-        n=$((n - 1))
-    done
-    return 1
+    wait_for "[ -s '$BATS_TEST_TMPDIR/tty.status' ]" 20 || return 1
+    cat "$BATS_TEST_TMPDIR/tty.status"
 }
 
 # Starts hop with its monitor on the terminal and a QMP socket beside it.
 start_hop() {
-    tty_start "exec '$HOP' run -m 32M -guest echo \
+    tty_start "'$HOP' run -m 32M -guest echo \
         -qmp unix:$BATS_TEST_TMPDIR/qmp.sock,server,nowait $*"
     tty_wait_line '^\(hop\) $'
 }
@@ -208,8 +207,7 @@ start_hop() {
     assert_output 600
 
     # A new run (in the same pane) starts with the old history.
-    tmux -S "$TMUX_SOCK" respawn-pane -k -t hoptty: \
-        "exec '$HOP' run -m 32M -guest echo"
+    tty_restart "'$HOP' run -m 32M -guest echo"
     tty_wait_line '^\(hop\) $'
     tty_keys Up
     tty_wait_line '^\(hop\) quit$'
@@ -223,7 +221,7 @@ start_hop() {
 
 @test "history goes to ~/.local/state/hop/history without XDG_STATE_HOME" {
     export XDG_STATE_HOME="$BATS_TEST_TMPDIR/elsewhere"
-    tty_start "unset XDG_STATE_HOME; exec '$HOP' run -m 32M -guest echo"
+    tty_start "unset XDG_STATE_HOME; '$HOP' run -m 32M -guest echo"
     tty_wait_line '^\(hop\) $'
     tty_keys 'info accel' Enter 'quit' Enter
     run tty_exited

@@ -171,7 +171,7 @@ assert_qmp_error() {
 
 @test "system_reset sends RESET and the guest starts over" {
     start_qmp -guest echo
-    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 10
+    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 30
     qmp_run system_reset --events 1
     assert_success
     assert_equal "$(jv 2 return)" "{}"
