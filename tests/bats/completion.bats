@@ -31,7 +31,6 @@ complete_words() {
 complete_line() {
     COMP_LINE=$1
     COMP_POINT=${#1}
-    local wb=${COMP_WORDBREAKS:-$' \t\n"\'><=;|&(:'}
     # bash's split: blanks separate; ':' and '=' are words of their own.
     local line=$1 w=() cur=""
     local i ch
