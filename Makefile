@@ -55,7 +55,7 @@ TOOL_BINS    := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 -include machine/firmware/firmware.mk
 
-.PHONY: all check deps install uninstall clean tools
+.PHONY: all check deps install uninstall clean tools man
 # Keep intermediate objects (test support code) between runs.
 .SECONDARY:
 all: $(BUILD)/hop
@@ -114,11 +114,18 @@ deps:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
 
+# The monitor's page is generated from its command tables; a unit test
+# fails when the committed page is out of date.
+man: $(BUILD)/hop
+	$(BUILD)/hop help --monitor-man >man/hop-monitor.7
+
 install: $(BUILD)/hop
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BUILD)/hop $(DESTDIR)$(PREFIX)/bin/hop
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 completions/hop.bash \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hop
 
@@ -126,6 +133,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/hop \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/hop
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(PREFIX)/share/man/man1/$$m; done
+	cd man && for m in *.7; do rm -f $(DESTDIR)$(PREFIX)/share/man/man7/$$m; done
 
 clean:
 	rm -rf build build-san

@@ -482,15 +482,25 @@ static int img_convert(int argc, char **argv)
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} img_commands[] = {
-    { "create", img_create },
-    { "info", img_info },
-    { "check", img_check },
-    { "snapshot", img_snapshot },
-    { "convert", img_convert },
+/* The subcommands and their options (the getopt strings above take the
+ * same letters). */
+#define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
+
+const struct cli_command cli_img_subcommands[] = {
+    { .name = "create", .run = img_create, .operands = CLI_ARG_FILE,
+      .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT }) },
+    { .name = "info", .run = img_info, .operands = CLI_ARG_FILE,
+      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT }) },
+    { .name = "check", .run = img_check, .operands = CLI_ARG_FILE,
+      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT }) },
+    { .name = "snapshot", .run = img_snapshot, .operands = CLI_ARG_FILE,
+      .options = OPTIONS({ "-l", CLI_ARG_NONE }, { "-c", CLI_ARG_TEXT },
+                         { "-a", CLI_ARG_TEXT }, { "-d", CLI_ARG_TEXT }) },
+    { .name = "convert", .run = img_convert, .operands = CLI_ARG_FILE,
+      .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT },
+                         { "-O", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT },
+                         { "-l", CLI_ARG_TEXT }, { "-n", CLI_ARG_NONE }) },
+    { .name = NULL }
 };
 
 int cmd_img(int argc, char **argv)
@@ -499,10 +509,9 @@ int cmd_img(int argc, char **argv)
         return cli_usage_error(self(), "missing subcommand (create, info, "
                                "check, snapshot, convert)");
     }
-    for (size_t i = 0; i < sizeof(img_commands) / sizeof(img_commands[0]);
-         i++) {
-        if (strcmp(argv[1], img_commands[i].name) == 0) {
-            return img_commands[i].run(argc - 1, argv + 1);
+    for (const struct cli_command *c = cli_img_subcommands; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            return c->run(argc - 1, argv + 1);
         }
     }
     return cli_usage_error(self(), "unknown subcommand '%s'", argv[1]);

@@ -12,6 +12,7 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
+#include "machine/accel.h"
 #include "machine/firmware.h"
 #include "machine/machine.h"
 #include "monitor/endpoint.h"
@@ -51,6 +52,46 @@ static const struct cli_command *run_cmd(void)
     return cli_find_command("run");
 }
 
+const char *const cli_serial_backends[] = { "stdio", "none", "file:", NULL };
+
+static bool serial_backend_ok(const char *v)
+{
+    for (const char *const *b = cli_serial_backends; *b; b++) {
+        size_t n = strlen(*b);
+        if ((*b)[n - 1] == ':' ? strncmp(v, *b, n) == 0 && v[n]
+                               : strcmp(v, *b) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *const drive_formats[] = { "raw", "qcow2", NULL };
+static const char *const drive_ifs[] = { "ide", "none", NULL };
+const struct cli_drive_key cli_drive_keys[] = {
+    { "file", NULL }, { "format", drive_formats }, { "if", drive_ifs },
+    { NULL, NULL }
+};
+
+/* key=value is one of the table's keys with one of its values. */
+static bool drive_value_ok(const char *key, const char *v)
+{
+    for (const struct cli_drive_key *k = cli_drive_keys; k->key; k++) {
+        if (strcmp(k->key, key) != 0) {
+            continue;
+        }
+        if (!k->values) {
+            return *v != '\0';
+        }
+        for (const char *const *w = k->values; *w; w++) {
+            if (strcmp(*w, v) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static bool parse_drive(struct run_opts *o, const char *spec)
 {
     char *copy = strdup(spec);
@@ -67,13 +108,15 @@ static bool parse_drive(struct run_opts *o, const char *spec)
         }
         *eq = '\0';
         const char *v = eq + 1;
-        if (strcmp(kv, "file") == 0 && *v) {
+        if (!drive_value_ok(kv, v)) {
+            cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
+                            "format=raw|qcow2, if=ide|none)", kv, v);
+            ok = false;
+        } else if (strcmp(kv, "file") == 0) {
             snprintf(o->drive_file, sizeof(o->drive_file), "%s", v);
-        } else if (strcmp(kv, "format") == 0 &&
-                   (strcmp(v, "raw") == 0 || strcmp(v, "qcow2") == 0)) {
+        } else if (strcmp(kv, "format") == 0) {
             snprintf(o->drive_format, sizeof(o->drive_format), "%s", v);
-        } else if (strcmp(kv, "if") == 0 &&
-                   (strcmp(v, "ide") == 0 || strcmp(v, "none") == 0)) {
+        } else if (strcmp(kv, "if") == 0) {
             o->drive_attached = strcmp(v, "ide") == 0;
         } else {
             cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
@@ -138,15 +181,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
         if (a[0] == '-' && a[1] == '-' && a[2]) {
             a++;
         }
-        bool has_arg = strcmp(a, "-m") == 0 || strcmp(a, "-smp") == 0 ||
-                       strcmp(a, "-accel") == 0 || strcmp(a, "-guest") == 0 ||
-                       strcmp(a, "-kernel") == 0 ||
-                       strcmp(a, "-serial") == 0 || strcmp(a, "-name") == 0 ||
-                       strcmp(a, "-drive") == 0 || strcmp(a, "-monitor") == 0 ||
-                       strcmp(a, "-qmp") == 0 || strcmp(a, "-incoming") == 0 ||
-                       strcmp(a, "-dump-vmstate") == 0 ||
-                       strcmp(a, "-loadvm") == 0 || strcmp(a, "-catalog") == 0 ||
-                       strcmp(a, "-uuid") == 0;
+        const struct cli_option *opt = cli_find_option(cmd->options, a);
+        bool has_arg = opt && opt->arg != CLI_ARG_NONE;
         const char *v = NULL;
         if (has_arg) {
             if (i + 1 >= argc) {
@@ -171,7 +207,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
             }
         } else if (strcmp(a, "-accel") == 0) {
             const char *s = strncmp(v, "accel=", 6) == 0 ? v + 6 : v;
-            if (strcmp(s, "emu") != 0 && strcmp(s, "kvm") != 0) {
+            if (!accel_find(s)) {
                 return cli_usage_error(cmd, "-accel: unknown accelerator "
                                        "'%s' (emu or kvm)", v);
             }
@@ -186,8 +222,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         } else if (strcmp(a, "-kernel") == 0) {
             o->kernel = v;
         } else if (strcmp(a, "-serial") == 0) {
-            if (strcmp(v, "stdio") != 0 && strcmp(v, "none") != 0 &&
-                !(strncmp(v, "file:", 5) == 0 && v[5])) {
+            if (!serial_backend_ok(v)) {
                 return cli_usage_error(cmd, "-serial: bad backend '%s' "
                                        "(stdio, file:PATH or none)", v);
             }

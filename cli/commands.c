@@ -5,28 +5,61 @@
 #include <stdarg.h>
 #include <string.h>
 
-static const char *const help_opts[] = { "--help", NULL };
-static const char *const run_opts[] = {
-    "-m", "-smp", "-accel", "-guest", "-kernel", "-serial", "-S", "-name",
-    "-drive", "-loadvm", "-catalog", "--help", NULL
+static const struct cli_option help_opts[] = {
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const img_opts[] = {
-    "create", "info", "check", "snapshot", "convert", "--help", NULL
+static const struct cli_option run_opts[] = {
+    { "-m", CLI_ARG_TEXT }, { "-smp", CLI_ARG_TEXT },
+    { "-accel", CLI_ARG_ACCEL }, { "-guest", CLI_ARG_GUEST },
+    { "-kernel", CLI_ARG_FILE }, { "-serial", CLI_ARG_SERIAL },
+    { "-S", CLI_ARG_NONE }, { "-name", CLI_ARG_TEXT },
+    { "-uuid", CLI_ARG_TEXT }, { "-drive", CLI_ARG_DRIVE },
+    { "-monitor", CLI_ARG_MONITOR }, { "-qmp", CLI_ARG_QMP },
+    { "-incoming", CLI_ARG_INCOMING }, { "-dump-vmstate", CLI_ARG_FILE },
+    { "-loadvm", CLI_ARG_TEXT }, { "-catalog", CLI_ARG_FILE },
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const inspect_opts[] = {
-    "--json", "--section", "--fields", "--no-ram", "--extract-ram",
-    "--verify", "--against", "--snapshot", "--help", NULL
+static const struct cli_option inspect_opts[] = {
+    { "--json", CLI_ARG_NONE }, { "--section", CLI_ARG_TEXT },
+    { "--fields", CLI_ARG_NONE }, { "--no-ram", CLI_ARG_NONE },
+    { "--extract-ram", CLI_ARG_DIR }, { "--verify", CLI_ARG_NONE },
+    { "--against", CLI_ARG_FILE }, { "--snapshot", CLI_ARG_TEXT },
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
-static const char *const snapshot_opts[] = {
-    "list", "show", "delete", "save", "load", "--json", "--catalog",
-    "--monitor", "--help", NULL
+#define SUBOPTS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
+static const struct cli_command snapshot_subcommands[] = {
+    { .name = "list", .operands = CLI_ARG_FILE,
+      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
+                         { "--catalog", CLI_ARG_FILE }) },
+    { .name = "show", .operands = CLI_ARG_FILE,
+      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
+                         { "--catalog", CLI_ARG_FILE }) },
+    { .name = "delete", .operands = CLI_ARG_FILE,
+      .options = SUBOPTS({ "--catalog", CLI_ARG_FILE }) },
+    { .name = "save", .operands = CLI_ARG_TEXT,
+      .options = SUBOPTS({ "--monitor", CLI_ARG_MONITOR },
+                         { "--catalog", CLI_ARG_FILE }) },
+    { .name = "load", .operands = CLI_ARG_TEXT,
+      .options = SUBOPTS({ "--monitor", CLI_ARG_MONITOR },
+                         { "--catalog", CLI_ARG_FILE }) },
+    { .name = NULL }
 };
-static const char *const catalog_opts[] = {
-    "query", "sync", "--json", "--header", "--catalog", "--help", NULL
+static const struct cli_command catalog_subcommands[] = {
+    { .name = "query", .operands = CLI_ARG_TEXT,
+      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
+                         { "--header", CLI_ARG_NONE },
+                         { "--catalog", CLI_ARG_FILE }) },
+    { .name = "sync", .operands = CLI_ARG_FILE,
+      .options = SUBOPTS({ "--catalog", CLI_ARG_FILE }) },
+    { .name = NULL }
 };
-static const char *const vmstate_check_opts[] = {
-    "--reverse", "--json", "--help", NULL
+static const struct cli_option vmstate_check_opts[] = {
+    { "--reverse", CLI_ARG_NONE }, { "--json", CLI_ARG_NONE },
+    { "--help", CLI_ARG_NONE }, { NULL }
 };
+
+const char *const cli_img_formats[] = { "qcow2", "raw", NULL };
+const char *const cli_output_formats[] = { "human", "json", NULL };
 
 const struct cli_command cli_commands[] = {
     {
@@ -38,6 +71,7 @@ const struct cli_command cli_commands[] = {
                 "`hop COMMAND --help`).\n",
         .run = cmd_help,
         .options = help_opts,
+        .operands = CLI_ARG_TEXT,
     },
     {
         .name = "version",
@@ -52,8 +86,11 @@ const struct cli_command cli_commands[] = {
         .name = "run",
         .synopsis = "[-m SIZE] [-smp N] [-accel emu|kvm] [-guest NAME | "
                     "-kernel FILE] [-serial stdio|file:PATH|none] [-S] "
-                    "[-name NAME] [-drive file=PATH[,format=raw|qcow2]"
-                    "[,if=ide|none]] [-loadvm TAG] [-catalog PATH]",
+                    "[-name NAME] [-uuid UUID] [-drive file=PATH"
+                    "[,format=raw|qcow2][,if=ide|none]] [-monitor "
+                    "stdio|none|unix:PATH,server[,nowait]] [-qmp "
+                    "unix:PATH,server[,nowait]] [-incoming URI|defer] "
+                    "[-dump-vmstate FILE] [-loadvm TAG] [-catalog PATH]",
         .summary = "start a virtual machine",
         .help = "Options:\n"
                 "  -m SIZE          RAM size (default 128M; K, M, G suffixes; "
@@ -65,21 +102,43 @@ const struct cli_command cli_commands[] = {
                 "counter, disk, echo\n"
                 "  -kernel FILE     a flat 32-bit binary loaded at 1 MiB "
                 "(multiboot a.out header honoured)\n"
-                "  -serial BACKEND  COM1 output: stdio (default), "
-                "file:PATH or none\n"
+                "  -serial BACKEND  COM1 output: stdio (default; none when "
+                "the monitor has the\n"
+                "                   terminal), file:PATH or none\n"
                 "  -S               do not start the vCPUs (use 'cont')\n"
                 "  -name NAME       a name for the machine\n"
+                "  -uuid UUID       the machine's UUID (checked by a "
+                "destination with validate-uuid)\n"
                 "  -drive file=PATH[,format=raw|qcow2][,if=ide|none]\n"
                 "                   a disk image; if=ide (default) attaches "
                 "it as the ATA master\n"
+                "  -monitor stdio|none|unix:PATH,server[,nowait]\n"
+                "                   where the monitor is (default stdio: a "
+                "(hop) prompt on a\n"
+                "                   terminal, one command per line from a "
+                "pipe); without nowait,\n"
+                "                   wait for the first client before "
+                "starting\n"
+                "  -qmp unix:PATH,server[,nowait]\n"
+                "                   serve QMP, the JSON protocol, on a unix "
+                "socket\n"
+                "  -incoming URI|defer\n"
+                "                   wait for a migration stream on URI "
+                "(tcp:HOST:PORT, unix:PATH,\n"
+                "                   exec:COMMAND, file:PATH, fd:NAME); defer: "
+                "until migrate_incoming\n"
+                "  -dump-vmstate FILE\n"
+                "                   write the machine's state schema as JSON "
+                "and exit\n"
                 "  -loadvm TAG      start from snapshot TAG of the drive "
                 "(see savevm)\n"
                 "  -catalog PATH    the snapshot catalog savevm writes "
                 "(default $HOP_CATALOG,\n"
                 "                   else $XDG_DATA_HOME/hop/catalog.db; "
                 "'none': no catalog)\n"
-                "\nCommands on standard input: stop, cont, info status, "
-                "quit.\n",
+                "\nThe monitor's commands (help, info, stop, cont, quit, x, "
+                "migrate, ...) are in\nhop-monitor(7); `help` at the prompt "
+                "lists them.\n",
         .run = cmd_run,
         .options = run_opts,
     },
@@ -107,7 +166,8 @@ const struct cli_command cli_commands[] = {
             "    Copy a disk (or its state at snapshot TAG) into a new image; "
             "-n writes into an\n    existing TARGET instead.\n",
         .run = cmd_img,
-        .options = img_opts,
+        .options = help_opts,
+        .subcommands = cli_img_subcommands,
     },
     {
         .name = "snapshot",
@@ -131,7 +191,8 @@ const struct cli_command cli_commands[] = {
             "$XDG_DATA_HOME/hop/catalog.db)\n"
             "Exit status: 0 done, 1 failed, 2 usage.\n",
         .run = cmd_snapshot,
-        .options = snapshot_opts,
+        .options = help_opts,
+        .subcommands = snapshot_subcommands,
     },
     {
         .name = "catalog",
@@ -150,7 +211,8 @@ const struct cli_command cli_commands[] = {
             "$XDG_DATA_HOME/hop/catalog.db)\n"
             "Exit status: 0 done, 1 failed, 2 usage.\n",
         .run = cmd_catalog,
-        .options = catalog_opts,
+        .options = help_opts,
+        .subcommands = catalog_subcommands,
     },
     {
         .name = "complete",
@@ -191,6 +253,7 @@ const struct cli_command cli_commands[] = {
                 "2 usage.\n",
         .run = cmd_inspect,
         .options = inspect_opts,
+        .operands = CLI_ARG_FILE,
     },
     {
         .name = "vmstate-check",
@@ -205,9 +268,28 @@ const struct cli_command cli_commands[] = {
                 "Exit status: 0 compatible, 1 not, 2 usage.\n",
         .run = cmd_vmstate_check,
         .options = vmstate_check_opts,
+        .operands = CLI_ARG_FILE,
     },
     { .name = NULL }
 };
+
+const struct cli_option *cli_find_option(const struct cli_option *opts,
+                                         const char *name)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (const struct cli_option *o = opts; o && o->name; o++) {
+            if (strcmp(o->name, name) == 0) {
+                return o;
+            }
+        }
+        /* QEMU accepts --opt for -opt. */
+        if (name[0] != '-' || name[1] != '-' || !name[2]) {
+            break;
+        }
+        name++;
+    }
+    return NULL;
+}
 
 const struct cli_command *cli_find_command(const char *name)
 {

@@ -15,3 +15,9 @@ const struct accel_ops *accel_find(const char *name)
             return accels[i];
     return NULL;
 }
+
+const char *accel_name(int i)
+{
+    return i >= 0 && (size_t)i < sizeof(accels) / sizeof(accels[0])
+           ? accels[i]->name : NULL;
+}

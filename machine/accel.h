@@ -76,5 +76,7 @@ extern const struct accel_ops accel_kvm_ops;
 
 /* "emu" or "kvm"; NULL if unknown. */
 const struct accel_ops *accel_find(const char *name);
+/* The i-th accelerator's name, or NULL past the end (for completion). */
+const char *accel_name(int i);
 
 #endif

@@ -26,9 +26,8 @@ static void offer_commands(const struct mon_cmd *table, const char *partial,
     }
 }
 
-/* Complete a path; keep is put back in front (e.g. "file:"). */
-static void offer_paths(const char *keep, const char *partial,
-                        complete_fn fn, void *ctx)
+void complete_paths(const char *keep, const char *partial, complete_fn fn,
+                    void *ctx)
 {
     char dir[4096], base[1024];
     const char *slash = strrchr(partial, '/');
@@ -65,13 +64,13 @@ static const char *const uri_schemes[] = {
     "tcp:", "unix:", "exec:", "fd:", "file:", NULL
 };
 
-static void offer_uri(const char *partial, complete_fn fn, void *ctx)
+void complete_uri(const char *partial, complete_fn fn, void *ctx)
 {
     for (int i = 0; uri_schemes[i]; i++) {
         size_t n = strlen(uri_schemes[i]);
         if (strncmp(partial, uri_schemes[i], n) == 0) {
             if (strcmp(uri_schemes[i], "tcp:") && strcmp(uri_schemes[i], "fd:")) {
-                offer_paths(uri_schemes[i], partial + n, fn, ctx);
+                complete_paths(uri_schemes[i], partial + n, fn, ctx);
             }
             return;
         }
@@ -90,10 +89,10 @@ static void offer_kind(struct vm_session *s, enum mon_arg_kind kind,
         offer("off", partial, fn, ctx);
         break;
     case MON_ARG_FILE:
-        offer_paths("", partial, fn, ctx);
+        complete_paths("", partial, fn, ctx);
         break;
     case MON_ARG_URI:
-        offer_uri(partial, fn, ctx);
+        complete_uri(partial, fn, ctx);
         break;
     case MON_ARG_INFO:
         offer_commands(hmp_info_commands, partial, fn, ctx);

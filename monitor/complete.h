@@ -18,6 +18,14 @@ bool hmp_complete(struct vm_session *s, const char *line, complete_fn fn,
                   void *ctx);
 
 
+/* File names that start with partial (directories end with '/'); each is
+ * offered with keep in front ("file:" + path).  Hidden files only when
+ * partial's last part starts with a dot. */
+void complete_paths(const char *keep, const char *partial, complete_fn fn,
+                    void *ctx);
+/* Migration URIs: the schemes, then paths after file:, unix:, exec:. */
+void complete_uri(const char *partial, complete_fn fn, void *ctx);
+
 /* Candidates for kinds whose words come from the session's modules
  * (capabilities, parameters, snapshot tags, key names); in
  * monitor/complete-sources.c. */

@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+const char *const endpoint_forms[] = { "stdio", "none", "unix:", NULL };
+
 bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
                     Error **errp)
 {
@@ -90,8 +92,8 @@ int endpoint_listen(const struct endpoint *ep, Error **errp)
     if (lstat(ep->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
         unlink(ep->path);
     }
-    /* Only the owner may talk to the monitor. */
-    mode_t old = umask(0077);
+    /* Only the owner may talk to the monitor: mode 0600. */
+    mode_t old = umask(0177);
     int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old);
     if (r < 0 || listen(fd, 4) < 0) {

@@ -16,6 +16,10 @@ struct endpoint {
     bool wait;           /* wait for the first client before going on */
 };
 
+/* The spellings, for completion: "stdio", "none", "unix:" (then
+ * PATH,server[,nowait]); ends with NULL. */
+extern const char *const endpoint_forms[];
+
 /* allow_stdio: -qmp stdio is not offered. */
 bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
                     Error **errp);

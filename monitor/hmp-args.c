@@ -91,22 +91,23 @@ static bool parse_format(const char *w, struct mon_format *fmt)
         fmt->count = (int)c;
         w = end;
     }
+    bool sized = false;
     for (; *w; w++) {
         switch (*w) {
         case 'x': case 'd': case 'u': case 'o': case 'c': case 'a':
         case 'i':
             fmt->format = *w;
             break;
-        case 'b': fmt->size = 1; break;
-        case 'h': fmt->size = 2; break;
-        case 'w': fmt->size = 4; break;
-        case 'g': fmt->size = 8; break;
+        case 'b': fmt->size = 1; sized = true; break;
+        case 'h': fmt->size = 2; sized = true; break;
+        case 'w': fmt->size = 4; sized = true; break;
+        case 'g': fmt->size = 8; sized = true; break;
         default:
             return false;
         }
     }
-    if (fmt->format == 'c') {
-        fmt->size = 1;
+    if (fmt->format == 'c' && !sized) {
+        fmt->size = 1;     /* characters count bytes unless sized */
     }
     return true;
 }

@@ -270,18 +270,50 @@ HMP(hmp_quit)
     call_void(mon, qmp_quit);
 }
 
-/* Prints memory the way QEMU's x/xp do: an address, then up to 16 bytes'
- * worth of values per line. */
+/* One byte as QEMU's 'c' format shows it. */
+static void print_char(struct monitor *mon, uint8_t c)
+{
+    switch (c) {
+    case '\'':
+        mon_printf(mon, " '\\''");
+        break;
+    case '\\':
+        mon_printf(mon, " '\\\'");
+        break;
+    case '\n':
+        mon_printf(mon, " '\\n'");
+        break;
+    case '\r':
+        mon_printf(mon, " '\\r'");
+        break;
+    default:
+        if (c >= 32 && c <= 126) {
+            mon_printf(mon, " '%c'", c);
+        } else {
+            mon_printf(mon, " '\\x%02x'", c);
+        }
+        break;
+    }
+}
+
+/* Prints memory the way QEMU's x/xp do: an address, then 8 bytes' worth
+ * of values per line for byte units and 16 bytes' worth otherwise.  Hex
+ * is zero-padded; decimal and octal are right-aligned in the width of
+ * the largest value; like QEMU, 'd' is signed only for 64-bit units and
+ * 'c' shows every byte of count units as a character. */
 static void memory_dump(struct monitor *mon, const struct mon_format *fmt,
                         uint64_t addr)
 {
     struct machine_memory *mem = machine_memory(SESSION(mon)->machine);
     int size = fmt->size;
-    int per_line = size == 8 ? 2 : size == 4 ? 4 : 8;
+    int unit = fmt->format == 'c' ? 1 : size;
+    uint64_t line_size = size == 1 ? 8 : 16;
+    int bits = size * 8;
+    int dec_width = (bits * 10 + 32) / 33, oct_width = (bits + 2) / 3;
     uint64_t total = (uint64_t)fmt->count * (uint64_t)size;
     uint8_t buf[16];
     for (uint64_t done = 0; done < total;) {
-        uint64_t line_bytes = (uint64_t)per_line * (uint64_t)size;
+        uint64_t line_bytes = line_size;
         if (line_bytes > total - done) {
             line_bytes = total - done;
         }
@@ -292,27 +324,21 @@ static void memory_dump(struct monitor *mon, const struct mon_format *fmt,
             mon_report_err(mon, err);
             return;
         }
-        for (uint64_t i = 0; i < line_bytes; i += (uint64_t)size) {
+        for (uint64_t i = 0; i < line_bytes; i += (uint64_t)unit) {
             uint64_t v = 0;
-            memcpy(&v, buf + i, (size_t)size);   /* little-endian guest */
-            int64_t sv = size == 1 ? (int8_t)v : size == 2 ? (int16_t)v :
-                         size == 4 ? (int32_t)v : (int64_t)v;
+            memcpy(&v, buf + i, (size_t)unit);   /* little-endian guest */
             switch (fmt->format) {
             case 'd':
-                mon_printf(mon, " %" PRId64, sv);
+                mon_printf(mon, " %*" PRId64, dec_width, (int64_t)v);
                 break;
             case 'u':
-                mon_printf(mon, " %" PRIu64, v);
+                mon_printf(mon, " %*" PRIu64, dec_width, v);
                 break;
             case 'o':
-                mon_printf(mon, " %#" PRIo64, v);
+                mon_printf(mon, " %#*" PRIo64, oct_width, v);
                 break;
             case 'c':
-                if (isprint((int)v)) {
-                    mon_printf(mon, " '%c'", (int)v);
-                } else {
-                    mon_printf(mon, " '\\x%02x'", (unsigned)v);
-                }
+                print_char(mon, (uint8_t)v);
                 break;
             default:
                 mon_printf(mon, " 0x%0*" PRIx64, size * 2, v);

@@ -113,7 +113,7 @@ const struct mon_cmd hmp_commands[] = {
     { "x", NULL, ARGS({ "fmt", MON_ARG_FORMAT, true },
                       { "addr", MON_ARG_INT, false }),
       "virtual memory dump starting at 'addr'",
-      "fmt is /[count][format][size]: format x (hex), d (signed), u "
+      "fmt is /[count][format][size]: format x (hex), d (decimal), u "
       "(unsigned), o (octal), c (char); size b (8 bits), h (16), w (32), "
       "g (64).  hop guests run without paging, so virtual and physical "
       "addresses agree.", hmp_x },

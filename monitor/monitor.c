@@ -82,7 +82,7 @@ const struct mon_cmd *hmp_find(const struct mon_cmd *table, const char *name)
     return NULL;
 }
 
-bool monitor_execute(struct monitor *mon, const char *line)
+static bool execute(struct monitor *mon, const char *line, char **glued_out)
 {
     const char *p = line;
     while (isspace((unsigned char)*p)) {
@@ -96,6 +96,17 @@ bool monitor_execute(struct monitor *mon, const char *line)
     if (!word) {
         mon_report_err(mon, err);
         return false;
+    }
+    /* `x/4xw addr`: QEMU accepts the format glued to the command name. */
+    char *glued;
+    char *slash = strchr(word, '/');
+    if (slash && slash != word) {
+        if (asprintf(&glued, "%s %s", slash, p) < 0) {
+            abort();
+        }
+        *slash = '\0';
+        p = glued;
+        *glued_out = glued;
     }
     const struct mon_cmd *table = hmp_commands;
     const struct mon_cmd *c = hmp_find(table, word);
@@ -145,6 +156,14 @@ bool monitor_execute(struct monitor *mon, const char *line)
     mon_args_free(&args);
     fflush(mon->out);
     return !mon->failed;
+}
+
+bool monitor_execute(struct monitor *mon, const char *line)
+{
+    char *glued = NULL;
+    bool ok = execute(mon, line, &glued);
+    free(glued);
+    return ok;
 }
 
 void hmp_format_usage(const struct mon_cmd *c, const char *prefix, char *buf,
@@ -226,7 +245,7 @@ static void man_entry(FILE *out, const struct mon_cmd *c, const char *prefix)
     roff_text(out, c->help);
     fputs(".\n", out);
     if (c->long_help) {
-        fputs("\n", out);
+        fputs(".IP\n", out);
         roff_text(out, c->long_help);
         fputs("\n", out);
     }
@@ -238,6 +257,7 @@ void hmp_print_man(FILE *out)
         if (c->sub) {
             char prefix[64];
             snprintf(prefix, sizeof(prefix), "%s ", c->name);
+            man_entry(out, c, "");
             for (const struct mon_cmd *s = c->sub; s->name; s++) {
                 man_entry(out, s, prefix);
             }

@@ -53,5 +53,8 @@ void hmp_format_usage(const struct mon_cmd *c, const char *prefix, char *buf,
                       size_t len);
 /* The commands section of the man page, in roff, from the table. */
 void hmp_print_man(FILE *out);
+/* The whole hop-monitor(7) page (monitor/man-page.c): prose, the
+ * commands section and the QMP command list, all from the tables. */
+void hmp_print_man_page(FILE *out);
 
 #endif

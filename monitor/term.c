@@ -2,6 +2,7 @@
 #include "monitor/term.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,21 @@ static char **attempt_completion(const char *text, int start, int end)
     if (files && nmatches == 0) {
         return NULL;   /* readline's own file name completion */
     }
+    /* A directory or a "file:" prefix is not a finished word. */
+    if (nmatches == 1) {
+        size_t len = strlen(matches[0]);
+        if (len && strchr("/:=", matches[0][len - 1])) {
+            rl_completion_append_character = '\0';
+        }
+    }
     return rl_completion_matches(text, next_match);
+}
+
+/* readline puts the terminal back in cooked mode while a line's command
+ * runs; keys typed meanwhile would be echoed by the kernel and a Ctrl-D
+ * lost.  The terminal stays prepared until hop leaves (term_free). */
+static void keep_terminal_prepared(void)
+{
 }
 
 struct term *term_new(struct vm_session *s)
@@ -183,12 +198,19 @@ struct term *term_new(struct vm_session *s)
     if (t->interactive) {
         t->history_path = term_history_path();
         if (t->history_path) {
+            /* append_history() only appends to an existing file. */
+            int fd = open(t->history_path, O_WRONLY | O_CREAT | O_APPEND |
+                          O_CLOEXEC, 0600);
+            if (fd >= 0) {
+                close(fd);
+            }
             read_history(t->history_path);
         }
         rl_readline_name = "hop";
         rl_catch_signals = 0;
         rl_attempted_completion_function = attempt_completion;
         rl_completer_word_break_characters = " \t";
+        rl_deprep_term_function = keep_terminal_prepared;
         printf("hop %s monitor - type 'help' for more information\n",
                HOP_VERSION);
         rl_callback_handler_install(PROMPT, on_rl_line);
@@ -291,6 +313,7 @@ void term_free(struct term *t)
         if (!t->eof) {
             rl_callback_handler_remove();
         }
+        rl_deprep_terminal();
         if (t->history_path) {
             history_truncate_file(t->history_path, HISTORY_MAX);
         }

@@ -87,7 +87,7 @@ setup() {
     assert_equal "${COMPREPLY[*]}" "version"
     cd "$BATS_TEST_TMPDIR"
     touch some-image.qcow2
-    COMP_WORDS=(hop version some-)
+    COMP_WORDS=(hop inspect some-)
     COMP_CWORD=2
     _hop
     assert_equal "${COMPREPLY[*]}" "some-image.qcow2"

@@ -71,7 +71,7 @@ hop_stop_all() {
         kill "$p" 2>/dev/null || true
     done
     for p in ${HOP_PIDS:-}; do
-        timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+        timeout 10 tail -s 0.05 --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
     done
     HOP_PIDS=
 }

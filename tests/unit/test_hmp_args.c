@@ -137,6 +137,73 @@ static void test_x_format(void **state)
     free(e);
 }
 
+static void test_on_off_and_escapes(void **state)
+{
+    const struct mon_arg *spec = ARGS({ "capability", MON_ARG_CAPABILITY,
+                                        false },
+                                      { "state", MON_ARG_BOOL, false });
+    struct mon_args a;
+    assert_true(mon_args_parse("c", spec, "xbzrle on", &a, NULL));
+    assert_int_equal(mon_arg_int(&a, "state", -1), 1);
+    mon_args_free(&a);
+    assert_true(mon_args_parse("c", spec, "xbzrle off", &a, NULL));
+    assert_int_equal(mon_arg_int(&a, "state", -1), 0);
+    mon_args_free(&a);
+    /* QEMU's HMP spells booleans on and off only. */
+    char *e = parse_err(spec, "xbzrle true");
+    assert_non_null(strstr(e, "'true' is not on or off"));
+    free(e);
+
+    spec = ARGS({ "s", MON_ARG_STRING, false }, { "t", MON_ARG_STRING, false });
+    assert_true(mon_args_parse("c", spec, "\"a\\tb\\nc\" \"\"", &a, NULL));
+    assert_string_equal(mon_arg_str(&a, "s"), "a\tb\nc");
+    assert_string_equal(mon_arg_str(&a, "t"), "");
+    mon_args_free(&a);
+}
+
+static void test_char_format_counts_bytes_unless_sized(void **state)
+{
+    const struct mon_arg *spec = ARGS({ "fmt", MON_ARG_FORMAT, true },
+                                      { "addr", MON_ARG_INT, false });
+    struct mon_args a;
+    assert_true(mon_args_parse("x", spec, "/5c 0", &a, NULL));
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->size, 1);
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->count, 5);
+    mon_args_free(&a);
+    assert_true(mon_args_parse("x", spec, "/3cw 0", &a, NULL));
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->size, 4);
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->format, 'c');
+    mon_args_free(&a);
+    /* Size and format in either order, as QEMU allows. */
+    assert_true(mon_args_parse("x", spec, "/2hx 0x10", &a, NULL));
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->size, 2);
+    assert_int_equal(mon_arg_fmt(&a, "fmt")->format, 'x');
+    assert_int_equal(mon_arg_int(&a, "addr", 0), 16);
+    mon_args_free(&a);
+    char *e = parse_err(spec, "/0x 0");
+    assert_non_null(strstr(e, "bad format"));
+    free(e);
+}
+
+static void test_sizes_as_arguments(void **state)
+{
+    const struct mon_arg *spec = ARGS({ "val", MON_ARG_INT, false },
+                                      { "size", MON_ARG_SIZE, false },
+                                      { "filename", MON_ARG_FILE, false });
+    struct mon_args a;
+    assert_true(mon_args_parse("pmemsave", spec, "0x100000 4K f", &a, NULL));
+    assert_int_equal(mon_arg_int(&a, "val", 0), 0x100000);
+    assert_int_equal(mon_arg_int(&a, "size", 0), 4096);
+    mon_args_free(&a);
+    assert_true(mon_args_parse("pmemsave", spec, "-0x10 0x200 f", &a, NULL));
+    assert_int_equal(mon_arg_int(&a, "val", 0), -16);
+    assert_int_equal(mon_arg_int(&a, "size", 0), 512);
+    mon_args_free(&a);
+    assert_true(mon_args_parse("pmemsave", spec, "0 2M f", &a, NULL));
+    assert_int_equal(mon_arg_int(&a, "size", 0), 2 << 20);
+    mon_args_free(&a);
+}
+
 static void test_usage_from_spec(void **state)
 {
     char buf[128];
@@ -158,6 +225,9 @@ int main(void)
         cmocka_unit_test(test_flags_optional_and_rest),
         cmocka_unit_test(test_x_format),
         cmocka_unit_test(test_usage_from_spec),
+        cmocka_unit_test(test_on_off_and_escapes),
+        cmocka_unit_test(test_char_format_counts_bytes_unless_sized),
+        cmocka_unit_test(test_sizes_as_arguments),
     };
     return cmocka_run_group_tests_name("hmp_args", tests, NULL, NULL);
 }
