@@ -150,7 +150,9 @@ PY
     hop_session 1 "stop" -guest counter -m 4M \
         -serial "file:$D/serial.txt" >/dev/null &
     local pid=$!
-    sleep 2.5
+    # Bounded: the counter has printed and the stop (sent after 1 s) has
+    # had time to land even on a loaded machine.
+    sleep 4
     local a b
     a=$(wc -l <"$D/serial.txt")
     sleep 0.5
