@@ -19,8 +19,10 @@ teardown() {
     hop_start src -m 64M
     wait_filled src
     # A modest link and a tight downtime make several passes, so pages
-    # sent before are sent again, as deltas.
+    # sent before are sent again, as deltas; auto-converge makes sure it
+    # ends however slow this machine (or a sanitizer build) is.
     run hop_mon src "migrate_set_capability xbzrle on" \
+        "migrate_set_capability auto-converge on" \
         "migrate_set_cache_size 64M" \
         "migrate_set_parameter max-bandwidth 256M" \
         "migrate_set_parameter downtime-limit 30" \
