@@ -28,11 +28,12 @@ struct ram_state {
     bool xbzrle_active;           /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
     bool membarrier_ok;           /* vCPU store buffers can be drained */
-    /* Holes of the memfd behind the block being sent, learnt after the
-     * current batch of dirty bits was taken: [ext_from, ext_data) is a
-     * hole (reads as zero, never written), [ext_data, ext_end) data. */
-    bool ext_valid;
-    uint64_t ext_from, ext_data, ext_end;
+    /* Which pages of the current batch are in memory (mincore), learnt
+     * after its dirty bits were taken; and a hole of the block's memfd
+     * found then, [hole_from, hole_to): never written, so zero. */
+    unsigned char resident[RAM_BITS_PER_WORD * 16];
+    uint64_t resident_from, resident_pages;    /* page numbers */
+    uint64_t hole_from, hole_to;               /* bytes; empty if equal */
     struct multifd_send *mfd;     /* pages go over these channels */
     bool mfd_dirty;               /* pages queued since the last sync */
 

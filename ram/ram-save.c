@@ -5,6 +5,7 @@
 #include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,38 +56,53 @@ static void put_page_header(struct ram_state *rs, Channel *f, int block,
     }
 }
 
-/* Whether the page at offset is a hole of the block's memfd: never
- * written, so zero.  Reading such a page would allocate it (a shmem read
- * fault allocates), which costs time and leaves the source holding
- * memory the guest never used.  Asked only after the page's dirty bit
- * was taken: a write after the answer sets the bit again. */
+/* After a batch of dirty bits was taken: which of its pages are in
+ * memory at all.  Never-written pages of the memfd are not, and reading
+ * them would allocate them (a shmem read fault allocates): slow, and it
+ * leaves the source holding memory the guest never used.  A write after
+ * this look sets the page's dirty bit again. */
+static void learn_residency(struct ram_state *rs, struct ram_block *b,
+                            uint64_t first_page, uint64_t npages)
+{
+    rs->hole_from = rs->hole_to = 0;
+    if (npages > b->npages - first_page) {
+        npages = b->npages - first_page;
+    }
+    if (b->fd < 0 || npages > sizeof(rs->resident) ||
+        mincore(b->host + first_page * RAM_PAGE_SIZE,
+                npages * RAM_PAGE_SIZE, rs->resident) < 0) {
+        rs->resident_pages = 0;     /* unknown: every page is read */
+        return;
+    }
+    rs->resident_from = first_page;
+    rs->resident_pages = npages;
+}
+
+/* Whether the page at offset is a hole of the block's memfd.  Pages not
+ * in memory may also be swapped out: SEEK_DATA tells them apart, and
+ * finds where the hole ends, so one call covers it. */
 static bool page_in_hole(struct ram_state *rs, struct ram_block *b,
                          uint64_t offset)
 {
-    if (b->fd < 0) {
+    uint64_t page = offset / RAM_PAGE_SIZE;
+    if (page < rs->resident_from ||
+        page - rs->resident_from >= rs->resident_pages ||
+        (rs->resident[page - rs->resident_from] & 1)) {
         return false;
     }
-    if (!rs->ext_valid || offset < rs->ext_from || offset >= rs->ext_end) {
-        off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
-        off_t end = b->size;
-        if (data < 0) {
-            if (errno != ENXIO) {
-                return false;       /* no hole information: read it */
-            }
-            data = (off_t)b->size;  /* nothing but holes up to the end */
-        } else {
-            end = lseek(b->fd, data, SEEK_HOLE);
-            if (end < 0) {
-                return false;
-            }
-        }
-        rs->ext_valid = true;
-        rs->ext_from = offset;
-        rs->ext_data = (uint64_t)data;
-        rs->ext_end = (uint64_t)end > (uint64_t)data ? (uint64_t)end :
-                      (uint64_t)data + RAM_PAGE_SIZE;
+    if (offset >= rs->hole_from && offset < rs->hole_to) {
+        return true;
     }
-    return offset < rs->ext_data;
+    off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) {
+        data = (off_t)b->size;      /* holes up to the end */
+    }
+    if (data <= (off_t)offset) {
+        return false;               /* data after all, or no answer */
+    }
+    rs->hole_from = offset;
+    rs->hole_to = (uint64_t)data;
+    return true;
 }
 
 /* Sends one page; returns the bytes it took on the wire. */
@@ -280,7 +296,8 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 continue;
             }
             ram_fence_vcpus(rs);
-            rs->ext_valid = false;   /* learn the holes after the take */
+            learn_residency(rs, b, first * RAM_BITS_PER_WORD,
+                            (uint64_t)n * RAM_BITS_PER_WORD);
             for (int w = 0; w < n; w++) {
                 while (batch[w]) {
                     unsigned bit = (unsigned)__builtin_ctzl(batch[w]);

@@ -141,6 +141,7 @@ teardown() {
 
 @test "file: with an offset keeps the bytes before it" {
     hop_start src -m 32M
+    wait_filled src
     printf 'header!!' >"$D/f.bin"
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate file:$D/f.bin,offset=4096" "info migrate"
