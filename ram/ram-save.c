@@ -126,6 +126,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         rs->mfd_dirty = true;
         uint64_t bytes = zero ? 8 : 8 + RAM_PAGE_SIZE;
         rs->stats.multifd_transferred += bytes;
+        chan_rate_charge(f, bytes);   /* max-bandwidth covers multifd */
         if (zero) {
             rs->stats.zero_pages++;
         } else {

@@ -36,7 +36,8 @@ struct Channel {
 
     uint64_t rate_limit;       /* bytes per window, 0 = none */
     uint64_t window_start_ns;
-    uint64_t window_pos;       /* pos at window start */
+    uint64_t window_pos;       /* pos + charged at window start */
+    uint64_t charged;          /* bytes sent elsewhere, for the limit */
 };
 
 Channel *chan_new(const struct chan_ops *ops, void *opaque, bool writable,
@@ -455,7 +456,7 @@ static void rate_window_roll(Channel *f, uint64_t now)
 {
     if (now - f->window_start_ns >= CHAN_RATE_WINDOW_MS * 1000000ull) {
         f->window_start_ns = now;
-        f->window_pos = f->pos;
+        f->window_pos = f->pos + f->charged;
     }
 }
 
@@ -468,7 +469,12 @@ bool chan_rate_limited(Channel *f)
         return false;
     }
     rate_window_roll(f, clock_mono_ns());
-    return f->pos - f->window_pos >= f->rate_limit;
+    return f->pos + f->charged - f->window_pos >= f->rate_limit;
+}
+
+void chan_rate_charge(Channel *f, uint64_t bytes)
+{
+    f->charged += bytes;
 }
 
 void chan_rate_limit_wait(Channel *f)

@@ -106,6 +106,9 @@ void chan_shutdown(Channel *f);
 void chan_set_rate_limit(Channel *f, uint64_t bytes_per_window);
 uint64_t chan_get_rate_limit(const Channel *f);
 bool chan_rate_limited(Channel *f);
+/* Count bytes sent elsewhere (multifd channels) against this channel's
+ * rate limit. */
+void chan_rate_charge(Channel *f, uint64_t bytes);
 void chan_rate_limit_wait(Channel *f);
 
 /* Counters for statistics. */

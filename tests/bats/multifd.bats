@@ -55,3 +55,17 @@ multifd_migrate() {
     assert_output --partial "Error: capabilities xbzrle and multifd cannot be used together"
     assert_line "VM status: running"
 }
+
+@test "max-bandwidth also limits what multifd channels carry" {
+    hop_start dst -m 64M -S -incoming "unix:$D/m.sock"
+    hop_start src -m 64M
+    wait_memtest_filled src
+    # 64 MiB at 16 MiB/s: about four seconds, however fast the channels.
+    run hop_mon src "stop" "migrate_set_capability multifd on" \
+        "migrate_set_parameter max-bandwidth 16M" \
+        "migrate unix:$D/m.sock" "info migrate"
+    assert_line "Migration status: completed"
+    local ms
+    ms=$(sed -n 's/^total time: \([0-9]*\) ms$/\1/p' <<<"$output")
+    [ "$ms" -ge 3000 ] || fail "64 MiB took only $ms ms at 16 MiB/s"
+}
