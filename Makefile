@@ -108,7 +108,7 @@ check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 DEB_PACKAGES := build-essential pkg-config libreadline-dev libsqlite3-dev \
     libqcow-dev libjansson-dev libcmocka-dev zlib1g-dev bats bats-assert bats-support \
     qemu-utils qemu-system-x86 python3 python3-libqcow libqcow-utils \
-    sqlite3 socat tmux util-linux
+    sqlite3 socat tmux util-linux jq xz-utils
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
 	$(SUDO) apt-get update -q

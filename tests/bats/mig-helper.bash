@@ -59,7 +59,7 @@ mig_field() {
 compare_machines() {
     local src=$1 dst=$2 bytes
     bytes=$(mem_bytes "$3")
-    wait_for "hop_mon $dst 'info status' | grep -q 'VM status: paused'" 30
+    wait_for "hop_mon $dst 'info status' | grep -qx 'VM status: paused'" 60
     hop_mon "$src" "pmemsave 0 $bytes \"$D/$src.ram\"" "info registers" \
         >"$D/$src.regs"
     hop_mon "$dst" "pmemsave 0 $bytes \"$D/$dst.ram\"" "info registers" \

@@ -264,7 +264,7 @@ converge_setup() {
     local dup
     dup=$(sed -n 's/^duplicate: \([0-9]*\) pages$/\1/p' <<<"$output")
     [ "$dup" -gt 260000 ]
-    wait_for "hop_mon dst 'info status' | grep -q 'VM status: paused'" 20
+    wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
     local rss
     rss=$(awk '/^Rss:/ {print $2}' "/proc/$(hop_pid dst)/smaps_rollup")
     echo "destination Rss: $rss kB" >&3

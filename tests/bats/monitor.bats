@@ -50,7 +50,7 @@ gone() {
     [ ! -s "$D/vm.serial" ]
     run hop_mon vm 'info status'
     assert_output "VM status: running"
-    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 30
+    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 90
 }
 
 @test "-monitor none: no monitor, standard input ignored, QMP still works" {
@@ -153,7 +153,7 @@ gone() {
 
 @test "system_reset restarts the guest" {
     hop_start vm -m 32M -guest echo
-    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 30
+    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 90
     run hop_mon vm 'system_reset' 'info status'
     assert_output "VM status: running"
     wait_for "[ \$(grep -c 'echo: ready' '$D/vm.serial') = 2 ]" 10
@@ -186,7 +186,7 @@ gone() {
 
 @test "info registers, one CPU or all" {
     hop_start vm -m 32M -smp 2 -guest echo
-    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 30
+    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 90
     run hop_mon vm 'stop' 'info registers'
     assert_line "CPU#0"
     assert_line "CPU#1"
@@ -255,7 +255,7 @@ gone() {
 
 @test "sendkey, mouse_move and mouse_button reach the guest (echo firmware)" {
     hop_start vm -m 32M -guest echo
-    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 30
+    wait_for "grep -q 'echo: ready' '$D/vm.serial'" 90
     run hop_mon vm 'sendkey shift-h' 'sendkey i' 'sendkey f1' 'sendkey ret 50'
     assert_output ""
     wait_for "grep -q 'Hi<3b>' '$D/vm.serial'" 10
