@@ -11,56 +11,12 @@
 
 #include "ram/ram-decode.h"
 #include "vmstate/channel.h"
+#include "tests/unit/bytebuf.h"
 
 #define PS RAM_PAGE_SIZE
 
 /* ---- a byte builder ---- */
 
-struct buf {
-    uint8_t *d;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const void *p, size_t n)
-{
-    if (n == 0) {
-        return;
-    }
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->d = realloc(b->d, b->cap);
-        assert_non_null(b->d);
-    }
-    memcpy(b->d + b->len, p, n);
-    b->len += n;
-}
-
-static void put_u8(struct buf *b, uint8_t v) { put(b, &v, 1); }
-
-static void put_be16(struct buf *b, uint16_t v)
-{
-    uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-    put(b, x, 2);
-}
-
-static void put_be32(struct buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 8), (uint8_t)v };
-    put(b, x, 4);
-}
-
-static void put_be64(struct buf *b, uint64_t v)
-{
-    put_be32(b, (uint32_t)(v >> 32));
-    put_be32(b, (uint32_t)v);
-}
-
-static void put_str(struct buf *b, const char *s)
-{
-    put_u8(b, (uint8_t)strlen(s));
-    put(b, s, strlen(s));
-}
 
 /* ---- XBZRLE, with an encoder written from the format description ---- */
 
