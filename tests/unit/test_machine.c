@@ -618,6 +618,11 @@ static void test_reset_restarts_firmware(void **state)
     assert_true(capture_wait_for(&r->out, "counter: 5\n", 10000));
     stop(r->m);
     assert_true(machine_reset(r->m, &err));
+    /* The stop may have cut a line short: what follows the reset starts
+     * at this byte, not at the next newline. */
+    char *before = capture_text(&r->out);
+    size_t at = strlen(before);
+    free(before);
     size_t n = capture_count(&r->out, '\n');
     assert_true(machine_get_cpu_state(r->m, 0, &st, &err));
     char msg[160];
@@ -628,13 +633,14 @@ static void test_reset_restarts_firmware(void **state)
     assert_true(capture_wait_count(&r->out, '\n', n + 1, 10000));
     char *text = capture_text(&r->out);
     /* Output after the reset starts again at 1. */
-    char *tail = text;
-    for (size_t i = 0; i < n; i++) {
-        tail = strchr(tail, '\n') + 1;
+    const char *tail = text + at;
+    bool ok = strncmp(tail, "counter: 1\n", 11) == 0 ||
+              strncmp(tail, "counter: 1", strlen(tail)) == 0;
+    if (!ok) {
+        print_message("# after reset: '%.40s'\n", tail);
     }
-    assert_true(strncmp(tail, "counter: 1\n", 11) == 0 ||
-                strncmp(tail, "counter: 1", strlen(tail)) == 0);
     free(text);
+    assert_true(ok);
     rig_free(r);
 }
 
