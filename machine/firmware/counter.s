@@ -10,7 +10,7 @@
         .text
         .globl _start
 _start:
-        mov $0x90000, %esp
+        cpu_stack 0x90000
         park_other_cpus
         call serial_init
         xor %ebx, %ebx

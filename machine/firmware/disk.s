@@ -18,7 +18,7 @@
         .text
         .globl _start
 _start:
-        mov $0x90000, %esp
+        cpu_stack 0x90000
         park_other_cpus
         call serial_init
         mov $msg_start, %esi

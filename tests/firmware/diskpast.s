@@ -9,7 +9,7 @@
         .text
         .globl _start
 _start:
-        mov $0x90000, %esp
+        cpu_stack 0x90000
         call serial_init
         mov $0x1f6, %dx
         mov $0xe0, %al
