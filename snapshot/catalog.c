@@ -169,19 +169,30 @@ struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
     char sql[128];
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;",
              CATALOG_SCHEMA_VERSION);
-    if (!exec(c, "PRAGMA journal_mode = WAL;", errp) ||
-        !exec(c, "PRAGMA foreign_keys = ON;", errp) ||
-        !exec(c, "BEGIN IMMEDIATE;", errp)) {
-        catalog_close(c);
-        return NULL;
+    /* Switching a new database to WAL can fail at once with "locked"
+     * while another process does the same (the busy handler does not
+     * cover it): try again for a while. */
+    for (int attempt = 0;; attempt++) {
+        Error *err = NULL;
+        bool ok = exec(c, "PRAGMA journal_mode = WAL;", &err) &&
+                  exec(c, "PRAGMA foreign_keys = ON;", &err) &&
+                  exec(c, "BEGIN IMMEDIATE;", &err);
+        if (ok) {
+            if (exec(c, schema_sql, &err) && exec(c, sql, &err) &&
+                exec(c, "COMMIT;", &err)) {
+                return c;
+            }
+            exec(c, "ROLLBACK;", NULL);
+        }
+        int code = sqlite3_errcode(c->db) & 0xff;
+        if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= 100) {
+            error_propagate(errp, err);
+            catalog_close(c);
+            return NULL;
+        }
+        error_free(err);
+        usleep(50000);
     }
-    if (!exec(c, schema_sql, errp) || !exec(c, sql, errp) ||
-        !exec(c, "COMMIT;", errp)) {
-        exec(c, "ROLLBACK;", NULL);
-        catalog_close(c);
-        return NULL;
-    }
-    return c;
 }
 
 void catalog_close(struct catalog *c)
