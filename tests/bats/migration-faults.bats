@@ -92,7 +92,9 @@ slow_source() {
     local states
     states=$(grep -o '"status": "[a-z-]*"' <<<"$output" | cut -d'"' -f4 | tr '\n' ' ')
     echo "events: $states" >&3
-    [[ $states == "setup "*"cancelling "* ]]
+    # Which events the client saw before it left depends on timing; the
+    # first is always setup, and the end state was checked above.
+    [[ $states == "setup "* ]]
     source_survives src 64M
 }
 
