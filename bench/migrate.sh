@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Live migration, hop against QEMU, side by side on this machine.
 #
-#   bench/migrate.sh [-n RUNS] [-r ROW_REGEX] [-a emu|kvm]
+#   bench/migrate.sh [-n RUNS] [-r ROW_REGEX] [-a emu|kvm|auto]
 #
 # Every row runs hop and QEMU alternately (A B A B ...), RUNS times each
 # (default 3), each run with a freshly started source and destination,
@@ -22,14 +22,16 @@
 # hop's file: URI (QEMU 7.2 has none: exec:cat > FILE) and load with
 # -incoming defer + migrate-incoming file: (QEMU: exec:cat FILE).
 # Bandwidth: hop max-bandwidth 0 (unlimited), QEMU 1 TB/s.
-# -a kvm runs both under KVM (the source is stopped in filled rows, so
-# this only changes how fast the guest fills memory).
+# -a picks the accelerators (bench/lib-host.sh): auto (the default) runs
+# both under KVM only where it has hardware virtualization, else hop's emu
+# beside QEMU's TCG; in filled rows the source is stopped, so this only
+# changes how fast the guest fills memory.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
 RUNS=3
 ROWS=.
-ACCEL=emu
+ACCEL=auto
 while getopts "n:r:a:" o; do
     case $o in
     n) RUNS=$OPTARG ;;
@@ -44,8 +46,10 @@ FW=$PWD/build/machine/firmware
 PY=/usr/bin/python3
 MIGRUN="$PY $PWD/bench/migrun.py"
 QEMU=qemu-system-x86_64
-QACCEL=tcg
-[ "$ACCEL" = kvm ] && QACCEL=kvm
+. bench/lib-host.sh
+bench_pick_accel "$ACCEL" || exit 2
+ACCEL=$HOP_ACCEL
+QACCEL=$QEMU_ACCEL
 W=$(mktemp -d /tmp/hop-bench-migrate.XXXXXX)
 PIDS=()
 
@@ -215,7 +219,8 @@ row() {
 
 echo "# hop vs QEMU live migration, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $($QEMU --version | head -1), accel $ACCEL/$QACCEL, $RUNS runs each, alternating"
+bench_host_facts | sed 's/^/# /'
+echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs each, alternating"
 echo "# total/downtime/wall in ms, MBps = transferred bytes / total time in MB/s"
 echo "# reproduce one row: bench/migrate.sh -n $RUNS -a $ACCEL -r 'ROW NAME'"
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # savevm and loadvm of a 1 GiB guest with filled RAM, hop and QEMU side by
 # side in one run (not a test: it prints figures).
-#   bench/snapshot.sh [RUNS] [MEM]
+#   bench/snapshot.sh [RUNS] [MEM] [emu|kvm|auto]
 # Both run the same memtest firmware (build/machine/firmware/memtest.bin;
-# QEMU loads it with -kernel) under -accel kvm (hop falls back to emu when
-# kvm does not work), with -m MEM (default 1G) and a qcow2 drive made by
-# qemu-img with the same options.  Once the guest has written every page
+# QEMU loads it with -kernel) with -m MEM (default 1G) and a qcow2 drive
+# made by qemu-img with the same options.  The accelerators are chosen for
+# a fair comparison (bench/lib-host.sh): KVM for both only where it has
+# hardware virtualization, else hop's emulator beside QEMU's TCG.  Once the guest has written every page
 # (memtest prints "filled"),
 # the script alternates hop and QEMU: savevm, then loadvm of that snapshot,
 # RUNS times each (default 3), timing each command from the moment it is
@@ -15,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 mem=${2:-1G}
+. bench/lib-host.sh
 make -s -j2 build/hop >/dev/null
 fw=build/machine/firmware/memtest.bin
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hop-snapshot-bench.XXXXXX")
@@ -31,19 +33,16 @@ cleanup() {
 trap cleanup EXIT
 export HOP_CATALOG=$dir/catalog.db
 
-accel=kvm
-if ! echo quit | timeout 20 build/hop run -accel kvm -S -m 4M >/dev/null 2>&1; then
-    accel=emu
-fi
+bench_pick_accel "${3:-auto}" || exit 2
 
 qemu-img create -q -f qcow2 "$dir/hop.qcow2" 1G
 qemu-img create -q -f qcow2 "$dir/qemu.qcow2" 1G
 
-build/hop run -accel "$accel" -m "$mem" -drive "file=$dir/hop.qcow2" \
+build/hop run -accel "$HOP_ACCEL" -m "$mem" -drive "file=$dir/hop.qcow2" \
     -monitor "unix:$dir/hop.mon,server,nowait" -serial "file:$dir/hop.ser" \
     >"$dir/hop.out" 2>&1 &
 pids+=($!)
-qemu-system-x86_64 -accel kvm -m "$mem" -kernel "$fw" -display none \
+qemu-system-x86_64 -accel "$QEMU_ACCEL" -m "$mem" -kernel "$fw" -display none \
     -nodefaults -serial "file:$dir/qemu.ser" \
     -drive "file=$dir/qemu.qcow2,format=qcow2,if=ide" \
     -monitor "unix:$dir/qemu.mon,server,nowait" >"$dir/qemu.out" 2>&1 &
@@ -98,9 +97,8 @@ for who in hop qemu; do
     fi
 done
 
-echo "host:   $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
-echo "guest:  memtest, -m $mem; hop -accel $accel, QEMU -accel kvm; qcow2 1 GiB made by qemu-img"
-echo "        ($(qemu-system-x86_64 --version | head -1))"
+bench_host_facts
+echo "guest:  memtest, -m $mem; qcow2 1 GiB made by qemu-img"
 
 declare -A times
 size() { stat -c %s "$1"; }

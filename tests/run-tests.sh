@@ -48,9 +48,37 @@ if [ ${#bats_files[@]} -gt 0 ]; then
     fi
 fi
 
-skipped=$(grep -cE '^ok [0-9]+.*# [Ss][Kk][Ii][Pp]' "$log")
-passed=$(grep -E '^ok ' "$log" | grep -cvE '# [Ss][Kk][Ii][Pp]')
-failed=$(grep -cE '^not ok ' "$log")
+# TAP: "ok N ... # skip REASON" (bats) and "not ok N # SKIP NAME" (cmocka,
+# whose reason is the "# skip: ..." message printed just before) are skips;
+# any other "not ok" is a failure.
+skip_re='# [Ss][Kk][Ii][Pp]'
+skipped=$(grep -cE "^(not )?ok [0-9]+.*$skip_re" "$log")
+passed=$(grep -E '^ok ' "$log" | grep -cvE "$skip_re")
+failed=$(grep -E '^not ok ' "$log" | grep -cvE "$skip_re")
+if [ "$skipped" -ne 0 ]; then
+    echo
+    echo "skipped:"
+    awk -v re="$skip_re" '
+        /^# (kvm part )?skip(ped)?:/ { reason = $0; sub(/^# [^:]*: */, "", reason); next }
+        /^skip: / { reason = substr($0, 7); next }
+        $0 ~ "^(not )?ok [0-9]+.*" re {
+            line = $0
+            sub(/^(not )?ok [0-9]+ *-? */, "", line)
+            if (line ~ /^# [Ss][Kk][Ii][Pp] /) {
+                # cmocka: the test name follows SKIP, the reason came before
+                sub(/^# [Ss][Kk][Ii][Pp] */, "", line)
+                printf "  %s: %s\n", line, (reason != "" ? reason : "no reason given")
+            } else {
+                name = line; sub(/ *# [Ss][Kk][Ii][Pp].*/, "", name)
+                why = line; sub(/.*# [Ss][Kk][Ii][Pp] */, "", why)
+                printf "  %s: %s\n", name, (why != "" ? why : "no reason given")
+            }
+            reason = ""
+            next
+        }
+        /^(not )?ok / { reason = "" }
+    ' "$log"
+fi
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -ne 0 ] || [ "$status" -ne 0 ]; then

@@ -76,6 +76,13 @@ hop_stop_all() {
     HOP_PIDS=
 }
 
+# need_qemu_system: skips a test that uses QEMU itself as an oracle where
+# qemu-system-x86_64 is not installed (make deps installs it).
+need_qemu_system() {
+    command -v qemu-system-x86_64 >/dev/null ||
+        skip "qemu-system-x86_64 is not installed"
+}
+
 kvm_works() {
     [ -r /dev/kvm ] && [ -w /dev/kvm ]
 }

@@ -2,8 +2,7 @@
 # hop img, judged by outside readers: qemu-img (check, info, snapshot -l,
 # convert -l, compare), QEMU itself (loadvm) and libqcow (pyqcow).
 
-bats_load_library bats-support
-bats_load_library bats-assert
+load helper
 
 FIXTURES="$BATS_TEST_DIRNAME/../fixtures/qemu-made"
 
@@ -211,6 +210,7 @@ EOF
 }
 
 @test "img: QEMU-made images with savevm state: list, delete the middle one, QEMU still loads the rest" {
+    need_qemu_system
     fixture savevm.qcow2
     diff <(qemu-img snapshot -l savevm.qcow2) <("$HOP" img snapshot -l savevm.qcow2)
     diff <(qemu-img info --output=json savevm.qcow2 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"])') \

@@ -223,7 +223,7 @@ gone() {
 # QEMU is the oracle for the layout: the same firmware image runs in both
 # and both show its first bytes.
 @test "x and xp print what QEMU's x and xp print" {
-    command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+    need_qemu_system
     local cmds=('xp /4xw 0x100000' 'xp /3xg 0x100000' 'xp /20xb 0x100000'
                 'xp /5xh 0x100000' 'xp /4dh 0x100000' 'xp /3dg 0x100000'
                 'xp /3ow 0x100000' 'xp /2ug 0x100000' 'xp /20cb 0x100000'

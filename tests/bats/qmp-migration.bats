@@ -70,7 +70,7 @@ qemu_query_migrate() {
 }
 
 @test "QMP migrate and query-migrate: QEMU's keys, completed, memory exact" {
-    command -v qemu-system-x86_64 || skip "qemu-system-x86_64 is not installed"
+    need_qemu_system
     hop_start dst -m 32M -S -incoming "unix:$D/mig.sock"
     hop_qmp_start src -m 32M
     wait_filled src
@@ -104,7 +104,7 @@ for p in sys.argv[2].split("."): d=d[p]' "$hop_final" "$k"
 }
 
 @test "QMP capability and parameter names and defaults are QEMU's" {
-    command -v qemu-system-x86_64 || skip "qemu-system-x86_64 is not installed"
+    need_qemu_system
     hop_qmp_start src -m 16M -S
     qemu-system-x86_64 -accel tcg -kernel "$FW" -m 16M -display none \
         -serial none -S -qmp "unix:$D/q.qmp,server,nowait" \

@@ -2,8 +2,7 @@
 # hop run: options, built-in firmware under emu (and kvm where it works),
 # the stdin command loop, and bad guests.
 
-bats_load_library bats-support
-bats_load_library bats-assert
+load helper
 
 setup() {
     export HOME="$BATS_TEST_TMPDIR/home"
@@ -195,6 +194,7 @@ PY
 }
 
 @test "QEMU runs the very same memtest and counter images" {
+    need_qemu_system
     timeout 5 qemu-system-x86_64 -kernel "$FW/memtest.bin" -m 32 \
         -display none -serial "file:$D/q.txt" -no-reboot || true
     run cat "$D/q.txt"
@@ -209,6 +209,7 @@ counter: 3"
 }
 
 @test "memtest-check accepts QEMU's memory after memtest, rejects a broken page" {
+    need_qemu_system
     local tool="$HOP_BUILD_DIR/tests/tools/memtest-check"
     { sleep 3; echo stop; echo "pmemsave 0 33554432 \"$D/ram.bin\""; sleep 1
       echo quit; } | timeout 20 qemu-system-x86_64 -kernel "$FW/memtest.bin" \

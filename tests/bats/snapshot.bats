@@ -331,6 +331,7 @@ serial_repeats() {
 }
 
 @test "QEMU's savevm image: hop inspect decodes a snapshot; its RAM is what QEMU loads" {
+    need_qemu_system
     cp "$FIX/savevm.qcow2" "$D/q.qcow2"
     run "$HOP" inspect "$D/q.qcow2"
     assert_success

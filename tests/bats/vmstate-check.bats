@@ -115,7 +115,7 @@ check() {
 }
 
 @test "QEMU's dump from this host's QEMU, if present, is compatible with itself" {
-    command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+    need_qemu_system
     timeout 30 qemu-system-x86_64 -M pc -dump-vmstate "$BATS_TEST_TMPDIR/live.json"
     run "$HOP" vmstate-check "$BATS_TEST_TMPDIR/live.json" "$BATS_TEST_TMPDIR/live.json"
     assert_success

@@ -588,14 +588,14 @@ static void test_emu_vs_kvm(void **state)
 {
     Error *err = NULL;
     if (!accel_kvm_ops.available(&err)) {
-        print_message("skip: %s\n", error_get_pretty(err));
+        print_message("# skip: %s\n", error_get_pretty(err));
         error_free(err);
         skip();
     }
     struct side emu = { 0 }, kvm = { 0 };
     assert_true(side_open(&emu, &accel_emu_ops, &err));
     if (!side_open(&kvm, &accel_kvm_ops, &err)) {
-        print_message("skip: %s\n", error_get_pretty(err));
+        print_message("# skip: %s\n", error_get_pretty(err));
         error_free(err);
         side_close(&emu);
         side_close(&kvm);
