@@ -1,7 +1,12 @@
 /* Counting references the way qemu-img check does: every structure the
  * header leads to, every L1 (active and snapshots), their L2 tables and
  * data.  The same walk recounts refcounts for snapshot rebuilds (strict:
- * any inconsistency stops the operation) and drives `hop img check`. */
+ * any inconsistency stops the operation) and drives `hop img check`.
+ *
+ * Hostile images must not cost more than their size: problems are counted
+ * but only the first QCOW2_CHECK_MAX_MESSAGES kept as text; L1 tables that
+ * overlap one another are reported, not walked again; and each L2 table is
+ * read once, its references counted as many times as L1 entries name it. */
 #include "block/qcow2.h"
 
 #include <inttypes.h>
@@ -10,29 +15,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
-                     ...)
+/* One kind of problem: the calls that share a message format. */
+struct qcow2_msg_kind {
+    const char *fmt;
+    uint64_t kept, dropped;
+    char *first;                /* its first message, for the summary */
+};
+
+static struct qcow2_msg_kind *msg_kind(struct qcow2_walk *w, const char *fmt)
 {
-    va_list ap;
-    char *msg = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
+    for (size_t i = 0; i < w->nkinds; i++) {
+        if (w->kinds[i].fmt == fmt) {
+            return &w->kinds[i];
+        }
+    }
+    struct qcow2_msg_kind *k = realloc(w->kinds,
+                                       (w->nkinds + 1) * sizeof(*k));
+    if (!k) {
         abort();
     }
-    va_end(ap);
-    if (corruption) {
-        w->corruptions++;
-    } else {
-        w->check_errors++;
-    }
-    if (w->strict) {
-        if (!w->err) {
-            error_setg(&w->err, "%s: the image is corrupt (see 'hop img "
-                       "check')", msg);
-        }
-        free(msg);
-        return;
-    }
+    w->kinds = k;
+    k = &w->kinds[w->nkinds++];
+    *k = (struct qcow2_msg_kind){ .fmt = fmt };
+    return k;
+}
+
+static void append_message(struct qcow2_walk *w, char *msg)
+{
     char **m = realloc(w->msgs, (w->nmsgs + 1) * sizeof(*m));
     if (!m) {
         abort();
@@ -41,19 +50,123 @@ void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
     w->msgs[w->nmsgs++] = msg;
 }
 
+/* The first few of each kind and at most QCOW2_CHECK_MAX_MESSAGES in all
+ * become lines; the rest are counted. */
+static void keep_message(struct qcow2_walk *w, const char *fmt, va_list ap)
+{
+    struct qcow2_msg_kind *k = msg_kind(w, fmt);
+    bool keep = k->kept < QCOW2_CHECK_MESSAGES_PER_KIND &&
+                w->nmsgs < QCOW2_CHECK_MAX_MESSAGES;
+    if (!keep && k->first) {
+        k->dropped++;
+        return;
+    }
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        abort();
+    }
+    if (!k->first && !(k->first = strdup(msg))) {
+        abort();
+    }
+    if (keep) {
+        k->kept++;
+        append_message(w, msg);
+    } else {
+        k->dropped++;
+        free(msg);
+    }
+}
+
+/* "... and N more like: FIRST" for each kind that had more. */
+static void summarize_messages(struct qcow2_walk *w)
+{
+    for (size_t i = 0; i < w->nkinds; i++) {
+        struct qcow2_msg_kind *k = &w->kinds[i];
+        char *msg;
+        if (!k->dropped) {
+            continue;
+        }
+        if (asprintf(&msg, "... and %" PRIu64 " more problems like: %s",
+                     k->dropped, k->first) < 0) {
+            abort();
+        }
+        append_message(w, msg);
+    }
+}
+
+static void walk_message(struct qcow2_walk *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void walk_message(struct qcow2_walk *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    keep_message(w, fmt, ap);
+    va_end(ap);
+}
+
+void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
+                     ...)
+{
+    if (corruption) {
+        w->corruptions++;
+    } else {
+        w->check_errors++;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (w->strict) {
+        if (!w->err) {
+            char *msg = NULL;
+            if (vasprintf(&msg, fmt, ap) < 0) {
+                abort();
+            }
+            error_setg(&w->err, "%s: the image is corrupt (see 'hop img "
+                       "check')", msg);
+            free(msg);
+        }
+    } else {
+        keep_message(w, fmt, ap);
+    }
+    va_end(ap);
+}
+
 void qcow2_walk_free(struct qcow2_walk *w)
 {
     for (size_t i = 0; i < w->nmsgs; i++) {
         free(w->msgs[i]);
     }
     free(w->msgs);
+    for (size_t i = 0; i < w->nkinds; i++) {
+        free(w->kinds[i].first);
+    }
+    free(w->kinds);
     free(w->refs);
+    free(w->l2_refs);
     error_free(w->err);
     memset(w, 0, sizeof(*w));
 }
 
-void qcow2_walk_add(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
-                    uint64_t len)
+static void grow_counts(uint64_t **a, uint64_t *len, uint64_t index)
+{
+    if (index < *len) {
+        return;
+    }
+    uint64_t n = *len ? *len : 1024;
+    while (n <= index) {
+        n *= 2;
+    }
+    uint64_t *r = realloc(*a, n * sizeof(*r));
+    if (!r) {
+        abort();
+    }
+    memset(r + *len, 0, (n - *len) * sizeof(*r));
+    *a = r;
+    *len = n;
+}
+
+/* n references to every cluster of [off, off+len). */
+static void walk_add_n(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
+                       uint64_t len, uint64_t n)
 {
     if (!len) {
         return;
@@ -65,28 +178,23 @@ void qcow2_walk_add(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
     }
     uint64_t first = off >> s->cluster_bits;
     uint64_t last = (off + len - 1) >> s->cluster_bits;
-    if (last >= w->refs_len) {
-        uint64_t n = w->refs_len ? w->refs_len : 1024;
-        while (n <= last) {
-            n *= 2;
-        }
-        uint64_t *r = realloc(w->refs, n * sizeof(*r));
-        if (!r) {
-            abort();
-        }
-        memset(r + w->refs_len, 0, (n - w->refs_len) * sizeof(*r));
-        w->refs = r;
-        w->refs_len = n;
-    }
+    grow_counts(&w->refs, &w->refs_len, last);
     for (uint64_t c = first; c <= last; c++) {
-        w->refs[c]++;
+        w->refs[c] += n;
     }
 }
 
-static void walk_l2(Qcow2State *s, struct qcow2_walk *w, const uint64_t *t,
-                    const char *what, bool stats, uint64_t *next)
+void qcow2_walk_add(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
+                    uint64_t len)
 {
-    for (uint64_t k = 0; k < s->l2_entries; k++) {
+    walk_add_n(s, w, off, len, 1);
+}
+
+/* The references of one L2 table, named by n L1 entries. */
+static void walk_l2(Qcow2State *s, struct qcow2_walk *w, uint64_t l2_offset,
+                    const uint64_t *t, uint64_t n)
+{
+    for (uint64_t k = 0; k < s->l2_entries && !w->err; k++) {
         uint64_t e = qcow2_be64(&t[k]);
         if (!e) {
             continue;
@@ -94,22 +202,20 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, const uint64_t *t,
         uint64_t ho, hl;
         if (e & QCOW2_OFLAG_COMPRESSED) {
             if (e & QCOW2_OFLAG_COPIED) {
-                qcow2_walk_note(w, true, "ERROR: %s: compressed L2 entry %#"
-                                PRIx64 " has the copied flag set", what, e);
+                qcow2_walk_note(w, true, "ERROR: L2 table at %#" PRIx64
+                                ": compressed L2 entry %#" PRIx64 " has the "
+                                "copied flag set", l2_offset, e);
             }
             qcow2_entry_host_range(s, e, &ho, &hl);
-            qcow2_walk_add(s, w, ho, hl);
-            if (stats) {
-                w->allocated++;
-                w->compressed++;
-            }
+            walk_add_n(s, w, ho, hl, n);
             continue;
         }
         uint64_t reserved = QCOW2_L2E_RESERVED |
                             (s->h.version < 3 ? QCOW2_OFLAG_ZERO : 0);
         if (e & reserved) {
-            qcow2_walk_note(w, true, "ERROR: %s: L2 entry %#" PRIx64
-                            " has reserved bits set", what, e);
+            qcow2_walk_note(w, true, "ERROR: L2 table at %#" PRIx64 ": L2 "
+                            "entry %#" PRIx64 " has reserved bits set",
+                            l2_offset, e);
         }
         ho = e & QCOW2_OFFSET_MASK;
         if (!ho) {
@@ -120,47 +226,110 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, const uint64_t *t,
                             "not properly aligned; L2 entry corrupted.", ho);
             continue;
         }
-        qcow2_walk_add(s, w, ho, s->cluster_size);
-        if (stats) {
-            w->allocated++;
-            if (*next && ho != *next) {
-                w->fragmented++;
-            }
-            *next = ho + s->cluster_size;
-        }
+        walk_add_n(s, w, ho, s->cluster_size, n);
     }
 }
 
-bool qcow2_walk_l1(Qcow2State *s, struct qcow2_walk *w, uint64_t l1_offset,
-                   uint32_t l1_size, const char *what, bool stats)
+/* One L1 table to walk. */
+struct l1_ref {
+    uint64_t offset;
+    uint32_t size;
+    uint32_t snap;              /* index into snaps; nb for the active L1 */
+    bool skip;
+};
+
+static void l1_label(const struct l1_ref *r, const struct qcow2_snapshot *snaps,
+                     uint32_t nb, char *buf, size_t n)
 {
-    uint64_t bytes = (uint64_t)l1_size * 8;
-    if (bytes > QCOW2_MAX_L1_BYTES || (l1_offset & (s->cluster_size - 1))) {
-        qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64 " with %u "
-                        "entries is invalid", what, l1_offset, l1_size);
-        return !w->err;
+    if (r->snap == nb) {
+        snprintf(buf, n, "active L1");
+    } else {
+        snprintf(buf, n, "snapshot '%s'", snaps[r->snap].name);
     }
-    if (!bytes) {
-        return true;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const struct l1_ref *x = *(struct l1_ref *const *)a;
+    const struct l1_ref *y = *(struct l1_ref *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Valid and within the file, and no two overlapping: L1 tables never share
+ * clusters, and walking one table many times would cost without end. */
+static void screen_l1s(Qcow2State *s, struct qcow2_walk *w, struct l1_ref *r,
+                       size_t n, const struct qcow2_snapshot *snaps,
+                       uint32_t nb)
+{
+    char what[160], other[160];
+    struct l1_ref **sorted = calloc(n ? n : 1, sizeof(*sorted));
+    size_t m = 0;
+    if (!sorted) {
+        abort();
     }
-    qcow2_walk_add(s, w, l1_offset, bytes);
-    if (l1_offset + bytes > s->file_size) {
-        return !w->err;
+    for (size_t i = 0; i < n && !w->err; i++) {
+        uint64_t bytes = (uint64_t)r[i].size * 8;
+        l1_label(&r[i], snaps, nb, what, sizeof(what));
+        if (bytes > QCOW2_MAX_L1_BYTES ||
+            (r[i].offset & (s->cluster_size - 1)) ||
+            (bytes && r[i].offset < s->cluster_size)) {
+            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
+                            " with %u entries is invalid", what, r[i].offset,
+                            r[i].size);
+            r[i].skip = true;
+        } else if (!bytes) {
+            r[i].skip = true;
+        } else if (r[i].offset > s->file_size ||
+                   bytes > s->file_size - r[i].offset) {
+            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
+                            " (%" PRIu64 " bytes) lies beyond the end of the "
+                            "image", what, r[i].offset, bytes);
+            r[i].skip = true;
+        } else {
+            sorted[m++] = &r[i];
+        }
     }
+    qsort(sorted, m, sizeof(*sorted), by_offset);
+    const struct l1_ref *reach = NULL;      /* the table ending furthest */
+    for (size_t i = 0; i < m && !w->err; i++) {
+        struct l1_ref *x = sorted[i];
+        uint64_t end = x->offset + (uint64_t)x->size * 8;
+        if (reach && x->offset < reach->offset + (uint64_t)reach->size * 8) {
+            l1_label(x, snaps, nb, what, sizeof(what));
+            l1_label(reach, snaps, nb, other, sizeof(other));
+            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
+                            " overlaps the L1 table of %s", what, x->offset,
+                            other);
+            x->skip = true;
+        } else if (!reach ||
+                   end > reach->offset + (uint64_t)reach->size * 8) {
+            reach = x;
+        }
+    }
+    free(sorted);
+}
+
+/* Count the L1 table's clusters and one reference to each L2 table it
+ * names (l2_refs: their contents are counted once, by walk_l2s). */
+static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
+                            const struct l1_ref *r, const char *what,
+                            struct qcow2_bits *seen)
+{
+    uint64_t bytes = (uint64_t)r->size * 8;
+    qcow2_walk_add(s, w, r->offset, bytes);
     uint8_t *l1 = malloc(bytes);
-    uint64_t *t = malloc(s->cluster_size);
-    if (!l1 || !t) {
+    if (!l1) {
         abort();
     }
     Error *err = NULL;
-    uint64_t next = 0;
-    if (!qcow2_pread_all(s, l1_offset, l1, bytes, &err)) {
+    if (!qcow2_pread_all(s, r->offset, l1, bytes, &err)) {
         qcow2_walk_note(w, false, "ERROR: %s: %s", what,
                         error_get_pretty(err));
         error_free(err);
-        goto out;
+        free(l1);
+        return;
     }
-    for (uint32_t i = 0; i < l1_size && !w->err; i++) {
+    for (uint32_t i = 0; i < r->size && !w->err; i++) {
         uint64_t e = qcow2_be64(l1 + 8 * i);
         if (e & QCOW2_L1E_RESERVED) {
             qcow2_walk_note(w, true, "ERROR: %s: L1 entry %u has reserved "
@@ -176,26 +345,60 @@ bool qcow2_walk_l1(Qcow2State *s, struct qcow2_walk *w, uint64_t l1_offset,
                             "image", off, what);
             continue;
         }
-        qcow2_walk_add(s, w, off, s->cluster_size);
-        if (!qcow2_pread_all(s, off, t, s->cluster_size, &err)) {
-            qcow2_walk_note(w, false, "ERROR: %s: %s", what,
-                            error_get_pretty(err));
-            error_free(err);
-            err = NULL;
-            continue;
+        uint64_t c = off >> s->cluster_bits;
+        if (qcow2_bits_test(seen, c)) {
+            /* never written so; it would make every write through the
+             * table go twice */
+            qcow2_walk_note(w, true, "ERROR: %s: L1 entry %u names the L2 "
+                            "table at %#" PRIx64 " that an earlier entry "
+                            "names", what, i, off);
         }
-        walk_l2(s, w, t, what, stats, &next);
+        qcow2_bits_set(seen, c);
+        qcow2_walk_add(s, w, off, s->cluster_size);
+        grow_counts(&w->l2_refs, &w->l2_refs_len, c);
+        w->l2_refs[c]++;
     }
-out:
+    for (uint32_t i = 0; i < r->size; i++) {
+        uint64_t off = qcow2_be64(l1 + 8 * i) & QCOW2_OFFSET_MASK;
+        qcow2_bits_clear(seen, off >> s->cluster_bits);
+    }
     free(l1);
-    free(t);
-    return !w->err;
 }
 
-/* COPIED in the active L1/L2 must say "refcount is exactly 1". */
-static void check_copied(Qcow2State *s, struct qcow2_walk *w)
+/* Every L2 table named so far, read once. */
+static void walk_l2s(Qcow2State *s, struct qcow2_walk *w)
 {
     uint64_t *t = malloc(s->cluster_size);
+    if (!t) {
+        abort();
+    }
+    for (uint64_t c = 0; c < w->l2_refs_len && !w->err; c++) {
+        uint64_t n = w->l2_refs[c];
+        if (!n) {
+            continue;
+        }
+        Error *err = NULL;
+        uint64_t off = c << s->cluster_bits;
+        if (!qcow2_pread_all(s, off, t, s->cluster_size, &err)) {
+            qcow2_walk_note(w, false, "ERROR: L2 table at %#" PRIx64 ": %s",
+                            off, error_get_pretty(err));
+            error_free(err);
+            continue;
+        }
+        walk_l2(s, w, off, t, n);
+    }
+    free(t);
+    free(w->l2_refs);
+    w->l2_refs = NULL;
+    w->l2_refs_len = 0;
+}
+
+/* Statistics and COPIED flags of the active layer, each L2 table once. */
+static void walk_active(Qcow2State *s, struct qcow2_walk *w)
+{
+    uint64_t *t = malloc(s->cluster_size);
+    struct qcow2_bits seen = { 0 };
+    uint64_t next = 0;
     if (!t) {
         abort();
     }
@@ -211,16 +414,27 @@ static void check_copied(Qcow2State *s, struct qcow2_walk *w)
                             "l1_index=%u l1_entry=%" PRIx64 " refcount=%"
                             PRIu64, i, e, rc);
         }
-        if (!qcow2_pread_all(s, off, t, s->cluster_size, NULL)) {
+        if (qcow2_bits_test(&seen, off >> s->cluster_bits) ||
+            !qcow2_pread_all(s, off, t, s->cluster_size, NULL)) {
             continue;
         }
+        qcow2_bits_set(&seen, off >> s->cluster_bits);
         for (uint64_t k = 0; k < s->l2_entries; k++) {
             uint64_t l2e = qcow2_be64(&t[k]);
             uint64_t ho = l2e & QCOW2_OFFSET_MASK;
-            if ((l2e & QCOW2_OFLAG_COMPRESSED) || !ho ||
-                (ho & (s->cluster_size - 1))) {
+            if (l2e & QCOW2_OFLAG_COMPRESSED) {
+                w->allocated++;
+                w->compressed++;
                 continue;
             }
+            if (!ho || (ho & (s->cluster_size - 1))) {
+                continue;
+            }
+            w->allocated++;
+            if (next && ho != next) {
+                w->fragmented++;
+            }
+            next = ho + s->cluster_size;
             rc = qcow2_rc_get(s, ho >> s->cluster_bits);
             if ((rc == 1) != !!(l2e & QCOW2_OFLAG_COPIED)) {
                 qcow2_walk_note(w, true, "ERROR OFLAG_COPIED data cluster: "
@@ -229,7 +443,43 @@ static void check_copied(Qcow2State *s, struct qcow2_walk *w)
             }
         }
     }
+    qcow2_bits_free(&seen);
     free(t);
+}
+
+bool qcow2_walk_tables(Qcow2State *s, struct qcow2_walk *w,
+                       const struct qcow2_snapshot *snaps, uint32_t nb,
+                       bool active)
+{
+    size_t n = (size_t)nb + (active ? 1 : 0);
+    struct l1_ref *r = calloc(n ? n : 1, sizeof(*r));
+    if (!r) {
+        abort();
+    }
+    for (uint32_t i = 0; i < nb; i++) {
+        r[i] = (struct l1_ref){ snaps[i].l1_table_offset, snaps[i].l1_size,
+                                i, false };
+    }
+    if (active) {
+        r[nb] = (struct l1_ref){ s->h.l1_table_offset, s->h.l1_size, nb,
+                                 false };
+    }
+    screen_l1s(s, w, r, n, snaps, nb);
+    struct qcow2_bits seen = { 0 };
+    for (size_t i = 0; i < n && !w->err; i++) {
+        if (!r[i].skip) {
+            char what[160];
+            l1_label(&r[i], snaps, nb, what, sizeof(what));
+            walk_l1_entries(s, w, &r[i], what, &seen);
+        }
+    }
+    qcow2_bits_free(&seen);
+    free(r);
+    walk_l2s(s, w);
+    if (active && !w->err) {
+        walk_active(s, w);
+    }
+    return !w->err;
 }
 
 /* Everything the header leads to, except the L1 tables. */
@@ -267,17 +517,12 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
     struct qcow2_walk w = { 0 };
     qcow2_walk_fixed(s, &w);
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
-        const struct qcow2_snapshot *sn = &s->snaps[i];
-        char what[64];
-        snprintf(what, sizeof(what), "snapshot %u", i);
-        if (s->h.version >= 3 && sn->extra_size < 16) {
+        if (s->h.version >= 3 && s->snaps[i].extra_size < 16) {
             qcow2_walk_note(&w, true, "ERROR snapshot table entry %u is "
                             "incomplete", i);
         }
-        qcow2_walk_l1(s, &w, sn->l1_table_offset, sn->l1_size, what, false);
     }
-    qcow2_walk_l1(s, &w, s->h.l1_table_offset, s->h.l1_size, "active L1",
-                  true);
+    qcow2_walk_tables(s, &w, s->snaps, s->nb_snaps, true);
     uint64_t n = s->rc_len > w.refs_len ? s->rc_len : w.refs_len;
     uint64_t end = 0;
     for (uint64_t c = 0; c < n; c++) {
@@ -290,21 +535,12 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
             qcow2_walk_note(&w, true, "ERROR cluster %" PRIu64 " refcount=%"
                             PRIu64 " reference=%" PRIu64, c, stored, ref);
         } else if (stored > ref) {
-            char *msg;
-            if (asprintf(&msg, "Leaked cluster %" PRIu64 " refcount=%" PRIu64
-                         " reference=%" PRIu64, c, stored, ref) < 0) {
-                abort();
-            }
-            char **m = realloc(w.msgs, (w.nmsgs + 1) * sizeof(*m));
-            if (!m) {
-                abort();
-            }
-            w.msgs = m;
-            w.msgs[w.nmsgs++] = msg;
+            walk_message(&w, "Leaked cluster %" PRIu64 " refcount=%" PRIu64
+                         " reference=%" PRIu64, c, stored, ref);
             res->leaks++;
         }
     }
-    check_copied(s, &w);
+    summarize_messages(&w);
     res->corruptions = w.corruptions;
     res->check_errors = w.check_errors;
     res->total_clusters = qcow2_clusters(s, s->disk_size);

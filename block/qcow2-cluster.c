@@ -81,6 +81,11 @@ bool qcow2_get_l2(Qcow2State *s, uint32_t i, uint64_t **table, Error **errp)
     if (!l2_offset_ok(s, off, errp)) {
         return false;
     }
+    /* Distinct tables fit in the file; more cached than that means L1
+     * entries repeat a table (read-only opens allow it): start over. */
+    if (s->readonly && s->l2_cached * s->cluster_size > s->file_size) {
+        qcow2_l2_cache_drop(s);
+    }
     uint64_t *t = malloc(s->cluster_size);
     if (!t) {
         abort();
@@ -91,6 +96,7 @@ bool qcow2_get_l2(Qcow2State *s, uint32_t i, uint64_t **table, Error **errp)
     }
     s->l2[i].table = t;
     s->l2[i].dirty = false;
+    s->l2_cached++;
     *table = t;
     return true;
 }
@@ -102,6 +108,7 @@ void qcow2_l2_cache_drop(Qcow2State *s)
         s->l2[i].table = NULL;
         s->l2[i].dirty = false;
     }
+    s->l2_cached = 0;
 }
 
 void qcow2_view_active(Qcow2State *s, struct qcow2_view *v)
@@ -292,6 +299,7 @@ static bool grow_l1(Qcow2State *s, uint64_t need, Error **errp)
     if (!off) {
         return false;
     }
+    qcow2_meta_mark(s, off, clusters * s->cluster_size);
     if (s->l1_moved && s->l1_size &&
         !qcow2_rc_add_range(s, s->l1_offset, (uint64_t)s->l1_size * 8, -1,
                             errp)) {
@@ -327,11 +335,16 @@ static bool l2_for_write(Qcow2State *s, uint32_t i, uint64_t **table,
         if (!off) {
             return false;
         }
+        qcow2_meta_mark(s, off, s->cluster_size);
         uint64_t *t = calloc(1, s->cluster_size);
         if (!t) {
             abort();
         }
-        free(s->l2[i].table);
+        if (s->l2[i].table) {
+            free(s->l2[i].table);
+        } else {
+            s->l2_cached++;
+        }
         s->l2[i].table = t;
         s->l2[i].dirty = true;
         s->l1[i] = off | QCOW2_OFLAG_COPIED;
@@ -349,6 +362,7 @@ static bool l2_for_write(Qcow2State *s, uint32_t i, uint64_t **table,
     if (!off) {
         return false;
     }
+    qcow2_meta_mark(s, off, s->cluster_size);
     uint64_t *t = *table;
     for (uint64_t k = 0; k < s->l2_entries; k++) {
         uint64_t l2e = qcow2_be64(&t[k]) & ~QCOW2_OFLAG_COPIED;
@@ -532,6 +546,11 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
         error_setg(errp, "image is read-only");
         return false;
     }
+    if (s->corrupt) {
+        error_setg(errp, "'%s': the image is marked corrupt; writes are "
+                   "refused", s->name);
+        return false;
+    }
     uint64_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         total += iov[i].iov_len;
@@ -563,6 +582,10 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
         }
         uint64_t *t;
         if (!(ok = l2_for_write(s, l1i, &t, errp))) {
+            if (s->corrupt) {
+                error_prepend(errp, "'%s': write at guest offset 0x%" PRIx64
+                              " refused: ", s->name, off);
+            }
             break;
         }
         uint64_t end = in_cluster + span;        /* relative to cluster l2i */
@@ -582,15 +605,29 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
             }
             uint64_t gs = j * cs > in_cluster ? j * cs : in_cluster;
             uint64_t ge = (j + g) * cs < end ? (j + g) * cs : end;
+            uint64_t guest = off - in_cluster;      /* of cluster l2i */
             if (inplace) {
+                uint64_t host = (e & QCOW2_OFFSET_MASK) + (gs - j * cs);
+                uint64_t hit;
+                if (!qcow2_meta_check(s, host, ge - gs, &hit, errp)) {
+                    uint64_t at = j * cs + (hit - (e & QCOW2_OFFSET_MASK));
+                    error_prepend(errp, "'%s': write at guest offset 0x%"
+                                  PRIx64 " refused: ", s->name,
+                                  guest + (at > gs ? at : gs));
+                    ok = false;
+                    break;
+                }
                 int n = 0;
                 iov_take(&cur, ge - gs, w.out, &n);
-                ok = pwritev_all(s, (e & QCOW2_OFFSET_MASK) + (gs - j * cs),
-                                 w.out, n, errp);
+                ok = pwritev_all(s, host, w.out, n, errp);
             } else {
                 ok = write_new_clusters(s, &w, &cur, t, l2i + j, g,
                                         gs - j * cs, ge - j * cs, errp);
                 s->l2[l1i].dirty = true;
+                if (!ok && s->corrupt) {
+                    error_prepend(errp, "'%s': write at guest offset 0x%"
+                                  PRIx64 " refused: ", s->name, guest + gs);
+                }
             }
             j += g;
         }
@@ -622,6 +659,11 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
 {
     if (s->readonly) {
         return true;
+    }
+    if (s->corrupt) {
+        error_setg(errp, "'%s': the image is marked corrupt; its metadata "
+                   "is left as it is", s->name);
+        return false;
     }
     /* 1. refcount increments (and the data written so far) */
     if (!qcow2_refcount_write(s, errp) || !qcow2_sync(s, errp)) {

@@ -48,6 +48,9 @@ void qcow2_rc_set(Qcow2State *s, uint64_t cluster, uint64_t value)
     if (!value && cluster < s->free_hint && cluster > 0) {
         s->free_hint = cluster;
     }
+    if (!value) {
+        qcow2_bits_clear(&s->meta, cluster);    /* no longer metadata */
+    }
 }
 
 bool qcow2_rc_add_range(Qcow2State *s, uint64_t offset, uint64_t len,
@@ -104,6 +107,12 @@ static uint64_t alloc_raw(Qcow2State *s, uint64_t n, Error **errp)
         error_setg(errp, "image would grow past the largest qcow2 offset");
         return 0;
     }
+    /* A count of zero on a metadata cluster: the refcounts are corrupt. */
+    uint64_t hit;
+    if (!qcow2_meta_check(s, start << s->cluster_bits, n << s->cluster_bits,
+                          &hit, errp)) {
+        return 0;
+    }
     for (uint64_t i = 0; i < n; i++) {
         qcow2_rc_set(s, start + i, 1);
     }
@@ -142,6 +151,7 @@ static bool ensure_coverage(Qcow2State *s, Error **errp)
             if (!off) {
                 return false;
             }
+            qcow2_meta_mark(s, off, clusters * s->cluster_size);
             s->rt_offset = off;
             s->rt_clusters = (uint32_t)clusters;
             s->rt_moved = true;
@@ -155,6 +165,7 @@ static bool ensure_coverage(Qcow2State *s, Error **errp)
                 if (!off) {
                     return false;
                 }
+                qcow2_meta_mark(s, off, s->cluster_size);
                 s->rt[i] = off;
                 s->rb_dirty[i] = 1;
                 s->rt_dirty = true;
@@ -265,7 +276,12 @@ bool qcow2_refcount_load(Qcow2State *s, Error **errp)
         abort();
     }
     bool ok = qcow2_pread_all(s, s->rt_offset, raw, rt_bytes, errp);
+    /* Only the blocks for clusters inside the file hold counts worth
+     * keeping: reading just those keeps a table that names one block a
+     * million times as cheap as the file is small.  (A block named twice
+     * cannot be written back: writable opens refuse it, qcow2_meta_build.) */
     uint64_t file_clusters = s->file_size >> s->cluster_bits;
+    uint64_t useful = file_clusters / s->rb_entries + 1;
     for (uint64_t i = 0; ok && i < s->rt_entries; i++) {
         uint64_t e = qcow2_be64(raw + 8 * i);
         s->rt[i] = e;
@@ -278,15 +294,19 @@ bool qcow2_refcount_load(Qcow2State *s, Error **errp)
             s->rb_bad++;     /* reported by check; refused for writing */
             continue;
         }
+        if (i >= useful) {
+            continue;
+        }
         if (!qcow2_pread_all(s, off, blk, s->cluster_size, errp)) {
             ok = false;
             break;
         }
-        for (uint64_t j = 0; j < s->rb_entries; j++) {
-            uint64_t c = i * s->rb_entries + j;
+        uint64_t base = i * s->rb_entries;
+        for (uint64_t j = 0; j < s->rb_entries && base + j <= file_clusters;
+             j++) {
             uint64_t v = qcow2_refblock_get(s, blk, j);
-            if (v && c <= file_clusters) {
-                qcow2_rc_set(s, c, v);
+            if (v) {
+                qcow2_rc_set(s, base + j, v);
             }
         }
     }

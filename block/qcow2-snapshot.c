@@ -348,10 +348,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     /* 1. count what the snapshots reference */
     struct qcow2_walk w = { .strict = true };
     qcow2_walk_add(s, &w, 0, s->cluster_size);
-    for (uint32_t i = 0; i < p->nb && !w.err; i++) {
-        qcow2_walk_l1(s, &w, p->snaps[i].l1_table_offset, p->snaps[i].l1_size,
-                      p->snaps[i].name, false);
-    }
+    qcow2_walk_tables(s, &w, p->snaps, p->nb, false);
     if (w.err) {
         error_propagate(errp, w.err);
         w.err = NULL;
@@ -524,6 +521,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     s->disk_size = p->disk_size;
     s->zcache_entry = UINT64_MAX;
     qcow2_snapview_drop(s);
+    qcow2_meta_reset(s);
     return true;
 }
 

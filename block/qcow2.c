@@ -101,6 +101,20 @@ static bool write_feature_bits(Qcow2State *s, Error **errp)
     return qcow2_pwrite_all(s, 72, b, sizeof(b), errp);
 }
 
+void qcow2_mark_corrupt(Qcow2State *s)
+{
+    s->corrupt = true;
+    if (s->h.version < 3 || (s->h.incompatible & QCOW2_INCOMPAT_CORRUPT)) {
+        return;
+    }
+    s->h.incompatible |= QCOW2_INCOMPAT_CORRUPT;
+    Error *err = NULL;
+    if (!write_feature_bits(s, &err) || !qcow2_sync(s, &err)) {
+        error_prepend(&err, "'%s': cannot set the corrupt bit: ", s->name);
+        error_report_err(err);
+    }
+}
+
 static void parse_header(struct qcow2_header *h, const uint8_t *b)
 {
     memset(h, 0, sizeof(*h));
@@ -349,6 +363,7 @@ static void qcow2_state_free(Qcow2State *s)
     qcow2_refcount_free(s);
     qcow2_snapshots_free(s->snaps, s->nb_snaps);
     free(s->zcache);
+    qcow2_bits_free(&s->meta);
     free(s);
 }
 
@@ -365,6 +380,7 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
     }
     s->fd = fd;
     s->readonly = readonly;
+    s->name = bs->filename;
     s->file_size = (uint64_t)st.st_size;
     s->zcache_entry = UINT64_MAX;
     s->snapview_idx = -1;
@@ -410,6 +426,10 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
         ok = false;
         goto out;
     }
+    if (!readonly && !qcow2_meta_build(s, errp)) {
+        ok = false;
+        goto out;
+    }
     if (!readonly && s->h.autoclear) {
         /* We keep none of the autoclear structures (bitmaps) up to date,
          * so their bits go, as the format asks of such writers. */
@@ -435,7 +455,7 @@ out:
 static void qcow2_close(BlockDev *bs)
 {
     Qcow2State *s = bs->opaque;
-    if (!s->readonly) {
+    if (!s->readonly && !s->corrupt) {
         Error *err = NULL;
         if (!qcow2_flush_metadata(s, &err)) {
             error_prepend(&err, "'%s': ", bs->filename);

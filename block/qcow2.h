@@ -4,6 +4,8 @@
  *   qcow2-cluster.c   L1/L2 mapping, reads, writes, ordered flush
  *   qcow2-snapshot.c  snapshot table, create/apply/delete, vmstate area
  *   qcow2-check.c     reference walk shared by check and snapshot rebuilds
+ *   qcow2-overlap.c   the map of metadata clusters that guest writes and
+ *                     allocations must not land on
  *
  * Crash safety.  Metadata reaches the file in an order that keeps it
  * consistent after a crash at any point (leaks allowed):
@@ -122,9 +124,16 @@ struct qcow2_view {
     uint64_t *l2_buf;
 };
 
+/* A growable bitmap over host clusters. */
+struct qcow2_bits {
+    uint64_t *w;
+    uint64_t nbits;
+};
+
 typedef struct Qcow2State {
     int fd;
     bool readonly;
+    const char *name;               /* the image's file name, for messages */
     struct qcow2_header h;          /* as on disk */
     uint64_t file_size;
 
@@ -181,6 +190,13 @@ typedef struct Qcow2State {
 
     uint64_t zcache_entry;          /* last decompressed cluster */
     uint8_t *zcache;
+    uint64_t l2_cached;             /* tables in the active L2 cache */
+
+    /* Writable images: clusters holding metadata (a superset: a bit whose
+     * structure is gone is dropped when met).  A guest write or an
+     * allocation landing on one marks the image corrupt and fails. */
+    struct qcow2_bits meta;
+    bool corrupt;                   /* since then, every write fails */
 } Qcow2State;
 
 /* qcow2.c */
@@ -190,6 +206,8 @@ bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
 bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
                      Error **errp);
 bool qcow2_sync(Qcow2State *s, Error **errp);
+/* Set the corrupt bit in the header (v3) and refuse every later write. */
+void qcow2_mark_corrupt(Qcow2State *s);
 uint64_t qcow2_vmstate_offset(const Qcow2State *s, uint64_t disk_size);
 
 /* Driver entry points (qcow2-snapshot.c, qcow2-check.c). */
@@ -254,26 +272,56 @@ void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n);
 int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id);
 void qcow2_snapview_drop(Qcow2State *s);
 
+/* qcow2-overlap.c */
+bool qcow2_bits_test(const struct qcow2_bits *b, uint64_t i);
+void qcow2_bits_set(struct qcow2_bits *b, uint64_t i);
+void qcow2_bits_clear(struct qcow2_bits *b, uint64_t i);
+void qcow2_bits_free(struct qcow2_bits *b);
+/* Writable open: map every metadata cluster; fails when two structures
+ * share a cluster (writing one would clobber the other). */
+bool qcow2_meta_build(Qcow2State *s, Error **errp);
+/* After a rebuild switched to new structures. */
+void qcow2_meta_reset(Qcow2State *s);
+void qcow2_meta_mark(Qcow2State *s, uint64_t off, uint64_t len);
+/* Before writing [off, off+len) with anything but the metadata that lives
+ * there: fails (marking the image corrupt) if metadata lives there; *hit
+ * is then the first such cluster's offset. */
+bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len,
+                      uint64_t *hit, Error **errp);
+
 /* qcow2-check.c: count references to every cluster from the header's
  * structures (cluster 0, refcount table and blocks, snapshot table, every
- * L1 and its L2 tables and data).  Problems go to report (one line each);
- * with strict, the first problem fails the walk. */
+ * L1 and its L2 tables and data).  Problems are counted by kind (the
+ * message format); the first few of each kind are kept as lines, then
+ * one line says how many more there were.  With strict, the first
+ * problem fails the walk.  Time and memory follow the file's size: each
+ * L2 table is read once however many L1 entries name it. */
+#define QCOW2_CHECK_MAX_MESSAGES 100
+#define QCOW2_CHECK_MESSAGES_PER_KIND 10
+struct qcow2_msg_kind;
 struct qcow2_walk {
     uint64_t *refs;
     uint64_t refs_len;
+    uint64_t *l2_refs;          /* per cluster: L1 entries naming it */
+    uint64_t l2_refs_len;
     uint64_t corruptions;
     uint64_t check_errors;
     bool strict;
     Error *err;
     char **msgs;
     size_t nmsgs;
+    struct qcow2_msg_kind *kinds;   /* problems counted per message */
+    size_t nkinds;
     /* active-layer statistics */
     uint64_t allocated, fragmented, compressed;
 };
 void qcow2_walk_add(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
                     uint64_t len);
-bool qcow2_walk_l1(Qcow2State *s, struct qcow2_walk *w, uint64_t l1_offset,
-                   uint32_t l1_size, const char *what, bool stats);
+/* Every reference from the L1 tables of snaps[0..nb) and, with active,
+ * the active L1 as on disk (with its statistics and COPIED flags). */
+bool qcow2_walk_tables(Qcow2State *s, struct qcow2_walk *w,
+                       const struct qcow2_snapshot *snaps, uint32_t nb,
+                       bool active);
 void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
                      ...) __attribute__((format(printf, 3, 4)));
 void qcow2_walk_free(struct qcow2_walk *w);
