@@ -244,8 +244,8 @@ void qcow2_meta_reset(Qcow2State *s)
 
 void qcow2_meta_mark(Qcow2State *s, uint64_t off, uint64_t len)
 {
-    if (s->readonly || !len) {
-        return;
+    if (!s->meta.w || !len) {
+        return;         /* no map: read-only, or an image being created */
     }
     uint64_t last = (off + len - 1) >> s->cluster_bits;
     for (uint64_t c = off >> s->cluster_bits; c <= last; c++) {

@@ -40,7 +40,10 @@ EOF
     $CRAFT many-problems d.qcow2
     [ "$(stat -c %s d.qcow2)" -eq $((1 << 20)) ]
     # a few hundred MB of address space: one string per problem needs more
-    run bash -c "ulimit -v 400000; timeout 60 '$HOP' img check d.qcow2 2>&1"
+    # (not under ASan, which reserves terabytes of it up front)
+    limit="ulimit -v 400000;"
+    ! ldd "$HOP" | grep -q libasan || limit=""
+    run bash -c "$limit timeout 60 '$HOP' img check d.qcow2 2>&1"
     assert_failure 2
     [ "${#lines[@]}" -lt 120 ] || fail "${#lines[@]} lines of output"
     # a few lines of each kind, then how many more of it
@@ -49,7 +52,7 @@ EOF
     assert_output --partial "... and 8170 more problems like: ERROR: active L1: L1 entry 12 names the L2 table at 0x40000"
     n=$(printf '%s\n' "$output" | sed -n 's/^\([0-9]*\) errors were found on the image\.$/\1/p')
     [ -n "$n" ] && [ "$n" -ge 98304 ] || fail "error count '$n'"
-    run bash -c "ulimit -v 400000; timeout 60 '$HOP' img check --output=json d.qcow2 2>/dev/null"
+    run bash -c "$limit timeout 60 '$HOP' img check --output=json d.qcow2 2>/dev/null"
     assert_failure 2
     /usr/bin/python3 -c '
 import json, sys
@@ -61,7 +64,7 @@ assert r["check-errors"] == 0, r
 
 @test "img hostile: 65536 snapshots sharing one L1 table are checked in bounded time" {
     $CRAFT shared-l1 d.qcow2
-    run bash -c "ulimit -v 1000000; timeout 20 '$HOP' img check d.qcow2 2>&1"
+    run timeout 20 "$HOP" img check d.qcow2
     [ "$status" -ne 124 ] || fail "check did not finish in 20 s"
     [ "$status" -ne 0 ] || fail "the shared L1 table was not reported"
     [ "${#lines[@]}" -lt 120 ] || fail "${#lines[@]} lines of output"
