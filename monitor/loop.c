@@ -12,20 +12,43 @@
 #include <unistd.h>
 
 #include "monitor/monitor.h"
+#include "monitor/outq.h"
 #include "monitor/qmp.h"
 #include "monitor/session.h"
 #include "monitor/term.h"
+#include "util/clock.h"
+
+/* How long hop, on its way out, waits for clients to read the last of
+ * their output. */
+#define DRAIN_NS (2 * 1000000000ull)
+
+/* Longest monitor line a socket client may send, newline excluded. */
+#define HMP_MAX_LINE 65536
+/* A monitor client's next command waits while OUTQ_PAUSE bytes do, so
+ * what waits is about one command's output; the largest, x /1048576cg,
+ * is under 70 MiB.  Past this bound, the client is dropped. */
+#define HMP_OUT_LIMIT (128u << 20)
+
+/* A client of the monitor socket.  Its output goes through `q`, so a
+ * client that does not read cannot block the loop. */
+struct hmp_client {
+    int fd;                       /* -1: none */
+    FILE *out;                    /* writes into q */
+    struct outq q;
+    struct monitor *mon;
+    char *buf;                    /* received, HMP_MAX_LINE + 1 bytes */
+    size_t len;
+    bool skip;                    /* in a line too long: skip to its end */
+    bool eof;                     /* it will send no more */
+    bool dead;                    /* dropped for leaving too much unread */
+};
 
 struct mon_loop {
     struct vm_session *s;
     struct term *term;
     struct endpoint hmp_ep, qmp_ep;
     int hmp_listen, qmp_listen;
-    int hmp_client;               /* one at a time, as QEMU serves them */
-    FILE *hmp_out;
-    struct monitor *hmp_mon;
-    char *hmp_buf;
-    size_t hmp_len, hmp_cap;
+    struct hmp_client hmp;        /* one at a time, as QEMU serves them */
 };
 
 /* Signals become bytes on a pipe the loop polls. */
@@ -56,28 +79,57 @@ static void copy_endpoint(struct endpoint *dst, const struct endpoint *src)
     dst->path = src->path ? strdup(src->path) : NULL;
 }
 
+static ssize_t hmp_client_write(void *opaque, const char *data, size_t n)
+{
+    struct hmp_client *h = opaque;
+    if (h->dead) {
+        return (ssize_t)n;    /* discarded */
+    }
+    if (outq_pending(&h->q) + n > HMP_OUT_LIMIT) {
+        fprintf(stderr, "hop: dropping a monitor client that left more "
+                "than %u MiB of output unread\n", HMP_OUT_LIMIT >> 20);
+        h->dead = true;
+        return (ssize_t)n;
+    }
+    outq_write(&h->q, h->fd, data, n);
+    return (ssize_t)n;
+}
+
 static void hmp_client_open(struct mon_loop *l, int fd)
 {
-    l->hmp_client = fd;
-    l->hmp_out = fdopen(dup(fd), "w");
-    setvbuf(l->hmp_out, NULL, _IOLBF, 0);
-    l->hmp_mon = monitor_new(l->s, l->hmp_out);
-    fprintf(l->hmp_out, "hop %s monitor - type 'help' for more information\n"
+    struct hmp_client *h = &l->hmp;
+    *h = (struct hmp_client){ .fd = fd };
+    h->out = fopencookie(h, "w", (cookie_io_functions_t){
+                             .write = hmp_client_write });
+    h->buf = malloc(HMP_MAX_LINE + 1);
+    if (!h->out || !h->buf) {
+        abort();
+    }
+    setvbuf(h->out, NULL, _IOLBF, 0);
+    h->mon = monitor_new(l->s, h->out);
+    fprintf(h->out, "hop %s monitor - type 'help' for more information\n"
             "(hop) ", HOP_VERSION);
-    fflush(l->hmp_out);
+    fflush(h->out);
 }
 
 static void hmp_client_close(struct mon_loop *l)
 {
-    if (l->hmp_client < 0) {
+    struct hmp_client *h = &l->hmp;
+    if (h->fd < 0) {
         return;
     }
-    monitor_free(l->hmp_mon);
-    fclose(l->hmp_out);
-    close(l->hmp_client);
-    l->hmp_client = -1;
-    l->hmp_mon = NULL;
-    l->hmp_len = 0;
+    monitor_free(h->mon);
+    fclose(h->out);
+    close(h->fd);
+    outq_free(&h->q);
+    free(h->buf);
+    *h = (struct hmp_client){ .fd = -1 };
+}
+
+/* Dropped, gone, or done: it sent its last line and has every answer. */
+static bool hmp_client_gone(const struct hmp_client *h)
+{
+    return h->dead || h->q.broken || (h->eof && !outq_pending(&h->q));
 }
 
 static int accept_client(int listen_fd)
@@ -110,7 +162,7 @@ struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
         abort();
     }
     l->s = s;
-    l->hmp_listen = l->qmp_listen = l->hmp_client = -1;
+    l->hmp_listen = l->qmp_listen = l->hmp.fd = -1;
     copy_endpoint(&l->hmp_ep, hmp);
     copy_endpoint(&l->qmp_ep, qmp);
     if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -130,7 +182,10 @@ struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
     }
     if (hmp->kind == ENDPOINT_UNIX && hmp->wait) {
         fprintf(stderr, "hop: waiting for a monitor client on %s\n", hmp->path);
-        hmp_client_open(l, accept_client(l->hmp_listen));
+        int fd = accept_client(l->hmp_listen);
+        if (fd >= 0) {
+            hmp_client_open(l, fd);
+        }
     }
     if (qmp->kind == ENDPOINT_UNIX && qmp->wait) {
         fprintf(stderr, "hop: waiting for a QMP client on %s\n", qmp->path);
@@ -159,44 +214,143 @@ void mon_loop_print(struct mon_loop *l, const char *text)
     }
 }
 
-/* Runs every complete line a socket client sent. */
-static bool hmp_client_readable(struct mon_loop *l)
+/* Runs the complete lines a socket client sent, as long as it reads
+ * what they print. */
+static void hmp_client_process(struct mon_loop *l)
 {
-    if (l->hmp_cap - l->hmp_len < 4096) {
-        l->hmp_cap = l->hmp_cap ? l->hmp_cap * 2 : 8192;
-        l->hmp_buf = realloc(l->hmp_buf, l->hmp_cap);
-        if (!l->hmp_buf) {
-            abort();
-        }
-    }
-    ssize_t n = session_recv(l->s, l->hmp_client, l->hmp_buf + l->hmp_len,
-                             l->hmp_cap - l->hmp_len - 1);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-        return true;
-    }
-    if (n <= 0) {
-        return false;
-    }
-    l->hmp_len += (size_t)n;
+    struct hmp_client *h = &l->hmp;
     size_t off = 0;
-    char *nl;
-    while ((nl = memchr(l->hmp_buf + off, '\n', l->hmp_len - off)) != NULL) {
+    while (!h->dead && !outq_full(&h->q) && !l->s->quit) {
+        char *line = h->buf + off;
+        char *nl = memchr(line, '\n', h->len - off);
+        if (!nl) {
+            break;
+        }
+        off = (size_t)(nl - h->buf) + 1;
+        if (h->skip) {
+            h->skip = false;
+            continue;
+        }
         *nl = '\0';
-        if (nl > l->hmp_buf + off && nl[-1] == '\r') {
+        if (nl > line && nl[-1] == '\r') {
             nl[-1] = '\0';
         }
-        term_history_add(l->hmp_buf + off);
-        monitor_execute(l->hmp_mon, l->hmp_buf + off);
-        off = (size_t)(nl - l->hmp_buf) + 1;
+        term_history_add(line);
+        monitor_execute(h->mon, line);
         if (l->s->quit) {
             break;
         }
-        fprintf(l->hmp_out, "(hop) ");
-        fflush(l->hmp_out);
+        fprintf(h->out, "(hop) ");
+        fflush(h->out);
     }
-    memmove(l->hmp_buf, l->hmp_buf + off, l->hmp_len - off);
-    l->hmp_len -= off;
-    return true;
+    memmove(h->buf, h->buf + off, h->len - off);
+    h->len -= off;
+    if (memchr(h->buf, '\n', h->len)) {
+        return;    /* lines wait for the client to read */
+    }
+    /* A full buffer without a newline holds a line too long. */
+    if (h->len == HMP_MAX_LINE + 1 && !h->skip) {
+        fprintf(h->out, "Error: line longer than %d bytes; ignored up to "
+                "its end\n(hop) ", HMP_MAX_LINE);
+        fflush(h->out);
+        h->skip = true;
+    }
+    if (h->skip) {
+        h->len = 0;
+    }
+}
+
+static short hmp_client_poll_events(const struct hmp_client *h)
+{
+    short ev = 0;
+    if (!h->dead && !h->eof && !outq_full(&h->q)) {
+        ev |= POLLIN;
+    }
+    if (outq_pending(&h->q)) {
+        ev |= POLLOUT;
+    }
+    return ev;
+}
+
+static void hmp_client_ready(struct mon_loop *l, short revents)
+{
+    struct hmp_client *h = &l->hmp;
+    if (revents & (POLLOUT | POLLERR | POLLHUP)) {
+        outq_flush(&h->q, h->fd);
+    }
+    if ((revents & (POLLIN | POLLERR | POLLHUP)) && !h->dead && !h->eof &&
+        !outq_full(&h->q) && h->len <= HMP_MAX_LINE) {
+        ssize_t n = session_recv(l->s, h->fd, h->buf + h->len,
+                                 HMP_MAX_LINE + 1 - h->len);
+        if (n == 0) {
+            h->eof = true;
+        } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
+            h->dead = true;
+        } else if (n > 0) {
+            h->len += (size_t)n;
+        }
+    }
+    hmp_client_process(l);
+}
+
+/* Events reach clients whenever they come, so any client may have been
+ * dropped, not only those that were polled. */
+static void drop_gone_clients(struct mon_loop *l)
+{
+    for (int i = 0; i < SESSION_MAX_QMP; i++) {
+        if (l->s->qmp[i] && qmp_client_gone(l->s->qmp[i])) {
+            qmp_client_free(l->s->qmp[i]);
+            l->s->qmp[i] = NULL;
+        }
+    }
+    if (l->hmp.fd >= 0 && hmp_client_gone(&l->hmp)) {
+        hmp_client_close(l);
+    }
+}
+
+/* On the way out: the last answers (to quit, say) and events still
+ * waiting go to the clients that read them, for a bounded time. */
+static void drain_output(struct mon_loop *l)
+{
+    const uint64_t deadline = clock_mono_ns() + DRAIN_NS;
+    for (;;) {
+        struct pollfd pfd[1 + SESSION_MAX_QMP];
+        int n = 0;
+        for (int i = 0; i < SESSION_MAX_QMP; i++) {
+            struct qmp_client *c = l->s->qmp[i];
+            bool waiting = c && (qmp_client_poll_events(c) & POLLOUT);
+            pfd[n++] = (struct pollfd){ .fd = waiting ? qmp_client_fd(c) : -1,
+                                        .events = POLLOUT };
+        }
+        bool hmp_waiting = l->hmp.fd >= 0 && !l->hmp.dead &&
+                           outq_pending(&l->hmp.q);
+        pfd[n++] = (struct pollfd){ .fd = hmp_waiting ? l->hmp.fd : -1,
+                                    .events = POLLOUT };
+        bool any = hmp_waiting;
+        for (int i = 0; i < SESSION_MAX_QMP; i++) {
+            any |= pfd[i].fd >= 0;
+        }
+        uint64_t now = clock_mono_ns();
+        if (!any || now >= deadline) {
+            return;
+        }
+        int ms = (int)((deadline - now) / 1000000) + 1;
+        int r = poll(pfd, (nfds_t)n, ms);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return;
+        }
+        for (int i = 0; i < SESSION_MAX_QMP; i++) {
+            if (pfd[i].revents) {
+                qmp_client_flush(l->s->qmp[i]);
+            }
+        }
+        if (pfd[SESSION_MAX_QMP].revents) {
+            outq_flush(&l->hmp.q, l->hmp.fd);
+        }
+    }
 }
 
 void mon_loop_run(struct mon_loop *l)
@@ -211,21 +365,23 @@ void mon_loop_run(struct mon_loop *l)
         pfd[n++] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
         int i_term = -1, i_hl = -1, i_hc = -1, i_ql = -1, i_q0 = n;
         for (int i = 0; i < SESSION_MAX_QMP; i++) {
-            pfd[n++] = (struct pollfd){ .fd = s->qmp[i] ?
-                                        qmp_client_fd(s->qmp[i]) : -1,
-                                        .events = POLLIN };
+            struct qmp_client *c = s->qmp[i];
+            pfd[n++] = (struct pollfd){ .fd = c ? qmp_client_fd(c) : -1,
+                                        .events = c ? qmp_client_poll_events(c)
+                                                    : 0 };
         }
         if (l->term) {
             i_term = n;
             pfd[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
         }
-        if (l->hmp_listen >= 0 && l->hmp_client < 0) {
+        if (l->hmp_listen >= 0 && l->hmp.fd < 0) {
             i_hl = n;
             pfd[n++] = (struct pollfd){ .fd = l->hmp_listen, .events = POLLIN };
         }
-        if (l->hmp_client >= 0) {
+        if (l->hmp.fd >= 0) {
             i_hc = n;
-            pfd[n++] = (struct pollfd){ .fd = l->hmp_client, .events = POLLIN };
+            pfd[n++] = (struct pollfd){ .fd = l->hmp.fd,
+                                        .events = hmp_client_poll_events(&l->hmp) };
         }
         if (l->qmp_listen >= 0) {
             i_ql = n;
@@ -251,19 +407,18 @@ void mon_loop_run(struct mon_loop *l)
             session_flush_events(s);
         }
         for (int i = 0; i < SESSION_MAX_QMP; i++) {
-            if (s->qmp[i] && pfd[i_q0 + i].revents &&
-                !qmp_client_readable(s->qmp[i])) {
-                qmp_client_free(s->qmp[i]);
-                s->qmp[i] = NULL;
+            if (s->qmp[i] && pfd[i_q0 + i].revents) {
+                qmp_client_ready(s->qmp[i], pfd[i_q0 + i].revents);
             }
         }
         if (i_term >= 0 && pfd[i_term].revents && !term_readable(l->term)) {
             /* End of input on stdin: Ctrl-D or the end of a script. */
             session_request_quit(s);
         }
-        if (i_hc >= 0 && pfd[i_hc].revents && !hmp_client_readable(l)) {
-            hmp_client_close(l);
+        if (i_hc >= 0 && pfd[i_hc].revents) {
+            hmp_client_ready(l, pfd[i_hc].revents);
         }
+        drop_gone_clients(l);
         if (i_hl >= 0 && pfd[i_hl].revents) {
             int fd = accept_client(l->hmp_listen);
             if (fd >= 0) {
@@ -278,6 +433,7 @@ void mon_loop_run(struct mon_loop *l)
         }
     }
     session_flush_events(s);
+    drain_output(l);
 }
 
 void mon_loop_free(struct mon_loop *l)
@@ -287,7 +443,6 @@ void mon_loop_free(struct mon_loop *l)
     }
     term_free(l->term);
     hmp_client_close(l);
-    free(l->hmp_buf);
     for (int i = 0; i < SESSION_MAX_QMP; i++) {
         qmp_client_free(l->s->qmp[i]);
         l->s->qmp[i] = NULL;

@@ -4,21 +4,44 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "monitor/outq.h"
 #include "monitor/session.h"
 
-#define QMP_MAX_REQUEST (1 << 20)
+/* Bounds on one incoming message.  QEMU's JSON parser has the same
+ * nesting limit; its size limit is larger, but no request needs 1 MiB. */
+#define QMP_MAX_REQUEST (1u << 20)
+#define QMP_MAX_DEPTH 1024
+
+/* What the start of the input buffer holds. */
+enum qmp_scan {
+    SCAN_START,     /* nothing yet, or white space */
+    SCAN_VALUE,     /* a JSON object or array */
+    SCAN_JUNK,      /* anything else, up to the end of its line */
+};
 
 struct qmp_client {
     struct vm_session *s;
     int fd;
     bool negotiated;
-    char *buf;
+    bool eof;              /* the client will send no more */
+    bool dead;             /* to be dropped */
+    struct outq out;
+    char *buf;             /* received, not yet answered */
     size_t len, cap;
+    /* The message at buf[0]: how far it was scanned and what was seen.
+     * A message found too long or too deep is answered with an error at
+     * once and then skipped (not kept) up to its end. */
+    enum qmp_scan scan;
+    size_t scanned;
+    long depth;
+    bool in_str, esc, skip;
 };
 
 const struct qmp_arg qmp_any_args[] = { { "*", QMP_OBJ, true }, { NULL } };
@@ -171,34 +194,34 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
     return r;
 }
 
-static void send_json(struct qmp_client *c, json_t *msg)
+/* Queues a message.  An event for a client that has left more than
+ * OUTQ_LIMIT unread drops the client rather than let hop's memory grow;
+ * answers are bounded by flow control (see process()). */
+static void send_msg(struct qmp_client *c, json_t *msg, bool event)
 {
+    if (c->dead) {
+        return;
+    }
     char *text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text) {
         return;
     }
     size_t len = strlen(text);
-    text[len] = '\0';
-    /* QMP messages end with CRLF. */
-    char *line = malloc(len + 3);
-    if (!line) {
-        abort();
+    if (event && outq_pending(&c->out) + len + 2 > OUTQ_LIMIT) {
+        fprintf(stderr, "hop: dropping a QMP client that left more than "
+                "%u MiB of output unread\n", OUTQ_LIMIT >> 20);
+        c->dead = true;
+    } else {
+        /* QMP messages end with CRLF. */
+        outq_write(&c->out, c->fd, text, len);
+        outq_write(&c->out, c->fd, "\r\n", 2);
     }
-    memcpy(line, text, len);
-    memcpy(line + len, "\r\n", 3);
-    size_t off = 0;
-    while (off < len + 2) {
-        ssize_t n = send(c->fd, line + off, len + 2 - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;     /* the reader will notice the client is gone */
-        }
-        off += (size_t)n;
-    }
-    free(line);
     free(text);
+}
+
+static void send_json(struct qmp_client *c, json_t *msg)
+{
+    send_msg(c, msg, false);
 }
 
 struct qmp_client *qmp_client_new(struct vm_session *s, int fd)
@@ -235,39 +258,8 @@ void qmp_client_send_event(struct qmp_client *c, const char *name,
     json_t *e = json_pack("{s:s,s:O,s:{s:I,s:I}}", "event", name, "data",
                           data, "timestamp", "seconds", (json_int_t)sec,
                           "microseconds", (json_int_t)usec);
-    send_json(c, e);
+    send_msg(c, e, true);
     json_decref(e);
-}
-
-/* Length of the first complete JSON object or array in buf, found by
- * balancing brackets outside strings; 0 if it is not complete yet. */
-static size_t scan_value(const char *buf, size_t len)
-{
-    int depth = 0;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = buf[i];
-        if (in_str) {
-            if (esc) {
-                esc = false;
-            } else if (ch == '\\') {
-                esc = true;
-            } else if (ch == '"') {
-                in_str = false;
-            }
-            continue;
-        }
-        if (ch == '"') {
-            in_str = true;
-        } else if (ch == '{' || ch == '[') {
-            depth++;
-        } else if (ch == '}' || ch == ']') {
-            if (--depth <= 0) {
-                return i + 1;
-            }
-        }
-    }
-    return 0;
 }
 
 static void reply_parse_error(struct qmp_client *c, const char *what)
@@ -279,61 +271,143 @@ static void reply_parse_error(struct qmp_client *c, const char *what)
     json_decref(r);
 }
 
-/* Answers every complete request in the buffer. */
-static void process(struct qmp_client *c)
+/* Follows the message at the start of buf from c->scanned on, balancing
+ * brackets outside strings.  Returns its length once it is complete, 0
+ * before; c->depth tells how deep it is. */
+static size_t scan_value(struct qmp_client *c)
 {
-    size_t off = 0;
-    while (off < c->len) {
-        while (off < c->len && strchr(" \t\r\n", c->buf[off])) {
-            off++;
-        }
-        if (off == c->len) {
-            break;
-        }
-        const char *p = c->buf + off;
-        size_t avail = c->len - off;
-        size_t n;
-        if (*p != '{' && *p != '[') {
-            /* Not JSON text at all: answer once per line of junk. */
-            const char *nl = memchr(p, '\n', avail);
-            if (!nl) {
-                break;
+    for (size_t i = c->scanned; i < c->len; i++) {
+        char ch = c->buf[i];
+        if (c->in_str) {
+            if (c->esc) {
+                c->esc = false;
+            } else if (ch == '\\') {
+                c->esc = true;
+            } else if (ch == '"') {
+                c->in_str = false;
             }
-            reply_parse_error(c, "expected a JSON object");
-            off += (size_t)(nl - p) + 1;
             continue;
         }
-        if (!(n = scan_value(p, avail))) {
-            break;    /* wait for the rest */
+        if (ch == '"') {
+            c->in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            c->depth++;
+            if (c->depth > QMP_MAX_DEPTH && !c->skip) {
+                char what[64];
+                snprintf(what, sizeof(what), "nesting deeper than %d levels",
+                         QMP_MAX_DEPTH);
+                reply_parse_error(c, what);
+                c->skip = true;
+            }
+        } else if (ch == '}' || ch == ']') {
+            if (--c->depth <= 0) {
+                return i + 1;
+            }
         }
-        json_error_t jerr;
-        json_t *req = json_loadb(p, n, JSON_DECODE_ANY, &jerr);
-        off += n;
-        if (!req) {
-            reply_parse_error(c, jerr.text);
-            continue;
-        }
-        bool negotiate = false;
-        json_t *r = qmp_dispatch(c->s, req, c->negotiated, &negotiate);
-        if (negotiate) {
-            c->negotiated = true;
-        }
-        send_json(c, r);
-        json_decref(r);
-        json_decref(req);
-        session_flush_events(c->s);
     }
-    memmove(c->buf, c->buf + off, c->len - off);
-    c->len -= off;
+    c->scanned = c->len;
+    return 0;
 }
 
-bool qmp_client_readable(struct qmp_client *c)
+/* Drops the first n bytes of the input. */
+static void consume(struct qmp_client *c, size_t n)
 {
-    if (c->cap - c->len < 4096) {
-        size_t cap = c->cap ? c->cap * 2 : 8192;
-        if (cap > QMP_MAX_REQUEST * 2) {
-            return false;    /* a request that never ends */
+    if (!n) {
+        return;
+    }
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+    c->scanned = c->scanned > n ? c->scanned - n : 0;
+}
+
+static void answer(struct qmp_client *c, size_t n)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(c->buf, n, JSON_DECODE_ANY, &jerr);
+    if (!req) {
+        reply_parse_error(c, jerr.text);
+        return;
+    }
+    bool negotiate = false;
+    json_t *r = qmp_dispatch(c->s, req, c->negotiated, &negotiate);
+    if (negotiate) {
+        c->negotiated = true;
+    }
+    send_json(c, r);
+    json_decref(r);
+    json_decref(req);
+    session_flush_events(c->s);
+}
+
+/* Where the message at buf[0] ends (0: not yet). */
+static size_t message_end(struct qmp_client *c)
+{
+    if (c->scan == SCAN_VALUE) {
+        return scan_value(c);
+    }
+    /* Not JSON text at all: answered once per line. */
+    const char *nl = memchr(c->buf + c->scanned, '\n', c->len - c->scanned);
+    if (nl) {
+        return (size_t)(nl - c->buf) + 1;
+    }
+    c->scanned = c->len;
+    return 0;
+}
+
+/* Answers the complete requests in the buffer, as long as the client
+ * reads the answers. */
+static void process(struct qmp_client *c)
+{
+    while (!c->dead && !outq_full(&c->out)) {
+        if (c->scan == SCAN_START) {
+            size_t ws = 0;
+            while (ws < c->len && memchr(" \t\r\n", c->buf[ws], 4)) {
+                ws++;
+            }
+            consume(c, ws);
+            if (!c->len) {
+                return;
+            }
+            c->scan = c->buf[0] == '{' || c->buf[0] == '[' ? SCAN_VALUE
+                                                           : SCAN_JUNK;
+            c->scanned = 0;
+            c->depth = 0;
+            c->in_str = c->esc = c->skip = false;
         }
+        size_t n = message_end(c);
+        if (!n) {
+            if (!c->skip && c->len > QMP_MAX_REQUEST) {
+                char what[64];
+                snprintf(what, sizeof(what), "message longer than %u bytes",
+                         QMP_MAX_REQUEST);
+                reply_parse_error(c, c->scan == SCAN_VALUE ? what :
+                                  "expected a JSON object");
+                c->skip = true;
+            }
+            if (c->skip) {
+                consume(c, c->len);
+            }
+            return;    /* wait for the rest */
+        }
+        if (!c->skip) {
+            if (c->scan == SCAN_VALUE) {
+                answer(c, n);
+            } else {
+                reply_parse_error(c, "expected a JSON object");
+            }
+        }
+        consume(c, n);
+        c->scan = SCAN_START;
+    }
+}
+
+static void read_input(struct qmp_client *c)
+{
+    /* process() keeps at most QMP_MAX_REQUEST bytes of a message. */
+    const size_t max_cap = QMP_MAX_REQUEST + 8192;
+    if (c->cap - c->len < 4096 && c->cap < max_cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8192;
+        cap = cap < max_cap ? cap : max_cap;
         char *b = realloc(c->buf, cap);
         if (!b) {
             abort();
@@ -341,17 +415,66 @@ bool qmp_client_readable(struct qmp_client *c)
         c->buf = b;
         c->cap = cap;
     }
-    ssize_t n = session_recv(c->s, c->fd, c->buf + c->len,
-                             c->cap - c->len - 1);
+    if (c->len == c->cap) {
+        return;
+    }
+    ssize_t n = session_recv(c->s, c->fd, c->buf + c->len, c->cap - c->len);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return;
+    }
+    if (n < 0) {
+        c->dead = true;
+    } else if (n == 0) {
+        c->eof = true;
+    } else {
+        c->len += (size_t)n;
+    }
+}
+
+short qmp_client_poll_events(const struct qmp_client *c)
+{
+    if (c->dead) {
+        return 0;
+    }
+    short ev = 0;
+    if (!c->eof && !outq_full(&c->out)) {
+        ev |= POLLIN;
+    }
+    if (outq_pending(&c->out)) {
+        ev |= POLLOUT;
+    }
+    return ev;
+}
+
+void qmp_client_ready(struct qmp_client *c, short revents)
+{
+    if (revents & (POLLOUT | POLLERR | POLLHUP)) {
+        qmp_client_flush(c);
+    }
+    if ((revents & (POLLIN | POLLERR | POLLHUP)) && !c->dead && !c->eof &&
+        !outq_full(&c->out)) {
+        read_input(c);
+    }
+    process(c);
+}
+
+bool qmp_client_flush(struct qmp_client *c)
+{
+    if (!outq_flush(&c->out, c->fd)) {
+        c->dead = true;
+    }
+    return outq_pending(&c->out) == 0;
+}
+
+bool qmp_client_gone(const struct qmp_client *c)
+{
+    if (c->dead || c->out.broken) {
         return true;
     }
-    if (n <= 0) {
-        return false;
-    }
-    c->len += (size_t)n;
-    process(c);
-    return true;
+    /* After the client's last request, once it has every answer: requests
+     * still waiting make the output pending, as process() stops only
+     * when it is. */
+    return c->eof && !outq_pending(&c->out);
 }
 
 void qmp_client_free(struct qmp_client *c)
@@ -360,6 +483,7 @@ void qmp_client_free(struct qmp_client *c)
         return;
     }
     close(c->fd);
+    outq_free(&c->out);
     free(c->buf);
     free(c);
 }

@@ -39,12 +39,23 @@ extern const struct qmp_arg qmp_any_args[];
 /* The command table (monitor/qmp-table.c), ending with name NULL. */
 extern const struct qmp_cmd qmp_commands[];
 
+/* A client on a connected socket.  Nothing here blocks: answers and
+ * events wait in the client's output queue (monitor/outq.h) until the
+ * socket takes them, and requests wait while too many answers do. */
 struct qmp_client *qmp_client_new(struct vm_session *s, int fd);
 /* Sends the greeting. */
 void qmp_client_start(struct qmp_client *c);
-/* Reads what arrived and answers complete requests.  false = the client
- * went away (the caller frees it). */
-bool qmp_client_readable(struct qmp_client *c);
+/* What to poll the client's descriptor for (POLLIN, POLLOUT). */
+short qmp_client_poll_events(const struct qmp_client *c);
+/* After poll: sends what waits, reads what arrived, answers complete
+ * requests. */
+void qmp_client_ready(struct qmp_client *c, short revents);
+/* Sends what the socket takes now; true if nothing is left waiting. */
+bool qmp_client_flush(struct qmp_client *c);
+/* True once the client is to be freed: it went away, was dropped for
+ * leaving too much unread, or sent its last request and has every
+ * answer. */
+bool qmp_client_gone(const struct qmp_client *c);
 void qmp_client_free(struct qmp_client *c);
 int qmp_client_fd(const struct qmp_client *c);
 void qmp_client_send_event(struct qmp_client *c, const char *name,

@@ -2,6 +2,7 @@
 #include "snapshot/catalog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -107,7 +108,8 @@ char *catalog_choose_path(const char *override)
     return p;
 }
 
-/* mkdir -p of path's directory. */
+/* mkdir -p of path's directory; what it makes only the owner may enter:
+ * the catalog lists the user's images. */
 static bool make_parent(const char *path, Error **errp)
 {
     char *dir = strdup(path);
@@ -124,7 +126,7 @@ static bool make_parent(const char *path, Error **errp)
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 error_setg_errno(errp, errno, "cannot create '%s'", dir);
                 free(dir);
                 return false;
@@ -139,9 +141,26 @@ static bool make_parent(const char *path, Error **errp)
     return true;
 }
 
+/* sqlite would create the database with mode 0644 less the umask; its
+ * -wal and -shm files take the database's mode.  A new catalog is made
+ * 0600 first, then; an existing one keeps the mode its owner gave it. */
+static bool create_private(const char *path, Error **errp)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+        error_setg_errno(errp, errno, "cannot create catalog '%s'", path);
+        return false;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return true;
+}
+
 struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
 {
-    if (!readonly && !make_parent(path, errp)) {
+    if (!readonly && (!make_parent(path, errp) ||
+                      !create_private(path, errp))) {
         return NULL;
     }
     struct catalog *c = calloc(1, sizeof(*c));

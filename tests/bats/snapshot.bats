@@ -412,6 +412,16 @@ serial_repeats() {
     assert_output 12
 }
 
+@test "catalog: a new one and the directory made for it are the owner's alone" {
+    unset HOP_CATALOG
+    umask 022
+    run "$HOP" catalog sync
+    assert_success
+    run stat -c '%a %n' "$XDG_DATA_HOME/hop" "$XDG_DATA_HOME/hop/catalog.db"
+    assert_line --index 0 "700 $XDG_DATA_HOME/hop"
+    assert_line --index 1 "600 $XDG_DATA_HOME/hop/catalog.db"
+}
+
 @test "hop snapshot save and load drive a running hop through its monitor" {
     "$HOP" img create "$D/d.qcow2" 1M >/dev/null
     hop_start vm -m 32M -drive "file=$D/d.qcow2"

@@ -7,7 +7,8 @@ Connects to SOCKET, prints the greeting, negotiates capabilities (unless
 --no-negotiate), sends each REQUEST (a JSON text, or a bare command name)
 and prints every response on its own line.  With --events N it then waits
 (bounded) for N asynchronous events and prints them.  --raw sends the
-requests' bytes as given, without checking they are JSON.
+requests' bytes as given, without checking they are JSON; with --raw, a
+REQUEST @FILE sends the bytes of FILE.
 """
 import json
 import socket
@@ -61,7 +62,10 @@ def main(argv):
         resp, buf = read_messages(sock, buf, 1, 10)
         print(json.dumps(resp[0]))
     for req in requests:
-        if raw:
+        if raw and req.startswith("@"):
+            with open(req[1:], "rb") as f:
+                data = f.read()
+        elif raw:
             data = req.encode()
         elif req.lstrip().startswith("{"):
             data = json.dumps(json.loads(req)).encode()

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "block/block.h"
@@ -296,6 +298,39 @@ static void test_catalog(void **state)
     error_free(err);
 }
 
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        fail_msg("%s: %s", path, strerror(errno));
+    }
+    return st.st_mode & 07777;
+}
+
+/* The catalog lists the user's images: a new one, its -wal and -shm
+ * files and the directories made for it are the owner's alone, whatever
+ * the umask. */
+static void test_catalog_private(void **state)
+{
+    char sub[160], path[200], side[220];
+    snprintf(sub, sizeof(sub), "%s/new/hop", dir);
+    snprintf(path, sizeof(path), "%s/catalog.db", sub);
+    mode_t old = umask(022);
+    Error *err = NULL;
+    struct catalog *c = catalog_open(path, false, &err);
+    umask(old);
+    assert_non_null(c);
+    assert_int_equal(mode_of(path), 0600);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    assert_int_equal(mode_of(side), 0600);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    assert_int_equal(mode_of(side), 0600);
+    assert_int_equal(mode_of(sub), 0700);
+    snprintf(side, sizeof(side), "%s/new", dir);
+    assert_int_equal(mode_of(side), 0700);
+    catalog_close(c);
+}
+
 static void test_catalog_path(void **state)
 {
     setenv("HOP_CATALOG", "/a/b.db", 1);
@@ -361,6 +396,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catalog_private, setup, teardown),
         cmocka_unit_test(test_catalog_path),
         cmocka_unit_test_setup_teardown(test_complete_tags, setup, teardown),
     };
