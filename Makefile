@@ -1,6 +1,8 @@
 # hop — one binary, built from the layers below.  `make V=1` shows commands,
-# `make SANITIZE=1` builds with ASan+UBSan into build-san/, `WERROR=0` keeps
-# warnings as warnings.
+# `make SANITIZE=1` builds with ASan+UBSan into build-san/,
+# `make SANITIZE=thread` with ThreadSanitizer into build-tsan/, `WERROR=0`
+# keeps warnings as warnings.  `make fuzz FUZZ_SECONDS=N` builds the
+# libFuzzer targets (clang) into build-fuzz/ and runs each for N seconds.
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -10,6 +12,19 @@ WERROR   ?= 1
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      ?= -O1
+else ifeq ($(SANITIZE),thread)
+BUILD    ?= build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+OPT      ?= -O1
+else ifeq ($(SANITIZE),fuzz)
+# libFuzzer needs clang; the library is instrumented for coverage, the
+# targets link the fuzzer's main.
+CC       := clang
+WERROR   := 0
+BUILD    ?= build-fuzz
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
 OPT      ?= -O1
 else
 BUILD    ?= build
@@ -55,7 +70,7 @@ TOOL_BINS    := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 -include machine/firmware/firmware.mk
 
-.PHONY: all check deps install uninstall clean tools man
+.PHONY: all check deps install uninstall clean tools man fuzz fuzz-build
 # Keep intermediate objects (test support code) between runs.
 .SECONDARY:
 all: $(BUILD)/hop
@@ -100,7 +115,41 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a
 
 tools: $(TOOL_BINS)
 
+# ---- fuzzing (SANITIZE=fuzz: clang, libFuzzer, ASan+UBSan) ----
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SUPPORT := $(filter-out $(FUZZ_SRCS),$(wildcard tests/fuzz/*.c))
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= .
+
+$(BUILD)/fuzz/support/%.o: tests/fuzz/%.c
+	$(E) "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_SUPPORT:tests/fuzz/%.c=$(BUILD)/fuzz/support/%.o) $(BUILD)/libhop.a
+	$(E) "  FUZZ    $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -MMD -MP $(ALL_LDFLAGS) -o $@ $< \
+	    $(FUZZ_SUPPORT:tests/fuzz/%.c=$(BUILD)/fuzz/support/%.o) \
+	    $(BUILD)/libhop.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target runs FUZZ_SECONDS on a corpus seeded from the fixtures
+# (build-fuzz/corpus/TARGET); findings land in build-fuzz/findings/.
+fuzz: $(BUILD)/hop
+	$(Q)$(MAKE) --no-print-directory SANITIZE=fuzz fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS='$(FUZZ_TARGETS)' \
+	    HOP=$(BUILD)/hop tests/fuzz/run-fuzz.sh build-fuzz
+
 # Runs every unit test binary and every bats file; ends with "N passed, N failed".
+# Under ThreadSanitizer the threaded parts run: migration, the monitors
+# and snapshots (the emulator alone is too slow there for the rest).
+ifeq ($(SANITIZE),thread)
+HOP_TESTS ?= migration|multifd|validate-uuid|monitor|qmp|snapshot|test_machine
+export HOP_TESTS
+endif
 check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 	$(Q)HOP_BUILD=$(BUILD) tests/run-tests.sh
 
@@ -108,7 +157,7 @@ check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 DEB_PACKAGES := build-essential pkg-config libreadline-dev libsqlite3-dev \
     libqcow-dev libjansson-dev libcmocka-dev zlib1g-dev bats bats-assert bats-support \
     qemu-utils qemu-system-x86 python3 python3-libqcow libqcow-utils \
-    sqlite3 socat tmux util-linux jq xz-utils
+    sqlite3 socat tmux util-linux jq xz-utils clang libclang-rt-14-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
 	$(SUDO) apt-get update -q
@@ -136,6 +185,6 @@ uninstall:
 	cd man && for m in *.7; do rm -f $(DESTDIR)$(PREFIX)/share/man/man7/$$m; done
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -17,6 +17,9 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 # Sanitizer builds: fail on the first report, keep leak checking on.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# ThreadSanitizer builds: a race ends the process (and fails its test);
+# races on guest RAM are by design (tests/tsan.supp says why).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
 
 status=0
 for t in "$build"/tests/test_*; do

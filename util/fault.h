@@ -1,0 +1,34 @@
+/* Fault injection at named steps, for the tests that prove hop comes
+ * through failures: the environment variable HOP_FAULT names a step and
+ * what happens there.
+ *
+ *   HOP_FAULT=POINT[@N][:exit|:fail]
+ *
+ * exit (the default) ends the process on the spot with status 99, as
+ * kill -9 would; fail makes the step report an error ("injected fault at
+ * POINT"), as a failing write, a full disk or a dead peer would.  @N acts
+ * on the Nth pass through the point (default: the first).  Every point is
+ * listed in fault_points[] (util/fault-points.c) with the operations that
+ * pass through it, so a test can walk them all (`hop fault-points`). */
+#ifndef HOP_UTIL_FAULT_H
+#define HOP_UTIL_FAULT_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+struct fault_point {
+    const char *name;
+    const char *ops;     /* operations passing here: "savevm loadvm ..." */
+    const char *what;    /* the step, in a few words */
+};
+
+/* Every point, ending with name NULL. */
+extern const struct fault_point fault_points[];
+
+/* A step that can fail.  Returns false with errp set when HOP_FAULT arms
+ * this point with fail and this is the pass it names; never returns when
+ * it arms it with exit; true otherwise. */
+bool fault_inject(const char *point, Error **errp);
+
+#endif
