@@ -162,7 +162,7 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
         return error_response("CommandNotFound", "Expecting capabilities "
                               "negotiation with 'qmp_capabilities'", id);
     }
-    const struct qmp_cmd *cmd = qmp_commands;
+    const struct qmp_cmd *cmd = s->qmp_table ? s->qmp_table : qmp_commands;
     while (cmd->name && strcmp(cmd->name, name) != 0) {
         cmd++;
     }

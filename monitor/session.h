@@ -18,6 +18,7 @@
 typedef struct json_t json_t;
 struct machine;
 struct qmp_client;
+struct qmp_cmd;
 struct ram_state;
 struct fd_table;
 
@@ -59,6 +60,11 @@ struct vm_session {
     struct snapshot_drive drives[SNAPSHOT_MAX_DRIVES];
     size_t ndrives;
     const char *catalog;
+
+    /* The QMP commands clients may run (NULL: all of qmp_commands); the
+     * QMP fuzz target narrows it to those without effects outside the
+     * process. */
+    const struct qmp_cmd *qmp_table;
 };
 
 bool session_init(struct vm_session *s);

@@ -123,3 +123,19 @@ for line in 'tcp:127.0.0.1:4444' '-d unix:/tmp/x' '/10xb 0x100000' \
         add hmp_args "$tmp/h$i"
     done
 done
+
+# QMP: negotiation and a few requests per seed.
+neg='{"execute":"qmp_capabilities"}'
+i=0
+for req in '{"execute":"query-status"}' '{"execute":"query-migrate","id":1}' \
+    '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"xbzrle","state":true}]}}' \
+    '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1048576,"downtime-limit":30}}' \
+    '{"execute":"query-migrate-parameters"}' '{"execute":"stop"}{"execute":"cont"}' \
+    '{"execute":"snapshot-save","arguments":{"job-id":"j","tag":"t","vmstate":"d","devices":["d"]}}' \
+    '{"execute":"query-snapshots"}' '{"execute":"getfd","arguments":{"fdname":"x"}}' \
+    '{"execute":"calc-dirty-rate","arguments":{"calc-time":1}}' \
+    '{"execute":"query-cpus-fast"} {"execute":"system_reset"}' '[1,{"a":[[]]}]'; do
+    i=$((i + 1))
+    printf '%s\r\n%s\r\n' "$neg" "$req" >"$tmp/q$i"
+    add qmp "$tmp/q$i"
+done
