@@ -282,6 +282,12 @@ bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
            bs->drv->snapshot_delete(bs, name_or_id, errp);
 }
 
+bool blk_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    return has_snapshots(bs, errp) &&
+           bs->drv->snapshot_check(bs, name_or_id, errp);
+}
+
 bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
                         void *buf, size_t len, Error **errp)
 {

@@ -75,6 +75,8 @@ struct block_driver {
                            Error **errp);
     bool (*snapshot_delete)(BlockDev *bs, const char *name_or_id,
                             Error **errp);
+    bool (*snapshot_check)(BlockDev *bs, const char *name_or_id,
+                           Error **errp);
     /* snapshot NULL: the active layer. */
     bool (*snapshot_pread)(BlockDev *bs, const char *name_or_id, bool vmstate,
                            uint64_t off, void *buf, size_t len, Error **errp);
@@ -132,6 +134,10 @@ bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
 /* Revert the disk (and its size) to the snapshot. */
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
 bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);
+/* Can the snapshot be used (reverted to, read)?  A snapshot table entry
+ * whose fields do not fit the image (L1 table, disk size, state size) is
+ * listed but refused, with the field named, wherever it would be used. */
+bool blk_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp);
 /* Read the disk as it was at a snapshot. */
 bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
                         void *buf, size_t len, Error **errp);

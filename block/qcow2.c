@@ -663,6 +663,7 @@ const struct block_driver block_driver_qcow2 = {
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_check = qcow2_snapshot_check,
     .snapshot_pread = qcow2_snapshot_pread,
     .vmstate_pwritev = qcow2_vmstate_pwritev,
 };

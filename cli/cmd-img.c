@@ -30,6 +30,20 @@ static BlockDev *open_image(const char *file, const char *fmt, bool ro)
     return bs;
 }
 
+/* A snapshot table entry that cannot be used gets a warning where the
+ * snapshots are listed. */
+static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Error *err = NULL;
+        if (!blk_snapshot_check(bs, l[i].id, &err)) {
+            error_prepend(&err, "warning: ");
+            error_report_err(err);
+        }
+    }
+}
+
 /* getopt over argv[1..] (argv[1] is the subcommand). */
 static void reset_getopt(void)
 {
@@ -172,6 +186,7 @@ static int img_info(int argc, char **argv)
         if (!blk_snapshot_list(bs, &snaps, &nsnaps, &err)) {
             error_report_err(err);
         }
+        warn_unusable(bs, snaps, nsnaps);
     }
     bool qcow2 = info.compat != NULL;
     if (json) {
@@ -364,6 +379,8 @@ static int img_snapshot(int argc, char **argv)
         if (ok) {
             printf("Snapshot list:\n");
             print_snapshot_table(l, n);
+            fflush(stdout);
+            warn_unusable(bs, l, n);
             blk_snapshot_list_free(l, n);
         }
     } else if (op == 'c') {
@@ -435,7 +452,8 @@ static int img_convert(int argc, char **argv)
     uint64_t size = blk_size(in);
     if (snap) {
         struct blk_snapshot sn;
-        if (!blk_snapshot_find(in, snap, &sn, &err)) {
+        if (!blk_snapshot_check(in, snap, &err) ||
+            !blk_snapshot_find(in, snap, &sn, &err)) {
             error_report_err(err);
             blk_close(in);
             return EXIT_FAIL;
