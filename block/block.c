@@ -139,7 +139,17 @@ bool blk_create(const char *path, const char *format, uint64_t size,
         error_setg(errp, "'%s': format '%s' cannot be created", path, format);
         return false;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (drv->create_check && !drv->create_check(size, options, errp)) {
+        error_prepend(errp, "'%s': ", path);
+        return false;
+    }
+    /* No O_TRUNC: the format's create empties an existing file itself. */
+    bool created = true;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        created = false;
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    }
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot create '%s'", path);
         return false;
@@ -155,7 +165,9 @@ bool blk_create(const char *path, const char *format, uint64_t size,
     }
     if (!ok) {
         error_prepend(errp, "'%s': ", path);
-        unlink(path);
+        if (created) {
+            unlink(path);
+        }
     }
     return ok;
 }

@@ -63,7 +63,10 @@ struct block_driver {
     bool (*flush)(BlockDev *bs, Error **errp);
     uint64_t (*size)(BlockDev *bs);
 
-    /* Optional (NULL where the format has no such thing). */
+    /* Optional (NULL where the format has no such thing).  create_check
+     * validates size and options before any file is touched; create then
+     * writes a new image over the (possibly non-empty) file. */
+    bool (*create_check)(uint64_t size, const char *options, Error **errp);
     bool (*create)(int fd, uint64_t size, const char *options, Error **errp);
     void (*info)(BlockDev *bs, struct blk_info *info);
     bool (*check)(BlockDev *bs, struct blk_check_result *res, Error **errp);
@@ -106,9 +109,11 @@ uint64_t blk_size(BlockDev *bs);
 const char *blk_format(const BlockDev *bs);
 const struct block_driver *blk_find_driver(const char *format);
 
-/* Create an image file at path (it must not exist, or is truncated when
- * it is a regular file) of size bytes.  options: "key=value,..." as
- * qemu-img -o; qcow2 knows cluster_size (512..2M, a power of two). */
+/* Create an image file at path of size bytes, over any file there.
+ * options: "key=value,..." as qemu-img -o; qcow2 knows cluster_size
+ * (512..2M, a power of two).  Size and options are checked before the
+ * file is opened: a refusal leaves an existing file as it was, and only
+ * a file this call created is removed on failure. */
 bool blk_create(const char *path, const char *format, uint64_t size,
                 const char *options, Error **errp);
 void blk_get_info(BlockDev *bs, struct blk_info *info);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Images that must come through hostile input unharmed: crafted snapshot
-# tables.  Judged by qemu-img and by comparing bytes.
+# tables, and create over an existing file.  Judged by qemu-img and by
+# comparing bytes.
 
 load helper
 
@@ -106,4 +107,34 @@ image_clean() {
     assert_output --partial "disk_size 9223372036854775808"
     cmp d.qcow2 orig.qcow2
     image_clean d.qcow2
+}
+
+# ---- create never clobbers ----
+
+@test "create with a bad option or size leaves an existing file as it was" {
+    printf 'precious' >keep.img
+    cp keep.img keep.orig
+    "$HOP" img create q.qcow2 1M >/dev/null
+    cp q.qcow2 q.orig
+    local -a cases=(
+        "-o cluster_size=3000 keep.img 1M"
+        "-o colour=blue keep.img 1M"
+        "-f raw -o cluster_size=4K keep.img 1M"
+        "keep.img 100000T"
+        "-o cluster_size=512 keep.img 1T"
+        "-o cluster_size=3000 q.qcow2 1M"
+        "q.qcow2 100000T"
+    )
+    for c in "${cases[@]}"; do
+        # shellcheck disable=SC2086
+        run "$HOP" img create $c
+        assert_failure 1
+        [ "${#lines[@]}" -eq 1 ] || fail "not one line for '$c': $output"
+    done
+    cmp keep.img keep.orig
+    cmp q.qcow2 q.orig
+    # A file the failed command would have made is not left behind.
+    run "$HOP" img create -o cluster_size=3000 new.qcow2 1M
+    assert_failure 1
+    [ ! -e new.qcow2 ]
 }
