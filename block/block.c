@@ -38,10 +38,11 @@ static const struct block_driver *probe(int fd)
     return &block_driver_raw;
 }
 
-BlockDev *blk_open(const char *path, const char *format, bool readonly,
-                   Error **errp)
+BlockDev *blk_open_flags(const char *path, const char *format,
+                         unsigned flags, Error **errp)
 {
     const struct block_driver *drv = NULL;
+    bool readonly = !(flags & BLK_OPEN_RDWR);
     if (format && !(drv = blk_find_driver(format))) {
         error_setg(errp, "'%s': unknown image format '%s'", path, format);
         return NULL;
@@ -51,17 +52,21 @@ BlockDev *blk_open(const char *path, const char *format, bool readonly,
         error_setg_errno(errp, errno, "cannot open '%s'", path);
         return NULL;
     }
-    if (!drv) {
-        drv = probe(fd);
+    /* Locked before the format is even probed: opening a qcow2 image
+     * read-write may already write to it (dirty bit repair). */
+    if (!blk_lock_image(fd, path, !readonly,
+                        flags & BLK_OPEN_FORCE_SHARE, errp)) {
+        close(fd);
+        return NULL;
     }
     BlockDev *bs = calloc(1, sizeof(*bs));
     if (!bs || !(bs->filename = strdup(path))) {
         abort();
     }
-    bs->drv = drv;
+    bs->drv = drv ? drv : probe(fd);
     bs->fd = fd;
     bs->readonly = readonly;
-    if (!drv->open(bs, fd, readonly, errp)) {
+    if (!bs->drv->open(bs, fd, readonly, errp)) {
         error_prepend(errp, "'%s': ", path);
         close(fd);
         free(bs->filename);
@@ -69,6 +74,12 @@ BlockDev *blk_open(const char *path, const char *format, bool readonly,
         return NULL;
     }
     return bs;
+}
+
+BlockDev *blk_open(const char *path, const char *format, bool readonly,
+                   Error **errp)
+{
+    return blk_open_flags(path, format, readonly ? 0 : BLK_OPEN_RDWR, errp);
 }
 
 void blk_close(BlockDev *bs)
@@ -143,7 +154,7 @@ bool blk_create(const char *path, const char *format, uint64_t size,
         error_prepend(errp, "'%s': ", path);
         return false;
     }
-    /* No O_TRUNC: the format's create empties an existing file itself. */
+    /* No O_TRUNC: an existing file is emptied only once it is locked. */
     bool created = true;
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST) {
@@ -152,6 +163,13 @@ bool blk_create(const char *path, const char *format, uint64_t size,
     }
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot create '%s'", path);
+        return false;
+    }
+    if (!blk_lock_image(fd, path, true, false, errp)) {
+        close(fd);
+        if (created) {
+            unlink(path);
+        }
         return false;
     }
     bool ok = drv->create(fd, size, options, errp);
@@ -170,6 +188,13 @@ bool blk_create(const char *path, const char *format, uint64_t size,
         }
     }
     return ok;
+}
+
+bool blk_same_file(BlockDev *bs, const char *path)
+{
+    struct stat a, b;
+    return fstat(bs->fd, &a) == 0 && stat(path, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void blk_get_info(BlockDev *bs, struct blk_info *info)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# Images that must come through hostile input unharmed: crafted snapshot
-# tables, and create over an existing file.  Judged by qemu-img and by
-# comparing bytes.
+# Images that must come through hostile input and concurrent users
+# unharmed: crafted snapshot tables, two writers at once, a running
+# machine's (or QEMU's) image, convert onto itself, and create over an
+# existing file.  Judged by qemu-img and by comparing bytes.
 
 load helper
 
@@ -9,10 +10,14 @@ setup() {
     hop_sandbox
     D=$BATS_TEST_TMPDIR
     cd "$D"
+    QEMU_PID=
 }
 
 teardown() {
     hop_stop_all
+    if [ -n "$QEMU_PID" ]; then
+        kill "$QEMU_PID" 2>/dev/null || true
+    fi
 }
 
 # set_disk_size IMAGE TAG VALUE: overwrite the disk_size field (extra data
@@ -109,7 +114,122 @@ image_clean() {
     image_clean d.qcow2
 }
 
-# ---- create never clobbers ----
+# ---- locks ----
+
+@test "two hop img snapshot -c at once: never one lost with exit 0" {
+    for i in $(seq 1 12); do
+        rm -f c.qcow2
+        "$HOP" img create c.qcow2 1M >/dev/null
+        "$HOP" img snapshot -c a c.qcow2 2>a.err &
+        local p1=$!
+        "$HOP" img snapshot -c b c.qcow2 2>b.err &
+        local p2=$!
+        local r1=0 r2=0
+        wait "$p1" || r1=$?
+        wait "$p2" || r2=$?
+        local tags
+        tags=$(qemu-img snapshot -l c.qcow2 | awk 'NR > 2 { print $2 }' | sort | tr '\n' ' ')
+        [ "$r1" -ne 0 ] || [[ $tags == *"a "* ]] || fail "round $i: a exited 0 but is missing ($tags)"
+        [ "$r2" -ne 0 ] || [[ $tags == *"b "* ]] || fail "round $i: b exited 0 but is missing ($tags)"
+        [ "$r1" -eq 0 ] || grep -q "is in use by another process" a.err || fail "round $i: $(cat a.err)"
+        [ "$r2" -eq 0 ] || grep -q "is in use by another process" b.err || fail "round $i: $(cat b.err)"
+        [ "$r1" -eq 0 ] || [ "$r2" -eq 0 ] || fail "round $i: both refused"
+        image_clean c.qcow2
+    done
+}
+
+@test "a running machine holds its drive: offline writers and plain readers are refused, -U reads" {
+    "$HOP" img create d.qcow2 1M >/dev/null
+    hop_start vm -m 16M -S -drive "file=$D/d.qcow2"
+    cp d.qcow2 before.qcow2
+    run "$HOP" img snapshot -c x d.qcow2
+    assert_failure 1
+    assert_output --regexp "^hop: image 'd.qcow2' is in use by another process \(locked for writing( by pid $(hop_pid vm))?\)$"
+    run "$HOP" img snapshot -a x d.qcow2
+    assert_failure 1
+    run "$HOP" img create d.qcow2 2M
+    assert_failure 1
+    assert_output --partial "is in use by another process"
+    cmp d.qcow2 before.qcow2
+    run "$HOP" img info d.qcow2
+    assert_failure 1
+    assert_output --partial "(locked for writing"
+    run "$HOP" img check d.qcow2
+    assert_failure 1
+    run "$HOP" img info -U d.qcow2
+    assert_success
+    assert_line "file format: qcow2"
+    run "$HOP" img check --force-share d.qcow2
+    assert_success
+    run "$HOP" img snapshot -U -l d.qcow2
+    assert_success
+    run "$HOP" img snapshot -U -c x d.qcow2
+    assert_failure 2
+    # QEMU's tools see hop's lock, as they see QEMU's.
+    run qemu-img info d.qcow2
+    assert_failure
+    assert_output --partial 'Failed to get shared "write" lock'
+    run qemu-img info -U d.qcow2
+    assert_success
+    # A second machine on the same drive is refused.
+    run timeout 30 "$HOP" run -m 16M -S -drive "file=$D/d.qcow2" -monitor none -serial none
+    assert_failure 1
+    assert_output --partial "-drive file=$D/d.qcow2: image '$D/d.qcow2' is in use by another process (locked for writing"
+    hop_mon vm quit
+    wait_for "! kill -0 $(hop_pid vm) 2>/dev/null" 20
+    run qemu-img snapshot -l d.qcow2
+    refute_output --partial " x "
+    "$HOP" img snapshot -c x d.qcow2
+    image_clean d.qcow2
+}
+
+@test "an image QEMU holds: hop refuses to write it or run on it" {
+    need_qemu_system
+    "$HOP" img create q.qcow2 1M >/dev/null
+    # (teardown kills it.)
+    qemu-system-x86_64 -S -display none -nodefaults -monitor none \
+        -drive file=q.qcow2,format=qcow2,if=ide &
+    QEMU_PID=$!
+    wait_for "! qemu-img info q.qcow2 >/dev/null 2>&1" 30
+    cp q.qcow2 before.qcow2
+    run "$HOP" img snapshot -c x q.qcow2
+    assert_failure 1
+    assert_output --regexp "^hop: image 'q.qcow2' is in use by another process \(locked for writing( by pid $QEMU_PID)?\)$"
+    run "$HOP" img info q.qcow2
+    assert_failure 1
+    assert_output --partial "is in use by another process"
+    run "$HOP" img info -U q.qcow2
+    assert_success
+    run timeout 30 "$HOP" run -m 16M -S -drive "file=$D/q.qcow2" -monitor none -serial none
+    assert_failure 1
+    assert_output --partial "is in use by another process"
+    cmp q.qcow2 before.qcow2
+    kill "$QEMU_PID"
+    wait "$QEMU_PID" || true
+    QEMU_PID=
+    run "$HOP" img snapshot -c x q.qcow2
+    assert_success
+}
+
+# ---- convert and create never clobber ----
+
+@test "convert onto its own source is refused, also through links; the source is unchanged" {
+    head -c 65536 /dev/urandom >x.raw
+    "$HOP" img convert -f raw -O qcow2 x.raw x.qcow2
+    cp x.qcow2 x0.qcow2
+    ln -s x.qcow2 sym.qcow2
+    ln x.qcow2 hard.qcow2
+    for t in x.qcow2 sym.qcow2 hard.qcow2 ./x.qcow2; do
+        for opts in "-O qcow2" "" "-n"; do
+            # shellcheck disable=SC2086
+            run "$HOP" img convert $opts x.qcow2 "$t"
+            assert_failure 1
+            assert_output "hop: convert: 'x.qcow2' and '$t' are the same file; refusing to overwrite the source"
+        done
+    done
+    cmp x.qcow2 x0.qcow2
+    image_clean x.qcow2
+}
 
 @test "create with a bad option or size leaves an existing file as it was" {
     printf 'precious' >keep.img

@@ -1,5 +1,6 @@
 /* What the block layer guarantees around opening and creating images:
- * create never clobbers an existing file when it refuses. */
+ * QEMU's image locks (the same bytes, so each sees the other) and create
+ * that never clobbers on a refusal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,11 +34,112 @@ static int teardown(void **state)
     return rmdir(dir);
 }
 
+static BlockDev *must_open(const char *path, const char *fmt, unsigned flags)
+{
+    Error *err = NULL;
+    BlockDev *bs = blk_open_flags(path, fmt, flags, &err);
+    if (!bs) {
+        fail_msg("%s", error_get_pretty(err));
+    }
+    return bs;
+}
+
+static void expect_open_error(const char *path, unsigned flags,
+                              const char *fragment)
+{
+    Error *err = NULL;
+    BlockDev *bs = blk_open_flags(path, NULL, flags, &err);
+    if (bs) {
+        blk_close(bs);
+        fail_msg("opened '%s'; expected '%s'", path, fragment);
+    }
+    const char *msg = error_get_pretty(err);
+    if (!strstr(msg, fragment) || strchr(msg, '\n')) {
+        fail_msg("error '%s' lacks '%s'", msg, fragment);
+    }
+    error_free(err);
+}
+
+/* Bytes 100..103 and 200..203 of path held by some open file: a string of
+ * '1' and '0', as QEMU's file driver would see them. */
+static void held_bytes(const char *path, char out[9])
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    static const int bytes[8] = { 100, 101, 102, 103, 200, 201, 202, 203 };
+    for (int i = 0; i < 8; i++) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                            .l_start = bytes[i], .l_len = 1 };
+        assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+        out[i] = fl.l_type == F_UNLCK ? '0' : '1';
+    }
+    out[8] = '\0';
+    close(fd);
+}
+
 static void create_qcow2(void)
 {
     Error *err = NULL;
     unlink(img);
     assert_true(blk_create(img, "qcow2", 1 << 20, NULL, &err));
+}
+
+/* The bytes QEMU 7.2 holds (seen in /proc/locks): a writer uses consistent
+ * read, write and resize and shares neither write nor resize; a reader
+ * uses consistent read and shares the same; -U uses consistent read only. */
+static void test_lock_bytes_as_qemu(void **state)
+{
+    create_qcow2();
+    char held[9];
+    BlockDev *bs = must_open(img, NULL, BLK_OPEN_RDWR);
+    held_bytes(img, held);
+    assert_string_equal(held, "11010101");
+    blk_close(bs);
+    held_bytes(img, held);
+    assert_string_equal(held, "00000000");
+    bs = must_open(img, NULL, 0);
+    held_bytes(img, held);
+    assert_string_equal(held, "10000101");
+    blk_close(bs);
+    bs = must_open(img, NULL, BLK_OPEN_FORCE_SHARE);
+    held_bytes(img, held);
+    assert_string_equal(held, "10000000");
+    blk_close(bs);
+}
+
+static void test_writer_excludes(void **state)
+{
+    create_qcow2();
+    BlockDev *w = must_open(img, NULL, BLK_OPEN_RDWR);
+    expect_open_error(img, BLK_OPEN_RDWR, "is in use by another process "
+                      "(locked for writing");
+    expect_open_error(img, 0, "is in use by another process (locked for "
+                      "writing");
+    BlockDev *r = must_open(img, NULL, BLK_OPEN_FORCE_SHARE);
+    blk_close(r);
+    /* A refused open leaves the holder's locks alone. */
+    char held[9];
+    held_bytes(img, held);
+    assert_string_equal(held, "11010101");
+    Error *err = NULL;
+    assert_false(blk_create(img, "qcow2", 1 << 20, NULL, &err));
+    assert_non_null(strstr(error_get_pretty(err), "in use"));
+    error_free(err);
+    blk_close(w);
+    blk_close(must_open(img, NULL, BLK_OPEN_RDWR));
+}
+
+static void test_readers_share(void **state)
+{
+    create_qcow2();
+    BlockDev *a = must_open(img, NULL, 0);
+    BlockDev *b = must_open(img, NULL, 0);
+    expect_open_error(img, BLK_OPEN_RDWR, "is in use by another process "
+                      "(locked against writing");
+    blk_close(a);
+    expect_open_error(img, BLK_OPEN_RDWR, "locked against writing");
+    blk_close(b);
+    blk_close(must_open(img, NULL, BLK_OPEN_RDWR));
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -110,6 +212,10 @@ static void test_create_keeps_existing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lock_bytes_as_qemu, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_writer_excludes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readers_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_keeps_existing_file, setup,
                                         teardown),
     };
