@@ -26,16 +26,24 @@ const struct block_driver *blk_find_driver(const char *format)
     return NULL;
 }
 
-static const struct block_driver *probe(int fd)
+/* How much of the file probing looks at (QEMU's first sector too). */
+#define PROBE_LEN 512
+
+static const struct block_driver *probe_head(const uint8_t *head, size_t n)
 {
-    uint8_t head[512];
-    ssize_t n = pread(fd, head, sizeof(head), 0);
-    for (int i = 0; drivers[i]; i++) {
-        if (n > 0 && drivers[i]->probe && drivers[i]->probe(head, (size_t)n)) {
+    for (int i = 0; n > 0 && drivers[i]; i++) {
+        if (drivers[i]->probe && drivers[i]->probe(head, n)) {
             return drivers[i];
         }
     }
     return &block_driver_raw;
+}
+
+static const struct block_driver *probe(int fd)
+{
+    uint8_t head[PROBE_LEN];
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    return probe_head(head, n > 0 ? (size_t)n : 0);
 }
 
 BlockDev *blk_open_flags(const char *path, const char *format,
@@ -63,6 +71,7 @@ BlockDev *blk_open_flags(const char *path, const char *format,
     if (!bs || !(bs->filename = strdup(path))) {
         abort();
     }
+    bs->probed = !drv;
     bs->drv = drv ? drv : probe(fd);
     bs->fd = fd;
     bs->readonly = readonly;
@@ -107,6 +116,34 @@ bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
     return bs->drv->pread(bs, off, buf, len, errp);
 }
 
+/* A raw image whose format was probed must keep probing as raw, or the
+ * next open would read the guest's data as image metadata (QEMU refuses
+ * such writes too).  The first sector is checked as the write would
+ * leave it. */
+static bool keeps_probing_raw(BlockDev *bs, uint64_t off, const void *buf,
+                              size_t len, Error **errp)
+{
+    if (!bs->probed || bs->drv != &block_driver_raw || off >= PROBE_LEN ||
+        len == 0) {
+        return true;
+    }
+    uint8_t head[PROBE_LEN] = { 0 };
+    size_t have = blk_size(bs) < PROBE_LEN ? (size_t)blk_size(bs) : PROBE_LEN;
+    size_t n = len < PROBE_LEN - off ? len : PROBE_LEN - (size_t)off;
+    if ((off > 0 || n < have) && !bs->drv->pread(bs, 0, head, have, errp)) {
+        return false;
+    }
+    memcpy(head + off, buf, n);
+    const struct block_driver *drv = probe_head(head, have);
+    if (drv != &block_driver_raw) {
+        error_setg(errp, "'%s': write to sector 0 refused: its format was "
+                   "probed as raw, and this data would make it probe as %s "
+                   "(give format=raw to allow it)", bs->filename, drv->format);
+        return false;
+    }
+    return true;
+}
+
 bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                 Error **errp)
 {
@@ -120,7 +157,8 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                    (unsigned long long)blk_size(bs));
         return false;
     }
-    return bs->drv->pwrite(bs, off, buf, len, errp);
+    return keeps_probing_raw(bs, off, buf, len, errp) &&
+           bs->drv->pwrite(bs, off, buf, len, errp);
 }
 
 bool blk_flush(BlockDev *bs, Error **errp)

@@ -93,6 +93,7 @@ struct BlockDev {
     char *filename;
     int fd;
     bool readonly;
+    bool probed;         /* no format was given: drv was guessed */
     void *opaque;        /* driver state */
 };
 
@@ -108,7 +109,10 @@ enum {
  * The image is locked as QEMU locks it, for as long as it is open: a
  * reader keeps writers out, a writer keeps other writers and readers out
  * (QEMU's and other hop processes alike); a conflict fails the open with
- * "image 'PATH' is in use by another process (...)". */
+ * "image 'PATH' is in use by another process (...)".
+ * A raw image whose format was probed refuses writes that would make its
+ * first sector probe as another format (a guest could otherwise turn its
+ * disk into a qcow2 image pointing at any host file). */
 BlockDev *blk_open_flags(const char *path, const char *format,
                          unsigned flags, Error **errp);
 /* blk_open_flags with BLK_OPEN_RDWR unless readonly. */

@@ -1,14 +1,16 @@
 #!/usr/bin/env bats
 # Images that must come through hostile input and concurrent users
 # unharmed: crafted snapshot tables, two writers at once, a running
-# machine's (or QEMU's) image, convert onto itself, and create over an
-# existing file.  Judged by qemu-img and by comparing bytes.
+# machine's (or QEMU's) image, convert onto itself, create over an
+# existing file, and a guest writing an image header into a probed raw
+# disk.  Judged by qemu-img and by comparing bytes.
 
 load helper
 
 setup() {
     hop_sandbox
     D=$BATS_TEST_TMPDIR
+    TFW="$HOP_BUILD_DIR/tests/firmware"
     cd "$D"
     QEMU_PID=
 }
@@ -257,4 +259,37 @@ image_clean() {
     run "$HOP" img create -o cluster_size=3000 new.qcow2 1M
     assert_failure 1
     [ ! -e new.qcow2 ]
+}
+
+# ---- probed raw drives ----
+
+# magic_guest DRIVE-OPTIONS NAME: runs the diskmagic test kernel (it writes
+# the qcow2 magic into sector 0) until it reports the ATA status it got;
+# the status is then in $magic_status.
+magic_guest() {
+    [ -f "$TFW/diskmagic.bin" ] || fail "missing $TFW/diskmagic.bin (make firmware)"
+    hop_start "$2" -m 4M -kernel "$TFW/diskmagic.bin" -drive "$1"
+    wait_for "grep -q 'diskmagic: status' '$D/$2.serial'" 60 ||
+        fail "no status from the guest"
+    hop_mon "$2" quit >/dev/null
+    wait_for "! kill -0 $(hop_pid "$2") 2>/dev/null" 20
+    magic_status=$(sed -n 's/^diskmagic: status //p' "$D/$2.serial")
+}
+
+@test "a guest cannot turn a probed raw disk into qcow2; with format=raw it may" {
+    qemu-img create -f raw r.img 64K >/dev/null
+    magic_guest "file=$D/r.img" probed
+    [ "$magic_status" = 41 ] || fail "status $magic_status, not 41 (refused)"
+    run cat "$D/probed.err"
+    assert_line "hop: warning: -drive file=$D/r.img: no format= given, probed as raw; guest writes that would make sector 0 look like another format are refused (give format=raw to lift this)"
+    assert_output --partial "write to sector 0 refused"
+    cmp r.img <(head -c 65536 /dev/zero)
+    run "$HOP" img info r.img
+    assert_line "file format: raw"
+
+    magic_guest "file=$D/r.img,format=raw" explicit
+    [ "$magic_status" = 50 ] || fail "status $magic_status, not 50 (written)"
+    run grep -c warning "$D/explicit.err"
+    assert_output 0
+    [ "$(head -c 4 r.img | od -An -tx1 | tr -d ' ')" = 514649fb ]
 }

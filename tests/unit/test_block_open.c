@@ -1,6 +1,7 @@
 /* What the block layer guarantees around opening and creating images:
- * QEMU's image locks (the same bytes, so each sees the other) and create
- * that never clobbers on a refusal. */
+ * QEMU's image locks (the same bytes, so each sees the other), create
+ * that never clobbers on a refusal, and a probed raw image that cannot be
+ * turned into another format by what is written to it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 static char dir[64];
 static char img[128];
+static char raw[128];
 
 static int setup(void **state)
 {
@@ -25,12 +27,14 @@ static int setup(void **state)
         return -1;
     }
     snprintf(img, sizeof(img), "%s/l.qcow2", dir);
+    snprintf(raw, sizeof(raw), "%s/r.img", dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
     unlink(img);
+    unlink(raw);
     return rmdir(dir);
 }
 
@@ -209,6 +213,64 @@ static void test_create_keeps_existing_file(void **state)
     assert_int_not_equal(access(img, F_OK), 0);
 }
 
+static void make_raw(const uint8_t *sector0)
+{
+    Error *err = NULL;
+    unlink(raw);
+    assert_true(blk_create(raw, "raw", 64 << 10, NULL, &err));
+    if (sector0) {
+        int fd = open(raw, O_RDWR);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, sector0, 512, 0), 512);
+        close(fd);
+    }
+}
+
+static const uint8_t qcow2_magic[4] = { 'Q', 'F', 'I', 0xfb };
+
+/* Writes that would make a probed raw image probe as qcow2 are refused;
+ * with the format given, or away from sector 0, they go through. */
+static void test_probed_raw_keeps_its_format(void **state)
+{
+    uint8_t sector[512];
+    memset(sector, 0x5a, sizeof(sector));
+    memcpy(sector, qcow2_magic, 4);
+    make_raw(NULL);
+    BlockDev *bs = must_open(raw, NULL, BLK_OPEN_RDWR);
+    assert_true(bs->probed);
+    assert_string_equal(blk_format(bs), "raw");
+    Error *err = NULL;
+    assert_false(blk_pwrite(bs, 0, sector, sizeof(sector), &err));
+    assert_non_null(strstr(error_get_pretty(err), "sector 0 refused"));
+    assert_non_null(strstr(error_get_pretty(err), "format=raw"));
+    error_free(err);
+    err = NULL;
+    assert_false(blk_pwrite(bs, 0, qcow2_magic, 4, &err));
+    error_free(err);
+    err = NULL;
+    /* Only the first byte changes, but it completes the magic. */
+    assert_true(blk_pwrite(bs, 1, qcow2_magic + 1, 3, &err));
+    assert_false(blk_pwrite(bs, 0, "Q", 1, &err));
+    error_free(err);
+    err = NULL;
+    assert_true(blk_pwrite(bs, 0, "hello", 5, &err));
+    assert_true(blk_pwrite(bs, 512, sector, sizeof(sector), &err));
+    blk_close(bs);
+    uint8_t back[4];
+    int fd = open(raw, O_RDONLY);
+    assert_int_equal(pread(fd, back, 4, 0), 4);
+    close(fd);
+    assert_memory_equal(back, "hell", 4);
+    bs = must_open(raw, NULL, BLK_OPEN_RDWR);
+    assert_string_equal(blk_format(bs), "raw");
+    blk_close(bs);
+
+    bs = must_open(raw, "raw", BLK_OPEN_RDWR);
+    assert_false(bs->probed);
+    assert_true(blk_pwrite(bs, 0, sector, sizeof(sector), &err));
+    blk_close(bs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +280,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readers_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_keeps_existing_file, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_probed_raw_keeps_its_format,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests_name("block open", tests, NULL, NULL);
 }
