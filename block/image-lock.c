@@ -134,33 +134,27 @@ static pid_t lock_holder(int fd, off_t byte)
     return found;
 }
 
-static void conflict(Error **errp, int fd, const char *path, off_t byte,
-                     const char *what)
-{
-    pid_t pid = lock_holder(fd, byte);
-    char by[32] = "";
-    if (pid) {
-        snprintf(by, sizeof(by), " by pid %ld", (long)pid);
-    }
-    error_setg(errp, "image '%s' is in use by another process (%s%s)", path,
-               what, by);
-}
+/* Why claiming failed: the byte another open file holds and what that
+ * means, or the errno of a lock call that could not be made. */
+struct refusal {
+    off_t byte;
+    char what[64];
+    int err;
+};
 
-/* Is byte held by another open file?  If so, fail with what it means. */
-static bool free_of_others(int fd, const char *path, off_t byte,
-                           const char *how, int p, Error **errp)
+/* Is byte held by another open file?  If so, say what it means in r. */
+static bool free_of_others(int fd, off_t byte, const char *how, int p,
+                           struct refusal *r)
 {
     int held = held_by_other(fd, byte);
     if (held < 0) {
-        error_setg_errno(errp, errno, "cannot check the locks of image '%s'",
-                         path);
+        r->err = errno;
         return false;
     }
     if (held) {
-        char what[64];
-        snprintf(what, sizeof(what), "locked %s %s", how,
+        r->byte = byte;
+        snprintf(r->what, sizeof(r->what), "locked %s %s", how,
                  p == 1 ? "writing" : perm_names[p]);
-        conflict(errp, fd, path, byte, what);
         return false;
     }
     return true;
@@ -169,41 +163,44 @@ static bool free_of_others(int fd, const char *path, off_t byte,
 /* Check the claims of other open files against ours: first what others
  * use that we do not share (a writer is found as a writer), then what
  * we use that others do not share. */
-static bool check_claims(int fd, const char *path, unsigned perm,
-                         unsigned shared, Error **errp)
+static bool check_claims(int fd, unsigned perm, unsigned shared,
+                         struct refusal *r)
 {
     for (int p = 0; p < PERM_BITS; p++) {
         if (!(shared & (1u << p)) &&
-            !free_of_others(fd, path, LOCK_PERM_BASE + p, "for", p, errp)) {
+            !free_of_others(fd, LOCK_PERM_BASE + p, "for", p, r)) {
             return false;
         }
     }
     for (int p = 0; p < PERM_BITS; p++) {
         if ((perm & (1u << p)) &&
-            !free_of_others(fd, path, LOCK_SHARED_BASE + p, "against", p,
-                            errp)) {
+            !free_of_others(fd, LOCK_SHARED_BASE + p, "against", p, r)) {
             return false;
         }
     }
     return true;
 }
 
-static bool claim(int fd, const char *path, unsigned perm, unsigned shared,
-                  Error **errp)
+static bool claim_byte(int fd, off_t byte, struct refusal *r)
+{
+    if (ofd_lock(fd, F_OFD_SETLK, F_RDLCK, byte) == 0) {
+        return true;
+    }
+    if (errno == EAGAIN || errno == EACCES) {
+        r->byte = byte;
+        snprintf(r->what, sizeof(r->what), "locked exclusively");
+    } else {
+        r->err = errno;
+    }
+    return false;
+}
+
+static bool claim(int fd, unsigned perm, unsigned shared, struct refusal *r)
 {
     for (int p = 0; p < PERM_BITS; p++) {
         unsigned bit = 1u << p;
-        if (((perm & bit) &&
-             ofd_lock(fd, F_OFD_SETLK, F_RDLCK, LOCK_PERM_BASE + p) < 0) ||
-            (!(shared & bit) &&
-             ofd_lock(fd, F_OFD_SETLK, F_RDLCK, LOCK_SHARED_BASE + p) < 0)) {
-            if (errno == EAGAIN || errno == EACCES) {
-                conflict(errp, fd, path, (perm & bit) ? LOCK_PERM_BASE + p
-                                                      : LOCK_SHARED_BASE + p,
-                         "locked exclusively");
-            } else {
-                error_setg_errno(errp, errno, "cannot lock image '%s'", path);
-            }
+        if (((perm & bit) && !claim_byte(fd, LOCK_PERM_BASE + p, r)) ||
+            (!(shared & bit) && !claim_byte(fd, LOCK_SHARED_BASE + p, r))) {
             return false;
         }
     }
@@ -240,15 +237,29 @@ bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
         shared = PERM_ALL;
     }
     bool queued = write && enter_queue(fd);
-    bool ok = claim(fd, path, perm, shared, errp) &&
-              check_claims(fd, path, perm, shared, errp);
+    struct refusal r = { .byte = -1 };
+    bool ok = claim(fd, perm, shared, &r) &&
+              check_claims(fd, perm, shared, &r);
     if (queued) {
         ofd_lock(fd, F_OFD_SETLK, F_UNLCK, LOCK_WRITER_QUEUE);
     }
-    if (!ok) {
-        /* Drop the claims made before the refusal. */
-        struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-        fcntl(fd, F_OFD_SETLK, &fl);
+    if (ok) {
+        return true;
     }
-    return ok;
+    /* Drop the claims made before the refusal, then explain it (looking
+     * for the holder takes a while: not while others queue behind us). */
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+    fcntl(fd, F_OFD_SETLK, &fl);
+    if (r.byte < 0) {
+        error_setg_errno(errp, r.err, "cannot lock image '%s'", path);
+        return false;
+    }
+    pid_t pid = lock_holder(fd, r.byte);
+    char by[32] = "";
+    if (pid) {
+        snprintf(by, sizeof(by), " by pid %ld", (long)pid);
+    }
+    error_setg(errp, "image '%s' is in use by another process (%s%s)", path,
+               r.what, by);
+    return false;
 }
