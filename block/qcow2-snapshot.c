@@ -43,20 +43,21 @@ void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
     free(sn);
 }
 
-/* Entry i's next len bytes at pos must lie inside the file and within
- * the largest snapshot table QEMU accepts. */
+/* Entry i's next len bytes at pos (what: which of its parts) must lie
+ * inside the file and within the largest snapshot table QEMU accepts. */
 static bool table_room(const Qcow2State *s, uint32_t i, uint64_t pos,
-                       uint64_t len, Error **errp)
+                       uint64_t len, const char *what, Error **errp)
 {
     if (pos + len > s->file_size) {
-        error_setg(errp, "snapshot table entry %u (at %#" PRIx64 ") runs "
-                   "past the end of the file (%" PRIu64 " bytes)", i, pos,
-                   s->file_size);
+        error_setg(errp, "snapshot table entry %u: its %s (%" PRIu64 " bytes "
+                   "at %#" PRIx64 ") run past the end of the file (%" PRIu64
+                   " bytes)", i, what, len, pos, s->file_size);
         return false;
     }
     if (pos + len - s->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE) {
-        error_setg(errp, "snapshot table is larger than %u MiB (at entry %u)",
-                   QCOW2_MAX_SNAPSHOT_TABLE >> 20, i);
+        error_setg(errp, "snapshot table entry %u: its %s end past the %u "
+                   "MiB a snapshot table may have", i, what,
+                   QCOW2_MAX_SNAPSHOT_TABLE >> 20);
         return false;
     }
     return true;
@@ -141,7 +142,7 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     for (uint32_t i = 0; ok && i < n; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
         uint8_t f[40];
-        if (!table_room(s, i, pos, sizeof(f), errp) ||
+        if (!table_room(s, i, pos, sizeof(f), "fixed fields", errp) ||
             !qcow2_pread_all(s, pos, f, sizeof(f), errp)) {
             ok = false;
             break;
@@ -166,7 +167,7 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         }
         uint64_t vlen = sn->extra_size + id_len + name_len;
         pos += 40;
-        if (!table_room(s, i, pos, vlen, errp) ||
+        if (!table_room(s, i, pos, vlen, "extra data, id and name", errp) ||
             !qcow2_pread_all(s, pos, var, vlen, errp)) {
             ok = false;
             break;
