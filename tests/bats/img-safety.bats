@@ -22,12 +22,14 @@ teardown() {
     fi
 }
 
-# set_disk_size IMAGE TAG VALUE: overwrite the disk_size field (extra data
-# bytes 8..15) of snapshot TAG's table entry, as a hostile file would.
-set_disk_size() {
+# set_extra IMAGE TAG OFFSET VALUE: overwrite the 64-bit field at OFFSET
+# of snapshot TAG's extra data (0 vm_state_size, 8 disk_size), as a
+# hostile file would.
+set_extra() {
     /usr/bin/python3 - "$@" <<'EOF'
 import struct, sys
-path, tag, value = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+path, tag = sys.argv[1], sys.argv[2].encode()
+field, value = int(sys.argv[3]), int(sys.argv[4])
 with open(path, "r+b") as f:
     h = f.read(72)
     nb, off = struct.unpack(">IQ", h[60:72])
@@ -38,8 +40,8 @@ with open(path, "r+b") as f:
         extra = struct.unpack(">I", e[36:40])[0]
         f.seek(off + 40 + extra + id_len)
         if f.read(name_len) == tag:
-            assert extra >= 16
-            f.seek(off + 48)
+            assert extra >= field + 8
+            f.seek(off + 40 + field)
             f.write(struct.pack(">Q", value))
             sys.exit(0)
         off += (40 + extra + id_len + name_len + 7) & ~7
@@ -58,7 +60,7 @@ image_clean() {
 @test "snapshot -a of a snapshot with disk_size 2^63: one-line error, image untouched" {
     "$HOP" img create d.qcow2 1M >/dev/null
     "$HOP" img snapshot -c s d.qcow2
-    set_disk_size d.qcow2 s 9223372036854775808
+    set_extra d.qcow2 s 8 9223372036854775808
     cp d.qcow2 orig.qcow2
     run "$HOP" img snapshot -a s d.qcow2
     assert_failure 1
@@ -89,7 +91,7 @@ image_clean() {
     run hop_mon vm "savevm s" quit
     refute_output --partial Error
     wait_for "! kill -0 $(hop_pid vm) 2>/dev/null" 20
-    set_disk_size d.qcow2 s 9223372036854775808
+    set_extra d.qcow2 s 8 9223372036854775808
     cp d.qcow2 orig.qcow2
 
     hop_start vm2 -m 16M -S -drive "file=$D/d.qcow2" \
@@ -114,6 +116,21 @@ image_clean() {
     assert_output --partial "disk_size 9223372036854775808"
     cmp d.qcow2 orig.qcow2
     image_clean d.qcow2
+}
+
+@test "a snapshot whose vm_state_size is larger than the file: no buffer sized by it" {
+    "$HOP" img create d.qcow2 1M >/dev/null
+    "$HOP" img snapshot -c s d.qcow2
+    set_extra d.qcow2 s 0 1099511627776
+    cp d.qcow2 orig.qcow2
+    for cmd in "snapshot show d.qcow2 s" "inspect d.qcow2@s"; do
+        # shellcheck disable=SC2086
+        run "$HOP" $cmd
+        assert_failure 1
+        assert_output --partial "snapshot '1' ('s'): vm_state_size 1099511627776 is more than the image file holds"
+        [ "${#lines[@]}" -eq 1 ] || fail "not one line: $output"
+    done
+    cmp d.qcow2 orig.qcow2
 }
 
 # ---- locks ----
