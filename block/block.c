@@ -26,22 +26,31 @@ const struct block_driver *blk_find_driver(const char *format)
     return NULL;
 }
 
-static const struct block_driver *probe(int fd)
+/* How much of the file probing looks at (QEMU's first sector too). */
+#define PROBE_LEN 512
+
+static const struct block_driver *probe_head(const uint8_t *head, size_t n)
 {
-    uint8_t head[512];
-    ssize_t n = pread(fd, head, sizeof(head), 0);
-    for (int i = 0; drivers[i]; i++) {
-        if (n > 0 && drivers[i]->probe && drivers[i]->probe(head, (size_t)n)) {
+    for (int i = 0; n > 0 && drivers[i]; i++) {
+        if (drivers[i]->probe && drivers[i]->probe(head, n)) {
             return drivers[i];
         }
     }
     return &block_driver_raw;
 }
 
-BlockDev *blk_open(const char *path, const char *format, bool readonly,
-                   Error **errp)
+static const struct block_driver *probe(int fd)
+{
+    uint8_t head[PROBE_LEN];
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    return probe_head(head, n > 0 ? (size_t)n : 0);
+}
+
+BlockDev *blk_open_flags(const char *path, const char *format,
+                         unsigned flags, Error **errp)
 {
     const struct block_driver *drv = NULL;
+    bool readonly = !(flags & BLK_OPEN_RDWR);
     if (format && !(drv = blk_find_driver(format))) {
         error_setg(errp, "'%s': unknown image format '%s'", path, format);
         return NULL;
@@ -51,17 +60,22 @@ BlockDev *blk_open(const char *path, const char *format, bool readonly,
         error_setg_errno(errp, errno, "cannot open '%s'", path);
         return NULL;
     }
-    if (!drv) {
-        drv = probe(fd);
+    /* Locked before the format is even probed: opening a qcow2 image
+     * read-write may already write to it (dirty bit repair). */
+    if (!blk_lock_image(fd, path, !readonly,
+                        flags & BLK_OPEN_FORCE_SHARE, errp)) {
+        close(fd);
+        return NULL;
     }
     BlockDev *bs = calloc(1, sizeof(*bs));
     if (!bs || !(bs->filename = strdup(path))) {
         abort();
     }
-    bs->drv = drv;
+    bs->probed = !drv;
+    bs->drv = drv ? drv : probe(fd);
     bs->fd = fd;
     bs->readonly = readonly;
-    if (!drv->open(bs, fd, readonly, errp)) {
+    if (!bs->drv->open(bs, fd, readonly, errp)) {
         error_prepend(errp, "'%s': ", path);
         close(fd);
         free(bs->filename);
@@ -69,6 +83,12 @@ BlockDev *blk_open(const char *path, const char *format, bool readonly,
         return NULL;
     }
     return bs;
+}
+
+BlockDev *blk_open(const char *path, const char *format, bool readonly,
+                   Error **errp)
+{
+    return blk_open_flags(path, format, readonly ? 0 : BLK_OPEN_RDWR, errp);
 }
 
 void blk_close(BlockDev *bs)
@@ -96,6 +116,34 @@ bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
     return bs->drv->pread(bs, off, buf, len, errp);
 }
 
+/* A raw image whose format was probed must keep probing as raw, or the
+ * next open would read the guest's data as image metadata (QEMU refuses
+ * such writes too).  The first sector is checked as the write would
+ * leave it. */
+static bool keeps_probing_raw(BlockDev *bs, uint64_t off, const void *buf,
+                              size_t len, Error **errp)
+{
+    if (!bs->probed || bs->drv != &block_driver_raw || off >= PROBE_LEN ||
+        len == 0) {
+        return true;
+    }
+    uint8_t head[PROBE_LEN] = { 0 };
+    size_t have = blk_size(bs) < PROBE_LEN ? (size_t)blk_size(bs) : PROBE_LEN;
+    size_t n = len < PROBE_LEN - off ? len : PROBE_LEN - (size_t)off;
+    if ((off > 0 || n < have) && !bs->drv->pread(bs, 0, head, have, errp)) {
+        return false;
+    }
+    memcpy(head + off, buf, n);
+    const struct block_driver *drv = probe_head(head, have);
+    if (drv != &block_driver_raw) {
+        error_setg(errp, "'%s': write to sector 0 refused: its format was "
+                   "probed as raw, and this data would make it probe as %s "
+                   "(give format=raw to allow it)", bs->filename, drv->format);
+        return false;
+    }
+    return true;
+}
+
 bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                 Error **errp)
 {
@@ -109,7 +157,8 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                    (unsigned long long)blk_size(bs));
         return false;
     }
-    return bs->drv->pwrite(bs, off, buf, len, errp);
+    return keeps_probing_raw(bs, off, buf, len, errp) &&
+           bs->drv->pwrite(bs, off, buf, len, errp);
 }
 
 bool blk_flush(BlockDev *bs, Error **errp)
@@ -139,9 +188,26 @@ bool blk_create(const char *path, const char *format, uint64_t size,
         error_setg(errp, "'%s': format '%s' cannot be created", path, format);
         return false;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (drv->create_check && !drv->create_check(size, options, errp)) {
+        error_prepend(errp, "'%s': ", path);
+        return false;
+    }
+    /* No O_TRUNC: an existing file is emptied only once it is locked. */
+    bool created = true;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        created = false;
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    }
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot create '%s'", path);
+        return false;
+    }
+    if (!blk_lock_image(fd, path, true, false, errp)) {
+        close(fd);
+        if (created) {
+            unlink(path);
+        }
         return false;
     }
     bool ok = drv->create(fd, size, options, errp);
@@ -155,9 +221,18 @@ bool blk_create(const char *path, const char *format, uint64_t size,
     }
     if (!ok) {
         error_prepend(errp, "'%s': ", path);
-        unlink(path);
+        if (created) {
+            unlink(path);
+        }
     }
     return ok;
+}
+
+bool blk_same_file(BlockDev *bs, const char *path)
+{
+    struct stat a, b;
+    return fstat(bs->fd, &a) == 0 && stat(path, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void blk_get_info(BlockDev *bs, struct blk_info *info)
@@ -280,6 +355,12 @@ bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
 {
     return has_snapshots(bs, errp) && writable(bs, errp) &&
            bs->drv->snapshot_delete(bs, name_or_id, errp);
+}
+
+bool blk_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    return has_snapshots(bs, errp) &&
+           bs->drv->snapshot_check(bs, name_or_id, errp);
 }
 
 bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,

@@ -63,7 +63,10 @@ struct block_driver {
     bool (*flush)(BlockDev *bs, Error **errp);
     uint64_t (*size)(BlockDev *bs);
 
-    /* Optional (NULL where the format has no such thing). */
+    /* Optional (NULL where the format has no such thing).  create_check
+     * validates size and options before any file is touched; create then
+     * writes a new image over the (locked, possibly non-empty) file. */
+    bool (*create_check)(uint64_t size, const char *options, Error **errp);
     bool (*create)(int fd, uint64_t size, const char *options, Error **errp);
     void (*info)(BlockDev *bs, struct blk_info *info);
     bool (*check)(BlockDev *bs, struct blk_check_result *res, Error **errp);
@@ -75,6 +78,8 @@ struct block_driver {
                            Error **errp);
     bool (*snapshot_delete)(BlockDev *bs, const char *name_or_id,
                             Error **errp);
+    bool (*snapshot_check)(BlockDev *bs, const char *name_or_id,
+                           Error **errp);
     /* snapshot NULL: the active layer. */
     bool (*snapshot_pread)(BlockDev *bs, const char *name_or_id, bool vmstate,
                            uint64_t off, void *buf, size_t len, Error **errp);
@@ -88,10 +93,29 @@ struct BlockDev {
     char *filename;
     int fd;
     bool readonly;
+    bool probed;         /* no format was given: drv was guessed */
     void *opaque;        /* driver state */
 };
 
-/* Open path as format ("raw", "qcow2"), or probe when format is NULL. */
+/* blk_open_flags() flags. */
+enum {
+    BLK_OPEN_RDWR = 1u << 0,
+    /* Read-only: lock no writer out (qemu-img's -U/--force-share); the
+     * image may change under the reader. */
+    BLK_OPEN_FORCE_SHARE = 1u << 1,
+};
+
+/* Open path as format ("raw", "qcow2"), or probe when format is NULL.
+ * The image is locked as QEMU locks it, for as long as it is open: a
+ * reader keeps writers out, a writer keeps other writers and readers out
+ * (QEMU's and other hop processes alike); a conflict fails the open with
+ * "image 'PATH' is in use by another process (...)".
+ * A raw image whose format was probed refuses writes that would make its
+ * first sector probe as another format (a guest could otherwise turn its
+ * disk into a qcow2 image pointing at any host file). */
+BlockDev *blk_open_flags(const char *path, const char *format,
+                         unsigned flags, Error **errp);
+/* blk_open_flags with BLK_OPEN_RDWR unless readonly. */
 BlockDev *blk_open(const char *path, const char *format, bool readonly,
                    Error **errp);
 void blk_close(BlockDev *bs);
@@ -104,11 +128,16 @@ uint64_t blk_size(BlockDev *bs);
 const char *blk_format(const BlockDev *bs);
 const struct block_driver *blk_find_driver(const char *format);
 
-/* Create an image file at path (it must not exist, or is truncated when
- * it is a regular file) of size bytes.  options: "key=value,..." as
- * qemu-img -o; qcow2 knows cluster_size (512..2M, a power of two). */
+/* Create an image file at path of size bytes, over any file there
+ * (locked first, as a writer).  options: "key=value,..." as qemu-img -o;
+ * qcow2 knows cluster_size (512..2M, a power of two).  Size and options
+ * are checked before the file is opened: a refusal leaves an existing
+ * file as it was, and only a file this call created is removed on
+ * failure. */
 bool blk_create(const char *path, const char *format, uint64_t size,
                 const char *options, Error **errp);
+/* Do path and bs name the same file (through links, too)? */
+bool blk_same_file(BlockDev *bs, const char *path);
 void blk_get_info(BlockDev *bs, struct blk_info *info);
 bool blk_check(BlockDev *bs, struct blk_check_result *res, Error **errp);
 void blk_check_result_free(struct blk_check_result *res);
@@ -132,6 +161,10 @@ bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
 /* Revert the disk (and its size) to the snapshot. */
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
 bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);
+/* Can the snapshot be used (reverted to, read)?  A snapshot table entry
+ * whose fields do not fit the image (L1 table, disk size, state size) is
+ * listed but refused, with the field named, wherever it would be used. */
+bool blk_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp);
 /* Read the disk as it was at a snapshot. */
 bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
                         void *buf, size_t len, Error **errp);
@@ -154,6 +187,11 @@ bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
  * qcow2-flush-l1-table, qcow2-flush-l1, qcow2-flush-done, snapshot-tables,
  * snapshot-header. */
 void blk_crash_point(const char *name);
+
+/* Internal to block/: take QEMU's locks on an image file open at fd
+ * (block/image-lock.c); path names it in messages. */
+bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
+                    Error **errp);
 
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;

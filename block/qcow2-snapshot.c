@@ -43,6 +43,84 @@ void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
     free(sn);
 }
 
+/* Entry i's next len bytes at pos (what: which of its parts) must lie
+ * inside the file and within the largest snapshot table QEMU accepts. */
+static bool table_room(const Qcow2State *s, uint32_t i, uint64_t pos,
+                       uint64_t len, const char *what, Error **errp)
+{
+    if (pos + len > s->file_size) {
+        error_setg(errp, "snapshot table entry %u: its %s (%" PRIu64 " bytes "
+                   "at %#" PRIx64 ") run past the end of the file (%" PRIu64
+                   " bytes)", i, what, len, pos, s->file_size);
+        return false;
+    }
+    if (pos + len - s->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE) {
+        error_setg(errp, "snapshot table entry %u: its %s end past the %u "
+                   "MiB a snapshot table may have", i, what,
+                   QCOW2_MAX_SNAPSHOT_TABLE >> 20);
+        return false;
+    }
+    return true;
+}
+
+#define SNAP_LABEL_LEN 128
+
+/* "'ID' ('NAME')" for messages: a hostile table's strings are cut short
+ * and their control bytes shown as '?', so a message stays one line. */
+static void snap_label(const struct qcow2_snapshot *sn, char *buf, size_t len)
+{
+    char id[32], name[64];
+    const char *src[2] = { sn->id, sn->name };
+    char *dst[2] = { id, name };
+    size_t cap[2] = { sizeof(id), sizeof(name) };
+    for (int k = 0; k < 2; k++) {
+        size_t n = strlen(src[k]), j = 0;
+        for (; j < n && j + 4 < cap[k]; j++) {
+            unsigned char c = (unsigned char)src[k][j];
+            dst[k][j] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+        strcpy(dst[k] + j, j < n ? "..." : "");
+    }
+    snprintf(buf, len, "'%s' ('%s')", id, name);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const struct qcow2_snapshot *x = *(const struct qcow2_snapshot *const *)a;
+    const struct qcow2_snapshot *y = *(const struct qcow2_snapshot *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+/* Two entries with one id make "snapshot 3" ambiguous: sorted, not
+ * compared pairwise (there may be 65536 of them). */
+static bool ids_unique(const Qcow2State *s, Error **errp)
+{
+    const struct qcow2_snapshot **v = malloc(s->nb_snaps * sizeof(*v));
+    if (!v) {
+        abort();
+    }
+    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+        v[i] = &s->snaps[i];
+    }
+    qsort(v, s->nb_snaps, sizeof(*v), cmp_id);
+    bool ok = true;
+    for (uint32_t i = 1; ok && i < s->nb_snaps; i++) {
+        if (strcmp(v[i - 1]->id, v[i]->id) == 0) {
+            char label[SNAP_LABEL_LEN];
+            snap_label(v[i], label, sizeof(label));
+            error_setg(errp, "snapshot table entries %td and %td both have "
+                       "id %s", v[i - 1] - s->snaps, v[i] - s->snaps, label);
+            ok = false;
+        }
+    }
+    free(v);
+    return ok;
+}
+
+/* Reads the table and checks its shape: every entry inside the file and
+ * the 64 MiB QEMU allows, extra data within bounds, ids unique.  What each
+ * entry points at (L1 table, sizes) is checked by snapshot_usable() when
+ * the entry is used, so one bad entry does not lock the image away. */
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
 {
     uint32_t n = s->h.nb_snapshots;
@@ -55,7 +133,6 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     if (!s->snaps) {
         abort();
     }
-    s->nb_snaps = n;
     uint64_t pos = s->snapshots_offset;
     uint8_t *var = malloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
     if (!var) {
@@ -65,12 +142,9 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     for (uint32_t i = 0; ok && i < n; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
         uint8_t f[40];
-        if (pos + 40 > s->file_size) {
-            error_setg(errp, "snapshot table runs past the end of the file");
+        if (!table_room(s, i, pos, sizeof(f), "fixed fields", errp) ||
+            !qcow2_pread_all(s, pos, f, sizeof(f), errp)) {
             ok = false;
-            break;
-        }
-        if (!(ok = qcow2_pread_all(s, pos, f, sizeof(f), errp))) {
             break;
         }
         sn->l1_table_offset = qcow2_be64(f);
@@ -85,20 +159,17 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         sn->disk_size = s->h.size;
         sn->icount = -1;
         if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
-            error_setg(errp, "snapshot %u has %u bytes of extra data (at most "
-                       "%u)", i, sn->extra_size, QCOW2_MAX_EXTRA_DATA);
+            error_setg(errp, "snapshot table entry %u: extra_size %u is more "
+                       "than %u bytes", i, sn->extra_size,
+                       QCOW2_MAX_EXTRA_DATA);
             ok = false;
             break;
         }
         uint64_t vlen = sn->extra_size + id_len + name_len;
         pos += 40;
-        if (pos + vlen > s->file_size ||
-            pos + vlen - s->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE) {
-            error_setg(errp, "snapshot table runs past the end of the file");
+        if (!table_room(s, i, pos, vlen, "extra data, id and name", errp) ||
+            !qcow2_pread_all(s, pos, var, vlen, errp)) {
             ok = false;
-            break;
-        }
-        if (!(ok = qcow2_pread_all(s, pos, var, vlen, errp))) {
             break;
         }
         if (sn->extra_size >= 8) {
@@ -120,18 +191,58 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         }
         sn->id = xstrndup((char *)var + sn->extra_size, id_len);
         sn->name = xstrndup((char *)var + sn->extra_size + id_len, name_len);
+        s->nb_snaps = i + 1;
         pos = (pos + vlen + 7) & ~7ULL;
-        if ((sn->l1_table_offset & (s->cluster_size - 1)) ||
-            (uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-            error_setg(errp, "snapshot '%s' has an invalid L1 table (%#" PRIx64
-                       ", %u entries)", sn->name, sn->l1_table_offset,
-                       sn->l1_size);
-            ok = false;
-        }
     }
     free(var);
     s->snapshots_size = pos - s->snapshots_offset;
-    return ok;
+    return ok && ids_unique(s, errp);
+}
+
+/* Can entry sn be used (applied, read)?  Its L1 table must be one this
+ * image could hold, inside the file, and address the disk size it claims;
+ * its machine state cannot be larger than the file it is stored in. */
+static bool snapshot_usable(const Qcow2State *s,
+                            const struct qcow2_snapshot *sn, Error **errp)
+{
+    uint64_t off = sn->l1_table_offset;
+    uint64_t bytes = (uint64_t)sn->l1_size * 8;
+    if (bytes > QCOW2_MAX_L1_BYTES) {
+        error_setg(errp, "l1_size %u is more than the %u entries of the "
+                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_BYTES / 8);
+        return false;
+    }
+    if (bytes && (off & (s->cluster_size - 1))) {
+        error_setg(errp, "l1_table_offset %#" PRIx64 " is not cluster "
+                   "aligned", off);
+        return false;
+    }
+    if (bytes && off < s->cluster_size) {
+        error_setg(errp, "l1_table_offset %#" PRIx64 " lies in the header "
+                   "cluster", off);
+        return false;
+    }
+    if (off > s->file_size || bytes > s->file_size - off) {
+        error_setg(errp, "L1 table (l1_table_offset %#" PRIx64 ", l1_size "
+                   "%u) lies beyond the end of the file (%" PRIu64 " bytes)",
+                   off, sn->l1_size, s->file_size);
+        return false;
+    }
+    /* Without the field (old entries) the header's size stands in. */
+    uint64_t span = s->cluster_size * s->l2_entries;
+    if (sn->extra_size >= 16 && sn->disk_size > (uint64_t)sn->l1_size * span) {
+        error_setg(errp, "disk_size %" PRIu64 " is more than its L1 table "
+                   "of %u entries addresses (%" PRIu64 " bytes)", sn->disk_size,
+                   sn->l1_size, (uint64_t)sn->l1_size * span);
+        return false;
+    }
+    if (sn->vm_state_size > s->file_size) {
+        error_setg(errp, "vm_state_size %" PRIu64 " is more than the image "
+                   "file holds (%" PRIu64 " bytes)", sn->vm_state_size,
+                   s->file_size);
+        return false;
+    }
+    return true;
 }
 
 static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
@@ -342,6 +453,17 @@ static void set_copied_flags(Qcow2State *s, uint64_t *t)
 
 static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
 {
+    /* The new L1 covers both the source table and the disk size: both
+     * bounded before anything is sized by them. */
+    uint64_t span = s->cluster_size * s->l2_entries;
+    uint64_t need = p->disk_size / span + (p->disk_size % span != 0);
+    if (need > QCOW2_MAX_L1_BYTES / 8 ||
+        p->src_l1_size > QCOW2_MAX_L1_BYTES / 8) {
+        error_setg(errp, "disk size %" PRIu64 " (L1 table of %u entries) "
+                   "needs more than the %u entries an L1 table may have",
+                   p->disk_size, p->src_l1_size, QCOW2_MAX_L1_BYTES / 8);
+        return false;
+    }
     if (!qcow2_flush_metadata(s, errp)) {
         return false;
     }
@@ -379,8 +501,6 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     s->rt_clusters = 0;
 
     /* 2. the new active layer */
-    uint64_t span = s->cluster_size * s->l2_entries;
-    uint64_t need = (p->disk_size + span - 1) / span;
     uint32_t l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
     uint64_t *l1 = calloc(l1_size ? l1_size : 1, sizeof(*l1));
     struct qcow2_l2_slot *l2 = calloc(l1_size ? l1_size : 1, sizeof(*l2));
@@ -650,10 +770,32 @@ static int find_or_fail(BlockDev *bs, const char *name_or_id, Error **errp)
     return i;
 }
 
+/* find_or_fail, for a snapshot about to be used: "'IMG': cannot DOING
+ * snapshot 'ID' ('NAME'): FIELD ..." when its entry is not usable. */
+static int find_usable(BlockDev *bs, const char *name_or_id,
+                       const char *doing, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    int i = find_or_fail(bs, name_or_id, errp);
+    if (i >= 0 && !snapshot_usable(s, &s->snaps[i], errp)) {
+        char label[SNAP_LABEL_LEN];
+        snap_label(&s->snaps[i], label, sizeof(label));
+        error_prepend(errp, "'%s': cannot %s snapshot %s: ", bs->filename,
+                      doing, label);
+        return -1;
+    }
+    return i;
+}
+
+bool qcow2_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp)
+{
+    return find_usable(bs, name_or_id, "use", errp) >= 0;
+}
+
 bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    int idx = find_or_fail(bs, name_or_id, errp);
+    int idx = find_usable(bs, name_or_id, "revert to", errp);
     if (idx < 0) {
         return false;
     }
@@ -707,7 +849,7 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
     if (!name_or_id) {
         qcow2_view_active(s, &v);
     } else {
-        int idx = find_or_fail(bs, name_or_id, errp);
+        int idx = find_usable(bs, name_or_id, "read", errp);
         if (idx < 0) {
             return false;
         }

@@ -599,11 +599,40 @@ static size_t build_header(const Qcow2State *s, uint8_t *c0)
     return off + 8;     /* the end marker: 8 zero bytes */
 }
 
+/* The largest virtual size an L1 table can map with these clusters. */
+static uint64_t max_virtual_size(uint32_t cluster_bits)
+{
+    return (uint64_t)(QCOW2_MAX_L1_BYTES / 8) << (2 * cluster_bits - 3);
+}
+
+static bool qcow2_create_check(uint64_t size, const char *options,
+                               Error **errp)
+{
+    uint32_t cluster_bits;
+    if (!parse_create_options(options, &cluster_bits, errp)) {
+        return false;
+    }
+    if (size > max_virtual_size(cluster_bits)) {
+        error_setg(errp, "size %" PRIu64 " is too large for cluster_size %"
+                   PRIu64 " (at most %" PRIu64 ")", size,
+                   (uint64_t)1 << cluster_bits,
+                   max_virtual_size(cluster_bits));
+        return false;
+    }
+    return true;
+}
+
 static bool qcow2_create(int fd, uint64_t size, const char *options,
                          Error **errp)
 {
     uint32_t cluster_bits;
-    if (!parse_create_options(options, &cluster_bits, errp)) {
+    if (!qcow2_create_check(size, options, errp)) {
+        return false;
+    }
+    parse_create_options(options, &cluster_bits, NULL);
+    /* What was in the file goes: no old byte must pass for metadata. */
+    if (ftruncate(fd, 0) < 0) {
+        error_setg_errno(errp, errno, "cannot empty the image file");
         return false;
     }
     Qcow2State *s = calloc(1, sizeof(*s));
@@ -676,6 +705,7 @@ const struct block_driver block_driver_qcow2 = {
     .pwrite = qcow2_bs_pwrite,
     .flush = qcow2_bs_flush,
     .size = qcow2_bs_size,
+    .create_check = qcow2_create_check,
     .create = qcow2_create,
     .info = qcow2_info,
     .check = qcow2_check,
@@ -683,6 +713,7 @@ const struct block_driver block_driver_qcow2 = {
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_check = qcow2_snapshot_check,
     .snapshot_pread = qcow2_snapshot_pread,
     .vmstate_pwritev = qcow2_vmstate_pwritev,
 };

@@ -218,6 +218,7 @@ bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
                            Error **errp);
 bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
 bool qcow2_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);
+bool qcow2_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp);
 bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
                           uint64_t off, void *buf, size_t len, Error **errp);
 bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos,

@@ -91,14 +91,33 @@ static uint64_t raw_size(BlockDev *bs)
     return ((struct raw_state *)bs->opaque)->size;
 }
 
-static bool raw_create(int fd, uint64_t size, const char *options,
-                       Error **errp)
+static bool raw_create_check(uint64_t size, const char *options,
+                             Error **errp)
 {
     if (options && *options) {
         error_setg(errp, "raw images take no options (got '%s')", options);
         return false;
     }
-    if (ftruncate(fd, (off_t)size) < 0) {
+    if (size > INT64_MAX) {
+        error_setg(errp, "size %llu is too large for a file",
+                   (unsigned long long)size);
+        return false;
+    }
+    return true;
+}
+
+static bool raw_create(int fd, uint64_t size, const char *options,
+                       Error **errp)
+{
+    /* Grow to the size first: if the file system refuses it, a file that
+     * was there is left as it was.  Then empty it. */
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "stat");
+        return false;
+    }
+    if (((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size) < 0) ||
+        ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0) {
         error_setg_errno(errp, errno, "cannot set size to %llu",
                          (unsigned long long)size);
         return false;
@@ -107,8 +126,9 @@ static bool raw_create(int fd, uint64_t size, const char *options,
 }
 
 const struct block_driver block_driver_raw = {
-    .create = raw_create,
     .format = "raw",
+    .create_check = raw_create_check,
+    .create = raw_create,
     .open = raw_open,
     .close = raw_close,
     .pread = raw_pread,

@@ -20,14 +20,36 @@ static const struct cli_command *self(void)
     return cli_find_command("img");
 }
 
-static BlockDev *open_image(const char *file, const char *fmt, bool ro)
+static BlockDev *open_image(const char *file, const char *fmt,
+                            unsigned flags)
 {
     Error *err = NULL;
-    BlockDev *bs = blk_open(file, fmt, ro, &err);
+    BlockDev *bs = blk_open_flags(file, fmt, flags, &err);
     if (!bs) {
         error_report_err(err);
     }
     return bs;
+}
+
+/* The options that open an image read-only: -U lets it be read while
+ * another process writes it, as qemu-img -U. */
+static unsigned read_flags(bool force_share)
+{
+    return force_share ? BLK_OPEN_FORCE_SHARE : 0;
+}
+
+/* A snapshot table entry that cannot be used gets a warning where the
+ * snapshots are listed. */
+static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Error *err = NULL;
+        if (!blk_snapshot_check(bs, l[i].id, &err)) {
+            error_prepend(&err, "warning: ");
+            error_report_err(err);
+        }
+    }
 }
 
 /* getopt over argv[1..] (argv[1] is the subcommand). */
@@ -123,16 +145,23 @@ static void print_json(json_t *o)
 
 /* ---- info ---- */
 
-static int parse_output_opt(int argc, char **argv, bool *json)
+static int parse_output_opt(int argc, char **argv, bool *json,
+                            bool *force_share)
 {
     static const struct option lo[] = {
         { "output", required_argument, NULL, 'O' },
+        { "force-share", no_argument, NULL, 'U' },
         { 0, 0, 0, 0 },
     };
     reset_getopt();
     int c;
     *json = false;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    *force_share = false;
+    while ((c = getopt_long(argc, argv, "U", lo, NULL)) != -1) {
+        if (c == 'U') {
+            *force_share = true;
+            continue;
+        }
         if (c != 'O') {
             return bad_option(argc, argv);
         }
@@ -151,13 +180,13 @@ static int parse_output_opt(int argc, char **argv, bool *json)
 
 static int img_info(int argc, char **argv)
 {
-    bool json;
-    int rc = parse_output_opt(argc, argv, &json);
+    bool json, force_share;
+    int rc = parse_output_opt(argc, argv, &json, &force_share);
     if (rc >= 0) {
         return rc;
     }
     const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, true);
+    BlockDev *bs = open_image(file, NULL, read_flags(force_share));
     if (!bs) {
         return EXIT_FAIL;
     }
@@ -172,6 +201,7 @@ static int img_info(int argc, char **argv)
         if (!blk_snapshot_list(bs, &snaps, &nsnaps, &err)) {
             error_report_err(err);
         }
+        warn_unusable(bs, snaps, nsnaps);
     }
     bool qcow2 = info.compat != NULL;
     if (json) {
@@ -240,13 +270,13 @@ static int img_info(int argc, char **argv)
 
 static int img_check(int argc, char **argv)
 {
-    bool json;
-    int rc = parse_output_opt(argc, argv, &json);
+    bool json, force_share;
+    int rc = parse_output_opt(argc, argv, &json, &force_share);
     if (rc >= 0) {
         return rc;
     }
     const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, true);
+    BlockDev *bs = open_image(file, NULL, read_flags(force_share));
     if (!bs) {
         return EXIT_FAIL;
     }
@@ -329,10 +359,18 @@ static int img_snapshot(int argc, char **argv)
 {
     char op = 0;
     const char *tag = NULL;
+    bool force_share = false;
     reset_getopt();
     int c;
-    static const struct option lo[] = { { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "lc:a:d:", lo, NULL)) != -1) {
+    static const struct option lo[] = {
+        { "force-share", no_argument, NULL, 'U' },
+        { 0, 0, 0, 0 },
+    };
+    while ((c = getopt_long(argc, argv, "lc:a:d:U", lo, NULL)) != -1) {
+        if (c == 'U') {
+            force_share = true;
+            continue;
+        }
         if (c != 'l' && c != 'c' && c != 'a' && c != 'd') {
             return bad_option(argc, argv);
         }
@@ -350,8 +388,13 @@ static int img_snapshot(int argc, char **argv)
     if (argc - optind != 1) {
         return cli_usage_error(self(), "snapshot: expected one FILE");
     }
+    if (force_share && op != 'l') {
+        return cli_usage_error(self(), "snapshot: -U only goes with -l (a "
+                               "change needs the image to itself)");
+    }
     const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, op == 'l');
+    BlockDev *bs = open_image(file, NULL, op == 'l' ? read_flags(force_share)
+                                                    : BLK_OPEN_RDWR);
     if (!bs) {
         return EXIT_FAIL;
     }
@@ -364,6 +407,8 @@ static int img_snapshot(int argc, char **argv)
         if (ok) {
             printf("Snapshot list:\n");
             print_snapshot_table(l, n);
+            fflush(stdout);
+            warn_unusable(bs, l, n);
             blk_snapshot_list_free(l, n);
         }
     } else if (op == 'c') {
@@ -406,16 +451,20 @@ static bool all_zero(const uint8_t *p, size_t n)
 static int img_convert(int argc, char **argv)
 {
     const char *in_fmt = NULL, *out_fmt = "raw", *opts = NULL, *snap = NULL;
-    bool no_create = false;
+    bool no_create = false, force_share = false;
     reset_getopt();
     int c;
-    static const struct option lo[] = { { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "f:O:o:l:n", lo, NULL)) != -1) {
+    static const struct option lo[] = {
+        { "force-share", no_argument, NULL, 'U' },
+        { 0, 0, 0, 0 },
+    };
+    while ((c = getopt_long(argc, argv, "f:O:o:l:nU", lo, NULL)) != -1) {
         switch (c) {
         case 'f': in_fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'o': opts = optarg; break;
         case 'n': no_create = true; break;
+        case 'U': force_share = true; break;
         case 'l':
             snap = strncmp(optarg, "snapshot.name=", 14) == 0 ? optarg + 14
                                                                : optarg;
@@ -427,15 +476,24 @@ static int img_convert(int argc, char **argv)
         return cli_usage_error(self(), "convert: expected SOURCE TARGET");
     }
     const char *src = argv[optind], *dst = argv[optind + 1];
-    BlockDev *in = open_image(src, in_fmt, true);
+    BlockDev *in = open_image(src, in_fmt, read_flags(force_share));
     if (!in) {
         return EXIT_FAIL;
     }
     Error *err = NULL;
+    /* Before anything is created: writing the target would destroy the
+     * source it reads (also through a symbolic or hard link). */
+    if (blk_same_file(in, dst)) {
+        error_report("convert: '%s' and '%s' are the same file; refusing "
+                     "to overwrite the source", src, dst);
+        blk_close(in);
+        return EXIT_FAIL;
+    }
     uint64_t size = blk_size(in);
     if (snap) {
         struct blk_snapshot sn;
-        if (!blk_snapshot_find(in, snap, &sn, &err)) {
+        if (!blk_snapshot_check(in, snap, &err) ||
+            !blk_snapshot_find(in, snap, &sn, &err)) {
             error_report_err(err);
             blk_close(in);
             return EXIT_FAIL;
@@ -448,7 +506,8 @@ static int img_convert(int argc, char **argv)
         blk_close(in);
         return EXIT_FAIL;
     }
-    BlockDev *out = open_image(dst, no_create ? NULL : out_fmt, false);
+    BlockDev *out = open_image(dst, no_create ? NULL : out_fmt,
+                               BLK_OPEN_RDWR);
     if (!out) {
         blk_close(in);
         return EXIT_FAIL;
@@ -490,16 +549,24 @@ const struct cli_command cli_img_subcommands[] = {
     { .name = "create", .run = img_create, .operands = CLI_ARG_FILE,
       .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT }) },
     { .name = "info", .run = img_info, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT }) },
+      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE }) },
     { .name = "check", .run = img_check, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT }) },
+      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE }) },
     { .name = "snapshot", .run = img_snapshot, .operands = CLI_ARG_FILE,
       .options = OPTIONS({ "-l", CLI_ARG_NONE }, { "-c", CLI_ARG_TEXT },
-                         { "-a", CLI_ARG_TEXT }, { "-d", CLI_ARG_TEXT }) },
+                         { "-a", CLI_ARG_TEXT }, { "-d", CLI_ARG_TEXT },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE }) },
     { .name = "convert", .run = img_convert, .operands = CLI_ARG_FILE,
       .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT },
                          { "-O", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT },
-                         { "-l", CLI_ARG_TEXT }, { "-n", CLI_ARG_NONE }) },
+                         { "-l", CLI_ARG_TEXT }, { "-n", CLI_ARG_NONE },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE }) },
     { .name = NULL }
 };
 

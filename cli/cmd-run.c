@@ -441,6 +441,12 @@ int cmd_run(int argc, char **argv)
             error_report_err(err);
             goto out;
         }
+        if (blk->probed && strcmp(blk_format(blk), "raw") == 0) {
+            error_report("warning: -drive file=%s: no format= given, probed "
+                         "as raw; guest writes that would make sector 0 look "
+                         "like another format are refused (give format=raw "
+                         "to lift this)", o.drive_file);
+        }
     }
     struct machine_config cfg = {
         .ram_size = o.ram_size,

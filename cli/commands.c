@@ -151,20 +151,24 @@ const struct cli_command cli_commands[] = {
             "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
             "is version 3 with\n    64 KiB clusters unless -o "
             "cluster_size=N (512 to 2M, a power of two).\n"
-            "hop img info [--output=json] FILE\n"
+            "hop img info [-U] [--output=json] FILE\n"
             "    Format, virtual and disk size, cluster size, snapshots.\n"
-            "hop img check [--output=json] FILE\n"
+            "hop img check [-U] [--output=json] FILE\n"
             "    Verify a qcow2 image's refcounts and tables.  Exit status: "
             "0 clean, 1 the check\n    failed, 2 corruptions found, 3 only "
             "leaked clusters found.\n"
-            "hop img snapshot -l|-c TAG|-a TAG|-d TAG FILE\n"
+            "hop img snapshot -l [-U]|-c TAG|-a TAG|-d TAG FILE\n"
             "    List, create (disk only), apply (revert the disk to) or "
             "delete an internal\n    snapshot; a TAG is a snapshot's name "
             "or ID.\n"
-            "hop img convert [-f FMT] [-O qcow2|raw] [-o OPTIONS] [-l "
+            "hop img convert [-U] [-f FMT] [-O qcow2|raw] [-o OPTIONS] [-l "
             "[snapshot.name=]TAG] [-n]\n                SOURCE TARGET\n"
             "    Copy a disk (or its state at snapshot TAG) into a new image; "
-            "-n writes into an\n    existing TARGET instead.\n",
+            "-n writes into an\n    existing TARGET instead.\n"
+            "Images are locked as QEMU locks them: one that a running "
+            "machine (hop's or\nQEMU's) or another writer holds is refused "
+            "with \"in use by another process\".\n-U (--force-share) reads "
+            "it anyway, as qemu-img -U; what it reads may be\nchanging.\n",
         .run = cmd_img,
         .options = help_opts,
         .subcommands = cli_img_subcommands,

@@ -23,6 +23,10 @@ bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
 {
     *data = NULL;
     *len = 0;
+    /* The image vouches for the size before it sizes a buffer. */
+    if (!blk_snapshot_check(bs, sn->name, errp)) {
+        return false;
+    }
     if (sn->vm_state_size > SIZE_MAX / 2) {
         error_setg(errp, "snapshot '%s': state of %llu bytes is too large",
                    sn->name, (unsigned long long)sn->vm_state_size);

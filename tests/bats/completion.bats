@@ -170,7 +170,7 @@ complete_line() {
     complete_words hop img ''
     assert_equal "$reply" "check convert create info snapshot"
     complete_words hop img snapshot -
-    assert_equal "$reply" "--help -a -c -d -l"
+    assert_equal "$reply" "--force-share --help -U -a -c -d -l"
     complete_words hop img create -f ''
     assert_equal "$reply" "qcow2 raw"
     complete_words hop img nosuch ''

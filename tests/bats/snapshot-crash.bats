@@ -20,7 +20,7 @@ teardown() {
 }
 
 image_ok() {
-    run qemu-img check "$1"
+    run qemu-img check -U "$1"
     if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
         echo "$output" >&2
         return 1
@@ -28,7 +28,7 @@ image_ok() {
 }
 
 qemu_tags() {
-    qemu-img snapshot -l "$1" | awk 'NR > 2 { print $2 }'
+    qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }'
 }
 
 # An image holding snapshot s0 of a memtest guest that ran a while, and

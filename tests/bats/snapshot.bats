@@ -24,8 +24,9 @@ kvm_or_skip() {
 }
 
 # qemu-img check must find no corruption (leaks, exit 3, are allowed).
+# -U: the image may be held by a running hop (which locks it as QEMU does).
 image_ok() {
-    run qemu-img check "$1"
+    run qemu-img check -U "$1"
     if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
         echo "$output" >&2
         return 1
@@ -34,7 +35,7 @@ image_ok() {
 
 # snapshot names as qemu-img lists them, one per line
 qemu_tags() {
-    qemu-img snapshot -l "$1" | awk 'NR > 2 { print $2 }'
+    qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }'
 }
 
 # stop, dump memory and registers, savevm TAG, dump again: NAME.ram/.regs
@@ -78,7 +79,9 @@ roundtrip() {
     # not pass memtest-check, so that check is left to emu.)
     hop_mon vm "loadvm live" "pmemsave 0 33554432 \"$D/live.ram\""
     mkdir "$D/x"
-    "$HOP" inspect "$D/d.qcow2@live" --extract-ram "$D/x" >/dev/null
+    # (A copy: the running machine holds the image locked.)
+    cp "$D/d.qcow2" "$D/copy.qcow2"
+    "$HOP" inspect "$D/copy.qcow2@live" --extract-ram "$D/x" >/dev/null
     cmp "$D/live.ram" "$D/x/pc.ram"
     if [ "$accel" = emu ]; then
         run "$CHECK" "$D/live.ram"
@@ -267,6 +270,8 @@ serial_repeats() {
     hop_mon vm2 "pmemsave 0 33554432 \"$D/s.back\"" "info registers" >"$D/s.regs2"
     cmp "$D/s.ram" "$D/s.back"
     diff "$D/s.regs" "$D/s.regs2"
+    hop_mon vm2 quit
+    wait_for "! kill -0 $(hop_pid vm2) 2>/dev/null" 10
     run "$HOP" run -m 32M -S -loadvm nope -drive "file=$D/d.qcow2" -monitor none
     assert_failure
     assert_output --partial "-loadvm nope: Snapshot 'nope' does not exist"
@@ -366,6 +371,8 @@ serial_repeats() {
     assert_output "b"
     # The sizes savevm noted are the ones a full walk finds.
     "$HOP" catalog query "SELECT idstr, size FROM snapshot_sections ORDER BY idstr" >"$D/noted"
+    hop_mon vm quit
+    wait_for "! kill -0 $(hop_pid vm) 2>/dev/null" 10
     "$HOP" catalog --catalog "$D/fresh.db" sync "$D/d.qcow2"
     "$HOP" catalog --catalog "$D/fresh.db" query "SELECT idstr, size FROM snapshot_sections ORDER BY idstr" >"$D/walked"
     diff "$D/noted" "$D/walked"
