@@ -144,7 +144,7 @@ static bool meta_owner(const Qcow2State *s, uint64_t c, char *buf, size_t n)
     k = MK_SNAPL1;
     for (idx = 0; idx < s->nb_snaps; idx++) {
         const struct qcow2_snapshot *sn = &s->snaps[idx];
-        if (in_range(s, c, sn->l1_table_offset, (uint64_t)sn->l1_size * 8)) {
+        if (qcow2_snapshot_usable(s, sn, NULL) && in_range(s, c, sn->l1_table_offset, (uint64_t)sn->l1_size * 8)) {
             goto found;
         }
     }
@@ -224,6 +224,11 @@ static bool build(Qcow2State *s, bool strict, Error **errp)
     }
     build_mark(&b, s->snapshots_offset, s->snapshots_size, MK_SNAPTABLE, 0);
     for (uint32_t i = 0; i < s->nb_snaps && !b.failed; i++) {
+        /* An entry that can't be used is never read or written through:
+         * its L1 claims nothing (it may claim the whole file). */
+        if (!qcow2_snapshot_usable(s, &s->snaps[i], NULL)) {
+            continue;
+        }
         build_mark(&b, s->snaps[i].l1_table_offset,
                    (uint64_t)s->snaps[i].l1_size * 8, MK_SNAPL1, i);
     }

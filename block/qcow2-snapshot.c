@@ -119,7 +119,7 @@ static bool ids_unique(const Qcow2State *s, Error **errp)
 
 /* Reads the table and checks its shape: every entry inside the file and
  * the 64 MiB QEMU allows, extra data within bounds, ids unique.  What each
- * entry points at (L1 table, sizes) is checked by snapshot_usable() when
+ * entry points at (L1 table, sizes) is checked by qcow2_snapshot_usable() when
  * the entry is used, so one bad entry does not lock the image away. */
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
 {
@@ -202,7 +202,7 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
 /* Can entry sn be used (applied, read)?  Its L1 table must be one this
  * image could hold, inside the file, and address the disk size it claims;
  * its machine state cannot be larger than the file it is stored in. */
-static bool snapshot_usable(const Qcow2State *s,
+bool qcow2_snapshot_usable(const Qcow2State *s,
                             const struct qcow2_snapshot *sn, Error **errp)
 {
     uint64_t off = sn->l1_table_offset;
@@ -777,7 +777,7 @@ static int find_usable(BlockDev *bs, const char *name_or_id,
 {
     Qcow2State *s = bs->opaque;
     int i = find_or_fail(bs, name_or_id, errp);
-    if (i >= 0 && !snapshot_usable(s, &s->snaps[i], errp)) {
+    if (i >= 0 && !qcow2_snapshot_usable(s, &s->snaps[i], errp)) {
         char label[SNAP_LABEL_LEN];
         snap_label(&s->snaps[i], label, sizeof(label));
         error_prepend(errp, "'%s': cannot %s snapshot %s: ", bs->filename,

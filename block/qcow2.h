@@ -269,6 +269,10 @@ bool qcow2_entry_host_range(const Qcow2State *s, uint64_t l2e,
 
 /* qcow2-snapshot.c */
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp);
+/* Can snapshot entry sn be used (applied, read)?  Its L1 table fits the
+ * image and the file, and addresses the disk size it claims. */
+bool qcow2_snapshot_usable(const Qcow2State *s,
+                           const struct qcow2_snapshot *sn, Error **errp);
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n);
 int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id);
 void qcow2_snapview_drop(Qcow2State *s);
