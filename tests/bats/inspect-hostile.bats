@@ -80,6 +80,14 @@ fails_once() {
     [[ $stderr == *"section '\\x1b[2Jx' (id 1)"* ]] || fail "$stderr"
 }
 
+@test "a section name that is not UTF-8 stays in --json, escaped" {
+    run --separate-stderr timeout 20 "$HOP" inspect --json "$FIX/name-not-utf8.stream"
+    assert_success
+    echo "$output" > "$T/r.json"
+    run /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["records"][0]["idstr"], d["devices"][0]["idstr"])' "$T/r.json"
+    assert_output 'bad\xff\xfename bad\xff\xfename'
+}
+
 @test "a snapshot name with escape sequences is escaped in the image's listing" {
     "$HOP" img create -f qcow2 "$T/d.qcow2" 1M >/dev/null
     "$HOP" img snapshot -c "a${ESC}[2Jb" "$T/d.qcow2"
