@@ -13,8 +13,9 @@
 #include "cli/inspect.h"
 #include "cli/vmstate-check.h"
 #include "block/block.h"
+#include "snapshot/catalog-index.h"
 #include "snapshot/table.h"
-#include "vmstate/channel-vmstate.h"
+#include "util/printable.h"
 
 struct inspect_cmd {
     const char *file;
@@ -51,6 +52,8 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
             a->o.no_ram = true;
         } else if (strcmp(arg, "--verify") == 0) {
             a->verify = true;
+        } else if (strcmp(arg, "--overwrite") == 0) {
+            a->o.overwrite = true;
         } else if (strcmp(arg, "--section") == 0 && has_next) {
             free(a->section);
             a->section = strdup(argv[++i]);
@@ -87,6 +90,9 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
     }
     if (!a->file) {
         return cli_usage_error(self, "missing FILE");
+    }
+    if (a->o.overwrite && !a->o.extract_dir) {
+        return cli_usage_error(self, "--overwrite goes with --extract-ram");
     }
     if (a->verify && (a->json || a->fields_only)) {
         return cli_usage_error(self, "--verify prints one line; it does not "
@@ -181,20 +187,22 @@ static bool inspect_snapshot(const char *file, const char *tag,
         return false;
     }
     struct blk_snapshot sn;
-    bool ok = blk_snapshot_find(bs, tag, &sn, errp);
-    if (ok && sn.vm_state_size == 0) {
+    if (!blk_snapshot_find(bs, tag, &sn, errp)) {
+        blk_close(bs);
+        return false;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    bool ok = true;
+    if (sn.vm_state_size == 0) {
         error_setg(errp, "snapshot '%s' is disk-only: it holds no machine "
-                   "state", tag);
+                   "state", PRINTABLE(tag));
         ok = false;
     }
-    if (ok) {
-        blk_snapshot_clear(&sn);
-    }
-    Channel *f = ok ? chan_new_vmstate_reader(bs, tag, errp) : NULL;
-    ok = f && inspect_channel(f, o, report, errp);
-    if (f) {
-        chan_close(f, NULL);
-    }
+    ok = ok && snapshot_read_state(bs, &sn, &data, &len, errp) &&
+         inspect_stream(data, len, o, report, errp);
+    free(data);
+    blk_snapshot_clear(&sn);
     blk_close(bs);
     return ok;
 }
@@ -245,10 +253,11 @@ static void print_findings(FILE *out, json_t *findings)
     size_t i;
     json_t *f;
     json_array_foreach(findings, i, f) {
+        /* Paths and messages hold names from the stream. */
         fprintf(out, "%s: %s: %s\n",
                 json_string_value(json_object_get(f, "severity")),
-                json_string_value(json_object_get(f, "path")),
-                json_string_value(json_object_get(f, "message")));
+                PRINTABLE(json_string_value(json_object_get(f, "path"))),
+                PRINTABLE(json_string_value(json_object_get(f, "message"))));
     }
 }
 

@@ -22,7 +22,8 @@ static const struct cli_option run_opts[] = {
 static const struct cli_option inspect_opts[] = {
     { "--json", CLI_ARG_NONE }, { "--section", CLI_ARG_TEXT },
     { "--fields", CLI_ARG_NONE }, { "--no-ram", CLI_ARG_NONE },
-    { "--extract-ram", CLI_ARG_DIR }, { "--verify", CLI_ARG_NONE },
+    { "--extract-ram", CLI_ARG_DIR }, { "--overwrite", CLI_ARG_NONE },
+    { "--verify", CLI_ARG_NONE },
     { "--against", CLI_ARG_FILE }, { "--snapshot", CLI_ARG_TEXT },
     { "--help", CLI_ARG_NONE }, { NULL }
 };
@@ -231,7 +232,7 @@ const struct cli_command cli_commands[] = {
         .name = "inspect",
         .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [--json] "
                     "[--section IDSTR[:INSTANCE]] [--fields] "
-                    "[--no-ram] [--extract-ram DIR] [--verify] "
+                    "[--no-ram] [--extract-ram DIR [--overwrite]] [--verify] "
                     "[--against SCHEMA.json]",
         .summary = "decode a saved state file (hop's or QEMU's)",
         .help = "Lists the records of a migration stream (offset, type, "
@@ -249,6 +250,8 @@ const struct cli_command cli_commands[] = {
                 "  --no-ram                no RAM summary\n"
                 "  --extract-ram DIR       write each RAM block to DIR/NAME "
                 "(zero pages as holes)\n"
+                "  --overwrite             replace files already in DIR "
+                "(else they are refused)\n"
                 "  --verify                check the stream is complete and "
                 "well formed; one line\n"
                 "  --against SCHEMA.json   would it load into a build with "

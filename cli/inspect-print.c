@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "util/printable.h"
+
 static long long geti(json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
@@ -14,6 +16,10 @@ static const char *gets(json_t *o, const char *key)
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "";
 }
+
+/* Every string of the report that came from the file (names, the
+ * machine type) goes to the terminal through this. */
+#define NAME(o, key) PRINTABLE(gets((o), (key)))
 
 static void print_table(FILE *out, json_t *report)
 {
@@ -26,7 +32,7 @@ static void print_table(FILE *out, json_t *report)
         char name[64];
         if (json_object_get(r, "idstr")) {
             snprintf(name, sizeof(name), "%s%s", geti(r, "depth") ? "  " : "",
-                     gets(r, "idstr"));
+                     NAME(r, "idstr"));
             fprintf(out, "%12lld  %-7s %5lld  %-28s %5lld %4lld %12lld\n",
                     geti(r, "offset"), type, geti(r, "section_id"), name,
                     geti(r, "instance_id"), geti(r, "version_id"),
@@ -37,10 +43,7 @@ static void print_table(FILE *out, json_t *report)
             snprintf(name, sizeof(name), "%s (%lld bytes)",
                      gets(r, "command_name"), geti(r, "command_length"));
         } else if (strcmp(type, "CONFIG") == 0) {
-            snprintf(name, sizeof(name), "%s",
-                     json_string_value(json_object_get(report, "machine")) ?
-                     json_string_value(json_object_get(report, "machine")) :
-                     "");
+            snprintf(name, sizeof(name), "%s", NAME(report, "machine"));
         } else {
             name[0] = '\0';
         }
@@ -74,6 +77,7 @@ static void print_scalar(FILE *out, json_t *v)
     }
 }
 
+/* name is printable already. */
 static void print_value(FILE *out, const char *name, json_t *v, int indent)
 {
     if (is_scalar(v)) {
@@ -109,7 +113,7 @@ static void print_value(FILE *out, const char *name, json_t *v, int indent)
     const char *k;
     json_t *e;
     json_object_foreach(v, k, e) {
-        print_value(out, k, e, indent + 2);
+        print_value(out, PRINTABLE(k), e, indent + 2);
     }
 }
 
@@ -119,10 +123,10 @@ static void print_devices(FILE *out, json_t *report)
     json_t *d;
     json_array_foreach(json_object_get(report, "devices"), i, d) {
         fprintf(out, "\n%s (instance %lld, version %lld, section %lld",
-                gets(d, "idstr"), geti(d, "instance_id"),
+                NAME(d, "idstr"), geti(d, "instance_id"),
                 geti(d, "version_id"), geti(d, "section_id"));
         if (json_object_get(d, "vmsd_name")) {
-            fprintf(out, ", vmsd %s", gets(d, "vmsd_name"));
+            fprintf(out, ", vmsd %s", NAME(d, "vmsd_name"));
         }
         fprintf(out, ", %lld bytes at offset %lld)", geti(d, "size"),
                 geti(d, "offset"));
@@ -137,7 +141,7 @@ static void print_devices(FILE *out, json_t *report)
         const char *k;
         json_t *v;
         json_object_foreach(fields, k, v) {
-            print_value(out, k, v, 2);
+            print_value(out, PRINTABLE(k), v, 2);
         }
     }
 }
@@ -157,7 +161,7 @@ static void print_ram(FILE *out, json_t *ram)
     json_array_foreach(blocks, i, b) {
         json_t *p = json_object_get(b, "pages");
         fprintf(out, "  %-26s %12llx %9lld %9lld %9lld %10lld %14lld\n",
-                gets(b, "name"), (unsigned long long)geti(b, "length"),
+                NAME(b, "name"), (unsigned long long)geti(b, "length"),
                 geti(p, "normal"), geti(p, "zero"), geti(p, "xbzrle"),
                 geti(p, "compressed"), geti(b, "stream_bytes"));
     }
@@ -176,7 +180,8 @@ void inspect_print(FILE *out, json_t *report, const struct inspect_opts *opts,
         json_t *m = json_object_get(report, "machine");
         fprintf(out, "migration stream version %lld, %lld bytes, machine %s, "
                 "%s\n", geti(report, "version"), geti(report, "size"),
-                json_is_string(m) ? json_string_value(m) : "(no configuration)",
+                json_is_string(m) ? PRINTABLE(json_string_value(m))
+                                  : "(no configuration)",
                 json_is_true(json_object_get(report, "complete")) ?
                 "complete" : "incomplete");
         if (json_is_object(vmdesc)) {

@@ -10,6 +10,11 @@
 #include <unistd.h>
 
 #include "cli/inspect.h"
+#include "util/printable.h"
+
+/* The shortest record that can carry a page: the be64 header of a zero
+ * page continuing the previous block, and its fill byte. */
+#define PAGE_RECORD_MIN 9
 
 static const char *const kind_keys[RAM_PAGE_KINDS] = {
     [RAM_PAGE_NORMAL] = "normal",
@@ -24,7 +29,8 @@ void inspect_ram_file_name(const char *block, char *out, size_t size)
     const char *s = block[0] == '/' ? block + 1 : block;
     for (size_t i = 0; s[i] && o + 4 < size; i++) {
         char c = s[i];
-        if (c == '/' || c == '%' || (c == '.' && o == 0)) {
+        if (c == '/' || c == '%' || (c == '.' && o == 0) ||
+            (unsigned char)c < 0x20 || c == 0x7f) {
             o += (size_t)snprintf(out + o, size - o, "%%%02X",
                                   (unsigned char)c);
         } else {
@@ -38,28 +44,71 @@ void inspect_ram_file_name(const char *block, char *out, size_t size)
     out[o] = '\0';
 }
 
-static bool open_block_file(struct inspect_ram *r, struct inspect_ram_block *st,
+/* Creates name in the extraction directory: never through a symlink or
+ * into an entry that is there already, unless asked to replace it. */
+static int create_file(struct inspect_ram *r, const char *name, Error **errp)
+{
+    int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(r->dirfd, name, flags, 0644);
+    if (fd < 0 && errno == EEXIST && r->overwrite) {
+        /* The entry goes, whatever it is; what it pointed to stays. */
+        if (unlinkat(r->dirfd, name, 0) < 0) {
+            error_setg_errno(errp, errno, "cannot replace '%s/%s'", r->dir,
+                             PRINTABLE(name));
+            return -1;
+        }
+        fd = openat(r->dirfd, name, flags, 0644);
+    }
+    if (fd < 0 && errno == EEXIST) {
+        error_setg(errp, "'%s/%s' already exists (--overwrite replaces it)",
+                   r->dir, PRINTABLE(name));
+    } else if (fd < 0) {
+        error_setg_errno(errp, errno, "cannot create '%s/%s'", r->dir,
+                         PRINTABLE(name));
+    }
+    return fd;
+}
+
+static bool open_block_file(struct inspect_ram *r, size_t index,
                             const struct ram_block_info *b, Error **errp)
 {
+    struct inspect_ram_block *st = &r->blocks[index];
     char name[3 * 256 + 1];
     inspect_ram_file_name(b->name, name, sizeof(name));
-    char *path;
-    if (asprintf(&path, "%s/%s", r->dir, name) < 0) {
+    size_t other;
+    if (lookup_get_str(&r->files, name, &other)) {
+        error_setg(errp, "RAM blocks '%s' and '%s' would both be written to "
+                   "'%s/%s'", PRINTABLE(r->dec.blocks[other].name),
+                   PRINTABLE(b->name), r->dir, PRINTABLE(name));
+        return false;
+    }
+    /* Every page of a block is sent at least once, and each record takes
+     * some bytes: a length the stream cannot carry is a forged one, and
+     * must not become a file of that size. */
+    uint64_t pages = b->length / r->dec.page_size;
+    r->pages += pages;
+    if (r->pages > r->avail / PAGE_RECORD_MIN) {
+        error_setg(errp, "RAM block '%s' of 0x%llx bytes: the stream has "
+                   "%zu bytes left, too few for the records of its %llu "
+                   "pages; not extracting it", PRINTABLE(b->name),
+                   (unsigned long long)b->length, r->avail,
+                   (unsigned long long)pages);
+        return false;
+    }
+    st->fd = create_file(r, name, errp);
+    if (st->fd < 0) {
+        return false;
+    }
+    if (!(st->file = strdup(name))) {
         abort();
     }
-    st->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (st->fd < 0) {
-        error_setg_errno(errp, errno, "cannot create '%s'", path);
-        free(path);
-        return false;
-    }
+    lookup_add_str(&r->files, name, index);
     if (ftruncate(st->fd, (off_t)b->length) < 0) {
-        error_setg_errno(errp, errno, "cannot size '%s'", path);
-        free(path);
+        error_setg_errno(errp, errno, "cannot size '%s/%s'", r->dir,
+                         PRINTABLE(name));
         return false;
     }
-    free(path);
-    st->written = calloc(b->length / r->dec.page_size / 8 + 1, 1);
+    st->written = calloc(pages / 8 + 1, 1);
     if (!st->written) {
         abort();
     }
@@ -70,15 +119,19 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
                      Error **errp)
 {
     struct inspect_ram *r = ctx;
-    struct inspect_ram_block *nb = realloc(r->blocks, (index + 1) *
-                                           sizeof(*nb));
-    if (!nb) {
-        abort();
+    if (index >= r->cap) {
+        /* Doubling: a list of many blocks costs linear time. */
+        r->cap = r->cap ? 2 * r->cap : 16;
+        struct inspect_ram_block *nb = realloc(r->blocks,
+                                               r->cap * sizeof(*nb));
+        if (!nb) {
+            abort();
+        }
+        r->blocks = nb;
     }
-    r->blocks = nb;
     r->blocks[index] = (struct inspect_ram_block){ .fd = -1 };
     r->nblocks = index + 1;
-    return !r->dir || open_block_file(r, &r->blocks[index], b, errp);
+    return !r->dir || open_block_file(r, index, b, errp);
 }
 
 static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
@@ -87,7 +140,8 @@ static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
     ssize_t n = pwrite(fd, buf, len, (off_t)off);
     if (n != (ssize_t)len) {
         error_setg_errno(errp, n < 0 ? errno : ENOSPC, "writing RAM block "
-                         "'%s' at 0x%llx", block, (unsigned long long)off);
+                         "'%s' at 0x%llx", PRINTABLE(block),
+                         (unsigned long long)off);
         return false;
     }
     return true;
@@ -128,7 +182,8 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
     case RAM_PAGE_XBZRLE:
         if (pread(st->fd, r->page, ps, (off_t)p->offset) != (ssize_t)ps) {
             error_setg_errno(errp, errno, "reading back RAM block '%s' at "
-                             "0x%llx", b->name, (unsigned long long)p->offset);
+                             "0x%llx", PRINTABLE(b->name),
+                             (unsigned long long)p->offset);
             return false;
         }
         if (!xbzrle_decode(p->data, p->len, r->page, ps, errp)) {
@@ -174,13 +229,25 @@ static const struct ram_decode_ops inspect_ram_ops = {
     .page = on_page,
 };
 
-bool inspect_ram_init(struct inspect_ram *r, const char *dir, Error **errp)
+bool inspect_ram_init(struct inspect_ram *r, const struct inspect_opts *o,
+                      Error **errp)
 {
     memset(r, 0, sizeof(*r));
     ram_decoder_init(&r->dec, &inspect_ram_ops, r);
-    r->dir = dir;
-    if (dir && mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        error_setg_errno(errp, errno, "cannot create directory '%s'", dir);
+    lookup_init(&r->files);
+    r->dirfd = -1;
+    r->dir = o->extract_dir;
+    r->overwrite = o->overwrite;
+    if (!r->dir) {
+        return true;
+    }
+    if (mkdir(r->dir, 0755) < 0 && errno != EEXIST) {
+        error_setg_errno(errp, errno, "cannot create directory '%s'", r->dir);
+        return false;
+    }
+    r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->dirfd < 0) {
+        error_setg_errno(errp, errno, "cannot open directory '%s'", r->dir);
         return false;
     }
     return true;
@@ -192,6 +259,7 @@ bool inspect_ram_section(struct inspect_ram *r, const uint8_t *body,
 {
     struct ram_reader rd;
     struct ram_mem_source src;
+    r->avail = avail;
     ram_reader_init_mem(&rd, &src, body, avail, base);
     if (!ram_decode_section(&r->dec, &rd, errp)) {
         return false;
@@ -211,7 +279,7 @@ json_t *inspect_ram_report(const struct inspect_ram *r)
         const struct inspect_ram_block *st = &r->blocks[i];
         json_t *jb = json_object();
         json_t *pages = json_object();
-        json_object_set_new(jb, "name", json_string(b->name));
+        json_object_set_new(jb, "name", inspect_json_name(b->name));
         json_object_set_new(jb, "length", json_integer((json_int_t)b->length));
         for (int k = 0; k < RAM_PAGE_KINDS; k++) {
             json_object_set_new(pages, kind_keys[k],
@@ -247,7 +315,7 @@ bool inspect_ram_finish(struct inspect_ram *r, Error **errp)
         if (r->blocks[i].fd >= 0) {
             if (close(r->blocks[i].fd) < 0 && ok) {
                 error_setg_errno(errp, errno, "closing RAM block '%s'",
-                                 r->dec.blocks[i].name);
+                                 PRINTABLE(r->dec.blocks[i].name));
                 ok = false;
             }
             r->blocks[i].fd = -1;
@@ -256,16 +324,26 @@ bool inspect_ram_finish(struct inspect_ram *r, Error **errp)
     return ok;
 }
 
-void inspect_ram_cleanup(struct inspect_ram *r)
+void inspect_ram_cleanup(struct inspect_ram *r, bool discard)
 {
     for (size_t i = 0; i < r->nblocks; i++) {
-        if (r->blocks[i].fd >= 0) {
-            close(r->blocks[i].fd);
+        struct inspect_ram_block *st = &r->blocks[i];
+        if (st->fd >= 0) {
+            close(st->fd);
         }
-        free(r->blocks[i].written);
+        if (discard && st->file) {
+            unlinkat(r->dirfd, st->file, 0);
+        }
+        free(st->file);
+        free(st->written);
     }
     free(r->blocks);
     r->blocks = NULL;
-    r->nblocks = 0;
+    r->nblocks = r->cap = 0;
+    if (r->dirfd >= 0) {
+        close(r->dirfd);
+        r->dirfd = -1;
+    }
+    lookup_free(&r->files);
     ram_decoder_cleanup(&r->dec);
 }

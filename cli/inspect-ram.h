@@ -11,6 +11,7 @@
 
 #include "ram/ram-decode.h"
 #include "util/error.h"
+#include "util/lookup.h"
 
 typedef struct json_t json_t;
 
@@ -18,19 +19,28 @@ struct inspect_ram_block {
     uint64_t pages[RAM_PAGE_KINDS];
     uint64_t stream_bytes;      /* bytes of this block's page records */
     int fd;                     /* extraction target, or -1 */
+    char *file;                 /* its name in the directory */
     uint8_t *written;           /* pages holding data in the file */
 };
 
 struct inspect_ram {
     struct ram_decoder dec;
     struct inspect_ram_block *blocks;
-    size_t nblocks;
+    size_t nblocks, cap;
     const char *dir;            /* extraction directory or NULL */
+    int dirfd;                  /* the directory, open, or -1 */
+    bool overwrite;             /* replace entries already there */
+    struct lookup files;        /* file name -> block index */
+    uint64_t pages;             /* of the blocks to extract, in all */
+    size_t avail;               /* stream bytes from the current body on */
     uint64_t sections;          /* START/PART/END bodies read */
     uint8_t page[RAM_PAGE_SIZE];
 };
 
-bool inspect_ram_init(struct inspect_ram *r, const char *dir, Error **errp);
+struct inspect_opts;
+
+bool inspect_ram_init(struct inspect_ram *r, const struct inspect_opts *o,
+                      Error **errp);
 /* One START/PART/END body at body[0..avail) (stream offset base). */
 bool inspect_ram_section(struct inspect_ram *r, const uint8_t *body,
                          size_t avail, uint64_t base, size_t *used,
@@ -39,6 +49,8 @@ bool inspect_ram_section(struct inspect_ram *r, const uint8_t *body,
 json_t *inspect_ram_report(const struct inspect_ram *r);
 /* Closes the extracted files; false if any write-back failed. */
 bool inspect_ram_finish(struct inspect_ram *r, Error **errp);
-void inspect_ram_cleanup(struct inspect_ram *r);
+/* Frees everything; with discard, removes the files this run created
+ * (the stream failed: no partial extraction is left behind). */
+void inspect_ram_cleanup(struct inspect_ram *r, bool discard);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/inspect-ram.h"
+#include "util/printable.h"
 #include "vmstate/stream-walk.h"
 #include "vmstate/vmdesc-decode.h"
 
@@ -16,6 +17,8 @@ struct inspect_ctx {
     json_t *records;
     json_t *devices;
     json_t *vmdesc;             /* parsed trailer, or NULL */
+    struct vmdesc_index vmdesc_ix;
+    size_t empty_budget;        /* see VMDESC_EMPTY_VALUES_MAX */
     struct inspect_ram ram;
     bool ram_seen;
     /* What the body callback learnt about the section being walked. */
@@ -24,6 +27,12 @@ struct inspect_ctx {
     const char *pending_vmsd;
     long pending_vmsd_version;
 };
+
+json_t *inspect_json_name(const char *s)
+{
+    json_t *j = json_string(s);
+    return j ? j : json_string(PRINTABLE(s));
+}
 
 static bool selected(const struct inspect_opts *o, const char *idstr,
                      uint32_t instance)
@@ -43,14 +52,14 @@ static bool on_config(void *opaque, const struct stream_walk_config *cfg,
     json_t *j = json_object();
     json_object_set_new(j, "offset", json_integer((json_int_t)cfg->offset));
     json_object_set_new(j, "size", json_integer((json_int_t)cfg->size));
-    json_object_set_new(j, "machine", json_string(cfg->machine));
+    json_object_set_new(j, "machine", inspect_json_name(cfg->machine));
     if (cfg->has_page_bits) {
         json_object_set_new(j, "target_page_bits",
                             json_integer(cfg->page_bits));
     }
     json_t *caps = json_array();
     for (size_t i = 0; i < cfg->ncaps; i++) {
-        json_array_append_new(caps, json_string(cfg->caps[i]));
+        json_array_append_new(caps, inspect_json_name(cfg->caps[i]));
         if (strcmp(cfg->caps[i], "x-ignore-shared") == 0) {
             c->ram.dec.ignore_shared = true;
         }
@@ -66,7 +75,7 @@ static bool on_config(void *opaque, const struct stream_walk_config *cfg,
         json_object_set_new(j, "uuid", json_string(u));
     }
     json_object_set_new(c->report, "configuration", j);
-    json_object_set_new(c->report, "machine", json_string(cfg->machine));
+    json_object_set_new(c->report, "machine", inspect_json_name(cfg->machine));
     return true;
 }
 
@@ -80,7 +89,7 @@ static int device_body(struct inspect_ctx *c,
     json_t *dev = NULL;
     const char *source = NULL;
     if (c->vmdesc) {
-        dev = vmdesc_find_device(c->vmdesc, rec->idstr, rec->instance_id);
+        dev = vmdesc_index_find(&c->vmdesc_ix, rec->idstr, rec->instance_id);
         json_incref(dev);
         source = "vmdesc";
     }
@@ -108,8 +117,8 @@ static int device_body(struct inspect_ctx *c,
         return STREAM_BODY_ERROR;
     }
     json_t *fields = NULL;
-    bool ok = vmdesc_decode(dev, body, avail, rec->body_offset, &fields, used,
-                            errp);
+    bool ok = vmdesc_decode(dev, body, avail, rec->body_offset,
+                            &c->empty_budget, &fields, used, errp);
     if (ok) {
         c->pending_fields = fields;
         c->pending_source = source;
@@ -188,7 +197,7 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
     json_object_set_new(r, "depth", json_integer(rec->depth));
     if (is_section) {
         json_object_set_new(r, "section_id", json_integer(rec->section_id));
-        json_object_set_new(r, "idstr", json_string(rec->idstr));
+        json_object_set_new(r, "idstr", inspect_json_name(rec->idstr));
         json_object_set_new(r, "instance_id", json_integer(rec->instance_id));
         json_object_set_new(r, "version_id", json_integer(rec->version_id));
         json_object_set_new(r, "body_size",
@@ -202,7 +211,7 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
     json_array_append_new(c->records, r);
     if (rec->type == STREAM_SECTION_FULL) {
         json_t *dev = json_object();
-        json_object_set_new(dev, "idstr", json_string(rec->idstr));
+        json_object_set_new(dev, "idstr", inspect_json_name(rec->idstr));
         json_object_set_new(dev, "instance_id", json_integer(rec->instance_id));
         json_object_set_new(dev, "section_id", json_integer(rec->section_id));
         json_object_set_new(dev, "version_id", json_integer(rec->version_id));
@@ -224,15 +233,16 @@ bool inspect_stream(const uint8_t *data, size_t len,
                     const struct inspect_opts *opts, json_t **report,
                     Error **errp)
 {
-    struct inspect_ctx c = { .o = opts };
+    struct inspect_ctx c = { .o = opts,
+                             .empty_budget = VMDESC_EMPTY_VALUES_MAX };
     c.report = json_object();
     c.records = json_array();
     c.devices = json_array();
     *report = c.report;
     json_object_set_new(c.report, "size", json_integer((json_int_t)len));
     json_object_set_new(c.report, "machine", json_null());
-    if (!inspect_ram_init(&c.ram, opts->extract_dir, errp)) {
-        inspect_ram_cleanup(&c.ram);
+    if (!inspect_ram_init(&c.ram, opts, errp)) {
+        inspect_ram_cleanup(&c.ram, true);
         return false;
     }
 
@@ -247,6 +257,7 @@ bool inspect_stream(const uint8_t *data, size_t len,
             c.vmdesc = NULL;
         }
     }
+    vmdesc_index_init(&c.vmdesc_ix, c.vmdesc);
 
     struct stream_walk_result res;
     bool ok = stream_walk(data, len, &inspect_walk_ops, &c, &res, errp);
@@ -277,7 +288,8 @@ bool inspect_stream(const uint8_t *data, size_t len,
     } else {
         json_object_set_new(c.report, "ram", json_null());
     }
-    inspect_ram_cleanup(&c.ram);
+    inspect_ram_cleanup(&c.ram, !ok);
+    vmdesc_index_free(&c.vmdesc_ix);
     json_decref(c.vmdesc);
     return ok;
 }

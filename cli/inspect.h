@@ -25,8 +25,12 @@ struct inspect_opts {
     /* Strict mode for --verify: every FULL section needs its vmdesc
      * entry, and versions must agree. */
     bool verify;
-    /* Write each RAM block to extract_dir/<name> (see inspect_ram_file_name). */
+    /* Write each RAM block to extract_dir/<name> (see inspect_ram_file_name).
+     * Entries already there are refused unless overwrite is set (then
+     * they are replaced, never written through: a symlink is removed, not
+     * followed). */
     const char *extract_dir;
+    bool overwrite;
     /* Descriptions for devices the stream's vmdesc does not cover (or
      * when it has none): returns a new reference to an entry in vmdesc's
      * "devices" layout, or NULL.  Lets a machine registry decode hop's
@@ -56,8 +60,16 @@ void inspect_print(FILE *out, json_t *report, const struct inspect_opts *opts,
  * array of {"severity", "path", "message"} (see cli/vmstate-check.h). */
 json_t *inspect_against(json_t *report, json_t *schema);
 
-/* File name for a RAM block: a leading '/' dropped, '/' and '%' escaped
- * as %2F and %25, a leading '.' as %2E.  out holds >= 3 * 256 bytes. */
+/* File name for a RAM block: a leading '/' dropped, '/', '%' and control
+ * bytes escaped as %XX (%2F, %25, %1B...), a leading '.' as %2E, so no
+ * name is "." or ".." or holds a directory.  Only "/x" and "x" map to
+ * the same file; the extraction refuses such a pair.  out holds
+ * >= 3 * 256 bytes. */
 void inspect_ram_file_name(const char *block, char *out, size_t size);
+
+/* A name read from the file as a JSON string: as it is when it is valid
+ * UTF-8 (jansson escapes control characters), else with the bytes that
+ * are not escaped as \xHH. */
+json_t *inspect_json_name(const char *s);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/printable.h"
+
 /* ---- byte sources ---- */
 
 static const uint8_t *mem_take(void *opaque, size_t n, const char *what,
@@ -74,23 +76,21 @@ void ram_decoder_init(struct ram_decoder *d, const struct ram_decode_ops *ops,
 {
     *d = (struct ram_decoder){ .ops = ops, .ctx = ctx,
                                .page_size = RAM_PAGE_SIZE };
+    lookup_init(&d->names);
 }
 
 void ram_decoder_cleanup(struct ram_decoder *d)
 {
     free(d->blocks);
     d->blocks = NULL;
-    d->nblocks = 0;
+    d->nblocks = d->cap = 0;
+    lookup_free(&d->names);
 }
 
 long ram_decoder_find_block(const struct ram_decoder *d, const char *name)
 {
-    for (size_t i = 0; i < d->nblocks; i++) {
-        if (strcmp(d->blocks[i].name, name) == 0) {
-            return (long)i;
-        }
-    }
-    return -1;
+    size_t i;
+    return lookup_get_str(&d->names, name, &i) ? (long)i : -1;
 }
 
 static bool take_be64(struct ram_reader *r, uint64_t *v, const char *what,
@@ -161,29 +161,32 @@ static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
         if (b.length > left) {
             error_setg(errp, "RAM block '%s' at offset %llu is 0x%llx bytes, "
                        "more than the 0x%llx left of the announced total",
-                       b.name, (unsigned long long)bat,
+                       PRINTABLE(b.name), (unsigned long long)bat,
                        (unsigned long long)b.length,
                        (unsigned long long)left);
             return false;
         }
         if (b.length % d->page_size) {
             error_setg(errp, "RAM block '%s' at offset %llu: length 0x%llx is "
-                       "not a multiple of the page size", b.name,
+                       "not a multiple of the page size", PRINTABLE(b.name),
                        (unsigned long long)bat, (unsigned long long)b.length);
             return false;
         }
-        if (ram_decoder_find_block(d, b.name) >= 0) {
+        if (!lookup_add_str(&d->names, b.name, d->nblocks)) {
             error_setg(errp, "RAM block '%s' listed twice (offset %llu)",
-                       b.name, (unsigned long long)bat);
+                       PRINTABLE(b.name), (unsigned long long)bat);
             return false;
         }
         left -= b.length;
-        struct ram_block_info *nb = realloc(d->blocks, (d->nblocks + 1) *
-                                            sizeof(*nb));
-        if (!nb) {
-            abort();
+        if (d->nblocks == d->cap) {
+            d->cap = d->cap ? 2 * d->cap : 16;
+            struct ram_block_info *nb = realloc(d->blocks,
+                                                d->cap * sizeof(*nb));
+            if (!nb) {
+                abort();
+            }
+            d->blocks = nb;
         }
-        d->blocks = nb;
         d->blocks[d->nblocks] = b;
         if (d->ops && d->ops->block &&
             !d->ops->block(d->ctx, d->nblocks, &b, errp)) {
@@ -216,7 +219,7 @@ static bool read_page_block(struct ram_decoder *d, struct ram_reader *r,
     if (i < 0) {
         error_setg(errp, "page record at offset %llu names RAM block '%s', "
                    "which the block list does not have",
-                   (unsigned long long)at, name);
+                   (unsigned long long)at, PRINTABLE(name));
         return false;
     }
     d->have_last = true;
@@ -311,7 +314,8 @@ static bool read_page(struct ram_decoder *d, struct ram_reader *r,
     if (addr >= b->length) {
         error_setg(errp, "page record at offset %llu: page 0x%llx is past the "
                    "end of RAM block '%s' (0x%llx bytes)",
-                   (unsigned long long)at, (unsigned long long)addr, b->name,
+                   (unsigned long long)at, (unsigned long long)addr,
+                   PRINTABLE(b->name),
                    (unsigned long long)b->length);
         return false;
     }

@@ -15,6 +15,7 @@
 
 #include "ram/ram-format.h"
 #include "util/error.h"
+#include "util/lookup.h"
 #include "vmstate/channel.h"
 
 /* ---- Byte sources ---- */
@@ -93,7 +94,8 @@ struct ram_decoder {
      * entry then carries a be64 guest address. */
     bool ignore_shared;
     struct ram_block_info *blocks;
-    size_t nblocks;
+    size_t nblocks, cap;
+    struct lookup names;    /* block name -> index in blocks */
     bool have_blocks;
     bool have_last;         /* CONTINUE refers to blocks[last_block] */
     size_t last_block;

@@ -7,6 +7,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "util/printable.h"
 
 #define MAP_SIZE ((int)(sizeof(((struct ram_state *)0)->block_map) / \
                         sizeof(int)))
@@ -27,7 +28,8 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
         }
         if (b->size != bi->length) {
             error_setg(errp, "RAM block '%s' is %llu bytes in the stream but "
-                       "%llu bytes here (start with the same -m)", bi->name,
+                       "%llu bytes here (start with the same -m)",
+                       PRINTABLE(bi->name),
                        (unsigned long long)bi->length,
                        (unsigned long long)b->size);
             return false;
@@ -35,7 +37,8 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
         rs->block_map[index] = i;
         return true;
     }
-    error_setg(errp, "unknown RAM block '%s' in the stream", bi->name);
+    error_setg(errp, "unknown RAM block '%s' in the stream",
+               PRINTABLE(bi->name));
     return false;
 }
 

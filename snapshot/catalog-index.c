@@ -1,13 +1,18 @@
 /* Images into the catalog. */
 #include "snapshot/catalog-index.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "util/printable.h"
+#include "vmstate/channel-vmstate.h"
 
 /* Reads of the state go in pieces of this size. */
-#define READ_CHUNK (8u << 20)
+#define READ_CHUNK (1u << 20)
 
 char *catalog_image_key(const char *filename)
 {
@@ -18,35 +23,79 @@ char *catalog_image_key(const char *filename)
     return abs;
 }
 
+/* The state lives in the image's own clusters: it cannot be longer than
+ * the file.  A header that says so is forged, and reading it would only
+ * yield zeros (unallocated clusters) into memory. */
+static bool state_fits_file(BlockDev *bs, const struct blk_snapshot *sn,
+                            Error **errp)
+{
+    struct stat st;
+    if (fstat(bs->fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat '%s'", bs->filename);
+        return false;
+    }
+    if (sn->vm_state_size > (uint64_t)st.st_size) {
+        error_setg(errp, "snapshot '%s': its header gives %llu bytes of "
+                   "machine state, more than the whole image file (%llu "
+                   "bytes)", PRINTABLE(sn->name),
+                   (unsigned long long)sn->vm_state_size,
+                   (unsigned long long)st.st_size);
+        return false;
+    }
+    return true;
+}
+
 bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
                          uint8_t **data, size_t *len, Error **errp)
 {
     *data = NULL;
     *len = 0;
-    /* The image vouches for the size before it sizes a buffer. */
-    if (!blk_snapshot_check(bs, sn->name, errp)) {
+    /* The image vouches for the entry (its L1 table, its sizes) and the
+     * file for the state's size before anything is read. */
+    if (!blk_snapshot_check(bs, sn->name, errp) ||
+        !state_fits_file(bs, sn, errp)) {
         return false;
     }
-    if (sn->vm_state_size > SIZE_MAX / 2) {
-        error_setg(errp, "snapshot '%s': state of %llu bytes is too large",
-                   sn->name, (unsigned long long)sn->vm_state_size);
+    Channel *f = chan_new_vmstate_reader(bs, sn->name, errp);
+    if (!f) {
         return false;
     }
-    size_t n = (size_t)sn->vm_state_size;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        error_setg(errp, "snapshot '%s': cannot allocate %zu bytes for its "
-                   "state", sn->name, n);
-        return false;
-    }
-    for (size_t off = 0; off < n; off += READ_CHUNK) {
-        size_t chunk = n - off < READ_CHUNK ? n - off : READ_CHUNK;
-        if (!blk_vmstate_pread(bs, sn->name, off, buf + off, chunk, errp)) {
-            free(buf);
-            return false;
+    /* The buffer grows with what was read, not with what the header
+     * announced. */
+    uint64_t want = sn->vm_state_size;
+    size_t n = 0, cap = 0;
+    uint8_t *buf = NULL;
+    bool ok = true;
+    while (n < want) {
+        size_t chunk = want - n < READ_CHUNK ? (size_t)(want - n) : READ_CHUNK;
+        if (n + chunk > cap) {
+            cap = cap ? 2 * cap : READ_CHUNK;
+            if (cap > want) {
+                cap = (size_t)want;
+            }
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                abort();
+            }
+            buf = nb;
         }
+        if (!chan_get_buffer(f, buf + n, chunk)) {
+            chan_check(f, errp);
+            error_prepend(errp, "snapshot '%s': ", PRINTABLE(sn->name));
+            ok = false;
+            break;
+        }
+        n += chunk;
     }
-    *data = buf;
+    chan_close(f, NULL);
+    if (!ok) {
+        free(buf);
+        return false;
+    }
+    *data = buf ? buf : malloc(1);
+    if (!*data) {
+        abort();
+    }
     *len = n;
     return true;
 }
@@ -62,7 +111,7 @@ bool snapshot_summarise(BlockDev *bs, const struct blk_snapshot *sn,
     bool ok = state_summary_read(data, len, 0, out, errp);
     free(data);
     if (!ok) {
-        error_prepend(errp, "snapshot '%s': ", sn->name);
+        error_prepend(errp, "snapshot '%s': ", PRINTABLE(sn->name));
     }
     return ok;
 }

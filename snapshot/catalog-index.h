@@ -14,7 +14,9 @@
 /* The absolute path the catalog knows an image by (caller frees). */
 char *catalog_image_key(const char *filename);
 
-/* Reads a snapshot's whole state into memory (caller frees *data). */
+/* Reads a snapshot's whole state into memory (caller frees *data),
+ * through the vmstate channel.  A state the header makes longer than the
+ * image file is refused before anything is read. */
 bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
                          uint8_t **data, size_t *len, Error **errp);
 /* ... and summarises it. */

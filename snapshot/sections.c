@@ -7,10 +7,13 @@
 
 #include "ram/ram-decode.h"
 #include "ram/ram-format.h"
+#include "util/lookup.h"
 #include "vmstate/stream-walk.h"
 
 struct walk_ctx {
     struct state_summary *out;
+    size_t cap;
+    struct lookup index;        /* "instance:idstr" -> out->sections */
     struct ram_decoder dec;
 };
 
@@ -52,21 +55,23 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
         return true;
     }
     struct state_summary *s = c->out;
-    for (size_t i = 0; i < s->nsections; i++) {
-        struct state_section *e = &s->sections[i];
-        if (e->instance == rec->instance_id &&
-            strcmp(e->idstr, rec->idstr) == 0) {
-            e->size += rec->size;
-            return true;
+    char key[16 + 256];
+    snprintf(key, sizeof(key), "%u:%s", rec->instance_id, rec->idstr);
+    size_t i;
+    if (lookup_get_str(&c->index, key, &i)) {
+        s->sections[i].size += rec->size;
+        return true;
+    }
+    if (s->nsections == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        struct state_section *n = realloc(s->sections, c->cap * sizeof(*n));
+        if (!n) {
+            abort();
         }
+        s->sections = n;
     }
-    struct state_section *n = realloc(s->sections, (s->nsections + 1) *
-                                      sizeof(*n));
-    if (!n) {
-        abort();
-    }
-    s->sections = n;
-    struct state_section *e = &n[s->nsections++];
+    lookup_add_str(&c->index, key, s->nsections);
+    struct state_section *e = &s->sections[s->nsections++];
     memset(e, 0, sizeof(*e));
     snprintf(e->idstr, sizeof(e->idstr), "%s", rec->idstr);
     e->instance = rec->instance_id;
@@ -86,6 +91,7 @@ bool state_summary_read(const uint8_t *data, size_t len, uint64_t ram_extra,
 {
     memset(out, 0, sizeof(*out));
     struct walk_ctx c = { .out = out };
+    lookup_init(&c.index);
     static const struct ram_decode_ops no_ops = { 0 };
     ram_decoder_init(&c.dec, &no_ops, NULL);
     struct stream_walk_result res;
@@ -99,6 +105,7 @@ bool state_summary_read(const uint8_t *data, size_t len, uint64_t ram_extra,
         out->ram_size += c.dec.blocks[i].length;
     }
     ram_decoder_cleanup(&c.dec);
+    lookup_free(&c.index);
     for (size_t i = 0; ok && i < out->nsections; i++) {
         if (strcmp(out->sections[i].idstr, RAM_SECTION_IDSTR) == 0) {
             out->sections[i].size += ram_extra;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "util/printable.h"
+
 void snapshot_human_size(uint64_t v, char *buf, size_t len)
 {
     static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
@@ -50,8 +52,10 @@ void snapshot_table_row(const struct blk_snapshot *sn, const char *id,
     if (sn->icount != -1) {
         snprintf(icount, sizeof(icount), "%" PRId64, sn->icount);
     }
-    snprintf(buf, len, "%-9s %-16s %8s%20s%13s%11s", id ? id : sn->id,
-             sn->name, size, date, clock, icount);
+    /* Names come from the image: no escape sequences to the terminal. */
+    snprintf(buf, len, "%-9s %-16s %8s%20s%13s%11s",
+             PRINTABLE(id ? id : sn->id), PRINTABLE(sn->name), size, date,
+             clock, icount);
 }
 
 json_t *snapshot_info_json(const struct blk_snapshot *sn)

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/lookup.h"
+#include "util/printable.h"
+
 struct walk_section {
     uint32_t id;
     char idstr[256];
@@ -19,7 +22,8 @@ struct walker {
     void *ctx;
     struct stream_walk_result *res;
     struct walk_section *sections;
-    size_t nsections;
+    size_t nsections, cap;
+    struct lookup ids;          /* section id -> index in sections */
 };
 
 #define AT(x) ((unsigned long long)(x))
@@ -169,7 +173,8 @@ static bool config_subsection(struct walker *w, size_t *pos, size_t end,
         *pos += 16;
     } else {
         error_setg(errp, "unknown configuration subsection '%s' at offset "
-                   "%llu (its length cannot be known)", name, AT(at));
+                   "%llu (its length cannot be known)", PRINTABLE(name),
+                   AT(at));
         return false;
     }
     return true;
@@ -225,12 +230,25 @@ out:
 
 static struct walk_section *find_section(struct walker *w, uint32_t id)
 {
-    for (size_t i = 0; i < w->nsections; i++) {
-        if (w->sections[i].id == id) {
-            return &w->sections[i];
+    size_t i;
+    return lookup_get_u64(&w->ids, id, &i) ? &w->sections[i] : NULL;
+}
+
+static const struct walk_section *add_section(struct walker *w,
+                                              const struct walk_section *s)
+{
+    if (w->nsections == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 16;
+        struct walk_section *ns = realloc(w->sections,
+                                          w->cap * sizeof(*ns));
+        if (!ns) {
+            abort();
         }
+        w->sections = ns;
     }
-    return NULL;
+    w->sections[w->nsections] = *s;
+    lookup_add_u64(&w->ids, s->id, w->nsections);
+    return &w->sections[w->nsections++];
 }
 
 static bool plausible_next(const uint8_t *d, size_t pos, size_t end)
@@ -280,7 +298,7 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
         r = w->ops->body(w->ctx, rec, d + *pos, end - *pos, &used, errp);
     }
     if (r == STREAM_BODY_ERROR) {
-        error_prepend(errp, "section '%s' (id %u): ", rec->idstr,
+        error_prepend(errp, "section '%s' (id %u): ", PRINTABLE(rec->idstr),
                       rec->section_id);
         return false;
     }
@@ -288,7 +306,8 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
     if (r == STREAM_BODY_DONE) {
         if (used > end - *pos) {
             error_setg(errp, "section '%s' (id %u): body claims %zu bytes "
-                       "past offset %llu", rec->idstr, rec->section_id, used,
+                       "past offset %llu", PRINTABLE(rec->idstr),
+                       rec->section_id, used,
                        AT(*pos));
             return false;
         }
@@ -296,7 +315,7 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
     } else if (!scan_footer(d, *pos, end, rec->section_id, &fpos)) {
         error_setg(errp, "section '%s' (id %u) at offset %llu: no footer "
                    "(0x7e, id %u) before offset %llu (truncated?)",
-                   rec->idstr, rec->section_id, AT(rec->offset),
+                   PRINTABLE(rec->idstr), rec->section_id, AT(rec->offset),
                    rec->section_id, AT(end));
         return false;
     } else {
@@ -304,20 +323,20 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
     }
     rec->body_size = fpos - *pos;
     if (!need(fpos, end, 5, "the section footer", errp)) {
-        error_prepend(errp, "section '%s' (id %u): ", rec->idstr,
+        error_prepend(errp, "section '%s' (id %u): ", PRINTABLE(rec->idstr),
                       rec->section_id);
         return false;
     }
     if (d[fpos] != STREAM_SECTION_FOOTER) {
         error_setg(errp, "section '%s' (id %u): expected the footer (0x7e) "
                    "at offset %llu, found 0x%02x (the body is longer or "
-                   "shorter than its description)", rec->idstr,
+                   "shorter than its description)", PRINTABLE(rec->idstr),
                    rec->section_id, AT(fpos), d[fpos]);
         return false;
     }
     if (be32_at(d + fpos + 1) != rec->section_id) {
         error_setg(errp, "section '%s': footer at offset %llu names section "
-                   "id %u, expected %u", rec->idstr, AT(fpos),
+                   "id %u, expected %u", PRINTABLE(rec->idstr), AT(fpos),
                    be32_at(d + fpos + 1), rec->section_id);
         return false;
     }
@@ -353,20 +372,14 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
     s.instance_id = be32_at(d + p);
     s.version_id = be32_at(d + p + 4);
     p += 8;
-    if (find_section(w, s.id)) {
+    const struct walk_section *old = find_section(w, s.id);
+    if (old) {
         error_setg(errp, "%s record at offset %llu reuses section id %u "
                    "(already '%s')", stream_record_name(rec.type), AT(*pos),
-                   s.id, find_section(w, s.id)->idstr);
+                   s.id, PRINTABLE(old->idstr));
         return false;
     }
-    struct walk_section *ns = realloc(w->sections, (w->nsections + 1) *
-                                      sizeof(*ns));
-    if (!ns) {
-        abort();
-    }
-    w->sections = ns;
-    w->sections[w->nsections++] = s;
-    const struct walk_section *sp = &w->sections[w->nsections - 1];
+    const struct walk_section *sp = add_section(w, &s);
     rec.section_id = sp->id;
     rec.idstr = sp->idstr;
     rec.instance_id = sp->instance_id;
@@ -592,6 +605,7 @@ bool stream_walk(const uint8_t *data, size_t len,
     }
     memset(res, 0, sizeof(*res));
     struct walker w = { .data = data, .ops = ops, .ctx = ctx, .res = res };
+    lookup_init(&w.ids);
     if (!need(0, len, 8, "the stream header", errp)) {
         return false;
     }
@@ -614,18 +628,20 @@ bool stream_walk(const uint8_t *data, size_t len,
     }
     ok = ok && walk_records(&w, &pos, len, 0, errp);
     free(w.sections);
+    lookup_free(&w.ids);
     return ok;
 }
 
 bool stream_find_vmdesc(const uint8_t *data, size_t len, uint64_t *offset,
                         const char **json, size_t *json_len)
 {
+    /* Header, EOF, 0x06, the length and at least "{}". */
     if (len < 8 + 1 + 5 + 2) {
         return false;
     }
     size_t lowest = len - 5 > STREAM_WALK_VMDESC_MAX ?
                     len - 5 - STREAM_WALK_VMDESC_MAX : 8;
-    size_t hi = len - 5;   /* the trailer starts at or before this */
+    size_t hi = len - 7;   /* the trailer starts at or before this */
     while (hi >= lowest) {
         const uint8_t *p = memrchr(data + lowest, STREAM_VMDESCRIPTION,
                                    hi - lowest + 1);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/lookup.h"
+#include "util/printable.h"
 #include "vmstate/stream-format.h"
 
 /* The longest vmdesc the loader accepts. */
@@ -411,7 +413,8 @@ struct loader {
     const struct stream_load_opts *opts;
     /* section id -> entry, for PART/END records */
     struct section_entry **by_id;
-    size_t by_id_len;
+    size_t by_id_len, by_id_cap;
+    struct lookup ids;          /* section id -> index in by_id */
 };
 
 static void uuid_format(const uint8_t u[16], char out[37])
@@ -461,10 +464,18 @@ static bool load_header(struct loader *ld, Error **errp)
         error_prepend(errp, "configuration section: ");
         return false;
     }
+    /* The buffer holds the name and its NUL. */
+    if (cfg.name_len >= sizeof(cfg.name)) {
+        error_setg(errp, "configuration section at offset %llu: machine name "
+                   "of %u bytes (expected at most %zu)",
+                   (unsigned long long)at, cfg.name_len, sizeof(cfg.name) - 1);
+        return false;
+    }
     cfg.name[cfg.name_len] = '\0';
     if (strcmp((char *)cfg.name, ld->reg->machine) != 0) {
         error_setg(errp, "machine type mismatch: the stream is from '%s', "
-                   "this machine is '%s'", (char *)cfg.name, ld->reg->machine);
+                   "this machine is '%s'", PRINTABLE((char *)cfg.name),
+                   ld->reg->machine);
         return false;
     }
     if (cfg.got_uuid && ld->reg->have_uuid &&
@@ -478,37 +489,36 @@ static bool load_header(struct loader *ld, Error **errp)
     return true;
 }
 
+static struct section_entry *lookup_id(struct loader *ld, uint32_t id)
+{
+    size_t i;
+    return lookup_get_u64(&ld->ids, id, &i) ? ld->by_id[i] : NULL;
+}
+
 static bool remember_id(struct loader *ld, uint32_t section_id,
                         struct section_entry *e, uint64_t at, Error **errp)
 {
-    for (size_t i = 0; i < ld->by_id_len; i++) {
-        if (ld->by_id[i]->load_id == section_id) {
-            error_setg(errp, "section id %u at offset %llu is already used "
-                       "by section '%s'", section_id, (unsigned long long)at,
-                       ld->by_id[i]->idstr);
-            return false;
+    const struct section_entry *old = lookup_id(ld, section_id);
+    if (old) {
+        error_setg(errp, "section id %u at offset %llu is already used "
+                   "by section '%s'", section_id, (unsigned long long)at,
+                   old->idstr);
+        return false;
+    }
+    if (ld->by_id_len == ld->by_id_cap) {
+        ld->by_id_cap = ld->by_id_cap ? 2 * ld->by_id_cap : 16;
+        struct section_entry **p = realloc(ld->by_id,
+                                           ld->by_id_cap * sizeof(*p));
+        if (!p) {
+            abort();
         }
+        ld->by_id = p;
     }
-    struct section_entry **p = realloc(ld->by_id,
-                                       (ld->by_id_len + 1) * sizeof(*p));
-    if (!p) {
-        abort();
-    }
-    ld->by_id = p;
     /* The stream's ids need not match ours. */
     e->load_id = section_id;
+    lookup_add_u64(&ld->ids, section_id, ld->by_id_len);
     ld->by_id[ld->by_id_len++] = e;
     return true;
-}
-
-static struct section_entry *lookup_id(struct loader *ld, uint32_t id)
-{
-    for (size_t i = 0; i < ld->by_id_len; i++) {
-        if (ld->by_id[i]->load_id == id) {
-            return ld->by_id[i];
-        }
-    }
-    return NULL;
 }
 
 static bool check_footer(struct loader *ld, const struct section_entry *e,
@@ -577,7 +587,8 @@ static bool load_section_start(struct loader *ld, uint8_t type, uint64_t at,
     struct section_entry *e = find_entry(ld->reg, idstr, (int)instance_id);
     if (!e) {
         error_setg(errp, "unknown section '%s' instance %u at offset %llu "
-                   "(this machine has no such device)", idstr, instance_id,
+                   "(this machine has no such device)", PRINTABLE(idstr),
+                   instance_id,
                    (unsigned long long)at);
         return false;
     }
@@ -702,6 +713,7 @@ bool stream_load(struct section_registry *reg, Channel *f,
                  const struct stream_load_opts *opts, Error **errp)
 {
     struct loader ld = { .reg = reg, .f = f, .opts = opts };
+    lookup_init(&ld.ids);
     bool ok = false;
     for (struct section_entry *e = reg->head; e; e = e->next) {
         e->seen = false;
@@ -748,6 +760,7 @@ out:
         }
     }
     free(ld.by_id);
+    lookup_free(&ld.ids);
     return ok;
 }
 

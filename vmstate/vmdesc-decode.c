@@ -7,12 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/printable.h"
 #include "vmstate/stream-format.h"
 
 /* Deeper nesting than this is not a description any writer makes. */
 #define DECODE_MAX_DEPTH 32
-/* Elements of zero size an array may claim. */
-#define DECODE_MAX_EMPTY_ELEMS 65536
 
 struct cursor {
     const uint8_t *data;
@@ -20,6 +19,7 @@ struct cursor {
     size_t pos;
     uint64_t base;
     int depth;
+    size_t *empty_budget;       /* values left that may take no bytes */
 };
 
 #define AT(c) ((unsigned long long)((c)->base + (c)->pos))
@@ -48,6 +48,52 @@ static enum int_kind int_kind_of(const char *type)
         }
     }
     return NOT_INT;
+}
+
+static char *device_key(const char *idstr, uint32_t instance_id)
+{
+    char *key;
+    if (asprintf(&key, "%u:%s", instance_id, idstr) < 0) {
+        abort();
+    }
+    return key;
+}
+
+void vmdesc_index_init(struct vmdesc_index *ix, json_t *vmdesc)
+{
+    ix->devices = json_object_get(vmdesc, "devices");
+    lookup_init(&ix->by_key);
+    size_t i;
+    json_t *dev;
+    json_array_foreach(ix->devices, i, dev) {
+        json_t *name = json_object_get(dev, "name");
+        json_t *inst = json_object_get(dev, "instance_id");
+        if (!json_is_string(name) || !json_is_integer(inst) ||
+            json_integer_value(inst) < 0 ||
+            json_integer_value(inst) > UINT32_MAX) {
+            continue;
+        }
+        char *key = device_key(json_string_value(name),
+                               (uint32_t)json_integer_value(inst));
+        lookup_add_str(&ix->by_key, key, i);   /* the first one wins */
+        free(key);
+    }
+}
+
+json_t *vmdesc_index_find(const struct vmdesc_index *ix, const char *idstr,
+                          uint32_t instance_id)
+{
+    char *key = device_key(idstr, instance_id);
+    size_t i;
+    bool found = lookup_get_str(&ix->by_key, key, &i);
+    free(key);
+    return found ? json_array_get(ix->devices, i) : NULL;
+}
+
+void vmdesc_index_free(struct vmdesc_index *ix)
+{
+    lookup_free(&ix->by_key);
+    ix->devices = NULL;
 }
 
 json_t *vmdesc_find_device(json_t *vmdesc, const char *idstr,
@@ -123,16 +169,28 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
 {
     if (size > c->len - c->pos) {
         error_setg(errp, "field '%s' at offset %llu: needs %zu bytes, the "
-                   "section has %zu left", name, AT(c), size,
+                   "section has %zu left", PRINTABLE(name), AT(c), size,
                    c->len - c->pos);
         return false;
+    }
+    /* Values that take bytes are bounded by the stream's length; these
+     * only by what they may cost. */
+    if (size == 0) {
+        if (*c->empty_budget == 0) {
+            error_setg(errp, "field '%s' at offset %llu: more than %u "
+                       "values that take no bytes (elements of size 0 "
+                       "repeated or nested)", PRINTABLE(name), AT(c),
+                       VMDESC_EMPTY_VALUES_MAX);
+            return false;
+        }
+        (*c->empty_budget)--;
     }
     json_t *nested = NULL;
     if (strcmp(type, "struct") == 0) {
         nested = json_object_get(field, "struct");
         if (!json_is_object(nested)) {
             error_setg(errp, "vmdesc: struct field '%s' has no struct "
-                       "description", name);
+                       "description", PRINTABLE(name));
             return false;
         }
     } else if (json_object_get(field, "fields")) {
@@ -143,12 +201,12 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
         json_t *obj = json_object();
         if (!decode_vmsd(c, nested, obj, errp)) {
             json_decref(obj);
-            error_prepend(errp, "%s.", name);
+            error_prepend(errp, "%s.", PRINTABLE(name));
             return false;
         }
         if (c->pos - start != size) {
             error_setg(errp, "field '%s' at offset %llu: decoded %zu bytes, "
-                       "the vmdesc says %zu", name,
+                       "the vmdesc says %zu", PRINTABLE(name),
                        (unsigned long long)(c->base + start), c->pos - start,
                        size);
             json_decref(obj);
@@ -167,7 +225,7 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
     } else if (strcmp(type, "nullptr") == 0 && size == 1) {
         if (p[0] != '0') {
             error_setg(errp, "field '%s' at offset %llu: null pointer marker "
-                       "0x%02x, expected 0x30", name, AT(c), p[0]);
+                       "0x%02x, expected 0x30", PRINTABLE(name), AT(c), p[0]);
             return false;
         }
         *val = json_null();
@@ -178,7 +236,10 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
     return true;
 }
 
-static void add_value(json_t *out, const char *name, json_t *val, bool indexed)
+/* out's keys so far; *repeats (made on first use) holds, for each name
+ * the description repeated, the next suffix to try. */
+static void add_value(json_t *out, json_t **repeats, const char *name,
+                      json_t *val, bool indexed)
 {
     json_t *old = json_object_get(out, name);
     if (indexed) {
@@ -193,19 +254,30 @@ static void add_value(json_t *out, const char *name, json_t *val, bool indexed)
         json_object_set_new(out, name, val);
         return;
     }
-    /* A description that repeats a name: keep both values. */
-    char key[300];
-    for (int k = 2;; k++) {
-        snprintf(key, sizeof(key), "%s[%d]", name, k);
+    /* A description that repeats a name: keep every value, as "name[2]",
+     * "name[3]"...  The counter makes n repeats cost O(n), not O(n^2). */
+    if (!*repeats) {
+        *repeats = json_object();
+    }
+    json_t *next = json_object_get(*repeats, name);
+    json_int_t k = json_is_integer(next) ? json_integer_value(next) : 2;
+    for (;; k++) {
+        char *key;
+        if (asprintf(&key, "%s[%lld]", name, (long long)k) < 0) {
+            abort();
+        }
         if (!json_object_get(out, key)) {
             json_object_set_new(out, key, val);
-            return;
+            free(key);
+            break;
         }
+        free(key);
     }
+    json_object_set_new(*repeats, name, json_integer(k + 1));
 }
 
 static bool decode_field(struct cursor *c, json_t *field, json_t *out,
-                         Error **errp)
+                         json_t **repeats, Error **errp)
 {
     const char *name = json_string_value(json_object_get(field, "name"));
     const char *type = json_string_value(json_object_get(field, "type"));
@@ -213,8 +285,8 @@ static bool decode_field(struct cursor *c, json_t *field, json_t *out,
     json_t *jlen = json_object_get(field, "array_len");
     if (!name || !json_is_integer(jsize) || json_integer_value(jsize) < 0 ||
         (jlen && !json_is_integer(jlen))) {
-        error_setg(errp, "vmdesc: field '%s' of '%s' lacks a name, a size or "
-                   "a valid array_len", name ? name : "?", "section");
+        error_setg(errp, "vmdesc: field '%s' lacks a name, a size or a "
+                   "valid array_len", name ? PRINTABLE(name) : "?");
         return false;
     }
     if (!type) {
@@ -226,16 +298,23 @@ static bool decode_field(struct cursor *c, json_t *field, json_t *out,
         if (!decode_element(c, field, name, type, size, &val, errp)) {
             return false;
         }
-        add_value(out, name, val, json_object_get(field, "index") != NULL);
+        add_value(out, repeats, name, val,
+                  json_object_get(field, "index") != NULL);
         return true;
     }
     json_int_t n = json_integer_value(jlen);
     size_t left = c->len - c->pos;
-    if (n < 0 || (size > 0 && (uint64_t)n > left / size) ||
-        (size == 0 && n > DECODE_MAX_EMPTY_ELEMS)) {
+    if (n < 0 || (size > 0 && (uint64_t)n > left / size)) {
         error_setg(errp, "field '%s' at offset %llu: %lld elements of %zu "
-                   "bytes do not fit in the %zu bytes left", name, AT(c),
-                   (long long)n, size, left);
+                   "bytes do not fit in the %zu bytes left", PRINTABLE(name),
+                   AT(c), (long long)n, size, left);
+        return false;
+    }
+    if (size == 0 && (uint64_t)n > *c->empty_budget) {
+        error_setg(errp, "field '%s' at offset %llu: %lld elements of 0 "
+                   "bytes do not fit in the limit of %u values that take no "
+                   "bytes", PRINTABLE(name), AT(c), (long long)n,
+                   VMDESC_EMPTY_VALUES_MAX);
         return false;
     }
     json_t *arr = json_array();
@@ -248,7 +327,7 @@ static bool decode_field(struct cursor *c, json_t *field, json_t *out,
         }
         json_array_append_new(arr, val);
     }
-    add_value(out, name, arr, false);
+    add_value(out, repeats, name, arr, false);
     return true;
 }
 
@@ -258,20 +337,22 @@ static bool decode_subsection(struct cursor *c, json_t *sub, json_t *out,
     const char *want = desc_name(sub);
     if (c->len - c->pos < 2 || c->data[c->pos] != STREAM_SUBSECTION) {
         error_setg(errp, "expected subsection '%s' (0x05) at offset %llu, "
-                   "found %s", want, AT(c),
+                   "found %s", PRINTABLE(want), AT(c),
                    c->pos < c->len ? "another byte" : "the end of the section");
         return false;
     }
     size_t n = c->data[c->pos + 1];
     if (c->len - c->pos - 2 < n + 4) {
         error_setg(errp, "subsection '%s' at offset %llu: header runs past "
-                   "the section", want, AT(c));
+                   "the section", PRINTABLE(want), AT(c));
         return false;
     }
     const char *name = (const char *)c->data + c->pos + 2;
     if (strlen(want) != n || memcmp(name, want, n) != 0) {
         error_setg(errp, "expected subsection '%s' at offset %llu, found "
-                   "'%.*s'", want, AT(c), (int)n, name);
+                   "'%s'", PRINTABLE(want), AT(c),
+                   printable_n(name, n, (char[PRINTABLE_SIZE]){ 0 },
+                               PRINTABLE_SIZE));
         return false;
     }
     c->pos += 2 + n + 4;
@@ -296,25 +377,28 @@ static bool decode_vmsd(struct cursor *c, json_t *desc, json_t *out,
     json_t *subs = json_object_get(desc, "subsections");
     if ((fields && !json_is_array(fields)) || (subs && !json_is_array(subs))) {
         error_setg(errp, "vmdesc: '%s' has malformed fields or subsections",
-                   desc_name(desc));
+                   PRINTABLE(desc_name(desc)));
         return false;
     }
     size_t i;
     json_t *x;
+    json_t *repeats = NULL;
     json_array_foreach(fields, i, x) {
-        if (!json_is_object(x) || !decode_field(c, x, out, errp)) {
+        if (!json_is_object(x) || !decode_field(c, x, out, &repeats, errp)) {
             if (!json_is_object(x)) {
                 error_setg(errp, "vmdesc: field %zu of '%s' is not an object",
-                           i, desc_name(desc));
+                           i, PRINTABLE(desc_name(desc)));
             }
+            json_decref(repeats);
             return false;
         }
     }
+    json_decref(repeats);
     json_array_foreach(subs, i, x) {
         if (!json_is_object(x) || !decode_subsection(c, x, out, errp)) {
             if (!json_is_object(x)) {
                 error_setg(errp, "vmdesc: subsection %zu of '%s' is not an "
-                           "object", i, desc_name(desc));
+                           "object", i, PRINTABLE(desc_name(desc)));
             }
             return false;
         }
@@ -324,9 +408,13 @@ static bool decode_vmsd(struct cursor *c, json_t *desc, json_t *out,
 }
 
 bool vmdesc_decode(json_t *device, const uint8_t *data, size_t len,
-                   uint64_t base, json_t **out, size_t *used, Error **errp)
+                   uint64_t base, size_t *empty_budget, json_t **out,
+                   size_t *used, Error **errp)
 {
-    struct cursor c = { .data = data, .len = len, .base = base };
+    size_t own_budget = VMDESC_EMPTY_VALUES_MAX;
+    struct cursor c = { .data = data, .len = len, .base = base,
+                        .empty_budget = empty_budget ? empty_budget
+                                                     : &own_budget };
     json_t *obj = json_object();
     if (!decode_vmsd(&c, device, obj, errp)) {
         json_decref(obj);

@@ -164,8 +164,13 @@ PY
         cmp "$f" "$T/ram/$(basename "$f")"
     done
     [ -f "$T/ram/rom@etc%2Fx" ]
-    # extracting again over the same files gives the same bytes
-    "$HOP" inspect "$T/g.stream" --extract-ram "$T/ram" >/dev/null
+    # extracting again over the same files: refused, or with --overwrite
+    # the same bytes
+    run --separate-stderr "$HOP" inspect "$T/g.stream" --extract-ram "$T/ram"
+    assert_failure 1
+    [[ $stderr == *"already exists (--overwrite replaces it)"* ]]
+    cmp "$T/expect/pc.ram" "$T/ram/pc.ram"
+    "$HOP" inspect "$T/g.stream" --extract-ram "$T/ram" --overwrite >/dev/null
     cmp "$T/expect/pc.ram" "$T/ram/pc.ram"
 }
 

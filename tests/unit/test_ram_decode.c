@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ram/ram-decode.h"
 #include "vmstate/channel.h"
@@ -384,6 +386,68 @@ static void test_block_list_rejections(void **state)
     }
 }
 
+static void test_names_in_errors_are_escaped(void **state)
+{
+    struct buf b = { 0 };
+    start_body(&b);
+    b.len -= 8;                             /* no EOS */
+    put_be64(&b, RAM_FLAG_ZERO);
+    put_str(&b, "\x1b]0;x\x07");
+    put_u8(&b, 0);
+    put_be64(&b, RAM_FLAG_EOS);
+    struct ram_decoder d;
+    ram_decoder_init(&d, NULL, NULL);
+    struct ram_reader r;
+    struct ram_mem_source src;
+    Error *err = NULL;
+    ram_reader_init_mem(&r, &src, b.d, b.len, 0);
+    assert_false(ram_decode_section(&d, &r, &err));
+    const char *msg = error_get_pretty(err);
+    if (strchr(msg, '\x1b') || strchr(msg, '\x07') ||
+        !strstr(msg, "'\\x1b]0;x\\x07'")) {
+        fail_msg("not escaped: %s", msg);
+    }
+    error_free(err);
+    ram_decoder_cleanup(&d);
+    free(b.d);
+}
+
+static void test_many_blocks_are_found_by_name(void **state)
+{
+    /* 200000 blocks of one page; a page of each, named, backwards: a
+     * decoder that scans its block list per name takes minutes. */
+    enum { N = 200000 };
+    alarm(120);             /* seconds; it takes about one */
+    struct buf b = { 0 };
+    put_be64(&b, (uint64_t)N * PS | RAM_FLAG_MEM_SIZE);
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "b%d", i);
+        put_str(&b, name);
+        put_be64(&b, PS);
+    }
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(name, sizeof(name), "b%d", i);
+        put_be64(&b, RAM_FLAG_ZERO);
+        put_str(&b, name);
+        put_u8(&b, (uint8_t)i);
+    }
+    put_be64(&b, RAM_FLAG_EOS);
+    struct ram_decoder d;
+    ram_decoder_init(&d, NULL, NULL);
+    struct ram_reader r;
+    struct ram_mem_source src;
+    Error *err = NULL;
+    ram_reader_init_mem(&r, &src, b.d, b.len, 0);
+    assert_true(ram_decode_section(&d, &r, &err));
+    assert_int_equal(d.nblocks, N);
+    assert_int_equal(ram_decoder_find_block(&d, "b12345"), 12345);
+    assert_int_equal(ram_decoder_find_block(&d, "b200000"), -1);
+    ram_decoder_cleanup(&d);
+    free(b.d);
+    alarm(0);
+}
+
 static void test_truncation_at_every_byte(void **state)
 {
     struct buf b = { 0 };
@@ -425,6 +489,8 @@ int main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_block_list_rejections),
         cmocka_unit_test(test_truncation_at_every_byte),
+        cmocka_unit_test(test_names_in_errors_are_escaped),
+        cmocka_unit_test(test_many_blocks_are_found_by_name),
     };
     return cmocka_run_group_tests_name("ram decode", tests, NULL, NULL);
 }

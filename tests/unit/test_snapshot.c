@@ -22,8 +22,10 @@
 #include "snapshot/loadvm.h"
 #include "snapshot/savevm.h"
 #include "snapshot/sections.h"
+#include "tests/unit/bytebuf.h"
 #include "tests/unit/machine-fixture.h"
 #include "vmstate/channel.h"
+#include "vmstate/stream-format.h"
 
 static char dir[64];
 static char img[128];
@@ -389,6 +391,44 @@ static void test_complete_tags(void **state)
     blk_close(bs);
 }
 
+/* A state of 100000 device sections, each sent twice (their sizes are
+ * summed): the catalog's summary finds a section's entry by name and
+ * instance, not by a scan per record. */
+static void test_summary_of_many_sections(void **state)
+{
+    enum { N = 100000 };
+    alarm(120);             /* seconds; it takes about one */
+    struct buf b = { 0 };
+    put_be32(&b, STREAM_MAGIC);
+    put_be32(&b, STREAM_VERSION);
+    char name[32];
+    for (uint32_t i = 0; i < 2 * N; i++) {
+        snprintf(name, sizeof(name), "d%u", i % N);
+        put_u8(&b, STREAM_SECTION_FULL);
+        put_be32(&b, i);
+        put_str(&b, name);
+        put_be32(&b, 0);
+        put_be32(&b, 1);
+        put_u8(&b, 0x42);                   /* a body of one byte */
+        put_u8(&b, STREAM_SECTION_FOOTER);
+        put_be32(&b, i);
+    }
+    put_u8(&b, STREAM_EOF);
+    struct state_summary sum;
+    Error *err = NULL;
+    if (!state_summary_read(b.d, b.len, 0, &sum, &err)) {
+        fail_msg("%s", error_get_pretty(err));
+    }
+    assert_int_equal(sum.nsections, N);
+    assert_string_equal(sum.sections[777].idstr, "d777");
+    /* type, id, name, instance, version, body, footer; twice */
+    assert_int_equal(sum.sections[777].size, 2 * (1 + 4 + 1 + 4 + 4 + 4 + 1 +
+                                                   5));
+    state_summary_free(&sum);
+    free(b.d);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog_private, setup, teardown),
         cmocka_unit_test(test_catalog_path),
+        cmocka_unit_test(test_summary_of_many_sections),
         cmocka_unit_test_setup_teardown(test_complete_tags, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

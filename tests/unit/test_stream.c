@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/bytebuf.h"
 #include "tests/unit/testdev.h"
 #include "vmstate/channel.h"
 #include "vmstate/stream-format.h"
@@ -367,6 +368,22 @@ static void test_reject_bad_header(void **state)
     free(g.data);
 }
 
+static void test_reject_machine_name_of_256_bytes(void **state)
+{
+    /* The name buffer holds 255 bytes and the NUL after them. */
+    struct buf b = { 0 };
+    put_be32(&b, STREAM_MAGIC);
+    put_be32(&b, STREAM_VERSION);
+    put_u8(&b, STREAM_CONFIGURATION);
+    put_be32(&b, 256);
+    for (int i = 0; i < 256; i++) {
+        put_u8(&b, 'm');
+    }
+    put_u8(&b, STREAM_EOF);
+    expect_rejected(b.d, b.len, "machine name of 256 bytes");
+    free(b.d);
+}
+
 static void test_reject_unknown_section(void **state)
 {
     struct blob g = golden_copy();
@@ -531,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_golden_loads_every_value),
         cmocka_unit_test(test_writer_still_writes_golden_bytes),
         cmocka_unit_test(test_reject_bad_header),
+        cmocka_unit_test(test_reject_machine_name_of_256_bytes),
         cmocka_unit_test(test_reject_unknown_section),
         cmocka_unit_test(test_reject_duplicate_section),
         cmocka_unit_test(test_reject_bad_footer),

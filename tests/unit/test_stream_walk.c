@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vmstate/stream-walk.h"
 #include "tests/unit/bytebuf.h"
@@ -509,6 +511,119 @@ static void test_find_vmdesc_with_awkward_lengths(void **state)
     free(b.d);
 }
 
+/* Data that ends exactly at an unmapped page, as a mapped file whose
+ * size is a multiple of the page size does: one byte read past the end
+ * faults. */
+static uint8_t *at_page_end(const void *data, size_t len, void **map,
+                            size_t *maplen)
+{
+    size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = (len + ps - 1) / ps;
+    *maplen = (pages + 1) * ps;
+    *map = mmap(NULL, *maplen, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(*map != MAP_FAILED);
+    uint8_t *guard = (uint8_t *)*map + pages * ps;
+    assert_int_equal(mprotect(guard, ps, PROT_NONE), 0);
+    memcpy(guard - len, data, len);
+    return guard - len;
+}
+
+static void test_find_vmdesc_stays_inside_the_data(void **state)
+{
+    /* EOF, then 0x06 and a zero length: the last five bytes. */
+    struct buf b = { 0 };
+    header(&b);
+    section(&b, STREAM_SECTION_FULL, 0, "pad", 0, 1, 4);
+    put_u8(&b, STREAM_EOF);
+    put_u8(&b, STREAM_VMDESCRIPTION);
+    put_be32(&b, 0);
+    void *map;
+    size_t maplen;
+    uint8_t *d = at_page_end(b.d, b.len, &map, &maplen);
+    uint64_t off;
+    const char *j;
+    size_t len;
+    assert_false(stream_find_vmdesc(d, b.len, &off, &j, &len));
+    expect_error(d, b.len, "vmdesc");
+    /* The same at every length of the tail. */
+    for (size_t cut = 1; cut <= b.len; cut++) {
+        assert_false(stream_find_vmdesc(d + b.len - cut, cut, &off, &j,
+                                        &len));
+    }
+    /* One byte of JSON: still not a trailer, still in bounds. */
+    munmap(map, maplen);
+    b.d[b.len - 1] = 1;
+    put_u8(&b, '{');
+    d = at_page_end(b.d, b.len, &map, &maplen);
+    assert_false(stream_find_vmdesc(d, b.len, &off, &j, &len));
+    munmap(map, maplen);
+    free(b.d);
+}
+
+/* Bodies of section(): a length byte, then that many bytes. */
+static int sized_body(void *ctx, const struct stream_walk_record *rec,
+                      const uint8_t *body, size_t avail, size_t *used,
+                      Error **errp)
+{
+    assert_true(avail >= 1 && body[0] < avail);
+    *used = 1 + body[0];
+    return STREAM_BODY_DONE;
+}
+
+/* Counts records and checks each PART got its START's name. */
+static bool count_record(void *ctx, const struct stream_walk_record *rec,
+                         Error **errp)
+{
+    size_t *n = ctx;
+    if (rec->type == STREAM_SECTION_PART) {
+        char want[32];
+        snprintf(want, sizeof(want), "s%u", rec->section_id ^ 0x5a5a5a5au);
+        assert_string_equal(rec->idstr, want);
+    }
+    (*n)++;
+    return true;
+}
+
+static void test_many_sections_are_found_by_id(void **state)
+{
+    /* 200000 live sections, then a PART for each, in reverse: a walker
+     * that scans its section list per record takes hours. */
+    enum { N = 200000 };
+    alarm(120);             /* seconds; it takes about one */
+    struct buf b = { 0 };
+    header(&b);
+    char name[32];
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t id = i ^ 0x5a5a5a5au;
+        snprintf(name, sizeof(name), "s%u", i);
+        section(&b, STREAM_SECTION_START, id, name, 0, 1, 0);
+    }
+    for (uint32_t i = N; i-- > 0;) {
+        section(&b, STREAM_SECTION_PART, i ^ 0x5a5a5a5au, NULL, 0, 0, 0);
+    }
+    put_u8(&b, STREAM_EOF);
+    static const struct stream_walk_ops ops = { .body = sized_body,
+                                                .record = count_record };
+    size_t n = 0;
+    struct stream_walk_result res;
+    Error *err = NULL;
+    bool ok = stream_walk(b.d, b.len, &ops, &n, &res, &err);
+    if (!ok) {
+        fail_msg("%s", error_get_pretty(err));
+    }
+    assert_int_equal(n, 2 * N + 1);
+    /* A reused id is still refused. */
+    b.len -= 1;
+    section(&b, STREAM_SECTION_START, 7 ^ 0x5a5a5a5au, "again", 0, 1, 0);
+    put_u8(&b, STREAM_EOF);
+    assert_false(stream_walk(b.d, b.len, &ops, &n, &res, &err));
+    assert_non_null(strstr(error_get_pretty(err), "reuses section id"));
+    error_free(err);
+    free(b.d);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +635,8 @@ int main(void)
         cmocka_unit_test(test_record_rejections),
         cmocka_unit_test(test_unknown_bodies_find_their_footer),
         cmocka_unit_test(test_find_vmdesc_with_awkward_lengths),
+        cmocka_unit_test(test_find_vmdesc_stays_inside_the_data),
+        cmocka_unit_test(test_many_sections_are_found_by_id),
     };
     return cmocka_run_group_tests_name("stream walk", tests, NULL, NULL);
 }

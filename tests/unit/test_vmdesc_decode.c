@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/unit/testdev.h"
 #include "vmstate/stream-walk.h"
@@ -32,7 +33,7 @@ static int decode_body(void *ctx, const struct stream_walk_record *rec,
     json_t *desc = vmdesc_find_device(d->vmdesc, rec->idstr, rec->instance_id);
     assert_non_null(desc);
     json_t *out;
-    if (!vmdesc_decode(desc, body, avail, rec->body_offset, &out, used,
+    if (!vmdesc_decode(desc, body, avail, rec->body_offset, NULL, &out, used,
                        errp)) {
         return STREAM_BODY_ERROR;
     }
@@ -179,7 +180,7 @@ static bool decode(const char *desc_json, const uint8_t *data, size_t len,
     }
     uint8_t *copy = malloc(len ? len : 1);    /* exact size for ASan */
     memcpy(copy, data, len);
-    bool ok = vmdesc_decode(desc, copy, len, 1000, out, used, errp);
+    bool ok = vmdesc_decode(desc, copy, len, 1000, NULL, out, used, errp);
     free(copy);
     json_decref(desc);
     return ok;
@@ -339,6 +340,85 @@ static void test_hostile_descriptions(void **state)
     expect_bad(bomb, 16, "nest deeper");
 }
 
+static void test_empty_values_are_bounded(void **state)
+{
+    /* 1000 empty structs, each holding 1000 more: a million values from
+     * no bytes at all. */
+    const char *nest = "{\"fields\": [{\"name\": \"outer\", \"type\": "
+        "\"struct\", \"size\": 0, \"array_len\": 1000, \"struct\": "
+        "{\"fields\": [{\"name\": \"inner\", \"type\": \"struct\", "
+        "\"size\": 0, \"array_len\": 1000, \"struct\": {\"fields\": []}}]}}]}";
+    expect_bad(nest, 16, "'inner'");
+    expect_bad(nest, 16, "take no bytes");
+    /* One budget shared by the sections of a stream. */
+    const char *five = "{\"fields\": [{\"name\": \"e\", \"type\": \"uint8\", "
+        "\"size\": 0, \"array_len\": 5}]}";
+    json_t *desc = json_loads(five, 0, NULL);
+    assert_non_null(desc);
+    size_t budget = 8, used;
+    uint8_t byte = 0;
+    json_t *out;
+    Error *err = NULL;
+    assert_true(vmdesc_decode(desc, &byte, 1, 0, &budget, &out, &used, &err));
+    assert_int_equal(budget, 3);
+    json_decref(out);
+    assert_false(vmdesc_decode(desc, &byte, 1, 0, &budget, &out, &used,
+                               &err));
+    assert_non_null(strstr(error_get_pretty(err), "'e'"));
+    error_free(err);
+    json_decref(desc);
+    /* Values that take bytes are not charged. */
+    const char *bytes = "{\"fields\": [{\"name\": \"b\", \"type\": \"uint8\", "
+        "\"size\": 1, \"array_len\": 64}]}";
+    desc = json_loads(bytes, 0, NULL);
+    uint8_t data[64] = { 0 };
+    budget = 0;
+    assert_true(vmdesc_decode(desc, data, 64, 0, &budget, &out, &used,
+                              NULL));
+    assert_int_equal(used, 64);
+    json_decref(out);
+    json_decref(desc);
+}
+
+static void test_repeated_names_keep_every_value(void **state)
+{
+    char name[401];
+    memset(name, 'n', 400);
+    name[400] = '\0';
+    char *desc;
+    /* A literal "x[2]" first: the repeats of x step over it. */
+    assert_true(asprintf(&desc, "{\"fields\": ["
+        "{\"name\": \"x[2]\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
+        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1}]}",
+        name, name, name) > 0);
+    const uint8_t data[7] = { 1, 2, 3, 4, 5, 6, 7 };
+    json_t *o;
+    size_t used;
+    assert_true(decode(desc, data, 7, &o, &used, NULL));
+    assert_int_equal(json_object_size(o), 7);
+    assert_int_equal(json_integer_value(json_object_get(o, "x[2]")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "x")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "x[3]")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "x[4]")), 4);
+    /* A long name is not cut short: its repeats get keys of their own
+     * (a key cut to a fixed size made the third one loop forever). */
+    assert_int_equal(json_integer_value(json_object_get(o, name)), 5);
+    char *key;
+    assert_true(asprintf(&key, "%s[2]", name) > 0);
+    assert_int_equal(json_integer_value(json_object_get(o, key)), 6);
+    free(key);
+    assert_true(asprintf(&key, "%s[3]", name) > 0);
+    assert_int_equal(json_integer_value(json_object_get(o, key)), 7);
+    free(key);
+    json_decref(o);
+    free(desc);
+}
+
 static void test_truncated_payload(void **state)
 {
     const char *desc = "{\"fields\": ["
@@ -357,6 +437,10 @@ int main(void)
         cmocka_unit_test(test_structs_and_subsections),
         cmocka_unit_test(test_hostile_descriptions),
         cmocka_unit_test(test_truncated_payload),
+        cmocka_unit_test(test_empty_values_are_bounded),
+        cmocka_unit_test(test_repeated_names_keep_every_value),
     };
+    /* A decoder that loops forever fails here instead of hanging. */
+    alarm(300);
     return cmocka_run_group_tests_name("vmdesc decode", tests, NULL, NULL);
 }
