@@ -186,10 +186,10 @@ PY
     snapshot_state_size "$T/d.qcow2" $((1 << 40))
     run --separate-stderr timeout 20 "$HOP" inspect "$T/d.qcow2@s"
     assert_failure 1
-    [[ $stderr == *"1099511627776 bytes of machine state, more than the whole image file"* ]] ||
+    [[ $stderr == *"vm_state_size 1099511627776 is more than the image file holds"* ]] ||
         fail "$stderr"
     run --separate-stderr timeout 20 "$HOP" catalog sync "$T/d.qcow2"
     assert_success
-    [[ $stderr == *"snapshot 's': its header gives 1099511627776 bytes"* ]] ||
+    [[ $stderr == *"('s')"*"1099511627776"* ]] ||
         fail "$stderr"
 }
