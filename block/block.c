@@ -392,19 +392,3 @@ bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
            bs->drv->snapshot_pread(bs, snapshot, true, pos, buf, len, errp);
 }
 
-/* HOP_CRASH_AT=NAME stops at the first pass through NAME, NAME@N at the
- * Nth. */
-void blk_crash_point(const char *name)
-{
-    static unsigned hits;
-    const char *at = getenv("HOP_CRASH_AT");
-    size_t n = strlen(name);
-    if (!at || strncmp(at, name, n) != 0 || (at[n] && at[n] != '@')) {
-        return;
-    }
-    unsigned long want = at[n] == '@' ? strtoul(at + n + 1, NULL, 10) : 1;
-    if (++hits == want) {
-        fprintf(stderr, "hop: HOP_CRASH_AT=%s: stopping here\n", at);
-        _exit(99);
-    }
-}

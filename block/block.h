@@ -179,15 +179,6 @@ bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
 bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
                        void *buf, size_t len, Error **errp);
 
-/* Test hook: when the environment variable HOP_CRASH_AT is name (or
- * name@N: the Nth time this point is passed), the process ends at once
- * with _exit(99), as if killed at that step.  The qcow2 driver's points:
- * qcow2-before-data, qcow2-refblocks, qcow2-reftable,
- * qcow2-reftable-header, qcow2-flush-refcounts, qcow2-flush-l2,
- * qcow2-flush-l1-table, qcow2-flush-l1, qcow2-flush-done, snapshot-tables,
- * snapshot-header. */
-void blk_crash_point(const char *name);
-
 /* Internal to block/: take QEMU's locks on an image file open at fd
  * (block/image-lock.c); path names it in messages. */
 bool blk_lock_image(int fd, const char *path, bool write, bool force_share,

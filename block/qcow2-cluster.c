@@ -4,6 +4,7 @@
  * clusters shared with snapshots.  Metadata changes stay in memory until
  * qcow2_flush_metadata writes them in crash-safe order. */
 #include "block/qcow2.h"
+#include "util/fault.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -430,6 +431,9 @@ static void iov_copy(struct iov_cursor *c, uint8_t *dst, size_t len)
 static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov,
                         int n, Error **errp)
 {
+    if (!fault_inject("qcow2-write", errp)) {
+        return false;
+    }
     while (n > 0) {
         int batch = n < IOV_MAX ? n : IOV_MAX;
         ssize_t w = pwritev(s->fd, iov, batch, (off_t)off);
@@ -524,8 +528,8 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
             iov_take(cur, cs, w->out, &n);
         }
     }
-    blk_crash_point("qcow2-before-data");
-    if (!pwritev_all(s, base, w->out, n, errp)) {
+    if (!fault_inject("qcow2-before-data", errp) ||
+        !pwritev_all(s, base, w->out, n, errp)) {
         return false;
     }
     for (uint64_t q = 0; q < g; q++) {
@@ -669,7 +673,9 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
     if (!qcow2_refcount_write(s, errp) || !qcow2_sync(s, errp)) {
         return false;
     }
-    blk_crash_point("qcow2-flush-refcounts");
+    if (!fault_inject("qcow2-flush-refcounts", errp)) {
+        return false;
+    }
     /* 2. L2 tables, then the L1 entries that point at new ones */
     bool any = false;
     for (uint32_t i = 0; i < s->l1_size; i++) {
@@ -682,7 +688,9 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
             any = true;
         }
     }
-    blk_crash_point("qcow2-flush-l2");
+    if (!fault_inject("qcow2-flush-l2", errp)) {
+        return false;
+    }
     if (any && !qcow2_sync(s, errp)) {
         return false;
     }
@@ -690,7 +698,9 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
         if (!write_l1(s, errp) || !qcow2_sync(s, errp)) {
             return false;
         }
-        blk_crash_point("qcow2-flush-l1-table");
+        if (!fault_inject("qcow2-flush-l1-table", errp)) {
+            return false;
+        }
         uint64_t old = s->h.l1_table_offset;
         uint64_t old_bytes = (uint64_t)s->h.l1_size * 8;
         s->h.l1_size = s->l1_size;
@@ -707,11 +717,13 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
         }
         s->l1_dirty = false;
     }
-    blk_crash_point("qcow2-flush-l1");
+    if (!fault_inject("qcow2-flush-l1", errp)) {
+        return false;
+    }
     /* 3. clusters that lost a reference */
     if (!qcow2_apply_pending_frees(s, errp)) {
         return false;
     }
-    blk_crash_point("qcow2-flush-done");
+    fault_exit_point("qcow2-flush-done");
     return true;
 }

@@ -3,6 +3,7 @@
  * qcow2.h describes.  Allocation is first-fit over clusters whose count is
  * zero (and, during a rebuild, zero in the on-disk generation too). */
 #include "block/qcow2.h"
+#include "util/fault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -368,7 +369,9 @@ bool qcow2_refcount_write(Qcow2State *s, Error **errp)
     if (!write_dirty_blocks(s, errp)) {
         return false;
     }
-    blk_crash_point("qcow2-refblocks");
+    if (!fault_inject("qcow2-refblocks", errp)) {
+        return false;
+    }
     if (!s->rt_dirty) {
         return true;
     }
@@ -378,7 +381,9 @@ bool qcow2_refcount_write(Qcow2State *s, Error **errp)
         return false;
     }
     s->rt_dirty = false;
-    blk_crash_point("qcow2-reftable");
+    if (!fault_inject("qcow2-reftable", errp)) {
+        return false;
+    }
     if (s->rt_moved) {
         uint64_t old = s->rt_disk_offset;
         uint32_t old_clusters = s->rt_disk_clusters;
@@ -391,7 +396,7 @@ bool qcow2_refcount_write(Qcow2State *s, Error **errp)
         s->rt_disk_clusters = s->rt_clusters;
         s->rt_moved = false;
         qcow2_defer_free(s, old, (uint64_t)old_clusters * s->cluster_size);
-        blk_crash_point("qcow2-reftable-header");
+        fault_exit_point("qcow2-reftable-header");
     }
     return true;
 }

@@ -9,6 +9,7 @@
  * before that write leaves the old image untouched; after it, the new one
  * is complete. */
 #include "block/qcow2.h"
+#include "util/fault.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -576,8 +577,8 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
          qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
     free(raw);
     free(snap_table);
+    ok = ok && fault_inject("snapshot-tables", errp);
     if (ok) {
-        blk_crash_point("snapshot-tables");
         /* 5. the switch */
         struct qcow2_header h = s->h;
         s->h.size = p->disk_size;
@@ -614,7 +615,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
         s->rc_old = NULL;
         return false;
     }
-    blk_crash_point("snapshot-header");
+    fault_exit_point("snapshot-header");
     /* 6. adopt it */
     free(old.rc);
     free(old.rt);

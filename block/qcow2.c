@@ -3,6 +3,7 @@
  * in the other qcow2-*.c files (see qcow2.h). */
 #include "block/qcow2.h"
 #include "util/parse.h"
+#include "util/fault.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +40,9 @@ bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
 bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
                       size_t len, Error **errp)
 {
+    if (!fault_inject("qcow2-write", errp)) {
+        return false;
+    }
     const uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = pwrite(s->fd, p, len, (off_t)off);

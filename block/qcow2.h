@@ -16,8 +16,8 @@
  *     metadata (active L1 and L2 tables, snapshot table, refcount table and
  *     blocks) in clusters free in both the old and the new generation, then
  *     switch to it with one write of the header's pointer fields.
- * HOP_CRASH_AT=NAME makes the process _exit(99) at the step of that name
- * (see blk_crash_point), so tests can kill a writer at each step. */
+ * Each step is a fault-injection point (util/fault.h), so tests can make
+ * a writer fail or die there. */
 #ifndef HOP_BLOCK_QCOW2_H
 #define HOP_BLOCK_QCOW2_H
 

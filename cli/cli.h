@@ -87,6 +87,7 @@ int cli_main(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_complete(int argc, char **argv);
+int cmd_fault_points(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_img(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);

@@ -1,9 +1,11 @@
-/* hop help, hop version, and the hidden hop complete. */
+/* hop help, hop version, and the hidden hop fault-points (hop complete
+ * lives in cli/complete.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "monitor/monitor.h"
+#include "util/fault.h"
 #include "vmstate/stream-format.h"
 
 int cmd_help(int argc, char **argv)
@@ -37,5 +39,18 @@ int cmd_version(int argc, char **argv)
     }
     printf("hop %s (migration stream version %u)\n", HOP_VERSION,
            STREAM_VERSION);
+    return EXIT_OK;
+}
+
+int cmd_fault_points(int argc, char **argv)
+{
+    if (argc > 1) {
+        return cli_usage_error(cli_find_command("fault-points"),
+                               "unexpected argument '%s'", argv[1]);
+    }
+    for (const struct fault_point *p = fault_points; p->name; p++) {
+        printf("%s\t%s\t%s\t%s\n", p->name, p->can_fail ? "exit+fail" : "exit",
+               p->ops, p->what);
+    }
     return EXIT_OK;
 }

@@ -229,6 +229,16 @@ const struct cli_command cli_commands[] = {
         .options = help_opts,
     },
     {
+        .name = "fault-points",
+        .synopsis = "",
+        .summary = NULL,   /* hidden: for the fault-injection tests */
+        .help = "Lists the steps where HOP_FAULT=POINT[@N][:exit|:fail] makes "
+                "hop die or fail,\none per line: name, exit or exit+fail, the "
+                "operations passing there, the step.\n",
+        .run = cmd_fault_points,
+        .options = help_opts,
+    },
+    {
         .name = "inspect",
         .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [--json] "
                     "[--section IDSTR[:INSTANCE]] [--fields] "

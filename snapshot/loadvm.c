@@ -10,6 +10,7 @@
 #include "vmstate/channel.h"
 #include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
+#include "util/fault.h"
 
 /* Progress shows after every this many bytes read. */
 #define PROGRESS_STEP (16u << 20)
@@ -144,6 +145,7 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
                           plan.drives[i].bs->filename, tag);
         }
     }
+    ok = ok && fault_inject("loadvm-reverted", errp);
     if (ok) {
         struct state_reader r = {
             .t = t, .bs = plan.drives[plan.state].bs, .tag = tag,

@@ -11,6 +11,7 @@
 #include "snapshot/sections.h"
 #include "vmstate/channel-vmstate.h"
 #include "vmstate/stream.h"
+#include "util/fault.h"
 
 /* Where the stream's parts lie, so the catalog can read back only the
  * small ones (the start and the device sections at the end). */
@@ -56,7 +57,10 @@ static bool write_state(const struct snapshot_target *t, BlockDev *bs,
         if (chan_has_error(f)) {
             break;
         }
-        blk_crash_point("savevm-state");
+        if (!fault_inject("savevm-state", errp)) {
+            ok = false;
+            break;
+        }
         if (t->progress) {
             uint64_t pending = stream_save_pending(reg);
             t->progress(t->progress_ctx, "saving",
@@ -128,13 +132,15 @@ static bool save_stopped(const struct snapshot_target *t,
                          struct state_layout *lay, Error **errp)
 {
     BlockDev *state = plan->drives[plan->state].bs;
-    blk_crash_point("savevm-stopped");
-    if (!write_state(t, state, lay, errp)) {
+    if (!fault_inject("savevm-stopped", errp) ||
+        !write_state(t, state, lay, errp)) {
         error_prepend(errp, "cannot write the state into %s: ",
                       state->filename);
         return false;
     }
-    blk_crash_point("savevm-state-written");
+    if (!fault_inject("savevm-state-written", errp)) {
+        return false;
+    }
     for (size_t i = 0; i < plan->n; i++) {
         BlockDev *bs = plan->drives[i].bs;
         if (drive_has(bs, tag) && !blk_snapshot_delete(bs, tag, errp)) {
@@ -143,7 +149,9 @@ static bool save_stopped(const struct snapshot_target *t,
             return false;
         }
     }
-    blk_crash_point("savevm-old-deleted");
+    if (!fault_inject("savevm-old-deleted", errp)) {
+        return false;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct blk_snapshot sn = {
@@ -157,15 +165,15 @@ static bool save_stopped(const struct snapshot_target *t,
         BlockDev *bs = plan->drives[i].bs;
         sn.vm_state_size = i == plan->state ? lay->total : 0;
         sn.disk_size = blk_size(bs);
-        if (!blk_snapshot_create(bs, &sn, errp)) {
+        bool made = blk_snapshot_create(bs, &sn, errp);
+        if (!made || !fault_inject("savevm-snapshot", errp)) {
             error_prepend(errp, "cannot snapshot %s: ", bs->filename);
             /* All or nothing: undo the drives done so far. */
-            for (size_t j = 0; j < i; j++) {
+            for (size_t j = 0; j < i + made; j++) {
                 blk_snapshot_delete(plan->drives[j].bs, tag, NULL);
             }
             return false;
         }
-        blk_crash_point("savevm-snapshot");
     }
     for (size_t i = 0; i < plan->n; i++) {
         if (!blk_flush(plan->drives[i].bs, errp)) {
@@ -173,7 +181,7 @@ static bool save_stopped(const struct snapshot_target *t,
             return false;
         }
     }
-    blk_crash_point("savevm-durable");
+    fault_exit_point("savevm-durable");
     return true;
 }
 
@@ -208,7 +216,7 @@ static void note_catalog(const struct snapshot_target *t,
     if (have) {
         state_summary_free(&sum);
     }
-    blk_crash_point("savevm-catalog");
+    fault_exit_point("savevm-catalog");
 }
 
 bool snapshot_save(const struct snapshot_target *t, const char *tag,

@@ -8,10 +8,9 @@
  * consistent and the earlier snapshots intact: state written and
  * flushed; an old snapshot of the same tag deleted (a tag is replaced,
  * as QEMU does); the new disk snapshots made and flushed; the catalog
- * written.  Steps a test can stop at with HOP_CRASH_AT (see
- * blk_crash_point): savevm-stopped, savevm-state (each piece of RAM
- * written; @N for the Nth), savevm-state-written, savevm-old-deleted,
- * savevm-snapshot (after each drive), savevm-durable, savevm-catalog. */
+ * written.  Each step is a fault-injection point (util/fault-points.c:
+ * savevm-stopped, savevm-state for each piece of RAM written, ...,
+ * savevm-catalog) where a test makes savevm fail or hop die. */
 #ifndef HOP_SNAPSHOT_SAVEVM_H
 #define HOP_SNAPSHOT_SAVEVM_H
 

@@ -19,14 +19,14 @@ static struct fault_plan plan;
 static bool armed;
 static pthread_once_t plan_once = PTHREAD_ONCE_INIT;
 
-static bool known_point(const char *name)
+static const struct fault_point *find_point(const char *name)
 {
     for (const struct fault_point *p = fault_points; p->name; p++) {
         if (strcmp(p->name, name) == 0) {
-            return true;
+            return p;
         }
     }
-    return false;
+    return NULL;
 }
 
 /* POINT[@N][:exit|:fail]; a bad value is reported once and ignored. */
@@ -61,21 +61,42 @@ static void read_plan(void)
         fprintf(stderr, "hop: HOP_FAULT=%s: the action is exit or fail\n", env);
         return;
     }
-    if (!known_point(plan.point)) {
+    const struct fault_point *fp = find_point(plan.point);
+    if (!fp) {
         fprintf(stderr, "hop: HOP_FAULT=%s: no such point (hop fault-points "
                 "lists them)\n", env);
+        return;
+    }
+    if (plan.fail && !fp->can_fail) {
+        fprintf(stderr, "hop: HOP_FAULT=%s: %s can only exit\n", env,
+                plan.point);
         return;
     }
     armed = true;
 }
 
-bool fault_inject(const char *point, Error **errp)
+/* Is this the armed point, on the pass the plan names? */
+static bool this_pass(const char *point)
 {
     pthread_once(&plan_once, read_plan);
     if (!armed || strcmp(point, plan.point) != 0) {
-        return true;
+        return false;
     }
-    if (atomic_fetch_add(&plan.hits, 1) + 1 != plan.pass) {
+    return atomic_fetch_add(&plan.hits, 1) + 1 == plan.pass;
+}
+
+void fault_exit_point(const char *point)
+{
+    if (this_pass(point)) {
+        fprintf(stderr, "hop: HOP_FAULT: exiting at %s (pass %lu)\n", point,
+                plan.pass);
+        _exit(99);
+    }
+}
+
+bool fault_inject(const char *point, Error **errp)
+{
+    if (!this_pass(point)) {
         return true;
     }
     if (!plan.fail) {

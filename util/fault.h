@@ -19,7 +19,12 @@
 
 struct fault_point {
     const char *name;
-    const char *ops;     /* operations passing here: "savevm loadvm ..." */
+    /* Can the step fail (fault_inject)?  Steps past a commit point (the
+     * header switch, the durable flush) can only be died at
+     * (fault_exit_point): an error there would tell a caller that work
+     * which was done failed. */
+    bool can_fail;
+    const char *ops;     /* operations passing here: "savevm img-snapshot" */
     const char *what;    /* the step, in a few words */
 };
 
@@ -30,5 +35,8 @@ extern const struct fault_point fault_points[];
  * this point with fail and this is the pass it names; never returns when
  * it arms it with exit; true otherwise. */
 bool fault_inject(const char *point, Error **errp);
+/* A step that can only be died at: never returns when HOP_FAULT arms it
+ * (with exit) and this is the pass it names. */
+void fault_exit_point(const char *point);
 
 #endif

@@ -275,7 +275,7 @@ EOF
     make_data a.raw 1024 7
     "$HOP" img create d.qcow2 1M
     # stopped after the refcounts but before the tables that use them
-    run env HOP_CRASH_AT=qcow2-flush-l2 "$HOP" img convert -n a.raw d.qcow2
+    run env HOP_FAULT=qcow2-flush-l2 "$HOP" img convert -n a.raw d.qcow2
     assert_failure 99
     run qemu-img check d.qcow2
     assert_failure 3

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# savevm interrupted: hop dies at named steps (HOP_CRASH_AT ends the
+# savevm interrupted: hop dies at named steps (HOP_FAULT ends the
 # process on the spot, as kill -9 would), or the disk fills up.  The image
 # must stay free of corruption, earlier snapshots must load exactly, and
 # the catalog must agree with the image after a sync.
@@ -49,11 +49,11 @@ crash_at() {
     local point=$1 tag=$2 img=$D/$1.qcow2
     cp "$D/base.qcow2" "$img"
     "$HOP" catalog sync "$img" >/dev/null
-    HOP_CRASH_AT=$point hop_start "c-$point" -m 16M -drive "file=$img"
+    HOP_FAULT=$point hop_start "c-$point" -m 16M -drive "file=$img"
     sleep 0.2
     hop_mon "c-$point" "savevm $tag" >/dev/null || true
     wait_for "! kill -0 $(hop_pid "c-$point") 2>/dev/null" 20
-    grep -q "HOP_CRASH_AT=$point: stopping here" "$D/c-$point.err"
+    grep -q "HOP_FAULT: exiting at ${point%@*} " "$D/c-$point.err"
     image_ok "$img"
     # s0 (unless it was the tag being replaced, and gone) loads exactly.
     if qemu_tags "$img" | grep -qx s0; then

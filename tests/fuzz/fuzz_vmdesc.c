@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *out = NULL;
     size_t used = 0;
     Error *err = NULL;
-    vmdesc_decode(dev, nul + 1, size - jlen - 1, jlen + 1, &out, &used, &err);
+    vmdesc_decode(dev, nul + 1, size - jlen - 1, jlen + 1, NULL, &out, &used,
+                  &err);
     error_free(err);
     json_decref(out);
     json_decref(dev);

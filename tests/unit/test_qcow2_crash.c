@@ -1,7 +1,7 @@
 /* Crash safety: a child process runs a workload (writes that allocate and
  * copy clusters, the refcount table growing, the L1 table moving, machine
  * state written, snapshots created, deleted and applied) and is stopped
- * dead at a named step (HOP_CRASH_AT).  Whatever the step, qemu-img check
+ * dead at a named step (HOP_FAULT).  Whatever the step, qemu-img check
  * must find no corruption (leaks are allowed), and the snapshot taken
  * before the workload must still hold its data. */
 #include <setjmp.h>
@@ -115,7 +115,7 @@ static int run_crashing(const char *point)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        setenv("HOP_CRASH_AT", point, 1);
+        setenv("HOP_FAULT", point, 1);
         workload();
     }
     int st;
