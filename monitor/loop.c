@@ -59,7 +59,9 @@ static void copy_endpoint(struct endpoint *dst, const struct endpoint *src)
 static void hmp_client_open(struct mon_loop *l, int fd)
 {
     l->hmp_client = fd;
-    l->hmp_out = fdopen(dup(fd), "w");
+    /* Close-on-exec: an exec: migration command must not hold the
+     * client's connection open. */
+    l->hmp_out = fdopen(fcntl(fd, F_DUPFD_CLOEXEC, 0), "w");
     setvbuf(l->hmp_out, NULL, _IOLBF, 0);
     l->hmp_mon = monitor_new(l->s, l->hmp_out);
     fprintf(l->hmp_out, "hop %s monitor - type 'help' for more information\n"
