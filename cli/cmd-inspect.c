@@ -212,7 +212,8 @@ static bool run_inspect(const char *file, const struct inspect_opts *o,
                         json_t **report, Error **errp)
 {
     *report = NULL;
-    int fd = strcmp(file, "-") == 0 ? dup(0) : open(file, O_RDONLY | O_CLOEXEC);
+    int fd = strcmp(file, "-") == 0 ? fcntl(0, F_DUPFD_CLOEXEC, 0)
+                                    : open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot open '%s'", file);
         return false;

@@ -2,14 +2,12 @@
 #include "migration/incoming.h"
 
 #include <errno.h>
-#include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "machine/machine.h"
 #include "migration/globalstate.h"
-#include "ram/ram-multifd.h"
 #include "ram/ram.h"
 #include "vmstate/stream.h"
 
@@ -28,44 +26,85 @@ void incoming_init(struct incoming *in, struct machine *m,
     in->done = done;
     in->opaque = opaque;
     in->lfd = -1;
+    in->wake[0] = in->wake[1] = -1;
     in->conn.fd = -1;
+    pthread_mutex_init(&in->lock, NULL);
 }
 
-/* What a new connection is: the main stream ("QEVM") or a multifd
- * channel.  Returns 1 for main, 0 for multifd, -1 for neither. */
-static int classify(int fd)
+static bool quitting(struct incoming *in)
 {
-    char head[MULTIFD_MAGIC_LEN];
-    ssize_t n;
-    do {
-        n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_WAITALL);
-    } while (n < 0 && errno == EINTR);
-    if (n >= 4 && memcmp(head, "QEVM", 4) == 0) {
-        return 1;
-    }
-    if (n == (ssize_t)sizeof(head) &&
-        memcmp(head, multifd_channel_magic, sizeof(head)) == 0) {
-        return 0;
-    }
-    return -1;
+    pthread_mutex_lock(&in->lock);
+    bool q = in->quitting;
+    pthread_mutex_unlock(&in->lock);
+    return q;
 }
 
-/* After the main stream arrived, later connections are multifd channels. */
+/* A multifd channel: its receiver takes it over (or it is closed). */
+static void add_channel(struct incoming *in, struct mig_conn *c,
+                        const char *peer)
+{
+    Error *err = NULL;
+    if (!ram_state_multifd_recv_add(in->rs, c->fd, &err)) {
+        error_report("incoming migration: %s: %s", peer,
+                     error_get_pretty(err));
+        error_free(err);
+    }
+}
+
+/* While the main stream loads: later connections are multifd channels.
+ * Ends when woken (loading ended, or quit); the receiver outlives it. */
 static void *acceptor_thread(void *opaque)
 {
     struct incoming *in = opaque;
     for (;;) {
         struct mig_conn c;
+        enum mig_conn_kind kind;
+        char peer[96];
         Error *err = NULL;
-        if (!mig_accept(in->lfd, &c, &err)) {
-            error_free(err);
-            return NULL;        /* the listener was shut down */
+        int r = mig_acceptor_next(&in->acc, &c, &kind, peer, sizeof(peer),
+                                  &err);
+        if (r <= 0) {
+            if (r < 0) {
+                error_report_err(err);
+            }
+            break;
         }
-        if (classify(c.fd) != 0 ||
-            !ram_state_multifd_recv_add(in->rs, c.fd, &err)) {
-            error_free(err);
-            close(c.fd);
+        if (kind == MIG_CONN_MULTIFD) {
+            add_channel(in, &c, peer);
+        } else {
+            error_report("incoming migration: %s: a second migration stream; "
+                         "only one is loaded; connection closed", peer);
+            mig_conn_close(&c, NULL);
         }
+    }
+    mig_acceptor_clear(&in->acc);
+    /* A quit: the load may be waiting for channels or syncs. */
+    if (quitting(in)) {
+        ram_state_multifd_recv_cancel(in->rs);
+    }
+    return NULL;
+}
+
+/* Before the main stream: multifd channels that come first join the
+ * receiver.  false when woken (quit) or the listener failed. */
+static bool wait_main(struct incoming *in, struct mig_conn *main,
+                      Error **errp)
+{
+    for (;;) {
+        enum mig_conn_kind kind;
+        char peer[96];
+        int r = mig_acceptor_next(&in->acc, main, &kind, peer, sizeof(peer),
+                                  errp);
+        if (r <= 0) {
+            if (r == 0) {
+                error_setg(errp, "stopped while waiting for the source");
+            }
+            return false;
+        }
+        if (kind == MIG_CONN_MAIN) {
+            return true;
+        }
+        add_channel(in, main, peer);
     }
 }
 
@@ -74,29 +113,22 @@ static void *incoming_thread(void *opaque)
     struct incoming *in = opaque;
     Error *err = NULL;
     bool ok = false, acceptor = false;
-    pthread_t acceptor_tid;
     ram_state_set_fresh(in->rs, true);
-    ram_state_multifd_recv_begin(in->rs);
-    while (in->lfd >= 0) {
+    if (in->lfd >= 0) {
+        ram_state_multifd_recv_begin(in->rs);
         struct mig_conn c;
-        if (!mig_accept(in->lfd, &c, &err)) {
+        if (!wait_main(in, &c, &err)) {
             goto out;
         }
-        int kind = classify(c.fd);
-        if (kind == 1) {
-            in->conn = c;
-            break;
+        pthread_mutex_lock(&in->lock);
+        in->conn = c;
+        bool q = in->quitting;
+        pthread_mutex_unlock(&in->lock);
+        if (q) {
+            error_setg(&err, "stopped");
+            goto out;
         }
-        if (kind < 0 || !ram_state_multifd_recv_add(in->rs, c.fd, &err)) {
-            error_free(err);
-            err = NULL;
-            if (kind < 0) {
-                close(c.fd);
-            }
-        }
-    }
-    if (in->lfd >= 0) {
-        acceptor = pthread_create(&acceptor_tid, NULL, acceptor_thread,
+        acceptor = pthread_create(&in->acceptor, NULL, acceptor_thread,
                                   in) == 0;
     }
     Channel *f = in->conn.is_socket ?
@@ -104,6 +136,14 @@ static void *incoming_thread(void *opaque)
                  chan_new_fd(in->conn.fd, false, false, "incoming");
     ok = stream_load(in->reg, f, NULL, &err);
     chan_close(f, NULL);
+    /* No channel may join a receiver being freed: the acceptor ends
+     * first. */
+    if (acceptor) {
+        char b = 1;
+        (void)!write(in->wake[1], &b, 1);
+        pthread_join(in->acceptor, NULL);
+        acceptor = false;
+    }
     if (!ram_state_multifd_recv_end(in->rs, ok ? &err : NULL)) {
         ok = false;
     }
@@ -117,32 +157,45 @@ static void *incoming_thread(void *opaque)
          (!run || vm_start(in->m, &err));
 out:
     if (in->lfd >= 0) {
-        shutdown(in->lfd, SHUT_RDWR);
-        if (acceptor) {
-            pthread_join(acceptor_tid, NULL);
-        }
+        mig_acceptor_clear(&in->acc);
         close(in->lfd);
         in->lfd = -1;
     }
     if (!ok) {
         ram_state_multifd_recv_end(in->rs, NULL);
+        ram_state_set_fresh(in->rs, false);
     }
-    {
-        Error *cerr = NULL;
-        mig_conn_close(&in->conn, &cerr);
-        error_free(cerr);
-    }
+    pthread_mutex_lock(&in->lock);
+    struct mig_conn conn = in->conn;
+    in->conn.fd = -1;
+    in->conn.child = 0;
+    pthread_mutex_unlock(&in->lock);
+    mig_conn_close(&conn, NULL);
+    pthread_mutex_lock(&in->lock);
     in->active = false;
-    if (in->done) {
+    bool q = in->quitting;
+    pthread_mutex_unlock(&in->lock);
+    /* Nobody is told of a load that a quit cut short. */
+    if (in->done && !q) {
         in->done(in->opaque, ok, ok ? NULL : error_get_pretty(err));
     }
     error_free(err);
     return NULL;
 }
 
+static void close_wake(struct incoming *in)
+{
+    for (int i = 0; i < 2; i++) {
+        if (in->wake[i] >= 0) {
+            close(in->wake[i]);
+            in->wake[i] = -1;
+        }
+    }
+}
+
 bool incoming_start(struct incoming *in, const char *uri, Error **errp)
 {
-    if (in->active || in->started) {
+    if (in->started) {
         error_setg(errp, "an incoming migration was already started");
         return false;
     }
@@ -150,15 +203,37 @@ bool incoming_start(struct incoming *in, const char *uri, Error **errp)
         return false;
     }
     if (!machine_set_runstate(in->m, RUN_STATE_INMIGRATE, errp)) {
+        mig_uri_clear(&in->uri);
         return false;
     }
-    if (!mig_listen(&in->uri, in->fds, &in->lfd, &in->conn, errp)) {
+    if (pipe2(in->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        error_setg_errno(errp, errno, "incoming migration: pipe");
+        in->wake[0] = in->wake[1] = -1;
+        mig_uri_clear(&in->uri);
         return false;
     }
+    struct mig_conn c;
+    if (!mig_listen(&in->uri, in->fds, &in->lfd, &c, errp)) {
+        close_wake(in);
+        mig_uri_clear(&in->uri);
+        return false;
+    }
+    if (in->lfd >= 0) {
+        mig_acceptor_init(&in->acc, in->lfd, in->wake[0]);
+    }
+    in->conn = c;
     in->active = true;
     if (pthread_create(&in->thread, NULL, incoming_thread, in) != 0) {
         error_setg(errp, "cannot start the incoming migration thread");
         in->active = false;
+        mig_conn_abort(&in->conn);
+        mig_conn_close(&in->conn, NULL);
+        if (in->lfd >= 0) {
+            close(in->lfd);
+            in->lfd = -1;
+        }
+        close_wake(in);
+        mig_uri_clear(&in->uri);
         return false;
     }
     in->started = true;
@@ -168,13 +243,16 @@ bool incoming_start(struct incoming *in, const char *uri, Error **errp)
 void incoming_destroy(struct incoming *in)
 {
     if (in->started) {
-        if (in->active && in->lfd >= 0) {
-            /* Still waiting for a source: stop listening. */
-            shutdown(in->lfd, SHUT_RDWR);
+        /* Stop waiting for connections, and a load in progress: its
+         * stream is shut down or its exec command stopped. */
+        pthread_mutex_lock(&in->lock);
+        in->quitting = true;
+        if (in->active) {
+            mig_conn_abort(&in->conn);
         }
-        if (in->active && in->conn.fd >= 0) {
-            shutdown(in->conn.fd, SHUT_RDWR);
-        }
+        pthread_mutex_unlock(&in->lock);
+        char b = 1;
+        (void)!write(in->wake[1], &b, 1);
         pthread_join(in->thread, NULL);
         in->started = false;
     }
@@ -182,5 +260,7 @@ void incoming_destroy(struct incoming *in)
         close(in->lfd);
         in->lfd = -1;
     }
+    close_wake(in);
     mig_uri_clear(&in->uri);
+    pthread_mutex_destroy(&in->lock);
 }

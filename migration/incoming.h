@@ -1,13 +1,17 @@
 /* Incoming migration: `hop run -incoming URI` (or `-incoming defer` and
  * then migrate_incoming).  A thread accepts the connection and loads the
  * stream into the machine, which waits in run state inmigrate; then the
- * guest runs if the source's did (unless -S). */
+ * guest runs if the source's did (unless -S).  On a listener, the first
+ * connection that starts like a migration stream is the one loaded (see
+ * accept.h for the others); multifd channels may come before and after
+ * it. */
 #ifndef HOP_MIGRATION_INCOMING_H
 #define HOP_MIGRATION_INCOMING_H
 
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "migration/accept.h"
 #include "migration/transport.h"
 #include "util/error.h"
 
@@ -29,11 +33,21 @@ struct incoming {
     incoming_done_fn done;
     void *opaque;
     struct mig_uri uri;
+    /* The listener, the acceptor and, once loading, the acceptor thread
+     * belong to the incoming thread. */
     int lfd;
-    struct mig_conn conn;
+    struct mig_acceptor acc;
+    pthread_t acceptor;
+    int wake[2];                   /* a byte here: stop waiting (quit) */
     pthread_t thread;
-    bool started;
-    bool active;
+    bool started;                  /* monitor thread only */
+
+    pthread_mutex_t lock;          /* guards what follows */
+    bool active;                   /* the thread has not ended */
+    bool quitting;                 /* incoming_destroy is waiting for it */
+    /* The main stream: incoming_destroy unblocks it under the lock; the
+     * thread takes it out under the lock before closing it. */
+    struct mig_conn conn;
 };
 
 void incoming_init(struct incoming *in, struct machine *m,
@@ -42,7 +56,8 @@ void incoming_init(struct incoming *in, struct machine *m,
                    bool autostart, incoming_done_fn done, void *opaque);
 /* Listens (or opens) uri and starts loading in the background. */
 bool incoming_start(struct incoming *in, const char *uri, Error **errp);
-/* Waits for the thread and releases everything. */
+/* Stops waiting or loading (quit), waits for the thread and releases
+ * everything; done is not called then. */
 void incoming_destroy(struct incoming *in);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "machine/machine.h"
 #include "migration/globalstate.h"
+#include "ram/ram-multifd.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
 
@@ -74,6 +75,22 @@ void migration_destroy(struct migration *mig)
     pthread_cond_destroy(&mig->cond);
 }
 
+static void notify(struct migration *mig, enum mig_status st)
+{
+    if (mig->notify && mig->run.caps[MIG_CAP_EVENTS]) {
+        mig->notify(mig->opaque, st);
+    }
+}
+
+/* A setting that may change while the migration runs. */
+static uint64_t live_param(struct migration *mig, enum mig_param p)
+{
+    pthread_mutex_lock(&mig->lock);
+    uint64_t v = mig->cfg.params[p];
+    pthread_mutex_unlock(&mig->lock);
+    return v;
+}
+
 static void set_status(struct migration *mig, enum mig_status st)
 {
     pthread_mutex_lock(&mig->lock);
@@ -88,9 +105,7 @@ static void set_status(struct migration *mig, enum mig_status st)
     mig->status = st;
     pthread_cond_broadcast(&mig->cond);
     pthread_mutex_unlock(&mig->lock);
-    if (mig->notify) {
-        mig->notify(mig->opaque, st);
-    }
+    notify(mig, st);
 }
 
 enum mig_status migration_status(struct migration *mig)
@@ -117,7 +132,7 @@ static void fail(struct migration *mig, Error *err)
 static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
                            uint64_t dirtied_bytes, int *strikes)
 {
-    uint64_t thr = mig->cfg.params[MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD];
+    uint64_t thr = live_param(mig, MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD);
     if (sent_bytes == 0 || dirtied_bytes * 100 < sent_bytes * thr) {
         *strikes = 0;
         return;
@@ -127,6 +142,7 @@ static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
         return;
     }
     *strikes = 0;
+    pthread_mutex_lock(&mig->lock);
     int pct = mig->throttle_pct;
     if (pct == 0) {
         pct = (int)mig->cfg.params[MIG_PARAM_CPU_THROTTLE_INITIAL];
@@ -137,6 +153,7 @@ static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
         pct = 99;
     }
     mig->throttle_pct = pct;
+    pthread_mutex_unlock(&mig->lock);
     machine_set_throttle(mig->m, pct);
 }
 
@@ -152,7 +169,7 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
         return false;
     }
     *stopped = runstate_is_running(before);
-    if (mig->cfg.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
+    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
         set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
         pthread_mutex_lock(&mig->lock);
         while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
@@ -169,19 +186,32 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     if (!stream_save_complete(mig->reg, f, errp)) {
         return false;
     }
-    mig->downtime_ns = clock_mono_ns() - t0;
+    uint64_t downtime = clock_mono_ns() - t0;
+    pthread_mutex_lock(&mig->lock);
+    mig->downtime_ns = downtime;
+    pthread_mutex_unlock(&mig->lock);
     return true;
 }
 
 /* Open the extra connections and hand them to the RAM section. */
 static bool start_multifd(struct migration *mig, Error **errp)
 {
-    int n = (int)mig->cfg.params[MIG_PARAM_MULTIFD_CHANNELS];
-    int fds[256];
+    int n = (int)mig->run.params[MIG_PARAM_MULTIFD_CHANNELS];
+    int fds[MULTIFD_MAX_CHANNELS];
     for (int i = 0; i < n; i++) {
         struct mig_conn c;
-        if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
+        bool ok = !atomic_load(&mig->cancel);
+        if (!ok) {
+            error_setg(errp, "cancelled");
+        } else if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
             error_prepend(errp, "multifd channel %d: ", i);
+            ok = false;
+        } else if (!multifd_send_header(c.fd, i, n, errp)) {
+            error_prepend(errp, "multifd channel %d: ", i);
+            close(c.fd);
+            ok = false;
+        }
+        if (!ok) {
             while (i-- > 0) {
                 close(fds[i]);
             }
@@ -189,6 +219,7 @@ static bool start_multifd(struct migration *mig, Error **errp)
         }
         fds[i] = c.fd;
     }
+    /* Takes the descriptors over, and closes them if it fails. */
     return ram_state_start_multifd(mig->rs, fds, n, errp);
 }
 
@@ -198,19 +229,19 @@ static void *migration_thread(void *opaque)
     Error *err = NULL;
     bool stopped = false, ok = false;
     Channel *f = mig->f;
+    const struct mig_config *cfg = &mig->run;
     struct ram_params rp = {
-        .xbzrle = mig->cfg.caps[MIG_CAP_XBZRLE],
-        .xbzrle_cache_size = mig->cfg.params[MIG_PARAM_XBZRLE_CACHE_SIZE],
+        .xbzrle = cfg->caps[MIG_CAP_XBZRLE],
+        .xbzrle_cache_size = cfg->params[MIG_PARAM_XBZRLE_CACHE_SIZE],
     };
-    uint64_t bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
+    uint64_t bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 
-    section_registry_validate_uuid(mig->reg,
-                                   mig->cfg.caps[MIG_CAP_VALIDATE_UUID]);
+    section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
     if (!ram_state_configure(mig->rs, &rp, &err)) {
         goto out;
     }
-    if (mig->cfg.caps[MIG_CAP_MULTIFD] && !start_multifd(mig, &err)) {
+    if (cfg->caps[MIG_CAP_MULTIFD] && !start_multifd(mig, &err)) {
         goto out;
     }
     /* Flushed at once: the destination tells the main stream from
@@ -219,19 +250,21 @@ static void *migration_thread(void *opaque)
         chan_check(f, &err);
         goto out;
     }
+    struct ram_stats st0;
+    ram_state_get_stats(mig->rs, &st0);
+    pthread_mutex_lock(&mig->lock);
     mig->setup_ns = clock_mono_ns() - mig->start_ns;
+    mig->ram_final = st0;
+    pthread_mutex_unlock(&mig->lock);
     set_status(mig, MIG_STATUS_ACTIVE);
 
     /* Bytes sent: the main stream plus the RAM sent on multifd
      * channels (RAM records on the main stream are in both). */
-    struct ram_stats st0;
-    ram_state_get_stats(mig->rs, &st0);
     uint64_t period_start = clock_mono_ns();
     uint64_t period_bytes = chan_tell(f) + st0.multifd_transferred;
     uint64_t bandwidth = 0;        /* bytes per second, last period */
     uint64_t last_pages = 0;
     int strikes = 0;
-    uint64_t limit_ms = mig->cfg.params[MIG_PARAM_DOWNTIME_LIMIT];
     for (;;) {
         if (atomic_load(&mig->cancel)) {
             error_setg(&err, "cancelled");
@@ -267,15 +300,16 @@ static void *migration_thread(void *opaque)
             mig->ram_final = st;
             pthread_mutex_unlock(&mig->lock);
             last_pages = pages;
-            if (mig->cfg.caps[MIG_CAP_AUTO_CONVERGE]) {
+            if (cfg->caps[MIG_CAP_AUTO_CONVERGE]) {
                 maybe_throttle(mig, sent, st.dirty_pages_rate * 4096 * dt /
                                1000000000ull, &strikes);
             }
             period_start = now;
             period_bytes = total_bytes;
-            /* max-bandwidth may change while we run. */
-            bw = mig->cfg.params[MIG_PARAM_MAX_BANDWIDTH];
+            /* max-bandwidth and downtime-limit may change while we run. */
+            bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
             chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
+            uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
             /* Converged: what is left goes within the downtime limit. */
             if (pending == 0 ||
                 (bandwidth && pending <= bandwidth * limit_ms / 1000)) {
@@ -297,16 +331,27 @@ out:
         } else {
             error_free(merr);
         }
+        pthread_mutex_lock(&mig->lock);
         mig->multifd_bytes = bytes;
+        pthread_mutex_unlock(&mig->lock);
     }
     if (ok) {
         chan_flush(f);
         ok = chan_check(f, &err);
     }
     {
+        /* Whatever is left is flushed here; a cancel can still cut that
+         * short through conn, which stays open until taken out below. */
         Error *cerr = NULL;
         bool closed = chan_close(f, ok ? &cerr : NULL);
-        closed = mig_conn_close(&mig->conn, ok ? &cerr : NULL) && closed;
+        mig->f = NULL;
+        pthread_mutex_lock(&mig->lock);
+        struct mig_conn conn = mig->conn;
+        mig->conn.fd = -1;
+        mig->conn.child = 0;
+        pthread_mutex_unlock(&mig->lock);
+        /* May wait a while for an exec command to finish. */
+        closed = mig_conn_close(&conn, ok ? &cerr : NULL) && closed;
         if (ok && !closed) {
             ok = false;
             err = cerr;
@@ -314,9 +359,12 @@ out:
             error_free(cerr);
         }
     }
-    mig->f = NULL;
+    struct ram_stats final;
+    ram_state_get_stats(mig->rs, &final);
+    pthread_mutex_lock(&mig->lock);
     mig->end_ns = clock_mono_ns();
-    ram_state_get_stats(mig->rs, &mig->ram_final);
+    mig->ram_final = final;
+    pthread_mutex_unlock(&mig->lock);
     if (ok) {
         Error *e2 = NULL;
         machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
@@ -359,8 +407,11 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     }
     if (was_running) {
         pthread_join(mig->thread, NULL);
+        pthread_mutex_lock(&mig->lock);
         mig->thread_running = false;
+        pthread_mutex_unlock(&mig->lock);
     }
+    /* From here to the thread's start, nobody else writes these. */
     if (mig->blocker) {
         error_setg(errp, "migration is blocked: %s", mig->blocker);
         return false;
@@ -372,66 +423,90 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
                    runstate_name(rs));
         return false;
     }
-    if (!mig_config_check(&mig->cfg, errp)) {
+    struct mig_config run;
+    migration_get_config(mig, &run);
+    if (!mig_config_check(&run, errp)) {
         return false;
     }
     mig_uri_clear(&mig->uri);
     if (!mig_uri_parse(uri, &mig->uri, errp)) {
         return false;
     }
-    if (mig->cfg.caps[MIG_CAP_MULTIFD] && !mig_uri_is_socket(&mig->uri)) {
+    if (run.caps[MIG_CAP_MULTIFD] && !mig_uri_is_socket(&mig->uri)) {
         error_setg(errp, "multifd needs a tcp: or unix: URI");
         return false;
     }
-    memset(mig->error, 0, sizeof(mig->error));
+    mig->run = run;
     atomic_store(&mig->cancel, false);
+    pthread_mutex_lock(&mig->lock);
+    memset(mig->error, 0, sizeof(mig->error));
     mig->continue_ok = false;
     mig->throttle_pct = 0;
+    mig->setup_ns = 0;
     mig->downtime_ns = 0;
     mig->expected_downtime_ms = 0;
     mig->mbps = 0;
+    mig->pages_per_second = 0;
+    mig->multifd_bytes = 0;
+    memset(&mig->ram_final, 0, sizeof(mig->ram_final));
     mig->start_ns = clock_mono_ns();
     mig->end_ns = 0;
+    pthread_mutex_unlock(&mig->lock);
     set_status(mig, MIG_STATUS_SETUP);
-    if (!mig_connect(&mig->uri, mig->fds, &mig->conn, errp)) {
-        snprintf(mig->error, sizeof(mig->error), "%s",
-                 error_get_pretty(*errp));
+    struct mig_conn conn;
+    Error *err = NULL;
+    if (!mig_connect(&mig->uri, mig->fds, &conn, &err)) {
+        fail(mig, error_copy(err));
         set_status(mig, MIG_STATUS_FAILED);
+        error_propagate(errp, err);
         return false;
     }
-    mig->f = mig->conn.is_socket ?
-             chan_new_socket(mig->conn.fd, true, false, "migration") :
-             chan_new_fd(mig->conn.fd, true, false, "migration");
+    pthread_mutex_lock(&mig->lock);
+    mig->conn = conn;
+    pthread_mutex_unlock(&mig->lock);
+    /* The channel does not own the descriptor: conn does (see cancel). */
+    mig->f = conn.is_socket ?
+             chan_new_socket(conn.fd, true, false, "migration") :
+             chan_new_fd(conn.fd, true, false, "migration");
     if (pthread_create(&mig->thread, NULL, migration_thread, mig) != 0) {
-        error_setg(errp, "cannot start the migration thread");
+        error_setg(&err, "cannot start the migration thread");
         chan_close(mig->f, NULL);
-        mig_conn_close(&mig->conn, NULL);
+        mig->f = NULL;
+        pthread_mutex_lock(&mig->lock);
+        mig->conn.fd = -1;
+        mig->conn.child = 0;
+        pthread_mutex_unlock(&mig->lock);
+        mig_conn_abort(&conn);
+        mig_conn_close(&conn, NULL);
+        fail(mig, error_copy(err));
         set_status(mig, MIG_STATUS_FAILED);
+        error_propagate(errp, err);
         return false;
     }
+    pthread_mutex_lock(&mig->lock);
     mig->thread_running = true;
+    pthread_mutex_unlock(&mig->lock);
     return true;
 }
 
 void migration_cancel(struct migration *mig)
 {
     pthread_mutex_lock(&mig->lock);
-    if (mig_status_is_active(mig->status)) {
-        atomic_store(&mig->cancel, true);
-        mig->status = MIG_STATUS_CANCELLING;
-        pthread_cond_broadcast(&mig->cond);
-        /* Unblock a thread stuck writing to a slow or dead peer. */
-        if (mig->f) {
-            chan_shutdown(mig->f);
-        }
-        ram_state_cancel_multifd(mig->rs);
+    if (!mig_status_is_active(mig->status)) {
         pthread_mutex_unlock(&mig->lock);
-        if (mig->notify) {
-            mig->notify(mig->opaque, MIG_STATUS_CANCELLING);
-        }
         return;
     }
+    atomic_store(&mig->cancel, true);
+    mig->status = MIG_STATUS_CANCELLING;
+    pthread_cond_broadcast(&mig->cond);
+    /* Unblock a thread stuck writing to a slow or dead peer.  The
+     * connection is still the thread's while it is here (it takes it out
+     * under this lock before closing it); the channel over it is never
+     * touched from this side. */
+    mig_conn_abort(&mig->conn);
+    ram_state_cancel_multifd(mig->rs);
     pthread_mutex_unlock(&mig->lock);
+    notify(mig, MIG_STATUS_CANCELLING);
 }
 
 bool migration_continue(struct migration *mig, Error **errp)
@@ -484,55 +559,84 @@ void migration_query(struct migration *mig, struct mig_info *info)
     info->expected_downtime_ms = mig->expected_downtime_ms;
     info->pages_per_second = mig->pages_per_second;
     info->throttle_pct = mig->throttle_pct;
+    /* While it runs, as of the thread's last measurement (100 ms). */
     info->ram = mig->ram_final;
+    info->mbps = mig->mbps;
+    info->multifd_bytes = mig->multifd_bytes;
     snprintf(info->error, sizeof(info->error), "%s", mig->error);
-    bool active = mig_status_is_active(mig->status);
     pthread_mutex_unlock(&mig->lock);
-    if (active) {
-        ram_state_get_stats(mig->rs, &info->ram);
-    }
     if (info->status == MIG_STATUS_COMPLETED && info->total_time_ms) {
         info->mbps = (double)info->ram.transferred * 8 / 1000.0 /
                      (double)info->total_time_ms;
-    } else {
-        info->mbps = mig->mbps;
     }
-    if (mig->cfg.caps[MIG_CAP_XBZRLE]) {
-        info->xbzrle_cache_size = mig->cfg.params[MIG_PARAM_XBZRLE_CACHE_SIZE];
+    /* The settings of the migration shown (run is written only by
+     * migration_start, on this thread). */
+    const struct mig_config *c = &mig->run;
+    if (info->status != MIG_STATUS_NONE && c->caps[MIG_CAP_XBZRLE]) {
+        info->xbzrle = true;
+        info->xbzrle_cache_size = c->params[MIG_PARAM_XBZRLE_CACHE_SIZE];
         struct ram_stats *r = &info->ram;
         info->xbzrle_cache_miss_rate = r->xbzrle_pages_checked ?
             (double)r->xbzrle_cache_miss / (double)r->xbzrle_pages_checked : 0;
         info->xbzrle_encoding_rate = r->xbzrle_bytes ?
             (double)r->xbzrle_raw_bytes / (double)r->xbzrle_bytes : 0;
     }
-    if (mig->cfg.caps[MIG_CAP_MULTIFD]) {
-        info->multifd_channels = (int)mig->cfg.params[MIG_PARAM_MULTIFD_CHANNELS];
-        info->multifd_bytes = mig->multifd_bytes;
+    if (info->status != MIG_STATUS_NONE && c->caps[MIG_CAP_MULTIFD]) {
+        info->multifd_channels = (int)c->params[MIG_PARAM_MULTIFD_CHANNELS];
+    } else {
+        info->multifd_bytes = 0;
     }
 }
 
-static bool refuse_while_active(struct migration *mig, const char *what,
-                                Error **errp)
+void migration_get_config(struct migration *mig, struct mig_config *c)
 {
-    if (mig_status_is_active(migration_status(mig))) {
-        error_setg(errp, "cannot change %s while a migration is in progress",
-                   what);
-        return false;
+    pthread_mutex_lock(&mig->lock);
+    *c = mig->cfg;
+    pthread_mutex_unlock(&mig->lock);
+}
+
+bool migration_set_config(struct migration *mig, const struct mig_config *next,
+                          Error **errp)
+{
+    bool ok = true;
+    pthread_mutex_lock(&mig->lock);
+    if (memcmp(next->caps, mig->cfg.caps, sizeof(next->caps)) != 0 &&
+        mig_status_is_active(mig->status)) {
+        error_setg(errp, "cannot change capabilities while a migration is in "
+                   "progress");
+        ok = false;
+    } else {
+        mig->cfg = *next;
     }
-    return true;
+    pthread_mutex_unlock(&mig->lock);
+    return ok;
 }
 
 bool migration_set_capability(struct migration *mig, const char *name,
                               bool on, Error **errp)
 {
-    return refuse_while_active(mig, "capabilities", errp) &&
-           mig_set_capability(&mig->cfg, name, on, errp);
+    struct mig_config next;
+    migration_get_config(mig, &next);
+    return mig_set_capability(&next, name, on, errp) &&
+           migration_set_config(mig, &next, errp);
 }
 
 bool migration_set_parameter(struct migration *mig, const char *name,
                              const char *value, Error **errp)
 {
-    return mig_set_parameter_str(&mig->cfg, name, value, errp);
+    struct mig_config next;
+    migration_get_config(mig, &next);
+    return mig_set_parameter_str(&next, name, value, errp) &&
+           migration_set_config(mig, &next, errp);
+}
+
+bool migration_set_parameter_value(struct migration *mig, int param,
+                                   uint64_t value, Error **errp)
+{
+    struct mig_config next;
+    migration_get_config(mig, &next);
+    return mig_set_parameter(&next, param, value, errp) &&
+           migration_set_config(mig, &next, errp);
 }
 
 void migration_set_blocker(struct migration *mig, const char *reason)

@@ -51,13 +51,15 @@ struct mig_info {
     int multifd_channels;
     uint64_t multifd_bytes;
     struct ram_stats ram;
+    bool xbzrle;                   /* the migration shown used it */
     uint64_t xbzrle_cache_size;
     double xbzrle_cache_miss_rate;
     double xbzrle_encoding_rate;
     char error[512];
 };
 
-/* Reports status changes (from the migration thread). */
+/* Reports status changes (from the migration thread, or the monitor's
+ * at start and cancel) while the events capability is on. */
 typedef void (*mig_notify_fn)(void *opaque, enum mig_status st);
 
 struct migration {
@@ -66,20 +68,24 @@ struct migration {
     struct ram_state *rs;
     struct fd_table *fds;
     struct globalstate *gs;
-    struct mig_config cfg;
     mig_notify_fn notify;
     void *opaque;
 
     pthread_mutex_t lock;          /* guards everything below */
     pthread_cond_t cond;
+    /* The settings: changed by the monitor, copied into run when a
+     * migration starts; live ones (max-bandwidth, downtime-limit and the
+     * throttle steps) are read again while it runs. */
+    struct mig_config cfg;
     enum mig_status status;
     bool thread_running;
     pthread_t thread;
     atomic_bool cancel;
     bool continue_ok;              /* migrate_continue arrived */
-    struct mig_uri uri;
+    /* The connection: a cancel shuts it down (or stops the exec command)
+     * under the lock; the thread takes it out under the lock before
+     * closing it, so a cancel never reaches a closed one. */
     struct mig_conn conn;
-    Channel *f;
     char *blocker;                 /* why migration is forbidden, if so */
     char error[512];
     /* measurements */
@@ -88,8 +94,14 @@ struct migration {
     double mbps;
     uint64_t pages_per_second;
     int throttle_pct;
-    struct ram_stats ram_final;
+    struct ram_stats ram_final;    /* as of the last measurement */
     uint64_t multifd_bytes;
+
+    /* Set by migration_start before the thread starts; then only read.
+     * f is the thread's alone. */
+    struct mig_config run;
+    struct mig_uri uri;
+    Channel *f;
 };
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -109,10 +121,18 @@ enum mig_status migration_status(struct migration *mig);
 /* Waits up to ms for the status to leave the active states. */
 bool migration_wait(struct migration *mig, int ms);
 
+/* The settings, changed only through these.  Capabilities cannot change
+ * while a migration is in progress; parameters can. */
+void migration_get_config(struct migration *mig, struct mig_config *c);
+/* All of next or nothing (QMP's set-capabilities / set-parameters). */
+bool migration_set_config(struct migration *mig, const struct mig_config *next,
+                          Error **errp);
 bool migration_set_capability(struct migration *mig, const char *name,
                               bool on, Error **errp);
 bool migration_set_parameter(struct migration *mig, const char *name,
                              const char *value, Error **errp);
+bool migration_set_parameter_value(struct migration *mig, int param,
+                                   uint64_t value, Error **errp);
 /* A device that cannot be migrated names why; NULL lifts it. */
 void migration_set_blocker(struct migration *mig, const char *reason);
 

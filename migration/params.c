@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "ram/ram-multifd.h"
 #include "util/parse.h"
 
 const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
@@ -30,7 +31,8 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
     [MIG_PARAM_XBZRLE_CACHE_SIZE] = { "xbzrle-cache-size", MIG_KIND_SIZE,
         64ull << 20, 4096, 1ull << 40, "bytes", "XBZRLE page cache size" },
     [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_KIND_INT,
-        2, 1, 255, "", "parallel connections with multifd" },
+        2, 1, MULTIFD_MAX_CHANNELS, "",
+        "parallel connections with multifd" },
     [MIG_PARAM_CPU_THROTTLE_INITIAL] = { "cpu-throttle-initial",
         MIG_KIND_INT, 20, 1, 99, "%", "first auto-converge throttle" },
     [MIG_PARAM_CPU_THROTTLE_INCREMENT] = { "cpu-throttle-increment",

@@ -1,16 +1,20 @@
 /* Parsing migration URIs and opening their connections. */
 #include "migration/transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -265,6 +269,31 @@ static int tcp_socket(const struct mig_uri *u, bool listening, Error **errp)
     return fd;
 }
 
+/* A stale socket at path may go (a listener left it); any other file
+ * stays where it is. */
+static bool replace_socket_file(const char *path, Error **errp)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT) {
+            return true;
+        }
+        error_setg_errno(errp, errno, "unix:%s: cannot check the path", path);
+        return false;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        error_setg(errp, "unix:%s: the path exists and is not a socket; "
+                   "refusing to replace it", path);
+        return false;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+        error_setg_errno(errp, errno, "unix:%s: cannot remove the old socket",
+                         path);
+        return false;
+    }
+    return true;
+}
+
 static int unix_socket(const struct mig_uri *u, bool listening, Error **errp)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -276,7 +305,18 @@ static int unix_socket(const struct mig_uri *u, bool listening, Error **errp)
     snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", u->path);
     int r;
     if (listening) {
-        unlink(u->path);
+        if (!replace_socket_file(u->path, errp)) {
+            close(fd);
+            return -1;
+        }
+        /* Only the owner may connect, as with the monitor: Linux gives
+         * the socket file the mode of the socket itself (less umask). */
+        if (fchmod(fd, 0600) < 0) {
+            error_setg_errno(errp, errno, "unix:%s: cannot set mode 0600",
+                             u->path);
+            close(fd);
+            return -1;
+        }
         r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
         if (r == 0) {
             r = listen(fd, 16);
@@ -296,7 +336,15 @@ static int unix_socket(const struct mig_uri *u, bool listening, Error **errp)
     return fd;
 }
 
-/* Runs cmd with sh -c; our end of the pipe is returned. */
+/* Runs cmd with sh -c; our end of the pipe is returned.
+ *
+ * posix_spawn, not fork: the child must never run with hop's signal
+ * handlers (a SIGTERM from a cancel reaching it before its exec would
+ * make hop itself quit), and hop's page tables (guest RAM) are not worth
+ * copying.  The command gets its own process group, so that a cancel
+ * stops all of it and the terminal's Ctrl-C goes to hop (which cancels);
+ * default signal dispositions; and no descriptor of hop's but the pipe
+ * (everything else is close-on-exec). */
 static int spawn(const char *cmd, bool to_child, pid_t *pid, Error **errp)
 {
     int p[2];
@@ -304,23 +352,35 @@ static int spawn(const char *cmd, bool to_child, pid_t *pid, Error **errp)
         error_setg_errno(errp, errno, "pipe");
         return -1;
     }
-    pid_t child = fork();
-    if (child < 0) {
-        error_setg_errno(errp, errno, "fork");
-        close(p[0]);
-        close(p[1]);
+    int theirs = to_child ? p[0] : p[1], ours = to_child ? p[1] : p[0];
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    /* Onto itself too: that clears close-on-exec. */
+    posix_spawn_file_actions_adddup2(&fa, theirs, to_child ? 0 : 1);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    char sh[] = "sh", dash_c[] = "-c";
+    char *argv[] = { sh, dash_c, (char *)cmd, NULL };
+    pid_t child;
+    int r = posix_spawn(&child, "/bin/sh", &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(theirs);
+    if (r != 0) {
+        error_setg_errno(errp, r, "cannot run /bin/sh for '%s'", cmd);
+        close(ours);
         return -1;
     }
-    if (child == 0) {
-        /* The child's stdin (outgoing) or stdout (incoming) is the pipe. */
-        dup2(to_child ? p[0] : p[1], to_child ? 0 : 1);
-        signal(SIGPIPE, SIG_DFL);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(to_child ? p[0] : p[1]);
     *pid = child;
-    return to_child ? p[1] : p[0];
+    return ours;
 }
 
 bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
@@ -389,8 +449,11 @@ bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
         if (c->fd < 0) {
             /* A number: a descriptor hop inherited. */
             int64_t n;
-            if (parse_int(u->fdname, &n) && n >= 0 && fcntl((int)n, F_GETFD) >= 0) {
+            if (parse_int(u->fdname, &n) && n >= 0 && n <= INT_MAX &&
+                fcntl((int)n, F_GETFD) >= 0) {
                 c->fd = (int)n;
+                /* Ours now: no command we start may inherit it. */
+                fcntl(c->fd, F_SETFD, FD_CLOEXEC);
             } else {
                 error_setg(errp, "File descriptor named '%s' not found",
                            u->fdname);
@@ -411,23 +474,46 @@ bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
     return c->fd >= 0;
 }
 
-bool mig_accept(int lfd, struct mig_conn *c, Error **errp)
+void mig_peer_name(int fd, char *buf, size_t len)
 {
-    memset(c, 0, sizeof(*c));
-    int fd;
-    do {
-        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "accept");
-        c->fd = -1;
-        return false;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            snprintf(buf, len, "tcp:%s:%u", host, ntohs(a->sin_port));
+            return;
+        }
+        if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            snprintf(buf, len, "tcp:[%s]:%u", host, ntohs(a->sin6_port));
+            return;
+        }
     }
-    int buf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-    c->fd = fd;
-    c->is_socket = true;
-    return true;
+    /* A unix client has no address; its process is what names it. */
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
+        cred.pid > 0) {
+        snprintf(buf, len, "unix client pid %d", (int)cred.pid);
+        return;
+    }
+    snprintf(buf, len, "peer on descriptor %d", fd);
+}
+
+void mig_conn_abort(struct mig_conn *c)
+{
+    if (c->fd >= 0 && c->is_socket) {
+        shutdown(c->fd, SHUT_RDWR);
+    }
+    /* The command and whatever it started; it is not reaped yet, so
+     * the number is still its own. */
+    if (c->child > 0 && kill(-c->child, SIGTERM) < 0) {
+        kill(c->child, SIGTERM);
+    }
 }
 
 bool mig_conn_close(struct mig_conn *c, Error **errp)
@@ -438,10 +524,16 @@ bool mig_conn_close(struct mig_conn *c, Error **errp)
         c->fd = -1;
     }
     if (c->child > 0) {
-        int status;
-        while (waitpid(c->child, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        int status = 0;
+        pid_t r;
+        do {
+            r = waitpid(c->child, &status, 0);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            error_setg_errno(errp, errno, "cannot wait for the migration "
+                             "command (pid %d)", (int)c->child);
+            ok = false;
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             error_setg(errp, "the migration command exited with status %d",
                        WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
                        WTERMSIG(status));

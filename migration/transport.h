@@ -7,6 +7,7 @@
 #define HOP_MIGRATION_TRANSPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -47,11 +48,18 @@ struct mig_conn {
 /* Outgoing. */
 bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
                  struct mig_conn *c, Error **errp);
-/* Incoming: for tcp/unix, a listening socket (accept with mig_accept);
- * other kinds connect at once and return no listener (-1). */
+/* Incoming: for tcp/unix, a listening socket (see mig-accept.h); other
+ * kinds connect at once and return no listener (-1).  A unix socket is
+ * made with mode 0600; an old socket at its path is replaced, any other
+ * file is left alone and refused. */
 bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
                 struct mig_conn *c, Error **errp);
-bool mig_accept(int lfd, struct mig_conn *c, Error **errp);
+/* Who is at the other end of a connected socket, for messages. */
+void mig_peer_name(int fd, char *buf, size_t len);
+/* From another thread: unblock I/O on c (shut a socket down, stop an
+ * exec command) without releasing anything; mig_conn_close still
+ * follows on the owner's thread. */
+void mig_conn_abort(struct mig_conn *c);
 /* Closes and, for exec, waits for the command; false if it failed. */
 bool mig_conn_close(struct mig_conn *c, Error **errp);
 

@@ -141,8 +141,9 @@ HMP(hmp_migrate_set_downtime)
         mon_report_err(mon, err);
         return;
     }
-    if (!mig_set_parameter(&SESSION(mon)->mig.cfg, MIG_PARAM_DOWNTIME_LIMIT,
-                           (uint64_t)llround(secs * 1000), &err)) {
+    if (!migration_set_parameter_value(&SESSION(mon)->mig,
+                                       MIG_PARAM_DOWNTIME_LIMIT,
+                                       (uint64_t)llround(secs * 1000), &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -150,29 +151,36 @@ HMP(hmp_migrate_set_downtime)
 HMP(hmp_migrate_set_cache_size)
 {
     Error *err = NULL;
-    if (!mig_set_parameter(&SESSION(mon)->mig.cfg, MIG_PARAM_XBZRLE_CACHE_SIZE,
-                           (uint64_t)mon_arg_int(args, "value", 0), &err)) {
+    if (!migration_set_parameter_value(&SESSION(mon)->mig,
+                                       MIG_PARAM_XBZRLE_CACHE_SIZE,
+                                       (uint64_t)mon_arg_int(args, "value", 0),
+                                       &err)) {
         mon_report_err(mon, err);
     }
 }
 
 HMP(hmp_info_migrate_cache_size)
 {
+    struct mig_config c;
+    migration_get_config(&SESSION(mon)->mig, &c);
     mon_printf(mon, "xbzrle cache size: %" PRIu64 " kbytes\n",
-               SESSION(mon)->mig.cfg.params[MIG_PARAM_XBZRLE_CACHE_SIZE] >> 10);
+               c.params[MIG_PARAM_XBZRLE_CACHE_SIZE] >> 10);
 }
 
 HMP(hmp_info_migrate_capabilities)
 {
+    struct mig_config c;
+    migration_get_config(&SESSION(mon)->mig, &c);
     for (int i = 0; i < MIG_CAP__MAX; i++) {
-        mon_printf(mon, "%s: %s\n", mig_caps[i].name,
-                   SESSION(mon)->mig.cfg.caps[i] ? "on" : "off");
+        mon_printf(mon, "%s: %s\n", mig_caps[i].name, c.caps[i] ? "on" : "off");
     }
 }
 
 HMP(hmp_info_migrate_parameters)
 {
-    const struct mig_config *c = &SESSION(mon)->mig.cfg;
+    struct mig_config cfg;
+    migration_get_config(&SESSION(mon)->mig, &cfg);
+    const struct mig_config *c = &cfg;
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
         const struct mig_param_info *p = &mig_params[i];
         if (i == MIG_PARAM_MAX_BANDWIDTH) {
@@ -192,11 +200,12 @@ HMP(hmp_info_migrate)
 {
     struct vm_session *s = SESSION(mon);
     struct mig_info mi;
+    struct mig_config c;
     migration_query(&s->mig, &mi);
+    migration_get_config(&s->mig, &c);
     mon_printf(mon, "capabilities: ");
     for (int i = 0; i < MIG_CAP__MAX; i++) {
-        mon_printf(mon, "%s: %s ", mig_caps[i].name,
-                   s->mig.cfg.caps[i] ? "on" : "off");
+        mon_printf(mon, "%s: %s ", mig_caps[i].name, c.caps[i] ? "on" : "off");
     }
     mon_printf(mon, "\n");
     if (mi.status == MIG_STATUS_NONE) {
@@ -231,7 +240,7 @@ HMP(hmp_info_migrate)
         mon_printf(mon, "dirty pages rate: %" PRIu64 " pages\n",
                    st->dirty_pages_rate);
     }
-    if (s->mig.cfg.caps[MIG_CAP_XBZRLE]) {
+    if (mi.xbzrle) {
         mon_printf(mon, "cache size: %" PRIu64 " bytes\n", mi.xbzrle_cache_size);
         mon_printf(mon, "xbzrle transferred: %" PRIu64 " kbytes\n",
                    st->xbzrle_bytes >> 10);

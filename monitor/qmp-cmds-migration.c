@@ -87,7 +87,7 @@ QMP_FN(qmp_query_migrate)
         "multifd-bytes", (json_int_t)mi.multifd_bytes,
         "pages-per-second", (json_int_t)mi.pages_per_second);
     json_object_set_new(r, "ram", ram);
-    if (s->mig.cfg.caps[MIG_CAP_XBZRLE]) {
+    if (mi.xbzrle) {
         json_object_set_new(r, "xbzrle-cache", json_pack(
             "{s:I,s:I,s:I,s:I,s:f,s:f,s:I}",
             "cache-size", (json_int_t)mi.xbzrle_cache_size,
@@ -114,7 +114,8 @@ QMP_FN(qmp_migrate_set_capabilities)
     size_t i;
     json_t *c;
     /* All or nothing: check every entry before changing any. */
-    struct mig_config next = s->mig.cfg;
+    struct mig_config next;
+    migration_get_config(&s->mig, &next);
     json_array_foreach(caps, i, c) {
         json_t *name = json_object_get(c, "capability");
         json_t *state = json_object_get(c, "state");
@@ -133,24 +134,29 @@ QMP_FN(qmp_migrate_set_capabilities)
                    "progress");
         return NULL;
     }
-    s->mig.cfg = next;
+    if (!migration_set_config(&s->mig, &next, errp)) {
+        return NULL;
+    }
     return json_object();
 }
 
 QMP_FN(qmp_query_migrate_capabilities)
 {
+    struct mig_config c;
+    migration_get_config(&s->mig, &c);
     json_t *list = json_array();
     for (int i = 0; i < MIG_CAP__MAX; i++) {
         json_array_append_new(list, json_pack("{s:s,s:b}", "capability",
                                               mig_caps[i].name, "state",
-                                              s->mig.cfg.caps[i]));
+                                              c.caps[i]));
     }
     return list;
 }
 
 QMP_FN(qmp_migrate_set_parameters)
 {
-    struct mig_config next = s->mig.cfg;
+    struct mig_config next;
+    migration_get_config(&s->mig, &next);
     const char *key;
     json_t *v;
     json_object_foreach(args, key, v) {
@@ -169,16 +175,20 @@ QMP_FN(qmp_migrate_set_parameters)
             return NULL;
         }
     }
-    s->mig.cfg = next;
+    if (!migration_set_config(&s->mig, &next, errp)) {
+        return NULL;
+    }
     return json_object();
 }
 
 QMP_FN(qmp_query_migrate_parameters)
 {
+    struct mig_config c;
+    migration_get_config(&s->mig, &c);
     json_t *r = json_object();
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
         json_object_set_new(r, mig_params[i].name,
-                            json_integer((json_int_t)s->mig.cfg.params[i]));
+                            json_integer((json_int_t)c.params[i]));
     }
     return r;
 }

@@ -129,11 +129,10 @@ void session_request_quit(struct vm_session *s)
 
 static void on_migration_status(void *opaque, enum mig_status st)
 {
+    /* Called only while the events capability is on. */
     struct vm_session *s = opaque;
-    if (s->mig.cfg.caps[MIG_CAP_EVENTS]) {
-        session_emit(s, "MIGRATION", json_pack("{s:s}", "status",
-                                               mig_status_name(st)));
-    }
+    session_emit(s, "MIGRATION", json_pack("{s:s}", "status",
+                                           mig_status_name(st)));
 }
 
 static void on_incoming_done(void *opaque, bool ok, const char *error)

@@ -6,6 +6,7 @@
 #define HOP_MONITOR_SESSION_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "migration/dirty-rate.h"
@@ -35,7 +36,7 @@ struct vm_session {
     struct machine *machine;
     const char *name;                /* -name, or NULL */
     const char *accel;               /* "emu" or "kvm" */
-    bool quit;                       /* leave the monitor loop */
+    atomic_bool quit;                /* leave the monitor loop (any thread) */
     int wake[2];                     /* pipe: events are waiting */
     pthread_mutex_t lock;            /* guards the event queue */
     struct session_event *events, **events_tail;

@@ -2,6 +2,7 @@
 #ifndef HOP_RAM_RAM_INTERNAL_H
 #define HOP_RAM_RAM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,7 +35,11 @@ struct ram_state {
     unsigned char resident[RAM_BITS_PER_WORD * 16];
     uint64_t resident_from, resident_pages;    /* page numbers */
     uint64_t hole_from, hole_to;               /* bytes; empty if equal */
-    struct multifd_send *mfd;     /* pages go over these channels */
+    /* Pages go over these channels.  Set and cleared by the saving
+     * thread under mfd_lock, which a cancel from another thread holds
+     * while it shuts them down. */
+    pthread_mutex_t mfd_lock;
+    struct multifd_send *mfd;
     bool mfd_dirty;               /* pages queued since the last sync */
 
     /* loading */

@@ -134,6 +134,13 @@ bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp)
     return multifd_recv_add(rs->mfd_recv, fd, errp);
 }
 
+void ram_state_multifd_recv_cancel(struct ram_state *rs)
+{
+    if (rs->mfd_recv) {
+        multifd_recv_cancel(rs->mfd_recv);
+    }
+}
+
 bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp)
 {
     if (!rs->mfd_recv) {

@@ -23,7 +23,6 @@ const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 /* Pages per packet: a writev of header, offsets and pages stays under
  * IOV_MAX. */
 #define PACKET_MAX 128
-#define MAX_CHANNELS 64
 /* How long the destination waits for channels that never come. */
 #define CONNECT_TIMEOUT_S 30
 
@@ -110,6 +109,7 @@ struct send_channel {
     struct multifd_send *ms;
     int fd;
     pthread_t thread;
+    bool started;                   /* thread runs */
     bool has_next;                  /* next is waiting to be sent */
     bool busy;                      /* the thread is sending */
     struct packet next;
@@ -119,7 +119,7 @@ struct send_channel {
 struct multifd_send {
     struct machine_memory *mem;
     int n;
-    struct send_channel ch[MAX_CHANNELS];
+    struct send_channel ch[MULTIFD_MAX_CHANNELS];
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool quit;
@@ -212,11 +212,30 @@ static void *send_thread(void *arg)
     return NULL;
 }
 
+bool multifd_send_header(int fd, int index, int count, Error **errp)
+{
+    uint8_t hdr[MULTIFD_HEADER_LEN];
+    memcpy(hdr, multifd_channel_magic, MULTIFD_MAGIC_LEN);
+    put_be32(hdr + 8, (uint32_t)index);
+    put_be32(hdr + 12, (uint32_t)count);
+    struct iovec iov = { hdr, sizeof(hdr) };
+    return write_full(fd, &iov, 1, errp);
+}
+
+static void close_fds(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
 struct multifd_send *multifd_send_new(struct machine_memory *mem,
                                       const int *fds, int n, Error **errp)
 {
-    if (n < 1 || n > MAX_CHANNELS) {
-        error_setg(errp, "multifd: %d channels (1 to %d)", n, MAX_CHANNELS);
+    if (n < 1 || n > MULTIFD_MAX_CHANNELS) {
+        error_setg(errp, "multifd: %d channels (1 to %d)", n,
+                   MULTIFD_MAX_CHANNELS);
+        close_fds(fds, n < 0 ? 0 : n);
         return NULL;
     }
     struct multifd_send *ms = calloc(1, sizeof(*ms));
@@ -232,22 +251,19 @@ struct multifd_send *multifd_send_new(struct machine_memory *mem,
         ms->ch[i].fd = fds[i];
     }
     ms->n = n;
-    for (int i = 0; i < n; i++) {
-        uint8_t hdr[MULTIFD_MAGIC_LEN + 8];
-        memcpy(hdr, multifd_channel_magic, MULTIFD_MAGIC_LEN);
-        put_be32(hdr + 8, (uint32_t)i);
-        put_be32(hdr + 12, (uint32_t)n);
-        struct iovec iov = { hdr, sizeof(hdr) };
-        if (!write_full(fds[i], &iov, 1, errp)) {
-            multifd_send_free(ms);
-            return NULL;
-        }
-    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     for (int i = 0; i < n; i++) {
-        pthread_create(&ms->ch[i].thread, NULL, send_thread, &ms->ch[i]);
+        if (pthread_create(&ms->ch[i].thread, NULL, send_thread,
+                           &ms->ch[i]) != 0) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            error_setg(errp, "multifd: cannot start the thread of channel %d",
+                       i);
+            multifd_send_free(ms);
+            return NULL;
+        }
+        ms->ch[i].started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return ms;
@@ -371,7 +387,7 @@ void multifd_send_free(struct multifd_send *ms)
     pthread_cond_broadcast(&ms->cond);
     pthread_mutex_unlock(&ms->lock);
     for (int i = 0; i < ms->n; i++) {
-        if (ms->ch[i].thread) {
+        if (ms->ch[i].started) {
             pthread_join(ms->ch[i].thread, NULL);
         }
         close(ms->ch[i].fd);
@@ -399,7 +415,7 @@ struct multifd_recv {
     pthread_cond_t cond;
     int expected;                  /* channel count, 0 until known */
     int n;
-    struct recv_channel ch[MAX_CHANNELS];
+    struct recv_channel ch[MULTIFD_MAX_CHANNELS];
     uint64_t flushes;              /* MULTIFD_FLUSH records seen */
     bool quit;
     Error *err;
@@ -581,7 +597,7 @@ static void *recv_thread(void *arg)
 
 bool multifd_recv_add(struct multifd_recv *mr, int fd, Error **errp)
 {
-    uint8_t hdr[MULTIFD_MAGIC_LEN + 8];
+    uint8_t hdr[MULTIFD_HEADER_LEN];
     if (!read_full(fd, hdr, sizeof(hdr), NULL, errp)) {
         close(fd);
         return false;
@@ -589,7 +605,7 @@ bool multifd_recv_add(struct multifd_recv *mr, int fd, Error **errp)
     uint32_t index = get_be32(hdr + 8), count = get_be32(hdr + 12);
     pthread_mutex_lock(&mr->lock);
     if (memcmp(hdr, multifd_channel_magic, MULTIFD_MAGIC_LEN) != 0 ||
-        count == 0 || count > MAX_CHANNELS || index >= count ||
+        count == 0 || count > MULTIFD_MAX_CHANNELS || index >= count ||
         (mr->expected && (int)count != mr->expected) || mr->n >= (int)count) {
         pthread_mutex_unlock(&mr->lock);
         error_setg(errp, "multifd: bad channel header (channel %u of %u)",
@@ -652,6 +668,17 @@ bool multifd_recv_flush(struct multifd_recv *mr, Error **errp)
     }
     pthread_mutex_unlock(&mr->lock);
     return ok;
+}
+
+void multifd_recv_cancel(struct multifd_recv *mr)
+{
+    pthread_mutex_lock(&mr->lock);
+    mr->quit = true;
+    for (int i = 0; i < mr->n; i++) {
+        shutdown(mr->ch[i].fd, SHUT_RDWR);
+    }
+    pthread_cond_broadcast(&mr->cond);
+    pthread_mutex_unlock(&mr->lock);
 }
 
 bool multifd_recv_finish(struct multifd_recv *mr, Error **errp)

@@ -21,6 +21,10 @@
 #include "util/error.h"
 
 #define MULTIFD_MAGIC_LEN 8
+/* The channel header: magic, be32 index, be32 count. */
+#define MULTIFD_HEADER_LEN (MULTIFD_MAGIC_LEN + 8)
+/* At most this many channels (QEMU's multifd-channels limit too). */
+#define MULTIFD_MAX_CHANNELS 255
 extern const char multifd_channel_magic[MULTIFD_MAGIC_LEN];
 
 struct machine_memory;
@@ -29,7 +33,11 @@ struct multifd_recv;
 
 /* ---- sending ---- */
 
-/* Takes over fds (connected sockets) and sends their headers. */
+/* A new connection says at once what it is: channel index of count
+ * (the destination gives a silent connection only a few seconds). */
+bool multifd_send_header(int fd, int index, int count, Error **errp);
+/* Takes over fds (connected sockets whose headers went), closing them
+ * all if it fails. */
 struct multifd_send *multifd_send_new(struct machine_memory *mem,
                                       const int *fds, int n, Error **errp);
 /* Queue one page of block (index in mem) at offset. */
@@ -57,6 +65,9 @@ bool multifd_recv_add(struct multifd_recv *mr, int fd, Error **errp);
 /* The main stream reached its next MULTIFD_FLUSH: wait for every channel
  * to pass the matching sync. */
 bool multifd_recv_flush(struct multifd_recv *mr, Error **errp);
+/* From another thread: stop waiting for channels and syncs, unblock the
+ * channel threads (the loading side then fails with "stopped"). */
+void multifd_recv_cancel(struct multifd_recv *mr);
 /* Unblocks and joins the threads; the error a channel hit, if any. */
 bool multifd_recv_finish(struct multifd_recv *mr, Error **errp);
 void multifd_recv_free(struct multifd_recv *mr);

@@ -439,6 +439,7 @@ struct ram_state *ram_state_new(struct machine *m)
     if (!rs->zero_page || !rs->scratch || !rs->delta) {
         abort();
     }
+    pthread_mutex_init(&rs->mfd_lock, NULL);
     return rs;
 }
 
@@ -450,6 +451,7 @@ void ram_state_free(struct ram_state *rs)
     xbzrle_cache_free(rs->xbzrle_cache);
     multifd_send_free(rs->mfd);
     multifd_recv_free(rs->mfd_recv);
+    pthread_mutex_destroy(&rs->mfd_lock);
     free(rs->zero_page);
     free(rs->scratch);
     free(rs->delta);
@@ -462,9 +464,12 @@ void ram_state_free(struct ram_state *rs)
 bool ram_state_start_multifd(struct ram_state *rs, const int *fds, int n,
                              Error **errp)
 {
-    rs->mfd = multifd_send_new(rs->mem, fds, n, errp);
+    struct multifd_send *ms = multifd_send_new(rs->mem, fds, n, errp);
+    pthread_mutex_lock(&rs->mfd_lock);
+    rs->mfd = ms;
+    pthread_mutex_unlock(&rs->mfd_lock);
     rs->mfd_dirty = false;
-    return rs->mfd != NULL;
+    return ms != NULL;
 }
 
 bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
@@ -474,18 +479,24 @@ bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
         *bytes = 0;
         return true;
     }
+    /* A cancel may shut the channels down meanwhile: drain returns. */
     bool ok = multifd_send_drain(rs->mfd, errp);
     *bytes = multifd_send_bytes(rs->mfd);
-    multifd_send_free(rs->mfd);
+    pthread_mutex_lock(&rs->mfd_lock);
+    struct multifd_send *ms = rs->mfd;
     rs->mfd = NULL;
+    pthread_mutex_unlock(&rs->mfd_lock);
+    multifd_send_free(ms);
     return ok;
 }
 
 void ram_state_cancel_multifd(struct ram_state *rs)
 {
+    pthread_mutex_lock(&rs->mfd_lock);
     if (rs->mfd) {
         multifd_send_shutdown(rs->mfd);
     }
+    pthread_mutex_unlock(&rs->mfd_lock);
 }
 
 bool ram_register(struct ram_state *rs, struct section_registry *reg,

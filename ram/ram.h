@@ -52,17 +52,21 @@ void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st);
  * Otherwise (loadvm) zero pages clear whatever the page held. */
 void ram_state_set_fresh(struct ram_state *rs, bool fresh);
 /* multifd, sending: pages of the passes go over the connections fds
- * (taken over).  stop waits until they are all written. */
+ * (taken over, closed on failure; each has sent its header, see
+ * multifd_send_header).  stop waits until they are all written. */
 bool ram_state_start_multifd(struct ram_state *rs, const int *fds, int n,
                              Error **errp);
 bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
                             Error **errp);
-/* Unblock the channels of a migration being cancelled. */
+/* Unblock the channels of a migration being cancelled (any thread). */
 void ram_state_cancel_multifd(struct ram_state *rs);
-/* multifd, receiving: ready for channels, a channel arrived (its first
- * bytes are the multifd magic; fd taken over), loading ended. */
+/* multifd, receiving: ready for channels, a channel arrived (its whole
+ * header is in; fd taken over), stop waiting (from another thread that
+ * ends before recv_end), loading ended.  Without recv_begin, a stream
+ * that uses multifd fails at its first flush. */
 void ram_state_multifd_recv_begin(struct ram_state *rs);
 bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp);
+void ram_state_multifd_recv_cancel(struct ram_state *rs);
 bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp);
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,

@@ -113,6 +113,56 @@ slow_source() {
     source_survives src 64M
 }
 
+@test "cancel while an exec: command is still finishing: no crash" {
+    # The stream is all written at once (a small paused guest) and the
+    # command lingers after it: the cancel lands while the migration
+    # closes its end.  Either outcome is fine; hop must live on.
+    hop_start src -m 16M -S -qmp "unix:$D/src.qmp,server,nowait"
+    hop_mon src "migrate_set_parameter max-bandwidth 0"
+    local i
+    for i in 1 2 3 4 5; do
+        run timeout 120 "$PY" "$HOP_SRC/tests/tools/cancel-at.py" \
+            "$D/src.qmp" "exec:cat >/dev/null; sleep 1" device
+        assert_success
+        assert_output --regexp '^(completed|cancelled)$'
+        kill -0 "$(hop_pid src)"
+    done
+    run hop_mon src "info status"
+    assert_output --regexp '^VM status: paused'
+}
+
+@test "cancel while an exec: command reads nothing: cancelled at once, the command stopped" {
+    local secs=120.$RANDOM$RANDOM
+    hop_start src -m 64M
+    wait_filled src
+    hop_mon src "migrate_set_parameter max-bandwidth 0" \
+        "migrate -d \"exec:sleep $secs\""
+    # The pipe fills at once and the migration thread blocks writing.
+    wait_mig src active 10
+    sleep 0.5
+    hop_mon src "migrate_cancel"
+    wait_mig src cancelled 5
+    run pgrep -f "sleep $secs"
+    assert_failure
+    source_survives src 64M
+}
+
+@test "exec: when the command's exit status cannot be had, the migration says why" {
+    # Started with SIGCHLD ignored, hop's children are reaped by the
+    # kernel and waitpid has no status to give.
+    cat >"$D/hop-nochld" <<EOF
+#!/usr/bin/python3
+import os, signal, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv("$HOP", ["$HOP"] + sys.argv[1:])
+EOF
+    chmod +x "$D/hop-nochld"
+    HOP=$D/hop-nochld hop_start src -m 16M -S
+    run hop_mon src "migrate_set_parameter max-bandwidth 0" \
+        "migrate \"exec:cat > /dev/null\"" "info migrate"
+    assert_line --regexp '^Migration status: failed \(cannot wait for the migration command \(pid [0-9]+\): No child processes\)$'
+}
+
 @test "cancel with no migration is harmless" {
     hop_start src -m 16M
     run hop_mon src "migrate_cancel" "info migrate" "info status"

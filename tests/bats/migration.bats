@@ -63,6 +63,29 @@ teardown() {
     assert_line "VM status: running"
 }
 
+@test "exec: the command inherits only its pipe and stdio, no descriptor of hop's" {
+    # Monitor and QMP connections, listening sockets, a disk image, the
+    # serial file, guest memory: none may reach the command.
+    "$HOP" img create "$D/d.qcow2" 8M >/dev/null
+    # What the test runner itself hands down is not hop's to close.
+    local inherited
+    inherited=$(ls /proc/$BASHPID/fd | tr '\n' ' ')
+    hop_start src -m 16M -S -qmp "unix:$D/src.qmp,server,nowait" \
+        -drive "file=$D/d.qcow2"
+    run hop_mon src "migrate_set_parameter max-bandwidth 0" \
+        "migrate \"exec:ls -l /proc/self/fd > $D/fds; cat > /dev/null\"" \
+        "info migrate"
+    assert_line "Migration status: completed"
+    cat "$D/fds"
+    # "N -> TARGET" for each; ls's own look at /proc/self/fd may be there.
+    run sed -n 's/.* \([0-9][0-9]*\) -> \(.*\)$/\1 \2/p' "$D/fds"
+    assert_line --regexp '^0 pipe:'
+    assert_line --regexp "^1 $D/fds\$"
+    run awk -v inh=" $inherited" '$1 > 2 && $2 !~ "^/proc/[0-9]+/fd$" &&
+                                   index(inh, " " $1 " ") == 0' <<<"$output"
+    assert_output ""
+}
+
 @test "fd: getfd over the monitor socket, to the destination's socket (emu)" {
     hop_start dst -m 64M -S -incoming "unix:$D/mig.sock"
     hop_start src -m 64M
