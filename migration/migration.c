@@ -13,6 +13,7 @@
 #include "ram/ram-multifd.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
+#include "util/fault.h"
 
 /* How often bandwidth and convergence are measured. */
 #define MEASURE_NS (100 * 1000 * 1000ull)
@@ -182,6 +183,9 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
         }
         t0 = clock_mono_ns();
     }
+    if (!fault_inject("migration-switchover", errp)) {
+        return false;
+    }
     set_status(mig, MIG_STATUS_DEVICE);
     if (!stream_save_complete(mig->reg, f, errp)) {
         return false;
@@ -250,6 +254,9 @@ static void *migration_thread(void *opaque)
         chan_check(f, &err);
         goto out;
     }
+    if (!fault_inject("migration-setup", &err)) {
+        goto out;
+    }
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
     pthread_mutex_lock(&mig->lock);
@@ -271,7 +278,7 @@ static void *migration_thread(void *opaque)
             goto out;
         }
         int r = stream_save_iterate(mig->reg, f, &err);
-        if (r < 0) {
+        if (r < 0 || !fault_inject("migration-iterate", &err)) {
             goto out;
         }
         if (chan_rate_limited(f) && !chan_has_error(f)) {
@@ -366,6 +373,7 @@ out:
     mig->ram_final = final;
     pthread_mutex_unlock(&mig->lock);
     if (ok) {
+        fault_exit_point("migration-complete");
         Error *e2 = NULL;
         machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
         error_free(e2);

@@ -75,6 +75,16 @@ static void read_plan(void)
     armed = true;
 }
 
+void fault_reload(void)
+{
+    pthread_once(&plan_once, read_plan);
+    armed = false;
+    memset(plan.point, 0, sizeof(plan.point));
+    plan.fail = false;
+    atomic_store(&plan.hits, 0);
+    read_plan();
+}
+
 /* Is this the armed point, on the pass the plan names? */
 static bool this_pass(const char *point)
 {

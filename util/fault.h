@@ -35,6 +35,9 @@ extern const struct fault_point fault_points[];
  * this point with fail and this is the pass it names; never returns when
  * it arms it with exit; true otherwise. */
 bool fault_inject(const char *point, Error **errp);
+/* Reads HOP_FAULT again (it is read once, at the first point passed):
+ * for a test that sets it in a forked child. */
+void fault_reload(void);
 /* A step that can only be died at: never returns when HOP_FAULT arms it
  * (with exit) and this is the pass it names. */
 void fault_exit_point(const char *point);

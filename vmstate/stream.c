@@ -9,6 +9,7 @@
 #include "util/lookup.h"
 #include "util/printable.h"
 #include "vmstate/stream-format.h"
+#include "util/fault.h"
 
 /* The longest vmdesc the loader accepts. */
 #define VMDESC_MAX (64u << 20)
@@ -551,6 +552,9 @@ static bool check_footer(struct loader *ld, const struct section_entry *e,
 static bool load_body(struct loader *ld, struct section_entry *e,
                       int version_id, Error **errp)
 {
+    if (!fault_inject("load-section", errp)) {
+        return section_failed(e, errp);
+    }
     bool ok;
     if (e->desc) {
         ok = vmstate_load(ld->f, e->desc, e->opaque, version_id, errp);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "util/fault.h"
 
 #define DISK_SIZE (1u << 20)
 
@@ -116,6 +117,7 @@ static int run_crashing(const char *point)
     assert_true(pid >= 0);
     if (pid == 0) {
         setenv("HOP_FAULT", point, 1);
+        fault_reload();
         workload();
     }
     int st;
@@ -154,7 +156,7 @@ static void assert_consistent(const char *point)
 static void test_workload_completes(void **state)
 {
     make_base_image();
-    assert_int_equal(run_crashing("none"), 0);
+    assert_int_equal(run_crashing(""), 0);
     assert_consistent("nowhere");
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
@@ -182,11 +184,32 @@ static void test_crash_at_each_step(void **state)
     }
 }
 
+/* The same steps failing (as a write error would) instead of dying. */
+static void test_failure_at_each_step(void **state)
+{
+    for (const struct fault_point *p = fault_points; p->name; p++) {
+        if (!p->can_fail || !strstr(p->ops, "qcow2-vmstate")) {
+            continue;
+        }
+        for (unsigned pass = 1; pass <= 5; pass += 2) {
+            char point[80];
+            snprintf(point, sizeof(point), "%s@%u:fail", p->name, pass);
+            make_base_image();
+            int rc = run_crashing(point);
+            if (rc == 0 && pass == 1) {
+                fail_msg("workload never failed at %s", point);
+            }
+            assert_consistent(point);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workload_completes),
         cmocka_unit_test(test_crash_at_each_step),
+        cmocka_unit_test(test_failure_at_each_step),
     };
     return cmocka_run_group_tests_name("qcow2 crash safety", tests, setup,
                                        teardown);
