@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "machine/machine.h"
+#include "util/guest-reads.h"
 
 /* Pages sampled per GiB of RAM (at least 256 in all). */
 #define SAMPLES_PER_GIB 4096
@@ -38,9 +39,11 @@ static uint64_t page_hash(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
     uint64_t h = 1469598103934665603ull;
+    GUEST_READS_BEGIN();
     for (size_t i = 0; i < 4096 / 8; i++) {
         h = (h ^ w[i]) * 1099511628211ull;
     }
+    GUEST_READS_END();
     return h;
 }
 

@@ -14,6 +14,7 @@
 
 #include "machine/memory.h"
 #include "util/iov.h"
+#include "util/guest-reads.h"
 
 const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 
@@ -55,7 +56,9 @@ static bool write_full(int fd, struct iovec *iov, int cnt, Error **errp)
 {
     while (cnt > 0) {
         struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+        GUEST_READS_BEGIN();    /* the pages come from guest RAM */
         ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        GUEST_READS_END();
         if (n < 0 && errno == EINTR) {
             continue;
         }

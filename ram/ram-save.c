@@ -13,6 +13,7 @@
 #include "machine/machine.h"
 #include "ram/ram-format.h"
 #include "util/clock.h"
+#include "util/guest-reads.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
 #define BATCH_WORDS 16
@@ -24,13 +25,17 @@
 bool ram_page_is_zero(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
+    bool zero = true;
+    GUEST_READS_BEGIN();
     for (size_t i = 0; i < RAM_PAGE_SIZE / 8; i += 8) {
         if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] |
             w[i + 6] | w[i + 7]) {
-            return false;
+            zero = false;
+            break;
         }
     }
-    return true;
+    GUEST_READS_END();
+    return zero;
 }
 
 /* A full memory barrier on every thread of the process (an IPI to the
@@ -149,7 +154,9 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         if (!old) {
             /* First time in the cache: this copy is what the peer gets. */
             rs->stats.xbzrle_cache_miss++;
+            GUEST_READS_BEGIN();
             xbzrle_cache_insert(rs->xbzrle_cache, key, host);
+            GUEST_READS_END();
             old = xbzrle_cache_lookup(rs->xbzrle_cache, key);
             put_page_header(rs, f, block, offset, RAM_FLAG_PAGE);
             chan_put_buffer(f, old, RAM_PAGE_SIZE);
@@ -157,7 +164,9 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
             return chan_tell(f) - start;
         }
         /* Encode against a stable copy: the guest may write meanwhile. */
+        GUEST_READS_BEGIN();
         memcpy(rs->scratch, host, RAM_PAGE_SIZE);
+        GUEST_READS_END();
         int n = xbzrle_encode(old, rs->scratch, RAM_PAGE_SIZE, rs->delta,
                               RAM_PAGE_SIZE - 64);
         if (n == 0) {

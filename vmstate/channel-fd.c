@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/iov.h"
+#include "util/guest-reads.h"
 
 struct fd_backend {
     int fd;
@@ -31,12 +32,15 @@ static ssize_t fd_writev(void *opaque, const struct iovec *iov_in, int iovcnt,
     struct iovec *cur = iov;
     while (iovcnt > 0) {
         ssize_t n;
+        /* Pages put by reference are read from guest RAM here. */
+        GUEST_READS_BEGIN();
         if (b->is_socket) {
             struct msghdr msg = { .msg_iov = cur, .msg_iovlen = (size_t)iovcnt };
             n = sendmsg(b->fd, &msg, MSG_NOSIGNAL);
         } else {
             n = writev(b->fd, cur, iovcnt);
         }
+        GUEST_READS_END();
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
