@@ -46,6 +46,40 @@ static const struct block_driver *probe(int fd)
     return probe_head(head, n > 0 ? (size_t)n : 0);
 }
 
+/* Takes the locks the open flags ask for. */
+static bool lock_as_opened(BlockDev *bs, Error **errp)
+{
+    return blk_lock_image(bs->fd, bs->filename, !bs->readonly,
+                          bs->flags & BLK_OPEN_FORCE_SHARE, errp);
+}
+
+/* Reads the metadata into new driver state. */
+static bool open_driver(BlockDev *bs, Error **errp)
+{
+    if (!bs->drv->open(bs, bs->fd, bs->readonly, errp)) {
+        bs->opaque = NULL;
+        error_prepend(errp, "'%s': ", bs->filename);
+        return false;
+    }
+    return true;
+}
+
+static void close_driver(BlockDev *bs)
+{
+    if (bs->drv->close) {
+        bs->drv->close(bs);
+    }
+    bs->opaque = NULL;
+}
+
+static void free_bs(BlockDev *bs)
+{
+    close(bs->fd);
+    pthread_mutex_destroy(&bs->lock);
+    free(bs->filename);
+    free(bs);
+}
+
 BlockDev *blk_open_flags(const char *path, const char *format,
                          unsigned flags, Error **errp)
 {
@@ -60,26 +94,27 @@ BlockDev *blk_open_flags(const char *path, const char *format,
         error_setg_errno(errp, errno, "cannot open '%s'", path);
         return NULL;
     }
-    /* Locked before the format is even probed: opening a qcow2 image
-     * read-write may already write to it (dirty bit repair). */
-    if (!blk_lock_image(fd, path, !readonly,
-                        flags & BLK_OPEN_FORCE_SHARE, errp)) {
-        close(fd);
-        return NULL;
-    }
     BlockDev *bs = calloc(1, sizeof(*bs));
     if (!bs || !(bs->filename = strdup(path))) {
         abort();
     }
-    bs->probed = !drv;
-    bs->drv = drv ? drv : probe(fd);
+    pthread_mutex_init(&bs->lock, NULL);
     bs->fd = fd;
     bs->readonly = readonly;
-    if (!bs->drv->open(bs, fd, readonly, errp)) {
-        error_prepend(errp, "'%s': ", path);
-        close(fd);
-        free(bs->filename);
-        free(bs);
+    bs->flags = flags;
+    bs->inactive = flags & BLK_OPEN_INACTIVE;
+    /* Locked before the format is even probed: opening a qcow2 image
+     * read-write may already write to it (dirty bit repair). */
+    if (!bs->inactive && !lock_as_opened(bs, errp)) {
+        free_bs(bs);
+        return NULL;
+    }
+    /* An inactive image is probed all the same: the magic does not
+     * change under a writer. */
+    bs->probed = !drv;
+    bs->drv = drv ? drv : probe(fd);
+    if (!bs->inactive && !open_driver(bs, errp)) {
+        free_bs(bs);
         return NULL;
     }
     return bs;
@@ -96,24 +131,122 @@ void blk_close(BlockDev *bs)
     if (!bs) {
         return;
     }
-    if (bs->drv->close) {
-        bs->drv->close(bs);
+    if (!bs->inactive) {
+        close_driver(bs);
     }
-    close(bs->fd);
-    free(bs->filename);
-    free(bs);
+    free_bs(bs);
+}
+
+/* Every operation on the driver state runs between enter and leave. */
+static bool enter(BlockDev *bs, Error **errp)
+{
+    pthread_mutex_lock(&bs->lock);
+    if (bs->inactive) {
+        error_setg(errp, "image '%s' is inactive: it belongs to the other "
+                   "end of a migration", bs->filename);
+        pthread_mutex_unlock(&bs->lock);
+        return false;
+    }
+    return true;
+}
+
+static void leave(BlockDev *bs)
+{
+    pthread_mutex_unlock(&bs->lock);
+}
+
+bool blk_inactivate(BlockDev *bs, Error **errp)
+{
+    pthread_mutex_lock(&bs->lock);
+    bool ok = true;
+    if (!bs->inactive) {
+        ok = !bs->drv->flush || bs->drv->flush(bs, errp);
+        if (ok) {
+            close_driver(bs);
+            blk_unlock_image(bs->fd);
+            bs->inactive = true;
+        } else {
+            error_prepend(errp, "'%s': ", bs->filename);
+        }
+    }
+    pthread_mutex_unlock(&bs->lock);
+    return ok;
+}
+
+bool blk_activate(BlockDev *bs, Error **errp)
+{
+    pthread_mutex_lock(&bs->lock);
+    bool ok = true;
+    if (bs->inactive) {
+        ok = lock_as_opened(bs, errp);
+        if (ok && !open_driver(bs, errp)) {
+            blk_unlock_image(bs->fd);
+            ok = false;
+        }
+        bs->inactive = !ok;
+    }
+    pthread_mutex_unlock(&bs->lock);
+    return ok;
+}
+
+bool blk_is_inactive(BlockDev *bs)
+{
+    pthread_mutex_lock(&bs->lock);
+    bool inactive = bs->inactive;
+    pthread_mutex_unlock(&bs->lock);
+    return inactive;
+}
+
+bool blk_inactivate_all(BlockDev *const *list, size_t n, Error **errp)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!blk_inactivate(list[i], errp)) {
+            while (i-- > 0) {
+                blk_activate(list[i], NULL);
+            }
+            return false;
+        }
+    }
+    return true;
+}
+
+bool blk_activate_all(BlockDev *const *list, size_t n, Error **errp)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!blk_activate(list[i], errp)) {
+            while (i-- > 0) {
+                blk_inactivate(list[i], NULL);
+            }
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Is [off, off + len) within the disk?  (Between enter and leave.) */
+static bool in_range(BlockDev *bs, const char *what, uint64_t off,
+                     size_t len, Error **errp)
+{
+    uint64_t size = bs->drv->size(bs);
+    if (off > size || len > size - off) {
+        error_setg(errp, "'%s': %s of %zu bytes at %llu is past the end "
+                   "(%llu bytes)", bs->filename, what, len,
+                   (unsigned long long)off, (unsigned long long)size);
+        return false;
+    }
+    return true;
 }
 
 bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
                Error **errp)
 {
-    if (off > blk_size(bs) || len > blk_size(bs) - off) {
-        error_setg(errp, "'%s': read of %zu bytes at %llu is past the end "
-                   "(%llu bytes)", bs->filename, len, (unsigned long long)off,
-                   (unsigned long long)blk_size(bs));
+    if (!enter(bs, errp)) {
         return false;
     }
-    return bs->drv->pread(bs, off, buf, len, errp);
+    bool ok = in_range(bs, "read", off, len, errp) &&
+              bs->drv->pread(bs, off, buf, len, errp);
+    leave(bs);
+    return ok;
 }
 
 /* A raw image whose format was probed must keep probing as raw, or the
@@ -128,7 +261,8 @@ static bool keeps_probing_raw(BlockDev *bs, uint64_t off, const void *buf,
         return true;
     }
     uint8_t head[PROBE_LEN] = { 0 };
-    size_t have = blk_size(bs) < PROBE_LEN ? (size_t)blk_size(bs) : PROBE_LEN;
+    uint64_t size = bs->drv->size(bs);
+    size_t have = size < PROBE_LEN ? (size_t)size : PROBE_LEN;
     size_t n = len < PROBE_LEN - off ? len : PROBE_LEN - (size_t)off;
     if ((off > 0 || n < have) && !bs->drv->pread(bs, 0, head, have, errp)) {
         return false;
@@ -144,31 +278,42 @@ static bool keeps_probing_raw(BlockDev *bs, uint64_t off, const void *buf,
     return true;
 }
 
-bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
-                Error **errp)
+static bool writable(BlockDev *bs, Error **errp)
 {
     if (bs->readonly) {
         error_setg(errp, "'%s' is read-only", bs->filename);
         return false;
     }
-    if (off > blk_size(bs) || len > blk_size(bs) - off) {
-        error_setg(errp, "'%s': write of %zu bytes at %llu is past the end "
-                   "(%llu bytes)", bs->filename, len, (unsigned long long)off,
-                   (unsigned long long)blk_size(bs));
+    return true;
+}
+
+bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
+                Error **errp)
+{
+    if (!enter(bs, errp)) {
         return false;
     }
-    return keeps_probing_raw(bs, off, buf, len, errp) &&
-           bs->drv->pwrite(bs, off, buf, len, errp);
+    bool ok = writable(bs, errp) && in_range(bs, "write", off, len, errp) &&
+              keeps_probing_raw(bs, off, buf, len, errp) &&
+              bs->drv->pwrite(bs, off, buf, len, errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_flush(BlockDev *bs, Error **errp)
 {
-    return bs->drv->flush ? bs->drv->flush(bs, errp) : true;
+    pthread_mutex_lock(&bs->lock);
+    bool ok = bs->inactive || !bs->drv->flush || bs->drv->flush(bs, errp);
+    pthread_mutex_unlock(&bs->lock);
+    return ok;
 }
 
 uint64_t blk_size(BlockDev *bs)
 {
-    return bs->drv->size(bs);
+    pthread_mutex_lock(&bs->lock);
+    uint64_t size = bs->inactive ? 0 : bs->drv->size(bs);
+    pthread_mutex_unlock(&bs->lock);
+    return size;
 }
 
 const char *blk_format(const BlockDev *bs)
@@ -238,8 +383,9 @@ bool blk_same_file(BlockDev *bs, const char *path)
 void blk_get_info(BlockDev *bs, struct blk_info *info)
 {
     memset(info, 0, sizeof(*info));
-    if (bs->drv->info) {
+    if (bs->drv->info && enter(bs, NULL)) {
         bs->drv->info(bs, info);
+        leave(bs);
     }
 }
 
@@ -251,7 +397,12 @@ bool blk_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
                    bs->filename, blk_format(bs));
         return false;
     }
-    return bs->drv->check(bs, res, errp);
+    if (!enter(bs, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->check(bs, res, errp);
+    leave(bs);
+    return ok;
 }
 
 void blk_check_result_free(struct blk_check_result *res)
@@ -275,13 +426,14 @@ static bool has_snapshots(BlockDev *bs, Error **errp)
     return true;
 }
 
-static bool writable(BlockDev *bs, Error **errp)
+/* Enters for a snapshot or vmstate call (a format that has them; one
+ * that writes, write, needs a writable image). */
+static bool enter_snapshots(BlockDev *bs, bool write, Error **errp)
 {
-    if (bs->readonly) {
-        error_setg(errp, "'%s' is read-only", bs->filename);
+    if (!has_snapshots(bs, errp) || (write && !writable(bs, errp))) {
         return false;
     }
-    return true;
+    return enter(bs, errp);
 }
 
 bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
@@ -289,8 +441,12 @@ bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
 {
     *list = NULL;
     *count = 0;
-    return has_snapshots(bs, errp) &&
-           bs->drv->snapshot_list(bs, list, count, errp);
+    if (!enter_snapshots(bs, false, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_list(bs, list, count, errp);
+    leave(bs);
+    return ok;
 }
 
 void blk_snapshot_clear(struct blk_snapshot *sn)
@@ -341,41 +497,72 @@ bool blk_snapshot_find(BlockDev *bs, const char *name_or_id,
 bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
                          Error **errp)
 {
-    return has_snapshots(bs, errp) && writable(bs, errp) &&
-           bs->drv->snapshot_create(bs, sn, errp);
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_create(bs, sn, errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
 {
-    return has_snapshots(bs, errp) && writable(bs, errp) &&
-           bs->drv->snapshot_apply(bs, name_or_id, errp);
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_apply(bs, name_or_id, errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
 {
-    return has_snapshots(bs, errp) && writable(bs, errp) &&
-           bs->drv->snapshot_delete(bs, name_or_id, errp);
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_delete(bs, name_or_id, errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp)
 {
-    return has_snapshots(bs, errp) &&
-           bs->drv->snapshot_check(bs, name_or_id, errp);
+    if (!enter_snapshots(bs, false, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_check(bs, name_or_id, errp);
+    leave(bs);
+    return ok;
+}
+
+/* A read of a snapshot's disk, or of a vmstate area. */
+static bool snapshot_read(BlockDev *bs, const char *name_or_id, bool vmstate,
+                          uint64_t off, void *buf, size_t len, Error **errp)
+{
+    if (!enter_snapshots(bs, false, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_pread(bs, name_or_id, vmstate, off, buf, len,
+                                      errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
                         void *buf, size_t len, Error **errp)
 {
-    return has_snapshots(bs, errp) &&
-           bs->drv->snapshot_pread(bs, name_or_id, false, off, buf, len,
-                                   errp);
+    return snapshot_read(bs, name_or_id, false, off, buf, len, errp);
 }
 
 bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
                          int iovcnt, Error **errp)
 {
-    return has_snapshots(bs, errp) && writable(bs, errp) &&
-           bs->drv->vmstate_pwritev(bs, pos, iov, iovcnt, errp);
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->vmstate_pwritev(bs, pos, iov, iovcnt, errp);
+    leave(bs);
+    return ok;
 }
 
 bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
@@ -388,7 +575,6 @@ bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
 bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
                        void *buf, size_t len, Error **errp)
 {
-    return has_snapshots(bs, errp) &&
-           bs->drv->snapshot_pread(bs, snapshot, true, pos, buf, len, errp);
+    return snapshot_read(bs, snapshot, true, pos, buf, len, errp);
 }
 

@@ -3,6 +3,7 @@
 #ifndef HOP_BLOCK_BLOCK_H
 #define HOP_BLOCK_BLOCK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,7 +95,12 @@ struct BlockDev {
     int fd;
     bool readonly;
     bool probed;         /* no format was given: drv was guessed */
-    void *opaque;        /* driver state */
+    unsigned flags;      /* as opened (blk_open_flags) */
+    /* Guards inactive and opaque: a migration thread hands the image over
+     * (blk_inactivate, blk_activate) while a monitor may be using it. */
+    pthread_mutex_t lock;
+    bool inactive;       /* no locks held, no driver state */
+    void *opaque;        /* driver state; NULL while inactive */
 };
 
 /* blk_open_flags() flags. */
@@ -103,6 +109,10 @@ enum {
     /* Read-only: lock no writer out (qemu-img's -U/--force-share); the
      * image may change under the reader. */
     BLK_OPEN_FORCE_SHARE = 1u << 1,
+    /* Open the file but neither lock it nor read its metadata (only the
+     * format is probed): another process may be writing it until it is
+     * handed over.  blk_activate takes it up. */
+    BLK_OPEN_INACTIVE = 1u << 2,
 };
 
 /* Open path as format ("raw", "qcow2"), or probe when format is NULL.
@@ -123,10 +133,29 @@ bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
                Error **errp);
 bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                 Error **errp);
+/* Nothing to flush on an inactive image: succeeds. */
 bool blk_flush(BlockDev *bs, Error **errp);
+/* 0 while inactive. */
 uint64_t blk_size(BlockDev *bs);
 const char *blk_format(const BlockDev *bs);
 const struct block_driver *blk_find_driver(const char *format);
+
+/* Handing an image over to another process (live migration between two
+ * processes naming the same image, as QEMU's inactive images).  Inactive,
+ * an image holds no lock bytes and no driver state: every operation but
+ * blk_size (0), blk_flush (nothing to do) and blk_close fails with
+ * "image 'PATH' is inactive ...".  blk_inactivate flushes, forgets the
+ * driver state and drops the locks; on a failed flush the image stays
+ * active.  blk_activate takes the locks as the open did (failing, with
+ * the lock error, while another process holds the image) and reads the
+ * metadata afresh, as another process may have written the image in the
+ * meantime.  Both do nothing to an image already in that state. */
+bool blk_inactivate(BlockDev *bs, Error **errp);
+bool blk_activate(BlockDev *bs, Error **errp);
+bool blk_is_inactive(BlockDev *bs);
+/* All of them or none: on a failure the ones already changed go back. */
+bool blk_inactivate_all(BlockDev *const *list, size_t n, Error **errp);
+bool blk_activate_all(BlockDev *const *list, size_t n, Error **errp);
 
 /* Create an image file at path of size bytes, over any file there
  * (locked first, as a writer).  options: "key=value,..." as qemu-img -o;
@@ -183,6 +212,12 @@ bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
  * (block/image-lock.c); path names it in messages. */
 bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
                     Error **errp);
+/* Internal to block/: release every lock byte held through fd. */
+void blk_unlock_image(int fd);
+
+/* Is path locked for writing through another open file (a running
+ * machine, a qemu-img writer)?  false when it cannot tell. */
+bool blk_image_has_writer(const char *path);
 
 extern const struct block_driver block_driver_raw;
 extern const struct block_driver block_driver_qcow2;

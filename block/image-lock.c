@@ -248,8 +248,7 @@ bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
     }
     /* Drop the claims made before the refusal, then explain it (looking
      * for the holder takes a while: not while others queue behind us). */
-    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-    fcntl(fd, F_OFD_SETLK, &fl);
+    blk_unlock_image(fd);
     if (r.byte < 0) {
         error_setg_errno(errp, r.err, "cannot lock image '%s'", path);
         return false;
@@ -262,4 +261,21 @@ bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
     error_setg(errp, "image '%s' is in use by another process (%s%s)", path,
                r.what, by);
     return false;
+}
+
+void blk_unlock_image(int fd)
+{
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+    fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+bool blk_image_has_writer(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    bool held = held_by_other(fd, LOCK_PERM_BASE + 1 /* write */) == 1;
+    close(fd);
+    return held;
 }

@@ -87,6 +87,14 @@ static bool sync_one(struct catalog *c, const char *image)
         return ok;
     }
     BlockDev *bs = blk_open(image, NULL, true, &err);
+    if (!bs && blk_image_has_writer(image)) {
+        /* Its snapshots may be changing as we read; and a hop machine
+         * notes its own savevm and delvm. */
+        printf("%s: skipped: in use by a running writer (a hop machine "
+               "keeps its own catalog entries)\n", image);
+        error_free(err);
+        return true;
+    }
     struct blk_snapshot *l = NULL;
     size_t n = 0;
     bool ok = bs && catalog_sync_image(c, bs, &err) &&

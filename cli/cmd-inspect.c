@@ -24,6 +24,7 @@ struct inspect_cmd {
     bool json;
     bool fields_only;
     bool verify;
+    bool force_share;           /* -U: an image a writer holds */
     const char *against;
     char *section;
     struct inspect_opts o;
@@ -52,6 +53,9 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
             a->o.no_ram = true;
         } else if (strcmp(arg, "--verify") == 0) {
             a->verify = true;
+        } else if (strcmp(arg, "-U") == 0 ||
+                   strcmp(arg, "--force-share") == 0) {
+            a->force_share = true;
         } else if (strcmp(arg, "--overwrite") == 0) {
             a->o.overwrite = true;
         } else if (strcmp(arg, "--section") == 0 && has_next) {
@@ -132,11 +136,18 @@ static bool is_qcow2(const char *file)
     return yes;
 }
 
+/* How to open an image: read-only, sharing it with a writer for -U. */
+static unsigned read_flags(bool force_share)
+{
+    return force_share ? BLK_OPEN_FORCE_SHARE : 0;
+}
+
 /* A qcow2 image without a snapshot named: its snapshot list. */
-static int list_image(const char *file, bool json)
+static int list_image(const char *file, bool json, bool force_share)
 {
     Error *err = NULL;
-    BlockDev *bs = blk_open(file, "qcow2", true, &err);
+    BlockDev *bs = blk_open_flags(file, "qcow2", read_flags(force_share),
+                                  &err);
     struct blk_snapshot *l = NULL;
     size_t n = 0;
     if (!bs || !blk_snapshot_list(bs, &l, &n, &err)) {
@@ -178,11 +189,11 @@ static int list_image(const char *file, bool json)
 
 /* A snapshot's state, read from the image's vmstate area. */
 static bool inspect_snapshot(const char *file, const char *tag,
-                             const struct inspect_opts *o, json_t **report,
-                             Error **errp)
+                             bool force_share, const struct inspect_opts *o,
+                             json_t **report, Error **errp)
 {
     *report = NULL;
-    BlockDev *bs = blk_open(file, NULL, true, errp);
+    BlockDev *bs = blk_open_flags(file, NULL, read_flags(force_share), errp);
     if (!bs) {
         return false;
     }
@@ -307,7 +318,7 @@ int cmd_inspect(int argc, char **argv)
                     "snapshot (IMAGE@TAG or --snapshot TAG)\n", a.image);
             rc = EXIT_USAGE;
         } else {
-            rc = list_image(a.image, a.json);
+            rc = list_image(a.image, a.json, a.force_share);
         }
         free(a.image);
         free(a.section);
@@ -315,8 +326,9 @@ int cmd_inspect(int argc, char **argv)
         return rc;
     }
     json_t *report = NULL;
-    bool ok = a.snapshot ? inspect_snapshot(a.image, a.snapshot, &a.o,
-                                            &report, &err)
+    bool ok = a.snapshot ? inspect_snapshot(a.image, a.snapshot,
+                                            a.force_share, &a.o, &report,
+                                            &err)
                          : run_inspect(a.file, &a.o, &report, &err);
     if (!ok) {
         if (!a.json && !a.verify && report &&

@@ -434,8 +434,12 @@ int cmd_run(int argc, char **argv)
     s.catalog = o.catalog;
 
     if (o.have_drive) {
-        blk = blk_open(o.drive_file, o.drive_format[0] ? o.drive_format : NULL,
-                       false, &err);
+        /* A destination leaves the image to the source until the
+         * migration hands it over (incoming activates it). */
+        unsigned flags = BLK_OPEN_RDWR | (o.incoming ? BLK_OPEN_INACTIVE : 0);
+        blk = blk_open_flags(o.drive_file,
+                             o.drive_format[0] ? o.drive_format : NULL, flags,
+                             &err);
         if (!blk) {
             error_prepend(&err, "-drive file=%s: ", o.drive_file);
             error_report_err(err);

@@ -21,6 +21,7 @@ static const struct cli_command *self(void)
 
 struct snap_args {
     bool json;
+    bool force_share;            /* -U: read an image a writer holds */
     const char *catalog;
     const char *monitor;
     const char *pos[64];
@@ -33,6 +34,8 @@ static int parse(int argc, char **argv, struct snap_args *a)
         const char *s = argv[i];
         if (strcmp(s, "--json") == 0) {
             a->json = true;
+        } else if (strcmp(s, "-U") == 0 || strcmp(s, "--force-share") == 0) {
+            a->force_share = true;
         } else if ((strcmp(s, "--catalog") == 0 ||
                     strcmp(s, "--monitor") == 0) && i + 1 < argc) {
             *(s[2] == 'c' ? &a->catalog : &a->monitor) = argv[++i];
@@ -86,13 +89,21 @@ static void print_lists(const struct image_list *l, size_t n, bool json)
     }
 }
 
+/* Opens an image to read, sharing it with a writer for -U. */
+static BlockDev *open_to_read(const struct snap_args *a, const char *image,
+                              Error **errp)
+{
+    return blk_open_flags(image, NULL,
+                          a->force_share ? BLK_OPEN_FORCE_SHARE : 0, errp);
+}
+
 static bool list_from_images(const struct snap_args *a, struct image_list *l,
                              size_t *n)
 {
     bool ok = true;
     for (int i = 0; i < a->npos; i++) {
         Error *err = NULL;
-        BlockDev *bs = blk_open(a->pos[i], NULL, true, &err);
+        BlockDev *bs = open_to_read(a, a->pos[i], &err);
         struct image_list *e = &l[*n];
         if (!bs || !blk_snapshot_list(bs, &e->snaps, &e->n, &err)) {
             error_report_err(err);
@@ -261,7 +272,7 @@ static int do_show(const struct snap_args *a)
         return cli_usage_error(self(), "show needs IMAGE TAG");
     }
     Error *err = NULL;
-    BlockDev *bs = blk_open(a->pos[0], NULL, true, &err);
+    BlockDev *bs = open_to_read(a, a->pos[0], &err);
     struct blk_snapshot sn = { 0 };
     struct state_summary sum = { 0 };
     bool ok = bs && blk_snapshot_find(bs, a->pos[1], &sn, &err) &&
@@ -358,6 +369,12 @@ int cmd_snapshot(int argc, char **argv)
         return rc;
     }
     const char *sub = argv[1];
+    if (a.force_share && strcmp(sub, "list") != 0 &&
+        strcmp(sub, "show") != 0) {
+        return cli_usage_error(self(), "-U (--force-share) goes with list "
+                               "and show: only a reader may share an image "
+                               "with its writer");
+    }
     if (strcmp(sub, "list") == 0) {
         return do_list(&a);
     } else if (strcmp(sub, "show") == 0) {

@@ -25,15 +25,20 @@ static const struct cli_option inspect_opts[] = {
     { "--extract-ram", CLI_ARG_DIR }, { "--overwrite", CLI_ARG_NONE },
     { "--verify", CLI_ARG_NONE },
     { "--against", CLI_ARG_FILE }, { "--snapshot", CLI_ARG_TEXT },
+    { "-U", CLI_ARG_NONE }, { "--force-share", CLI_ARG_NONE },
     { "--help", CLI_ARG_NONE }, { NULL }
 };
 #define SUBOPTS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 static const struct cli_command snapshot_subcommands[] = {
     { .name = "list", .operands = CLI_ARG_FILE,
       .options = SUBOPTS({ "--json", CLI_ARG_NONE },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE },
                          { "--catalog", CLI_ARG_FILE }) },
     { .name = "show", .operands = CLI_ARG_FILE,
       .options = SUBOPTS({ "--json", CLI_ARG_NONE },
+                         { "-U", CLI_ARG_NONE },
+                         { "--force-share", CLI_ARG_NONE },
                          { "--catalog", CLI_ARG_FILE }) },
     { .name = "delete", .operands = CLI_ARG_FILE,
       .options = SUBOPTS({ "--catalog", CLI_ARG_FILE }) },
@@ -179,10 +184,10 @@ const struct cli_command cli_commands[] = {
         .synopsis = "list|show|delete|save|load [OPTIONS] ...",
         .summary = "list, show, delete, save and load VM snapshots",
         .help =
-            "hop snapshot list [--json] [IMAGE...]\n"
+            "hop snapshot list [-U] [--json] [IMAGE...]\n"
             "    The snapshots of the images given, or of every image in "
             "the catalog.\n"
-            "hop snapshot show [--json] IMAGE TAG\n"
+            "hop snapshot show [-U] [--json] IMAGE TAG\n"
             "    A snapshot's metadata and the device sections its state "
             "holds (idstr,\n    instance, version, size), read from the "
             "image.\n"
@@ -192,7 +197,12 @@ const struct cli_command cli_commands[] = {
             "hop snapshot load TAG --monitor unix:PATH\n"
             "    savevm / loadvm in the running hop whose -monitor socket "
             "is PATH.\n"
-            "\n  --catalog PATH   the catalog (default $HOP_CATALOG, else "
+            "\n  -U, --force-share  list and show: read an image a running "
+            "machine (or another\n                     writer) holds, as "
+            "qemu-img -U; without it such an image is\n"
+            "                     refused with \"in use by another "
+            "process\"\n"
+            "  --catalog PATH     the catalog (default $HOP_CATALOG, else "
             "$XDG_DATA_HOME/hop/catalog.db)\n"
             "Exit status: 0 done, 1 failed, 2 usage.\n",
         .run = cmd_snapshot,
@@ -212,9 +222,13 @@ const struct cli_command cli_commands[] = {
             "    Rebuild the catalog's entries for these images (default: "
             "every image it\n    knows; images that are gone are "
             "dropped) by reading each snapshot's state.\n"
+            "    An image a running writer holds is skipped with a note "
+            "(\"PATH: skipped: ...\"):\n    a running hop machine keeps "
+            "its own entries up to date.\n"
             "\n  --catalog PATH   the catalog (default $HOP_CATALOG, else "
             "$XDG_DATA_HOME/hop/catalog.db)\n"
-            "Exit status: 0 done, 1 failed, 2 usage.\n",
+            "Exit status: 0 done (skipped images included), 1 an image "
+            "failed, 2 usage.\n",
         .run = cmd_catalog,
         .options = help_opts,
         .subcommands = catalog_subcommands,
@@ -240,7 +254,7 @@ const struct cli_command cli_commands[] = {
     },
     {
         .name = "inspect",
-        .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [--json] "
+        .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [-U] [--json] "
                     "[--section IDSTR[:INSTANCE]] [--fields] "
                     "[--no-ram] [--extract-ram DIR [--overwrite]] [--verify] "
                     "[--against SCHEMA.json]",
@@ -253,6 +267,10 @@ const struct cli_command cli_commands[] = {
                 "decodes that snapshot's saved state.\n\n"
                 "  --snapshot TAG          the snapshot of a qcow2 image to "
                 "decode\n"
+                "  -U, --force-share       read an image a running machine "
+                "(or another writer)\n"
+                "                          holds, as qemu-img -U; without "
+                "it, it is refused\n"
                 "  --json                  one JSON document (keys in "
                 "hop(1))\n"
                 "  --section IDSTR[:INST]  only that section\n"

@@ -31,6 +31,13 @@ void incoming_init(struct incoming *in, struct machine *m,
     pthread_mutex_init(&in->lock, NULL);
 }
 
+void incoming_set_drives(struct incoming *in, BlockDev *const *drives,
+                         size_t n)
+{
+    in->ndrives = n < INCOMING_MAX_DRIVES ? n : INCOMING_MAX_DRIVES;
+    memcpy(in->drives, drives, in->ndrives * sizeof(*drives));
+}
+
 static bool quitting(struct incoming *in)
 {
     pthread_mutex_lock(&in->lock);
@@ -153,7 +160,9 @@ static void *incoming_thread(void *opaque)
     }
     const char *src = globalstate_get(in->gs);
     bool run = in->autostart && (!src || strcmp(src, "running") == 0);
-    ok = machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
+    /* The source let go of the drives before its last sections. */
+    ok = blk_activate_all(in->drives, in->ndrives, &err) &&
+         machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
          (!run || vm_start(in->m, &err));
 out:
     if (in->lfd >= 0) {

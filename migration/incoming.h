@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "block/block.h"
 #include "migration/accept.h"
 #include "migration/transport.h"
 #include "util/error.h"
@@ -19,6 +20,8 @@ struct machine;
 struct section_registry;
 struct ram_state;
 struct globalstate;
+
+#define INCOMING_MAX_DRIVES 8
 
 /* Called on the incoming thread when loading ended. */
 typedef void (*incoming_done_fn)(void *opaque, bool ok, const char *error);
@@ -30,6 +33,11 @@ struct incoming {
     struct globalstate *gs;
     struct fd_table *fds;
     bool autostart;                /* run after loading, if the source ran */
+    /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
+     * source writes them until it hands them over; activated once the
+     * load is through, before the machine may run. */
+    BlockDev *drives[INCOMING_MAX_DRIVES];
+    size_t ndrives;
     incoming_done_fn done;
     void *opaque;
     struct mig_uri uri;
@@ -54,7 +62,13 @@ void incoming_init(struct incoming *in, struct machine *m,
                    struct section_registry *reg, struct ram_state *rs,
                    struct globalstate *gs, struct fd_table *fds,
                    bool autostart, incoming_done_fn done, void *opaque);
-/* Listens (or opens) uri and starts loading in the background. */
+/* The drives to activate after the load (at most INCOMING_MAX_DRIVES),
+ * before incoming_start. */
+void incoming_set_drives(struct incoming *in, BlockDev *const *drives,
+                         size_t n);
+/* Listens (or opens) uri and starts loading in the background.  A load
+ * fails, too, when the drives cannot be activated (another process holds
+ * them). */
 bool incoming_start(struct incoming *in, const char *uri, Error **errp);
 /* Stops waiting or loading (quit), waits for the thread and releases
  * everything; done is not called then. */

@@ -76,6 +76,13 @@ void migration_destroy(struct migration *mig)
     pthread_cond_destroy(&mig->cond);
 }
 
+void migration_set_drives(struct migration *mig, BlockDev *const *drives,
+                          size_t n)
+{
+    mig->ndrives = n < MIG_MAX_DRIVES ? n : MIG_MAX_DRIVES;
+    memcpy(mig->drives, drives, mig->ndrives * sizeof(*drives));
+}
+
 static void notify(struct migration *mig, enum mig_status st)
 {
     if (mig->notify && mig->run.caps[MIG_CAP_EVENTS]) {
@@ -158,10 +165,11 @@ static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
     machine_set_throttle(mig->m, pct);
 }
 
-/* Stop the guest, send what is left, and finish.  Returns false on
- * failure (the caller restarts the guest). */
+/* Stop the guest, hand the drives over, send what is left, and finish.
+ * Returns false on failure (the caller takes the drives back, if
+ * *inactivated, and restarts the guest). */
 static bool complete(struct migration *mig, Channel *f, bool *stopped,
-                     Error **errp)
+                     bool *inactivated, Error **errp)
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
@@ -184,6 +192,19 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
         t0 = clock_mono_ns();
     }
     if (!fault_inject("migration-switchover", errp)) {
+        return false;
+    }
+    /* Before the last of the state goes: the destination takes the
+     * drives once it has loaded everything.  (They change together;
+     * drives inactive already, as after an earlier migration, stay so
+     * whatever happens.) */
+    if (mig->ndrives && !blk_is_inactive(mig->drives[0])) {
+        if (!blk_inactivate_all(mig->drives, mig->ndrives, errp)) {
+            return false;
+        }
+        *inactivated = true;
+    }
+    if (!fault_inject("migration-inactivated", errp)) {
         return false;
     }
     set_status(mig, MIG_STATUS_DEVICE);
@@ -231,7 +252,7 @@ static void *migration_thread(void *opaque)
 {
     struct migration *mig = opaque;
     Error *err = NULL;
-    bool stopped = false, ok = false;
+    bool stopped = false, inactivated = false, ok = false;
     Channel *f = mig->f;
     const struct mig_config *cfg = &mig->run;
     struct ram_params rp = {
@@ -324,7 +345,7 @@ static void *migration_thread(void *opaque)
             }
         }
     }
-    ok = complete(mig, f, &stopped, &err);
+    ok = complete(mig, f, &stopped, &inactivated, &err);
 out:
     machine_set_throttle(mig->m, 0);
     {
@@ -386,11 +407,22 @@ out:
         } else {
             fail(mig, err);
         }
-        /* The source carries on as if nothing happened. */
+        /* The source carries on as if nothing happened: with its drives
+         * back, or else stopped (cont tries again). */
+        bool drives_ok = true;
+        if (inactivated) {
+            Error *e2 = NULL;
+            drives_ok = blk_activate_all(mig->drives, mig->ndrives, &e2);
+            if (!drives_ok) {
+                error_prepend(&e2, "migration failed and the drives cannot "
+                              "be taken back; the machine stays stopped: ");
+                error_report_err(e2);
+            }
+        }
         enum run_state st = machine_runstate(mig->m);
         if (stopped || st == RUN_STATE_FINISH_MIGRATE) {
             Error *e2 = NULL;
-            if (stopped) {
+            if (stopped && drives_ok) {
                 vm_start(mig->m, &e2);
             } else {
                 machine_set_runstate(mig->m, RUN_STATE_PAUSED, &e2);

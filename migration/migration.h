@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block/block.h"
 #include "migration/params.h"
 #include "migration/transport.h"
 #include "ram/ram.h"
@@ -21,6 +22,8 @@
 struct globalstate;
 struct machine;
 struct section_registry;
+
+#define MIG_MAX_DRIVES 8
 
 enum mig_status {
     MIG_STATUS_NONE,
@@ -70,6 +73,10 @@ struct migration {
     struct globalstate *gs;
     mig_notify_fn notify;
     void *opaque;
+    /* The machine's drives: inactive from the switch on (the destination
+     * takes them over), active again if the migration fails. */
+    BlockDev *drives[MIG_MAX_DRIVES];
+    size_t ndrives;
 
     pthread_mutex_t lock;          /* guards everything below */
     pthread_cond_t cond;
@@ -109,6 +116,10 @@ void migration_init(struct migration *mig, struct machine *m,
                     struct globalstate *gs, struct fd_table *fds,
                     mig_notify_fn notify, void *opaque);
 void migration_destroy(struct migration *mig);
+/* The drives to hand over (at most MIG_MAX_DRIVES), before any migration
+ * starts. */
+void migration_set_drives(struct migration *mig, BlockDev *const *drives,
+                          size_t n);
 
 /* Starts a migration to uri in the background. */
 bool migration_start(struct migration *mig, const char *uri, Error **errp);

@@ -56,7 +56,10 @@ const struct mon_cmd hmp_info_commands[] = {
       "migrate to URI (using -d to not wait for completion)",              \
       "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) " \
       "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "   \
-      "terminal, shows progress; Ctrl-C cancels the migration.",           \
+      "terminal, shows progress; Ctrl-C cancels the migration.  At the "    \
+      "switch the drives are flushed and let go, for a destination on the " \
+      "same images; a failed migration takes them back before the guest "   \
+      "runs again.",                                                        \
       hmp_migrate },                                                        \
     { "migrate_incoming", NULL, ARGS({ "uri", MON_ARG_URI, false }),        \
       "continue an incoming migration from an -incoming defer",            \
@@ -104,7 +107,10 @@ const struct mon_cmd hmp_commands[] = {
     { "info", NULL, NULL, "show various information about the system state",
       NULL, NULL, hmp_info_commands },
     { "stop", NULL, NULL, "stop emulation", NULL, hmp_stop },
-    { "cont", "c", NULL, "resume emulation", NULL, hmp_cont },
+    { "cont", "c", NULL, "resume emulation",
+      "After a completed migration the drives belong to the destination: "
+      "cont takes them back first, and fails, the machine staying stopped, "
+      "while another process holds them.", hmp_cont },
     { "system_reset", NULL, NULL, "reset the system", NULL,
       hmp_system_reset },
     { "quit", "q", NULL, "quit the emulator",

@@ -58,7 +58,7 @@ QMP_FN(qmp_cont)
     if (runstate_is_running(st)) {
         return json_object();
     }
-    if (st == RUN_STATE_INMIGRATE) {
+    if (st == RUN_STATE_INMIGRATE || st == RUN_STATE_FINISH_MIGRATE) {
         error_setg(errp, "Migration is not finalized yet");
         return NULL;
     }
@@ -69,7 +69,14 @@ QMP_FN(qmp_cont)
                    machine_last_error(s->machine));
         return NULL;
     }
-    if (!vm_start(s->machine, errp)) {
+    /* After a migration the destination may hold the drives: take them
+     * back first, or stay stopped with the lock error. */
+    BlockDev *drives[SNAPSHOT_MAX_DRIVES];
+    for (size_t i = 0; i < s->ndrives; i++) {
+        drives[i] = s->drives[i].bs;
+    }
+    if (!blk_activate_all(drives, s->ndrives, errp) ||
+        !vm_start(s->machine, errp)) {
         return NULL;
     }
     return json_object();

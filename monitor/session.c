@@ -164,6 +164,16 @@ bool session_attach_machine(struct vm_session *s, struct machine *m,
                    on_migration_status, s);
     incoming_init(&s->in, m, reg, s->rs, &s->gs, s->fds, s->autostart,
                   on_incoming_done, s);
+    /* Both ends of a migration hand the drives over. */
+    _Static_assert(SNAPSHOT_MAX_DRIVES <= MIG_MAX_DRIVES &&
+                   SNAPSHOT_MAX_DRIVES <= INCOMING_MAX_DRIVES,
+                   "every drive can change hands");
+    BlockDev *drives[SNAPSHOT_MAX_DRIVES];
+    for (size_t i = 0; i < s->ndrives; i++) {
+        drives[i] = s->drives[i].bs;
+    }
+    migration_set_drives(&s->mig, drives, s->ndrives);
+    incoming_set_drives(&s->in, drives, s->ndrives);
     return true;
 }
 

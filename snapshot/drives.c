@@ -67,6 +67,15 @@ bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
                    "'hop img create X.qcow2 1G')");
         return false;
     }
+    for (size_t i = 0; i < plan->n; i++) {
+        if (blk_is_inactive(plan->drives[i].bs)) {
+            error_setg(errp, "drive '%s' (%s) is inactive: it belongs to "
+                       "the other end of a migration (on a source, 'cont' "
+                       "takes it back)", plan->drives[i].name,
+                       plan->drives[i].bs->filename);
+            return false;
+        }
+    }
     if (vmstate) {
         for (size_t i = 0; i < plan->n; i++) {
             if (strcmp(plan->drives[i].name, vmstate) == 0 ||

@@ -31,7 +31,8 @@ bool snapshot_drive_capable(const BlockDev *bs);
 /* Picks the drives of a snapshot.  devices (NULL: every writable drive)
  * names the drives to include, by name or file name; vmstate (NULL: the
  * first of them) the one to hold the state.  Fails, saying what to add,
- * when there is none, and when a writable drive cannot take snapshots. */
+ * when there is none, when a writable drive cannot take snapshots, and
+ * when one is inactive (handed over by a migration). */
 bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
                         const char *const *devices, size_t ndevices,
                         const char *vmstate, struct snapshot_plan *plan,

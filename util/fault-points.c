@@ -53,6 +53,8 @@ const struct fault_point fault_points[] = {
     { "migration-iterate", true, "migrate", "a pass of RAM pages sent" },
     { "migration-switchover", true, "migrate",
       "the source stopped for the switch, device state not yet sent" },
+    { "migration-inactivated", true, "migrate",
+      "the source's drives handed over (inactive), device state not yet sent" },
     { "migration-complete", false, "migrate",
       "the whole stream sent and closed, not yet reported complete" },
     /* Loading a stream: an incoming migration, loadvm. */

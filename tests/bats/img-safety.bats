@@ -202,6 +202,59 @@ image_clean() {
     image_clean d.qcow2
 }
 
+@test "a running machine's image: inspect and snapshot list|show read it with -U only; catalog sync skips it" {
+    "$HOP" img create d.qcow2 1M >/dev/null
+    "$HOP" img create e.qcow2 1M >/dev/null
+    hop_start vm -m 16M -S -drive "file=$D/d.qcow2"
+    hop_mon vm "savevm s0" >/dev/null
+    local lock="image 'd.qcow2' is in use by another process (locked for writing"
+    run "$HOP" inspect d.qcow2
+    assert_failure 1
+    assert_output --partial "hop inspect: d.qcow2: $lock"
+    run "$HOP" inspect d.qcow2@s0
+    assert_failure 1
+    assert_output --partial "$lock"
+    run "$HOP" snapshot list d.qcow2
+    assert_failure 1
+    assert_output --partial "$lock"
+    run "$HOP" snapshot show d.qcow2 s0
+    assert_failure 1
+    assert_output --partial "$lock"
+    run "$HOP" inspect -U d.qcow2
+    assert_success
+    assert_line "d.qcow2: qcow2 image, 1 snapshot (inspect one with IMAGE@TAG)"
+    run "$HOP" inspect --force-share --verify d.qcow2@s0
+    assert_success
+    assert_output --partial "d.qcow2@s0: ok: stream complete"
+    run "$HOP" snapshot list -U d.qcow2
+    assert_success
+    assert_output --regexp $'\n1 +s0 +'
+    run "$HOP" snapshot show --force-share --json d.qcow2 s0
+    assert_success
+    assert_output --partial '"name": "s0"'
+    # Only a reader may share the image with its writer.
+    run "$HOP" snapshot delete -U d.qcow2 s0
+    assert_failure 2
+    # A sync of several images skips the one in use, with a note; the
+    # machine keeps its own entries (savevm noted s0).
+    run "$HOP" catalog sync d.qcow2 e.qcow2
+    assert_success
+    assert_line "d.qcow2: skipped: in use by a running writer (a hop machine keeps its own catalog entries)"
+    assert_line "e.qcow2: 0 snapshots"
+    run "$HOP" catalog query "SELECT s.name FROM snapshots s JOIN images i ON s.image_id = i.id WHERE i.path = '$D/d.qcow2'"
+    assert_output "s0"
+    # Any other failure still fails the sync.
+    printf 'QFI\373garbage' >bad.qcow2
+    run "$HOP" catalog sync d.qcow2 bad.qcow2
+    assert_failure 1
+    assert_line --partial "d.qcow2: skipped"
+    hop_mon vm quit
+    wait_for "! kill -0 $(hop_pid vm) 2>/dev/null" 20
+    run "$HOP" catalog sync d.qcow2
+    assert_success
+    assert_output "d.qcow2: 1 snapshot"
+}
+
 @test "an image QEMU holds: hop refuses to write it or run on it" {
     need_qemu_system
     "$HOP" img create q.qcow2 1M >/dev/null

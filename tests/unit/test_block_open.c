@@ -1,7 +1,8 @@
 /* What the block layer guarantees around opening and creating images:
  * QEMU's image locks (the same bytes, so each sees the other), create
- * that never clobbers on a refusal, and a probed raw image that cannot be
- * turned into another format by what is written to it. */
+ * that never clobbers on a refusal, a probed raw image that cannot be
+ * turned into another format by what is written to it, and inactive
+ * images handed between two processes (migration). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,6 +272,124 @@ static void test_probed_raw_keeps_its_format(void **state)
     blk_close(bs);
 }
 
+/* An operation on an inactive image fails with a one-line error. */
+static void expect_inactive(bool ok, Error **err)
+{
+    assert_false(ok);
+    const char *msg = error_get_pretty(*err);
+    if (!strstr(msg, "is inactive") || strchr(msg, '\n')) {
+        fail_msg("error '%s' does not say the image is inactive", msg);
+    }
+    error_free(*err);
+    *err = NULL;
+}
+
+/* Two processes naming one image in a migration: the destination opens
+ * it inactive beside the running source, the source lets go at the
+ * switch, the destination takes it; and back. */
+static void test_inactive_hands_over(void **state)
+{
+    create_qcow2();
+    char held[9];
+    uint8_t buf[512] = { 0 };
+    Error *err = NULL;
+    bool ok;
+    BlockDev *src = must_open(img, NULL, BLK_OPEN_RDWR);
+    BlockDev *dst = must_open(img, NULL, BLK_OPEN_RDWR | BLK_OPEN_INACTIVE);
+    held_bytes(img, held);
+    assert_string_equal(held, "11010101");   /* the source's alone */
+    assert_true(blk_is_inactive(dst));
+    assert_string_equal(blk_format(dst), "qcow2");
+    assert_int_equal(blk_size(dst), 0);
+    assert_true(blk_flush(dst, &err));
+    ok = blk_pwrite(dst, 0, buf, sizeof(buf), &err);
+    expect_inactive(ok, &err);
+    ok = blk_pread(dst, 0, buf, sizeof(buf), &err);
+    expect_inactive(ok, &err);
+    struct blk_snapshot *l;
+    size_t n;
+    ok = blk_snapshot_list(dst, &l, &n, &err);
+    expect_inactive(ok, &err);
+    assert_false(blk_activate(dst, &err));
+    assert_non_null(strstr(error_get_pretty(err), "is in use by another "
+                                                  "process"));
+    error_free(err);
+    err = NULL;
+    assert_true(blk_is_inactive(dst));
+
+    assert_true(blk_inactivate(src, &err));
+    assert_true(blk_inactivate(src, &err));  /* again: nothing to do */
+    held_bytes(img, held);
+    assert_string_equal(held, "00000000");
+    ok = blk_pwrite(src, 0, buf, sizeof(buf), &err);
+    expect_inactive(ok, &err);
+    if (!blk_activate(dst, &err)) {
+        fail_msg("%s", error_get_pretty(err));
+    }
+    held_bytes(img, held);
+    assert_string_equal(held, "11010101");
+    assert_int_equal(blk_size(dst), 1 << 20);
+    assert_true(blk_pwrite(dst, 0, buf, sizeof(buf), &err));
+    assert_false(blk_activate(src, &err));   /* the destination has it */
+    error_free(err);
+    err = NULL;
+    blk_close(dst);
+    assert_true(blk_activate(src, &err));
+    assert_true(blk_pwrite(src, 0, buf, sizeof(buf), &err));
+    blk_close(src);
+}
+
+/* What another process wrote while the image was inactive is read
+ * afresh on activation: snapshots, data, size; nothing cached before is
+ * written back over it. */
+static void test_activate_rereads_metadata(void **state)
+{
+    create_qcow2();
+    Error *err = NULL;
+    uint8_t a[4096], b[4096];
+    memset(a, 0xaa, sizeof(a));
+    BlockDev *src = must_open(img, NULL, BLK_OPEN_RDWR);
+    assert_true(blk_pwrite(src, 0, a, sizeof(a), &err));
+    assert_true(blk_inactivate(src, &err));
+
+    BlockDev *dst = must_open(img, NULL, BLK_OPEN_RDWR);
+    memset(b, 0xbb, sizeof(b));
+    assert_true(blk_pwrite(dst, 65536, b, sizeof(b), &err));
+    char name[] = "x";
+    struct blk_snapshot sn = { .name = name, .icount = -1,
+                               .disk_size = blk_size(dst) };
+    assert_true(blk_snapshot_create(dst, &sn, &err));
+    assert_true(blk_pwrite(dst, 131072, b, sizeof(b), &err));
+    blk_close(dst);
+
+    if (!blk_activate(src, &err)) {
+        fail_msg("%s", error_get_pretty(err));
+    }
+    struct blk_snapshot found;
+    assert_true(blk_snapshot_find(src, "x", &found, &err));
+    blk_snapshot_clear(&found);
+    uint8_t got[4096];
+    assert_true(blk_pread(src, 131072, got, sizeof(got), &err));
+    assert_memory_equal(got, b, sizeof(b));
+    /* A write now allocates around what the other process allocated. */
+    assert_true(blk_pwrite(src, 196608, a, sizeof(a), &err));
+    blk_close(src);
+
+    BlockDev *ro = must_open(img, NULL, 0);
+    struct blk_check_result res;
+    assert_true(blk_check(ro, &res, &err));
+    assert_int_equal(res.corruptions, 0);
+    assert_int_equal(res.leaks, 0);
+    blk_check_result_free(&res);
+    assert_true(blk_pread(ro, 65536, got, sizeof(got), &err));
+    assert_memory_equal(got, b, sizeof(b));
+    assert_true(blk_pread(ro, 196608, got, sizeof(got), &err));
+    assert_memory_equal(got, a, sizeof(a));
+    assert_true(blk_snapshot_pread(ro, "x", 131072, got, sizeof(got), &err));
+    assert_memory_equal(got, (uint8_t[4096]){ 0 }, sizeof(got));
+    blk_close(ro);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +401,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_probed_raw_keeps_its_format,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inactive_hands_over, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_activate_rereads_metadata, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("block open", tests, NULL, NULL);
 }
