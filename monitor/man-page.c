@@ -106,9 +106,10 @@ static const char *const qmp_head =
     "serves QEMU's machine protocol on a unix socket (mode 0600; several\n"
     "clients at once).\n"
     "A client receives a greeting, must send\n"
-    ".B {\"execute\": \"qmp_capabilities\"}\n"
+    ".B {\\(dqexecute\\(dq: \\(dqqmp_capabilities\\(dq}\n"
     "(other commands are refused until then), then sends\n"
-    ".B {\"execute\": \\fINAME\\fB, \"arguments\": {...}, \"id\": ...}\n"
+    ".B {\\(dqexecute\\(dq: \\fINAME\\fB, \\(dqarguments\\(dq: {...}, "
+    "\\(dqid\\(dq: ...}\n"
     "and receives\n"
     ".B {\"return\": ...}\n"
     "or\n"
@@ -121,21 +122,34 @@ static const char *const qmp_head =
     "waits until it has read the answers, and once more than 8 MiB of\n"
     "events wait for it, hop drops it (with a note on standard error).\n"
     "Events arrive as\n"
-    ".B {\"event\": \\fINAME\\fB, \"data\": {...}, \"timestamp\": {...}}\n"
-    "\\(em\n"
-    ".B STOP\n"
-    "and\n"
-    ".B RESUME\n"
-    "when the machine stops and resumes,\n"
-    ".B SHUTDOWN\n"
-    "when it ends,\n"
-    ".B RESET\n"
-    "and\n"
-    ".BR MIGRATION .\n"
+    ".B {\\(dqevent\\(dq: \\fINAME\\fB, \\(dqdata\\(dq: {...}, "
+    "\\(dqtimestamp\\(dq: {...}}\n"
+    "(see Events below).\n"
     "The HMP commands and the QMP commands call the same functions;\n"
     ".B human\\-monitor\\-command\n"
     "runs an HMP command line and returns its output.\n"
-    "Commands:\n";
+    ".PP\n"
+    "The lists below come from the tables QMP runs from, and so do the\n"
+    "answers of\n"
+    ".B query\\-commands\n"
+    "(the command names; QEMU's\n"
+    ".B qmp\\-shell\n"
+    "completes them),\n"
+    ".B query\\-events\n"
+    "and\n"
+    ".BR query\\-qmp\\-schema :\n"
+    "every command, its arguments and result, and every event and its data,\n"
+    "as QEMU's SchemaInfo objects.\n"
+    "An argument is shown as\n"
+    ".IR name : type ,\n"
+    "with\n"
+    ".I ?\n"
+    "when it may be left out;\n"
+    ".RI [ type ]\n"
+    "is a list, and the other type names are those of the schema.\n"
+    ".SS Commands\n";
+
+static const char *const events_head = ".SS Events\n";
 
 static const char *const page_tail =
     ".SH FILES\n"
@@ -155,15 +169,51 @@ static void roff_name(FILE *out, const char *s)
     }
 }
 
+/* "Arguments: uri: str; detach?: bool." */
+static void print_qmp_args(FILE *out, const char *what,
+                           const struct qmp_arg *args)
+{
+    if (!args || !args->name) {
+        return;
+    }
+    fprintf(out, "%s:", what);
+    for (const struct qmp_arg *a = args; a->name; a++) {
+        char type[128];
+        qmp_arg_type_name(a, type, sizeof(type));
+        fputs(" ", out);
+        roff_name(out, a->name);
+        fputs(a->optional ? "?: " : ": ", out);
+        roff_name(out, type);
+        fputs(a[1].name ? ";" : ".\n", out);
+    }
+}
+
 void hmp_print_man_page(FILE *out)
 {
     fputs(page_head, out);
     hmp_print_man(out);
     fputs(qmp_head, out);
     for (const struct qmp_cmd *c = qmp_commands; c->name; c++) {
-        fputs(".B ", out);
+        fputs(".TP\n.B ", out);
         roff_name(out, c->name);
-        fputs(c[1].name ? ",\n" : "\n", out);
+        fputs("\n", out);
+        if (c->args == QMP_ANY_ARGS) {
+            fputs("Arguments: the members of ", out);
+            roff_name(out, c->arg_type);
+            fputs(".\n", out);
+        } else {
+            print_qmp_args(out, "Arguments", c->args);
+        }
+        fputs("Returns ", out);
+        roff_name(out, c->ret ? c->ret : "{}");
+        fputs(".\n", out);
+    }
+    fputs(events_head, out);
+    for (const struct qmp_event *e = qmp_events; e->name; e++) {
+        fputs(".TP\n.B ", out);
+        roff_name(out, e->name);
+        fprintf(out, "\n%s.\n", e->help);
+        print_qmp_args(out, "Data", e->data);
     }
     fputs(page_tail, out);
 }

@@ -4,10 +4,13 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "machine/machine.h"
 #include "monitor/monitor.h"
 #include "monitor/session.h"
+#include "snapshot/table.h"
+#include "vmstate/stream.h"
 
 QMP_FN(qmp_query_status)
 {
@@ -38,6 +41,60 @@ QMP_FN(qmp_query_name)
 QMP_FN(qmp_query_accel)
 {
     return json_pack("{s:s}", "accel", machine_accel_name(s->machine));
+}
+
+/* As QEMU's: present says KVM is built in (it always is), enabled that
+ * it runs this machine. */
+QMP_FN(qmp_query_kvm)
+{
+    bool kvm = strcmp(machine_accel_name(s->machine), "kvm") == 0;
+    return json_pack("{s:b,s:b}", "enabled", kvm, "present", 1);
+}
+
+/* All zeros when the machine has none, as QEMU answers. */
+QMP_FN(qmp_query_uuid)
+{
+    uint8_t u[16] = { 0 };
+    section_registry_uuid(machine_registry(s->machine), u);
+    char text[37];
+    snprintf(text, sizeof(text), "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
+    return json_pack("{s:s}", "UUID", text);
+}
+
+/* One drive as QEMU's BlockInfo: the parts hop has.  A drive handed over
+ * to a migration's destination (inactive) has no metadata open: its
+ * image shows no size or snapshots until it is taken back. */
+static json_t *block_info(const struct snapshot_drive *d)
+{
+    BlockDev *bs = d->bs;
+    struct blk_snapshot *snaps = NULL;
+    size_t n = 0;
+    if (!blk_is_inactive(bs) && strcmp(blk_format(bs), "qcow2") == 0 &&
+        !blk_snapshot_list(bs, &snaps, &n, NULL)) {
+        n = 0;
+    }
+    json_t *image = image_info_json(bs, bs->filename, snaps, n);
+    blk_snapshot_list_free(snaps, n);
+    json_t *inserted = json_pack(
+        "{s:s,s:b,s:s,s:b,s:i,s:b,s:{s:b,s:b,s:b},s:o}", "file", bs->filename,
+        "ro", bs->readonly, "drv", blk_format(bs), "encrypted", 0,
+        "backing_file_depth", 0, "active", !blk_is_inactive(bs), "cache",
+        "writeback", 1, "direct", 0, "no-flush", 0, "image", image);
+    return json_pack("{s:s,s:s,s:b,s:b,s:o}", "device", d->name, "type",
+                     "unknown", "removable", 0, "locked", 0, "inserted",
+                     inserted);
+}
+
+QMP_FN(qmp_query_block)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < s->ndrives; i++) {
+        json_array_append_new(list, block_info(&s->drives[i]));
+    }
+    return list;
 }
 
 QMP_FN(qmp_stop)

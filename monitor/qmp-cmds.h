@@ -21,6 +21,14 @@ QMP_FN(qmp_quit);
 QMP_FN(qmp_query_cpus_fast);
 QMP_FN(qmp_human_monitor_command);
 QMP_FN(qmp_query_accel);
+QMP_FN(qmp_query_kvm);
+QMP_FN(qmp_query_uuid);
+QMP_FN(qmp_query_block);
+
+/* QMP describing itself (monitor/qmp-schema.c). */
+QMP_FN(qmp_query_commands);
+QMP_FN(qmp_query_events);
+QMP_FN(qmp_query_qmp_schema);
 
 
 /* Migration (monitor/qmp-cmds-migration.c). */

@@ -1,54 +1,210 @@
-/* The QMP command table. */
+/* The QMP tables: commands, events, and the types their arguments,
+ * results and data are made of.  Dispatch checks arguments against the
+ * command table; query-commands, query-events, query-qmp-schema and
+ * hop-monitor(7) describe hop from these tables. */
 #include <stddef.h>
+#include <string.h>
 
+#include "machine/runstate.h"
+#include "migration/migration.h"
+#include "migration/params.h"
 #include "monitor/qmp-cmds.h"
 
 #define ARGS(...) ((const struct qmp_arg[]){ __VA_ARGS__, { NULL } })
+#define VALUES(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* The snapshot commands share their selection of drives. */
+#define SNAPSHOT_JOB_ARGS { "job-id", QMP_STR, true }, \
+    { "tag", QMP_STR, false }
 
 const struct qmp_cmd qmp_commands[] = {
-    { "query-status", qmp_query_status, NULL },
-    { "query-version", qmp_query_version, NULL },
-    { "query-name", qmp_query_name, NULL },
-    { "query-accel", qmp_query_accel, NULL },
-    { "stop", qmp_stop, NULL },
-    { "cont", qmp_cont, NULL },
-    { "system_reset", qmp_system_reset, NULL },
-    { "quit", qmp_quit, NULL },
-    { "query-cpus-fast", qmp_query_cpus_fast, NULL },
+    { "qmp_capabilities", NULL,
+      ARGS({ "enable", QMP_ARRAY, true, "QMPCapability" }), NULL },
+    { "query-status", qmp_query_status, NULL, "StatusInfo" },
+    { "query-version", qmp_query_version, NULL, "VersionInfo" },
+    { "query-name", qmp_query_name, NULL, "NameInfo" },
+    { "query-accel", qmp_query_accel, NULL, "AccelInfo" },
+    { "query-kvm", qmp_query_kvm, NULL, "KvmInfo" },
+    { "query-uuid", qmp_query_uuid, NULL, "UuidInfo" },
+    { "query-commands", qmp_query_commands, NULL, "[CommandInfo]" },
+    { "query-events", qmp_query_events, NULL, "[EventInfo]" },
+    /* SchemaInfo is a union of seven kinds: left undescribed. */
+    { "query-qmp-schema", qmp_query_qmp_schema, NULL, "[any]" },
+    { "stop", qmp_stop, NULL, NULL },
+    { "cont", qmp_cont, NULL, NULL },
+    { "system_reset", qmp_system_reset, NULL, NULL },
+    { "quit", qmp_quit, NULL, NULL },
+    { "query-cpus-fast", qmp_query_cpus_fast, NULL, "[CpuInfoFast]" },
+    { "query-block", qmp_query_block, NULL, "[BlockInfo]" },
     { "human-monitor-command", qmp_human_monitor_command,
       ARGS({ "command-line", QMP_STR, false },
-           { "cpu-index", QMP_INT, true }) },
+           { "cpu-index", QMP_INT, true }), "str" },
     { "migrate", qmp_migrate,
       ARGS({ "uri", QMP_STR, false }, { "detach", QMP_BOOL, true },
            { "blk", QMP_BOOL, true }, { "inc", QMP_BOOL, true },
-           { "resume", QMP_BOOL, true }) },
+           { "resume", QMP_BOOL, true }), NULL },
     { "migrate-incoming", qmp_migrate_incoming,
-      ARGS({ "uri", QMP_STR, false }) },
-    { "migrate_cancel", qmp_migrate_cancel, NULL },
+      ARGS({ "uri", QMP_STR, false }), NULL },
+    { "migrate_cancel", qmp_migrate_cancel, NULL, NULL },
     { "migrate-continue", qmp_migrate_continue,
-      ARGS({ "state", QMP_STR, false }) },
-    { "query-migrate", qmp_query_migrate, NULL },
+      ARGS({ "state", QMP_STR, false, "MigrationStatus" }), NULL },
+    { "query-migrate", qmp_query_migrate, NULL, "MigrationInfo" },
     { "migrate-set-capabilities", qmp_migrate_set_capabilities,
-      ARGS({ "capabilities", QMP_ARRAY, false }) },
-    { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL },
+      ARGS({ "capabilities", QMP_ARRAY, false,
+             "MigrationCapabilityStatus" }), NULL },
+    { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL,
+      "[MigrationCapabilityStatus]" },
     /* Arguments are the parameter names; their table checks them. */
-    { "migrate-set-parameters", qmp_migrate_set_parameters, QMP_ANY_ARGS },
-    { "query-migrate-parameters", qmp_query_migrate_parameters, NULL },
+    { "migrate-set-parameters", qmp_migrate_set_parameters, QMP_ANY_ARGS,
+      NULL, "MigrationParameters" },
+    { "query-migrate-parameters", qmp_query_migrate_parameters, NULL,
+      "MigrationParameters" },
     { "calc-dirty-rate", qmp_calc_dirty_rate,
-      ARGS({ "calc-time", QMP_INT, false }) },
-    { "query-dirty-rate", qmp_query_dirty_rate, NULL },
-    { "getfd", qmp_getfd, ARGS({ "fdname", QMP_STR, false }) },
-    { "closefd", qmp_closefd, ARGS({ "fdname", QMP_STR, false }) },
+      ARGS({ "calc-time", QMP_INT, false }), NULL },
+    { "query-dirty-rate", qmp_query_dirty_rate, NULL, "DirtyRateInfo" },
+    { "getfd", qmp_getfd, ARGS({ "fdname", QMP_STR, false }), NULL },
+    { "closefd", qmp_closefd, ARGS({ "fdname", QMP_STR, false }), NULL },
     /* QEMU's are jobs; hop answers when the work is done. */
     { "snapshot-save", qmp_snapshot_save,
-      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
-           { "vmstate", QMP_STR, true }, { "devices", QMP_ARRAY, true }) },
+      ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
+           { "devices", QMP_ARRAY, true, "str" }), NULL },
     { "snapshot-load", qmp_snapshot_load,
-      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
-           { "vmstate", QMP_STR, true }, { "devices", QMP_ARRAY, true }) },
+      ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
+           { "devices", QMP_ARRAY, true, "str" }), NULL },
     { "snapshot-delete", qmp_snapshot_delete,
-      ARGS({ "job-id", QMP_STR, true }, { "tag", QMP_STR, false },
-           { "devices", QMP_ARRAY, true }) },
-    { "query-snapshots", qmp_query_snapshots, NULL },
+      ARGS(SNAPSHOT_JOB_ARGS, { "devices", QMP_ARRAY, true, "str" }), NULL },
+    { "query-snapshots", qmp_query_snapshots, NULL, "[SnapshotInfo]" },
+    { NULL }
+};
+
+const struct qmp_event qmp_events[] = {
+    { "STOP", NULL, "The machine stopped" },
+    { "RESUME", NULL, "The machine runs again" },
+    { "SHUTDOWN", ARGS({ "guest", QMP_BOOL, false },
+                       { "reason", QMP_STR, false, "ShutdownCause" }),
+      "The machine ends: the guest powered off, or quit" },
+    { "RESET", ARGS({ "guest", QMP_BOOL, false },
+                    { "reason", QMP_STR, false, "ShutdownCause" }),
+      "system_reset restarted the machine" },
+    { "GUEST_PANICKED", ARGS({ "action", QMP_STR, false }),
+      "A vCPU could not go on; the machine is paused" },
+    { "MIGRATION", ARGS({ "status", QMP_STR, false, "MigrationStatus" }),
+      "A migration changed status (with the events capability on), or an "
+      "incoming one completed" },
+    { NULL }
+};
+
+const struct qmp_event *qmp_event_find(const char *name)
+{
+    for (const struct qmp_event *e = qmp_events; e->name; e++) {
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Enums and objects whose values or members live in other tables. */
+static const char *run_state_value(size_t i)
+{
+    return i < RUN_STATE__MAX ? runstate_name((enum run_state)i) : NULL;
+}
+
+static const char *mig_status_value(size_t i)
+{
+    return i < MIG_STATUS__MAX ? mig_status_name((enum mig_status)i) : NULL;
+}
+
+static const char *mig_cap_value(size_t i)
+{
+    return i < MIG_CAP__MAX ? mig_caps[i].name : NULL;
+}
+
+/* Every parameter, optional both to set and in what is returned. */
+static bool mig_param_member(size_t i, struct qmp_arg *out)
+{
+    if (i >= MIG_PARAM__MAX) {
+        return false;
+    }
+    *out = (struct qmp_arg){ mig_params[i].name, QMP_INT, true, "int" };
+    return true;
+}
+
+const struct qmp_schema_type qmp_schema_types[] = {
+    /* hop offers no capabilities; QEMU's one is out-of-band. */
+    { "QMPCapability", QMP_SCHEMA_ENUM, .values = VALUES("oob") },
+    { "RunState", QMP_SCHEMA_ENUM, .value = run_state_value },
+    { "MigrationStatus", QMP_SCHEMA_ENUM, .value = mig_status_value },
+    { "MigrationCapability", QMP_SCHEMA_ENUM, .value = mig_cap_value },
+    { "ShutdownCause", QMP_SCHEMA_ENUM,
+      .values = VALUES("guest-shutdown", "host-qmp-quit",
+                       "host-qmp-system-reset") },
+    { "StatusInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "running", QMP_BOOL, false }, { "singlestep", QMP_BOOL, false },
+           { "status", QMP_STR, false, "RunState" }) },
+    { "VersionTriple", QMP_SCHEMA_OBJECT,
+      ARGS({ "major", QMP_INT, false }, { "minor", QMP_INT, false },
+           { "micro", QMP_INT, false }) },
+    { "VersionInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "qemu", QMP_OBJ, false, "VersionTriple" },
+           { "package", QMP_STR, false }) },
+    { "NameInfo", QMP_SCHEMA_OBJECT, ARGS({ "name", QMP_STR, true }) },
+    { "AccelInfo", QMP_SCHEMA_OBJECT, ARGS({ "accel", QMP_STR, false }) },
+    { "KvmInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "enabled", QMP_BOOL, false }, { "present", QMP_BOOL, false }) },
+    { "UuidInfo", QMP_SCHEMA_OBJECT, ARGS({ "UUID", QMP_STR, false }) },
+    { "CommandInfo", QMP_SCHEMA_OBJECT, ARGS({ "name", QMP_STR, false }) },
+    { "EventInfo", QMP_SCHEMA_OBJECT, ARGS({ "name", QMP_STR, false }) },
+    { "CpuInstanceProperties", QMP_SCHEMA_OBJECT,
+      ARGS({ "node-id", QMP_INT, true }, { "socket-id", QMP_INT, true },
+           { "core-id", QMP_INT, true }, { "thread-id", QMP_INT, true }) },
+    { "CpuInfoFast", QMP_SCHEMA_OBJECT,
+      ARGS({ "cpu-index", QMP_INT, false }, { "qom-path", QMP_STR, false },
+           { "thread-id", QMP_INT, false },
+           { "props", QMP_OBJ, true, "CpuInstanceProperties" },
+           { "target", QMP_STR, false }) },
+    { "BlockInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "device", QMP_STR, false }, { "qdev", QMP_STR, true },
+           { "type", QMP_STR, false }, { "removable", QMP_BOOL, false },
+           { "locked", QMP_BOOL, false },
+           { "inserted", QMP_OBJ, true, "BlockDeviceInfo" }) },
+    { "BlockdevCacheInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "writeback", QMP_BOOL, false }, { "direct", QMP_BOOL, false },
+           { "no-flush", QMP_BOOL, false }) },
+    { "BlockDeviceInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "file", QMP_STR, false }, { "ro", QMP_BOOL, false },
+           { "drv", QMP_STR, false }, { "encrypted", QMP_BOOL, false },
+           { "backing_file_depth", QMP_INT, false },
+           { "active", QMP_BOOL, false },
+           { "cache", QMP_OBJ, false, "BlockdevCacheInfo" },
+           { "image", QMP_OBJ, false, "ImageInfo" }) },
+    { "ImageInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "snapshots", QMP_ARRAY, true, "SnapshotInfo" },
+           { "virtual-size", QMP_INT, false }, { "filename", QMP_STR, false },
+           { "cluster-size", QMP_INT, true }, { "format", QMP_STR, false },
+           { "actual-size", QMP_INT, true },
+           { "format-specific", QMP_OBJ, true },
+           { "dirty-flag", QMP_BOOL, true }) },
+    { "SnapshotInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "icount", QMP_INT, true }, { "vm-clock-nsec", QMP_INT, false },
+           { "name", QMP_STR, false }, { "date-sec", QMP_INT, false },
+           { "date-nsec", QMP_INT, false }, { "vm-clock-sec", QMP_INT, false },
+           { "id", QMP_STR, false }, { "vm-state-size", QMP_INT, false }) },
+    { "MigrationInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "status", QMP_STR, true, "MigrationStatus" },
+           { "total-time", QMP_INT, true }, { "downtime", QMP_INT, true },
+           { "expected-downtime", QMP_INT, true },
+           { "setup-time", QMP_INT, true }, { "ram", QMP_OBJ, true },
+           { "xbzrle-cache", QMP_OBJ, true },
+           { "cpu-throttle-percentage", QMP_INT, true },
+           { "error-desc", QMP_STR, true }) },
+    { "MigrationCapabilityStatus", QMP_SCHEMA_OBJECT,
+      ARGS({ "capability", QMP_STR, false, "MigrationCapability" },
+           { "state", QMP_BOOL, false }) },
+    { "MigrationParameters", QMP_SCHEMA_OBJECT, .member = mig_param_member },
+    { "DirtyRateInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "dirty-rate", QMP_INT, true }, { "status", QMP_STR, false },
+           { "start-time", QMP_INT, false },
+           { "calc-time", QMP_INT, false }) },
     { NULL }
 };

@@ -113,6 +113,11 @@ static bool check_args(const struct qmp_cmd *cmd, json_t *args, Error **errp)
     return true;
 }
 
+const struct qmp_cmd *qmp_table_of(const struct vm_session *s)
+{
+    return s->qmp_table ? s->qmp_table : qmp_commands;
+}
+
 json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
                      bool *negotiate_now)
 {
@@ -162,7 +167,7 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
         return error_response("CommandNotFound", "Expecting capabilities "
                               "negotiation with 'qmp_capabilities'", id);
     }
-    const struct qmp_cmd *cmd = s->qmp_table ? s->qmp_table : qmp_commands;
+    const struct qmp_cmd *cmd = qmp_table_of(s);
     while (cmd->name && strcmp(cmd->name, name) != 0) {
         cmd++;
     }

@@ -7,6 +7,7 @@
 #define HOP_MONITOR_QMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/error.h"
 
@@ -14,13 +15,19 @@ typedef struct json_t json_t;
 struct vm_session;
 struct qmp_client;
 
-/* A QMP command argument: name, JSON type, optional. */
+/* A QMP command argument (or a member of a type the schema describes):
+ * name, JSON type, optional.  `of` names a type of the schema (in
+ * qmp_schema_types, or a builtin: "str", "int", "bool", "number",
+ * "any") that refines the JSON type: an array's element type, an
+ * object's type, or an enum for a string.  Without it an array holds
+ * "any" values and an object is "any". */
 enum qmp_type { QMP_STR, QMP_INT, QMP_BOOL, QMP_OBJ, QMP_ARRAY, QMP_NUM };
 
 struct qmp_arg {
     const char *name;
     enum qmp_type type;
     bool optional;
+    const char *of;
 };
 
 /* Returns the "return" value (new reference) or NULL with errp set. */
@@ -30,14 +37,55 @@ struct qmp_cmd {
     const char *name;
     qmp_fn fn;
     const struct qmp_arg *args;    /* ends with name NULL; NULL = none */
+    /* What it returns, as a schema type name: "[T]" is an array of T;
+     * NULL is the empty object. */
+    const char *ret;
+    /* For QMP_ANY_ARGS: the object type describing the arguments. */
+    const char *arg_type;
 };
 
 /* For commands that check their own arguments. */
 extern const struct qmp_arg qmp_any_args[];
 #define QMP_ANY_ARGS qmp_any_args
 
-/* The command table (monitor/qmp-table.c), ending with name NULL. */
+/* The command table (monitor/qmp-table.c), ending with name NULL.
+ * qmp_capabilities is there to be described; the protocol runs it. */
 extern const struct qmp_cmd qmp_commands[];
+/* The commands a session's clients may run. */
+const struct qmp_cmd *qmp_table_of(const struct vm_session *s);
+
+/* The events hop emits and what their data holds (monitor/qmp-table.c),
+ * ending with name NULL.  session_emit() takes only these. */
+struct qmp_event {
+    const char *name;
+    const struct qmp_arg *data;    /* NULL = no members */
+    const char *help;              /* when it is sent, for the manual */
+};
+extern const struct qmp_event qmp_events[];
+const struct qmp_event *qmp_event_find(const char *name);
+
+/* A named type of the schema: an object with members, or an enum (a
+ * string with fixed values).  Members or values may come from another
+ * table instead: `member(i, &arg)` / `value(i)` give the i-th one, and
+ * false / NULL past the end. */
+enum qmp_schema_kind { QMP_SCHEMA_OBJECT, QMP_SCHEMA_ENUM };
+
+struct qmp_schema_type {
+    const char *name;
+    enum qmp_schema_kind kind;
+    const struct qmp_arg *members;     /* objects; ends with name NULL */
+    bool (*member)(size_t i, struct qmp_arg *out);
+    const char *const *values;         /* enums; ends with NULL */
+    const char *(*value)(size_t i);
+};
+extern const struct qmp_schema_type qmp_schema_types[];
+
+/* The schema of the commands in table and of qmp_events, as
+ * query-qmp-schema returns it (a list of SchemaInfo objects).  Fails
+ * naming the first type that no entry defines. */
+json_t *qmp_schema(const struct qmp_cmd *table, Error **errp);
+/* The schema type name of an argument: "str", "[str]", "RunState"... */
+void qmp_arg_type_name(const struct qmp_arg *a, char *buf, size_t len);
 
 /* A client on a connected socket.  Nothing here blocks: answers and
  * events wait in the client's output queue (monitor/outq.h) until the

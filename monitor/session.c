@@ -46,6 +46,12 @@ void session_destroy(struct vm_session *s)
 
 void session_emit(struct vm_session *s, const char *name, json_t *data)
 {
+    /* query-events and the schema list what clients may receive. */
+    if (!qmp_event_find(name)) {
+        fprintf(stderr, "hop: event %s is not in the QMP event table\n",
+                name);
+        abort();
+    }
     struct session_event *e = calloc(1, sizeof(*e));
     if (!e || !(e->name = strdup(name))) {
         abort();

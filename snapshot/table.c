@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/printable.h"
@@ -76,5 +77,44 @@ json_t *snapshot_info_json(const struct blk_snapshot *sn)
     json_object_set_new(o, "id", json_string(sn->id));
     json_object_set_new(o, "vm-state-size",
                         json_integer((json_int_t)sn->vm_state_size));
+    return o;
+}
+
+json_t *image_info_json(BlockDev *bs, const char *filename,
+                        const struct blk_snapshot *snaps, size_t nsnaps)
+{
+    struct stat st;
+    uint64_t actual = stat(filename, &st) == 0 ?
+                      (uint64_t)st.st_blocks * 512 : 0;
+    struct blk_info info;
+    blk_get_info(bs, &info);
+    json_t *o = json_object();
+    if (nsnaps) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < nsnaps; i++) {
+            json_array_append_new(arr, snapshot_info_json(&snaps[i]));
+        }
+        json_object_set_new(o, "snapshots", arr);
+    }
+    json_object_set_new(o, "virtual-size",
+                        json_integer((json_int_t)blk_size(bs)));
+    json_object_set_new(o, "filename", json_string(filename));
+    if (info.cluster_size) {
+        json_object_set_new(o, "cluster-size",
+                            json_integer((json_int_t)info.cluster_size));
+    }
+    json_object_set_new(o, "format", json_string(blk_format(bs)));
+    json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
+    if (info.compat) {
+        json_t *d = json_pack("{s:s,s:s,s:b,s:i,s:b,s:b}", "compat",
+                              info.compat, "compression-type",
+                              info.compression, "lazy-refcounts",
+                              info.lazy_refcounts, "refcount-bits",
+                              (int)info.refcount_bits, "corrupt",
+                              info.corrupt, "extended-l2", info.extended_l2);
+        json_object_set_new(o, "format-specific", json_pack(
+            "{s:s,s:o}", "type", "qcow2", "data", d));
+    }
+    json_object_set_new(o, "dirty-flag", json_boolean(info.dirty));
     return o;
 }

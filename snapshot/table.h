@@ -25,5 +25,10 @@ void snapshot_format_clock(uint64_t ns, char *buf, size_t len);
 /* {"id", "name", "vm-state-size", "date-sec", "date-nsec",
  *  "vm-clock-sec", "vm-clock-nsec", ["icount"]} */
 json_t *snapshot_info_json(const struct blk_snapshot *sn);
+/* QEMU's ImageInfo, as `qemu-img info --output=json` prints it: filename
+ * (as given), format, virtual-size, actual-size, cluster-size,
+ * format-specific and dirty-flag, and the snapshots given (if any). */
+json_t *image_info_json(BlockDev *bs, const char *filename,
+                        const struct blk_snapshot *snaps, size_t nsnaps);
 
 #endif

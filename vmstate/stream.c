@@ -133,6 +133,15 @@ void section_registry_validate_uuid(struct section_registry *reg, bool on)
     reg->validate_uuid = on;
 }
 
+bool section_registry_uuid(const struct section_registry *reg,
+                           uint8_t out[16])
+{
+    if (reg->have_uuid) {
+        memcpy(out, reg->uuid, 16);
+    }
+    return reg->have_uuid;
+}
+
 static struct section_entry *find_entry(const struct section_registry *reg,
                                         const char *idstr, int instance_id)
 {

@@ -70,6 +70,9 @@ const char *section_registry_machine(const struct section_registry *reg);
 void section_registry_set_uuid(struct section_registry *reg,
                                const uint8_t uuid[16]);
 void section_registry_validate_uuid(struct section_registry *reg, bool on);
+/* Copies the machine's UUID to out; false if it has none. */
+bool section_registry_uuid(const struct section_registry *reg,
+                           uint8_t out[16]);
 
 /* ---- Saving ---- */
 
