@@ -12,22 +12,17 @@ it is killed.
 """
 import json
 import select
-import socket
 import sys
 import time
+
+import qmp
 
 
 def main(argv):
     path = argv[1]
     name = argv[2] if len(argv) > 2 else "query-status"
     limit = int(argv[3]) if len(argv) > 3 else 64 << 20
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(10)
-    sock.connect(path)
-    f = sock.makefile("rb")
-    json.loads(f.readline())                      # the greeting
-    sock.sendall(b'{"execute": "qmp_capabilities"}\n')
-    json.loads(f.readline())
+    sock = qmp.Client(path, timeout=10).sock
     request = (json.dumps({"execute": name}) + "\n").encode()
     chunk = request * (65536 // len(request))
     sock.setblocking(False)

@@ -11,47 +11,23 @@ final query-migrate as JSON ("reply ..." / "final ...").  Exit status 0
 when the migration completed, 1 otherwise.
 """
 import json
-import socket
 import sys
 import time
+
+import qmp
 
 ACTIVE = ("setup", "active", "pre-switchover", "device", "cancelling")
 
 
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-        self.sock.settimeout(30)
-        self.buf = b""
-        self.events = []
-        self.recv()                      # the greeting
-        self.cmd("qmp_capabilities")
+def print_event(msg):
+    ev = msg["event"]
+    if ev == "MIGRATION":
+        ev += " " + msg["data"]["status"]
+    print("event", ev, flush=True)
 
-    def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("QMP connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
 
-    def cmd(self, name, **args):
-        req = {"execute": name}
-        if args:
-            req["arguments"] = args
-        self.sock.sendall(json.dumps(req).encode() + b"\n")
-        while True:
-            msg = self.recv()
-            if "event" in msg:
-                self.events.append(msg)
-                ev = msg["event"]
-                if ev == "MIGRATION":
-                    ev += " " + msg["data"]["status"]
-                print("event", ev, flush=True)
-                continue
-            return msg
+def connect(path):
+    return qmp.Client(path, timeout=30, on_event=print_event)
 
 
 def main(argv):
@@ -70,13 +46,13 @@ def main(argv):
             sys.stderr.write(__doc__)
             return 2
     path, uri = args
-    q = Qmp(path)
+    q = connect(path)
     if caps:
         print("reply", json.dumps(q.cmd("migrate-set-capabilities",
-                                        capabilities=caps)))
+                                        {"capabilities": caps})))
     if params:
-        print("reply", json.dumps(q.cmd("migrate-set-parameters", **params)))
-    print("reply", json.dumps(q.cmd("migrate", uri=uri)), flush=True)
+        print("reply", json.dumps(q.cmd("migrate-set-parameters", params)))
+    print("reply", json.dumps(q.cmd("migrate", {"uri": uri})), flush=True)
     deadline = time.time() + timeout
     while True:
         info = q.cmd("query-migrate")["return"]

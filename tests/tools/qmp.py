@@ -1,5 +1,19 @@
 #!/usr/bin/python3
-"""A small QMP client for tests.
+"""The QMP client of the tests, as a module and as a command.
+
+As a module (the other tools in tests/tools import it):
+
+    q = qmp.Client(PATH)            # connects, reads the greeting,
+                                    # negotiates (negotiate=False: not)
+    q.cmd("migrate", {"uri": U})    # the whole answer: {"return": ...}
+                                    # or {"error": ...}; events that came
+                                    # first go to q.events (and on_event)
+    q.execute("query-migrate")      # the "return" value, QmpError if none
+
+Every read is bounded by the client's timeout; a closed connection is
+EOFError.
+
+As a command:
 
   qmp.py SOCKET [--raw] [--no-negotiate] [--events N] REQUEST...
 
@@ -16,29 +30,102 @@ import sys
 import time
 
 
-def read_messages(sock, buf, want, timeout):
-    """Returns (messages, buf): up to `want` complete JSON lines."""
-    out = []
-    deadline = time.time() + timeout
-    while len(out) < want:
-        while b"\n" in buf and len(out) < want:
-            line, buf = buf.split(b"\n", 1)
-            if line.strip():
-                out.append(json.loads(line))
-        if len(out) >= want:
-            break
-        left = deadline - time.time()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        buf += chunk
-    return out, buf
+class QmpError(RuntimeError):
+    """A command answered with an error."""
+
+
+class Client:
+    def __init__(self, path, timeout=30, negotiate=True, on_event=None):
+        self.timeout = timeout
+        self.on_event = on_event
+        self.events = []
+        self.buf = b""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.greeting = self.recv()
+        if negotiate:
+            self.negotiate()
+
+    def negotiate(self):
+        return self.cmd("qmp_capabilities")
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, req):
+        self.send_raw(json.dumps(req).encode() + b"\n")
+
+    def recv_some(self, want, timeout):
+        """Up to `want` messages, waiting at most `timeout` seconds."""
+        out = []
+        deadline = time.time() + timeout
+        while len(out) < want:
+            while b"\n" in self.buf and len(out) < want:
+                line, self.buf = self.buf.split(b"\n", 1)
+                if line.strip():
+                    out.append(json.loads(line))
+            if len(out) >= want:
+                break
+            left = deadline - time.time()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            self.buf += chunk
+        self.sock.settimeout(self.timeout)
+        return out
+
+    def recv(self, timeout=None):
+        """The next message; EOFError if hop closed or sent nothing in
+        time."""
+        got = self.recv_some(1, self.timeout if timeout is None else timeout)
+        if not got:
+            raise EOFError("no QMP message (connection closed or timed out)")
+        return got[0]
+
+    def response(self, timeout=None):
+        """The next message that is not an event; events go to
+        self.events and on_event."""
+        while True:
+            msg = self.recv(timeout)
+            if "event" not in msg:
+                return msg
+            self.events.append(msg)
+            if self.on_event:
+                self.on_event(msg)
+
+    def cmd(self, name, args=None):
+        req = {"execute": name}
+        if args is not None:
+            req["arguments"] = args
+        self.send(req)
+        return self.response()
+
+    def execute(self, name, args=None):
+        msg = self.cmd(name, args)
+        if "error" in msg:
+            raise QmpError("%s: %s" % (name, msg["error"]["desc"]))
+        return msg["return"]
+
+    def close(self):
+        self.sock.close()
+
+
+def request_bytes(req, raw):
+    if raw and req.startswith("@"):
+        with open(req[1:], "rb") as f:
+            return f.read()
+    if raw:
+        return req.encode()
+    if req.lstrip().startswith("{"):
+        return json.dumps(json.loads(req)).encode()
+    return json.dumps({"execute": req}).encode()
 
 
 def main(argv):
@@ -52,29 +139,16 @@ def main(argv):
         del args[i:i + 2]
     args = [a for a in args if a not in ("--raw", "--no-negotiate")]
     path, requests = args[0], args[1:]
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    buf = b""
-    greeting, buf = read_messages(sock, buf, 1, 10)
-    print(json.dumps(greeting[0]))
+    q = Client(path, timeout=10, negotiate=False)
+    print(json.dumps(q.greeting))
     if negotiate:
-        sock.sendall(b'{"execute": "qmp_capabilities"}\n')
-        resp, buf = read_messages(sock, buf, 1, 10)
-        print(json.dumps(resp[0]))
+        q.send({"execute": "qmp_capabilities"})
+        print(json.dumps(q.recv()))
     for req in requests:
-        if raw and req.startswith("@"):
-            with open(req[1:], "rb") as f:
-                data = f.read()
-        elif raw:
-            data = req.encode()
-        elif req.lstrip().startswith("{"):
-            data = json.dumps(json.loads(req)).encode()
-        else:
-            data = json.dumps({"execute": req}).encode()
-        sock.sendall(data + b"\n")
+        q.send_raw(request_bytes(req, raw) + b"\n")
         # Events may arrive before the answer: print until a non-event.
         while True:
-            resp, buf = read_messages(sock, buf, 1, 30)
+            resp = q.recv_some(1, 30)
             if not resp:
                 print("no response", file=sys.stderr)
                 return 1
@@ -82,7 +156,7 @@ def main(argv):
             if "event" not in resp[0]:
                 break
     if events:
-        got, buf = read_messages(sock, buf, events, 10)
+        got = q.recv_some(events, 10)
         for e in got:
             print(json.dumps(e))
         if len(got) < events:
