@@ -84,6 +84,10 @@ struct cli_parser {
  * exit code (the error is printed). */
 int cli_parse_options(const struct cli_parser *p, int argc, char **argv,
                       int first);
+/* The option tables of subcommands, NULL-terminated in tables[max], for
+ * a parser that takes any subcommand's options; returns how many. */
+size_t cli_subcommand_tables(const struct cli_command *subs,
+                             const struct cli_option **tables, size_t max);
 /* Applies one option met on the command line, as cli_parse_options does. */
 int cli_apply_option(const struct cli_command *cmd,
                      const struct cli_option *opt, void *target,

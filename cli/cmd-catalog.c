@@ -252,11 +252,11 @@ static int word(const struct cli_command *cmd, void *target, const char *w)
 int cmd_catalog(int argc, char **argv)
 {
     struct catalog_args a = { .nrest = 0 };
+    const struct cli_option *tables[4];
+    cli_subcommand_tables(cli_catalog_subcommands, tables, 4);
     const struct cli_parser p = {
         .cmd = self(),
-        .tables = (const struct cli_option *const[]){
-            cli_catalog_subcommands[0].options,
-            cli_catalog_subcommands[1].options, NULL },
+        .tables = tables,
         .target = &a,
         .unknown_is_operand = true,
         .operand = word,

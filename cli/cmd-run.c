@@ -573,29 +573,41 @@ static bool dump_vmstate(struct machine *m, const char *path)
     return true;
 }
 
-int cmd_run(int argc, char **argv)
+/* -monitor and -qmp (their defaults when not given), and the serial
+ * default that depends on where the monitor is; -1 or the exit code. */
+static int parse_endpoints(struct run_opts *o, struct endpoint *hmp_ep,
+                           struct endpoint *qmp_ep)
 {
-    struct run_opts o = { 0 };
-    int rc = parse(argc, argv, &o);
-    if (rc >= 0) {
-        return rc;
-    }
-    const struct cli_command *cmd = run_cmd();
-    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
     Error *err = NULL;
-    if (!endpoint_parse(o.monitor ? o.monitor : "stdio", true, &hmp_ep, &err) ||
-        !endpoint_parse(o.qmp ? o.qmp : "none", false, &qmp_ep, &err)) {
-        rc = cli_usage_error(cmd, "%s", error_get_pretty(err));
+    if (!endpoint_parse(o->monitor ? o->monitor : "stdio", true, hmp_ep,
+                        &err) ||
+        !endpoint_parse(o->qmp ? o->qmp : "none", false, qmp_ep, &err)) {
+        int rc = cli_usage_error(run_cmd(), "%s", error_get_pretty(err));
         error_free(err);
-        endpoint_clear(&hmp_ep);
+        endpoint_clear(hmp_ep);
         return rc;
     }
     /* A terminal monitor keeps the screen: serial output goes elsewhere
      * unless asked for. */
-    bool interactive = hmp_ep.kind == ENDPOINT_STDIO && isatty(STDIN_FILENO);
-    if (!o.serial) {
-        o.serial = interactive ? "none" : "stdio";
+    bool interactive = hmp_ep->kind == ENDPOINT_STDIO && isatty(STDIN_FILENO);
+    if (!o->serial) {
+        o->serial = interactive ? "none" : "stdio";
     }
+    return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_opts o = { 0 };
+    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
+    int rc = parse(argc, argv, &o);
+    if (rc < 0) {
+        rc = parse_endpoints(&o, &hmp_ep, &qmp_ep);
+    }
+    if (rc >= 0) {
+        return rc;
+    }
+    Error *err = NULL;
 
     BlockDev *blk = NULL;
     struct machine *m = NULL;

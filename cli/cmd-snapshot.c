@@ -128,12 +128,7 @@ static int positional(const struct cli_command *cmd, void *target,
 static int parse(int argc, char **argv, struct snap_args *a)
 {
     const struct cli_option *tables[8];
-    size_t n = 0;
-    for (const struct cli_command *s = cli_snapshot_subcommands; s->name;
-         s++) {
-        tables[n++] = s->options;
-    }
-    tables[n] = NULL;
+    cli_subcommand_tables(cli_snapshot_subcommands, tables, 8);
     const struct cli_parser p = {
         .cmd = self(),
         .tables = tables,

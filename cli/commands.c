@@ -202,13 +202,6 @@ const struct cli_command cli_commands[] = {
                      "load, 2 usage.\n",
         .help_width = 26,
         .man =
-            ".BR inspect \" \\fIFILE\\fR|\\fIIMAGE\\fR[\\fB@\\fITAG\\fR] "
-            "[\\fB\\-\\-snapshot\\fR \\fITAG\\fR] [\\fB\\-U\\fR] "
-            "[\\fB\\-\\-json\\fR] [\\fB\\-\\-section\\fR "
-            "\\fIIDSTR\\fR[:\\fIINSTANCE\\fR]] [\\fB\\-\\-fields\\fR] "
-            "[\\fB\\-\\-no\\-ram\\fR] [\\fB\\-\\-extract\\-ram\\fR "
-            "\\fIDIR\\fR [\\fB\\-\\-overwrite\\fR]] [\\fB\\-\\-verify\\fR] "
-            "[\\fB\\-\\-against\\fR \\fISCHEMA.json\\fR]\"\n"
             "Decode a saved state: a migration stream written by hop or by "
             "QEMU\n"
             ".RB ( \"migrate \"\"exec:cat > FILE\"\"\" ,\n"

@@ -102,7 +102,7 @@ static void option_tag(FILE *out, const struct cli_option *o)
         roff_name(out, o->alias);
     }
     if (o->metavar) {
-        fputs(o->alias ? " \" " : " ", out);
+        fputs(o->alias ? " \" " : " \\fR", out);
         cli_roff_usage(out, o->metavar);
         fputs(o->alias ? "\"" : "", out);
     }
@@ -157,14 +157,16 @@ static void print_option_list(FILE *out, const struct cli_command *cmd)
 static void command_tag(FILE *out, const char *prefix,
                         const struct cli_command *c)
 {
-    fprintf(out, ".B %s%s ", prefix, c->name);
+    fprintf(out, ".B %s%s", prefix, c->name);
     if (!prefix[0] && has_man_options(c->options) && !c->synopsis) {
+        fputs(" \\fR", out);
         cli_roff_usage(out, "[OPTIONS]");
         if (c->operand_usage) {
             fputc(' ', out);
             cli_roff_usage(out, c->operand_usage);
         }
-    } else {
+    } else if (!c->synopsis || c->synopsis[0]) {
+        fputs(" \\fR", out);
         cli_print_command_synopsis(out, c, CLI_ROFF);
     }
     fputc('\n', out);

@@ -64,6 +64,17 @@ int cli_apply_option(const struct cli_command *cmd,
     return -1;
 }
 
+size_t cli_subcommand_tables(const struct cli_command *subs,
+                             const struct cli_option **tables, size_t max)
+{
+    size_t n = 0;
+    for (; subs->name && n + 1 < max; subs++) {
+        tables[n++] = subs->options;
+    }
+    tables[n] = NULL;
+    return n;
+}
+
 static bool looks_like_option(const struct cli_parser *p, const char *w)
 {
     return w[0] == '-' && (w[1] || p->dash_is_option);
@@ -88,10 +99,11 @@ int cli_parse_options(const struct cli_parser *p, int argc, char **argv,
             continue;
         }
         const char *name = w;
-        if (p->qemu_dashes && w[1] == '-' && w[2]) {
-            name = w + 1;
-        }
         const struct cli_option *opt = parser_find(p, name);
+        if (!opt && p->qemu_dashes && w[1] == '-' && w[2]) {
+            name = w + 1;
+            opt = parser_find(p, name);
+        }
         if (!opt) {
             if (!p->unknown_is_operand) {
                 return cli_usage_error(p->cmd, "unknown option '%s'", w);
