@@ -101,6 +101,40 @@ static int bad_option(const struct cli_option *opts, char **argv)
                            argv[optind - 1]);
 }
 
+/* getopt's letters ("f:o:") and long options from a table; the arrays
+ * hold a subcommand's few options with room to spare. */
+struct getopt_spec {
+    char shorts[64];
+    struct option longs[32];
+};
+
+static void build_getopt(const struct cli_option *opts,
+                         struct getopt_spec *g)
+{
+    size_t ns = 0, nl = 0;
+    for (const struct cli_option *o = opts;
+         o->name && ns + 3 < sizeof(g->shorts) &&
+         nl + 3 < sizeof(g->longs) / sizeof(g->longs[0]);
+         o++) {
+        int val = option_val(opts, o);
+        int has_arg = o->arg != CLI_ARG_NONE ? required_argument : no_argument;
+        if (val < 256) {
+            g->shorts[ns++] = (char)val;
+            if (has_arg) {
+                g->shorts[ns++] = ':';
+            }
+        } else {
+            g->longs[nl++] = (struct option){ o->name + 2, has_arg, NULL, val };
+        }
+        if (o->alias) {
+            g->longs[nl++] = (struct option){ o->alias + 2, has_arg, NULL,
+                                              val };
+        }
+    }
+    g->shorts[ns] = '\0';
+    g->longs[nl] = (struct option){ 0 };
+}
+
 /* Options as qemu-img reads them (getopt_long: -fqcow2, -lU, --output=json,
  * --force), with getopt's letters and long names made from the
  * subcommand's table.  argv[0] is the subcommand; the operands are left
@@ -112,31 +146,13 @@ static int parse_img_options(int argc, char **argv, struct img_args *a)
         sub++;
     }
     const struct cli_option *opts = sub->options;
-    char shorts[64];
-    struct option longs[32];
-    size_t ns = 0, nl = 0;
-    for (const struct cli_option *o = opts; o->name; o++) {
-        int val = option_val(opts, o);
-        int has_arg = o->arg != CLI_ARG_NONE ? required_argument : no_argument;
-        if (val < 256) {
-            shorts[ns++] = (char)val;
-            if (has_arg) {
-                shorts[ns++] = ':';
-            }
-        } else {
-            longs[nl++] = (struct option){ o->name + 2, has_arg, NULL, val };
-        }
-        if (o->alias) {
-            longs[nl++] = (struct option){ o->alias + 2, has_arg, NULL, val };
-        }
-    }
-    shorts[ns] = '\0';
-    longs[nl] = (struct option){ 0 };
+    struct getopt_spec g;
+    build_getopt(opts, &g);
     a->sub = argv[0];
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, g.shorts, g.longs, NULL)) != -1) {
         const struct cli_option *o = c == '?' ? NULL : option_by_val(opts, c);
         if (!o) {
             return bad_option(opts, argv);

@@ -80,49 +80,48 @@ static bool looks_like_option(const struct cli_parser *p, const char *w)
     return w[0] == '-' && (w[1] || p->dash_is_option);
 }
 
+/* The option w names (as -opt too when QEMU's --opt is allowed), with
+ * the name it was found under; NULL if none. */
+static const struct cli_option *find_word(const struct cli_parser *p,
+                                          const char *w, const char **name)
+{
+    *name = w;
+    const struct cli_option *opt = parser_find(p, w);
+    if (!opt && p->qemu_dashes && w[1] == '-' && w[2]) {
+        *name = w + 1;
+        opt = parser_find(p, w + 1);
+    }
+    return opt;
+}
+
 int cli_parse_options(const struct cli_parser *p, int argc, char **argv,
                       int first)
 {
     bool options_ended = false;
     for (int i = first; i < argc; i++) {
-        const char *w = argv[i];
+        const char *w = argv[i], *name = w;
+        const struct cli_option *opt = NULL;
         int rc;
-        if (options_ended || !looks_like_option(p, w)) {
-            rc = p->operand(p->cmd, p->target, w);
-            if (rc >= 0) {
-                return rc;
+        if (!options_ended && looks_like_option(p, w)) {
+            if (p->end_of_options && strcmp(w, "--") == 0) {
+                options_ended = true;
+                continue;
             }
-            continue;
-        }
-        if (p->end_of_options && strcmp(w, "--") == 0) {
-            options_ended = true;
-            continue;
-        }
-        const char *name = w;
-        const struct cli_option *opt = parser_find(p, name);
-        if (!opt && p->qemu_dashes && w[1] == '-' && w[2]) {
-            name = w + 1;
-            opt = parser_find(p, name);
-        }
-        if (!opt) {
-            if (!p->unknown_is_operand) {
+            opt = find_word(p, w, &name);
+            if (!opt && !p->unknown_is_operand) {
                 return cli_usage_error(p->cmd, "unknown option '%s'", w);
             }
+        }
+        if (!opt) {
             rc = p->operand(p->cmd, p->target, w);
-            if (rc >= 0) {
-                return rc;
-            }
-            continue;
+        } else if (opt->arg == CLI_ARG_NONE) {
+            rc = cli_apply_option(p->cmd, opt, p->target, NULL);
+        } else if (i + 1 < argc) {
+            rc = cli_apply_option(p->cmd, opt, p->target, argv[++i]);
+        } else {
+            rc = cli_usage_error(p->cmd, "option '%s' needs an argument",
+                                 name);
         }
-        const char *value = NULL;
-        if (opt->arg != CLI_ARG_NONE) {
-            if (i + 1 >= argc) {
-                return cli_usage_error(p->cmd, "option '%s' needs an "
-                                       "argument", name);
-            }
-            value = argv[++i];
-        }
-        rc = cli_apply_option(p->cmd, opt, p->target, value);
         if (rc >= 0) {
             return rc;
         }
