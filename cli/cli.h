@@ -53,13 +53,13 @@ typedef int cli_option_fn(const struct cli_command *cmd,
 struct cli_option {
     const char *name;        /* "-m", "--json", "-U" */
     enum cli_arg arg;
-    const char *alias;       /* the same option spelt otherwise: "--force-share" */
+    const char *alias;       /* another spelling: "--force-share" */
     const char *metavar;     /* its value in usage lines: "SIZE", "emu|kvm" */
     const char *usage;       /* the usage-line form when not "NAME METAVAR" */
     bool either_next;        /* usage line: [this | the next one] */
     bool with_next;          /* usage line: [this [the next one]] */
     const char *help;        /* for --help; a '\n' starts an indented line */
-    const char *man;         /* roff for hop(1)'s option list; NULL: not listed */
+    const char *man;         /* roff for hop(1)'s option list, or NULL */
     enum cli_store store;
     size_t field;            /* offsetof() the target's member */
     cli_option_fn *handle;

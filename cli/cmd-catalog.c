@@ -187,12 +187,14 @@ const struct cli_command cli_catalog_subcommands[] = {
         ".B images\n"
         "(id, path, format, virtual_size, updated),\n"
         ".B snapshots\n"
-        "(id, image_id, snapshot_id, name, vm_state_size, date_sec, date_nsec,\n"
+        "(id, image_id, snapshot_id, name, vm_state_size, date_sec, "
+        "date_nsec,\n"
         "vm_clock_ns, icount, disk_size, machine, ram_size, sections_known) "
         "and\n"
         ".B sections\n"
         "(snapshot, idstr, instance, version, size: the device sections each\n"
-        "snapshot's state holds, with their bytes in the stream), and the view\n"
+        "snapshot's state holds, with their bytes in the stream), and the "
+        "view\n"
         ".B snapshot_sections\n"
         "(image, snapshot, id, idstr, instance, version, size).\n"
         "For instance, the snapshots holding serial state older than "
@@ -215,7 +217,8 @@ const struct cli_command cli_catalog_subcommands[] = {
       .man =
         "Rebuild the catalog's entries for these images from the images "
         "themselves\n"
-        "(each snapshot's state is read and its section headers walked; QEMU's\n"
+        "(each snapshot's state is read and its section headers walked; "
+        "QEMU's\n"
         "images too); without\n"
         ".IR PATH ,\n"
         "for every image the catalog knows, dropping those that are gone.\n"
@@ -236,7 +239,8 @@ const struct cli_command cli_catalog_subcommands[] = {
         "in the catalog.\n"
         "A skipped image is no failure: the exit status is 0 unless an "
         "image could\n"
-        "not be synced for another reason (then 1, after the others are done).\n" },
+        "not be synced for another reason (then 1, after the others are "
+        "done).\n" },
     { .name = NULL }
 };
 

@@ -181,7 +181,8 @@ const struct cli_option cli_inspect_options[] = {
           ".I DIR\n"
           "are refused too, unless\n"
           ".B \\-\\-overwrite\n"
-          "is given: then each is removed and created anew (a symbolic link is\n"
+          "is given: then each is removed and created anew (a symbolic link "
+          "is\n"
           "removed, never followed).\n"
           "A block longer than the stream could fill (every page takes at "
           "least\n"
@@ -204,7 +205,8 @@ const struct cli_option cli_inspect_options[] = {
       .man =
           "Check that the stream is complete and well formed: every footer, "
           "every\n"
-          "RAM record, every device section against its vmdesc entry (version,\n"
+          "RAM record, every device section against its vmdesc entry "
+          "(version,\n"
           "fields, subsections).\n"
           "Prints one line; the exit status says the result.\n" },
     { .name = "--against", .arg = CLI_ARG_FILE, .metavar = "SCHEMA.json",

@@ -82,7 +82,8 @@ const struct cli_command cli_snapshot_subcommands[] = {
               "holds (idstr,\n    instance, version, size), read from the "
               "image.\n",
       .man =
-      "A snapshot's metadata (id, tag, state size, date, VM clock, disk size),\n"
+      "A snapshot's metadata (id, tag, state size, date, VM clock, disk "
+      "size),\n"
       "the machine type and RAM size its state names, and the device "
       "sections it\n"
       "holds (idstr, instance, version, bytes), read from the image.\n" },

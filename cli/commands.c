@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/vmstate-check.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -62,7 +63,8 @@ const struct cli_command cli_commands[] = {
             "Guest code runs in 32-bit flat protected mode, entered the way "
             "a multiboot\n"
             "loader enters a kernel.\n"
-            "The monitor controls the running machine: on the terminal it is a\n"
+            "The monitor controls the running machine: on the terminal it is "
+            "a\n"
             ".B (hop)\n"
             "prompt with completion and history; from a pipe it reads one "
             "command per\n"
@@ -221,7 +223,8 @@ const struct cli_command cli_commands[] = {
             "normal, zero, XBZRLE and compressed pages, and the bytes they "
             "take in the\n"
             "stream.\n"
-            "A stream without vmdesc is walked section by section (each device\n"
+            "A stream without vmdesc is walked section by section (each "
+            "device\n"
             "section ends at its footer) and its devices are shown with "
             "their sizes\n"
             "only.\n"
@@ -240,7 +243,8 @@ const struct cli_command cli_commands[] = {
             "for snapshots QEMU's savevm made too.\n"
             "An image a running machine (or another writer) holds is "
             "refused with\n"
-            ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" .\n",
+            ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" "
+            ".\n",
         .man_tail =
             ".IP\n"
             "A truncated, corrupted or foreign file gives one error line "
@@ -325,7 +329,8 @@ void cli_print_usage(FILE *out)
     fprintf(out,
             "Usage: hop [--help] [--version] COMMAND [ARGS...]\n"
             "\n"
-            "hop moves the running state of a virtual machine: live to another\n"
+            "hop moves the running state of a virtual machine: live to "
+            "another\n"
             "process, into a qcow2 image and back, and onto the screen.\n"
             "\n"
             "Commands:\n");
@@ -423,8 +428,8 @@ void cli_print_command_help(FILE *out, const struct cli_command *cmd)
     cli_print_command_synopsis(out, cmd, CLI_TEXT);
     fputc('\n', out);
     if (cmd->summary) {
-        fprintf(out, "\n%c%s.\n", cmd->summary[0] - 32 * (cmd->summary[0] >= 'a' &&
-                cmd->summary[0] <= 'z'), cmd->summary + 1);
+        fprintf(out, "\n%c%s.\n", toupper((unsigned char)cmd->summary[0]),
+                cmd->summary + 1);
     }
     if (cmd->help || cmd->subcommands) {
         fputc('\n', out);
