@@ -163,9 +163,11 @@ deps:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
 
-# The monitor's page is generated from its command tables; a unit test
-# fails when the committed page is out of date.
+# Both pages are generated: hop(1) from the command line's tables,
+# hop-monitor(7) from the monitor's; tests fail when a committed page is
+# out of date.
 man: $(BUILD)/hop
+	$(BUILD)/hop help --man >man/hop.1
 	$(BUILD)/hop help --monitor-man >man/hop-monitor.7
 
 install: $(BUILD)/hop

@@ -1,6 +1,7 @@
 /* hop catalog: query and rebuild the snapshot catalog. */
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,26 +145,134 @@ static int do_sync(const char *path, int argc, char **argv)
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
+struct catalog_args {
+    const char *catalog;         /* --catalog PATH */
+    bool json;
+    bool header;
+    char *rest[256];             /* the subcommand and its words */
+    int nrest;
+};
+
+#define FIELD(member) .field = offsetof(struct catalog_args, member)
+#define OPT_CATALOG                                                         \
+    { .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",          \
+      .store = CLI_STORE_STRING, FIELD(catalog),                            \
+      .help = "the catalog (default $HOP_CATALOG, else "                   \
+              "$XDG_DATA_HOME/hop/catalog.db)",                             \
+      .man =                                                                \
+             "The catalog (default\n.BR $HOP_CATALOG ,\nelse\n"             \
+             ".BR $XDG_DATA_HOME/hop/catalog.db ).\n" }
+#define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
+
+/* Options may come anywhere, before the subcommand too; what is not one
+ * of them (any subcommand's) is a word of the subcommand. */
+const struct cli_command cli_catalog_subcommands[] = {
+    { .name = "query", .operands = CLI_ARG_TEXT, .operand_usage = "SQL",
+      .options = OPTIONS(
+          { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+            FIELD(json) },
+          { .name = "--header", .arg = CLI_ARG_NONE,
+            .store = CLI_STORE_FLAG, FIELD(header) },
+          OPT_CATALOG),
+      .help = "    Run one read-only SQL statement on the catalog (tables "
+              "images, snapshots,\n    sections; view snapshot_sections; "
+              "see hop(1)).  Rows print as a|b|c.\n",
+      .man =
+        "Run one read-only SQL statement on the snapshot catalog (opened "
+        "read-only;\n"
+        "statements that would write are refused) and print the rows as\n"
+        ".IR a|b|c ,\n"
+        "or as a JSON array of objects.\n"
+        "The catalog is an sqlite database with the tables\n"
+        ".B images\n"
+        "(id, path, format, virtual_size, updated),\n"
+        ".B snapshots\n"
+        "(id, image_id, snapshot_id, name, vm_state_size, date_sec, "
+        "date_nsec,\n"
+        "vm_clock_ns, icount, disk_size, machine, ram_size, sections_known) "
+        "and\n"
+        ".B sections\n"
+        "(snapshot, idstr, instance, version, size: the device sections each\n"
+        "snapshot's state holds, with their bytes in the stream), and the "
+        "view\n"
+        ".B snapshot_sections\n"
+        "(image, snapshot, id, idstr, instance, version, size).\n"
+        "For instance, the snapshots holding serial state older than "
+        "version 3:\n"
+        ".RS\n"
+        ".IP\n"
+        ".nf\n"
+        "hop catalog query \"SELECT image, snapshot FROM snapshot_sections\n"
+        "    WHERE idstr = 'serial' AND version < 3\"\n"
+        ".fi\n"
+        ".RE\n" },
+    { .name = "sync", .operands = CLI_ARG_FILE, .operand_usage = "[PATH...]",
+      .options = OPTIONS(OPT_CATALOG),
+      .help = "    Rebuild the catalog's entries for these images (default: "
+              "every image it\n    knows; images that are gone are "
+              "dropped) by reading each snapshot's state.\n"
+              "    An image a running writer holds is skipped with a note "
+              "(\"PATH: skipped: ...\"):\n    a running hop machine keeps "
+              "its own entries up to date.\n",
+      .man =
+        "Rebuild the catalog's entries for these images from the images "
+        "themselves\n"
+        "(each snapshot's state is read and its section headers walked; "
+        "QEMU's\n"
+        "images too); without\n"
+        ".IR PATH ,\n"
+        "for every image the catalog knows, dropping those that are gone.\n"
+        "The images are the truth; the catalog is an index.\n"
+        "It is written in one transaction per image after the image is "
+        "durable,\n"
+        "and several hop processes may share it (sqlite WAL journal, busy "
+        "timeout).\n"
+        "An image a running writer holds (a machine using it, hop's or "
+        "QEMU's) is\n"
+        "not read \\(em its snapshots may be changing \\(em but skipped "
+        "with the line\n"
+        ".IB PATH \": skipped: in use by a running writer\" ...;\n"
+        "a hop machine notes its own\n"
+        ".B savevm\n"
+        "and\n"
+        ".B delvm\n"
+        "in the catalog.\n"
+        "A skipped image is no failure: the exit status is 0 unless an "
+        "image could\n"
+        "not be synced for another reason (then 1, after the others are "
+        "done).\n" },
+    { .name = NULL }
+};
+
+static int word(const struct cli_command *cmd, void *target, const char *w)
+{
+    struct catalog_args *a = target;
+    if (a->nrest < 256) {
+        a->rest[a->nrest++] = (char *)w;
+    }
+    return -1;
+}
+
 int cmd_catalog(int argc, char **argv)
 {
-    const char *override = NULL;
-    bool json = false, header = false;
-    char *rest[256];
-    int nrest = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--catalog") == 0 && i + 1 < argc) {
-            override = argv[++i];
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (strcmp(argv[i], "--header") == 0) {
-            header = true;
-        } else if (strcmp(argv[i], "--catalog") == 0) {
-            return cli_usage_error(self(), "option '--catalog' needs an "
-                                   "argument");
-        } else if (nrest < 256) {
-            rest[nrest++] = argv[i];
-        }
+    struct catalog_args a = { .nrest = 0 };
+    const struct cli_option *tables[4];
+    cli_subcommand_tables(cli_catalog_subcommands, tables, 4);
+    const struct cli_parser p = {
+        .cmd = self(),
+        .tables = tables,
+        .target = &a,
+        .unknown_is_operand = true,
+        .operand = word,
+    };
+    int prc = cli_parse_options(&p, argc, argv, 1);
+    if (prc >= 0) {
+        return prc;
     }
+    const char *override = a.catalog;
+    bool json = a.json, header = a.header;
+    char **rest = a.rest;
+    int nrest = a.nrest;
     if (nrest < 1) {
         return cli_usage_error(self(), "missing subcommand (query or sync)");
     }

@@ -18,9 +18,14 @@ int cmd_help(int argc, char **argv)
         cli_print_usage(stdout);
         return EXIT_OK;
     }
-    /* Hidden: `make man` writes man/hop-monitor.7 with this. */
+    /* Hidden: `make man` writes man/hop-monitor.7 and man/hop.1 with
+     * these. */
     if (strcmp(argv[1], "--monitor-man") == 0) {
         hmp_print_man_page(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--man") == 0) {
+        cli_print_man_page(stdout);
         return EXIT_OK;
     }
     const struct cli_command *cmd = cli_find_command(argv[1]);

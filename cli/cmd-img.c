@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +53,46 @@ static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l,
     }
 }
 
-/* getopt over argv[1..] (argv[1] is the subcommand). */
-static void reset_getopt(void)
+/* What the subcommands' options set. */
+struct img_args {
+    const char *sub;            /* the subcommand, for messages */
+    const char *fmt;            /* -f */
+    const char *out_fmt;        /* convert -O */
+    const char *opts;           /* -o */
+    const char *snap;           /* convert -l */
+    bool json;                  /* --output=json */
+    bool force_share;           /* -U */
+    bool no_create;             /* convert -n */
+    char op;                    /* snapshot: 'l', 'c', 'a' or 'd' */
+    const char *tag;            /* snapshot's TAG */
+};
+
+/* getopt's code for an option: its letter, or past 255 for a long one. */
+static int option_val(const struct cli_option *opts,
+                      const struct cli_option *o)
 {
-    optind = 0;
-    opterr = 0;
+    return o->name[1] != '-' ? (unsigned char)o->name[1]
+                             : 256 + (int)(o - opts);
 }
 
-static int bad_option(int argc, char **argv)
+static const struct cli_option *option_by_val(const struct cli_option *opts,
+                                              int val)
 {
-    (void)argc;
+    for (const struct cli_option *o = opts; o->name; o++) {
+        if (option_val(opts, o) == val) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static int bad_option(const struct cli_option *opts, char **argv)
+{
+    const struct cli_option *o = optopt ? option_by_val(opts, optopt) : NULL;
+    if (o && o->name[1] == '-') {
+        return cli_usage_error(self(), "%s: unknown option or missing value "
+                               "'%s'", argv[0], o->name);
+    }
     if (optopt) {
         return cli_usage_error(self(), "%s: unknown option or missing value "
                                "'-%c'", argv[0], optopt);
@@ -70,21 +101,80 @@ static int bad_option(int argc, char **argv)
                            argv[optind - 1]);
 }
 
+/* getopt's letters ("f:o:") and long options from a table; the arrays
+ * hold a subcommand's few options with room to spare. */
+struct getopt_spec {
+    char shorts[64];
+    struct option longs[32];
+};
+
+static void build_getopt(const struct cli_option *opts,
+                         struct getopt_spec *g)
+{
+    size_t ns = 0, nl = 0;
+    for (const struct cli_option *o = opts;
+         o->name && ns + 3 < sizeof(g->shorts) &&
+         nl + 3 < sizeof(g->longs) / sizeof(g->longs[0]);
+         o++) {
+        int val = option_val(opts, o);
+        int has_arg = o->arg != CLI_ARG_NONE ? required_argument : no_argument;
+        if (val < 256) {
+            g->shorts[ns++] = (char)val;
+            if (has_arg) {
+                g->shorts[ns++] = ':';
+            }
+        } else {
+            g->longs[nl++] = (struct option){ o->name + 2, has_arg, NULL, val };
+        }
+        if (o->alias) {
+            g->longs[nl++] = (struct option){ o->alias + 2, has_arg, NULL,
+                                              val };
+        }
+    }
+    g->shorts[ns] = '\0';
+    g->longs[nl] = (struct option){ 0 };
+}
+
+/* Options as qemu-img reads them (getopt_long: -fqcow2, -lU, --output=json,
+ * --force), with getopt's letters and long names made from the
+ * subcommand's table.  argv[0] is the subcommand; the operands are left
+ * at argv[optind...].  Returns -1 when all is well, else the exit code. */
+static int parse_img_options(int argc, char **argv, struct img_args *a)
+{
+    const struct cli_command *sub = cli_img_subcommands;
+    while (sub->name && strcmp(sub->name, argv[0]) != 0) {
+        sub++;
+    }
+    const struct cli_option *opts = sub->options;
+    struct getopt_spec g;
+    build_getopt(opts, &g);
+    a->sub = argv[0];
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, g.shorts, g.longs, NULL)) != -1) {
+        const struct cli_option *o = c == '?' ? NULL : option_by_val(opts, c);
+        if (!o) {
+            return bad_option(opts, argv);
+        }
+        int rc = cli_apply_option(self(), o, a, optarg);
+        if (rc >= 0) {
+            return rc;
+        }
+    }
+    return -1;
+}
+
 /* ---- create ---- */
 
 static int img_create(int argc, char **argv)
 {
-    const char *fmt = "qcow2", *opts = NULL;
-    static const struct option lo[] = { { 0, 0, 0, 0 } };
-    reset_getopt();
-    int c;
-    while ((c = getopt_long(argc, argv, "f:o:", lo, NULL)) != -1) {
-        switch (c) {
-        case 'f': fmt = optarg; break;
-        case 'o': opts = optarg; break;
-        default: return bad_option(argc, argv);
-        }
+    struct img_args a = { .fmt = "qcow2" };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
     }
+    const char *fmt = a.fmt, *opts = a.opts;
     if (argc - optind != 2) {
         return cli_usage_error(self(), "create: expected FILE SIZE");
     }
@@ -145,35 +235,33 @@ static void print_json(json_t *o)
 
 /* ---- info ---- */
 
+/* info and check: --output human|json, -U, one FILE. */
 static int parse_output_opt(int argc, char **argv, bool *json,
                             bool *force_share)
 {
-    static const struct option lo[] = {
-        { "output", required_argument, NULL, 'O' },
-        { "force-share", no_argument, NULL, 'U' },
-        { 0, 0, 0, 0 },
-    };
-    reset_getopt();
-    int c;
-    *json = false;
-    *force_share = false;
-    while ((c = getopt_long(argc, argv, "U", lo, NULL)) != -1) {
-        if (c == 'U') {
-            *force_share = true;
-            continue;
-        }
-        if (c != 'O') {
-            return bad_option(argc, argv);
-        }
-        if (strcmp(optarg, "json") == 0) {
-            *json = true;
-        } else if (strcmp(optarg, "human") != 0) {
-            return cli_usage_error(self(), "%s: --output is 'human' or "
-                                   "'json', not '%s'", argv[0], optarg);
-        }
+    struct img_args a = { .json = false };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
     }
     if (argc - optind != 1) {
         return cli_usage_error(self(), "%s: expected one FILE", argv[0]);
+    }
+    *json = a.json;
+    *force_share = a.force_share;
+    return -1;
+}
+
+static int opt_output(const struct cli_command *cmd,
+                      const struct cli_option *opt, void *target,
+                      const char *v)
+{
+    struct img_args *a = target;
+    if (strcmp(v, "json") == 0) {
+        a->json = true;
+    } else if (strcmp(v, "human") != 0) {
+        return cli_usage_error(cmd, "%s: --output is 'human' or 'json', not "
+                               "'%s'", a->sub, v);
     }
     return -1;
 }
@@ -357,30 +445,14 @@ static int img_check(int argc, char **argv)
 
 static int img_snapshot(int argc, char **argv)
 {
-    char op = 0;
-    const char *tag = NULL;
-    bool force_share = false;
-    reset_getopt();
-    int c;
-    static const struct option lo[] = {
-        { "force-share", no_argument, NULL, 'U' },
-        { 0, 0, 0, 0 },
-    };
-    while ((c = getopt_long(argc, argv, "lc:a:d:U", lo, NULL)) != -1) {
-        if (c == 'U') {
-            force_share = true;
-            continue;
-        }
-        if (c != 'l' && c != 'c' && c != 'a' && c != 'd') {
-            return bad_option(argc, argv);
-        }
-        if (op) {
-            return cli_usage_error(self(), "snapshot: give one of -l, -c, -a, "
-                                   "-d");
-        }
-        op = (char)c;
-        tag = optarg;
+    struct img_args a = { .op = 0 };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
     }
+    char op = a.op;
+    const char *tag = a.tag;
+    bool force_share = a.force_share;
     if (!op) {
         return cli_usage_error(self(), "snapshot: give one of -l, -c TAG, "
                                "-a TAG, -d TAG");
@@ -450,28 +522,14 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 static int img_convert(int argc, char **argv)
 {
-    const char *in_fmt = NULL, *out_fmt = "raw", *opts = NULL, *snap = NULL;
-    bool no_create = false, force_share = false;
-    reset_getopt();
-    int c;
-    static const struct option lo[] = {
-        { "force-share", no_argument, NULL, 'U' },
-        { 0, 0, 0, 0 },
-    };
-    while ((c = getopt_long(argc, argv, "f:O:o:l:nU", lo, NULL)) != -1) {
-        switch (c) {
-        case 'f': in_fmt = optarg; break;
-        case 'O': out_fmt = optarg; break;
-        case 'o': opts = optarg; break;
-        case 'n': no_create = true; break;
-        case 'U': force_share = true; break;
-        case 'l':
-            snap = strncmp(optarg, "snapshot.name=", 14) == 0 ? optarg + 14
-                                                               : optarg;
-            break;
-        default: return bad_option(argc, argv);
-        }
+    struct img_args a = { .out_fmt = "raw" };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
     }
+    const char *in_fmt = a.fmt, *out_fmt = a.out_fmt, *opts = a.opts;
+    const char *snap = a.snap;
+    bool no_create = a.no_create, force_share = a.force_share;
     if (argc - optind != 2) {
         return cli_usage_error(self(), "convert: expected SOURCE TARGET");
     }
@@ -541,32 +599,134 @@ static int img_convert(int argc, char **argv)
     return ok ? EXIT_OK : EXIT_FAIL;
 }
 
-/* The subcommands and their options (the getopt strings above take the
- * same letters). */
+/* ---- the subcommands and their options ---- */
+
+/* -l, -c TAG, -a TAG, -d TAG: one of them. */
+static int opt_snapshot_op(const struct cli_command *cmd,
+                           const struct cli_option *opt, void *target,
+                           const char *v)
+{
+    struct img_args *a = target;
+    if (a->op) {
+        return cli_usage_error(cmd, "snapshot: give one of -l, -c, -a, -d");
+    }
+    a->op = opt->name[1];
+    a->tag = v;
+    return -1;
+}
+
+/* -l [snapshot.name=]TAG */
+static int opt_convert_snapshot(const struct cli_command *cmd,
+                                const struct cli_option *opt, void *target,
+                                const char *v)
+{
+    struct img_args *a = target;
+    a->snap = strncmp(v, "snapshot.name=", 14) == 0 ? v + 14 : v;
+    return -1;
+}
+
+#define FIELD(member) .field = offsetof(struct img_args, member)
+#define STRING(member) .store = CLI_STORE_STRING, FIELD(member)
+#define FORCE_SHARE                                                         \
+    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,          \
+      .store = CLI_STORE_FLAG, FIELD(force_share) }
+#define OUTPUT                                                              \
+    { .name = "--output", .arg = CLI_ARG_OUTPUT, .metavar = "json",         \
+      .usage = "--output=json", .store = CLI_STORE_CALL,                    \
+      .handle = opt_output }
+#define SNAPSHOT_OP(letter, meta)                                           \
+    { .name = "-" letter, .arg = (meta) ? CLI_ARG_TEXT : CLI_ARG_NONE,      \
+      .metavar = (meta), .store = CLI_STORE_CALL,                           \
+      .handle = opt_snapshot_op }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 
 const struct cli_command cli_img_subcommands[] = {
     { .name = "create", .run = img_create, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT }) },
+      .operand_usage = "FILE SIZE",
+      .options = OPTIONS(
+          { .name = "-f", .arg = CLI_ARG_IMG_FORMAT, .metavar = "qcow2|raw",
+            STRING(fmt) },
+          { .name = "-o", .arg = CLI_ARG_TEXT, .metavar = "cluster_size=N",
+            STRING(opts) }),
+      .help = "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
+              "is version 3 with\n    64 KiB clusters unless -o "
+              "cluster_size=N (512 to 2M, a power of two).\n",
+      .man =
+        "Create a disk image of\n"
+        ".I SIZE\n"
+        "bytes (suffixes K, M, G, T: powers of 1024).\n"
+        "qcow2 images are version 3 with 64 KiB clusters unless\n"
+        ".B cluster_size\n"
+        "says otherwise (512 to 2M, a power of two).\n" },
     { .name = "info", .run = img_info, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE }) },
+      .operand_usage = "FILE", .options = OPTIONS(FORCE_SHARE, OUTPUT),
+      .help = "    Format, virtual and disk size, cluster size, snapshots.\n",
+      .man =
+        "Show the format, virtual and disk size, cluster size, snapshots "
+        "and qcow2\n"
+        "details, with the same fields and JSON keys as\n"
+        ".BR \"qemu-img info\" .\n" },
     { .name = "check", .run = img_check, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "--output", CLI_ARG_OUTPUT },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE }) },
+      .operand_usage = "FILE", .options = OPTIONS(FORCE_SHARE, OUTPUT),
+      .help = "    Verify a qcow2 image's refcounts and tables.  Exit status: "
+              "0 clean, 1 the check\n    failed, 2 corruptions found, 3 only "
+              "leaked clusters found.\n",
+      .man =
+        "Count every reference to every cluster of a qcow2 image and "
+        "compare with its\n"
+        "refcounts; report clusters referenced more often than counted "
+        "(corruption),\n"
+        "counted but unused (leaks), and wrong COPIED flags.\n"
+        "Each kind of problem is listed at most ten times (a hundred lines "
+        "in all);\n"
+        "one more line per kind says how many more there were, and the "
+        "totals count\n"
+        "them all.\n"
+        "Exit status as\n"
+        ".BR \"qemu-img check\" :\n"
+        "0 clean, 1 the check itself failed, 2 corruption found, 3 only "
+        "leaks found.\n" },
     { .name = "snapshot", .run = img_snapshot, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "-l", CLI_ARG_NONE }, { "-c", CLI_ARG_TEXT },
-                         { "-a", CLI_ARG_TEXT }, { "-d", CLI_ARG_TEXT },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE }) },
+      .synopsis = "-l [-U]|-c TAG|-a TAG|-d TAG FILE",
+      .options = OPTIONS(SNAPSHOT_OP("l", NULL), SNAPSHOT_OP("c", "TAG"),
+                         SNAPSHOT_OP("a", "TAG"), SNAPSHOT_OP("d", "TAG"),
+                         FORCE_SHARE),
+      .help = "    List, create (disk only), apply (revert the disk to) or "
+              "delete an internal\n    snapshot; a TAG is a snapshot's name "
+              "or ID.\n",
+      .man =
+        "List the internal snapshots of a qcow2 image (columns ID, TAG, VM "
+        "SIZE,\n"
+        "DATE, VM CLOCK, ICOUNT), create a disk-only snapshot, apply one "
+        "(revert the\n"
+        "disk to it) or delete one.\n"
+        "A\n"
+        ".I TAG\n"
+        "is a snapshot's name or, failing that, its ID.\n" },
     { .name = "convert", .run = img_convert, .operands = CLI_ARG_FILE,
-      .options = OPTIONS({ "-f", CLI_ARG_IMG_FORMAT },
-                         { "-O", CLI_ARG_IMG_FORMAT }, { "-o", CLI_ARG_TEXT },
-                         { "-l", CLI_ARG_TEXT }, { "-n", CLI_ARG_NONE },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE }) },
+      .operand_usage = "SOURCE TARGET",
+      .options = OPTIONS(
+          FORCE_SHARE,
+          { .name = "-f", .arg = CLI_ARG_IMG_FORMAT, .metavar = "FMT",
+            STRING(fmt) },
+          { .name = "-O", .arg = CLI_ARG_IMG_FORMAT, .metavar = "qcow2|raw",
+            STRING(out_fmt) },
+          { .name = "-o", .arg = CLI_ARG_TEXT, .metavar = "OPTIONS",
+            STRING(opts) },
+          { .name = "-l", .arg = CLI_ARG_TEXT,
+            .metavar = "[snapshot.name=]TAG", .store = CLI_STORE_CALL,
+            .handle = opt_convert_snapshot },
+          { .name = "-n", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+            FIELD(no_create) }),
+      .help = "    Copy a disk (or its state at snapshot TAG) into a new "
+              "image; -n writes into an\n    existing TARGET instead.\n",
+      .man =
+        "Copy a disk, or its content at snapshot\n"
+        ".IR TAG ,\n"
+        "into a new image\n"
+        ".RB ( \\-n :\n"
+        "into the existing\n"
+        ".IR TARGET ).\n" },
     { .name = NULL }
 };
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,67 +31,231 @@ struct inspect_cmd {
     struct inspect_opts o;
 };
 
+/* --section IDSTR[:INSTANCE] */
+static int opt_section(const struct cli_command *self,
+                       const struct cli_option *opt, void *target,
+                       const char *v)
+{
+    struct inspect_cmd *a = target;
+    free(a->section);
+    a->section = strdup(v);
+    char *colon = strrchr(a->section, ':');
+    if (colon) {
+        char *end;
+        errno = 0;
+        long inst = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || inst < 0 || errno) {
+            return cli_usage_error(self, "bad section '%s' (expected "
+                                   "IDSTR[:INSTANCE])", v);
+        }
+        *colon = '\0';
+        a->o.section_instance = inst;
+    }
+    if (!a->section[0]) {
+        return cli_usage_error(self, "empty section name");
+    }
+    a->o.section = a->section;
+    return -1;
+}
+
+#define FIELD(member) .field = offsetof(struct inspect_cmd, member)
+#define FLAG(member) .store = CLI_STORE_FLAG, FIELD(member)
+#define STRING(member) .store = CLI_STORE_STRING, FIELD(member)
+
+const struct cli_option cli_inspect_options[] = {
+    { .name = "--snapshot", .arg = CLI_ARG_TEXT, .metavar = "TAG",
+      STRING(snapshot),
+      .help = "the snapshot of a qcow2 image to decode",
+      .man = "Decode that snapshot of a qcow2\n.I IMAGE\n(the same as\n"
+             ".IB IMAGE @ TAG\\fR).\n" },
+    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,
+      FLAG(force_share),
+      .help = "read an image a running machine (or another writer)\n"
+              "holds, as qemu-img -U; without it, it is refused",
+      .man =
+          "Read such an image anyway, as\n"
+          ".BR \"qemu-img -U\" ;\n"
+          "what it reads may be changing.\n" },
+    { .name = "--json", .arg = CLI_ARG_NONE, FLAG(json),
+      .help = "one JSON document (keys in hop(1))",
+      .man =
+          "One JSON document instead of text.\n"
+          "Its keys are stable:\n"
+          ".B size\n"
+          "(bytes),\n"
+          ".B machine\n"
+          "(the configuration's machine type, or null),\n"
+          ".B configuration\n"
+          ".RB ( offset \", \" size \", \" machine \", \" capabilities \", "
+          "and \"\n"
+          ".BR target_page_bits \", \" uuid\n"
+          "when the stream carries them),\n"
+          ".BR version \" (3), \" complete\n"
+          "(true when the stream reached EOF and is well formed),\n"
+          ".B vmdesc\n"
+          ".RB ( offset \", \" size \", \" page_size ;\n"
+          "or null),\n"
+          ".B records\n"
+          "(one object per record in stream order: \\fBoffset\\fR, "
+          "\\fBtype\\fR \\(em CONFIG,\n"
+          "START, PART, END, FULL, COMMAND, EOF, VMDESC \\(em, "
+          "\\fBsize\\fR, \\fBdepth\\fR\n"
+          "(1 inside a PACKAGED command); sections add \\fBsection_id\\fR, "
+          "\\fBidstr\\fR,\n"
+          "\\fBinstance_id\\fR, \\fBversion_id\\fR, \\fBbody_size\\fR; "
+          "commands add\n"
+          "\\fBcommand\\fR, \\fBcommand_name\\fR, \\fBcommand_length\\fR),\n"
+          ".B devices\n"
+          "(one object per FULL section: \\fBidstr\\fR, \\fBinstance_id\\fR,\n"
+          "\\fBsection_id\\fR, \\fBversion_id\\fR, \\fBoffset\\fR, "
+          "\\fBsize\\fR,\n"
+          "\\fBvmsd_name\\fR when known, \\fBdecoded_by\\fR \\(em "
+          "\"vmdesc\", \"hop\" (a description hop supplies) or \"none\" \\(em\n"
+          "and \\fBfields\\fR: an object keyed by field name, or null),\n"
+          ".B ram\n"
+          "(\\fBpage_size\\fR, \\fBsections\\fR, \\fBtotal_length\\fR, "
+          "\\fBpages\\fR and\n"
+          "\\fBstream_bytes\\fR totals, and \\fBblocks\\fR: \\fBname\\fR, "
+          "\\fBlength\\fR,\n"
+          "\\fBpages\\fR {\\fBnormal\\fR, \\fBzero\\fR, \\fBxbzrle\\fR, "
+          "\\fBcompressed\\fR},\n"
+          "\\fBstream_bytes\\fR; or null),\n"
+          "and with\n"
+          ".B \\-\\-against\n"
+          "an\n"
+          ".B against\n"
+          "object (\\fBschema\\fR, \\fBloads\\fR, \\fBfindings\\fR).\n"
+          "Field values: integers as JSON numbers (an unsigned value above "
+          "2^63\\-1 as a\n"
+          "\"0x...\" string), bools as true/false, a NULL pointer as null, "
+          "arrays as\n"
+          "arrays, nested structs and subsections (keyed by the "
+          "subsection's name) as\n"
+          "objects, and everything else (buffers, timers, floats, unknown "
+          "types) as a\n"
+          "string of hexadecimal digits, two per byte, in stream order.\n" },
+    { .name = "--section", .arg = CLI_ARG_TEXT, .metavar = "IDSTR[:INSTANCE]",
+      .store = CLI_STORE_CALL, .handle = opt_section,
+      .help = "only that section",
+      .man =
+          "Only that section (every instance if none is given); exit 1 if "
+          "the stream\n"
+          "has none.\n" },
+    { .name = "--fields", .arg = CLI_ARG_NONE, FLAG(fields_only),
+      .help = "only the decoded device fields",
+      .man =
+          "Only the device fields: no record table, no RAM.\n" },
+    { .name = "--no-ram", .arg = CLI_ARG_NONE, FLAG(o.no_ram),
+      .help = "no RAM summary",
+      .man =
+          "No RAM summary.\n" },
+    { .name = "--extract-ram", .arg = CLI_ARG_DIR, .metavar = "DIR",
+      .with_next = true, STRING(o.extract_dir),
+      .help = "write each RAM block to DIR/NAME (zero pages as holes)",
+      .man =
+          "Write each RAM block to a file in\n"
+          ".I DIR\n"
+          "(created if needed) whose bytes equal the guest's memory at the "
+          "end of the\n"
+          "stream: pages resent in later passes overwrite earlier ones, "
+          "XBZRLE pages\n"
+          "are applied to the page's previous contents, zero pages are left "
+          "as holes.\n"
+          "The file is named after the block: a leading\n"
+          ".B /\n"
+          "is dropped, and\n"
+          ".BR / \", \" %\n"
+          "and control characters become\n"
+          ".BR %2F \", \" %25\n"
+          "and so on, as does a leading\n"
+          ".B .\n"
+          ".RB ( /rom@etc/acpi/tables\n"
+          "is\n"
+          ".BR rom@etc%2Facpi%2Ftables ).\n"
+          "Two blocks that would share a file (such as\n"
+          ".B pc.ram\n"
+          "and\n"
+          ".BR /pc.ram )\n"
+          "are refused.\n"
+          "Files already in\n"
+          ".I DIR\n"
+          "are refused too, unless\n"
+          ".B \\-\\-overwrite\n"
+          "is given: then each is removed and created anew (a symbolic link "
+          "is\n"
+          "removed, never followed).\n"
+          "A block longer than the stream could fill (every page takes at "
+          "least\n"
+          "9 bytes of records) is refused, so a forged length cannot make a "
+          "huge\n"
+          "file.\n"
+          "When the stream turns out to be malformed, the files made so far "
+          "are\n"
+          "removed.\n"
+          "Compressed pages (COMPRESS_PAGE) cannot be extracted.\n" },
+    { .name = "--overwrite", .arg = CLI_ARG_NONE, FLAG(o.overwrite),
+      .help = "replace files already in DIR (else they are refused)",
+      .man =
+          "With\n"
+          ".BR \\-\\-extract\\-ram :\n"
+          "replace files already in\n"
+          ".IR DIR .\n" },
+    { .name = "--verify", .arg = CLI_ARG_NONE, FLAG(verify),
+      .help = "check the stream is complete and well formed; one line",
+      .man =
+          "Check that the stream is complete and well formed: every footer, "
+          "every\n"
+          "RAM record, every device section against its vmdesc entry "
+          "(version,\n"
+          "fields, subsections).\n"
+          "Prints one line; the exit status says the result.\n" },
+    { .name = "--against", .arg = CLI_ARG_FILE, .metavar = "SCHEMA.json",
+      STRING(against),
+      .help = "would it load into a build with that -dump-vmstate schema?",
+      .man =
+          "Would this state load into a build with that schema (a\n"
+          ".B \\-dump\\-vmstate\n"
+          "file, QEMU's or hop's)?\n"
+          "Lists why not: machine type differs, a section the schema does "
+          "not know,\n"
+          "a version newer than its version_id or older than its "
+          "minimum_version_id,\n"
+          "a subsection it does not know.\n"
+          "Exit 1 if it would not load.\n"
+          "QEMU's dumps describe qdev devices only, so sections such as\n"
+          ".BR timer \", \" cpu \" or \" globalstate\n"
+          "are reported unknown against them.\n" },
+    { .name = "--help", .arg = CLI_ARG_NONE },
+    { NULL }
+};
+
+/* FILE, once. */
+static int file_operand(const struct cli_command *self, void *target,
+                        const char *word)
+{
+    struct inspect_cmd *a = target;
+    if (a->file) {
+        return cli_usage_error(self, "unexpected argument '%s'", word);
+    }
+    a->file = word;
+    return -1;
+}
+
 static int parse_args(const struct cli_command *self, int argc, char **argv,
                       struct inspect_cmd *a)
 {
     a->o.section_instance = -1;
-    bool dashdash = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool has_next = i + 1 < argc;
-        if (dashdash || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (a->file) {
-                return cli_usage_error(self, "unexpected argument '%s'", arg);
-            }
-            a->file = arg;
-        } else if (strcmp(arg, "--") == 0) {
-            dashdash = true;
-        } else if (strcmp(arg, "--json") == 0) {
-            a->json = true;
-        } else if (strcmp(arg, "--fields") == 0) {
-            a->fields_only = true;
-        } else if (strcmp(arg, "--no-ram") == 0) {
-            a->o.no_ram = true;
-        } else if (strcmp(arg, "--verify") == 0) {
-            a->verify = true;
-        } else if (strcmp(arg, "-U") == 0 ||
-                   strcmp(arg, "--force-share") == 0) {
-            a->force_share = true;
-        } else if (strcmp(arg, "--overwrite") == 0) {
-            a->o.overwrite = true;
-        } else if (strcmp(arg, "--section") == 0 && has_next) {
-            free(a->section);
-            a->section = strdup(argv[++i]);
-            char *colon = strrchr(a->section, ':');
-            if (colon) {
-                char *end;
-                errno = 0;
-                long inst = strtol(colon + 1, &end, 10);
-                if (end == colon + 1 || *end || inst < 0 || errno) {
-                    return cli_usage_error(self, "bad section '%s' (expected "
-                                           "IDSTR[:INSTANCE])", argv[i]);
-                }
-                *colon = '\0';
-                a->o.section_instance = inst;
-            }
-            if (!a->section[0]) {
-                return cli_usage_error(self, "empty section name");
-            }
-            a->o.section = a->section;
-        } else if (strcmp(arg, "--extract-ram") == 0 && has_next) {
-            a->o.extract_dir = argv[++i];
-        } else if (strcmp(arg, "--against") == 0 && has_next) {
-            a->against = argv[++i];
-        } else if (strcmp(arg, "--snapshot") == 0 && has_next) {
-            a->snapshot = argv[++i];
-        } else if (strcmp(arg, "--section") == 0 ||
-                   strcmp(arg, "--extract-ram") == 0 ||
-                   strcmp(arg, "--against") == 0 ||
-                   strcmp(arg, "--snapshot") == 0) {
-            return cli_usage_error(self, "option '%s' needs an argument", arg);
-        } else {
-            return cli_usage_error(self, "unknown option '%s'", arg);
-        }
+    const struct cli_parser p = {
+        .cmd = self,
+        .tables = (const struct cli_option *const[]){ cli_inspect_options,
+                                                      NULL },
+        .target = a,
+        .end_of_options = true,
+        .operand = file_operand,
+    };
+    int rc = cli_parse_options(&p, argc, argv, 1);
+    if (rc >= 0) {
+        return rc;
     }
     if (!a->file) {
         return cli_usage_error(self, "missing FILE");

@@ -1,6 +1,7 @@
 /* `hop run`: start a machine from QEMU-like options. */
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -92,6 +93,31 @@ static bool drive_value_ok(const char *key, const char *v)
     return false;
 }
 
+/* One key=value of -drive into o; false (after the error) if bad. */
+static bool drive_key(struct run_opts *o, char *kv)
+{
+    char *eq = strchr(kv, '=');
+    if (!eq) {
+        cli_usage_error(run_cmd(), "-drive: '%s' is not KEY=VALUE", kv);
+        return false;
+    }
+    *eq = '\0';
+    const char *v = eq + 1;
+    if (!drive_value_ok(kv, v)) {
+        cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
+                        "format=raw|qcow2, if=ide|none)", kv, v);
+        return false;
+    }
+    if (strcmp(kv, "file") == 0) {
+        snprintf(o->drive_file, sizeof(o->drive_file), "%s", v);
+    } else if (strcmp(kv, "format") == 0) {
+        snprintf(o->drive_format, sizeof(o->drive_format), "%s", v);
+    } else {
+        o->drive_attached = strcmp(v, "ide") == 0;
+    }
+    return true;
+}
+
 static bool parse_drive(struct run_opts *o, const char *spec)
 {
     char *copy = strdup(spec);
@@ -100,29 +126,7 @@ static bool parse_drive(struct run_opts *o, const char *spec)
     o->drive_attached = true;
     for (char *kv = strtok_r(copy, ",", &save); kv && ok;
          kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            cli_usage_error(run_cmd(), "-drive: '%s' is not KEY=VALUE", kv);
-            ok = false;
-            break;
-        }
-        *eq = '\0';
-        const char *v = eq + 1;
-        if (!drive_value_ok(kv, v)) {
-            cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
-                            "format=raw|qcow2, if=ide|none)", kv, v);
-            ok = false;
-        } else if (strcmp(kv, "file") == 0) {
-            snprintf(o->drive_file, sizeof(o->drive_file), "%s", v);
-        } else if (strcmp(kv, "format") == 0) {
-            snprintf(o->drive_format, sizeof(o->drive_format), "%s", v);
-        } else if (strcmp(kv, "if") == 0) {
-            o->drive_attached = strcmp(v, "ide") == 0;
-        } else {
-            cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
-                            "format=raw|qcow2, if=ide|none)", kv, v);
-            ok = false;
-        }
+        ok = drive_key(o, kv);
     }
     if (ok && !o->drive_file[0]) {
         cli_usage_error(run_cmd(), "-drive: file=PATH is required");
@@ -171,99 +175,258 @@ static bool parse_uuid(const char *s, uint8_t out[16])
     return n == 16;
 }
 
-/* Returns -1 when parsing succeeded, else the exit code. */
-static int parse(int argc, char **argv, struct run_opts *o)
+/* ---- the options' handlers: each checks and stores one value ---- */
+
+static int opt_ram(const struct cli_command *cmd, const struct cli_option *opt,
+                   void *target, const char *v)
 {
-    const struct cli_command *cmd = run_cmd();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        /* QEMU accepts --opt for -opt. */
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
-            a++;
-        }
-        const struct cli_option *opt = cli_find_option(cmd->options, a);
-        bool has_arg = opt && opt->arg != CLI_ARG_NONE;
-        const char *v = NULL;
-        if (has_arg) {
-            if (i + 1 >= argc) {
-                return cli_usage_error(cmd, "option '%s' needs an argument",
-                                       a);
-            }
-            v = argv[++i];
-        }
-        if (strcmp(a, "-m") == 0) {
-            const char *s = strncmp(v, "size=", 5) == 0 ? v + 5 : v;
-            if (!machine_parse_size(s, &o->ram_size) ||
-                o->ram_size < (2u << 20) || o->ram_size > MACHINE_MAX_RAM) {
-                return cli_usage_error(cmd, "-m: bad memory size '%s' (2M to "
-                                       "%lluG, e.g. 128M or 2G)", v,
-                                       MACHINE_MAX_RAM >> 30);
-            }
-            o->ram_size = (o->ram_size + 4095) & ~4095ull;
-        } else if (strcmp(a, "-smp") == 0) {
-            if (!parse_smp(v, &o->smp)) {
-                return cli_usage_error(cmd, "-smp: bad vCPU count '%s' (1 to "
-                                       "%d)", v, MACHINE_MAX_SMP);
-            }
-        } else if (strcmp(a, "-accel") == 0) {
-            const char *s = strncmp(v, "accel=", 6) == 0 ? v + 6 : v;
-            if (!accel_find(s)) {
-                return cli_usage_error(cmd, "-accel: unknown accelerator "
-                                       "'%s' (emu or kvm)", v);
-            }
-            o->accel = s;
-        } else if (strcmp(a, "-guest") == 0) {
-            if (!firmware_find(v)) {
-                return cli_usage_error(cmd, "-guest: unknown guest '%s' "
-                                       "(built in: %s)", v,
-                                       firmware_names());
-            }
-            o->guest = v;
-        } else if (strcmp(a, "-kernel") == 0) {
-            o->kernel = v;
-        } else if (strcmp(a, "-serial") == 0) {
-            if (!serial_backend_ok(v)) {
-                return cli_usage_error(cmd, "-serial: bad backend '%s' "
-                                       "(stdio, file:PATH or none)", v);
-            }
-            o->serial = v;
-        } else if (strcmp(a, "-name") == 0) {
-            o->name = v;
-        } else if (strcmp(a, "-drive") == 0) {
-            if (o->have_drive) {
-                return cli_usage_error(cmd, "only one -drive is supported");
-            }
-            if (!parse_drive(o, v)) {
-                return EXIT_USAGE;
-            }
-            o->have_drive = true;
-        } else if (strcmp(a, "-monitor") == 0) {
-            o->monitor = v;
-        } else if (strcmp(a, "-qmp") == 0) {
-            o->qmp = v;
-        } else if (strcmp(a, "-incoming") == 0) {
-            o->incoming = v;
-        } else if (strcmp(a, "-dump-vmstate") == 0) {
-            o->dump_vmstate = v;
-        } else if (strcmp(a, "-loadvm") == 0) {
-            o->loadvm = v;
-        } else if (strcmp(a, "-catalog") == 0) {
-            o->catalog = v;
-        } else if (strcmp(a, "-uuid") == 0) {
-            if (!parse_uuid(v, o->uuid)) {
-                return cli_usage_error(cmd, "-uuid: '%s' is not a UUID "
-                                       "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-                                       v);
-            }
-            o->have_uuid = true;
-        } else if (strcmp(a, "-S") == 0) {
-            o->start_paused = true;
-        } else if (a[0] == '-') {
-            return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        } else {
-            return cli_usage_error(cmd, "unexpected argument '%s'", a);
-        }
+    struct run_opts *o = target;
+    const char *s = strncmp(v, "size=", 5) == 0 ? v + 5 : v;
+    if (!machine_parse_size(s, &o->ram_size) ||
+        o->ram_size < (2u << 20) || o->ram_size > MACHINE_MAX_RAM) {
+        return cli_usage_error(cmd, "-m: bad memory size '%s' (2M to %lluG, "
+                               "e.g. 128M or 2G)", v, MACHINE_MAX_RAM >> 30);
     }
+    o->ram_size = (o->ram_size + 4095) & ~4095ull;
+    return -1;
+}
+
+static int opt_smp(const struct cli_command *cmd, const struct cli_option *opt,
+                   void *target, const char *v)
+{
+    struct run_opts *o = target;
+    if (!parse_smp(v, &o->smp)) {
+        return cli_usage_error(cmd, "-smp: bad vCPU count '%s' (1 to %d)", v,
+                               MACHINE_MAX_SMP);
+    }
+    return -1;
+}
+
+static int opt_accel(const struct cli_command *cmd,
+                     const struct cli_option *opt, void *target, const char *v)
+{
+    struct run_opts *o = target;
+    const char *s = strncmp(v, "accel=", 6) == 0 ? v + 6 : v;
+    if (!accel_find(s)) {
+        return cli_usage_error(cmd, "-accel: unknown accelerator '%s' (emu "
+                               "or kvm)", v);
+    }
+    o->accel = s;
+    return -1;
+}
+
+static int opt_guest(const struct cli_command *cmd,
+                     const struct cli_option *opt, void *target, const char *v)
+{
+    struct run_opts *o = target;
+    if (!firmware_find(v)) {
+        return cli_usage_error(cmd, "-guest: unknown guest '%s' (built in: "
+                               "%s)", v, firmware_names());
+    }
+    o->guest = v;
+    return -1;
+}
+
+static int opt_serial(const struct cli_command *cmd,
+                      const struct cli_option *opt, void *target,
+                      const char *v)
+{
+    struct run_opts *o = target;
+    if (!serial_backend_ok(v)) {
+        return cli_usage_error(cmd, "-serial: bad backend '%s' (stdio, "
+                               "file:PATH or none)", v);
+    }
+    o->serial = v;
+    return -1;
+}
+
+static int opt_drive(const struct cli_command *cmd,
+                     const struct cli_option *opt, void *target, const char *v)
+{
+    struct run_opts *o = target;
+    if (o->have_drive) {
+        return cli_usage_error(cmd, "only one -drive is supported");
+    }
+    if (!parse_drive(o, v)) {
+        return EXIT_USAGE;
+    }
+    o->have_drive = true;
+    return -1;
+}
+
+static int opt_uuid(const struct cli_command *cmd, const struct cli_option *opt,
+                    void *target, const char *v)
+{
+    struct run_opts *o = target;
+    if (!parse_uuid(v, o->uuid)) {
+        return cli_usage_error(cmd, "-uuid: '%s' is not a UUID "
+                               "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", v);
+    }
+    o->have_uuid = true;
+    return -1;
+}
+
+#define CALL(fn) .store = CLI_STORE_CALL, .handle = (fn)
+#define FIELD(member) .field = offsetof(struct run_opts, member)
+#define STRING(member) .store = CLI_STORE_STRING, FIELD(member)
+
+/* hop run's options, in the order usage lines, --help and hop(1) show
+ * them. */
+const struct cli_option cli_run_options[] = {
+    { .name = "-m", .arg = CLI_ARG_TEXT, .metavar = "SIZE", CALL(opt_ram),
+      .help = "RAM size (default 128M; K, M, G suffixes; plain numbers are "
+              "MiB)",
+      .man = "RAM size, 2M to 64G (default 128M); suffixes K, M, G, plain "
+             "numbers are\nMiB.\n"
+             "The first 3 GiB appear at guest physical address 0, the rest "
+             "at 4 GiB.\n" },
+    { .name = "-smp", .arg = CLI_ARG_TEXT, .metavar = "N", CALL(opt_smp),
+      .help = "number of vCPUs, 1 to 8 (default 1)",
+      .man = "Number of vCPUs, 1 to 8 (default 1).\n" },
+    { .name = "-accel", .arg = CLI_ARG_ACCEL, .metavar = "emu|kvm",
+      CALL(opt_accel),
+      .help = "run guest code in hop's x86 emulator (default) or on KVM",
+      .man = "Run guest code in hop's own x86 emulator (the default) or on "
+             "KVM.\nWith\n.B kvm\na missing or unusable\n.I /dev/kvm\nis an "
+             "error that says why.\n" },
+    { .name = "-guest", .arg = CLI_ARG_GUEST, .metavar = "NAME",
+      .either_next = true, CALL(opt_guest),
+      .help = "built-in firmware: memtest (default), counter, disk, echo",
+      .man = "Built-in firmware (default\n.BR memtest ):\n.B memtest\n"
+             "fills every page above 1 MiB and then increments one byte in "
+             "each page\nforever, printing a dot per pass (the vCPUs share "
+             "the pages);\n.B counter\nprints an increasing counter;\n"
+             ".B disk\nwrites a pattern to every sector of the drive, reads "
+             "it back and prints\nOK or the first bad sector;\n.B echo\n"
+             "prints the keys it receives.\nThe images carry a multiboot "
+             "header, so\n.B qemu\\-system\\-x86_64 \\-kernel\nruns the same "
+             "files.\n" },
+    { .name = "-kernel", .arg = CLI_ARG_FILE, .metavar = "FILE",
+      STRING(kernel),
+      .help = "a flat 32-bit binary loaded at 1 MiB (multiboot a.out header "
+              "honoured)",
+      .man = "Load a flat 32-bit binary instead: where its multiboot header "
+             "(with load\naddresses, flags bit 16) says, or at 1 MiB with its "
+             "entry there.\n" },
+    { .name = "-serial", .arg = CLI_ARG_SERIAL,
+      .metavar = "stdio|file:PATH|none", CALL(opt_serial),
+      .help = "COM1 output: stdio (default; none when the monitor has the\n"
+              "terminal), file:PATH or none",
+      .man = "Where the guest's serial output goes (default stdio; none when "
+             "the monitor\nhas the terminal).\n" },
+    { .name = "-S", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+      FIELD(start_paused),
+      .help = "do not start the vCPUs (use 'cont')",
+      .man = "Create the machine but do not start it;\n.B cont\n"
+             "starts it.\n" },
+    { .name = "-name", .arg = CLI_ARG_TEXT, .metavar = "NAME", STRING(name),
+      .help = "a name for the machine",
+      .man = "A name for the machine\n.RB ( \"info name\" ).\n" },
+    { .name = "-uuid", .arg = CLI_ARG_TEXT, .metavar = "UUID",
+      CALL(opt_uuid),
+      .help = "the machine's UUID (checked by a destination with "
+              "validate-uuid)",
+      .man = "The machine's UUID, sent with its state; a destination with "
+             "the\n.B validate\\-uuid\ncapability refuses a stream from "
+             "another UUID.\n" },
+    { .name = "-drive", .arg = CLI_ARG_DRIVE,
+      .metavar = "file=PATH[,format=raw|qcow2][,if=ide|none]",
+      CALL(opt_drive),
+      .help = "a disk image; if=ide (default) attaches it as the ATA master",
+      .man = "A disk image.\nWith\n.B if=ide\n(the default) it is the master "
+             "drive of the ATA controller; with\n.B if=none\nit is opened "
+             "but not attached (it may serve only to hold the state of\n"
+             ".BR savevm ).\nA qcow2 drive takes snapshots: see\n"
+             ".BR savevm ,\n.B loadvm\nand\n.B delvm\nin the monitor.\n"
+             "The image stays locked while hop runs (see\n"
+             ".BR \"img convert\" ),\nexcept while a migration hands it over: "
+             "a destination\n.RB ( \\-incoming )\nopens its drives inactive "
+             "\\(em no locks, no metadata read \\(em and takes\nthem when the "
+             "stream has loaded, before the guest runs (if another "
+             "process\nstill holds one, the incoming migration fails and hop "
+             "exits 1); a source\nlets go of its drives at the switch, once "
+             "the guest is stopped, and takes\nthem back if the migration "
+             "fails.\nSo a source and a destination may name the same "
+             "image.\nA source that migrated refuses\n.BR savevm ,\n"
+             ".B loadvm\nand\n.B delvm\non its inactive drives;\n.B cont\n"
+             "takes them back, and fails while the destination holds them.\n"
+             "Without\n.B format=\nthe format is probed; a probed raw image "
+             "refuses guest writes that would\nmake its first sector look "
+             "like another format's header (the guest sees an\nI/O error), "
+             "and hop warns once at start: give\n.B format=raw\nto lift "
+             "this.\n" },
+    { .name = "-monitor", .arg = CLI_ARG_MONITOR,
+      .metavar = "stdio|none|unix:PATH,server[,nowait]", STRING(monitor),
+      .help = "where the monitor is (default stdio: a (hop) prompt on a\n"
+              "terminal, one command per line from a pipe); without nowait,\n"
+              "wait for the first client before starting",
+      .man = "Where the monitor is (default\n.BR stdio ).\n.B unix:\nserves "
+             "it on a unix socket created mode 0600, one client at a time\n"
+             ".RB ( \"socat \\- UNIX\\-CONNECT:\\fIPATH\\fR\" );\nwithout\n"
+             ".B nowait\nhop waits for the first client before it starts the "
+             "machine.\n.B none\nruns without a monitor (standard input is "
+             "not read).\n" },
+    { .name = "-qmp", .arg = CLI_ARG_QMP,
+      .metavar = "unix:PATH,server[,nowait]", STRING(qmp),
+      .help = "serve QMP, the JSON protocol, on a unix socket",
+      .man = "Serve QMP, QEMU's JSON machine protocol, on a unix socket "
+             "(mode 0600;\nseveral clients at once); see\n"
+             ".BR hop\\-monitor (7).\n" },
+    { .name = "-incoming", .arg = CLI_ARG_INCOMING, .metavar = "URI|defer",
+      STRING(incoming),
+      .help = "wait for a migration stream on URI (tcp:HOST:PORT, "
+              "unix:PATH,\nexec:COMMAND, file:PATH, fd:NAME); defer: until "
+              "migrate_incoming",
+      .man = "Wait for a migration stream instead of starting the guest:\n"
+             ".BI tcp: HOST : PORT\\fR,\n.BI unix: PATH\\fR,\n"
+             ".BI exec: COMMAND\n(its output),\n"
+             ".BI file: PATH\\fR[\\fB,offset=\\fIN\\fR]\nor\n"
+             ".BI fd: NAME\\fR.\nWhen the stream is loaded the guest runs "
+             "(stays paused with\n.BR \\-S ).\nOn\n.B tcp:\nand\n"
+             ".BR unix: ,\nthe first connection that starts like a migration "
+             "stream is loaded\n(multifd channels may come too); one that "
+             "sends nothing within 5 seconds,\nor something else, is closed "
+             "with a warning naming it.\nA\n.B unix:\nsocket is made with "
+             "mode 0600; an old socket at\n.I PATH\nis replaced, any other "
+             "file is refused.\n.B defer\nwaits for the monitor's\n"
+             ".BR migrate_incoming .\nThe drives are taken over (activated) "
+             "when the stream has loaded; see\n.BR \\-drive .\n" },
+    { .name = "-dump-vmstate", .arg = CLI_ARG_FILE, .metavar = "FILE",
+      STRING(dump_vmstate),
+      .help = "write the machine's state schema as JSON and exit",
+      .man = "Write the machine's state schema (every section, its version "
+             "and fields)\nas JSON in the layout of QEMU's\n"
+             ".B \\-dump\\-vmstate\nto\n.I FILE\nand exit; see\n"
+             ".BR \"hop vmstate\\-check\" .\n" },
+    { .name = "-loadvm", .arg = CLI_ARG_TEXT, .metavar = "TAG",
+      STRING(loadvm),
+      .help = "start from snapshot TAG of the drive (see savevm)",
+      .man = "Start from snapshot\n.I TAG\nof the drive (its disk, RAM, "
+             "vCPUs, devices and VM clock), then run\n(or wait, with\n"
+             ".BR \\-S ).\nA tag the drive lacks, or a snapshot of another "
+             "machine type, is an error.\n" },
+    { .name = "-catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",
+      STRING(catalog),
+      .help = "the snapshot catalog savevm writes (default $HOP_CATALOG,\n"
+              "else $XDG_DATA_HOME/hop/catalog.db; 'none': no catalog)",
+      .man = "The snapshot catalog\n.B savevm\nand\n.B delvm\nkeep up to "
+             "date (default\n.BR $HOP_CATALOG ,\nelse\n"
+             ".BR $XDG_DATA_HOME/hop/catalog.db );\n.B none\nturns it "
+             "off.\n" },
+    { .name = "--help", .arg = CLI_ARG_NONE },
+    { NULL }
+};
+
+static int unexpected_operand(const struct cli_command *cmd, void *target,
+                              const char *word)
+{
+    return cli_usage_error(cmd, "unexpected argument '%s'", word);
+}
+
+/* Options that exclude each other, once all are read. */
+static int check_combinations(const struct cli_command *cmd,
+                              const struct run_opts *o)
+{
     if (o->guest && o->kernel) {
         return cli_usage_error(cmd, "-guest and -kernel exclude each other");
     }
@@ -271,6 +434,22 @@ static int parse(int argc, char **argv, struct run_opts *o)
         return cli_usage_error(cmd, "-loadvm and -incoming exclude each other");
     }
     return -1;
+}
+
+/* Returns -1 when parsing succeeded, else the exit code. */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+    const struct cli_command *cmd = run_cmd();
+    const struct cli_parser p = {
+        .cmd = cmd,
+        .tables = (const struct cli_option *const[]){ cli_run_options, NULL },
+        .target = o,
+        .qemu_dashes = true,
+        .dash_is_option = true,
+        .operand = unexpected_operand,
+    };
+    int rc = cli_parse_options(&p, argc, argv, 1);
+    return rc >= 0 ? rc : check_combinations(cmd, o);
 }
 
 /* ---- serial backends and events ---- */
@@ -394,29 +573,41 @@ static bool dump_vmstate(struct machine *m, const char *path)
     return true;
 }
 
-int cmd_run(int argc, char **argv)
+/* -monitor and -qmp (their defaults when not given), and the serial
+ * default that depends on where the monitor is; -1 or the exit code. */
+static int parse_endpoints(struct run_opts *o, struct endpoint *hmp_ep,
+                           struct endpoint *qmp_ep)
 {
-    struct run_opts o = { 0 };
-    int rc = parse(argc, argv, &o);
-    if (rc >= 0) {
-        return rc;
-    }
-    const struct cli_command *cmd = run_cmd();
-    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
     Error *err = NULL;
-    if (!endpoint_parse(o.monitor ? o.monitor : "stdio", true, &hmp_ep, &err) ||
-        !endpoint_parse(o.qmp ? o.qmp : "none", false, &qmp_ep, &err)) {
-        rc = cli_usage_error(cmd, "%s", error_get_pretty(err));
+    if (!endpoint_parse(o->monitor ? o->monitor : "stdio", true, hmp_ep,
+                        &err) ||
+        !endpoint_parse(o->qmp ? o->qmp : "none", false, qmp_ep, &err)) {
+        int rc = cli_usage_error(run_cmd(), "%s", error_get_pretty(err));
         error_free(err);
-        endpoint_clear(&hmp_ep);
+        endpoint_clear(hmp_ep);
         return rc;
     }
     /* A terminal monitor keeps the screen: serial output goes elsewhere
      * unless asked for. */
-    bool interactive = hmp_ep.kind == ENDPOINT_STDIO && isatty(STDIN_FILENO);
-    if (!o.serial) {
-        o.serial = interactive ? "none" : "stdio";
+    bool interactive = hmp_ep->kind == ENDPOINT_STDIO && isatty(STDIN_FILENO);
+    if (!o->serial) {
+        o->serial = interactive ? "none" : "stdio";
     }
+    return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_opts o = { 0 };
+    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
+    int rc = parse(argc, argv, &o);
+    if (rc < 0) {
+        rc = parse_endpoints(&o, &hmp_ep, &qmp_ep);
+    }
+    if (rc >= 0) {
+        return rc;
+    }
+    Error *err = NULL;
 
     BlockDev *blk = NULL;
     struct machine *m = NULL;

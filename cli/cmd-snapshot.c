@@ -2,6 +2,7 @@
  * command line. */
 #include <inttypes.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,28 +29,114 @@ struct snap_args {
     int npos;
 };
 
+#define FIELD(member) .field = offsetof(struct snap_args, member)
+#define OPT_FORCE_SHARE                                                     \
+    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,          \
+      .store = CLI_STORE_FLAG, FIELD(force_share),                          \
+      .help = "list and show: read an image a running machine (or another\n" \
+              "writer) holds, as qemu-img -U; without it such an image is\n" \
+              "refused with \"in use by another process\"",                \
+      .man =                                                                \
+      ".BR list \" and \" show :\n"                                         \
+      "read an image a running machine (or another writer) holds, as\n"     \
+      ".BR \"qemu-img -U\" ;\n"                                             \
+      "without it such an image is refused with\n"                          \
+      ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" .\n" \
+      "The other subcommands refuse it (exit 2).\n" }
+#define OPT_JSON                                                            \
+    { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,       \
+      FIELD(json) }
+#define OPT_CATALOG                                                         \
+    { .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",          \
+      .store = CLI_STORE_STRING, FIELD(catalog),                            \
+      .help = "the catalog (default $HOP_CATALOG, else "                   \
+              "$XDG_DATA_HOME/hop/catalog.db)",                             \
+      .man = "The catalog to use (list, delete).\n" }
+#define OPT_MONITOR                                                         \
+    { .name = "--monitor", .arg = CLI_ARG_MONITOR, .metavar = "unix:PATH",  \
+      .store = CLI_STORE_STRING, FIELD(monitor) }
+#define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
+
+/* Every subcommand's options are read for all of them (a value that does
+ * not apply is ignored), so one parse serves the five. */
+const struct cli_command cli_snapshot_subcommands[] = {
+    { .name = "list", .operands = CLI_ARG_FILE, .operand_usage = "[IMAGE...]",
+      .options = OPTIONS(OPT_FORCE_SHARE, OPT_JSON, OPT_CATALOG),
+      .help = "    The snapshots of the images given, or of every image in "
+              "the catalog.\n",
+      .man =
+      "List the snapshots of the images given (read from the images), or of "
+      "every\n"
+      "image in the catalog.\n"
+      "The table is qemu-img's: ID, TAG, VM SIZE, DATE, VM CLOCK, ICOUNT, "
+      "under\n"
+      "each image's path;\n"
+      ".B \\-\\-json\n"
+      "prints [{\\fBimage\\fR, \\fBsnapshots\\fR: [{\\fBid\\fR, \\fBname\\fR,\n"
+      "\\fBvm\\-state\\-size\\fR, \\fBdate\\-sec\\fR, \\fBdate\\-nsec\\fR,\n"
+      "\\fBvm\\-clock\\-sec\\fR, \\fBvm\\-clock\\-nsec\\fR[, "
+      "\\fBicount\\fR]}]}].\n" },
+    { .name = "show", .operands = CLI_ARG_FILE, .operand_usage = "IMAGE TAG",
+      .options = OPTIONS(OPT_FORCE_SHARE, OPT_JSON, OPT_CATALOG),
+      .help = "    A snapshot's metadata and the device sections its state "
+              "holds (idstr,\n    instance, version, size), read from the "
+              "image.\n",
+      .man =
+      "A snapshot's metadata (id, tag, state size, date, VM clock, disk "
+      "size),\n"
+      "the machine type and RAM size its state names, and the device "
+      "sections it\n"
+      "holds (idstr, instance, version, bytes), read from the image.\n" },
+    { .name = "delete", .operands = CLI_ARG_FILE, .operand_usage = "IMAGE TAG",
+      .options = OPTIONS(OPT_CATALOG),
+      .help = "    Delete a snapshot from an image no machine is using.\n",
+      .man =
+      "Delete a snapshot from an image no running machine uses; the catalog\n"
+      "follows.\n" },
+    { .name = "save", .operands = CLI_ARG_TEXT,
+      .synopsis = "[TAG] --monitor unix:PATH",
+      .options = OPTIONS(OPT_MONITOR, OPT_CATALOG) },
+    { .name = "load", .operands = CLI_ARG_TEXT,
+      .synopsis = "TAG --monitor unix:PATH",
+      .options = OPTIONS(OPT_MONITOR, OPT_CATALOG),
+      .help = "    savevm / loadvm in the running hop whose -monitor socket "
+              "is PATH.\n",
+      .man =
+      "Run\n"
+      ".B savevm\n"
+      "or\n"
+      ".B loadvm\n"
+      "in the running hop whose\n"
+      ".B \\-monitor\n"
+      "socket is\n"
+      ".IR PATH ,\n"
+      "print what it answered, and exit 0 if it succeeded, 1 if not.\n" },
+    { .name = NULL }
+};
+
+static int positional(const struct cli_command *cmd, void *target,
+                      const char *word)
+{
+    struct snap_args *a = target;
+    if (a->npos == 64) {
+        return cli_usage_error(cmd, "too many arguments");
+    }
+    a->pos[a->npos++] = word;
+    return -1;
+}
+
+/* The words after the subcommand, whichever it is. */
 static int parse(int argc, char **argv, struct snap_args *a)
 {
-    for (int i = 2; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--json") == 0) {
-            a->json = true;
-        } else if (strcmp(s, "-U") == 0 || strcmp(s, "--force-share") == 0) {
-            a->force_share = true;
-        } else if ((strcmp(s, "--catalog") == 0 ||
-                    strcmp(s, "--monitor") == 0) && i + 1 < argc) {
-            *(s[2] == 'c' ? &a->catalog : &a->monitor) = argv[++i];
-        } else if (strcmp(s, "--catalog") == 0 || strcmp(s, "--monitor") == 0) {
-            return cli_usage_error(self(), "option '%s' needs an argument", s);
-        } else if (s[0] == '-' && s[1]) {
-            return cli_usage_error(self(), "unknown option '%s'", s);
-        } else if (a->npos < 64) {
-            a->pos[a->npos++] = s;
-        } else {
-            return cli_usage_error(self(), "too many arguments");
-        }
-    }
-    return -1;
+    const struct cli_option *tables[8];
+    cli_subcommand_tables(cli_snapshot_subcommands, tables, 8);
+    const struct cli_parser p = {
+        .cmd = self(),
+        .tables = tables,
+        .target = a,
+        .operand = positional,
+    };
+    return cli_parse_options(&p, argc, argv, 2);
 }
 
 /* ---- list ---- */

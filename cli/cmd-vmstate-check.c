@@ -1,35 +1,63 @@
-/* hop vmstate-check OLD.json NEW.json [--reverse]. */
+/* hop vmstate-check OLD.json NEW.json [--reverse] [--json]. */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/vmstate-check.h"
 
+struct check_args {
+    const char *files[2];
+    int nfiles;
+    bool reverse;
+    bool json;
+};
+
+const struct cli_option cli_vmstate_check_options[] = {
+    { .name = "--reverse", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+      .field = offsetof(struct check_args, reverse),
+      .help = "check migration from NEW to OLD" },
+    { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+      .field = offsetof(struct check_args, json),
+      .help = "findings as one JSON document" },
+    { .name = "--help", .arg = CLI_ARG_NONE },
+    { NULL }
+};
+
+/* OLD.json, then NEW.json. */
+static int file_operand(const struct cli_command *self, void *target,
+                        const char *word)
+{
+    struct check_args *a = target;
+    if (a->nfiles == 2) {
+        return cli_usage_error(self, "unexpected argument '%s'", word);
+    }
+    a->files[a->nfiles++] = word;
+    return -1;
+}
+
 int cmd_vmstate_check(int argc, char **argv)
 {
     const struct cli_command *self = cli_find_command("vmstate-check");
-    const char *files[2] = { NULL, NULL };
-    int nfiles = 0;
-    bool reverse = false, json = false, dashdash = false;
-    for (int i = 1; i < argc; i++) {
-        if (!dashdash && strcmp(argv[i], "--") == 0) {
-            dashdash = true;
-        } else if (!dashdash && strcmp(argv[i], "--reverse") == 0) {
-            reverse = true;
-        } else if (!dashdash && strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (!dashdash && argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error(self, "unknown option '%s'", argv[i]);
-        } else if (nfiles == 2) {
-            return cli_usage_error(self, "unexpected argument '%s'", argv[i]);
-        } else {
-            files[nfiles++] = argv[i];
-        }
+    struct check_args a = { .nfiles = 0 };
+    const struct cli_parser p = {
+        .cmd = self,
+        .tables = (const struct cli_option *const[]){
+            cli_vmstate_check_options, NULL },
+        .target = &a,
+        .end_of_options = true,
+        .operand = file_operand,
+    };
+    int rc = cli_parse_options(&p, argc, argv, 1);
+    if (rc >= 0) {
+        return rc;
     }
-    if (nfiles != 2) {
+    if (a.nfiles != 2) {
         return cli_usage_error(self, "expected OLD.json and NEW.json");
     }
+    const char *const *files = a.files;
+    bool reverse = a.reverse, json = a.json;
     json_t *schema[2] = { NULL, NULL };
     for (int k = 0; k < 2; k++) {
         Error *err = NULL;

@@ -1,67 +1,16 @@
-/* The subcommand table and the dispatcher around it. */
+/* The subcommand table and the dispatcher around it.  Each command's
+ * options live beside it (cli_run_options in cli/cmd-run.c, ...); from
+ * this table and those come dispatch, `hop help`, `hop COMMAND --help`,
+ * the bash completion (cli/complete.c) and man/hop.1 (cli/man-page.c). */
 #include "cli/cli.h"
 #include "cli/vmstate-check.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
 static const struct cli_option help_opts[] = {
-    { "--help", CLI_ARG_NONE }, { NULL }
-};
-static const struct cli_option run_opts[] = {
-    { "-m", CLI_ARG_TEXT }, { "-smp", CLI_ARG_TEXT },
-    { "-accel", CLI_ARG_ACCEL }, { "-guest", CLI_ARG_GUEST },
-    { "-kernel", CLI_ARG_FILE }, { "-serial", CLI_ARG_SERIAL },
-    { "-S", CLI_ARG_NONE }, { "-name", CLI_ARG_TEXT },
-    { "-uuid", CLI_ARG_TEXT }, { "-drive", CLI_ARG_DRIVE },
-    { "-monitor", CLI_ARG_MONITOR }, { "-qmp", CLI_ARG_QMP },
-    { "-incoming", CLI_ARG_INCOMING }, { "-dump-vmstate", CLI_ARG_FILE },
-    { "-loadvm", CLI_ARG_TEXT }, { "-catalog", CLI_ARG_FILE },
-    { "--help", CLI_ARG_NONE }, { NULL }
-};
-static const struct cli_option inspect_opts[] = {
-    { "--json", CLI_ARG_NONE }, { "--section", CLI_ARG_TEXT },
-    { "--fields", CLI_ARG_NONE }, { "--no-ram", CLI_ARG_NONE },
-    { "--extract-ram", CLI_ARG_DIR }, { "--overwrite", CLI_ARG_NONE },
-    { "--verify", CLI_ARG_NONE },
-    { "--against", CLI_ARG_FILE }, { "--snapshot", CLI_ARG_TEXT },
-    { "-U", CLI_ARG_NONE }, { "--force-share", CLI_ARG_NONE },
-    { "--help", CLI_ARG_NONE }, { NULL }
-};
-#define SUBOPTS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
-static const struct cli_command snapshot_subcommands[] = {
-    { .name = "list", .operands = CLI_ARG_FILE,
-      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE },
-                         { "--catalog", CLI_ARG_FILE }) },
-    { .name = "show", .operands = CLI_ARG_FILE,
-      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
-                         { "-U", CLI_ARG_NONE },
-                         { "--force-share", CLI_ARG_NONE },
-                         { "--catalog", CLI_ARG_FILE }) },
-    { .name = "delete", .operands = CLI_ARG_FILE,
-      .options = SUBOPTS({ "--catalog", CLI_ARG_FILE }) },
-    { .name = "save", .operands = CLI_ARG_TEXT,
-      .options = SUBOPTS({ "--monitor", CLI_ARG_MONITOR },
-                         { "--catalog", CLI_ARG_FILE }) },
-    { .name = "load", .operands = CLI_ARG_TEXT,
-      .options = SUBOPTS({ "--monitor", CLI_ARG_MONITOR },
-                         { "--catalog", CLI_ARG_FILE }) },
-    { .name = NULL }
-};
-static const struct cli_command catalog_subcommands[] = {
-    { .name = "query", .operands = CLI_ARG_TEXT,
-      .options = SUBOPTS({ "--json", CLI_ARG_NONE },
-                         { "--header", CLI_ARG_NONE },
-                         { "--catalog", CLI_ARG_FILE }) },
-    { .name = "sync", .operands = CLI_ARG_FILE,
-      .options = SUBOPTS({ "--catalog", CLI_ARG_FILE }) },
-    { .name = NULL }
-};
-static const struct cli_option vmstate_check_opts[] = {
-    { "--reverse", CLI_ARG_NONE }, { "--json", CLI_ARG_NONE },
-    { "--help", CLI_ARG_NONE }, { NULL }
+    { .name = "--help", .arg = CLI_ARG_NONE }, { NULL }
 };
 
 const char *const cli_img_formats[] = { "qcow2", "raw", NULL };
@@ -75,6 +24,13 @@ const struct cli_command cli_commands[] = {
         .help = "Without COMMAND, lists hop's commands.  With COMMAND, shows "
                 "that command's usage and options\n(the same as "
                 "`hop COMMAND --help`).\n",
+        .man =
+            "Without\n"
+            ".IR COMMAND ,\n"
+            "list hop's commands; with it, show that command's usage and "
+            "options (the\n"
+            "same as\n"
+            ".BR \"hop \\fICOMMAND\\fP \\-\\-help\" ).\n",
         .run = cmd_help,
         .options = help_opts,
         .operands = CLI_ARG_TEXT,
@@ -85,153 +41,134 @@ const struct cli_command cli_commands[] = {
         .summary = "print hop's version and the stream format it writes",
         .help = "Prints the version of hop and the migration stream version "
                 "it reads and writes.\n",
+        .man =
+            "Print hop's version and the migration stream version it reads "
+            "and writes.\n",
         .run = cmd_version,
         .options = help_opts,
     },
     {
         .name = "run",
-        .synopsis = "[-m SIZE] [-smp N] [-accel emu|kvm] [-guest NAME | "
-                    "-kernel FILE] [-serial stdio|file:PATH|none] [-S] "
-                    "[-name NAME] [-uuid UUID] [-drive file=PATH"
-                    "[,format=raw|qcow2][,if=ide|none]] [-monitor "
-                    "stdio|none|unix:PATH,server[,nowait]] [-qmp "
-                    "unix:PATH,server[,nowait]] [-incoming URI|defer] "
-                    "[-dump-vmstate FILE] [-loadvm TAG] [-catalog PATH]",
         .summary = "start a virtual machine",
-        .help = "Options:\n"
-                "  -m SIZE          RAM size (default 128M; K, M, G suffixes; "
-                "plain numbers are MiB)\n"
-                "  -smp N           number of vCPUs, 1 to 8 (default 1)\n"
-                "  -accel emu|kvm   run guest code in hop's x86 emulator "
-                "(default) or on KVM\n"
-                "  -guest NAME      built-in firmware: memtest (default), "
-                "counter, disk, echo\n"
-                "  -kernel FILE     a flat 32-bit binary loaded at 1 MiB "
-                "(multiboot a.out header honoured)\n"
-                "  -serial BACKEND  COM1 output: stdio (default; none when "
-                "the monitor has the\n"
-                "                   terminal), file:PATH or none\n"
-                "  -S               do not start the vCPUs (use 'cont')\n"
-                "  -name NAME       a name for the machine\n"
-                "  -uuid UUID       the machine's UUID (checked by a "
-                "destination with validate-uuid)\n"
-                "  -drive file=PATH[,format=raw|qcow2][,if=ide|none]\n"
-                "                   a disk image; if=ide (default) attaches "
-                "it as the ATA master\n"
-                "  -monitor stdio|none|unix:PATH,server[,nowait]\n"
-                "                   where the monitor is (default stdio: a "
-                "(hop) prompt on a\n"
-                "                   terminal, one command per line from a "
-                "pipe); without nowait,\n"
-                "                   wait for the first client before "
-                "starting\n"
-                "  -qmp unix:PATH,server[,nowait]\n"
-                "                   serve QMP, the JSON protocol, on a unix "
-                "socket\n"
-                "  -incoming URI|defer\n"
-                "                   wait for a migration stream on URI "
-                "(tcp:HOST:PORT, unix:PATH,\n"
-                "                   exec:COMMAND, file:PATH, fd:NAME); defer: "
-                "until migrate_incoming\n"
-                "  -dump-vmstate FILE\n"
-                "                   write the machine's state schema as JSON "
-                "and exit\n"
-                "  -loadvm TAG      start from snapshot TAG of the drive "
-                "(see savevm)\n"
-                "  -catalog PATH    the snapshot catalog savevm writes "
-                "(default $HOP_CATALOG,\n"
-                "                   else $XDG_DATA_HOME/hop/catalog.db; "
-                "'none': no catalog)\n"
-                "\nThe monitor's commands (help, info, stop, cont, quit, x, "
-                "migrate, ...) are in\nhop-monitor(7); `help` at the prompt "
-                "lists them.\n",
+        .help = "Options:\n",
+        .help_tail = "\nThe monitor's commands (help, info, stop, cont, quit, "
+                     "x, migrate, ...) are in\nhop-monitor(7); `help` at the "
+                     "prompt lists them.\n",
+        .man =
+            "Start a virtual machine: RAM, one or more vCPUs, a 16550 "
+            "serial port at\n"
+            "COM1, an i8042 keyboard controller with keyboard and mouse, an "
+            "ATA disk\n"
+            "controller and an MC146818 real-time clock.\n"
+            "Guest code runs in 32-bit flat protected mode, entered the way "
+            "a multiboot\n"
+            "loader enters a kernel.\n"
+            "The monitor controls the running machine: on the terminal it is "
+            "a\n"
+            ".B (hop)\n"
+            "prompt with completion and history; from a pipe it reads one "
+            "command per\n"
+            "line with no prompt, so\n"
+            ".B printf 'info status\\enquit\\en' | hop run\n"
+            "is a script.\n"
+            "Its commands\n"
+            ".RB ( help \", \" info \", \" stop \", \" cont \", \" quit \", "
+            "\" x \", \" migrate ,\n"
+            "\\&...) are described in\n"
+            ".BR hop\\-monitor (7).\n"
+            "Options:\n",
+        .man_tail =
+            ".IP\n"
+            "A guest that executes an unknown instruction stops the machine "
+            "in state\n"
+            ".B internal\\-error\n"
+            "with a message naming the opcode and its address; access to an "
+            "I/O port\n"
+            "no device claims is reported once per port; a disk request "
+            "past the end of\n"
+            "the drive is refused and reported.\n"
+            "hop itself keeps running.\n",
         .run = cmd_run,
-        .options = run_opts,
+        .options = cli_run_options,
     },
     {
         .name = "img",
-        .synopsis = "create|info|check|snapshot|convert [OPTIONS] FILE...",
+        .operand_usage = "FILE...",
         .summary = "create, inspect, check and snapshot disk images",
-        .help =
-            "hop img create [-f qcow2|raw] [-o cluster_size=N] FILE SIZE\n"
-            "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
-            "is version 3 with\n    64 KiB clusters unless -o "
-            "cluster_size=N (512 to 2M, a power of two).\n"
-            "hop img info [-U] [--output=json] FILE\n"
-            "    Format, virtual and disk size, cluster size, snapshots.\n"
-            "hop img check [-U] [--output=json] FILE\n"
-            "    Verify a qcow2 image's refcounts and tables.  Exit status: "
-            "0 clean, 1 the check\n    failed, 2 corruptions found, 3 only "
-            "leaked clusters found.\n"
-            "hop img snapshot -l [-U]|-c TAG|-a TAG|-d TAG FILE\n"
-            "    List, create (disk only), apply (revert the disk to) or "
-            "delete an internal\n    snapshot; a TAG is a snapshot's name "
-            "or ID.\n"
-            "hop img convert [-U] [-f FMT] [-O qcow2|raw] [-o OPTIONS] [-l "
-            "[snapshot.name=]TAG] [-n]\n                SOURCE TARGET\n"
-            "    Copy a disk (or its state at snapshot TAG) into a new image; "
-            "-n writes into an\n    existing TARGET instead.\n"
+        .help_tail =
             "Images are locked as QEMU locks them: one that a running "
             "machine (hop's or\nQEMU's) or another writer holds is refused "
             "with \"in use by another process\".\n-U (--force-share) reads "
             "it anyway, as qemu-img -U; what it reads may be\nchanging.\n",
+        .man_tail =
+            ".IP\n"
+            "qcow2 images hop writes open in QEMU and its tools: snapshots "
+            "made by\n"
+            "hop's savevm and by QEMU's are the same kind, and\n"
+            ".B qemu-img check\n"
+            "finds hop's images clean even after hop was killed at any "
+            "moment (at worst\n"
+            "it reports leaked clusters).\n"
+            "Images with encryption, a backing file, an external data file, "
+            "extended L2\n"
+            "entries or zstd compression are refused with a message saying "
+            "so; version 2\n"
+            "images and compressed clusters are read.\n"
+            "A guest write or an allocation that would land on the image's "
+            "metadata (its\n"
+            "header, L1 and L2 tables, refcount table and blocks, snapshot "
+            "table) is\n"
+            "refused with a message naming the structure, and the image is "
+            "marked\n"
+            "corrupt, as QEMU does; images where two such structures share "
+            "a cluster\n"
+            "open read-only only.\n"
+            ".IP\n"
+            "Images are locked as QEMU locks them (the same byte-range "
+            "locks), for as\n"
+            "long as they are open: a running machine, hop's or QEMU's, "
+            "holds its drives,\n"
+            "and a command that would write an image another process holds, "
+            "or read one\n"
+            "being written, is refused with\n"
+            ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\"\n"
+            "(QEMU's tools refuse hop's images likewise).\n"
+            ".B \\-U\n"
+            ".RB ( \\-\\-force\\-share )\n"
+            "reads such an image anyway, as\n"
+            ".BR \"qemu-img -U\" ;\n"
+            "what it reads may be changing.\n"
+            ".B convert\n"
+            "refuses a target that is its source (also through a link), and\n"
+            ".B create\n"
+            "checks its size and options before it touches an existing file.\n"
+            "A snapshot table entry whose fields do not fit the image (its "
+            "L1 table, disk\n"
+            "size or state size) is listed with a warning and refused "
+            "wherever it would be\n"
+            "used, with the field named.\n",
         .run = cmd_img,
         .options = help_opts,
         .subcommands = cli_img_subcommands,
     },
     {
         .name = "snapshot",
-        .synopsis = "list|show|delete|save|load [OPTIONS] ...",
         .summary = "list, show, delete, save and load VM snapshots",
-        .help =
-            "hop snapshot list [-U] [--json] [IMAGE...]\n"
-            "    The snapshots of the images given, or of every image in "
-            "the catalog.\n"
-            "hop snapshot show [-U] [--json] IMAGE TAG\n"
-            "    A snapshot's metadata and the device sections its state "
-            "holds (idstr,\n    instance, version, size), read from the "
-            "image.\n"
-            "hop snapshot delete IMAGE TAG\n"
-            "    Delete a snapshot from an image no machine is using.\n"
-            "hop snapshot save [TAG] --monitor unix:PATH\n"
-            "hop snapshot load TAG --monitor unix:PATH\n"
-            "    savevm / loadvm in the running hop whose -monitor socket "
-            "is PATH.\n"
-            "\n  -U, --force-share  list and show: read an image a running "
-            "machine (or another\n                     writer) holds, as "
-            "qemu-img -U; without it such an image is\n"
-            "                     refused with \"in use by another "
-            "process\"\n"
-            "  --catalog PATH     the catalog (default $HOP_CATALOG, else "
-            "$XDG_DATA_HOME/hop/catalog.db)\n"
-            "Exit status: 0 done, 1 failed, 2 usage.\n",
+        .help_tail = "Exit status: 0 done, 1 failed, 2 usage.\n",
+        .help_width = 21,
         .run = cmd_snapshot,
         .options = help_opts,
-        .subcommands = snapshot_subcommands,
+        .subcommands = cli_snapshot_subcommands,
     },
     {
         .name = "catalog",
         .synopsis = "query [--json] [--header] SQL | sync [PATH...]",
         .summary = "query or rebuild the snapshot catalog",
-        .help =
-            "hop catalog query [--json] [--header] SQL\n"
-            "    Run one read-only SQL statement on the catalog (tables "
-            "images, snapshots,\n    sections; view snapshot_sections; "
-            "see hop(1)).  Rows print as a|b|c.\n"
-            "hop catalog sync [PATH...]\n"
-            "    Rebuild the catalog's entries for these images (default: "
-            "every image it\n    knows; images that are gone are "
-            "dropped) by reading each snapshot's state.\n"
-            "    An image a running writer holds is skipped with a note "
-            "(\"PATH: skipped: ...\"):\n    a running hop machine keeps "
-            "its own entries up to date.\n"
-            "\n  --catalog PATH   the catalog (default $HOP_CATALOG, else "
-            "$XDG_DATA_HOME/hop/catalog.db)\n"
-            "Exit status: 0 done (skipped images included), 1 an image "
-            "failed, 2 usage.\n",
+        .help_tail = "Exit status: 0 done (skipped images included), 1 an "
+                     "image failed, 2 usage.\n",
         .run = cmd_catalog,
         .options = help_opts,
-        .subcommands = catalog_subcommands,
+        .subcommands = cli_catalog_subcommands,
     },
     {
         .name = "complete",
@@ -254,77 +191,128 @@ const struct cli_command cli_commands[] = {
     },
     {
         .name = "inspect",
-        .synopsis = "FILE|IMAGE[@TAG] [--snapshot TAG] [-U] [--json] "
-                    "[--section IDSTR[:INSTANCE]] [--fields] "
-                    "[--no-ram] [--extract-ram DIR [--overwrite]] [--verify] "
-                    "[--against SCHEMA.json]",
+        .operand_usage = "FILE|IMAGE[@TAG]",
+        .operands_first = true,
         .summary = "decode a saved state file (hop's or QEMU's)",
         .help = "Lists the records of a migration stream (offset, type, "
                 "section id, idstr, instance,\nversion, size), decodes each "
                 "device's fields from the stream's vmdesc, and\nsummarises "
                 "RAM per block.  FILE may be '-' or a pipe.  A qcow2 IMAGE "
                 "lists its snapshots;\nIMAGE@TAG (or --snapshot TAG) "
-                "decodes that snapshot's saved state.\n\n"
-                "  --snapshot TAG          the snapshot of a qcow2 image to "
-                "decode\n"
-                "  -U, --force-share       read an image a running machine "
-                "(or another writer)\n"
-                "                          holds, as qemu-img -U; without "
-                "it, it is refused\n"
-                "  --json                  one JSON document (keys in "
-                "hop(1))\n"
-                "  --section IDSTR[:INST]  only that section\n"
-                "  --fields                only the decoded device fields\n"
-                "  --no-ram                no RAM summary\n"
-                "  --extract-ram DIR       write each RAM block to DIR/NAME "
-                "(zero pages as holes)\n"
-                "  --overwrite             replace files already in DIR "
-                "(else they are refused)\n"
-                "  --verify                check the stream is complete and "
-                "well formed; one line\n"
-                "  --against SCHEMA.json   would it load into a build with "
-                "that -dump-vmstate schema?\n"
-                "Exit status: 0 ok, 1 malformed stream or would not load, "
-                "2 usage.\n",
+                "decodes that snapshot's saved state.\n\n",
+        .help_tail = "Exit status: 0 ok, 1 malformed stream or would not "
+                     "load, 2 usage.\n",
+        .help_width = 26,
+        .man =
+            "Decode a saved state: a migration stream written by hop or by "
+            "QEMU\n"
+            ".RB ( \"migrate \"\"exec:cat > FILE\"\"\" ,\n"
+            ".BR \"migrate file:FILE\" ).\n"
+            ".I FILE\n"
+            "is mapped, not read, so large files cost little; it may also be\n"
+            ".B \\-\n"
+            "or a pipe.\n"
+            "Without options, prints a table of the stream's records "
+            "(offset, type,\n"
+            "section id, idstr, instance, version, size), then every device "
+            "section's\n"
+            "fields by name, decoded with the stream's own description (the "
+            "vmdesc JSON\n"
+            "QEMU and hop append after EOF), then RAM per block: length, "
+            "pages sent as\n"
+            "normal, zero, XBZRLE and compressed pages, and the bytes they "
+            "take in the\n"
+            "stream.\n"
+            "A stream without vmdesc is walked section by section (each "
+            "device\n"
+            "section ends at its footer) and its devices are shown with "
+            "their sizes\n"
+            "only.\n"
+            "A qcow2\n"
+            ".I IMAGE\n"
+            "lists its snapshots (with\n"
+            ".BR \\-\\-json :\n"
+            "{\\fBimage\\fR, \\fBformat\\fR, \\fBvirtual\\-size\\fR, "
+            "\\fBsnapshots\\fR});\n"
+            ".IB IMAGE @ TAG\n"
+            "or\n"
+            ".B \\-\\-snapshot\n"
+            ".I TAG\n"
+            "decodes the state that snapshot holds, exactly as for a stream "
+            "file \\(em\n"
+            "for snapshots QEMU's savevm made too.\n"
+            "An image a running machine (or another writer) holds is "
+            "refused with\n"
+            ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" "
+            ".\n",
+        .man_tail =
+            ".IP\n"
+            "A truncated, corrupted or foreign file gives one error line "
+            "naming the\n"
+            "offset and what was expected there, and exit status 1.\n",
         .run = cmd_inspect,
-        .options = inspect_opts,
+        .options = cli_inspect_options,
         .operands = CLI_ARG_FILE,
     },
     {
         .name = "vmstate-check",
-        .synopsis = "OLD.json NEW.json [--reverse] [--json]",
+        .operand_usage = "OLD.json NEW.json",
+        .operands_first = true,
         .summary = "report what breaks migration between two state schemas",
         .help = "Compares two schema dumps in QEMU's -dump-vmstate layout "
                 "and reports, one line per\nfinding with its severity and "
                 "path, what a build with NEW would fail to load\nfrom a "
-                "build with OLD (with --reverse, from NEW to OLD).\n\n"
-                "  --reverse   check migration from NEW to OLD\n"
-                "  --json      findings as one JSON document\n"
-                "Exit status: 0 compatible, 1 not, 2 usage.\n",
+                "build with OLD (with --reverse, from NEW to OLD).\n\n",
+        .help_tail = "Exit status: 0 compatible, 1 not, 2 usage.\n",
+        .help_width = 14,
+        .man =
+            "Compare two state schemas in QEMU's\n"
+            ".B \\-dump\\-vmstate\n"
+            "layout (hop writes the same layout) and report what a build with\n"
+            ".I NEW\n"
+            "would fail to load from a build with\n"
+            ".I OLD\n"
+            "(with\n"
+            ".BR \\-\\-reverse ,\n"
+            "from\n"
+            ".I NEW\n"
+            "to\n"
+            ".IR OLD ).\n"
+            "One line per finding:\n"
+            ".IB severity : \" path\" : \" message\" ,\n"
+            "the path being device/field/.../subsection/field, then a "
+            "summary line.\n"
+            "Errors: a section removed; a field removed, replaced, or now "
+            "starting at a\n"
+            "later version than OLD sends; a field's size changed; a plain "
+            "field turned\n"
+            "into a nested struct or back; a field added without a version "
+            "bump (or to\n"
+            "a nested struct, which has no version on the wire); version_id "
+            "lowered;\n"
+            "minimum_version_id raised above the version OLD sends; a "
+            "subsection removed\n"
+            "or renamed, or its versions out of reach; a description "
+            "renamed; the\n"
+            "machine type changed.\n"
+            "Warnings: a field renamed in place with the same size (the "
+            "wire is\n"
+            "unchanged), a field added or changed under a\n"
+            ".B field_exists\n"
+            "test.\n"
+            "Sections and subsections that only NEW has are compatible.\n"
+            ".B \\-\\-json\n"
+            "prints {\\fBfrom\\fR, \\fBto\\fR, \\fBcompatible\\fR, "
+            "\\fBfindings\\fR}.\n"
+            "Exit status 0 when compatible (warnings allowed), 1 when not, "
+            "2 on usage\n"
+            "errors.\n",
         .run = cmd_vmstate_check,
-        .options = vmstate_check_opts,
+        .options = cli_vmstate_check_options,
         .operands = CLI_ARG_FILE,
     },
     { .name = NULL }
 };
-
-const struct cli_option *cli_find_option(const struct cli_option *opts,
-                                         const char *name)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        for (const struct cli_option *o = opts; o && o->name; o++) {
-            if (strcmp(o->name, name) == 0) {
-                return o;
-            }
-        }
-        /* QEMU accepts --opt for -opt. */
-        if (name[0] != '-' || name[1] != '-' || !name[2]) {
-            break;
-        }
-        name++;
-    }
-    return NULL;
-}
 
 const struct cli_command *cli_find_command(const char *name)
 {
@@ -341,7 +329,8 @@ void cli_print_usage(FILE *out)
     fprintf(out,
             "Usage: hop [--help] [--version] COMMAND [ARGS...]\n"
             "\n"
-            "hop moves the running state of a virtual machine: live to another\n"
+            "hop moves the running state of a virtual machine: live to "
+            "another\n"
             "process, into a qcow2 image and back, and onto the screen.\n"
             "\n"
             "Commands:\n");
@@ -353,15 +342,113 @@ void cli_print_usage(FILE *out)
     fprintf(out, "\nRun 'hop COMMAND --help' for a command's options.\n");
 }
 
+/* What follows "hop NAME " in a usage line: the subcommands' names, the
+ * hand-written synopsis, or the options and operands. */
+void cli_print_command_synopsis(FILE *out, const struct cli_command *cmd,
+                                enum cli_style style)
+{
+    if (cmd->synopsis) {
+        cli_print_synopsis_text(out, cmd->synopsis, style);
+        return;
+    }
+    if (cmd->subcommands) {
+        for (const struct cli_command *s = cmd->subcommands; s->name; s++) {
+            fprintf(out, "%s%s", s == cmd->subcommands ? "" : "|", s->name);
+        }
+        cli_print_synopsis_text(out, " [OPTIONS] ", style);
+        cli_print_synopsis_text(out, cmd->operand_usage ? cmd->operand_usage
+                                                        : "...", style);
+        return;
+    }
+    if (cmd->operand_usage && cmd->operands_first) {
+        cli_print_synopsis_text(out, cmd->operand_usage, style);
+        fputc(' ', out);
+    }
+    cli_print_synopsis(out, cmd->options, style);
+    if (cmd->operand_usage && !cmd->operands_first) {
+        fputc(' ', out);
+        cli_print_synopsis_text(out, cmd->operand_usage, style);
+    }
+}
+
+/* Has this option been met in an earlier subcommand of the same command
+ * (or earlier in its own table)? */
+static bool seen_before(const struct cli_command *cmd,
+                        const struct cli_option *opt)
+{
+    const struct cli_command *s = cmd->subcommands;
+    for (; s && s->name; s++) {
+        for (const struct cli_option *o = s->options; o && o->name; o++) {
+            if (o == opt) {
+                return false;
+            }
+            if (strcmp(o->name, opt->name) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The options of every subcommand, each once, in --help's layout. */
+static void print_subcommand_options(FILE *out, const struct cli_command *cmd,
+                                     int width)
+{
+    for (const struct cli_command *s = cmd->subcommands; s->name; s++) {
+        for (const struct cli_option *o = s->options; o && o->name; o++) {
+            if (o->help && !seen_before(cmd, o)) {
+                cli_print_option_help(out, (const struct cli_option[]){
+                                          *o, { NULL } }, width);
+            }
+        }
+    }
+}
+
+bool cli_command_has_option_help(const struct cli_command *cmd)
+{
+    for (const struct cli_option *o = cmd->options; o && o->name; o++) {
+        if (o->help) {
+            return true;
+        }
+    }
+    for (const struct cli_command *s = cmd->subcommands; s && s->name; s++) {
+        for (const struct cli_option *o = s->options; o && o->name; o++) {
+            if (o->help) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 void cli_print_command_help(FILE *out, const struct cli_command *cmd)
 {
-    fprintf(out, "Usage: hop %s %s\n", cmd->name, cmd->synopsis);
+    int width = cmd->help_width ? cmd->help_width : 19;
+    fprintf(out, "Usage: hop %s ", cmd->name);
+    cli_print_command_synopsis(out, cmd, CLI_TEXT);
+    fputc('\n', out);
     if (cmd->summary) {
-        fprintf(out, "\n%c%s.\n", cmd->summary[0] - 32 * (cmd->summary[0] >= 'a' &&
-                cmd->summary[0] <= 'z'), cmd->summary + 1);
+        fprintf(out, "\n%c%s.\n", toupper((unsigned char)cmd->summary[0]),
+                cmd->summary + 1);
+    }
+    if (cmd->help || cmd->subcommands) {
+        fputc('\n', out);
     }
     if (cmd->help) {
-        fprintf(out, "\n%s", cmd->help);
+        fputs(cmd->help, out);
+    }
+    for (const struct cli_command *s = cmd->subcommands; s && s->name; s++) {
+        fprintf(out, "hop %s %s ", cmd->name, s->name);
+        cli_print_command_synopsis(out, s, CLI_TEXT);
+        fprintf(out, "\n%s", s->help ? s->help : "");
+    }
+    if (cmd->subcommands && cli_command_has_option_help(cmd)) {
+        fputc('\n', out);
+        print_subcommand_options(out, cmd, width);
+    }
+    cli_print_option_help(out, cmd->options, width);
+    if (cmd->help_tail) {
+        fputs(cmd->help_tail, out);
     }
 }
 
@@ -384,8 +471,9 @@ int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "hop %s: ", cmd->name);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nUsage: hop %s %s\nTry 'hop %s --help'.\n", cmd->name,
-            cmd->synopsis, cmd->name);
+    fprintf(stderr, "\nUsage: hop %s ", cmd->name);
+    cli_print_command_synopsis(stderr, cmd, CLI_TEXT);
+    fprintf(stderr, "\nTry 'hop %s --help'.\n", cmd->name);
     va_end(ap);
     return EXIT_USAGE;
 }

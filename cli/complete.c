@@ -151,6 +151,9 @@ static void offer_options(const struct cli_option *opts, const char *partial,
 {
     for (const struct cli_option *x = opts; x && x->name; x++) {
         offer(x->name, partial, o);
+        if (x->alias) {
+            offer(x->alias, partial, o);
+        }
     }
 }
 
