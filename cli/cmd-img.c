@@ -214,15 +214,6 @@ static void print_snapshot_table(const struct blk_snapshot *l, size_t n)
     }
 }
 
-static json_t *snapshots_json(const struct blk_snapshot *l, size_t n)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, snapshot_info_json(&l[i]));
-    }
-    return arr;
-}
-
 static void print_json(json_t *o)
 {
     char *s = json_dumps(o, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
@@ -293,38 +284,7 @@ static int img_info(int argc, char **argv)
     }
     bool qcow2 = info.compat != NULL;
     if (json) {
-        json_t *o = json_object();
-        if (nsnaps) {
-            json_object_set_new(o, "snapshots", snapshots_json(snaps, nsnaps));
-        }
-        json_object_set_new(o, "virtual-size",
-                            json_integer((json_int_t)blk_size(bs)));
-        json_object_set_new(o, "filename", json_string(file));
-        if (info.cluster_size) {
-            json_object_set_new(o, "cluster-size",
-                                json_integer((json_int_t)info.cluster_size));
-        }
-        json_object_set_new(o, "format", json_string(blk_format(bs)));
-        json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
-        if (qcow2) {
-            json_t *d = json_object();
-            json_object_set_new(d, "compat", json_string(info.compat));
-            json_object_set_new(d, "compression-type",
-                                json_string(info.compression));
-            json_object_set_new(d, "lazy-refcounts",
-                                json_boolean(info.lazy_refcounts));
-            json_object_set_new(d, "refcount-bits",
-                                json_integer(info.refcount_bits));
-            json_object_set_new(d, "corrupt", json_boolean(info.corrupt));
-            json_object_set_new(d, "extended-l2",
-                                json_boolean(info.extended_l2));
-            json_t *fs = json_object();
-            json_object_set_new(fs, "type", json_string("qcow2"));
-            json_object_set_new(fs, "data", d);
-            json_object_set_new(o, "format-specific", fs);
-        }
-        json_object_set_new(o, "dirty-flag", json_boolean(info.dirty));
-        print_json(o);
+        print_json(image_info_json(bs, file, snaps, nsnaps));
     } else {
         char vs[32], as[32];
         snapshot_human_size(blk_size(bs), vs, sizeof(vs));
