@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "text-file.h"
 #include "cli/cli.h"
 
 static char *capture(void (*print)(FILE *, const void *), const void *arg)
@@ -86,23 +87,10 @@ static bool has_word(const char *text, const char *name, const char *after)
     return false;
 }
 
-/* "-\-force-share" as the page writes it: minus signs escaped. */
-static void roff_escape(const char *name, char *buf, size_t size)
-{
-    size_t k = 0;
-    for (; *name && k + 3 < size; name++) {
-        if (*name == '-') {
-            buf[k++] = '\\';
-        }
-        buf[k++] = *name;
-    }
-    buf[k] = '\0';
-}
-
 static bool in_page(const char *page, const char *name)
 {
     char esc[128];
-    roff_escape(name, esc, sizeof(esc));
+    text_roff_escape(name, esc, sizeof(esc));
     size_t n = strlen(esc);
     for (const char *p = strstr(page, esc); p; p = strstr(p + 1, esc)) {
         /* Followed by a blank, a font change, a quote, a comma, '=' or
@@ -248,35 +236,16 @@ static void test_parser_follows_the_table(void **state)
     assert_string_equal(out.file, "x.img");
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        fwrite(chunk, 1, n, m);
-    }
-    fclose(m);
-    fclose(f);
-    return buf;
-}
-
 /* man/hop.1 is what the tables generate: run `make man` after changing
  * a table. */
 static void test_committed_page_is_up_to_date(void **state)
 {
     const char *dir = getenv("HOP_BUILD_DIR");
     char path[4096];
-    char *committed = read_file("man/hop.1");
+    char *committed = text_file_read("man/hop.1");
     if (!committed && dir) {
         snprintf(path, sizeof(path), "%s/../man/hop.1", dir);
-        committed = read_file(path);
+        committed = text_file_read(path);
     }
     if (!committed) {
         fail_msg("man/hop.1 not found (run from the source tree)");

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text-file.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 
@@ -40,38 +41,6 @@ static char *generated_page(void)
     hmp_print_man_page(f);
     fclose(f);
     return out;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        fwrite(chunk, 1, n, m);
-    }
-    fclose(m);
-    fclose(f);
-    return buf;
-}
-
-/* What roff needs for a name: '-' is "\-". */
-static void roff_escape(const char *s, char *buf, size_t len)
-{
-    size_t n = 0;
-    for (; *s && n + 3 < len; s++) {
-        if (*s == '-') {
-            buf[n++] = '\\';
-        }
-        buf[n++] = *s;
-    }
-    buf[n] = '\0';
 }
 
 /* A line of text that starts with prefix. */
@@ -111,7 +80,7 @@ static void check_entry(const struct mon_cmd *c, const char *prefix,
     /* The page has an entry for it: ".B name ...". */
     char name[128], esc[256];
     snprintf(name, sizeof(name), "%s%s", prefix, c->name);
-    roff_escape(name, esc, sizeof(esc));
+    text_roff_escape(name, esc, sizeof(esc));
     snprintf(want, sizeof(want), ".B %s", esc);
     if (!has_line_starting(page, want)) {
         fail_msg("'%s' has no entry in hop-monitor(7)", name);
@@ -171,7 +140,7 @@ static void test_every_qmp_command_is_on_the_page(void **state)
     char *page = generated_page();
     for (const struct qmp_cmd *c = qmp_commands; c->name; c++) {
         char esc[128], want[160];
-        roff_escape(c->name, esc, sizeof(esc));
+        text_roff_escape(c->name, esc, sizeof(esc));
         snprintf(want, sizeof(want), ".B %s", esc);
         if (!has_line_starting(page, want)) {
             fail_msg("QMP command '%s' is not in hop-monitor(7)", c->name);
@@ -186,10 +155,10 @@ static void test_committed_page_is_up_to_date(void **state)
 {
     const char *dir = getenv("HOP_BUILD_DIR");
     char path[4096];
-    char *committed = read_file("man/hop-monitor.7");
+    char *committed = text_file_read("man/hop-monitor.7");
     if (!committed && dir) {
         snprintf(path, sizeof(path), "%s/../man/hop-monitor.7", dir);
-        committed = read_file(path);
+        committed = text_file_read(path);
     }
     if (!committed) {
         fail_msg("man/hop-monitor.7 not found (run from the source tree)");
