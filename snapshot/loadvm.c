@@ -10,6 +10,7 @@
 #include "vmstate/channel.h"
 #include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
+#include "util/be.h"
 #include "util/fault.h"
 
 /* Progress shows after every this many bytes read. */
@@ -74,12 +75,6 @@ static bool check_tag(const struct snapshot_plan *plan, const char *tag,
     return true;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
 /* The state's header and machine type, read before anything changes: a
  * snapshot of another machine (QEMU's, say) must not revert the disks. */
 static bool check_state_header(const struct snapshot_target *t, BlockDev *bs,
@@ -95,16 +90,16 @@ static bool check_state_header(const struct snapshot_target *t, BlockDev *bs,
         }
         return false;
     }
-    if (be32(h) != STREAM_MAGIC || be32(h + 4) != STREAM_VERSION) {
+    if (be32_get(h) != STREAM_MAGIC || be32_get(h + 4) != STREAM_VERSION) {
         error_setg(errp, "snapshot '%s': its state is not a version %u "
                    "stream (header %08x %08x)", sn->name, STREAM_VERSION,
-                   be32(h), be32(h + 4));
+                   be32_get(h), be32_get(h + 4));
         return false;
     }
     if (n < 13 || h[8] != STREAM_CONFIGURATION) {
         return true;
     }
-    uint32_t len = be32(h + 9);
+    uint32_t len = be32_get(h + 9);
     const char *mine = section_registry_machine(machine_registry(t->m));
     if (len <= n - 13 && (strlen(mine) != len || memcmp(mine, h + 13, len))) {
         error_setg(errp, "snapshot '%s' holds the state of a '%.*s' machine; "

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/be.h"
 #include "util/lookup.h"
 #include "util/printable.h"
 #include "vmstate/stream-format.h"
@@ -329,8 +330,8 @@ static void put_vmdesc(Channel *f, json_t *vmdesc)
     size_t len = strlen(text);
     uint32_t wire_len = (uint32_t)len;
     for (int i = 0; i < 4 && !(wire_len & 0xff000000u); i++) {
-        uint8_t b[4] = { (uint8_t)(wire_len >> 24), (uint8_t)(wire_len >> 16),
-                         (uint8_t)(wire_len >> 8), (uint8_t)wire_len };
+        uint8_t b[4];
+        be32_put(b, wire_len);
         if (memchr(b, 0x7b, 4) == NULL) {
             break;
         }
