@@ -5,6 +5,7 @@
  * qcow2_flush_metadata writes them in crash-safe order. */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -434,30 +435,16 @@ static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov,
     if (!fault_inject("qcow2-write", errp)) {
         return false;
     }
-    while (n > 0) {
-        int batch = n < IOV_MAX ? n : IOV_MAX;
-        ssize_t w = pwritev(s->fd, iov, batch, (off_t)off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            error_setg_errno(errp, w < 0 ? errno : ENOSPC,
-                             "write at %#" PRIx64, off);
-            return false;
-        }
-        off += (uint64_t)w;
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
+    uint64_t end = off;
+    for (int i = 0; i < n; i++) {
+        end += iov[i].iov_len;
     }
-    if (off > s->file_size) {
-        s->file_size = off;
+    if (!io_pwritev_full(s->fd, iov, n, off)) {
+        error_setg_errno(errp, errno, "write at %#" PRIx64, off);
+        return false;
+    }
+    if (end > s->file_size) {
+        s->file_size = end;
     }
     return true;
 }

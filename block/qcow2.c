@@ -4,6 +4,7 @@
 #include "block/qcow2.h"
 #include "util/parse.h"
 #include "util/fault.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,24 +17,13 @@
 bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
                      Error **errp)
 {
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(s->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "read at %#" PRIx64, off);
-            return false;
-        }
-        if (n == 0) {           /* past the end of the file: zeros */
-            memset(p, 0, len);
-            return true;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    ssize_t n = io_pread_full(s->fd, buf, len, off);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "read at %#" PRIx64, off);
+        return false;
     }
+    /* Past the end of the file: zeros. */
+    memset((uint8_t *)buf + n, 0, len - (size_t)n);
     return true;
 }
 
@@ -43,23 +33,12 @@ bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
     if (!fault_inject("qcow2-write", errp)) {
         return false;
     }
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : ENOSPC,
-                             "write at %#" PRIx64, off);
-            return false;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    if (!io_pwrite_full(s->fd, buf, len, off)) {
+        error_setg_errno(errp, errno, "write at %#" PRIx64, off);
+        return false;
     }
-    if (off > s->file_size) {
-        s->file_size = off;
+    if (off + len > s->file_size) {
+        s->file_size = off + len;
     }
     return true;
 }
