@@ -19,6 +19,7 @@
 #include "monitor/complete.h"
 #include "monitor/session.h"
 #include "snapshot/catalog.h"
+#include "snapshot/channel-vmstate.h"
 #include "snapshot/loadvm.h"
 #include "snapshot/savevm.h"
 #include "snapshot/sections.h"
@@ -162,6 +163,53 @@ static void test_save_load_roundtrip(void **state)
 
     free(ram);
     free(back);
+    machine_free(m);
+    blk_close(bs);
+    capture_free(&cap);
+}
+
+/* A state that starts like a stream but has no configuration record is
+ * refused before the disk reverts: the disk keeps what the guest wrote
+ * since and the machine keeps its run state. */
+static void test_load_refuses_bad_header_before_revert(void **state)
+{
+    struct serial_capture cap;
+    struct machine *m = new_machine(&cap);
+    BlockDev *bs = new_image(img, 1 << 20);
+    struct snapshot_drive drives[] = { { "ide0-hd0", bs } };
+    struct snapshot_target t = {
+        .m = m, .drives = drives, .ndrives = 1, .catalog = db,
+        .warn = warn_fail,
+    };
+    Error *err = NULL;
+    uint8_t sector[512];
+    memset(sector, 'A', sizeof(sector));
+    assert_true(blk_pwrite(bs, 0, sector, sizeof(sector), &err));
+
+    Channel *w = chan_new_vmstate_writer(bs, &err);
+    assert_non_null(w);
+    chan_put_be32(w, STREAM_MAGIC);
+    chan_put_be32(w, STREAM_VERSION);
+    chan_put_u8(w, STREAM_EOF);
+    assert_true(chan_flush(w));
+    struct blk_snapshot sn = { .name = (char *)"bad",
+                               .vm_state_size = chan_tell(w), .icount = -1 };
+    assert_true(chan_close(w, &err));
+    assert_true(blk_snapshot_create(bs, &sn, &err));
+
+    memset(sector, 'B', sizeof(sector));
+    assert_true(blk_pwrite(bs, 0, sector, sizeof(sector), &err));
+    enum run_state before = machine_runstate(m);
+    assert_false(snapshot_load(&t, NULL, "bad", NULL, &err));
+    assert_non_null(strstr(error_get_pretty(err),
+                           "snapshot 'bad': expected the configuration "
+                           "section (0x07) at offset 8, found 0x00"));
+    error_free(err);
+    err = NULL;
+    assert_int_equal(machine_runstate(m), before);
+    assert_true(blk_pread(bs, 0, sector, sizeof(sector), &err));
+    assert_int_equal(sector[0], 'B');
+
     machine_free(m);
     blk_close(bs);
     capture_free(&cap);
@@ -434,6 +482,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_save_load_roundtrip, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_load_refuses_bad_header_before_revert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog_private, setup, teardown),
