@@ -449,7 +449,6 @@ int cmd_run(int argc, char **argv)
         .drive = o.drive_attached ? blk : NULL,
         .on_event = on_machine_event,
         .opaque = &s,
-        .external_ram_section = true,
     };
     if (!open_serial(o.serial, &serial, &cfg.serial)) {
         goto out;

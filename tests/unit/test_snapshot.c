@@ -18,6 +18,7 @@
 #include "machine/machine.h"
 #include "monitor/complete.h"
 #include "monitor/session.h"
+#include "ram/ram.h"
 #include "snapshot/catalog.h"
 #include "snapshot/channel-vmstate.h"
 #include "snapshot/loadvm.h"
@@ -64,7 +65,9 @@ static void warn_fail(void *ctx, const char *msg)
     fail_msg("unexpected warning: %s", msg);
 }
 
-static struct machine *new_machine(struct serial_capture *cap)
+/* A counter machine with ram/'s RAM section (*rs, freed after it). */
+static struct machine *new_machine(struct serial_capture *cap,
+                                   struct ram_state **rs)
 {
     capture_init(cap);
     struct machine_config cfg = {
@@ -75,6 +78,7 @@ static struct machine *new_machine(struct serial_capture *cap)
     Error *err = NULL;
     struct machine *m = machine_new(&cfg, &err);
     assert_non_null(m);
+    *rs = fixture_register_ram(m);
     return m;
 }
 
@@ -93,7 +97,8 @@ static uint8_t *ram_copy(struct machine *m)
 static void test_save_load_roundtrip(void **state)
 {
     struct serial_capture cap;
-    struct machine *m = new_machine(&cap);
+    struct ram_state *rs;
+    struct machine *m = new_machine(&cap, &rs);
     BlockDev *bs = new_image(img, 1 << 20);
     struct snapshot_drive drives[] = { { "ide0-hd0", bs } };
     struct snapshot_target t = {
@@ -164,6 +169,7 @@ static void test_save_load_roundtrip(void **state)
     free(ram);
     free(back);
     machine_free(m);
+    ram_state_free(rs);
     blk_close(bs);
     capture_free(&cap);
 }
@@ -174,7 +180,8 @@ static void test_save_load_roundtrip(void **state)
 static void test_load_refuses_bad_header_before_revert(void **state)
 {
     struct serial_capture cap;
-    struct machine *m = new_machine(&cap);
+    struct ram_state *rs;
+    struct machine *m = new_machine(&cap, &rs);
     BlockDev *bs = new_image(img, 1 << 20);
     struct snapshot_drive drives[] = { { "ide0-hd0", bs } };
     struct snapshot_target t = {
@@ -211,6 +218,7 @@ static void test_load_refuses_bad_header_before_revert(void **state)
     assert_int_equal(sector[0], 'B');
 
     machine_free(m);
+    ram_state_free(rs);
     blk_close(bs);
     capture_free(&cap);
 }
