@@ -30,11 +30,14 @@ ssize_t io_pread_full(int fd, void *buf, size_t len, uint64_t off)
     return (ssize_t)got;
 }
 
-bool io_pwritev_full(int fd, struct iovec *iov, int cnt, uint64_t off)
+/* The one write loop: pwritev at *off, or writev at the file position
+ * when off is NULL. */
+static bool writev_loop(int fd, struct iovec *iov, int cnt, uint64_t *off)
 {
     while (cnt > 0) {
-        ssize_t n = pwritev(fd, iov, cnt < IOV_MAX ? cnt : IOV_MAX,
-                            (off_t)off);
+        int batch = cnt < IOV_MAX ? cnt : IOV_MAX;
+        ssize_t n = off ? pwritev(fd, iov, batch, (off_t)*off)
+                        : writev(fd, iov, batch);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -44,36 +47,29 @@ bool io_pwritev_full(int fd, struct iovec *iov, int cnt, uint64_t off)
             }
             return false;
         }
-        off += (uint64_t)n;
+        if (off) {
+            *off += (uint64_t)n;
+        }
         iov_advance(&iov, &cnt, (size_t)n);
     }
     return true;
 }
 
+bool io_pwritev_full(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+    return writev_loop(fd, iov, cnt, &off);
+}
+
 bool io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    return len == 0 || io_pwritev_full(fd, &iov, 1, off);
+    return len == 0 || writev_loop(fd, &iov, 1, &off);
 }
 
 bool io_write_full(int fd, const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = ENOSPC;
-            }
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    return len == 0 || writev_loop(fd, &iov, 1, NULL);
 }
 
 bool mkdir_p(const char *path, mode_t mode, Error **errp)
