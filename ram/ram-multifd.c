@@ -14,6 +14,7 @@
 
 #include "machine/memory.h"
 #include "util/be.h"
+#include "util/io.h"
 #include "util/iov.h"
 #include "util/guest-reads.h"
 
@@ -30,21 +31,13 @@ const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 
 static bool write_full(int fd, struct iovec *iov, int cnt, Error **errp)
 {
-    while (cnt > 0) {
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-        GUEST_READS_BEGIN();    /* the pages come from guest RAM */
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        GUEST_READS_END();
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "multifd channel write");
-            return false;
-        }
-        iov_advance(&iov, &cnt, (size_t)n);
+    GUEST_READS_BEGIN();    /* the pages come from guest RAM */
+    bool ok = io_writev_full(fd, iov, cnt, true);
+    GUEST_READS_END();
+    if (!ok) {
+        error_setg_errno(errp, errno, "multifd channel write");
     }
-    return true;
+    return ok;
 }
 
 static bool read_full(int fd, void *buf, size_t len, bool *eof, Error **errp)

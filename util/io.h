@@ -23,6 +23,11 @@ bool io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 bool io_pwritev_full(int fd, struct iovec *iov, int cnt, uint64_t off);
 /* Writes all of buf at the file position (a terminal, a pipe). */
 bool io_write_full(int fd, const void *buf, size_t len);
+/* Writes a whole vector to a stream: a pipe or file, or with socket a
+ * stream socket through sendmsg(MSG_NOSIGNAL), so that a vanished peer
+ * is EPIPE rather than a signal.  Would-block (a descriptor someone made
+ * non-blocking) is waited out; iov is consumed. */
+bool io_writev_full(int fd, struct iovec *iov, int cnt, bool socket);
 
 /* mkdir -p: path and every missing parent, made with mode.  The error
  * names the directory that could not be made. */

@@ -1,5 +1,5 @@
-/* util/io.h: whole reads and writes at an offset, and mkdir -p; util/be.h:
- * big-endian loads and stores. */
+/* util/io.h: whole reads and writes, and mkdir -p; util/be.h: big-endian
+ * loads and stores. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,6 +89,28 @@ static void test_pwritev_batches(void **state)
     close(fd);
 }
 
+/* A vector reaches the other end of a stream socket whole; a vanished
+ * peer is EPIPE, not SIGPIPE. */
+static void test_writev_socket(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char a[] = "one ", b[] = "two ", c[] = "three";
+    struct iovec iov[] = {
+        { a, strlen(a) }, { b, strlen(b) }, { c, strlen(c) },
+    };
+    assert_true(io_writev_full(sv[0], iov, 3, true));
+    char back[32] = { 0 };
+    assert_int_equal(io_pread_full(sv[1], back, 13, 0), -1);   /* ESPIPE */
+    assert_int_equal(read(sv[1], back, sizeof(back) - 1), 13);
+    assert_string_equal(back, "one two three");
+    close(sv[1]);
+    struct iovec one = { a, strlen(a) };
+    assert_false(io_writev_full(sv[0], &one, 1, true));
+    assert_int_equal(errno, EPIPE);
+    close(sv[0]);
+}
+
 /* Every missing parent is made; what exists is fine; a file in the way is
  * named in the error. */
 static void test_mkdir_p(void **state)
@@ -134,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pread_pwrite),
         cmocka_unit_test(test_pwritev_batches),
+        cmocka_unit_test(test_writev_socket),
         cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_be),
     };
