@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/io.h"
+
 /* Probe order matters: raw accepts anything, so it comes last. */
 static const struct block_driver *const drivers[] = {
     &block_driver_qcow2,
@@ -42,7 +44,7 @@ static const struct block_driver *probe_head(const uint8_t *head, size_t n)
 static const struct block_driver *probe(int fd)
 {
     uint8_t head[PROBE_LEN];
-    ssize_t n = pread(fd, head, sizeof(head), 0);
+    ssize_t n = io_pread_full(fd, head, sizeof(head), 0);
     return probe_head(head, n > 0 ? (size_t)n : 0);
 }
 

@@ -195,7 +195,7 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, uint64_t l2_offset,
                     const uint64_t *t, uint64_t n)
 {
     for (uint64_t k = 0; k < s->l2_entries && !w->err; k++) {
-        uint64_t e = qcow2_be64(&t[k]);
+        uint64_t e = be64_get(&t[k]);
         if (!e) {
             continue;
         }
@@ -330,7 +330,7 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
         return;
     }
     for (uint32_t i = 0; i < r->size && !w->err; i++) {
-        uint64_t e = qcow2_be64(l1 + 8 * i);
+        uint64_t e = be64_get(l1 + 8 * i);
         if (e & QCOW2_L1E_RESERVED) {
             qcow2_walk_note(w, true, "ERROR: %s: L1 entry %u has reserved "
                             "bits set (%#" PRIx64 ")", what, i, e);
@@ -359,7 +359,7 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
         w->l2_refs[c]++;
     }
     for (uint32_t i = 0; i < r->size; i++) {
-        uint64_t off = qcow2_be64(l1 + 8 * i) & QCOW2_OFFSET_MASK;
+        uint64_t off = be64_get(l1 + 8 * i) & QCOW2_OFFSET_MASK;
         qcow2_bits_clear(seen, off >> s->cluster_bits);
     }
     free(l1);
@@ -420,7 +420,7 @@ static void walk_active(Qcow2State *s, struct qcow2_walk *w)
         }
         qcow2_bits_set(&seen, off >> s->cluster_bits);
         for (uint64_t k = 0; k < s->l2_entries; k++) {
-            uint64_t l2e = qcow2_be64(&t[k]);
+            uint64_t l2e = be64_get(&t[k]);
             uint64_t ho = l2e & QCOW2_OFFSET_MASK;
             if (l2e & QCOW2_OFLAG_COMPRESSED) {
                 w->allocated++;

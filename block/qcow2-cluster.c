@@ -5,6 +5,7 @@
  * qcow2_flush_metadata writes them in crash-safe order. */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -237,7 +238,7 @@ bool qcow2_read_view(Qcow2State *s, struct qcow2_view *v, uint64_t off,
             if (n > span - done) {
                 n = span - done;
             }
-            uint64_t e = t ? qcow2_be64(&t[k]) : 0;
+            uint64_t e = t ? be64_get(&t[k]) : 0;
             switch (entry_type(s, e)) {
             case CT_UNALLOCATED:
             case CT_ZERO:
@@ -260,7 +261,7 @@ bool qcow2_read_view(Qcow2State *s, struct qcow2_view *v, uint64_t off,
                 /* Following clusters stored right after: one read. */
                 uint64_t g = 1;
                 while (done + n < span) {
-                    uint64_t e2 = qcow2_be64(&t[k + g]);
+                    uint64_t e2 = be64_get(&t[k + g]);
                     if (entry_type(s, e2) != CT_NORMAL ||
                         (e2 & QCOW2_OFFSET_MASK) != host + g * s->cluster_size) {
                         break;
@@ -366,14 +367,14 @@ static bool l2_for_write(Qcow2State *s, uint32_t i, uint64_t **table,
     qcow2_meta_mark(s, off, s->cluster_size);
     uint64_t *t = *table;
     for (uint64_t k = 0; k < s->l2_entries; k++) {
-        uint64_t l2e = qcow2_be64(&t[k]) & ~QCOW2_OFLAG_COPIED;
+        uint64_t l2e = be64_get(&t[k]) & ~QCOW2_OFLAG_COPIED;
         uint64_t ho, hl;
         if (!(l2e & QCOW2_OFLAG_COMPRESSED) &&
             qcow2_entry_host_range(s, l2e, &ho, &hl) &&
             qcow2_rc_get(s, ho >> s->cluster_bits) == 1) {
             l2e |= QCOW2_OFLAG_COPIED;
         }
-        qcow2_put_be64(&t[k], l2e);
+        be64_put(&t[k], l2e);
     }
     /* The data keeps its count: the new table takes over the active
      * layer's reference from the old one, which loses one. */
@@ -434,30 +435,16 @@ static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov,
     if (!fault_inject("qcow2-write", errp)) {
         return false;
     }
-    while (n > 0) {
-        int batch = n < IOV_MAX ? n : IOV_MAX;
-        ssize_t w = pwritev(s->fd, iov, batch, (off_t)off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            error_setg_errno(errp, w < 0 ? errno : ENOSPC,
-                             "write at %#" PRIx64, off);
-            return false;
-        }
-        off += (uint64_t)w;
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (uint8_t *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
+    uint64_t end = off;
+    for (int i = 0; i < n; i++) {
+        end += iov[i].iov_len;
     }
-    if (off > s->file_size) {
-        s->file_size = off;
+    if (!io_pwritev_full(s->fd, iov, n, off)) {
+        error_setg_errno(errp, errno, "write at %#" PRIx64, off);
+        return false;
+    }
+    if (end > s->file_size) {
+        s->file_size = end;
     }
     return true;
 }
@@ -504,7 +491,7 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
     int n = 0;
     uint64_t first_end = end < cs ? end : cs;
     if (start > 0 || first_end < cs) {
-        if (!old_content(s, qcow2_be64(&t[k]), w->head, errp)) {
+        if (!old_content(s, be64_get(&t[k]), w->head, errp)) {
             return false;
         }
         iov_copy(cur, w->head + start, first_end - start);
@@ -519,7 +506,7 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
         }
         uint64_t last_len = end - last_start;
         if (last_len < cs) {
-            if (!old_content(s, qcow2_be64(&t[k + g - 1]), w->tail, errp)) {
+            if (!old_content(s, be64_get(&t[k + g - 1]), w->tail, errp)) {
                 return false;
             }
             iov_copy(cur, w->tail, last_len);
@@ -533,12 +520,12 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
         return false;
     }
     for (uint64_t q = 0; q < g; q++) {
-        uint64_t old = qcow2_be64(&t[k + q]);
+        uint64_t old = be64_get(&t[k + q]);
         uint64_t ho, hl;
         if (qcow2_entry_host_range(s, old, &ho, &hl)) {
             qcow2_defer_free(s, ho, hl);
         }
-        qcow2_put_be64(&t[k + q], (base + q * cs) | QCOW2_OFLAG_COPIED);
+        be64_put(&t[k + q], (base + q * cs) | QCOW2_OFLAG_COPIED);
     }
     return true;
 }
@@ -595,11 +582,11 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
         uint64_t end = in_cluster + span;        /* relative to cluster l2i */
         uint64_t nclusters = (end + cs - 1) / cs;
         for (uint64_t j = 0; ok && j < nclusters;) {
-            uint64_t e = qcow2_be64(&t[l2i + j]);
+            uint64_t e = be64_get(&t[l2i + j]);
             bool inplace = in_place(s, e);
             uint64_t g = 1;
             while (j + g < nclusters) {
-                uint64_t e2 = qcow2_be64(&t[l2i + j + g]);
+                uint64_t e2 = be64_get(&t[l2i + j + g]);
                 if (in_place(s, e2) != inplace ||
                     (inplace && (e2 & QCOW2_OFFSET_MASK) !=
                                     (e & QCOW2_OFFSET_MASK) + g * cs)) {
@@ -652,7 +639,7 @@ static bool write_l1(Qcow2State *s, Error **errp)
         abort();
     }
     for (uint32_t i = 0; i < s->l1_size; i++) {
-        qcow2_put_be64(raw + 8 * i, s->l1[i]);
+        be64_put(raw + 8 * i, s->l1[i]);
     }
     bool ok = qcow2_pwrite_all(s, s->l1_offset, raw, bytes, errp);
     free(raw);

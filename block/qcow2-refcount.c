@@ -214,9 +214,9 @@ uint64_t qcow2_refblock_get(const Qcow2State *s, const uint8_t *blk,
     uint32_t order = s->h.refcount_order;
     switch (order) {
     case 3: return blk[i];
-    case 4: return qcow2_be16(blk + 2 * i);
-    case 5: return qcow2_be32(blk + 4 * i);
-    case 6: return qcow2_be64(blk + 8 * i);
+    case 4: return be16_get(blk + 2 * i);
+    case 5: return be32_get(blk + 4 * i);
+    case 6: return be64_get(blk + 8 * i);
     default: {
         uint32_t bits = 1u << order;
         uint64_t bit = i * bits;
@@ -231,9 +231,9 @@ static void refblock_set(const Qcow2State *s, uint8_t *blk, uint64_t i,
     uint32_t order = s->h.refcount_order;
     switch (order) {
     case 3: blk[i] = (uint8_t)v; break;
-    case 4: qcow2_put_be16(blk + 2 * i, (uint16_t)v); break;
-    case 5: qcow2_put_be32(blk + 4 * i, (uint32_t)v); break;
-    case 6: qcow2_put_be64(blk + 8 * i, v); break;
+    case 4: be16_put(blk + 2 * i, (uint16_t)v); break;
+    case 5: be32_put(blk + 4 * i, (uint32_t)v); break;
+    case 6: be64_put(blk + 8 * i, v); break;
     default: {
         uint32_t bits = 1u << order;
         uint64_t bit = i * bits;
@@ -284,7 +284,7 @@ bool qcow2_refcount_load(Qcow2State *s, Error **errp)
     uint64_t file_clusters = s->file_size >> s->cluster_bits;
     uint64_t useful = file_clusters / s->rb_entries + 1;
     for (uint64_t i = 0; ok && i < s->rt_entries; i++) {
-        uint64_t e = qcow2_be64(raw + 8 * i);
+        uint64_t e = be64_get(raw + 8 * i);
         s->rt[i] = e;
         uint64_t off = e & ~QCOW2_RTE_RESERVED;
         if (!e) {
@@ -338,7 +338,7 @@ static bool write_table(Qcow2State *s, Error **errp)
         abort();
     }
     for (uint64_t i = 0; i < s->rt_entries && i < bytes / 8; i++) {
-        qcow2_put_be64(raw + 8 * i, s->rt[i]);
+        be64_put(raw + 8 * i, s->rt[i]);
     }
     bool ok = qcow2_pwrite_all(s, s->rt_offset, raw, bytes, errp);
     free(raw);

@@ -148,15 +148,15 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
             ok = false;
             break;
         }
-        sn->l1_table_offset = qcow2_be64(f);
-        sn->l1_size = qcow2_be32(f + 8);
-        uint32_t id_len = qcow2_be16(f + 12);
-        uint32_t name_len = qcow2_be16(f + 14);
-        sn->date_sec = qcow2_be32(f + 16);
-        sn->date_nsec = qcow2_be32(f + 20);
-        sn->vm_clock_nsec = qcow2_be64(f + 24);
-        sn->vm_state_size = qcow2_be32(f + 32);
-        sn->extra_size = qcow2_be32(f + 36);
+        sn->l1_table_offset = be64_get(f);
+        sn->l1_size = be32_get(f + 8);
+        uint32_t id_len = be16_get(f + 12);
+        uint32_t name_len = be16_get(f + 14);
+        sn->date_sec = be32_get(f + 16);
+        sn->date_nsec = be32_get(f + 20);
+        sn->vm_clock_nsec = be64_get(f + 24);
+        sn->vm_state_size = be32_get(f + 32);
+        sn->extra_size = be32_get(f + 36);
         sn->disk_size = s->h.size;
         sn->icount = -1;
         if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
@@ -174,13 +174,13 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
             break;
         }
         if (sn->extra_size >= 8) {
-            sn->vm_state_size = qcow2_be64(var);
+            sn->vm_state_size = be64_get(var);
         }
         if (sn->extra_size >= 16) {
-            sn->disk_size = qcow2_be64(var + 8);
+            sn->disk_size = be64_get(var + 8);
         }
         if (sn->extra_size >= 24) {
-            sn->icount = (int64_t)qcow2_be64(var + 16);
+            sn->icount = (int64_t)be64_get(var + 16);
         }
         if (sn->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE) {
             uint32_t rest = sn->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
@@ -265,19 +265,19 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
         uint32_t extra = x->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
                              ? x->extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
         size_t id_len = strlen(x->id), name_len = strlen(x->name);
-        qcow2_put_be64(p, x->l1_table_offset);
-        qcow2_put_be32(p + 8, x->l1_size);
-        qcow2_put_be16(p + 12, (uint16_t)id_len);
-        qcow2_put_be16(p + 14, (uint16_t)name_len);
-        qcow2_put_be32(p + 16, x->date_sec);
-        qcow2_put_be32(p + 20, x->date_nsec);
-        qcow2_put_be64(p + 24, x->vm_clock_nsec);
-        qcow2_put_be32(p + 32, x->vm_state_size > UINT32_MAX
+        be64_put(p, x->l1_table_offset);
+        be32_put(p + 8, x->l1_size);
+        be16_put(p + 12, (uint16_t)id_len);
+        be16_put(p + 14, (uint16_t)name_len);
+        be32_put(p + 16, x->date_sec);
+        be32_put(p + 20, x->date_nsec);
+        be64_put(p + 24, x->vm_clock_nsec);
+        be32_put(p + 32, x->vm_state_size > UINT32_MAX
                                    ? UINT32_MAX : (uint32_t)x->vm_state_size);
-        qcow2_put_be32(p + 36, extra);
-        qcow2_put_be64(p + 40, x->vm_state_size);
-        qcow2_put_be64(p + 48, x->disk_size);
-        qcow2_put_be64(p + 56, (uint64_t)x->icount);
+        be32_put(p + 36, extra);
+        be64_put(p + 40, x->vm_state_size);
+        be64_put(p + 48, x->disk_size);
+        be64_put(p + 56, (uint64_t)x->icount);
         if (x->extra_rest) {
             memcpy(p + 64, x->extra_rest, extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
         }
@@ -355,7 +355,7 @@ static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
         return NULL;
     }
     for (uint32_t i = 0; i < n; i++) {
-        l1[i] = qcow2_be64(raw + 8 * i);
+        l1[i] = be64_get(raw + 8 * i);
     }
     free(raw);
     return l1;
@@ -406,7 +406,7 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
     }
     bool keep = false;
     for (uint64_t k = 0; k < s->l2_entries; k++) {
-        uint64_t e = qcow2_be64(&copy[k]) & ~QCOW2_OFLAG_COPIED;
+        uint64_t e = be64_get(&copy[k]) & ~QCOW2_OFLAG_COPIED;
         uint64_t guest = ((uint64_t)i << (s->cluster_bits + s->l2_bits)) +
                          (k << s->cluster_bits);
         if (e && guest >= p->discard_from) {
@@ -430,7 +430,7 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
         } else if (e && guest < p->disk_size) {
             keep = true;
         }
-        qcow2_put_be64(&copy[k], e);
+        be64_put(&copy[k], e);
     }
     if (keep) {
         *out = copy;
@@ -443,11 +443,11 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
 static void set_copied_flags(Qcow2State *s, uint64_t *t)
 {
     for (uint64_t k = 0; k < s->l2_entries; k++) {
-        uint64_t e = qcow2_be64(&t[k]);
+        uint64_t e = be64_get(&t[k]);
         uint64_t ho = e & QCOW2_OFFSET_MASK;
         if (!(e & QCOW2_OFLAG_COMPRESSED) && ho &&
             qcow2_rc_get(s, ho >> s->cluster_bits) == 1) {
-            qcow2_put_be64(&t[k], e | QCOW2_OFLAG_COPIED);
+            be64_put(&t[k], e | QCOW2_OFLAG_COPIED);
         }
     }
 }
@@ -563,7 +563,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
             abort();
         }
         for (uint32_t i = 0; i < l1_size; i++) {
-            qcow2_put_be64(raw + 8 * i, l1[i]);
+            be64_put(raw + 8 * i, l1[i]);
         }
     }
     for (uint32_t i = 0; ok && i < l1_size; i++) {

@@ -4,6 +4,7 @@
 #include "block/qcow2.h"
 #include "util/parse.h"
 #include "util/fault.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,24 +17,13 @@
 bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
                      Error **errp)
 {
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(s->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "read at %#" PRIx64, off);
-            return false;
-        }
-        if (n == 0) {           /* past the end of the file: zeros */
-            memset(p, 0, len);
-            return true;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    ssize_t n = io_pread_full(s->fd, buf, len, off);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "read at %#" PRIx64, off);
+        return false;
     }
+    /* Past the end of the file: zeros. */
+    memset((uint8_t *)buf + n, 0, len - (size_t)n);
     return true;
 }
 
@@ -43,23 +33,12 @@ bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
     if (!fault_inject("qcow2-write", errp)) {
         return false;
     }
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(s->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : ENOSPC,
-                             "write at %#" PRIx64, off);
-            return false;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    if (!io_pwrite_full(s->fd, buf, len, off)) {
+        error_setg_errno(errp, errno, "write at %#" PRIx64, off);
+        return false;
     }
-    if (off > s->file_size) {
-        s->file_size = off;
+    if (off + len > s->file_size) {
+        s->file_size = off + len;
     }
     return true;
 }
@@ -85,23 +64,23 @@ bool qcow2_write_header_pointers(Qcow2State *s, Error **errp)
 {
     uint8_t b[48];
     const struct qcow2_header *h = &s->h;
-    qcow2_put_be64(b + 0, h->size);
-    qcow2_put_be32(b + 8, h->crypt_method);
-    qcow2_put_be32(b + 12, h->l1_size);
-    qcow2_put_be64(b + 16, h->l1_table_offset);
-    qcow2_put_be64(b + 24, h->refcount_table_offset);
-    qcow2_put_be32(b + 32, h->refcount_table_clusters);
-    qcow2_put_be32(b + 36, h->nb_snapshots);
-    qcow2_put_be64(b + 40, h->snapshots_offset);
+    be64_put(b + 0, h->size);
+    be32_put(b + 8, h->crypt_method);
+    be32_put(b + 12, h->l1_size);
+    be64_put(b + 16, h->l1_table_offset);
+    be64_put(b + 24, h->refcount_table_offset);
+    be32_put(b + 32, h->refcount_table_clusters);
+    be32_put(b + 36, h->nb_snapshots);
+    be64_put(b + 40, h->snapshots_offset);
     return qcow2_pwrite_all(s, 24, b, sizeof(b), errp);
 }
 
 static bool write_feature_bits(Qcow2State *s, Error **errp)
 {
     uint8_t b[24];
-    qcow2_put_be64(b, s->h.incompatible);
-    qcow2_put_be64(b + 8, s->h.compatible);
-    qcow2_put_be64(b + 16, s->h.autoclear);
+    be64_put(b, s->h.incompatible);
+    be64_put(b + 8, s->h.compatible);
+    be64_put(b + 16, s->h.autoclear);
     return qcow2_pwrite_all(s, 72, b, sizeof(b), errp);
 }
 
@@ -122,24 +101,24 @@ void qcow2_mark_corrupt(Qcow2State *s)
 static void parse_header(struct qcow2_header *h, const uint8_t *b)
 {
     memset(h, 0, sizeof(*h));
-    h->version = qcow2_be32(b + 4);
-    h->backing_file_offset = qcow2_be64(b + 8);
-    h->backing_file_size = qcow2_be32(b + 16);
-    h->cluster_bits = qcow2_be32(b + 20);
-    h->size = qcow2_be64(b + 24);
-    h->crypt_method = qcow2_be32(b + 32);
-    h->l1_size = qcow2_be32(b + 36);
-    h->l1_table_offset = qcow2_be64(b + 40);
-    h->refcount_table_offset = qcow2_be64(b + 48);
-    h->refcount_table_clusters = qcow2_be32(b + 56);
-    h->nb_snapshots = qcow2_be32(b + 60);
-    h->snapshots_offset = qcow2_be64(b + 64);
+    h->version = be32_get(b + 4);
+    h->backing_file_offset = be64_get(b + 8);
+    h->backing_file_size = be32_get(b + 16);
+    h->cluster_bits = be32_get(b + 20);
+    h->size = be64_get(b + 24);
+    h->crypt_method = be32_get(b + 32);
+    h->l1_size = be32_get(b + 36);
+    h->l1_table_offset = be64_get(b + 40);
+    h->refcount_table_offset = be64_get(b + 48);
+    h->refcount_table_clusters = be32_get(b + 56);
+    h->nb_snapshots = be32_get(b + 60);
+    h->snapshots_offset = be64_get(b + 64);
     if (h->version >= 3) {
-        h->incompatible = qcow2_be64(b + 72);
-        h->compatible = qcow2_be64(b + 80);
-        h->autoclear = qcow2_be64(b + 88);
-        h->refcount_order = qcow2_be32(b + 96);
-        h->header_length = qcow2_be32(b + 100);
+        h->incompatible = be64_get(b + 72);
+        h->compatible = be64_get(b + 80);
+        h->autoclear = be64_get(b + 88);
+        h->refcount_order = be32_get(b + 96);
+        h->header_length = be32_get(b + 100);
         if (h->header_length > 104) {
             h->compression_type = b[104];
         }
@@ -310,8 +289,8 @@ static bool check_extensions(Qcow2State *s, const uint8_t *c0, size_t len,
 {
     size_t off = s->h.header_length;
     while (off + 8 <= len) {
-        uint32_t type = qcow2_be32(c0 + off);
-        uint32_t elen = qcow2_be32(c0 + off + 4);
+        uint32_t type = be32_get(c0 + off);
+        uint32_t elen = be32_get(c0 + off + 4);
         if (type == QCOW2_EXT_END) {
             return true;
         }
@@ -349,7 +328,7 @@ static bool load_l1(Qcow2State *s, Error **errp)
     bool ok = qcow2_pread_all(s, s->l1_offset, raw, (size_t)s->l1_size * 8,
                               errp);
     for (uint32_t i = 0; ok && i < s->l1_size; i++) {
-        s->l1[i] = qcow2_be64(raw + 8 * i);
+        s->l1[i] = be64_get(raw + 8 * i);
     }
     free(raw);
     return ok;
@@ -398,7 +377,7 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
     if (!qcow2_pread_all(s, 0, head, sizeof(head), errp)) {
         goto out;
     }
-    if (qcow2_be32(head) != QCOW2_MAGIC) {
+    if (be32_get(head) != QCOW2_MAGIC) {
         error_setg(errp, "not a qcow2 image (bad magic)");
         goto out;
     }
@@ -473,7 +452,7 @@ static bool qcow2_probe(const uint8_t *head, size_t len)
 {
     /* The magic alone: an unknown version is refused by open, not read
      * as raw. */
-    return len >= 4 && qcow2_be32(head) == QCOW2_MAGIC;
+    return len >= 4 && be32_get(head) == QCOW2_MAGIC;
 }
 
 static bool qcow2_bs_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
@@ -576,21 +555,21 @@ static const struct { uint8_t kind, bit; const char *name; } feature_names[] = {
 static size_t build_header(const Qcow2State *s, uint8_t *c0)
 {
     const struct qcow2_header *h = &s->h;
-    qcow2_put_be32(c0, QCOW2_MAGIC);
-    qcow2_put_be32(c0 + 4, 3);
-    qcow2_put_be32(c0 + 20, h->cluster_bits);
-    qcow2_put_be64(c0 + 24, h->size);
-    qcow2_put_be32(c0 + 36, h->l1_size);
-    qcow2_put_be64(c0 + 40, h->l1_table_offset);
-    qcow2_put_be64(c0 + 48, h->refcount_table_offset);
-    qcow2_put_be32(c0 + 56, h->refcount_table_clusters);
-    qcow2_put_be32(c0 + 96, h->refcount_order);
-    qcow2_put_be32(c0 + 100, QCOW2_HEADER_V3_LEN);
+    be32_put(c0, QCOW2_MAGIC);
+    be32_put(c0 + 4, 3);
+    be32_put(c0 + 20, h->cluster_bits);
+    be64_put(c0 + 24, h->size);
+    be32_put(c0 + 36, h->l1_size);
+    be64_put(c0 + 40, h->l1_table_offset);
+    be64_put(c0 + 48, h->refcount_table_offset);
+    be32_put(c0 + 56, h->refcount_table_clusters);
+    be32_put(c0 + 96, h->refcount_order);
+    be32_put(c0 + 100, QCOW2_HEADER_V3_LEN);
     size_t off = QCOW2_HEADER_V3_LEN;
     size_t n = sizeof(feature_names) / sizeof(feature_names[0]);
     if (off + 8 + n * 48 + 8 <= s->cluster_size) {
-        qcow2_put_be32(c0 + off, QCOW2_EXT_FEATURE_NAMES);
-        qcow2_put_be32(c0 + off + 4, (uint32_t)(n * 48));
+        be32_put(c0 + off, QCOW2_EXT_FEATURE_NAMES);
+        be32_put(c0 + off + 4, (uint32_t)(n * 48));
         off += 8;
         for (size_t i = 0; i < n; i++) {
             c0[off] = feature_names[i].kind;

@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 
 #include "block/block.h"
+#include "util/be.h"
 
 #define QCOW2_MAGIC             0x514649fbu
 #define QCOW2_OFLAG_COPIED      (1ULL << 63)
@@ -333,52 +334,6 @@ void qcow2_walk_free(struct qcow2_walk *w);
 /* Cluster 0, the refcount table and blocks, the snapshot table. */
 void qcow2_walk_fixed(Qcow2State *s, struct qcow2_walk *w);
 
-static inline uint64_t qcow2_be64(const void *p)
-{
-    const uint8_t *b = p;
-    return ((uint64_t)b[0] << 56) | ((uint64_t)b[1] << 48) |
-           ((uint64_t)b[2] << 40) | ((uint64_t)b[3] << 32) |
-           ((uint64_t)b[4] << 24) | ((uint64_t)b[5] << 16) |
-           ((uint64_t)b[6] << 8) | b[7];
-}
-
-static inline uint32_t qcow2_be32(const void *p)
-{
-    const uint8_t *b = p;
-    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) |
-           ((uint32_t)b[2] << 8) | b[3];
-}
-
-static inline uint16_t qcow2_be16(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)((b[0] << 8) | b[1]);
-}
-
-static inline void qcow2_put_be64(void *p, uint64_t v)
-{
-    uint8_t *b = p;
-    for (int i = 7; i >= 0; i--) {
-        b[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static inline void qcow2_put_be32(void *p, uint32_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 24);
-    b[1] = (uint8_t)(v >> 16);
-    b[2] = (uint8_t)(v >> 8);
-    b[3] = (uint8_t)v;
-}
-
-static inline void qcow2_put_be16(void *p, uint16_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)(v >> 8);
-    b[1] = (uint8_t)v;
-}
 
 static inline uint64_t qcow2_clusters(const Qcow2State *s, uint64_t bytes)
 {

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/io.h"
+
 struct raw_state {
     uint64_t size;
 };
@@ -35,44 +37,23 @@ static void raw_close(BlockDev *bs)
 static bool raw_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
                       Error **errp)
 {
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(bs->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "read at %llu", (unsigned long long)off);
-            return false;
-        }
-        if (n == 0) {   /* a file shorter than it was: reads as zeros */
-            memset(p, 0, len);
-            return true;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    ssize_t n = io_pread_full(bs->fd, buf, len, off);
+    if (n < 0) {
+        error_setg_errno(errp, errno, "read at %llu", (unsigned long long)off);
+        return false;
     }
+    /* A file shorter than it was reads as zeros. */
+    memset((uint8_t *)buf + n, 0, len - (size_t)n);
     return true;
 }
 
 static bool raw_pwrite(BlockDev *bs, uint64_t off, const void *buf,
                        size_t len, Error **errp)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(bs->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            error_setg_errno(errp, n < 0 ? errno : ENOSPC, "write at %llu",
-                             (unsigned long long)off);
-            return false;
-        }
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
+    if (!io_pwrite_full(bs->fd, buf, len, off)) {
+        error_setg_errno(errp, errno, "write at %llu",
+                         (unsigned long long)off);
+        return false;
     }
     return true;
 }

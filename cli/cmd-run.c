@@ -22,6 +22,7 @@
 #include "monitor/session.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
+#include "util/io.h"
 
 #include <jansson.h>
 
@@ -466,26 +467,12 @@ struct serial_out {
     char buf[512];
 };
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t r = write(fd, buf, len);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return;                  /* a closed output loses the bytes */
-        }
-        buf += r;
-        len -= (size_t)r;
-    }
-}
-
 static void serial_write(void *opaque, const uint8_t *buf, size_t len)
 {
     struct serial_out *o = opaque;
+    /* A closed output loses the bytes. */
     if (!o->lines) {
-        write_all(o->fd, (const char *)buf, len);
+        (void)io_write_full(o->fd, buf, len);
         return;
     }
     pthread_mutex_lock(&o->lock);
@@ -493,13 +480,13 @@ static void serial_write(void *opaque, const uint8_t *buf, size_t len)
     for (size_t i = 0; i < len; i++) {
         o->buf[o->len++] = (char)buf[i];
         if (buf[i] == '\n' || o->len == sizeof(o->buf)) {
-            write_all(o->fd, o->buf, o->len);
+            (void)io_write_full(o->fd, o->buf, o->len);
             o->len = 0;
             o->last_ns = now;
         }
     }
     if (o->len && now - o->last_ns > 100000000ull) {
-        write_all(o->fd, o->buf, o->len);
+        (void)io_write_full(o->fd, o->buf, o->len);
         o->len = 0;
         o->last_ns = now;
     }
@@ -509,7 +496,7 @@ static void serial_write(void *opaque, const uint8_t *buf, size_t len)
 static void serial_flush(struct serial_out *o)
 {
     pthread_mutex_lock(&o->lock);
-    write_all(o->fd, o->buf, o->len);
+    (void)io_write_full(o->fd, o->buf, o->len);
     o->len = 0;
     pthread_mutex_unlock(&o->lock);
 }
@@ -653,7 +640,6 @@ int cmd_run(int argc, char **argv)
         .drive = o.drive_attached ? blk : NULL,
         .on_event = on_machine_event,
         .opaque = &s,
-        .external_ram_section = true,
     };
     if (!open_serial(o.serial, &serial, &cfg.serial)) {
         goto out;

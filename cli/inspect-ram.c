@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/inspect.h"
+#include "util/io.h"
 #include "util/printable.h"
 
 /* The shortest record that can carry a page: the be64 header of a zero
@@ -137,9 +138,8 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
 static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
                        const char *block, Error **errp)
 {
-    ssize_t n = pwrite(fd, buf, len, (off_t)off);
-    if (n != (ssize_t)len) {
-        error_setg_errno(errp, n < 0 ? errno : ENOSPC, "writing RAM block "
+    if (!io_pwrite_full(fd, buf, len, off)) {
+        error_setg_errno(errp, errno, "writing RAM block "
                          "'%s' at 0x%llx", PRINTABLE(block),
                          (unsigned long long)off);
         return false;
@@ -180,9 +180,10 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
         }
         break;
     case RAM_PAGE_XBZRLE:
-        if (pread(st->fd, r->page, ps, (off_t)p->offset) != (ssize_t)ps) {
-            error_setg_errno(errp, errno, "reading back RAM block '%s' at "
-                             "0x%llx", PRINTABLE(b->name),
+        ssize_t n = io_pread_full(st->fd, r->page, ps, p->offset);
+        if (n != (ssize_t)ps) {
+            error_setg_errno(errp, n < 0 ? errno : EIO, "reading back RAM "
+                             "block '%s' at 0x%llx", PRINTABLE(b->name),
                              (unsigned long long)p->offset);
             return false;
         }
@@ -241,8 +242,7 @@ bool inspect_ram_init(struct inspect_ram *r, const struct inspect_opts *o,
     if (!r->dir) {
         return true;
     }
-    if (mkdir(r->dir, 0755) < 0 && errno != EEXIST) {
-        error_setg_errno(errp, errno, "cannot create directory '%s'", r->dir);
+    if (!mkdir_p(r->dir, 0755, errp)) {
         return false;
     }
     r->dirfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

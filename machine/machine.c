@@ -13,7 +13,6 @@
 #include "machine/ioport.h"
 #include "machine/loader.h"
 #include "machine/ps2.h"
-#include "machine/ram-section.h"
 #include "machine/rtc.h"
 #include "machine/vcpu.h"
 #include "machine/vmclock.h"
@@ -159,10 +158,6 @@ static bool register_devices(struct machine *m, Error **errp)
         return false;
     }
     struct section_registry *r = m->reg;
-    if (!m->cfg.external_ram_section &&
-        !ram_section_register(r, m->mem, errp)) {
-        return false;
-    }
     for (int i = 0; i < m->vcpus.n; i++) {
         if (section_register_vmsd(r, "cpu", i, &vmstate_x86_cpu, &m->cpu[i],
                                   errp) < 0) {

@@ -47,9 +47,6 @@ struct machine_config {
     /* The machine stopped on its own.  May run on a vCPU thread. */
     void (*on_event)(void *opaque, enum machine_event ev);
     void *opaque;                  /* for report and on_event */
-    /* The caller registers its own "ram" section (the ram/ layer);
-     * otherwise a plain one saves all of RAM at completion. */
-    bool external_ram_section;
 };
 
 struct machine;
@@ -71,7 +68,9 @@ bool machine_set_runstate(struct machine *m, enum run_state st,
  * is kept (a running machine restarts from the entry). */
 bool machine_reset(struct machine *m, Error **errp);
 
-/* Whole-machine state through the section stream (machine stopped). */
+/* Whole-machine state through the section stream (machine stopped).
+ * RAM is in it once its owner registered the "ram" section (the ram/
+ * layer, ram_register): the machine does not know the RAM wire format. */
 bool machine_save(struct machine *m, Channel *f, Error **errp);
 bool machine_load(struct machine *m, Channel *f, Error **errp);
 struct section_registry *machine_registry(struct machine *m);

@@ -18,8 +18,8 @@
 #include "machine/accel.h"
 #include "util/error.h"
 
-#define RAM_PAGE_SIZE 4096u
 #define RAM_PAGE_BITS 12
+#define RAM_PAGE_SIZE (1u << RAM_PAGE_BITS)
 #define RAM_BITS_PER_WORD (8 * sizeof(unsigned long))
 #define RAM_MAX_BLOCKS 8
 #define RAM_MAX_REGIONS 8

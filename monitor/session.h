@@ -79,8 +79,7 @@ void session_request_quit(struct vm_session *s);
  * the session's pending one. */
 long session_recv(struct vm_session *s, int fd, void *buf, size_t len);
 /* Wires the machine in: registers the RAM and globalstate sections and
- * readies migration.  The machine must have been created with
- * external_ram_section. */
+ * readies migration. */
 bool session_attach_machine(struct vm_session *s, struct machine *m,
                             Error **errp);
 void session_detach_machine(struct vm_session *s);

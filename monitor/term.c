@@ -15,6 +15,7 @@
 #include "monitor/complete.h"
 #include "monitor/monitor.h"
 #include "monitor/session.h"
+#include "util/io.h"
 
 #define HISTORY_MAX 1000
 #define PROMPT "(hop) "
@@ -33,22 +34,6 @@ struct term {
 /* readline's callback has no user pointer: one terminal per process. */
 static struct term *the_term;
 
-static int mkdirs(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 char *term_history_path(void)
 {
     const char *state = getenv("XDG_STATE_HOME");
@@ -61,7 +46,7 @@ char *term_history_path(void)
     } else {
         return NULL;
     }
-    if (mkdirs(dir) < 0) {
+    if (!mkdir_p(dir, 0700, NULL)) {
         return NULL;
     }
     char *path = NULL;

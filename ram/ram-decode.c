@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/be.h"
 #include "util/printable.h"
 
 /* ---- byte sources ---- */
@@ -100,11 +101,7 @@ static bool take_be64(struct ram_reader *r, uint64_t *v, const char *what,
     if (!p) {
         return false;
     }
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++) {
-        x = (x << 8) | p[i];
-    }
-    *v = x;
+    *v = be64_get(p);
     return true;
 }
 
@@ -252,7 +249,7 @@ static bool read_page_body(struct ram_decoder *d, struct ram_reader *r,
                        RAM_XBZRLE_ENCODING);
             return false;
         }
-        p->len = (size_t)b[1] << 8 | b[2];
+        p->len = be16_get(b + 1);
         if (p->len > d->page_size) {
             error_setg(errp, "XBZRLE page at offset %llu: delta of %zu bytes "
                        "is longer than a page", (unsigned long long)p->at,
@@ -264,8 +261,7 @@ static bool read_page_body(struct ram_decoder *d, struct ram_reader *r,
         if (!(b = r->take(r->opaque, 4, "a compressed page length", errp))) {
             return false;
         }
-        p->len = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 |
-                 b[3];
+        p->len = be32_get(b);
         /* zlib's bound for one page is a few bytes over the page. */
         if (p->len == 0 || p->len > d->page_size + d->page_size / 64 + 64) {
             error_setg(errp, "compressed page at offset %llu: length %zu is "

@@ -4,10 +4,10 @@
 #ifndef HOP_RAM_RAM_FORMAT_H
 #define HOP_RAM_RAM_FORMAT_H
 
+#include "machine/memory.h"   /* RAM_PAGE_SIZE: pages are the machine's */
+
 #define RAM_SECTION_IDSTR     "ram"
 #define RAM_SECTION_VERSION   4
-
-#define RAM_PAGE_SIZE         4096u
 
 enum ram_flag {
     RAM_FLAG_FULL          = 0x001,  /* obsolete, never sent */

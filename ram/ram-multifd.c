@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "machine/memory.h"
+#include "util/be.h"
+#include "util/io.h"
 #include "util/iov.h"
 #include "util/guest-reads.h"
 
@@ -27,48 +29,15 @@ const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 /* How long the destination waits for channels that never come. */
 #define CONNECT_TIMEOUT_S 30
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    put_be32(p, (uint32_t)(v >> 32));
-    put_be32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 static bool write_full(int fd, struct iovec *iov, int cnt, Error **errp)
 {
-    while (cnt > 0) {
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-        GUEST_READS_BEGIN();    /* the pages come from guest RAM */
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        GUEST_READS_END();
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno, "multifd channel write");
-            return false;
-        }
-        iov_advance(&iov, &cnt, (size_t)n);
+    GUEST_READS_BEGIN();    /* the pages come from guest RAM */
+    bool ok = io_writev_full(fd, iov, cnt, true);
+    GUEST_READS_END();
+    if (!ok) {
+        error_setg_errno(errp, errno, "multifd channel write");
     }
-    return true;
+    return ok;
 }
 
 static bool read_full(int fd, void *buf, size_t len, bool *eof, Error **errp)
@@ -138,9 +107,9 @@ static bool send_packet(struct send_channel *c, const struct packet *p,
     struct machine_memory *mem = c->ms->mem;
     uint8_t head[4 + 4 + 8 + 1 + 255 + 4];
     size_t hl = 0;
-    put_be32(head, PACKET_MAGIC);
-    put_be32(head + 4, p->type);
-    put_be64(head + 8, p->seq);
+    be32_put(head, PACKET_MAGIC);
+    be32_put(head + 4, p->type);
+    be64_put(head + 8, p->seq);
     hl = 16;
     struct iovec iov[3 + PACKET_MAX];
     int cnt = 0;
@@ -151,11 +120,11 @@ static bool send_packet(struct send_channel *c, const struct packet *p,
         head[hl++] = (uint8_t)nl;
         memcpy(head + hl, b->name, nl);
         hl += nl;
-        put_be32(head + hl, (uint32_t)p->n);
+        be32_put(head + hl, (uint32_t)p->n);
         hl += 4;
         iov[cnt++] = (struct iovec){ head, hl };
         for (int i = 0; i < p->n; i++) {
-            put_be64(offs + 8 * i, p->offsets[i]);
+            be64_put(offs + 8 * i, p->offsets[i]);
         }
         iov[cnt++] = (struct iovec){ offs, 8 * (size_t)p->n };
         for (int i = 0; i < p->n; i++) {
@@ -219,8 +188,8 @@ bool multifd_send_header(int fd, int index, int count, Error **errp)
 {
     uint8_t hdr[MULTIFD_HEADER_LEN];
     memcpy(hdr, multifd_channel_magic, MULTIFD_MAGIC_LEN);
-    put_be32(hdr + 8, (uint32_t)index);
-    put_be32(hdr + 12, (uint32_t)count);
+    be32_put(hdr + 8, (uint32_t)index);
+    be32_put(hdr + 12, (uint32_t)count);
     struct iovec iov = { hdr, sizeof(hdr) };
     return write_full(fd, &iov, 1, errp);
 }
@@ -473,7 +442,7 @@ static bool recv_pages(struct recv_channel *c, Error **errp)
         return false;
     }
     name[len] = '\0';
-    uint32_t n = get_be32(nb);
+    uint32_t n = be32_get(nb);
     int bi = find_block(mr->mem, name);
     if (bi < 0) {
         error_setg(errp, "multifd: unknown RAM block '%s'", name);
@@ -493,7 +462,7 @@ static bool recv_pages(struct recv_channel *c, Error **errp)
     int cnt = 0;
     unsigned long *bits = mr->received ? mr->received[bi] : NULL;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t v = get_be64(raw + 8 * i);
+        uint64_t v = be64_get(raw + 8 * i);
         uint64_t off = v & ~(uint64_t)(RAM_PAGE_SIZE - 1);
         if (off >= b->size || (v & (RAM_PAGE_SIZE - 1) & ~1ull)) {
             error_setg(errp, "multifd: bad page offset 0x%llx in '%s'",
@@ -571,13 +540,13 @@ static void *recv_thread(void *arg)
             recv_fail(c->mr, err);
             break;
         }
-        if (get_be32(h) != PACKET_MAGIC) {
+        if (be32_get(h) != PACKET_MAGIC) {
             error_setg(&err, "multifd channel %d: bad packet magic 0x%08x",
-                       c->index, get_be32(h));
+                       c->index, be32_get(h));
             recv_fail(c->mr, err);
             break;
         }
-        uint32_t type = get_be32(h + 4);
+        uint32_t type = be32_get(h + 4);
         if (type == PACKET_PAGES) {
             if (!recv_pages(c, &err)) {
                 error_prepend(&err, "channel %d: ", c->index);
@@ -585,7 +554,7 @@ static void *recv_thread(void *arg)
                 break;
             }
         } else if (type == PACKET_SYNC) {
-            if (!recv_sync(c, get_be64(h + 8))) {
+            if (!recv_sync(c, be64_get(h + 8))) {
                 break;
             }
         } else {
@@ -605,7 +574,7 @@ bool multifd_recv_add(struct multifd_recv *mr, int fd, Error **errp)
         close(fd);
         return false;
     }
-    uint32_t index = get_be32(hdr + 8), count = get_be32(hdr + 12);
+    uint32_t index = be32_get(hdr + 8), count = be32_get(hdr + 12);
     pthread_mutex_lock(&mr->lock);
     if (memcmp(hdr, multifd_channel_magic, MULTIFD_MAGIC_LEN) != 0 ||
         count == 0 || count > MULTIFD_MAX_CHANNELS || index >= count ||

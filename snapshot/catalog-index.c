@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "snapshot/channel-vmstate.h"
 #include "util/printable.h"
-#include "vmstate/channel-vmstate.h"
 
 /* Reads of the state go in pieces of this size. */
 #define READ_CHUNK (1u << 20)

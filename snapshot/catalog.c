@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/io.h"
+
 #define CATALOG_SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 10000
 
@@ -122,23 +124,9 @@ static bool make_parent(const char *path, Error **errp)
         return true;
     }
     *slash = '\0';
-    for (char *p = dir + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-                error_setg_errno(errp, errno, "cannot create '%s'", dir);
-                free(dir);
-                return false;
-            }
-            *p = c;
-            if (!c) {
-                break;
-            }
-        }
-    }
+    bool ok = mkdir_p(dir, 0700, errp);
     free(dir);
-    return true;
+    return ok;
 }
 
 /* sqlite would create the database with mode 0644 less the umask; its

@@ -7,45 +7,11 @@
 #include "machine/machine.h"
 #include "ram/ram.h"
 #include "snapshot/catalog-index.h"
+#include "snapshot/channel-vmstate.h"
 #include "vmstate/channel.h"
-#include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
 #include "util/fault.h"
-
-/* Progress shows after every this many bytes read. */
-#define PROGRESS_STEP (16u << 20)
-
-/* A reader of one snapshot's state that reports progress. */
-struct state_reader {
-    const struct snapshot_target *t;
-    BlockDev *bs;
-    const char *tag;
-    uint64_t pos, size, next_report;
-};
-
-static ssize_t reader_read(void *opaque, void *buf, size_t len, Error **errp)
-{
-    struct state_reader *r = opaque;
-    if (r->pos >= r->size) {
-        return 0;
-    }
-    if (len > r->size - r->pos) {
-        len = (size_t)(r->size - r->pos);
-    }
-    if (!blk_vmstate_pread(r->bs, r->tag, r->pos, buf, len, errp)) {
-        return -1;
-    }
-    r->pos += len;
-    if (r->t->progress && (r->pos >= r->next_report || r->pos == r->size)) {
-        r->t->progress(r->t->progress_ctx, "loading", r->pos, r->size);
-        r->next_report = r->pos + PROGRESS_STEP;
-    }
-    return (ssize_t)len;
-}
-
-static const struct chan_ops reader_ops = {
-    .read = reader_read,
-};
+#include "util/printable.h"
 
 /* Every drive has the tag, and the state drive's copy holds state. */
 static bool check_tag(const struct snapshot_plan *plan, const char *tag,
@@ -74,42 +40,26 @@ static bool check_tag(const struct snapshot_plan *plan, const char *tag,
     return true;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-           p[3];
-}
-
 /* The state's header and machine type, read before anything changes: a
  * snapshot of another machine (QEMU's, say) must not revert the disks. */
 static bool check_state_header(const struct snapshot_target *t, BlockDev *bs,
                                const struct blk_snapshot *sn, Error **errp)
 {
-    uint8_t h[8 + 1 + 4 + 256];
-    size_t n = sn->vm_state_size < sizeof(h) ? (size_t)sn->vm_state_size
-                                             : sizeof(h);
-    if (n < 8 || !blk_vmstate_pread(bs, sn->name, 0, h, n, errp)) {
-        if (n < 8) {
-            error_setg(errp, "snapshot '%s': its state is too short (%zu "
-                       "bytes)", sn->name, n);
-        }
+    Channel *f = chan_new_vmstate_reader(bs, sn->name, errp);
+    if (!f) {
         return false;
     }
-    if (be32(h) != STREAM_MAGIC || be32(h + 4) != STREAM_VERSION) {
-        error_setg(errp, "snapshot '%s': its state is not a version %u "
-                   "stream (header %08x %08x)", sn->name, STREAM_VERSION,
-                   be32(h), be32(h + 4));
+    struct stream_header h;
+    bool ok = stream_load_header(f, &h, errp);
+    chan_close(f, NULL);
+    if (!ok) {
+        error_prepend(errp, "snapshot '%s': ", sn->name);
         return false;
     }
-    if (n < 13 || h[8] != STREAM_CONFIGURATION) {
-        return true;
-    }
-    uint32_t len = be32(h + 9);
     const char *mine = section_registry_machine(machine_registry(t->m));
-    if (len <= n - 13 && (strlen(mine) != len || memcmp(mine, h + 13, len))) {
-        error_setg(errp, "snapshot '%s' holds the state of a '%.*s' machine; "
-                   "this one is '%s'", sn->name, (int)len,
-                   (const char *)(h + 13), mine);
+    if (strcmp(h.machine, mine) != 0) {
+        error_setg(errp, "snapshot '%s' holds the state of a '%s' machine; "
+                   "this one is '%s'", sn->name, PRINTABLE(h.machine), mine);
         return false;
     }
     return true;
@@ -147,16 +97,16 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
     }
     ok = ok && fault_inject("loadvm-reverted", errp);
     if (ok) {
-        struct state_reader r = {
-            .t = t, .bs = plan.drives[plan.state].bs, .tag = tag,
-            .size = sn.vm_state_size,
-        };
-        Channel *f = chan_new(&reader_ops, &r, false, "snapshot state");
+        Channel *f = chan_new_vmstate_reader_progress(
+            plan.drives[plan.state].bs, tag, t->progress, t->progress_ctx,
+            errp);
         if (rs) {
             ram_state_set_fresh(rs, false);
         }
-        ok = machine_load(t->m, f, errp);
-        chan_close(f, NULL);
+        ok = f && machine_load(t->m, f, errp);
+        if (f) {
+            chan_close(f, NULL);
+        }
         if (!ok) {
             error_prepend(errp, "cannot load the state of snapshot '%s': ",
                           tag);

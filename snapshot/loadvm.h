@@ -17,8 +17,8 @@
 
 struct ram_state;
 
-/* rs: the session's RAM section (set to load into used memory); may be
- * NULL when the machine registered its own. */
+/* rs: the machine's RAM section, set here to load into used memory; NULL
+ * leaves it as it is (a RAM section never set fresh loads that way). */
 bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
                    const char *tag, const struct snapshot_select *sel,
                    Error **errp);

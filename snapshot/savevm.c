@@ -8,8 +8,8 @@
 
 #include "machine/machine.h"
 #include "snapshot/catalog-index.h"
+#include "snapshot/channel-vmstate.h"
 #include "snapshot/sections.h"
-#include "vmstate/channel-vmstate.h"
 #include "vmstate/stream.h"
 #include "util/fault.h"
 

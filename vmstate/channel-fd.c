@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "util/iov.h"
+#include "util/io.h"
 #include "util/guest-reads.h"
 
 struct fd_backend {
@@ -29,27 +29,16 @@ static ssize_t fd_writev(void *opaque, const struct iovec *iov_in, int iovcnt,
         return -1;
     }
     memcpy(iov, iov_in, sizeof(*iov) * (size_t)iovcnt);
-    struct iovec *cur = iov;
-    while (iovcnt > 0) {
-        ssize_t n;
-        /* Pages put by reference are read from guest RAM here. */
-        GUEST_READS_BEGIN();
-        if (b->is_socket) {
-            struct msghdr msg = { .msg_iov = cur, .msg_iovlen = (size_t)iovcnt };
-            n = sendmsg(b->fd, &msg, MSG_NOSIGNAL);
-        } else {
-            n = writev(b->fd, cur, iovcnt);
-        }
-        GUEST_READS_END();
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                continue;
-            }
-            error_setg_errno(errp, errno, "writev");
-            return -1;
-        }
-        total += (size_t)n;
-        iov_advance(&cur, &iovcnt, (size_t)n);
+    for (int i = 0; i < iovcnt; i++) {
+        total += iov[i].iov_len;
+    }
+    /* Pages put by reference are read from guest RAM here. */
+    GUEST_READS_BEGIN();
+    bool ok = io_writev_full(b->fd, iov, iovcnt, b->is_socket);
+    GUEST_READS_END();
+    if (!ok) {
+        error_setg_errno(errp, errno, "writev");
+        return -1;
     }
     return (ssize_t)total;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/be.h"
 #include "util/clock.h"
 
 #define CHAN_BUF_SIZE  (64 * 1024)
@@ -239,14 +240,15 @@ void chan_put_u8(Channel *f, uint8_t v)
 
 void chan_put_be16(Channel *f, uint16_t v)
 {
-    uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t b[2];
+    be16_put(b, v);
     chan_put_buffer(f, b, sizeof(b));
 }
 
 void chan_put_be32(Channel *f, uint32_t v)
 {
-    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t b[4];
+    be32_put(b, v);
     chan_put_buffer(f, b, sizeof(b));
 }
 
@@ -383,15 +385,14 @@ uint16_t chan_get_be16(Channel *f)
 {
     uint8_t b[2];
     chan_get_buffer(f, b, sizeof(b));
-    return (uint16_t)(b[0] << 8 | b[1]);
+    return be16_get(b);
 }
 
 uint32_t chan_get_be32(Channel *f)
 {
     uint8_t b[4];
     chan_get_buffer(f, b, sizeof(b));
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-           (uint32_t)b[2] << 8 | b[3];
+    return be32_get(b);
 }
 
 uint64_t chan_get_be64(Channel *f)

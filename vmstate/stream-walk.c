@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/be.h"
 #include "util/lookup.h"
 #include "util/printable.h"
 
@@ -27,17 +28,6 @@ struct walker {
 };
 
 #define AT(x) ((unsigned long long)(x))
-
-static uint32_t be32_at(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t be16_at(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* True when n bytes are there at pos; otherwise a truncation error. */
 static bool need(size_t pos, size_t end, size_t n, const char *what,
@@ -143,13 +133,13 @@ static bool config_subsection(struct walker *w, size_t *pos, size_t end,
             return false;
         }
         cfg->has_page_bits = true;
-        cfg->page_bits = be32_at(d + *pos);
+        cfg->page_bits = be32_get(d + *pos);
         *pos += 4;
     } else if (strcmp(name, "configuration/capabilities") == 0) {
         if (!need(*pos, end, 4, "the capability count", errp)) {
             return false;
         }
-        uint32_t n = be32_at(d + *pos);
+        uint32_t n = be32_get(d + *pos);
         *pos += 4;
         if (n > sizeof(cfg->caps) / sizeof(cfg->caps[0])) {
             error_setg(errp, "configuration at offset %llu lists %u "
@@ -194,7 +184,7 @@ static bool walk_config(struct walker *w, size_t *pos, size_t end,
     if (!need(p, end, 4, "the machine name length", errp)) {
         goto out;
     }
-    uint32_t n = be32_at(d + p);
+    uint32_t n = be32_get(d + p);
     if (n > 255) {
         error_setg(errp, "configuration at offset %llu: machine name of %u "
                    "bytes (expected at most 255)", AT(*pos), n);
@@ -278,7 +268,7 @@ static bool scan_footer(const uint8_t *d, size_t pos, size_t end, uint32_t id,
             return false;
         }
         size_t at = (size_t)(p - d);
-        if (end - at >= 5 && be32_at(p + 1) == id &&
+        if (end - at >= 5 && be32_get(p + 1) == id &&
             plausible_next(d, at + 5, end)) {
             *found = at;
             return true;
@@ -334,10 +324,10 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
                    rec->section_id, AT(fpos), d[fpos]);
         return false;
     }
-    if (be32_at(d + fpos + 1) != rec->section_id) {
+    if (be32_get(d + fpos + 1) != rec->section_id) {
         error_setg(errp, "section '%s': footer at offset %llu names section "
                    "id %u, expected %u", PRINTABLE(rec->idstr), AT(fpos),
-                   be32_at(d + fpos + 1), rec->section_id);
+                   be32_get(d + fpos + 1), rec->section_id);
         return false;
     }
     *pos = fpos + 5;
@@ -356,7 +346,7 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
     if (!need(p, end, 4, "a section id", errp)) {
         return false;
     }
-    s.id = be32_at(d + p);
+    s.id = be32_get(d + p);
     p += 4;
     if (!read_counted(d, &p, end, s.idstr, "a section name", errp) ||
         !need(p, end, 8, "the instance and version ids", errp)) {
@@ -369,8 +359,8 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
                    AT(*pos));
         return false;
     }
-    s.instance_id = be32_at(d + p);
-    s.version_id = be32_at(d + p + 4);
+    s.instance_id = be32_get(d + p);
+    s.version_id = be32_get(d + p + 4);
     p += 8;
     const struct walk_section *old = find_section(w, s.id);
     if (old) {
@@ -398,7 +388,7 @@ static bool walk_section_part(struct walker *w, size_t *pos, size_t end,
     if (!need(*pos + 1, end, 4, "a section id", errp)) {
         return false;
     }
-    rec.section_id = be32_at(d + *pos + 1);
+    rec.section_id = be32_get(d + *pos + 1);
     const struct walk_section *s = find_section(w, rec.section_id);
     if (!s || !s->live) {
         error_setg(errp, "%s record at offset %llu for section id %u, which "
@@ -428,8 +418,8 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
     if (!need(*pos + 1, end, 4, "a command header", errp)) {
         return false;
     }
-    rec.cmd = be16_at(d + *pos + 1);
-    rec.cmd_len = be16_at(d + *pos + 3);
+    rec.cmd = be16_get(d + *pos + 1);
+    rec.cmd_len = be16_get(d + *pos + 3);
     size_t p = *pos + 5;
     if (rec.cmd == STREAM_CMD_INVALID || rec.cmd >= NCOMMANDS) {
         error_setg(errp, "command %u at offset %llu: expected a command "
@@ -459,7 +449,7 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
                    "blob", AT(*pos));
         return false;
     }
-    uint32_t blob = be32_at(rec.cmd_data);
+    uint32_t blob = be32_get(rec.cmd_data);
     if (!need(p, end, blob, "the PACKAGED blob", errp)) {
         return false;
     }
@@ -490,7 +480,7 @@ static bool walk_vmdesc(struct walker *w, size_t pos, size_t end,
     if (!need(pos + 1, end, 4, "the vmdesc length", errp)) {
         return false;
     }
-    uint32_t len = be32_at(d + pos + 1);
+    uint32_t len = be32_get(d + pos + 1);
     if (len > STREAM_WALK_VMDESC_MAX) {
         error_setg(errp, "vmdesc at offset %llu claims %u bytes (at most %u "
                    "expected)", AT(pos), len, STREAM_WALK_VMDESC_MAX);
@@ -609,8 +599,8 @@ bool stream_walk(const uint8_t *data, size_t len,
     if (!need(0, len, 8, "the stream header", errp)) {
         return false;
     }
-    uint32_t magic = be32_at(data);
-    res->version = be32_at(data + 4);
+    uint32_t magic = be32_get(data);
+    res->version = be32_get(data + 4);
     if (magic != STREAM_MAGIC) {
         error_setg(errp, "not a migration stream: magic 0x%08x at offset 0, "
                    "expected 0x%08x (\"QEVM\")", magic, STREAM_MAGIC);
@@ -649,7 +639,7 @@ bool stream_find_vmdesc(const uint8_t *data, size_t len, uint64_t *offset,
             return false;
         }
         size_t at = (size_t)(p - data);
-        if (be32_at(p + 1) == len - at - 5 && p[5] == '{' &&
+        if (be32_get(p + 1) == len - at - 5 && p[5] == '{' &&
             data[at - 1] == STREAM_EOF) {
             *offset = at;
             *json = (const char *)p + 5;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/be.h"
 #include "util/lookup.h"
 #include "util/printable.h"
 #include "vmstate/stream-format.h"
@@ -338,8 +339,8 @@ static void put_vmdesc(Channel *f, json_t *vmdesc)
     size_t len = strlen(text);
     uint32_t wire_len = (uint32_t)len;
     for (int i = 0; i < 4 && !(wire_len & 0xff000000u); i++) {
-        uint8_t b[4] = { (uint8_t)(wire_len >> 24), (uint8_t)(wire_len >> 16),
-                         (uint8_t)(wire_len >> 8), (uint8_t)wire_len };
+        uint8_t b[4];
+        be32_put(b, wire_len);
         if (memchr(b, 0x7b, 4) == NULL) {
             break;
         }
@@ -441,9 +442,9 @@ static void uuid_format(const uint8_t u[16], char out[37])
     out[o] = '\0';
 }
 
-static bool load_header(struct loader *ld, Error **errp)
+bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
 {
-    Channel *f = ld->f;
+    memset(h, 0, sizeof(*h));
     uint32_t magic = chan_get_be32(f);
     uint32_t version = chan_get_be32(f);
     if (!chan_check(f, errp)) {
@@ -481,17 +482,29 @@ static bool load_header(struct loader *ld, Error **errp)
                    (unsigned long long)at, cfg.name_len, sizeof(cfg.name) - 1);
         return false;
     }
-    cfg.name[cfg.name_len] = '\0';
-    if (strcmp((char *)cfg.name, ld->reg->machine) != 0) {
+    memcpy(h->machine, cfg.name, cfg.name_len);
+    h->machine[cfg.name_len] = '\0';
+    h->has_uuid = cfg.got_uuid;
+    memcpy(h->uuid, cfg.uuid, sizeof(h->uuid));
+    return true;
+}
+
+static bool load_header(struct loader *ld, Error **errp)
+{
+    struct stream_header h;
+    if (!stream_load_header(ld->f, &h, errp)) {
+        return false;
+    }
+    if (strcmp(h.machine, ld->reg->machine) != 0) {
         error_setg(errp, "machine type mismatch: the stream is from '%s', "
-                   "this machine is '%s'", PRINTABLE((char *)cfg.name),
+                   "this machine is '%s'", PRINTABLE(h.machine),
                    ld->reg->machine);
         return false;
     }
-    if (cfg.got_uuid && ld->reg->have_uuid &&
-        memcmp(cfg.uuid, ld->reg->uuid, 16) != 0) {
+    if (h.has_uuid && ld->reg->have_uuid &&
+        memcmp(h.uuid, ld->reg->uuid, 16) != 0) {
         char a[37], b[37];
-        uuid_format(cfg.uuid, a);
+        uuid_format(h.uuid, a);
         uuid_format(ld->reg->uuid, b);
         error_setg(errp, "UUID received is %s and should be %s", a, b);
         return false;

@@ -107,6 +107,16 @@ struct stream_load_opts {
     char **vmdesc_out;
 };
 
+/* A stream's header: magic, version and the configuration record. */
+struct stream_header {
+    char machine[256];          /* the machine type, NUL-terminated */
+    bool has_uuid;              /* the configuration carried a UUID */
+    uint8_t uuid[16];
+};
+/* Reads and checks the header alone, for a caller that must refuse
+ * another machine's state before it changes anything (loadvm reverts
+ * disks first); stream_load reads it the same way. */
+bool stream_load_header(Channel *f, struct stream_header *h, Error **errp);
 /* Load a whole stream into the registered state.  Errors say which
  * section, field and offset; nothing is loaded past the first error. */
 bool stream_load(struct section_registry *reg, Channel *f,

@@ -62,7 +62,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct machine_config cfg = {
         .ram_size = 2u << 20,
         .guest = "counter",
-        .external_ram_section = true,
         .report = quiet,
     };
     Error *err = NULL;

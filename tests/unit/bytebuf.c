@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/be.h"
+
 void put(struct buf *b, const void *p, size_t n)
 {
     if (n == 0) {
@@ -26,14 +28,15 @@ void put_u8(struct buf *b, uint8_t v)
 
 void put_be16(struct buf *b, uint16_t v)
 {
-    uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t x[2];
+    be16_put(x, v);
     put(b, x, 2);
 }
 
 void put_be32(struct buf *b, uint32_t v)
 {
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-                     (uint8_t)(v >> 8), (uint8_t)v };
+    uint8_t x[4];
+    be32_put(x, v);
     put(b, x, 4);
 }
 

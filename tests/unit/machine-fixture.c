@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ram/ram.h"
+
 void capture_init(struct serial_capture *c)
 {
     memset(c, 0, sizeof(*c));
@@ -162,4 +164,15 @@ bool x86_state_equal(const struct x86_state *a, const struct x86_state *b,
         }
     }
     return true;
+}
+
+struct ram_state *fixture_register_ram(struct machine *m)
+{
+    struct ram_state *rs = ram_state_new(m);
+    Error *err = NULL;
+    if (!ram_register(rs, machine_registry(m), &err)) {
+        fprintf(stderr, "ram_register: %s\n", error_get_pretty(err));
+        abort();
+    }
+    return rs;
 }

@@ -40,4 +40,9 @@ bool x86_state_equal(const struct x86_state *a, const struct x86_state *b,
 
 int64_t fixture_now_ns(void);
 
+struct ram_state;
+/* Registers ram/'s "ram" section for m, as hop run does, so that
+ * machine_save and machine_load carry RAM; free it after m. */
+struct ram_state *fixture_register_ram(struct machine *m);
+
 #endif

@@ -16,6 +16,7 @@
 #include "machine/machine.h"
 #include "machine/memory.h"
 #include "machine/runstate.h"
+#include "ram/ram.h"
 #include "tests/unit/machine-fixture.h"
 #include "tests/unit/memtest-check.h"
 #include "vmstate/channel.h"
@@ -186,6 +187,7 @@ struct rig {
     char reports[1024];
     pthread_mutex_t lock;
     struct machine *m;
+    struct ram_state *rs;
 };
 
 static void rig_report(void *opaque, const char *msg)
@@ -214,12 +216,14 @@ static struct rig *rig_new(const char *accel, const char *guest,
         fail_msg("machine_new: %s", error_get_pretty(err));
     }
     assert_int_equal(machine_runstate(r->m), RUN_STATE_PRELAUNCH);
+    r->rs = fixture_register_ram(r->m);
     return r;
 }
 
 static void rig_free(struct rig *r)
 {
     machine_free(r->m);
+    ram_state_free(r->rs);
     capture_free(&r->out);
     pthread_mutex_destroy(&r->lock);
     free(r);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "util/be.h"
 
 struct fixture {
     char dir[64];
@@ -165,8 +166,7 @@ static void test_refcount_table_grows(void **state)
     int fd = open(f->img, O_RDONLY);
     assert_int_equal(pread(fd, head, sizeof(head), 0), sizeof(head));
     close(fd);
-    uint32_t rt_clusters_before = (uint32_t)head[56] << 24 | head[57] << 16 |
-                                  head[58] << 8 | head[59];
+    uint32_t rt_clusters_before = be32_get(head + 56);
     BlockDev *bs = must_open(f->img, false);
     Error *err = NULL;
     size_t chunk = 1 << 20;
@@ -179,8 +179,7 @@ static void test_refcount_table_grows(void **state)
     fd = open(f->img, O_RDONLY);
     assert_int_equal(pread(fd, head, sizeof(head), 0), sizeof(head));
     close(fd);
-    uint32_t rt_clusters_after = (uint32_t)head[56] << 24 | head[57] << 16 |
-                                 head[58] << 8 | head[59];
+    uint32_t rt_clusters_after = be32_get(head + 56);
     assert_true(rt_clusters_after > rt_clusters_before);
     assert_int_equal(sh("qemu-img check -q '%s'", f->img), 0);
     bs = must_open(f->img, true);

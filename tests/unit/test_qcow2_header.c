@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "util/be.h"
 
 static char dir[64];
 static char img[128];
@@ -186,8 +187,7 @@ static void test_unknown_extension_kept(void **state)
     assert_int_equal(pread(fd, c0, sizeof(c0), 0), sizeof(c0));
     size_t off = 112;                  /* walk to the end marker */
     while (c0[off] | c0[off + 1] | c0[off + 2] | c0[off + 3]) {
-        uint32_t len = (uint32_t)c0[off + 4] << 24 | c0[off + 5] << 16 |
-                       c0[off + 6] << 8 | c0[off + 7];
+        uint32_t len = be32_get(c0 + off + 4);
         off += 8 + ((len + 7) & ~7u);
     }
     static const uint8_t ext[16] = { 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 5,

@@ -74,10 +74,10 @@ static uint64_t entry_offset(unsigned i)
 {
     size_t len;
     uint8_t *b = slurp(&len);
-    uint64_t off = qcow2_be64(b + 64);
+    uint64_t off = be64_get(b + 64);
     for (unsigned k = 0; k < i; k++) {
-        uint64_t n = 40 + qcow2_be32(b + off + 36) + qcow2_be16(b + off + 12) +
-                     qcow2_be16(b + off + 14);
+        uint64_t n = 40 + be32_get(b + off + 36) + be16_get(b + off + 12) +
+                     be16_get(b + off + 14);
         off += (n + 7) & ~7ULL;
     }
     free(b);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "vmstate/channel-vmstate.h"
+#include "snapshot/channel-vmstate.h"
 
 #define FIXTURE "tests/fixtures/qemu-made/savevm.qcow2"
 

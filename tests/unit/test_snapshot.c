@@ -18,7 +18,9 @@
 #include "machine/machine.h"
 #include "monitor/complete.h"
 #include "monitor/session.h"
+#include "ram/ram.h"
 #include "snapshot/catalog.h"
+#include "snapshot/channel-vmstate.h"
 #include "snapshot/loadvm.h"
 #include "snapshot/savevm.h"
 #include "snapshot/sections.h"
@@ -63,18 +65,43 @@ static void warn_fail(void *ctx, const char *msg)
     fail_msg("unexpected warning: %s", msg);
 }
 
-static struct machine *new_machine(struct serial_capture *cap)
+/* A counter machine with ram/'s RAM section and one qcow2 drive, the
+ * target of the snapshot operations. */
+struct rig {
+    struct serial_capture cap;
+    struct machine *m;
+    struct ram_state *rs;
+    BlockDev *bs;
+    struct snapshot_drive drives[1];
+    struct snapshot_target t;
+};
+
+static void rig_open(struct rig *r)
 {
-    capture_init(cap);
+    capture_init(&r->cap);
     struct machine_config cfg = {
         .ram_size = 8 << 20,
         .guest = "counter",
-        .serial = capture_backend(cap),
+        .serial = capture_backend(&r->cap),
     };
     Error *err = NULL;
-    struct machine *m = machine_new(&cfg, &err);
-    assert_non_null(m);
-    return m;
+    r->m = machine_new(&cfg, &err);
+    assert_non_null(r->m);
+    r->rs = fixture_register_ram(r->m);
+    r->bs = new_image(img, 1 << 20);
+    r->drives[0] = (struct snapshot_drive){ "ide0-hd0", r->bs };
+    r->t = (struct snapshot_target){
+        .m = r->m, .drives = r->drives, .ndrives = 1, .catalog = db,
+        .warn = warn_fail,
+    };
+}
+
+static void rig_close(struct rig *r)
+{
+    machine_free(r->m);
+    ram_state_free(r->rs);
+    blk_close(r->bs);
+    capture_free(&r->cap);
 }
 
 static uint8_t *ram_copy(struct machine *m)
@@ -91,17 +118,13 @@ static uint8_t *ram_copy(struct machine *m)
  * registers are those of the save, the VM clock too. */
 static void test_save_load_roundtrip(void **state)
 {
-    struct serial_capture cap;
-    struct machine *m = new_machine(&cap);
-    BlockDev *bs = new_image(img, 1 << 20);
-    struct snapshot_drive drives[] = { { "ide0-hd0", bs } };
-    struct snapshot_target t = {
-        .m = m, .drives = drives, .ndrives = 1, .catalog = db,
-        .warn = warn_fail,
-    };
+    struct rig r;
+    rig_open(&r);
+    struct machine *m = r.m;
+    const struct snapshot_target t = r.t;
     Error *err = NULL;
     assert_true(vm_start(m, &err));
-    assert_true(capture_wait_for(&cap, "counter: 5\n", 10000));
+    assert_true(capture_wait_for(&r.cap, "counter: 5\n", 10000));
     struct blk_snapshot sn;
     assert_true(snapshot_save(&t, "s1", NULL, &sn, &err));
     assert_int_equal(machine_runstate(m), RUN_STATE_RUNNING);
@@ -119,7 +142,7 @@ static void test_save_load_roundtrip(void **state)
     assert_true(machine_get_cpu_state(m, 0, &regs, &err));
     int64_t clock = machine_vm_clock_ns(m);
     assert_true(vm_start(m, &err));
-    assert_true(capture_wait_for(&cap, "counter: 40\n", 10000));
+    assert_true(capture_wait_for(&r.cap, "counter: 40\n", 10000));
 
     assert_true(snapshot_load(&t, NULL, "s2", NULL, &err));
     assert_int_equal(machine_runstate(m), RUN_STATE_RUNNING);
@@ -162,9 +185,46 @@ static void test_save_load_roundtrip(void **state)
 
     free(ram);
     free(back);
-    machine_free(m);
-    blk_close(bs);
-    capture_free(&cap);
+    rig_close(&r);
+}
+
+/* A state that starts like a stream but has no configuration record is
+ * refused before the disk reverts: the disk keeps what the guest wrote
+ * since and the machine keeps its run state. */
+static void test_load_refuses_bad_header_before_revert(void **state)
+{
+    struct rig r;
+    rig_open(&r);
+    Error *err = NULL;
+    uint8_t sector[512];
+    memset(sector, 'A', sizeof(sector));
+    assert_true(blk_pwrite(r.bs, 0, sector, sizeof(sector), &err));
+
+    Channel *w = chan_new_vmstate_writer(r.bs, &err);
+    assert_non_null(w);
+    chan_put_be32(w, STREAM_MAGIC);
+    chan_put_be32(w, STREAM_VERSION);
+    chan_put_u8(w, STREAM_EOF);
+    assert_true(chan_flush(w));
+    struct blk_snapshot sn = { .name = (char *)"bad",
+                               .vm_state_size = chan_tell(w), .icount = -1 };
+    assert_true(chan_close(w, &err));
+    assert_true(blk_snapshot_create(r.bs, &sn, &err));
+
+    memset(sector, 'B', sizeof(sector));
+    assert_true(blk_pwrite(r.bs, 0, sector, sizeof(sector), &err));
+    enum run_state before = machine_runstate(r.m);
+    assert_false(snapshot_load(&r.t, NULL, "bad", NULL, &err));
+    assert_non_null(strstr(error_get_pretty(err),
+                           "snapshot 'bad': expected the configuration "
+                           "section (0x07) at offset 8, found 0x00"));
+    error_free(err);
+    err = NULL;
+    assert_int_equal(machine_runstate(r.m), before);
+    assert_true(blk_pread(r.bs, 0, sector, sizeof(sector), &err));
+    assert_int_equal(sector[0], 'B');
+
+    rig_close(&r);
 }
 
 static void test_plan(void **state)
@@ -434,6 +494,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_save_load_roundtrip, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_load_refuses_bad_header_before_revert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog_private, setup, teardown),

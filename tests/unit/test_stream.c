@@ -14,6 +14,7 @@
 
 #include "tests/unit/bytebuf.h"
 #include "tests/unit/testdev.h"
+#include "util/be.h"
 #include "vmstate/channel.h"
 #include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
@@ -109,7 +110,7 @@ static void test_framing(void **state)
     uint8_t *eof = led - 5 + (5 + 8 + 8 + 2 + 5);   /* after testled's section */
     assert_int_equal(eof[0], 0x00);
     assert_int_equal(eof[1], 0x06);
-    uint32_t len = (uint32_t)eof[2] << 24 | eof[3] << 16 | eof[4] << 8 | eof[5];
+    uint32_t len = be32_get(eof + 2);
     assert_int_equal(eof + 6 + len, b.data + b.len);
     json_t *j = json_loadb((char *)eof + 6, len, 0, NULL);
     assert_non_null(j);

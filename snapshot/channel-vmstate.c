@@ -1,17 +1,23 @@
 /* Channel backend over a block device's vmstate area: the migration
  * stream of savevm goes straight into the image at the vmstate offset,
- * and loadvm reads it back from there. */
-#include "vmstate/channel-vmstate.h"
+ * and loadvm, the catalog and inspect read it back from there. */
+#include "snapshot/channel-vmstate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Progress shows after every this many bytes read. */
+#define PROGRESS_STEP (16u << 20)
 
 struct vmstate_backend {
     BlockDev *bs;
     char *snapshot;      /* reader: NULL = active layer */
     uint64_t pos;
     uint64_t limit;      /* reader: bytes in the stream */
+    snapshot_progress_fn progress;     /* reader: may be NULL */
+    void *progress_ctx;
+    uint64_t next_report;
 };
 
 static ssize_t vmstate_writev(void *opaque, const struct iovec *iov,
@@ -42,6 +48,10 @@ static ssize_t vmstate_read(void *opaque, void *buf, size_t len, Error **errp)
         return -1;
     }
     b->pos += len;
+    if (b->progress && (b->pos >= b->next_report || b->pos == b->limit)) {
+        b->progress(b->progress_ctx, "loading", b->pos, b->limit);
+        b->next_report = b->pos + PROGRESS_STEP;
+    }
     return (ssize_t)len;
 }
 
@@ -60,7 +70,8 @@ static const struct chan_ops vmstate_ops = {
 };
 
 static Channel *new_channel(BlockDev *bs, const char *snapshot,
-                            uint64_t limit, bool writable)
+                            uint64_t limit, bool writable,
+                            snapshot_progress_fn progress, void *ctx)
 {
     struct vmstate_backend *b = calloc(1, sizeof(*b));
     if (!b || (snapshot && !(b->snapshot = strdup(snapshot)))) {
@@ -68,6 +79,8 @@ static Channel *new_channel(BlockDev *bs, const char *snapshot,
     }
     b->bs = bs;
     b->limit = limit;
+    b->progress = progress;
+    b->progress_ctx = ctx;
     char name[512];
     snprintf(name, sizeof(name), "%s: vmstate%s%s", bs->filename,
              snapshot ? " of snapshot " : "", snapshot ? snapshot : "");
@@ -86,11 +99,12 @@ Channel *chan_new_vmstate_writer(BlockDev *bs, Error **errp)
         error_setg(errp, "'%s' is read-only", bs->filename);
         return NULL;
     }
-    return new_channel(bs, NULL, 0, true);
+    return new_channel(bs, NULL, 0, true, NULL, NULL);
 }
 
-Channel *chan_new_vmstate_reader(BlockDev *bs, const char *snapshot,
-                                 Error **errp)
+Channel *chan_new_vmstate_reader_progress(BlockDev *bs, const char *snapshot,
+                                          snapshot_progress_fn progress,
+                                          void *ctx, Error **errp)
 {
     uint64_t limit = UINT64_MAX;
     if (snapshot) {
@@ -108,5 +122,11 @@ Channel *chan_new_vmstate_reader(BlockDev *bs, const char *snapshot,
         }
         blk_snapshot_list_free(l, n);
     }
-    return new_channel(bs, snapshot, limit, false);
+    return new_channel(bs, snapshot, limit, false, progress, ctx);
+}
+
+Channel *chan_new_vmstate_reader(BlockDev *bs, const char *snapshot,
+                                 Error **errp)
+{
+    return chan_new_vmstate_reader_progress(bs, snapshot, NULL, NULL, errp);
 }

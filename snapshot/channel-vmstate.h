@@ -1,9 +1,10 @@
 /* A channel backend over a block device's vmstate area (the place after
  * the end of a qcow2 disk where savevm keeps the machine's state). */
-#ifndef HOP_VMSTATE_CHANNEL_VMSTATE_H
-#define HOP_VMSTATE_CHANNEL_VMSTATE_H
+#ifndef HOP_SNAPSHOT_CHANNEL_VMSTATE_H
+#define HOP_SNAPSHOT_CHANNEL_VMSTATE_H
 
 #include "block/block.h"
+#include "snapshot/snapshot.h"
 #include "vmstate/channel.h"
 
 /* Writes go sequentially from the start of the active layer's vmstate
@@ -17,5 +18,10 @@ Channel *chan_new_vmstate_writer(BlockDev *bs, Error **errp);
  * then the stream has no set end). */
 Channel *chan_new_vmstate_reader(BlockDev *bs, const char *snapshot,
                                  Error **errp);
+/* The same, calling progress(ctx, "loading", bytes read, bytes in the
+ * stream) every few MiB and at the end (progress may be NULL). */
+Channel *chan_new_vmstate_reader_progress(BlockDev *bs, const char *snapshot,
+                                          snapshot_progress_fn progress,
+                                          void *ctx, Error **errp);
 
 #endif
