@@ -10,29 +10,12 @@
  * is complete. */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = strndup(s, n);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
 
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
 {
@@ -96,10 +79,7 @@ static int cmp_id(const void *a, const void *b)
  * compared pairwise (there may be 65536 of them). */
 static bool ids_unique(const Qcow2State *s, Error **errp)
 {
-    const struct qcow2_snapshot **v = malloc(s->nb_snaps * sizeof(*v));
-    if (!v) {
-        abort();
-    }
+    const struct qcow2_snapshot **v = xmalloc(s->nb_snaps * sizeof(*v));
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         v[i] = &s->snaps[i];
     }
@@ -130,15 +110,9 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     if (!n) {
         return true;
     }
-    s->snaps = calloc(n, sizeof(*s->snaps));
-    if (!s->snaps) {
-        abort();
-    }
+    s->snaps = xcalloc(n, sizeof(*s->snaps));
     uint64_t pos = s->snapshots_offset;
-    uint8_t *var = malloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
-    if (!var) {
-        abort();
-    }
+    uint8_t *var = xmalloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
     bool ok = true;
     for (uint32_t i = 0; ok && i < n; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
@@ -184,10 +158,7 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         }
         if (sn->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE) {
             uint32_t rest = sn->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
-            sn->extra_rest = malloc(rest);
-            if (!sn->extra_rest) {
-                abort();
-            }
+            sn->extra_rest = xmalloc(rest);
             memcpy(sn->extra_rest, var + QCOW2_SNAPSHOT_EXTRA_SIZE, rest);
         }
         sn->id = xstrndup((char *)var + sn->extra_size, id_len);
@@ -255,10 +226,7 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
                              ? sn[i].extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
         len += (40 + extra + strlen(sn[i].id) + strlen(sn[i].name) + 7) & ~7ULL;
     }
-    uint8_t *buf = calloc(1, len ? len : 1);
-    if (!buf) {
-        abort();
-    }
+    uint8_t *buf = xcalloc(1, len ? len : 1);
     uint8_t *p = buf;
     for (uint32_t i = 0; i < n; i++) {
         const struct qcow2_snapshot *x = &sn[i];
@@ -308,11 +276,8 @@ int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id)
 static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
                                          uint32_t extra_slots, uint32_t *n)
 {
-    struct qcow2_snapshot *t = calloc(s->nb_snaps + extra_slots + 1,
+    struct qcow2_snapshot *t = xcalloc(s->nb_snaps + extra_slots + 1,
                                       sizeof(*t));
-    if (!t) {
-        abort();
-    }
     *n = 0;
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         if ((int)i == skip) {
@@ -324,10 +289,7 @@ static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
         d->name = xstrdup(s->snaps[i].name);
         if (s->snaps[i].extra_rest) {
             uint32_t rest = d->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
-            d->extra_rest = malloc(rest);
-            if (!d->extra_rest) {
-                abort();
-            }
+            d->extra_rest = xmalloc(rest);
             memcpy(d->extra_rest, s->snaps[i].extra_rest, rest);
         }
     }
@@ -337,11 +299,8 @@ static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
 static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
                          Error **errp)
 {
-    uint64_t *l1 = calloc(n ? n : 1, sizeof(*l1));
-    uint8_t *raw = malloc(n ? (size_t)n * 8 : 1);
-    if (!l1 || !raw) {
-        abort();
-    }
+    uint64_t *l1 = xcalloc(n ? n : 1, sizeof(*l1));
+    uint8_t *raw = xmalloc(n ? (size_t)n * 8 : 1);
     if (n && (off + (uint64_t)n * 8 > s->file_size)) {
         error_setg(errp, "L1 table at %#" PRIx64 " lies beyond the end of "
                    "the file", off);
@@ -387,10 +346,7 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
     if (!off) {
         return true;
     }
-    uint64_t *copy = malloc(s->cluster_size);
-    if (!copy) {
-        abort();
-    }
+    uint64_t *copy = xmalloc(s->cluster_size);
     if (p->src_active) {
         uint64_t *t;
         if (!qcow2_get_l2(s, i, &t, errp)) {
@@ -503,11 +459,8 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
 
     /* 2. the new active layer */
     uint32_t l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
-    uint64_t *l1 = calloc(l1_size ? l1_size : 1, sizeof(*l1));
-    struct qcow2_l2_slot *l2 = calloc(l1_size ? l1_size : 1, sizeof(*l2));
-    if (!l1 || !l2) {
-        abort();
-    }
+    uint64_t *l1 = xcalloc(l1_size ? l1_size : 1, sizeof(*l1));
+    struct qcow2_l2_slot *l2 = xcalloc(l1_size ? l1_size : 1, sizeof(*l2));
     uint64_t l1_offset = 0, snap_offset = 0, snap_len = 0;
     uint8_t *snap_table = NULL;
     bool ok = true;
@@ -558,10 +511,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
         }
         memset(s->rb_dirty, 1, s->rt_entries);
         s->rt_dirty = true;
-        raw = malloc(l1_size ? (size_t)l1_size * 8 : 1);
-        if (!raw) {
-            abort();
-        }
+        raw = xmalloc(l1_size ? (size_t)l1_size * 8 : 1);
         for (uint32_t i = 0; i < l1_size; i++) {
             qcow2_put_be64(raw + 8 * i, l1[i]);
         }
@@ -670,10 +620,7 @@ bool qcow2_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
                          size_t *count, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    struct blk_snapshot *l = calloc(s->nb_snaps + 1, sizeof(*l));
-    if (!l) {
-        abort();
-    }
+    struct blk_snapshot *l = xcalloc(s->nb_snaps + 1, sizeof(*l));
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         const struct qcow2_snapshot *sn = &s->snaps[i];
         l[i] = (struct blk_snapshot){
@@ -702,10 +649,7 @@ static char *next_id(const Qcow2State *s)
             max = v;
         }
     }
-    char *id;
-    if (asprintf(&id, "%llu", max + 1) < 0) {
-        abort();
-    }
+    char *id = xasprintf("%llu", max + 1);
     return id;
 }
 

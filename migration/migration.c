@@ -14,6 +14,7 @@
 #include "vmstate/stream.h"
 #include "util/clock.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 /* How often bandwidth and convergence are measured. */
 #define MEASURE_NS (100 * 1000 * 1000ull)
@@ -682,5 +683,5 @@ bool migration_set_parameter_value(struct migration *mig, int param,
 void migration_set_blocker(struct migration *mig, const char *reason)
 {
     free(mig->blocker);
-    mig->blocker = reason ? strdup(reason) : NULL;
+    mig->blocker = reason ? xstrdup(reason) : NULL;
 }
