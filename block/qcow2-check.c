@@ -484,7 +484,8 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
     struct qcow2_walk w = { 0 };
     qcow2_walk_fixed(s, &w);
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
-        if (s->h.version >= 3 && s->snaps[i].extra_size < 16) {
+        if (s->h.version >= 3 &&
+            !QCOW2_SN_HAS_EXTRA(&s->snaps[i], QCOW2_SN_EXTRA_DISK_SIZE)) {
             qcow2_walk_note(&w, true, "ERROR snapshot table entry %u is "
                             "incomplete", i);
         }

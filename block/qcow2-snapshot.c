@@ -17,6 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where the next snapshot table entry starts, after one ending at pos. */
+static uint64_t snap_align(uint64_t pos)
+{
+    return (pos + QCOW2_SN_ALIGN - 1) & ~(uint64_t)(QCOW2_SN_ALIGN - 1);
+}
+
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
 {
     for (uint32_t i = 0; sn && i < n; i++) {
@@ -112,25 +118,25 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     }
     s->snaps = xcalloc(n, sizeof(*s->snaps));
     uint64_t pos = s->snapshots_offset;
-    uint8_t *var = xmalloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
+    uint8_t *var = xmalloc(QCOW2_MAX_EXTRA_DATA + 2 * QCOW2_SN_STR_MAX);
     bool ok = true;
     for (uint32_t i = 0; ok && i < n; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
-        uint8_t f[40];
+        uint8_t f[QCOW2_SN_FIXED_SIZE];
         if (!table_room(s, i, pos, sizeof(f), "fixed fields", errp) ||
             !qcow2_pread_all(s, pos, f, sizeof(f), errp)) {
             ok = false;
             break;
         }
-        sn->l1_table_offset = qcow2_be64(f);
-        sn->l1_size = qcow2_be32(f + 8);
-        uint32_t id_len = qcow2_be16(f + 12);
-        uint32_t name_len = qcow2_be16(f + 14);
-        sn->date_sec = qcow2_be32(f + 16);
-        sn->date_nsec = qcow2_be32(f + 20);
-        sn->vm_clock_nsec = qcow2_be64(f + 24);
-        sn->vm_state_size = qcow2_be32(f + 32);
-        sn->extra_size = qcow2_be32(f + 36);
+        sn->l1_table_offset = qcow2_be64(f + QCOW2_SN_L1_TABLE_OFFSET);
+        sn->l1_size = qcow2_be32(f + QCOW2_SN_L1_SIZE);
+        uint32_t id_len = qcow2_be16(f + QCOW2_SN_ID_SIZE);
+        uint32_t name_len = qcow2_be16(f + QCOW2_SN_NAME_SIZE);
+        sn->date_sec = qcow2_be32(f + QCOW2_SN_DATE_SEC);
+        sn->date_nsec = qcow2_be32(f + QCOW2_SN_DATE_NSEC);
+        sn->vm_clock_nsec = qcow2_be64(f + QCOW2_SN_VM_CLOCK_NSEC);
+        sn->vm_state_size = qcow2_be32(f + QCOW2_SN_VM_STATE_SIZE);
+        sn->extra_size = qcow2_be32(f + QCOW2_SN_EXTRA_DATA_SIZE);
         sn->disk_size = s->h.size;
         sn->icount = -1;
         if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
@@ -141,20 +147,20 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
             break;
         }
         uint64_t vlen = sn->extra_size + id_len + name_len;
-        pos += 40;
+        pos += QCOW2_SN_FIXED_SIZE;
         if (!table_room(s, i, pos, vlen, "extra data, id and name", errp) ||
             !qcow2_pread_all(s, pos, var, vlen, errp)) {
             ok = false;
             break;
         }
-        if (sn->extra_size >= 8) {
-            sn->vm_state_size = qcow2_be64(var);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_VM_STATE_SIZE)) {
+            sn->vm_state_size = qcow2_be64(var + QCOW2_SN_EXTRA_VM_STATE_SIZE);
         }
-        if (sn->extra_size >= 16) {
-            sn->disk_size = qcow2_be64(var + 8);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_DISK_SIZE)) {
+            sn->disk_size = qcow2_be64(var + QCOW2_SN_EXTRA_DISK_SIZE);
         }
-        if (sn->extra_size >= 24) {
-            sn->icount = (int64_t)qcow2_be64(var + 16);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_ICOUNT)) {
+            sn->icount = (int64_t)qcow2_be64(var + QCOW2_SN_EXTRA_ICOUNT);
         }
         if (sn->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE) {
             uint32_t rest = sn->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
@@ -164,7 +170,7 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         sn->id = xstrndup((char *)var + sn->extra_size, id_len);
         sn->name = xstrndup((char *)var + sn->extra_size + id_len, name_len);
         s->nb_snaps = i + 1;
-        pos = (pos + vlen + 7) & ~7ULL;
+        pos = snap_align(pos + vlen);
     }
     free(var);
     s->snapshots_size = pos - s->snapshots_offset;
@@ -178,10 +184,10 @@ bool qcow2_snapshot_usable(const Qcow2State *s,
                             const struct qcow2_snapshot *sn, Error **errp)
 {
     uint64_t off = sn->l1_table_offset;
-    uint64_t bytes = (uint64_t)sn->l1_size * 8;
+    uint64_t bytes = (uint64_t)sn->l1_size * QCOW2_L1E_SIZE;
     if (bytes > QCOW2_MAX_L1_BYTES) {
         error_setg(errp, "l1_size %u is more than the %u entries of the "
-                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_BYTES / 8);
+                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
     }
     if (bytes && (off & (s->cluster_size - 1))) {
@@ -202,7 +208,8 @@ bool qcow2_snapshot_usable(const Qcow2State *s,
     }
     /* Without the field (old entries) the header's size stands in. */
     uint64_t span = s->cluster_size * s->l2_entries;
-    if (sn->extra_size >= 16 && sn->disk_size > (uint64_t)sn->l1_size * span) {
+    if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_DISK_SIZE) &&
+        sn->disk_size > (uint64_t)sn->l1_size * span) {
         error_setg(errp, "disk_size %" PRIu64 " is more than its L1 table "
                    "of %u entries addresses (%" PRIu64 " bytes)", sn->disk_size,
                    sn->l1_size, (uint64_t)sn->l1_size * span);
@@ -224,7 +231,8 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
     for (uint32_t i = 0; i < n; i++) {
         uint32_t extra = sn[i].extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
                              ? sn[i].extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
-        len += (40 + extra + strlen(sn[i].id) + strlen(sn[i].name) + 7) & ~7ULL;
+        len += snap_align(QCOW2_SN_FIXED_SIZE + extra + strlen(sn[i].id) +
+                          strlen(sn[i].name));
     }
     uint8_t *buf = xcalloc(1, len ? len : 1);
     uint8_t *p = buf;
@@ -233,25 +241,28 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
         uint32_t extra = x->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
                              ? x->extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
         size_t id_len = strlen(x->id), name_len = strlen(x->name);
-        qcow2_put_be64(p, x->l1_table_offset);
-        qcow2_put_be32(p + 8, x->l1_size);
-        qcow2_put_be16(p + 12, (uint16_t)id_len);
-        qcow2_put_be16(p + 14, (uint16_t)name_len);
-        qcow2_put_be32(p + 16, x->date_sec);
-        qcow2_put_be32(p + 20, x->date_nsec);
-        qcow2_put_be64(p + 24, x->vm_clock_nsec);
-        qcow2_put_be32(p + 32, x->vm_state_size > UINT32_MAX
-                                   ? UINT32_MAX : (uint32_t)x->vm_state_size);
-        qcow2_put_be32(p + 36, extra);
-        qcow2_put_be64(p + 40, x->vm_state_size);
-        qcow2_put_be64(p + 48, x->disk_size);
-        qcow2_put_be64(p + 56, (uint64_t)x->icount);
+        uint8_t *xd = p + QCOW2_SN_FIXED_SIZE;
+        qcow2_put_be64(p + QCOW2_SN_L1_TABLE_OFFSET, x->l1_table_offset);
+        qcow2_put_be32(p + QCOW2_SN_L1_SIZE, x->l1_size);
+        qcow2_put_be16(p + QCOW2_SN_ID_SIZE, (uint16_t)id_len);
+        qcow2_put_be16(p + QCOW2_SN_NAME_SIZE, (uint16_t)name_len);
+        qcow2_put_be32(p + QCOW2_SN_DATE_SEC, x->date_sec);
+        qcow2_put_be32(p + QCOW2_SN_DATE_NSEC, x->date_nsec);
+        qcow2_put_be64(p + QCOW2_SN_VM_CLOCK_NSEC, x->vm_clock_nsec);
+        qcow2_put_be32(p + QCOW2_SN_VM_STATE_SIZE,
+                       x->vm_state_size > UINT32_MAX
+                           ? UINT32_MAX : (uint32_t)x->vm_state_size);
+        qcow2_put_be32(p + QCOW2_SN_EXTRA_DATA_SIZE, extra);
+        qcow2_put_be64(xd + QCOW2_SN_EXTRA_VM_STATE_SIZE, x->vm_state_size);
+        qcow2_put_be64(xd + QCOW2_SN_EXTRA_DISK_SIZE, x->disk_size);
+        qcow2_put_be64(xd + QCOW2_SN_EXTRA_ICOUNT, (uint64_t)x->icount);
         if (x->extra_rest) {
-            memcpy(p + 64, x->extra_rest, extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
+            memcpy(xd + QCOW2_SNAPSHOT_EXTRA_SIZE, x->extra_rest,
+                   extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
         }
-        memcpy(p + 40 + extra, x->id, id_len);
-        memcpy(p + 40 + extra + id_len, x->name, name_len);
-        p += (40 + extra + id_len + name_len + 7) & ~7ULL;
+        memcpy(xd + extra, x->id, id_len);
+        memcpy(xd + extra + id_len, x->name, name_len);
+        p += snap_align(QCOW2_SN_FIXED_SIZE + extra + id_len + name_len);
     }
     *len_out = len;
     return buf;
@@ -330,13 +341,59 @@ struct rebuild_plan {
     uint64_t discard_from;          /* guest offset: entries dropped after */
 };
 
-/* State a rebuild replaces, kept to roll back. */
+/* The refcount state a rebuild replaces: listed once, so saving and
+ * rolling back cannot miss a field. */
+#define SAVED_GEN_FIELDS(X)                                                 \
+    X(rc) X(rc_len) X(used_end) X(free_hint)                                \
+    X(rt) X(rt_entries) X(rt_offset) X(rt_clusters) X(rb_dirty)
+
 struct saved_gen {
-    uint64_t *rc, rc_len, used_end, free_hint;
-    uint64_t *rt, rt_entries, rt_offset;
-    uint32_t rt_clusters;
-    uint8_t *rb_dirty;
+#define SAVED_GEN_DECLARE(f) __typeof__(((Qcow2State *)0)->f) f;
+    SAVED_GEN_FIELDS(SAVED_GEN_DECLARE)
+#undef SAVED_GEN_DECLARE
 };
+
+static struct saved_gen gen_save(const Qcow2State *s)
+{
+    struct saved_gen g;
+#define SAVED_GEN_SAVE(f) g.f = s->f;
+    SAVED_GEN_FIELDS(SAVED_GEN_SAVE)
+#undef SAVED_GEN_SAVE
+    return g;
+}
+
+/* Back to the refcounts of before the rebuild, dropping the new ones. */
+static void gen_restore(Qcow2State *s, const struct saved_gen *g)
+{
+    free(s->rc);
+    free(s->rt);
+    free(s->rb_dirty);
+#define SAVED_GEN_RESTORE(f) s->f = g->f;
+    SAVED_GEN_FIELDS(SAVED_GEN_RESTORE)
+#undef SAVED_GEN_RESTORE
+    s->rt_dirty = s->rt_moved = false;
+    s->rc_old = NULL;
+}
+
+/* The generation a rebuild writes beside the old one. */
+struct new_gen {
+    uint32_t l1_size;
+    uint64_t *l1;
+    struct qcow2_l2_slot *l2;
+    uint64_t l1_offset;
+    uint8_t *snap_table;
+    uint64_t snap_offset, snap_len;
+};
+
+static void new_gen_free(struct new_gen *g)
+{
+    for (uint32_t i = 0; g->l2 && i < g->l1_size; i++) {
+        free(g->l2[i].table);
+    }
+    free(g->l1);
+    free(g->l2);
+    free(g->snap_table);
+}
 
 static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
                              uint32_t i, uint64_t **out, Error **errp)
@@ -408,23 +465,28 @@ static void set_copied_flags(Qcow2State *s, uint64_t *t)
     }
 }
 
-static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
+/* The new L1 covers both the source table and the disk size: both
+ * bounded before anything is sized by them. */
+static bool new_l1_size(const Qcow2State *s, const struct rebuild_plan *p,
+                        uint32_t *l1_size, Error **errp)
 {
-    /* The new L1 covers both the source table and the disk size: both
-     * bounded before anything is sized by them. */
     uint64_t span = s->cluster_size * s->l2_entries;
     uint64_t need = p->disk_size / span + (p->disk_size % span != 0);
-    if (need > QCOW2_MAX_L1_BYTES / 8 ||
-        p->src_l1_size > QCOW2_MAX_L1_BYTES / 8) {
+    if (need > QCOW2_MAX_L1_ENTRIES || p->src_l1_size > QCOW2_MAX_L1_ENTRIES) {
         error_setg(errp, "disk size %" PRIu64 " (L1 table of %u entries) "
                    "needs more than the %u entries an L1 table may have",
-                   p->disk_size, p->src_l1_size, QCOW2_MAX_L1_BYTES / 8);
+                   p->disk_size, p->src_l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
     }
-    if (!qcow2_flush_metadata(s, errp)) {
-        return false;
-    }
-    /* 1. count what the snapshots reference */
+    *l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
+    return true;
+}
+
+/* Step 1: count what the snapshots reference into fresh refcounts, which
+ * replace the in-memory ones; *old keeps those for a roll back. */
+static bool count_references(Qcow2State *s, struct rebuild_plan *p,
+                             struct saved_gen *old, Error **errp)
+{
     struct qcow2_walk w = { .strict = true };
     qcow2_walk_add(s, &w, 0, s->cluster_size);
     qcow2_walk_tables(s, &w, p->snaps, p->nb, false);
@@ -434,10 +496,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
         qcow2_walk_free(&w);
         return false;
     }
-    struct saved_gen old = {
-        s->rc, s->rc_len, s->used_end, s->free_hint,
-        s->rt, s->rt_entries, s->rt_offset, s->rt_clusters, s->rb_dirty,
-    };
+    *old = gen_save(s);
     s->rc_old = s->rc;
     s->rc_old_len = s->rc_len;
     s->rc = w.refs;
@@ -456,120 +515,125 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     s->rt_entries = 0;
     s->rt_offset = 0;
     s->rt_clusters = 0;
+    return true;
+}
 
-    /* 2. the new active layer */
-    uint32_t l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
-    uint64_t *l1 = xcalloc(l1_size ? l1_size : 1, sizeof(*l1));
-    struct qcow2_l2_slot *l2 = xcalloc(l1_size ? l1_size : 1, sizeof(*l2));
-    uint64_t l1_offset = 0, snap_offset = 0, snap_len = 0;
-    uint8_t *snap_table = NULL;
-    bool ok = true;
-    for (uint32_t i = 0; ok && i < p->src_l1_size; i++) {
-        ok = new_active_table(s, p, i, &l2[i].table, errp);
+/* Step 2: the new active layer's L2 tables and L1, with clusters for
+ * each. */
+static bool place_active(Qcow2State *s, const struct rebuild_plan *p,
+                         struct new_gen *g, Error **errp)
+{
+    for (uint32_t i = 0; i < p->src_l1_size; i++) {
+        if (!new_active_table(s, p, i, &g->l2[i].table, errp)) {
+            return false;
+        }
     }
-    for (uint32_t i = 0; ok && i < l1_size; i++) {
-        if (l2[i].table) {
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        if (g->l2[i].table) {
             uint64_t off = qcow2_alloc_clusters(s, 1, errp);
-            ok = off != 0;
-            l1[i] = off | QCOW2_OFLAG_COPIED;
+            g->l1[i] = off | QCOW2_OFLAG_COPIED;
+            if (!off) {
+                return false;
+            }
         }
     }
-    if (ok && l1_size) {
-        l1_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, l1_size * 8ULL),
-                                         errp);
-        ok = l1_offset != 0;
+    if (g->l1_size) {
+        g->l1_offset = qcow2_alloc_clusters(
+            s, qcow2_clusters(s, g->l1_size * (uint64_t)QCOW2_L1E_SIZE), errp);
+        return g->l1_offset != 0;
     }
-    /* 3. the snapshot table */
-    if (ok) {
-        snap_table = serialize_table(p->snaps, p->nb, &snap_len);
-        if (snap_len > QCOW2_MAX_SNAPSHOT_TABLE) {
-            error_setg(errp, "snapshot table would exceed %u MiB",
-                       QCOW2_MAX_SNAPSHOT_TABLE >> 20);
-            ok = false;
-        } else if (snap_len) {
-            snap_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, snap_len),
-                                               errp);
-            ok = snap_offset != 0;
-        }
+    return true;
+}
+
+/* Step 3: the snapshot table, and clusters for it. */
+static bool place_snapshot_table(Qcow2State *s, const struct rebuild_plan *p,
+                                 struct new_gen *g, Error **errp)
+{
+    g->snap_table = serialize_table(p->snaps, p->nb, &g->snap_len);
+    if (g->snap_len > QCOW2_MAX_SNAPSHOT_TABLE) {
+        error_setg(errp, "snapshot table would exceed %u MiB",
+                   QCOW2_MAX_SNAPSHOT_TABLE >> 20);
+        return false;
     }
-    ok = ok && qcow2_refcount_cover(s, errp);
-    for (uint64_t c = 0; ok && c < s->rc_len; c++) {
+    if (g->snap_len) {
+        g->snap_offset = qcow2_alloc_clusters(
+            s, qcow2_clusters(s, g->snap_len), errp);
+        return g->snap_offset != 0;
+    }
+    return true;
+}
+
+static bool refcounts_fit(const Qcow2State *s, Error **errp)
+{
+    for (uint64_t c = 0; c < s->rc_len; c++) {
         if (s->rc[c] > s->refcount_max) {
             error_setg(errp, "cluster %" PRIu64 " would have %" PRIu64
                        " references; refcount_bits=%u cannot count them", c,
                        s->rc[c], s->refcount_bits);
-            ok = false;
+            return false;
         }
     }
-    /* 4. write the new generation where nothing of the old one lives */
-    uint8_t *raw = NULL;
-    if (ok) {
-        for (uint32_t i = 0; i < l1_size; i++) {
-            if (l2[i].table) {
-                set_copied_flags(s, l2[i].table);
-            }
-        }
-        memset(s->rb_dirty, 1, s->rt_entries);
-        s->rt_dirty = true;
-        raw = xmalloc(l1_size ? (size_t)l1_size * 8 : 1);
-        for (uint32_t i = 0; i < l1_size; i++) {
-            qcow2_put_be64(raw + 8 * i, l1[i]);
+    return true;
+}
+
+/* Step 4: write the new generation where nothing of the old one lives. */
+static bool write_generation(Qcow2State *s, struct new_gen *g, Error **errp)
+{
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        if (g->l2[i].table) {
+            set_copied_flags(s, g->l2[i].table);
         }
     }
-    for (uint32_t i = 0; ok && i < l1_size; i++) {
-        if (l2[i].table) {
-            ok = qcow2_pwrite_all(s, l1[i] & QCOW2_OFFSET_MASK, l2[i].table,
-                                  s->cluster_size, errp);
+    memset(s->rb_dirty, 1, s->rt_entries);
+    s->rt_dirty = true;
+    size_t l1_bytes = (size_t)g->l1_size * QCOW2_L1E_SIZE;
+    uint8_t *raw = xmalloc(l1_bytes);
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        qcow2_put_be64(raw + QCOW2_L1E_SIZE * i, g->l1[i]);
+    }
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < g->l1_size; i++) {
+        if (g->l2[i].table) {
+            ok = qcow2_pwrite_all(s, g->l1[i] & QCOW2_OFFSET_MASK,
+                                  g->l2[i].table, s->cluster_size, errp);
         }
     }
-    ok = ok && qcow2_pwrite_all(s, l1_offset, raw, (size_t)l1_size * 8, errp) &&
-         qcow2_pwrite_all(s, snap_offset, snap_table, snap_len, errp) &&
+    ok = ok && qcow2_pwrite_all(s, g->l1_offset, raw, l1_bytes, errp) &&
+         qcow2_pwrite_all(s, g->snap_offset, g->snap_table, g->snap_len,
+                          errp) &&
          qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
     free(raw);
-    free(snap_table);
-    ok = ok && fault_inject("snapshot-tables", errp);
-    if (ok) {
-        /* 5. the switch */
-        struct qcow2_header h = s->h;
-        s->h.size = p->disk_size;
-        s->h.l1_size = l1_size;
-        s->h.l1_table_offset = l1_offset;
-        s->h.refcount_table_offset = s->rt_offset;
-        s->h.refcount_table_clusters = s->rt_clusters;
-        s->h.nb_snapshots = p->nb;
-        s->h.snapshots_offset = snap_offset;
-        ok = qcow2_write_header_pointers(s, errp) && qcow2_sync(s, errp);
-        if (!ok) {
-            s->h = h;
-        }
-    }
-    if (!ok) {
-        for (uint32_t i = 0; i < l1_size; i++) {
-            free(l2[i].table);
-        }
-        free(l1);
-        free(l2);
-        free(s->rc);
-        free(s->rt);
-        free(s->rb_dirty);
-        s->rc = old.rc;
-        s->rc_len = old.rc_len;
-        s->used_end = old.used_end;
-        s->free_hint = old.free_hint;
-        s->rt = old.rt;
-        s->rt_entries = old.rt_entries;
-        s->rt_offset = old.rt_offset;
-        s->rt_clusters = old.rt_clusters;
-        s->rb_dirty = old.rb_dirty;
-        s->rt_dirty = s->rt_moved = false;
-        s->rc_old = NULL;
+    return ok;
+}
+
+/* Step 5: the switch, one header write; the in-memory header follows
+ * only if it reached the disk. */
+static bool switch_header(Qcow2State *s, const struct rebuild_plan *p,
+                          const struct new_gen *g, Error **errp)
+{
+    struct qcow2_header h = s->h;
+    s->h.size = p->disk_size;
+    s->h.l1_size = g->l1_size;
+    s->h.l1_table_offset = g->l1_offset;
+    s->h.refcount_table_offset = s->rt_offset;
+    s->h.refcount_table_clusters = s->rt_clusters;
+    s->h.nb_snapshots = p->nb;
+    s->h.snapshots_offset = g->snap_offset;
+    if (!qcow2_write_header_pointers(s, errp) || !qcow2_sync(s, errp)) {
+        s->h = h;
         return false;
     }
-    fault_exit_point("snapshot-header");
-    /* 6. adopt it */
-    free(old.rc);
-    free(old.rt);
-    free(old.rb_dirty);
+    return true;
+}
+
+/* Step 6: the new generation becomes the image's state; the old one's
+ * memory goes. */
+static void adopt(Qcow2State *s, struct rebuild_plan *p, struct new_gen *g,
+                  struct saved_gen *old)
+{
+    free(old->rc);
+    free(old->rt);
+    free(old->rb_dirty);
     s->rc_old = NULL;
     s->rc_old_len = 0;
     s->rt_disk_offset = s->rt_offset;
@@ -578,21 +642,53 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     qcow2_l2_cache_drop(s);
     free(s->l1);
     free(s->l2);
-    s->l1 = l1;
-    s->l2 = l2;
-    s->l1_size = l1_size;
-    s->l1_offset = l1_offset;
+    s->l1 = g->l1;
+    s->l2 = g->l2;
+    s->l1_size = g->l1_size;
+    s->l1_offset = g->l1_offset;
     s->l1_dirty = s->l1_moved = false;
+    g->l1 = NULL;
+    g->l2 = NULL;
     qcow2_snapshots_free(s->snaps, s->nb_snaps);
     s->snaps = p->snaps;
     s->nb_snaps = p->nb;
     p->snaps = NULL;
-    s->snapshots_offset = snap_offset;
-    s->snapshots_size = snap_len;
+    s->snapshots_offset = g->snap_offset;
+    s->snapshots_size = g->snap_len;
     s->disk_size = p->disk_size;
     s->zcache_entry = UINT64_MAX;
     qcow2_snapview_drop(s);
     qcow2_meta_reset(s);
+}
+
+/* Write a new generation of metadata (active L1/L2, snapshot table,
+ * refcounts) beside the old one and switch to it with one header write.
+ * On failure the image and the in-memory state are as before. */
+static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
+{
+    struct new_gen g = { 0 };
+    struct saved_gen old;
+    if (!new_l1_size(s, p, &g.l1_size, errp) ||
+        !qcow2_flush_metadata(s, errp) ||
+        !count_references(s, p, &old, errp)) {
+        return false;
+    }
+    g.l1 = xcalloc(g.l1_size, sizeof(*g.l1));
+    g.l2 = xcalloc(g.l1_size, sizeof(*g.l2));
+    bool ok = place_active(s, p, &g, errp) &&
+              place_snapshot_table(s, p, &g, errp) &&
+              qcow2_refcount_cover(s, errp) && refcounts_fit(s, errp) &&
+              write_generation(s, &g, errp) &&
+              fault_inject("snapshot-tables", errp) &&
+              switch_header(s, p, &g, errp);
+    if (!ok) {
+        new_gen_free(&g);
+        gen_restore(s, &old);
+        return false;
+    }
+    fault_exit_point("snapshot-header");
+    adopt(s, p, &g, &old);
+    new_gen_free(&g);
     return true;
 }
 
