@@ -106,6 +106,7 @@ static uint32_t rel_target(const struct dec *d, int32_t rel)
  * opcode byte, or -1 if the instruction runs past 15 bytes. */
 static int decode_prefixes(struct dec *d, struct emu_op *op)
 {
+    uint8_t lock = 0, rep = 0;
     d->seg = -1;
     d->osz = 4;
     for (;;) {
@@ -114,8 +115,8 @@ static int decode_prefixes(struct dec *d, struct emu_op *op)
         uint8_t b = fetch8(d);
         switch (b) {
         case 0x66: d->osz = 2; continue;
-        case 0xf0: op->lock = 1; continue;
-        case 0xf2: case 0xf3: op->rep = b; continue;
+        case 0xf0: lock = 1; continue;
+        case 0xf2: case 0xf3: rep = b; continue;
         case 0x26: d->seg = S_ES; continue;
         case 0x2e: d->seg = S_CS; continue;
         case 0x36: d->seg = S_SS; continue;
@@ -125,6 +126,8 @@ static int decode_prefixes(struct dec *d, struct emu_op *op)
         default:
             if (d->seg >= 0)
                 op->seg = (uint8_t)d->seg;
+            op->rep = rep;
+            op->lock = lock;
             return b;
         }
     }
