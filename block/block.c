@@ -1,5 +1,6 @@
 /* Opening images and dispatching I/O to their format's driver. */
 #include "block/block.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,10 +97,8 @@ BlockDev *blk_open_flags(const char *path, const char *format,
         error_setg_errno(errp, errno, "cannot open '%s'", path);
         return NULL;
     }
-    BlockDev *bs = calloc(1, sizeof(*bs));
-    if (!bs || !(bs->filename = strdup(path))) {
-        abort();
-    }
+    BlockDev *bs = xcalloc(1, sizeof(*bs));
+    bs->filename = xstrdup(path);
     pthread_mutex_init(&bs->lock, NULL);
     bs->fd = fd;
     bs->readonly = readonly;

@@ -8,6 +8,7 @@
  * overlap one another are reported, not walked again; and each L2 table is
  * read once, its references counted as many times as L1 entries name it. */
 #include "block/qcow2.h"
+#include "util/alloc.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,11 +30,8 @@ static struct qcow2_msg_kind *msg_kind(struct qcow2_walk *w, const char *fmt)
             return &w->kinds[i];
         }
     }
-    struct qcow2_msg_kind *k = realloc(w->kinds,
+    struct qcow2_msg_kind *k = xrealloc(w->kinds,
                                        (w->nkinds + 1) * sizeof(*k));
-    if (!k) {
-        abort();
-    }
     w->kinds = k;
     k = &w->kinds[w->nkinds++];
     *k = (struct qcow2_msg_kind){ .fmt = fmt };
@@ -42,10 +40,7 @@ static struct qcow2_msg_kind *msg_kind(struct qcow2_walk *w, const char *fmt)
 
 static void append_message(struct qcow2_walk *w, char *msg)
 {
-    char **m = realloc(w->msgs, (w->nmsgs + 1) * sizeof(*m));
-    if (!m) {
-        abort();
-    }
+    char **m = xrealloc(w->msgs, (w->nmsgs + 1) * sizeof(*m));
     w->msgs = m;
     w->msgs[w->nmsgs++] = msg;
 }
@@ -61,12 +56,9 @@ static void keep_message(struct qcow2_walk *w, const char *fmt, va_list ap)
         k->dropped++;
         return;
     }
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        abort();
-    }
-    if (!k->first && !(k->first = strdup(msg))) {
-        abort();
+    char *msg = xvasprintf(fmt, ap);
+    if (!k->first) {
+        k->first = xstrdup(msg);
     }
     if (keep) {
         k->kept++;
@@ -82,15 +74,11 @@ static void summarize_messages(struct qcow2_walk *w)
 {
     for (size_t i = 0; i < w->nkinds; i++) {
         struct qcow2_msg_kind *k = &w->kinds[i];
-        char *msg;
         if (!k->dropped) {
             continue;
         }
-        if (asprintf(&msg, "... and %" PRIu64 " more problems like: %s",
-                     k->dropped, k->first) < 0) {
-            abort();
-        }
-        append_message(w, msg);
+        append_message(w, xasprintf("... and %" PRIu64 " more problems like: "
+                                    "%s", k->dropped, k->first));
     }
 }
 
@@ -116,10 +104,7 @@ void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
     va_start(ap, fmt);
     if (w->strict) {
         if (!w->err) {
-            char *msg = NULL;
-            if (vasprintf(&msg, fmt, ap) < 0) {
-                abort();
-            }
+            char *msg = xvasprintf(fmt, ap);
             error_setg(&w->err, "%s: the image is corrupt (see 'hop img "
                        "check')", msg);
             free(msg);
@@ -155,10 +140,7 @@ static void grow_counts(uint64_t **a, uint64_t *len, uint64_t index)
     while (n <= index) {
         n *= 2;
     }
-    uint64_t *r = realloc(*a, n * sizeof(*r));
-    if (!r) {
-        abort();
-    }
+    uint64_t *r = xrealloc(*a, n * sizeof(*r));
     memset(r + *len, 0, (n - *len) * sizeof(*r));
     *a = r;
     *len = n;
@@ -262,11 +244,8 @@ static void screen_l1s(Qcow2State *s, struct qcow2_walk *w, struct l1_ref *r,
                        uint32_t nb)
 {
     char what[160], other[160];
-    struct l1_ref **sorted = calloc(n ? n : 1, sizeof(*sorted));
+    struct l1_ref **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
     size_t m = 0;
-    if (!sorted) {
-        abort();
-    }
     for (size_t i = 0; i < n && !w->err; i++) {
         uint64_t bytes = (uint64_t)r[i].size * 8;
         l1_label(&r[i], snaps, nb, what, sizeof(what));
@@ -317,10 +296,7 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
 {
     uint64_t bytes = (uint64_t)r->size * 8;
     qcow2_walk_add(s, w, r->offset, bytes);
-    uint8_t *l1 = malloc(bytes);
-    if (!l1) {
-        abort();
-    }
+    uint8_t *l1 = xmalloc(bytes);
     Error *err = NULL;
     if (!qcow2_pread_all(s, r->offset, l1, bytes, &err)) {
         qcow2_walk_note(w, false, "ERROR: %s: %s", what,
@@ -368,10 +344,7 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
 /* Every L2 table named so far, read once. */
 static void walk_l2s(Qcow2State *s, struct qcow2_walk *w)
 {
-    uint64_t *t = malloc(s->cluster_size);
-    if (!t) {
-        abort();
-    }
+    uint64_t *t = xmalloc(s->cluster_size);
     for (uint64_t c = 0; c < w->l2_refs_len && !w->err; c++) {
         uint64_t n = w->l2_refs[c];
         if (!n) {
@@ -396,12 +369,9 @@ static void walk_l2s(Qcow2State *s, struct qcow2_walk *w)
 /* Statistics and COPIED flags of the active layer, each L2 table once. */
 static void walk_active(Qcow2State *s, struct qcow2_walk *w)
 {
-    uint64_t *t = malloc(s->cluster_size);
+    uint64_t *t = xmalloc(s->cluster_size);
     struct qcow2_bits seen = { 0 };
     uint64_t next = 0;
-    if (!t) {
-        abort();
-    }
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t e = s->l1[i];
         uint64_t off = e & QCOW2_OFFSET_MASK;
@@ -452,10 +422,7 @@ bool qcow2_walk_tables(Qcow2State *s, struct qcow2_walk *w,
                        bool active)
 {
     size_t n = (size_t)nb + (active ? 1 : 0);
-    struct l1_ref *r = calloc(n ? n : 1, sizeof(*r));
-    if (!r) {
-        abort();
-    }
+    struct l1_ref *r = xcalloc(n ? n : 1, sizeof(*r));
     for (uint32_t i = 0; i < nb; i++) {
         r[i] = (struct l1_ref){ snaps[i].l1_table_offset, snaps[i].l1_size,
                                 i, false };
@@ -517,7 +484,8 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
     struct qcow2_walk w = { 0 };
     qcow2_walk_fixed(s, &w);
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
-        if (s->h.version >= 3 && s->snaps[i].extra_size < 16) {
+        if (s->h.version >= 3 &&
+            !QCOW2_SN_HAS_EXTRA(&s->snaps[i], QCOW2_SN_EXTRA_DISK_SIZE)) {
             qcow2_walk_note(&w, true, "ERROR snapshot table entry %u is "
                             "incomplete", i);
         }

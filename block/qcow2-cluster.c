@@ -5,6 +5,7 @@
  * qcow2_flush_metadata writes them in crash-safe order. */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 #include "util/io.h"
 
 #include <errno.h>
@@ -88,10 +89,7 @@ bool qcow2_get_l2(Qcow2State *s, uint32_t i, uint64_t **table, Error **errp)
     if (s->readonly && s->l2_cached * s->cluster_size > s->file_size) {
         qcow2_l2_cache_drop(s);
     }
-    uint64_t *t = malloc(s->cluster_size);
-    if (!t) {
-        abort();
-    }
+    uint64_t *t = xmalloc(s->cluster_size);
     if (!qcow2_pread_all(s, off, t, s->cluster_size, errp)) {
         free(t);
         return false;
@@ -145,8 +143,8 @@ static bool view_l2(Qcow2State *s, struct qcow2_view *v, uint32_t i,
         if (!l2_offset_ok(s, off, errp)) {
             return false;
         }
-        if (!v->l2_buf && !(v->l2_buf = malloc(s->cluster_size))) {
-            abort();
+        if (!v->l2_buf) {
+            v->l2_buf = xmalloc(s->cluster_size);
         }
         v->l2_offset = 0;
         if (!qcow2_pread_all(s, off, v->l2_buf, s->cluster_size, errp)) {
@@ -168,10 +166,7 @@ static bool decompress(Qcow2State *s, uint64_t e, uint8_t *out, Error **errp)
     uint64_t coff = e & s->coffset_mask;
     uint64_t nsec = ((e >> s->csize_shift) & s->csize_mask) + 1;
     uint64_t csize = nsec * 512 - (coff & 511);
-    uint8_t *in = malloc(csize);
-    if (!in) {
-        abort();
-    }
+    uint8_t *in = xmalloc(csize);
     bool ok = qcow2_pread_all(s, coff, in, csize, errp);
     if (ok) {
         z_stream z;
@@ -194,8 +189,8 @@ static bool decompress(Qcow2State *s, uint64_t e, uint8_t *out, Error **errp)
     }
     free(in);
     if (ok) {
-        if (!s->zcache && !(s->zcache = malloc(s->cluster_size))) {
-            abort();
+        if (!s->zcache) {
+            s->zcache = xmalloc(s->cluster_size);
         }
         memcpy(s->zcache, out, s->cluster_size);
         s->zcache_entry = e;
@@ -245,8 +240,8 @@ bool qcow2_read_view(Qcow2State *s, struct qcow2_view *v, uint64_t off,
                 memset(p + done, 0, n);
                 break;
             case CT_COMPRESSED:
-                if (!tmp && !(tmp = malloc(s->cluster_size))) {
-                    abort();
+                if (!tmp) {
+                    tmp = xmalloc(s->cluster_size);
                 }
                 ok = decompress(s, e, tmp, errp);
                 if (ok) {
@@ -307,11 +302,8 @@ static bool grow_l1(Qcow2State *s, uint64_t need, Error **errp)
                             errp)) {
         return false;       /* (the previous new table never reached disk) */
     }
-    uint64_t *l1 = realloc(s->l1, size * sizeof(*l1));
-    struct qcow2_l2_slot *l2 = realloc(s->l2, size * sizeof(*l2));
-    if (!l1 || !l2) {
-        abort();
-    }
+    uint64_t *l1 = xrealloc(s->l1, size * sizeof(*l1));
+    struct qcow2_l2_slot *l2 = xrealloc(s->l2, size * sizeof(*l2));
     memset(l1 + s->l1_size, 0, (size - s->l1_size) * sizeof(*l1));
     memset(l2 + s->l1_size, 0, (size - s->l1_size) * sizeof(*l2));
     s->l1 = l1;
@@ -338,10 +330,7 @@ static bool l2_for_write(Qcow2State *s, uint32_t i, uint64_t **table,
             return false;
         }
         qcow2_meta_mark(s, off, s->cluster_size);
-        uint64_t *t = calloc(1, s->cluster_size);
-        if (!t) {
-            abort();
-        }
+        uint64_t *t = xcalloc(1, s->cluster_size);
         if (s->l2[i].table) {
             free(s->l2[i].table);
         } else {
@@ -555,13 +544,10 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
     }
     struct iov_cursor cur = { iov, iovcnt, 0, 0 };
     struct write_ctx w = {
-        .out = malloc(((size_t)iovcnt + 2) * sizeof(struct iovec)),
-        .head = malloc(cs),
-        .tail = malloc(cs),
+        .out = xmalloc(((size_t)iovcnt + 2) * sizeof(struct iovec)),
+        .head = xmalloc(cs),
+        .tail = xmalloc(cs),
     };
-    if (!w.out || !w.head || !w.tail) {
-        abort();
-    }
     bool ok = true;
     while (ok && total > 0) {
         uint64_t in_cluster = off & (cs - 1);
@@ -634,10 +620,7 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
 static bool write_l1(Qcow2State *s, Error **errp)
 {
     size_t bytes = (size_t)s->l1_size * 8;
-    uint8_t *raw = malloc(bytes ? bytes : 1);
-    if (!raw) {
-        abort();
-    }
+    uint8_t *raw = xmalloc(bytes ? bytes : 1);
     for (uint32_t i = 0; i < s->l1_size; i++) {
         be64_put(raw + 8 * i, s->l1[i]);
     }

@@ -6,6 +6,7 @@
  * on one of these clusters would overwrite metadata: it is refused and the
  * image marked corrupt, as QEMU's overlap check does. */
 #include "block/qcow2.h"
+#include "util/alloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,10 +25,7 @@ void qcow2_bits_set(struct qcow2_bits *b, uint64_t i)
         while (n <= i) {
             n *= 2;
         }
-        uint64_t *w = realloc(b->w, n / 8);
-        if (!w) {
-            abort();
-        }
+        uint64_t *w = xrealloc(b->w, n / 8);
         memset(w + b->nbits / 64, 0, (n - b->nbits) / 8);
         b->w = w;
         b->nbits = n;

@@ -4,6 +4,7 @@
  * zero (and, during a rebuild, zero in the on-disk generation too). */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,7 @@ uint64_t qcow2_rc_get(const Qcow2State *s, uint64_t cluster)
 
 static void *xrealloc_zero(void *p, size_t old_n, size_t new_n, size_t elem)
 {
-    uint8_t *q = realloc(p, new_n * elem);
-    if (!q) {
-        abort();
-    }
+    uint8_t *q = xrealloc(p, new_n * elem);
     if (new_n > old_n) {
         memset(q + old_n * elem, 0, (new_n - old_n) * elem);
     }
@@ -200,10 +198,7 @@ void qcow2_defer_free(Qcow2State *s, uint64_t offset, uint64_t len)
     }
     if (s->npending == s->pending_cap) {
         s->pending_cap = s->pending_cap ? s->pending_cap * 2 : 64;
-        s->pending = realloc(s->pending, s->pending_cap * sizeof(*s->pending));
-        if (!s->pending) {
-            abort();
-        }
+        s->pending = xrealloc(s->pending, s->pending_cap * sizeof(*s->pending));
     }
     s->pending[s->npending++] = (struct qcow2_free){ offset, len };
 }
@@ -265,17 +260,11 @@ bool qcow2_refcount_load(Qcow2State *s, Error **errp)
     s->rt_offset = s->rt_disk_offset = s->h.refcount_table_offset;
     s->rt_clusters = s->rt_disk_clusters = s->h.refcount_table_clusters;
     s->rt_entries = (uint64_t)s->rt_clusters * s->cluster_size / 8;
-    s->rt = calloc(s->rt_entries ? s->rt_entries : 1, sizeof(*s->rt));
-    s->rb_dirty = calloc(s->rt_entries ? s->rt_entries : 1, 1);
-    uint8_t *blk = malloc(s->cluster_size);
-    if (!s->rt || !s->rb_dirty || !blk) {
-        abort();
-    }
+    s->rt = xcalloc(s->rt_entries ? s->rt_entries : 1, sizeof(*s->rt));
+    s->rb_dirty = xcalloc(s->rt_entries ? s->rt_entries : 1, 1);
+    uint8_t *blk = xmalloc(s->cluster_size);
     uint64_t rt_bytes = s->rt_entries * 8;
-    uint8_t *raw = malloc(rt_bytes ? rt_bytes : 1);
-    if (!raw) {
-        abort();
-    }
+    uint8_t *raw = xmalloc(rt_bytes ? rt_bytes : 1);
     bool ok = qcow2_pread_all(s, s->rt_offset, raw, rt_bytes, errp);
     /* Only the blocks for clusters inside the file hold counts worth
      * keeping: reading just those keeps a table that names one block a
@@ -333,10 +322,7 @@ void qcow2_refcount_free(Qcow2State *s)
 static bool write_table(Qcow2State *s, Error **errp)
 {
     uint64_t bytes = (uint64_t)s->rt_clusters * s->cluster_size;
-    uint8_t *raw = calloc(1, bytes);
-    if (!raw) {
-        abort();
-    }
+    uint8_t *raw = xcalloc(1, bytes);
     for (uint64_t i = 0; i < s->rt_entries && i < bytes / 8; i++) {
         be64_put(raw + 8 * i, s->rt[i]);
     }
@@ -347,10 +333,7 @@ static bool write_table(Qcow2State *s, Error **errp)
 
 static bool write_dirty_blocks(Qcow2State *s, Error **errp)
 {
-    uint8_t *blk = malloc(s->cluster_size);
-    if (!blk) {
-        abort();
-    }
+    uint8_t *blk = xmalloc(s->cluster_size);
     bool ok = true;
     for (uint64_t i = 0; ok && i < s->rt_entries; i++) {
         if (s->rb_dirty[i] && s->rt[i]) {

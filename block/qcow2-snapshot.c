@@ -10,28 +10,17 @@
  * is complete. */
 #include "block/qcow2.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char *xstrdup(const char *s)
+/* Where the next snapshot table entry starts, after one ending at pos. */
+static uint64_t snap_align(uint64_t pos)
 {
-    char *p = strdup(s);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = strndup(s, n);
-    if (!p) {
-        abort();
-    }
-    return p;
+    return (pos + QCOW2_SN_ALIGN - 1) & ~(uint64_t)(QCOW2_SN_ALIGN - 1);
 }
 
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n)
@@ -96,10 +85,7 @@ static int cmp_id(const void *a, const void *b)
  * compared pairwise (there may be 65536 of them). */
 static bool ids_unique(const Qcow2State *s, Error **errp)
 {
-    const struct qcow2_snapshot **v = malloc(s->nb_snaps * sizeof(*v));
-    if (!v) {
-        abort();
-    }
+    const struct qcow2_snapshot **v = xmalloc(s->nb_snaps * sizeof(*v));
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         v[i] = &s->snaps[i];
     }
@@ -130,33 +116,27 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
     if (!n) {
         return true;
     }
-    s->snaps = calloc(n, sizeof(*s->snaps));
-    if (!s->snaps) {
-        abort();
-    }
+    s->snaps = xcalloc(n, sizeof(*s->snaps));
     uint64_t pos = s->snapshots_offset;
-    uint8_t *var = malloc(QCOW2_MAX_EXTRA_DATA + 2 * 65536);
-    if (!var) {
-        abort();
-    }
+    uint8_t *var = xmalloc(QCOW2_MAX_EXTRA_DATA + 2 * QCOW2_SN_STR_MAX);
     bool ok = true;
     for (uint32_t i = 0; ok && i < n; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
-        uint8_t f[40];
+        uint8_t f[QCOW2_SN_FIXED_SIZE];
         if (!table_room(s, i, pos, sizeof(f), "fixed fields", errp) ||
             !qcow2_pread_all(s, pos, f, sizeof(f), errp)) {
             ok = false;
             break;
         }
-        sn->l1_table_offset = be64_get(f);
-        sn->l1_size = be32_get(f + 8);
-        uint32_t id_len = be16_get(f + 12);
-        uint32_t name_len = be16_get(f + 14);
-        sn->date_sec = be32_get(f + 16);
-        sn->date_nsec = be32_get(f + 20);
-        sn->vm_clock_nsec = be64_get(f + 24);
-        sn->vm_state_size = be32_get(f + 32);
-        sn->extra_size = be32_get(f + 36);
+        sn->l1_table_offset = be64_get(f + QCOW2_SN_L1_TABLE_OFFSET);
+        sn->l1_size = be32_get(f + QCOW2_SN_L1_SIZE);
+        uint32_t id_len = be16_get(f + QCOW2_SN_ID_SIZE);
+        uint32_t name_len = be16_get(f + QCOW2_SN_NAME_SIZE);
+        sn->date_sec = be32_get(f + QCOW2_SN_DATE_SEC);
+        sn->date_nsec = be32_get(f + QCOW2_SN_DATE_NSEC);
+        sn->vm_clock_nsec = be64_get(f + QCOW2_SN_VM_CLOCK_NSEC);
+        sn->vm_state_size = be32_get(f + QCOW2_SN_VM_STATE_SIZE);
+        sn->extra_size = be32_get(f + QCOW2_SN_EXTRA_DATA_SIZE);
         sn->disk_size = s->h.size;
         sn->icount = -1;
         if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
@@ -167,33 +147,30 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
             break;
         }
         uint64_t vlen = sn->extra_size + id_len + name_len;
-        pos += 40;
+        pos += QCOW2_SN_FIXED_SIZE;
         if (!table_room(s, i, pos, vlen, "extra data, id and name", errp) ||
             !qcow2_pread_all(s, pos, var, vlen, errp)) {
             ok = false;
             break;
         }
-        if (sn->extra_size >= 8) {
-            sn->vm_state_size = be64_get(var);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_VM_STATE_SIZE)) {
+            sn->vm_state_size = be64_get(var + QCOW2_SN_EXTRA_VM_STATE_SIZE);
         }
-        if (sn->extra_size >= 16) {
-            sn->disk_size = be64_get(var + 8);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_DISK_SIZE)) {
+            sn->disk_size = be64_get(var + QCOW2_SN_EXTRA_DISK_SIZE);
         }
-        if (sn->extra_size >= 24) {
-            sn->icount = (int64_t)be64_get(var + 16);
+        if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_ICOUNT)) {
+            sn->icount = (int64_t)be64_get(var + QCOW2_SN_EXTRA_ICOUNT);
         }
         if (sn->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE) {
             uint32_t rest = sn->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
-            sn->extra_rest = malloc(rest);
-            if (!sn->extra_rest) {
-                abort();
-            }
+            sn->extra_rest = xmalloc(rest);
             memcpy(sn->extra_rest, var + QCOW2_SNAPSHOT_EXTRA_SIZE, rest);
         }
         sn->id = xstrndup((char *)var + sn->extra_size, id_len);
         sn->name = xstrndup((char *)var + sn->extra_size + id_len, name_len);
         s->nb_snaps = i + 1;
-        pos = (pos + vlen + 7) & ~7ULL;
+        pos = snap_align(pos + vlen);
     }
     free(var);
     s->snapshots_size = pos - s->snapshots_offset;
@@ -207,10 +184,10 @@ bool qcow2_snapshot_usable(const Qcow2State *s,
                             const struct qcow2_snapshot *sn, Error **errp)
 {
     uint64_t off = sn->l1_table_offset;
-    uint64_t bytes = (uint64_t)sn->l1_size * 8;
+    uint64_t bytes = (uint64_t)sn->l1_size * QCOW2_L1E_SIZE;
     if (bytes > QCOW2_MAX_L1_BYTES) {
         error_setg(errp, "l1_size %u is more than the %u entries of the "
-                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_BYTES / 8);
+                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
     }
     if (bytes && (off & (s->cluster_size - 1))) {
@@ -231,7 +208,8 @@ bool qcow2_snapshot_usable(const Qcow2State *s,
     }
     /* Without the field (old entries) the header's size stands in. */
     uint64_t span = s->cluster_size * s->l2_entries;
-    if (sn->extra_size >= 16 && sn->disk_size > (uint64_t)sn->l1_size * span) {
+    if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_DISK_SIZE) &&
+        sn->disk_size > (uint64_t)sn->l1_size * span) {
         error_setg(errp, "disk_size %" PRIu64 " is more than its L1 table "
                    "of %u entries addresses (%" PRIu64 " bytes)", sn->disk_size,
                    sn->l1_size, (uint64_t)sn->l1_size * span);
@@ -253,37 +231,38 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
     for (uint32_t i = 0; i < n; i++) {
         uint32_t extra = sn[i].extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
                              ? sn[i].extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
-        len += (40 + extra + strlen(sn[i].id) + strlen(sn[i].name) + 7) & ~7ULL;
+        len += snap_align(QCOW2_SN_FIXED_SIZE + extra + strlen(sn[i].id) +
+                          strlen(sn[i].name));
     }
-    uint8_t *buf = calloc(1, len ? len : 1);
-    if (!buf) {
-        abort();
-    }
+    uint8_t *buf = xcalloc(1, len ? len : 1);
     uint8_t *p = buf;
     for (uint32_t i = 0; i < n; i++) {
         const struct qcow2_snapshot *x = &sn[i];
         uint32_t extra = x->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
                              ? x->extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
         size_t id_len = strlen(x->id), name_len = strlen(x->name);
-        be64_put(p, x->l1_table_offset);
-        be32_put(p + 8, x->l1_size);
-        be16_put(p + 12, (uint16_t)id_len);
-        be16_put(p + 14, (uint16_t)name_len);
-        be32_put(p + 16, x->date_sec);
-        be32_put(p + 20, x->date_nsec);
-        be64_put(p + 24, x->vm_clock_nsec);
-        be32_put(p + 32, x->vm_state_size > UINT32_MAX
-                                   ? UINT32_MAX : (uint32_t)x->vm_state_size);
-        be32_put(p + 36, extra);
-        be64_put(p + 40, x->vm_state_size);
-        be64_put(p + 48, x->disk_size);
-        be64_put(p + 56, (uint64_t)x->icount);
+        uint8_t *xd = p + QCOW2_SN_FIXED_SIZE;
+        be64_put(p + QCOW2_SN_L1_TABLE_OFFSET, x->l1_table_offset);
+        be32_put(p + QCOW2_SN_L1_SIZE, x->l1_size);
+        be16_put(p + QCOW2_SN_ID_SIZE, (uint16_t)id_len);
+        be16_put(p + QCOW2_SN_NAME_SIZE, (uint16_t)name_len);
+        be32_put(p + QCOW2_SN_DATE_SEC, x->date_sec);
+        be32_put(p + QCOW2_SN_DATE_NSEC, x->date_nsec);
+        be64_put(p + QCOW2_SN_VM_CLOCK_NSEC, x->vm_clock_nsec);
+        be32_put(p + QCOW2_SN_VM_STATE_SIZE,
+                       x->vm_state_size > UINT32_MAX
+                           ? UINT32_MAX : (uint32_t)x->vm_state_size);
+        be32_put(p + QCOW2_SN_EXTRA_DATA_SIZE, extra);
+        be64_put(xd + QCOW2_SN_EXTRA_VM_STATE_SIZE, x->vm_state_size);
+        be64_put(xd + QCOW2_SN_EXTRA_DISK_SIZE, x->disk_size);
+        be64_put(xd + QCOW2_SN_EXTRA_ICOUNT, (uint64_t)x->icount);
         if (x->extra_rest) {
-            memcpy(p + 64, x->extra_rest, extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
+            memcpy(xd + QCOW2_SNAPSHOT_EXTRA_SIZE, x->extra_rest,
+                   extra - QCOW2_SNAPSHOT_EXTRA_SIZE);
         }
-        memcpy(p + 40 + extra, x->id, id_len);
-        memcpy(p + 40 + extra + id_len, x->name, name_len);
-        p += (40 + extra + id_len + name_len + 7) & ~7ULL;
+        memcpy(xd + extra, x->id, id_len);
+        memcpy(xd + extra + id_len, x->name, name_len);
+        p += snap_align(QCOW2_SN_FIXED_SIZE + extra + id_len + name_len);
     }
     *len_out = len;
     return buf;
@@ -308,11 +287,8 @@ int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id)
 static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
                                          uint32_t extra_slots, uint32_t *n)
 {
-    struct qcow2_snapshot *t = calloc(s->nb_snaps + extra_slots + 1,
+    struct qcow2_snapshot *t = xcalloc(s->nb_snaps + extra_slots + 1,
                                       sizeof(*t));
-    if (!t) {
-        abort();
-    }
     *n = 0;
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         if ((int)i == skip) {
@@ -324,10 +300,7 @@ static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
         d->name = xstrdup(s->snaps[i].name);
         if (s->snaps[i].extra_rest) {
             uint32_t rest = d->extra_size - QCOW2_SNAPSHOT_EXTRA_SIZE;
-            d->extra_rest = malloc(rest);
-            if (!d->extra_rest) {
-                abort();
-            }
+            d->extra_rest = xmalloc(rest);
             memcpy(d->extra_rest, s->snaps[i].extra_rest, rest);
         }
     }
@@ -337,11 +310,8 @@ static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
 static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
                          Error **errp)
 {
-    uint64_t *l1 = calloc(n ? n : 1, sizeof(*l1));
-    uint8_t *raw = malloc(n ? (size_t)n * 8 : 1);
-    if (!l1 || !raw) {
-        abort();
-    }
+    uint64_t *l1 = xcalloc(n ? n : 1, sizeof(*l1));
+    uint8_t *raw = xmalloc(n ? (size_t)n * 8 : 1);
     if (n && (off + (uint64_t)n * 8 > s->file_size)) {
         error_setg(errp, "L1 table at %#" PRIx64 " lies beyond the end of "
                    "the file", off);
@@ -371,13 +341,59 @@ struct rebuild_plan {
     uint64_t discard_from;          /* guest offset: entries dropped after */
 };
 
-/* State a rebuild replaces, kept to roll back. */
+/* The refcount state a rebuild replaces: listed once, so saving and
+ * rolling back cannot miss a field. */
+#define SAVED_GEN_FIELDS(X)                                                 \
+    X(rc) X(rc_len) X(used_end) X(free_hint)                                \
+    X(rt) X(rt_entries) X(rt_offset) X(rt_clusters) X(rb_dirty)
+
 struct saved_gen {
-    uint64_t *rc, rc_len, used_end, free_hint;
-    uint64_t *rt, rt_entries, rt_offset;
-    uint32_t rt_clusters;
-    uint8_t *rb_dirty;
+#define SAVED_GEN_DECLARE(f) __typeof__(((Qcow2State *)0)->f) f;
+    SAVED_GEN_FIELDS(SAVED_GEN_DECLARE)
+#undef SAVED_GEN_DECLARE
 };
+
+static struct saved_gen gen_save(const Qcow2State *s)
+{
+    struct saved_gen g;
+#define SAVED_GEN_SAVE(f) g.f = s->f;
+    SAVED_GEN_FIELDS(SAVED_GEN_SAVE)
+#undef SAVED_GEN_SAVE
+    return g;
+}
+
+/* Back to the refcounts of before the rebuild, dropping the new ones. */
+static void gen_restore(Qcow2State *s, const struct saved_gen *g)
+{
+    free(s->rc);
+    free(s->rt);
+    free(s->rb_dirty);
+#define SAVED_GEN_RESTORE(f) s->f = g->f;
+    SAVED_GEN_FIELDS(SAVED_GEN_RESTORE)
+#undef SAVED_GEN_RESTORE
+    s->rt_dirty = s->rt_moved = false;
+    s->rc_old = NULL;
+}
+
+/* The generation a rebuild writes beside the old one. */
+struct new_gen {
+    uint32_t l1_size;
+    uint64_t *l1;
+    struct qcow2_l2_slot *l2;
+    uint64_t l1_offset;
+    uint8_t *snap_table;
+    uint64_t snap_offset, snap_len;
+};
+
+static void new_gen_free(struct new_gen *g)
+{
+    for (uint32_t i = 0; g->l2 && i < g->l1_size; i++) {
+        free(g->l2[i].table);
+    }
+    free(g->l1);
+    free(g->l2);
+    free(g->snap_table);
+}
 
 static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
                              uint32_t i, uint64_t **out, Error **errp)
@@ -387,10 +403,7 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
     if (!off) {
         return true;
     }
-    uint64_t *copy = malloc(s->cluster_size);
-    if (!copy) {
-        abort();
-    }
+    uint64_t *copy = xmalloc(s->cluster_size);
     if (p->src_active) {
         uint64_t *t;
         if (!qcow2_get_l2(s, i, &t, errp)) {
@@ -452,23 +465,28 @@ static void set_copied_flags(Qcow2State *s, uint64_t *t)
     }
 }
 
-static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
+/* The new L1 covers both the source table and the disk size: both
+ * bounded before anything is sized by them. */
+static bool new_l1_size(const Qcow2State *s, const struct rebuild_plan *p,
+                        uint32_t *l1_size, Error **errp)
 {
-    /* The new L1 covers both the source table and the disk size: both
-     * bounded before anything is sized by them. */
     uint64_t span = s->cluster_size * s->l2_entries;
     uint64_t need = p->disk_size / span + (p->disk_size % span != 0);
-    if (need > QCOW2_MAX_L1_BYTES / 8 ||
-        p->src_l1_size > QCOW2_MAX_L1_BYTES / 8) {
+    if (need > QCOW2_MAX_L1_ENTRIES || p->src_l1_size > QCOW2_MAX_L1_ENTRIES) {
         error_setg(errp, "disk size %" PRIu64 " (L1 table of %u entries) "
                    "needs more than the %u entries an L1 table may have",
-                   p->disk_size, p->src_l1_size, QCOW2_MAX_L1_BYTES / 8);
+                   p->disk_size, p->src_l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
     }
-    if (!qcow2_flush_metadata(s, errp)) {
-        return false;
-    }
-    /* 1. count what the snapshots reference */
+    *l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
+    return true;
+}
+
+/* Step 1: count what the snapshots reference into fresh refcounts, which
+ * replace the in-memory ones; *old keeps those for a roll back. */
+static bool count_references(Qcow2State *s, struct rebuild_plan *p,
+                             struct saved_gen *old, Error **errp)
+{
     struct qcow2_walk w = { .strict = true };
     qcow2_walk_add(s, &w, 0, s->cluster_size);
     qcow2_walk_tables(s, &w, p->snaps, p->nb, false);
@@ -478,10 +496,7 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
         qcow2_walk_free(&w);
         return false;
     }
-    struct saved_gen old = {
-        s->rc, s->rc_len, s->used_end, s->free_hint,
-        s->rt, s->rt_entries, s->rt_offset, s->rt_clusters, s->rb_dirty,
-    };
+    *old = gen_save(s);
     s->rc_old = s->rc;
     s->rc_old_len = s->rc_len;
     s->rc = w.refs;
@@ -500,126 +515,125 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     s->rt_entries = 0;
     s->rt_offset = 0;
     s->rt_clusters = 0;
+    return true;
+}
 
-    /* 2. the new active layer */
-    uint32_t l1_size = p->src_l1_size > need ? p->src_l1_size : (uint32_t)need;
-    uint64_t *l1 = calloc(l1_size ? l1_size : 1, sizeof(*l1));
-    struct qcow2_l2_slot *l2 = calloc(l1_size ? l1_size : 1, sizeof(*l2));
-    if (!l1 || !l2) {
-        abort();
+/* Step 2: the new active layer's L2 tables and L1, with clusters for
+ * each. */
+static bool place_active(Qcow2State *s, const struct rebuild_plan *p,
+                         struct new_gen *g, Error **errp)
+{
+    for (uint32_t i = 0; i < p->src_l1_size; i++) {
+        if (!new_active_table(s, p, i, &g->l2[i].table, errp)) {
+            return false;
+        }
     }
-    uint64_t l1_offset = 0, snap_offset = 0, snap_len = 0;
-    uint8_t *snap_table = NULL;
-    bool ok = true;
-    for (uint32_t i = 0; ok && i < p->src_l1_size; i++) {
-        ok = new_active_table(s, p, i, &l2[i].table, errp);
-    }
-    for (uint32_t i = 0; ok && i < l1_size; i++) {
-        if (l2[i].table) {
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        if (g->l2[i].table) {
             uint64_t off = qcow2_alloc_clusters(s, 1, errp);
-            ok = off != 0;
-            l1[i] = off | QCOW2_OFLAG_COPIED;
+            g->l1[i] = off | QCOW2_OFLAG_COPIED;
+            if (!off) {
+                return false;
+            }
         }
     }
-    if (ok && l1_size) {
-        l1_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, l1_size * 8ULL),
-                                         errp);
-        ok = l1_offset != 0;
+    if (g->l1_size) {
+        g->l1_offset = qcow2_alloc_clusters(
+            s, qcow2_clusters(s, g->l1_size * (uint64_t)QCOW2_L1E_SIZE), errp);
+        return g->l1_offset != 0;
     }
-    /* 3. the snapshot table */
-    if (ok) {
-        snap_table = serialize_table(p->snaps, p->nb, &snap_len);
-        if (snap_len > QCOW2_MAX_SNAPSHOT_TABLE) {
-            error_setg(errp, "snapshot table would exceed %u MiB",
-                       QCOW2_MAX_SNAPSHOT_TABLE >> 20);
-            ok = false;
-        } else if (snap_len) {
-            snap_offset = qcow2_alloc_clusters(s, qcow2_clusters(s, snap_len),
-                                               errp);
-            ok = snap_offset != 0;
-        }
+    return true;
+}
+
+/* Step 3: the snapshot table, and clusters for it. */
+static bool place_snapshot_table(Qcow2State *s, const struct rebuild_plan *p,
+                                 struct new_gen *g, Error **errp)
+{
+    g->snap_table = serialize_table(p->snaps, p->nb, &g->snap_len);
+    if (g->snap_len > QCOW2_MAX_SNAPSHOT_TABLE) {
+        error_setg(errp, "snapshot table would exceed %u MiB",
+                   QCOW2_MAX_SNAPSHOT_TABLE >> 20);
+        return false;
     }
-    ok = ok && qcow2_refcount_cover(s, errp);
-    for (uint64_t c = 0; ok && c < s->rc_len; c++) {
+    if (g->snap_len) {
+        g->snap_offset = qcow2_alloc_clusters(
+            s, qcow2_clusters(s, g->snap_len), errp);
+        return g->snap_offset != 0;
+    }
+    return true;
+}
+
+static bool refcounts_fit(const Qcow2State *s, Error **errp)
+{
+    for (uint64_t c = 0; c < s->rc_len; c++) {
         if (s->rc[c] > s->refcount_max) {
             error_setg(errp, "cluster %" PRIu64 " would have %" PRIu64
                        " references; refcount_bits=%u cannot count them", c,
                        s->rc[c], s->refcount_bits);
-            ok = false;
+            return false;
         }
     }
-    /* 4. write the new generation where nothing of the old one lives */
-    uint8_t *raw = NULL;
-    if (ok) {
-        for (uint32_t i = 0; i < l1_size; i++) {
-            if (l2[i].table) {
-                set_copied_flags(s, l2[i].table);
-            }
-        }
-        memset(s->rb_dirty, 1, s->rt_entries);
-        s->rt_dirty = true;
-        raw = malloc(l1_size ? (size_t)l1_size * 8 : 1);
-        if (!raw) {
-            abort();
-        }
-        for (uint32_t i = 0; i < l1_size; i++) {
-            be64_put(raw + 8 * i, l1[i]);
+    return true;
+}
+
+/* Step 4: write the new generation where nothing of the old one lives. */
+static bool write_generation(Qcow2State *s, struct new_gen *g, Error **errp)
+{
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        if (g->l2[i].table) {
+            set_copied_flags(s, g->l2[i].table);
         }
     }
-    for (uint32_t i = 0; ok && i < l1_size; i++) {
-        if (l2[i].table) {
-            ok = qcow2_pwrite_all(s, l1[i] & QCOW2_OFFSET_MASK, l2[i].table,
-                                  s->cluster_size, errp);
+    memset(s->rb_dirty, 1, s->rt_entries);
+    s->rt_dirty = true;
+    size_t l1_bytes = (size_t)g->l1_size * QCOW2_L1E_SIZE;
+    uint8_t *raw = xmalloc(l1_bytes);
+    for (uint32_t i = 0; i < g->l1_size; i++) {
+        be64_put(raw + QCOW2_L1E_SIZE * i, g->l1[i]);
+    }
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < g->l1_size; i++) {
+        if (g->l2[i].table) {
+            ok = qcow2_pwrite_all(s, g->l1[i] & QCOW2_OFFSET_MASK,
+                                  g->l2[i].table, s->cluster_size, errp);
         }
     }
-    ok = ok && qcow2_pwrite_all(s, l1_offset, raw, (size_t)l1_size * 8, errp) &&
-         qcow2_pwrite_all(s, snap_offset, snap_table, snap_len, errp) &&
+    ok = ok && qcow2_pwrite_all(s, g->l1_offset, raw, l1_bytes, errp) &&
+         qcow2_pwrite_all(s, g->snap_offset, g->snap_table, g->snap_len,
+                          errp) &&
          qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
     free(raw);
-    free(snap_table);
-    ok = ok && fault_inject("snapshot-tables", errp);
-    if (ok) {
-        /* 5. the switch */
-        struct qcow2_header h = s->h;
-        s->h.size = p->disk_size;
-        s->h.l1_size = l1_size;
-        s->h.l1_table_offset = l1_offset;
-        s->h.refcount_table_offset = s->rt_offset;
-        s->h.refcount_table_clusters = s->rt_clusters;
-        s->h.nb_snapshots = p->nb;
-        s->h.snapshots_offset = snap_offset;
-        ok = qcow2_write_header_pointers(s, errp) && qcow2_sync(s, errp);
-        if (!ok) {
-            s->h = h;
-        }
-    }
-    if (!ok) {
-        for (uint32_t i = 0; i < l1_size; i++) {
-            free(l2[i].table);
-        }
-        free(l1);
-        free(l2);
-        free(s->rc);
-        free(s->rt);
-        free(s->rb_dirty);
-        s->rc = old.rc;
-        s->rc_len = old.rc_len;
-        s->used_end = old.used_end;
-        s->free_hint = old.free_hint;
-        s->rt = old.rt;
-        s->rt_entries = old.rt_entries;
-        s->rt_offset = old.rt_offset;
-        s->rt_clusters = old.rt_clusters;
-        s->rb_dirty = old.rb_dirty;
-        s->rt_dirty = s->rt_moved = false;
-        s->rc_old = NULL;
+    return ok;
+}
+
+/* Step 5: the switch, one header write; the in-memory header follows
+ * only if it reached the disk. */
+static bool switch_header(Qcow2State *s, const struct rebuild_plan *p,
+                          const struct new_gen *g, Error **errp)
+{
+    struct qcow2_header h = s->h;
+    s->h.size = p->disk_size;
+    s->h.l1_size = g->l1_size;
+    s->h.l1_table_offset = g->l1_offset;
+    s->h.refcount_table_offset = s->rt_offset;
+    s->h.refcount_table_clusters = s->rt_clusters;
+    s->h.nb_snapshots = p->nb;
+    s->h.snapshots_offset = g->snap_offset;
+    if (!qcow2_write_header_pointers(s, errp) || !qcow2_sync(s, errp)) {
+        s->h = h;
         return false;
     }
-    fault_exit_point("snapshot-header");
-    /* 6. adopt it */
-    free(old.rc);
-    free(old.rt);
-    free(old.rb_dirty);
+    return true;
+}
+
+/* Step 6: the new generation becomes the image's state; the old one's
+ * memory goes. */
+static void adopt(Qcow2State *s, struct rebuild_plan *p, struct new_gen *g,
+                  struct saved_gen *old)
+{
+    free(old->rc);
+    free(old->rt);
+    free(old->rb_dirty);
     s->rc_old = NULL;
     s->rc_old_len = 0;
     s->rt_disk_offset = s->rt_offset;
@@ -628,21 +642,53 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     qcow2_l2_cache_drop(s);
     free(s->l1);
     free(s->l2);
-    s->l1 = l1;
-    s->l2 = l2;
-    s->l1_size = l1_size;
-    s->l1_offset = l1_offset;
+    s->l1 = g->l1;
+    s->l2 = g->l2;
+    s->l1_size = g->l1_size;
+    s->l1_offset = g->l1_offset;
     s->l1_dirty = s->l1_moved = false;
+    g->l1 = NULL;
+    g->l2 = NULL;
     qcow2_snapshots_free(s->snaps, s->nb_snaps);
     s->snaps = p->snaps;
     s->nb_snaps = p->nb;
     p->snaps = NULL;
-    s->snapshots_offset = snap_offset;
-    s->snapshots_size = snap_len;
+    s->snapshots_offset = g->snap_offset;
+    s->snapshots_size = g->snap_len;
     s->disk_size = p->disk_size;
     s->zcache_entry = UINT64_MAX;
     qcow2_snapview_drop(s);
     qcow2_meta_reset(s);
+}
+
+/* Write a new generation of metadata (active L1/L2, snapshot table,
+ * refcounts) beside the old one and switch to it with one header write.
+ * On failure the image and the in-memory state are as before. */
+static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
+{
+    struct new_gen g = { 0 };
+    struct saved_gen old;
+    if (!new_l1_size(s, p, &g.l1_size, errp) ||
+        !qcow2_flush_metadata(s, errp) ||
+        !count_references(s, p, &old, errp)) {
+        return false;
+    }
+    g.l1 = xcalloc(g.l1_size, sizeof(*g.l1));
+    g.l2 = xcalloc(g.l1_size, sizeof(*g.l2));
+    bool ok = place_active(s, p, &g, errp) &&
+              place_snapshot_table(s, p, &g, errp) &&
+              qcow2_refcount_cover(s, errp) && refcounts_fit(s, errp) &&
+              write_generation(s, &g, errp) &&
+              fault_inject("snapshot-tables", errp) &&
+              switch_header(s, p, &g, errp);
+    if (!ok) {
+        new_gen_free(&g);
+        gen_restore(s, &old);
+        return false;
+    }
+    fault_exit_point("snapshot-header");
+    adopt(s, p, &g, &old);
+    new_gen_free(&g);
     return true;
 }
 
@@ -670,10 +716,7 @@ bool qcow2_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
                          size_t *count, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    struct blk_snapshot *l = calloc(s->nb_snaps + 1, sizeof(*l));
-    if (!l) {
-        abort();
-    }
+    struct blk_snapshot *l = xcalloc(s->nb_snaps + 1, sizeof(*l));
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         const struct qcow2_snapshot *sn = &s->snaps[i];
         l[i] = (struct blk_snapshot){
@@ -702,10 +745,7 @@ static char *next_id(const Qcow2State *s)
             max = v;
         }
     }
-    char *id;
-    if (asprintf(&id, "%llu", max + 1) < 0) {
-        abort();
-    }
+    char *id = xasprintf("%llu", max + 1);
     return id;
 }
 

@@ -4,6 +4,7 @@
 #include "block/qcow2.h"
 #include "util/parse.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 #include "util/io.h"
 
 #include <errno.h>
@@ -313,18 +314,12 @@ static bool load_l1(Qcow2State *s, Error **errp)
 {
     s->l1_size = s->h.l1_size;
     s->l1_offset = s->h.l1_table_offset;
-    s->l1 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l1));
-    s->l2 = calloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
-    if (!s->l1 || !s->l2) {
-        abort();
-    }
+    s->l1 = xcalloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l1));
+    s->l2 = xcalloc(s->l1_size ? s->l1_size : 1, sizeof(*s->l2));
     if (!s->l1_size) {
         return true;
     }
-    uint8_t *raw = malloc((size_t)s->l1_size * 8);
-    if (!raw) {
-        abort();
-    }
+    uint8_t *raw = xmalloc((size_t)s->l1_size * 8);
     bool ok = qcow2_pread_all(s, s->l1_offset, raw, (size_t)s->l1_size * 8,
                               errp);
     for (uint32_t i = 0; ok && i < s->l1_size; i++) {
@@ -357,10 +352,7 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
         error_setg_errno(errp, errno, "stat");
         return false;
     }
-    Qcow2State *s = calloc(1, sizeof(*s));
-    if (!s) {
-        abort();
-    }
+    Qcow2State *s = xcalloc(1, sizeof(*s));
     s->fd = fd;
     s->readonly = readonly;
     s->name = bs->filename;
@@ -387,10 +379,7 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
     }
     size_t c0len = (size_t)(s->file_size < s->cluster_size ? s->file_size
                                                            : s->cluster_size);
-    uint8_t *c0 = malloc(c0len);
-    if (!c0) {
-        abort();
-    }
+    uint8_t *c0 = xmalloc(c0len);
     ok = qcow2_pread_all(s, 0, c0, c0len, errp) &&
          check_extensions(s, c0, c0len, errp);
     free(c0);
@@ -505,10 +494,7 @@ static bool parse_create_options(const char *options, uint32_t *cluster_bits,
     if (!options || !*options) {
         return true;
     }
-    char *copy = strdup(options);
-    if (!copy) {
-        abort();
-    }
+    char *copy = xstrdup(options);
     bool ok = true;
     char *save = NULL;
     for (char *kv = strtok_r(copy, ",", &save); ok && kv;
@@ -618,10 +604,7 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
         error_setg_errno(errp, errno, "cannot empty the image file");
         return false;
     }
-    Qcow2State *s = calloc(1, sizeof(*s));
-    if (!s) {
-        abort();
-    }
+    Qcow2State *s = xcalloc(1, sizeof(*s));
     s->fd = fd;
     s->cluster_bits = cluster_bits;
     s->cluster_size = 1ULL << cluster_bits;
@@ -664,10 +647,7 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
         error_setg_errno(errp, errno, "cannot size the image file");
         goto out;
     }
-    c0 = calloc(1, s->cluster_size);
-    if (!c0) {
-        abort();
-    }
+    c0 = xcalloc(1, s->cluster_size);
     size_t hlen = build_header(s, c0);
     /* Structures first, the header that names them last. */
     ok = qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp) &&

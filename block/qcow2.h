@@ -61,9 +61,37 @@
 #define QCOW2_MAX_SNAPSHOTS       65536u
 #define QCOW2_MAX_SNAPSHOT_TABLE  (64u << 20)
 #define QCOW2_MAX_EXTRA_DATA      1024u
-#define QCOW2_SNAPSHOT_EXTRA_SIZE 24u
 #define QCOW2_HEADER_V2_LEN       72u
 #define QCOW2_HEADER_V3_LEN       112u
+
+/* An L1 (or L2) entry is one big-endian 64-bit word. */
+#define QCOW2_L1E_SIZE            8u
+#define QCOW2_MAX_L1_ENTRIES      (QCOW2_MAX_L1_BYTES / QCOW2_L1E_SIZE)
+
+/* A snapshot table entry: the fixed fields (offsets below), extra data
+ * of extra_data_size bytes, the id and the name (lengths in 16-bit
+ * fields, no NUL), zero padding to a multiple of 8 bytes. */
+#define QCOW2_SN_L1_TABLE_OFFSET     0u  /* u64 */
+#define QCOW2_SN_L1_SIZE             8u  /* u32 */
+#define QCOW2_SN_ID_SIZE             12u /* u16 */
+#define QCOW2_SN_NAME_SIZE           14u /* u16 */
+#define QCOW2_SN_DATE_SEC            16u /* u32 */
+#define QCOW2_SN_DATE_NSEC           20u /* u32 */
+#define QCOW2_SN_VM_CLOCK_NSEC       24u /* u64 */
+#define QCOW2_SN_VM_STATE_SIZE       32u /* u32 */
+#define QCOW2_SN_EXTRA_DATA_SIZE     36u /* u32 */
+#define QCOW2_SN_FIXED_SIZE          40u
+/* Extra data, from its start: each u64 field is there only if
+ * extra_data_size reaches past it (older writers wrote less). */
+#define QCOW2_SN_EXTRA_VM_STATE_SIZE 0u  /* the full vm_state_size */
+#define QCOW2_SN_EXTRA_DISK_SIZE     8u  /* the disk size at the snapshot */
+#define QCOW2_SN_EXTRA_ICOUNT        16u /* instruction count, or -1 */
+#define QCOW2_SNAPSHOT_EXTRA_SIZE    24u /* what hop knows and writes */
+#define QCOW2_SN_ALIGN               8u  /* each entry starts aligned */
+#define QCOW2_SN_STR_MAX             UINT16_MAX /* id or name, bytes */
+
+/* Does sn's extra data hold the u64 field at offset off? */
+#define QCOW2_SN_HAS_EXTRA(sn, off) ((sn)->extra_size >= (off) + 8u)
 
 /* The fixed header fields, host-endian: the copy of what is on disk. */
 struct qcow2_header {
@@ -98,8 +126,9 @@ struct qcow2_snapshot {
     uint64_t vm_state_size;
     uint64_t disk_size;
     int64_t icount;
-    uint32_t extra_size;     /* as read; we write at least 24 */
-    uint8_t *extra_rest;     /* extra bytes past the 24 we know, kept */
+    uint32_t extra_size;     /* as read; we write at least
+                              * QCOW2_SNAPSHOT_EXTRA_SIZE */
+    uint8_t *extra_rest;     /* extra bytes past those we know, kept */
 };
 
 /* A cached active L2 table: big-endian, as on disk. */

@@ -1,5 +1,6 @@
 /* The raw format: the file is the disk. */
 #include "block/block.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -20,10 +21,7 @@ static bool raw_open(BlockDev *bs, int fd, bool readonly, Error **errp)
         error_setg_errno(errp, errno, "stat");
         return false;
     }
-    struct raw_state *s = calloc(1, sizeof(*s));
-    if (!s) {
-        abort();
-    }
+    struct raw_state *s = xcalloc(1, sizeof(*s));
     s->size = (uint64_t)st.st_size;
     bs->opaque = s;
     return true;

@@ -10,6 +10,7 @@
 
 #include "machine/accel.h"
 #include "machine/emu.h"
+#include "util/alloc.h"
 
 struct accel {
     struct emu_bus bus;
@@ -72,11 +73,7 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
         error_setg(errp, "accel emu: no RAM region at guest address 0");
         return NULL;
     }
-    struct accel *acc = calloc(1, sizeof(*acc));
-    if (!acc) {
-        error_setg(errp, "accel emu: out of memory");
-        return NULL;
-    }
+    struct accel *acc = xcalloc(1, sizeof(*acc));
     acc->io = *io;
     acc->bus = (struct emu_bus){
         .ram = low->host, .ram_size = low->size, .dirty = low->dirty,
@@ -86,11 +83,6 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
     /* A 32-bit guest reaches 4 GiB at most. */
     acc->bus.code = emu_code_map_new(low->size < (1ull << 32) ? low->size
                                                               : 1ull << 32);
-    if (!acc->bus.code) {
-        free(acc);
-        error_setg(errp, "accel emu: out of memory for the code map");
-        return NULL;
-    }
     return acc;
 }
 
@@ -105,14 +97,8 @@ static void emu_destroy(struct accel *acc)
 static struct accel_vcpu *emu_vcpu_create(struct accel *acc, int index,
                                           Error **errp)
 {
-    struct accel_vcpu *v = calloc(1, sizeof(*v));
-    if (v)
-        v->cpu = emu_cpu_new(&acc->bus);
-    if (!v || !v->cpu) {
-        free(v);
-        error_setg(errp, "accel emu: out of memory for vCPU %d", index);
-        return NULL;
-    }
+    struct accel_vcpu *v = xcalloc(1, sizeof(*v));
+    v->cpu = emu_cpu_new(&acc->bus);
     v->acc = acc;
     v->index = index;
     x86_state_reset_flat(&v->st, 0, 0, 0);

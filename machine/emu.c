@@ -9,21 +9,16 @@
 #include <stdlib.h>
 
 #include "machine/emu-internal.h"
+#include "util/alloc.h"
 
 #define EMU_STOP_POLL_BLOCKS 64    /* blocks between polls of *stop */
 
 struct emu_code_map *emu_code_map_new(uint64_t ram_size)
 {
-    struct emu_code_map *map = calloc(1, sizeof(*map));
-    if (!map)
-        return NULL;
+    struct emu_code_map *map = xcalloc(1, sizeof(*map));
     map->npages = (ram_size + EMU_PAGE_SIZE - 1) >> EMU_PAGE_SHIFT;
-    map->has_code = calloc(map->npages + 1, sizeof(*map->has_code));
-    map->gen = calloc(map->npages + 1, sizeof(*map->gen));
-    if (!map->has_code || !map->gen) {
-        emu_code_map_free(map);
-        return NULL;
-    }
+    map->has_code = xcalloc(map->npages + 1, sizeof(*map->has_code));
+    map->gen = xcalloc(map->npages + 1, sizeof(*map->gen));
     return map;
 }
 
@@ -38,9 +33,7 @@ void emu_code_map_free(struct emu_code_map *map)
 
 struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
 {
-    struct emu_cpu *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
+    struct emu_cpu *c = xcalloc(1, sizeof(*c));
     c->bus = *bus;
     c->ram = bus->ram;
     /* A 32-bit guest reaches 4 GiB at most. */
@@ -48,21 +41,13 @@ struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
     c->dirty = bus->dirty;
     if (!c->dirty) {                   /* nobody reads it: keep a private one */
         size_t words = (size_t)((c->ram_size >> EMU_PAGE_SHIFT) / 64 + 1);
-        c->dirty = calloc(words, sizeof(unsigned long));
+        c->dirty = xcalloc(words, sizeof(unsigned long));
         c->own_dirty = true;
-        if (!c->dirty) {
-            free(c);
-            return NULL;
-        }
     }
     c->code = bus->code;
     if (!c->code) {
         c->code = emu_code_map_new(c->ram_size);
         c->own_code = true;
-        if (!c->code) {
-            emu_cpu_free(c);
-            return NULL;
-        }
     }
     c->cpu_count = 1;
     c->lf_op = LF_EAGER;
@@ -258,9 +243,7 @@ static struct emu_block *lookup(struct emu_cpu *c)
             return b;
     }
     if (!b) {
-        b = malloc(sizeof(*b));
-        if (!b)
-            return NULL;
+        b = xmalloc(sizeof(*b));
         c->tbl[h] = b;
     }
     emu_decode_block(c, b);
@@ -290,11 +273,6 @@ enum emu_exit emu_cpu_run(struct emu_cpu *c, struct x86_state *state,
         unsigned poll = 0;
         for (;;) {
             struct emu_block *b = lookup(c);
-            if (unlikely(!b)) {
-                emu_fail_bytes(c, c->eip, "out of host memory decoding");
-                c->exit = EMU_EXIT_ERROR;
-                break;
-            }
             const struct emu_op *op = b->ops;
             while (!op->fn(c, op))
                 op++;

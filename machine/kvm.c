@@ -4,6 +4,7 @@
  * vcpu_run.  A kick is a signal to the vCPU thread plus immediate_exit,
  * so a stop request is never lost between the check and KVM_RUN. */
 #include "machine/accel.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,11 +146,7 @@ static struct accel *kvm_create(const struct accel_mem_region *regions,
         return NULL;
     }
     pthread_once(&kick_once, install_kick_handler);
-    struct accel *acc = calloc(1, sizeof(*acc));
-    if (!acc) {
-        error_setg(errp, "accel kvm: out of memory");
-        return NULL;
-    }
+    struct accel *acc = xcalloc(1, sizeof(*acc));
     acc->vm_fd = -1;
     acc->kvm_fd = open_kvm(errp);
     if (acc->kvm_fd < 0) {
@@ -246,11 +243,7 @@ static void kvm_vcpu_destroy(struct accel_vcpu *v)
 static struct accel_vcpu *kvm_vcpu_create(struct accel *acc, int index,
                                           Error **errp)
 {
-    struct accel_vcpu *v = calloc(1, sizeof(*v));
-    if (!v) {
-        error_setg(errp, "accel kvm: out of memory");
-        return NULL;
-    }
+    struct accel_vcpu *v = xcalloc(1, sizeof(*v));
     v->acc = acc;
     v->index = index;
     v->fd = ioctl(acc->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
@@ -547,11 +540,7 @@ static bool kvm_sync_dirty(struct accel *acc, Error **errp)
         struct accel_mem_region *r = &acc->regions[i];
         uint64_t pages = r->size / 4096;
         uint64_t words = (pages + 63) / 64;
-        unsigned long *bits = calloc(words, sizeof(unsigned long));
-        if (!bits) {
-            error_setg(errp, "accel kvm: out of memory for the dirty log");
-            return false;
-        }
+        unsigned long *bits = xcalloc(words, sizeof(unsigned long));
         struct kvm_dirty_log log = { .slot = (uint32_t)i };
         log.dirty_bitmap = bits;
         if (ioctl(acc->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {

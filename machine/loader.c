@@ -1,5 +1,6 @@
 /* Multiboot (a.out kludge) and flat-binary loader. */
 #include "machine/loader.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,9 +167,9 @@ bool loader_read_file(const char *path, size_t max, uint8_t **data,
         close(fd);
         return false;
     }
-    uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+    uint8_t *buf = xmalloc((size_t)st.st_size);
     size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
+    while (got < (size_t)st.st_size) {
         ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
         if (r <= 0) {
             error_setg_errno(errp, r < 0 ? errno : EIO, "kernel '%s': read",
@@ -180,10 +181,6 @@ bool loader_read_file(const char *path, size_t max, uint8_t **data,
         got += (size_t)r;
     }
     close(fd);
-    if (!buf) {
-        error_setg(errp, "kernel '%s': out of memory", path);
-        return false;
-    }
     *data = buf;
     *size = got;
     return true;

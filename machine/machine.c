@@ -17,6 +17,7 @@
 #include "machine/vcpu.h"
 #include "machine/vmclock.h"
 #include "util/parse.h"
+#include "util/alloc.h"
 
 struct machine {
     char *name;
@@ -182,7 +183,7 @@ static bool choose_image(struct machine *m, const struct machine_config *cfg,
                          Error **errp)
 {
     if (cfg->kernel) {
-        m->guest = strdup(cfg->kernel);
+        m->guest = xstrdup(cfg->kernel);
         if (!loader_read_file(cfg->kernel, memory_below_4g(m->mem), &m->image,
                               &m->image_size, errp)) {
             return false;
@@ -197,7 +198,7 @@ static bool choose_image(struct machine *m, const struct machine_config *cfg,
                    firmware_names());
         return false;
     }
-    m->guest = strdup(name);
+    m->guest = xstrdup(name);
     m->image = (uint8_t *)fw->data;
     m->image_size = fw->size;
     return true;
@@ -205,15 +206,11 @@ static bool choose_image(struct machine *m, const struct machine_config *cfg,
 
 struct machine *machine_new(const struct machine_config *cfg, Error **errp)
 {
-    struct machine *m = calloc(1, sizeof(*m));
-    if (!m) {
-        error_setg(errp, "out of memory");
-        return NULL;
-    }
+    struct machine *m = xcalloc(1, sizeof(*m));
     m->cfg = *cfg;
     m->cfg.ram_size = cfg->ram_size ? cfg->ram_size : MACHINE_DEFAULT_RAM;
     m->cfg.smp = cfg->smp ? cfg->smp : 1;
-    m->name = cfg->name ? strdup(cfg->name) : NULL;
+    m->name = cfg->name ? xstrdup(cfg->name) : NULL;
     /* Strings the caller owns are not kept. */
     m->cfg.name = m->name;
     m->cfg.accel = NULL;

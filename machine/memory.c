@@ -1,5 +1,6 @@
 /* RAM blocks on memfd and the PC memory map. */
 #include "machine/memory.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -36,20 +37,12 @@ static struct ram_block *block_new(const char *name, uint64_t size,
                    "multiple of 4 KiB", name, (unsigned long long)size);
         return NULL;
     }
-    struct ram_block *b = calloc(1, sizeof(*b));
-    if (!b) {
-        error_setg(errp, "RAM block '%s': out of memory", name);
-        return NULL;
-    }
+    struct ram_block *b = xcalloc(1, sizeof(*b));
     b->fd = -1;
-    b->name = strdup(name);
+    b->name = xstrdup(name);
     b->size = size;
     b->npages = size / RAM_PAGE_SIZE;
-    b->dirty = calloc(bitmap_words(b->npages), sizeof(unsigned long));
-    if (!b->name || !b->dirty) {
-        error_setg(errp, "RAM block '%s': out of memory", name);
-        goto fail;
-    }
+    b->dirty = xcalloc(bitmap_words(b->npages), sizeof(unsigned long));
     b->fd = memfd_create(name, MFD_CLOEXEC);
     if (b->fd < 0) {
         error_setg_errno(errp, errno, "RAM block '%s': memfd_create", name);
@@ -110,11 +103,7 @@ struct machine_memory *memory_new(uint64_t ram_size, Error **errp)
                    "multiple of 4 KiB", (unsigned long long)ram_size);
         return NULL;
     }
-    struct machine_memory *mem = calloc(1, sizeof(*mem));
-    if (!mem) {
-        error_setg(errp, "out of memory");
-        return NULL;
-    }
+    struct machine_memory *mem = xcalloc(1, sizeof(*mem));
     struct ram_block *b = memory_add_block(mem, "pc.ram", ram_size, errp);
     if (!b) {
         free(mem);

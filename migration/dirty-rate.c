@@ -7,6 +7,7 @@
 
 #include "machine/machine.h"
 #include "util/guest-reads.h"
+#include "util/alloc.h"
 
 /* Pages sampled per GiB of RAM (at least 256 in all). */
 #define SAMPLES_PER_GIB 4096
@@ -55,11 +56,8 @@ static void *measure(void *opaque)
     if (n < 256) {
         n = b->npages < 256 ? b->npages : 256;
     }
-    uint64_t *pages = malloc(n * sizeof(*pages));
-    uint64_t *hash = malloc(n * sizeof(*hash));
-    if (!pages || !hash) {
-        abort();
-    }
+    uint64_t *pages = xmalloc(n * sizeof(*pages));
+    uint64_t *hash = xmalloc(n * sizeof(*hash));
     uint64_t seed = (uint64_t)time(NULL) | 1;
     for (uint64_t i = 0; i < n; i++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;

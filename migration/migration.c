@@ -14,6 +14,7 @@
 #include "vmstate/stream.h"
 #include "util/clock.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 /* How often bandwidth and convergence are measured. */
 #define MEASURE_NS (100 * 1000 * 1000ull)
@@ -248,35 +249,38 @@ static bool start_multifd(struct migration *mig, Error **errp)
     return ram_state_start_multifd(mig->rs, fds, n, errp);
 }
 
-static void *migration_thread(void *opaque)
+/* The rate limit per measurement period from max-bandwidth, which may
+ * change while the migration runs. */
+static void apply_rate_limit(struct migration *mig, Channel *f)
 {
-    struct migration *mig = opaque;
-    Error *err = NULL;
-    bool stopped = false, inactivated = false, ok = false;
-    Channel *f = mig->f;
+    uint64_t bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
+    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
+}
+
+/* Setup phase: RAM state, multifd channels, the stream's setup part. */
+static bool setup(struct migration *mig, Channel *f, Error **errp)
+{
     const struct mig_config *cfg = &mig->run;
     struct ram_params rp = {
         .xbzrle = cfg->caps[MIG_CAP_XBZRLE],
         .xbzrle_cache_size = cfg->params[MIG_PARAM_XBZRLE_CACHE_SIZE],
     };
-    uint64_t bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
-    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
-
+    apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
-    if (!ram_state_configure(mig->rs, &rp, &err)) {
-        goto out;
+    if (!ram_state_configure(mig->rs, &rp, errp)) {
+        return false;
     }
-    if (cfg->caps[MIG_CAP_MULTIFD] && !start_multifd(mig, &err)) {
-        goto out;
+    if (cfg->caps[MIG_CAP_MULTIFD] && !start_multifd(mig, errp)) {
+        return false;
     }
     /* Flushed at once: the destination tells the main stream from
      * multifd channels by its first bytes. */
-    if (!stream_save_setup(mig->reg, f, &err) || !chan_flush(f)) {
-        chan_check(f, &err);
-        goto out;
+    if (!stream_save_setup(mig->reg, f, errp) || !chan_flush(f)) {
+        chan_check(f, errp);
+        return false;
     }
-    if (!fault_inject("migration-setup", &err)) {
-        goto out;
+    if (!fault_inject("migration-setup", errp)) {
+        return false;
     }
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
@@ -285,108 +289,182 @@ static void *migration_thread(void *opaque)
     mig->ram_final = st0;
     pthread_mutex_unlock(&mig->lock);
     set_status(mig, MIG_STATUS_ACTIVE);
+    return true;
+}
 
-    /* Bytes sent: the main stream plus the RAM sent on multifd
-     * channels (RAM records on the main stream are in both). */
-    uint64_t period_start = clock_mono_ns();
-    uint64_t period_bytes = chan_tell(f) + st0.multifd_transferred;
-    uint64_t bandwidth = 0;        /* bytes per second, last period */
-    uint64_t last_pages = 0;
-    int strikes = 0;
+/* What one measurement period compares with the last. */
+struct period {
+    uint64_t start;             /* clock_mono_ns() */
+    uint64_t bytes;             /* sent when it started */
+    uint64_t bandwidth;         /* bytes per second, last period */
+    uint64_t pages;             /* RAM pages sent when it started */
+    int strikes;                /* for auto-converge */
+};
+
+/* Bytes sent: the main stream plus the RAM sent on multifd channels
+ * (RAM records on the main stream are in both). */
+static uint64_t bytes_sent(Channel *f, const struct ram_stats *st)
+{
+    return chan_tell(f) + st->multifd_transferred;
+}
+
+/* End of a measurement period: publish the rates, throttle if asked,
+ * and say whether what is left fits in the downtime limit. */
+static bool end_period(struct migration *mig, Channel *f, struct period *pd,
+                       uint64_t now)
+{
+    chan_flush(f);
+    struct ram_stats st;
+    ram_state_get_stats(mig->rs, &st);
+    uint64_t total_bytes = bytes_sent(f, &st);
+    uint64_t sent = total_bytes - pd->bytes;
+    uint64_t dt = now - pd->start;
+    if (dt > 0 && sent > 0) {
+        pd->bandwidth = sent * 1000000000ull / dt;
+    }
+    uint64_t bandwidth = pd->bandwidth;
+    uint64_t pending = stream_save_pending(mig->reg);
+    ram_state_get_stats(mig->rs, &st);
+    uint64_t pages = st.normal_pages + st.zero_pages + st.xbzrle_pages;
+    pthread_mutex_lock(&mig->lock);
+    mig->mbps = (double)bandwidth * 8 / 1e6;
+    mig->pages_per_second = dt ? (pages - pd->pages) * 1000000000ull / dt : 0;
+    mig->expected_downtime_ms = bandwidth ? pending * 1000 / bandwidth : 0;
+    mig->ram_final = st;
+    pthread_mutex_unlock(&mig->lock);
+    pd->pages = pages;
+    if (mig->run.caps[MIG_CAP_AUTO_CONVERGE]) {
+        maybe_throttle(mig, sent, st.dirty_pages_rate * 4096 * dt /
+                       1000000000ull, &pd->strikes);
+    }
+    pd->start = now;
+    pd->bytes = total_bytes;
+    /* max-bandwidth and downtime-limit may change while we run. */
+    apply_rate_limit(mig, f);
+    uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
+    /* Converged: what is left goes within the downtime limit. */
+    return pending == 0 ||
+           (bandwidth && pending <= bandwidth * limit_ms / 1000);
+}
+
+/* Iteration phase: send while the guest runs, until converged. */
+static bool iterate(struct migration *mig, Channel *f, Error **errp)
+{
+    struct ram_stats st0;
+    ram_state_get_stats(mig->rs, &st0);
+    struct period pd = {
+        .start = clock_mono_ns(), .bytes = bytes_sent(f, &st0),
+    };
     for (;;) {
         if (atomic_load(&mig->cancel)) {
-            error_setg(&err, "cancelled");
-            goto out;
+            error_setg(errp, "cancelled");
+            return false;
         }
-        int r = stream_save_iterate(mig->reg, f, &err);
-        if (r < 0 || !fault_inject("migration-iterate", &err)) {
-            goto out;
+        int r = stream_save_iterate(mig->reg, f, errp);
+        if (r < 0 || !fault_inject("migration-iterate", errp)) {
+            return false;
         }
         if (chan_rate_limited(f) && !chan_has_error(f)) {
             chan_rate_limit_wait(f);
         }
         uint64_t now = clock_mono_ns();
-        if (now - period_start >= MEASURE_NS || r == 1) {
-            chan_flush(f);
-            struct ram_stats st;
-            ram_state_get_stats(mig->rs, &st);
-            uint64_t total_bytes = chan_tell(f) + st.multifd_transferred;
-            uint64_t sent = total_bytes - period_bytes;
-            uint64_t dt = now - period_start;
-            if (dt > 0 && sent > 0) {
-                bandwidth = sent * 1000000000ull / dt;
-            }
-            uint64_t pending = stream_save_pending(mig->reg);
-            ram_state_get_stats(mig->rs, &st);
-            uint64_t pages = st.normal_pages + st.zero_pages + st.xbzrle_pages;
-            pthread_mutex_lock(&mig->lock);
-            mig->mbps = (double)bandwidth * 8 / 1e6;
-            mig->pages_per_second = dt ? (pages - last_pages) * 1000000000ull /
-                                         dt : 0;
-            mig->expected_downtime_ms = bandwidth ? pending * 1000 / bandwidth
-                                                  : 0;
-            mig->ram_final = st;
-            pthread_mutex_unlock(&mig->lock);
-            last_pages = pages;
-            if (cfg->caps[MIG_CAP_AUTO_CONVERGE]) {
-                maybe_throttle(mig, sent, st.dirty_pages_rate * 4096 * dt /
-                               1000000000ull, &strikes);
-            }
-            period_start = now;
-            period_bytes = total_bytes;
-            /* max-bandwidth and downtime-limit may change while we run. */
-            bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
-            chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
-            uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
-            /* Converged: what is left goes within the downtime limit. */
-            if (pending == 0 ||
-                (bandwidth && pending <= bandwidth * limit_ms / 1000)) {
-                break;
-            }
+        if ((now - pd.start >= MEASURE_NS || r == 1) &&
+            end_period(mig, f, &pd, now)) {
+            return true;
         }
     }
-    ok = complete(mig, f, &stopped, &inactivated, &err);
-out:
-    machine_set_throttle(mig->m, 0);
-    {
-        /* Channels drain before the main stream closes. */
-        Error *merr = NULL;
-        uint64_t bytes = 0;
-        if (!ram_state_stop_multifd(mig->rs, &bytes, ok ? &merr : NULL) &&
-            ok) {
-            ok = false;
-            err = merr;
-        } else {
-            error_free(merr);
-        }
-        pthread_mutex_lock(&mig->lock);
-        mig->multifd_bytes = bytes;
-        pthread_mutex_unlock(&mig->lock);
+}
+
+/* Close the multifd channels, the main stream and the connection, in
+ * that order.  Returns ok, or false (with *errp) if closing failed after
+ * a successful run. */
+static bool close_channels(struct migration *mig, Channel *f, bool ok,
+                           Error **errp)
+{
+    /* Channels drain before the main stream closes. */
+    Error *merr = NULL;
+    uint64_t bytes = 0;
+    if (!ram_state_stop_multifd(mig->rs, &bytes, ok ? &merr : NULL) && ok) {
+        ok = false;
+        error_propagate(errp, merr);
+    } else {
+        error_free(merr);
     }
+    pthread_mutex_lock(&mig->lock);
+    mig->multifd_bytes = bytes;
+    pthread_mutex_unlock(&mig->lock);
     if (ok) {
         chan_flush(f);
-        ok = chan_check(f, &err);
+        ok = chan_check(f, errp);
     }
-    {
-        /* Whatever is left is flushed here; a cancel can still cut that
-         * short through conn, which stays open until taken out below. */
-        Error *cerr = NULL;
-        bool closed = chan_close(f, ok ? &cerr : NULL);
-        mig->f = NULL;
-        pthread_mutex_lock(&mig->lock);
-        struct mig_conn conn = mig->conn;
-        mig->conn.fd = -1;
-        mig->conn.child = 0;
-        pthread_mutex_unlock(&mig->lock);
-        /* May wait a while for an exec command to finish. */
-        closed = mig_conn_close(&conn, ok ? &cerr : NULL) && closed;
-        if (ok && !closed) {
-            ok = false;
-            err = cerr;
-        } else {
-            error_free(cerr);
+    /* Whatever is left is flushed here; a cancel can still cut that short
+     * through conn, which stays open until taken out below. */
+    Error *cerr = NULL;
+    bool closed = chan_close(f, ok ? &cerr : NULL);
+    mig->f = NULL;
+    pthread_mutex_lock(&mig->lock);
+    struct mig_conn conn = mig->conn;
+    mig->conn.fd = -1;
+    mig->conn.child = 0;
+    pthread_mutex_unlock(&mig->lock);
+    /* May wait a while for an exec command to finish. */
+    closed = mig_conn_close(&conn, ok ? &cerr : NULL) && closed;
+    if (ok && !closed) {
+        ok = false;
+        error_propagate(errp, cerr);
+    } else {
+        error_free(cerr);
+    }
+    return ok;
+}
+
+/* After a failure or cancel: report it, and the source carries on as if
+ * nothing happened, with its drives back, or else stopped (cont tries
+ * again). */
+static void roll_back(struct migration *mig, Error *err, bool stopped,
+                      bool inactivated)
+{
+    bool cancelled = atomic_load(&mig->cancel);
+    if (cancelled) {
+        error_free(err);
+    } else {
+        fail(mig, err);
+    }
+    bool drives_ok = true;
+    if (inactivated) {
+        Error *e2 = NULL;
+        drives_ok = blk_activate_all(mig->drives, mig->ndrives, &e2);
+        if (!drives_ok) {
+            error_prepend(&e2, "migration failed and the drives cannot "
+                          "be taken back; the machine stays stopped: ");
+            error_report_err(e2);
         }
     }
+    enum run_state st = machine_runstate(mig->m);
+    if (stopped || st == RUN_STATE_FINISH_MIGRATE) {
+        Error *e2 = NULL;
+        if (stopped && drives_ok) {
+            vm_start(mig->m, &e2);
+        } else {
+            machine_set_runstate(mig->m, RUN_STATE_PAUSED, &e2);
+        }
+        error_free(e2);
+    }
+    set_status(mig, cancelled ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
+}
+
+static void *migration_thread(void *opaque)
+{
+    struct migration *mig = opaque;
+    Error *err = NULL;
+    bool stopped = false, inactivated = false;
+    Channel *f = mig->f;
+
+    bool ok = setup(mig, f, &err) && iterate(mig, f, &err) &&
+              complete(mig, f, &stopped, &inactivated, &err);
+    machine_set_throttle(mig->m, 0);
+    ok = close_channels(mig, f, ok, &err);
+
     struct ram_stats final;
     ram_state_get_stats(mig->rs, &final);
     pthread_mutex_lock(&mig->lock);
@@ -400,36 +478,7 @@ out:
         error_free(e2);
         set_status(mig, MIG_STATUS_COMPLETED);
     } else {
-        bool cancelled = atomic_load(&mig->cancel);
-        if (cancelled) {
-            error_free(err);
-            err = NULL;
-        } else {
-            fail(mig, err);
-        }
-        /* The source carries on as if nothing happened: with its drives
-         * back, or else stopped (cont tries again). */
-        bool drives_ok = true;
-        if (inactivated) {
-            Error *e2 = NULL;
-            drives_ok = blk_activate_all(mig->drives, mig->ndrives, &e2);
-            if (!drives_ok) {
-                error_prepend(&e2, "migration failed and the drives cannot "
-                              "be taken back; the machine stays stopped: ");
-                error_report_err(e2);
-            }
-        }
-        enum run_state st = machine_runstate(mig->m);
-        if (stopped || st == RUN_STATE_FINISH_MIGRATE) {
-            Error *e2 = NULL;
-            if (stopped && drives_ok) {
-                vm_start(mig->m, &e2);
-            } else {
-                machine_set_runstate(mig->m, RUN_STATE_PAUSED, &e2);
-            }
-            error_free(e2);
-        }
-        set_status(mig, cancelled ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
+        roll_back(mig, err, stopped, inactivated);
     }
     stream_save_cleanup(mig->reg);
     return NULL;
@@ -682,5 +731,5 @@ bool migration_set_parameter_value(struct migration *mig, int param,
 void migration_set_blocker(struct migration *mig, const char *reason)
 {
     free(mig->blocker);
-    mig->blocker = reason ? strdup(reason) : NULL;
+    mig->blocker = reason ? xstrdup(reason) : NULL;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util/parse.h"
+#include "util/alloc.h"
 
 void mig_uri_clear(struct mig_uri *u)
 {
@@ -29,15 +30,6 @@ void mig_uri_clear(struct mig_uri *u)
     free(u->cmd);
     free(u->fdname);
     memset(u, 0, sizeof(*u));
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *r = strndup(s, n);
-    if (!r) {
-        abort();
-    }
-    return r;
 }
 
 bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
@@ -62,7 +54,7 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
             }
             u->host = xstrndup(hp, (size_t)(colon - hp));
         }
-        u->port = strdup(colon + 1);
+        u->port = xstrdup(colon + 1);
         if (!*u->port) {
             error_setg(errp, "'%s': the port is missing", uri);
             mig_uri_clear(u);
@@ -72,7 +64,7 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
     }
     if (strncmp(uri, "unix:", 5) == 0) {
         u->kind = MIG_URI_UNIX;
-        u->path = strdup(uri + 5);
+        u->path = xstrdup(uri + 5);
         if (!*u->path ||
             strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
             error_setg(errp, "'%s': the socket path is empty or too long", uri);
@@ -83,7 +75,7 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
     }
     if (strncmp(uri, "exec:", 5) == 0) {
         u->kind = MIG_URI_EXEC;
-        u->cmd = strdup(uri + 5);
+        u->cmd = xstrdup(uri + 5);
         if (!*u->cmd) {
             error_setg(errp, "'%s': the command is empty", uri);
             mig_uri_clear(u);
@@ -93,7 +85,7 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
     }
     if (strncmp(uri, "fd:", 3) == 0) {
         u->kind = MIG_URI_FD;
-        u->fdname = strdup(uri + 3);
+        u->fdname = xstrdup(uri + 3);
         if (!*u->fdname) {
             error_setg(errp, "'%s': the descriptor name is empty", uri);
             mig_uri_clear(u);
@@ -143,11 +135,7 @@ struct fd_table {
 
 struct fd_table *fd_table_new(void)
 {
-    struct fd_table *t = calloc(1, sizeof(*t));
-    if (!t) {
-        abort();
-    }
-    return t;
+    return xcalloc(1, sizeof(struct fd_table));
 }
 
 void fd_table_free(struct fd_table *t)
@@ -182,7 +170,7 @@ bool fd_table_add(struct fd_table *t, const char *name, int fd, Error **errp)
                    FD_TABLE_MAX);
         return false;
     }
-    t->names[slot] = strdup(name);
+    t->names[slot] = xstrdup(name);
     t->fds[slot] = fd;
     return true;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "snapshot/channel-vmstate.h"
+#include "util/alloc.h"
 #include "util/printable.h"
 
 /* Reads of the state go in pieces of this size. */
@@ -17,8 +18,8 @@
 char *catalog_image_key(const char *filename)
 {
     char *abs = realpath(filename, NULL);
-    if (!abs && !(abs = strdup(filename))) {
-        abort();
+    if (!abs) {
+        abs = xstrdup(filename);
     }
     return abs;
 }
@@ -73,10 +74,7 @@ bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
             if (cap > want) {
                 cap = (size_t)want;
             }
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                abort();
-            }
+            uint8_t *nb = xrealloc(buf, cap);
             buf = nb;
         }
         if (!chan_get_buffer(f, buf + n, chunk)) {
@@ -92,10 +90,7 @@ bool snapshot_read_state(BlockDev *bs, const struct blk_snapshot *sn,
         free(buf);
         return false;
     }
-    *data = buf ? buf : malloc(1);
-    if (!*data) {
-        abort();
-    }
+    *data = buf ? buf : xmalloc(1);
     *len = n;
     return true;
 }
@@ -120,10 +115,7 @@ static bool update(struct catalog *c, BlockDev *bs, struct blk_snapshot *l,
                    size_t n, struct state_summary *sums, bool *have,
                    Error **errp)
 {
-    struct catalog_snapshot *cs = calloc(n ? n : 1, sizeof(*cs));
-    if (!cs) {
-        abort();
-    }
+    struct catalog_snapshot *cs = xcalloc(n ? n : 1, sizeof(*cs));
     for (size_t i = 0; i < n; i++) {
         cs[i].sn = &l[i];
         cs[i].state = have[i] ? &sums[i] : NULL;
@@ -143,11 +135,8 @@ bool catalog_sync_image(struct catalog *c, BlockDev *bs, Error **errp)
     if (!blk_snapshot_list(bs, &l, &n, errp)) {
         return false;
     }
-    struct state_summary *sums = calloc(n ? n : 1, sizeof(*sums));
-    bool *have = calloc(n ? n : 1, sizeof(*have));
-    if (!sums || !have) {
-        abort();
-    }
+    struct state_summary *sums = xcalloc(n ? n : 1, sizeof(*sums));
+    bool *have = xcalloc(n ? n : 1, sizeof(*have));
     for (size_t i = 0; i < n; i++) {
         if (l[i].vm_state_size == 0) {
             have[i] = true;          /* disk only: no sections */
@@ -180,11 +169,8 @@ bool catalog_note_image(struct catalog *c, BlockDev *bs,
     if (!blk_snapshot_list(bs, &l, &n, errp)) {
         return false;
     }
-    struct state_summary *sums = calloc(n ? n : 1, sizeof(*sums));
-    bool *have = calloc(n ? n : 1, sizeof(*have));
-    if (!sums || !have) {
-        abort();
-    }
+    struct state_summary *sums = xcalloc(n ? n : 1, sizeof(*sums));
+    bool *have = xcalloc(n ? n : 1, sizeof(*have));
     for (size_t i = 0; i < n; i++) {
         if (fresh && fresh_name && strcmp(l[i].name, fresh_name) == 0) {
             sums[i] = *fresh;        /* borrowed: not freed here */

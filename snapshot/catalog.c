@@ -1,5 +1,6 @@
 /* The sqlite snapshot catalog. */
 #include "snapshot/catalog.h"
+#include "util/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,28 +82,20 @@ char *catalog_default_path(void)
 {
     const char *env = getenv("HOP_CATALOG");
     if (env) {
-        return strdup(env);
+        return xstrdup(env);
     }
-    char *p = NULL;
     const char *xdg = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
     if (xdg && *xdg) {
-        if (asprintf(&p, "%s/hop/catalog.db", xdg) < 0) {
-            abort();
-        }
-    } else if (asprintf(&p, "%s/.local/share/hop/catalog.db",
-                        home && *home ? home : ".") < 0) {
-        abort();
+        return xasprintf("%s/hop/catalog.db", xdg);
     }
-    return p;
+    return xasprintf("%s/.local/share/hop/catalog.db",
+                     home && *home ? home : ".");
 }
 
 char *catalog_choose_path(const char *override)
 {
-    char *p = override ? strdup(override) : catalog_default_path();
-    if (!p) {
-        abort();
-    }
+    char *p = override ? xstrdup(override) : catalog_default_path();
     if (!*p || strcmp(p, "none") == 0) {
         free(p);
         return NULL;
@@ -114,10 +107,7 @@ char *catalog_choose_path(const char *override)
  * the catalog lists the user's images. */
 static bool make_parent(const char *path, Error **errp)
 {
-    char *dir = strdup(path);
-    if (!dir) {
-        abort();
-    }
+    char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir) {
         free(dir);
@@ -151,10 +141,8 @@ struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
                       !create_private(path, errp))) {
         return NULL;
     }
-    struct catalog *c = calloc(1, sizeof(*c));
-    if (!c || !(c->path = strdup(path))) {
-        abort();
-    }
+    struct catalog *c = xcalloc(1, sizeof(*c));
+    c->path = xstrdup(path);
     c->readonly = readonly;
     int flags = readonly ? SQLITE_OPEN_READONLY
                          : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -446,12 +434,9 @@ bool catalog_image_paths(struct catalog *c, char ***paths, size_t *n,
     }
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        char **np = realloc(*paths, (*n + 1) * sizeof(*np));
-        if (!np) {
-            abort();
-        }
+        char **np = xrealloc(*paths, (*n + 1) * sizeof(*np));
         *paths = np;
-        np[(*n)++] = strdup((const char *)sqlite3_column_text(st, 0));
+        np[(*n)++] = xstrdup((const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {
@@ -491,11 +476,8 @@ bool catalog_query(struct catalog *c, const char *sql, catalog_row_fn fn,
         return false;
     }
     int ncols = sqlite3_column_count(st);
-    const char **names = calloc((size_t)ncols + 1, sizeof(*names));
-    const char **vals = calloc((size_t)ncols + 1, sizeof(*vals));
-    if (!names || !vals) {
-        abort();
-    }
+    const char **names = xcalloc((size_t)ncols + 1, sizeof(*names));
+    const char **vals = xcalloc((size_t)ncols + 1, sizeof(*vals));
     for (int i = 0; i < ncols; i++) {
         names[i] = sqlite3_column_name(st, i);
     }

@@ -12,6 +12,7 @@
 #include "snapshot/sections.h"
 #include "vmstate/stream.h"
 #include "util/fault.h"
+#include "util/alloc.h"
 
 /* Where the stream's parts lie, so the catalog can read back only the
  * small ones (the start and the device sections at the end). */
@@ -101,10 +102,7 @@ static bool summarise_new(BlockDev *bs, const char *tag,
         return false;
     }
     size_t len = (size_t)(lay->setup_end + tail);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        abort();
-    }
+    uint8_t *buf = xmalloc(len ? len : 1);
     bool ok = blk_vmstate_pread(bs, tag, 0, buf, (size_t)lay->setup_end,
                                 errp) &&
               blk_vmstate_pread(bs, tag, lay->complete_start,

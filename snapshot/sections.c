@@ -9,6 +9,7 @@
 #include "ram/ram-format.h"
 #include "util/lookup.h"
 #include "vmstate/stream-walk.h"
+#include "util/alloc.h"
 
 struct walk_ctx {
     struct state_summary *out;
@@ -64,10 +65,7 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
     }
     if (s->nsections == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 16;
-        struct state_section *n = realloc(s->sections, c->cap * sizeof(*n));
-        if (!n) {
-            abort();
-        }
+        struct state_section *n = xrealloc(s->sections, c->cap * sizeof(*n));
         s->sections = n;
     }
     lookup_add_str(&c->index, key, s->nsections);
