@@ -4,8 +4,9 @@
  * A channel is either for writing or for reading.  Values are big-endian.
  * The first error latches: later puts are dropped and later gets return
  * zeros, so callers may check once at a convenient point with
- * chan_error().  Backends plug in through struct chan_ops; fd, socket and
- * memory backends live in channel-fd.c and channel-mem.c. */
+ * chan_check() or chan_has_error().  Backends plug in through struct
+ * chan_ops; fd, socket and memory backends live in channel-fd.c and
+ * channel-mem.c. */
 #ifndef HOP_VMSTATE_CHANNEL_H
 #define HOP_VMSTATE_CHANNEL_H
 

@@ -1,8 +1,8 @@
 /* State descriptions: devices declare their state once, as a table of
  * fields, and one interpreter saves it, loads it, describes it as vmdesc
  * JSON and dumps its schema.  The wire encoding is QEMU's VMState
- * encoding (see shared formats notes, section 1.6): fields in declaration
- * order, no tags, big-endian integers, then the needed subsections.
+ * encoding, so QEMU's tools read it: fields in declaration order, no
+ * tags, big-endian integers, then the needed subsections.
  *
  * A field is present in a section of version V when its own version_id
  * is <= V and its field_exists test (if any) says so.  Loading rejects a
