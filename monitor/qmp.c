@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "monitor/outq.h"
-#include "monitor/session.h"
 
 /* Bounds on one incoming message.  QEMU's JSON parser has the same
  * nesting limit; its size limit is larger, but no request needs 1 MiB. */
@@ -115,7 +115,8 @@ static bool check_args(const struct qmp_cmd *cmd, json_t *args, Error **errp)
 
 const struct qmp_cmd *qmp_table_of(const struct vm_session *s)
 {
-    return s->qmp_table ? s->qmp_table : qmp_commands;
+    const struct qmp_cmd *t = session_qmp_table(s);
+    return t ? t : qmp_commands;
 }
 
 json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
