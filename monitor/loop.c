@@ -43,6 +43,7 @@ struct hmp_client {
     size_t len;
     bool skip;                    /* in a line too long: skip to its end */
     bool eof;                     /* it will send no more */
+    bool ran;                     /* it ran a command line */
     bool dead;                    /* dropped for leaving too much unread */
 };
 
@@ -116,7 +117,8 @@ static void hmp_client_open(struct mon_loop *l, int fd)
     fflush(h->out);
 }
 
-static void hmp_client_close(struct mon_loop *l)
+/* Frees the client; its socket is closed unless the caller keeps it. */
+static void hmp_client_release(struct mon_loop *l, bool close_fd)
 {
     struct hmp_client *h = &l->hmp;
     if (h->fd < 0) {
@@ -124,10 +126,17 @@ static void hmp_client_close(struct mon_loop *l)
     }
     monitor_free(h->mon);
     fclose(h->out);
-    close(h->fd);
+    if (close_fd) {
+        close(h->fd);
+    }
     outq_free(&h->q);
     free(h->buf);
     *h = (struct hmp_client){ .fd = -1 };
+}
+
+static void hmp_client_close(struct mon_loop *l)
+{
+    hmp_client_release(l, true);
 }
 
 /* Dropped, gone, or done: it sent its last line and has every answer. */
@@ -145,17 +154,49 @@ static int accept_client(int listen_fd)
     return fd;
 }
 
-static bool add_qmp_client(struct mon_loop *l, int fd)
+static int free_qmp_slot(const struct mon_loop *l)
 {
     for (int i = 0; i < LOOP_MAX_QMP; i++) {
         if (!l->qmp[i]) {
-            l->qmp[i] = qmp_client_new(l->s, fd);
-            qmp_client_start(l->qmp[i]);
-            return true;
+            return i;
         }
     }
-    close(fd);   /* too many clients */
-    return false;
+    return -1;
+}
+
+static bool add_qmp_client(struct mon_loop *l, int fd)
+{
+    int i = free_qmp_slot(l);
+    if (i < 0) {
+        close(fd);   /* too many clients */
+        return false;
+    }
+    l->qmp[i] = qmp_client_new(l->s, fd);
+    qmp_client_start(l->qmp[i]);
+    return true;
+}
+
+/* A monitor client whose first line is a JSON object speaks QMP (as
+ * `hop snapshot --monitor` does), so one socket serves both: it becomes
+ * a QMP client, greeted as one, with what it sent from `from` on.  Only
+ * when its greeting has gone out and a QMP client may be added. */
+static bool hmp_client_upgrade(struct mon_loop *l, size_t from)
+{
+    struct hmp_client *h = &l->hmp;
+    int i = free_qmp_slot(l);
+    if (i < 0 || outq_pending(&h->q)) {
+        return false;
+    }
+    struct qmp_client *c = qmp_client_new(l->s, h->fd);
+    qmp_client_start(c);
+    if (!qmp_client_take_input(c, h->buf + from, h->len - from, h->eof)) {
+        qmp_client_free(c);     /* closes the socket */
+        hmp_client_release(l, false);
+        return true;
+    }
+    l->qmp[i] = c;
+    hmp_client_release(l, false);
+    return true;
 }
 
 /* The session's events go to every QMP client. */
@@ -247,11 +288,16 @@ static void hmp_client_process(struct mon_loop *l)
         if (!nl) {
             break;
         }
+        size_t start = off;
         off = (size_t)(nl - h->buf) + 1;
         if (h->skip) {
             h->skip = false;
             continue;
         }
+        if (!h->ran && *line == '{' && hmp_client_upgrade(l, start)) {
+            return;
+        }
+        h->ran = true;
         *nl = '\0';
         if (nl > line && nl[-1] == '\r') {
             nl[-1] = '\0';

@@ -407,13 +407,15 @@ static void process(struct qmp_client *c)
     }
 }
 
-static void read_input(struct qmp_client *c)
+/* process() keeps at most QMP_MAX_REQUEST bytes of a message. */
+#define QMP_MAX_BUF (QMP_MAX_REQUEST + 8192)
+
+/* Room for at least `room` more bytes, up to QMP_MAX_BUF in all. */
+static void grow(struct qmp_client *c, size_t room)
 {
-    /* process() keeps at most QMP_MAX_REQUEST bytes of a message. */
-    const size_t max_cap = QMP_MAX_REQUEST + 8192;
-    if (c->cap - c->len < 4096 && c->cap < max_cap) {
+    while (c->cap - c->len < room && c->cap < QMP_MAX_BUF) {
         size_t cap = c->cap ? c->cap * 2 : 8192;
-        cap = cap < max_cap ? cap : max_cap;
+        cap = cap < QMP_MAX_BUF ? cap : QMP_MAX_BUF;
         char *b = realloc(c->buf, cap);
         if (!b) {
             abort();
@@ -421,6 +423,11 @@ static void read_input(struct qmp_client *c)
         c->buf = b;
         c->cap = cap;
     }
+}
+
+static void read_input(struct qmp_client *c)
+{
+    grow(c, 4096);
     if (c->len == c->cap) {
         return;
     }
@@ -435,6 +442,20 @@ static void read_input(struct qmp_client *c)
     } else {
         c->len += (size_t)n;
     }
+}
+
+bool qmp_client_take_input(struct qmp_client *c, const char *data,
+                           size_t len, bool eof)
+{
+    grow(c, len);
+    if (c->cap - c->len < len) {
+        return false;
+    }
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+    c->eof = eof;
+    process(c);
+    return true;
 }
 
 short qmp_client_poll_events(const struct qmp_client *c)

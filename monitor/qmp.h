@@ -72,6 +72,11 @@ void qmp_arg_type_name(const struct qmp_arg *a, char *buf, size_t len);
 struct qmp_client *qmp_client_new(struct vm_session *s, int fd);
 /* Sends the greeting. */
 void qmp_client_start(struct qmp_client *c);
+/* Input another reader took from the socket before it was known to be
+ * QMP (a monitor client upgrading), and whether that reader saw the end
+ * of it; answers what is complete.  False if it does not fit. */
+bool qmp_client_take_input(struct qmp_client *c, const char *data,
+                           size_t len, bool eof);
 /* What to poll the client's descriptor for (POLLIN, POLLOUT). */
 short qmp_client_poll_events(const struct qmp_client *c);
 /* After poll: sends what waits, reads what arrived, answers complete
