@@ -57,7 +57,7 @@ endif
 
 # Every layer is a directory; its .c files go into libhop.a.  cli/main.c is
 # the program entry, kept out of the library so tests can link it.
-LAYERS   := util vmstate ram machine block migration snapshot monitor cli
+LAYERS   := util vmstate ram machine block migration snapshot core monitor cli
 LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 LIB_ASM  := $(foreach d,$(LAYERS),$(wildcard $(d)/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_ASM:%.S=$(BUILD)/%.o)

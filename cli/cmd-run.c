@@ -13,18 +13,15 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
+#include "core/session.h"
 #include "machine/accel.h"
 #include "machine/firmware.h"
 #include "machine/machine.h"
 #include "monitor/endpoint.h"
 #include "monitor/loop.h"
-#include "monitor/qmp-cmds.h"
-#include "monitor/session.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
 #include "util/io.h"
-
-#include <jansson.h>
 
 struct run_opts {
     uint64_t ram_size;
@@ -453,7 +450,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
     return rc >= 0 ? rc : check_combinations(cmd, o);
 }
 
-/* ---- serial backends and events ---- */
+/* ---- serial backends ---- */
 
 /* Serial output.  On the terminal it shares stdout with the monitor, so
  * it is written a line at a time (a line is never split by monitor
@@ -504,7 +501,6 @@ static void serial_flush(struct serial_out *o)
 static bool open_serial(const char *spec, struct serial_out *o,
                         struct serial_backend *be)
 {
-    pthread_mutex_init(&o->lock, NULL);
     o->fd = -1;
     if (strcmp(spec, "none") == 0) {
         return true;
@@ -523,31 +519,6 @@ static bool open_serial(const char *spec, struct serial_out *o,
     be->write = serial_write;
     be->opaque = o;
     return true;
-}
-
-/* The guest powered off, or a vCPU failed (on a vCPU thread). */
-static void on_machine_event(void *opaque, enum machine_event ev)
-{
-    struct vm_session *s = opaque;
-    if (ev == MACHINE_EVENT_SHUTDOWN) {
-        session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 1,
-                                              "reason", "guest-shutdown"));
-        session_request_quit(s);
-    } else {
-        session_emit(s, "GUEST_PANICKED", json_pack("{s:s}", "action",
-                                                    "pause"));
-    }
-}
-
-/* STOP and RESUME events follow the run state. */
-static void on_runstate(void *opaque, enum run_state from, enum run_state to)
-{
-    struct vm_session *s = opaque;
-    if (from == RUN_STATE_RUNNING && to != RUN_STATE_RUNNING) {
-        session_emit(s, "STOP", NULL);
-    } else if (from != RUN_STATE_RUNNING && to == RUN_STATE_RUNNING) {
-        session_emit(s, "RESUME", NULL);
-    }
 }
 
 static bool dump_vmstate(struct machine *m, const char *path)
@@ -583,6 +554,95 @@ static int parse_endpoints(struct run_opts *o, struct endpoint *hmp_ep,
     return -1;
 }
 
+/* The drive (if any), opened as -drive says. */
+static bool open_drive(const struct run_opts *o, BlockDev **blk)
+{
+    *blk = NULL;
+    if (!o->have_drive) {
+        return true;
+    }
+    /* A destination leaves the image to the source until the migration
+     * hands it over (incoming activates it). */
+    Error *err = NULL;
+    unsigned flags = BLK_OPEN_RDWR | (o->incoming ? BLK_OPEN_INACTIVE : 0);
+    *blk = blk_open_flags(o->drive_file,
+                          o->drive_format[0] ? o->drive_format : NULL, flags,
+                          &err);
+    if (!*blk) {
+        error_prepend(&err, "-drive file=%s: ", o->drive_file);
+        error_report_err(err);
+        return false;
+    }
+    if ((*blk)->probed && strcmp(blk_format(*blk), "raw") == 0) {
+        error_report("warning: -drive file=%s: no format= given, probed "
+                     "as raw; guest writes that would make sector 0 look "
+                     "like another format are refused (give format=raw "
+                     "to lift this)", o->drive_file);
+    }
+    return true;
+}
+
+/* The session the options describe, with its machine. */
+static struct vm_session *make_session(const struct run_opts *o,
+                                       BlockDev *blk,
+                                       struct serial_out *serial)
+{
+    struct machine_config mc = {
+        .ram_size = o->ram_size,
+        .smp = o->smp,
+        .accel = o->accel,
+        .guest = o->guest,
+        .kernel = o->kernel,
+        .name = o->name,
+        .drive = o->drive_attached ? blk : NULL,
+    };
+    if (!open_serial(o->serial, serial, &mc.serial)) {
+        return NULL;
+    }
+    struct snapshot_drive drive = {
+        .name = o->drive_attached ? "ide0-hd0" : "none0", .bs = blk };
+    struct session_config cfg = {
+        .machine = &mc,
+        .drives = &drive,
+        .ndrives = blk ? 1 : 0,
+        .autostart = !o->start_paused,
+        .catalog = o->catalog,
+        .uuid = o->have_uuid ? o->uuid : NULL,
+    };
+    Error *err = NULL;
+    struct vm_session *s = session_new(&cfg, &err);
+    if (!s) {
+        error_report_err(err);
+    }
+    return s;
+}
+
+/* -incoming, or -loadvm and the start (unless -S). */
+static bool start(const struct run_opts *o, struct vm_session *s)
+{
+    Error *err = NULL;
+    if (o->incoming) {
+        if (!session_incoming(s, o->incoming, &err)) {
+            if (strcmp(o->incoming, "defer") != 0) {
+                error_prepend(&err, "-incoming %s: ", o->incoming);
+            }
+            error_report_err(err);
+            return false;
+        }
+        return true;
+    }
+    if (o->loadvm && !session_loadvm(s, o->loadvm, NULL, NULL, &err)) {
+        error_prepend(&err, "-loadvm %s: ", o->loadvm);
+        error_report_err(err);
+        return false;
+    }
+    if (!o->start_paused && !session_start(s, &err)) {
+        error_report_err(err);
+        return false;
+    }
+    return true;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_opts o = { 0 };
@@ -595,112 +655,36 @@ int cmd_run(int argc, char **argv)
         return rc;
     }
     Error *err = NULL;
-
     BlockDev *blk = NULL;
-    struct machine *m = NULL;
+    struct vm_session *s = NULL;
     struct mon_loop *loop = NULL;
-    struct serial_out serial = { 0 };
-    struct vm_session s;
+    struct serial_out serial = { .fd = -1 };
+    pthread_mutex_init(&serial.lock, NULL);
     rc = EXIT_FAIL;
-    if (!session_init(&s)) {
-        error_report("cannot create a pipe: %s", strerror(errno));
-        endpoint_clear(&hmp_ep);
-        endpoint_clear(&qmp_ep);
-        return EXIT_FAIL;
-    }
-    s.autostart = !o.start_paused;
-    s.catalog = o.catalog;
-
-    if (o.have_drive) {
-        /* A destination leaves the image to the source until the
-         * migration hands it over (incoming activates it). */
-        unsigned flags = BLK_OPEN_RDWR | (o.incoming ? BLK_OPEN_INACTIVE : 0);
-        blk = blk_open_flags(o.drive_file,
-                             o.drive_format[0] ? o.drive_format : NULL, flags,
-                             &err);
-        if (!blk) {
-            error_prepend(&err, "-drive file=%s: ", o.drive_file);
-            error_report_err(err);
-            goto out;
-        }
-        if (blk->probed && strcmp(blk_format(blk), "raw") == 0) {
-            error_report("warning: -drive file=%s: no format= given, probed "
-                         "as raw; guest writes that would make sector 0 look "
-                         "like another format are refused (give format=raw "
-                         "to lift this)", o.drive_file);
-        }
-    }
-    struct machine_config cfg = {
-        .ram_size = o.ram_size,
-        .smp = o.smp,
-        .accel = o.accel,
-        .guest = o.guest,
-        .kernel = o.kernel,
-        .name = o.name,
-        .drive = o.drive_attached ? blk : NULL,
-        .on_event = on_machine_event,
-        .opaque = &s,
-    };
-    if (!open_serial(o.serial, &serial, &cfg.serial)) {
+    if (!open_drive(&o, &blk) || !(s = make_session(&o, blk, &serial))) {
         goto out;
-    }
-    if (blk) {
-        s.drives[s.ndrives++] = (struct snapshot_drive){
-            .name = o.drive_attached ? "ide0-hd0" : "none0", .bs = blk };
-    }
-    m = machine_new(&cfg, &err);
-    if (!m || !session_attach_machine(&s, m, &err)) {
-        error_report_err(err);
-        goto out;
-    }
-    machine_set_runstate_notify(m, on_runstate, &s);
-    if (o.have_uuid) {
-        section_registry_set_uuid(machine_registry(m), o.uuid);
     }
     if (o.dump_vmstate) {
-        rc = dump_vmstate(m, o.dump_vmstate) ? EXIT_OK : EXIT_FAIL;
+        rc = dump_vmstate(session_machine(s), o.dump_vmstate) ? EXIT_OK
+                                                              : EXIT_FAIL;
         goto out;
     }
-    loop = mon_loop_new(&s, &hmp_ep, &qmp_ep, &err);
+    loop = mon_loop_new(s, &hmp_ep, &qmp_ep, &err);
     if (!loop) {
         error_report_err(err);
         goto out;
     }
-    if (o.incoming) {
-        if (strcmp(o.incoming, "defer") == 0) {
-            if (!machine_set_runstate(m, RUN_STATE_INMIGRATE, &err)) {
-                error_report_err(err);
-                goto out;
-            }
-        } else if (!incoming_start(&s.in, o.incoming, &err)) {
-            error_prepend(&err, "-incoming %s: ", o.incoming);
-            error_report_err(err);
-            goto out;
-        }
-    } else {
-        if (o.loadvm && !session_loadvm(&s, o.loadvm, NULL, NULL, &err)) {
-            error_prepend(&err, "-loadvm %s: ", o.loadvm);
-            error_report_err(err);
-            goto out;
-        }
-        if (!o.start_paused && !vm_start(m, &err)) {
-            error_report_err(err);
-            goto out;
-        }
+    if (start(&o, s)) {
+        mon_loop_run(loop);
+        rc = session_exit_status(s);
     }
-    mon_loop_run(loop);
-    rc = s.exit_status;
 out:
     /* Leave cleanly: migration threads first, then vCPUs, then drives. */
-    if (m) {
-        migration_cancel(&s.mig);
-        if (machine_runstate(m) == RUN_STATE_RUNNING) {
-            vm_stop(m, RUN_STATE_SHUTDOWN, NULL);
-        }
+    if (s) {
+        session_shutdown(s);
     }
     mon_loop_free(loop);
-    session_detach_machine(&s);
-    machine_free(m);
+    session_free(s);
     if (blk) {
         Error *ferr = NULL;
         if (!blk_flush(blk, &ferr)) {
@@ -716,7 +700,6 @@ out:
         }
     }
     pthread_mutex_destroy(&serial.lock);
-    session_destroy(&s);
     endpoint_clear(&hmp_ep);
     endpoint_clear(&qmp_ep);
     return rc;

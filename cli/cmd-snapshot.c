@@ -9,9 +9,10 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
-#include "cli/hmp-client.h"
+#include "cli/qmp-client.h"
 #include "snapshot/catalog-index.h"
 #include "snapshot/catalog.h"
+#include "snapshot/savevm.h"
 #include "snapshot/sections.h"
 #include "snapshot/table.h"
 
@@ -99,18 +100,25 @@ const struct cli_command cli_snapshot_subcommands[] = {
     { .name = "load", .operands = CLI_ARG_TEXT,
       .synopsis = "TAG --monitor unix:PATH",
       .options = OPTIONS(OPT_MONITOR, OPT_CATALOG),
-      .help = "    savevm / loadvm in the running hop whose -monitor socket "
-              "is PATH.\n",
+      .help = "    savevm / loadvm, over QMP, in the running hop whose -qmp "
+              "or -monitor\n    socket is PATH.\n",
       .man =
       "Run\n"
-      ".B savevm\n"
+      ".B snapshot\\-save\n"
       "or\n"
-      ".B loadvm\n"
-      "in the running hop whose\n"
+      ".B snapshot\\-load\n"
+      "(savevm, loadvm) over QMP in the running hop whose\n"
+      ".B \\-qmp\n"
+      "or\n"
       ".B \\-monitor\n"
       "socket is\n"
-      ".IR PATH ,\n"
-      "print what it answered, and exit 0 if it succeeded, 1 if not.\n" },
+      ".I PATH\n"
+      "(a monitor socket turns to QMP for it); exit 0 if it succeeded, or\n"
+      "print the error and exit 1.\n"
+      "Without\n"
+      ".I TAG\n"
+      ".B save\n"
+      "names the snapshot as savevm does.\n" },
     { .name = NULL }
 };
 
@@ -414,34 +422,34 @@ static int do_delete(const struct snap_args *a)
 
 /* ---- save / load through a running hop ---- */
 
+/* snapshot-save or snapshot-load over QMP; without a tag, savevm's
+ * default name (made here, as the machine would). */
 static int do_remote(const struct snap_args *a, const char *cmd)
 {
-    if (a->npos != 1 && !(a->npos == 0 && strcmp(cmd, "savevm") == 0)) {
-        return cli_usage_error(self(), "%s needs TAG",
-                               cmd[0] == 's' ? "save" : "load");
+    bool save = strcmp(cmd, "snapshot-save") == 0;
+    if (a->npos != 1 && !(a->npos == 0 && save)) {
+        return cli_usage_error(self(), "%s needs TAG", save ? "save" : "load");
     }
     if (!a->monitor) {
         return cli_usage_error(self(), "--monitor unix:PATH is required "
-                               "(the running hop's -monitor socket)");
+                               "(the running hop's -qmp or -monitor socket)");
     }
-    char line[1200];
-    if (a->npos && (strchr(a->pos[0], '"') || strchr(a->pos[0], '\\') ||
-                    strlen(a->pos[0]) > 1024)) {
-        fprintf(stderr, "hop snapshot: a tag may not hold '\"' or '\\'\n");
-        return EXIT_FAIL;
+    char tag[64];
+    if (a->npos == 0) {
+        snapshot_default_tag(tag, sizeof(tag));
     }
-    snprintf(line, sizeof(line), "%s%s%s%s", cmd, a->npos ? " \"" : "",
-             a->npos ? a->pos[0] : "", a->npos ? "\"" : "");
-    char *out = NULL;
     Error *err = NULL;
-    if (!hmp_client_run(a->monitor, line, &out, &err)) {
+    struct qmp_conn *c = qmp_conn_open(a->monitor, &err);
+    json_t *r = c ? qmp_conn_execute(c, cmd, json_pack("{s:s}", "tag",
+                                     a->npos ? a->pos[0] : tag), &err)
+                  : NULL;
+    qmp_conn_close(c);
+    if (!r) {
         error_report_err(err);
         return EXIT_FAIL;
     }
-    fputs(out, stdout);
-    bool failed = strncmp(out, "Error:", 6) == 0 || strstr(out, "\nError:");
-    free(out);
-    return failed ? EXIT_FAIL : EXIT_OK;
+    json_decref(r);
+    return EXIT_OK;
 }
 
 int cmd_snapshot(int argc, char **argv)
@@ -469,9 +477,9 @@ int cmd_snapshot(int argc, char **argv)
     } else if (strcmp(sub, "delete") == 0) {
         return do_delete(&a);
     } else if (strcmp(sub, "save") == 0) {
-        return do_remote(&a, "savevm");
+        return do_remote(&a, "snapshot-save");
     } else if (strcmp(sub, "load") == 0) {
-        return do_remote(&a, "loadvm");
+        return do_remote(&a, "snapshot-load");
     }
     return cli_usage_error(self(), "unknown subcommand '%s' (list, show, "
                            "delete, save or load)", sub);

@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/session.h"
 #include "machine/ps2.h"
 #include "migration/params.h"
 #include "monitor/qmp-cmds.h"
-#include "monitor/session.h"
 
 static void offer(const char *word, const char *partial, complete_fn fn,
                   void *ctx)

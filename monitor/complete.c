@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/session.h"
 #include "monitor/monitor.h"
-#include "monitor/session.h"
 
 static void offer(const char *word, const char *partial, complete_fn fn,
                   void *ctx)

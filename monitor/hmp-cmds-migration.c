@@ -10,7 +10,6 @@
 
 #include "monitor/loop.h"
 #include "monitor/qmp-cmds.h"
-#include "monitor/session.h"
 #include "util/parse.h"
 
 #define SESSION(mon) monitor_session(mon)
@@ -57,18 +56,18 @@ HMP(hmp_migrate)
     /* Wait here; Ctrl-C cancels the migration, not hop. */
     bool tty = isatty(fileno(monitor_out(mon)));
     mon_loop_take_interrupt();
-    while (!migration_wait(&s->mig, 200)) {
+    while (!session_migrate_wait(s, 200)) {
         if (mon_loop_take_interrupt()) {
-            migration_cancel(&s->mig);
+            session_migrate_cancel(s);
         }
         if (tty) {
             struct mig_info mi;
-            migration_query(&s->mig, &mi);
+            session_migrate_query(s, &mi);
             show_progress(mon, &mi);
         }
     }
     struct mig_info mi;
-    migration_query(&s->mig, &mi);
+    session_migrate_query(s, &mi);
     if (tty) {
         show_progress(mon, &mi);
         mon_printf(mon, "\n");
@@ -102,9 +101,9 @@ HMP(hmp_migrate_continue)
 HMP(hmp_migrate_set_capability)
 {
     Error *err = NULL;
-    if (!migration_set_capability(&SESSION(mon)->mig,
-                                  mon_arg_str(args, "capability"),
-                                  mon_arg_int(args, "state", 0), &err)) {
+    if (!session_set_mig_capability(SESSION(mon),
+                                    mon_arg_str(args, "capability"),
+                                    mon_arg_int(args, "state", 0), &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -112,9 +111,9 @@ HMP(hmp_migrate_set_capability)
 HMP(hmp_migrate_set_parameter)
 {
     Error *err = NULL;
-    if (!migration_set_parameter(&SESSION(mon)->mig,
-                                 mon_arg_str(args, "parameter"),
-                                 mon_arg_str(args, "value"), &err)) {
+    if (!session_set_mig_parameter(SESSION(mon),
+                                   mon_arg_str(args, "parameter"),
+                                   mon_arg_str(args, "value"), &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -123,8 +122,8 @@ HMP(hmp_migrate_set_speed)
 {
     /* A bare number is MiB/s, as QEMU reads it. */
     Error *err = NULL;
-    if (!migration_set_parameter(&SESSION(mon)->mig, "max-bandwidth",
-                                 mon_arg_str(args, "value"), &err)) {
+    if (!session_set_mig_parameter(SESSION(mon), "max-bandwidth",
+                                   mon_arg_str(args, "value"), &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -141,9 +140,10 @@ HMP(hmp_migrate_set_downtime)
         mon_report_err(mon, err);
         return;
     }
-    if (!migration_set_parameter_value(&SESSION(mon)->mig,
-                                       MIG_PARAM_DOWNTIME_LIMIT,
-                                       (uint64_t)llround(secs * 1000), &err)) {
+    if (!session_set_mig_parameter_value(SESSION(mon),
+                                         MIG_PARAM_DOWNTIME_LIMIT,
+                                         (uint64_t)llround(secs * 1000),
+                                         &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -151,10 +151,10 @@ HMP(hmp_migrate_set_downtime)
 HMP(hmp_migrate_set_cache_size)
 {
     Error *err = NULL;
-    if (!migration_set_parameter_value(&SESSION(mon)->mig,
-                                       MIG_PARAM_XBZRLE_CACHE_SIZE,
-                                       (uint64_t)mon_arg_int(args, "value", 0),
-                                       &err)) {
+    uint64_t size = (uint64_t)mon_arg_int(args, "value", 0);
+    if (!session_set_mig_parameter_value(SESSION(mon),
+                                         MIG_PARAM_XBZRLE_CACHE_SIZE, size,
+                                         &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -162,7 +162,7 @@ HMP(hmp_migrate_set_cache_size)
 HMP(hmp_info_migrate_cache_size)
 {
     struct mig_config c;
-    migration_get_config(&SESSION(mon)->mig, &c);
+    session_get_mig_config(SESSION(mon), &c);
     mon_printf(mon, "xbzrle cache size: %" PRIu64 " kbytes\n",
                c.params[MIG_PARAM_XBZRLE_CACHE_SIZE] >> 10);
 }
@@ -170,7 +170,7 @@ HMP(hmp_info_migrate_cache_size)
 HMP(hmp_info_migrate_capabilities)
 {
     struct mig_config c;
-    migration_get_config(&SESSION(mon)->mig, &c);
+    session_get_mig_config(SESSION(mon), &c);
     for (int i = 0; i < MIG_CAP__MAX; i++) {
         mon_printf(mon, "%s: %s\n", mig_caps[i].name, c.caps[i] ? "on" : "off");
     }
@@ -179,7 +179,7 @@ HMP(hmp_info_migrate_capabilities)
 HMP(hmp_info_migrate_parameters)
 {
     struct mig_config cfg;
-    migration_get_config(&SESSION(mon)->mig, &cfg);
+    session_get_mig_config(SESSION(mon), &cfg);
     const struct mig_config *c = &cfg;
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
         const struct mig_param_info *p = &mig_params[i];
@@ -201,8 +201,8 @@ HMP(hmp_info_migrate)
     struct vm_session *s = SESSION(mon);
     struct mig_info mi;
     struct mig_config c;
-    migration_query(&s->mig, &mi);
-    migration_get_config(&s->mig, &c);
+    session_migrate_query(s, &mi);
+    session_get_mig_config(s, &c);
     mon_printf(mon, "capabilities: ");
     for (int i = 0; i < MIG_CAP__MAX; i++) {
         mon_printf(mon, "%s: %s ", mig_caps[i].name, c.caps[i] ? "on" : "off");
@@ -269,7 +269,7 @@ HMP(hmp_calc_dirty_rate)
 HMP(hmp_info_dirty_rate)
 {
     struct dirty_rate_info di;
-    dirty_rate_query(&SESSION(mon)->dirty_rate, &di);
+    session_query_dirty_rate(SESSION(mon), &di);
     mon_printf(mon, "Status: %s\n", dirty_rate_status_name(di.status));
     mon_printf(mon, "Start Time: %" PRId64 " (s)\n", di.start_time);
     mon_printf(mon, "Sample Pages: %" PRIu64 " (per GB)\n",

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "monitor/qmp-cmds.h"
-#include "monitor/session.h"
 #include "snapshot/table.h"
 
 #define SESSION(mon) monitor_session(mon)

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "machine/machine.h"
 #include "monitor/qmp-cmds.h"
-#include "monitor/session.h"
 #include "monitor/term.h"
 #include "vmstate/stream.h"
 
@@ -148,7 +148,7 @@ static void print_registers(struct monitor *mon, int cpu,
 
 HMP(hmp_info_registers)
 {
-    struct machine *m = SESSION(mon)->machine;
+    struct machine *m = session_machine(SESSION(mon));
     int n = machine_smp(m);
     int64_t only = mon_arg_int(args, "cpu", -1);
     if (only >= n) {
@@ -185,7 +185,7 @@ static void print_size(char *buf, size_t len, uint64_t v)
 
 HMP(hmp_info_ramblock)
 {
-    struct machine_memory *mem = machine_memory(SESSION(mon)->machine);
+    struct machine_memory *mem = machine_memory(session_machine(SESSION(mon)));
     mon_printf(mon, "%24s %8s  %18s %18s %18s %18s %3s\n", "Block Name",
                "PSize", "Offset", "Used", "Total", "HVA", "RO");
     uint64_t offset = 0;
@@ -202,7 +202,7 @@ HMP(hmp_info_ramblock)
 
 HMP(hmp_info_block)
 {
-    const BlockDev *bs = machine_drive(SESSION(mon)->machine);
+    const BlockDev *bs = machine_drive(session_machine(SESSION(mon)));
     if (!bs) {
         return;
     }
@@ -244,7 +244,7 @@ static void print_qtree_entry(const char *idstr, int instance,
 
 HMP(hmp_info_qtree)
 {
-    struct machine *m = SESSION(mon)->machine;
+    struct machine *m = session_machine(SESSION(mon));
     mon_printf(mon, "bus: main-system-bus (%s)\n",
                section_registry_machine(machine_registry(m)));
     section_foreach_vmsd(machine_registry(m), print_qtree_entry, mon);
@@ -304,7 +304,7 @@ static void print_char(struct monitor *mon, uint8_t c)
 static void memory_dump(struct monitor *mon, const struct mon_format *fmt,
                         uint64_t addr)
 {
-    struct machine_memory *mem = machine_memory(SESSION(mon)->machine);
+    struct machine_memory *mem = machine_memory(session_machine(SESSION(mon)));
     int size = fmt->size;
     int unit = fmt->format == 'c' ? 1 : size;
     uint64_t line_size = size == 1 ? 8 : 16;
@@ -365,7 +365,7 @@ HMP(hmp_xp)
 /* Writes size bytes of guest memory from addr to a new file. */
 static void memsave(struct monitor *mon, const struct mon_args *args)
 {
-    struct machine_memory *mem = machine_memory(SESSION(mon)->machine);
+    struct machine_memory *mem = machine_memory(session_machine(SESSION(mon)));
     uint64_t addr = (uint64_t)mon_arg_int(args, "val", 0);
     uint64_t size = (uint64_t)mon_arg_int(args, "size", 0);
     const char *path = mon_arg_str(args, "filename");
@@ -411,7 +411,7 @@ HMP(hmp_pmemsave)
 HMP(hmp_sendkey)
 {
     Error *err = NULL;
-    if (!machine_sendkey(SESSION(mon)->machine, mon_arg_str(args, "keys"),
+    if (!machine_sendkey(session_machine(SESSION(mon)), mon_arg_str(args, "keys"),
                          &err)) {
         mon_report_err(mon, err);
     }
@@ -419,13 +419,13 @@ HMP(hmp_sendkey)
 
 HMP(hmp_mouse_move)
 {
-    machine_mouse_move(SESSION(mon)->machine, (int)mon_arg_int(args, "dx", 0),
+    machine_mouse_move(session_machine(SESSION(mon)), (int)mon_arg_int(args, "dx", 0),
                        (int)mon_arg_int(args, "dy", 0),
                        (int)mon_arg_int(args, "dz", 0));
 }
 
 HMP(hmp_mouse_button)
 {
-    machine_mouse_button(SESSION(mon)->machine,
+    machine_mouse_button(session_machine(SESSION(mon)),
                          (unsigned)mon_arg_int(args, "state", 0));
 }

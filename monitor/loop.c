@@ -11,12 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "monitor/monitor.h"
 #include "monitor/outq.h"
 #include "monitor/qmp.h"
-#include "monitor/session.h"
 #include "monitor/term.h"
 #include "util/clock.h"
+
+/* QMP clients served at once. */
+#define LOOP_MAX_QMP 8
 
 /* How long hop, on its way out, waits for clients to read the last of
  * their output. */
@@ -40,6 +43,7 @@ struct hmp_client {
     size_t len;
     bool skip;                    /* in a line too long: skip to its end */
     bool eof;                     /* it will send no more */
+    bool ran;                     /* it ran a command line */
     bool dead;                    /* dropped for leaving too much unread */
 };
 
@@ -49,6 +53,7 @@ struct mon_loop {
     struct endpoint hmp_ep, qmp_ep;
     int hmp_listen, qmp_listen;
     struct hmp_client hmp;        /* one at a time, as QEMU serves them */
+    struct qmp_client *qmp[LOOP_MAX_QMP];
 };
 
 /* Signals become bytes on a pipe the loop polls. */
@@ -112,7 +117,8 @@ static void hmp_client_open(struct mon_loop *l, int fd)
     fflush(h->out);
 }
 
-static void hmp_client_close(struct mon_loop *l)
+/* Frees the client; its socket is closed unless the caller keeps it. */
+static void hmp_client_release(struct mon_loop *l, bool close_fd)
 {
     struct hmp_client *h = &l->hmp;
     if (h->fd < 0) {
@@ -120,10 +126,17 @@ static void hmp_client_close(struct mon_loop *l)
     }
     monitor_free(h->mon);
     fclose(h->out);
-    close(h->fd);
+    if (close_fd) {
+        close(h->fd);
+    }
     outq_free(&h->q);
     free(h->buf);
     *h = (struct hmp_client){ .fd = -1 };
+}
+
+static void hmp_client_close(struct mon_loop *l)
+{
+    hmp_client_release(l, true);
 }
 
 /* Dropped, gone, or done: it sent its last line and has every answer. */
@@ -141,17 +154,61 @@ static int accept_client(int listen_fd)
     return fd;
 }
 
-static bool add_qmp_client(struct mon_loop *l, int fd)
+static int free_qmp_slot(const struct mon_loop *l)
 {
-    for (int i = 0; i < SESSION_MAX_QMP; i++) {
-        if (!l->s->qmp[i]) {
-            l->s->qmp[i] = qmp_client_new(l->s, fd);
-            qmp_client_start(l->s->qmp[i]);
-            return true;
+    for (int i = 0; i < LOOP_MAX_QMP; i++) {
+        if (!l->qmp[i]) {
+            return i;
         }
     }
-    close(fd);   /* too many clients */
-    return false;
+    return -1;
+}
+
+static bool add_qmp_client(struct mon_loop *l, int fd)
+{
+    int i = free_qmp_slot(l);
+    if (i < 0) {
+        close(fd);   /* too many clients */
+        return false;
+    }
+    l->qmp[i] = qmp_client_new(l->s, fd);
+    qmp_client_start(l->qmp[i]);
+    return true;
+}
+
+/* A monitor client whose first line is a JSON object speaks QMP (as
+ * `hop snapshot --monitor` does), so one socket serves both: it becomes
+ * a QMP client, greeted as one, with what it sent from `from` on.  Only
+ * when its greeting has gone out and a QMP client may be added. */
+static bool hmp_client_upgrade(struct mon_loop *l, size_t from)
+{
+    struct hmp_client *h = &l->hmp;
+    int i = free_qmp_slot(l);
+    if (i < 0 || outq_pending(&h->q)) {
+        return false;
+    }
+    struct qmp_client *c = qmp_client_new(l->s, h->fd);
+    qmp_client_start(c);
+    if (!qmp_client_take_input(c, h->buf + from, h->len - from, h->eof)) {
+        qmp_client_free(c);     /* closes the socket */
+        hmp_client_release(l, false);
+        return true;
+    }
+    l->qmp[i] = c;
+    hmp_client_release(l, false);
+    return true;
+}
+
+/* The session's events go to every QMP client. */
+static void forward_event(void *opaque, const char *name, json_t *data,
+                          long long sec, long long usec)
+{
+    struct mon_loop *l = opaque;
+    for (int i = 0; i < LOOP_MAX_QMP; i++) {
+        if (l->qmp[i]) {
+            qmp_client_send_event(l->qmp[i], name, data, sec, usec);
+        }
+    }
 }
 
 struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
@@ -163,6 +220,11 @@ struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
     }
     l->s = s;
     l->hmp_listen = l->qmp_listen = l->hmp.fd = -1;
+    if (!session_subscribe(s, forward_event, l)) {
+        error_setg(errp, "the session has no room for another monitor loop");
+        free(l);
+        return NULL;
+    }
     copy_endpoint(&l->hmp_ep, hmp);
     copy_endpoint(&l->qmp_ep, qmp);
     if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -220,24 +282,29 @@ static void hmp_client_process(struct mon_loop *l)
 {
     struct hmp_client *h = &l->hmp;
     size_t off = 0;
-    while (!h->dead && !outq_full(&h->q) && !l->s->quit) {
+    while (!h->dead && !outq_full(&h->q) && !session_quit_requested(l->s)) {
         char *line = h->buf + off;
         char *nl = memchr(line, '\n', h->len - off);
         if (!nl) {
             break;
         }
+        size_t start = off;
         off = (size_t)(nl - h->buf) + 1;
         if (h->skip) {
             h->skip = false;
             continue;
         }
+        if (!h->ran && *line == '{' && hmp_client_upgrade(l, start)) {
+            return;
+        }
+        h->ran = true;
         *nl = '\0';
         if (nl > line && nl[-1] == '\r') {
             nl[-1] = '\0';
         }
         term_history_add(line);
         monitor_execute(h->mon, line);
-        if (l->s->quit) {
+        if (session_quit_requested(l->s)) {
             break;
         }
         fprintf(h->out, "(hop) ");
@@ -297,10 +364,10 @@ static void hmp_client_ready(struct mon_loop *l, short revents)
  * dropped, not only those that were polled. */
 static void drop_gone_clients(struct mon_loop *l)
 {
-    for (int i = 0; i < SESSION_MAX_QMP; i++) {
-        if (l->s->qmp[i] && qmp_client_gone(l->s->qmp[i])) {
-            qmp_client_free(l->s->qmp[i]);
-            l->s->qmp[i] = NULL;
+    for (int i = 0; i < LOOP_MAX_QMP; i++) {
+        if (l->qmp[i] && qmp_client_gone(l->qmp[i])) {
+            qmp_client_free(l->qmp[i]);
+            l->qmp[i] = NULL;
         }
     }
     if (l->hmp.fd >= 0 && hmp_client_gone(&l->hmp)) {
@@ -314,10 +381,10 @@ static void drain_output(struct mon_loop *l)
 {
     const uint64_t deadline = clock_mono_ns() + DRAIN_NS;
     for (;;) {
-        struct pollfd pfd[1 + SESSION_MAX_QMP];
+        struct pollfd pfd[1 + LOOP_MAX_QMP];
         int n = 0;
-        for (int i = 0; i < SESSION_MAX_QMP; i++) {
-            struct qmp_client *c = l->s->qmp[i];
+        for (int i = 0; i < LOOP_MAX_QMP; i++) {
+            struct qmp_client *c = l->qmp[i];
             bool waiting = c && (qmp_client_poll_events(c) & POLLOUT);
             pfd[n++] = (struct pollfd){ .fd = waiting ? qmp_client_fd(c) : -1,
                                         .events = POLLOUT };
@@ -327,7 +394,7 @@ static void drain_output(struct mon_loop *l)
         pfd[n++] = (struct pollfd){ .fd = hmp_waiting ? l->hmp.fd : -1,
                                     .events = POLLOUT };
         bool any = hmp_waiting;
-        for (int i = 0; i < SESSION_MAX_QMP; i++) {
+        for (int i = 0; i < LOOP_MAX_QMP; i++) {
             any |= pfd[i].fd >= 0;
         }
         uint64_t now = clock_mono_ns();
@@ -342,12 +409,12 @@ static void drain_output(struct mon_loop *l)
         if (r <= 0) {
             return;
         }
-        for (int i = 0; i < SESSION_MAX_QMP; i++) {
+        for (int i = 0; i < LOOP_MAX_QMP; i++) {
             if (pfd[i].revents) {
-                qmp_client_flush(l->s->qmp[i]);
+                qmp_client_flush(l->qmp[i]);
             }
         }
-        if (pfd[SESSION_MAX_QMP].revents) {
+        if (pfd[LOOP_MAX_QMP].revents) {
             outq_flush(&l->hmp.q, l->hmp.fd);
         }
     }
@@ -356,16 +423,16 @@ static void drain_output(struct mon_loop *l)
 void mon_loop_run(struct mon_loop *l)
 {
     struct vm_session *s = l->s;
-    while (!s->quit) {
-        struct pollfd pfd[8 + SESSION_MAX_QMP];
+    while (!session_quit_requested(s)) {
+        struct pollfd pfd[8 + LOOP_MAX_QMP];
         int n = 0;
         int i_sig = n;
         pfd[n++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
         int i_wake = n;
-        pfd[n++] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
+        pfd[n++] = (struct pollfd){ .fd = session_event_fd(s), .events = POLLIN };
         int i_term = -1, i_hl = -1, i_hc = -1, i_ql = -1, i_q0 = n;
-        for (int i = 0; i < SESSION_MAX_QMP; i++) {
-            struct qmp_client *c = s->qmp[i];
+        for (int i = 0; i < LOOP_MAX_QMP; i++) {
+            struct qmp_client *c = l->qmp[i];
             pfd[n++] = (struct pollfd){ .fd = c ? qmp_client_fd(c) : -1,
                                         .events = c ? qmp_client_poll_events(c)
                                                     : 0 };
@@ -406,9 +473,9 @@ void mon_loop_run(struct mon_loop *l)
         if (pfd[i_wake].revents) {
             session_flush_events(s);
         }
-        for (int i = 0; i < SESSION_MAX_QMP; i++) {
-            if (s->qmp[i] && pfd[i_q0 + i].revents) {
-                qmp_client_ready(s->qmp[i], pfd[i_q0 + i].revents);
+        for (int i = 0; i < LOOP_MAX_QMP; i++) {
+            if (l->qmp[i] && pfd[i_q0 + i].revents) {
+                qmp_client_ready(l->qmp[i], pfd[i_q0 + i].revents);
             }
         }
         if (i_term >= 0 && pfd[i_term].revents && !term_readable(l->term)) {
@@ -441,11 +508,12 @@ void mon_loop_free(struct mon_loop *l)
     if (!l) {
         return;
     }
+    session_unsubscribe(l->s, forward_event, l);
     term_free(l->term);
     hmp_client_close(l);
-    for (int i = 0; i < SESSION_MAX_QMP; i++) {
-        qmp_client_free(l->s->qmp[i]);
-        l->s->qmp[i] = NULL;
+    for (int i = 0; i < LOOP_MAX_QMP; i++) {
+        qmp_client_free(l->qmp[i]);
+        l->qmp[i] = NULL;
     }
     if (l->hmp_listen >= 0) {
         close(l->hmp_listen);

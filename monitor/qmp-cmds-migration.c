@@ -5,14 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "machine/machine.h"
 #include "migration/dirty-rate.h"
-#include "monitor/session.h"
 
 QMP_FN(qmp_migrate)
 {
     const char *uri = json_string_value(json_object_get(args, "uri"));
-    if (!migration_start(&s->mig, uri, errp)) {
+    if (!session_migrate(s, uri, errp)) {
         return NULL;
     }
     return json_object();
@@ -21,13 +19,7 @@ QMP_FN(qmp_migrate)
 QMP_FN(qmp_migrate_incoming)
 {
     const char *uri = json_string_value(json_object_get(args, "uri"));
-    if (machine_runstate(s->machine) != RUN_STATE_INMIGRATE ||
-        s->in.started) {
-        error_setg(errp, "'-incoming' was not specified on the command line "
-                   "(or 'defer' was already used)");
-        return NULL;
-    }
-    if (!incoming_start(&s->in, uri, errp)) {
+    if (!session_migrate_incoming(s, uri, errp)) {
         return NULL;
     }
     return json_object();
@@ -35,7 +27,7 @@ QMP_FN(qmp_migrate_incoming)
 
 QMP_FN(qmp_migrate_cancel)
 {
-    migration_cancel(&s->mig);
+    session_migrate_cancel(s);
     return json_object();
 }
 
@@ -47,7 +39,7 @@ QMP_FN(qmp_migrate_continue)
                    "got '%s'", state);
         return NULL;
     }
-    if (!migration_continue(&s->mig, errp)) {
+    if (!session_migrate_continue(s, errp)) {
         return NULL;
     }
     return json_object();
@@ -56,7 +48,7 @@ QMP_FN(qmp_migrate_continue)
 QMP_FN(qmp_query_migrate)
 {
     struct mig_info mi;
-    migration_query(&s->mig, &mi);
+    session_migrate_query(s, &mi);
     json_t *r = json_object();
     if (mi.status == MIG_STATUS_NONE) {
         return r;
@@ -115,7 +107,7 @@ QMP_FN(qmp_migrate_set_capabilities)
     json_t *c;
     /* All or nothing: check every entry before changing any. */
     struct mig_config next;
-    migration_get_config(&s->mig, &next);
+    session_get_mig_config(s, &next);
     json_array_foreach(caps, i, c) {
         json_t *name = json_object_get(c, "capability");
         json_t *state = json_object_get(c, "state");
@@ -129,12 +121,12 @@ QMP_FN(qmp_migrate_set_capabilities)
             return NULL;
         }
     }
-    if (mig_status_is_active(migration_status(&s->mig))) {
+    if (mig_status_is_active(session_migrate_status(s))) {
         error_setg(errp, "cannot change capabilities while a migration is in "
                    "progress");
         return NULL;
     }
-    if (!migration_set_config(&s->mig, &next, errp)) {
+    if (!session_set_mig_config(s, &next, errp)) {
         return NULL;
     }
     return json_object();
@@ -143,7 +135,7 @@ QMP_FN(qmp_migrate_set_capabilities)
 QMP_FN(qmp_query_migrate_capabilities)
 {
     struct mig_config c;
-    migration_get_config(&s->mig, &c);
+    session_get_mig_config(s, &c);
     json_t *list = json_array();
     for (int i = 0; i < MIG_CAP__MAX; i++) {
         json_array_append_new(list, json_pack("{s:s,s:b}", "capability",
@@ -156,7 +148,7 @@ QMP_FN(qmp_query_migrate_capabilities)
 QMP_FN(qmp_migrate_set_parameters)
 {
     struct mig_config next;
-    migration_get_config(&s->mig, &next);
+    session_get_mig_config(s, &next);
     const char *key;
     json_t *v;
     json_object_foreach(args, key, v) {
@@ -175,7 +167,7 @@ QMP_FN(qmp_migrate_set_parameters)
             return NULL;
         }
     }
-    if (!migration_set_config(&s->mig, &next, errp)) {
+    if (!session_set_mig_config(s, &next, errp)) {
         return NULL;
     }
     return json_object();
@@ -184,7 +176,7 @@ QMP_FN(qmp_migrate_set_parameters)
 QMP_FN(qmp_query_migrate_parameters)
 {
     struct mig_config c;
-    migration_get_config(&s->mig, &c);
+    session_get_mig_config(s, &c);
     json_t *r = json_object();
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
         json_object_set_new(r, mig_params[i].name,
@@ -196,7 +188,7 @@ QMP_FN(qmp_query_migrate_parameters)
 QMP_FN(qmp_calc_dirty_rate)
 {
     json_int_t secs = json_integer_value(json_object_get(args, "calc-time"));
-    if (!dirty_rate_start(&s->dirty_rate, s->machine, (int)secs, errp)) {
+    if (!session_calc_dirty_rate(s, (int)secs, errp)) {
         return NULL;
     }
     return json_object();
@@ -205,7 +197,7 @@ QMP_FN(qmp_calc_dirty_rate)
 QMP_FN(qmp_query_dirty_rate)
 {
     struct dirty_rate_info di;
-    dirty_rate_query(&s->dirty_rate, &di);
+    session_query_dirty_rate(s, &di);
     json_t *r = json_pack("{s:s,s:I,s:I}", "status",
                           dirty_rate_status_name(di.status), "start-time",
                           (json_int_t)di.start_time, "calc-time",
@@ -219,7 +211,7 @@ QMP_FN(qmp_query_dirty_rate)
 QMP_FN(qmp_closefd)
 {
     const char *name = json_string_value(json_object_get(args, "fdname"));
-    if (!fd_table_close(s->fds, name, errp)) {
+    if (!session_closefd(s, name, errp)) {
         return NULL;
     }
     return json_object();
@@ -228,18 +220,5 @@ QMP_FN(qmp_closefd)
 QMP_FN(qmp_getfd)
 {
     const char *name = json_string_value(json_object_get(args, "fdname"));
-    if (s->pending_fd < 0) {
-        error_setg(errp, "No file descriptor supplied via SCM_RIGHTS");
-        return NULL;
-    }
-    if (name[0] >= '0' && name[0] <= '9') {
-        error_setg(errp, "Parameter 'fdname' expects a name not starting "
-                   "with a digit");
-        return NULL;
-    }
-    if (!fd_table_add(s->fds, name, s->pending_fd, errp)) {
-        return NULL;
-    }
-    s->pending_fd = -1;
-    return json_object();
+    return session_getfd(s, name, errp) ? json_object() : NULL;
 }

@@ -1,4 +1,4 @@
-/* Core monitor operations on the session's machine. */
+/* QMP commands on the session's machine, over the core. */
 #include "monitor/qmp-cmds.h"
 
 #include <jansson.h>
@@ -8,13 +8,12 @@
 
 #include "machine/machine.h"
 #include "monitor/monitor.h"
-#include "monitor/session.h"
 #include "snapshot/table.h"
 #include "vmstate/stream.h"
 
 QMP_FN(qmp_query_status)
 {
-    enum run_state st = machine_runstate(s->machine);
+    enum run_state st = machine_runstate(session_machine(s));
     return json_pack("{s:b,s:b,s:s}", "running", runstate_is_running(st),
                      "singlestep", 0, "status", runstate_name(st));
 }
@@ -30,7 +29,7 @@ QMP_FN(qmp_query_version)
 
 QMP_FN(qmp_query_name)
 {
-    const char *name = machine_name(s->machine);
+    const char *name = machine_name(session_machine(s));
     json_t *r = json_object();
     if (name && *name) {
         json_object_set_new(r, "name", json_string(name));
@@ -40,14 +39,14 @@ QMP_FN(qmp_query_name)
 
 QMP_FN(qmp_query_accel)
 {
-    return json_pack("{s:s}", "accel", machine_accel_name(s->machine));
+    return json_pack("{s:s}", "accel", machine_accel_name(session_machine(s)));
 }
 
 /* As QEMU's: present says KVM is built in (it always is), enabled that
  * it runs this machine. */
 QMP_FN(qmp_query_kvm)
 {
-    bool kvm = strcmp(machine_accel_name(s->machine), "kvm") == 0;
+    bool kvm = strcmp(machine_accel_name(session_machine(s)), "kvm") == 0;
     return json_pack("{s:b,s:b}", "enabled", kvm, "present", 1);
 }
 
@@ -55,7 +54,7 @@ QMP_FN(qmp_query_kvm)
 QMP_FN(qmp_query_uuid)
 {
     uint8_t u[16] = { 0 };
-    section_registry_uuid(machine_registry(s->machine), u);
+    section_registry_uuid(machine_registry(session_machine(s)), u);
     char text[37];
     snprintf(text, sizeof(text), "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
              "%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
@@ -90,83 +89,46 @@ static json_t *block_info(const struct snapshot_drive *d)
 
 QMP_FN(qmp_query_block)
 {
+    size_t n;
+    const struct snapshot_drive *drives = session_drives(s, &n);
     json_t *list = json_array();
-    for (size_t i = 0; i < s->ndrives; i++) {
-        json_array_append_new(list, block_info(&s->drives[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, block_info(&drives[i]));
     }
     return list;
 }
 
 QMP_FN(qmp_stop)
 {
-    enum run_state st = machine_runstate(s->machine);
-    if (!runstate_is_running(st)) {
-        return json_object();   /* already stopped: nothing to do */
-    }
-    if (!vm_stop(s->machine, RUN_STATE_PAUSED, errp)) {
-        return NULL;
-    }
-    return json_object();
+    return session_stop(s, errp) ? json_object() : NULL;
 }
 
 QMP_FN(qmp_cont)
 {
-    enum run_state st = machine_runstate(s->machine);
-    if (runstate_is_running(st)) {
-        return json_object();
-    }
-    if (st == RUN_STATE_INMIGRATE || st == RUN_STATE_FINISH_MIGRATE) {
-        error_setg(errp, "Migration is not finalized yet");
-        return NULL;
-    }
-    if (st == RUN_STATE_INTERNAL_ERROR || st == RUN_STATE_SHUTDOWN) {
-        error_setg(errp, "Resetting the Virtual Machine is required (it is "
-                   "in state '%s'%s%s)", runstate_name(st),
-                   *machine_last_error(s->machine) ? ": " : "",
-                   machine_last_error(s->machine));
-        return NULL;
-    }
-    /* After a migration the destination may hold the drives: take them
-     * back first, or stay stopped with the lock error. */
-    BlockDev *drives[SNAPSHOT_MAX_DRIVES];
-    for (size_t i = 0; i < s->ndrives; i++) {
-        drives[i] = s->drives[i].bs;
-    }
-    if (!blk_activate_all(drives, s->ndrives, errp) ||
-        !vm_start(s->machine, errp)) {
-        return NULL;
-    }
-    return json_object();
+    return session_cont(s, errp) ? json_object() : NULL;
 }
 
 QMP_FN(qmp_system_reset)
 {
-    if (!machine_reset(s->machine, errp)) {
-        return NULL;
-    }
-    session_emit(s, "RESET", json_pack("{s:b,s:s}", "guest", 0, "reason",
-                                       "host-qmp-system-reset"));
-    return json_object();
+    return session_reset(s, errp) ? json_object() : NULL;
 }
 
 QMP_FN(qmp_quit)
 {
-    session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason",
-                                          "host-qmp-quit"));
-    session_request_quit(s);
+    session_quit(s);
     return json_object();
 }
 
 QMP_FN(qmp_query_cpus_fast)
 {
     json_t *list = json_array();
-    for (int i = 0; i < machine_smp(s->machine); i++) {
+    for (int i = 0; i < machine_smp(session_machine(s)); i++) {
         char path[64];
         snprintf(path, sizeof(path), "/machine/cpu[%d]", i);
         json_array_append_new(list, json_pack(
             "{s:i,s:s,s:I,s:{s:i,s:i,s:i,s:i},s:s}", "cpu-index", i,
             "qom-path", path, "thread-id",
-            (json_int_t)machine_vcpu_thread_id(s->machine, i), "props",
+            (json_int_t)machine_vcpu_thread_id(session_machine(s), i), "props",
             "core-id", 0, "thread-id", 0, "node-id", 0, "socket-id", i,
             "target", "x86_64"));
     }

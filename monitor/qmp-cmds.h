@@ -1,12 +1,12 @@
-/* The core operations of the monitor, in QMP's shape: each takes the
- * session and its JSON arguments and returns the JSON result (or NULL
- * with errp).  QMP calls them through its table; the HMP handlers call
- * them too and print the result. */
+/* The QMP commands: each takes the session and its JSON arguments, calls
+ * the core (core/session.h) and returns the JSON result (or NULL with
+ * errp).  QMP calls them through its table; the HMP handlers call them
+ * too and print the result. */
 #ifndef HOP_MONITOR_QMP_CMDS_H
 #define HOP_MONITOR_QMP_CMDS_H
 
+#include "core/session.h"
 #include "monitor/qmp.h"
-#include "snapshot/snapshot.h"
 
 #define QMP_FN(name) json_t *name(struct vm_session *s, json_t *args, \
                                   Error **errp)
@@ -51,26 +51,5 @@ QMP_FN(qmp_snapshot_save);
 QMP_FN(qmp_snapshot_load);
 QMP_FN(qmp_snapshot_delete);
 QMP_FN(qmp_query_snapshots);
-
-/* The operations behind them, for the HMP commands too: progress and
- * warnings go where the caller says (io may be NULL). */
-struct session_snapshot_io {
-    snapshot_progress_fn progress;
-    void *progress_ctx;
-    void (*warn)(void *ctx, const char *msg);
-    void *warn_ctx;
-};
-bool session_savevm(struct vm_session *s, const char *tag,
-                    const struct snapshot_select *sel,
-                    const struct session_snapshot_io *io, Error **errp);
-bool session_loadvm(struct vm_session *s, const char *tag,
-                    const struct snapshot_select *sel,
-                    const struct session_snapshot_io *io, Error **errp);
-bool session_delvm(struct vm_session *s, const char *tag,
-                   const struct snapshot_select *sel,
-                   const struct session_snapshot_io *io, Error **errp);
-/* The snapshots every snapshotted drive has (caller frees the list). */
-bool session_list_snapshots(struct vm_session *s, struct blk_snapshot **l,
-                            size_t *n, Error **errp);
 
 #endif

@@ -77,33 +77,6 @@ const struct qmp_cmd qmp_commands[] = {
     { NULL }
 };
 
-const struct qmp_event qmp_events[] = {
-    { "STOP", NULL, "The machine stopped" },
-    { "RESUME", NULL, "The machine runs again" },
-    { "SHUTDOWN", ARGS({ "guest", QMP_BOOL, false },
-                       { "reason", QMP_STR, false, "ShutdownCause" }),
-      "The machine ends: the guest powered off, or quit" },
-    { "RESET", ARGS({ "guest", QMP_BOOL, false },
-                    { "reason", QMP_STR, false, "ShutdownCause" }),
-      "system_reset restarted the machine" },
-    { "GUEST_PANICKED", ARGS({ "action", QMP_STR, false }),
-      "A vCPU could not go on; the machine is paused" },
-    { "MIGRATION", ARGS({ "status", QMP_STR, false, "MigrationStatus" }),
-      "A migration changed status (with the events capability on), or an "
-      "incoming one completed" },
-    { NULL }
-};
-
-const struct qmp_event *qmp_event_find(const char *name)
-{
-    for (const struct qmp_event *e = qmp_events; e->name; e++) {
-        if (strcmp(e->name, name) == 0) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
 /* Enums and objects whose values or members live in other tables. */
 static const char *run_state_value(size_t i)
 {

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "monitor/outq.h"
-#include "monitor/session.h"
 
 /* Bounds on one incoming message.  QEMU's JSON parser has the same
  * nesting limit; its size limit is larger, but no request needs 1 MiB. */
@@ -115,7 +115,8 @@ static bool check_args(const struct qmp_cmd *cmd, json_t *args, Error **errp)
 
 const struct qmp_cmd *qmp_table_of(const struct vm_session *s)
 {
-    return s->qmp_table ? s->qmp_table : qmp_commands;
+    const struct qmp_cmd *t = session_qmp_table(s);
+    return t ? t : qmp_commands;
 }
 
 json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
@@ -406,13 +407,15 @@ static void process(struct qmp_client *c)
     }
 }
 
-static void read_input(struct qmp_client *c)
+/* process() keeps at most QMP_MAX_REQUEST bytes of a message. */
+#define QMP_MAX_BUF (QMP_MAX_REQUEST + 8192)
+
+/* Room for at least `room` more bytes, up to QMP_MAX_BUF in all. */
+static void grow(struct qmp_client *c, size_t room)
 {
-    /* process() keeps at most QMP_MAX_REQUEST bytes of a message. */
-    const size_t max_cap = QMP_MAX_REQUEST + 8192;
-    if (c->cap - c->len < 4096 && c->cap < max_cap) {
+    while (c->cap - c->len < room && c->cap < QMP_MAX_BUF) {
         size_t cap = c->cap ? c->cap * 2 : 8192;
-        cap = cap < max_cap ? cap : max_cap;
+        cap = cap < QMP_MAX_BUF ? cap : QMP_MAX_BUF;
         char *b = realloc(c->buf, cap);
         if (!b) {
             abort();
@@ -420,6 +423,11 @@ static void read_input(struct qmp_client *c)
         c->buf = b;
         c->cap = cap;
     }
+}
+
+static void read_input(struct qmp_client *c)
+{
+    grow(c, 4096);
     if (c->len == c->cap) {
         return;
     }
@@ -434,6 +442,20 @@ static void read_input(struct qmp_client *c)
     } else {
         c->len += (size_t)n;
     }
+}
+
+bool qmp_client_take_input(struct qmp_client *c, const char *data,
+                           size_t len, bool eof)
+{
+    grow(c, len);
+    if (c->cap - c->len < len) {
+        return false;
+    }
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+    c->eof = eof;
+    process(c);
+    return true;
 }
 
 short qmp_client_poll_events(const struct qmp_client *c)

@@ -9,26 +9,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/events.h"
 #include "util/error.h"
 
 typedef struct json_t json_t;
 struct vm_session;
 struct qmp_client;
 
-/* A QMP command argument (or a member of a type the schema describes):
- * name, JSON type, optional.  `of` names a type of the schema (in
- * qmp_schema_types, or a builtin: "str", "int", "bool", "number",
- * "any") that refines the JSON type: an array's element type, an
- * object's type, or an enum for a string.  Without it an array holds
- * "any" values and an object is "any". */
-enum qmp_type { QMP_STR, QMP_INT, QMP_BOOL, QMP_OBJ, QMP_ARRAY, QMP_NUM };
-
-struct qmp_arg {
-    const char *name;
-    enum qmp_type type;
-    bool optional;
-    const char *of;
-};
+/* A command's arguments are described as an event's data is (struct
+ * qmp_arg, core/events.h). */
 
 /* Returns the "return" value (new reference) or NULL with errp set. */
 typedef json_t *(*qmp_fn)(struct vm_session *s, json_t *args, Error **errp);
@@ -53,16 +42,6 @@ extern const struct qmp_arg qmp_any_args[];
 extern const struct qmp_cmd qmp_commands[];
 /* The commands a session's clients may run. */
 const struct qmp_cmd *qmp_table_of(const struct vm_session *s);
-
-/* The events hop emits and what their data holds (monitor/qmp-table.c),
- * ending with name NULL.  session_emit() takes only these. */
-struct qmp_event {
-    const char *name;
-    const struct qmp_arg *data;    /* NULL = no members */
-    const char *help;              /* when it is sent, for the manual */
-};
-extern const struct qmp_event qmp_events[];
-const struct qmp_event *qmp_event_find(const char *name);
 
 /* A named type of the schema: an object with members, or an enum (a
  * string with fixed values).  Members or values may come from another
@@ -93,6 +72,11 @@ void qmp_arg_type_name(const struct qmp_arg *a, char *buf, size_t len);
 struct qmp_client *qmp_client_new(struct vm_session *s, int fd);
 /* Sends the greeting. */
 void qmp_client_start(struct qmp_client *c);
+/* Input another reader took from the socket before it was known to be
+ * QMP (a monitor client upgrading), and whether that reader saw the end
+ * of it; answers what is complete.  False if it does not fit. */
+bool qmp_client_take_input(struct qmp_client *c, const char *data,
+                           size_t len, bool eof);
 /* What to poll the client's descriptor for (POLLIN, POLLOUT). */
 short qmp_client_poll_events(const struct qmp_client *c);
 /* After poll: sends what waits, reads what arrived, answers complete

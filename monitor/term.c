@@ -12,9 +12,9 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "core/session.h"
 #include "monitor/complete.h"
 #include "monitor/monitor.h"
-#include "monitor/session.h"
 #include "util/io.h"
 
 #define HISTORY_MAX 1000
@@ -107,7 +107,7 @@ static void on_rl_line(char *line)
     }
     run_line(t, line);
     free(line);
-    if (t->s->quit) {
+    if (session_quit_requested(t->s)) {
         rl_callback_handler_remove();
     }
 }
@@ -234,7 +234,7 @@ static bool read_lines(struct term *t)
     t->len += (size_t)n;
     size_t off = 0;
     char *nl;
-    while (!t->s->quit &&
+    while (!session_quit_requested(t->s) &&
            (nl = memchr(t->buf + off, '\n', t->len - off)) != NULL) {
         *nl = '\0';
         run_line(t, t->buf + off);

@@ -22,7 +22,7 @@ struct state_layout {
     uint64_t total;
 };
 
-static void default_tag(char *buf, size_t len)
+void snapshot_default_tag(char *buf, size_t len)
 {
     time_t now = time(NULL);
     struct tm tm;
@@ -230,7 +230,7 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
     }
     char name[64];
     if (!tag || !*tag) {
-        default_tag(name, sizeof(name));
+        snapshot_default_tag(name, sizeof(name));
         tag = name;
     }
     if (strlen(tag) > 1024) {

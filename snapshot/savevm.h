@@ -18,7 +18,11 @@
 
 #include "snapshot/snapshot.h"
 
-/* tag NULL: "vm-YYYYMMDDhhmmss" as QEMU names it.  out (may be NULL)
+/* The name of a snapshot saved without one: "vm-YYYYMMDDhhmmss" in
+ * local time, as QEMU names it. */
+void snapshot_default_tag(char *buf, size_t len);
+
+/* tag NULL: snapshot_default_tag.  out (may be NULL)
  * receives the state drive's new snapshot (blk_snapshot_clear it). */
 bool snapshot_save(const struct snapshot_target *t, const char *tag,
                    const struct snapshot_select *sel, struct blk_snapshot *out,

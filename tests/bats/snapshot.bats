@@ -445,6 +445,30 @@ serial_repeats() {
     assert_failure 2
 }
 
+@test "hop snapshot save and load speak QMP: to a -qmp socket, and to a monitor socket" {
+    "$HOP" img create "$D/d.qcow2" 1M >/dev/null
+    hop_start vm -m 16M -drive "file=$D/d.qcow2" -qmp "unix:$D/q.sock,server,nowait"
+    wait_for "[ -S '$D/q.sock' ]" 10
+    # Any tag goes as a JSON string, quotes and backslashes too.
+    run timeout 60 "$HOP" snapshot save 'a"b\c' --monitor "unix:$D/q.sock"
+    assert_success
+    assert_output ''
+    run timeout 60 "$HOP" snapshot load 'a"b\c' --monitor "unix:$D/vm.mon"
+    assert_success
+    # The answer's error object decides, and its one line is the message.
+    run timeout 60 "$HOP" snapshot load nope --monitor "unix:$D/q.sock"
+    assert_failure 1
+    assert_output "hop: Snapshot 'nope' does not exist in drive 'ide0-hd0' ($D/d.qcow2)"
+    run timeout 60 "$HOP" snapshot save --monitor "unix:$D/vm.mon"
+    assert_success
+    run "$HOP" snapshot list "$D/d.qcow2" -U
+    assert_output --partial 'a"b\\c'    # the table escapes the backslash
+    assert_output --regexp 'vm-[0-9]{14}'
+    # The monitor socket still serves people: the QMP client left it.
+    run timeout 10 socat -t 5 - "UNIX-CONNECT:$D/vm.mon" <<<'info status'
+    assert_output --partial 'VM status: running'
+}
+
 @test "QMP: snapshot-save, query-snapshots, snapshot-load, snapshot-delete" {
     "$HOP" img create "$D/d.qcow2" 1M >/dev/null
     hop_start vm -m 16M -drive "file=$D/d.qcow2" -qmp "unix:$D/q.sock,server,nowait"

@@ -12,12 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "fuzz-common.h"
 #include "machine/machine.h"
 #include "monitor/qmp.h"
-#include "monitor/session.h"
 
-static struct vm_session session;
+static struct vm_session *session;
 static struct qmp_cmd *safe_table;
 
 static bool reaches_outside(const char *name)
@@ -54,19 +54,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             safe_table[k++] = qmp_commands[i];
         }
     }
-    if (!session_init(&session)) {
-        abort();
-    }
-    session.qmp_table = safe_table;
-    session.accel = "emu";
-    struct machine_config cfg = {
+    struct machine_config mc = {
         .ram_size = 2u << 20,
         .guest = "counter",
         .report = quiet,
     };
     Error *err = NULL;
-    struct machine *m = machine_new(&cfg, &err);
-    if (!m || !session_attach_machine(&session, m, &err)) {
+    session = session_new(&(struct session_config){
+        .machine = &mc, .qmp_table = safe_table }, &err);
+    if (!session) {
         fprintf(stderr, "fuzz_qmp: %s\n", error_get_pretty(err));
         abort();
     }
@@ -80,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    sv) < 0) {
         abort();
     }
-    struct qmp_client *c = qmp_client_new(&session, sv[0]);
+    struct qmp_client *c = qmp_client_new(session, sv[0]);
     qmp_client_start(c);
     /* The client's side: everything at once, then end of input. */
     size_t off = 0;
@@ -104,14 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         qmp_client_ready(c, p.revents);
-        session_flush_events(&session);
+        session_flush_events(session);
     }
     qmp_client_free(c);
     close(sv[1]);
     /* A stopped machine for the next input, whatever this one did. */
-    if (machine_runstate(session.machine) == RUN_STATE_RUNNING) {
-        vm_stop(session.machine, RUN_STATE_PAUSED, NULL);
-    }
-    session.quit = false;
+    session_stop(session, NULL);
+    session_clear_quit(session);
     return 0;
 }

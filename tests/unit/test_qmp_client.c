@@ -17,12 +17,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/session.h"
 #include "monitor/outq.h"
 #include "monitor/qmp.h"
-#include "monitor/session.h"
 
 struct fixture {
-    struct vm_session s;
+    struct vm_session *s;
     int peer;                  /* the test's end */
     struct qmp_client *c;
 };
@@ -61,12 +61,12 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     int sv[2];
-    if (!f || !session_init(&f->s) ||
+    if (!f || !(f->s = session_new(&(struct session_config){ 0 }, NULL)) ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         return -1;
     }
     f->peer = sv[1];
-    f->c = qmp_client_new(&f->s, sv[0]);
+    f->c = qmp_client_new(f->s, sv[0]);
     qmp_client_start(f->c);
     /* Greeting, then negotiation. */
     send_all(f, "{\"execute\": \"qmp_capabilities\"}\n");
@@ -83,7 +83,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     qmp_client_free(f->c);
     close(f->peer);
-    session_destroy(&f->s);
+    session_free(f->s);
     free(f);
     return 0;
 }

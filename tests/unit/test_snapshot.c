@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "core/session.h"
 #include "machine/machine.h"
 #include "monitor/complete.h"
-#include "monitor/session.h"
 #include "ram/ram.h"
 #include "snapshot/catalog.h"
 #include "snapshot/channel-vmstate.h"
@@ -437,17 +437,17 @@ static void test_complete_tags(void **state)
     assert_true(blk_snapshot_create(bs, &sn, &err));
     sn.name = beta;
     assert_true(blk_snapshot_create(bs, &sn, &err));
-    struct vm_session s;
-    assert_true(session_init(&s));
-    s.drives[0] = (struct snapshot_drive){ "ide0-hd0", bs };
-    s.ndrives = 1;
+    struct snapshot_drive drive = { "ide0-hd0", bs };
+    struct vm_session *s = session_new(&(struct session_config){
+        .drives = &drive, .ndrives = 1 }, &err);
+    assert_non_null(s);
     struct words ws = { "" };
-    hmp_complete(&s, "loadvm al", collect, &ws);
+    hmp_complete(s, "loadvm al", collect, &ws);
     assert_string_equal(ws.buf, "alpha ");
     ws.buf[0] = '\0';
-    hmp_complete(&s, "delvm ", collect, &ws);
+    hmp_complete(s, "delvm ", collect, &ws);
     assert_string_equal(ws.buf, "alpha beta ");
-    session_destroy(&s);
+    session_free(s);
     blk_close(bs);
 }
 

@@ -1,0 +1,70 @@
+/* The session's fields: for the .c files of core/ only.  The interfaces
+ * go through core/session.h. */
+#ifndef HOP_CORE_SESSION_PRIV_H
+#define HOP_CORE_SESSION_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/session.h"
+#include "migration/globalstate.h"
+#include "machine/machine.h"
+#include "migration/incoming.h"
+
+struct session_event {
+    char *name;
+    json_t *data;
+    long long sec, usec;
+    struct session_event *next;
+};
+
+struct session_subscriber {
+    session_event_fn fn;
+    void *opaque;
+};
+
+struct vm_session {
+    struct machine *machine;
+    atomic_bool quit;                /* leave the monitor loop (any thread) */
+    int wake[2];                     /* pipe: events are waiting */
+    pthread_mutex_t lock;            /* guards the event queue */
+    struct session_event *events, **events_tail;
+    struct session_subscriber subs[SESSION_MAX_SUBSCRIBERS];
+
+    /* Moving state: RAM as a live section, the run state for the peer,
+     * named descriptors (getfd), outgoing and incoming migration. */
+    struct ram_state *rs;
+    struct globalstate gs;
+    struct fd_table *fds;
+    struct migration mig;
+    struct incoming in;
+    struct dirty_rate dirty_rate;
+    bool wired;                      /* the above are initialised */
+    bool autostart;                  /* not -S */
+    int exit_status;                 /* hop run's exit status */
+    /* A descriptor a monitor client sent with SCM_RIGHTS, until getfd
+     * names it; -1 if none. */
+    int pending_fd;
+
+    /* Every drive, and the snapshot catalog (NULL: HOP_CATALOG or the
+     * default). */
+    struct snapshot_drive drives[SNAPSHOT_MAX_DRIVES];
+    size_t ndrives;
+    const char *catalog;
+
+    const struct qmp_cmd *qmp_table;
+};
+
+/* Queue an event (any thread); data is taken over (may be NULL).  The
+ * name must be in the event table (core/events.h). */
+void session_emit(struct vm_session *s, const char *name, json_t *data);
+
+/* The event policy (core/events.c): what the machine and migration
+ * report becomes events (and, for some, the end of the session). */
+void session_on_machine_event(void *opaque, enum machine_event ev);
+void session_on_runstate(void *opaque, enum run_state from,
+                         enum run_state to);
+void session_on_migration_status(void *opaque, enum mig_status st);
+void session_on_incoming_done(void *opaque, bool ok, const char *error);
+
+#endif
