@@ -179,7 +179,7 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
             return false;
         }
         break;
-    case RAM_PAGE_XBZRLE:
+    case RAM_PAGE_XBZRLE: {
         ssize_t n = io_pread_full(st->fd, r->page, ps, p->offset);
         if (n != (ssize_t)ps) {
             error_setg_errno(errp, n < 0 ? errno : EIO, "reading back RAM "
@@ -196,6 +196,7 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
             return false;
         }
         break;
+    }
     case RAM_PAGE_COMPRESSED:
         error_setg(errp, "page record at offset %llu: compressed pages "
                    "(COMPRESS_PAGE) cannot be extracted by this build",
