@@ -70,7 +70,8 @@ TOOL_BINS    := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 -include machine/firmware/firmware.mk
 
-.PHONY: all check deps install uninstall clean tools man fuzz fuzz-build
+.PHONY: all check deps install uninstall clean tools man fuzz fuzz-build \
+    format format-check
 # Keep intermediate objects (test support code) between runs.
 .SECONDARY:
 all: $(BUILD)/hop
@@ -157,11 +158,19 @@ check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)
 DEB_PACKAGES := build-essential pkg-config libreadline-dev libsqlite3-dev \
     libqcow-dev libjansson-dev libcmocka-dev zlib1g-dev bats bats-assert bats-support \
     qemu-utils qemu-system-x86 python3 python3-libqcow libqcow-utils \
-    sqlite3 socat tmux util-linux jq xz-utils clang libclang-rt-14-dev
+    sqlite3 socat tmux util-linux jq xz-utils clang libclang-rt-14-dev \
+    clang-format
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
+
+# Layout: .clang-format, for every C file in the tree.
+FORMAT_FILES = $(shell git ls-files '*.[ch]')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 # Both pages are generated: hop(1) from the command line's tables,
 # hop-monitor(7) from the monitor's; tests fail when a committed page is
