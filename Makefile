@@ -164,6 +164,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(DEB_PACKAGES)
+	$(SUDO) tests/tools/fetch-qemu-tools.sh
 
 # Layout: .clang-format, for every C file in the tree.
 FORMAT_FILES = $(shell git ls-files '*.[ch]')

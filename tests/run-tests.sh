@@ -4,6 +4,8 @@
 # Exit status is non-zero if anything failed or if no test ran at all.
 #   HOP_BUILD   build directory (default: build)
 #   HOP_TESTS   optional regex: only run test binaries / bats files matching it
+#   HOP_QEMU_PYTHON, HOP_QEMU_SCRIPTS   QEMU's python/ and scripts/ folders
+#               (default: from tests/tools/fetch-qemu-tools.sh's cache)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 build=${HOP_BUILD:-build}
@@ -20,6 +22,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # ThreadSanitizer builds: a race ends the process (and fails its test);
 # races on guest RAM are by design (tests/tsan.supp says why).
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1}
+# QEMU's own tools as oracles, where tests/tools/fetch-qemu-tools.sh (run
+# by make deps) put them; the tests that use them skip without.
+qemu_tools=$(tests/tools/qemu-tools-dir.sh)
+if [ -z "${HOP_QEMU_PYTHON:-}" ] && [ -d "$qemu_tools/python/qemu/qmp" ]; then
+    export HOP_QEMU_PYTHON=$qemu_tools/python
+fi
+if [ -z "${HOP_QEMU_SCRIPTS:-}" ] && [ -d "$qemu_tools/scripts" ]; then
+    export HOP_QEMU_SCRIPTS=$qemu_tools/scripts
+fi
 
 status=0
 for t in "$build"/tests/test_*; do
