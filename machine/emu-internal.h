@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "machine/emu.h"
+#include "util/guest-reads.h"
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -249,15 +250,18 @@ EMU_INLINE uint32_t mem_read(struct emu_cpu *c, uint32_t addr, int sz)
 {
     if (likely((uint64_t)addr + (unsigned)sz <= c->ram_size)) {
         const uint8_t *p = c->ram + addr;
-        if (sz == 1)
-            return *p;
-        if (sz == 2) {
-            uint16_t v;
-            memcpy(&v, p, 2);
-            return v;
-        }
         uint32_t v;
-        memcpy(&v, p, 4);
+        GUEST_ACCESS_BEGIN();
+        if (sz == 1) {
+            v = *p;
+        } else if (sz == 2) {
+            uint16_t w;
+            memcpy(&w, p, 2);
+            v = w;
+        } else {
+            memcpy(&v, p, 4);
+        }
+        GUEST_ACCESS_END();
         return v;
     }
     return emu_read_slow(c, addr, sz);
@@ -288,6 +292,7 @@ EMU_INLINE void mem_write(struct emu_cpu *c, uint32_t addr, int sz,
     if (likely((uint64_t)addr + (unsigned)sz <= c->ram_size &&
                (addr & (EMU_PAGE_SIZE - 1)) <= EMU_PAGE_SIZE - (unsigned)sz)) {
         uint8_t *p = c->ram + addr;
+        GUEST_ACCESS_BEGIN();
         if (sz == 1) {
             *p = (uint8_t)v;
         } else if (sz == 2) {
@@ -296,6 +301,7 @@ EMU_INLINE void mem_write(struct emu_cpu *c, uint32_t addr, int sz,
         } else {
             memcpy(p, &v, 4);
         }
+        GUEST_ACCESS_END();
         page_stored(c, addr >> EMU_PAGE_SHIFT);
         return;
     }

@@ -70,12 +70,14 @@ static int rep_stos_fast(struct emu_cpu *c, const struct emu_op *op)
             n = 1;
         } else {
             uint8_t *p = c->ram + a;
+            GUEST_ACCESS_BEGIN();
             if (sz == 1) {
                 memset(p, (int)v, n);
             } else {
                 for (uint32_t i = 0; i < n; i++)
                     memcpy(p + i * (uint32_t)sz, &v, (size_t)sz);
             }
+            GUEST_ACCESS_END();
             page_stored(c, a >> EMU_PAGE_SHIFT);
         }
         c->r[R_EDI].d += n * (uint32_t)sz;
@@ -141,12 +143,14 @@ static int rep_movs_fast(struct emu_cpu *c, const struct emu_op *op)
             n = 1;
         } else {
             uint32_t bytes = n * (uint32_t)sz;
+            GUEST_ACCESS_BEGIN();
             if (d > s && d < s + bytes) {
                 for (uint32_t i = 0; i < bytes; i += (uint32_t)sz)
                     memmove(c->ram + d + i, c->ram + s + i, (size_t)sz);
             } else {
                 memmove(c->ram + d, c->ram + s, bytes);
             }
+            GUEST_ACCESS_END();
             page_stored(c, d >> EMU_PAGE_SHIFT);
             c->r[R_ESI].d += bytes;
             c->r[R_EDI].d += bytes;

@@ -109,11 +109,13 @@ void emu_code_written(struct emu_cpu *c, uint64_t page)
 uint32_t emu_read_slow(struct emu_cpu *c, uint32_t addr, int sz)
 {
     uint32_t v = 0;
+    GUEST_ACCESS_BEGIN();
     for (int i = 0; i < sz; i++) {
         uint32_t a = addr + (uint32_t)i;       /* wraps at 4 GiB */
         uint32_t b = a < c->ram_size ? c->ram[a] : 0xff;
         v |= b << (8 * i);
     }
+    GUEST_ACCESS_END();
     return v;
 }
 
@@ -123,7 +125,9 @@ void emu_write_slow(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
         uint32_t a = addr + (uint32_t)i;
         if (a >= c->ram_size)
             continue;                          /* dropped, like a PC */
+        GUEST_ACCESS_BEGIN();
         c->ram[a] = (uint8_t)(v >> (8 * i));
+        GUEST_ACCESS_END();
         page_stored(c, a >> EMU_PAGE_SHIFT);
     }
 }
