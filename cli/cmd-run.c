@@ -19,6 +19,7 @@
 #include "machine/machine.h"
 #include "monitor/endpoint.h"
 #include "monitor/loop.h"
+#include "util/alloc.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
 #include "util/io.h"
@@ -118,7 +119,7 @@ static bool drive_key(struct run_opts *o, char *kv)
 
 static bool parse_drive(struct run_opts *o, const char *spec)
 {
-    char *copy = strdup(spec);
+    char *copy = xstrdup(spec);
     char *save = NULL;
     bool ok = true;
     o->drive_attached = true;
