@@ -14,6 +14,7 @@
 #include "block/block.h"
 #include "cli/cli.h"
 #include "snapshot/table.h"
+#include "util/alloc.h"
 #include "util/parse.h"
 
 static const struct cli_command *self(void)
@@ -537,10 +538,7 @@ static int img_convert(int argc, char **argv)
         ok = false;
     }
     size_t chunk = 1 << 20;
-    uint8_t *buf = malloc(chunk);
-    if (!buf) {
-        abort();
-    }
+    uint8_t *buf = xmalloc(chunk);
     for (uint64_t off = 0; ok && off < size; off += chunk) {
         size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
         ok = snap ? blk_snapshot_pread(in, snap, off, buf, n, &err)

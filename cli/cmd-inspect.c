@@ -16,6 +16,7 @@
 #include "block/block.h"
 #include "snapshot/catalog-index.h"
 #include "snapshot/table.h"
+#include "util/alloc.h"
 #include "util/printable.h"
 
 struct inspect_cmd {
@@ -38,7 +39,7 @@ static int opt_section(const struct cli_command *self,
 {
     struct inspect_cmd *a = target;
     free(a->section);
-    a->section = strdup(v);
+    a->section = xstrdup(v);
     char *colon = strrchr(a->section, ':');
     if (colon) {
         char *end;
@@ -277,15 +278,15 @@ static void split_image_tag(struct inspect_cmd *a)
     const char *at = strrchr(a->file, '@');
     if (a->snapshot || !at || at == a->file || !at[1] ||
         access(a->file, F_OK) == 0) {
-        a->image = strdup(a->file);
+        a->image = xstrdup(a->file);
         return;
     }
-    a->image = strndup(a->file, (size_t)(at - a->file));
+    a->image = xstrndup(a->file, (size_t)(at - a->file));
     if (access(a->image, F_OK) == 0) {
         a->snapshot = at + 1;
     } else {
         free(a->image);
-        a->image = strdup(a->file);
+        a->image = xstrdup(a->file);
     }
 }
 

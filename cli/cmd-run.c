@@ -19,6 +19,7 @@
 #include "machine/machine.h"
 #include "monitor/endpoint.h"
 #include "monitor/loop.h"
+#include "util/alloc.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
 #include "util/io.h"
@@ -118,7 +119,7 @@ static bool drive_key(struct run_opts *o, char *kv)
 
 static bool parse_drive(struct run_opts *o, const char *spec)
 {
-    char *copy = strdup(spec);
+    char *copy = xstrdup(spec);
     char *save = NULL;
     bool ok = true;
     o->drive_attached = true;
@@ -643,64 +644,94 @@ static bool start(const struct run_opts *o, struct vm_session *s)
     return true;
 }
 
+/* What cmd_run holds from setting up to tearing down. */
+struct run_ctx {
+    struct run_opts o;
+    struct endpoint hmp_ep, qmp_ep;
+    BlockDev *blk;
+    struct vm_session *s;
+    struct mon_loop *loop;
+    struct serial_out serial;
+};
+
+/* The options and the endpoints; -1 to go on, or the exit code. */
+static int parse_all(int argc, char **argv, struct run_ctx *st)
+{
+    int rc = parse(argc, argv, &st->o);
+    if (rc < 0) {
+        rc = parse_endpoints(&st->o, &st->hmp_ep, &st->qmp_ep);
+    }
+    return rc;
+}
+
+/* The drive and the session; false (reported) if either cannot be had. */
+static bool set_up(struct run_ctx *st)
+{
+    return open_drive(&st->o, &st->blk) &&
+           (st->s = make_session(&st->o, st->blk, &st->serial)) != NULL;
+}
+
+/* The monitors, the start, and their loop until the machine quits; the
+ * exit code. */
+static int run_loop(struct run_ctx *st)
+{
+    Error *err = NULL;
+    st->loop = mon_loop_new(st->s, &st->hmp_ep, &st->qmp_ep, &err);
+    if (!st->loop) {
+        error_report_err(err);
+        return EXIT_FAIL;
+    }
+    if (!start(&st->o, st->s)) {
+        return EXIT_FAIL;
+    }
+    mon_loop_run(st->loop);
+    return session_exit_status(st->s);
+}
+
+/* Leave cleanly: migration threads first, then vCPUs, then drives.
+ * Returns rc, or EXIT_FAIL if the drive cannot be flushed. */
+static int tear_down(struct run_ctx *st, int rc)
+{
+    if (st->s) {
+        session_shutdown(st->s);
+    }
+    mon_loop_free(st->loop);
+    session_free(st->s);
+    if (st->blk) {
+        Error *err = NULL;
+        if (!blk_flush(st->blk, &err)) {
+            error_report_err(err);
+            rc = EXIT_FAIL;
+        }
+        blk_close(st->blk);
+    }
+    if (st->serial.fd >= 0) {
+        serial_flush(&st->serial);
+        if (st->serial.fd != STDOUT_FILENO) {
+            close(st->serial.fd);
+        }
+    }
+    pthread_mutex_destroy(&st->serial.lock);
+    endpoint_clear(&st->hmp_ep);
+    endpoint_clear(&st->qmp_ep);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
-    struct run_opts o = { 0 };
-    struct endpoint hmp_ep = { 0 }, qmp_ep = { 0 };
-    int rc = parse(argc, argv, &o);
-    if (rc < 0) {
-        rc = parse_endpoints(&o, &hmp_ep, &qmp_ep);
-    }
+    struct run_ctx st = { .serial = { .fd = -1 } };
+    int rc = parse_all(argc, argv, &st);
     if (rc >= 0) {
         return rc;
     }
-    Error *err = NULL;
-    BlockDev *blk = NULL;
-    struct vm_session *s = NULL;
-    struct mon_loop *loop = NULL;
-    struct serial_out serial = { .fd = -1 };
-    pthread_mutex_init(&serial.lock, NULL);
-    rc = EXIT_FAIL;
-    if (!open_drive(&o, &blk) || !(s = make_session(&o, blk, &serial))) {
-        goto out;
+    pthread_mutex_init(&st.serial.lock, NULL);
+    if (!set_up(&st)) {
+        rc = EXIT_FAIL;
+    } else if (st.o.dump_vmstate) {
+        rc = dump_vmstate(session_machine(st.s), st.o.dump_vmstate)
+                 ? EXIT_OK : EXIT_FAIL;
+    } else {
+        rc = run_loop(&st);
     }
-    if (o.dump_vmstate) {
-        rc = dump_vmstate(session_machine(s), o.dump_vmstate) ? EXIT_OK
-                                                              : EXIT_FAIL;
-        goto out;
-    }
-    loop = mon_loop_new(s, &hmp_ep, &qmp_ep, &err);
-    if (!loop) {
-        error_report_err(err);
-        goto out;
-    }
-    if (start(&o, s)) {
-        mon_loop_run(loop);
-        rc = session_exit_status(s);
-    }
-out:
-    /* Leave cleanly: migration threads first, then vCPUs, then drives. */
-    if (s) {
-        session_shutdown(s);
-    }
-    mon_loop_free(loop);
-    session_free(s);
-    if (blk) {
-        Error *ferr = NULL;
-        if (!blk_flush(blk, &ferr)) {
-            error_report_err(ferr);
-            rc = EXIT_FAIL;
-        }
-        blk_close(blk);
-    }
-    if (serial.fd >= 0) {
-        serial_flush(&serial);
-        if (serial.fd != STDOUT_FILENO) {
-            close(serial.fd);
-        }
-    }
-    pthread_mutex_destroy(&serial.lock);
-    endpoint_clear(&hmp_ep);
-    endpoint_clear(&qmp_ep);
-    return rc;
+    return tear_down(&st, rc);
 }

@@ -15,6 +15,7 @@
 #include "snapshot/savevm.h"
 #include "snapshot/sections.h"
 #include "snapshot/table.h"
+#include "util/alloc.h"
 
 static const struct cli_command *self(void)
 {
@@ -204,7 +205,7 @@ static bool list_from_images(const struct snap_args *a, struct image_list *l,
             error_report_err(err);
             ok = false;
         } else {
-            e->image = strdup(a->pos[i]);
+            e->image = xstrdup(a->pos[i]);
             (*n)++;
         }
         if (bs) {
@@ -226,23 +227,17 @@ static void catalog_row(void *ctx, int ncols, const char *const *names,
     if (r->n == 0 || strcmp(r->lists[r->n - 1].image, v[0]) != 0) {
         if (r->n == r->cap) {
             r->cap = r->cap ? 2 * r->cap : 8;
-            r->lists = realloc(r->lists, r->cap * sizeof(*r->lists));
-            if (!r->lists) {
-                abort();
-            }
+            r->lists = xreallocarray(r->lists, r->cap, sizeof(*r->lists));
         }
-        r->lists[r->n++] = (struct image_list){ .image = strdup(v[0]) };
+        r->lists[r->n++] = (struct image_list){ .image = xstrdup(v[0]) };
     }
     struct image_list *l = &r->lists[r->n - 1];
-    l->snaps = realloc(l->snaps, (l->n + 1) * sizeof(*l->snaps));
-    if (!l->snaps) {
-        abort();
-    }
+    l->snaps = xreallocarray(l->snaps, l->n + 1, sizeof(*l->snaps));
     if (!v[1]) {
         return;                      /* an image without snapshots */
     }
     l->snaps[l->n++] = (struct blk_snapshot){
-        .id = strdup(v[1]), .name = strdup(v[2]),
+        .id = xstrdup(v[1]), .name = xstrdup(v[2]),
         .vm_state_size = strtoull(v[3], NULL, 10),
         .date_sec = (uint32_t)strtoul(v[4], NULL, 10),
         .date_nsec = (uint32_t)strtoul(v[5], NULL, 10),

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/inspect.h"
+#include "util/alloc.h"
 #include "util/io.h"
 #include "util/printable.h"
 
@@ -100,19 +101,14 @@ static bool open_block_file(struct inspect_ram *r, size_t index,
     if (st->fd < 0) {
         return false;
     }
-    if (!(st->file = strdup(name))) {
-        abort();
-    }
+    st->file = xstrdup(name);
     lookup_add_str(&r->files, name, index);
     if (ftruncate(st->fd, (off_t)b->length) < 0) {
         error_setg_errno(errp, errno, "cannot size '%s/%s'", r->dir,
                          PRINTABLE(name));
         return false;
     }
-    st->written = calloc(pages / 8 + 1, 1);
-    if (!st->written) {
-        abort();
-    }
+    st->written = xcalloc(pages / 8 + 1, 1);
     return true;
 }
 
@@ -123,12 +119,7 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
     if (index >= r->cap) {
         /* Doubling: a list of many blocks costs linear time. */
         r->cap = r->cap ? 2 * r->cap : 16;
-        struct inspect_ram_block *nb = realloc(r->blocks,
-                                               r->cap * sizeof(*nb));
-        if (!nb) {
-            abort();
-        }
-        r->blocks = nb;
+        r->blocks = xreallocarray(r->blocks, r->cap, sizeof(*r->blocks));
     }
     r->blocks[index] = (struct inspect_ram_block){ .fd = -1 };
     r->nblocks = index + 1;

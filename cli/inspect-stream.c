@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/inspect-ram.h"
+#include "util/alloc.h"
 #include "util/printable.h"
 #include "vmstate/stream-walk.h"
 #include "vmstate/vmdesc-decode.h"
@@ -299,18 +300,11 @@ bool inspect_channel(Channel *f, const struct inspect_opts *opts,
 {
     *report = NULL;
     size_t cap = 1 << 20, len = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) {
-        abort();
-    }
+    uint8_t *buf = xmalloc(cap);
     while (!chan_at_eof(f)) {
         if (len == cap) {
             cap *= 2;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                abort();
-            }
-            buf = nb;
+            buf = xrealloc(buf, cap);
         }
         size_t n = cap - len < 65536 ? cap - len : 65536;
         size_t got = chan_peek(f, buf + len, n > 512 ? 512 : n, 0);

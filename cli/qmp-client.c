@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
+
 /* The monitor's prompt ends its greeting. */
 #define HMP_PROMPT "(hop) "
 /* More than any greeting or answer of these commands holds. */
@@ -32,12 +34,7 @@ static bool read_more(struct qmp_conn *c, Error **errp)
             return false;
         }
         size_t cap = c->cap ? c->cap * 2 : 8192;
-        char *b = realloc(c->buf, cap);
-        if (!b) {
-            error_setg(errp, "out of memory reading %s", c->where);
-            return false;
-        }
-        c->buf = b;
+        c->buf = xrealloc(c->buf, cap);
         c->cap = cap;
     }
     ssize_t r;
@@ -156,9 +153,9 @@ static int connect_unix(const char *endpoint, char **where, Error **errp)
 {
     const char *path = strncmp(endpoint, "unix:", 5) == 0 ? endpoint + 5
                                                          : endpoint;
-    *where = strndup(path, strcspn(path, ","));  /* unix:PATH,server,... */
+    *where = xstrndup(path, strcspn(path, ","));  /* unix:PATH,server,... */
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (!*where || strlen(*where) >= sizeof(sa.sun_path)) {
+    if (strlen(*where) >= sizeof(sa.sun_path)) {
         error_setg(errp, "monitor socket path '%s' is too long", path);
         return -1;
     }
@@ -177,11 +174,7 @@ static int connect_unix(const char *endpoint, char **where, Error **errp)
 
 struct qmp_conn *qmp_conn_open(const char *endpoint, Error **errp)
 {
-    struct qmp_conn *c = calloc(1, sizeof(*c));
-    if (!c) {
-        error_setg(errp, "out of memory");
-        return NULL;
-    }
+    struct qmp_conn *c = xcalloc(1, sizeof(*c));
     c->fd = connect_unix(endpoint, &c->where, errp);
     if (c->fd < 0 || !greeting(c, errp)) {
         qmp_conn_close(c);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 struct cmp {
     json_t *findings;
 };
@@ -31,11 +33,7 @@ static long num(json_t *o, const char *key)
 
 static char *join(const char *a, const char *b)
 {
-    char *s;
-    if (asprintf(&s, "%s/%s", a, b) < 0) {
-        abort();
-    }
-    return s;
+    return xasprintf("%s/%s", a, b);
 }
 
 /* The fields present on the wire at version v, in order. */
@@ -141,11 +139,8 @@ static void compare_fields(struct cmp *c, const char *path, json_t *od,
 {
     size_t omax = json_array_size(json_object_get(od, "Fields")) + 1;
     size_t nmax = json_array_size(json_object_get(nd, "Fields")) + 1;
-    json_t **ofs = calloc(omax, sizeof(*ofs));
-    json_t **nfs = calloc(nmax, sizeof(*nfs));
-    if (!ofs || !nfs) {
-        abort();
-    }
+    json_t **ofs = xcalloc(omax, sizeof(*ofs));
+    json_t **nfs = xcalloc(nmax, sizeof(*nfs));
     size_t on = wire_fields(od, over, ofs, omax);
     size_t nn = wire_fields(nd, nver, nfs, nmax);
     size_t i = 0, j = 0;

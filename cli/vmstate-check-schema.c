@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 static const char *desc_name(json_t *entry)
 {
     json_t *d = json_object_get(entry, "Description");
@@ -100,12 +102,9 @@ long vmcheck_min_version(json_t *entry)
 void vmcheck_add(json_t *findings, const char *severity, const char *path,
                  const char *fmt, ...)
 {
-    char *msg;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        abort();
-    }
+    char *msg = xvasprintf(fmt, ap);
     va_end(ap);
     json_t *f = json_object();
     json_object_set_new(f, "severity", json_string(severity));

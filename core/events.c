@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/session-priv.h"
+#include "util/alloc.h"
 
 #define ARGS(...) ((const struct qmp_arg[]){ __VA_ARGS__, { NULL } })
 
@@ -49,10 +50,8 @@ void session_emit(struct vm_session *s, const char *name, json_t *data)
                 name);
         abort();
     }
-    struct session_event *e = calloc(1, sizeof(*e));
-    if (!e || !(e->name = strdup(name))) {
-        abort();
-    }
+    struct session_event *e = xcalloc(1, sizeof(*e));
+    e->name = xstrdup(name);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     e->sec = tv.tv_sec;

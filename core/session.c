@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ram/ram.h"
+#include "util/alloc.h"
 
 /* Registers the RAM and globalstate sections and readies migration both
  * ways, with the drives to hand over. */
@@ -72,11 +73,7 @@ struct vm_session *session_new(const struct session_config *cfg,
                    cfg->ndrives, SNAPSHOT_MAX_DRIVES);
         return NULL;
     }
-    struct vm_session *s = calloc(1, sizeof(*s));
-    if (!s) {
-        error_setg(errp, "out of memory for the session");
-        return NULL;
-    }
+    struct vm_session *s = xcalloc(1, sizeof(*s));
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         error_setg_errno(errp, errno, "cannot create a pipe");
         free(s);

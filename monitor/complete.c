@@ -9,6 +9,7 @@
 
 #include "core/session.h"
 #include "monitor/monitor.h"
+#include "util/alloc.h"
 
 static void offer(const char *word, const char *partial, complete_fn fn,
                   void *ctx)
@@ -119,7 +120,7 @@ static int split(const char *line, char **words, int max)
         }
         if (!*p) {
             if (n < max) {
-                words[n++] = strdup("");
+                words[n++] = xstrdup("");
             }
             return n;
         }
@@ -129,7 +130,7 @@ static int split(const char *line, char **words, int max)
         if (err) {
             /* An open quote: the rest is the partial word. */
             error_free(err);
-            w = strdup(start + 1);
+            w = xstrdup(start + 1);
             p = start + strlen(start);
         }
         if (n < max) {

@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
+
 const char *const endpoint_forms[] = { "stdio", "none", "unix:", NULL };
 
 bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
@@ -32,7 +34,7 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
                    "unix:PATH,server[,nowait]", spec);
         return false;
     }
-    char *copy = strdup(spec + 5);
+    char *copy = xstrdup(spec + 5);
     char *save = NULL;
     char *path = strtok_r(copy, ",", &save);
     if (!path || !*path) {
@@ -41,7 +43,7 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
         return false;
     }
     ep->kind = ENDPOINT_UNIX;
-    ep->path = strdup(path);
+    ep->path = xstrdup(path);
     ep->wait = true;
     for (char *opt; (opt = strtok_r(NULL, ",", &save));) {
         if (strcmp(opt, "server") == 0 || strcmp(opt, "server=on") == 0) {

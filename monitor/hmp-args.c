@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 static const char *skip_space(const char *p)
 {
     while (*p && isspace((unsigned char)*p)) {
@@ -24,10 +26,7 @@ char *mon_next_word(const char **line, Error **errp)
         return NULL;
     }
     size_t cap = strlen(p) + 1, n = 0;
-    char *w = malloc(cap);
-    if (!w) {
-        abort();
-    }
+    char *w = xmalloc(cap);
     if (*p == '"') {
         p++;
         for (;;) {
@@ -186,7 +185,7 @@ bool mon_args_parse(const char *cmd, const struct mon_arg *spec,
             const char *q = skip_space(p);
             if (*q) {
                 v->present = true;
-                v->str = strdup(q);
+                v->str = xstrdup(q);
                 p = q + strlen(q);
             }
         } else if (a->kind == MON_ARG_FORMAT && *skip_space(p) != '/') {

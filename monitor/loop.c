@@ -16,6 +16,7 @@
 #include "monitor/outq.h"
 #include "monitor/qmp.h"
 #include "monitor/term.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 
 /* QMP clients served at once. */
@@ -81,7 +82,7 @@ static void on_signal(int sig)
 static void copy_endpoint(struct endpoint *dst, const struct endpoint *src)
 {
     *dst = *src;
-    dst->path = src->path ? strdup(src->path) : NULL;
+    dst->path = src->path ? xstrdup(src->path) : NULL;
 }
 
 static ssize_t hmp_client_write(void *opaque, const char *data, size_t n)
@@ -106,8 +107,8 @@ static void hmp_client_open(struct mon_loop *l, int fd)
     *h = (struct hmp_client){ .fd = fd };
     h->out = fopencookie(h, "w", (cookie_io_functions_t){
                              .write = hmp_client_write });
-    h->buf = malloc(HMP_MAX_LINE + 1);
-    if (!h->out || !h->buf) {
+    h->buf = xmalloc(HMP_MAX_LINE + 1);
+    if (!h->out) {
         abort();
     }
     setvbuf(h->out, NULL, _IOLBF, 0);
@@ -214,10 +215,7 @@ static void forward_event(void *opaque, const char *name, json_t *data,
 struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
                               const struct endpoint *qmp, Error **errp)
 {
-    struct mon_loop *l = calloc(1, sizeof(*l));
-    if (!l) {
-        abort();
-    }
+    struct mon_loop *l = xcalloc(1, sizeof(*l));
     l->s = s;
     l->hmp_listen = l->qmp_listen = l->hmp.fd = -1;
     if (!session_subscribe(s, forward_event, l)) {

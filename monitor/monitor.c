@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 struct monitor {
     struct vm_session *session;
     FILE *out;
@@ -15,10 +17,7 @@ struct monitor {
 
 struct monitor *monitor_new(struct vm_session *s, FILE *out)
 {
-    struct monitor *mon = calloc(1, sizeof(*mon));
-    if (!mon) {
-        abort();
-    }
+    struct monitor *mon = xcalloc(1, sizeof(*mon));
     mon->session = s;
     mon->out = out;
     return mon;
@@ -101,9 +100,7 @@ static bool execute(struct monitor *mon, const char *line, char **glued_out)
     char *glued;
     char *slash = strchr(word, '/');
     if (slash && slash != word) {
-        if (asprintf(&glued, "%s %s", slash, p) < 0) {
-            abort();
-        }
+        glued = xasprintf("%s %s", slash, p);
         *slash = '\0';
         p = glued;
         *glued_out = glued;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "util/alloc.h"
+
 bool outq_flush(struct outq *q, int fd)
 {
     while (q->len && !q->broken) {
@@ -49,11 +51,7 @@ void outq_write(struct outq *q, int fd, const void *data, size_t n)
         while (cap < q->len + n) {
             cap *= 2;
         }
-        char *b = realloc(q->buf, cap);
-        if (!b) {
-            abort();
-        }
-        q->buf = b;
+        q->buf = xrealloc(q->buf, cap);
         q->cap = cap;
     }
     memcpy(q->buf + q->head + q->len, data, n);

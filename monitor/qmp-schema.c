@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "monitor/qmp-cmds.h"
+#include "util/alloc.h"
 
 #define EMPTY_TYPE "q_empty"
 
@@ -141,7 +142,7 @@ static const char *use_type(struct schema *sc, const char *name)
         }
     }
     if (!sc->missing) {
-        sc->missing = strdup(name);
+        sc->missing = xstrdup(name);
     }
     return name;
 }

@@ -13,6 +13,7 @@
 
 #include "core/session.h"
 #include "monitor/outq.h"
+#include "util/alloc.h"
 
 /* Bounds on one incoming message.  QEMU's JSON parser has the same
  * nesting limit; its size limit is larger, but no request needs 1 MiB. */
@@ -232,10 +233,7 @@ static void send_json(struct qmp_client *c, json_t *msg)
 
 struct qmp_client *qmp_client_new(struct vm_session *s, int fd)
 {
-    struct qmp_client *c = calloc(1, sizeof(*c));
-    if (!c) {
-        abort();
-    }
+    struct qmp_client *c = xcalloc(1, sizeof(*c));
     c->s = s;
     c->fd = fd;
     return c;
@@ -416,11 +414,7 @@ static void grow(struct qmp_client *c, size_t room)
     while (c->cap - c->len < room && c->cap < QMP_MAX_BUF) {
         size_t cap = c->cap ? c->cap * 2 : 8192;
         cap = cap < QMP_MAX_BUF ? cap : QMP_MAX_BUF;
-        char *b = realloc(c->buf, cap);
-        if (!b) {
-            abort();
-        }
-        c->buf = b;
+        c->buf = xrealloc(c->buf, cap);
         c->cap = cap;
     }
 }

@@ -15,6 +15,7 @@
 #include "core/session.h"
 #include "monitor/complete.h"
 #include "monitor/monitor.h"
+#include "util/alloc.h"
 #include "util/io.h"
 
 #define HISTORY_MAX 1000
@@ -49,11 +50,7 @@ char *term_history_path(void)
     if (!mkdir_p(dir, 0700, NULL)) {
         return NULL;
     }
-    char *path = NULL;
-    if (asprintf(&path, "%s/history", dir) < 0) {
-        return NULL;
-    }
-    return path;
+    return xasprintf("%s/history", dir);
 }
 
 int term_history_count(void)
@@ -121,12 +118,9 @@ static void collect(const char *word, void *ctx)
 {
     if (nmatches + 1 >= match_cap) {
         match_cap = match_cap ? match_cap * 2 : 32;
-        matches = realloc(matches, match_cap * sizeof(*matches));
-        if (!matches) {
-            abort();
-        }
+        matches = xreallocarray(matches, match_cap, sizeof(*matches));
     }
-    matches[nmatches++] = strdup(word);
+    matches[nmatches++] = xstrdup(word);
 }
 
 static char *next_match(const char *text, int state)
@@ -135,7 +129,7 @@ static char *next_match(const char *text, int state)
     if (state == 0) {
         i = 0;
     }
-    return i < nmatches ? strdup(matches[i++]) : NULL;
+    return i < nmatches ? xstrdup(matches[i++]) : NULL;
 }
 
 static char **attempt_completion(const char *text, int start, int end)
@@ -144,7 +138,7 @@ static char **attempt_completion(const char *text, int start, int end)
         free(matches[i]);
     }
     nmatches = 0;
-    char *upto = strndup(rl_line_buffer, (size_t)rl_point);
+    char *upto = xstrndup(rl_line_buffer, (size_t)rl_point);
     bool files = hmp_complete(the_term->s, upto, collect, NULL);
     free(upto);
     rl_attempted_completion_over = !files;
@@ -170,10 +164,7 @@ static void keep_terminal_prepared(void)
 
 struct term *term_new(struct vm_session *s)
 {
-    struct term *t = calloc(1, sizeof(*t));
-    if (!t) {
-        abort();
-    }
+    struct term *t = xcalloc(1, sizeof(*t));
     t->s = s;
     t->mon = monitor_new(s, stdout);
     t->interactive = isatty(STDIN_FILENO);
@@ -212,10 +203,7 @@ static bool read_lines(struct term *t)
 {
     if (t->cap - t->len < 4096) {
         t->cap = t->cap ? t->cap * 2 : 8192;
-        t->buf = realloc(t->buf, t->cap);
-        if (!t->buf) {
-            abort();
-        }
+        t->buf = xrealloc(t->buf, t->cap);
     }
     ssize_t n = read(STDIN_FILENO, t->buf + t->len, t->cap - t->len - 1);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
