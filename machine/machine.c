@@ -271,10 +271,6 @@ struct machine *machine_new(const struct machine_config *cfg, Error **errp)
     m->ata.report_opaque = m;
     rtc_init(&m->rtc, &m->clock);
     m->reg = section_registry_new(MACHINE_TYPE);
-    if (!m->reg) {
-        error_setg(errp, "out of memory");
-        goto fail;
-    }
     if (!register_devices(m, errp) || !load_image(m, errp) ||
         !reset_cpus(m, errp)) {
         goto fail;

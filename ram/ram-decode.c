@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/be.h"
 #include "util/printable.h"
 
@@ -177,12 +178,7 @@ static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
         left -= b.length;
         if (d->nblocks == d->cap) {
             d->cap = d->cap ? 2 * d->cap : 16;
-            struct ram_block_info *nb = realloc(d->blocks,
-                                                d->cap * sizeof(*nb));
-            if (!nb) {
-                abort();
-            }
-            d->blocks = nb;
+            d->blocks = xreallocarray(d->blocks, d->cap, sizeof(*d->blocks));
         }
         d->blocks[d->nblocks] = b;
         if (d->ops && d->ops->block &&

@@ -7,6 +7,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "util/alloc.h"
 #include "util/printable.h"
 
 #define MAP_SIZE ((int)(sizeof(((struct ram_state *)0)->block_map) / \
@@ -164,10 +165,7 @@ void ram_state_set_fresh(struct ram_state *rs, bool fresh)
     for (int i = 0; i < rs->mem->nblocks; i++) {
         uint64_t words = (rs->mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
                          RAM_BITS_PER_WORD;
-        rs->received[i] = calloc(words, sizeof(unsigned long));
-        if (!rs->received[i]) {
-            abort();
-        }
+        rs->received[i] = xcalloc(words, sizeof(unsigned long));
     }
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "machine/memory.h"
+#include "util/alloc.h"
 #include "util/be.h"
 #include "util/io.h"
 #include "util/iov.h"
@@ -210,10 +211,7 @@ struct multifd_send *multifd_send_new(struct machine_memory *mem,
         close_fds(fds, n < 0 ? 0 : n);
         return NULL;
     }
-    struct multifd_send *ms = calloc(1, sizeof(*ms));
-    if (!ms) {
-        abort();
-    }
+    struct multifd_send *ms = xcalloc(1, sizeof(*ms));
     ms->mem = mem;
     pthread_mutex_init(&ms->lock, NULL);
     pthread_cond_init(&ms->cond, NULL);
@@ -396,10 +394,7 @@ struct multifd_recv {
 struct multifd_recv *multifd_recv_new(struct machine_memory *mem,
                                       unsigned long **received)
 {
-    struct multifd_recv *mr = calloc(1, sizeof(*mr));
-    if (!mr) {
-        abort();
-    }
+    struct multifd_recv *mr = xcalloc(1, sizeof(*mr));
     mr->mem = mem;
     mr->received = received;
     pthread_mutex_init(&mr->lock, NULL);

@@ -12,6 +12,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/guest-reads.h"
 
@@ -433,21 +434,15 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
 
 struct ram_state *ram_state_new(struct machine *m)
 {
-    struct ram_state *rs = calloc(1, sizeof(*rs));
-    if (!rs) {
-        abort();
-    }
+    struct ram_state *rs = xcalloc(1, sizeof(*rs));
     rs->m = m;
     rs->mem = machine_memory(m);
     rs->membarrier_ok = syscall(SYS_membarrier,
                                 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
                                 0, 0) == 0;
-    rs->zero_page = calloc(1, RAM_PAGE_SIZE);
-    rs->scratch = malloc(RAM_PAGE_SIZE);
-    rs->delta = malloc(RAM_PAGE_SIZE);
-    if (!rs->zero_page || !rs->scratch || !rs->delta) {
-        abort();
-    }
+    rs->zero_page = xcalloc(1, RAM_PAGE_SIZE);
+    rs->scratch = xmalloc(RAM_PAGE_SIZE);
+    rs->delta = xmalloc(RAM_PAGE_SIZE);
     pthread_mutex_init(&rs->mfd_lock, NULL);
     return rs;
 }

@@ -1,6 +1,8 @@
 /* XBZRLE encoder and page cache. */
 #include "ram/xbzrle.h"
 
+#include "util/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,12 +70,11 @@ struct xbzrle_cache *xbzrle_cache_new(uint64_t bytes, size_t page_size)
     if (n == 0) {
         n = 1;
     }
-    struct xbzrle_cache *c = calloc(1, sizeof(*c));
-    if (!c) {
-        return NULL;
-    }
+    struct xbzrle_cache *c = xcalloc(1, sizeof(*c));
     c->page_size = page_size;
     c->nslots = n;
+    /* Not the wrappers: the user picks this size (up to 1 TiB), and a
+     * cache the host cannot give fails the command, not the VM. */
     c->slots = calloc(n, sizeof(*c->slots));
     c->pages = malloc(n * page_size);
     if (!c->slots || !c->pages) {

@@ -1,5 +1,7 @@
 #include "util/error.h"
 
+#include "util/alloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,24 +10,12 @@ struct Error {
     char *msg;
 };
 
-static char *xvasprintf(const char *fmt, va_list ap)
-{
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) {
-        abort();
-    }
-    return s;
-}
-
 void error_vsetg(Error **errp, const char *fmt, va_list ap)
 {
     if (!errp || *errp) {
         return;
     }
-    Error *err = calloc(1, sizeof(*err));
-    if (!err) {
-        abort();
-    }
+    Error *err = xcalloc(1, sizeof(*err));
     err->msg = xvasprintf(fmt, ap);
     *errp = err;
 }
@@ -60,10 +50,7 @@ void error_prepend(Error **errp, const char *fmt, ...)
     va_start(ap, fmt);
     char *head = xvasprintf(fmt, ap);
     va_end(ap);
-    char *joined = NULL;
-    if (asprintf(&joined, "%s%s", head, (*errp)->msg) < 0) {
-        abort();
-    }
+    char *joined = xasprintf("%s%s", head, (*errp)->msg);
     free(head);
     free((*errp)->msg);
     (*errp)->msg = joined;

@@ -1,6 +1,8 @@
 /* Whole reads and writes, mkdir -p. */
 #include "util/io.h"
 
+#include "util/alloc.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -96,10 +98,7 @@ bool io_writev_full(int fd, struct iovec *iov, int cnt, bool socket)
 
 bool mkdir_p(const char *path, mode_t mode, Error **errp)
 {
-    char *dir = strdup(path);
-    if (!dir) {
-        abort();
-    }
+    char *dir = xstrdup(path);
     /* Each parent in turn, then path itself. */
     for (char *p = dir + (*dir != '\0'); ; p++) {
         if (*p != '/' && *p != '\0') {

@@ -1,6 +1,8 @@
 /* Hash index with a per-index secret key. */
 #include "util/lookup.h"
 
+#include "util/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -139,10 +141,7 @@ static void grow(struct lookup *t)
     size_t ncap = t->cap ? 2 * t->cap : 16;
     struct lookup_slot *old = t->slots;
     size_t ocap = t->cap;
-    t->slots = calloc(ncap, sizeof(*t->slots));
-    if (!t->slots) {
-        abort();
-    }
+    t->slots = xcalloc(ncap, sizeof(*t->slots));
     t->cap = ncap;
     for (size_t i = 0; i < ocap; i++) {
         if (old[i].used) {
@@ -181,8 +180,8 @@ static bool add(struct lookup *t, uint64_t hash, uint64_t num,
     }
     *s = (struct lookup_slot){ .used = true, .hash = hash, .num = num,
                                .value = value };
-    if (str && !(s->str = strdup(str))) {
-        abort();
+    if (str) {
+        s->str = xstrdup(str);
     }
     t->count++;
     return true;

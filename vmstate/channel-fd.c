@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "util/alloc.h"
 #include "util/io.h"
 #include "util/guest-reads.h"
 
@@ -95,10 +96,7 @@ static const struct chan_ops fd_ops = {
 static Channel *new_fd_channel(int fd, bool writable, bool own_fd,
                                bool is_socket, const char *name)
 {
-    struct fd_backend *b = calloc(1, sizeof(*b));
-    if (!b) {
-        abort();
-    }
+    struct fd_backend *b = xcalloc(1, sizeof(*b));
     b->fd = fd;
     b->own_fd = own_fd;
     b->is_socket = is_socket;

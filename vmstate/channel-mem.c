@@ -2,6 +2,8 @@
  * in-process save/load and by tests) and a read-only view of bytes. */
 #include "vmstate/channel.h"
 
+#include "util/alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +28,7 @@ static ssize_t mem_writev(void *opaque, const struct iovec *iov, int iovcnt,
         while (cap < m->len + total) {
             cap *= 2;
         }
-        uint8_t *p = realloc(m->data, cap);
-        if (!p) {
-            error_setg(errp, "out of memory growing buffer to %zu bytes", cap);
-            return -1;
-        }
-        m->data = p;
+        m->data = xrealloc(m->data, cap);
         m->cap = cap;
     }
     for (int i = 0; i < iovcnt; i++) {
@@ -71,20 +68,14 @@ static const struct chan_ops mem_ops = {
 
 Channel *chan_new_mem_writer(void)
 {
-    struct mem_backend *m = calloc(1, sizeof(*m));
-    if (!m) {
-        abort();
-    }
+    struct mem_backend *m = xcalloc(1, sizeof(*m));
     m->owned = true;
     return chan_new(&mem_ops, m, true, "memory");
 }
 
 Channel *chan_new_mem_reader(const void *data, size_t len, const char *name)
 {
-    struct mem_backend *m = calloc(1, sizeof(*m));
-    if (!m) {
-        abort();
-    }
+    struct mem_backend *m = xcalloc(1, sizeof(*m));
     m->data = (uint8_t *)data;
     m->len = len;
     return chan_new(&mem_ops, m, false, name ? name : "memory");

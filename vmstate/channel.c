@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/alloc.h"
 #include "util/be.h"
 #include "util/clock.h"
 
@@ -44,15 +45,9 @@ struct Channel {
 Channel *chan_new(const struct chan_ops *ops, void *opaque, bool writable,
                   const char *name)
 {
-    Channel *f = calloc(1, sizeof(*f));
-    if (!f) {
-        abort();
-    }
-    f->buf = malloc(CHAN_BUF_SIZE);
-    f->name = strdup(name ? name : "channel");
-    if (!f->buf || !f->name) {
-        abort();
-    }
+    Channel *f = xcalloc(1, sizeof(*f));
+    f->buf = xmalloc(CHAN_BUF_SIZE);
+    f->name = xstrdup(name ? name : "channel");
     f->ops = ops;
     f->opaque = opaque;
     f->writable = writable;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/be.h"
 #include "util/lookup.h"
 #include "util/printable.h"
@@ -174,10 +175,7 @@ static bool walk_config(struct walker *w, size_t *pos, size_t end,
                         Error **errp)
 {
     const uint8_t *d = w->data;
-    struct stream_walk_config *cfg = calloc(1, sizeof(*cfg));
-    if (!cfg) {
-        abort();
-    }
+    struct stream_walk_config *cfg = xcalloc(1, sizeof(*cfg));
     bool ok = false;
     cfg->offset = *pos;
     size_t p = *pos + 1;
@@ -229,12 +227,8 @@ static const struct walk_section *add_section(struct walker *w,
 {
     if (w->nsections == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 16;
-        struct walk_section *ns = realloc(w->sections,
-                                          w->cap * sizeof(*ns));
-        if (!ns) {
-            abort();
-        }
-        w->sections = ns;
+        w->sections = xreallocarray(w->sections, w->cap,
+                                    sizeof(*w->sections));
     }
     w->sections[w->nsections] = *s;
     lookup_add_u64(&w->ids, s->id, w->nsections);

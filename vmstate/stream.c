@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/be.h"
 #include "util/lookup.h"
 #include "util/printable.h"
@@ -92,10 +93,8 @@ static const struct vmstate_desc config_desc = {
 
 struct section_registry *section_registry_new(const char *machine)
 {
-    struct section_registry *reg = calloc(1, sizeof(*reg));
-    if (!reg || !(reg->machine = strdup(machine))) {
-        abort();
-    }
+    struct section_registry *reg = xcalloc(1, sizeof(*reg));
+    reg->machine = xstrdup(machine);
     reg->tail = &reg->head;
     return reg;
 }
@@ -174,10 +173,7 @@ static int add_entry(struct section_registry *reg, const char *idstr,
                    idstr, instance_id);
         return -1;
     }
-    struct section_entry *e = calloc(1, sizeof(*e));
-    if (!e) {
-        abort();
-    }
+    struct section_entry *e = xcalloc(1, sizeof(*e));
     strcpy(e->idstr, idstr);
     e->instance_id = instance_id;
     e->section_id = reg->next_section_id++;
@@ -530,12 +526,8 @@ static bool remember_id(struct loader *ld, uint32_t section_id,
     }
     if (ld->by_id_len == ld->by_id_cap) {
         ld->by_id_cap = ld->by_id_cap ? 2 * ld->by_id_cap : 16;
-        struct section_entry **p = realloc(ld->by_id,
-                                           ld->by_id_cap * sizeof(*p));
-        if (!p) {
-            abort();
-        }
-        ld->by_id = p;
+        ld->by_id = xreallocarray(ld->by_id, ld->by_id_cap,
+                                  sizeof(*ld->by_id));
     }
     /* The stream's ids need not match ours. */
     e->load_id = section_id;
@@ -708,10 +700,7 @@ static bool load_vmdesc(struct loader *ld, Error **errp)
                    (unsigned long long)at, len, VMDESC_MAX);
         return false;
     }
-    char *text = malloc((size_t)len + 1);
-    if (!text) {
-        abort();
-    }
+    char *text = xmalloc((size_t)len + 1);
     if (!chan_get_buffer(f, text, len)) {
         free(text);
         return chan_check(f, errp);

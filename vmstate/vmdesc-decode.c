@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/printable.h"
 #include "vmstate/stream-format.h"
 
@@ -52,11 +53,7 @@ static enum int_kind int_kind_of(const char *type)
 
 static char *device_key(const char *idstr, uint32_t instance_id)
 {
-    char *key;
-    if (asprintf(&key, "%u:%s", instance_id, idstr) < 0) {
-        abort();
-    }
-    return key;
+    return xasprintf("%u:%s", instance_id, idstr);
 }
 
 void vmdesc_index_init(struct vmdesc_index *ix, json_t *vmdesc)
@@ -117,10 +114,7 @@ json_t *vmdesc_find_device(json_t *vmdesc, const char *idstr,
 static json_t *hex_string(const uint8_t *p, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
-    char *s = malloc(2 * n + 1);
-    if (!s) {
-        abort();
-    }
+    char *s = xmalloc(2 * n + 1);
     for (size_t i = 0; i < n; i++) {
         s[2 * i] = digits[p[i] >> 4];
         s[2 * i + 1] = digits[p[i] & 15];
@@ -262,10 +256,7 @@ static void add_value(json_t *out, json_t **repeats, const char *name,
     json_t *next = json_object_get(*repeats, name);
     json_int_t k = json_is_integer(next) ? json_integer_value(next) : 2;
     for (;; k++) {
-        char *key;
-        if (asprintf(&key, "%s[%lld]", name, (long long)k) < 0) {
-            abort();
-        }
+        char *key = xasprintf("%s[%lld]", name, (long long)k);
         if (!json_object_get(out, key)) {
             json_object_set_new(out, key, val);
             free(key);
