@@ -2,6 +2,7 @@
  * stream of savevm goes straight into the image at the vmstate offset,
  * and loadvm, the catalog and inspect read it back from there. */
 #include "snapshot/channel-vmstate.h"
+#include "util/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,10 +74,8 @@ static Channel *new_channel(BlockDev *bs, const char *snapshot,
                             uint64_t limit, bool writable,
                             snapshot_progress_fn progress, void *ctx)
 {
-    struct vmstate_backend *b = calloc(1, sizeof(*b));
-    if (!b || (snapshot && !(b->snapshot = strdup(snapshot)))) {
-        abort();
-    }
+    struct vmstate_backend *b = xcalloc(1, sizeof(*b));
+    b->snapshot = snapshot ? xstrdup(snapshot) : NULL;
     b->bs = bs;
     b->limit = limit;
     b->progress = progress;
