@@ -13,11 +13,8 @@
 #include "util/io.h"
 
 /* Probe order matters: raw accepts anything, so it comes last. */
-static const struct block_driver *const drivers[] = {
-    &block_driver_qcow2,
-    &block_driver_raw,
-    NULL
-};
+static const struct block_driver *const drivers[] = { &block_driver_qcow2,
+                                                      &block_driver_raw, NULL };
 
 const struct block_driver *blk_find_driver(const char *format)
 {
@@ -83,8 +80,8 @@ static void free_bs(BlockDev *bs)
     free(bs);
 }
 
-BlockDev *blk_open_flags(const char *path, const char *format,
-                         unsigned flags, Error **errp)
+BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
+                         Error **errp)
 {
     const struct block_driver *drv = NULL;
     bool readonly = !(flags & BLK_OPEN_RDWR);
@@ -143,8 +140,10 @@ static bool enter(BlockDev *bs, Error **errp)
 {
     pthread_mutex_lock(&bs->lock);
     if (bs->inactive) {
-        error_setg(errp, "image '%s' is inactive: it belongs to the other "
-                   "end of a migration", bs->filename);
+        error_setg(errp,
+                   "image '%s' is inactive: it belongs to the other "
+                   "end of a migration",
+                   bs->filename);
         pthread_mutex_unlock(&bs->lock);
         return false;
     }
@@ -225,27 +224,28 @@ bool blk_activate_all(BlockDev *const *list, size_t n, Error **errp)
 }
 
 /* Is [off, off + len) within the disk?  (Between enter and leave.) */
-static bool in_range(BlockDev *bs, const char *what, uint64_t off,
-                     size_t len, Error **errp)
+static bool in_range(BlockDev *bs, const char *what, uint64_t off, size_t len,
+                     Error **errp)
 {
     uint64_t size = bs->drv->size(bs);
     if (off > size || len > size - off) {
-        error_setg(errp, "'%s': %s of %zu bytes at %llu is past the end "
-                   "(%llu bytes)", bs->filename, what, len,
-                   (unsigned long long)off, (unsigned long long)size);
+        error_setg(errp,
+                   "'%s': %s of %zu bytes at %llu is past the end "
+                   "(%llu bytes)",
+                   bs->filename, what, len, (unsigned long long)off,
+                   (unsigned long long)size);
         return false;
     }
     return true;
 }
 
-bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
-               Error **errp)
+bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len, Error **errp)
 {
     if (!enter(bs, errp)) {
         return false;
     }
     bool ok = in_range(bs, "read", off, len, errp) &&
-              bs->drv->pread(bs, off, buf, len, errp);
+        bs->drv->pread(bs, off, buf, len, errp);
     leave(bs);
     return ok;
 }
@@ -271,9 +271,11 @@ static bool keeps_probing_raw(BlockDev *bs, uint64_t off, const void *buf,
     memcpy(head + off, buf, n);
     const struct block_driver *drv = probe_head(head, have);
     if (drv != &block_driver_raw) {
-        error_setg(errp, "'%s': write to sector 0 refused: its format was "
+        error_setg(errp,
+                   "'%s': write to sector 0 refused: its format was "
                    "probed as raw, and this data would make it probe as %s "
-                   "(give format=raw to allow it)", bs->filename, drv->format);
+                   "(give format=raw to allow it)",
+                   bs->filename, drv->format);
         return false;
     }
     return true;
@@ -295,8 +297,8 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
         return false;
     }
     bool ok = writable(bs, errp) && in_range(bs, "write", off, len, errp) &&
-              keeps_probing_raw(bs, off, buf, len, errp) &&
-              bs->drv->pwrite(bs, off, buf, len, errp);
+        keeps_probing_raw(bs, off, buf, len, errp) &&
+        bs->drv->pwrite(bs, off, buf, len, errp);
     leave(bs);
     return ok;
 }
@@ -378,7 +380,7 @@ bool blk_same_file(BlockDev *bs, const char *path)
 {
     struct stat a, b;
     return fstat(bs->fd, &a) == 0 && stat(path, &b) == 0 &&
-           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void blk_get_info(BlockDev *bs, struct blk_info *info)
@@ -420,8 +422,10 @@ void blk_check_result_free(struct blk_check_result *res)
 static bool has_snapshots(BlockDev *bs, Error **errp)
 {
     if (!bs->drv->snapshot_list) {
-        error_setg(errp, "'%s': format '%s' does not support snapshots "
-                   "(use qcow2)", bs->filename, blk_format(bs));
+        error_setg(errp,
+                   "'%s': format '%s' does not support snapshots "
+                   "(use qcow2)",
+                   bs->filename, blk_format(bs));
         return false;
     }
     return true;
@@ -437,8 +441,8 @@ static bool enter_snapshots(BlockDev *bs, bool write, Error **errp)
     return enter(bs, errp);
 }
 
-bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
-                       size_t *count, Error **errp)
+bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list, size_t *count,
+                       Error **errp)
 {
     *list = NULL;
     *count = 0;
@@ -543,8 +547,8 @@ static bool snapshot_read(BlockDev *bs, const char *name_or_id, bool vmstate,
     if (!enter_snapshots(bs, false, errp)) {
         return false;
     }
-    bool ok = bs->drv->snapshot_pread(bs, name_or_id, vmstate, off, buf, len,
-                                      errp);
+    bool ok =
+        bs->drv->snapshot_pread(bs, name_or_id, vmstate, off, buf, len, errp);
     leave(bs);
     return ok;
 }
@@ -566,8 +570,8 @@ bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
     return ok;
 }
 
-bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
-                        size_t len, Error **errp)
+bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf, size_t len,
+                        Error **errp)
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     return blk_vmstate_pwritev(bs, pos, &iov, 1, errp);
@@ -578,4 +582,3 @@ bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
 {
     return snapshot_read(bs, snapshot, true, pos, buf, len, errp);
 }
-

@@ -15,21 +15,21 @@ typedef struct BlockDev BlockDev;
 
 /* One internal snapshot, as stored in the image. */
 struct blk_snapshot {
-    char *id;                /* "1", "2", ... (assigned on create) */
+    char *id; /* "1", "2", ... (assigned on create) */
     char *name;
-    uint64_t vm_state_size;  /* 0 = disk-only snapshot */
+    uint64_t vm_state_size; /* 0 = disk-only snapshot */
     uint32_t date_sec;
     uint32_t date_nsec;
-    uint64_t vm_clock_nsec;  /* guest run time */
-    uint64_t disk_size;      /* virtual disk size when taken */
-    int64_t icount;          /* -1: not recorded */
+    uint64_t vm_clock_nsec; /* guest run time */
+    uint64_t disk_size;     /* virtual disk size when taken */
+    int64_t icount;         /* -1: not recorded */
 };
 
 /* Format details for `hop img info`. */
 struct blk_info {
-    uint64_t cluster_size;       /* 0 when the format has none */
-    const char *compat;          /* "0.10" (v2), "1.1" (v3) */
-    const char *compression;     /* "zlib" */
+    uint64_t cluster_size;   /* 0 when the format has none */
+    const char *compat;      /* "0.10" (v2), "1.1" (v3) */
+    const char *compression; /* "zlib" */
     uint32_t refcount_bits;
     bool lazy_refcounts;
     bool corrupt;
@@ -39,20 +39,20 @@ struct blk_info {
 
 /* What `hop img check` found, counted as qemu-img check counts. */
 struct blk_check_result {
-    uint64_t corruptions;        /* references the refcounts do not cover */
-    uint64_t leaks;              /* clusters counted but not referenced */
-    uint64_t check_errors;       /* the check itself could not read */
-    uint64_t total_clusters;     /* guest clusters of the virtual disk */
+    uint64_t corruptions;    /* references the refcounts do not cover */
+    uint64_t leaks;          /* clusters counted but not referenced */
+    uint64_t check_errors;   /* the check itself could not read */
+    uint64_t total_clusters; /* guest clusters of the virtual disk */
     uint64_t allocated_clusters;
     uint64_t fragmented_clusters;
     uint64_t compressed_clusters;
     uint64_t image_end_offset;
-    char **messages;             /* one line each, in order found */
+    char **messages; /* one line each, in order found */
     size_t nmessages;
 };
 
 struct block_driver {
-    const char *format;                 /* "raw", "qcow2" */
+    const char *format; /* "raw", "qcow2" */
     /* Does this header look like ours?  (For probing.) */
     bool (*probe)(const uint8_t *head, size_t len);
     bool (*open)(BlockDev *bs, int fd, bool readonly, Error **errp);
@@ -75,18 +75,14 @@ struct block_driver {
                           size_t *count, Error **errp);
     bool (*snapshot_create)(BlockDev *bs, const struct blk_snapshot *sn,
                             Error **errp);
-    bool (*snapshot_apply)(BlockDev *bs, const char *name_or_id,
-                           Error **errp);
-    bool (*snapshot_delete)(BlockDev *bs, const char *name_or_id,
-                            Error **errp);
-    bool (*snapshot_check)(BlockDev *bs, const char *name_or_id,
-                           Error **errp);
+    bool (*snapshot_apply)(BlockDev *bs, const char *name_or_id, Error **errp);
+    bool (*snapshot_delete)(BlockDev *bs, const char *name_or_id, Error **errp);
+    bool (*snapshot_check)(BlockDev *bs, const char *name_or_id, Error **errp);
     /* snapshot NULL: the active layer. */
     bool (*snapshot_pread)(BlockDev *bs, const char *name_or_id, bool vmstate,
                            uint64_t off, void *buf, size_t len, Error **errp);
-    bool (*vmstate_pwritev)(BlockDev *bs, uint64_t pos,
-                            const struct iovec *iov, int iovcnt,
-                            Error **errp);
+    bool (*vmstate_pwritev)(BlockDev *bs, uint64_t pos, const struct iovec *iov,
+                            int iovcnt, Error **errp);
 };
 
 struct BlockDev {
@@ -94,13 +90,13 @@ struct BlockDev {
     char *filename;
     int fd;
     bool readonly;
-    bool probed;         /* no format was given: drv was guessed */
-    unsigned flags;      /* as opened (blk_open_flags) */
+    bool probed;    /* no format was given: drv was guessed */
+    unsigned flags; /* as opened (blk_open_flags) */
     /* Guards inactive and opaque: a migration thread hands the image over
      * (blk_inactivate, blk_activate) while a monitor may be using it. */
     pthread_mutex_t lock;
-    bool inactive;       /* no locks held, no driver state */
-    void *opaque;        /* driver state; NULL while inactive */
+    bool inactive; /* no locks held, no driver state */
+    void *opaque;  /* driver state; NULL while inactive */
 };
 
 /* blk_open_flags() flags. */
@@ -123,14 +119,13 @@ enum {
  * A raw image whose format was probed refuses writes that would make its
  * first sector probe as another format (a guest could otherwise turn its
  * disk into a qcow2 image pointing at any host file). */
-BlockDev *blk_open_flags(const char *path, const char *format,
-                         unsigned flags, Error **errp);
+BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
+                         Error **errp);
 /* blk_open_flags with BLK_OPEN_RDWR unless readonly. */
 BlockDev *blk_open(const char *path, const char *format, bool readonly,
                    Error **errp);
 void blk_close(BlockDev *bs);
-bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
-               Error **errp);
+bool blk_pread(BlockDev *bs, uint64_t off, void *buf, size_t len, Error **errp);
 bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                 Error **errp);
 /* Nothing to flush on an inactive image: succeeds. */
@@ -173,8 +168,8 @@ void blk_check_result_free(struct blk_check_result *res);
 
 /* Internal snapshots.  Each fails with a clear error on a format without
  * them (raw).  A snapshot is found by name first, then by id. */
-bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
-                       size_t *count, Error **errp);
+bool blk_snapshot_list(BlockDev *bs, struct blk_snapshot **list, size_t *count,
+                       Error **errp);
 void blk_snapshot_list_free(struct blk_snapshot *list, size_t count);
 /* Finds one snapshot; out's strings are the caller's to free with
  * blk_snapshot_clear. */
@@ -201,8 +196,8 @@ bool blk_snapshot_pread(BlockDev *bs, const char *name_or_id, uint64_t off,
 /* The vmstate area (after the end of the virtual disk, where a snapshot's
  * saved machine state lives).  Writes go to the active layer; reads come
  * from the active layer (snapshot NULL) or from a snapshot. */
-bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf,
-                        size_t len, Error **errp);
+bool blk_vmstate_pwrite(BlockDev *bs, uint64_t pos, const void *buf, size_t len,
+                        Error **errp);
 bool blk_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
                          int iovcnt, Error **errp);
 bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,

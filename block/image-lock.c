@@ -37,13 +37,19 @@ enum {
 };
 
 static const char *const perm_names[PERM_BITS] = {
-    "consistent read", "write", "write unchanged", "resize",
+    "consistent read",
+    "write",
+    "write unchanged",
+    "resize",
 };
 
 static int ofd_lock(int fd, int cmd, short type, off_t byte)
 {
     struct flock fl = {
-        .l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1,
+        .l_type = type,
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
     };
     return fcntl(fd, cmd, &fl);
 }
@@ -53,7 +59,10 @@ static int ofd_lock(int fd, int cmd, short type, off_t byte)
 static int held_by_other(int fd, off_t byte)
 {
     struct flock fl = {
-        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1,
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = byte,
+        .l_len = 1,
     };
     if (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
         return -1;
@@ -75,8 +84,8 @@ static bool fdinfo_locks(FILE *f, dev_t dev, ino_t ino, off_t byte)
                    &maj, &min, &i, &start, end) != 5) {
             continue;
         }
-        unsigned long long last = strcmp(end, "EOF") == 0
-                                      ? ~0ULL : strtoull(end, NULL, 10);
+        unsigned long long last =
+            strcmp(end, "EOF") == 0 ? ~0ULL : strtoull(end, NULL, 10);
         if (makedev(maj, min) == dev && i == (unsigned long long)ino &&
             start <= (unsigned long long)byte &&
             (unsigned long long)byte <= last) {
@@ -116,8 +125,7 @@ static pid_t lock_holder(int fd, off_t byte)
                 st.st_dev != me.st_dev || st.st_ino != me.st_ino) {
                 continue;
             }
-            snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%s", pid,
-                     e->d_name);
+            snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%s", pid, e->d_name);
             FILE *f = fopen(path, "r");
             if (f && fdinfo_locks(f, me.st_dev, me.st_ino, byte)) {
                 found = (pid_t)pid;
@@ -238,8 +246,7 @@ bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
     }
     bool queued = write && enter_queue(fd);
     struct refusal r = { .byte = -1 };
-    bool ok = claim(fd, perm, shared, &r) &&
-              check_claims(fd, perm, shared, &r);
+    bool ok = claim(fd, perm, shared, &r) && check_claims(fd, perm, shared, &r);
     if (queued) {
         ofd_lock(fd, F_OFD_SETLK, F_UNLCK, LOCK_WRITER_QUEUE);
     }

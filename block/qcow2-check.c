@@ -20,7 +20,7 @@
 struct qcow2_msg_kind {
     const char *fmt;
     uint64_t kept, dropped;
-    char *first;                /* its first message, for the summary */
+    char *first; /* its first message, for the summary */
 };
 
 static struct qcow2_msg_kind *msg_kind(struct qcow2_walk *w, const char *fmt)
@@ -30,8 +30,7 @@ static struct qcow2_msg_kind *msg_kind(struct qcow2_walk *w, const char *fmt)
             return &w->kinds[i];
         }
     }
-    struct qcow2_msg_kind *k = xrealloc(w->kinds,
-                                       (w->nkinds + 1) * sizeof(*k));
+    struct qcow2_msg_kind *k = xrealloc(w->kinds, (w->nkinds + 1) * sizeof(*k));
     w->kinds = k;
     k = &w->kinds[w->nkinds++];
     *k = (struct qcow2_msg_kind){ .fmt = fmt };
@@ -51,7 +50,7 @@ static void keep_message(struct qcow2_walk *w, const char *fmt, va_list ap)
 {
     struct qcow2_msg_kind *k = msg_kind(w, fmt);
     bool keep = k->kept < QCOW2_CHECK_MESSAGES_PER_KIND &&
-                w->nmsgs < QCOW2_CHECK_MAX_MESSAGES;
+        w->nmsgs < QCOW2_CHECK_MAX_MESSAGES;
     if (!keep && k->first) {
         k->dropped++;
         return;
@@ -77,8 +76,10 @@ static void summarize_messages(struct qcow2_walk *w)
         if (!k->dropped) {
             continue;
         }
-        append_message(w, xasprintf("... and %" PRIu64 " more problems like: "
-                                    "%s", k->dropped, k->first));
+        append_message(w,
+                       xasprintf("... and %" PRIu64 " more problems like: "
+                                 "%s",
+                                 k->dropped, k->first));
     }
 }
 
@@ -105,8 +106,10 @@ void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
     if (w->strict) {
         if (!w->err) {
             char *msg = xvasprintf(fmt, ap);
-            error_setg(&w->err, "%s: the image is corrupt (see 'hop img "
-                       "check')", msg);
+            error_setg(&w->err,
+                       "%s: the image is corrupt (see 'hop img "
+                       "check')",
+                       msg);
             free(msg);
         }
     } else {
@@ -154,8 +157,10 @@ static void walk_add_n(Qcow2State *s, struct qcow2_walk *w, uint64_t off,
         return;
     }
     if (off >= s->file_size || len > s->file_size - off + s->cluster_size) {
-        qcow2_walk_note(w, true, "ERROR: clusters at %#" PRIx64 " (%" PRIu64
-                        " bytes) lie beyond the end of the image", off, len);
+        qcow2_walk_note(w, true,
+                        "ERROR: clusters at %#" PRIx64 " (%" PRIu64
+                        " bytes) lie beyond the end of the image",
+                        off, len);
         return;
     }
     uint64_t first = off >> s->cluster_bits;
@@ -184,18 +189,21 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, uint64_t l2_offset,
         uint64_t ho, hl;
         if (e & QCOW2_OFLAG_COMPRESSED) {
             if (e & QCOW2_OFLAG_COPIED) {
-                qcow2_walk_note(w, true, "ERROR: L2 table at %#" PRIx64
+                qcow2_walk_note(w, true,
+                                "ERROR: L2 table at %#" PRIx64
                                 ": compressed L2 entry %#" PRIx64 " has the "
-                                "copied flag set", l2_offset, e);
+                                "copied flag set",
+                                l2_offset, e);
             }
             qcow2_entry_host_range(s, e, &ho, &hl);
             walk_add_n(s, w, ho, hl, n);
             continue;
         }
-        uint64_t reserved = QCOW2_L2E_RESERVED |
-                            (s->h.version < 3 ? QCOW2_OFLAG_ZERO : 0);
+        uint64_t reserved =
+            QCOW2_L2E_RESERVED | (s->h.version < 3 ? QCOW2_OFLAG_ZERO : 0);
         if (e & reserved) {
-            qcow2_walk_note(w, true, "ERROR: L2 table at %#" PRIx64 ": L2 "
+            qcow2_walk_note(w, true,
+                            "ERROR: L2 table at %#" PRIx64 ": L2 "
                             "entry %#" PRIx64 " has reserved bits set",
                             l2_offset, e);
         }
@@ -204,8 +212,10 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, uint64_t l2_offset,
             continue;
         }
         if (ho & (s->cluster_size - 1)) {
-            qcow2_walk_note(w, true, "ERROR offset=%" PRIx64 ": Cluster is "
-                            "not properly aligned; L2 entry corrupted.", ho);
+            qcow2_walk_note(w, true,
+                            "ERROR offset=%" PRIx64 ": Cluster is "
+                            "not properly aligned; L2 entry corrupted.",
+                            ho);
             continue;
         }
         walk_add_n(s, w, ho, s->cluster_size, n);
@@ -216,7 +226,7 @@ static void walk_l2(Qcow2State *s, struct qcow2_walk *w, uint64_t l2_offset,
 struct l1_ref {
     uint64_t offset;
     uint32_t size;
-    uint32_t snap;              /* index into snaps; nb for the active L1 */
+    uint32_t snap; /* index into snaps; nb for the active L1 */
     bool skip;
 };
 
@@ -252,36 +262,39 @@ static void screen_l1s(Qcow2State *s, struct qcow2_walk *w, struct l1_ref *r,
         if (bytes > QCOW2_MAX_L1_BYTES ||
             (r[i].offset & (s->cluster_size - 1)) ||
             (bytes && r[i].offset < s->cluster_size)) {
-            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
-                            " with %u entries is invalid", what, r[i].offset,
-                            r[i].size);
+            qcow2_walk_note(w, true,
+                            "ERROR: %s: L1 table at %#" PRIx64
+                            " with %u entries is invalid",
+                            what, r[i].offset, r[i].size);
             r[i].skip = true;
         } else if (!bytes) {
             r[i].skip = true;
         } else if (r[i].offset > s->file_size ||
                    bytes > s->file_size - r[i].offset) {
-            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
-                            " (%" PRIu64 " bytes) lies beyond the end of the "
-                            "image", what, r[i].offset, bytes);
+            qcow2_walk_note(w, true,
+                            "ERROR: %s: L1 table at %#" PRIx64 " (%" PRIu64
+                            " bytes) lies beyond the end of the "
+                            "image",
+                            what, r[i].offset, bytes);
             r[i].skip = true;
         } else {
             sorted[m++] = &r[i];
         }
     }
     qsort(sorted, m, sizeof(*sorted), by_offset);
-    const struct l1_ref *reach = NULL;      /* the table ending furthest */
+    const struct l1_ref *reach = NULL; /* the table ending furthest */
     for (size_t i = 0; i < m && !w->err; i++) {
         struct l1_ref *x = sorted[i];
         uint64_t end = x->offset + (uint64_t)x->size * 8;
         if (reach && x->offset < reach->offset + (uint64_t)reach->size * 8) {
             l1_label(x, snaps, nb, what, sizeof(what));
             l1_label(reach, snaps, nb, other, sizeof(other));
-            qcow2_walk_note(w, true, "ERROR: %s: L1 table at %#" PRIx64
-                            " overlaps the L1 table of %s", what, x->offset,
-                            other);
+            qcow2_walk_note(w, true,
+                            "ERROR: %s: L1 table at %#" PRIx64
+                            " overlaps the L1 table of %s",
+                            what, x->offset, other);
             x->skip = true;
-        } else if (!reach ||
-                   end > reach->offset + (uint64_t)reach->size * 8) {
+        } else if (!reach || end > reach->offset + (uint64_t)reach->size * 8) {
             reach = x;
         }
     }
@@ -299,8 +312,7 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
     uint8_t *l1 = xmalloc(bytes);
     Error *err = NULL;
     if (!qcow2_pread_all(s, r->offset, l1, bytes, &err)) {
-        qcow2_walk_note(w, false, "ERROR: %s: %s", what,
-                        error_get_pretty(err));
+        qcow2_walk_note(w, false, "ERROR: %s: %s", what, error_get_pretty(err));
         error_free(err);
         free(l1);
         return;
@@ -308,26 +320,32 @@ static void walk_l1_entries(Qcow2State *s, struct qcow2_walk *w,
     for (uint32_t i = 0; i < r->size && !w->err; i++) {
         uint64_t e = be64_get(l1 + 8 * i);
         if (e & QCOW2_L1E_RESERVED) {
-            qcow2_walk_note(w, true, "ERROR: %s: L1 entry %u has reserved "
-                            "bits set (%#" PRIx64 ")", what, i, e);
+            qcow2_walk_note(w, true,
+                            "ERROR: %s: L1 entry %u has reserved "
+                            "bits set (%#" PRIx64 ")",
+                            what, i, e);
         }
         uint64_t off = e & QCOW2_OFFSET_MASK;
         if (!off) {
             continue;
         }
         if ((off & (s->cluster_size - 1)) || off >= s->file_size) {
-            qcow2_walk_note(w, true, "ERROR l2_offset=%" PRIx64 ": %s: L2 "
+            qcow2_walk_note(w, true,
+                            "ERROR l2_offset=%" PRIx64 ": %s: L2 "
                             "table is unaligned or beyond the end of the "
-                            "image", off, what);
+                            "image",
+                            off, what);
             continue;
         }
         uint64_t c = off >> s->cluster_bits;
         if (qcow2_bits_test(seen, c)) {
             /* never written so; it would make every write through the
              * table go twice */
-            qcow2_walk_note(w, true, "ERROR: %s: L1 entry %u names the L2 "
+            qcow2_walk_note(w, true,
+                            "ERROR: %s: L1 entry %u names the L2 "
                             "table at %#" PRIx64 " that an earlier entry "
-                            "names", what, i, off);
+                            "names",
+                            what, i, off);
         }
         qcow2_bits_set(seen, c);
         qcow2_walk_add(s, w, off, s->cluster_size);
@@ -380,9 +398,11 @@ static void walk_active(Qcow2State *s, struct qcow2_walk *w)
         }
         uint64_t rc = qcow2_rc_get(s, off >> s->cluster_bits);
         if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
-            qcow2_walk_note(w, true, "ERROR OFLAG_COPIED L2 cluster: "
-                            "l1_index=%u l1_entry=%" PRIx64 " refcount=%"
-                            PRIu64, i, e, rc);
+            qcow2_walk_note(w, true,
+                            "ERROR OFLAG_COPIED L2 cluster: "
+                            "l1_index=%u l1_entry=%" PRIx64
+                            " refcount=%" PRIu64,
+                            i, e, rc);
         }
         if (qcow2_bits_test(&seen, off >> s->cluster_bits) ||
             !qcow2_pread_all(s, off, t, s->cluster_size, NULL)) {
@@ -407,7 +427,8 @@ static void walk_active(Qcow2State *s, struct qcow2_walk *w)
             next = ho + s->cluster_size;
             rc = qcow2_rc_get(s, ho >> s->cluster_bits);
             if ((rc == 1) != !!(l2e & QCOW2_OFLAG_COPIED)) {
-                qcow2_walk_note(w, true, "ERROR OFLAG_COPIED data cluster: "
+                qcow2_walk_note(w, true,
+                                "ERROR OFLAG_COPIED data cluster: "
                                 "l2_entry=%" PRIx64 " refcount=%" PRIu64,
                                 l2e, rc);
             }
@@ -424,12 +445,12 @@ bool qcow2_walk_tables(Qcow2State *s, struct qcow2_walk *w,
     size_t n = (size_t)nb + (active ? 1 : 0);
     struct l1_ref *r = xcalloc(n ? n : 1, sizeof(*r));
     for (uint32_t i = 0; i < nb; i++) {
-        r[i] = (struct l1_ref){ snaps[i].l1_table_offset, snaps[i].l1_size,
-                                i, false };
+        r[i] = (struct l1_ref){ snaps[i].l1_table_offset, snaps[i].l1_size, i,
+                                false };
     }
     if (active) {
-        r[nb] = (struct l1_ref){ s->h.l1_table_offset, s->h.l1_size, nb,
-                                 false };
+        r[nb] =
+            (struct l1_ref){ s->h.l1_table_offset, s->h.l1_size, nb, false };
     }
     screen_l1s(s, w, r, n, snaps, nb);
     struct qcow2_bits seen = { 0 };
@@ -462,12 +483,14 @@ void qcow2_walk_fixed(Qcow2State *s, struct qcow2_walk *w)
             continue;
         }
         if ((e & QCOW2_RTE_RESERVED) || (off & (s->cluster_size - 1))) {
-            qcow2_walk_note(w, true, "ERROR refcount block %" PRIu64 " is not "
+            qcow2_walk_note(w, true,
+                            "ERROR refcount block %" PRIu64 " is not "
                             "cluster aligned; refcount table entry corrupted",
                             i);
         } else if (off >= s->file_size) {
-            qcow2_walk_note(w, true, "ERROR refcount block %" PRIu64
-                            " is outside image", i);
+            qcow2_walk_note(w, true,
+                            "ERROR refcount block %" PRIu64 " is outside image",
+                            i);
         } else {
             qcow2_walk_add(s, w, off, s->cluster_size);
         }
@@ -486,8 +509,10 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         if (s->h.version >= 3 &&
             !QCOW2_SN_HAS_EXTRA(&s->snaps[i], QCOW2_SN_EXTRA_DISK_SIZE)) {
-            qcow2_walk_note(&w, true, "ERROR snapshot table entry %u is "
-                            "incomplete", i);
+            qcow2_walk_note(&w, true,
+                            "ERROR snapshot table entry %u is "
+                            "incomplete",
+                            i);
         }
     }
     qcow2_walk_tables(s, &w, s->snaps, s->nb_snaps, true);
@@ -500,11 +525,15 @@ bool qcow2_check(BlockDev *bs, struct blk_check_result *res, Error **errp)
             end = c + 1;
         }
         if (stored < ref) {
-            qcow2_walk_note(&w, true, "ERROR cluster %" PRIu64 " refcount=%"
-                            PRIu64 " reference=%" PRIu64, c, stored, ref);
+            qcow2_walk_note(&w, true,
+                            "ERROR cluster %" PRIu64 " refcount=%" PRIu64
+                            " reference=%" PRIu64,
+                            c, stored, ref);
         } else if (stored > ref) {
-            walk_message(&w, "Leaked cluster %" PRIu64 " refcount=%" PRIu64
-                         " reference=%" PRIu64, c, stored, ref);
+            walk_message(&w,
+                         "Leaked cluster %" PRIu64 " refcount=%" PRIu64
+                         " reference=%" PRIu64,
+                         c, stored, ref);
             res->leaks++;
         }
     }

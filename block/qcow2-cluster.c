@@ -60,8 +60,10 @@ static uint64_t l2_index(const Qcow2State *s, uint64_t off)
 static bool l2_offset_ok(const Qcow2State *s, uint64_t off, Error **errp)
 {
     if ((off & (s->cluster_size - 1)) || off >= s->file_size) {
-        error_setg(errp, "L2 table offset %#" PRIx64 " is invalid (unaligned "
-                   "or past the end of the file): the image is corrupt", off);
+        error_setg(errp,
+                   "L2 table offset %#" PRIx64 " is invalid (unaligned "
+                   "or past the end of the file): the image is corrupt",
+                   off);
         return false;
     }
     return true;
@@ -178,13 +180,15 @@ static bool decompress(Qcow2State *s, uint64_t e, uint8_t *out, Error **errp)
             z.next_out = out;
             z.avail_out = (uInt)s->cluster_size;
             int ret = inflate(&z, Z_FINISH);
-            ok = (ret == Z_STREAM_END || ret == Z_BUF_ERROR) &&
-                 z.avail_out == 0;
+            ok =
+                (ret == Z_STREAM_END || ret == Z_BUF_ERROR) && z.avail_out == 0;
             inflateEnd(&z);
         }
         if (!ok) {
-            error_setg(errp, "compressed cluster at %#" PRIx64 " does not "
-                       "inflate to %" PRIu64 " bytes", coff, s->cluster_size);
+            error_setg(errp,
+                       "compressed cluster at %#" PRIx64 " does not "
+                       "inflate to %" PRIu64 " bytes",
+                       coff, s->cluster_size);
         }
     }
     free(in);
@@ -201,8 +205,10 @@ static bool decompress(Qcow2State *s, uint64_t e, uint8_t *out, Error **errp)
 static bool data_offset_ok(const Qcow2State *s, uint64_t e, Error **errp)
 {
     if ((e & QCOW2_OFFSET_MASK) & (s->cluster_size - 1)) {
-        error_setg(errp, "L2 entry %#" PRIx64 " points to an unaligned "
-                   "cluster: the image is corrupt", e);
+        error_setg(errp,
+                   "L2 entry %#" PRIx64 " points to an unaligned "
+                   "cluster: the image is corrupt",
+                   e);
         return false;
     }
     return true;
@@ -258,7 +264,8 @@ bool qcow2_read_view(Qcow2State *s, struct qcow2_view *v, uint64_t off,
                 while (done + n < span) {
                     uint64_t e2 = be64_get(&t[k + g]);
                     if (entry_type(s, e2) != CT_NORMAL ||
-                        (e2 & QCOW2_OFFSET_MASK) != host + g * s->cluster_size) {
+                        (e2 & QCOW2_OFFSET_MASK) !=
+                            host + g * s->cluster_size) {
                         break;
                     }
                     uint64_t more = span - done - n;
@@ -300,7 +307,7 @@ static bool grow_l1(Qcow2State *s, uint64_t need, Error **errp)
     if (s->l1_moved && s->l1_size &&
         !qcow2_rc_add_range(s, s->l1_offset, (uint64_t)s->l1_size * 8, -1,
                             errp)) {
-        return false;       /* (the previous new table never reached disk) */
+        return false; /* (the previous new table never reached disk) */
     }
     uint64_t *l1 = xrealloc(s->l1, size * sizeof(*l1));
     struct qcow2_l2_slot *l2 = xrealloc(s->l2, size * sizeof(*l2));
@@ -418,8 +425,8 @@ static void iov_copy(struct iov_cursor *c, uint8_t *dst, size_t len)
     }
 }
 
-static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov,
-                        int n, Error **errp)
+static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov, int n,
+                        Error **errp)
 {
     if (!fault_inject("qcow2-write", errp)) {
         return false;
@@ -446,8 +453,8 @@ static bool old_content(Qcow2State *s, uint64_t e, uint8_t *buf, Error **errp)
         return decompress(s, e, buf, errp);
     case CT_NORMAL:
         return data_offset_ok(s, e, errp) &&
-               qcow2_pread_all(s, e & QCOW2_OFFSET_MASK, buf, s->cluster_size,
-                               errp);
+            qcow2_pread_all(s, e & QCOW2_OFFSET_MASK, buf, s->cluster_size,
+                            errp);
     default:
         memset(buf, 0, s->cluster_size);
         return true;
@@ -468,9 +475,9 @@ struct write_ctx {
 /* Write bytes [start, end) of clusters t[k..k+g) (offsets relative to
  * cluster k) into g newly allocated contiguous clusters. */
 static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
-                               struct iov_cursor *cur, uint64_t *t,
-                               uint64_t k, uint64_t g, uint64_t start,
-                               uint64_t end, Error **errp)
+                               struct iov_cursor *cur, uint64_t *t, uint64_t k,
+                               uint64_t g, uint64_t start, uint64_t end,
+                               Error **errp)
 {
     uint64_t cs = s->cluster_size;
     uint64_t base = qcow2_alloc_clusters(s, g, errp);
@@ -527,8 +534,10 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
         return false;
     }
     if (s->corrupt) {
-        error_setg(errp, "'%s': the image is marked corrupt; writes are "
-                   "refused", s->name);
+        error_setg(errp,
+                   "'%s': the image is marked corrupt; writes are "
+                   "refused",
+                   s->name);
         return false;
     }
     uint64_t total = 0;
@@ -560,12 +569,13 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
         uint64_t *t;
         if (!(ok = l2_for_write(s, l1i, &t, errp))) {
             if (s->corrupt) {
-                error_prepend(errp, "'%s': write at guest offset 0x%" PRIx64
-                              " refused: ", s->name, off);
+                error_prepend(
+                    errp, "'%s': write at guest offset 0x%" PRIx64 " refused: ",
+                    s->name, off);
             }
             break;
         }
-        uint64_t end = in_cluster + span;        /* relative to cluster l2i */
+        uint64_t end = in_cluster + span; /* relative to cluster l2i */
         uint64_t nclusters = (end + cs - 1) / cs;
         for (uint64_t j = 0; ok && j < nclusters;) {
             uint64_t e = be64_get(&t[l2i + j]);
@@ -574,23 +584,25 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
             while (j + g < nclusters) {
                 uint64_t e2 = be64_get(&t[l2i + j + g]);
                 if (in_place(s, e2) != inplace ||
-                    (inplace && (e2 & QCOW2_OFFSET_MASK) !=
-                                    (e & QCOW2_OFFSET_MASK) + g * cs)) {
+                    (inplace &&
+                     (e2 & QCOW2_OFFSET_MASK) !=
+                         (e & QCOW2_OFFSET_MASK) + g * cs)) {
                     break;
                 }
                 g++;
             }
             uint64_t gs = j * cs > in_cluster ? j * cs : in_cluster;
             uint64_t ge = (j + g) * cs < end ? (j + g) * cs : end;
-            uint64_t guest = off - in_cluster;      /* of cluster l2i */
+            uint64_t guest = off - in_cluster; /* of cluster l2i */
             if (inplace) {
                 uint64_t host = (e & QCOW2_OFFSET_MASK) + (gs - j * cs);
                 uint64_t hit;
                 if (!qcow2_meta_check(s, host, ge - gs, &hit, errp)) {
                     uint64_t at = j * cs + (hit - (e & QCOW2_OFFSET_MASK));
-                    error_prepend(errp, "'%s': write at guest offset 0x%"
-                                  PRIx64 " refused: ", s->name,
-                                  guest + (at > gs ? at : gs));
+                    error_prepend(errp,
+                                  "'%s': write at guest offset 0x%" PRIx64
+                                  " refused: ",
+                                  s->name, guest + (at > gs ? at : gs));
                     ok = false;
                     break;
                 }
@@ -598,12 +610,14 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
                 iov_take(&cur, ge - gs, w.out, &n);
                 ok = pwritev_all(s, host, w.out, n, errp);
             } else {
-                ok = write_new_clusters(s, &w, &cur, t, l2i + j, g,
-                                        gs - j * cs, ge - j * cs, errp);
+                ok = write_new_clusters(s, &w, &cur, t, l2i + j, g, gs - j * cs,
+                                        ge - j * cs, errp);
                 s->l2[l1i].dirty = true;
                 if (!ok && s->corrupt) {
-                    error_prepend(errp, "'%s': write at guest offset 0x%"
-                                  PRIx64 " refused: ", s->name, guest + gs);
+                    error_prepend(errp,
+                                  "'%s': write at guest offset 0x%" PRIx64
+                                  " refused: ",
+                                  s->name, guest + gs);
                 }
             }
             j += g;
@@ -635,8 +649,10 @@ bool qcow2_flush_metadata(Qcow2State *s, Error **errp)
         return true;
     }
     if (s->corrupt) {
-        error_setg(errp, "'%s': the image is marked corrupt; its metadata "
-                   "is left as it is", s->name);
+        error_setg(errp,
+                   "'%s': the image is marked corrupt; its metadata "
+                   "is left as it is",
+                   s->name);
         return false;
     }
     /* 1. refcount increments (and the data written so far) */

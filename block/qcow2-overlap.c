@@ -71,26 +71,42 @@ static bool in_range(const Qcow2State *s, uint64_t c, uint64_t off,
                      uint64_t len)
 {
     return len && c >= off >> s->cluster_bits &&
-           c <= (off + len - 1) >> s->cluster_bits;
+        c <= (off + len - 1) >> s->cluster_bits;
 }
 
-enum meta_kind { MK_HEADER, MK_RT, MK_RB, MK_L1, MK_L2, MK_SNAPTABLE,
-                 MK_SNAPL1 };
+enum meta_kind {
+    MK_HEADER,
+    MK_RT,
+    MK_RB,
+    MK_L1,
+    MK_L2,
+    MK_SNAPTABLE,
+    MK_SNAPL1
+};
 
 static void describe(const Qcow2State *s, enum meta_kind k, uint64_t i,
                      char *buf, size_t n)
 {
     switch (k) {
-    case MK_HEADER: snprintf(buf, n, "the header"); break;
-    case MK_RT: snprintf(buf, n, "the refcount table"); break;
+    case MK_HEADER:
+        snprintf(buf, n, "the header");
+        break;
+    case MK_RT:
+        snprintf(buf, n, "the refcount table");
+        break;
     case MK_RB:
-        snprintf(buf, n, "a refcount block (refcount table entry %" PRIu64
-                 ")", i);
+        snprintf(buf, n, "a refcount block (refcount table entry %" PRIu64 ")",
+                 i);
         break;
-    case MK_L1: snprintf(buf, n, "the L1 table"); break;
-    case MK_L2: snprintf(buf, n, "an L2 table (L1 entry %" PRIu64 ")", i);
+    case MK_L1:
+        snprintf(buf, n, "the L1 table");
         break;
-    case MK_SNAPTABLE: snprintf(buf, n, "the snapshot table"); break;
+    case MK_L2:
+        snprintf(buf, n, "an L2 table (L1 entry %" PRIu64 ")", i);
+        break;
+    case MK_SNAPTABLE:
+        snprintf(buf, n, "the snapshot table");
+        break;
     case MK_SNAPL1:
         snprintf(buf, n, "the L1 table of snapshot '%s'", s->snaps[i].name);
         break;
@@ -112,8 +128,7 @@ static bool meta_owner(const Qcow2State *s, uint64_t c, char *buf, size_t n)
     }
     k = MK_RT;
     if (in_range(s, c, s->rt_offset, (uint64_t)s->rt_clusters * cs) ||
-        in_range(s, c, s->rt_disk_offset,
-                 (uint64_t)s->rt_disk_clusters * cs)) {
+        in_range(s, c, s->rt_disk_offset, (uint64_t)s->rt_disk_clusters * cs)) {
         goto found;
     }
     k = MK_RB;
@@ -142,7 +157,8 @@ static bool meta_owner(const Qcow2State *s, uint64_t c, char *buf, size_t n)
     k = MK_SNAPL1;
     for (idx = 0; idx < s->nb_snaps; idx++) {
         const struct qcow2_snapshot *sn = &s->snaps[idx];
-        if (qcow2_snapshot_usable(s, sn, NULL) && in_range(s, c, sn->l1_table_offset, (uint64_t)sn->l1_size * 8)) {
+        if (qcow2_snapshot_usable(s, sn, NULL) &&
+            in_range(s, c, sn->l1_table_offset, (uint64_t)sn->l1_size * 8)) {
             goto found;
         }
     }
@@ -154,7 +170,7 @@ found:
 
 struct builder {
     Qcow2State *s;
-    bool strict;            /* fail on a cluster marked twice */
+    bool strict; /* fail on a cluster marked twice */
     Error **errp;
     bool failed;
 };
@@ -180,7 +196,8 @@ static void build_mark(struct builder *b, uint64_t off, uint64_t len,
                 snprintf(owner, sizeof(owner), "other metadata");
             }
             describe(s, k, index, what, sizeof(what));
-            error_setg(b->errp, "host cluster 0x%" PRIx64 " holds both %s "
+            error_setg(b->errp,
+                       "host cluster 0x%" PRIx64 " holds both %s "
                        "and %s: the image is corrupt; it can only be opened "
                        "read-only (see 'hop img check')",
                        c << s->cluster_bits, owner, what);
@@ -211,8 +228,8 @@ static bool build(Qcow2State *s, bool strict, Error **errp)
     }
     build_mark(&b, s->l1_offset, (uint64_t)s->l1_size * 8, MK_L1, 0);
     if (s->h.l1_table_offset != s->l1_offset) {
-        build_mark(&b, s->h.l1_table_offset, (uint64_t)s->h.l1_size * 8,
-                   MK_L1, 0);
+        build_mark(&b, s->h.l1_table_offset, (uint64_t)s->h.l1_size * 8, MK_L1,
+                   0);
     }
     for (uint32_t i = 0; s->l1 && i < s->l1_size && !b.failed; i++) {
         uint64_t off = s->l1[i] & QCOW2_OFFSET_MASK;
@@ -248,7 +265,7 @@ void qcow2_meta_reset(Qcow2State *s)
 void qcow2_meta_mark(Qcow2State *s, uint64_t off, uint64_t len)
 {
     if (!s->meta.w || !len) {
-        return;         /* no map: read-only, or an image being created */
+        return; /* no map: read-only, or an image being created */
     }
     uint64_t last = (off + len - 1) >> s->cluster_bits;
     for (uint64_t c = off >> s->cluster_bits; c <= last; c++) {
@@ -256,8 +273,8 @@ void qcow2_meta_mark(Qcow2State *s, uint64_t off, uint64_t len)
     }
 }
 
-bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len,
-                      uint64_t *hit, Error **errp)
+bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len, uint64_t *hit,
+                      Error **errp)
 {
     if (!len) {
         return true;
@@ -270,11 +287,13 @@ bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len,
         if (meta_owner(s, c, owner, sizeof(owner))) {
             *hit = c << s->cluster_bits;
             qcow2_mark_corrupt(s);
-            error_setg(errp, "host cluster 0x%" PRIx64 " holds %s; the image "
-                       "is now marked corrupt", c << s->cluster_bits, owner);
+            error_setg(errp,
+                       "host cluster 0x%" PRIx64 " holds %s; the image "
+                       "is now marked corrupt",
+                       c << s->cluster_bits, owner);
             return false;
         }
-        qcow2_bits_clear(&s->meta, c);      /* its structure is gone */
+        qcow2_bits_clear(&s->meta, c); /* its structure is gone */
         n -= c + 1 - first;
         first = c + 1;
     }

@@ -48,7 +48,7 @@ void qcow2_rc_set(Qcow2State *s, uint64_t cluster, uint64_t value)
         s->free_hint = cluster;
     }
     if (!value) {
-        qcow2_bits_clear(&s->meta, cluster);    /* no longer metadata */
+        qcow2_bits_clear(&s->meta, cluster); /* no longer metadata */
     }
 }
 
@@ -142,8 +142,8 @@ static bool ensure_coverage(Qcow2State *s, Error **errp)
                     qcow2_rc_set(s, (s->rt_offset >> s->cluster_bits) + i, 0);
                 }
             }
-            s->rt = xrealloc_zero(s->rt, s->rt_entries, entries,
-                                  sizeof(*s->rt));
+            s->rt =
+                xrealloc_zero(s->rt, s->rt_entries, entries, sizeof(*s->rt));
             s->rb_dirty = xrealloc_zero(s->rb_dirty, s->rt_entries, entries, 1);
             s->rt_entries = entries;
             uint64_t off = alloc_raw(s, clusters, errp);
@@ -203,15 +203,18 @@ void qcow2_defer_free(Qcow2State *s, uint64_t offset, uint64_t len)
     s->pending[s->npending++] = (struct qcow2_free){ offset, len };
 }
 
-uint64_t qcow2_refblock_get(const Qcow2State *s, const uint8_t *blk,
-                            uint64_t i)
+uint64_t qcow2_refblock_get(const Qcow2State *s, const uint8_t *blk, uint64_t i)
 {
     uint32_t order = s->h.refcount_order;
     switch (order) {
-    case 3: return blk[i];
-    case 4: return be16_get(blk + 2 * i);
-    case 5: return be32_get(blk + 4 * i);
-    case 6: return be64_get(blk + 8 * i);
+    case 3:
+        return blk[i];
+    case 4:
+        return be16_get(blk + 2 * i);
+    case 5:
+        return be32_get(blk + 4 * i);
+    case 6:
+        return be64_get(blk + 8 * i);
     default: {
         uint32_t bits = 1u << order;
         uint64_t bit = i * bits;
@@ -225,22 +228,29 @@ static void refblock_set(const Qcow2State *s, uint8_t *blk, uint64_t i,
 {
     uint32_t order = s->h.refcount_order;
     switch (order) {
-    case 3: blk[i] = (uint8_t)v; break;
-    case 4: be16_put(blk + 2 * i, (uint16_t)v); break;
-    case 5: be32_put(blk + 4 * i, (uint32_t)v); break;
-    case 6: be64_put(blk + 8 * i, v); break;
+    case 3:
+        blk[i] = (uint8_t)v;
+        break;
+    case 4:
+        be16_put(blk + 2 * i, (uint16_t)v);
+        break;
+    case 5:
+        be32_put(blk + 4 * i, (uint32_t)v);
+        break;
+    case 6:
+        be64_put(blk + 8 * i, v);
+        break;
     default: {
         uint32_t bits = 1u << order;
         uint64_t bit = i * bits;
         uint8_t mask = (uint8_t)(((1u << bits) - 1) << (bit % 8));
-        blk[bit / 8] = (uint8_t)((blk[bit / 8] & ~mask) |
-                                 ((v << (bit % 8)) & mask));
+        blk[bit / 8] =
+            (uint8_t)((blk[bit / 8] & ~mask) | ((v << (bit % 8)) & mask));
     }
     }
 }
 
-void qcow2_serialize_refblock(const Qcow2State *s, uint64_t index,
-                              uint8_t *out)
+void qcow2_serialize_refblock(const Qcow2State *s, uint64_t index, uint8_t *out)
 {
     memset(out, 0, s->cluster_size);
     uint64_t base = index * s->rb_entries;
@@ -254,8 +264,8 @@ void qcow2_serialize_refblock(const Qcow2State *s, uint64_t index,
 bool qcow2_refcount_load(Qcow2State *s, Error **errp)
 {
     s->refcount_bits = 1u << s->h.refcount_order;
-    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
-                                              : (1ULL << s->refcount_bits) - 1;
+    s->refcount_max =
+        s->refcount_bits == 64 ? UINT64_MAX : (1ULL << s->refcount_bits) - 1;
     s->rb_entries = s->cluster_size * 8 / s->refcount_bits;
     s->rt_offset = s->rt_disk_offset = s->h.refcount_table_offset;
     s->rt_clusters = s->rt_disk_clusters = s->h.refcount_table_clusters;
@@ -281,7 +291,7 @@ bool qcow2_refcount_load(Qcow2State *s, Error **errp)
         }
         if ((e & QCOW2_RTE_RESERVED) || (off & (s->cluster_size - 1)) ||
             off >= s->file_size) {
-            s->rb_bad++;     /* reported by check; refused for writing */
+            s->rb_bad++; /* reported by check; refused for writing */
             continue;
         }
         if (i >= useful) {
@@ -359,8 +369,7 @@ bool qcow2_refcount_write(Qcow2State *s, Error **errp)
         return true;
     }
     /* Blocks before the table entries that point at them. */
-    if (!qcow2_sync(s, errp) || !write_table(s, errp) ||
-        !qcow2_sync(s, errp)) {
+    if (!qcow2_sync(s, errp) || !write_table(s, errp) || !qcow2_sync(s, errp)) {
         return false;
     }
     s->rt_dirty = false;

@@ -39,15 +39,18 @@ static bool table_room(const Qcow2State *s, uint32_t i, uint64_t pos,
                        uint64_t len, const char *what, Error **errp)
 {
     if (pos + len > s->file_size) {
-        error_setg(errp, "snapshot table entry %u: its %s (%" PRIu64 " bytes "
+        error_setg(errp,
+                   "snapshot table entry %u: its %s (%" PRIu64 " bytes "
                    "at %#" PRIx64 ") run past the end of the file (%" PRIu64
-                   " bytes)", i, what, len, pos, s->file_size);
+                   " bytes)",
+                   i, what, len, pos, s->file_size);
         return false;
     }
     if (pos + len - s->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE) {
-        error_setg(errp, "snapshot table entry %u: its %s end past the %u "
-                   "MiB a snapshot table may have", i, what,
-                   QCOW2_MAX_SNAPSHOT_TABLE >> 20);
+        error_setg(errp,
+                   "snapshot table entry %u: its %s end past the %u "
+                   "MiB a snapshot table may have",
+                   i, what, QCOW2_MAX_SNAPSHOT_TABLE >> 20);
         return false;
     }
     return true;
@@ -95,8 +98,10 @@ static bool ids_unique(const Qcow2State *s, Error **errp)
         if (strcmp(v[i - 1]->id, v[i]->id) == 0) {
             char label[SNAP_LABEL_LEN];
             snap_label(v[i], label, sizeof(label));
-            error_setg(errp, "snapshot table entries %td and %td both have "
-                       "id %s", v[i - 1] - s->snaps, v[i] - s->snaps, label);
+            error_setg(errp,
+                       "snapshot table entries %td and %td both have "
+                       "id %s",
+                       v[i - 1] - s->snaps, v[i] - s->snaps, label);
             ok = false;
         }
     }
@@ -140,9 +145,10 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
         sn->disk_size = s->h.size;
         sn->icount = -1;
         if (sn->extra_size > QCOW2_MAX_EXTRA_DATA) {
-            error_setg(errp, "snapshot table entry %u: extra_size %u is more "
-                       "than %u bytes", i, sn->extra_size,
-                       QCOW2_MAX_EXTRA_DATA);
+            error_setg(errp,
+                       "snapshot table entry %u: extra_size %u is more "
+                       "than %u bytes",
+                       i, sn->extra_size, QCOW2_MAX_EXTRA_DATA);
             ok = false;
             break;
         }
@@ -180,28 +186,35 @@ bool qcow2_snapshots_load(Qcow2State *s, Error **errp)
 /* Can entry sn be used (applied, read)?  Its L1 table must be one this
  * image could hold, inside the file, and address the disk size it claims;
  * its machine state cannot be larger than the file it is stored in. */
-bool qcow2_snapshot_usable(const Qcow2State *s,
-                            const struct qcow2_snapshot *sn, Error **errp)
+bool qcow2_snapshot_usable(const Qcow2State *s, const struct qcow2_snapshot *sn,
+                           Error **errp)
 {
     uint64_t off = sn->l1_table_offset;
     uint64_t bytes = (uint64_t)sn->l1_size * QCOW2_L1E_SIZE;
     if (bytes > QCOW2_MAX_L1_BYTES) {
-        error_setg(errp, "l1_size %u is more than the %u entries of the "
-                   "largest L1 table", sn->l1_size, QCOW2_MAX_L1_ENTRIES);
+        error_setg(errp,
+                   "l1_size %u is more than the %u entries of the "
+                   "largest L1 table",
+                   sn->l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
     }
     if (bytes && (off & (s->cluster_size - 1))) {
-        error_setg(errp, "l1_table_offset %#" PRIx64 " is not cluster "
-                   "aligned", off);
+        error_setg(errp,
+                   "l1_table_offset %#" PRIx64 " is not cluster "
+                   "aligned",
+                   off);
         return false;
     }
     if (bytes && off < s->cluster_size) {
-        error_setg(errp, "l1_table_offset %#" PRIx64 " lies in the header "
-                   "cluster", off);
+        error_setg(errp,
+                   "l1_table_offset %#" PRIx64 " lies in the header "
+                   "cluster",
+                   off);
         return false;
     }
     if (off > s->file_size || bytes > s->file_size - off) {
-        error_setg(errp, "L1 table (l1_table_offset %#" PRIx64 ", l1_size "
+        error_setg(errp,
+                   "L1 table (l1_table_offset %#" PRIx64 ", l1_size "
                    "%u) lies beyond the end of the file (%" PRIu64 " bytes)",
                    off, sn->l1_size, s->file_size);
         return false;
@@ -210,15 +223,17 @@ bool qcow2_snapshot_usable(const Qcow2State *s,
     uint64_t span = s->cluster_size * s->l2_entries;
     if (QCOW2_SN_HAS_EXTRA(sn, QCOW2_SN_EXTRA_DISK_SIZE) &&
         sn->disk_size > (uint64_t)sn->l1_size * span) {
-        error_setg(errp, "disk_size %" PRIu64 " is more than its L1 table "
-                   "of %u entries addresses (%" PRIu64 " bytes)", sn->disk_size,
-                   sn->l1_size, (uint64_t)sn->l1_size * span);
+        error_setg(errp,
+                   "disk_size %" PRIu64 " is more than its L1 table "
+                   "of %u entries addresses (%" PRIu64 " bytes)",
+                   sn->disk_size, sn->l1_size, (uint64_t)sn->l1_size * span);
         return false;
     }
     if (sn->vm_state_size > s->file_size) {
-        error_setg(errp, "vm_state_size %" PRIu64 " is more than the image "
-                   "file holds (%" PRIu64 " bytes)", sn->vm_state_size,
-                   s->file_size);
+        error_setg(errp,
+                   "vm_state_size %" PRIu64 " is more than the image "
+                   "file holds (%" PRIu64 " bytes)",
+                   sn->vm_state_size, s->file_size);
         return false;
     }
     return true;
@@ -230,7 +245,8 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
     uint64_t len = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t extra = sn[i].extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
-                             ? sn[i].extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
+            ? sn[i].extra_size
+            : QCOW2_SNAPSHOT_EXTRA_SIZE;
         len += snap_align(QCOW2_SN_FIXED_SIZE + extra + strlen(sn[i].id) +
                           strlen(sn[i].name));
     }
@@ -239,7 +255,8 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
     for (uint32_t i = 0; i < n; i++) {
         const struct qcow2_snapshot *x = &sn[i];
         uint32_t extra = x->extra_size > QCOW2_SNAPSHOT_EXTRA_SIZE
-                             ? x->extra_size : QCOW2_SNAPSHOT_EXTRA_SIZE;
+            ? x->extra_size
+            : QCOW2_SNAPSHOT_EXTRA_SIZE;
         size_t id_len = strlen(x->id), name_len = strlen(x->name);
         uint8_t *xd = p + QCOW2_SN_FIXED_SIZE;
         be64_put(p + QCOW2_SN_L1_TABLE_OFFSET, x->l1_table_offset);
@@ -250,8 +267,8 @@ static uint8_t *serialize_table(const struct qcow2_snapshot *sn, uint32_t n,
         be32_put(p + QCOW2_SN_DATE_NSEC, x->date_nsec);
         be64_put(p + QCOW2_SN_VM_CLOCK_NSEC, x->vm_clock_nsec);
         be32_put(p + QCOW2_SN_VM_STATE_SIZE,
-                       x->vm_state_size > UINT32_MAX
-                           ? UINT32_MAX : (uint32_t)x->vm_state_size);
+                 x->vm_state_size > UINT32_MAX ? UINT32_MAX
+                                               : (uint32_t)x->vm_state_size);
         be32_put(p + QCOW2_SN_EXTRA_DATA_SIZE, extra);
         be64_put(xd + QCOW2_SN_EXTRA_VM_STATE_SIZE, x->vm_state_size);
         be64_put(xd + QCOW2_SN_EXTRA_DISK_SIZE, x->disk_size);
@@ -287,8 +304,8 @@ int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id)
 static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
                                          uint32_t extra_slots, uint32_t *n)
 {
-    struct qcow2_snapshot *t = xcalloc(s->nb_snaps + extra_slots + 1,
-                                      sizeof(*t));
+    struct qcow2_snapshot *t =
+        xcalloc(s->nb_snaps + extra_slots + 1, sizeof(*t));
     *n = 0;
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         if ((int)i == skip) {
@@ -307,14 +324,15 @@ static struct qcow2_snapshot *copy_table(const Qcow2State *s, int skip,
     return t;
 }
 
-static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
-                         Error **errp)
+static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n, Error **errp)
 {
     uint64_t *l1 = xcalloc(n ? n : 1, sizeof(*l1));
     uint8_t *raw = xmalloc(n ? (size_t)n * 8 : 1);
     if (n && (off + (uint64_t)n * 8 > s->file_size)) {
-        error_setg(errp, "L1 table at %#" PRIx64 " lies beyond the end of "
-                   "the file", off);
+        error_setg(errp,
+                   "L1 table at %#" PRIx64 " lies beyond the end of "
+                   "the file",
+                   off);
         free(l1);
         free(raw);
         return NULL;
@@ -332,20 +350,21 @@ static uint64_t *read_l1(Qcow2State *s, uint64_t off, uint32_t n,
 }
 
 struct rebuild_plan {
-    struct qcow2_snapshot *snaps;   /* the new table (taken on success) */
+    struct qcow2_snapshot *snaps; /* the new table (taken on success) */
     uint32_t nb;
-    const uint64_t *src_l1;         /* where the new active layer comes from */
+    const uint64_t *src_l1; /* where the new active layer comes from */
     uint32_t src_l1_size;
-    bool src_active;                /* src is the active L1 (L2s cached) */
+    bool src_active; /* src is the active L1 (L2s cached) */
     uint64_t disk_size;
-    uint64_t discard_from;          /* guest offset: entries dropped after */
+    uint64_t discard_from; /* guest offset: entries dropped after */
 };
 
 /* The refcount state a rebuild replaces: listed once, so saving and
  * rolling back cannot miss a field. */
-#define SAVED_GEN_FIELDS(X)                                                 \
-    X(rc) X(rc_len) X(used_end) X(free_hint)                                \
-    X(rt) X(rt_entries) X(rt_offset) X(rt_clusters) X(rb_dirty)
+#define SAVED_GEN_FIELDS(X)                                                    \
+    X(rc)                                                                      \
+    X(rc_len) X(used_end) X(free_hint) X(rt) X(rt_entries) X(rt_offset)        \
+        X(rt_clusters) X(rb_dirty)
 
 struct saved_gen {
 #define SAVED_GEN_DECLARE(f) __typeof__(((Qcow2State *)0)->f) f;
@@ -421,7 +440,7 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
     for (uint64_t k = 0; k < s->l2_entries; k++) {
         uint64_t e = be64_get(&copy[k]) & ~QCOW2_OFLAG_COPIED;
         uint64_t guest = ((uint64_t)i << (s->cluster_bits + s->l2_bits)) +
-                         (k << s->cluster_bits);
+            (k << s->cluster_bits);
         if (e && guest >= p->discard_from) {
             e = s->h.version >= 3 ? QCOW2_OFLAG_ZERO : 0;
         }
@@ -430,8 +449,10 @@ static bool new_active_table(Qcow2State *s, const struct rebuild_plan *p,
             if (ho >= s->file_size ||
                 (!(e & QCOW2_OFLAG_COMPRESSED) &&
                  (ho & (s->cluster_size - 1)))) {
-                error_setg(errp, "L2 entry %#" PRIx64 " is invalid: the image "
-                           "is corrupt (see 'hop img check')", e);
+                error_setg(errp,
+                           "L2 entry %#" PRIx64 " is invalid: the image "
+                           "is corrupt (see 'hop img check')",
+                           e);
                 free(copy);
                 return false;
             }
@@ -473,7 +494,8 @@ static bool new_l1_size(const Qcow2State *s, const struct rebuild_plan *p,
     uint64_t span = s->cluster_size * s->l2_entries;
     uint64_t need = p->disk_size / span + (p->disk_size % span != 0);
     if (need > QCOW2_MAX_L1_ENTRIES || p->src_l1_size > QCOW2_MAX_L1_ENTRIES) {
-        error_setg(errp, "disk size %" PRIu64 " (L1 table of %u entries) "
+        error_setg(errp,
+                   "disk size %" PRIu64 " (L1 table of %u entries) "
                    "needs more than the %u entries an L1 table may have",
                    p->disk_size, p->src_l1_size, QCOW2_MAX_L1_ENTRIES);
         return false;
@@ -556,8 +578,8 @@ static bool place_snapshot_table(Qcow2State *s, const struct rebuild_plan *p,
         return false;
     }
     if (g->snap_len) {
-        g->snap_offset = qcow2_alloc_clusters(
-            s, qcow2_clusters(s, g->snap_len), errp);
+        g->snap_offset =
+            qcow2_alloc_clusters(s, qcow2_clusters(s, g->snap_len), errp);
         return g->snap_offset != 0;
     }
     return true;
@@ -567,9 +589,10 @@ static bool refcounts_fit(const Qcow2State *s, Error **errp)
 {
     for (uint64_t c = 0; c < s->rc_len; c++) {
         if (s->rc[c] > s->refcount_max) {
-            error_setg(errp, "cluster %" PRIu64 " would have %" PRIu64
-                       " references; refcount_bits=%u cannot count them", c,
-                       s->rc[c], s->refcount_bits);
+            error_setg(errp,
+                       "cluster %" PRIu64 " would have %" PRIu64
+                       " references; refcount_bits=%u cannot count them",
+                       c, s->rc[c], s->refcount_bits);
             return false;
         }
     }
@@ -599,9 +622,8 @@ static bool write_generation(Qcow2State *s, struct new_gen *g, Error **errp)
         }
     }
     ok = ok && qcow2_pwrite_all(s, g->l1_offset, raw, l1_bytes, errp) &&
-         qcow2_pwrite_all(s, g->snap_offset, g->snap_table, g->snap_len,
-                          errp) &&
-         qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
+        qcow2_pwrite_all(s, g->snap_offset, g->snap_table, g->snap_len, errp) &&
+        qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp);
     free(raw);
     return ok;
 }
@@ -669,18 +691,15 @@ static bool rebuild(Qcow2State *s, struct rebuild_plan *p, Error **errp)
     struct new_gen g = { 0 };
     struct saved_gen old;
     if (!new_l1_size(s, p, &g.l1_size, errp) ||
-        !qcow2_flush_metadata(s, errp) ||
-        !count_references(s, p, &old, errp)) {
+        !qcow2_flush_metadata(s, errp) || !count_references(s, p, &old, errp)) {
         return false;
     }
     g.l1 = xcalloc(g.l1_size, sizeof(*g.l1));
     g.l2 = xcalloc(g.l1_size, sizeof(*g.l2));
     bool ok = place_active(s, p, &g, errp) &&
-              place_snapshot_table(s, p, &g, errp) &&
-              qcow2_refcount_cover(s, errp) && refcounts_fit(s, errp) &&
-              write_generation(s, &g, errp) &&
-              fault_inject("snapshot-tables", errp) &&
-              switch_header(s, p, &g, errp);
+        place_snapshot_table(s, p, &g, errp) && qcow2_refcount_cover(s, errp) &&
+        refcounts_fit(s, errp) && write_generation(s, &g, errp) &&
+        fault_inject("snapshot-tables", errp) && switch_header(s, p, &g, errp);
     if (!ok) {
         new_gen_free(&g);
         gen_restore(s, &old);
@@ -703,8 +722,11 @@ void qcow2_snapview_drop(Qcow2State *s)
 bool qcow2_repair_refcounts(Qcow2State *s, Error **errp)
 {
     struct rebuild_plan p = {
-        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
-        .disk_size = s->disk_size, .discard_from = UINT64_MAX,
+        .src_l1 = s->l1,
+        .src_l1_size = s->l1_size,
+        .src_active = true,
+        .disk_size = s->disk_size,
+        .discard_from = UINT64_MAX,
     };
     p.snaps = copy_table(s, -1, 0, &p.nb);
     bool ok = rebuild(s, &p, errp);
@@ -760,8 +782,8 @@ bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
     }
     for (uint32_t i = 0; i < s->nb_snaps; i++) {
         if (strcmp(s->snaps[i].name, in->name) == 0) {
-            error_setg(errp, "'%s': snapshot '%s' already exists",
-                       bs->filename, in->name);
+            error_setg(errp, "'%s': snapshot '%s' already exists", bs->filename,
+                       in->name);
             return false;
         }
     }
@@ -775,7 +797,9 @@ bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
         return false;
     }
     struct rebuild_plan p = {
-        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
+        .src_l1 = s->l1,
+        .src_l1_size = s->l1_size,
+        .src_active = true,
         .disk_size = s->disk_size,
         .discard_from = qcow2_vmstate_offset(s, s->disk_size),
     };
@@ -813,8 +837,8 @@ static int find_or_fail(BlockDev *bs, const char *name_or_id, Error **errp)
 
 /* find_or_fail, for a snapshot about to be used: "'IMG': cannot DOING
  * snapshot 'ID' ('NAME'): FIELD ..." when its entry is not usable. */
-static int find_usable(BlockDev *bs, const char *name_or_id,
-                       const char *doing, Error **errp)
+static int find_usable(BlockDev *bs, const char *name_or_id, const char *doing,
+                       Error **errp)
 {
     Qcow2State *s = bs->opaque;
     int i = find_or_fail(bs, name_or_id, errp);
@@ -845,8 +869,11 @@ bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
     bool ok = l1 != NULL;
     if (ok) {
         struct rebuild_plan p = {
-            .src_l1 = l1, .src_l1_size = sn->l1_size, .src_active = false,
-            .disk_size = sn->disk_size, .discard_from = UINT64_MAX,
+            .src_l1 = l1,
+            .src_l1_size = sn->l1_size,
+            .src_active = false,
+            .disk_size = sn->disk_size,
+            .discard_from = UINT64_MAX,
         };
         p.snaps = copy_table(s, -1, 0, &p.nb);
         ok = rebuild(s, &p, errp);
@@ -868,8 +895,11 @@ bool qcow2_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
         return false;
     }
     struct rebuild_plan p = {
-        .src_l1 = s->l1, .src_l1_size = s->l1_size, .src_active = true,
-        .disk_size = s->disk_size, .discard_from = UINT64_MAX,
+        .src_l1 = s->l1,
+        .src_l1_size = s->l1_size,
+        .src_active = true,
+        .disk_size = s->disk_size,
+        .discard_from = UINT64_MAX,
     };
     p.snaps = copy_table(s, idx, 0, &p.nb);
     bool ok = rebuild(s, &p, errp);
@@ -895,9 +925,10 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
             return false;
         }
         const struct qcow2_snapshot *sn = &s->snaps[idx];
-        if (vmstate && (off > sn->vm_state_size ||
-                        len > sn->vm_state_size - off)) {
-            error_setg(errp, "'%s': snapshot '%s' holds %" PRIu64 " bytes of "
+        if (vmstate &&
+            (off > sn->vm_state_size || len > sn->vm_state_size - off)) {
+            error_setg(errp,
+                       "'%s': snapshot '%s' holds %" PRIu64 " bytes of "
                        "machine state; cannot read %zu at %" PRIu64,
                        bs->filename, name_or_id, sn->vm_state_size, len, off);
             return false;
@@ -905,8 +936,7 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
         disk_size = sn->disk_size;
         if (s->snapview_idx != idx) {
             qcow2_snapview_drop(s);
-            s->snapview_l1 = read_l1(s, sn->l1_table_offset, sn->l1_size,
-                                     errp);
+            s->snapview_l1 = read_l1(s, sn->l1_table_offset, sn->l1_size, errp);
             if (!s->snapview_l1) {
                 return false;
             }
@@ -919,9 +949,10 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
     }
     bool ok = true;
     if (!vmstate && (off > disk_size || len > disk_size - off)) {
-        error_setg(errp, "'%s': read of %zu bytes at %" PRIu64 " is past the "
-                   "end of the disk (%" PRIu64 " bytes)", bs->filename, len,
-                   off, disk_size);
+        error_setg(errp,
+                   "'%s': read of %zu bytes at %" PRIu64 " is past the "
+                   "end of the disk (%" PRIu64 " bytes)",
+                   bs->filename, len, off, disk_size);
         ok = false;
     }
     uint64_t base = vmstate ? qcow2_vmstate_offset(s, disk_size) : 0;
@@ -932,8 +963,8 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
     return ok;
 }
 
-bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos,
-                           const struct iovec *iov, int iovcnt, Error **errp)
+bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
+                           int iovcnt, Error **errp)
 {
     Qcow2State *s = bs->opaque;
     bool ok = qcow2_write_iov(s, qcow2_vmstate_offset(s, s->disk_size) + pos,

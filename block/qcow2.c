@@ -28,8 +28,8 @@ bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
     return true;
 }
 
-bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
-                      size_t len, Error **errp)
+bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf, size_t len,
+                      Error **errp)
 {
     if (!fault_inject("qcow2-write", errp)) {
         return false;
@@ -144,8 +144,10 @@ static bool table_ok(const Qcow2State *s, uint64_t off, uint64_t len,
         return false;
     }
     if (off > s->file_size || len > s->file_size - off) {
-        error_setg(errp, "%s (%#" PRIx64 ", %" PRIu64 " bytes) lies beyond "
-                   "the end of the file", what, off, len);
+        error_setg(errp,
+                   "%s (%#" PRIx64 ", %" PRIu64 " bytes) lies beyond "
+                   "the end of the file",
+                   what, off, len);
         return false;
     }
     return true;
@@ -155,8 +157,8 @@ static bool check_features(const Qcow2State *s, bool readonly, Error **errp)
 {
     const struct qcow2_header *h = &s->h;
     uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT |
-                     QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION |
-                     QCOW2_INCOMPAT_EXTL2;
+        QCOW2_INCOMPAT_DATA_FILE | QCOW2_INCOMPAT_COMPRESSION |
+        QCOW2_INCOMPAT_EXTL2;
     if (h->incompatible & ~known) {
         error_setg(errp, "unsupported incompatible feature bit %d",
                    __builtin_ctzll(h->incompatible & ~known));
@@ -186,7 +188,8 @@ static bool check_features(const Qcow2State *s, bool readonly, Error **errp)
         return true;
     }
     if (h->incompatible & QCOW2_INCOMPAT_CORRUPT) {
-        error_setg(errp, "image is marked corrupt; it can only be opened "
+        error_setg(errp,
+                   "image is marked corrupt; it can only be opened "
                    "read-only (repair with 'qemu-img check -r all')");
         return false;
     }
@@ -225,8 +228,10 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
         }
     }
     if (h->crypt_method) {
-        error_setg(errp, "encrypted images are not supported (crypt_method "
-                   "%u)", h->crypt_method);
+        error_setg(errp,
+                   "encrypted images are not supported (crypt_method "
+                   "%u)",
+                   h->crypt_method);
         return false;
     }
     if (h->backing_file_offset) {
@@ -247,12 +252,13 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
         return false;
     }
     if (h->l1_size < l1_needed) {
-        error_setg(errp, "L1 table of %u entries is too small for %" PRIu64
-                   " bytes", h->l1_size, h->size);
+        error_setg(errp,
+                   "L1 table of %u entries is too small for %" PRIu64 " bytes",
+                   h->l1_size, h->size);
         return false;
     }
-    if (!table_ok(s, h->l1_table_offset, (uint64_t)h->l1_size * 8,
-                  "L1 table", errp)) {
+    if (!table_ok(s, h->l1_table_offset, (uint64_t)h->l1_size * 8, "L1 table",
+                  errp)) {
         return false;
     }
     if (h->refcount_table_clusters == 0 ||
@@ -272,8 +278,10 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
         return false;
     }
     if (h->nb_snapshots && h->snapshots_offset < s->cluster_size) {
-        error_setg(errp, "snapshot table offset %#" PRIx64 " lies in the "
-                   "header cluster", h->snapshots_offset);
+        error_setg(errp,
+                   "snapshot table offset %#" PRIx64 " lies in the "
+                   "header cluster",
+                   h->snapshots_offset);
         return false;
     }
     if (h->nb_snapshots &&
@@ -297,8 +305,10 @@ static bool check_extensions(Qcow2State *s, const uint8_t *c0, size_t len,
         }
         off += 8;
         if (elen > len - off) {
-            error_setg(errp, "header extension %#x overruns the header "
-                       "cluster", type);
+            error_setg(errp,
+                       "header extension %#x overruns the header "
+                       "cluster",
+                       type);
             return false;
         }
         off += ((size_t)elen + 7) & ~(size_t)7;
@@ -320,8 +330,8 @@ static bool load_l1(Qcow2State *s, Error **errp)
         return true;
     }
     uint8_t *raw = xmalloc((size_t)s->l1_size * 8);
-    bool ok = qcow2_pread_all(s, s->l1_offset, raw, (size_t)s->l1_size * 8,
-                              errp);
+    bool ok =
+        qcow2_pread_all(s, s->l1_offset, raw, (size_t)s->l1_size * 8, errp);
     for (uint32_t i = 0; ok && i < s->l1_size; i++) {
         s->l1[i] = be64_get(raw + 8 * i);
     }
@@ -381,20 +391,22 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
                                                            : s->cluster_size);
     uint8_t *c0 = xmalloc(c0len);
     ok = qcow2_pread_all(s, 0, c0, c0len, errp) &&
-         check_extensions(s, c0, c0len, errp);
+        check_extensions(s, c0, c0len, errp);
     free(c0);
     if (!ok) {
         goto out;
     }
     s->disk_size = s->h.size;
     ok = load_l1(s, errp) && qcow2_refcount_load(s, errp) &&
-         qcow2_snapshots_load(s, errp);
+        qcow2_snapshots_load(s, errp);
     if (!ok) {
         goto out;
     }
     if (!readonly && s->rb_bad) {
-        error_setg(errp, "%" PRIu64 " refcount table entries are invalid; "
-                   "run 'hop img check'", s->rb_bad);
+        error_setg(errp,
+                   "%" PRIu64 " refcount table entries are invalid; "
+                   "run 'hop img check'",
+                   s->rb_bad);
         ok = false;
         goto out;
     }
@@ -510,8 +522,10 @@ static bool parse_create_options(const char *options, uint32_t *cluster_bits,
             uint64_t cs;
             if (!parse_size(eq + 1, 1, &cs) || cs < 512 || cs > (2u << 20) ||
                 (cs & (cs - 1))) {
-                error_setg(errp, "cluster_size '%s' must be a power of two "
-                           "from 512 to 2M", eq + 1);
+                error_setg(errp,
+                           "cluster_size '%s' must be a power of two "
+                           "from 512 to 2M",
+                           eq + 1);
                 ok = false;
             } else {
                 *cluster_bits = (uint32_t)__builtin_ctzll(cs);
@@ -527,7 +541,10 @@ static bool parse_create_options(const char *options, uint32_t *cluster_bits,
 }
 
 /* The feature name table lets qemu-img name our bits. */
-static const struct { uint8_t kind, bit; const char *name; } feature_names[] = {
+static const struct {
+    uint8_t kind, bit;
+    const char *name;
+} feature_names[] = {
     { 0, 0, "dirty bit" },
     { 0, 1, "corrupt bit" },
     { 0, 2, "external data file" },
@@ -565,7 +582,7 @@ static size_t build_header(const Qcow2State *s, uint8_t *c0)
             off += 48;
         }
     }
-    return off + 8;     /* the end marker: 8 zero bytes */
+    return off + 8; /* the end marker: 8 zero bytes */
 }
 
 /* The largest virtual size an L1 table can map with these clusters. */
@@ -574,17 +591,17 @@ static uint64_t max_virtual_size(uint32_t cluster_bits)
     return (uint64_t)(QCOW2_MAX_L1_BYTES / 8) << (2 * cluster_bits - 3);
 }
 
-static bool qcow2_create_check(uint64_t size, const char *options,
-                               Error **errp)
+static bool qcow2_create_check(uint64_t size, const char *options, Error **errp)
 {
     uint32_t cluster_bits;
     if (!parse_create_options(options, &cluster_bits, errp)) {
         return false;
     }
     if (size > max_virtual_size(cluster_bits)) {
-        error_setg(errp, "size %" PRIu64 " is too large for cluster_size %"
-                   PRIu64 " (at most %" PRIu64 ")", size,
-                   (uint64_t)1 << cluster_bits,
+        error_setg(errp,
+                   "size %" PRIu64 " is too large for cluster_size %" PRIu64
+                   " (at most %" PRIu64 ")",
+                   size, (uint64_t)1 << cluster_bits,
                    max_virtual_size(cluster_bits));
         return false;
     }
@@ -622,8 +639,9 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
     bool ok = false;
     uint8_t *c0 = NULL;
     if (size > (uint64_t)(QCOW2_MAX_L1_BYTES / 8) * span) {
-        error_setg(errp, "size %" PRIu64 " is too large for cluster_size %"
-                   PRIu64, size, s->cluster_size);
+        error_setg(errp,
+                   "size %" PRIu64 " is too large for cluster_size %" PRIu64,
+                   size, s->cluster_size);
         goto out;
     }
     s->h.size = size;
@@ -634,9 +652,8 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
         goto out;
     }
     if (s->h.l1_size) {
-        s->h.l1_table_offset =
-            qcow2_alloc_clusters(s, qcow2_clusters(s, s->h.l1_size * 8ULL),
-                                 errp);
+        s->h.l1_table_offset = qcow2_alloc_clusters(
+            s, qcow2_clusters(s, s->h.l1_size * 8ULL), errp);
         if (!s->h.l1_table_offset) {
             goto out;
         }
@@ -651,7 +668,7 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
     size_t hlen = build_header(s, c0);
     /* Structures first, the header that names them last. */
     ok = qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp) &&
-         qcow2_pwrite_all(s, 0, c0, hlen, errp);
+        qcow2_pwrite_all(s, 0, c0, hlen, errp);
 out:
     free(c0);
     qcow2_refcount_free(s);

@@ -29,66 +29,66 @@
 #include "block/block.h"
 #include "util/be.h"
 
-#define QCOW2_MAGIC             0x514649fbu
-#define QCOW2_OFLAG_COPIED      (1ULL << 63)
-#define QCOW2_OFLAG_COMPRESSED  (1ULL << 62)
-#define QCOW2_OFLAG_ZERO        1ULL
-#define QCOW2_OFFSET_MASK       0x00fffffffffffe00ULL
-#define QCOW2_L1E_RESERVED      0x7f000000000001ffULL
-#define QCOW2_L2E_RESERVED      0x3f000000000001feULL
-#define QCOW2_RTE_RESERVED      0x1ffULL
+#define QCOW2_MAGIC 0x514649fbu
+#define QCOW2_OFLAG_COPIED (1ULL << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ULL << 62)
+#define QCOW2_OFLAG_ZERO 1ULL
+#define QCOW2_OFFSET_MASK 0x00fffffffffffe00ULL
+#define QCOW2_L1E_RESERVED 0x7f000000000001ffULL
+#define QCOW2_L2E_RESERVED 0x3f000000000001feULL
+#define QCOW2_RTE_RESERVED 0x1ffULL
 
 /* Feature bits (header v3). */
-#define QCOW2_INCOMPAT_DIRTY        (1ULL << 0)
-#define QCOW2_INCOMPAT_CORRUPT      (1ULL << 1)
-#define QCOW2_INCOMPAT_DATA_FILE    (1ULL << 2)
-#define QCOW2_INCOMPAT_COMPRESSION  (1ULL << 3)
-#define QCOW2_INCOMPAT_EXTL2        (1ULL << 4)
+#define QCOW2_INCOMPAT_DIRTY (1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ULL << 4)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ULL << 0)
-#define QCOW2_AUTOCLEAR_BITMAPS     (1ULL << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (1ULL << 0)
 
 /* Header extension types. */
-#define QCOW2_EXT_END           0x00000000u
-#define QCOW2_EXT_BACKING_FMT   0xe2792acau
+#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_BACKING_FMT 0xe2792acau
 #define QCOW2_EXT_FEATURE_NAMES 0x6803f857u
-#define QCOW2_EXT_BITMAPS       0x23852875u
-#define QCOW2_EXT_CRYPTO        0x0537be77u
-#define QCOW2_EXT_DATA_FILE     0x44415441u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_CRYPTO 0x0537be77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
 
 /* Limits (as QEMU's, so that what we write QEMU opens). */
-#define QCOW2_MAX_L1_BYTES        (32u << 20)
-#define QCOW2_MAX_RT_BYTES        (8u << 20)
-#define QCOW2_MAX_SNAPSHOTS       65536u
-#define QCOW2_MAX_SNAPSHOT_TABLE  (64u << 20)
-#define QCOW2_MAX_EXTRA_DATA      1024u
-#define QCOW2_HEADER_V2_LEN       72u
-#define QCOW2_HEADER_V3_LEN       112u
+#define QCOW2_MAX_L1_BYTES (32u << 20)
+#define QCOW2_MAX_RT_BYTES (8u << 20)
+#define QCOW2_MAX_SNAPSHOTS 65536u
+#define QCOW2_MAX_SNAPSHOT_TABLE (64u << 20)
+#define QCOW2_MAX_EXTRA_DATA 1024u
+#define QCOW2_HEADER_V2_LEN 72u
+#define QCOW2_HEADER_V3_LEN 112u
 
 /* An L1 (or L2) entry is one big-endian 64-bit word. */
-#define QCOW2_L1E_SIZE            8u
-#define QCOW2_MAX_L1_ENTRIES      (QCOW2_MAX_L1_BYTES / QCOW2_L1E_SIZE)
+#define QCOW2_L1E_SIZE 8u
+#define QCOW2_MAX_L1_ENTRIES (QCOW2_MAX_L1_BYTES / QCOW2_L1E_SIZE)
 
 /* A snapshot table entry: the fixed fields (offsets below), extra data
  * of extra_data_size bytes, the id and the name (lengths in 16-bit
  * fields, no NUL), zero padding to a multiple of 8 bytes. */
-#define QCOW2_SN_L1_TABLE_OFFSET     0u  /* u64 */
-#define QCOW2_SN_L1_SIZE             8u  /* u32 */
-#define QCOW2_SN_ID_SIZE             12u /* u16 */
-#define QCOW2_SN_NAME_SIZE           14u /* u16 */
-#define QCOW2_SN_DATE_SEC            16u /* u32 */
-#define QCOW2_SN_DATE_NSEC           20u /* u32 */
-#define QCOW2_SN_VM_CLOCK_NSEC       24u /* u64 */
-#define QCOW2_SN_VM_STATE_SIZE       32u /* u32 */
-#define QCOW2_SN_EXTRA_DATA_SIZE     36u /* u32 */
-#define QCOW2_SN_FIXED_SIZE          40u
+#define QCOW2_SN_L1_TABLE_OFFSET 0u  /* u64 */
+#define QCOW2_SN_L1_SIZE 8u          /* u32 */
+#define QCOW2_SN_ID_SIZE 12u         /* u16 */
+#define QCOW2_SN_NAME_SIZE 14u       /* u16 */
+#define QCOW2_SN_DATE_SEC 16u        /* u32 */
+#define QCOW2_SN_DATE_NSEC 20u       /* u32 */
+#define QCOW2_SN_VM_CLOCK_NSEC 24u   /* u64 */
+#define QCOW2_SN_VM_STATE_SIZE 32u   /* u32 */
+#define QCOW2_SN_EXTRA_DATA_SIZE 36u /* u32 */
+#define QCOW2_SN_FIXED_SIZE 40u
 /* Extra data, from its start: each u64 field is there only if
  * extra_data_size reaches past it (older writers wrote less). */
-#define QCOW2_SN_EXTRA_VM_STATE_SIZE 0u  /* the full vm_state_size */
-#define QCOW2_SN_EXTRA_DISK_SIZE     8u  /* the disk size at the snapshot */
-#define QCOW2_SN_EXTRA_ICOUNT        16u /* instruction count, or -1 */
-#define QCOW2_SNAPSHOT_EXTRA_SIZE    24u /* what hop knows and writes */
-#define QCOW2_SN_ALIGN               8u  /* each entry starts aligned */
-#define QCOW2_SN_STR_MAX             UINT16_MAX /* id or name, bytes */
+#define QCOW2_SN_EXTRA_VM_STATE_SIZE 0u /* the full vm_state_size */
+#define QCOW2_SN_EXTRA_DISK_SIZE 8u     /* the disk size at the snapshot */
+#define QCOW2_SN_EXTRA_ICOUNT 16u       /* instruction count, or -1 */
+#define QCOW2_SNAPSHOT_EXTRA_SIZE 24u   /* what hop knows and writes */
+#define QCOW2_SN_ALIGN 8u               /* each entry starts aligned */
+#define QCOW2_SN_STR_MAX UINT16_MAX     /* id or name, bytes */
 
 /* Does sn's extra data hold the u64 field at offset off? */
 #define QCOW2_SN_HAS_EXTRA(sn, off) ((sn)->extra_size >= (off) + 8u)
@@ -126,9 +126,9 @@ struct qcow2_snapshot {
     uint64_t vm_state_size;
     uint64_t disk_size;
     int64_t icount;
-    uint32_t extra_size;     /* as read; we write at least
+    uint32_t extra_size; /* as read; we write at least
                               * QCOW2_SNAPSHOT_EXTRA_SIZE */
-    uint8_t *extra_rest;     /* extra bytes past those we know, kept */
+    uint8_t *extra_rest; /* extra bytes past those we know, kept */
 };
 
 /* A cached active L2 table: big-endian, as on disk. */
@@ -150,7 +150,7 @@ struct qcow2_view {
     const uint64_t *l1;
     uint32_t l1_size;
     bool active;
-    uint64_t l2_offset;      /* snapshot views: the L2 table in l2_buf */
+    uint64_t l2_offset; /* snapshot views: the L2 table in l2_buf */
     uint64_t *l2_buf;
 };
 
@@ -163,47 +163,47 @@ struct qcow2_bits {
 typedef struct Qcow2State {
     int fd;
     bool readonly;
-    const char *name;               /* the image's file name, for messages */
-    struct qcow2_header h;          /* as on disk */
+    const char *name;      /* the image's file name, for messages */
+    struct qcow2_header h; /* as on disk */
     uint64_t file_size;
 
     uint32_t cluster_bits;
     uint64_t cluster_size;
     uint32_t l2_bits;
     uint64_t l2_entries;
-    uint32_t csize_shift;           /* compressed L2 entries */
+    uint32_t csize_shift; /* compressed L2 entries */
     uint64_t csize_mask;
     uint64_t coffset_mask;
-    uint64_t disk_size;             /* virtual size */
+    uint64_t disk_size; /* virtual size */
 
     /* Active L1 (host-endian, in memory; on disk at l1_offset). */
     uint64_t *l1;
     uint32_t l1_size;
     uint64_t l1_offset;
     bool l1_dirty;
-    bool l1_moved;                  /* new table not yet in the header */
-    struct qcow2_l2_slot *l2;       /* one slot per L1 entry */
+    bool l1_moved;            /* new table not yet in the header */
+    struct qcow2_l2_slot *l2; /* one slot per L1 entry */
 
     /* Refcounts: every host cluster's count, in memory. */
     uint64_t *rc;
-    uint64_t rc_len;                /* clusters rc[] can index */
-    uint64_t used_end;              /* 1 + highest cluster with rc > 0 */
+    uint64_t rc_len;   /* clusters rc[] can index */
+    uint64_t used_end; /* 1 + highest cluster with rc > 0 */
     uint64_t free_hint;
-    uint64_t *rc_old;               /* during a rebuild: the on-disk generation */
+    uint64_t *rc_old; /* during a rebuild: the on-disk generation */
     uint64_t rc_old_len;
     uint32_t refcount_bits;
     uint64_t refcount_max;
-    uint64_t rb_entries;            /* refcounts per refcount block */
-    uint64_t *rt;                   /* refcount table, host-endian */
-    uint64_t rt_entries;            /* capacity */
+    uint64_t rb_entries; /* refcounts per refcount block */
+    uint64_t *rt;        /* refcount table, host-endian */
+    uint64_t rt_entries; /* capacity */
     uint64_t rt_offset;
     uint32_t rt_clusters;
     bool rt_dirty;
     bool rt_moved;
-    uint64_t rt_disk_offset;        /* the table the header names */
+    uint64_t rt_disk_offset; /* the table the header names */
     uint32_t rt_disk_clusters;
-    uint8_t *rb_dirty;              /* per refcount table entry */
-    uint64_t rb_bad;                /* refcount blocks we could not load */
+    uint8_t *rb_dirty; /* per refcount table entry */
+    uint64_t rb_bad;   /* refcount blocks we could not load */
 
     struct qcow2_free *pending;
     size_t npending, pending_cap;
@@ -214,25 +214,25 @@ typedef struct Qcow2State {
     uint64_t snapshots_size;
 
     /* The last snapshot read through (its L1 copy and one L2 table). */
-    int snapview_idx;               /* -1: none */
+    int snapview_idx; /* -1: none */
     struct qcow2_view snapview;
     uint64_t *snapview_l1;
 
-    uint64_t zcache_entry;          /* last decompressed cluster */
+    uint64_t zcache_entry; /* last decompressed cluster */
     uint8_t *zcache;
-    uint64_t l2_cached;             /* tables in the active L2 cache */
+    uint64_t l2_cached; /* tables in the active L2 cache */
 
     /* Writable images: clusters holding metadata (a superset: a bit whose
      * structure is gone is dropped when met).  A guest write or an
      * allocation landing on one marks the image corrupt and fails. */
     struct qcow2_bits meta;
-    bool corrupt;                   /* since then, every write fails */
+    bool corrupt; /* since then, every write fails */
 } Qcow2State;
 
 /* qcow2.c */
 bool qcow2_write_header_pointers(Qcow2State *s, Error **errp);
-bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf,
-                      size_t len, Error **errp);
+bool qcow2_pwrite_all(Qcow2State *s, uint64_t off, const void *buf, size_t len,
+                      Error **errp);
 bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
                      Error **errp);
 bool qcow2_sync(Qcow2State *s, Error **errp);
@@ -251,8 +251,8 @@ bool qcow2_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);
 bool qcow2_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp);
 bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
                           uint64_t off, void *buf, size_t len, Error **errp);
-bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos,
-                           const struct iovec *iov, int iovcnt, Error **errp);
+bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
+                           int iovcnt, Error **errp);
 /* Recount every reference and switch to fresh refcounts (dirty images). */
 bool qcow2_repair_refcounts(Qcow2State *s, Error **errp);
 
@@ -294,15 +294,15 @@ void qcow2_view_release(struct qcow2_view *v);
 bool qcow2_get_l2(Qcow2State *s, uint32_t l1_index, uint64_t **table,
                   Error **errp);
 void qcow2_l2_cache_drop(Qcow2State *s);
-bool qcow2_entry_host_range(const Qcow2State *s, uint64_t l2e,
-                            uint64_t *off, uint64_t *len);
+bool qcow2_entry_host_range(const Qcow2State *s, uint64_t l2e, uint64_t *off,
+                            uint64_t *len);
 
 /* qcow2-snapshot.c */
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp);
 /* Can snapshot entry sn be used (applied, read)?  Its L1 table fits the
  * image and the file, and addresses the disk size it claims. */
-bool qcow2_snapshot_usable(const Qcow2State *s,
-                           const struct qcow2_snapshot *sn, Error **errp);
+bool qcow2_snapshot_usable(const Qcow2State *s, const struct qcow2_snapshot *sn,
+                           Error **errp);
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, uint32_t n);
 int qcow2_snapshot_find(const Qcow2State *s, const char *name_or_id);
 void qcow2_snapview_drop(Qcow2State *s);
@@ -321,8 +321,8 @@ void qcow2_meta_mark(Qcow2State *s, uint64_t off, uint64_t len);
 /* Before writing [off, off+len) with anything but the metadata that lives
  * there: fails (marking the image corrupt) if metadata lives there; *hit
  * is then the first such cluster's offset. */
-bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len,
-                      uint64_t *hit, Error **errp);
+bool qcow2_meta_check(Qcow2State *s, uint64_t off, uint64_t len, uint64_t *hit,
+                      Error **errp);
 
 /* qcow2-check.c: count references to every cluster from the header's
  * structures (cluster 0, refcount table and blocks, snapshot table, every
@@ -337,7 +337,7 @@ struct qcow2_msg_kind;
 struct qcow2_walk {
     uint64_t *refs;
     uint64_t refs_len;
-    uint64_t *l2_refs;          /* per cluster: L1 entries naming it */
+    uint64_t *l2_refs; /* per cluster: L1 entries naming it */
     uint64_t l2_refs_len;
     uint64_t corruptions;
     uint64_t check_errors;
@@ -345,7 +345,7 @@ struct qcow2_walk {
     Error *err;
     char **msgs;
     size_t nmsgs;
-    struct qcow2_msg_kind *kinds;   /* problems counted per message */
+    struct qcow2_msg_kind *kinds; /* problems counted per message */
     size_t nkinds;
     /* active-layer statistics */
     uint64_t allocated, fragmented, compressed;
@@ -362,7 +362,6 @@ void qcow2_walk_note(struct qcow2_walk *w, bool corruption, const char *fmt,
 void qcow2_walk_free(struct qcow2_walk *w);
 /* Cluster 0, the refcount table and blocks, the snapshot table. */
 void qcow2_walk_fixed(Qcow2State *s, struct qcow2_walk *w);
-
 
 static inline uint64_t qcow2_clusters(const Qcow2State *s, uint64_t bytes)
 {

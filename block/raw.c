@@ -45,12 +45,11 @@ static bool raw_pread(BlockDev *bs, uint64_t off, void *buf, size_t len,
     return true;
 }
 
-static bool raw_pwrite(BlockDev *bs, uint64_t off, const void *buf,
-                       size_t len, Error **errp)
+static bool raw_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
+                       Error **errp)
 {
     if (!io_pwrite_full(bs->fd, buf, len, off)) {
-        error_setg_errno(errp, errno, "write at %llu",
-                         (unsigned long long)off);
+        error_setg_errno(errp, errno, "write at %llu", (unsigned long long)off);
         return false;
     }
     return true;
@@ -70,8 +69,7 @@ static uint64_t raw_size(BlockDev *bs)
     return ((struct raw_state *)bs->opaque)->size;
 }
 
-static bool raw_create_check(uint64_t size, const char *options,
-                             Error **errp)
+static bool raw_create_check(uint64_t size, const char *options, Error **errp)
 {
     if (options && *options) {
         error_setg(errp, "raw images take no options (got '%s')", options);
@@ -85,8 +83,7 @@ static bool raw_create_check(uint64_t size, const char *options,
     return true;
 }
 
-static bool raw_create(int fd, uint64_t size, const char *options,
-                       Error **errp)
+static bool raw_create(int fd, uint64_t size, const char *options, Error **errp)
 {
     /* Grow to the size first: if the file system refuses it, a file that
      * was there is left as it was.  Then empty it. */

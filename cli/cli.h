@@ -10,26 +10,26 @@
 /* Exit codes shared by every subcommand. */
 enum {
     EXIT_OK = 0,
-    EXIT_FAIL = 1,     /* the operation failed */
-    EXIT_USAGE = 2,    /* bad command line */
+    EXIT_FAIL = 1,  /* the operation failed */
+    EXIT_USAGE = 2, /* bad command line */
 };
 
 /* What follows an option, or what a command's operands are: whether the
  * parser takes the next word, and what `hop complete` offers for it. */
 enum cli_arg {
-    CLI_ARG_NONE,        /* a switch: no value */
-    CLI_ARG_TEXT,        /* a value with nothing to offer (size, name) */
-    CLI_ARG_FILE,        /* a file name */
-    CLI_ARG_DIR,         /* a directory */
-    CLI_ARG_ACCEL,       /* an accelerator (machine/accel.c's table) */
-    CLI_ARG_GUEST,       /* a built-in firmware (machine/firmware.h) */
-    CLI_ARG_SERIAL,      /* cli_serial_backends */
-    CLI_ARG_MONITOR,     /* endpoint_forms: stdio, none, unix:PATH,... */
-    CLI_ARG_QMP,         /* endpoint_forms without stdio */
-    CLI_ARG_INCOMING,    /* defer, or a migration URI */
-    CLI_ARG_DRIVE,       /* cli_drive_keys: file=PATH,format=..,if=.. */
-    CLI_ARG_IMG_FORMAT,  /* cli_img_formats */
-    CLI_ARG_OUTPUT,      /* cli_output_formats */
+    CLI_ARG_NONE,       /* a switch: no value */
+    CLI_ARG_TEXT,       /* a value with nothing to offer (size, name) */
+    CLI_ARG_FILE,       /* a file name */
+    CLI_ARG_DIR,        /* a directory */
+    CLI_ARG_ACCEL,      /* an accelerator (machine/accel.c's table) */
+    CLI_ARG_GUEST,      /* a built-in firmware (machine/firmware.h) */
+    CLI_ARG_SERIAL,     /* cli_serial_backends */
+    CLI_ARG_MONITOR,    /* endpoint_forms: stdio, none, unix:PATH,... */
+    CLI_ARG_QMP,        /* endpoint_forms without stdio */
+    CLI_ARG_INCOMING,   /* defer, or a migration URI */
+    CLI_ARG_DRIVE,      /* cli_drive_keys: file=PATH,format=..,if=.. */
+    CLI_ARG_IMG_FORMAT, /* cli_img_formats */
+    CLI_ARG_OUTPUT,     /* cli_output_formats */
 };
 
 struct cli_command;
@@ -37,10 +37,10 @@ struct cli_option;
 
 /* What the parser does with an option it meets. */
 enum cli_store {
-    CLI_STORE_NONE,     /* nothing: the option is seen elsewhere (--help) */
-    CLI_STORE_FLAG,     /* sets the bool at .field */
-    CLI_STORE_STRING,   /* stores the value at .field (a const char *) */
-    CLI_STORE_CALL,     /* calls .handle */
+    CLI_STORE_NONE,   /* nothing: the option is seen elsewhere (--help) */
+    CLI_STORE_FLAG,   /* sets the bool at .field */
+    CLI_STORE_STRING, /* stores the value at .field (a const char *) */
+    CLI_STORE_CALL,   /* calls .handle */
 };
 
 /* Checks and stores value (NULL for a switch) in target; returns -1 when
@@ -51,23 +51,23 @@ typedef int cli_option_fn(const struct cli_command *cmd,
 
 /* One option: parsing, `--help`, completion and man/hop.1 all read it. */
 struct cli_option {
-    const char *name;        /* "-m", "--json", "-U" */
+    const char *name; /* "-m", "--json", "-U" */
     enum cli_arg arg;
-    const char *alias;       /* another spelling: "--force-share" */
-    const char *metavar;     /* its value in usage lines: "SIZE", "emu|kvm" */
-    const char *usage;       /* the usage-line form when not "NAME METAVAR" */
-    bool either_next;        /* usage line: [this | the next one] */
-    bool with_next;          /* usage line: [this [the next one]] */
-    const char *help;        /* for --help; a '\n' starts an indented line */
-    const char *man;         /* roff for hop(1)'s option list, or NULL */
+    const char *alias;   /* another spelling: "--force-share" */
+    const char *metavar; /* its value in usage lines: "SIZE", "emu|kvm" */
+    const char *usage;   /* the usage-line form when not "NAME METAVAR" */
+    bool either_next;    /* usage line: [this | the next one] */
+    bool with_next;      /* usage line: [this [the next one]] */
+    const char *help;    /* for --help; a '\n' starts an indented line */
+    const char *man;     /* roff for hop(1)'s option list, or NULL */
     enum cli_store store;
-    size_t field;            /* offsetof() the target's member */
+    size_t field; /* offsetof() the target's member */
     cli_option_fn *handle;
 };
 
 /* How a command's words are parsed (cli_parse_options). */
 struct cli_parser {
-    const struct cli_command *cmd;   /* named in errors */
+    const struct cli_command *cmd; /* named in errors */
     /* Option tables, NULL-terminated: an option of any of them is taken. */
     const struct cli_option *const *tables;
     void *target;
@@ -97,11 +97,9 @@ int cli_apply_option(const struct cli_command *cmd,
 enum cli_style { CLI_TEXT, CLI_ROFF };
 void cli_print_synopsis(FILE *out, const struct cli_option *opts,
                         enum cli_style style);
-void cli_print_option_help(FILE *out, const struct cli_option *opts,
-                           int width);
+void cli_print_option_help(FILE *out, const struct cli_option *opts, int width);
 /* Writes usage text as it is, or for CLI_ROFF as cli_roff_usage. */
-void cli_print_synopsis_text(FILE *out, const char *text,
-                             enum cli_style style);
+void cli_print_synopsis_text(FILE *out, const char *text, enum cli_style style);
 /* Writes text (options, metavars, brackets) as roff: names and literal
  * words bold, upper-case words italic. */
 void cli_roff_usage(FILE *out, const char *text);
@@ -113,7 +111,7 @@ extern const char *const cli_serial_backends[];
 /* -drive keys and, for all but file=, their values. */
 struct cli_drive_key {
     const char *key;
-    const char *const *values;   /* NULL: a path */
+    const char *const *values; /* NULL: a path */
 };
 extern const struct cli_drive_key cli_drive_keys[];
 extern const char *const cli_img_formats[];
@@ -130,16 +128,16 @@ struct cli_command {
     /* After "hop NAME " in usage lines; NULL: generated from .options
      * and .operand_usage. */
     const char *synopsis;
-    const char *operand_usage;  /* "FILE SIZE", after the options */
-    bool operands_first;        /* ... or before them */
-    const char *summary;    /* one line, for `hop --help` */
-    const char *help;       /* details, for `hop NAME --help` */
+    const char *operand_usage; /* "FILE SIZE", after the options */
+    bool operands_first;       /* ... or before them */
+    const char *summary;       /* one line, for `hop --help` */
+    const char *help;          /* details, for `hop NAME --help` */
     /* After the option list in --help (exit status, see also). */
     const char *help_tail;
-    int help_width;         /* where option help starts; 0: 19 */
-    const char *man;        /* roff: the man page's paragraph */
-    const char *man_tail;   /* roff: after its option list */
-    int (*run)(int argc, char **argv);  /* argv[0] is the command name */
+    int help_width;                    /* where option help starts; 0: 19 */
+    const char *man;                   /* roff: the man page's paragraph */
+    const char *man_tail;              /* roff: after its option list */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
     /* Its options (ends with name NULL), for parsing and completion. */
     const struct cli_option *options;
     /* Words that must come first (`hop img create`), each with its own

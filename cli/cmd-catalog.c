@@ -30,8 +30,8 @@ static void print_row(void *ctx, int ncols, const char *const *names,
     if (q->json) {
         json_t *o = json_object();
         for (int i = 0; i < ncols; i++) {
-            json_object_set_new(o, names[i], v[i] ? json_string(v[i])
-                                                  : json_null());
+            json_object_set_new(o, names[i],
+                                v[i] ? json_string(v[i]) : json_null());
         }
         json_array_append_new(q->rows, o);
         return;
@@ -57,7 +57,8 @@ static int do_query(const char *path, int argc, char **argv, bool json,
     }
     Error *err = NULL;
     struct catalog *c = catalog_open(path, true, &err);
-    struct query_out q = { .json = json, .header = header,
+    struct query_out q = { .json = json,
+                           .header = header,
                            .rows = json ? json_array() : NULL };
     bool ok = c && catalog_query(c, argv[0], print_row, &q, &err);
     catalog_close(c);
@@ -92,14 +93,15 @@ static bool sync_one(struct catalog *c, const char *image)
         /* Its snapshots may be changing as we read; and a hop machine
          * notes its own savevm and delvm. */
         printf("%s: skipped: in use by a running writer (a hop machine "
-               "keeps its own catalog entries)\n", image);
+               "keeps its own catalog entries)\n",
+               image);
         error_free(err);
         return true;
     }
     struct blk_snapshot *l = NULL;
     size_t n = 0;
     bool ok = bs && catalog_sync_image(c, bs, &err) &&
-              blk_snapshot_list(bs, &l, &n, &err);
+        blk_snapshot_list(bs, &l, &n, &err);
     if (ok) {
         printf("%s: %zu snapshot%s\n", image, n, n == 1 ? "" : "s");
     } else {
@@ -146,67 +148,76 @@ static int do_sync(const char *path, int argc, char **argv)
 }
 
 struct catalog_args {
-    const char *catalog;         /* --catalog PATH */
+    const char *catalog; /* --catalog PATH */
     bool json;
     bool header;
-    char *rest[256];             /* the subcommand and its words */
+    char *rest[256]; /* the subcommand and its words */
     int nrest;
 };
 
 #define FIELD(member) .field = offsetof(struct catalog_args, member)
-#define OPT_CATALOG                                                         \
-    { .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",          \
-      .store = CLI_STORE_STRING, FIELD(catalog),                            \
-      .help = "the catalog (default $HOP_CATALOG, else "                   \
-              "$XDG_DATA_HOME/hop/catalog.db)",                             \
-      .man =                                                                \
-             "The catalog (default\n.BR $HOP_CATALOG ,\nelse\n"             \
-             ".BR $XDG_DATA_HOME/hop/catalog.db ).\n" }
+#define OPT_CATALOG                                                            \
+    {                                                                          \
+        .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",           \
+        .store = CLI_STORE_STRING, FIELD(catalog),                             \
+        .help = "the catalog (default $HOP_CATALOG, else "                     \
+                "$XDG_DATA_HOME/hop/catalog.db)",                              \
+        .man = "The catalog (default\n.BR $HOP_CATALOG ,\nelse\n"              \
+               ".BR $XDG_DATA_HOME/hop/catalog.db ).\n"                        \
+    }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 
 /* Options may come anywhere, before the subcommand too; what is not one
  * of them (any subcommand's) is a word of the subcommand. */
 const struct cli_command cli_catalog_subcommands[] = {
-    { .name = "query", .operands = CLI_ARG_TEXT, .operand_usage = "SQL",
-      .options = OPTIONS(
-          { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
-            FIELD(json) },
-          { .name = "--header", .arg = CLI_ARG_NONE,
-            .store = CLI_STORE_FLAG, FIELD(header) },
-          OPT_CATALOG),
+    { .name = "query",
+      .operands = CLI_ARG_TEXT,
+      .operand_usage = "SQL",
+      .options = OPTIONS({ .name = "--json",
+                           .arg = CLI_ARG_NONE,
+                           .store = CLI_STORE_FLAG,
+                           FIELD(json) },
+                         { .name = "--header",
+                           .arg = CLI_ARG_NONE,
+                           .store = CLI_STORE_FLAG,
+                           FIELD(header) },
+                         OPT_CATALOG),
       .help = "    Run one read-only SQL statement on the catalog (tables "
               "images, snapshots,\n    sections; view snapshot_sections; "
               "see hop(1)).  Rows print as a|b|c.\n",
       .man =
-        "Run one read-only SQL statement on the snapshot catalog (opened "
-        "read-only;\n"
-        "statements that would write are refused) and print the rows as\n"
-        ".IR a|b|c ,\n"
-        "or as a JSON array of objects.\n"
-        "The catalog is an sqlite database with the tables\n"
-        ".B images\n"
-        "(id, path, format, virtual_size, updated),\n"
-        ".B snapshots\n"
-        "(id, image_id, snapshot_id, name, vm_state_size, date_sec, "
-        "date_nsec,\n"
-        "vm_clock_ns, icount, disk_size, machine, ram_size, sections_known) "
-        "and\n"
-        ".B sections\n"
-        "(snapshot, idstr, instance, version, size: the device sections each\n"
-        "snapshot's state holds, with their bytes in the stream), and the "
-        "view\n"
-        ".B snapshot_sections\n"
-        "(image, snapshot, id, idstr, instance, version, size).\n"
-        "For instance, the snapshots holding serial state older than "
-        "version 3:\n"
-        ".RS\n"
-        ".IP\n"
-        ".nf\n"
-        "hop catalog query \"SELECT image, snapshot FROM snapshot_sections\n"
-        "    WHERE idstr = 'serial' AND version < 3\"\n"
-        ".fi\n"
-        ".RE\n" },
-    { .name = "sync", .operands = CLI_ARG_FILE, .operand_usage = "[PATH...]",
+          "Run one read-only SQL statement on the snapshot catalog (opened "
+          "read-only;\n"
+          "statements that would write are refused) and print the rows as\n"
+          ".IR a|b|c ,\n"
+          "or as a JSON array of objects.\n"
+          "The catalog is an sqlite database with the tables\n"
+          ".B images\n"
+          "(id, path, format, virtual_size, updated),\n"
+          ".B snapshots\n"
+          "(id, image_id, snapshot_id, name, vm_state_size, date_sec, "
+          "date_nsec,\n"
+          "vm_clock_ns, icount, disk_size, machine, ram_size, sections_known) "
+          "and\n"
+          ".B sections\n"
+          "(snapshot, idstr, instance, version, size: the device sections "
+          "each\n"
+          "snapshot's state holds, with their bytes in the stream), and the "
+          "view\n"
+          ".B snapshot_sections\n"
+          "(image, snapshot, id, idstr, instance, version, size).\n"
+          "For instance, the snapshots holding serial state older than "
+          "version 3:\n"
+          ".RS\n"
+          ".IP\n"
+          ".nf\n"
+          "hop catalog query \"SELECT image, snapshot FROM snapshot_sections\n"
+          "    WHERE idstr = 'serial' AND version < 3\"\n"
+          ".fi\n"
+          ".RE\n" },
+    { .name = "sync",
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "[PATH...]",
       .options = OPTIONS(OPT_CATALOG),
       .help = "    Rebuild the catalog's entries for these images (default: "
               "every image it\n    knows; images that are gone are "
@@ -215,32 +226,32 @@ const struct cli_command cli_catalog_subcommands[] = {
               "(\"PATH: skipped: ...\"):\n    a running hop machine keeps "
               "its own entries up to date.\n",
       .man =
-        "Rebuild the catalog's entries for these images from the images "
-        "themselves\n"
-        "(each snapshot's state is read and its section headers walked; "
-        "QEMU's\n"
-        "images too); without\n"
-        ".IR PATH ,\n"
-        "for every image the catalog knows, dropping those that are gone.\n"
-        "The images are the truth; the catalog is an index.\n"
-        "It is written in one transaction per image after the image is "
-        "durable,\n"
-        "and several hop processes may share it (sqlite WAL journal, busy "
-        "timeout).\n"
-        "An image a running writer holds (a machine using it, hop's or "
-        "QEMU's) is\n"
-        "not read \\(em its snapshots may be changing \\(em but skipped "
-        "with the line\n"
-        ".IB PATH \": skipped: in use by a running writer\" ...;\n"
-        "a hop machine notes its own\n"
-        ".B savevm\n"
-        "and\n"
-        ".B delvm\n"
-        "in the catalog.\n"
-        "A skipped image is no failure: the exit status is 0 unless an "
-        "image could\n"
-        "not be synced for another reason (then 1, after the others are "
-        "done).\n" },
+          "Rebuild the catalog's entries for these images from the images "
+          "themselves\n"
+          "(each snapshot's state is read and its section headers walked; "
+          "QEMU's\n"
+          "images too); without\n"
+          ".IR PATH ,\n"
+          "for every image the catalog knows, dropping those that are gone.\n"
+          "The images are the truth; the catalog is an index.\n"
+          "It is written in one transaction per image after the image is "
+          "durable,\n"
+          "and several hop processes may share it (sqlite WAL journal, busy "
+          "timeout).\n"
+          "An image a running writer holds (a machine using it, hop's or "
+          "QEMU's) is\n"
+          "not read \\(em its snapshots may be changing \\(em but skipped "
+          "with the line\n"
+          ".IB PATH \": skipped: in use by a running writer\" ...;\n"
+          "a hop machine notes its own\n"
+          ".B savevm\n"
+          "and\n"
+          ".B delvm\n"
+          "in the catalog.\n"
+          "A skipped image is no failure: the exit status is 0 unless an "
+          "image could\n"
+          "not be synced for another reason (then 1, after the others are "
+          "done).\n" },
     { .name = NULL }
 };
 
@@ -278,7 +289,8 @@ int cmd_catalog(int argc, char **argv)
     }
     char *path = catalog_choose_path(override);
     if (!path) {
-        fprintf(stderr, "hop catalog: the catalog is turned off "
+        fprintf(stderr,
+                "hop catalog: the catalog is turned off "
                 "(HOP_CATALOG is empty or 'none')\n");
         return EXIT_FAIL;
     }
@@ -288,8 +300,10 @@ int cmd_catalog(int argc, char **argv)
     } else if (strcmp(rest[0], "sync") == 0) {
         rc = do_sync(path, nrest - 1, rest + 1);
     } else {
-        rc = cli_usage_error(self(), "unknown subcommand '%s' (query or "
-                             "sync)", rest[0]);
+        rc = cli_usage_error(self(),
+                             "unknown subcommand '%s' (query or "
+                             "sync)",
+                             rest[0]);
     }
     free(path);
     return rc;

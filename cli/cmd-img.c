@@ -22,8 +22,7 @@ static const struct cli_command *self(void)
     return cli_find_command("img");
 }
 
-static BlockDev *open_image(const char *file, const char *fmt,
-                            unsigned flags)
+static BlockDev *open_image(const char *file, const char *fmt, unsigned flags)
 {
     Error *err = NULL;
     BlockDev *bs = blk_open_flags(file, fmt, flags, &err);
@@ -42,8 +41,7 @@ static unsigned read_flags(bool force_share)
 
 /* A snapshot table entry that cannot be used gets a warning where the
  * snapshots are listed. */
-static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l,
-                          size_t n)
+static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         Error *err = NULL;
@@ -56,21 +54,20 @@ static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l,
 
 /* What the subcommands' options set. */
 struct img_args {
-    const char *sub;            /* the subcommand, for messages */
-    const char *fmt;            /* -f */
-    const char *out_fmt;        /* convert -O */
-    const char *opts;           /* -o */
-    const char *snap;           /* convert -l */
-    bool json;                  /* --output=json */
-    bool force_share;           /* -U */
-    bool no_create;             /* convert -n */
-    char op;                    /* snapshot: 'l', 'c', 'a' or 'd' */
-    const char *tag;            /* snapshot's TAG */
+    const char *sub;     /* the subcommand, for messages */
+    const char *fmt;     /* -f */
+    const char *out_fmt; /* convert -O */
+    const char *opts;    /* -o */
+    const char *snap;    /* convert -l */
+    bool json;           /* --output=json */
+    bool force_share;    /* -U */
+    bool no_create;      /* convert -n */
+    char op;             /* snapshot: 'l', 'c', 'a' or 'd' */
+    const char *tag;     /* snapshot's TAG */
 };
 
 /* getopt's code for an option: its letter, or past 255 for a long one. */
-static int option_val(const struct cli_option *opts,
-                      const struct cli_option *o)
+static int option_val(const struct cli_option *opts, const struct cli_option *o)
 {
     return o->name[1] != '-' ? (unsigned char)o->name[1]
                              : 256 + (int)(o - opts);
@@ -91,12 +88,16 @@ static int bad_option(const struct cli_option *opts, char **argv)
 {
     const struct cli_option *o = optopt ? option_by_val(opts, optopt) : NULL;
     if (o && o->name[1] == '-') {
-        return cli_usage_error(self(), "%s: unknown option or missing value "
-                               "'%s'", argv[0], o->name);
+        return cli_usage_error(self(),
+                               "%s: unknown option or missing value "
+                               "'%s'",
+                               argv[0], o->name);
     }
     if (optopt) {
-        return cli_usage_error(self(), "%s: unknown option or missing value "
-                               "'-%c'", argv[0], optopt);
+        return cli_usage_error(self(),
+                               "%s: unknown option or missing value "
+                               "'-%c'",
+                               argv[0], optopt);
     }
     return cli_usage_error(self(), "%s: unknown option '%s'", argv[0],
                            argv[optind - 1]);
@@ -109,8 +110,7 @@ struct getopt_spec {
     struct option longs[32];
 };
 
-static void build_getopt(const struct cli_option *opts,
-                         struct getopt_spec *g)
+static void build_getopt(const struct cli_option *opts, struct getopt_spec *g)
 {
     size_t ns = 0, nl = 0;
     for (const struct cli_option *o = opts;
@@ -128,8 +128,8 @@ static void build_getopt(const struct cli_option *opts,
             g->longs[nl++] = (struct option){ o->name + 2, has_arg, NULL, val };
         }
         if (o->alias) {
-            g->longs[nl++] = (struct option){ o->alias + 2, has_arg, NULL,
-                                              val };
+            g->longs[nl++] =
+                (struct option){ o->alias + 2, has_arg, NULL, val };
         }
     }
     g->shorts[ns] = '\0';
@@ -182,13 +182,16 @@ static int img_create(int argc, char **argv)
     const char *file = argv[optind];
     uint64_t size;
     if (!parse_size(argv[optind + 1], 1, &size)) {
-        return cli_usage_error(self(), "create: invalid size '%s' (use a "
+        return cli_usage_error(self(),
+                               "create: invalid size '%s' (use a "
                                "number with an optional K, M, G or T suffix)",
                                argv[optind + 1]);
     }
     if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0) {
-        return cli_usage_error(self(), "create: unknown format '%s' (qcow2 "
-                               "or raw)", fmt);
+        return cli_usage_error(self(),
+                               "create: unknown format '%s' (qcow2 "
+                               "or raw)",
+                               fmt);
     }
     Error *err = NULL;
     if (!blk_create(file, fmt, size, opts, &err)) {
@@ -245,15 +248,16 @@ static int parse_output_opt(int argc, char **argv, bool *json,
 }
 
 static int opt_output(const struct cli_command *cmd,
-                      const struct cli_option *opt, void *target,
-                      const char *v)
+                      const struct cli_option *opt, void *target, const char *v)
 {
     struct img_args *a = target;
     if (strcmp(v, "json") == 0) {
         a->json = true;
     } else if (strcmp(v, "human") != 0) {
-        return cli_usage_error(cmd, "%s: --output is 'human' or 'json', not "
-                               "'%s'", a->sub, v);
+        return cli_usage_error(cmd,
+                               "%s: --output is 'human' or 'json', not "
+                               "'%s'",
+                               a->sub, v);
     }
     return -1;
 }
@@ -291,8 +295,8 @@ static int img_info(int argc, char **argv)
         snapshot_human_size(blk_size(bs), vs, sizeof(vs));
         snapshot_human_size(actual, as, sizeof(as));
         printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64
-               " bytes)\ndisk size: %s\n", file, blk_format(bs), vs,
-               blk_size(bs), as);
+               " bytes)\ndisk size: %s\n",
+               file, blk_format(bs), vs, blk_size(bs), as);
         if (info.cluster_size) {
             printf("cluster_size: %" PRIu64 "\n", info.cluster_size);
         }
@@ -304,9 +308,10 @@ static int img_info(int argc, char **argv)
             printf("Format specific information:\n"
                    "    compat: %s\n    compression type: %s\n"
                    "    lazy refcounts: %s\n    refcount bits: %u\n"
-                   "    corrupt: %s\n    extended l2: %s\n", info.compat,
-                   info.compression, info.lazy_refcounts ? "true" : "false",
-                   info.refcount_bits, info.corrupt ? "true" : "false",
+                   "    corrupt: %s\n    extended l2: %s\n",
+                   info.compat, info.compression,
+                   info.lazy_refcounts ? "true" : "false", info.refcount_bits,
+                   info.corrupt ? "true" : "false",
                    info.extended_l2 ? "true" : "false");
         }
     }
@@ -357,10 +362,12 @@ static int img_check(int argc, char **argv)
         if (r.allocated_clusters) {
             json_object_set_new(o, "allocated-clusters",
                                 json_integer((json_int_t)r.allocated_clusters));
-            json_object_set_new(o, "fragmented-clusters",
-                                json_integer((json_int_t)r.fragmented_clusters));
-            json_object_set_new(o, "compressed-clusters",
-                                json_integer((json_int_t)r.compressed_clusters));
+            json_object_set_new(
+                o, "fragmented-clusters",
+                json_integer((json_int_t)r.fragmented_clusters));
+            json_object_set_new(
+                o, "compressed-clusters",
+                json_integer((json_int_t)r.compressed_clusters));
         }
         json_object_set_new(o, "filename", json_string(file));
         json_object_set_new(o, "format", json_string(blk_format(bs)));
@@ -372,7 +379,8 @@ static int img_check(int argc, char **argv)
         if (r.corruptions) {
             printf("\n%" PRIu64 " errors were found on the image.\nData may "
                    "be corrupted, or further writes to the image may corrupt "
-                   "it.\n", r.corruptions);
+                   "it.\n",
+                   r.corruptions);
         }
         if (r.leaks) {
             printf("\n%" PRIu64 " leaked clusters were found on the image.\n"
@@ -381,7 +389,8 @@ static int img_check(int argc, char **argv)
         }
         if (r.check_errors) {
             printf("\n%" PRIu64 " internal errors have occurred during the "
-                   "check.\n", r.check_errors);
+                   "check.\n",
+                   r.check_errors);
         }
         if (r.total_clusters && r.allocated_clusters) {
             printf("%" PRIu64 "/%" PRIu64 " = %.2f%% allocated, %.2f%% "
@@ -415,19 +424,21 @@ static int img_snapshot(int argc, char **argv)
     const char *tag = a.tag;
     bool force_share = a.force_share;
     if (!op) {
-        return cli_usage_error(self(), "snapshot: give one of -l, -c TAG, "
+        return cli_usage_error(self(),
+                               "snapshot: give one of -l, -c TAG, "
                                "-a TAG, -d TAG");
     }
     if (argc - optind != 1) {
         return cli_usage_error(self(), "snapshot: expected one FILE");
     }
     if (force_share && op != 'l') {
-        return cli_usage_error(self(), "snapshot: -U only goes with -l (a "
+        return cli_usage_error(self(),
+                               "snapshot: -U only goes with -l (a "
                                "change needs the image to itself)");
     }
     const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, op == 'l' ? read_flags(force_share)
-                                                    : BLK_OPEN_RDWR);
+    BlockDev *bs = open_image(
+        file, NULL, op == 'l' ? read_flags(force_share) : BLK_OPEN_RDWR);
     if (!bs) {
         return EXIT_FAIL;
     }
@@ -504,7 +515,8 @@ static int img_convert(int argc, char **argv)
      * source it reads (also through a symbolic or hard link). */
     if (blk_same_file(in, dst)) {
         error_report("convert: '%s' and '%s' are the same file; refusing "
-                     "to overwrite the source", src, dst);
+                     "to overwrite the source",
+                     src, dst);
         blk_close(in);
         return EXIT_FAIL;
     }
@@ -525,16 +537,17 @@ static int img_convert(int argc, char **argv)
         blk_close(in);
         return EXIT_FAIL;
     }
-    BlockDev *out = open_image(dst, no_create ? NULL : out_fmt,
-                               BLK_OPEN_RDWR);
+    BlockDev *out = open_image(dst, no_create ? NULL : out_fmt, BLK_OPEN_RDWR);
     if (!out) {
         blk_close(in);
         return EXIT_FAIL;
     }
     bool ok = true;
     if (blk_size(out) < size) {
-        error_setg(&err, "'%s' (%" PRIu64 " bytes) is smaller than '%s' (%"
-                   PRIu64 " bytes)", dst, blk_size(out), src, size);
+        error_setg(&err,
+                   "'%s' (%" PRIu64 " bytes) is smaller than '%s' (%" PRIu64
+                   " bytes)",
+                   dst, blk_size(out), src, size);
         ok = false;
     }
     size_t chunk = 1 << 20;
@@ -585,66 +598,82 @@ static int opt_convert_snapshot(const struct cli_command *cmd,
 
 #define FIELD(member) .field = offsetof(struct img_args, member)
 #define STRING(member) .store = CLI_STORE_STRING, FIELD(member)
-#define FORCE_SHARE                                                         \
-    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,          \
-      .store = CLI_STORE_FLAG, FIELD(force_share) }
-#define OUTPUT                                                              \
-    { .name = "--output", .arg = CLI_ARG_OUTPUT, .metavar = "json",         \
-      .usage = "--output=json", .store = CLI_STORE_CALL,                    \
-      .handle = opt_output }
-#define SNAPSHOT_OP(letter, meta)                                           \
-    { .name = "-" letter, .arg = (meta) ? CLI_ARG_TEXT : CLI_ARG_NONE,      \
-      .metavar = (meta), .store = CLI_STORE_CALL,                           \
-      .handle = opt_snapshot_op }
+#define FORCE_SHARE                                                            \
+    {                                                                          \
+        .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,           \
+        .store = CLI_STORE_FLAG, FIELD(force_share)                            \
+    }
+#define OUTPUT                                                                 \
+    {                                                                          \
+        .name = "--output", .arg = CLI_ARG_OUTPUT, .metavar = "json",          \
+        .usage = "--output=json", .store = CLI_STORE_CALL,                     \
+        .handle = opt_output                                                   \
+    }
+#define SNAPSHOT_OP(letter, meta)                                              \
+    {                                                                          \
+        .name = "-" letter, .arg = (meta) ? CLI_ARG_TEXT : CLI_ARG_NONE,       \
+        .metavar = (meta), .store = CLI_STORE_CALL, .handle = opt_snapshot_op  \
+    }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 
 const struct cli_command cli_img_subcommands[] = {
-    { .name = "create", .run = img_create, .operands = CLI_ARG_FILE,
+    { .name = "create",
+      .run = img_create,
+      .operands = CLI_ARG_FILE,
       .operand_usage = "FILE SIZE",
-      .options = OPTIONS(
-          { .name = "-f", .arg = CLI_ARG_IMG_FORMAT, .metavar = "qcow2|raw",
-            STRING(fmt) },
-          { .name = "-o", .arg = CLI_ARG_TEXT, .metavar = "cluster_size=N",
-            STRING(opts) }),
+      .options = OPTIONS({ .name = "-f",
+                           .arg = CLI_ARG_IMG_FORMAT,
+                           .metavar = "qcow2|raw",
+                           STRING(fmt) },
+                         { .name = "-o",
+                           .arg = CLI_ARG_TEXT,
+                           .metavar = "cluster_size=N",
+                           STRING(opts) }),
       .help = "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
               "is version 3 with\n    64 KiB clusters unless -o "
               "cluster_size=N (512 to 2M, a power of two).\n",
-      .man =
-        "Create a disk image of\n"
-        ".I SIZE\n"
-        "bytes (suffixes K, M, G, T: powers of 1024).\n"
-        "qcow2 images are version 3 with 64 KiB clusters unless\n"
-        ".B cluster_size\n"
-        "says otherwise (512 to 2M, a power of two).\n" },
-    { .name = "info", .run = img_info, .operands = CLI_ARG_FILE,
-      .operand_usage = "FILE", .options = OPTIONS(FORCE_SHARE, OUTPUT),
+      .man = "Create a disk image of\n"
+             ".I SIZE\n"
+             "bytes (suffixes K, M, G, T: powers of 1024).\n"
+             "qcow2 images are version 3 with 64 KiB clusters unless\n"
+             ".B cluster_size\n"
+             "says otherwise (512 to 2M, a power of two).\n" },
+    { .name = "info",
+      .run = img_info,
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "FILE",
+      .options = OPTIONS(FORCE_SHARE, OUTPUT),
       .help = "    Format, virtual and disk size, cluster size, snapshots.\n",
-      .man =
-        "Show the format, virtual and disk size, cluster size, snapshots "
-        "and qcow2\n"
-        "details, with the same fields and JSON keys as\n"
-        ".BR \"qemu-img info\" .\n" },
-    { .name = "check", .run = img_check, .operands = CLI_ARG_FILE,
-      .operand_usage = "FILE", .options = OPTIONS(FORCE_SHARE, OUTPUT),
+      .man = "Show the format, virtual and disk size, cluster size, snapshots "
+             "and qcow2\n"
+             "details, with the same fields and JSON keys as\n"
+             ".BR \"qemu-img info\" .\n" },
+    { .name = "check",
+      .run = img_check,
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "FILE",
+      .options = OPTIONS(FORCE_SHARE, OUTPUT),
       .help = "    Verify a qcow2 image's refcounts and tables.  Exit status: "
               "0 clean, 1 the check\n    failed, 2 corruptions found, 3 only "
               "leaked clusters found.\n",
       .man =
-        "Count every reference to every cluster of a qcow2 image and "
-        "compare with its\n"
-        "refcounts; report clusters referenced more often than counted "
-        "(corruption),\n"
-        "counted but unused (leaks), and wrong COPIED flags.\n"
-        "Each kind of problem is listed at most ten times (a hundred lines "
-        "in all);\n"
-        "one more line per kind says how many more there were, and the "
-        "totals count\n"
-        "them all.\n"
-        "Exit status as\n"
-        ".BR \"qemu-img check\" :\n"
-        "0 clean, 1 the check itself failed, 2 corruption found, 3 only "
-        "leaks found.\n" },
-    { .name = "snapshot", .run = img_snapshot, .operands = CLI_ARG_FILE,
+          "Count every reference to every cluster of a qcow2 image and "
+          "compare with its\n"
+          "refcounts; report clusters referenced more often than counted "
+          "(corruption),\n"
+          "counted but unused (leaks), and wrong COPIED flags.\n"
+          "Each kind of problem is listed at most ten times (a hundred lines "
+          "in all);\n"
+          "one more line per kind says how many more there were, and the "
+          "totals count\n"
+          "them all.\n"
+          "Exit status as\n"
+          ".BR \"qemu-img check\" :\n"
+          "0 clean, 1 the check itself failed, 2 corruption found, 3 only "
+          "leaks found.\n" },
+    { .name = "snapshot",
+      .run = img_snapshot,
+      .operands = CLI_ARG_FILE,
       .synopsis = "-l [-U]|-c TAG|-a TAG|-d TAG FILE",
       .options = OPTIONS(SNAPSHOT_OP("l", NULL), SNAPSHOT_OP("c", "TAG"),
                          SNAPSHOT_OP("a", "TAG"), SNAPSHOT_OP("d", "TAG"),
@@ -653,45 +682,56 @@ const struct cli_command cli_img_subcommands[] = {
               "delete an internal\n    snapshot; a TAG is a snapshot's name "
               "or ID.\n",
       .man =
-        "List the internal snapshots of a qcow2 image (columns ID, TAG, VM "
-        "SIZE,\n"
-        "DATE, VM CLOCK, ICOUNT), create a disk-only snapshot, apply one "
-        "(revert the\n"
-        "disk to it) or delete one.\n"
-        "A\n"
-        ".I TAG\n"
-        "is a snapshot's name or, failing that, its ID.\n" },
-    { .name = "convert", .run = img_convert, .operands = CLI_ARG_FILE,
+          "List the internal snapshots of a qcow2 image (columns ID, TAG, VM "
+          "SIZE,\n"
+          "DATE, VM CLOCK, ICOUNT), create a disk-only snapshot, apply one "
+          "(revert the\n"
+          "disk to it) or delete one.\n"
+          "A\n"
+          ".I TAG\n"
+          "is a snapshot's name or, failing that, its ID.\n" },
+    { .name = "convert",
+      .run = img_convert,
+      .operands = CLI_ARG_FILE,
       .operand_usage = "SOURCE TARGET",
-      .options = OPTIONS(
-          FORCE_SHARE,
-          { .name = "-f", .arg = CLI_ARG_IMG_FORMAT, .metavar = "FMT",
-            STRING(fmt) },
-          { .name = "-O", .arg = CLI_ARG_IMG_FORMAT, .metavar = "qcow2|raw",
-            STRING(out_fmt) },
-          { .name = "-o", .arg = CLI_ARG_TEXT, .metavar = "OPTIONS",
-            STRING(opts) },
-          { .name = "-l", .arg = CLI_ARG_TEXT,
-            .metavar = "[snapshot.name=]TAG", .store = CLI_STORE_CALL,
-            .handle = opt_convert_snapshot },
-          { .name = "-n", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
-            FIELD(no_create) }),
+      .options = OPTIONS(FORCE_SHARE,
+                         { .name = "-f",
+                           .arg = CLI_ARG_IMG_FORMAT,
+                           .metavar = "FMT",
+                           STRING(fmt) },
+                         { .name = "-O",
+                           .arg = CLI_ARG_IMG_FORMAT,
+                           .metavar = "qcow2|raw",
+                           STRING(out_fmt) },
+                         { .name = "-o",
+                           .arg = CLI_ARG_TEXT,
+                           .metavar = "OPTIONS",
+                           STRING(opts) },
+                         { .name = "-l",
+                           .arg = CLI_ARG_TEXT,
+                           .metavar = "[snapshot.name=]TAG",
+                           .store = CLI_STORE_CALL,
+                           .handle = opt_convert_snapshot },
+                         { .name = "-n",
+                           .arg = CLI_ARG_NONE,
+                           .store = CLI_STORE_FLAG,
+                           FIELD(no_create) }),
       .help = "    Copy a disk (or its state at snapshot TAG) into a new "
               "image; -n writes into an\n    existing TARGET instead.\n",
-      .man =
-        "Copy a disk, or its content at snapshot\n"
-        ".IR TAG ,\n"
-        "into a new image\n"
-        ".RB ( \\-n :\n"
-        "into the existing\n"
-        ".IR TARGET ).\n" },
+      .man = "Copy a disk, or its content at snapshot\n"
+             ".IR TAG ,\n"
+             "into a new image\n"
+             ".RB ( \\-n :\n"
+             "into the existing\n"
+             ".IR TARGET ).\n" },
     { .name = NULL }
 };
 
 int cmd_img(int argc, char **argv)
 {
     if (argc < 2) {
-        return cli_usage_error(self(), "missing subcommand (create, info, "
+        return cli_usage_error(self(),
+                               "missing subcommand (create, info, "
                                "check, snapshot, convert)");
     }
     for (const struct cli_command *c = cli_img_subcommands; c->name; c++) {

@@ -21,12 +21,12 @@
 
 struct inspect_cmd {
     const char *file;
-    const char *snapshot;       /* --snapshot TAG, or IMAGE@TAG */
-    char *image;                /* FILE with @TAG split off */
+    const char *snapshot; /* --snapshot TAG, or IMAGE@TAG */
+    char *image;          /* FILE with @TAG split off */
     bool json;
     bool fields_only;
     bool verify;
-    bool force_share;           /* -U: an image a writer holds */
+    bool force_share; /* -U: an image a writer holds */
     const char *against;
     char *section;
     struct inspect_opts o;
@@ -46,8 +46,10 @@ static int opt_section(const struct cli_command *self,
         errno = 0;
         long inst = strtol(colon + 1, &end, 10);
         if (end == colon + 1 || *end || inst < 0 || errno) {
-            return cli_usage_error(self, "bad section '%s' (expected "
-                                   "IDSTR[:INSTANCE])", v);
+            return cli_usage_error(self,
+                                   "bad section '%s' (expected "
+                                   "IDSTR[:INSTANCE])",
+                                   v);
         }
         *colon = '\0';
         a->o.section_instance = inst;
@@ -64,20 +66,25 @@ static int opt_section(const struct cli_command *self,
 #define STRING(member) .store = CLI_STORE_STRING, FIELD(member)
 
 const struct cli_option cli_inspect_options[] = {
-    { .name = "--snapshot", .arg = CLI_ARG_TEXT, .metavar = "TAG",
+    { .name = "--snapshot",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "TAG",
       STRING(snapshot),
       .help = "the snapshot of a qcow2 image to decode",
       .man = "Decode that snapshot of a qcow2\n.I IMAGE\n(the same as\n"
              ".IB IMAGE @ TAG\\fR).\n" },
-    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,
+    { .name = "-U",
+      .alias = "--force-share",
+      .arg = CLI_ARG_NONE,
       FLAG(force_share),
       .help = "read an image a running machine (or another writer)\n"
               "holds, as qemu-img -U; without it, it is refused",
-      .man =
-          "Read such an image anyway, as\n"
-          ".BR \"qemu-img -U\" ;\n"
-          "what it reads may be changing.\n" },
-    { .name = "--json", .arg = CLI_ARG_NONE, FLAG(json),
+      .man = "Read such an image anyway, as\n"
+             ".BR \"qemu-img -U\" ;\n"
+             "what it reads may be changing.\n" },
+    { .name = "--json",
+      .arg = CLI_ARG_NONE,
+      FLAG(json),
       .help = "one JSON document (keys in hop(1))",
       .man =
           "One JSON document instead of text.\n"
@@ -135,97 +142,106 @@ const struct cli_option cli_inspect_options[] = {
           "objects, and everything else (buffers, timers, floats, unknown "
           "types) as a\n"
           "string of hexadecimal digits, two per byte, in stream order.\n" },
-    { .name = "--section", .arg = CLI_ARG_TEXT, .metavar = "IDSTR[:INSTANCE]",
-      .store = CLI_STORE_CALL, .handle = opt_section,
+    { .name = "--section",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "IDSTR[:INSTANCE]",
+      .store = CLI_STORE_CALL,
+      .handle = opt_section,
       .help = "only that section",
-      .man =
-          "Only that section (every instance if none is given); exit 1 if "
-          "the stream\n"
-          "has none.\n" },
-    { .name = "--fields", .arg = CLI_ARG_NONE, FLAG(fields_only),
+      .man = "Only that section (every instance if none is given); exit 1 if "
+             "the stream\n"
+             "has none.\n" },
+    { .name = "--fields",
+      .arg = CLI_ARG_NONE,
+      FLAG(fields_only),
       .help = "only the decoded device fields",
-      .man =
-          "Only the device fields: no record table, no RAM.\n" },
-    { .name = "--no-ram", .arg = CLI_ARG_NONE, FLAG(o.no_ram),
+      .man = "Only the device fields: no record table, no RAM.\n" },
+    { .name = "--no-ram",
+      .arg = CLI_ARG_NONE,
+      FLAG(o.no_ram),
       .help = "no RAM summary",
-      .man =
-          "No RAM summary.\n" },
-    { .name = "--extract-ram", .arg = CLI_ARG_DIR, .metavar = "DIR",
-      .with_next = true, STRING(o.extract_dir),
+      .man = "No RAM summary.\n" },
+    { .name = "--extract-ram",
+      .arg = CLI_ARG_DIR,
+      .metavar = "DIR",
+      .with_next = true,
+      STRING(o.extract_dir),
       .help = "write each RAM block to DIR/NAME (zero pages as holes)",
-      .man =
-          "Write each RAM block to a file in\n"
-          ".I DIR\n"
-          "(created if needed) whose bytes equal the guest's memory at the "
-          "end of the\n"
-          "stream: pages resent in later passes overwrite earlier ones, "
-          "XBZRLE pages\n"
-          "are applied to the page's previous contents, zero pages are left "
-          "as holes.\n"
-          "The file is named after the block: a leading\n"
-          ".B /\n"
-          "is dropped, and\n"
-          ".BR / \", \" %\n"
-          "and control characters become\n"
-          ".BR %2F \", \" %25\n"
-          "and so on, as does a leading\n"
-          ".B .\n"
-          ".RB ( /rom@etc/acpi/tables\n"
-          "is\n"
-          ".BR rom@etc%2Facpi%2Ftables ).\n"
-          "Two blocks that would share a file (such as\n"
-          ".B pc.ram\n"
-          "and\n"
-          ".BR /pc.ram )\n"
-          "are refused.\n"
-          "Files already in\n"
-          ".I DIR\n"
-          "are refused too, unless\n"
-          ".B \\-\\-overwrite\n"
-          "is given: then each is removed and created anew (a symbolic link "
-          "is\n"
-          "removed, never followed).\n"
-          "A block longer than the stream could fill (every page takes at "
-          "least\n"
-          "9 bytes of records) is refused, so a forged length cannot make a "
-          "huge\n"
-          "file.\n"
-          "When the stream turns out to be malformed, the files made so far "
-          "are\n"
-          "removed.\n"
-          "Compressed pages (COMPRESS_PAGE) cannot be extracted.\n" },
-    { .name = "--overwrite", .arg = CLI_ARG_NONE, FLAG(o.overwrite),
+      .man = "Write each RAM block to a file in\n"
+             ".I DIR\n"
+             "(created if needed) whose bytes equal the guest's memory at the "
+             "end of the\n"
+             "stream: pages resent in later passes overwrite earlier ones, "
+             "XBZRLE pages\n"
+             "are applied to the page's previous contents, zero pages are left "
+             "as holes.\n"
+             "The file is named after the block: a leading\n"
+             ".B /\n"
+             "is dropped, and\n"
+             ".BR / \", \" %\n"
+             "and control characters become\n"
+             ".BR %2F \", \" %25\n"
+             "and so on, as does a leading\n"
+             ".B .\n"
+             ".RB ( /rom@etc/acpi/tables\n"
+             "is\n"
+             ".BR rom@etc%2Facpi%2Ftables ).\n"
+             "Two blocks that would share a file (such as\n"
+             ".B pc.ram\n"
+             "and\n"
+             ".BR /pc.ram )\n"
+             "are refused.\n"
+             "Files already in\n"
+             ".I DIR\n"
+             "are refused too, unless\n"
+             ".B \\-\\-overwrite\n"
+             "is given: then each is removed and created anew (a symbolic link "
+             "is\n"
+             "removed, never followed).\n"
+             "A block longer than the stream could fill (every page takes at "
+             "least\n"
+             "9 bytes of records) is refused, so a forged length cannot make a "
+             "huge\n"
+             "file.\n"
+             "When the stream turns out to be malformed, the files made so far "
+             "are\n"
+             "removed.\n"
+             "Compressed pages (COMPRESS_PAGE) cannot be extracted.\n" },
+    { .name = "--overwrite",
+      .arg = CLI_ARG_NONE,
+      FLAG(o.overwrite),
       .help = "replace files already in DIR (else they are refused)",
-      .man =
-          "With\n"
-          ".BR \\-\\-extract\\-ram :\n"
-          "replace files already in\n"
-          ".IR DIR .\n" },
-    { .name = "--verify", .arg = CLI_ARG_NONE, FLAG(verify),
+      .man = "With\n"
+             ".BR \\-\\-extract\\-ram :\n"
+             "replace files already in\n"
+             ".IR DIR .\n" },
+    { .name = "--verify",
+      .arg = CLI_ARG_NONE,
+      FLAG(verify),
       .help = "check the stream is complete and well formed; one line",
-      .man =
-          "Check that the stream is complete and well formed: every footer, "
-          "every\n"
-          "RAM record, every device section against its vmdesc entry "
-          "(version,\n"
-          "fields, subsections).\n"
-          "Prints one line; the exit status says the result.\n" },
-    { .name = "--against", .arg = CLI_ARG_FILE, .metavar = "SCHEMA.json",
+      .man = "Check that the stream is complete and well formed: every footer, "
+             "every\n"
+             "RAM record, every device section against its vmdesc entry "
+             "(version,\n"
+             "fields, subsections).\n"
+             "Prints one line; the exit status says the result.\n" },
+    { .name = "--against",
+      .arg = CLI_ARG_FILE,
+      .metavar = "SCHEMA.json",
       STRING(against),
       .help = "would it load into a build with that -dump-vmstate schema?",
-      .man =
-          "Would this state load into a build with that schema (a\n"
-          ".B \\-dump\\-vmstate\n"
-          "file, QEMU's or hop's)?\n"
-          "Lists why not: machine type differs, a section the schema does "
-          "not know,\n"
-          "a version newer than its version_id or older than its "
-          "minimum_version_id,\n"
-          "a subsection it does not know.\n"
-          "Exit 1 if it would not load.\n"
-          "QEMU's dumps describe qdev devices only, so sections such as\n"
-          ".BR timer \", \" cpu \" or \" globalstate\n"
-          "are reported unknown against them.\n" },
+      .man = "Would this state load into a build with that schema (a\n"
+             ".B \\-dump\\-vmstate\n"
+             "file, QEMU's or hop's)?\n"
+             "Lists why not: machine type differs, a section the schema does "
+             "not know,\n"
+             "a version newer than its version_id or older than its "
+             "minimum_version_id,\n"
+             "a subsection it does not know.\n"
+             "Exit 1 if it would not load.\n"
+             "QEMU's dumps describe qdev devices only, so sections such as\n"
+             ".BR timer \", \" cpu \" or \" globalstate\n"
+             "are reported unknown against them.\n" },
     { .name = "--help", .arg = CLI_ARG_NONE },
     { NULL }
 };
@@ -248,8 +264,8 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
     a->o.section_instance = -1;
     const struct cli_parser p = {
         .cmd = self,
-        .tables = (const struct cli_option *const[]){ cli_inspect_options,
-                                                      NULL },
+        .tables =
+            (const struct cli_option *const[]){ cli_inspect_options, NULL },
         .target = a,
         .end_of_options = true,
         .operand = file_operand,
@@ -265,7 +281,8 @@ static int parse_args(const struct cli_command *self, int argc, char **argv,
         return cli_usage_error(self, "--overwrite goes with --extract-ram");
     }
     if (a->verify && (a->json || a->fields_only)) {
-        return cli_usage_error(self, "--verify prints one line; it does not "
+        return cli_usage_error(self,
+                               "--verify prints one line; it does not "
                                "combine with --json or --fields");
     }
     return EXIT_OK;
@@ -312,8 +329,7 @@ static unsigned read_flags(bool force_share)
 static int list_image(const char *file, bool json, bool force_share)
 {
     Error *err = NULL;
-    BlockDev *bs = blk_open_flags(file, "qcow2", read_flags(force_share),
-                                  &err);
+    BlockDev *bs = blk_open_flags(file, "qcow2", read_flags(force_share), &err);
     struct blk_snapshot *l = NULL;
     size_t n = 0;
     if (!bs || !blk_snapshot_list(bs, &l, &n, &err)) {
@@ -330,8 +346,8 @@ static int list_image(const char *file, bool json, bool force_share)
             json_array_append_new(arr, snapshot_info_json(&l[i]));
         }
         json_t *o = json_pack("{s:s,s:s,s:I,s:o}", "image", file, "format",
-                              "qcow2", "virtual-size",
-                              (json_int_t)blk_size(bs), "snapshots", arr);
+                              "qcow2", "virtual-size", (json_int_t)blk_size(bs),
+                              "snapshots", arr);
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(o);
@@ -372,12 +388,14 @@ static bool inspect_snapshot(const char *file, const char *tag,
     size_t len = 0;
     bool ok = true;
     if (sn.vm_state_size == 0) {
-        error_setg(errp, "snapshot '%s' is disk-only: it holds no machine "
-                   "state", PRINTABLE(tag));
+        error_setg(errp,
+                   "snapshot '%s' is disk-only: it holds no machine "
+                   "state",
+                   PRINTABLE(tag));
         ok = false;
     }
     ok = ok && snapshot_read_state(bs, &sn, &data, &len, errp) &&
-         inspect_stream(data, len, o, report, errp);
+        inspect_stream(data, len, o, report, errp);
     free(data);
     blk_snapshot_clear(&sn);
     blk_close(bs);
@@ -410,8 +428,10 @@ static bool run_inspect(const char *file, const struct inspect_opts *o,
     size_t len = (size_t)st.st_size;
     if (len == 0) {
         close(fd);
-        error_setg(errp, "'%s' is empty: expected the stream header at "
-                   "offset 0", file);
+        error_setg(errp,
+                   "'%s' is empty: expected the stream header at "
+                   "offset 0",
+                   file);
         return false;
     }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -430,7 +450,8 @@ static void print_findings(FILE *out, json_t *findings)
 {
     size_t i;
     json_t *f;
-    json_array_foreach(findings, i, f) {
+    json_array_foreach(findings, i, f)
+    {
         /* Paths and messages hold names from the stream. */
         fprintf(out, "%s: %s: %s\n",
                 json_string_value(json_object_get(f, "severity")),
@@ -445,16 +466,17 @@ static int verify_line(const char *file, json_t *report)
     json_t *devices = json_object_get(report, "devices");
     size_t decoded = 0, i;
     json_t *d;
-    json_array_foreach(devices, i, d) {
+    json_array_foreach(devices, i, d)
+    {
         decoded += strcmp(json_string_value(json_object_get(d, "decoded_by")),
                           "none") != 0;
     }
     printf("%s: ok: stream complete, %zu records, %zu device sections "
-           "(%zu checked field by field%s), %zu RAM blocks\n", file,
-           json_array_size(json_object_get(report, "records")),
+           "(%zu checked field by field%s), %zu RAM blocks\n",
+           file, json_array_size(json_object_get(report, "records")),
            json_array_size(devices), decoded,
-           json_is_object(json_object_get(report, "vmdesc")) ? "" :
-           ", no vmdesc",
+           json_is_object(json_object_get(report, "vmdesc")) ? ""
+                                                             : ", no vmdesc",
            json_array_size(json_object_get(ram, "blocks")));
     return EXIT_OK;
 }
@@ -480,8 +502,10 @@ int cmd_inspect(int argc, char **argv)
     split_image_tag(&a);
     if (!a.snapshot && is_qcow2(a.image)) {
         if (a.verify || a.against || a.o.section || a.o.extract_dir) {
-            fprintf(stderr, "hop inspect: %s is a qcow2 image: name a "
-                    "snapshot (IMAGE@TAG or --snapshot TAG)\n", a.image);
+            fprintf(stderr,
+                    "hop inspect: %s is a qcow2 image: name a "
+                    "snapshot (IMAGE@TAG or --snapshot TAG)\n",
+                    a.image);
             rc = EXIT_USAGE;
         } else {
             rc = list_image(a.image, a.json, a.force_share);
@@ -492,9 +516,8 @@ int cmd_inspect(int argc, char **argv)
         return rc;
     }
     json_t *report = NULL;
-    bool ok = a.snapshot ? inspect_snapshot(a.image, a.snapshot,
-                                            a.force_share, &a.o, &report,
-                                            &err)
+    bool ok = a.snapshot ? inspect_snapshot(a.image, a.snapshot, a.force_share,
+                                            &a.o, &report, &err)
                          : run_inspect(a.file, &a.o, &report, &err);
     if (!ok) {
         if (!a.json && !a.verify && report &&
@@ -502,8 +525,7 @@ int cmd_inspect(int argc, char **argv)
             inspect_print(stdout, report, &a.o, true, false);
             fflush(stdout);
         }
-        fprintf(stderr, "hop inspect: %s: %s\n", a.file,
-                error_get_pretty(err));
+        fprintf(stderr, "hop inspect: %s: %s\n", a.file, error_get_pretty(err));
         error_free(err);
         rc = EXIT_FAIL;
     } else if (a.o.section &&

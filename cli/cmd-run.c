@@ -35,15 +35,15 @@ struct run_opts {
     bool start_paused;
     char drive_file[4096];
     char drive_format[16];
-    bool drive_attached;        /* if=ide */
+    bool drive_attached; /* if=ide */
     bool have_drive;
-    const char *monitor;        /* -monitor, default stdio */
-    const char *qmp;            /* -qmp, default none */
-    const char *incoming;       /* -incoming URI|defer */
-    const char *dump_vmstate;   /* -dump-vmstate FILE */
-    const char *loadvm;         /* -loadvm TAG */
-    const char *catalog;        /* -catalog PATH */
-    bool have_uuid;             /* -uuid */
+    const char *monitor;      /* -monitor, default stdio */
+    const char *qmp;          /* -qmp, default none */
+    const char *incoming;     /* -incoming URI|defer */
+    const char *dump_vmstate; /* -dump-vmstate FILE */
+    const char *loadvm;       /* -loadvm TAG */
+    const char *catalog;      /* -catalog PATH */
+    bool have_uuid;           /* -uuid */
     uint8_t uuid[16];
 };
 
@@ -68,10 +68,10 @@ static bool serial_backend_ok(const char *v)
 
 static const char *const drive_formats[] = { "raw", "qcow2", NULL };
 static const char *const drive_ifs[] = { "ide", "none", NULL };
-const struct cli_drive_key cli_drive_keys[] = {
-    { "file", NULL }, { "format", drive_formats }, { "if", drive_ifs },
-    { NULL, NULL }
-};
+const struct cli_drive_key cli_drive_keys[] = { { "file", NULL },
+                                                { "format", drive_formats },
+                                                { "if", drive_ifs },
+                                                { NULL, NULL } };
 
 /* key=value is one of the table's keys with one of its values. */
 static bool drive_value_ok(const char *key, const char *v)
@@ -103,8 +103,10 @@ static bool drive_key(struct run_opts *o, char *kv)
     *eq = '\0';
     const char *v = eq + 1;
     if (!drive_value_ok(kv, v)) {
-        cli_usage_error(run_cmd(), "-drive: bad option '%s=%s' (file=PATH, "
-                        "format=raw|qcow2, if=ide|none)", kv, v);
+        cli_usage_error(run_cmd(),
+                        "-drive: bad option '%s=%s' (file=PATH, "
+                        "format=raw|qcow2, if=ide|none)",
+                        kv, v);
         return false;
     }
     if (strcmp(kv, "file") == 0) {
@@ -164,7 +166,8 @@ static bool parse_uuid(const char *s, uint8_t out[16])
             }
             continue;
         }
-        if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1])) {
+        if (!isxdigit((unsigned char)s[i]) ||
+            !isxdigit((unsigned char)s[i + 1])) {
             return false;
         }
         char hex[3] = { s[i], s[i + 1], 0 };
@@ -181,10 +184,12 @@ static int opt_ram(const struct cli_command *cmd, const struct cli_option *opt,
 {
     struct run_opts *o = target;
     const char *s = strncmp(v, "size=", 5) == 0 ? v + 5 : v;
-    if (!machine_parse_size(s, &o->ram_size) ||
-        o->ram_size < (2u << 20) || o->ram_size > MACHINE_MAX_RAM) {
-        return cli_usage_error(cmd, "-m: bad memory size '%s' (2M to %lluG, "
-                               "e.g. 128M or 2G)", v, MACHINE_MAX_RAM >> 30);
+    if (!machine_parse_size(s, &o->ram_size) || o->ram_size < (2u << 20) ||
+        o->ram_size > MACHINE_MAX_RAM) {
+        return cli_usage_error(cmd,
+                               "-m: bad memory size '%s' (2M to %lluG, "
+                               "e.g. 128M or 2G)",
+                               v, MACHINE_MAX_RAM >> 30);
     }
     o->ram_size = (o->ram_size + 4095) & ~4095ull;
     return -1;
@@ -207,8 +212,10 @@ static int opt_accel(const struct cli_command *cmd,
     struct run_opts *o = target;
     const char *s = strncmp(v, "accel=", 6) == 0 ? v + 6 : v;
     if (!accel_find(s)) {
-        return cli_usage_error(cmd, "-accel: unknown accelerator '%s' (emu "
-                               "or kvm)", v);
+        return cli_usage_error(cmd,
+                               "-accel: unknown accelerator '%s' (emu "
+                               "or kvm)",
+                               v);
     }
     o->accel = s;
     return -1;
@@ -219,21 +226,24 @@ static int opt_guest(const struct cli_command *cmd,
 {
     struct run_opts *o = target;
     if (!firmware_find(v)) {
-        return cli_usage_error(cmd, "-guest: unknown guest '%s' (built in: "
-                               "%s)", v, firmware_names());
+        return cli_usage_error(cmd,
+                               "-guest: unknown guest '%s' (built in: "
+                               "%s)",
+                               v, firmware_names());
     }
     o->guest = v;
     return -1;
 }
 
 static int opt_serial(const struct cli_command *cmd,
-                      const struct cli_option *opt, void *target,
-                      const char *v)
+                      const struct cli_option *opt, void *target, const char *v)
 {
     struct run_opts *o = target;
     if (!serial_backend_ok(v)) {
-        return cli_usage_error(cmd, "-serial: bad backend '%s' (stdio, "
-                               "file:PATH or none)", v);
+        return cli_usage_error(cmd,
+                               "-serial: bad backend '%s' (stdio, "
+                               "file:PATH or none)",
+                               v);
     }
     o->serial = v;
     return -1;
@@ -258,8 +268,10 @@ static int opt_uuid(const struct cli_command *cmd, const struct cli_option *opt,
 {
     struct run_opts *o = target;
     if (!parse_uuid(v, o->uuid)) {
-        return cli_usage_error(cmd, "-uuid: '%s' is not a UUID "
-                               "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", v);
+        return cli_usage_error(cmd,
+                               "-uuid: '%s' is not a UUID "
+                               "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                               v);
     }
     o->have_uuid = true;
     return -1;
@@ -272,24 +284,35 @@ static int opt_uuid(const struct cli_command *cmd, const struct cli_option *opt,
 /* hop run's options, in the order usage lines, --help and hop(1) show
  * them. */
 const struct cli_option cli_run_options[] = {
-    { .name = "-m", .arg = CLI_ARG_TEXT, .metavar = "SIZE", CALL(opt_ram),
+    { .name = "-m",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "SIZE",
+      CALL(opt_ram),
       .help = "RAM size (default 128M; K, M, G suffixes; plain numbers are "
               "MiB)",
       .man = "RAM size, 2M to 64G (default 128M); suffixes K, M, G, plain "
              "numbers are\nMiB.\n"
              "The first 3 GiB appear at guest physical address 0, the rest "
              "at 4 GiB.\n" },
-    { .name = "-smp", .arg = CLI_ARG_TEXT, .metavar = "N", CALL(opt_smp),
+    { .name = "-smp",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "N",
+      CALL(opt_smp),
       .help = "number of vCPUs, 1 to 8 (default 1)",
       .man = "Number of vCPUs, 1 to 8 (default 1).\n" },
-    { .name = "-accel", .arg = CLI_ARG_ACCEL, .metavar = "emu|kvm",
+    { .name = "-accel",
+      .arg = CLI_ARG_ACCEL,
+      .metavar = "emu|kvm",
       CALL(opt_accel),
       .help = "run guest code in hop's x86 emulator (default) or on KVM",
       .man = "Run guest code in hop's own x86 emulator (the default) or on "
              "KVM.\nWith\n.B kvm\na missing or unusable\n.I /dev/kvm\nis an "
              "error that says why.\n" },
-    { .name = "-guest", .arg = CLI_ARG_GUEST, .metavar = "NAME",
-      .either_next = true, CALL(opt_guest),
+    { .name = "-guest",
+      .arg = CLI_ARG_GUEST,
+      .metavar = "NAME",
+      .either_next = true,
+      CALL(opt_guest),
       .help = "built-in firmware: memtest (default), counter, disk, echo",
       .man = "Built-in firmware (default\n.BR memtest ):\n.B memtest\n"
              "fills every page above 1 MiB and then increments one byte in "
@@ -300,35 +323,47 @@ const struct cli_option cli_run_options[] = {
              "prints the keys it receives.\nThe images carry a multiboot "
              "header, so\n.B qemu\\-system\\-x86_64 \\-kernel\nruns the same "
              "files.\n" },
-    { .name = "-kernel", .arg = CLI_ARG_FILE, .metavar = "FILE",
+    { .name = "-kernel",
+      .arg = CLI_ARG_FILE,
+      .metavar = "FILE",
       STRING(kernel),
       .help = "a flat 32-bit binary loaded at 1 MiB (multiboot a.out header "
               "honoured)",
       .man = "Load a flat 32-bit binary instead: where its multiboot header "
              "(with load\naddresses, flags bit 16) says, or at 1 MiB with its "
              "entry there.\n" },
-    { .name = "-serial", .arg = CLI_ARG_SERIAL,
-      .metavar = "stdio|file:PATH|none", CALL(opt_serial),
+    { .name = "-serial",
+      .arg = CLI_ARG_SERIAL,
+      .metavar = "stdio|file:PATH|none",
+      CALL(opt_serial),
       .help = "COM1 output: stdio (default; none when the monitor has the\n"
               "terminal), file:PATH or none",
       .man = "Where the guest's serial output goes (default stdio; none when "
              "the monitor\nhas the terminal).\n" },
-    { .name = "-S", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+    { .name = "-S",
+      .arg = CLI_ARG_NONE,
+      .store = CLI_STORE_FLAG,
       FIELD(start_paused),
       .help = "do not start the vCPUs (use 'cont')",
       .man = "Create the machine but do not start it;\n.B cont\n"
              "starts it.\n" },
-    { .name = "-name", .arg = CLI_ARG_TEXT, .metavar = "NAME", STRING(name),
+    { .name = "-name",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "NAME",
+      STRING(name),
       .help = "a name for the machine",
       .man = "A name for the machine\n.RB ( \"info name\" ).\n" },
-    { .name = "-uuid", .arg = CLI_ARG_TEXT, .metavar = "UUID",
+    { .name = "-uuid",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "UUID",
       CALL(opt_uuid),
       .help = "the machine's UUID (checked by a destination with "
               "validate-uuid)",
       .man = "The machine's UUID, sent with its state; a destination with "
              "the\n.B validate\\-uuid\ncapability refuses a stream from "
              "another UUID.\n" },
-    { .name = "-drive", .arg = CLI_ARG_DRIVE,
+    { .name = "-drive",
+      .arg = CLI_ARG_DRIVE,
       .metavar = "file=PATH[,format=raw|qcow2][,if=ide|none]",
       CALL(opt_drive),
       .help = "a disk image; if=ide (default) attaches it as the ATA master",
@@ -354,8 +389,10 @@ const struct cli_option cli_run_options[] = {
              "like another format's header (the guest sees an\nI/O error), "
              "and hop warns once at start: give\n.B format=raw\nto lift "
              "this.\n" },
-    { .name = "-monitor", .arg = CLI_ARG_MONITOR,
-      .metavar = "stdio|none|unix:PATH,server[,nowait]", STRING(monitor),
+    { .name = "-monitor",
+      .arg = CLI_ARG_MONITOR,
+      .metavar = "stdio|none|unix:PATH,server[,nowait]",
+      STRING(monitor),
       .help = "where the monitor is (default stdio: a (hop) prompt on a\n"
               "terminal, one command per line from a pipe); without nowait,\n"
               "wait for the first client before starting",
@@ -365,13 +402,17 @@ const struct cli_option cli_run_options[] = {
              ".B nowait\nhop waits for the first client before it starts the "
              "machine.\n.B none\nruns without a monitor (standard input is "
              "not read).\n" },
-    { .name = "-qmp", .arg = CLI_ARG_QMP,
-      .metavar = "unix:PATH,server[,nowait]", STRING(qmp),
+    { .name = "-qmp",
+      .arg = CLI_ARG_QMP,
+      .metavar = "unix:PATH,server[,nowait]",
+      STRING(qmp),
       .help = "serve QMP, the JSON protocol, on a unix socket",
       .man = "Serve QMP, QEMU's JSON machine protocol, on a unix socket "
              "(mode 0600;\nseveral clients at once); see\n"
              ".BR hop\\-monitor (7).\n" },
-    { .name = "-incoming", .arg = CLI_ARG_INCOMING, .metavar = "URI|defer",
+    { .name = "-incoming",
+      .arg = CLI_ARG_INCOMING,
+      .metavar = "URI|defer",
       STRING(incoming),
       .help = "wait for a migration stream on URI (tcp:HOST:PORT, "
               "unix:PATH,\nexec:COMMAND, file:PATH, fd:NAME); defer: until "
@@ -390,21 +431,27 @@ const struct cli_option cli_run_options[] = {
              "file is refused.\n.B defer\nwaits for the monitor's\n"
              ".BR migrate_incoming .\nThe drives are taken over (activated) "
              "when the stream has loaded; see\n.BR \\-drive .\n" },
-    { .name = "-dump-vmstate", .arg = CLI_ARG_FILE, .metavar = "FILE",
+    { .name = "-dump-vmstate",
+      .arg = CLI_ARG_FILE,
+      .metavar = "FILE",
       STRING(dump_vmstate),
       .help = "write the machine's state schema as JSON and exit",
       .man = "Write the machine's state schema (every section, its version "
              "and fields)\nas JSON in the layout of QEMU's\n"
              ".B \\-dump\\-vmstate\nto\n.I FILE\nand exit; see\n"
              ".BR \"hop vmstate\\-check\" .\n" },
-    { .name = "-loadvm", .arg = CLI_ARG_TEXT, .metavar = "TAG",
+    { .name = "-loadvm",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "TAG",
       STRING(loadvm),
       .help = "start from snapshot TAG of the drive (see savevm)",
       .man = "Start from snapshot\n.I TAG\nof the drive (its disk, RAM, "
              "vCPUs, devices and VM clock), then run\n(or wait, with\n"
              ".BR \\-S ).\nA tag the drive lacks, or a snapshot of another "
              "machine type, is an error.\n" },
-    { .name = "-catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",
+    { .name = "-catalog",
+      .arg = CLI_ARG_FILE,
+      .metavar = "PATH",
       STRING(catalog),
       .help = "the snapshot catalog savevm writes (default $HOP_CATALOG,\n"
               "else $XDG_DATA_HOME/hop/catalog.db; 'none': no catalog)",
@@ -578,14 +625,14 @@ static bool open_drive(const struct run_opts *o, BlockDev **blk)
         error_report("warning: -drive file=%s: no format= given, probed "
                      "as raw; guest writes that would make sector 0 look "
                      "like another format are refused (give format=raw "
-                     "to lift this)", o->drive_file);
+                     "to lift this)",
+                     o->drive_file);
     }
     return true;
 }
 
 /* The session the options describe, with its machine. */
-static struct vm_session *make_session(const struct run_opts *o,
-                                       BlockDev *blk,
+static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
                                        struct serial_out *serial)
 {
     struct machine_config mc = {
@@ -600,8 +647,9 @@ static struct vm_session *make_session(const struct run_opts *o,
     if (!open_serial(o->serial, serial, &mc.serial)) {
         return NULL;
     }
-    struct snapshot_drive drive = {
-        .name = o->drive_attached ? "ide0-hd0" : "none0", .bs = blk };
+    struct snapshot_drive drive = { .name = o->drive_attached ? "ide0-hd0"
+                                                              : "none0",
+                                    .bs = blk };
     struct session_config cfg = {
         .machine = &mc,
         .drives = &drive,
@@ -668,7 +716,7 @@ static int parse_all(int argc, char **argv, struct run_ctx *st)
 static bool set_up(struct run_ctx *st)
 {
     return open_drive(&st->o, &st->blk) &&
-           (st->s = make_session(&st->o, st->blk, &st->serial)) != NULL;
+        (st->s = make_session(&st->o, st->blk, &st->serial)) != NULL;
 }
 
 /* The monitors, the start, and their loop until the machine quits; the
@@ -728,8 +776,8 @@ int cmd_run(int argc, char **argv)
     if (!set_up(&st)) {
         rc = EXIT_FAIL;
     } else if (st.o.dump_vmstate) {
-        rc = dump_vmstate(session_machine(st.s), st.o.dump_vmstate)
-                 ? EXIT_OK : EXIT_FAIL;
+        rc = dump_vmstate(session_machine(st.s), st.o.dump_vmstate) ? EXIT_OK
+                                                                    : EXIT_FAIL;
     } else {
         rc = run_loop(&st);
     }

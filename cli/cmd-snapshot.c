@@ -24,7 +24,7 @@ static const struct cli_command *self(void)
 
 struct snap_args {
     bool json;
-    bool force_share;            /* -U: read an image a writer holds */
+    bool force_share; /* -U: read an image a writer holds */
     const char *catalog;
     const char *monitor;
     const char *pos[64];
@@ -32,94 +32,114 @@ struct snap_args {
 };
 
 #define FIELD(member) .field = offsetof(struct snap_args, member)
-#define OPT_FORCE_SHARE                                                     \
-    { .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,          \
-      .store = CLI_STORE_FLAG, FIELD(force_share),                          \
-      .help = "list and show: read an image a running machine (or another\n" \
-              "writer) holds, as qemu-img -U; without it such an image is\n" \
-              "refused with \"in use by another process\"",                \
-      .man =                                                                \
-      ".BR list \" and \" show :\n"                                         \
-      "read an image a running machine (or another writer) holds, as\n"     \
-      ".BR \"qemu-img -U\" ;\n"                                             \
-      "without it such an image is refused with\n"                          \
-      ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" .\n" \
-      "The other subcommands refuse it (exit 2).\n" }
-#define OPT_JSON                                                            \
-    { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,       \
-      FIELD(json) }
-#define OPT_CATALOG                                                         \
-    { .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",          \
-      .store = CLI_STORE_STRING, FIELD(catalog),                            \
-      .help = "the catalog (default $HOP_CATALOG, else "                   \
-              "$XDG_DATA_HOME/hop/catalog.db)",                             \
-      .man = "The catalog to use (list, delete).\n" }
-#define OPT_MONITOR                                                         \
-    { .name = "--monitor", .arg = CLI_ARG_MONITOR, .metavar = "unix:PATH",  \
-      .store = CLI_STORE_STRING, FIELD(monitor) }
+#define OPT_FORCE_SHARE                                                        \
+    {                                                                          \
+        .name = "-U", .alias = "--force-share", .arg = CLI_ARG_NONE,           \
+        .store = CLI_STORE_FLAG, FIELD(force_share),                           \
+        .help = "list and show: read an image a running machine (or another\n" \
+                "writer) holds, as qemu-img -U; without it such an image is\n" \
+                "refused with \"in use by another process\"",                  \
+        .man =                                                                 \
+            ".BR list \" and \" show :\n"                                      \
+            "read an image a running machine (or another writer) holds, as\n"  \
+            ".BR \"qemu-img -U\" ;\n"                                          \
+            "without it such an image is refused with\n"                       \
+            ".RI \"\"\"image '\" FILE \"' is in use by another process\"\"\" " \
+            ".\n"                                                              \
+            "The other subcommands refuse it (exit 2).\n"                      \
+    }
+#define OPT_JSON                                                               \
+    {                                                                          \
+        .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,        \
+        FIELD(json)                                                            \
+    }
+#define OPT_CATALOG                                                            \
+    {                                                                          \
+        .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",           \
+        .store = CLI_STORE_STRING, FIELD(catalog),                             \
+        .help = "the catalog (default $HOP_CATALOG, else "                     \
+                "$XDG_DATA_HOME/hop/catalog.db)",                              \
+        .man = "The catalog to use (list, delete).\n"                          \
+    }
+#define OPT_MONITOR                                                            \
+    {                                                                          \
+        .name = "--monitor", .arg = CLI_ARG_MONITOR, .metavar = "unix:PATH",   \
+        .store = CLI_STORE_STRING, FIELD(monitor)                              \
+    }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 
 /* Every subcommand's options are read for all of them (a value that does
  * not apply is ignored), so one parse serves the five. */
 const struct cli_command cli_snapshot_subcommands[] = {
-    { .name = "list", .operands = CLI_ARG_FILE, .operand_usage = "[IMAGE...]",
+    { .name = "list",
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "[IMAGE...]",
       .options = OPTIONS(OPT_FORCE_SHARE, OPT_JSON, OPT_CATALOG),
       .help = "    The snapshots of the images given, or of every image in "
               "the catalog.\n",
       .man =
-      "List the snapshots of the images given (read from the images), or of "
-      "every\n"
-      "image in the catalog.\n"
-      "The table is qemu-img's: ID, TAG, VM SIZE, DATE, VM CLOCK, ICOUNT, "
-      "under\n"
-      "each image's path;\n"
-      ".B \\-\\-json\n"
-      "prints [{\\fBimage\\fR, \\fBsnapshots\\fR: [{\\fBid\\fR, \\fBname\\fR,\n"
-      "\\fBvm\\-state\\-size\\fR, \\fBdate\\-sec\\fR, \\fBdate\\-nsec\\fR,\n"
-      "\\fBvm\\-clock\\-sec\\fR, \\fBvm\\-clock\\-nsec\\fR[, "
-      "\\fBicount\\fR]}]}].\n" },
-    { .name = "show", .operands = CLI_ARG_FILE, .operand_usage = "IMAGE TAG",
+          "List the snapshots of the images given (read from the images), or "
+          "of "
+          "every\n"
+          "image in the catalog.\n"
+          "The table is qemu-img's: ID, TAG, VM SIZE, DATE, VM CLOCK, ICOUNT, "
+          "under\n"
+          "each image's path;\n"
+          ".B \\-\\-json\n"
+          "prints [{\\fBimage\\fR, \\fBsnapshots\\fR: [{\\fBid\\fR, "
+          "\\fBname\\fR,\n"
+          "\\fBvm\\-state\\-size\\fR, \\fBdate\\-sec\\fR, "
+          "\\fBdate\\-nsec\\fR,\n"
+          "\\fBvm\\-clock\\-sec\\fR, \\fBvm\\-clock\\-nsec\\fR[, "
+          "\\fBicount\\fR]}]}].\n" },
+    { .name = "show",
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "IMAGE TAG",
       .options = OPTIONS(OPT_FORCE_SHARE, OPT_JSON, OPT_CATALOG),
       .help = "    A snapshot's metadata and the device sections its state "
               "holds (idstr,\n    instance, version, size), read from the "
               "image.\n",
       .man =
-      "A snapshot's metadata (id, tag, state size, date, VM clock, disk "
-      "size),\n"
-      "the machine type and RAM size its state names, and the device "
-      "sections it\n"
-      "holds (idstr, instance, version, bytes), read from the image.\n" },
-    { .name = "delete", .operands = CLI_ARG_FILE, .operand_usage = "IMAGE TAG",
+          "A snapshot's metadata (id, tag, state size, date, VM clock, disk "
+          "size),\n"
+          "the machine type and RAM size its state names, and the device "
+          "sections it\n"
+          "holds (idstr, instance, version, bytes), read from the image.\n" },
+    { .name = "delete",
+      .operands = CLI_ARG_FILE,
+      .operand_usage = "IMAGE TAG",
       .options = OPTIONS(OPT_CATALOG),
       .help = "    Delete a snapshot from an image no machine is using.\n",
-      .man =
-      "Delete a snapshot from an image no running machine uses; the catalog\n"
-      "follows.\n" },
-    { .name = "save", .operands = CLI_ARG_TEXT,
+      .man = "Delete a snapshot from an image no running machine uses; the "
+             "catalog\n"
+             "follows.\n" },
+    { .name = "save",
+      .operands = CLI_ARG_TEXT,
       .synopsis = "[TAG] --monitor unix:PATH",
       .options = OPTIONS(OPT_MONITOR, OPT_CATALOG) },
-    { .name = "load", .operands = CLI_ARG_TEXT,
+    { .name = "load",
+      .operands = CLI_ARG_TEXT,
       .synopsis = "TAG --monitor unix:PATH",
       .options = OPTIONS(OPT_MONITOR, OPT_CATALOG),
       .help = "    savevm / loadvm, over QMP, in the running hop whose -qmp "
               "or -monitor\n    socket is PATH.\n",
       .man =
-      "Run\n"
-      ".B snapshot\\-save\n"
-      "or\n"
-      ".B snapshot\\-load\n"
-      "(savevm, loadvm) over QMP in the running hop whose\n"
-      ".B \\-qmp\n"
-      "or\n"
-      ".B \\-monitor\n"
-      "socket is\n"
-      ".I PATH\n"
-      "(a monitor socket turns to QMP for it); exit 0 if it succeeded, or\n"
-      "print the error and exit 1.\n"
-      "Without\n"
-      ".I TAG\n"
-      ".B save\n"
-      "names the snapshot as savevm does.\n" },
+          "Run\n"
+          ".B snapshot\\-save\n"
+          "or\n"
+          ".B snapshot\\-load\n"
+          "(savevm, loadvm) over QMP in the running hop whose\n"
+          ".B \\-qmp\n"
+          "or\n"
+          ".B \\-monitor\n"
+          "socket is\n"
+          ".I PATH\n"
+          "(a monitor socket turns to QMP for it); exit 0 if it succeeded, or\n"
+          "print the error and exit 1.\n"
+          "Without\n"
+          ".I TAG\n"
+          ".B save\n"
+          "names the snapshot as savevm does.\n" },
     { .name = NULL }
 };
 
@@ -165,8 +185,9 @@ static void print_lists(const struct image_list *l, size_t n, bool json)
             for (size_t j = 0; j < l[i].n; j++) {
                 json_array_append_new(s, snapshot_info_json(&l[i].snaps[j]));
             }
-            json_array_append_new(arr, json_pack("{s:s,s:o}", "image",
-                                                 l[i].image, "snapshots", s));
+            json_array_append_new(
+                arr,
+                json_pack("{s:s,s:o}", "image", l[i].image, "snapshots", s));
         }
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -234,10 +255,11 @@ static void catalog_row(void *ctx, int ncols, const char *const *names,
     struct image_list *l = &r->lists[r->n - 1];
     l->snaps = xreallocarray(l->snaps, l->n + 1, sizeof(*l->snaps));
     if (!v[1]) {
-        return;                      /* an image without snapshots */
+        return; /* an image without snapshots */
     }
     l->snaps[l->n++] = (struct blk_snapshot){
-        .id = xstrdup(v[1]), .name = xstrdup(v[2]),
+        .id = xstrdup(v[1]),
+        .name = xstrdup(v[2]),
         .vm_state_size = strtoull(v[3], NULL, 10),
         .date_sec = (uint32_t)strtoul(v[4], NULL, 10),
         .date_nsec = (uint32_t)strtoul(v[5], NULL, 10),
@@ -252,19 +274,24 @@ static bool list_from_catalog(const struct snap_args *a,
 {
     char *path = catalog_choose_path(a->catalog);
     if (!path) {
-        fprintf(stderr, "hop snapshot list: no catalog (HOP_CATALOG is "
+        fprintf(stderr,
+                "hop snapshot list: no catalog (HOP_CATALOG is "
                 "empty); name the images\n");
         return false;
     }
     Error *err = NULL;
     struct catalog *c = catalog_open(path, true, &err);
     free(path);
-    bool ok = c && catalog_query(c,
-        "SELECT i.path, s.snapshot_id, s.name, s.vm_state_size, s.date_sec, "
-        "s.date_nsec, s.vm_clock_ns, s.icount, s.disk_size FROM images i "
-        "LEFT JOIN snapshots s ON s.image_id = i.id ORDER BY i.path, "
-        "CAST(s.snapshot_id AS INTEGER), s.snapshot_id;", catalog_row, rows,
-        &err);
+    bool ok =
+        c &&
+        catalog_query(
+            c,
+            "SELECT i.path, s.snapshot_id, s.name, s.vm_state_size, "
+            "s.date_sec, "
+            "s.date_nsec, s.vm_clock_ns, s.icount, s.disk_size FROM images i "
+            "LEFT JOIN snapshots s ON s.image_id = i.id ORDER BY i.path, "
+            "CAST(s.snapshot_id AS INTEGER), s.snapshot_id;",
+            catalog_row, rows, &err);
     catalog_close(c);
     if (!ok) {
         error_report_err(err);
@@ -308,8 +335,7 @@ static void show_text(const char *image, const struct blk_snapshot *sn,
     printf("image:          %s\n", image);
     printf("id:             %s\n", sn->id);
     printf("tag:            %s\n", sn->name);
-    printf("vm state size:  %s (%" PRIu64 " bytes)\n", size,
-           sn->vm_state_size);
+    printf("vm state size:  %s (%" PRIu64 " bytes)\n", size, sn->vm_state_size);
     printf("date:           %s\n", date);
     printf("vm clock:       %s\n", clock);
     if (sn->icount != -1) {
@@ -337,7 +363,8 @@ static void show_json(const char *image, const struct blk_snapshot *sn,
 {
     json_t *o = snapshot_info_json(sn);
     json_object_set_new(o, "image", json_string(image));
-    json_object_set_new(o, "disk-size", json_integer((json_int_t)sn->disk_size));
+    json_object_set_new(o, "disk-size",
+                        json_integer((json_int_t)sn->disk_size));
     if (sum) {
         json_object_set_new(o, "machine", json_string(sum->machine));
         json_object_set_new(o, "ram-size",
@@ -345,9 +372,11 @@ static void show_json(const char *image, const struct blk_snapshot *sn,
         json_t *d = json_array();
         for (size_t i = 0; i < sum->nsections; i++) {
             const struct state_section *e = &sum->sections[i];
-            json_array_append_new(d, json_pack("{s:s,s:I,s:I,s:I}", "idstr",
-                e->idstr, "instance", (json_int_t)e->instance, "version",
-                (json_int_t)e->version, "size", (json_int_t)e->size));
+            json_array_append_new(
+                d,
+                json_pack("{s:s,s:I,s:I,s:I}", "idstr", e->idstr, "instance",
+                          (json_int_t)e->instance, "version",
+                          (json_int_t)e->version, "size", (json_int_t)e->size));
         }
         json_object_set_new(o, "sections", d);
     }
@@ -366,8 +395,7 @@ static int do_show(const struct snap_args *a)
     struct blk_snapshot sn = { 0 };
     struct state_summary sum = { 0 };
     bool ok = bs && blk_snapshot_find(bs, a->pos[1], &sn, &err) &&
-              (sn.vm_state_size == 0 || snapshot_summarise(bs, &sn, &sum,
-                                                           &err));
+        (sn.vm_state_size == 0 || snapshot_summarise(bs, &sn, &sum, &err));
     if (ok) {
         const struct state_summary *s = sn.vm_state_size ? &sum : NULL;
         if (a->json) {
@@ -396,8 +424,8 @@ static int do_delete(const struct snap_args *a)
     }
     Error *err = NULL;
     BlockDev *bs = blk_open(a->pos[0], NULL, false, &err);
-    bool ok = bs && blk_snapshot_delete(bs, a->pos[1], &err) &&
-              blk_flush(bs, &err);
+    bool ok =
+        bs && blk_snapshot_delete(bs, a->pos[1], &err) && blk_flush(bs, &err);
     if (!ok) {
         error_prepend(&err, "%s: ", a->pos[0]);
         error_report_err(err);
@@ -426,7 +454,8 @@ static int do_remote(const struct snap_args *a, const char *cmd)
         return cli_usage_error(self(), "%s needs TAG", save ? "save" : "load");
     }
     if (!a->monitor) {
-        return cli_usage_error(self(), "--monitor unix:PATH is required "
+        return cli_usage_error(self(),
+                               "--monitor unix:PATH is required "
                                "(the running hop's -qmp or -monitor socket)");
     }
     char tag[64];
@@ -435,9 +464,11 @@ static int do_remote(const struct snap_args *a, const char *cmd)
     }
     Error *err = NULL;
     struct qmp_conn *c = qmp_conn_open(a->monitor, &err);
-    json_t *r = c ? qmp_conn_execute(c, cmd, json_pack("{s:s}", "tag",
-                                     a->npos ? a->pos[0] : tag), &err)
-                  : NULL;
+    json_t *r = c
+        ? qmp_conn_execute(c, cmd,
+                           json_pack("{s:s}", "tag", a->npos ? a->pos[0] : tag),
+                           &err)
+        : NULL;
     qmp_conn_close(c);
     if (!r) {
         error_report_err(err);
@@ -450,7 +481,8 @@ static int do_remote(const struct snap_args *a, const char *cmd)
 int cmd_snapshot(int argc, char **argv)
 {
     if (argc < 2) {
-        return cli_usage_error(self(), "missing subcommand (list, show, "
+        return cli_usage_error(self(),
+                               "missing subcommand (list, show, "
                                "delete, save or load)");
     }
     struct snap_args a = { 0 };
@@ -459,9 +491,9 @@ int cmd_snapshot(int argc, char **argv)
         return rc;
     }
     const char *sub = argv[1];
-    if (a.force_share && strcmp(sub, "list") != 0 &&
-        strcmp(sub, "show") != 0) {
-        return cli_usage_error(self(), "-U (--force-share) goes with list "
+    if (a.force_share && strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
+        return cli_usage_error(self(),
+                               "-U (--force-share) goes with list "
                                "and show: only a reader may share an image "
                                "with its writer");
     }
@@ -476,6 +508,8 @@ int cmd_snapshot(int argc, char **argv)
     } else if (strcmp(sub, "load") == 0) {
         return do_remote(&a, "snapshot-load");
     }
-    return cli_usage_error(self(), "unknown subcommand '%s' (list, show, "
-                           "delete, save or load)", sub);
+    return cli_usage_error(self(),
+                           "unknown subcommand '%s' (list, show, "
+                           "delete, save or load)",
+                           sub);
 }

@@ -15,10 +15,14 @@ struct check_args {
 };
 
 const struct cli_option cli_vmstate_check_options[] = {
-    { .name = "--reverse", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+    { .name = "--reverse",
+      .arg = CLI_ARG_NONE,
+      .store = CLI_STORE_FLAG,
       .field = offsetof(struct check_args, reverse),
       .help = "check migration from NEW to OLD" },
-    { .name = "--json", .arg = CLI_ARG_NONE, .store = CLI_STORE_FLAG,
+    { .name = "--json",
+      .arg = CLI_ARG_NONE,
+      .store = CLI_STORE_FLAG,
       .field = offsetof(struct check_args, json),
       .help = "findings as one JSON document" },
     { .name = "--help", .arg = CLI_ARG_NONE },
@@ -43,8 +47,8 @@ int cmd_vmstate_check(int argc, char **argv)
     struct check_args a = { .nfiles = 0 };
     const struct cli_parser p = {
         .cmd = self,
-        .tables = (const struct cli_option *const[]){
-            cli_vmstate_check_options, NULL },
+        .tables = (const struct cli_option *const[]){ cli_vmstate_check_options,
+                                                      NULL },
         .target = &a,
         .end_of_options = true,
         .operand = file_operand,
@@ -84,7 +88,8 @@ int cmd_vmstate_check(int argc, char **argv)
     } else {
         size_t i;
         json_t *f;
-        json_array_foreach(findings, i, f) {
+        json_array_foreach(findings, i, f)
+        {
             printf("%s: %s: %s\n",
                    json_string_value(json_object_get(f, "severity")),
                    json_string_value(json_object_get(f, "path")),

@@ -9,9 +9,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-static const struct cli_option help_opts[] = {
-    { .name = "--help", .arg = CLI_ARG_NONE }, { NULL }
-};
+static const struct cli_option help_opts[] = { { .name = "--help",
+                                                 .arg = CLI_ARG_NONE },
+                                               { NULL } };
 
 const char *const cli_img_formats[] = { "qcow2", "raw", NULL };
 const char *const cli_output_formats[] = { "human", "json", NULL };
@@ -24,13 +24,12 @@ const struct cli_command cli_commands[] = {
         .help = "Without COMMAND, lists hop's commands.  With COMMAND, shows "
                 "that command's usage and options\n(the same as "
                 "`hop COMMAND --help`).\n",
-        .man =
-            "Without\n"
-            ".IR COMMAND ,\n"
-            "list hop's commands; with it, show that command's usage and "
-            "options (the\n"
-            "same as\n"
-            ".BR \"hop \\fICOMMAND\\fP \\-\\-help\" ).\n",
+        .man = "Without\n"
+               ".IR COMMAND ,\n"
+               "list hop's commands; with it, show that command's usage and "
+               "options (the\n"
+               "same as\n"
+               ".BR \"hop \\fICOMMAND\\fP \\-\\-help\" ).\n",
         .run = cmd_help,
         .options = help_opts,
         .operands = CLI_ARG_TEXT,
@@ -41,9 +40,8 @@ const struct cli_command cli_commands[] = {
         .summary = "print hop's version and the stream format it writes",
         .help = "Prints the version of hop and the migration stream version "
                 "it reads and writes.\n",
-        .man =
-            "Print hop's version and the migration stream version it reads "
-            "and writes.\n",
+        .man = "Print hop's version and the migration stream version it reads "
+               "and writes.\n",
         .run = cmd_version,
         .options = help_opts,
     },
@@ -173,7 +171,7 @@ const struct cli_command cli_commands[] = {
     {
         .name = "complete",
         .synopsis = "-- WORD...",
-        .summary = NULL,   /* hidden: the bash completion's back end */
+        .summary = NULL, /* hidden: the bash completion's back end */
         .help = "Prints the completions of the last WORD of a partial hop "
                 "command line, one per line.\nUsed by completions/hop.bash.\n",
         .run = cmd_complete,
@@ -182,7 +180,7 @@ const struct cli_command cli_commands[] = {
     {
         .name = "fault-points",
         .synopsis = "",
-        .summary = NULL,   /* hidden: for the fault-injection tests */
+        .summary = NULL, /* hidden: for the fault-injection tests */
         .help = "Lists the steps where HOP_FAULT=POINT[@N][:exit|:fail] makes "
                 "hop die or fail,\none per line: name, exit or exit+fail, the "
                 "operations passing there, the step.\n",
@@ -356,8 +354,8 @@ void cli_print_command_synopsis(FILE *out, const struct cli_command *cmd,
             fprintf(out, "%s%s", s == cmd->subcommands ? "" : "|", s->name);
         }
         cli_print_synopsis_text(out, " [OPTIONS] ", style);
-        cli_print_synopsis_text(out, cmd->operand_usage ? cmd->operand_usage
-                                                        : "...", style);
+        cli_print_synopsis_text(
+            out, cmd->operand_usage ? cmd->operand_usage : "...", style);
         return;
     }
     if (cmd->operand_usage && cmd->operands_first) {
@@ -397,8 +395,8 @@ static void print_subcommand_options(FILE *out, const struct cli_command *cmd,
     for (const struct cli_command *s = cmd->subcommands; s->name; s++) {
         for (const struct cli_option *o = s->options; o && o->name; o++) {
             if (o->help && !seen_before(cmd, o)) {
-                cli_print_option_help(out, (const struct cli_option[]){
-                                          *o, { NULL } }, width);
+                cli_print_option_help(
+                    out, (const struct cli_option[]){ *o, { NULL } }, width);
             }
         }
     }

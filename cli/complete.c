@@ -136,8 +136,8 @@ static void offer_value(enum cli_arg kind, const char *partial, struct out *o)
     }
 }
 
-static void offer_commands(const struct cli_command *table,
-                           const char *partial, struct out *o)
+static void offer_commands(const struct cli_command *table, const char *partial,
+                           struct out *o)
 {
     for (const struct cli_command *c = table; c->name; c++) {
         if (c->summary || table != cli_commands) {
@@ -176,7 +176,7 @@ int cmd_complete(int argc, char **argv)
         i++;
     }
     if (i < argc) {
-        i++;   /* the program name, "hop" */
+        i++; /* the program name, "hop" */
     }
     char **words = argv + i;
     int n = argc - i;

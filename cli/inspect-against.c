@@ -12,7 +12,8 @@ static json_t *subsection_named(json_t *desc, const char *name)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(desc, "Subsections"), i, s) {
+    json_array_foreach(json_object_get(desc, "Subsections"), i, s)
+    {
         const char *n = json_string_value(json_object_get(s, "name"));
         if (n && strcmp(n, name) == 0) {
             return s;
@@ -29,7 +30,8 @@ static void check_subsections(json_t *findings, const char *path,
     const char *dname = json_string_value(json_object_get(desc, "name"));
     const char *key;
     json_t *v;
-    json_object_foreach(fields, key, v) {
+    json_object_foreach(fields, key, v)
+    {
         size_t dl = dname ? strlen(dname) : 0;
         if (!json_is_object(v) || !dname || strncmp(key, dname, dl) != 0 ||
             key[dl] != '/') {
@@ -39,7 +41,8 @@ static void check_subsections(json_t *findings, const char *path,
         snprintf(sp, sizeof(sp), "%s/%s", path, key);
         json_t *s = subsection_named(desc, key);
         if (!s) {
-            vmcheck_add(findings, "error", sp, "the stream carries this "
+            vmcheck_add(findings, "error", sp,
+                        "the stream carries this "
                         "subsection, the schema does not know it");
             continue;
         }
@@ -54,13 +57,15 @@ json_t *inspect_against(json_t *report, json_t *schema)
     const char *sm = json_string_value(
         json_object_get(json_object_get(schema, "vmschkmachine"), "Name"));
     if (json_is_string(m) && sm && strcmp(json_string_value(m), sm) != 0) {
-        vmcheck_add(findings, "error", "configuration", "the stream is from "
+        vmcheck_add(findings, "error", "configuration",
+                    "the stream is from "
                     "machine type '%s', the schema's is '%s'",
                     json_string_value(m), sm);
     }
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(report, "devices"), i, d) {
+    json_array_foreach(json_object_get(report, "devices"), i, d)
+    {
         const char *idstr = json_string_value(json_object_get(d, "idstr"));
         long inst = (long)json_integer_value(json_object_get(d, "instance_id"));
         long ver = (long)json_integer_value(json_object_get(d, "version_id"));
@@ -69,17 +74,22 @@ json_t *inspect_against(json_t *report, json_t *schema)
         snprintf(path, sizeof(path), "%s:%ld", idstr, inst);
         json_t *e = vmcheck_find_entry(schema, idstr, vmsd);
         if (!e) {
-            vmcheck_add(findings, "error", path, "section unknown to the "
+            vmcheck_add(findings, "error", path,
+                        "section unknown to the "
                         "schema: no device to load it into");
             continue;
         }
         long max = vmcheck_version(e), min = vmcheck_min_version(e);
         if (ver > max) {
-            vmcheck_add(findings, "error", path, "version %ld is newer than "
-                        "the schema's version_id %ld", ver, max);
+            vmcheck_add(findings, "error", path,
+                        "version %ld is newer than "
+                        "the schema's version_id %ld",
+                        ver, max);
         } else if (ver < min) {
-            vmcheck_add(findings, "error", path, "version %ld is older than "
-                        "the schema's minimum_version_id %ld", ver, min);
+            vmcheck_add(findings, "error", path,
+                        "version %ld is older than "
+                        "the schema's minimum_version_id %ld",
+                        ver, min);
         }
         json_t *fields = json_object_get(d, "fields");
         if (json_is_object(fields)) {

@@ -23,11 +23,12 @@ static const char *gets(json_t *o, const char *key)
 
 static void print_table(FILE *out, json_t *report)
 {
-    fprintf(out, "%12s  %-7s %5s  %-28s %5s %4s %12s\n", "OFFSET", "TYPE",
-            "ID", "IDSTR", "INST", "VER", "SIZE");
+    fprintf(out, "%12s  %-7s %5s  %-28s %5s %4s %12s\n", "OFFSET", "TYPE", "ID",
+            "IDSTR", "INST", "VER", "SIZE");
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(report, "records"), i, r) {
+    json_array_foreach(json_object_get(report, "records"), i, r)
+    {
         const char *type = gets(r, "type");
         char name[64];
         if (json_object_get(r, "idstr")) {
@@ -90,19 +91,22 @@ static void print_value(FILE *out, const char *name, json_t *v, int indent)
         size_t i;
         json_t *e;
         bool flat = true;
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             flat = flat && is_scalar(e);
         }
         if (flat && json_array_size(v) <= 16) {
             fprintf(out, "%*s%s = [", indent, "", name);
-            json_array_foreach(v, i, e) {
+            json_array_foreach(v, i, e)
+            {
                 fputs(i ? ", " : "", out);
                 print_scalar(out, e);
             }
             fputs("]\n", out);
             return;
         }
-        json_array_foreach(v, i, e) {
+        json_array_foreach(v, i, e)
+        {
             char sub[300];
             snprintf(sub, sizeof(sub), "%s[%zu]", name, i);
             print_value(out, sub, e, indent);
@@ -112,7 +116,8 @@ static void print_value(FILE *out, const char *name, json_t *v, int indent)
     fprintf(out, "%*s%s:\n", indent, "", name);
     const char *k;
     json_t *e;
-    json_object_foreach(v, k, e) {
+    json_object_foreach(v, k, e)
+    {
         print_value(out, PRINTABLE(k), e, indent + 2);
     }
 }
@@ -121,10 +126,11 @@ static void print_devices(FILE *out, json_t *report)
 {
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(report, "devices"), i, d) {
+    json_array_foreach(json_object_get(report, "devices"), i, d)
+    {
         fprintf(out, "\n%s (instance %lld, version %lld, section %lld",
-                NAME(d, "idstr"), geti(d, "instance_id"),
-                geti(d, "version_id"), geti(d, "section_id"));
+                NAME(d, "idstr"), geti(d, "instance_id"), geti(d, "version_id"),
+                geti(d, "section_id"));
         if (json_object_get(d, "vmsd_name")) {
             fprintf(out, ", vmsd %s", NAME(d, "vmsd_name"));
         }
@@ -133,14 +139,16 @@ static void print_devices(FILE *out, json_t *report)
         json_t *fields = json_object_get(d, "fields");
         if (!json_is_object(fields)) {
             fprintf(out, ": %s\n",
-                    strcmp(gets(d, "decoded_by"), "none") == 0 ?
-                    "no description, size only" : "fields not shown");
+                    strcmp(gets(d, "decoded_by"), "none") == 0
+                        ? "no description, size only"
+                        : "fields not shown");
             continue;
         }
         fputs(":\n", out);
         const char *k;
         json_t *v;
-        json_object_foreach(fields, k, v) {
+        json_object_foreach(fields, k, v)
+        {
             print_value(out, PRINTABLE(k), v, 2);
         }
     }
@@ -149,16 +157,18 @@ static void print_devices(FILE *out, json_t *report)
 static void print_ram(FILE *out, json_t *ram)
 {
     json_t *blocks = json_object_get(ram, "blocks");
-    fprintf(out, "\nRAM: %zu blocks, %lld bytes (0x%llx), page size %lld, "
-            "%lld sections\n", json_array_size(blocks),
-            geti(ram, "total_length"),
+    fprintf(out,
+            "\nRAM: %zu blocks, %lld bytes (0x%llx), page size %lld, "
+            "%lld sections\n",
+            json_array_size(blocks), geti(ram, "total_length"),
             (unsigned long long)geti(ram, "total_length"),
             geti(ram, "page_size"), geti(ram, "sections"));
     fprintf(out, "  %-26s %12s %9s %9s %9s %10s %14s\n", "BLOCK", "LENGTH",
             "NORMAL", "ZERO", "XBZRLE", "COMPRESSED", "STREAM BYTES");
     size_t i;
     json_t *b;
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach(blocks, i, b)
+    {
         json_t *p = json_object_get(b, "pages");
         fprintf(out, "  %-26s %12llx %9lld %9lld %9lld %10lld %14lld\n",
                 NAME(b, "name"), (unsigned long long)geti(b, "length"),
@@ -178,17 +188,21 @@ void inspect_print(FILE *out, json_t *report, const struct inspect_opts *opts,
     json_t *vmdesc = json_object_get(report, "vmdesc");
     if (table) {
         json_t *m = json_object_get(report, "machine");
-        fprintf(out, "migration stream version %lld, %lld bytes, machine %s, "
-                "%s\n", geti(report, "version"), geti(report, "size"),
+        fprintf(out,
+                "migration stream version %lld, %lld bytes, machine %s, "
+                "%s\n",
+                geti(report, "version"), geti(report, "size"),
                 json_is_string(m) ? PRINTABLE(json_string_value(m))
                                   : "(no configuration)",
-                json_is_true(json_object_get(report, "complete")) ?
-                "complete" : "incomplete");
+                json_is_true(json_object_get(report, "complete"))
+                    ? "complete"
+                    : "incomplete");
         if (json_is_object(vmdesc)) {
             fprintf(out, "vmdesc: %lld bytes at offset %lld\n",
                     geti(vmdesc, "size"), geti(vmdesc, "offset"));
         } else {
-            fprintf(out, "vmdesc: none; device sections are shown with "
+            fprintf(out,
+                    "vmdesc: none; device sections are shown with "
                     "their sizes only\n");
         }
         fputc('\n', out);

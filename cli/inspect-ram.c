@@ -33,14 +33,14 @@ void inspect_ram_file_name(const char *block, char *out, size_t size)
         char c = s[i];
         if (c == '/' || c == '%' || (c == '.' && o == 0) ||
             (unsigned char)c < 0x20 || c == 0x7f) {
-            o += (size_t)snprintf(out + o, size - o, "%%%02X",
-                                  (unsigned char)c);
+            o +=
+                (size_t)snprintf(out + o, size - o, "%%%02X", (unsigned char)c);
         } else {
             out[o++] = c;
         }
     }
     if (o == 0 && size > 6) {
-        memcpy(out, "%2F", 4);     /* a block called "/" */
+        memcpy(out, "%2F", 4); /* a block called "/" */
         o = 3;
     }
     out[o] = '\0';
@@ -79,9 +79,11 @@ static bool open_block_file(struct inspect_ram *r, size_t index,
     inspect_ram_file_name(b->name, name, sizeof(name));
     size_t other;
     if (lookup_get_str(&r->files, name, &other)) {
-        error_setg(errp, "RAM blocks '%s' and '%s' would both be written to "
-                   "'%s/%s'", PRINTABLE(r->dec.blocks[other].name),
-                   PRINTABLE(b->name), r->dir, PRINTABLE(name));
+        error_setg(errp,
+                   "RAM blocks '%s' and '%s' would both be written to "
+                   "'%s/%s'",
+                   PRINTABLE(r->dec.blocks[other].name), PRINTABLE(b->name),
+                   r->dir, PRINTABLE(name));
         return false;
     }
     /* Every page of a block is sent at least once, and each record takes
@@ -90,10 +92,11 @@ static bool open_block_file(struct inspect_ram *r, size_t index,
     uint64_t pages = b->length / r->dec.page_size;
     r->pages += pages;
     if (r->pages > r->avail / PAGE_RECORD_MIN) {
-        error_setg(errp, "RAM block '%s' of 0x%llx bytes: the stream has "
+        error_setg(errp,
+                   "RAM block '%s' of 0x%llx bytes: the stream has "
                    "%zu bytes left, too few for the records of its %llu "
-                   "pages; not extracting it", PRINTABLE(b->name),
-                   (unsigned long long)b->length, r->avail,
+                   "pages; not extracting it",
+                   PRINTABLE(b->name), (unsigned long long)b->length, r->avail,
                    (unsigned long long)pages);
         return false;
     }
@@ -130,9 +133,10 @@ static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
                        const char *block, Error **errp)
 {
     if (!io_pwrite_full(fd, buf, len, off)) {
-        error_setg_errno(errp, errno, "writing RAM block "
-                         "'%s' at 0x%llx", PRINTABLE(block),
-                         (unsigned long long)off);
+        error_setg_errno(errp, errno,
+                         "writing RAM block "
+                         "'%s' at 0x%llx",
+                         PRINTABLE(block), (unsigned long long)off);
         return false;
     }
     return true;
@@ -153,16 +157,16 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
         break;
     case RAM_PAGE_ZERO:
         if (p->fill == 0) {
-            if (was && fallocate(st->fd, FALLOC_FL_PUNCH_HOLE |
-                                 FALLOC_FL_KEEP_SIZE, (off_t)p->offset,
-                                 (off_t)ps) < 0) {
+            if (was &&
+                fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          (off_t)p->offset, (off_t)ps) < 0) {
                 memset(r->page, 0, ps);
                 if (!write_page(st->fd, r->page, ps, p->offset, b->name,
                                 errp)) {
                     return false;
                 }
             }
-            st->written[idx / 8] &= (uint8_t)~(1u << (idx % 8));
+            st->written[idx / 8] &= (uint8_t) ~(1u << (idx % 8));
             return true;
         }
         memset(r->page, p->fill, ps);
@@ -173,9 +177,10 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
     case RAM_PAGE_XBZRLE: {
         ssize_t n = io_pread_full(st->fd, r->page, ps, p->offset);
         if (n != (ssize_t)ps) {
-            error_setg_errno(errp, n < 0 ? errno : EIO, "reading back RAM "
-                             "block '%s' at 0x%llx", PRINTABLE(b->name),
-                             (unsigned long long)p->offset);
+            error_setg_errno(errp, n < 0 ? errno : EIO,
+                             "reading back RAM "
+                             "block '%s' at 0x%llx",
+                             PRINTABLE(b->name), (unsigned long long)p->offset);
             return false;
         }
         if (!xbzrle_decode(p->data, p->len, r->page, ps, errp)) {
@@ -189,7 +194,8 @@ static bool extract_page(struct inspect_ram *r, struct inspect_ram_block *st,
         break;
     }
     case RAM_PAGE_COMPRESSED:
-        error_setg(errp, "page record at offset %llu: compressed pages "
+        error_setg(errp,
+                   "page record at offset %llu: compressed pages "
                    "(COMPRESS_PAGE) cannot be extracted by this build",
                    (unsigned long long)p->at);
         return false;
@@ -207,8 +213,7 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     if (p->kind == RAM_PAGE_XBZRLE && !r->dir) {
         /* Without a page to apply it to, check the delta's shape. */
         memset(r->page, 0, r->dec.page_size);
-        if (!xbzrle_decode(p->data, p->len, r->page, r->dec.page_size,
-                           errp)) {
+        if (!xbzrle_decode(p->data, p->len, r->page, r->dec.page_size, errp)) {
             error_prepend(errp, "page record at offset %llu: ",
                           (unsigned long long)p->at);
             return false;

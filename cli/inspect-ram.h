@@ -17,23 +17,23 @@ typedef struct json_t json_t;
 
 struct inspect_ram_block {
     uint64_t pages[RAM_PAGE_KINDS];
-    uint64_t stream_bytes;      /* bytes of this block's page records */
-    int fd;                     /* extraction target, or -1 */
-    char *file;                 /* its name in the directory */
-    uint8_t *written;           /* pages holding data in the file */
+    uint64_t stream_bytes; /* bytes of this block's page records */
+    int fd;                /* extraction target, or -1 */
+    char *file;            /* its name in the directory */
+    uint8_t *written;      /* pages holding data in the file */
 };
 
 struct inspect_ram {
     struct ram_decoder dec;
     struct inspect_ram_block *blocks;
     size_t nblocks, cap;
-    const char *dir;            /* extraction directory or NULL */
-    int dirfd;                  /* the directory, open, or -1 */
-    bool overwrite;             /* replace entries already there */
-    struct lookup files;        /* file name -> block index */
-    uint64_t pages;             /* of the blocks to extract, in all */
-    size_t avail;               /* stream bytes from the current body on */
-    uint64_t sections;          /* START/PART/END bodies read */
+    const char *dir;     /* extraction directory or NULL */
+    int dirfd;           /* the directory, open, or -1 */
+    bool overwrite;      /* replace entries already there */
+    struct lookup files; /* file name -> block index */
+    uint64_t pages;      /* of the blocks to extract, in all */
+    size_t avail;        /* stream bytes from the current body on */
+    uint64_t sections;   /* START/PART/END bodies read */
     uint8_t page[RAM_PAGE_SIZE];
 };
 

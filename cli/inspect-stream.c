@@ -17,9 +17,9 @@ struct inspect_ctx {
     json_t *report;
     json_t *records;
     json_t *devices;
-    json_t *vmdesc;             /* parsed trailer, or NULL */
+    json_t *vmdesc; /* parsed trailer, or NULL */
     struct vmdesc_index vmdesc_ix;
-    size_t empty_budget;        /* see VMDESC_EMPTY_VALUES_MAX */
+    size_t empty_budget; /* see VMDESC_EMPTY_VALUES_MAX */
     struct inspect_ram ram;
     bool ram_seen;
     /* What the body callback learnt about the section being walked. */
@@ -42,8 +42,7 @@ static bool selected(const struct inspect_opts *o, const char *idstr,
         return true;
     }
     return strcmp(o->section, idstr) == 0 &&
-           (o->section_instance < 0 ||
-            (uint32_t)o->section_instance == instance);
+        (o->section_instance < 0 || (uint32_t)o->section_instance == instance);
 }
 
 static bool on_config(void *opaque, const struct stream_walk_config *cfg,
@@ -69,10 +68,11 @@ static bool on_config(void *opaque, const struct stream_walk_config *cfg,
     if (cfg->has_uuid) {
         char u[37];
         const uint8_t *b = cfg->uuid;
-        snprintf(u, sizeof(u), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-                 b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                 b[14], b[15]);
+        snprintf(u, sizeof(u),
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                 "%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+                 b[10], b[11], b[12], b[13], b[14], b[15]);
         json_object_set_new(j, "uuid", json_string(u));
     }
     json_object_set_new(c->report, "configuration", j);
@@ -95,8 +95,8 @@ static int device_body(struct inspect_ctx *c,
         source = "vmdesc";
     }
     if (!dev && c->o->describe) {
-        dev = c->o->describe(c->o->describe_ctx, rec->idstr,
-                             rec->instance_id, rec->version_id);
+        dev = c->o->describe(c->o->describe_ctx, rec->idstr, rec->instance_id,
+                             rec->version_id);
         source = "hop";
     }
     if (!dev) {
@@ -111,9 +111,11 @@ static int device_body(struct inspect_ctx *c,
     json_t *ver = json_object_get(dev, "version");
     if (c->o->verify && json_is_integer(ver) &&
         json_integer_value(ver) != (json_int_t)rec->version_id) {
-        error_setg(errp, "header at offset %llu says version %u, its vmdesc "
-                   "entry version %lld", (unsigned long long)rec->offset,
-                   rec->version_id, (long long)json_integer_value(ver));
+        error_setg(errp,
+                   "header at offset %llu says version %u, its vmdesc "
+                   "entry version %lld",
+                   (unsigned long long)rec->offset, rec->version_id,
+                   (long long)json_integer_value(ver));
         json_decref(dev);
         return STREAM_BODY_ERROR;
     }
@@ -124,8 +126,8 @@ static int device_body(struct inspect_ctx *c,
         c->pending_fields = fields;
         c->pending_source = source;
         c->pending_vmsd = json_string_value(json_object_get(dev, "vmsd_name"));
-        c->pending_vmsd_version = json_is_integer(ver) ?
-                                  (long)json_integer_value(ver) : -1;
+        c->pending_vmsd_version =
+            json_is_integer(ver) ? (long)json_integer_value(ver) : -1;
         /* Keep dev alive while pending_vmsd points into it. */
         json_object_set_new(c->report, "_pending", dev);
     } else {
@@ -146,14 +148,15 @@ static int on_body(void *opaque, const struct stream_walk_record *rec,
             return STREAM_BODY_ERROR;
         }
         c->ram_seen = true;
-        return inspect_ram_section(&c->ram, body, avail, rec->body_offset,
-                                   used, errp) ? STREAM_BODY_DONE
-                                               : STREAM_BODY_ERROR;
+        return inspect_ram_section(&c->ram, body, avail, rec->body_offset, used,
+                                   errp)
+            ? STREAM_BODY_DONE
+            : STREAM_BODY_ERROR;
     }
     if (rec->type == STREAM_SECTION_FULL) {
         return device_body(c, rec, body, avail, used, errp);
     }
-    return STREAM_BODY_UNKNOWN;     /* other iterative state: sizes only */
+    return STREAM_BODY_UNKNOWN; /* other iterative state: sizes only */
 }
 
 static void take_pending(struct inspect_ctx *c, json_t *dev)
@@ -161,9 +164,9 @@ static void take_pending(struct inspect_ctx *c, json_t *dev)
     if (c->pending_vmsd) {
         json_object_set_new(dev, "vmsd_name", json_string(c->pending_vmsd));
     }
-    json_object_set_new(dev, "decoded_by",
-                        json_string(c->pending_source ? c->pending_source
-                                                      : "none"));
+    json_object_set_new(
+        dev, "decoded_by",
+        json_string(c->pending_source ? c->pending_source : "none"));
     if (c->pending_fields && !c->o->no_fields) {
         json_object_set_new(dev, "fields", c->pending_fields);
     } else {
@@ -180,8 +183,8 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
                       Error **errp)
 {
     struct inspect_ctx *c = opaque;
-    bool is_section = rec->type >= STREAM_SECTION_START &&
-                      rec->type <= STREAM_SECTION_FULL;
+    bool is_section =
+        rec->type >= STREAM_SECTION_START && rec->type <= STREAM_SECTION_FULL;
     if (is_section && !selected(c->o, rec->idstr, rec->instance_id)) {
         json_t *unused = json_object();
         take_pending(c, unused);
@@ -216,7 +219,8 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
         json_object_set_new(dev, "instance_id", json_integer(rec->instance_id));
         json_object_set_new(dev, "section_id", json_integer(rec->section_id));
         json_object_set_new(dev, "version_id", json_integer(rec->version_id));
-        json_object_set_new(dev, "offset", json_integer((json_int_t)rec->offset));
+        json_object_set_new(dev, "offset",
+                            json_integer((json_int_t)rec->offset));
         json_object_set_new(dev, "size", json_integer((json_int_t)rec->size));
         take_pending(c, dev);
         json_array_append_new(c->devices, dev);
@@ -274,8 +278,8 @@ bool inspect_stream(const uint8_t *data, size_t len,
         json_t *v = json_object();
         json_object_set_new(v, "offset",
                             json_integer((json_int_t)res.vmdesc_offset));
-        json_object_set_new(v, "size",
-                            json_integer((json_int_t)(len - res.vmdesc_offset)));
+        json_object_set_new(
+            v, "size", json_integer((json_int_t)(len - res.vmdesc_offset)));
         json_t *ps = json_object_get(c.vmdesc, "page_size");
         json_object_set(v, "page_size", ps ? ps : json_null());
         json_object_set_new(c.report, "vmdesc", v);
@@ -313,8 +317,8 @@ bool inspect_channel(Channel *f, const struct inspect_opts *opts,
         }
         len += got;
     }
-    bool ok = chan_check(f, errp) &&
-              inspect_stream(buf, len, opts, report, errp);
+    bool ok =
+        chan_check(f, errp) && inspect_stream(buf, len, opts, report, errp);
     free(buf);
     return ok;
 }

@@ -20,8 +20,8 @@ struct inspect_opts {
     /* Only this section (NULL: all); instance < 0 matches any. */
     const char *section;
     long section_instance;
-    bool no_ram;                /* skip the RAM summary */
-    bool no_fields;             /* sizes only, do not decode devices */
+    bool no_ram;    /* skip the RAM summary */
+    bool no_fields; /* sizes only, do not decode devices */
     /* Strict mode for --verify: every FULL section needs its vmdesc
      * entry, and versions must agree. */
     bool verify;

@@ -127,8 +127,7 @@ static void print_option_list(FILE *out, const struct cli_command *cmd)
     size_t nseen = 0;
     bool open = false;
     const struct cli_command one[] = { *cmd, { NULL } };
-    const struct cli_command *subs = cmd->subcommands ? cmd->subcommands
-                                                      : one;
+    const struct cli_command *subs = cmd->subcommands ? cmd->subcommands : one;
     for (const struct cli_command *s = subs; s->name; s++) {
         for (const struct cli_option *o = s->options; o && o->name; o++) {
             bool dup = false;

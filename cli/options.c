@@ -9,7 +9,7 @@
 static bool option_named(const struct cli_option *o, const char *name)
 {
     return strcmp(o->name, name) == 0 ||
-           (o->alias && strcmp(o->alias, name) == 0);
+        (o->alias && strcmp(o->alias, name) == 0);
 }
 
 const struct cli_option *cli_find_option(const struct cli_option *opts,
@@ -119,8 +119,7 @@ int cli_parse_options(const struct cli_parser *p, int argc, char **argv,
         } else if (i + 1 < argc) {
             rc = cli_apply_option(p->cmd, opt, p->target, argv[++i]);
         } else {
-            rc = cli_usage_error(p->cmd, "option '%s' needs an argument",
-                                 name);
+            rc = cli_usage_error(p->cmd, "option '%s' needs an argument", name);
         }
         if (rc >= 0) {
             return rc;
@@ -148,8 +147,7 @@ static void usage_form(const struct cli_option *o, char *buf, size_t size)
     }
 }
 
-void cli_print_synopsis_text(FILE *out, const char *text,
-                             enum cli_style style)
+void cli_print_synopsis_text(FILE *out, const char *text, enum cli_style style)
 {
     if (style == CLI_ROFF) {
         cli_roff_usage(out, text);
@@ -193,8 +191,7 @@ void cli_print_synopsis(FILE *out, const struct cli_option *opts,
 
 /* "  -U, --force-share  " then the help, its later lines indented to
  * width. */
-void cli_print_option_help(FILE *out, const struct cli_option *opts,
-                           int width)
+void cli_print_option_help(FILE *out, const struct cli_option *opts, int width)
 {
     for (const struct cli_option *o = opts; o && o->name; o++) {
         if (!o->help) {

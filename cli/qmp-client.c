@@ -19,7 +19,7 @@
 
 struct qmp_conn {
     int fd;
-    char *where;             /* the socket path, for messages */
+    char *where; /* the socket path, for messages */
     char *buf;
     size_t len, cap;
 };
@@ -42,8 +42,10 @@ static bool read_more(struct qmp_conn *c, Error **errp)
         r = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
-        error_setg(errp, "%s: the machine closed the connection before "
-                   "answering", c->where);
+        error_setg(errp,
+                   "%s: the machine closed the connection before "
+                   "answering",
+                   c->where);
         return false;
     }
     c->len += (size_t)r;
@@ -77,8 +79,7 @@ static json_t *read_message(struct qmp_conn *c, Error **errp)
         consume(c, n);
         if (!json_is_object(m)) {
             json_decref(m);
-            error_setg(errp, "%s: not a QMP message: %s", c->where,
-                       jerr.text);
+            error_setg(errp, "%s: not a QMP message: %s", c->where, jerr.text);
             return NULL;
         }
         if (!json_object_get(m, "event")) {
@@ -114,8 +115,7 @@ static bool greeting(struct qmp_conn *c, Error **errp)
         size_t n = strlen(HMP_PROMPT);
         if (c->len >= n && memcmp(c->buf + c->len - n, HMP_PROMPT, n) == 0) {
             consume(c, c->len);
-            if (!send_line(c, "{\"execute\": \"qmp_capabilities\"}\n",
-                           errp)) {
+            if (!send_line(c, "{\"execute\": \"qmp_capabilities\"}\n", errp)) {
                 return false;
             }
             json_t *g = read_message(c, errp);
@@ -151,9 +151,9 @@ static bool greeting(struct qmp_conn *c, Error **errp)
 
 static int connect_unix(const char *endpoint, char **where, Error **errp)
 {
-    const char *path = strncmp(endpoint, "unix:", 5) == 0 ? endpoint + 5
-                                                         : endpoint;
-    *where = xstrndup(path, strcspn(path, ","));  /* unix:PATH,server,... */
+    const char *path =
+        strncmp(endpoint, "unix:", 5) == 0 ? endpoint + 5 : endpoint;
+    *where = xstrndup(path, strcspn(path, ",")); /* unix:PATH,server,... */
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(*where) >= sizeof(sa.sun_path)) {
         error_setg(errp, "monitor socket path '%s' is too long", path);
@@ -193,8 +193,7 @@ json_t *qmp_conn_execute(struct qmp_conn *c, const char *cmd, json_t *args,
         }
         char *text = json_dumps(req, JSON_COMPACT);
         json_decref(req);
-        bool ok = text && send_line(c, text, errp) &&
-                  send_line(c, "\n", errp);
+        bool ok = text && send_line(c, text, errp) && send_line(c, "\n", errp);
         free(text);
         if (!ok) {
             return NULL;
@@ -210,10 +209,12 @@ json_t *qmp_conn_execute(struct qmp_conn *c, const char *cmd, json_t *args,
         json_decref(m);
         return ret;
     }
-    const char *desc = json_string_value(
-        json_object_get(json_object_get(m, "error"), "desc"));
-    error_setg(errp, "%s", desc ? desc : "the machine answered neither "
-               "return nor error");
+    const char *desc =
+        json_string_value(json_object_get(json_object_get(m, "error"), "desc"));
+    error_setg(errp, "%s",
+               desc ? desc
+                    : "the machine answered neither "
+                      "return nor error");
     json_decref(m);
     return NULL;
 }

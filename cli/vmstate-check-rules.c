@@ -41,7 +41,8 @@ static size_t wire_fields(json_t *desc, long v, json_t **out, size_t max)
 {
     size_t n = 0, i;
     json_t *f;
-    json_array_foreach(json_object_get(desc, "Fields"), i, f) {
+    json_array_foreach(json_object_get(desc, "Fields"), i, f)
+    {
         if (num(f, "version_id") <= v && n < max) {
             out[n++] = f;
         }
@@ -63,7 +64,8 @@ static json_t *field_named(json_t *desc, const char *name)
 {
     size_t i;
     json_t *f;
-    json_array_foreach(json_object_get(desc, "Fields"), i, f) {
+    json_array_foreach(json_object_get(desc, "Fields"), i, f)
+    {
         if (strcmp(str(f, "field"), name) == 0) {
             return f;
         }
@@ -86,13 +88,16 @@ static void compare_field(struct cmp *c, const char *path, json_t *of,
         return;
     }
     if (num(of, "size") != num(nf, "size")) {
-        vmcheck_add(c->findings, "error", path, "size changed from %ld to "
-                    "%ld bytes", num(of, "size"), num(nf, "size"));
+        vmcheck_add(c->findings, "error", path,
+                    "size changed from %ld to "
+                    "%ld bytes",
+                    num(of, "size"), num(nf, "size"));
     }
     bool oe = json_is_true(json_object_get(of, "field_exists"));
     bool ne = json_is_true(json_object_get(nf, "field_exists"));
     if (oe != ne) {
-        vmcheck_add(c->findings, "warning", path, "field_exists test %s: "
+        vmcheck_add(c->findings, "warning", path,
+                    "field_exists test %s: "
                     "the field is sent and read under different conditions",
                     ne ? "added" : "removed");
     }
@@ -107,30 +112,37 @@ static void field_removed(struct cmp *c, const char *path, json_t *of,
 {
     json_t *later = field_named(nd, str(of, "field"));
     if (later) {
-        vmcheck_add(c->findings, "error", path, "NEW reads this field only "
+        vmcheck_add(c->findings, "error", path,
+                    "NEW reads this field only "
                     "from version %ld, but it is sent at version %ld",
                     num(later, "version_id"), nver);
     } else {
-        vmcheck_add(c->findings, "error", path, "field removed: NEW does not "
-                    "read the %ld bytes OLD sends", num(of, "size"));
+        vmcheck_add(c->findings, "error", path,
+                    "field removed: NEW does not "
+                    "read the %ld bytes OLD sends",
+                    num(of, "size"));
     }
 }
 
-static void field_added(struct cmp *c, const char *path, json_t *nf,
-                        long over, bool nested)
+static void field_added(struct cmp *c, const char *path, json_t *nf, long over,
+                        bool nested)
 {
     if (json_is_true(json_object_get(nf, "field_exists"))) {
-        vmcheck_add(c->findings, "warning", path, "field added under a test "
+        vmcheck_add(c->findings, "warning", path,
+                    "field added under a test "
                     "(field_exists): compatible only if the test is false "
                     "for streams from OLD");
     } else if (nested) {
-        vmcheck_add(c->findings, "error", path, "field added to a nested "
+        vmcheck_add(c->findings, "error", path,
+                    "field added to a nested "
                     "struct: NEW reads %ld bytes that OLD does not send",
                     num(nf, "size"));
     } else {
-        vmcheck_add(c->findings, "error", path, "field added without a "
+        vmcheck_add(c->findings, "error", path,
+                    "field added without a "
                     "version bump: NEW reads it at version %ld, which OLD "
-                    "sends without it", over);
+                    "sends without it",
+                    over);
     }
 }
 
@@ -155,15 +167,17 @@ static void compare_fields(struct cmp *c, const char *path, json_t *od,
             /* Same place, new name. */
             if (num(ofs[i], "size") == num(nfs[j], "size") &&
                 !json_object_get(ofs[i], "Description") ==
-                !json_object_get(nfs[j], "Description")) {
-                vmcheck_add(c->findings, "warning", fp, "field renamed to "
+                    !json_object_get(nfs[j], "Description")) {
+                vmcheck_add(c->findings, "warning", fp,
+                            "field renamed to "
                             "'%s' (same place and size: the wire is "
                             "unchanged, tools that match names are not)",
                             nname);
             } else {
-                vmcheck_add(c->findings, "error", fp, "field replaced by "
-                            "'%s' (%ld bytes instead of %ld)", nname,
-                            num(nfs[j], "size"), num(ofs[i], "size"));
+                vmcheck_add(c->findings, "error", fp,
+                            "field replaced by "
+                            "'%s' (%ld bytes instead of %ld)",
+                            nname, num(nfs[j], "size"), num(ofs[i], "size"));
             }
             compare_field(c, fp, ofs[i++], nfs[j++]);
         } else if (oname && (!nname || !named_in(nfs, j, nn, oname))) {
@@ -183,7 +197,8 @@ static json_t *subsection_named(json_t *desc, const char *name)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(desc, "Subsections"), i, s) {
+    json_array_foreach(json_object_get(desc, "Subsections"), i, s)
+    {
         if (strcmp(str(s, "name"), name) == 0) {
             return s;
         }
@@ -196,7 +211,8 @@ static void compare_subsections(struct cmp *c, const char *path, json_t *od,
 {
     size_t i;
     json_t *os;
-    json_array_foreach(json_object_get(od, "Subsections"), i, os) {
+    json_array_foreach(json_object_get(od, "Subsections"), i, os)
+    {
         const char *name = str(os, "name");
         char *sp = join(path, name);
         json_t *ns = subsection_named(nd, name);
@@ -205,25 +221,31 @@ static void compare_subsections(struct cmp *c, const char *path, json_t *od,
             const char *cand = NULL;
             size_t k;
             json_t *x;
-            json_array_foreach(json_object_get(nd, "Subsections"), k, x) {
+            json_array_foreach(json_object_get(nd, "Subsections"), k, x)
+            {
                 if (!subsection_named(od, str(x, "name"))) {
                     cand = str(x, "name");
                     break;
                 }
             }
-            vmcheck_add(c->findings, "error", sp, "subsection removed or "
+            vmcheck_add(c->findings, "error", sp,
+                        "subsection removed or "
                         "renamed%s%s%s: NEW fails to load a stream that "
-                        "carries it", cand ? " (now '" : "", cand ? cand : "",
+                        "carries it",
+                        cand ? " (now '" : "", cand ? cand : "",
                         cand ? "'?)" : "");
             free(sp);
             continue;
         }
         long v = num(os, "version_id");
         if (num(ns, "version_id") < v) {
-            vmcheck_add(c->findings, "error", sp, "version_id lowered from "
-                        "%ld to %ld", v, num(ns, "version_id"));
+            vmcheck_add(c->findings, "error", sp,
+                        "version_id lowered from "
+                        "%ld to %ld",
+                        v, num(ns, "version_id"));
         } else if (num(ns, "minimum_version_id") > v) {
-            vmcheck_add(c->findings, "error", sp, "minimum_version_id %ld is "
+            vmcheck_add(c->findings, "error", sp,
+                        "minimum_version_id %ld is "
                         "above the version OLD sends (%ld)",
                         num(ns, "minimum_version_id"), v);
         }
@@ -236,27 +258,32 @@ static void compare_vmsd(struct cmp *c, const char *path, json_t *od,
                          json_t *nd, long over, long nver, bool nested)
 {
     if (strcmp(str(od, "name"), str(nd, "name")) != 0) {
-        vmcheck_add(c->findings, "error", path, "description name changed "
+        vmcheck_add(c->findings, "error", path,
+                    "description name changed "
                     "from '%s' to '%s' (subsection names and vmdesc follow "
-                    "it)", str(od, "name"), str(nd, "name"));
+                    "it)",
+                    str(od, "name"), str(nd, "name"));
     }
     compare_fields(c, path, od, nd, over, nver, nested);
     compare_subsections(c, path, od, nd);
 }
 
-static void compare_device(struct cmp *c, const char *key, json_t *o,
-                           json_t *n)
+static void compare_device(struct cmp *c, const char *key, json_t *o, json_t *n)
 {
     long ov = vmcheck_version(o);
     long nv = vmcheck_version(n);
     long nmin = vmcheck_min_version(n);
     if (nv < ov) {
-        vmcheck_add(c->findings, "error", key, "version_id lowered from %ld "
-                    "to %ld: NEW refuses the version OLD sends", ov, nv);
+        vmcheck_add(c->findings, "error", key,
+                    "version_id lowered from %ld "
+                    "to %ld: NEW refuses the version OLD sends",
+                    ov, nv);
     }
     if (nmin > ov) {
-        vmcheck_add(c->findings, "error", key, "minimum_version_id raised to "
-                    "%ld, above the version OLD sends (%ld)", nmin, ov);
+        vmcheck_add(c->findings, "error", key,
+                    "minimum_version_id raised to "
+                    "%ld, above the version OLD sends (%ld)",
+                    nmin, ov);
     }
     compare_vmsd(c, key, json_object_get(o, "Description"),
                  json_object_get(n, "Description"), ov, ov, false);
@@ -268,20 +295,25 @@ json_t *vmcheck_compare(json_t *from, json_t *to)
     const char *om = str(json_object_get(from, "vmschkmachine"), "Name");
     const char *nm = str(json_object_get(to, "vmschkmachine"), "Name");
     if (strcmp(om, nm) != 0) {
-        vmcheck_add(c.findings, "error", "vmschkmachine", "machine type "
+        vmcheck_add(c.findings, "error", "vmschkmachine",
+                    "machine type "
                     "changed from '%s' to '%s': the loader refuses a stream "
-                    "from another machine type", om, nm);
+                    "from another machine type",
+                    om, nm);
     }
     const char *key;
     json_t *o;
-    json_object_foreach(from, key, o) {
+    json_object_foreach(from, key, o)
+    {
         if (strcmp(key, "vmschkmachine") == 0) {
             continue;
         }
         json_t *n = json_object_get(to, key);
         if (!n) {
-            vmcheck_add(c.findings, "error", key, "section removed: NEW has "
-                        "no '%s' to load it into", key);
+            vmcheck_add(c.findings, "error", key,
+                        "section removed: NEW has "
+                        "no '%s' to load it into",
+                        key);
             continue;
         }
         compare_device(&c, key, o, n);

@@ -29,21 +29,25 @@ json_t *vmcheck_load_schema(const char *path, Error **errp)
         return NULL;
     }
     if (!json_is_object(j)) {
-        error_setg(errp, "%s: expected a JSON object of device descriptions "
-                   "(QEMU's -dump-vmstate layout)", path);
+        error_setg(errp,
+                   "%s: expected a JSON object of device descriptions "
+                   "(QEMU's -dump-vmstate layout)",
+                   path);
         json_decref(j);
         return NULL;
     }
     const char *key;
     json_t *e;
-    json_object_foreach(j, key, e) {
+    json_object_foreach(j, key, e)
+    {
         if (strcmp(key, "vmschkmachine") == 0) {
             continue;
         }
         if (!json_is_object(e) ||
             !json_is_object(json_object_get(e, "Description")) ||
             !json_is_integer(json_object_get(e, "version_id"))) {
-            error_setg(errp, "%s: entry '%s' lacks a Description or a "
+            error_setg(errp,
+                       "%s: entry '%s' lacks a Description or a "
                        "version_id (expected QEMU's -dump-vmstate layout)",
                        path, key);
             json_decref(j);
@@ -68,7 +72,8 @@ json_t *vmcheck_find_entry(json_t *schema, const char *idstr,
             continue;
         }
         const char *key;
-        json_object_foreach(schema, key, e) {
+        json_object_foreach(schema, key, e)
+        {
             const char *dn = desc_name(e);
             if (strcmp(key, "vmschkmachine") != 0 && dn &&
                 strcmp(dn, names[n]) == 0) {
@@ -87,9 +92,9 @@ static long get_long(json_t *o, const char *key, long dflt)
 
 long vmcheck_version(json_t *entry)
 {
-    return get_long(entry, "version_id",
-                    get_long(json_object_get(entry, "Description"),
-                             "version_id", 0));
+    return get_long(
+        entry, "version_id",
+        get_long(json_object_get(entry, "Description"), "version_id", 0));
 }
 
 long vmcheck_min_version(json_t *entry)
@@ -118,7 +123,8 @@ size_t vmcheck_count_errors(json_t *findings)
 {
     size_t n = 0, i;
     json_t *f;
-    json_array_foreach(findings, i, f) {
+    json_array_foreach(findings, i, f)
+    {
         n += strcmp(json_string_value(json_object_get(f, "severity")),
                     "error") == 0;
     }

@@ -18,11 +18,13 @@
 const struct qmp_event qmp_events[] = {
     { "STOP", NULL, "The machine stopped" },
     { "RESUME", NULL, "The machine runs again" },
-    { "SHUTDOWN", ARGS({ "guest", QMP_BOOL, false },
-                       { "reason", QMP_STR, false, "ShutdownCause" }),
+    { "SHUTDOWN",
+      ARGS({ "guest", QMP_BOOL, false },
+           { "reason", QMP_STR, false, "ShutdownCause" }),
       "The machine ends: the guest powered off, or quit" },
-    { "RESET", ARGS({ "guest", QMP_BOOL, false },
-                    { "reason", QMP_STR, false, "ShutdownCause" }),
+    { "RESET",
+      ARGS({ "guest", QMP_BOOL, false },
+           { "reason", QMP_STR, false, "ShutdownCause" }),
       "system_reset restarted the machine" },
     { "GUEST_PANICKED", ARGS({ "action", QMP_STR, false }),
       "A vCPU could not go on; the machine is paused" },
@@ -46,8 +48,7 @@ void session_emit(struct vm_session *s, const char *name, json_t *data)
 {
     /* query-events and the schema list what clients may receive. */
     if (!qmp_event_find(name)) {
-        fprintf(stderr, "hop: event %s is not in the QMP event table\n",
-                name);
+        fprintf(stderr, "hop: event %s is not in the QMP event table\n", name);
         abort();
     }
     struct session_event *e = xcalloc(1, sizeof(*e));
@@ -65,8 +66,7 @@ void session_emit(struct vm_session *s, const char *name, json_t *data)
     (void)!write(s->wake[1], &b, 1);
 }
 
-bool session_subscribe(struct vm_session *s, session_event_fn fn,
-                       void *opaque)
+bool session_subscribe(struct vm_session *s, session_event_fn fn, void *opaque)
 {
     for (int i = 0; i < SESSION_MAX_SUBSCRIBERS; i++) {
         if (!s->subs[i].fn) {
@@ -124,18 +124,18 @@ void session_on_machine_event(void *opaque, enum machine_event ev)
 {
     struct vm_session *s = opaque;
     if (ev == MACHINE_EVENT_SHUTDOWN) {
-        session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 1,
-                                              "reason", "guest-shutdown"));
+        session_emit(
+            s, "SHUTDOWN",
+            json_pack("{s:b,s:s}", "guest", 1, "reason", "guest-shutdown"));
         session_request_quit(s);
     } else {
-        session_emit(s, "GUEST_PANICKED", json_pack("{s:s}", "action",
-                                                    "pause"));
+        session_emit(s, "GUEST_PANICKED",
+                     json_pack("{s:s}", "action", "pause"));
     }
 }
 
 /* STOP and RESUME follow the run state. */
-void session_on_runstate(void *opaque, enum run_state from,
-                         enum run_state to)
+void session_on_runstate(void *opaque, enum run_state from, enum run_state to)
 {
     struct vm_session *s = opaque;
     if (from == RUN_STATE_RUNNING && to != RUN_STATE_RUNNING) {
@@ -149,8 +149,8 @@ void session_on_migration_status(void *opaque, enum mig_status st)
 {
     /* Called only while the events capability is on. */
     struct vm_session *s = opaque;
-    session_emit(s, "MIGRATION", json_pack("{s:s}", "status",
-                                           mig_status_name(st)));
+    session_emit(s, "MIGRATION",
+                 json_pack("{s:s}", "status", mig_status_name(st)));
 }
 
 void session_on_incoming_done(void *opaque, bool ok, const char *error)

@@ -25,8 +25,8 @@ struct qmp_arg {
 /* Ends with name NULL. */
 struct qmp_event {
     const char *name;
-    const struct qmp_arg *data;    /* NULL = no members */
-    const char *help;              /* when it is sent, for the manual */
+    const struct qmp_arg *data; /* NULL = no members */
+    const char *help;           /* when it is sent, for the manual */
 };
 extern const struct qmp_event qmp_events[];
 const struct qmp_event *qmp_event_find(const char *name);

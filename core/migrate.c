@@ -34,14 +34,14 @@ void session_get_mig_config(struct vm_session *s, struct mig_config *c)
     migration_get_config(&s->mig, c);
 }
 
-bool session_set_mig_config(struct vm_session *s,
-                            const struct mig_config *next, Error **errp)
+bool session_set_mig_config(struct vm_session *s, const struct mig_config *next,
+                            Error **errp)
 {
     return migration_set_config(&s->mig, next, errp);
 }
 
-bool session_set_mig_capability(struct vm_session *s, const char *name,
-                                bool on, Error **errp)
+bool session_set_mig_capability(struct vm_session *s, const char *name, bool on,
+                                Error **errp)
 {
     return migration_set_capability(&s->mig, name, on, errp);
 }
@@ -63,8 +63,7 @@ bool session_calc_dirty_rate(struct vm_session *s, int seconds, Error **errp)
     return dirty_rate_start(&s->dirty_rate, s->machine, seconds, errp);
 }
 
-void session_query_dirty_rate(struct vm_session *s,
-                              struct dirty_rate_info *di)
+void session_query_dirty_rate(struct vm_session *s, struct dirty_rate_info *di)
 {
     dirty_rate_query(&s->dirty_rate, di);
 }
@@ -76,7 +75,8 @@ bool session_getfd(struct vm_session *s, const char *name, Error **errp)
         return false;
     }
     if (name[0] >= '0' && name[0] <= '9') {
-        error_setg(errp, "Parameter 'fdname' expects a name not starting "
+        error_setg(errp,
+                   "Parameter 'fdname' expects a name not starting "
                    "with a digit");
         return false;
     }

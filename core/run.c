@@ -13,7 +13,7 @@ bool session_start(struct vm_session *s, Error **errp)
 bool session_stop(struct vm_session *s, Error **errp)
 {
     if (!runstate_is_running(machine_runstate(s->machine))) {
-        return true;   /* already stopped: nothing to do */
+        return true; /* already stopped: nothing to do */
     }
     return vm_stop(s->machine, RUN_STATE_PAUSED, errp);
 }
@@ -29,8 +29,10 @@ bool session_cont(struct vm_session *s, Error **errp)
         return false;
     }
     if (st == RUN_STATE_INTERNAL_ERROR || st == RUN_STATE_SHUTDOWN) {
-        error_setg(errp, "Resetting the Virtual Machine is required (it is "
-                   "in state '%s'%s%s)", runstate_name(st),
+        error_setg(errp,
+                   "Resetting the Virtual Machine is required (it is "
+                   "in state '%s'%s%s)",
+                   runstate_name(st),
                    *machine_last_error(s->machine) ? ": " : "",
                    machine_last_error(s->machine));
         return false;
@@ -42,7 +44,7 @@ bool session_cont(struct vm_session *s, Error **errp)
         drives[i] = s->drives[i].bs;
     }
     return blk_activate_all(drives, s->ndrives, errp) &&
-           vm_start(s->machine, errp);
+        vm_start(s->machine, errp);
 }
 
 bool session_reset(struct vm_session *s, Error **errp)
@@ -50,15 +52,16 @@ bool session_reset(struct vm_session *s, Error **errp)
     if (!machine_reset(s->machine, errp)) {
         return false;
     }
-    session_emit(s, "RESET", json_pack("{s:b,s:s}", "guest", 0, "reason",
-                                       "host-qmp-system-reset"));
+    session_emit(
+        s, "RESET",
+        json_pack("{s:b,s:s}", "guest", 0, "reason", "host-qmp-system-reset"));
     return true;
 }
 
 void session_quit(struct vm_session *s)
 {
-    session_emit(s, "SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0, "reason",
-                                          "host-qmp-quit"));
+    session_emit(s, "SHUTDOWN",
+                 json_pack("{s:b,s:s}", "guest", 0, "reason", "host-qmp-quit"));
     session_request_quit(s);
 }
 
@@ -73,9 +76,9 @@ bool session_incoming(struct vm_session *s, const char *uri, Error **errp)
 bool session_migrate_incoming(struct vm_session *s, const char *uri,
                               Error **errp)
 {
-    if (machine_runstate(s->machine) != RUN_STATE_INMIGRATE ||
-        s->in.started) {
-        error_setg(errp, "'-incoming' was not specified on the command line "
+    if (machine_runstate(s->machine) != RUN_STATE_INMIGRATE || s->in.started) {
+        error_setg(errp,
+                   "'-incoming' was not specified on the command line "
                    "(or 'defer' was already used)");
         return false;
     }

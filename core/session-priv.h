@@ -25,9 +25,9 @@ struct session_subscriber {
 
 struct vm_session {
     struct machine *machine;
-    atomic_bool quit;                /* leave the monitor loop (any thread) */
-    int wake[2];                     /* pipe: events are waiting */
-    pthread_mutex_t lock;            /* guards the event queue */
+    atomic_bool quit;     /* leave the monitor loop (any thread) */
+    int wake[2];          /* pipe: events are waiting */
+    pthread_mutex_t lock; /* guards the event queue */
     struct session_event *events, **events_tail;
     struct session_subscriber subs[SESSION_MAX_SUBSCRIBERS];
 
@@ -39,9 +39,9 @@ struct vm_session {
     struct migration mig;
     struct incoming in;
     struct dirty_rate dirty_rate;
-    bool wired;                      /* the above are initialised */
-    bool autostart;                  /* not -S */
-    int exit_status;                 /* hop run's exit status */
+    bool wired;      /* the above are initialised */
+    bool autostart;  /* not -S */
+    int exit_status; /* hop run's exit status */
     /* A descriptor a monitor client sent with SCM_RIGHTS, until getfd
      * names it; -1 if none. */
     int pending_fd;
@@ -62,8 +62,7 @@ void session_emit(struct vm_session *s, const char *name, json_t *data);
 /* The event policy (core/events.c): what the machine and migration
  * report becomes events (and, for some, the end of the session). */
 void session_on_machine_event(void *opaque, enum machine_event ev);
-void session_on_runstate(void *opaque, enum run_state from,
-                         enum run_state to);
+void session_on_runstate(void *opaque, enum run_state from, enum run_state to);
 void session_on_migration_status(void *opaque, enum mig_status st);
 void session_on_incoming_done(void *opaque, bool ok, const char *error);
 

@@ -34,7 +34,7 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     s->wired = true;
     /* Both ends of a migration hand the drives over. */
     _Static_assert(SNAPSHOT_MAX_DRIVES <= MIG_MAX_DRIVES &&
-                   SNAPSHOT_MAX_DRIVES <= INCOMING_MAX_DRIVES,
+                       SNAPSHOT_MAX_DRIVES <= INCOMING_MAX_DRIVES,
                    "every drive can change hands");
     BlockDev *drives[SNAPSHOT_MAX_DRIVES];
     for (size_t i = 0; i < s->ndrives; i++) {
@@ -65,12 +65,11 @@ static bool create_machine(struct vm_session *s,
     return true;
 }
 
-struct vm_session *session_new(const struct session_config *cfg,
-                               Error **errp)
+struct vm_session *session_new(const struct session_config *cfg, Error **errp)
 {
     if (cfg->ndrives > SNAPSHOT_MAX_DRIVES) {
-        error_setg(errp, "%zu drives: at most %d are supported",
-                   cfg->ndrives, SNAPSHOT_MAX_DRIVES);
+        error_setg(errp, "%zu drives: at most %d are supported", cfg->ndrives,
+                   SNAPSHOT_MAX_DRIVES);
         return NULL;
     }
     struct vm_session *s = xcalloc(1, sizeof(*s));
@@ -194,7 +193,8 @@ long session_recv(struct vm_session *s, int fd, void *buf, size_t len)
         char buf[CMSG_SPACE(sizeof(int) * 4)];
         struct cmsghdr align;
     } ctl;
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr msg = { .msg_iov = &iov,
+                          .msg_iovlen = 1,
                           .msg_control = ctl.buf,
                           .msg_controllen = sizeof(ctl.buf) };
     ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);

@@ -33,24 +33,22 @@ struct session_config {
      * migration hand-over; not owned. */
     const struct snapshot_drive *drives;
     size_t ndrives;
-    bool autostart;                  /* not -S: run once a stream loaded */
-    const char *catalog;             /* -catalog; NULL: HOP_CATALOG... */
-    const uint8_t *uuid;             /* 16 bytes, or NULL */
+    bool autostart;      /* not -S: run once a stream loaded */
+    const char *catalog; /* -catalog; NULL: HOP_CATALOG... */
+    const uint8_t *uuid; /* 16 bytes, or NULL */
     /* The QMP commands clients may run (NULL: all); the QMP fuzz target
      * narrows it to those without effects outside the process. */
     const struct qmp_cmd *qmp_table;
 };
 
-struct vm_session *session_new(const struct session_config *cfg,
-                               Error **errp);
+struct vm_session *session_new(const struct session_config *cfg, Error **errp);
 /* Before the interfaces go: ends a migration and stops the vCPUs. */
 void session_shutdown(struct vm_session *s);
 void session_free(struct vm_session *s);
 
 /* What the interfaces read. */
 struct machine *session_machine(struct vm_session *s);
-const struct snapshot_drive *session_drives(struct vm_session *s,
-                                            size_t *n);
+const struct snapshot_drive *session_drives(struct vm_session *s, size_t *n);
 const struct qmp_cmd *session_qmp_table(const struct vm_session *s);
 int session_exit_status(const struct vm_session *s);
 
@@ -66,11 +64,9 @@ long session_recv(struct vm_session *s, int fd, void *buf, size_t len);
 /* Events (core/events.c).  Subscribers get every event, with its data
  * and time, on the thread that flushes; at most SESSION_MAX_SUBSCRIBERS. */
 #define SESSION_MAX_SUBSCRIBERS 4
-typedef void (*session_event_fn)(void *opaque, const char *name,
-                                 json_t *data, long long sec,
-                                 long long usec);
-bool session_subscribe(struct vm_session *s, session_event_fn fn,
-                       void *opaque);
+typedef void (*session_event_fn)(void *opaque, const char *name, json_t *data,
+                                 long long sec, long long usec);
+bool session_subscribe(struct vm_session *s, session_event_fn fn, void *opaque);
 void session_unsubscribe(struct vm_session *s, session_event_fn fn,
                          void *opaque);
 /* Readable when events wait (or quit was asked): poll it. */
@@ -100,18 +96,16 @@ enum mig_status session_migrate_status(struct vm_session *s);
 bool session_migrate_wait(struct vm_session *s, int ms);
 void session_get_mig_config(struct vm_session *s, struct mig_config *c);
 /* All of next or nothing; capabilities only while no migration runs. */
-bool session_set_mig_config(struct vm_session *s,
-                            const struct mig_config *next, Error **errp);
-bool session_set_mig_capability(struct vm_session *s, const char *name,
-                                bool on, Error **errp);
+bool session_set_mig_config(struct vm_session *s, const struct mig_config *next,
+                            Error **errp);
+bool session_set_mig_capability(struct vm_session *s, const char *name, bool on,
+                                Error **errp);
 bool session_set_mig_parameter(struct vm_session *s, const char *name,
                                const char *value, Error **errp);
 bool session_set_mig_parameter_value(struct vm_session *s, int param,
                                      uint64_t value, Error **errp);
-bool session_calc_dirty_rate(struct vm_session *s, int seconds,
-                             Error **errp);
-void session_query_dirty_rate(struct vm_session *s,
-                              struct dirty_rate_info *di);
+bool session_calc_dirty_rate(struct vm_session *s, int seconds, Error **errp);
+void session_query_dirty_rate(struct vm_session *s, struct dirty_rate_info *di);
 /* The descriptor the last client passed, under a name (getfd). */
 bool session_getfd(struct vm_session *s, const char *name, Error **errp);
 bool session_closefd(struct vm_session *s, const char *name, Error **errp);

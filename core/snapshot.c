@@ -12,14 +12,15 @@
 static bool check_idle(struct vm_session *s, const char *what, Error **errp)
 {
     if (mig_status_is_active(migration_status(&s->mig))) {
-        error_setg(errp, "%s: there's a migration process in progress",
-                   what);
+        error_setg(errp, "%s: there's a migration process in progress", what);
         return false;
     }
     enum run_state st = machine_runstate(s->machine);
     if (st == RUN_STATE_INMIGRATE) {
-        error_setg(errp, "%s: the machine is waiting for an incoming "
-                   "migration", what);
+        error_setg(errp,
+                   "%s: the machine is waiting for an incoming "
+                   "migration",
+                   what);
         return false;
     }
     return true;
@@ -58,7 +59,7 @@ bool session_savevm(struct vm_session *s, const char *tag,
      * pass (no XBZRLE). */
     globalstate_set(&s->gs, runstate_name(machine_runstate(s->machine)));
     bool ok = ram_state_configure(s->rs, NULL, errp) &&
-              snapshot_save(&t, tag, sel, NULL, errp);
+        snapshot_save(&t, tag, sel, NULL, errp);
     free(catalog);
     return ok;
 }
@@ -94,7 +95,9 @@ bool session_list_snapshots(struct vm_session *s, struct blk_snapshot **l,
                             size_t *n, Error **errp)
 {
     struct snapshot_target t = {
-        .m = s->machine, .drives = s->drives, .ndrives = s->ndrives,
+        .m = s->machine,
+        .drives = s->drives,
+        .ndrives = s->ndrives,
     };
     return snapshot_list_common(&t, l, n, errp);
 }

@@ -63,7 +63,8 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
         if (regions[i].gpa == 0)
             low = &regions[i];
         else if (regions[i].gpa < (1ull << 32)) {
-            error_setg(errp, "accel emu: RAM region at 0x%llx: only one "
+            error_setg(errp,
+                       "accel emu: RAM region at 0x%llx: only one "
                        "region below 4 GiB (at 0) is supported",
                        (unsigned long long)regions[i].gpa);
             return NULL;
@@ -76,13 +77,17 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
     struct accel *acc = xcalloc(1, sizeof(*acc));
     acc->io = *io;
     acc->bus = (struct emu_bus){
-        .ram = low->host, .ram_size = low->size, .dirty = low->dirty,
-        .pio_in = emu_pio_in, .pio_out = emu_pio_out, .opaque = acc,
+        .ram = low->host,
+        .ram_size = low->size,
+        .dirty = low->dirty,
+        .pio_in = emu_pio_in,
+        .pio_out = emu_pio_out,
+        .opaque = acc,
         .rdtsc = emu_tsc,
     };
     /* A 32-bit guest reaches 4 GiB at most. */
-    acc->bus.code = emu_code_map_new(low->size < (1ull << 32) ? low->size
-                                                              : 1ull << 32);
+    acc->bus.code =
+        emu_code_map_new(low->size < (1ull << 32) ? low->size : 1ull << 32);
     return acc;
 }
 
@@ -121,8 +126,8 @@ static enum accel_exit emu_vcpu_run(struct accel_vcpu *v,
 {
     uint64_t before = v->icount;
     emu_cpu_set_topology(v->cpu, v->index, atomic_load(&v->acc->nvcpus));
-    enum emu_exit e = emu_cpu_run(v->cpu, &v->st, stop, &v->icount, err,
-                                  errlen);
+    enum emu_exit e =
+        emu_cpu_run(v->cpu, &v->st, stop, &v->icount, err, errlen);
     atomic_fetch_add_explicit(&v->acc->tsc, v->icount - before,
                               memory_order_relaxed);
     switch (e) {
@@ -137,7 +142,7 @@ static enum accel_exit emu_vcpu_run(struct accel_vcpu *v,
 
 static void emu_vcpu_kick(struct accel_vcpu *v)
 {
-    (void)v;                   /* the stop flag is polled; see above */
+    (void)v; /* the stop flag is polled; see above */
 }
 
 static bool emu_get_state(struct accel_vcpu *v, struct x86_state *st,
@@ -156,7 +161,7 @@ static bool emu_set_state(struct accel_vcpu *v, const struct x86_state *st,
 
 static bool emu_sync_dirty(struct accel *acc, Error **errp)
 {
-    return true;               /* stores set the bitmap directly */
+    return true; /* stores set the bitmap directly */
 }
 
 static void emu_invalidate(struct accel *acc, uint64_t gpa, uint64_t len)

@@ -19,5 +19,6 @@ const struct accel_ops *accel_find(const char *name)
 const char *accel_name(int i)
 {
     return i >= 0 && (size_t)i < sizeof(accels) / sizeof(accels[0])
-           ? accels[i]->name : NULL;
+        ? accels[i]->name
+        : NULL;
 }

@@ -15,7 +15,7 @@
 /* A range of guest physical memory backed by host memory. */
 struct accel_mem_region {
     uint64_t gpa;
-    uint64_t size;                 /* multiple of 4 KiB */
+    uint64_t size; /* multiple of 4 KiB */
     uint8_t *host;
     /* One bit per 4 KiB page of this region; the accelerator sets bits for
      * pages the guest wrote (emu at once, kvm on sync_dirty). */
@@ -30,10 +30,10 @@ struct accel_io_ops {
 };
 
 enum accel_exit {
-    ACCEL_EXIT_STOP,       /* *stop was set (or a kick arrived) */
-    ACCEL_EXIT_HLT,        /* the vCPU halted */
-    ACCEL_EXIT_SHUTDOWN,   /* triple fault or reset request */
-    ACCEL_EXIT_ERROR,      /* err holds one line: what and where (EIP) */
+    ACCEL_EXIT_STOP,     /* *stop was set (or a kick arrived) */
+    ACCEL_EXIT_HLT,      /* the vCPU halted */
+    ACCEL_EXIT_SHUTDOWN, /* triple fault or reset request */
+    ACCEL_EXIT_ERROR,    /* err holds one line: what and where (EIP) */
 };
 
 struct accel;
@@ -52,8 +52,7 @@ struct accel_ops {
     void (*vcpu_destroy)(struct accel_vcpu *vcpu);
     /* Run guest code on the calling thread until *stop is non-zero or the
      * vCPU exits. */
-    enum accel_exit (*vcpu_run)(struct accel_vcpu *vcpu,
-                                const atomic_int *stop,
+    enum accel_exit (*vcpu_run)(struct accel_vcpu *vcpu, const atomic_int *stop,
                                 char *err, size_t errlen);
     /* From another thread, after setting *stop: make vcpu_run return. */
     void (*vcpu_kick)(struct accel_vcpu *vcpu);

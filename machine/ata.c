@@ -7,8 +7,14 @@
 #include "util/error.h"
 
 enum {
-    REG_DATA = 0, REG_ERR_FEAT = 1, REG_NSECT = 2, REG_LBA_LOW = 3,
-    REG_LBA_MID = 4, REG_LBA_HIGH = 5, REG_SELECT = 6, REG_STATUS_CMD = 7,
+    REG_DATA = 0,
+    REG_ERR_FEAT = 1,
+    REG_NSECT = 2,
+    REG_LBA_LOW = 3,
+    REG_LBA_MID = 4,
+    REG_LBA_HIGH = 5,
+    REG_SELECT = 6,
+    REG_STATUS_CMD = 7,
 };
 
 #define SEL_DEV1 0x10
@@ -53,7 +59,7 @@ static void set_signature(struct ata *d)
 void ata_reset(struct ata *d)
 {
     d->feature = 0;
-    d->error = 0x01;                        /* diagnostics passed */
+    d->error = 0x01; /* diagnostics passed */
     d->select = 0xa0;
     d->control = 0;
     set_signature(d);
@@ -82,7 +88,7 @@ static bool drive_selected(const struct ata *d)
 static uint32_t taskfile_lba(const struct ata *d)
 {
     return (uint32_t)d->lba_low | (uint32_t)d->lba_mid << 8 |
-           (uint32_t)d->lba_high << 16 | (uint32_t)(d->select & 0x0f) << 24;
+        (uint32_t)d->lba_high << 16 | (uint32_t)(d->select & 0x0f) << 24;
 }
 
 static void set_taskfile_lba(struct ata *d, uint32_t lba)
@@ -129,7 +135,7 @@ static void identify(struct ata *d)
     uint64_t n = ata_sectors(d);
     uint32_t lba28 = n > LBA28_MAX ? LBA28_MAX : (uint32_t)n;
     uint32_t cyl = lba28 / (16 * 63);
-    w[0] = 0x0040;                          /* fixed disk */
+    w[0] = 0x0040; /* fixed disk */
     w[1] = (uint16_t)(cyl > 16383 ? 16383 : cyl);
     w[3] = 16;
     w[6] = 63;
@@ -137,13 +143,13 @@ static void identify(struct ata *d)
     put_string(&w[23], "0.1", 4);
     put_string(&w[27], "HOP HARDDISK", 20);
     w[47] = 0x8001;
-    w[49] = 0x0200;                         /* LBA supported */
+    w[49] = 0x0200; /* LBA supported */
     w[53] = 0x0001;
     w[60] = (uint16_t)lba28;
     w[61] = (uint16_t)(lba28 >> 16);
-    w[80] = 0x007e;                         /* ATA-1 .. ATA-6 */
+    w[80] = 0x007e; /* ATA-1 .. ATA-6 */
     w[82] = 0x4000;
-    w[83] = 0x5000;                         /* FLUSH CACHE supported */
+    w[83] = 0x5000; /* FLUSH CACHE supported */
     w[84] = 0x4000;
     w[86] = 0x1000;
     for (int i = 0; i < 256; i++) {
@@ -173,9 +179,11 @@ static bool in_range(struct ata *d, uint32_t lba, uint32_t count, bool write)
     if ((uint64_t)lba + count <= n) {
         return true;
     }
-    report(d, "ata: guest %s sectors %u-%u past the end of drive '%s' "
-           "(%llu sectors); command aborted", write ? "wrote" : "read",
-           lba, lba + count - 1, drive_name(d), (unsigned long long)n);
+    report(d,
+           "ata: guest %s sectors %u-%u past the end of drive '%s' "
+           "(%llu sectors); command aborted",
+           write ? "wrote" : "read", lba, lba + count - 1, drive_name(d),
+           (unsigned long long)n);
     abort_cmd(d, ATA_ER_IDNF);
     return false;
 }
@@ -185,8 +193,10 @@ static void start_pio(struct ata *d, uint8_t cmd, bool write)
     uint32_t count = d->nsector ? d->nsector : 256;
     uint32_t lba = taskfile_lba(d);
     if (!(d->select & SEL_LBA)) {
-        report(d, "ata: CHS addressing is not supported; command 0x%02x "
-               "aborted", cmd);
+        report(d,
+               "ata: CHS addressing is not supported; command 0x%02x "
+               "aborted",
+               cmd);
         abort_cmd(d, ATA_ER_ABRT);
         return;
     }
@@ -209,14 +219,14 @@ static void start_pio(struct ata *d, uint8_t cmd, bool write)
 static void command(struct ata *d, uint8_t cmd)
 {
     if (!drive_selected(d)) {
-        return;                             /* nobody answers */
+        return; /* nobody answers */
     }
     if (d->xfer_active) {
         /* A new command cancels the transfer in progress. */
         d->xfer_active = false;
     }
     switch (cmd) {
-    case 0xec:                              /* IDENTIFY DEVICE */
+    case 0xec: /* IDENTIFY DEVICE */
         identify(d);
         d->xfer_active = true;
         d->xfer_write = false;
@@ -226,13 +236,15 @@ static void command(struct ata *d, uint8_t cmd)
         d->error = 0;
         d->status = ATA_ST_DRDY | ATA_ST_DSC | ATA_ST_DRQ;
         break;
-    case 0x20: case 0x21:                   /* READ SECTORS */
+    case 0x20:
+    case 0x21: /* READ SECTORS */
         start_pio(d, cmd, false);
         break;
-    case 0x30: case 0x31:                   /* WRITE SECTORS */
+    case 0x30:
+    case 0x31: /* WRITE SECTORS */
         start_pio(d, cmd, true);
         break;
-    case 0xe7: {                            /* FLUSH CACHE */
+    case 0xe7: { /* FLUSH CACHE */
         Error *err = NULL;
         if (!blk_flush(d->blk, &err)) {
             report(d, "ata: flush of '%s' failed: %s", drive_name(d),
@@ -245,7 +257,9 @@ static void command(struct ata *d, uint8_t cmd)
         finish(d);
         break;
     }
-    case 0x91: case 0xef: case 0x10:        /* parameters, features, recal */
+    case 0x91:
+    case 0xef:
+    case 0x10: /* parameters, features, recal */
         d->error = 0;
         finish(d);
         break;
@@ -261,10 +275,10 @@ static void sector_done(struct ata *d)
 {
     if (d->xfer_write) {
         Error *err = NULL;
-        if (!blk_pwrite(d->blk, (uint64_t)d->xfer_lba * ATA_SECTOR_SIZE,
-                        d->buf, ATA_SECTOR_SIZE, &err)) {
-            report(d, "ata: write of sector %u of '%s' failed: %s",
-                   d->xfer_lba, drive_name(d), error_get_pretty(err));
+        if (!blk_pwrite(d->blk, (uint64_t)d->xfer_lba * ATA_SECTOR_SIZE, d->buf,
+                        ATA_SECTOR_SIZE, &err)) {
+            report(d, "ata: write of sector %u of '%s' failed: %s", d->xfer_lba,
+                   drive_name(d), error_get_pretty(err));
             error_free(err);
             abort_cmd(d, ATA_ER_ABRT);
             return;
@@ -319,16 +333,23 @@ static uint32_t ata_read(void *opaque, uint16_t offset, int size)
         return drive_selected(d) ? data_in(d, size) : 0xffffffffu;
     }
     if (!drive_selected(d)) {
-        return 0;                           /* no device: reads as zero */
+        return 0; /* no device: reads as zero */
     }
     switch (offset) {
-    case REG_ERR_FEAT: return d->error;
-    case REG_NSECT: return d->nsector;
-    case REG_LBA_LOW: return d->lba_low;
-    case REG_LBA_MID: return d->lba_mid;
-    case REG_LBA_HIGH: return d->lba_high;
-    case REG_SELECT: return d->select;
-    case REG_STATUS_CMD: return d->status;
+    case REG_ERR_FEAT:
+        return d->error;
+    case REG_NSECT:
+        return d->nsector;
+    case REG_LBA_LOW:
+        return d->lba_low;
+    case REG_LBA_MID:
+        return d->lba_mid;
+    case REG_LBA_HIGH:
+        return d->lba_high;
+    case REG_SELECT:
+        return d->select;
+    case REG_STATUS_CMD:
+        return d->status;
     }
     return 0xff;
 }
@@ -343,20 +364,34 @@ static void ata_write(void *opaque, uint16_t offset, int size, uint32_t val)
             data_out(d, size, val);
         }
         break;
-    case REG_ERR_FEAT: d->feature = v; break;
-    case REG_NSECT: d->nsector = v; break;
-    case REG_LBA_LOW: d->lba_low = v; break;
-    case REG_LBA_MID: d->lba_mid = v; break;
-    case REG_LBA_HIGH: d->lba_high = v; break;
-    case REG_SELECT: d->select = v | 0xa0; break;
-    case REG_STATUS_CMD: command(d, v); break;
+    case REG_ERR_FEAT:
+        d->feature = v;
+        break;
+    case REG_NSECT:
+        d->nsector = v;
+        break;
+    case REG_LBA_LOW:
+        d->lba_low = v;
+        break;
+    case REG_LBA_MID:
+        d->lba_mid = v;
+        break;
+    case REG_LBA_HIGH:
+        d->lba_high = v;
+        break;
+    case REG_SELECT:
+        d->select = v | 0xa0;
+        break;
+    case REG_STATUS_CMD:
+        command(d, v);
+        break;
     }
 }
 
 static uint32_t ctrl_read(void *opaque, uint16_t offset, int size)
 {
     struct ata *d = opaque;
-    return drive_selected(d) ? d->status : 0;  /* alternate status */
+    return drive_selected(d) ? d->status : 0; /* alternate status */
 }
 
 static void ctrl_write(void *opaque, uint16_t offset, int size, uint32_t val)
@@ -375,8 +410,10 @@ static void ctrl_write(void *opaque, uint16_t offset, int size, uint32_t val)
     d->control = v;
 }
 
-const struct ioport_ops ata_ioport_ops = { .read = ata_read, .write = ata_write };
-const struct ioport_ops ata_ctrl_ops = { .read = ctrl_read, .write = ctrl_write };
+const struct ioport_ops ata_ioport_ops = { .read = ata_read,
+                                           .write = ata_write };
+const struct ioport_ops ata_ctrl_ops = { .read = ctrl_read,
+                                         .write = ctrl_write };
 
 /* ---- saved state ---- */
 
@@ -393,21 +430,26 @@ static bool ata_pre_load(void *opaque, Error **errp)
 static bool ata_post_load(void *opaque, int version_id, Error **errp)
 {
     struct ata *d = opaque;
-    if (d->xfer_active && (d->xfer_pos >= ATA_SECTOR_SIZE ||
-                           d->xfer_remaining == 0)) {
-        error_setg(errp, "ata: PIO transfer position %u, %u sectors left: "
-                   "inconsistent", d->xfer_pos, d->xfer_remaining);
+    if (d->xfer_active &&
+        (d->xfer_pos >= ATA_SECTOR_SIZE || d->xfer_remaining == 0)) {
+        error_setg(errp,
+                   "ata: PIO transfer position %u, %u sectors left: "
+                   "inconsistent",
+                   d->xfer_pos, d->xfer_remaining);
         return false;
     }
     if (d->xfer_active && !d->blk) {
-        error_setg(errp, "ata: a PIO transfer is in flight but no drive is "
+        error_setg(errp,
+                   "ata: a PIO transfer is in flight but no drive is "
                    "attached");
         return false;
     }
     if (d->xfer_active && d->xfer_cmd != 0xec &&
         (uint64_t)d->xfer_lba + d->xfer_remaining > ata_sectors(d)) {
-        error_setg(errp, "ata: PIO transfer at sector %u is past the end of "
-                   "drive '%s'", d->xfer_lba, drive_name(d));
+        error_setg(errp,
+                   "ata: PIO transfer at sector %u is past the end of "
+                   "drive '%s'",
+                   d->xfer_lba, drive_name(d));
         return false;
     }
     return true;
@@ -438,21 +480,15 @@ static const struct vmstate_desc vmstate_ata_pio = {
     .fields = ata_pio_fields,
 };
 
-static const struct vmstate_desc *const ata_subsections[] = {
-    &vmstate_ata_pio, NULL
-};
+static const struct vmstate_desc *const ata_subsections[] = { &vmstate_ata_pio,
+                                                              NULL };
 
 static const struct vmstate_field ata_fields[] = {
-    VMSTATE_UINT8(feature, struct ata),
-    VMSTATE_UINT8(error, struct ata),
-    VMSTATE_UINT8(nsector, struct ata),
-    VMSTATE_UINT8(lba_low, struct ata),
-    VMSTATE_UINT8(lba_mid, struct ata),
-    VMSTATE_UINT8(lba_high, struct ata),
-    VMSTATE_UINT8(select, struct ata),
-    VMSTATE_UINT8(status, struct ata),
-    VMSTATE_UINT8(control, struct ata),
-    VMSTATE_END_OF_LIST()
+    VMSTATE_UINT8(feature, struct ata), VMSTATE_UINT8(error, struct ata),
+    VMSTATE_UINT8(nsector, struct ata), VMSTATE_UINT8(lba_low, struct ata),
+    VMSTATE_UINT8(lba_mid, struct ata), VMSTATE_UINT8(lba_high, struct ata),
+    VMSTATE_UINT8(select, struct ata),  VMSTATE_UINT8(status, struct ata),
+    VMSTATE_UINT8(control, struct ata), VMSTATE_END_OF_LIST()
 };
 
 const struct vmstate_desc vmstate_ata = {

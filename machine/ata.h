@@ -34,12 +34,12 @@ struct ata {
     bool xfer_active;
     bool xfer_write;
     uint8_t xfer_cmd;
-    uint32_t xfer_lba;          /* sector in buf */
-    uint32_t xfer_remaining;    /* sectors left, including the one in buf */
-    uint32_t xfer_pos;          /* bytes of buf already moved */
+    uint32_t xfer_lba;       /* sector in buf */
+    uint32_t xfer_remaining; /* sectors left, including the one in buf */
+    uint32_t xfer_pos;       /* bytes of buf already moved */
     uint8_t buf[ATA_SECTOR_SIZE];
 
-    BlockDev *blk;              /* NULL: no drive */
+    BlockDev *blk; /* NULL: no drive */
     /* Where bad guest requests and I/O errors are reported (stderr when
      * NULL). */
     void (*report)(void *opaque, const char *msg);

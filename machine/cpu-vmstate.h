@@ -12,7 +12,7 @@
 #include "vmstate/vmstate.h"
 
 struct cpu_vmstate_ctx {
-    const struct accel_ops *ops;   /* NULL: state only, no accelerator */
+    const struct accel_ops *ops; /* NULL: state only, no accelerator */
     struct accel_vcpu *vcpu;
     struct x86_state state;
 };

@@ -4,13 +4,12 @@
  * EMU_BLOCK_MAX instructions. */
 #include "machine/emu-internal.h"
 
-
 struct dec {
     struct emu_cpu *c;
-    uint32_t lin;          /* linear address of the instruction */
+    uint32_t lin; /* linear address of the instruction */
     int len;
-    int seg;               /* segment override, or -1 */
-    int osz;               /* operand size: 2 or 4 */
+    int seg; /* segment override, or -1 */
+    int osz; /* operand size: 2 or 4 */
 };
 
 static uint8_t fetch8(struct dec *d)
@@ -114,15 +113,34 @@ static int decode_prefixes(struct dec *d, struct emu_op *op)
             return -1;
         uint8_t b = fetch8(d);
         switch (b) {
-        case 0x66: d->osz = 2; continue;
-        case 0xf0: lock = 1; continue;
-        case 0xf2: case 0xf3: rep = b; continue;
-        case 0x26: d->seg = S_ES; continue;
-        case 0x2e: d->seg = S_CS; continue;
-        case 0x36: d->seg = S_SS; continue;
-        case 0x3e: d->seg = S_DS; continue;
-        case 0x64: d->seg = S_FS; continue;
-        case 0x65: d->seg = S_GS; continue;
+        case 0x66:
+            d->osz = 2;
+            continue;
+        case 0xf0:
+            lock = 1;
+            continue;
+        case 0xf2:
+        case 0xf3:
+            rep = b;
+            continue;
+        case 0x26:
+            d->seg = S_ES;
+            continue;
+        case 0x2e:
+            d->seg = S_CS;
+            continue;
+        case 0x36:
+            d->seg = S_SS;
+            continue;
+        case 0x3e:
+            d->seg = S_DS;
+            continue;
+        case 0x64:
+            d->seg = S_FS;
+            continue;
+        case 0x65:
+            d->seg = S_GS;
+            continue;
         default:
             if (d->seg >= 0)
                 op->seg = (uint8_t)d->seg;
@@ -140,13 +158,15 @@ static bool decode_alu(struct dec *d, struct emu_op *op, uint8_t b)
     op->sub = (uint8_t)kind;
     op->sz = bw_size(b, d->osz);
     switch (form) {
-    case 0: case 1:
+    case 0:
+    case 1:
         modrm(d, op);
         op->fn = emu_alu_fns[kind][op->mem][szi(op->sz)];
         if (op->lock && op->mem && kind != 7)
             op->fn = emu_op_locked_rmw;
         break;
-    case 2: case 3:
+    case 2:
+    case 3:
         modrm(d, op);
         op->fn = emu_alu_fns[kind][ALU_R_RM_REG + op->mem][szi(op->sz)];
         break;
@@ -172,25 +192,50 @@ static bool decode_40_7f(struct dec *d, struct emu_op *op, uint8_t b)
         op->fn = emu_incdec_fns[op->sub][0][szi(osz)];
         break;
     case 0x50 ... 0x57:
-        op->sz = (uint8_t)osz; op->reg = b & 7; op->fn = emu_op_push_r; break;
+        op->sz = (uint8_t)osz;
+        op->reg = b & 7;
+        op->fn = emu_op_push_r;
+        break;
     case 0x58 ... 0x5f:
-        op->sz = (uint8_t)osz; op->reg = b & 7; op->fn = emu_op_pop_r; break;
-    case 0x60: if (osz == 4) op->fn = emu_op_pushad; break;
-    case 0x61: if (osz == 4) op->fn = emu_op_popad; break;
+        op->sz = (uint8_t)osz;
+        op->reg = b & 7;
+        op->fn = emu_op_pop_r;
+        break;
+    case 0x60:
+        if (osz == 4)
+            op->fn = emu_op_pushad;
+        break;
+    case 0x61:
+        if (osz == 4)
+            op->fn = emu_op_popad;
+        break;
     case 0x68:
-        op->sz = (uint8_t)osz; op->imm = fetch_imm(d, osz);
-        op->fn = emu_op_push_i; break;
+        op->sz = (uint8_t)osz;
+        op->imm = fetch_imm(d, osz);
+        op->fn = emu_op_push_i;
+        break;
     case 0x6a:
-        op->sz = (uint8_t)osz; op->imm = fetch_simm8(d, osz);
-        op->fn = emu_op_push_i; break;
-    case 0x69: case 0x6b:
-        op->sz = (uint8_t)osz; modrm(d, op);
+        op->sz = (uint8_t)osz;
+        op->imm = fetch_simm8(d, osz);
+        op->fn = emu_op_push_i;
+        break;
+    case 0x69:
+    case 0x6b:
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
         op->imm = b == 0x69 ? fetch_imm(d, osz) : fetch_simm8(d, osz);
-        op->fn = emu_op_imul3; break;
-    case 0x6c: case 0x6d:
-        op->sz = bw_size(b, osz); op->fn = emu_op_ins; break;
-    case 0x6e: case 0x6f:
-        op->sz = bw_size(b, osz); op->fn = emu_op_outs; break;
+        op->fn = emu_op_imul3;
+        break;
+    case 0x6c:
+    case 0x6d:
+        op->sz = bw_size(b, osz);
+        op->fn = emu_op_ins;
+        break;
+    case 0x6e:
+    case 0x6f:
+        op->sz = bw_size(b, osz);
+        op->fn = emu_op_outs;
+        break;
     case 0x70 ... 0x7f: {
         int32_t rel = (int8_t)fetch8(d);
         op->sub = b & 15;
@@ -210,7 +255,10 @@ static bool decode_80_bf(struct dec *d, struct emu_op *op, uint8_t b)
 {
     int osz = d->osz;
     switch (b) {
-    case 0x80: case 0x81: case 0x82: case 0x83:
+    case 0x80:
+    case 0x81:
+    case 0x82:
+    case 0x83:
         op->sz = bw_size(b, osz);
         modrm(d, op);
         op->sub = op->reg;
@@ -218,81 +266,135 @@ static bool decode_80_bf(struct dec *d, struct emu_op *op, uint8_t b)
         op->fn = emu_alu_fns[op->sub][ALU_RM_I_REG + op->mem][szi(op->sz)];
         if (op->lock && op->mem && op->sub != 7) {
             op->fn = emu_op_locked_rmw;
-            op->sub |= 0x80;                    /* source is imm */
+            op->sub |= 0x80; /* source is imm */
         }
         break;
-    case 0x84: case 0x85:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_op_test_rm_r; break;
-    case 0x86: case 0x87:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_op_xchg; break;
-    case 0x88: case 0x89:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_mov_fns[0][op->mem][szi(op->sz)]; break;
-    case 0x8a: case 0x8b:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_mov_fns[1][op->mem][szi(op->sz)]; break;
+    case 0x84:
+    case 0x85:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_op_test_rm_r;
+        break;
+    case 0x86:
+    case 0x87:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_op_xchg;
+        break;
+    case 0x88:
+    case 0x89:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_mov_fns[0][op->mem][szi(op->sz)];
+        break;
+    case 0x8a:
+    case 0x8b:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_mov_fns[1][op->mem][szi(op->sz)];
+        break;
     case 0x8c:
-        op->sz = (uint8_t)(osz); modrm(d, op);
+        op->sz = (uint8_t)(osz);
+        modrm(d, op);
         if (op->reg < X86_NR_SREGS)
             op->fn = emu_op_mov_rm_sreg;
         break;
     case 0x8d:
-        op->sz = (uint8_t)osz; modrm(d, op);
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
         if (op->mem)
             op->fn = emu_op_lea;
         break;
     case 0x8e:
-        op->sz = 2; modrm(d, op);
+        op->sz = 2;
+        modrm(d, op);
         if (op->reg < X86_NR_SREGS && op->reg != S_CS) {
             op->fn = emu_op_mov_sreg_rm;
             return true;
         }
         break;
     case 0x8f:
-        op->sz = (uint8_t)osz; modrm(d, op);
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
         if (op->reg == 0)
             op->fn = emu_op_pop_rm;
         break;
     case 0x90:
-        op->fn = op->rep == 0xf3 ? emu_op_pause : emu_op_nop; break;
+        op->fn = op->rep == 0xf3 ? emu_op_pause : emu_op_nop;
+        break;
     case 0x91 ... 0x97:
-        op->sz = (uint8_t)osz; op->mem = 0; op->rm = b & 7; op->reg = R_EAX;
-        op->fn = emu_op_xchg; break;
-    case 0x98: op->sz = (uint8_t)osz; op->fn = emu_op_cbw; break;
-    case 0x99: op->sz = (uint8_t)osz; op->fn = emu_op_cwd; break;
-    case 0x9c: op->sz = (uint8_t)osz; op->fn = emu_op_pushf; break;
-    case 0x9d: op->sz = (uint8_t)osz; op->fn = emu_op_popf; return true;
-    case 0x9e: op->fn = emu_op_sahf; break;
-    case 0x9f: op->fn = emu_op_lahf; break;
+        op->sz = (uint8_t)osz;
+        op->mem = 0;
+        op->rm = b & 7;
+        op->reg = R_EAX;
+        op->fn = emu_op_xchg;
+        break;
+    case 0x98:
+        op->sz = (uint8_t)osz;
+        op->fn = emu_op_cbw;
+        break;
+    case 0x99:
+        op->sz = (uint8_t)osz;
+        op->fn = emu_op_cwd;
+        break;
+    case 0x9c:
+        op->sz = (uint8_t)osz;
+        op->fn = emu_op_pushf;
+        break;
+    case 0x9d:
+        op->sz = (uint8_t)osz;
+        op->fn = emu_op_popf;
+        return true;
+    case 0x9e:
+        op->fn = emu_op_sahf;
+        break;
+    case 0x9f:
+        op->fn = emu_op_lahf;
+        break;
     case 0xa0 ... 0xa3:
         op->sz = bw_size(b, osz);
         op->mem = 1;
         op->disp = (int32_t)fetch32(d);
         op->fn = b & 2 ? emu_op_mov_moffs_store : emu_op_mov_moffs_load;
         break;
-    case 0xa4: case 0xa5: case 0xa6: case 0xa7: case 0xaa: case 0xab:
-    case 0xac: case 0xad: case 0xae: case 0xaf: {
+    case 0xa4:
+    case 0xa5:
+    case 0xa6:
+    case 0xa7:
+    case 0xaa:
+    case 0xab:
+    case 0xac:
+    case 0xad:
+    case 0xae:
+    case 0xaf: {
         static const emu_fn str[] = {
             [0x4] = emu_op_movs, [0x6] = emu_op_cmps, [0xa] = emu_op_stos,
             [0xc] = emu_op_lods, [0xe] = emu_op_scas,
         };
         op->sz = bw_size(b, osz);
-        op->fn = str[(b & 0xe) ];
+        op->fn = str[(b & 0xe)];
         break;
     }
-    case 0xa8: case 0xa9:
+    case 0xa8:
+    case 0xa9:
         op->sz = bw_size(b, osz);
-        op->mem = 0; op->rm = R_EAX;
+        op->mem = 0;
+        op->rm = R_EAX;
         op->imm = fetch_imm(d, op->sz);
-        op->fn = emu_op_test_rm_i; break;
+        op->fn = emu_op_test_rm_i;
+        break;
     case 0xb0 ... 0xb7:
-        op->sz = 1; op->reg = b & 7; op->imm = fetch8(d);
-        op->fn = emu_op_mov_r_i; break;
+        op->sz = 1;
+        op->reg = b & 7;
+        op->imm = fetch8(d);
+        op->fn = emu_op_mov_r_i;
+        break;
     case 0xb8 ... 0xbf:
-        op->sz = (uint8_t)osz; op->reg = b & 7; op->imm = fetch_imm(d, osz);
-        op->fn = emu_op_mov_r_i; break;
+        op->sz = (uint8_t)osz;
+        op->reg = b & 7;
+        op->imm = fetch_imm(d, osz);
+        op->fn = emu_op_mov_r_i;
+        break;
     default:
         break;
     }
@@ -306,29 +408,44 @@ static bool decode_transfer(struct dec *d, struct emu_op *op, uint8_t b)
     int osz = d->osz;
     switch (b) {
     case 0xc2:
-        op->imm2 = fetch16(d); op->fn = emu_op_ret; return true;
+        op->imm2 = fetch16(d);
+        op->fn = emu_op_ret;
+        return true;
     case 0xc3:
-        op->fn = emu_op_ret; return true;
-    case 0xe0: case 0xe1: case 0xe2: case 0xe3: {
+        op->fn = emu_op_ret;
+        return true;
+    case 0xe0:
+    case 0xe1:
+    case 0xe2:
+    case 0xe3: {
         int32_t rel = (int8_t)fetch8(d);
         op->sub = b & 3;
         op->imm = rel_target(d, rel);
         op->fn = b == 0xe3 ? emu_op_jecxz : emu_op_loop;
         return true;
     }
-    case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+    case 0xe4:
+    case 0xe5:
+    case 0xe6:
+    case 0xe7:
         op->sz = bw_size(b, osz);
         op->imm = fetch8(d);
-        op->sub = 1;                                /* port in imm */
+        op->sub = 1; /* port in imm */
         op->fn = b & 2 ? emu_op_out : emu_op_in;
         return true;
-    case 0xec: case 0xed: case 0xee: case 0xef:
+    case 0xec:
+    case 0xed:
+    case 0xee:
+    case 0xef:
         op->sz = bw_size(b, osz);
         op->fn = b & 2 ? emu_op_out : emu_op_in;
         return true;
-    case 0xe8: case 0xe9: case 0xeb: {
+    case 0xe8:
+    case 0xe9:
+    case 0xeb: {
         int32_t rel = b == 0xeb ? (int8_t)fetch8(d)
-                    : osz == 2 ? (int16_t)fetch16(d) : (int32_t)fetch32(d);
+            : osz == 2          ? (int16_t)fetch16(d)
+                                : (int32_t)fetch32(d);
         op->imm = rel_target(d, rel);
         if (osz == 2)
             op->imm &= 0xffff;
@@ -343,7 +460,9 @@ static bool decode_transfer(struct dec *d, struct emu_op *op, uint8_t b)
         op->imm2 = fetch16(d);
         op->fn = emu_op_jmp_far;
         return true;
-    case 0xf4: op->fn = emu_op_hlt; return true;
+    case 0xf4:
+        op->fn = emu_op_hlt;
+        return true;
     default:
         return false;
     }
@@ -354,7 +473,7 @@ static bool decode_grp3(struct dec *d, struct emu_op *op, uint8_t b)
 {
     static const emu_fn grp3[8] = {
         emu_op_test_rm_i, emu_op_unknown, emu_op_not, emu_op_neg,
-        emu_op_mul1, emu_op_imul1, emu_op_div, emu_op_idiv,
+        emu_op_mul1,      emu_op_imul1,   emu_op_div, emu_op_idiv,
     };
     op->sz = bw_size(b, d->osz);
     modrm(d, op);
@@ -362,7 +481,7 @@ static bool decode_grp3(struct dec *d, struct emu_op *op, uint8_t b)
         op->imm = fetch_imm(d, op->sz);
     op->fn = grp3[op->reg];
     if (op->lock && op->mem && (op->reg == 2 || op->reg == 3)) {
-        op->sub = (uint8_t)(8 + op->reg);       /* 10 NOT, 11 NEG */
+        op->sub = (uint8_t)(8 + op->reg); /* 10 NOT, 11 NEG */
         op->fn = emu_op_locked_rmw;
     }
     return false;
@@ -377,7 +496,7 @@ static bool decode_grp45(struct dec *d, struct emu_op *op, uint8_t b)
         op->sub = op->reg;
         op->fn = emu_incdec_fns[op->sub][op->mem][szi(op->sz)];
         if (op->lock && op->mem) {
-            op->sub = (uint8_t)(8 + op->reg);   /* 8 INC, 9 DEC */
+            op->sub = (uint8_t)(8 + op->reg); /* 8 INC, 9 DEC */
             op->fn = emu_op_locked_rmw;
         }
         return false;
@@ -401,11 +520,16 @@ static bool decode_grp45(struct dec *d, struct emu_op *op, uint8_t b)
 static bool decode_c0_ff(struct dec *d, struct emu_op *op, uint8_t b)
 {
     switch (b) {
-    case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+    case 0xc0:
+    case 0xc1:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
         op->sz = bw_size(b, d->osz);
         modrm(d, op);
         if (op->reg == 6)
-            break;                                  /* undocumented SAL */
+            break; /* undocumented SAL */
         op->sub = op->reg;
         /* imm2: count source, 0 = CL, else 1 + immediate */
         if (b <= 0xc1)
@@ -414,21 +538,33 @@ static bool decode_c0_ff(struct dec *d, struct emu_op *op, uint8_t b)
             op->imm2 = 2;
         op->fn = emu_op_shift;
         break;
-    case 0xc6: case 0xc7:
+    case 0xc6:
+    case 0xc7:
         op->sz = bw_size(b, d->osz);
         modrm(d, op);
         if (op->reg != 0)
             break;
         op->imm = fetch_imm(d, op->sz);
-        op->fn = emu_op_mov_rm_i; break;
+        op->fn = emu_op_mov_rm_i;
+        break;
     case 0xc9:
-        op->fn = emu_op_leave; break;
-    case 0xf5: case 0xf8: case 0xf9: case 0xfa: case 0xfb: case 0xfc:
+        op->fn = emu_op_leave;
+        break;
+    case 0xf5:
+    case 0xf8:
+    case 0xf9:
+    case 0xfa:
+    case 0xfb:
+    case 0xfc:
     case 0xfd:
-        op->sub = b; op->fn = emu_op_flagop; break;
-    case 0xf6: case 0xf7:
+        op->sub = b;
+        op->fn = emu_op_flagop;
+        break;
+    case 0xf6:
+    case 0xf7:
         return decode_grp3(d, op, b);
-    case 0xfe: case 0xff:
+    case 0xfe:
+    case 0xff:
         return decode_grp45(d, op, b);
     default:
         return decode_transfer(d, op, b);
@@ -446,27 +582,44 @@ static bool decode_0f(struct dec *d, struct emu_op *op)
         modrm(d, op);
         if (!op->mem)
             break;
-        if (op->reg == 0) op->fn = emu_op_sgdt;
-        else if (op->reg == 1) op->fn = emu_op_sidt;
-        else if (op->reg == 2) { op->fn = emu_op_lgdt; return true; }
-        else if (op->reg == 3) { op->fn = emu_op_lidt; return true; }
+        if (op->reg == 0)
+            op->fn = emu_op_sgdt;
+        else if (op->reg == 1)
+            op->fn = emu_op_sidt;
+        else if (op->reg == 2) {
+            op->fn = emu_op_lgdt;
+            return true;
+        } else if (op->reg == 3) {
+            op->fn = emu_op_lidt;
+            return true;
+        }
         break;
-    case 0x08: case 0x09:
-        op->fn = emu_op_flush; return true;
+    case 0x08:
+    case 0x09:
+        op->fn = emu_op_flush;
+        return true;
     case 0x1f:
-        modrm(d, op); op->fn = emu_op_nop; break;
-    case 0x20: case 0x22: {
-        uint8_t m = fetch8(d);                  /* mod reads as 11b */
+        modrm(d, op);
+        op->fn = emu_op_nop;
+        break;
+    case 0x20:
+    case 0x22: {
+        uint8_t m = fetch8(d); /* mod reads as 11b */
         op->reg = (m >> 3) & 7;
         op->rm = m & 7;
         op->mem = 0;
         op->fn = b == 0x20 ? emu_op_mov_from_cr : emu_op_mov_to_cr;
         return b == 0x22;
     }
-    case 0x31: op->fn = emu_op_rdtsc; break;
+    case 0x31:
+        op->fn = emu_op_rdtsc;
+        break;
     case 0x40 ... 0x4f:
-        op->sz = (uint8_t)osz; modrm(d, op); op->sub = b & 15;
-        op->fn = emu_op_cmov; break;
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
+        op->sub = b & 15;
+        op->fn = emu_op_cmov;
+        break;
     case 0x80 ... 0x8f: {
         int32_t rel = osz == 2 ? (int16_t)fetch16(d) : (int32_t)fetch32(d);
         op->sub = b & 15;
@@ -477,43 +630,80 @@ static bool decode_0f(struct dec *d, struct emu_op *op)
         return true;
     }
     case 0x90 ... 0x9f:
-        op->sz = 1; modrm(d, op); op->sub = b & 15;
-        op->fn = emu_op_setcc; break;
-    case 0xa2: op->fn = emu_op_cpuid; return true;
-    case 0xa3: case 0xab: case 0xb3: case 0xbb:
-        op->sz = (uint8_t)osz; modrm(d, op);
-        op->sub = (b >> 3) & 3;                 /* 0 BT 1 BTS 2 BTR 3 BTC */
-        op->fn = emu_op_bt_r; break;
+        op->sz = 1;
+        modrm(d, op);
+        op->sub = b & 15;
+        op->fn = emu_op_setcc;
+        break;
+    case 0xa2:
+        op->fn = emu_op_cpuid;
+        return true;
+    case 0xa3:
+    case 0xab:
+    case 0xb3:
+    case 0xbb:
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
+        op->sub = (b >> 3) & 3; /* 0 BT 1 BTS 2 BTR 3 BTC */
+        op->fn = emu_op_bt_r;
+        break;
     case 0xba:
-        op->sz = (uint8_t)osz; modrm(d, op);
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
         if (op->reg < 4)
             break;
         op->sub = op->reg & 3;
         op->imm = fetch8(d);
-        op->fn = emu_op_bt_i; break;
-    case 0xa4: case 0xa5: case 0xac: case 0xad:
-        op->sz = (uint8_t)osz; modrm(d, op);
+        op->fn = emu_op_bt_i;
+        break;
+    case 0xa4:
+    case 0xa5:
+    case 0xac:
+    case 0xad:
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
         op->imm2 = (b & 1) ? 0 : (uint16_t)(1 + fetch8(d));
-        op->fn = b < 0xa8 ? emu_op_shld : emu_op_shrd; break;
+        op->fn = b < 0xa8 ? emu_op_shld : emu_op_shrd;
+        break;
     case 0xaf:
-        op->sz = (uint8_t)osz; modrm(d, op); op->fn = emu_op_imul2; break;
-    case 0xb0: case 0xb1:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_op_cmpxchg; break;
-    case 0xc0: case 0xc1:
-        op->sz = bw_size(b, osz); modrm(d, op);
-        op->fn = emu_op_xadd; break;
-    case 0xb6: case 0xb7: case 0xbe: case 0xbf:
-        op->sz = (uint8_t)osz; modrm(d, op);
-        op->sub = (b & 1) ? 2 : 1;              /* source size */
-        op->fn = b < 0xb8 ? emu_op_movzx : emu_op_movsx; break;
-    case 0xbc: case 0xbd:
-        op->sz = (uint8_t)osz; modrm(d, op);
-        op->fn = b == 0xbc ? emu_op_bsf : emu_op_bsr; break;
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
+        op->fn = emu_op_imul2;
+        break;
+    case 0xb0:
+    case 0xb1:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_op_cmpxchg;
+        break;
+    case 0xc0:
+    case 0xc1:
+        op->sz = bw_size(b, osz);
+        modrm(d, op);
+        op->fn = emu_op_xadd;
+        break;
+    case 0xb6:
+    case 0xb7:
+    case 0xbe:
+    case 0xbf:
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
+        op->sub = (b & 1) ? 2 : 1; /* source size */
+        op->fn = b < 0xb8 ? emu_op_movzx : emu_op_movsx;
+        break;
+    case 0xbc:
+    case 0xbd:
+        op->sz = (uint8_t)osz;
+        modrm(d, op);
+        op->fn = b == 0xbc ? emu_op_bsf : emu_op_bsr;
+        break;
     case 0xc8 ... 0xcf:
         if (osz != 4)
             break;
-        op->sz = 4; op->reg = b & 7; op->fn = emu_op_bswap; break;
+        op->sz = 4;
+        op->reg = b & 7;
+        op->fn = emu_op_bswap;
+        break;
     default:
         break;
     }
@@ -527,8 +717,8 @@ static bool lock_allowed(const struct emu_op *op)
     if (!op->mem)
         return false;
     return op->fn == emu_op_locked_rmw || op->fn == emu_op_xchg ||
-           op->fn == emu_op_xadd || op->fn == emu_op_cmpxchg ||
-           ((op->fn == emu_op_bt_r || op->fn == emu_op_bt_i) && op->sub);
+        op->fn == emu_op_xadd || op->fn == emu_op_cmpxchg ||
+        ((op->fn == emu_op_bt_r || op->fn == emu_op_bt_i) && op->sub);
 }
 
 /* Decode one instruction into op; returns true if it ends the block. */
@@ -548,7 +738,7 @@ static bool decode_one(struct dec *d, struct emu_op *op)
     else if (b == 0x0f)
         ends = decode_0f(d, op);
     else if (b < 0x40)
-        ends = false;                           /* not decoded: #UD */
+        ends = false; /* not decoded: #UD */
     else if (b < 0x80)
         ends = decode_40_7f(d, op, (uint8_t)b);
     else if (b < 0xc0)

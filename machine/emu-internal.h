@@ -11,17 +11,17 @@
 #include "machine/emu.h"
 #include "util/guest-reads.h"
 
-#define likely(x)   __builtin_expect(!!(x), 1)
+#define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-#define EMU_INLINE  static inline __attribute__((always_inline))
+#define EMU_INLINE static inline __attribute__((always_inline))
 
 #define EMU_PAGE_SHIFT 12
-#define EMU_PAGE_SIZE  (1u << EMU_PAGE_SHIFT)
-#define EMU_BLOCK_MAX  32          /* instructions per decoded block */
-#define EMU_TBL_BITS   12          /* decoded-block table slots (log2) */
-#define EMU_NOREG      8           /* r[8] reads as 0: "no base/index" */
-#define EMU_NOSEG      X86_NR_SREGS /* segbase[6] is 0 */
-#define EMU_NOPAGE     UINT32_MAX
+#define EMU_PAGE_SIZE (1u << EMU_PAGE_SHIFT)
+#define EMU_BLOCK_MAX 32       /* instructions per decoded block */
+#define EMU_TBL_BITS 12        /* decoded-block table slots (log2) */
+#define EMU_NOREG 8            /* r[8] reads as 0: "no base/index" */
+#define EMU_NOSEG X86_NR_SREGS /* segbase[6] is 0 */
+#define EMU_NOPAGE UINT32_MAX
 
 #define EFLAGS_ARITH (X86_CF | X86_PF | X86_AF | X86_ZF | X86_SF | X86_OF)
 
@@ -41,34 +41,34 @@ typedef int (*emu_fn)(struct emu_cpu *c, const struct emu_op *op);
 /* One decoded instruction. */
 struct emu_op {
     emu_fn fn;
-    uint32_t eip;              /* EIP of this instruction */
-    uint32_t imm;              /* immediate / branch target */
-    int32_t disp;              /* memory operand displacement */
-    uint16_t imm2;             /* second immediate (far selector, RET n) */
-    uint8_t len;               /* bytes */
-    uint8_t sz;                /* operand size: 1, 2 or 4 */
-    uint8_t reg;               /* ModRM reg field or register operand */
-    uint8_t rm;                /* ModRM r/m register when !mem */
-    uint8_t base, index;       /* memory operand registers (EMU_NOREG) */
-    uint8_t scale, seg;        /* index shift, segment (EMU_NOSEG) */
-    uint8_t sub;               /* operation within a family, condition */
-    uint8_t rep;               /* 0, 0xf3 (REP/REPE) or 0xf2 (REPNE) */
-    uint8_t mem;               /* r/m operand is memory */
-    uint8_t lock;              /* LOCK prefix */
+    uint32_t eip;        /* EIP of this instruction */
+    uint32_t imm;        /* immediate / branch target */
+    int32_t disp;        /* memory operand displacement */
+    uint16_t imm2;       /* second immediate (far selector, RET n) */
+    uint8_t len;         /* bytes */
+    uint8_t sz;          /* operand size: 1, 2 or 4 */
+    uint8_t reg;         /* ModRM reg field or register operand */
+    uint8_t rm;          /* ModRM r/m register when !mem */
+    uint8_t base, index; /* memory operand registers (EMU_NOREG) */
+    uint8_t scale, seg;  /* index shift, segment (EMU_NOSEG) */
+    uint8_t sub;         /* operation within a family, condition */
+    uint8_t rep;         /* 0, 0xf3 (REP/REPE) or 0xf2 (REPNE) */
+    uint8_t mem;         /* r/m operand is memory */
+    uint8_t lock;        /* LOCK prefix */
 };
 
 struct emu_block {
     uint32_t eip, cs_base;
-    uint32_t page, page2;      /* RAM pages the code came from */
-    uint32_t gen, gen2;        /* their generations when decoded */
+    uint32_t page, page2; /* RAM pages the code came from */
+    uint32_t gen, gen2;   /* their generations when decoded */
     uint32_t ninsn;
     struct emu_op ops[EMU_BLOCK_MAX + 1];
 };
 
 struct emu_code_map {
     uint64_t npages;
-    _Atomic uint8_t *has_code;     /* some vCPU decoded code here */
-    _Atomic uint32_t *gen;         /* bumped when code here changed */
+    _Atomic uint8_t *has_code; /* some vCPU decoded code here */
+    _Atomic uint32_t *gen;     /* bumped when code here changed */
 };
 
 enum emu_run_state { EMU_RUNNING = -1 };
@@ -89,17 +89,17 @@ struct emu_cpu {
     bool own_code, own_dirty;
     struct emu_bus bus;
 
-    int exit;                  /* EMU_RUNNING or an enum emu_exit */
-    int unretired;             /* the ending op did not retire */
-    bool smc;                  /* a store hit a page holding code */
+    int exit;      /* EMU_RUNNING or an enum emu_exit */
+    int unretired; /* the ending op did not retire */
+    bool smc;      /* a store hit a page holding code */
     const atomic_int *stop;
-    uint64_t insns;            /* retired in this emu_cpu_run call */
-    uint64_t insns_before;     /* retired in earlier calls */
-    struct x86_state sys;      /* segments, tables, CRs (regs unused) */
+    uint64_t insns;        /* retired in this emu_cpu_run call */
+    uint64_t insns_before; /* retired in earlier calls */
+    struct x86_state sys;  /* segments, tables, CRs (regs unused) */
     char *err;
     size_t errlen;
     int cpu_index, cpu_count;
-    unsigned pauses;           /* PAUSEs since the last host yield */
+    unsigned pauses; /* PAUSEs since the last host yield */
     struct emu_block *tbl[1u << EMU_TBL_BITS];
 };
 
@@ -156,16 +156,22 @@ EMU_INLINE bool emu_cf(struct emu_cpu *c)
     int sz = c->lf_op & 7;
     uint32_t m = sz_mask(sz);
     switch (c->lf_op >> 3) {
-    case LF_ADD:   return c->lf_res < c->lf_dst;
-    case LF_ADC:   return c->lf_aux ? c->lf_res <= c->lf_dst
-                                    : c->lf_res < c->lf_dst;
-    case LF_SUB:   return c->lf_dst < c->lf_src;
-    case LF_SBB:   return c->lf_aux ? c->lf_dst <= c->lf_src
-                                    : c->lf_dst < c->lf_src;
-    case LF_LOGIC: return false;
+    case LF_ADD:
+        return c->lf_res < c->lf_dst;
+    case LF_ADC:
+        return c->lf_aux ? c->lf_res <= c->lf_dst : c->lf_res < c->lf_dst;
+    case LF_SUB:
+        return c->lf_dst < c->lf_src;
+    case LF_SBB:
+        return c->lf_aux ? c->lf_dst <= c->lf_src : c->lf_dst < c->lf_src;
+    case LF_LOGIC:
+        return false;
     case LF_INC:
-    case LF_DEC:   return c->lf_aux;
-    default:       (void)m; return c->eflags & X86_CF;
+    case LF_DEC:
+        return c->lf_aux;
+    default:
+        (void)m;
+        return c->eflags & X86_CF;
     }
 }
 
@@ -183,27 +189,59 @@ EMU_INLINE bool emu_cond(struct emu_cpu *c, int cc)
         int sz = c->lf_op & 7;
         uint32_t d = c->lf_dst, s = c->lf_src, res = c->lf_res;
         switch (cc >> 1) {
-        case 0: r = (d ^ s) & (d ^ res) & sz_sign(sz); break;
-        case 1: r = d < s; break;
-        case 2: r = res == 0; break;
-        case 3: r = d <= s; break;
-        case 4: r = res & sz_sign(sz); break;
-        case 5: r = emu_parity_even(res); break;
-        case 6: r = sz_sext(d, sz) < sz_sext(s, sz); break;
-        default: r = sz_sext(d, sz) <= sz_sext(s, sz); break;
+        case 0:
+            r = (d ^ s) & (d ^ res) & sz_sign(sz);
+            break;
+        case 1:
+            r = d < s;
+            break;
+        case 2:
+            r = res == 0;
+            break;
+        case 3:
+            r = d <= s;
+            break;
+        case 4:
+            r = res & sz_sign(sz);
+            break;
+        case 5:
+            r = emu_parity_even(res);
+            break;
+        case 6:
+            r = sz_sext(d, sz) < sz_sext(s, sz);
+            break;
+        default:
+            r = sz_sext(d, sz) <= sz_sext(s, sz);
+            break;
         }
     } else {
         uint32_t f = emu_eflags(c);
         bool sf_ne_of = !!(f & X86_SF) != !!(f & X86_OF);
         switch (cc >> 1) {
-        case 0: r = f & X86_OF; break;
-        case 1: r = f & X86_CF; break;
-        case 2: r = f & X86_ZF; break;
-        case 3: r = f & (X86_CF | X86_ZF); break;
-        case 4: r = f & X86_SF; break;
-        case 5: r = f & X86_PF; break;
-        case 6: r = sf_ne_of; break;
-        default: r = (f & X86_ZF) || sf_ne_of; break;
+        case 0:
+            r = f & X86_OF;
+            break;
+        case 1:
+            r = f & X86_CF;
+            break;
+        case 2:
+            r = f & X86_ZF;
+            break;
+        case 3:
+            r = f & (X86_CF | X86_ZF);
+            break;
+        case 4:
+            r = f & X86_SF;
+            break;
+        case 5:
+            r = f & X86_PF;
+            break;
+        case 6:
+            r = sf_ne_of;
+            break;
+        default:
+            r = (f & X86_ZF) || sf_ne_of;
+            break;
         }
     }
     return r ^ (cc & 1);
@@ -243,7 +281,7 @@ void emu_code_written(struct emu_cpu *c, uint64_t page);
 EMU_INLINE uint32_t ea(const struct emu_cpu *c, const struct emu_op *op)
 {
     return c->segbase[op->seg] + c->r[op->base].d +
-           (c->r[op->index].d << op->scale) + (uint32_t)op->disp;
+        (c->r[op->index].d << op->scale) + (uint32_t)op->disp;
 }
 
 EMU_INLINE uint32_t mem_read(struct emu_cpu *c, uint32_t addr, int sz)
@@ -286,8 +324,7 @@ EMU_INLINE void page_stored(struct emu_cpu *c, uint64_t page)
     mark_dirty(c, page);
 }
 
-EMU_INLINE void mem_write(struct emu_cpu *c, uint32_t addr, int sz,
-                          uint32_t v)
+EMU_INLINE void mem_write(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
 {
     if (likely((uint64_t)addr + (unsigned)sz <= c->ram_size &&
                (addr & (EMU_PAGE_SIZE - 1)) <= EMU_PAGE_SIZE - (unsigned)sz)) {
@@ -347,30 +384,40 @@ void emu_decode_block(struct emu_cpu *c, struct emu_block *b);
 
 /* Handler tables (emu-ops.c, emu-string.c, emu-system.c) used by the
  * decoder.  [kind][form][size index], size index = sz >> 1. */
-enum { ALU_RM_R_REG, ALU_RM_R_MEM, ALU_R_RM_REG, ALU_R_RM_MEM,
-       ALU_RM_I_REG, ALU_RM_I_MEM, ALU_NFORMS };
+enum {
+    ALU_RM_R_REG,
+    ALU_RM_R_MEM,
+    ALU_R_RM_REG,
+    ALU_R_RM_MEM,
+    ALU_RM_I_REG,
+    ALU_RM_I_MEM,
+    ALU_NFORMS
+};
 extern const emu_fn emu_alu_fns[8][ALU_NFORMS][3];
-extern const emu_fn emu_incdec_fns[2][2][3];   /* [dec][mem][size] */
-extern const emu_fn emu_mov_fns[2][2][3];      /* [load][mem][size] */
+extern const emu_fn emu_incdec_fns[2][2][3]; /* [dec][mem][size] */
+extern const emu_fn emu_mov_fns[2][2][3];    /* [load][mem][size] */
 extern const emu_fn emu_jcc_fns[16];
 
 /* Generic handlers selected by the decoder. */
-#define EMU_HANDLERS(X) \
-    X(mov_rm_i) X(mov_r_i) X(mov_moffs_load) \
-    X(mov_moffs_store) X(movzx) X(movsx) X(lea) X(xchg) X(bswap) \
-    X(cbw) X(cwd) X(push_r) X(pop_r) X(push_i) X(push_rm) X(pop_rm) \
-    X(pushad) X(popad) X(pushf) X(popf) X(lahf) X(sahf) X(cmov) X(setcc) \
-    X(test_rm_r) X(test_rm_i) X(not) X(neg) X(mul1) X(imul1) \
-    X(div) X(idiv) X(imul2) X(imul3) X(shift) X(shld) X(shrd) \
-    X(bt_r) X(bt_i) X(bsf) X(bsr) X(xadd) X(cmpxchg) X(locked_rmw) \
-    X(jmp) X(jcc) X(jmp_rm) X(call) X(call_rm) X(ret) X(loop) X(jecxz) \
-    X(jmp_far) X(leave) X(nop) X(pause) X(flagop) X(hlt) X(next) \
-    X(movs) X(stos) X(lods) X(cmps) X(scas) X(ins) X(outs) \
-    X(in) X(out) X(cpuid) X(rdtsc) X(lgdt) X(lidt) X(sgdt) X(sidt) \
-    X(mov_from_cr) X(mov_to_cr) X(mov_rm_sreg) X(mov_sreg_rm) X(flush) \
-    X(unknown)
+#define EMU_HANDLERS(X)                                                        \
+    X(mov_rm_i)                                                                \
+    X(mov_r_i) X(mov_moffs_load) X(mov_moffs_store) X(movzx) X(movsx) X(       \
+        lea) X(xchg) X(bswap) X(cbw) X(cwd) X(push_r) X(pop_r) X(push_i)       \
+        X(push_rm) X(pop_rm) X(pushad) X(popad) X(pushf) X(popf) X(lahf) X(    \
+            sahf) X(cmov) X(setcc) X(test_rm_r) X(test_rm_i) X(not ) X(neg)    \
+            X(mul1) X(imul1) X(div) X(idiv) X(imul2) X(imul3) X(shift) X(shld) \
+                X(shrd) X(bt_r) X(bt_i) X(bsf) X(bsr) X(xadd) X(cmpxchg)       \
+                    X(locked_rmw) X(jmp) X(jcc) X(jmp_rm) X(call) X(call_rm)   \
+                        X(ret) X(loop) X(jecxz) X(jmp_far) X(leave) X(nop)     \
+                            X(pause) X(flagop) X(hlt) X(next) X(movs) X(stos)  \
+                                X(lods) X(cmps) X(scas) X(ins) X(outs) X(in)   \
+                                    X(out) X(cpuid) X(rdtsc) X(lgdt) X(lidt)   \
+                                        X(sgdt) X(sidt) X(mov_from_cr)         \
+                                            X(mov_to_cr) X(mov_rm_sreg)        \
+                                                X(mov_sreg_rm) X(flush)        \
+                                                    X(unknown)
 
-#define EMU_DECLARE(name) \
+#define EMU_DECLARE(name)                                                      \
     int emu_op_##name(struct emu_cpu *c, const struct emu_op *op);
 EMU_HANDLERS(EMU_DECLARE)
 #undef EMU_DECLARE

@@ -8,8 +8,8 @@
 
 /* ---- Operand helpers ---- */
 
-EMU_INLINE uint32_t rm_read(struct emu_cpu *c, const struct emu_op *op,
-                            int sz, uint32_t *addr)
+EMU_INLINE uint32_t rm_read(struct emu_cpu *c, const struct emu_op *op, int sz,
+                            uint32_t *addr)
 {
     *addr = 0;
     if (op->mem) {
@@ -86,75 +86,90 @@ EMU_INLINE uint32_t alu(struct emu_cpu *c, int kind, int sz, uint32_t d,
         r = d ^ s;
         lf_set(c, LF_LOGIC, sz, d, s, r);
         return r;
-    default:                                   /* 5 SUB, 7 CMP */
+    default: /* 5 SUB, 7 CMP */
         r = (d - s) & m;
         lf_set(c, LF_SUB, sz, d, s, r);
         return r;
     }
 }
 
-#define ALU_FNS(K, SZ)                                                      \
-static int alu_##K##_rmr_reg_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->rm), reg_get(c, SZ, op->reg)); \
-    if (K != 7)                                                             \
-        reg_set(c, SZ, op->rm, r);                                          \
-    return 0;                                                               \
-}                                                                           \
-static int alu_##K##_rmr_mem_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t a = ea(c, op);                                                 \
-    uint32_t r = alu(c, K, SZ, mem_read(c, a, SZ), reg_get(c, SZ, op->reg)); \
-    if (K == 7)                                                             \
-        return 0;                                                           \
-    mem_write(c, a, SZ, r);                                                 \
-    return store_done(c, op);                                               \
-}                                                                           \
-static int alu_##K##_rrm_reg_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->reg), reg_get(c, SZ, op->rm)); \
-    if (K != 7)                                                             \
-        reg_set(c, SZ, op->reg, r);                                         \
-    return 0;                                                               \
-}                                                                           \
-static int alu_##K##_rrm_mem_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->reg),                     \
-                     mem_read(c, ea(c, op), SZ));                           \
-    if (K != 7)                                                             \
-        reg_set(c, SZ, op->reg, r);                                         \
-    return 0;                                                               \
-}                                                                           \
-static int alu_##K##_rmi_reg_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->rm), op->imm);            \
-    if (K != 7)                                                             \
-        reg_set(c, SZ, op->rm, r);                                          \
-    return 0;                                                               \
-}                                                                           \
-static int alu_##K##_rmi_mem_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t a = ea(c, op);                                                 \
-    uint32_t r = alu(c, K, SZ, mem_read(c, a, SZ), op->imm);                \
-    if (K == 7)                                                             \
-        return 0;                                                           \
-    mem_write(c, a, SZ, r);                                                 \
-    return store_done(c, op);                                               \
-}
+#define ALU_FNS(K, SZ)                                                         \
+    static int alu_##K##_rmr_reg_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t r =                                                           \
+            alu(c, K, SZ, reg_get(c, SZ, op->rm), reg_get(c, SZ, op->reg));    \
+        if (K != 7)                                                            \
+            reg_set(c, SZ, op->rm, r);                                         \
+        return 0;                                                              \
+    }                                                                          \
+    static int alu_##K##_rmr_mem_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t a = ea(c, op);                                                \
+        uint32_t r =                                                           \
+            alu(c, K, SZ, mem_read(c, a, SZ), reg_get(c, SZ, op->reg));        \
+        if (K == 7)                                                            \
+            return 0;                                                          \
+        mem_write(c, a, SZ, r);                                                \
+        return store_done(c, op);                                              \
+    }                                                                          \
+    static int alu_##K##_rrm_reg_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t r =                                                           \
+            alu(c, K, SZ, reg_get(c, SZ, op->reg), reg_get(c, SZ, op->rm));    \
+        if (K != 7)                                                            \
+            reg_set(c, SZ, op->reg, r);                                        \
+        return 0;                                                              \
+    }                                                                          \
+    static int alu_##K##_rrm_mem_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->reg),                    \
+                         mem_read(c, ea(c, op), SZ));                          \
+        if (K != 7)                                                            \
+            reg_set(c, SZ, op->reg, r);                                        \
+        return 0;                                                              \
+    }                                                                          \
+    static int alu_##K##_rmi_reg_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t r = alu(c, K, SZ, reg_get(c, SZ, op->rm), op->imm);           \
+        if (K != 7)                                                            \
+            reg_set(c, SZ, op->rm, r);                                         \
+        return 0;                                                              \
+    }                                                                          \
+    static int alu_##K##_rmi_mem_##SZ(struct emu_cpu *c,                       \
+                                      const struct emu_op *op)                 \
+    {                                                                          \
+        uint32_t a = ea(c, op);                                                \
+        uint32_t r = alu(c, K, SZ, mem_read(c, a, SZ), op->imm);               \
+        if (K == 7)                                                            \
+            return 0;                                                          \
+        mem_write(c, a, SZ, r);                                                \
+        return store_done(c, op);                                              \
+    }
 
 #define ALU_KIND(K) ALU_FNS(K, 1) ALU_FNS(K, 2) ALU_FNS(K, 4)
-ALU_KIND(0) ALU_KIND(1) ALU_KIND(2) ALU_KIND(3)
-ALU_KIND(4) ALU_KIND(5) ALU_KIND(6) ALU_KIND(7)
+ALU_KIND(0)
+ALU_KIND(1) ALU_KIND(2) ALU_KIND(3) ALU_KIND(4) ALU_KIND(5) ALU_KIND(6)
+    ALU_KIND(7)
 
-#define ALU_ROW(K, F) { alu_##K##_##F##_1, alu_##K##_##F##_2, alu_##K##_##F##_4 }
-#define ALU_TABLE(K) { ALU_ROW(K, rmr_reg), ALU_ROW(K, rmr_mem),          \
-                       ALU_ROW(K, rrm_reg), ALU_ROW(K, rrm_mem),          \
-                       ALU_ROW(K, rmi_reg), ALU_ROW(K, rmi_mem) }
+#define ALU_ROW(K, F)                                                          \
+    {                                                                          \
+        alu_##K##_##F##_1, alu_##K##_##F##_2, alu_##K##_##F##_4                \
+    }
+#define ALU_TABLE(K)                                                           \
+    {                                                                          \
+        ALU_ROW(K, rmr_reg), ALU_ROW(K, rmr_mem), ALU_ROW(K, rrm_reg),         \
+            ALU_ROW(K, rrm_mem), ALU_ROW(K, rmi_reg), ALU_ROW(K, rmi_mem)      \
+    }
 
-const emu_fn emu_alu_fns[8][ALU_NFORMS][3] = {
-    ALU_TABLE(0), ALU_TABLE(1), ALU_TABLE(2), ALU_TABLE(3),
-    ALU_TABLE(4), ALU_TABLE(5), ALU_TABLE(6), ALU_TABLE(7),
-};
+        const emu_fn emu_alu_fns[8][ALU_NFORMS][3] = {
+            ALU_TABLE(0), ALU_TABLE(1), ALU_TABLE(2), ALU_TABLE(3),
+            ALU_TABLE(4), ALU_TABLE(5), ALU_TABLE(6), ALU_TABLE(7),
+        };
 
 /* ---- INC/DEC ---- */
 
@@ -167,76 +182,80 @@ EMU_INLINE uint32_t incdec(struct emu_cpu *c, int dec, int sz, uint32_t d)
     return r;
 }
 
-#define INCDEC_FNS(D, SZ)                                                   \
-static int incdec_##D##_reg_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    reg_set(c, SZ, op->rm, incdec(c, D, SZ, reg_get(c, SZ, op->rm)));       \
-    return 0;                                                               \
-}                                                                           \
-static int incdec_##D##_mem_##SZ(struct emu_cpu *c, const struct emu_op *op) \
-{                                                                           \
-    uint32_t a = ea(c, op);                                                 \
-    mem_write(c, a, SZ, incdec(c, D, SZ, mem_read(c, a, SZ)));              \
-    return store_done(c, op);                                               \
-}
-INCDEC_FNS(0, 1) INCDEC_FNS(0, 2) INCDEC_FNS(0, 4)
-INCDEC_FNS(1, 1) INCDEC_FNS(1, 2) INCDEC_FNS(1, 4)
+#define INCDEC_FNS(D, SZ)                                                      \
+    static int incdec_##D##_reg_##SZ(struct emu_cpu *c,                        \
+                                     const struct emu_op *op)                  \
+    {                                                                          \
+        reg_set(c, SZ, op->rm, incdec(c, D, SZ, reg_get(c, SZ, op->rm)));      \
+        return 0;                                                              \
+    }                                                                          \
+    static int incdec_##D##_mem_##SZ(struct emu_cpu *c,                        \
+                                     const struct emu_op *op)                  \
+    {                                                                          \
+        uint32_t a = ea(c, op);                                                \
+        mem_write(c, a, SZ, incdec(c, D, SZ, mem_read(c, a, SZ)));             \
+        return store_done(c, op);                                              \
+    }
+INCDEC_FNS(0, 1)
+INCDEC_FNS(0, 2) INCDEC_FNS(0, 4) INCDEC_FNS(1, 1) INCDEC_FNS(1, 2)
+    INCDEC_FNS(1, 4)
 
-const emu_fn emu_incdec_fns[2][2][3] = {
-    { { incdec_0_reg_1, incdec_0_reg_2, incdec_0_reg_4 },
-      { incdec_0_mem_1, incdec_0_mem_2, incdec_0_mem_4 } },
-    { { incdec_1_reg_1, incdec_1_reg_2, incdec_1_reg_4 },
-      { incdec_1_mem_1, incdec_1_mem_2, incdec_1_mem_4 } },
-};
+        const emu_fn emu_incdec_fns[2][2][3] = {
+            { { incdec_0_reg_1, incdec_0_reg_2, incdec_0_reg_4 },
+              { incdec_0_mem_1, incdec_0_mem_2, incdec_0_mem_4 } },
+            { { incdec_1_reg_1, incdec_1_reg_2, incdec_1_reg_4 },
+              { incdec_1_mem_1, incdec_1_mem_2, incdec_1_mem_4 } },
+        };
 
 /* ---- MOV r/m <-> r ---- */
 
-#define MOV_FNS(SZ)                                                         \
-static int mov_st_reg_##SZ(struct emu_cpu *c, const struct emu_op *op)      \
-{                                                                           \
-    reg_set(c, SZ, op->rm, reg_get(c, SZ, op->reg));                        \
-    return 0;                                                               \
-}                                                                           \
-static int mov_st_mem_##SZ(struct emu_cpu *c, const struct emu_op *op)      \
-{                                                                           \
-    mem_write(c, ea(c, op), SZ, reg_get(c, SZ, op->reg));                   \
-    return store_done(c, op);                                               \
-}                                                                           \
-static int mov_ld_reg_##SZ(struct emu_cpu *c, const struct emu_op *op)      \
-{                                                                           \
-    reg_set(c, SZ, op->reg, reg_get(c, SZ, op->rm));                        \
-    return 0;                                                               \
-}                                                                           \
-static int mov_ld_mem_##SZ(struct emu_cpu *c, const struct emu_op *op)      \
-{                                                                           \
-    reg_set(c, SZ, op->reg, mem_read(c, ea(c, op), SZ));                    \
-    return 0;                                                               \
-}
-MOV_FNS(1) MOV_FNS(2) MOV_FNS(4)
+#define MOV_FNS(SZ)                                                            \
+    static int mov_st_reg_##SZ(struct emu_cpu *c, const struct emu_op *op)     \
+    {                                                                          \
+        reg_set(c, SZ, op->rm, reg_get(c, SZ, op->reg));                       \
+        return 0;                                                              \
+    }                                                                          \
+    static int mov_st_mem_##SZ(struct emu_cpu *c, const struct emu_op *op)     \
+    {                                                                          \
+        mem_write(c, ea(c, op), SZ, reg_get(c, SZ, op->reg));                  \
+        return store_done(c, op);                                              \
+    }                                                                          \
+    static int mov_ld_reg_##SZ(struct emu_cpu *c, const struct emu_op *op)     \
+    {                                                                          \
+        reg_set(c, SZ, op->reg, reg_get(c, SZ, op->rm));                       \
+        return 0;                                                              \
+    }                                                                          \
+    static int mov_ld_mem_##SZ(struct emu_cpu *c, const struct emu_op *op)     \
+    {                                                                          \
+        reg_set(c, SZ, op->reg, mem_read(c, ea(c, op), SZ));                   \
+        return 0;                                                              \
+    }
+MOV_FNS(1)
+MOV_FNS(2) MOV_FNS(4)
 
-const emu_fn emu_mov_fns[2][2][3] = {
-    { { mov_st_reg_1, mov_st_reg_2, mov_st_reg_4 },
-      { mov_st_mem_1, mov_st_mem_2, mov_st_mem_4 } },
-    { { mov_ld_reg_1, mov_ld_reg_2, mov_ld_reg_4 },
-      { mov_ld_mem_1, mov_ld_mem_2, mov_ld_mem_4 } },
-};
+    const emu_fn emu_mov_fns[2][2][3] = {
+        { { mov_st_reg_1, mov_st_reg_2, mov_st_reg_4 },
+          { mov_st_mem_1, mov_st_mem_2, mov_st_mem_4 } },
+        { { mov_ld_reg_1, mov_ld_reg_2, mov_ld_reg_4 },
+          { mov_ld_mem_1, mov_ld_mem_2, mov_ld_mem_4 } },
+    };
 
 /* ---- Jcc ---- */
 
-#define JCC_FN(CC)                                                          \
-static int jcc_##CC(struct emu_cpu *c, const struct emu_op *op)             \
-{                                                                           \
-    c->eip = emu_cond(c, CC) ? op->imm : next_eip(op);                      \
-    return 1;                                                               \
-}
-JCC_FN(0) JCC_FN(1) JCC_FN(2) JCC_FN(3) JCC_FN(4) JCC_FN(5) JCC_FN(6)
-JCC_FN(7) JCC_FN(8) JCC_FN(9) JCC_FN(10) JCC_FN(11) JCC_FN(12) JCC_FN(13)
-JCC_FN(14) JCC_FN(15)
+#define JCC_FN(CC)                                                             \
+    static int jcc_##CC(struct emu_cpu *c, const struct emu_op *op)            \
+    {                                                                          \
+        c->eip = emu_cond(c, CC) ? op->imm : next_eip(op);                     \
+        return 1;                                                              \
+    }
+JCC_FN(0)
+JCC_FN(1) JCC_FN(2) JCC_FN(3) JCC_FN(4) JCC_FN(5) JCC_FN(6) JCC_FN(7) JCC_FN(8)
+    JCC_FN(9) JCC_FN(10) JCC_FN(11) JCC_FN(12) JCC_FN(13) JCC_FN(14) JCC_FN(15)
 
-const emu_fn emu_jcc_fns[16] = {
-    jcc_0, jcc_1, jcc_2, jcc_3, jcc_4, jcc_5, jcc_6, jcc_7,
-    jcc_8, jcc_9, jcc_10, jcc_11, jcc_12, jcc_13, jcc_14, jcc_15,
-};
+        const emu_fn emu_jcc_fns[16] = {
+            jcc_0, jcc_1, jcc_2,  jcc_3,  jcc_4,  jcc_5,  jcc_6,  jcc_7,
+            jcc_8, jcc_9, jcc_10, jcc_11, jcc_12, jcc_13, jcc_14, jcc_15,
+        };
 
 int emu_op_jcc(struct emu_cpu *c, const struct emu_op *op)
 {
@@ -290,7 +309,7 @@ int emu_op_movsx(struct emu_cpu *c, const struct emu_op *op)
 int emu_op_lea(struct emu_cpu *c, const struct emu_op *op)
 {
     uint32_t off = c->r[op->base].d + (c->r[op->index].d << op->scale) +
-                   (uint32_t)op->disp;
+        (uint32_t)op->disp;
     reg_set(c, op->sz, op->reg, off);
     return 0;
 }
@@ -412,11 +431,11 @@ int emu_op_leave(struct emu_cpu *c, const struct emu_op *op)
 
 /* ---- Flags ---- */
 
-#define EFLAGS_POPF_MASK 0x00257fd5u   /* arith, TF IF DF IOPL NT AC ID */
+#define EFLAGS_POPF_MASK 0x00257fd5u /* arith, TF IF DF IOPL NT AC ID */
 
 int emu_op_pushf(struct emu_cpu *c, const struct emu_op *op)
 {
-    push(c, op->sz, emu_eflags(c) & 0x00fcffffu);  /* RF, VM read as 0 */
+    push(c, op->sz, emu_eflags(c) & 0x00fcffffu); /* RF, VM read as 0 */
     return store_done(c, op);
 }
 
@@ -453,13 +472,27 @@ int emu_op_flagop(struct emu_cpu *c, const struct emu_op *op)
 {
     uint32_t f = emu_eflags(c);
     switch (op->sub) {
-    case 0xf5: f ^= X86_CF; break;
-    case 0xf8: f &= ~X86_CF; break;
-    case 0xf9: f |= X86_CF; break;
-    case 0xfa: f &= ~X86_IF; break;
-    case 0xfb: f |= X86_IF; break;
-    case 0xfc: f &= ~X86_DF; break;
-    default:   f |= X86_DF; break;
+    case 0xf5:
+        f ^= X86_CF;
+        break;
+    case 0xf8:
+        f &= ~X86_CF;
+        break;
+    case 0xf9:
+        f |= X86_CF;
+        break;
+    case 0xfa:
+        f &= ~X86_IF;
+        break;
+    case 0xfb:
+        f |= X86_IF;
+        break;
+    case 0xfc:
+        f &= ~X86_DF;
+        break;
+    default:
+        f |= X86_DF;
+        break;
     }
     c->eflags = f;
     return 0;
@@ -558,7 +591,7 @@ int emu_op_imul1(struct emu_cpu *c, const struct emu_op *op)
     int sz = op->sz;
     uint32_t a;
     int64_t v = (int64_t)sz_sext(rm_read(c, op, sz, &a), sz) *
-                sz_sext(reg_get(c, sz, R_EAX), sz);
+        sz_sext(reg_get(c, sz, R_EAX), sz);
     set_wide(c, sz, (uint64_t)v);
     mul_flags(c, sz, (uint32_t)v, v != sz_sext((uint32_t)v, sz));
     return 0;
@@ -646,32 +679,32 @@ int emu_op_shift(struct emu_cpu *c, const struct emu_op *op)
     unsigned cnt = (op->imm2 ? op->imm2 - 1u : c->r[R_ECX].b[0]) & 31;
     uint32_t v = rm_read(c, op, sz, &a);
     if (!cnt)
-        return 0;                              /* flags unchanged */
+        return 0; /* flags unchanged */
     uint32_t f = emu_eflags(c), r = v, n;
     bool cf = f & X86_CF, of;
     uint64_t x, wide_mask = (1ull << (bits + 1)) - 1;
 
     switch (op->sub) {
-    case 0:                                    /* ROL */
+    case 0: /* ROL */
         n = cnt % (unsigned)bits;
         if (n)
             r = ((v << n) | (v >> (bits - n))) & m;
         cf = r & 1;
         of = !!(r & sign) ^ cf;
-        c->eflags = (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) |
-                    (of ? X86_OF : 0);
+        c->eflags =
+            (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) | (of ? X86_OF : 0);
         return rm_write(c, op, sz, a, r);
-    case 1:                                    /* ROR */
+    case 1: /* ROR */
         n = cnt % (unsigned)bits;
         if (n)
             r = ((v >> n) | (v << (bits - n))) & m;
         cf = r & sign;
         of = !!(r & sign) ^ !!(r & (sign >> 1));
-        c->eflags = (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) |
-                    (of ? X86_OF : 0);
+        c->eflags =
+            (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) | (of ? X86_OF : 0);
         return rm_write(c, op, sz, a, r);
-    case 2:                                    /* RCL */
-    case 3:                                    /* RCR */
+    case 2: /* RCL */
+    case 3: /* RCR */
         n = sz == 4 ? cnt : cnt % (unsigned)(bits + 1);
         if (!n)
             return 0;
@@ -687,34 +720,34 @@ int emu_op_shift(struct emu_cpu *c, const struct emu_op *op)
             r = (uint32_t)x & m;
             cf = (x >> bits) & 1;
         }
-        c->eflags = (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) |
-                    (of ? X86_OF : 0);
+        c->eflags =
+            (f & ~(X86_CF | X86_OF)) | (cf ? X86_CF : 0) | (of ? X86_OF : 0);
         return rm_write(c, op, sz, a, r);
-    case 4:                                    /* SHL */
+    case 4: /* SHL */
         x = (uint64_t)v << cnt;
         r = (uint32_t)x & m;
         cf = (x >> bits) & 1;
         of = !!(r & sign) ^ cf;
         break;
-    case 5:                                    /* SHR */
+    case 5: /* SHR */
         r = cnt < (unsigned)bits ? v >> cnt : 0;
         cf = (v >> (cnt - 1)) & 1;
         of = v & sign;
         break;
-    default: {                                 /* SAR */
+    default: { /* SAR */
         int32_t sv = sz_sext(v, sz);
         unsigned s1 = cnt - 1 < (unsigned)bits ? cnt - 1 : (unsigned)bits - 1;
         cf = (sv >> s1) & 1;
-        r = (uint32_t)(sv >> (cnt < (unsigned)bits ? cnt : (unsigned)bits - 1))
-            & m;
+        r = (uint32_t)(sv >>
+                       (cnt < (unsigned)bits ? cnt : (unsigned)bits - 1)) &
+            m;
         of = false;
         break;
     }
     }
-    uint32_t nf = (cf ? X86_CF : 0) | (of ? X86_OF : 0) |
-                  (r ? 0 : X86_ZF) | (r & sign ? X86_SF : 0) |
-                  (emu_parity_even(r) ? X86_PF : 0);
-    c->eflags = (f & ~EFLAGS_ARITH) | nf;      /* AF cleared (undefined) */
+    uint32_t nf = (cf ? X86_CF : 0) | (of ? X86_OF : 0) | (r ? 0 : X86_ZF) |
+        (r & sign ? X86_SF : 0) | (emu_parity_even(r) ? X86_PF : 0);
+    c->eflags = (f & ~EFLAGS_ARITH) | nf; /* AF cleared (undefined) */
     return rm_write(c, op, sz, a, r);
 }
 
@@ -744,8 +777,8 @@ static int shift_double(struct emu_cpu *c, const struct emu_op *op, bool left)
     bool of = (d ^ r) & sign;
     uint32_t f = emu_eflags(c);
     c->eflags = (f & ~EFLAGS_ARITH) | (cf ? X86_CF : 0) | (of ? X86_OF : 0) |
-                (r ? 0 : X86_ZF) | (r & sign ? X86_SF : 0) |
-                (emu_parity_even(r) ? X86_PF : 0);
+        (r ? 0 : X86_ZF) | (r & sign ? X86_SF : 0) |
+        (emu_parity_even(r) ? X86_PF : 0);
     return rm_write(c, op, sz, a, r);
 }
 
@@ -774,8 +807,9 @@ static int bit_op(struct emu_cpu *c, const struct emu_op *op, uint32_t a,
             uint16_t o = __atomic_load_n((uint16_t *)p, __ATOMIC_RELAXED);
             uint16_t n;
             do {
-                n = (uint16_t)(op->sub == 1 ? o | mask : op->sub == 2 ?
-                               o & ~mask : o ^ mask);
+                n = (uint16_t)(op->sub == 1       ? o | mask
+                                   : op->sub == 2 ? o & ~mask
+                                                  : o ^ mask);
             } while (!__atomic_compare_exchange_n((uint16_t *)p, &o, n, false,
                                                   __ATOMIC_SEQ_CST,
                                                   __ATOMIC_RELAXED));
@@ -784,8 +818,9 @@ static int bit_op(struct emu_cpu *c, const struct emu_op *op, uint32_t a,
             uint32_t o = __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED);
             uint32_t n;
             do {
-                n = op->sub == 1 ? o | mask : op->sub == 2 ? o & ~mask
-                                                           : o ^ mask;
+                n = op->sub == 1   ? o | mask
+                    : op->sub == 2 ? o & ~mask
+                                   : o ^ mask;
             } while (!__atomic_compare_exchange_n((uint32_t *)p, &o, n, false,
                                                   __ATOMIC_SEQ_CST,
                                                   __ATOMIC_RELAXED));
@@ -808,7 +843,7 @@ int emu_op_bt_r(struct emu_cpu *c, const struct emu_op *op)
     int sz = op->sz, bits = 8 * sz;
     int32_t off = sz_sext(reg_get(c, sz, op->reg), sz);
     uint32_t a = 0;
-    if (op->mem)    /* a register offset reaches the whole bit string */
+    if (op->mem) /* a register offset reaches the whole bit string */
         a = ea(c, op) + (uint32_t)((off >> (sz == 4 ? 5 : 4)) * sz);
     return bit_op(c, op, a, off & (bits - 1));
 }
@@ -850,26 +885,29 @@ static uint32_t rmw_apply(struct emu_cpu *c, const struct emu_op *op,
     int sz = op->sz;
     int sub = op->sub & 0x7f;
     switch (sub) {
-    case 8:  return incdec(c, 0, sz, d);
-    case 9:  return incdec(c, 1, sz, d);
-    case 10: return ~d & sz_mask(sz);
-    case 11: return alu(c, 5, sz, 0, d);
+    case 8:
+        return incdec(c, 0, sz, d);
+    case 9:
+        return incdec(c, 1, sz, d);
+    case 10:
+        return ~d & sz_mask(sz);
+    case 11:
+        return alu(c, 5, sz, 0, d);
     default:
         return alu(c, sub, sz, d,
                    op->sub & 0x80 ? op->imm : reg_get(c, sz, op->reg));
     }
 }
 
-#define CAS_LOOP(T)                                                         \
-    do {                                                                    \
-        T o = __atomic_load_n((T *)p, __ATOMIC_RELAXED), n;                 \
-        do {                                                                \
-            c->eflags = saved;                                              \
-            c->lf_op = LF_EAGER;                                            \
-            n = (T)rmw_apply(c, op, o);                                     \
-        } while (!__atomic_compare_exchange_n((T *)p, &o, n, false,         \
-                                              __ATOMIC_SEQ_CST,             \
-                                              __ATOMIC_RELAXED));           \
+#define CAS_LOOP(T)                                                            \
+    do {                                                                       \
+        T o = __atomic_load_n((T *)p, __ATOMIC_RELAXED), n;                    \
+        do {                                                                   \
+            c->eflags = saved;                                                 \
+            c->lf_op = LF_EAGER;                                               \
+            n = (T)rmw_apply(c, op, o);                                        \
+        } while (!__atomic_compare_exchange_n(                                 \
+            (T *)p, &o, n, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));        \
     } while (0)
 
 int emu_op_locked_rmw(struct emu_cpu *c, const struct emu_op *op)
@@ -942,9 +980,8 @@ int emu_op_cmpxchg(struct emu_cpu *c, const struct emu_op *op)
         bool ok;
         if (sz == 1) {
             uint8_t e = (uint8_t)acc;
-            ok = __atomic_compare_exchange_n(p, &e, (uint8_t)s, false,
-                                             __ATOMIC_SEQ_CST,
-                                             __ATOMIC_SEQ_CST);
+            ok = __atomic_compare_exchange_n(
+                p, &e, (uint8_t)s, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
             d = e;
         } else if (sz == 2) {
             uint16_t e = (uint16_t)acc;
@@ -954,9 +991,9 @@ int emu_op_cmpxchg(struct emu_cpu *c, const struct emu_op *op)
             d = e;
         } else {
             uint32_t e = acc;
-            ok = __atomic_compare_exchange_n((uint32_t *)p, &e, s, false,
-                                             __ATOMIC_SEQ_CST,
-                                             __ATOMIC_SEQ_CST);
+            ok =
+                __atomic_compare_exchange_n((uint32_t *)p, &e, s, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
             d = e;
         }
         if (ok)
@@ -1010,7 +1047,7 @@ int emu_op_loop(struct emu_cpu *c, const struct emu_op *op)
 {
     uint32_t ecx = --c->r[R_ECX].d;
     bool take = ecx != 0;
-    if (take && op->sub != 2) {                /* LOOPNE 0, LOOPE 1 */
+    if (take && op->sub != 2) { /* LOOPNE 0, LOOPE 1 */
         bool zf = emu_eflags(c) & X86_ZF;
         take = op->sub == 1 ? zf : !zf;
     }
@@ -1042,7 +1079,7 @@ int emu_op_pause(struct emu_cpu *c, const struct emu_op *op)
 
 int emu_op_next(struct emu_cpu *c, const struct emu_op *op)
 {
-    c->unretired = 1;                          /* not an instruction */
+    c->unretired = 1; /* not an instruction */
     return end_at(c, op->eip);
 }
 

@@ -5,7 +5,7 @@
  * REP STOS and REP MOVS forwards copy a page at a time. */
 #include "machine/emu-internal.h"
 
-#define STR_POLL 4096          /* iterations between polls of *stop */
+#define STR_POLL 4096 /* iterations between polls of *stop */
 
 static int32_t str_step(const struct emu_cpu *c, int sz)
 {
@@ -23,8 +23,8 @@ static bool stop_requested(struct emu_cpu *c)
 
 /* End of one iteration of a REP loop: true to leave the handler now
  * (*ret holds what to return). */
-static bool rep_break(struct emu_cpu *c, const struct emu_op *op,
-                      uint32_t *n, int *ret)
+static bool rep_break(struct emu_cpu *c, const struct emu_op *op, uint32_t *n,
+                      int *ret)
 {
     bool smc = c->smc;
     bool poll = (++*n % STR_POLL) == 0;
@@ -32,7 +32,7 @@ static bool rep_break(struct emu_cpu *c, const struct emu_op *op,
         return false;
     c->smc = false;
     if (c->r[R_ECX].d) {
-        c->eip = op->eip;          /* resume the same instruction */
+        c->eip = op->eip; /* resume the same instruction */
         c->unretired = 1;
     } else {
         c->eip = op->eip + op->len;
@@ -48,8 +48,8 @@ static uint32_t run_len(const struct emu_cpu *c, uint32_t addr, int sz,
 {
     if (addr >= c->ram_size)
         return 0;
-    uint64_t room = dst ? EMU_PAGE_SIZE - (addr & (EMU_PAGE_SIZE - 1))
-                        : c->ram_size - addr;
+    uint64_t room =
+        dst ? EMU_PAGE_SIZE - (addr & (EMU_PAGE_SIZE - 1)) : c->ram_size - addr;
     if (addr + room > c->ram_size)
         room = c->ram_size - addr;
     return (uint32_t)(room / (unsigned)sz);
@@ -83,7 +83,7 @@ static int rep_stos_fast(struct emu_cpu *c, const struct emu_op *op)
         c->r[R_EDI].d += n * (uint32_t)sz;
         c->r[R_ECX].d -= n;
         int ret;
-        polls += STR_POLL / 64 - 1;            /* a page counts as 64 */
+        polls += STR_POLL / 64 - 1; /* a page counts as 64 */
         if (rep_break(c, op, &polls, &ret))
             return ret;
     }
@@ -256,8 +256,7 @@ static int port_string(struct emu_cpu *c, const struct emu_op *op, bool in)
         if (in) {
             uint32_t v = c->bus.pio_in ? c->bus.pio_in(c->bus.opaque, port, sz)
                                        : 0xffffffffu;
-            mem_write(c, c->segbase[S_ES] + c->r[R_EDI].d, sz,
-                      v & sz_mask(sz));
+            mem_write(c, c->segbase[S_ES] + c->r[R_EDI].d, sz, v & sz_mask(sz));
             c->r[R_EDI].d += (uint32_t)step;
         } else {
             uint32_t v = mem_read(c, c->segbase[op->seg] + c->r[R_ESI].d, sz);

@@ -29,8 +29,7 @@ int emu_op_out(struct emu_cpu *c, const struct emu_op *op)
 {
     uint16_t port = op->sub ? (uint16_t)op->imm : c->r[R_EDX].w;
     if (c->bus.pio_out)
-        c->bus.pio_out(c->bus.opaque, port, op->sz,
-                       reg_get(c, op->sz, R_EAX));
+        c->bus.pio_out(c->bus.opaque, port, op->sz, reg_get(c, op->sz, R_EAX));
     return next_polled(c, op);
 }
 
@@ -42,11 +41,11 @@ int emu_op_hlt(struct emu_cpu *c, const struct emu_op *op)
 }
 
 /* Vendor "hopHOPhopHOP" in EBX, EDX, ECX order. */
-#define CPUID_VENDOR_EBX 0x48706f68u   /* "hopH" */
-#define CPUID_VENDOR_EDX 0x6f68504fu   /* "OPho" */
-#define CPUID_VENDOR_ECX 0x504f4870u   /* "pHOP" */
-#define CPUID_1_EAX      0x00000600u   /* family 6, model 0, stepping 0 */
-#define CPUID_1_EDX      ((1u << 4) | (1u << 15))   /* TSC, CMOV */
+#define CPUID_VENDOR_EBX 0x48706f68u         /* "hopH" */
+#define CPUID_VENDOR_EDX 0x6f68504fu         /* "OPho" */
+#define CPUID_VENDOR_ECX 0x504f4870u         /* "pHOP" */
+#define CPUID_1_EAX 0x00000600u              /* family 6, model 0, stepping 0 */
+#define CPUID_1_EDX ((1u << 4) | (1u << 15)) /* TSC, CMOV */
 
 int emu_op_cpuid(struct emu_cpu *c, const struct emu_op *op)
 {
@@ -74,8 +73,8 @@ int emu_op_cpuid(struct emu_cpu *c, const struct emu_op *op)
 
 int emu_op_rdtsc(struct emu_cpu *c, const struct emu_op *op)
 {
-    uint64_t base = c->bus.rdtsc ? c->bus.rdtsc(c->bus.opaque)
-                                 : c->insns_before;
+    uint64_t base =
+        c->bus.rdtsc ? c->bus.rdtsc(c->bus.opaque) : c->insns_before;
     uint64_t tsc = base + c->insns;
     c->r[R_EAX].d = (uint32_t)tsc;
     c->r[R_EDX].d = (uint32_t)(tsc >> 32);
@@ -126,11 +125,16 @@ int emu_op_sidt(struct emu_cpu *c, const struct emu_op *op)
 static uint32_t *cr_ptr(struct emu_cpu *c, int n)
 {
     switch (n) {
-    case 0: return &c->sys.cr0;
-    case 2: return &c->sys.cr2;
-    case 3: return &c->sys.cr3;
-    case 4: return &c->sys.cr4;
-    default: return NULL;
+    case 0:
+        return &c->sys.cr0;
+    case 2:
+        return &c->sys.cr2;
+    case 3:
+        return &c->sys.cr3;
+    case 4:
+        return &c->sys.cr4;
+    default:
+        return NULL;
     }
 }
 
@@ -167,7 +171,7 @@ bool emu_load_seg(struct emu_cpu *c, const struct emu_op *op, int s,
             emu_fail(c, op, "null selector for CS/SS:");
             return false;
         }
-        c->sys.seg[s] = seg;                  /* unusable, base 0 */
+        c->sys.seg[s] = seg; /* unusable, base 0 */
         c->segbase[s] = 0;
         return true;
     }
@@ -201,7 +205,7 @@ bool emu_load_seg(struct emu_cpu *c, const struct emu_op *op, int s,
         emu_fail(c, op, "CS must be a 32-bit code segment:");
         return false;
     }
-    if (!(seg.type & 1)) {                    /* the CPU sets "accessed" */
+    if (!(seg.type & 1)) { /* the CPU sets "accessed" */
         seg.type |= 1;
         mem_write(c, at + 5, 1, (hi >> 8 & 0xff) | 1);
         c->smc = false;
@@ -224,8 +228,8 @@ int emu_op_mov_rm_sreg(struct emu_cpu *c, const struct emu_op *op)
 
 int emu_op_mov_sreg_rm(struct emu_cpu *c, const struct emu_op *op)
 {
-    uint16_t sel = op->mem ? (uint16_t)mem_read(c, ea(c, op), 2)
-                           : c->r[op->rm].w;
+    uint16_t sel =
+        op->mem ? (uint16_t)mem_read(c, ea(c, op), 2) : c->r[op->rm].w;
     if (!emu_load_seg(c, op, op->reg, sel))
         return 1;
     return next(c, op);

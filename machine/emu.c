@@ -11,7 +11,7 @@
 #include "machine/emu-internal.h"
 #include "util/alloc.h"
 
-#define EMU_STOP_POLL_BLOCKS 64    /* blocks between polls of *stop */
+#define EMU_STOP_POLL_BLOCKS 64 /* blocks between polls of *stop */
 
 struct emu_code_map *emu_code_map_new(uint64_t ram_size)
 {
@@ -39,7 +39,7 @@ struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
     /* A 32-bit guest reaches 4 GiB at most. */
     c->ram_size = bus->ram_size < (1ull << 32) ? bus->ram_size : 1ull << 32;
     c->dirty = bus->dirty;
-    if (!c->dirty) {                   /* nobody reads it: keep a private one */
+    if (!c->dirty) { /* nobody reads it: keep a private one */
         size_t words = (size_t)((c->ram_size >> EMU_PAGE_SHIFT) / 64 + 1);
         c->dirty = xcalloc(words, sizeof(unsigned long));
         c->own_dirty = true;
@@ -77,7 +77,7 @@ void emu_flush_blocks(struct emu_cpu *c)
 {
     for (size_t i = 0; i < (1u << EMU_TBL_BITS); i++)
         if (c->tbl[i])
-            c->tbl[i]->ninsn = 0;      /* never matches: re-decoded */
+            c->tbl[i]->ninsn = 0; /* never matches: re-decoded */
 }
 
 void emu_cpu_invalidate(struct emu_cpu *c, uint64_t gpa, uint64_t len)
@@ -111,7 +111,7 @@ uint32_t emu_read_slow(struct emu_cpu *c, uint32_t addr, int sz)
     uint32_t v = 0;
     GUEST_ACCESS_BEGIN();
     for (int i = 0; i < sz; i++) {
-        uint32_t a = addr + (uint32_t)i;       /* wraps at 4 GiB */
+        uint32_t a = addr + (uint32_t)i; /* wraps at 4 GiB */
         uint32_t b = a < c->ram_size ? c->ram[a] : 0xff;
         v |= b << (8 * i);
     }
@@ -124,7 +124,7 @@ void emu_write_slow(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
     for (int i = 0; i < sz; i++) {
         uint32_t a = addr + (uint32_t)i;
         if (a >= c->ram_size)
-            continue;                          /* dropped, like a PC */
+            continue; /* dropped, like a PC */
         GUEST_ACCESS_BEGIN();
         c->ram[a] = (uint8_t)(v >> (8 * i));
         GUEST_ACCESS_END();
@@ -138,10 +138,10 @@ static bool has_modrm(uint8_t b)
     if (b < 0x40)
         return (b & 7) < 4;
     return b == 0x62 || b == 0x63 || b == 0x69 || b == 0x6b ||
-           (b >= 0x80 && b <= 0x8f) || b == 0xc0 || b == 0xc1 ||
-           (b >= 0xc4 && b <= 0xc7) || (b >= 0xd0 && b <= 0xd3) ||
-           (b >= 0xd8 && b <= 0xdf) || b == 0xf6 || b == 0xf7 ||
-           b == 0xfe || b == 0xff;
+        (b >= 0x80 && b <= 0x8f) || b == 0xc0 || b == 0xc1 ||
+        (b >= 0xc4 && b <= 0xc7) || (b >= 0xd0 && b <= 0xd3) ||
+        (b >= 0xd8 && b <= 0xdf) || b == 0xf6 || b == 0xf7 || b == 0xfe ||
+        b == 0xff;
 }
 
 void emu_fail_bytes(struct emu_cpu *c, uint32_t eip, const char *what)
@@ -153,16 +153,15 @@ void emu_fail_bytes(struct emu_cpu *c, uint32_t eip, const char *what)
     uint32_t p = lin;
     for (int i = 0; i < 15; i++, p++) {
         uint8_t b = (uint8_t)emu_read_slow(c, p, 1);
-        if (b == 0x66 || b == 0xf0 || b == 0xf2 || b == 0xf3 ||
-            b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 ||
-            b == 0x65)
+        if (b == 0x66 || b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x26 ||
+            b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65)
             continue;
         break;
     }
     int want = 1;
     uint8_t b0 = (uint8_t)emu_read_slow(c, p, 1);
     uint8_t b1 = (uint8_t)emu_read_slow(c, p + 1, 1);
-    if (b0 == 0x0f)                             /* + ModRM of groups */
+    if (b0 == 0x0f) /* + ModRM of groups */
         want = b1 == 0x00 || b1 == 0x01 || b1 == 0xba || b1 == 0xc7 ? 3 : 2;
     else if (has_modrm(b0))
         want = 2;
@@ -239,8 +238,8 @@ static struct emu_block *lookup(struct emu_cpu *c)
     if (likely(b && b->eip == c->eip && b->cs_base == cs_base && b->ninsn)) {
         const _Atomic uint32_t *gen = c->code->gen;
         if (likely(b->page == EMU_NOPAGE ||
-                   (atomic_load_explicit(&gen[b->page],
-                                         memory_order_acquire) == b->gen &&
+                   (atomic_load_explicit(&gen[b->page], memory_order_acquire) ==
+                        b->gen &&
                     (b->page2 == b->page ||
                      atomic_load_explicit(&gen[b->page2],
                                           memory_order_acquire) == b->gen2))))
@@ -255,8 +254,8 @@ static struct emu_block *lookup(struct emu_cpu *c)
 }
 
 enum emu_exit emu_cpu_run(struct emu_cpu *c, struct x86_state *state,
-                          const atomic_int *stop, uint64_t *icount,
-                          char *err, size_t errlen)
+                          const atomic_int *stop, uint64_t *icount, char *err,
+                          size_t errlen)
 {
     c->err = err;
     c->errlen = errlen;
@@ -272,7 +271,7 @@ enum emu_exit emu_cpu_run(struct emu_cpu *c, struct x86_state *state,
     if (atomic_load_explicit(stop, memory_order_relaxed)) {
         c->exit = EMU_EXIT_STOP;
     } else if (c->sys.halted) {
-        c->exit = EMU_EXIT_HLT;        /* no interrupts ever wake it */
+        c->exit = EMU_EXIT_HLT; /* no interrupts ever wake it */
     } else if (check_mode(c)) {
         unsigned poll = 0;
         for (;;) {

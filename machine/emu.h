@@ -12,7 +12,7 @@
 
 /* What the interpreter sees of the machine. */
 struct emu_bus {
-    uint8_t *ram;               /* guest physical 0 .. ram_size-1 */
+    uint8_t *ram; /* guest physical 0 .. ram_size-1 */
     uint64_t ram_size;
     /* One bit per 4 KiB page of ram, set (atomically) on every guest
      * store to the page.  Reads never set it. */
@@ -39,9 +39,9 @@ void emu_code_map_invalidate(struct emu_code_map *map, uint64_t gpa,
                              uint64_t len);
 
 enum emu_exit {
-    EMU_EXIT_STOP,       /* *stop became non-zero: leave guest code */
-    EMU_EXIT_HLT,        /* HLT executed (state->halted is set) */
-    EMU_EXIT_ERROR,      /* unknown opcode, fault with no handler, ...;
+    EMU_EXIT_STOP,  /* *stop became non-zero: leave guest code */
+    EMU_EXIT_HLT,   /* HLT executed (state->halted is set) */
+    EMU_EXIT_ERROR, /* unknown opcode, fault with no handler, ...;
                             the message is in the error buffer */
 };
 
@@ -59,8 +59,8 @@ void emu_cpu_set_topology(struct emu_cpu *cpu, int index, int count);
  * EMU_EXIT_ERROR, err (errlen bytes) holds one line naming the opcode
  * bytes and EIP.  *icount is increased by the instructions executed. */
 enum emu_exit emu_cpu_run(struct emu_cpu *cpu, struct x86_state *state,
-                          const atomic_int *stop, uint64_t *icount,
-                          char *err, size_t errlen);
+                          const atomic_int *stop, uint64_t *icount, char *err,
+                          size_t errlen);
 
 /* Forget decoded instructions covering [gpa, gpa+len): used when
  * something other than a guest store changes guest memory (loading a

@@ -4,28 +4,36 @@
 
 #include <string.h>
 
-#define BLOB(n) \
-    extern const uint8_t hop_fw_##n##_start[]; \
+#define BLOB(n)                                                                \
+    extern const uint8_t hop_fw_##n##_start[];                                 \
     extern const uint8_t hop_fw_##n##_end[];
 BLOB(memtest)
 BLOB(counter)
 BLOB(disk)
 BLOB(echo)
 
-#define IMAGE(n, text) { #n, text, hop_fw_##n##_start, 0 }
+#define IMAGE(n, text)                                                         \
+    {                                                                          \
+#n, text, hop_fw_##n##_start, 0                                        \
+    }
 
 static struct firmware_image images[] = {
-    IMAGE(memtest, "increments one byte in every page from 1 MiB up, "
-                   "printing '.' per pass"),
+    IMAGE(memtest,
+          "increments one byte in every page from 1 MiB up, "
+          "printing '.' per pass"),
     IMAGE(counter, "prints an increasing counter on the serial port"),
-    IMAGE(disk, "writes a pattern to the whole drive, reads it back, "
-                "prints OK or the first bad sector"),
+    IMAGE(disk,
+          "writes a pattern to the whole drive, reads it back, "
+          "prints OK or the first bad sector"),
     IMAGE(echo, "prints the keys it receives on the serial port"),
     { NULL, NULL, NULL, 0 }
 };
 
 static const uint8_t *const ends[] = {
-    hop_fw_memtest_end, hop_fw_counter_end, hop_fw_disk_end, hop_fw_echo_end,
+    hop_fw_memtest_end,
+    hop_fw_counter_end,
+    hop_fw_disk_end,
+    hop_fw_echo_end,
 };
 
 static void fill_sizes(void)

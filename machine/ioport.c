@@ -26,13 +26,17 @@ bool ioport_register(struct ioport_bus *bus, uint16_t base, uint16_t len,
     for (int i = 0; i < bus->nranges; i++) {
         const struct ioport_range *r = &bus->ranges[i];
         if (base < r->base + r->len && r->base < base + len) {
-            error_setg(errp, "I/O ports 0x%x-0x%x of '%s' overlap '%s'",
-                       base, base + len - 1, name, r->name);
+            error_setg(errp, "I/O ports 0x%x-0x%x of '%s' overlap '%s'", base,
+                       base + len - 1, name, r->name);
             return false;
         }
     }
     bus->ranges[bus->nranges++] = (struct ioport_range){
-        .base = base, .len = len, .name = name, .ops = ops, .opaque = opaque,
+        .base = base,
+        .len = len,
+        .name = name,
+        .ops = ops,
+        .opaque = opaque,
     };
     return true;
 }
@@ -55,8 +59,8 @@ const char *ioport_owner(const struct ioport_bus *bus, uint16_t port)
     return r ? r->name : NULL;
 }
 
-static void report_unassigned(struct ioport_bus *bus, uint16_t port,
-                              int size, bool write, uint32_t val)
+static void report_unassigned(struct ioport_bus *bus, uint16_t port, int size,
+                              bool write, uint32_t val)
 {
     uint64_t bit = 1ull << (port % 64);
     if (bus->reported[port / 64] & bit) {
@@ -65,13 +69,15 @@ static void report_unassigned(struct ioport_bus *bus, uint16_t port,
     bus->reported[port / 64] |= bit;
     char msg[128];
     if (write) {
-        snprintf(msg, sizeof(msg), "guest wrote 0x%x to unassigned I/O port "
-                 "0x%04x (%d byte%s); ignored", val, port, size,
-                 size > 1 ? "s" : "");
+        snprintf(msg, sizeof(msg),
+                 "guest wrote 0x%x to unassigned I/O port "
+                 "0x%04x (%d byte%s); ignored",
+                 val, port, size, size > 1 ? "s" : "");
     } else {
-        snprintf(msg, sizeof(msg), "guest read unassigned I/O port 0x%04x "
-                 "(%d byte%s); returned all ones", port, size,
-                 size > 1 ? "s" : "");
+        snprintf(msg, sizeof(msg),
+                 "guest read unassigned I/O port 0x%04x "
+                 "(%d byte%s); returned all ones",
+                 port, size, size > 1 ? "s" : "");
     }
     if (bus->report) {
         bus->report(bus->report_opaque, msg);
@@ -100,8 +106,7 @@ uint32_t ioport_read(struct ioport_bus *bus, uint16_t port, int size)
     return val;
 }
 
-void ioport_write(struct ioport_bus *bus, uint16_t port, int size,
-                  uint32_t val)
+void ioport_write(struct ioport_bus *bus, uint16_t port, int size, uint32_t val)
 {
     pthread_mutex_lock(&bus->lock);
     const struct ioport_range *r = find(bus, port);

@@ -31,7 +31,7 @@ struct ioport_bus {
     pthread_mutex_t lock;
     struct ioport_range ranges[IOPORT_MAX_RANGES];
     int nranges;
-    uint64_t reported[65536 / 64];   /* unassigned ports already reported */
+    uint64_t reported[65536 / 64]; /* unassigned ports already reported */
     /* Where reports go (stderr when NULL); called with the lock held. */
     void (*report)(void *opaque, const char *msg);
     void *report_opaque;

@@ -29,7 +29,7 @@ struct accel {
     int kvm_fd;
     int vm_fd;
     int run_size;
-    int nvcpus;                          /* created so far */
+    int nvcpus; /* created so far */
     struct accel_mem_region regions[KVM_MAX_SLOTS];
     int nregions;
     struct accel_io_ops io;
@@ -41,7 +41,7 @@ struct accel_vcpu {
     int fd;
     struct kvm_run *run;
     bool halted;
-    bool cpuid_set;                      /* done before the first run */
+    bool cpuid_set; /* done before the first run */
     /* An I/O exit was handled but KVM has not completed the instruction:
      * KVM_RUN must be entered once more before registers are read. */
     bool io_pending;
@@ -56,7 +56,7 @@ static int kick_signal(void)
 
 static void kick_handler(int sig)
 {
-    (void)sig;                           /* only interrupts KVM_RUN */
+    (void)sig; /* only interrupts KVM_RUN */
 }
 
 static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
@@ -65,7 +65,7 @@ static void install_kick_handler(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = kick_handler;        /* no SA_RESTART: KVM_RUN -> EINTR */
+    sa.sa_handler = kick_handler; /* no SA_RESTART: KVM_RUN -> EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(kick_signal(), &sa, NULL);
 }
@@ -76,12 +76,15 @@ static int open_kvm(Error **errp)
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT) {
-            error_setg(errp, "accel kvm: %s does not exist (no KVM support "
+            error_setg(errp,
+                       "accel kvm: %s does not exist (no KVM support "
                        "in this kernel, or the kvm module is not loaded)",
                        KVM_DEV);
         } else if (e == EACCES || e == EPERM) {
-            error_setg(errp, "accel kvm: no permission to open %s (add the "
-                       "user to the 'kvm' group)", KVM_DEV);
+            error_setg(errp,
+                       "accel kvm: no permission to open %s (add the "
+                       "user to the 'kvm' group)",
+                       KVM_DEV);
         } else {
             error_setg_errno(errp, e, "accel kvm: cannot open %s", KVM_DEV);
         }
@@ -96,8 +99,10 @@ static int open_kvm(Error **errp)
     }
     if (ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0 ||
         ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
-        error_setg(errp, "accel kvm: %s lacks user memory or immediate exit "
-                   "support", KVM_DEV);
+        error_setg(errp,
+                   "accel kvm: %s lacks user memory or immediate exit "
+                   "support",
+                   KVM_DEV);
         close(fd);
         return -1;
     }
@@ -112,8 +117,10 @@ static bool kvm_available(Error **errp)
     }
     int vm = ioctl(fd, KVM_CREATE_VM, 0);
     if (vm < 0) {
-        error_setg_errno(errp, errno, "accel kvm: %s opens but cannot create "
-                         "a VM", KVM_DEV);
+        error_setg_errno(errp, errno,
+                         "accel kvm: %s opens but cannot create "
+                         "a VM",
+                         KVM_DEV);
         close(fd);
         return false;
     }
@@ -141,8 +148,8 @@ static struct accel *kvm_create(const struct accel_mem_region *regions,
                                 Error **errp)
 {
     if (nregions > KVM_MAX_SLOTS) {
-        error_setg(errp, "accel kvm: %d memory regions, at most %d",
-                   nregions, KVM_MAX_SLOTS);
+        error_setg(errp, "accel kvm: %d memory regions, at most %d", nregions,
+                   KVM_MAX_SLOTS);
         return NULL;
     }
     pthread_once(&kick_once, install_kick_handler);
@@ -167,8 +174,8 @@ static struct accel *kvm_create(const struct accel_mem_region *regions,
         goto fail;
     }
     uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-    if (ioctl(acc->kvm_fd, KVM_CHECK_EXTENSION,
-              KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+    if (ioctl(acc->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) >
+            0 &&
         ioctl(acc->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
         error_setg_errno(errp, errno, "accel kvm: KVM_SET_IDENTITY_MAP_ADDR");
         goto fail;
@@ -182,9 +189,10 @@ static struct accel *kvm_create(const struct accel_mem_region *regions,
             .userspace_addr = (uint64_t)(uintptr_t)regions[i].host,
         };
         if (ioctl(acc->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-            error_setg_errno(errp, errno, "accel kvm: memory slot %d (gpa "
-                             "0x%llx, %llu bytes)", i,
-                             (unsigned long long)regions[i].gpa,
+            error_setg_errno(errp, errno,
+                             "accel kvm: memory slot %d (gpa "
+                             "0x%llx, %llu bytes)",
+                             i, (unsigned long long)regions[i].gpa,
                              (unsigned long long)regions[i].size);
             goto fail;
         }
@@ -389,9 +397,10 @@ static bool kvm_set_state(struct accel_vcpu *v, const struct x86_state *st,
     sregs.efer = 0;
     memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
-        error_setg_errno(errp, errno, "accel kvm: vCPU %d: KVM_SET_SREGS "
-                         "(cr0 0x%x, cs 0x%x)", v->index, st->cr0,
-                         st->seg[S_CS].selector);
+        error_setg_errno(errp, errno,
+                         "accel kvm: vCPU %d: KVM_SET_SREGS "
+                         "(cr0 0x%x, cs 0x%x)",
+                         v->index, st->cr0, st->seg[S_CS].selector);
         return false;
     }
     if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
@@ -424,8 +433,8 @@ static void handle_io(struct accel_vcpu *v)
             memcpy(&val, data, (size_t)size);
             v->acc->io.pio_out(v->acc->io.opaque, run->io.port, size, val);
         } else {
-            uint32_t val = v->acc->io.pio_in(v->acc->io.opaque,
-                                             run->io.port, size);
+            uint32_t val =
+                v->acc->io.pio_in(v->acc->io.opaque, run->io.port, size);
             memcpy(data, &val, (size_t)size);
         }
     }
@@ -459,7 +468,7 @@ static enum accel_exit kvm_vcpu_run(struct accel_vcpu *v,
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
     if (v->halted) {
-        return ACCEL_EXIT_HLT;           /* nothing will wake it */
+        return ACCEL_EXIT_HLT; /* nothing will wake it */
     }
     if (!v->cpuid_set) {
         Error *e = NULL;
@@ -501,22 +510,25 @@ static enum accel_exit kvm_vcpu_run(struct accel_vcpu *v,
         case KVM_EXIT_INTR:
             break;
         case KVM_EXIT_MMIO:
-            snprintf(err, errlen, "%s of %u bytes at unmapped physical "
+            snprintf(err, errlen,
+                     "%s of %u bytes at unmapped physical "
                      "address 0x%llx at eip 0x%08x",
                      run->mmio.is_write ? "write" : "read", run->mmio.len,
                      (unsigned long long)run->mmio.phys_addr, guest_eip(v));
             return ACCEL_EXIT_ERROR;
         case KVM_EXIT_FAIL_ENTRY:
-            snprintf(err, errlen, "KVM entry failed, hardware reason "
+            snprintf(err, errlen,
+                     "KVM entry failed, hardware reason "
                      "0x%llx, at eip 0x%08x",
                      (unsigned long long)
-                     run->fail_entry.hardware_entry_failure_reason,
+                         run->fail_entry.hardware_entry_failure_reason,
                      guest_eip(v));
             return ACCEL_EXIT_ERROR;
         case KVM_EXIT_INTERNAL_ERROR:
-            snprintf(err, errlen, "KVM internal error (suberror %u) at "
-                     "eip 0x%08x", run->internal.suberror,
-                     guest_eip(v));
+            snprintf(err, errlen,
+                     "KVM internal error (suberror %u) at "
+                     "eip 0x%08x",
+                     run->internal.suberror, guest_eip(v));
             return ACCEL_EXIT_ERROR;
         default:
             snprintf(err, errlen, "unexpected KVM exit %u at eip 0x%08x",
@@ -544,8 +556,10 @@ static bool kvm_sync_dirty(struct accel *acc, Error **errp)
         struct kvm_dirty_log log = { .slot = (uint32_t)i };
         log.dirty_bitmap = bits;
         if (ioctl(acc->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-            error_setg_errno(errp, errno, "accel kvm: KVM_GET_DIRTY_LOG of "
-                             "slot %d", i);
+            error_setg_errno(errp, errno,
+                             "accel kvm: KVM_GET_DIRTY_LOG of "
+                             "slot %d",
+                             i);
             free(bits);
             return false;
         }
@@ -563,7 +577,9 @@ static bool kvm_sync_dirty(struct accel *acc, Error **errp)
 
 static void kvm_invalidate(struct accel *acc, uint64_t gpa, uint64_t len)
 {
-    (void)acc; (void)gpa; (void)len;     /* KVM sees memory directly */
+    (void)acc;
+    (void)gpa;
+    (void)len; /* KVM sees memory directly */
 }
 
 static uint64_t kvm_icount(struct accel_vcpu *v)

@@ -17,7 +17,7 @@
 static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+        (uint32_t)p[3] << 24;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -47,10 +47,11 @@ static bool place(struct machine_memory *mem, uint64_t gpa, const void *src,
 {
     uint64_t below = memory_below_4g(mem);
     if (gpa < LOADER_KERNEL_BASE || gpa + len > below) {
-        error_setg(errp, "'%s': load range 0x%llx-0x%llx does not fit in RAM "
-                   "between 1 MiB and 0x%llx", name, (unsigned long long)gpa,
-                   (unsigned long long)(gpa + len),
-                   (unsigned long long)below);
+        error_setg(errp,
+                   "'%s': load range 0x%llx-0x%llx does not fit in RAM "
+                   "between 1 MiB and 0x%llx",
+                   name, (unsigned long long)gpa,
+                   (unsigned long long)(gpa + len), (unsigned long long)below);
         return false;
     }
     if (src) {
@@ -68,16 +69,15 @@ static bool write_mbi(struct machine_memory *mem, Error **errp)
     memset(mbi, 0, sizeof(mbi));
     uint64_t upper = (memory_below_4g(mem) - LOADER_KERNEL_BASE) / 1024;
     put_le32(mbi + 0, MB_INFO_MEMORY | MB_INFO_LOADER_NAME);
-    put_le32(mbi + 4, 640);                       /* mem_lower, KiB */
-    put_le32(mbi + 8, (uint32_t)upper);           /* mem_upper, KiB */
-    put_le32(mbi + 64, LOADER_MBI_ADDR + 96);     /* boot_loader_name */
+    put_le32(mbi + 4, 640);                   /* mem_lower, KiB */
+    put_le32(mbi + 8, (uint32_t)upper);       /* mem_upper, KiB */
+    put_le32(mbi + 64, LOADER_MBI_ADDR + 96); /* boot_loader_name */
     memcpy(mbi + 96, "hop", 4);
     return memory_write(mem, LOADER_MBI_ADDR, mbi, sizeof(mbi), errp);
 }
 
-bool loader_load(struct machine_memory *mem, const uint8_t *image,
-                 size_t size, const char *name, struct loader_result *res,
-                 Error **errp)
+bool loader_load(struct machine_memory *mem, const uint8_t *image, size_t size,
+                 const char *name, struct loader_result *res, Error **errp)
 {
     memset(res, 0, sizeof(*res));
     if (size == 0) {
@@ -96,8 +96,10 @@ bool loader_load(struct machine_memory *mem, const uint8_t *image,
         const uint8_t *h = image + hoff;
         uint32_t flags = le32(h + 4);
         if (!(flags & MB_AOUT_KLUDGE)) {
-            error_setg(errp, "'%s': multiboot header without load addresses "
-                       "(flags bit 16); ELF kernels are not supported", name);
+            error_setg(errp,
+                       "'%s': multiboot header without load addresses "
+                       "(flags bit 16); ELF kernels are not supported",
+                       name);
             return false;
         }
         if ((size_t)hoff + 32 > size) {
@@ -109,20 +111,26 @@ bool loader_load(struct machine_memory *mem, const uint8_t *image,
         uint32_t entry = le32(h + 28);
         if (load_addr > header_addr ||
             header_addr - load_addr > (uint32_t)hoff) {
-            error_setg(errp, "'%s': multiboot load_addr 0x%x is inconsistent "
-                       "with header_addr 0x%x", name, load_addr, header_addr);
+            error_setg(errp,
+                       "'%s': multiboot load_addr 0x%x is inconsistent "
+                       "with header_addr 0x%x",
+                       name, load_addr, header_addr);
             return false;
         }
         size_t file_off = (size_t)hoff - (header_addr - load_addr);
         size_t len = load_end ? load_end - load_addr : size - file_off;
         if (load_end && load_end < load_addr) {
-            error_setg(errp, "'%s': multiboot load_end_addr 0x%x is below "
-                       "load_addr 0x%x", name, load_end, load_addr);
+            error_setg(errp,
+                       "'%s': multiboot load_end_addr 0x%x is below "
+                       "load_addr 0x%x",
+                       name, load_end, load_addr);
             return false;
         }
         if (file_off + len > size) {
-            error_setg(errp, "'%s': multiboot header asks for %zu bytes, the "
-                       "file has %zu", name, len, size - file_off);
+            error_setg(errp,
+                       "'%s': multiboot header asks for %zu bytes, the "
+                       "file has %zu",
+                       name, len, size - file_off);
             return false;
         }
         if (!place(mem, load_addr, image + file_off, len, name, errp)) {
@@ -134,8 +142,10 @@ bool loader_load(struct machine_memory *mem, const uint8_t *image,
             return false;
         }
         if (entry < load_addr || entry >= (bss_end > end ? bss_end : end)) {
-            error_setg(errp, "'%s': multiboot entry 0x%x lies outside the "
-                       "image", name, entry);
+            error_setg(errp,
+                       "'%s': multiboot entry 0x%x lies outside the "
+                       "image",
+                       name, entry);
             return false;
         }
         res->entry = entry;

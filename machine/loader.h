@@ -20,15 +20,14 @@
 
 struct loader_result {
     uint32_t entry;
-    uint32_t mbi;             /* physical address of the multiboot info */
-    uint32_t load_start, load_end;   /* bytes written, bss included */
-    bool multiboot;           /* a header was found */
+    uint32_t mbi;                  /* physical address of the multiboot info */
+    uint32_t load_start, load_end; /* bytes written, bss included */
+    bool multiboot;                /* a header was found */
 };
 
 /* name is used in error messages (a path or a firmware name). */
-bool loader_load(struct machine_memory *mem, const uint8_t *image,
-                 size_t size, const char *name, struct loader_result *res,
-                 Error **errp);
+bool loader_load(struct machine_memory *mem, const uint8_t *image, size_t size,
+                 const char *name, struct loader_result *res, Error **errp);
 /* Read a whole kernel file (at most max bytes); caller frees *data. */
 bool loader_read_file(const char *path, size_t max, uint8_t **data,
                       size_t *size, Error **errp);

@@ -21,7 +21,7 @@
 
 struct machine {
     char *name;
-    char *guest;                  /* firmware name or kernel path */
+    char *guest; /* firmware name or kernel path */
     struct machine_config cfg;
     struct machine_memory *mem;
     const struct accel_ops *ops;
@@ -35,12 +35,12 @@ struct machine {
     struct rtc rtc;
     struct vmclock clock;
     struct section_registry *reg;
-    uint8_t *image;               /* kernel bytes, kept for reset */
+    uint8_t *image; /* kernel bytes, kept for reset */
     size_t image_size;
     bool image_owned;
     struct loader_result boot;
 
-    pthread_mutex_t lock;         /* run state and last_error */
+    pthread_mutex_t lock; /* run state and last_error */
     enum run_state state;
     char last_error[320];
     runstate_notify_fn notify;
@@ -102,9 +102,10 @@ static void vcpu_exited(void *opaque, int index, enum accel_exit why,
         report(m, line);
     }
     if (m->cfg.on_event) {
-        m->cfg.on_event(m->cfg.opaque, why == ACCEL_EXIT_SHUTDOWN
-                        ? MACHINE_EVENT_SHUTDOWN
-                        : MACHINE_EVENT_INTERNAL_ERROR);
+        m->cfg.on_event(m->cfg.opaque,
+                        why == ACCEL_EXIT_SHUTDOWN
+                            ? MACHINE_EVENT_SHUTDOWN
+                            : MACHINE_EVENT_INTERNAL_ERROR);
     }
 }
 
@@ -136,26 +137,25 @@ static bool reset_cpus(struct machine *m, Error **errp)
 static void invalidate_all(struct machine *m)
 {
     for (int i = 0; i < m->mem->nregions; i++) {
-        machine_invalidate(m, m->mem->regions[i].gpa,
-                           m->mem->regions[i].size);
+        machine_invalidate(m, m->mem->regions[i].gpa, m->mem->regions[i].size);
     }
 }
 
 static bool register_devices(struct machine *m, Error **errp)
 {
     struct ioport_bus *io = &m->io;
-    if (!ioport_register(io, SERIAL_COM1_BASE, 8, "serial",
-                         &serial_ioport_ops, &m->serial, errp) ||
+    if (!ioport_register(io, SERIAL_COM1_BASE, 8, "serial", &serial_ioport_ops,
+                         &m->serial, errp) ||
         !ioport_register(io, PS2_DATA_PORT, 1, "i8042", &i8042_data_ops,
                          &m->kbd, errp) ||
         !ioport_register(io, PS2_STATUS_PORT, 1, "i8042", &i8042_cmd_ops,
                          &m->kbd, errp) ||
         !ioport_register(io, ATA_PRIMARY_BASE, 8, "ata", &ata_ioport_ops,
                          &m->ata, errp) ||
-        !ioport_register(io, ATA_PRIMARY_CTRL, 1, "ata", &ata_ctrl_ops,
-                         &m->ata, errp) ||
-        !ioport_register(io, RTC_BASE_PORT, 2, "mc146818rtc",
-                         &rtc_ioport_ops, &m->rtc, errp)) {
+        !ioport_register(io, ATA_PRIMARY_CTRL, 1, "ata", &ata_ctrl_ops, &m->ata,
+                         errp) ||
+        !ioport_register(io, RTC_BASE_PORT, 2, "mc146818rtc", &rtc_ioport_ops,
+                         &m->rtc, errp)) {
         return false;
     }
     struct section_registry *r = m->reg;
@@ -165,18 +165,17 @@ static bool register_devices(struct machine *m, Error **errp)
             return false;
         }
     }
-    return section_register_vmsd(r, "serial", 0, &vmstate_serial,
-                                 &m->serial, errp) >= 0 &&
-           section_register_vmsd(r, "pckbd", 0, &vmstate_i8042, &m->kbd,
+    return section_register_vmsd(r, "serial", 0, &vmstate_serial, &m->serial,
                                  errp) >= 0 &&
-           section_register_vmsd(r, "ps2kbd", 0, &vmstate_ps2_kbd,
-                                 &m->kbd.kbd, errp) >= 0 &&
-           section_register_vmsd(r, "ps2mouse", 0, &vmstate_ps2_mouse,
-                                 &m->kbd.mouse, errp) >= 0 &&
-           section_register_vmsd(r, "ata", 0, &vmstate_ata, &m->ata,
-                                 errp) >= 0 &&
-           section_register_vmsd(r, "mc146818rtc", 0, &vmstate_rtc, &m->rtc,
-                                 errp) >= 0;
+        section_register_vmsd(r, "pckbd", 0, &vmstate_i8042, &m->kbd, errp) >=
+        0 &&
+        section_register_vmsd(r, "ps2kbd", 0, &vmstate_ps2_kbd, &m->kbd.kbd,
+                              errp) >= 0 &&
+        section_register_vmsd(r, "ps2mouse", 0, &vmstate_ps2_mouse,
+                              &m->kbd.mouse, errp) >= 0 &&
+        section_register_vmsd(r, "ata", 0, &vmstate_ata, &m->ata, errp) >= 0 &&
+        section_register_vmsd(r, "mc146818rtc", 0, &vmstate_rtc, &m->rtc,
+                              errp) >= 0;
 }
 
 static bool choose_image(struct machine *m, const struct machine_config *cfg,
@@ -250,7 +249,8 @@ struct machine *machine_new(const struct machine_config *cfg, Error **errp)
     if (!choose_image(m, cfg, errp)) {
         goto fail;
     }
-    struct accel_io_ops io = { .pio_in = pio_in, .pio_out = pio_out,
+    struct accel_io_ops io = { .pio_in = pio_in,
+                               .pio_out = pio_out,
                                .opaque = m };
     m->acc = m->ops->create(m->mem->regions, m->mem->nregions, &io, errp);
     if (!m->acc) {
@@ -305,8 +305,7 @@ void machine_free(struct machine *m)
     free(m);
 }
 
-static bool set_state_locked(struct machine *m, enum run_state st,
-                             Error **errp)
+static bool set_state_locked(struct machine *m, enum run_state st, Error **errp)
 {
     if (!runstate_transition_allowed(m->state, st)) {
         error_setg(errp, "cannot change run state from %s to %s",
@@ -408,8 +407,7 @@ bool machine_set_runstate(struct machine *m, enum run_state st, Error **errp)
     return vm_stop(m, st, errp);
 }
 
-static bool require_stopped(struct machine *m, const char *what,
-                            Error **errp)
+static bool require_stopped(struct machine *m, const char *what, Error **errp)
 {
     if (machine_runstate(m) == RUN_STATE_RUNNING) {
         error_setg(errp, "%s: the machine must be stopped first", what);
@@ -534,15 +532,14 @@ struct rtc *machine_rtc(struct machine *m)
 static bool check_index(struct machine *m, int index, Error **errp)
 {
     if (index < 0 || index >= m->vcpus.n) {
-        error_setg(errp, "no vCPU %d (the machine has %d)", index,
-                   m->vcpus.n);
+        error_setg(errp, "no vCPU %d (the machine has %d)", index, m->vcpus.n);
         return false;
     }
     return true;
 }
 
-bool machine_get_cpu_state(struct machine *m, int index,
-                           struct x86_state *st, Error **errp)
+bool machine_get_cpu_state(struct machine *m, int index, struct x86_state *st,
+                           Error **errp)
 {
     if (!check_index(m, index, errp)) {
         return false;
@@ -625,8 +622,7 @@ void machine_mouse_button(struct machine *m, unsigned state)
     pthread_mutex_unlock(&m->io.lock);
 }
 
-size_t machine_serial_input(struct machine *m, const uint8_t *buf,
-                            size_t len)
+size_t machine_serial_input(struct machine *m, const uint8_t *buf, size_t len)
 {
     pthread_mutex_lock(&m->io.lock);
     size_t n = serial_receive(&m->serial, buf, len);
@@ -638,5 +634,5 @@ bool machine_parse_size(const char *s, uint64_t *bytes)
 {
     /* As QEMU's -m: a plain number is MiB. */
     return parse_size(s, 1ull << 20, bytes) && *bytes > 0 &&
-           *bytes <= 1ull << 50;
+        *bytes <= 1ull << 50;
 }

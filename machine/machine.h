@@ -28,25 +28,25 @@
 #define MACHINE_MAX_SMP 8
 
 enum machine_event {
-    MACHINE_EVENT_SHUTDOWN,        /* the guest powered off / triple fault */
-    MACHINE_EVENT_INTERNAL_ERROR,  /* a vCPU stopped with an error */
+    MACHINE_EVENT_SHUTDOWN,       /* the guest powered off / triple fault */
+    MACHINE_EVENT_INTERNAL_ERROR, /* a vCPU stopped with an error */
 };
 
 struct machine_config {
-    uint64_t ram_size;             /* 0: MACHINE_DEFAULT_RAM */
-    int smp;                       /* 0: 1 */
-    const char *accel;             /* "emu" (NULL) or "kvm" */
-    const char *guest;             /* built-in firmware, NULL: memtest */
-    const char *kernel;            /* a flat 32-bit binary instead */
-    const char *name;              /* -name, may be NULL */
-    BlockDev *drive;               /* ATA master; not owned; may be NULL */
-    struct serial_backend serial;  /* guest serial output (none if unset) */
+    uint64_t ram_size;            /* 0: MACHINE_DEFAULT_RAM */
+    int smp;                      /* 0: 1 */
+    const char *accel;            /* "emu" (NULL) or "kvm" */
+    const char *guest;            /* built-in firmware, NULL: memtest */
+    const char *kernel;           /* a flat 32-bit binary instead */
+    const char *name;             /* -name, may be NULL */
+    BlockDev *drive;              /* ATA master; not owned; may be NULL */
+    struct serial_backend serial; /* guest serial output (none if unset) */
     /* Reports of bad guest behaviour and vCPU errors, one line each;
      * stderr ("hop: ...") when NULL.  May run on a vCPU thread. */
     void (*report)(void *opaque, const char *msg);
     /* The machine stopped on its own.  May run on a vCPU thread. */
     void (*on_event)(void *opaque, enum machine_event ev);
-    void *opaque;                  /* for report and on_event */
+    void *opaque; /* for report and on_event */
 };
 
 struct machine;
@@ -62,8 +62,7 @@ bool vm_start(struct machine *m, Error **errp);
 bool vm_stop(struct machine *m, enum run_state st, Error **errp);
 enum run_state machine_runstate(struct machine *m);
 /* Change the run state of a stopped machine (e.g. inmigrate). */
-bool machine_set_runstate(struct machine *m, enum run_state st,
-                          Error **errp);
+bool machine_set_runstate(struct machine *m, enum run_state st, Error **errp);
 /* Devices and vCPUs to power-on state, firmware reloaded; the run state
  * is kept (a running machine restarts from the entry). */
 bool machine_reset(struct machine *m, Error **errp);
@@ -90,8 +89,8 @@ struct ata *machine_ata(struct machine *m);
 struct rtc *machine_rtc(struct machine *m);
 
 /* vCPU registers (machine stopped). */
-bool machine_get_cpu_state(struct machine *m, int index,
-                           struct x86_state *st, Error **errp);
+bool machine_get_cpu_state(struct machine *m, int index, struct x86_state *st,
+                           Error **errp);
 bool machine_set_cpu_state(struct machine *m, int index,
                            const struct x86_state *st, Error **errp);
 /* Pull the accelerator's dirty log into the RAM block bitmaps (may be
@@ -108,8 +107,7 @@ const char *machine_last_error(struct machine *m);
 bool machine_sendkey(struct machine *m, const char *keys, Error **errp);
 void machine_mouse_move(struct machine *m, int dx, int dy, int dz);
 void machine_mouse_button(struct machine *m, unsigned state);
-size_t machine_serial_input(struct machine *m, const uint8_t *buf,
-                            size_t len);
+size_t machine_serial_input(struct machine *m, const uint8_t *buf, size_t len);
 
 /* Auto-converge: the vCPUs sleep pct percent of the time (0: none). */
 void machine_set_throttle(struct machine *m, int pct);

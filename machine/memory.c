@@ -33,8 +33,10 @@ static struct ram_block *block_new(const char *name, uint64_t size,
                                    Error **errp)
 {
     if (size == 0 || size % RAM_PAGE_SIZE) {
-        error_setg(errp, "RAM block '%s': size %llu is not a positive "
-                   "multiple of 4 KiB", name, (unsigned long long)size);
+        error_setg(errp,
+                   "RAM block '%s': size %llu is not a positive "
+                   "multiple of 4 KiB",
+                   name, (unsigned long long)size);
         return NULL;
     }
     struct ram_block *b = xcalloc(1, sizeof(*b));
@@ -49,8 +51,10 @@ static struct ram_block *block_new(const char *name, uint64_t size,
         goto fail;
     }
     if (ftruncate(b->fd, (off_t)size) < 0) {
-        error_setg_errno(errp, errno, "RAM block '%s': cannot size to %llu "
-                         "bytes", name, (unsigned long long)size);
+        error_setg_errno(errp, errno,
+                         "RAM block '%s': cannot size to %llu "
+                         "bytes",
+                         name, (unsigned long long)size);
         goto fail;
     }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
@@ -66,9 +70,8 @@ fail:
     return NULL;
 }
 
-struct ram_block *memory_add_block(struct machine_memory *mem,
-                                   const char *name, uint64_t size,
-                                   Error **errp)
+struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
+                                   uint64_t size, Error **errp)
 {
     if (memory_find_block(mem, name)) {
         error_setg(errp, "RAM block '%s' already exists", name);
@@ -99,8 +102,10 @@ static void add_region(struct machine_memory *mem, struct ram_block *b,
 struct machine_memory *memory_new(uint64_t ram_size, Error **errp)
 {
     if (ram_size < (2u << 20) || ram_size % RAM_PAGE_SIZE) {
-        error_setg(errp, "RAM size %llu: must be at least 2 MiB and a "
-                   "multiple of 4 KiB", (unsigned long long)ram_size);
+        error_setg(errp,
+                   "RAM size %llu: must be at least 2 MiB and a "
+                   "multiple of 4 KiB",
+                   (unsigned long long)ram_size);
         return NULL;
     }
     struct machine_memory *mem = xcalloc(1, sizeof(*mem));
@@ -174,8 +179,7 @@ uint8_t *memory_host_ptr(const struct machine_memory *mem, uint64_t gpa,
 
 /* Walk [gpa, gpa+len) region by region. */
 static bool memory_access(const struct machine_memory *mem, uint64_t gpa,
-                          uint8_t *buf, size_t len, bool write,
-                          Error **errp)
+                          uint8_t *buf, size_t len, bool write, Error **errp)
 {
     while (len) {
         const struct accel_mem_region *r = find_region(mem, gpa);
@@ -215,9 +219,8 @@ bool memory_write(struct machine_memory *mem, uint64_t gpa, const void *buf,
     return memory_access(mem, gpa, (uint8_t *)buf, len, true, errp);
 }
 
-bool memory_sync_dirty(struct machine_memory *mem,
-                       const struct accel_ops *ops, struct accel *acc,
-                       Error **errp)
+bool memory_sync_dirty(struct machine_memory *mem, const struct accel_ops *ops,
+                       struct accel *acc, Error **errp)
 {
     (void)mem;
     if (!ops || !acc || !ops->sync_dirty) {
@@ -280,8 +283,7 @@ bool ram_block_test_and_clear_dirty(struct ram_block *b, uint64_t page)
     if (!(atomic_load(&b->dirty[page / RAM_BITS_PER_WORD]) & mask)) {
         return false;
     }
-    return atomic_fetch_and(&b->dirty[page / RAM_BITS_PER_WORD], ~mask) &
-           mask;
+    return atomic_fetch_and(&b->dirty[page / RAM_BITS_PER_WORD], ~mask) & mask;
 }
 
 unsigned long ram_block_take_dirty_word(struct ram_block *b, uint64_t word)

@@ -29,11 +29,11 @@
 
 struct ram_block {
     char *name;
-    uint64_t size;                  /* bytes, page aligned */
+    uint64_t size; /* bytes, page aligned */
     uint64_t npages;
     uint8_t *host;
-    int fd;                         /* the memfd */
-    _Atomic unsigned long *dirty;   /* npages bits */
+    int fd;                       /* the memfd */
+    _Atomic unsigned long *dirty; /* npages bits */
 };
 
 struct machine_memory {
@@ -42,7 +42,7 @@ struct machine_memory {
     /* Guest physical map handed to the accelerator. */
     struct accel_mem_region regions[RAM_MAX_REGIONS];
     int nregions;
-    uint64_t ram_size;              /* size of pc.ram */
+    uint64_t ram_size; /* size of pc.ram */
 };
 
 /* pc.ram of size bytes (a multiple of 4 KiB, at least 2 MiB) mapped as
@@ -51,9 +51,8 @@ struct machine_memory *memory_new(uint64_t ram_size, Error **errp);
 void memory_free(struct machine_memory *mem);
 
 /* Another block (not mapped into guest physical memory). */
-struct ram_block *memory_add_block(struct machine_memory *mem,
-                                   const char *name, uint64_t size,
-                                   Error **errp);
+struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
+                                   uint64_t size, Error **errp);
 struct ram_block *memory_find_block(const struct machine_memory *mem,
                                     const char *name);
 /* pc.ram */
@@ -75,9 +74,8 @@ uint64_t memory_below_4g(const struct machine_memory *mem);
 /* ---- Dirty tracking ---- */
 
 /* Move the accelerator's dirty log into the block bitmaps. */
-bool memory_sync_dirty(struct machine_memory *mem,
-                       const struct accel_ops *ops, struct accel *acc,
-                       Error **errp);
+bool memory_sync_dirty(struct machine_memory *mem, const struct accel_ops *ops,
+                       struct accel *acc, Error **errp);
 void ram_block_set_dirty(struct ram_block *b, uint64_t offset, uint64_t len);
 void ram_block_set_all_dirty(struct ram_block *b);
 bool ram_block_test_dirty(const struct ram_block *b, uint64_t page);

@@ -127,14 +127,16 @@ static void kbd_command(struct ps2_kbd *k, uint8_t v)
         return;
     }
     switch (v) {
-    case 0xed: case 0xf0: case 0xf3:
+    case 0xed:
+    case 0xf0:
+    case 0xf3:
         k->pending_cmd = v;
         q_push(&k->q, ACK);
         break;
-    case 0xee:                              /* echo */
+    case 0xee: /* echo */
         q_push(&k->q, 0xee);
         break;
-    case 0xf2:                              /* identify: MF2, translated */
+    case 0xf2: /* identify: MF2, translated */
         q_push(&k->q, ACK);
         q_push(&k->q, 0xab);
         q_push(&k->q, 0x41);
@@ -176,26 +178,39 @@ static void mouse_command(struct ps2_mouse *m, uint8_t v)
         return;
     }
     switch (v) {
-    case 0xe6: m->scaling = 1; q_push(&m->q, ACK); break;
-    case 0xe7: m->scaling = 2; q_push(&m->q, ACK); break;
-    case 0xe8: case 0xf3:
+    case 0xe6:
+        m->scaling = 1;
+        q_push(&m->q, ACK);
+        break;
+    case 0xe7:
+        m->scaling = 2;
+        q_push(&m->q, ACK);
+        break;
+    case 0xe8:
+    case 0xf3:
         m->pending_cmd = v;
         q_push(&m->q, ACK);
         break;
-    case 0xe9:                              /* status request */
+    case 0xe9: /* status request */
         q_push(&m->q, ACK);
-        q_push(&m->q, (uint8_t)((m->reporting ? 0x20 : 0) |
-                                (m->scaling == 2 ? 0x10 : 0) |
-                                (m->buttons & 7)));
+        q_push(&m->q,
+               (uint8_t)((m->reporting ? 0x20 : 0) |
+                         (m->scaling == 2 ? 0x10 : 0) | (m->buttons & 7)));
         q_push(&m->q, m->resolution);
         q_push(&m->q, m->sample_rate);
         break;
-    case 0xf2:                              /* device id: standard mouse */
+    case 0xf2: /* device id: standard mouse */
         q_push(&m->q, ACK);
         q_push(&m->q, 0x00);
         break;
-    case 0xf4: m->reporting = true; q_push(&m->q, ACK); break;
-    case 0xf5: m->reporting = false; q_push(&m->q, ACK); break;
+    case 0xf4:
+        m->reporting = true;
+        q_push(&m->q, ACK);
+        break;
+    case 0xf5:
+        m->reporting = false;
+        q_push(&m->q, ACK);
+        break;
     case 0xf6:
         m->reporting = false;
         m->resolution = 2;
@@ -220,7 +235,7 @@ static uint32_t data_read(void *opaque, uint16_t offset, int size)
     struct i8042 *c = opaque;
     update(c);
     uint8_t v = c->obuf;
-    c->status &= (uint8_t)~(ST_OBF | ST_AUX_OBF);
+    c->status &= (uint8_t) ~(ST_OBF | ST_AUX_OBF);
     update(c);
     return v;
 }
@@ -237,7 +252,7 @@ static void data_write(void *opaque, uint16_t offset, int size, uint32_t val)
         c->mode = v;
         c->status = (uint8_t)((c->status & ~ST_SYS) | (v & MODE_SYS));
         break;
-    case 0xd1:                              /* output port: ignored */
+    case 0xd1: /* output port: ignored */
         break;
     case 0xd2:
         q_push(&c->kbd.q, v);
@@ -268,76 +283,176 @@ static void cmd_write(void *opaque, uint16_t offset, int size, uint32_t val)
     uint8_t v = (uint8_t)val;
     c->status |= ST_CMD;
     switch (v) {
-    case 0x20: ctrl_reply(c, c->mode); break;
-    case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4:
+    case 0x20:
+        ctrl_reply(c, c->mode);
+        break;
+    case 0x60:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+    case 0xd4:
         c->pending_write = v;
         break;
-    case 0xa7: c->mode |= MODE_DISABLE_AUX; break;
-    case 0xa8: c->mode &= (uint8_t)~MODE_DISABLE_AUX; break;
-    case 0xa9: ctrl_reply(c, 0x00); break;  /* aux interface test: ok */
-    case 0xaa: ctrl_reply(c, 0x55); break;  /* self test passed */
-    case 0xab: ctrl_reply(c, 0x00); break;  /* kbd interface test: ok */
-    case 0xad: c->mode |= MODE_DISABLE_KBD; break;
-    case 0xae: c->mode &= (uint8_t)~MODE_DISABLE_KBD; break;
-    case 0xc0: ctrl_reply(c, 0x00); break;  /* input port */
-    case 0xd0: ctrl_reply(c, 0x03); break;  /* output port: A20 on */
-    default: break;                         /* incl. 0xfe reset pulse */
+    case 0xa7:
+        c->mode |= MODE_DISABLE_AUX;
+        break;
+    case 0xa8:
+        c->mode &= (uint8_t)~MODE_DISABLE_AUX;
+        break;
+    case 0xa9:
+        ctrl_reply(c, 0x00);
+        break; /* aux interface test: ok */
+    case 0xaa:
+        ctrl_reply(c, 0x55);
+        break; /* self test passed */
+    case 0xab:
+        ctrl_reply(c, 0x00);
+        break; /* kbd interface test: ok */
+    case 0xad:
+        c->mode |= MODE_DISABLE_KBD;
+        break;
+    case 0xae:
+        c->mode &= (uint8_t)~MODE_DISABLE_KBD;
+        break;
+    case 0xc0:
+        ctrl_reply(c, 0x00);
+        break; /* input port */
+    case 0xd0:
+        ctrl_reply(c, 0x03);
+        break; /* output port: A20 on */
+    default:
+        break; /* incl. 0xfe reset pulse */
     }
     update(c);
 }
 
 const struct ioport_ops i8042_data_ops = {
-    .read = data_read, .write = data_write,
+    .read = data_read,
+    .write = data_write,
 };
 const struct ioport_ops i8042_cmd_ops = {
-    .read = status_read, .write = cmd_write,
+    .read = status_read,
+    .write = cmd_write,
 };
 
 /* ---- keys ---- */
 
 struct key {
     const char *name;
-    int code;                               /* set 1; 0xe0xx extended */
+    int code; /* set 1; 0xe0xx extended */
 };
 
 static const struct key keys[] = {
-    { "esc", 0x01 }, { "1", 0x02 }, { "2", 0x03 }, { "3", 0x04 },
-    { "4", 0x05 }, { "5", 0x06 }, { "6", 0x07 }, { "7", 0x08 },
-    { "8", 0x09 }, { "9", 0x0a }, { "0", 0x0b }, { "minus", 0x0c },
-    { "equal", 0x0d }, { "backspace", 0x0e }, { "tab", 0x0f },
-    { "q", 0x10 }, { "w", 0x11 }, { "e", 0x12 }, { "r", 0x13 },
-    { "t", 0x14 }, { "y", 0x15 }, { "u", 0x16 }, { "i", 0x17 },
-    { "o", 0x18 }, { "p", 0x19 }, { "bracket_left", 0x1a },
-    { "bracket_right", 0x1b }, { "ret", 0x1c }, { "ctrl", 0x1d },
-    { "a", 0x1e }, { "s", 0x1f }, { "d", 0x20 }, { "f", 0x21 },
-    { "g", 0x22 }, { "h", 0x23 }, { "j", 0x24 }, { "k", 0x25 },
-    { "l", 0x26 }, { "semicolon", 0x27 }, { "apostrophe", 0x28 },
-    { "grave_accent", 0x29 }, { "shift", 0x2a }, { "backslash", 0x2b },
-    { "z", 0x2c }, { "x", 0x2d }, { "c", 0x2e }, { "v", 0x2f },
-    { "b", 0x30 }, { "n", 0x31 }, { "m", 0x32 }, { "comma", 0x33 },
-    { "dot", 0x34 }, { "slash", 0x35 }, { "shift_r", 0x36 },
-    { "asterisk", 0x37 }, { "kp_multiply", 0x37 }, { "alt", 0x38 },
-    { "spc", 0x39 }, { "caps_lock", 0x3a }, { "f1", 0x3b }, { "f2", 0x3c },
-    { "f3", 0x3d }, { "f4", 0x3e }, { "f5", 0x3f }, { "f6", 0x40 },
-    { "f7", 0x41 }, { "f8", 0x42 }, { "f9", 0x43 }, { "f10", 0x44 },
-    { "num_lock", 0x45 }, { "scroll_lock", 0x46 }, { "kp_7", 0x47 },
-    { "kp_8", 0x48 }, { "kp_9", 0x49 }, { "kp_subtract", 0x4a },
-    { "kp_4", 0x4b }, { "kp_5", 0x4c }, { "kp_6", 0x4d }, { "kp_add", 0x4e },
-    { "kp_1", 0x4f }, { "kp_2", 0x50 }, { "kp_3", 0x51 }, { "kp_0", 0x52 },
-    { "kp_decimal", 0x53 }, { "less", 0x56 }, { "f11", 0x57 },
+    { "esc", 0x01 },
+    { "1", 0x02 },
+    { "2", 0x03 },
+    { "3", 0x04 },
+    { "4", 0x05 },
+    { "5", 0x06 },
+    { "6", 0x07 },
+    { "7", 0x08 },
+    { "8", 0x09 },
+    { "9", 0x0a },
+    { "0", 0x0b },
+    { "minus", 0x0c },
+    { "equal", 0x0d },
+    { "backspace", 0x0e },
+    { "tab", 0x0f },
+    { "q", 0x10 },
+    { "w", 0x11 },
+    { "e", 0x12 },
+    { "r", 0x13 },
+    { "t", 0x14 },
+    { "y", 0x15 },
+    { "u", 0x16 },
+    { "i", 0x17 },
+    { "o", 0x18 },
+    { "p", 0x19 },
+    { "bracket_left", 0x1a },
+    { "bracket_right", 0x1b },
+    { "ret", 0x1c },
+    { "ctrl", 0x1d },
+    { "a", 0x1e },
+    { "s", 0x1f },
+    { "d", 0x20 },
+    { "f", 0x21 },
+    { "g", 0x22 },
+    { "h", 0x23 },
+    { "j", 0x24 },
+    { "k", 0x25 },
+    { "l", 0x26 },
+    { "semicolon", 0x27 },
+    { "apostrophe", 0x28 },
+    { "grave_accent", 0x29 },
+    { "shift", 0x2a },
+    { "backslash", 0x2b },
+    { "z", 0x2c },
+    { "x", 0x2d },
+    { "c", 0x2e },
+    { "v", 0x2f },
+    { "b", 0x30 },
+    { "n", 0x31 },
+    { "m", 0x32 },
+    { "comma", 0x33 },
+    { "dot", 0x34 },
+    { "slash", 0x35 },
+    { "shift_r", 0x36 },
+    { "asterisk", 0x37 },
+    { "kp_multiply", 0x37 },
+    { "alt", 0x38 },
+    { "spc", 0x39 },
+    { "caps_lock", 0x3a },
+    { "f1", 0x3b },
+    { "f2", 0x3c },
+    { "f3", 0x3d },
+    { "f4", 0x3e },
+    { "f5", 0x3f },
+    { "f6", 0x40 },
+    { "f7", 0x41 },
+    { "f8", 0x42 },
+    { "f9", 0x43 },
+    { "f10", 0x44 },
+    { "num_lock", 0x45 },
+    { "scroll_lock", 0x46 },
+    { "kp_7", 0x47 },
+    { "kp_8", 0x48 },
+    { "kp_9", 0x49 },
+    { "kp_subtract", 0x4a },
+    { "kp_4", 0x4b },
+    { "kp_5", 0x4c },
+    { "kp_6", 0x4d },
+    { "kp_add", 0x4e },
+    { "kp_1", 0x4f },
+    { "kp_2", 0x50 },
+    { "kp_3", 0x51 },
+    { "kp_0", 0x52 },
+    { "kp_decimal", 0x53 },
+    { "less", 0x56 },
+    { "f11", 0x57 },
     { "f12", 0x58 },
-    { "kp_enter", 0xe01c }, { "ctrl_r", 0xe01d }, { "kp_divide", 0xe035 },
-    { "alt_r", 0xe038 }, { "home", 0xe047 }, { "up", 0xe048 },
-    { "pgup", 0xe049 }, { "left", 0xe04b }, { "right", 0xe04d },
-    { "end", 0xe04f }, { "down", 0xe050 }, { "pgdn", 0xe051 },
-    { "insert", 0xe052 }, { "delete", 0xe053 }, { "meta_l", 0xe05b },
-    { "meta_r", 0xe05c }, { "menu", 0xe05d },
+    { "kp_enter", 0xe01c },
+    { "ctrl_r", 0xe01d },
+    { "kp_divide", 0xe035 },
+    { "alt_r", 0xe038 },
+    { "home", 0xe047 },
+    { "up", 0xe048 },
+    { "pgup", 0xe049 },
+    { "left", 0xe04b },
+    { "right", 0xe04d },
+    { "end", 0xe04f },
+    { "down", 0xe050 },
+    { "pgdn", 0xe051 },
+    { "insert", 0xe052 },
+    { "delete", 0xe053 },
+    { "meta_l", 0xe05b },
+    { "meta_r", 0xe05c },
+    { "menu", 0xe05d },
 };
 
 const char *ps2_key_name(int i)
 {
-    return i >= 0 && (size_t)i < sizeof(keys) / sizeof(keys[0]) ?
-           keys[i].name : NULL;
+    return i >= 0 && (size_t)i < sizeof(keys) / sizeof(keys[0]) ? keys[i].name
+                                                                : NULL;
 }
 
 int ps2_keycode(const char *name)
@@ -350,8 +465,8 @@ int ps2_keycode(const char *name)
     if (strncasecmp(name, "0x", 2) == 0 && name[2]) {
         char *end;
         long v = strtol(name, &end, 16);
-        if (!*end && v > 0 && v <= 0xe07f && ((v & 0xff80) == 0 ||
-                                              (v & 0xff80) == 0xe000)) {
+        if (!*end && v > 0 && v <= 0xe07f &&
+            ((v & 0xff80) == 0 || (v & 0xff80) == 0xe000)) {
             return (int)v;
         }
     }
@@ -361,7 +476,7 @@ int ps2_keycode(const char *name)
 static bool push_code(struct i8042 *c, int code, bool down)
 {
     if (!c->kbd.scan_enabled) {
-        return true;                        /* keyboard ignores keys */
+        return true; /* keyboard ignores keys */
     }
     if (c->kbd.q.count + 2 > PS2_QUEUE_SIZE) {
         return false;
@@ -374,8 +489,7 @@ static bool push_code(struct i8042 *c, int code, bool down)
     return true;
 }
 
-bool ps2_key_event(struct i8042 *c, const char *name, bool down,
-                   Error **errp)
+bool ps2_key_event(struct i8042 *c, const char *name, bool down, Error **errp)
 {
     int code = ps2_keycode(name);
     if (code < 0) {
@@ -458,8 +572,8 @@ static int clamp(int v)
 
 void ps2_mouse_move(struct i8042 *c, int dx, int dy, int dz)
 {
-    (void)dz;                               /* no wheel on a plain mouse */
-    dy = -dy;                               /* PS/2 counts y upwards */
+    (void)dz; /* no wheel on a plain mouse */
+    dy = -dy; /* PS/2 counts y upwards */
     do {
         int px = clamp(dx), py = clamp(dy);
         mouse_packet(c, px, py);
@@ -512,8 +626,8 @@ static const struct vmstate_field kbd_fields[] = {
     VMSTATE_UINT8(leds, struct ps2_kbd),
     VMSTATE_UINT8(scancode_set, struct ps2_kbd),
     VMSTATE_UINT8(q.count, struct ps2_kbd),
-    VMSTATE_VARRAY_UINT8(q.data, struct ps2_kbd, q.count, 0,
-                         vmstate_info_uint8, uint8_t),
+    VMSTATE_VARRAY_UINT8(q.data, struct ps2_kbd, q.count, 0, vmstate_info_uint8,
+                         uint8_t),
     VMSTATE_END_OF_LIST()
 };
 
@@ -528,7 +642,7 @@ static bool mouse_post_load(void *opaque, int version_id, Error **errp)
 {
     struct ps2_mouse *m = opaque;
     if (version_id < 2) {
-        m->scaling = 1;                     /* not saved before version 2 */
+        m->scaling = 1; /* not saved before version 2 */
     }
     if (m->scaling != 1 && m->scaling != 2) {
         error_setg(errp, "ps2mouse: scaling %u is not 1 or 2", m->scaling);

@@ -21,12 +21,12 @@
 
 struct ps2_queue {
     uint8_t count;
-    uint8_t data[PS2_QUEUE_SIZE];   /* oldest first */
+    uint8_t data[PS2_QUEUE_SIZE]; /* oldest first */
 };
 
 struct ps2_kbd {
     bool scan_enabled;
-    uint8_t pending_cmd;            /* command waiting for its parameter */
+    uint8_t pending_cmd; /* command waiting for its parameter */
     uint8_t leds;
     uint8_t scancode_set;
     struct ps2_queue q;
@@ -37,17 +37,17 @@ struct ps2_mouse {
     uint8_t pending_cmd;
     uint8_t resolution;
     uint8_t sample_rate;
-    uint8_t buttons;                /* bit 0 left, 1 right, 2 middle */
-    uint8_t scaling;                /* 1 or 2 (since version 2) */
+    uint8_t buttons; /* bit 0 left, 1 right, 2 middle */
+    uint8_t scaling; /* 1 or 2 (since version 2) */
     struct ps2_queue q;
 };
 
 struct i8042 {
     uint8_t status;
-    uint8_t mode;                   /* the controller command byte */
-    uint8_t pending_write;          /* 0x60/0xd1/0xd2/0xd3/0xd4 or 0 */
-    uint8_t obuf;                   /* byte in the output buffer */
-    uint8_t ctrl_reply_count;       /* controller replies not yet read */
+    uint8_t mode;             /* the controller command byte */
+    uint8_t pending_write;    /* 0x60/0xd1/0xd2/0xd3/0xd4 or 0 */
+    uint8_t obuf;             /* byte in the output buffer */
+    uint8_t ctrl_reply_count; /* controller replies not yet read */
     uint8_t ctrl_reply[4];
     struct ps2_kbd kbd;
     struct ps2_mouse mouse;
@@ -66,8 +66,7 @@ void i8042_reset(struct i8042 *c);
  * "ctrl-alt-delete", "ret", "0x1e"): press in order, release in reverse. */
 bool ps2_sendkey(struct i8042 *c, const char *keys, Error **errp);
 /* One key press (down) or release, by name. */
-bool ps2_key_event(struct i8042 *c, const char *name, bool down,
-                   Error **errp);
+bool ps2_key_event(struct i8042 *c, const char *name, bool down, Error **errp);
 /* Relative motion: dx right, dy down (as the monitor's mouse_move). */
 void ps2_mouse_move(struct i8042 *c, int dx, int dy, int dz);
 /* Button state bits: 1 left, 2 right, 4 middle. */

@@ -7,9 +7,18 @@
 #include <time.h>
 
 enum {
-    REG_SEC = 0x00, REG_MIN = 0x02, REG_HOUR = 0x04, REG_WDAY = 0x06,
-    REG_MDAY = 0x07, REG_MON = 0x08, REG_YEAR = 0x09, REG_A = 0x0a,
-    REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d, REG_CENTURY = 0x32,
+    REG_SEC = 0x00,
+    REG_MIN = 0x02,
+    REG_HOUR = 0x04,
+    REG_WDAY = 0x06,
+    REG_MDAY = 0x07,
+    REG_MON = 0x08,
+    REG_YEAR = 0x09,
+    REG_A = 0x0a,
+    REG_B = 0x0b,
+    REG_C = 0x0c,
+    REG_D = 0x0d,
+    REG_CENTURY = 0x32,
 };
 
 #define B_24H 0x02
@@ -27,10 +36,10 @@ void rtc_init(struct rtc *r, struct vmclock *clock)
     memset(r, 0, sizeof(*r));
     r->clock = clock;
     r->base_epoch_ns = clock_real_ns() - vmclock_get_ns(clock);
-    r->cmos[REG_A] = 0x26;          /* 32.768 kHz, 1024 Hz rate */
+    r->cmos[REG_A] = 0x26; /* 32.768 kHz, 1024 Hz rate */
     r->cmos[REG_B] = B_24H;
-    r->cmos[REG_D] = 0x80;          /* battery good */
-    r->cmos[0x15] = 0x80;           /* base memory 640 KiB */
+    r->cmos[REG_D] = 0x80; /* battery good */
+    r->cmos[0x15] = 0x80;  /* base memory 640 KiB */
     r->cmos[0x16] = 0x02;
 }
 
@@ -74,22 +83,36 @@ static uint8_t cmos_read(struct rtc *r, uint8_t idx)
     struct tm tm;
     int64_t frac;
     switch (idx) {
-    case REG_SEC: case REG_MIN: case REG_HOUR: case REG_WDAY:
-    case REG_MDAY: case REG_MON: case REG_YEAR: case REG_CENTURY:
+    case REG_SEC:
+    case REG_MIN:
+    case REG_HOUR:
+    case REG_WDAY:
+    case REG_MDAY:
+    case REG_MON:
+    case REG_YEAR:
+    case REG_CENTURY:
         guest_tm(r, &tm, NULL);
         break;
     default:
         break;
     }
     switch (idx) {
-    case REG_SEC: return to_bcd(r, tm.tm_sec);
-    case REG_MIN: return to_bcd(r, tm.tm_min);
-    case REG_HOUR: return hour_reg(r, tm.tm_hour);
-    case REG_WDAY: return to_bcd(r, tm.tm_wday + 1);
-    case REG_MDAY: return to_bcd(r, tm.tm_mday);
-    case REG_MON: return to_bcd(r, tm.tm_mon + 1);
-    case REG_YEAR: return to_bcd(r, tm.tm_year % 100);
-    case REG_CENTURY: return to_bcd(r, (tm.tm_year + 1900) / 100);
+    case REG_SEC:
+        return to_bcd(r, tm.tm_sec);
+    case REG_MIN:
+        return to_bcd(r, tm.tm_min);
+    case REG_HOUR:
+        return hour_reg(r, tm.tm_hour);
+    case REG_WDAY:
+        return to_bcd(r, tm.tm_wday + 1);
+    case REG_MDAY:
+        return to_bcd(r, tm.tm_mday);
+    case REG_MON:
+        return to_bcd(r, tm.tm_mon + 1);
+    case REG_YEAR:
+        return to_bcd(r, tm.tm_year % 100);
+    case REG_CENTURY:
+        return to_bcd(r, (tm.tm_year + 1900) / 100);
     case REG_A:
         /* Update in progress during the last 244 us of each second. */
         guest_tm(r, &tm, &frac);
@@ -97,7 +120,7 @@ static uint8_t cmos_read(struct rtc *r, uint8_t idx)
                          (frac >= NS - 244000 ? A_UIP : 0));
     case REG_C: {
         uint8_t v = r->cmos[REG_C];
-        r->cmos[REG_C] = 0;         /* flags clear on read */
+        r->cmos[REG_C] = 0; /* flags clear on read */
         return v;
     }
     default:
@@ -113,19 +136,32 @@ static void set_time_field(struct rtc *r, uint8_t idx, uint8_t v)
     guest_tm(r, &tm, &frac);
     int n = from_bcd(r, v & (idx == REG_HOUR ? 0x7f : 0xff));
     switch (idx) {
-    case REG_SEC: tm.tm_sec = n; break;
-    case REG_MIN: tm.tm_min = n; break;
+    case REG_SEC:
+        tm.tm_sec = n;
+        break;
+    case REG_MIN:
+        tm.tm_min = n;
+        break;
     case REG_HOUR:
         if (!(r->cmos[REG_B] & B_24H)) {
             n = n % 12 + ((v & 0x80) ? 12 : 0);
         }
         tm.tm_hour = n;
         break;
-    case REG_MDAY: tm.tm_mday = n; break;
-    case REG_MON: tm.tm_mon = n - 1; break;
-    case REG_YEAR: tm.tm_year = (tm.tm_year / 100) * 100 + n; break;
-    case REG_CENTURY: tm.tm_year = n * 100 + tm.tm_year % 100 - 1900; break;
-    default: return;
+    case REG_MDAY:
+        tm.tm_mday = n;
+        break;
+    case REG_MON:
+        tm.tm_mon = n - 1;
+        break;
+    case REG_YEAR:
+        tm.tm_year = (tm.tm_year / 100) * 100 + n;
+        break;
+    case REG_CENTURY:
+        tm.tm_year = n * 100 + tm.tm_year % 100 - 1900;
+        break;
+    default:
+        return;
     }
     time_t t = timegm(&tm);
     if (t == (time_t)-1) {
@@ -138,7 +174,7 @@ static uint32_t rtc_read(void *opaque, uint16_t offset, int size)
 {
     struct rtc *r = opaque;
     if (offset == 0) {
-        return 0xff;                /* the index port is write-only */
+        return 0xff; /* the index port is write-only */
     }
     return cmos_read(r, r->index);
 }
@@ -148,28 +184,35 @@ static void rtc_write(void *opaque, uint16_t offset, int size, uint32_t val)
     struct rtc *r = opaque;
     uint8_t v = (uint8_t)val;
     if (offset == 0) {
-        r->index = v & 0x7f;        /* bit 7 is the NMI mask */
+        r->index = v & 0x7f; /* bit 7 is the NMI mask */
         return;
     }
     switch (r->index) {
-    case REG_SEC: case REG_MIN: case REG_HOUR: case REG_MDAY:
-    case REG_MON: case REG_YEAR: case REG_CENTURY:
+    case REG_SEC:
+    case REG_MIN:
+    case REG_HOUR:
+    case REG_MDAY:
+    case REG_MON:
+    case REG_YEAR:
+    case REG_CENTURY:
         set_time_field(r, r->index, v);
         break;
     case REG_WDAY:
-        break;                      /* derived from the date */
+        break; /* derived from the date */
     case REG_A:
         r->cmos[REG_A] = v & 0x7f;
         break;
-    case REG_C: case REG_D:
-        break;                      /* read-only */
+    case REG_C:
+    case REG_D:
+        break; /* read-only */
     default:
         r->cmos[r->index] = v;
         break;
     }
 }
 
-const struct ioport_ops rtc_ioport_ops = { .read = rtc_read, .write = rtc_write };
+const struct ioport_ops rtc_ioport_ops = { .read = rtc_read,
+                                           .write = rtc_write };
 
 static bool rtc_pre_save(void *opaque, Error **errp)
 {
@@ -192,11 +235,9 @@ static bool rtc_post_load(void *opaque, int version_id, Error **errp)
 }
 
 static const struct vmstate_field rtc_fields[] = {
-    VMSTATE_UINT8(index, struct rtc),
-    VMSTATE_BUFFER(cmos, struct rtc),
+    VMSTATE_UINT8(index, struct rtc), VMSTATE_BUFFER(cmos, struct rtc),
     VMSTATE_INT64(base_epoch_ns, struct rtc),
-    VMSTATE_INT64(vm_clock_ns, struct rtc),
-    VMSTATE_END_OF_LIST()
+    VMSTATE_INT64(vm_clock_ns, struct rtc), VMSTATE_END_OF_LIST()
 };
 
 const struct vmstate_desc vmstate_rtc = {

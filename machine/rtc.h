@@ -18,8 +18,8 @@
 struct rtc {
     uint8_t index;
     uint8_t cmos[RTC_CMOS_SIZE];
-    int64_t base_epoch_ns;      /* guest wall time at VM clock 0 */
-    int64_t vm_clock_ns;        /* saved VM clock (pre_save/post_load) */
+    int64_t base_epoch_ns; /* guest wall time at VM clock 0 */
+    int64_t vm_clock_ns;   /* saved VM clock (pre_save/post_load) */
     struct vmclock *clock;
 };
 

@@ -6,16 +6,16 @@
 #include <stdbool.h>
 
 enum run_state {
-    RUN_STATE_PRELAUNCH,       /* created, guest code never ran (-S) */
+    RUN_STATE_PRELAUNCH, /* created, guest code never ran (-S) */
     RUN_STATE_RUNNING,
-    RUN_STATE_PAUSED,          /* `stop` */
-    RUN_STATE_INMIGRATE,       /* waiting for an incoming migration */
-    RUN_STATE_POSTMIGRATE,     /* outgoing migration finished */
-    RUN_STATE_FINISH_MIGRATE,  /* stopped to send the final state */
-    RUN_STATE_SAVE_VM,         /* savevm in progress */
-    RUN_STATE_RESTORE_VM,      /* loadvm in progress */
-    RUN_STATE_SHUTDOWN,        /* the guest asked to power off */
-    RUN_STATE_INTERNAL_ERROR,  /* a vCPU could not go on */
+    RUN_STATE_PAUSED,         /* `stop` */
+    RUN_STATE_INMIGRATE,      /* waiting for an incoming migration */
+    RUN_STATE_POSTMIGRATE,    /* outgoing migration finished */
+    RUN_STATE_FINISH_MIGRATE, /* stopped to send the final state */
+    RUN_STATE_SAVE_VM,        /* savevm in progress */
+    RUN_STATE_RESTORE_VM,     /* loadvm in progress */
+    RUN_STATE_SHUTDOWN,       /* the guest asked to power off */
+    RUN_STATE_INTERNAL_ERROR, /* a vCPU could not go on */
     RUN_STATE__MAX
 };
 

@@ -4,8 +4,14 @@
 #include <string.h>
 
 enum {
-    REG_RBR_THR = 0, REG_IER = 1, REG_IIR_FCR = 2, REG_LCR = 3, REG_MCR = 4,
-    REG_LSR = 5, REG_MSR = 6, REG_SCR = 7,
+    REG_RBR_THR = 0,
+    REG_IER = 1,
+    REG_IIR_FCR = 2,
+    REG_LCR = 3,
+    REG_MCR = 4,
+    REG_LSR = 5,
+    REG_MSR = 6,
+    REG_SCR = 7,
 };
 
 #define LCR_DLAB 0x80
@@ -35,12 +41,12 @@ static void update_lsr(struct serial *s)
 
 void serial_reset(struct serial *s)
 {
-    s->divider = 12;            /* 9600 baud */
+    s->divider = 12; /* 9600 baud */
     s->ier = 0;
-    s->lcr = 0x03;              /* 8N1 */
+    s->lcr = 0x03; /* 8N1 */
     s->mcr = 0;
     s->lsr = LSR_THRE | LSR_TEMT;
-    s->msr = 0xb0;              /* DCD, DSR, CTS */
+    s->msr = 0xb0; /* DCD, DSR, CTS */
     s->scr = 0;
     s->fcr = 0;
     s->thr_ipending = true;
@@ -112,7 +118,7 @@ uint32_t serial_ioport_read(void *opaque, uint16_t offset, int size)
     case REG_IIR_FCR: {
         uint8_t v = iir(s);
         if ((v & 0x0f) == 0x02) {
-            s->thr_ipending = false;   /* reading IIR acknowledges THRE */
+            s->thr_ipending = false; /* reading IIR acknowledges THRE */
         }
         return v;
     }
@@ -122,14 +128,14 @@ uint32_t serial_ioport_read(void *opaque, uint16_t offset, int size)
         return s->mcr;
     case REG_LSR: {
         uint8_t v = s->lsr;
-        s->lsr &= (uint8_t)~LSR_OE;    /* cleared on read */
+        s->lsr &= (uint8_t)~LSR_OE; /* cleared on read */
         return v;
     }
     case REG_MSR:
         if (s->mcr & MCR_LOOP) {
             /* Loopback wires the modem outputs back to the inputs. */
             return ((s->mcr & 0x0c) << 4) | ((s->mcr & 0x01) << 5) |
-                   ((s->mcr & 0x02) << 3);
+                ((s->mcr & 0x02) << 3);
         }
         return s->msr;
     case REG_SCR:
@@ -138,8 +144,7 @@ uint32_t serial_ioport_read(void *opaque, uint16_t offset, int size)
     return 0xff;
 }
 
-void serial_ioport_write(void *opaque, uint16_t offset, int size,
-                         uint32_t val)
+void serial_ioport_write(void *opaque, uint16_t offset, int size, uint32_t val)
 {
     struct serial *s = opaque;
     uint8_t v = (uint8_t)val;
@@ -166,7 +171,7 @@ void serial_ioport_write(void *opaque, uint16_t offset, int size,
         break;
     case REG_IIR_FCR:
         if ((v ^ s->fcr) & FCR_ENABLE) {
-            s->rx_count = 0;           /* changing mode empties the FIFOs */
+            s->rx_count = 0; /* changing mode empties the FIFOs */
         }
         if (v & FCR_CLEAR_RX) {
             s->rx_count = 0;
@@ -182,7 +187,7 @@ void serial_ioport_write(void *opaque, uint16_t offset, int size,
         break;
     case REG_LSR:
     case REG_MSR:
-        break;                         /* read-only */
+        break; /* read-only */
     case REG_SCR:
         s->scr = v;
         break;
@@ -203,7 +208,7 @@ static bool serial_post_load(void *opaque, int version_id, Error **errp)
         return false;
     }
     if (version_id < 2) {
-        s->scr = 0;                    /* not saved before version 2 */
+        s->scr = 0; /* not saved before version 2 */
     }
     update_lsr(s);
     return true;

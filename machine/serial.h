@@ -23,8 +23,8 @@ struct serial_backend {
 struct serial {
     uint16_t divider;
     uint8_t ier, lcr, mcr, lsr, msr, scr, fcr;
-    bool thr_ipending;               /* THR-empty interrupt condition */
-    uint8_t rx_count;                /* bytes in rx_fifo, oldest first */
+    bool thr_ipending; /* THR-empty interrupt condition */
+    uint8_t rx_count;  /* bytes in rx_fifo, oldest first */
     uint8_t rx_fifo[SERIAL_FIFO_SIZE];
     struct serial_backend backend;
 };
@@ -35,8 +35,7 @@ extern const struct ioport_ops serial_ioport_ops;
 void serial_init(struct serial *s, const struct serial_backend *backend);
 void serial_reset(struct serial *s);
 uint32_t serial_ioport_read(void *opaque, uint16_t offset, int size);
-void serial_ioport_write(void *opaque, uint16_t offset, int size,
-                         uint32_t val);
+void serial_ioport_write(void *opaque, uint16_t offset, int size, uint32_t val);
 /* Host to guest: queue bytes in the receive FIFO; returns how many fit. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 

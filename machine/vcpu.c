@@ -54,8 +54,8 @@ static void *vcpu_thread(void *arg)
         pthread_mutex_unlock(&set->lock);
 
         err[0] = '\0';
-        enum accel_exit why = set->ops->vcpu_run(v->av, &v->stop, err,
-                                                 sizeof(err));
+        enum accel_exit why =
+            set->ops->vcpu_run(v->av, &v->stop, err, sizeof(err));
 
         pthread_mutex_lock(&set->lock);
         v->in_guest = false;
@@ -78,7 +78,7 @@ static void *vcpu_thread(void *arg)
             continue;
         }
         if (why == ACCEL_EXIT_HLT) {
-            v->halted = true;          /* no interrupts: parked for good */
+            v->halted = true; /* no interrupts: parked for good */
             continue;
         }
         /* Shutdown or error: the whole machine stops. */
@@ -94,8 +94,8 @@ static void *vcpu_thread(void *arg)
 }
 
 bool vcpus_init(struct vcpu_set *set, const struct accel_ops *ops,
-                struct accel *acc, int n, vcpu_exit_fn on_exit,
-                void *opaque, Error **errp)
+                struct accel *acc, int n, vcpu_exit_fn on_exit, void *opaque,
+                Error **errp)
 {
     memset(set, 0, sizeof(*set));
     pthread_mutex_init(&set->lock, NULL);
@@ -257,8 +257,8 @@ void vcpus_set_throttle(struct vcpu_set *set, int pct)
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
-        if (pthread_create(&set->throttle_thread, NULL, throttle_thread,
-                           set) == 0) {
+        if (pthread_create(&set->throttle_thread, NULL, throttle_thread, set) ==
+            0) {
             set->throttle_started = true;
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -23,12 +23,12 @@ struct vcpu {
     struct accel_vcpu *av;
     pthread_t thread;
     bool thread_started;
-    atomic_int stop;           /* polled by the accelerator */
-    bool in_guest;             /* inside vcpu_run (under set->lock) */
-    bool halted;               /* parked in HLT until its state changes */
-    uint64_t exits;            /* vcpu_run returns, for statistics */
-    int throttle_kick;         /* stopped by the throttle, not for good */
-    atomic_int tid;            /* the thread's id, for info cpus */
+    atomic_int stop;   /* polled by the accelerator */
+    bool in_guest;     /* inside vcpu_run (under set->lock) */
+    bool halted;       /* parked in HLT until its state changes */
+    uint64_t exits;    /* vcpu_run returns, for statistics */
+    int throttle_kick; /* stopped by the throttle, not for good */
+    atomic_int tid;    /* the thread's id, for info cpus */
 };
 
 /* Why a vCPU stopped on its own; called on the vCPU's thread after every
@@ -39,7 +39,7 @@ typedef void (*vcpu_exit_fn)(void *opaque, int index, enum accel_exit why,
 struct vcpu_set {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool started;              /* vCPUs may run guest code */
+    bool started; /* vCPUs may run guest code */
     bool quit;
     int n;
     struct vcpu vcpus[VCPU_MAX];
@@ -54,8 +54,8 @@ struct vcpu_set {
 
 /* Create n accelerator vCPUs and their threads (parked). */
 bool vcpus_init(struct vcpu_set *set, const struct accel_ops *ops,
-                struct accel *acc, int n, vcpu_exit_fn on_exit,
-                void *opaque, Error **errp);
+                struct accel *acc, int n, vcpu_exit_fn on_exit, void *opaque,
+                Error **errp);
 /* Joins the threads and destroys the accelerator vCPUs. */
 void vcpus_destroy(struct vcpu_set *set);
 void vcpus_start(struct vcpu_set *set);

@@ -10,8 +10,8 @@
 
 struct vmclock {
     pthread_mutex_t lock;
-    int64_t base_ns;      /* value accumulated up to the last start */
-    int64_t started_at;   /* CLOCK_MONOTONIC ns at start, if running */
+    int64_t base_ns;    /* value accumulated up to the last start */
+    int64_t started_at; /* CLOCK_MONOTONIC ns at start, if running */
     bool running;
 };
 

@@ -8,14 +8,21 @@
 static struct x86_segment flat_segment(uint16_t selector, uint8_t type)
 {
     return (struct x86_segment){
-        .selector = selector, .base = 0, .limit = 0xffffffffu,
-        .type = type, .s = 1, .dpl = 0, .present = 1, .avl = 0,
-        .db = 1, .g = 1,
+        .selector = selector,
+        .base = 0,
+        .limit = 0xffffffffu,
+        .type = type,
+        .s = 1,
+        .dpl = 0,
+        .present = 1,
+        .avl = 0,
+        .db = 1,
+        .g = 1,
     };
 }
 
-void x86_state_reset_flat(struct x86_state *st, uint32_t entry,
-                          uint32_t eax, uint32_t ebx)
+void x86_state_reset_flat(struct x86_state *st, uint32_t entry, uint32_t eax,
+                          uint32_t ebx)
 {
     memset(st, 0, sizeof(*st));
     st->regs[R_EAX] = eax;
@@ -30,6 +37,6 @@ void x86_state_reset_flat(struct x86_state *st, uint32_t entry,
     st->seg[S_SS] = flat_segment(0x10, 0x3);
     st->seg[S_FS] = flat_segment(0x10, 0x3);
     st->seg[S_GS] = flat_segment(0x10, 0x3);
-    st->cr0 = 0x11;                    /* PE, ET */
+    st->cr0 = 0x11; /* PE, ET */
     st->halted = false;
 }

@@ -7,8 +7,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum x86_reg { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI,
-               X86_NR_REGS };
+enum x86_reg {
+    R_EAX,
+    R_ECX,
+    R_EDX,
+    R_EBX,
+    R_ESP,
+    R_EBP,
+    R_ESI,
+    R_EDI,
+    X86_NR_REGS
+};
 enum x86_sreg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, X86_NR_SREGS };
 
 /* EFLAGS bits. */
@@ -21,13 +30,13 @@ enum x86_sreg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, X86_NR_SREGS };
 #define X86_IF (1u << 9)
 #define X86_DF (1u << 10)
 #define X86_OF (1u << 11)
-#define X86_EFLAGS_FIXED 0x2u   /* bit 1 always reads as 1 */
+#define X86_EFLAGS_FIXED 0x2u /* bit 1 always reads as 1 */
 
 struct x86_segment {
     uint16_t selector;
     uint32_t base;
-    uint32_t limit;      /* byte granular limit, as KVM reports it */
-    uint8_t type;        /* descriptor type nibble */
+    uint32_t limit; /* byte granular limit, as KVM reports it */
+    uint8_t type;   /* descriptor type nibble */
     uint8_t s, dpl, present, avl, db, g;
 };
 
@@ -43,13 +52,13 @@ struct x86_state {
     struct x86_segment seg[X86_NR_SREGS];
     struct x86_dtable gdt, idt;
     uint32_t cr0, cr2, cr3, cr4;
-    bool halted;         /* stopped in HLT, waiting for an event */
+    bool halted; /* stopped in HLT, waiting for an event */
 };
 
 /* Flat 32-bit protected mode as a multiboot loader leaves it: CS a 4 GiB
  * code segment, data segments 4 GiB writable, EIP at entry, EAX the
  * multiboot magic and EBX the info pointer. */
-void x86_state_reset_flat(struct x86_state *st, uint32_t entry,
-                          uint32_t eax, uint32_t ebx);
+void x86_state_reset_flat(struct x86_state *st, uint32_t entry, uint32_t eax,
+                          uint32_t ebx);
 
 #endif

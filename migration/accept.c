@@ -74,8 +74,8 @@ static enum verdict classify(int fd, int *err)
 /* Looks at pending connection i: true if it was taken (*found) or
  * dropped, so that slot i now holds another one. */
 static bool examine(struct mig_acceptor *a, int i, uint64_t now,
-                    struct mig_conn *c, enum mig_conn_kind *kind,
-                    char *peer, size_t peer_len, bool *found)
+                    struct mig_conn *c, enum mig_conn_kind *kind, char *peer,
+                    size_t peer_len, bool *found)
 {
     struct mig_pending *p = &a->pending[i];
     int err;
@@ -102,7 +102,8 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
         p->recheck_ns = 0;
         return false;
     case V_EOF:
-        drop_warn(a, i, "closed the connection before sending a migration "
+        drop_warn(a, i,
+                  "closed the connection before sending a migration "
                   "header");
         return true;
     case V_BAD:
@@ -113,7 +114,8 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
                      strerror(err));
             drop_warn(a, i, why);
         } else {
-            drop_warn(a, i, "sent neither a migration stream nor a multifd "
+            drop_warn(a, i,
+                      "sent neither a migration stream nor a multifd "
                       "channel header");
         }
         return true;
@@ -127,7 +129,7 @@ static bool take_new(struct mig_acceptor *a, uint64_t now, Error **errp)
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
                 errno == ECONNABORTED || errno == EPROTO) {
-                return true;        /* none left, or one gone already */
+                return true; /* none left, or one gone already */
             }
             error_setg_errno(errp, errno, "incoming migration: accept");
             return false;
@@ -156,12 +158,14 @@ int mig_acceptor_next(struct mig_acceptor *a, struct mig_conn *c,
                 if (found) {
                     return 1;
                 }
-                continue;           /* slot i now holds another one */
+                continue; /* slot i now holds another one */
             }
             if (now >= a->pending[i].deadline_ns) {
                 char why[96];
-                snprintf(why, sizeof(why), "sent no migration header within "
-                         "%d ms", a->timeout_ms);
+                snprintf(why, sizeof(why),
+                         "sent no migration header within "
+                         "%d ms",
+                         a->timeout_ms);
                 drop_warn(a, i, why);
                 continue;
             }
@@ -184,8 +188,9 @@ int mig_acceptor_next(struct mig_acceptor *a, struct mig_conn *c,
              * a hang-up wakes us before the recheck. */
             pfd[n++] = (struct pollfd){ .fd = p->fd,
                                         .events = p->recheck_ns ? 0 : POLLIN };
-            uint64_t t = p->recheck_ns && p->recheck_ns < p->deadline_ns ?
-                         p->recheck_ns : p->deadline_ns;
+            uint64_t t = p->recheck_ns && p->recheck_ns < p->deadline_ns
+                ? p->recheck_ns
+                : p->deadline_ns;
             if (t < next) {
                 next = t;
             }
@@ -212,7 +217,8 @@ int mig_acceptor_next(struct mig_acceptor *a, struct mig_conn *c,
         }
         if (lfd_at >= 0 && pfd[lfd_at].revents) {
             if (pfd[lfd_at].revents & (POLLERR | POLLNVAL)) {
-                error_setg(errp, "incoming migration: the listening socket "
+                error_setg(errp,
+                           "incoming migration: the listening socket "
                            "failed");
                 return -1;
             }

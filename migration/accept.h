@@ -23,14 +23,14 @@ enum mig_conn_kind { MIG_CONN_MAIN, MIG_CONN_MULTIFD };
 struct mig_pending {
     int fd;
     uint64_t deadline_ns;
-    uint64_t recheck_ns;           /* part of a header came: look again */
+    uint64_t recheck_ns; /* part of a header came: look again */
     bool hung_up;
     char peer[96];
 };
 
 struct mig_acceptor {
-    int lfd;                       /* listening, non-blocking; not owned */
-    int wake_fd;                   /* readable: stop waiting; not owned */
+    int lfd;     /* listening, non-blocking; not owned */
+    int wake_fd; /* readable: stop waiting; not owned */
     int timeout_ms;
     int npending;
     struct mig_pending pending[MIG_ACCEPT_MAX_PENDING];

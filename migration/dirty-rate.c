@@ -15,9 +15,12 @@
 const char *dirty_rate_status_name(enum dirty_rate_status st)
 {
     switch (st) {
-    case DIRTY_RATE_UNSTARTED: return "unstarted";
-    case DIRTY_RATE_MEASURING: return "measuring";
-    case DIRTY_RATE_MEASURED: return "measured";
+    case DIRTY_RATE_UNSTARTED:
+        return "unstarted";
+    case DIRTY_RATE_MEASURING:
+        return "measuring";
+    case DIRTY_RATE_MEASURED:
+        return "measured";
     }
     return "unknown";
 }
@@ -79,8 +82,7 @@ static void *measure(void *opaque)
     d->info.changed = changed;
     /* Changed share of RAM, per second, in MiB. */
     d->info.rate_mbps = (uint64_t)((double)changed / (double)n *
-                                   (double)b->size / (1 << 20) /
-                                   (double)secs);
+                                   (double)b->size / (1 << 20) / (double)secs);
     d->info.status = DIRTY_RATE_MEASURED;
     pthread_mutex_unlock(&d->lock);
     return NULL;

@@ -12,14 +12,17 @@
 
 struct machine;
 
-enum dirty_rate_status { DIRTY_RATE_UNSTARTED, DIRTY_RATE_MEASURING,
-                         DIRTY_RATE_MEASURED };
+enum dirty_rate_status {
+    DIRTY_RATE_UNSTARTED,
+    DIRTY_RATE_MEASURING,
+    DIRTY_RATE_MEASURED
+};
 
 struct dirty_rate_info {
     enum dirty_rate_status status;
-    int64_t start_time;      /* seconds since the epoch */
-    int64_t calc_time;       /* seconds */
-    uint64_t rate_mbps;      /* MiB dirtied per second */
+    int64_t start_time; /* seconds since the epoch */
+    int64_t calc_time;  /* seconds */
+    uint64_t rate_mbps; /* MiB dirtied per second */
     uint64_t sampled, changed;
 };
 

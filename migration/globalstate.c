@@ -30,11 +30,11 @@ static const struct vmstate_desc globalstate_vmsd = {
     .minimum_version_id = 1,
     .pre_load = globalstate_pre_load,
     .post_load = globalstate_post_load,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT32(size, struct globalstate),
-        VMSTATE_BUFFER(runstate, struct globalstate),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields =
+        (const struct vmstate_field[]){
+            VMSTATE_UINT32(size, struct globalstate),
+            VMSTATE_BUFFER(runstate, struct globalstate),
+            VMSTATE_END_OF_LIST() },
 };
 
 bool globalstate_register(struct globalstate *g, struct section_registry *reg,

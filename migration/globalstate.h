@@ -11,7 +11,7 @@
 struct section_registry;
 
 struct globalstate {
-    uint32_t size;           /* bytes of runstate used, with its NUL */
+    uint32_t size; /* bytes of runstate used, with its NUL */
     uint8_t runstate[100];
     bool received;
 };

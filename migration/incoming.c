@@ -13,8 +13,8 @@
 
 void incoming_init(struct incoming *in, struct machine *m,
                    struct section_registry *reg, struct ram_state *rs,
-                   struct globalstate *gs, struct fd_table *fds,
-                   bool autostart, incoming_done_fn done, void *opaque)
+                   struct globalstate *gs, struct fd_table *fds, bool autostart,
+                   incoming_done_fn done, void *opaque)
 {
     memset(in, 0, sizeof(*in));
     in->m = m;
@@ -31,8 +31,7 @@ void incoming_init(struct incoming *in, struct machine *m,
     pthread_mutex_init(&in->lock, NULL);
 }
 
-void incoming_set_drives(struct incoming *in, BlockDev *const *drives,
-                         size_t n)
+void incoming_set_drives(struct incoming *in, BlockDev *const *drives, size_t n)
 {
     in->ndrives = n < INCOMING_MAX_DRIVES ? n : INCOMING_MAX_DRIVES;
     memcpy(in->drives, drives, in->ndrives * sizeof(*drives));
@@ -52,8 +51,7 @@ static void add_channel(struct incoming *in, struct mig_conn *c,
 {
     Error *err = NULL;
     if (!ram_state_multifd_recv_add(in->rs, c->fd, &err)) {
-        error_report("incoming migration: %s: %s", peer,
-                     error_get_pretty(err));
+        error_report("incoming migration: %s: %s", peer, error_get_pretty(err));
         error_free(err);
     }
 }
@@ -68,8 +66,8 @@ static void *acceptor_thread(void *opaque)
         enum mig_conn_kind kind;
         char peer[96];
         Error *err = NULL;
-        int r = mig_acceptor_next(&in->acc, &c, &kind, peer, sizeof(peer),
-                                  &err);
+        int r =
+            mig_acceptor_next(&in->acc, &c, &kind, peer, sizeof(peer), &err);
         if (r <= 0) {
             if (r < 0) {
                 error_report_err(err);
@@ -80,7 +78,8 @@ static void *acceptor_thread(void *opaque)
             add_channel(in, &c, peer);
         } else {
             error_report("incoming migration: %s: a second migration stream; "
-                         "only one is loaded; connection closed", peer);
+                         "only one is loaded; connection closed",
+                         peer);
             mig_conn_close(&c, NULL);
         }
     }
@@ -94,14 +93,13 @@ static void *acceptor_thread(void *opaque)
 
 /* Before the main stream: multifd channels that come first join the
  * receiver.  false when woken (quit) or the listener failed. */
-static bool wait_main(struct incoming *in, struct mig_conn *main,
-                      Error **errp)
+static bool wait_main(struct incoming *in, struct mig_conn *main, Error **errp)
 {
     for (;;) {
         enum mig_conn_kind kind;
         char peer[96];
-        int r = mig_acceptor_next(&in->acc, main, &kind, peer, sizeof(peer),
-                                  errp);
+        int r =
+            mig_acceptor_next(&in->acc, main, &kind, peer, sizeof(peer), errp);
         if (r <= 0) {
             if (r == 0) {
                 error_setg(errp, "stopped while waiting for the source");
@@ -135,12 +133,12 @@ static void *incoming_thread(void *opaque)
             error_setg(&err, "stopped");
             goto out;
         }
-        acceptor = pthread_create(&in->acceptor, NULL, acceptor_thread,
-                                  in) == 0;
+        acceptor =
+            pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
     }
-    Channel *f = in->conn.is_socket ?
-                 chan_new_socket(in->conn.fd, false, false, "incoming") :
-                 chan_new_fd(in->conn.fd, false, false, "incoming");
+    Channel *f = in->conn.is_socket
+        ? chan_new_socket(in->conn.fd, false, false, "incoming")
+        : chan_new_fd(in->conn.fd, false, false, "incoming");
     ok = stream_load(in->reg, f, NULL, &err);
     chan_close(f, NULL);
     /* No channel may join a receiver being freed: the acceptor ends
@@ -162,8 +160,8 @@ static void *incoming_thread(void *opaque)
     bool run = in->autostart && (!src || strcmp(src, "running") == 0);
     /* The source let go of the drives before its last sections. */
     ok = blk_activate_all(in->drives, in->ndrives, &err) &&
-         machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
-         (!run || vm_start(in->m, &err));
+        machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
+        (!run || vm_start(in->m, &err));
 out:
     if (in->lfd >= 0) {
         mig_acceptor_clear(&in->acc);

@@ -32,7 +32,7 @@ struct incoming {
     struct ram_state *rs;
     struct globalstate *gs;
     struct fd_table *fds;
-    bool autostart;                /* run after loading, if the source ran */
+    bool autostart; /* run after loading, if the source ran */
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
      * load is through, before the machine may run. */
@@ -46,13 +46,13 @@ struct incoming {
     int lfd;
     struct mig_acceptor acc;
     pthread_t acceptor;
-    int wake[2];                   /* a byte here: stop waiting (quit) */
+    int wake[2]; /* a byte here: stop waiting (quit) */
     pthread_t thread;
-    bool started;                  /* monitor thread only */
+    bool started; /* monitor thread only */
 
-    pthread_mutex_t lock;          /* guards what follows */
-    bool active;                   /* the thread has not ended */
-    bool quitting;                 /* incoming_destroy is waiting for it */
+    pthread_mutex_t lock; /* guards what follows */
+    bool active;          /* the thread has not ended */
+    bool quitting;        /* incoming_destroy is waiting for it */
     /* The main stream: incoming_destroy unblocks it under the lock; the
      * thread takes it out under the lock before closing it. */
     struct mig_conn conn;
@@ -60,8 +60,8 @@ struct incoming {
 
 void incoming_init(struct incoming *in, struct machine *m,
                    struct section_registry *reg, struct ram_state *rs,
-                   struct globalstate *gs, struct fd_table *fds,
-                   bool autostart, incoming_done_fn done, void *opaque);
+                   struct globalstate *gs, struct fd_table *fds, bool autostart,
+                   incoming_done_fn done, void *opaque);
 /* The drives to activate after the load (at most INCOMING_MAX_DRIVES),
  * before incoming_start. */
 void incoming_set_drives(struct incoming *in, BlockDev *const *drives,

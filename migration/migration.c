@@ -39,8 +39,8 @@ const char *mig_status_name(enum mig_status st)
 bool mig_status_is_active(enum mig_status st)
 {
     return st == MIG_STATUS_SETUP || st == MIG_STATUS_ACTIVE ||
-           st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
-           st == MIG_STATUS_CANCELLING;
+        st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
+        st == MIG_STATUS_CANCELLING;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -294,11 +294,11 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
 
 /* What one measurement period compares with the last. */
 struct period {
-    uint64_t start;             /* clock_mono_ns() */
-    uint64_t bytes;             /* sent when it started */
-    uint64_t bandwidth;         /* bytes per second, last period */
-    uint64_t pages;             /* RAM pages sent when it started */
-    int strikes;                /* for auto-converge */
+    uint64_t start;     /* clock_mono_ns() */
+    uint64_t bytes;     /* sent when it started */
+    uint64_t bandwidth; /* bytes per second, last period */
+    uint64_t pages;     /* RAM pages sent when it started */
+    int strikes;        /* for auto-converge */
 };
 
 /* Bytes sent: the main stream plus the RAM sent on multifd channels
@@ -334,8 +334,9 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
     pthread_mutex_unlock(&mig->lock);
     pd->pages = pages;
     if (mig->run.caps[MIG_CAP_AUTO_CONVERGE]) {
-        maybe_throttle(mig, sent, st.dirty_pages_rate * 4096 * dt /
-                       1000000000ull, &pd->strikes);
+        maybe_throttle(mig, sent,
+                       st.dirty_pages_rate * 4096 * dt / 1000000000ull,
+                       &pd->strikes);
     }
     pd->start = now;
     pd->bytes = total_bytes;
@@ -344,7 +345,7 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
     uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
     /* Converged: what is left goes within the downtime limit. */
     return pending == 0 ||
-           (bandwidth && pending <= bandwidth * limit_ms / 1000);
+        (bandwidth && pending <= bandwidth * limit_ms / 1000);
 }
 
 /* Iteration phase: send while the guest runs, until converged. */
@@ -353,7 +354,8 @@ static bool iterate(struct migration *mig, Channel *f, Error **errp)
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
     struct period pd = {
-        .start = clock_mono_ns(), .bytes = bytes_sent(f, &st0),
+        .start = clock_mono_ns(),
+        .bytes = bytes_sent(f, &st0),
     };
     for (;;) {
         if (atomic_load(&mig->cancel)) {
@@ -435,7 +437,8 @@ static void roll_back(struct migration *mig, Error *err, bool stopped,
         Error *e2 = NULL;
         drives_ok = blk_activate_all(mig->drives, mig->ndrives, &e2);
         if (!drives_ok) {
-            error_prepend(&e2, "migration failed and the drives cannot "
+            error_prepend(&e2,
+                          "migration failed and the drives cannot "
                           "be taken back; the machine stays stopped: ");
             error_report_err(e2);
         }
@@ -461,7 +464,7 @@ static void *migration_thread(void *opaque)
     Channel *f = mig->f;
 
     bool ok = setup(mig, f, &err) && iterate(mig, f, &err) &&
-              complete(mig, f, &stopped, &inactivated, &err);
+        complete(mig, f, &stopped, &inactivated, &err);
     machine_set_throttle(mig->m, 0);
     ok = close_channels(mig, f, ok, &err);
 
@@ -554,9 +557,8 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     mig->conn = conn;
     pthread_mutex_unlock(&mig->lock);
     /* The channel does not own the descriptor: conn does (see cancel). */
-    mig->f = conn.is_socket ?
-             chan_new_socket(conn.fd, true, false, "migration") :
-             chan_new_fd(conn.fd, true, false, "migration");
+    mig->f = conn.is_socket ? chan_new_socket(conn.fd, true, false, "migration")
+                            : chan_new_fd(conn.fd, true, false, "migration");
     if (pthread_create(&mig->thread, NULL, migration_thread, mig) != 0) {
         error_setg(&err, "cannot start the migration thread");
         chan_close(mig->f, NULL);
@@ -656,7 +658,7 @@ void migration_query(struct migration *mig, struct mig_info *info)
     pthread_mutex_unlock(&mig->lock);
     if (info->status == MIG_STATUS_COMPLETED && info->total_time_ms) {
         info->mbps = (double)info->ram.transferred * 8 / 1000.0 /
-                     (double)info->total_time_ms;
+            (double)info->total_time_ms;
     }
     /* The settings of the migration shown (run is written only by
      * migration_start, on this thread). */
@@ -665,10 +667,12 @@ void migration_query(struct migration *mig, struct mig_info *info)
         info->xbzrle = true;
         info->xbzrle_cache_size = c->params[MIG_PARAM_XBZRLE_CACHE_SIZE];
         struct ram_stats *r = &info->ram;
-        info->xbzrle_cache_miss_rate = r->xbzrle_pages_checked ?
-            (double)r->xbzrle_cache_miss / (double)r->xbzrle_pages_checked : 0;
-        info->xbzrle_encoding_rate = r->xbzrle_bytes ?
-            (double)r->xbzrle_raw_bytes / (double)r->xbzrle_bytes : 0;
+        info->xbzrle_cache_miss_rate = r->xbzrle_pages_checked
+            ? (double)r->xbzrle_cache_miss / (double)r->xbzrle_pages_checked
+            : 0;
+        info->xbzrle_encoding_rate = r->xbzrle_bytes
+            ? (double)r->xbzrle_raw_bytes / (double)r->xbzrle_bytes
+            : 0;
     }
     if (info->status != MIG_STATUS_NONE && c->caps[MIG_CAP_MULTIFD]) {
         info->multifd_channels = (int)c->params[MIG_PARAM_MULTIFD_CHANNELS];
@@ -691,7 +695,8 @@ bool migration_set_config(struct migration *mig, const struct mig_config *next,
     pthread_mutex_lock(&mig->lock);
     if (memcmp(next->caps, mig->cfg.caps, sizeof(next->caps)) != 0 &&
         mig_status_is_active(mig->status)) {
-        error_setg(errp, "cannot change capabilities while a migration is in "
+        error_setg(errp,
+                   "cannot change capabilities while a migration is in "
                    "progress");
         ok = false;
     } else {
@@ -701,13 +706,13 @@ bool migration_set_config(struct migration *mig, const struct mig_config *next,
     return ok;
 }
 
-bool migration_set_capability(struct migration *mig, const char *name,
-                              bool on, Error **errp)
+bool migration_set_capability(struct migration *mig, const char *name, bool on,
+                              Error **errp)
 {
     struct mig_config next;
     migration_get_config(mig, &next);
     return mig_set_capability(&next, name, on, errp) &&
-           migration_set_config(mig, &next, errp);
+        migration_set_config(mig, &next, errp);
 }
 
 bool migration_set_parameter(struct migration *mig, const char *name,
@@ -716,7 +721,7 @@ bool migration_set_parameter(struct migration *mig, const char *name,
     struct mig_config next;
     migration_get_config(mig, &next);
     return mig_set_parameter_str(&next, name, value, errp) &&
-           migration_set_config(mig, &next, errp);
+        migration_set_config(mig, &next, errp);
 }
 
 bool migration_set_parameter_value(struct migration *mig, int param,
@@ -725,7 +730,7 @@ bool migration_set_parameter_value(struct migration *mig, int param,
     struct mig_config next;
     migration_get_config(mig, &next);
     return mig_set_parameter(&next, param, value, errp) &&
-           migration_set_config(mig, &next, errp);
+        migration_set_config(mig, &next, errp);
 }
 
 void migration_set_blocker(struct migration *mig, const char *reason)

@@ -44,7 +44,7 @@ bool mig_status_is_active(enum mig_status st);
 /* What `info migrate` and query-migrate show. */
 struct mig_info {
     enum mig_status status;
-    uint64_t total_time_ms;        /* so far, or in all */
+    uint64_t total_time_ms; /* so far, or in all */
     uint64_t setup_time_ms;
     uint64_t downtime_ms;          /* once completed */
     uint64_t expected_downtime_ms; /* while active */
@@ -54,7 +54,7 @@ struct mig_info {
     int multifd_channels;
     uint64_t multifd_bytes;
     struct ram_stats ram;
-    bool xbzrle;                   /* the migration shown used it */
+    bool xbzrle; /* the migration shown used it */
     uint64_t xbzrle_cache_size;
     double xbzrle_cache_miss_rate;
     double xbzrle_encoding_rate;
@@ -78,7 +78,7 @@ struct migration {
     BlockDev *drives[MIG_MAX_DRIVES];
     size_t ndrives;
 
-    pthread_mutex_t lock;          /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
     /* The settings: changed by the monitor, copied into run when a
      * migration starts; live ones (max-bandwidth, downtime-limit and the
@@ -88,12 +88,12 @@ struct migration {
     bool thread_running;
     pthread_t thread;
     atomic_bool cancel;
-    bool continue_ok;              /* migrate_continue arrived */
+    bool continue_ok; /* migrate_continue arrived */
     /* The connection: a cancel shuts it down (or stops the exec command)
      * under the lock; the thread takes it out under the lock before
      * closing it, so a cancel never reaches a closed one. */
     struct mig_conn conn;
-    char *blocker;                 /* why migration is forbidden, if so */
+    char *blocker; /* why migration is forbidden, if so */
     char error[512];
     /* measurements */
     uint64_t start_ns, setup_ns, end_ns, downtime_ns;
@@ -101,7 +101,7 @@ struct migration {
     double mbps;
     uint64_t pages_per_second;
     int throttle_pct;
-    struct ram_stats ram_final;    /* as of the last measurement */
+    struct ram_stats ram_final; /* as of the last measurement */
     uint64_t multifd_bytes;
 
     /* Set by migration_start before the thread starts; then only read.
@@ -138,8 +138,8 @@ void migration_get_config(struct migration *mig, struct mig_config *c);
 /* All of next or nothing (QMP's set-capabilities / set-parameters). */
 bool migration_set_config(struct migration *mig, const struct mig_config *next,
                           Error **errp);
-bool migration_set_capability(struct migration *mig, const char *name,
-                              bool on, Error **errp);
+bool migration_set_capability(struct migration *mig, const char *name, bool on,
+                              Error **errp);
 bool migration_set_parameter(struct migration *mig, const char *name,
                              const char *value, Error **errp);
 bool migration_set_parameter_value(struct migration *mig, int param,

@@ -9,37 +9,47 @@
 
 const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
     [MIG_CAP_XBZRLE] = { "xbzrle",
-        "send pages sent before as deltas against a page cache" },
+                         "send pages sent before as deltas against a page "
+                         "cache" },
     [MIG_CAP_AUTO_CONVERGE] = { "auto-converge",
-        "throttle the vCPUs when the guest dirties memory faster than the "
-        "link carries it" },
+                                "throttle the vCPUs when the guest dirties "
+                                "memory faster than the "
+                                "link carries it" },
     [MIG_CAP_EVENTS] = { "events", "send MIGRATION events to QMP clients" },
     [MIG_CAP_MULTIFD] = { "multifd",
-        "send RAM pages over several connections in parallel" },
+                          "send RAM pages over several connections in "
+                          "parallel" },
     [MIG_CAP_VALIDATE_UUID] = { "validate-uuid",
-        "make the destination check the source's machine UUID" },
+                                "make the destination check the source's "
+                                "machine UUID" },
     [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = { "pause-before-switchover",
-        "pause before the final stage until migrate_continue" },
+                                          "pause before the final stage until "
+                                          "migrate_continue" },
 };
 
 const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
-    [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_KIND_SIZE,
-        128ull << 20, 0, 1ull << 50, "bytes/s",
-        "bandwidth limit (0 = unlimited)" },
-    [MIG_PARAM_DOWNTIME_LIMIT] = { "downtime-limit", MIG_KIND_INT,
-        300, 1, 2000000, "ms", "the longest pause allowed at the switch" },
+    [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_KIND_SIZE, 128ull << 20,
+                                  0, 1ull << 50, "bytes/s",
+                                  "bandwidth limit (0 = unlimited)" },
+    [MIG_PARAM_DOWNTIME_LIMIT] = { "downtime-limit", MIG_KIND_INT, 300, 1,
+                                   2000000, "ms",
+                                   "the longest pause allowed at the switch" },
     [MIG_PARAM_XBZRLE_CACHE_SIZE] = { "xbzrle-cache-size", MIG_KIND_SIZE,
-        64ull << 20, 4096, 1ull << 40, "bytes", "XBZRLE page cache size" },
-    [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_KIND_INT,
-        2, 1, MULTIFD_MAX_CHANNELS, "",
-        "parallel connections with multifd" },
-    [MIG_PARAM_CPU_THROTTLE_INITIAL] = { "cpu-throttle-initial",
-        MIG_KIND_INT, 20, 1, 99, "%", "first auto-converge throttle" },
+                                      64ull << 20, 4096, 1ull << 40, "bytes",
+                                      "XBZRLE page cache size" },
+    [MIG_PARAM_MULTIFD_CHANNELS] = { "multifd-channels", MIG_KIND_INT, 2, 1,
+                                     MULTIFD_MAX_CHANNELS, "",
+                                     "parallel connections with multifd" },
+    [MIG_PARAM_CPU_THROTTLE_INITIAL] = { "cpu-throttle-initial", MIG_KIND_INT,
+                                         20, 1, 99, "%",
+                                         "first auto-converge throttle" },
     [MIG_PARAM_CPU_THROTTLE_INCREMENT] = { "cpu-throttle-increment",
-        MIG_KIND_INT, 10, 1, 99, "%", "auto-converge throttle step" },
+                                           MIG_KIND_INT, 10, 1, 99, "%",
+                                           "auto-converge throttle step" },
     [MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD] = { "throttle-trigger-threshold",
-        MIG_KIND_INT, 50, 1, 100, "%",
-        "dirtied/sent ratio that triggers throttling" },
+                                               MIG_KIND_INT, 50, 1, 100, "%",
+                                               "dirtied/sent ratio that "
+                                               "triggers throttling" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -73,7 +83,8 @@ int mig_param_find(const char *name)
 bool mig_config_check(const struct mig_config *c, Error **errp)
 {
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
-        error_setg(errp, "capabilities xbzrle and multifd cannot be used "
+        error_setg(errp,
+                   "capabilities xbzrle and multifd cannot be used "
                    "together");
         return false;
     }
@@ -85,8 +96,10 @@ bool mig_set_capability(struct mig_config *c, const char *name, bool on,
 {
     int i = mig_cap_find(name);
     if (i < 0) {
-        error_setg(errp, "unknown capability '%s' (see info "
-                   "migrate_capabilities)", name);
+        error_setg(errp,
+                   "unknown capability '%s' (see info "
+                   "migrate_capabilities)",
+                   name);
         return false;
     }
     struct mig_config next = *c;
@@ -103,9 +116,11 @@ bool mig_set_parameter(struct mig_config *c, int p, uint64_t value,
 {
     const struct mig_param_info *pi = &mig_params[p];
     if (value < pi->min || value > pi->max) {
-        error_setg(errp, "parameter '%s' must be between %" PRIu64 " and %"
-                   PRIu64 "%s%s (got %" PRIu64 ")", pi->name, pi->min,
-                   pi->max, *pi->unit ? " " : "", pi->unit, value);
+        error_setg(errp,
+                   "parameter '%s' must be between %" PRIu64 " and %" PRIu64
+                   "%s%s (got %" PRIu64 ")",
+                   pi->name, pi->min, pi->max, *pi->unit ? " " : "", pi->unit,
+                   value);
         return false;
     }
     c->params[p] = value;
@@ -117,8 +132,10 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
 {
     int p = mig_param_find(name);
     if (p < 0) {
-        error_setg(errp, "unknown parameter '%s' (see info "
-                   "migrate_parameters)", name);
+        error_setg(errp,
+                   "unknown parameter '%s' (see info "
+                   "migrate_parameters)",
+                   name);
         return false;
     }
     uint64_t v;

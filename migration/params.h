@@ -20,18 +20,18 @@ enum mig_cap {
 };
 
 enum mig_param {
-    MIG_PARAM_MAX_BANDWIDTH,             /* bytes/s */
-    MIG_PARAM_DOWNTIME_LIMIT,            /* ms */
-    MIG_PARAM_XBZRLE_CACHE_SIZE,         /* bytes */
+    MIG_PARAM_MAX_BANDWIDTH,     /* bytes/s */
+    MIG_PARAM_DOWNTIME_LIMIT,    /* ms */
+    MIG_PARAM_XBZRLE_CACHE_SIZE, /* bytes */
     MIG_PARAM_MULTIFD_CHANNELS,
-    MIG_PARAM_CPU_THROTTLE_INITIAL,      /* percent */
-    MIG_PARAM_CPU_THROTTLE_INCREMENT,    /* percent */
-    MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD,/* percent */
+    MIG_PARAM_CPU_THROTTLE_INITIAL,       /* percent */
+    MIG_PARAM_CPU_THROTTLE_INCREMENT,     /* percent */
+    MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD, /* percent */
     MIG_PARAM__MAX
 };
 
 enum mig_param_kind {
-    MIG_KIND_SIZE,      /* bytes, K/M/G suffixes */
+    MIG_KIND_SIZE, /* bytes, K/M/G suffixes */
     MIG_KIND_INT,
 };
 
@@ -44,7 +44,7 @@ struct mig_param_info {
     const char *name;
     enum mig_param_kind kind;
     uint64_t def, min, max;
-    const char *unit;        /* for messages: "bytes/s", "ms", "%" */
+    const char *unit; /* for messages: "bytes/s", "ms", "%" */
     const char *help;
 };
 

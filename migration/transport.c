@@ -114,8 +114,10 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
         }
         return true;
     }
-    error_setg(errp, "unknown migration protocol: '%s' (expected tcp:, "
-               "unix:, exec:, fd: or file:)", uri);
+    error_setg(errp,
+               "unknown migration protocol: '%s' (expected tcp:, "
+               "unix:, exec:, fd: or file:)",
+               uri);
     return false;
 }
 
@@ -157,7 +159,7 @@ bool fd_table_add(struct fd_table *t, const char *name, int fd, Error **errp)
     int slot = -1;
     for (int i = 0; i < FD_TABLE_MAX; i++) {
         if (t->names[i] && strcmp(t->names[i], name) == 0) {
-            close(t->fds[i]);       /* replaced, as QEMU does */
+            close(t->fds[i]); /* replaced, as QEMU does */
             t->fds[i] = fd;
             return true;
         }
@@ -270,8 +272,10 @@ static bool replace_socket_file(const char *path, Error **errp)
         return false;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        error_setg(errp, "unix:%s: the path exists and is not a socket; "
-                   "refusing to replace it", path);
+        error_setg(errp,
+                   "unix:%s: the path exists and is not a socket; "
+                   "refusing to replace it",
+                   path);
         return false;
     }
     if (unlink(path) < 0 && errno != ENOENT) {
@@ -350,8 +354,9 @@ static int spawn(const char *cmd, bool to_child, pid_t *pid, Error **errp)
     /* Onto itself too: that clears close-on-exec. */
     posix_spawn_file_actions_adddup2(&fa, theirs, to_child ? 0 : 1);
     posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                 POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
@@ -391,13 +396,15 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
     case MIG_URI_FD:
         c->fd = fd_table_take(fds, u->fdname);
         if (c->fd < 0) {
-            error_setg(errp, "File descriptor named '%s' not found (pass it "
-                       "with getfd first)", u->fdname);
+            error_setg(errp,
+                       "File descriptor named '%s' not found (pass it "
+                       "with getfd first)",
+                       u->fdname);
         } else {
             int type;
             socklen_t len = sizeof(type);
-            c->is_socket = getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type,
-                                      &len) == 0;
+            c->is_socket =
+                getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
         }
         break;
     case MIG_URI_FILE:
@@ -518,13 +525,15 @@ bool mig_conn_close(struct mig_conn *c, Error **errp)
             r = waitpid(c->child, &status, 0);
         } while (r < 0 && errno == EINTR);
         if (r < 0) {
-            error_setg_errno(errp, errno, "cannot wait for the migration "
-                             "command (pid %d)", (int)c->child);
+            error_setg_errno(errp, errno,
+                             "cannot wait for the migration "
+                             "command (pid %d)",
+                             (int)c->child);
             ok = false;
         } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             error_setg(errp, "the migration command exited with status %d",
-                       WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-                       WTERMSIG(status));
+                       WIFEXITED(status) ? WEXITSTATUS(status)
+                                         : 128 + WTERMSIG(status));
             ok = false;
         }
         c->child = 0;

@@ -13,16 +13,21 @@
 
 #include "util/error.h"
 
-enum mig_uri_kind { MIG_URI_TCP, MIG_URI_UNIX, MIG_URI_EXEC, MIG_URI_FD,
-                    MIG_URI_FILE };
+enum mig_uri_kind {
+    MIG_URI_TCP,
+    MIG_URI_UNIX,
+    MIG_URI_EXEC,
+    MIG_URI_FD,
+    MIG_URI_FILE
+};
 
 struct mig_uri {
     enum mig_uri_kind kind;
-    char *host, *port;      /* tcp */
-    char *path;             /* unix, file */
-    char *cmd;              /* exec */
-    char *fdname;           /* fd */
-    uint64_t offset;        /* file */
+    char *host, *port; /* tcp */
+    char *path;        /* unix, file */
+    char *cmd;         /* exec */
+    char *fdname;      /* fd */
+    uint64_t offset;   /* file */
 };
 
 bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp);
@@ -42,7 +47,7 @@ int fd_table_take(struct fd_table *t, const char *name);
 struct mig_conn {
     int fd;
     bool is_socket;
-    pid_t child;            /* exec: the command, reaped on close */
+    pid_t child; /* exec: the command, reaped on close */
 };
 
 /* Outgoing. */

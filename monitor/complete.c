@@ -33,8 +33,7 @@ void complete_paths(const char *keep, const char *partial, complete_fn fn,
     char dir[4096], base[1024];
     const char *slash = strrchr(partial, '/');
     if (slash) {
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - partial + 1),
-                 partial);
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - partial + 1), partial);
         snprintf(base, sizeof(base), "%s", slash + 1);
     } else {
         dir[0] = '\0';
@@ -61,16 +60,16 @@ void complete_paths(const char *keep, const char *partial, complete_fn fn,
     closedir(d);
 }
 
-static const char *const uri_schemes[] = {
-    "tcp:", "unix:", "exec:", "fd:", "file:", NULL
-};
+static const char *const uri_schemes[] = { "tcp:", "unix:", "exec:",
+                                           "fd:",  "file:", NULL };
 
 void complete_uri(const char *partial, complete_fn fn, void *ctx)
 {
     for (int i = 0; uri_schemes[i]; i++) {
         size_t n = strlen(uri_schemes[i]);
         if (strncmp(partial, uri_schemes[i], n) == 0) {
-            if (strcmp(uri_schemes[i], "tcp:") && strcmp(uri_schemes[i], "fd:")) {
+            if (strcmp(uri_schemes[i], "tcp:") &&
+                strcmp(uri_schemes[i], "fd:")) {
                 complete_paths(uri_schemes[i], partial + n, fn, ctx);
             }
             return;
@@ -139,7 +138,7 @@ static int split(const char *line, char **words, int max)
             free(w);
         }
         if (!*p && p > line && p[-1] != ' ' && p[-1] != '\t') {
-            return n;    /* the line ends inside this word */
+            return n; /* the line ends inside this word */
         }
     }
 }

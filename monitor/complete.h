@@ -17,7 +17,6 @@ typedef void (*complete_fn)(const char *candidate, void *ctx);
 bool hmp_complete(struct vm_session *s, const char *line, complete_fn fn,
                   void *ctx);
 
-
 /* File names that start with partial (directories end with '/'); each is
  * offered with keep in front ("file:" + path).  Hidden files only when
  * partial's last part starts with a dot. */

@@ -22,7 +22,8 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
     }
     if (strcmp(spec, "stdio") == 0) {
         if (!allow_stdio) {
-            error_setg(errp, "'stdio' is not supported here; use "
+            error_setg(errp,
+                       "'stdio' is not supported here; use "
                        "unix:PATH,server,nowait");
             return false;
         }
@@ -30,8 +31,10 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
         return true;
     }
     if (strncmp(spec, "unix:", 5) != 0) {
-        error_setg(errp, "'%s': expected stdio, none or "
-                   "unix:PATH,server[,nowait]", spec);
+        error_setg(errp,
+                   "'%s': expected stdio, none or "
+                   "unix:PATH,server[,nowait]",
+                   spec);
         return false;
     }
     char *copy = xstrdup(spec + 5);
@@ -53,8 +56,10 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
         } else if (strcmp(opt, "wait=on") == 0) {
             ep->wait = true;
         } else {
-            error_setg(errp, "'%s': unknown option '%s' (expected server, "
-                       "nowait)", spec, opt);
+            error_setg(errp,
+                       "'%s': unknown option '%s' (expected server, "
+                       "nowait)",
+                       spec, opt);
             free(copy);
             endpoint_clear(ep);
             return false;
@@ -62,8 +67,10 @@ bool endpoint_parse(const char *spec, bool allow_stdio, struct endpoint *ep,
     }
     free(copy);
     if (!ep->server) {
-        error_setg(errp, "'%s': only server sockets are supported (add "
-                   ",server)", spec);
+        error_setg(errp,
+                   "'%s': only server sockets are supported (add "
+                   ",server)",
+                   spec);
         endpoint_clear(ep);
         return false;
     }

@@ -11,9 +11,9 @@ enum endpoint_kind { ENDPOINT_NONE, ENDPOINT_STDIO, ENDPOINT_UNIX };
 
 struct endpoint {
     enum endpoint_kind kind;
-    char *path;          /* unix */
+    char *path; /* unix */
     bool server;
-    bool wait;           /* wait for the first client before going on */
+    bool wait; /* wait for the first client before going on */
 };
 
 /* The spellings, for completion: "stdio", "none", "unix:" (then

@@ -42,10 +42,18 @@ char *mon_next_word(const char **line, Error **errp)
             if (*p == '\\' && p[1]) {
                 p++;
                 switch (*p) {
-                case 'n': w[n++] = '\n'; break;
-                case 't': w[n++] = '\t'; break;
-                case 'r': w[n++] = '\r'; break;
-                default:  w[n++] = *p; break;   /* \" \\ and others */
+                case 'n':
+                    w[n++] = '\n';
+                    break;
+                case 't':
+                    w[n++] = '\t';
+                    break;
+                case 'r':
+                    w[n++] = '\r';
+                    break;
+                default:
+                    w[n++] = *p;
+                    break; /* \" \\ and others */
                 }
                 p++;
                 continue;
@@ -93,20 +101,37 @@ static bool parse_format(const char *w, struct mon_format *fmt)
     bool sized = false;
     for (; *w; w++) {
         switch (*w) {
-        case 'x': case 'd': case 'u': case 'o': case 'c': case 'a':
+        case 'x':
+        case 'd':
+        case 'u':
+        case 'o':
+        case 'c':
+        case 'a':
         case 'i':
             fmt->format = *w;
             break;
-        case 'b': fmt->size = 1; sized = true; break;
-        case 'h': fmt->size = 2; sized = true; break;
-        case 'w': fmt->size = 4; sized = true; break;
-        case 'g': fmt->size = 8; sized = true; break;
+        case 'b':
+            fmt->size = 1;
+            sized = true;
+            break;
+        case 'h':
+            fmt->size = 2;
+            sized = true;
+            break;
+        case 'w':
+            fmt->size = 4;
+            sized = true;
+            break;
+        case 'g':
+            fmt->size = 8;
+            sized = true;
+            break;
         default:
             return false;
         }
     }
     if (fmt->format == 'c' && !sized) {
-        fmt->size = 1;     /* characters count bytes unless sized */
+        fmt->size = 1; /* characters count bytes unless sized */
     }
     return true;
 }
@@ -127,9 +152,10 @@ static bool parse_value(const char *cmd, struct mon_value *v, char *word,
         break;
     case MON_ARG_SIZE:
         if (!mon_parse_size(word, &size)) {
-            error_setg(errp, "%s: '%s' is not a size (argument '%s'; use a "
-                       "number with an optional K, M, G or T suffix)", cmd,
-                       word, a->name);
+            error_setg(errp,
+                       "%s: '%s' is not a size (argument '%s'; use a "
+                       "number with an optional K, M, G or T suffix)",
+                       cmd, word, a->name);
             return false;
         }
         v->i = (int64_t)size;
@@ -147,8 +173,10 @@ static bool parse_value(const char *cmd, struct mon_value *v, char *word,
         break;
     case MON_ARG_FORMAT:
         if (!parse_format(word, &v->fmt)) {
-            error_setg(errp, "%s: bad format '%s' (expected /[count][xduoca]"
-                       "[bhwg])", cmd, word);
+            error_setg(errp,
+                       "%s: bad format '%s' (expected /[count][xduoca]"
+                       "[bhwg])",
+                       cmd, word);
             return false;
         }
         break;
@@ -174,7 +202,8 @@ bool mon_args_parse(const char *cmd, const struct mon_arg *spec,
         if (a->kind == MON_ARG_FLAG) {
             /* -x switches come first, in any order among themselves. */
             const char *q = skip_space(p);
-            if (q[0] == '-' && q[1] == a->name[0] && (!q[2] || isspace((unsigned char)q[2]))) {
+            if (q[0] == '-' && q[1] == a->name[0] &&
+                (!q[2] || isspace((unsigned char)q[2]))) {
                 v->present = true;
                 v->i = 1;
                 p = q + 2;
@@ -235,8 +264,7 @@ void mon_args_free(struct mon_args *a)
     a->n = 0;
 }
 
-static const struct mon_value *find(const struct mon_args *a,
-                                    const char *name)
+static const struct mon_value *find(const struct mon_args *a, const char *name)
 {
     for (int i = 0; i < a->n; i++) {
         if (strcmp(a->v[i].spec->name, name) == 0) {
@@ -264,8 +292,7 @@ bool mon_arg_present(const struct mon_args *a, const char *name)
     return v && v->present;
 }
 
-const struct mon_format *mon_arg_fmt(const struct mon_args *a,
-                                     const char *name)
+const struct mon_format *mon_arg_fmt(const struct mon_args *a, const char *name)
 {
     const struct mon_value *v = find(a, name);
     return v ? &v->fmt : NULL;

@@ -30,23 +30,23 @@ enum mon_arg_kind {
 };
 
 struct mon_arg {
-    const char *name;        /* shown in usage and errors */
+    const char *name; /* shown in usage and errors */
     enum mon_arg_kind kind;
     bool optional;
 };
 
 /* x/xp format: count units of size bytes, shown as format. */
 struct mon_format {
-    int count;               /* default 1 */
-    char format;             /* x d u o c a i (default x) */
-    int size;                /* 1 b, 2 h, 4 w, 8 g (default 4) */
+    int count;   /* default 1 */
+    char format; /* x d u o c a i (default x) */
+    int size;    /* 1 b, 2 h, 4 w, 8 g (default 4) */
 };
 
 struct mon_value {
     const struct mon_arg *spec;
     bool present;
-    char *str;               /* strings, files, names, rest */
-    int64_t i;               /* INT, SIZE (bytes), BOOL (0/1), FLAG */
+    char *str; /* strings, files, names, rest */
+    int64_t i; /* INT, SIZE (bytes), BOOL (0/1), FLAG */
     struct mon_format fmt;
 };
 

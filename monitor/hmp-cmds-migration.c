@@ -31,13 +31,17 @@ static json_t *call(struct monitor *mon, qmp_fn fn, json_t *args)
 static void show_progress(struct monitor *mon, const struct mig_info *mi)
 {
     const struct ram_stats *st = &mi->ram;
-    double done = st->total ? 100.0 * (double)(st->total > st->remaining ?
-                  st->total - st->remaining : 0) / (double)st->total : 0;
-    mon_printf(mon, "\r%-9s %5.1f%% sent, %8.1f MB/s, dirty %6" PRIu64
-               " pages/s, expected downtime %4" PRIu64 " ms, pass %" PRIu64
-               "   ", mig_status_name(mi->status), done, mi->mbps / 8,
-               st->dirty_pages_rate, mi->expected_downtime_ms,
-               st->dirty_sync_count);
+    double done = st->total ? 100.0 *
+            (double)(st->total > st->remaining ? st->total - st->remaining
+                                               : 0) /
+            (double)st->total
+                            : 0;
+    mon_printf(
+        mon,
+        "\r%-9s %5.1f%% sent, %8.1f MB/s, dirty %6" PRIu64
+        " pages/s, expected downtime %4" PRIu64 " ms, pass %" PRIu64 "   ",
+        mig_status_name(mi->status), done, mi->mbps / 8, st->dirty_pages_rate,
+        mi->expected_downtime_ms, st->dirty_sync_count);
     fflush(monitor_out(mon));
 }
 
@@ -111,8 +115,7 @@ HMP(hmp_migrate_set_capability)
 HMP(hmp_migrate_set_parameter)
 {
     Error *err = NULL;
-    if (!session_set_mig_parameter(SESSION(mon),
-                                   mon_arg_str(args, "parameter"),
+    if (!session_set_mig_parameter(SESSION(mon), mon_arg_str(args, "parameter"),
                                    mon_arg_str(args, "value"), &err)) {
         mon_report_err(mon, err);
     }
@@ -135,13 +138,14 @@ HMP(hmp_migrate_set_downtime)
     double secs = strtod(v, &end);
     Error *err = NULL;
     if (*end || !isfinite(secs) || secs <= 0) {
-        error_setg(&err, "migrate_set_downtime: '%s' is not a number of "
-                   "seconds", v);
+        error_setg(&err,
+                   "migrate_set_downtime: '%s' is not a number of "
+                   "seconds",
+                   v);
         mon_report_err(mon, err);
         return;
     }
-    if (!session_set_mig_parameter_value(SESSION(mon),
-                                         MIG_PARAM_DOWNTIME_LIMIT,
+    if (!session_set_mig_parameter_value(SESSION(mon), MIG_PARAM_DOWNTIME_LIMIT,
                                          (uint64_t)llround(secs * 1000),
                                          &err)) {
         mon_report_err(mon, err);
@@ -152,9 +156,8 @@ HMP(hmp_migrate_set_cache_size)
 {
     Error *err = NULL;
     uint64_t size = (uint64_t)mon_arg_int(args, "value", 0);
-    if (!session_set_mig_parameter_value(SESSION(mon),
-                                         MIG_PARAM_XBZRLE_CACHE_SIZE, size,
-                                         &err)) {
+    if (!session_set_mig_parameter_value(
+            SESSION(mon), MIG_PARAM_XBZRLE_CACHE_SIZE, size, &err)) {
         mon_report_err(mon, err);
     }
 }
@@ -224,7 +227,8 @@ HMP(hmp_info_migrate)
                    mi.expected_downtime_ms);
     }
     mon_printf(mon, "setup: %" PRIu64 " ms\n", mi.setup_time_ms);
-    mon_printf(mon, "transferred ram: %" PRIu64 " kbytes\n", st->transferred >> 10);
+    mon_printf(mon, "transferred ram: %" PRIu64 " kbytes\n",
+               st->transferred >> 10);
     mon_printf(mon, "throughput: %0.2f mbps\n", mi.mbps);
     mon_printf(mon, "remaining ram: %" PRIu64 " kbytes\n", st->remaining >> 10);
     mon_printf(mon, "total ram: %" PRIu64 " kbytes\n", st->total >> 10);
@@ -234,14 +238,16 @@ HMP(hmp_info_migrate)
     mon_printf(mon, "normal bytes: %" PRIu64 " kbytes\n", st->normal_pages * 4);
     mon_printf(mon, "dirty sync count: %" PRIu64 "\n", st->dirty_sync_count);
     mon_printf(mon, "page size: 4 kbytes\n");
-    mon_printf(mon, "multifd bytes: %" PRIu64 " kbytes\n", mi.multifd_bytes >> 10);
+    mon_printf(mon, "multifd bytes: %" PRIu64 " kbytes\n",
+               mi.multifd_bytes >> 10);
     mon_printf(mon, "pages-per-second: %" PRIu64 "\n", mi.pages_per_second);
     if (st->dirty_pages_rate) {
         mon_printf(mon, "dirty pages rate: %" PRIu64 " pages\n",
                    st->dirty_pages_rate);
     }
     if (mi.xbzrle) {
-        mon_printf(mon, "cache size: %" PRIu64 " bytes\n", mi.xbzrle_cache_size);
+        mon_printf(mon, "cache size: %" PRIu64 " bytes\n",
+                   mi.xbzrle_cache_size);
         mon_printf(mon, "xbzrle transferred: %" PRIu64 " kbytes\n",
                    st->xbzrle_bytes >> 10);
         mon_printf(mon, "xbzrle pages: %" PRIu64 " pages\n", st->xbzrle_pages);
@@ -249,7 +255,8 @@ HMP(hmp_info_migrate)
                    st->xbzrle_cache_miss);
         mon_printf(mon, "xbzrle cache miss rate: %0.2f\n",
                    mi.xbzrle_cache_miss_rate);
-        mon_printf(mon, "xbzrle encoding rate: %0.2f\n", mi.xbzrle_encoding_rate);
+        mon_printf(mon, "xbzrle encoding rate: %0.2f\n",
+                   mi.xbzrle_encoding_rate);
         mon_printf(mon, "xbzrle overflow: %" PRIu64 "\n", st->xbzrle_overflow);
     }
     if (mi.throttle_pct) {
@@ -262,7 +269,8 @@ HMP(hmp_calc_dirty_rate)
     json_decref(call(mon, qmp_calc_dirty_rate,
                      json_pack("{s:I}", "calc-time",
                                (json_int_t)mon_arg_int(args, "second", 1))));
-    mon_printf(mon, "Starting dirty rate measurement; 'info dirty_rate' shows "
+    mon_printf(mon,
+               "Starting dirty rate measurement; 'info dirty_rate' shows "
                "the result\n");
 }
 
@@ -272,8 +280,7 @@ HMP(hmp_info_dirty_rate)
     session_query_dirty_rate(SESSION(mon), &di);
     mon_printf(mon, "Status: %s\n", dirty_rate_status_name(di.status));
     mon_printf(mon, "Start Time: %" PRId64 " (s)\n", di.start_time);
-    mon_printf(mon, "Sample Pages: %" PRIu64 " (per GB)\n",
-               (uint64_t)4096);
+    mon_printf(mon, "Sample Pages: %" PRIu64 " (per GB)\n", (uint64_t)4096);
     mon_printf(mon, "Period: %" PRId64 " (sec)\n", di.calc_time);
     mon_printf(mon, "Mode: page-sampling\n");
     if (di.status == DIRTY_RATE_MEASURED) {
@@ -285,12 +292,14 @@ HMP(hmp_info_dirty_rate)
 
 HMP(hmp_closefd)
 {
-    json_decref(call(mon, qmp_closefd,
-                     json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
+    json_decref(
+        call(mon, qmp_closefd,
+             json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
 }
 
 HMP(hmp_getfd)
 {
-    json_decref(call(mon, qmp_getfd,
-                     json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
+    json_decref(
+        call(mon, qmp_getfd,
+             json_pack("{s:s}", "fdname", mon_arg_str(args, "fdname"))));
 }

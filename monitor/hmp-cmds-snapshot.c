@@ -23,8 +23,8 @@ static void show_progress(void *ctx, const char *what, uint64_t done,
         return;
     }
     mon_printf(mon, "\r%s: %3d%% (%" PRIu64 " of %" PRIu64 " MiB)%s", what,
-               (int)(total ? done * 100 / total : 100), done >> 20,
-               total >> 20, done >= total ? "\n" : "");
+               (int)(total ? done * 100 / total : 100), done >> 20, total >> 20,
+               done >= total ? "\n" : "");
     fflush(monitor_out(mon));
 }
 
@@ -35,8 +35,7 @@ static void show_warning(void *ctx, const char *msg)
 
 static void io_for(struct monitor *mon, struct session_snapshot_io *io)
 {
-    *io = (struct session_snapshot_io){ .warn = show_warning,
-                                        .warn_ctx = mon };
+    *io = (struct session_snapshot_io){ .warn = show_warning, .warn_ctx = mon };
     if (isatty(fileno(monitor_out(mon)))) {
         io->progress = show_progress;
         io->progress_ctx = mon;

@@ -100,7 +100,8 @@ HMP(hmp_info_cpus)
     json_t *r = call(mon, qmp_query_cpus_fast, NULL);
     size_t i;
     json_t *c;
-    json_array_foreach(r, i, c) {
+    json_array_foreach(r, i, c)
+    {
         mon_printf(mon, "%c CPU #%lld: thread_id=%lld\n", i == 0 ? '*' : ' ',
                    json_integer_value(json_object_get(c, "cpu-index")),
                    json_integer_value(json_object_get(c, "thread-id")));
@@ -113,9 +114,9 @@ HMP(hmp_info_cpus)
 static uint32_t seg_flags(const struct x86_segment *sg)
 {
     return (uint32_t)sg->type << 8 | (uint32_t)sg->s << 12 |
-           (uint32_t)sg->dpl << 13 | (uint32_t)sg->present << 15 |
-           (uint32_t)sg->avl << 20 | (uint32_t)sg->db << 22 |
-           (uint32_t)sg->g << 23;
+        (uint32_t)sg->dpl << 13 | (uint32_t)sg->present << 15 |
+        (uint32_t)sg->avl << 20 | (uint32_t)sg->db << 22 |
+        (uint32_t)sg->g << 23;
 }
 
 static void print_registers(struct monitor *mon, int cpu,
@@ -124,12 +125,10 @@ static void print_registers(struct monitor *mon, int cpu,
     static const char *const sname[] = { "ES", "CS", "SS", "DS", "FS", "GS" };
     uint32_t f = st->eflags;
     mon_printf(mon, "CPU#%d\n", cpu);
-    mon_printf(mon, "EAX=%08x EBX=%08x ECX=%08x EDX=%08x\n",
-               st->regs[R_EAX], st->regs[R_EBX], st->regs[R_ECX],
-               st->regs[R_EDX]);
-    mon_printf(mon, "ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n",
-               st->regs[R_ESI], st->regs[R_EDI], st->regs[R_EBP],
-               st->regs[R_ESP]);
+    mon_printf(mon, "EAX=%08x EBX=%08x ECX=%08x EDX=%08x\n", st->regs[R_EAX],
+               st->regs[R_EBX], st->regs[R_ECX], st->regs[R_EDX]);
+    mon_printf(mon, "ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n", st->regs[R_ESI],
+               st->regs[R_EDI], st->regs[R_EBP], st->regs[R_ESP]);
     mon_printf(mon, "EIP=%08x EFL=%08x [%c%c%c%c%c%c%c] CPL=%d HLT=%d\n",
                st->eip, f, f & X86_DF ? 'D' : '-', f & X86_OF ? 'O' : '-',
                f & X86_SF ? 'S' : '-', f & X86_ZF ? 'Z' : '-',
@@ -153,8 +152,10 @@ HMP(hmp_info_registers)
     int64_t only = mon_arg_int(args, "cpu", -1);
     if (only >= n) {
         Error *err = NULL;
-        error_setg(&err, "info registers: no CPU %" PRId64 " (this machine "
-                   "has %d)", only, n);
+        error_setg(&err,
+                   "info registers: no CPU %" PRId64 " (this machine "
+                   "has %d)",
+                   only, n);
         mon_report_err(mon, err);
         return;
     }
@@ -193,9 +194,11 @@ HMP(hmp_info_ramblock)
         struct ram_block *b = mem->blocks[i];
         char psize[32];
         print_size(psize, sizeof(psize), RAM_PAGE_SIZE);
-        mon_printf(mon, "%24s %8s  0x%016" PRIx64 " 0x%016" PRIx64
-                   " 0x%016" PRIx64 " 0x%016" PRIxPTR " %3s\n", b->name,
-                   psize, offset, b->size, b->size, (uintptr_t)b->host, "rw");
+        mon_printf(mon,
+                   "%24s %8s  0x%016" PRIx64 " 0x%016" PRIx64 " 0x%016" PRIx64
+                   " 0x%016" PRIxPTR " %3s\n",
+                   b->name, psize, offset, b->size, b->size, (uintptr_t)b->host,
+                   "rw");
         offset += b->size;
     }
 }
@@ -206,9 +209,10 @@ HMP(hmp_info_block)
     if (!bs) {
         return;
     }
-    mon_printf(mon, "ide0-hd0: %s (%s)\n    Attached to:      ide0-hd0\n"
-               "    Cache mode:       writeback\n", bs->filename,
-               blk_format(bs));
+    mon_printf(mon,
+               "ide0-hd0: %s (%s)\n    Attached to:      ide0-hd0\n"
+               "    Cache mode:       writeback\n",
+               bs->filename, blk_format(bs));
 }
 
 HMP(hmp_info_mice)
@@ -232,11 +236,13 @@ static void print_qtree_entry(const char *idstr, int instance,
                               void *ctx)
 {
     struct monitor *mon = ctx;
-    mon_printf(mon, "  dev: %s, instance %d\n    vmstate \"%s\" version %d "
-               "(loads %d..%d)\n", idstr, instance, desc->name,
-               desc->version_id, desc->minimum_version_id, desc->version_id);
-    for (const struct vmstate_desc *const *sp = desc->subsections;
-         sp && *sp; sp++) {
+    mon_printf(mon,
+               "  dev: %s, instance %d\n    vmstate \"%s\" version %d "
+               "(loads %d..%d)\n",
+               idstr, instance, desc->name, desc->version_id,
+               desc->minimum_version_id, desc->version_id);
+    for (const struct vmstate_desc *const *sp = desc->subsections; sp && *sp;
+         sp++) {
         mon_printf(mon, "      subsection \"%s\" version %d\n", (*sp)->name,
                    (*sp)->version_id);
     }
@@ -326,7 +332,7 @@ static void memory_dump(struct monitor *mon, const struct mon_format *fmt,
         }
         for (uint64_t i = 0; i < line_bytes; i += (uint64_t)unit) {
             uint64_t v = 0;
-            memcpy(&v, buf + i, (size_t)unit);   /* little-endian guest */
+            memcpy(&v, buf + i, (size_t)unit); /* little-endian guest */
             switch (fmt->format) {
             case 'd':
                 mon_printf(mon, " %*" PRId64, dec_width, (int64_t)v);
@@ -378,8 +384,8 @@ static void memsave(struct monitor *mon, const struct mon_args *args)
     }
     static uint8_t chunk[1 << 20];
     for (uint64_t done = 0; done < size;) {
-        size_t n = size - done < sizeof(chunk) ? (size_t)(size - done)
-                                               : sizeof(chunk);
+        size_t n =
+            size - done < sizeof(chunk) ? (size_t)(size - done) : sizeof(chunk);
         if (!memory_read(mem, addr + done, chunk, n, &err)) {
             break;
         }
@@ -411,17 +417,17 @@ HMP(hmp_pmemsave)
 HMP(hmp_sendkey)
 {
     Error *err = NULL;
-    if (!machine_sendkey(session_machine(SESSION(mon)), mon_arg_str(args, "keys"),
-                         &err)) {
+    if (!machine_sendkey(session_machine(SESSION(mon)),
+                         mon_arg_str(args, "keys"), &err)) {
         mon_report_err(mon, err);
     }
 }
 
 HMP(hmp_mouse_move)
 {
-    machine_mouse_move(session_machine(SESSION(mon)), (int)mon_arg_int(args, "dx", 0),
-                       (int)mon_arg_int(args, "dy", 0),
-                       (int)mon_arg_int(args, "dz", 0));
+    machine_mouse_move(
+        session_machine(SESSION(mon)), (int)mon_arg_int(args, "dx", 0),
+        (int)mon_arg_int(args, "dy", 0), (int)mon_arg_int(args, "dz", 0));
 }
 
 HMP(hmp_mouse_button)

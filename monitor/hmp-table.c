@@ -8,10 +8,10 @@
 #define ARGS(...) ((const struct mon_arg[]){ __VA_ARGS__, { NULL } })
 
 const struct mon_cmd hmp_info_commands[] = {
-    { "status", NULL, NULL, "show the current VM status (running|paused)",
-      NULL, hmp_info_status },
-    { "accel", NULL, NULL, "show the accelerator running guest code",
-      NULL, hmp_info_accel },
+    { "status", NULL, NULL, "show the current VM status (running|paused)", NULL,
+      hmp_info_status },
+    { "accel", NULL, NULL, "show the accelerator running guest code", NULL,
+      hmp_info_accel },
     { "version", NULL, NULL, "show the version of hop", NULL,
       hmp_info_version },
     { "name", NULL, NULL, "show the current VM name", NULL, hmp_info_name },
@@ -19,7 +19,8 @@ const struct mon_cmd hmp_info_commands[] = {
     { "registers", NULL, ARGS({ "cpu", MON_ARG_INT, true }),
       "show the cpu registers",
       "Without an argument, every vCPU's registers; with a number, that "
-      "vCPU's only.", hmp_info_registers },
+      "vCPU's only.",
+      hmp_info_registers },
     { "ramblock", NULL, NULL, "display system ramblock information", NULL,
       hmp_info_ramblock },
     { "block", NULL, NULL, "show the block devices", NULL, hmp_info_block },
@@ -27,11 +28,9 @@ const struct mon_cmd hmp_info_commands[] = {
       hmp_info_mice },
     { "history", NULL, NULL, "show the command line history", NULL,
       hmp_info_history },
-    { "migrate", NULL, NULL, "show migration status", NULL,
-      hmp_info_migrate },
-    { "migrate_capabilities", NULL, NULL,
-      "show current migration capabilities", NULL,
-      hmp_info_migrate_capabilities },
+    { "migrate", NULL, NULL, "show migration status", NULL, hmp_info_migrate },
+    { "migrate_capabilities", NULL, NULL, "show current migration capabilities",
+      NULL, hmp_info_migrate_capabilities },
     { "migrate_parameters", NULL, NULL, "show current migration parameters",
       NULL, hmp_info_migrate_parameters },
     { "migrate_cache_size", NULL, NULL,
@@ -42,107 +41,144 @@ const struct mon_cmd hmp_info_commands[] = {
     { "snapshots", NULL, NULL, "show the currently saved VM snapshots",
       "The snapshots every snapshotted drive holds, as QEMU lists them: "
       "ID (\"--\": it may differ between drives), TAG, VM SIZE, DATE, "
-      "VM CLOCK, ICOUNT.", hmp_info_snapshots },
+      "VM CLOCK, ICOUNT.",
+      hmp_info_snapshots },
     { "qtree", NULL, NULL,
-      "show the device tree with each device's vmstate name and version",
-      NULL, hmp_info_qtree },
+      "show the device tree with each device's vmstate name and version", NULL,
+      hmp_info_qtree },
     { NULL }
 };
 
 /* Migration commands, in one place. */
-#define MIGRATION_COMMANDS                                                  \
-    { "migrate", NULL, ARGS({ "d", MON_ARG_FLAG, true },                    \
-                            { "uri", MON_ARG_URI, false }),                 \
-      "migrate to URI (using -d to not wait for completion)",              \
-      "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) " \
-      "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "   \
-      "terminal, shows progress; Ctrl-C cancels the migration.  At the "    \
-      "switch the drives are flushed and let go, for a destination on the " \
-      "same images; a failed migration takes them back before the guest "   \
-      "runs again.",                                                        \
-      hmp_migrate },                                                        \
-    { "migrate_incoming", NULL, ARGS({ "uri", MON_ARG_URI, false }),        \
-      "continue an incoming migration from an -incoming defer",            \
-      NULL, hmp_migrate_incoming },                                         \
-    { "migrate_cancel", NULL, NULL, "cancel the current VM migration",      \
-      NULL, hmp_migrate_cancel },                                           \
-    { "migrate_continue", NULL, ARGS({ "state", MON_ARG_STRING, false }),   \
-      "continue migration from the given paused state (pre-switchover)",   \
-      NULL, hmp_migrate_continue },                                         \
-    { "migrate_set_capability", NULL,                                       \
-      ARGS({ "capability", MON_ARG_CAPABILITY, false },                    \
-           { "state", MON_ARG_BOOL, false }),                               \
-      "enable or disable a migration capability", NULL,                    \
-      hmp_migrate_set_capability },                                         \
-    { "migrate_set_parameter", NULL,                                        \
-      ARGS({ "parameter", MON_ARG_PARAMETER, false },                      \
-           { "value", MON_ARG_STRING, false }),                             \
-      "set a migration parameter",                                         \
-      "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s.",  \
-      hmp_migrate_set_parameter },                                          \
-    { "migrate_set_speed", NULL, ARGS({ "value", MON_ARG_STRING, false }),  \
-      "set maximum speed (in bytes/s) for migrations; a bare number is "   \
-      "MiB/s", NULL, hmp_migrate_set_speed },                               \
-    { "migrate_set_downtime", NULL, ARGS({ "value", MON_ARG_STRING, false }), \
-      "set maximum tolerated downtime (in seconds) for migrations", NULL,  \
-      hmp_migrate_set_downtime },                                           \
-    { "migrate_set_cache_size", NULL, ARGS({ "value", MON_ARG_SIZE, false }), \
-      "set cache size (in bytes) for XBZRLE migrations", NULL,             \
-      hmp_migrate_set_cache_size },                                         \
-    { "calc_dirty_rate", NULL, ARGS({ "second", MON_ARG_INT, false }),      \
-      "start a round of guest dirty rate measurement", NULL,               \
-      hmp_calc_dirty_rate },                                                \
-    { "getfd", NULL, ARGS({ "fdname", MON_ARG_STRING, false }),             \
-      "receive a file descriptor via SCM rights and assign it a name",     \
-      "Only over the unix monitor socket: send the descriptor with this "  \
-      "command's line.", hmp_getfd },                                       \
-    { "closefd", NULL, ARGS({ "fdname", MON_ARG_STRING, false }),           \
-      "close a file descriptor previously passed via SCM rights", NULL,    \
-      hmp_closefd }
+#define MIGRATION_COMMANDS                                                     \
+    { "migrate",                                                               \
+      NULL,                                                                    \
+      ARGS({ "d", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false }),        \
+      "migrate to URI (using -d to not wait for completion)",                  \
+      "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) "    \
+      "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "      \
+      "terminal, shows progress; Ctrl-C cancels the migration.  At the "       \
+      "switch the drives are flushed and let go, for a destination on the "    \
+      "same images; a failed migration takes them back before the guest "      \
+      "runs again.",                                                           \
+      hmp_migrate },                                                           \
+        { "migrate_incoming",                                                  \
+          NULL,                                                                \
+          ARGS({ "uri", MON_ARG_URI, false }),                                 \
+          "continue an incoming migration from an -incoming defer",            \
+          NULL,                                                                \
+          hmp_migrate_incoming },                                              \
+        { "migrate_cancel",                                                    \
+          NULL,                                                                \
+          NULL,                                                                \
+          "cancel the current VM migration",                                   \
+          NULL,                                                                \
+          hmp_migrate_cancel },                                                \
+        { "migrate_continue",                                                  \
+          NULL,                                                                \
+          ARGS({ "state", MON_ARG_STRING, false }),                            \
+          "continue migration from the given paused state (pre-switchover)",   \
+          NULL,                                                                \
+          hmp_migrate_continue },                                              \
+        { "migrate_set_capability",                                            \
+          NULL,                                                                \
+          ARGS({ "capability", MON_ARG_CAPABILITY, false },                    \
+               { "state", MON_ARG_BOOL, false }),                              \
+          "enable or disable a migration capability",                          \
+          NULL,                                                                \
+          hmp_migrate_set_capability },                                        \
+        { "migrate_set_parameter",                                             \
+          NULL,                                                                \
+          ARGS({ "parameter", MON_ARG_PARAMETER, false },                      \
+               { "value", MON_ARG_STRING, false }),                            \
+          "set a migration parameter",                                         \
+          "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s.",  \
+          hmp_migrate_set_parameter },                                         \
+        { "migrate_set_speed",                                                 \
+          NULL,                                                                \
+          ARGS({ "value", MON_ARG_STRING, false }),                            \
+          "set maximum speed (in bytes/s) for migrations; a bare number is "   \
+          "MiB/s",                                                             \
+          NULL,                                                                \
+          hmp_migrate_set_speed },                                             \
+        { "migrate_set_downtime",                                              \
+          NULL,                                                                \
+          ARGS({ "value", MON_ARG_STRING, false }),                            \
+          "set maximum tolerated downtime (in seconds) for migrations",        \
+          NULL,                                                                \
+          hmp_migrate_set_downtime },                                          \
+        { "migrate_set_cache_size",                                            \
+          NULL,                                                                \
+          ARGS({ "value", MON_ARG_SIZE, false }),                              \
+          "set cache size (in bytes) for XBZRLE migrations",                   \
+          NULL,                                                                \
+          hmp_migrate_set_cache_size },                                        \
+        { "calc_dirty_rate",                                                   \
+          NULL,                                                                \
+          ARGS({ "second", MON_ARG_INT, false }),                              \
+          "start a round of guest dirty rate measurement",                     \
+          NULL,                                                                \
+          hmp_calc_dirty_rate },                                               \
+        { "getfd",                                                             \
+          NULL,                                                                \
+          ARGS({ "fdname", MON_ARG_STRING, false }),                           \
+          "receive a file descriptor via SCM rights and assign it a name",     \
+          "Only over the unix monitor socket: send the descriptor with this "  \
+          "command's line.",                                                   \
+          hmp_getfd },                                                         \
+    {                                                                          \
+        "closefd", NULL, ARGS({ "fdname", MON_ARG_STRING, false }),            \
+            "close a file descriptor previously passed via SCM rights", NULL,  \
+            hmp_closefd                                                        \
+    }
 
 const struct mon_cmd hmp_commands[] = {
-    { "help", "?", ARGS({ "name", MON_ARG_COMMAND, true }),
-      "show the help", "With a command name, show that command's usage and "
-      "details; `help info` lists the info subcommands.", hmp_help },
+    { "help", "?", ARGS({ "name", MON_ARG_COMMAND, true }), "show the help",
+      "With a command name, show that command's usage and "
+      "details; `help info` lists the info subcommands.",
+      hmp_help },
     { "info", NULL, NULL, "show various information about the system state",
       NULL, NULL, hmp_info_commands },
     { "stop", NULL, NULL, "stop emulation", NULL, hmp_stop },
     { "cont", "c", NULL, "resume emulation",
       "After a completed migration the drives belong to the destination: "
       "cont takes them back first, and fails, the machine staying stopped, "
-      "while another process holds them.", hmp_cont },
-    { "system_reset", NULL, NULL, "reset the system", NULL,
-      hmp_system_reset },
+      "while another process holds them.",
+      hmp_cont },
+    { "system_reset", NULL, NULL, "reset the system", NULL, hmp_system_reset },
     { "quit", "q", NULL, "quit the emulator",
       "Stops the vCPUs, flushes the drives and removes the monitor "
-      "sockets, then exits.", hmp_quit },
-    { "x", NULL, ARGS({ "fmt", MON_ARG_FORMAT, true },
-                      { "addr", MON_ARG_INT, false }),
+      "sockets, then exits.",
+      hmp_quit },
+    { "x", NULL,
+      ARGS({ "fmt", MON_ARG_FORMAT, true }, { "addr", MON_ARG_INT, false }),
       "virtual memory dump starting at 'addr'",
       "fmt is /[count][format][size]: format x (hex), d (decimal), u "
       "(unsigned), o (octal), c (char); size b (8 bits), h (16), w (32), "
       "g (64).  hop guests run without paging, so virtual and physical "
-      "addresses agree.", hmp_x },
-    { "xp", NULL, ARGS({ "fmt", MON_ARG_FORMAT, true },
-                       { "addr", MON_ARG_INT, false }),
+      "addresses agree.",
+      hmp_x },
+    { "xp", NULL,
+      ARGS({ "fmt", MON_ARG_FORMAT, true }, { "addr", MON_ARG_INT, false }),
       "physical memory dump starting at 'addr'", "fmt as for x.", hmp_xp },
-    { "memsave", NULL, ARGS({ "val", MON_ARG_INT, false },
-                            { "size", MON_ARG_SIZE, false },
-                            { "filename", MON_ARG_FILE, false }),
-      "save to disk virtual memory dump starting at 'val' of size 'size'",
-      NULL, hmp_memsave },
-    { "pmemsave", NULL, ARGS({ "val", MON_ARG_INT, false },
-                             { "size", MON_ARG_SIZE, false },
-                             { "filename", MON_ARG_FILE, false }),
+    { "memsave", NULL,
+      ARGS({ "val", MON_ARG_INT, false }, { "size", MON_ARG_SIZE, false },
+           { "filename", MON_ARG_FILE, false }),
+      "save to disk virtual memory dump starting at 'val' of size 'size'", NULL,
+      hmp_memsave },
+    { "pmemsave", NULL,
+      ARGS({ "val", MON_ARG_INT, false }, { "size", MON_ARG_SIZE, false },
+           { "filename", MON_ARG_FILE, false }),
       "save to disk physical memory dump starting at 'val' of size 'size'",
       NULL, hmp_pmemsave },
-    { "sendkey", NULL, ARGS({ "keys", MON_ARG_KEYS, false },
-                            { "hold_time", MON_ARG_INT, true }),
+    { "sendkey", NULL,
+      ARGS({ "keys", MON_ARG_KEYS, false }, { "hold_time", MON_ARG_INT, true }),
       "send keys to the VM (e.g. 'sendkey ctrl-alt-f1', default hold time "
-      "100 ms)", NULL, hmp_sendkey },
-    { "mouse_move", NULL, ARGS({ "dx", MON_ARG_INT, false },
-                               { "dy", MON_ARG_INT, false },
-                               { "dz", MON_ARG_INT, true }),
+      "100 ms)",
+      NULL, hmp_sendkey },
+    { "mouse_move", NULL,
+      ARGS({ "dx", MON_ARG_INT, false }, { "dy", MON_ARG_INT, false },
+           { "dz", MON_ARG_INT, true }),
       "send mouse move events", NULL, hmp_mouse_move },
     { "mouse_button", NULL, ARGS({ "state", MON_ARG_INT, false }),
       "change mouse button state (1=L, 2=M, 4=R)", NULL, hmp_mouse_button },
@@ -155,13 +191,15 @@ const struct mon_cmd hmp_commands[] = {
       "of every writable drive is snapshotted under the same tag; then it "
       "runs on if it was running.  A tag that exists is replaced.  Without "
       "a tag the snapshot is called vm-YYYYMMDDhhmmss.  The snapshot goes "
-      "into the catalog (-catalog).", hmp_savevm },
+      "into the catalog (-catalog).",
+      hmp_savevm },
     { "loadvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
       "restore a VM snapshot from its tag",
       "Reverts every drive's disk to the snapshot and loads RAM, vCPUs, "
       "devices and the VM clock as they were at the savevm; the machine "
       "runs on if it was running.  A tag that does not exist is an error "
-      "that changes nothing.", hmp_loadvm },
+      "that changes nothing.",
+      hmp_loadvm },
     { "delvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
       "delete a VM snapshot from its tag",
       "Deletes the snapshot from every drive that has it.", hmp_delvm },

@@ -36,16 +36,16 @@
 /* A client of the monitor socket.  Its output goes through `q`, so a
  * client that does not read cannot block the loop. */
 struct hmp_client {
-    int fd;                       /* -1: none */
-    FILE *out;                    /* writes into q */
+    int fd;    /* -1: none */
+    FILE *out; /* writes into q */
     struct outq q;
     struct monitor *mon;
-    char *buf;                    /* received, HMP_MAX_LINE + 1 bytes */
+    char *buf; /* received, HMP_MAX_LINE + 1 bytes */
     size_t len;
-    bool skip;                    /* in a line too long: skip to its end */
-    bool eof;                     /* it will send no more */
-    bool ran;                     /* it ran a command line */
-    bool dead;                    /* dropped for leaving too much unread */
+    bool skip; /* in a line too long: skip to its end */
+    bool eof;  /* it will send no more */
+    bool ran;  /* it ran a command line */
+    bool dead; /* dropped for leaving too much unread */
 };
 
 struct mon_loop {
@@ -53,7 +53,7 @@ struct mon_loop {
     struct term *term;
     struct endpoint hmp_ep, qmp_ep;
     int hmp_listen, qmp_listen;
-    struct hmp_client hmp;        /* one at a time, as QEMU serves them */
+    struct hmp_client hmp; /* one at a time, as QEMU serves them */
     struct qmp_client *qmp[LOOP_MAX_QMP];
 };
 
@@ -89,11 +89,13 @@ static ssize_t hmp_client_write(void *opaque, const char *data, size_t n)
 {
     struct hmp_client *h = opaque;
     if (h->dead) {
-        return (ssize_t)n;    /* discarded */
+        return (ssize_t)n; /* discarded */
     }
     if (outq_pending(&h->q) + n > HMP_OUT_LIMIT) {
-        fprintf(stderr, "hop: dropping a monitor client that left more "
-                "than %u MiB of output unread\n", HMP_OUT_LIMIT >> 20);
+        fprintf(stderr,
+                "hop: dropping a monitor client that left more "
+                "than %u MiB of output unread\n",
+                HMP_OUT_LIMIT >> 20);
         h->dead = true;
         return (ssize_t)n;
     }
@@ -105,16 +107,18 @@ static void hmp_client_open(struct mon_loop *l, int fd)
 {
     struct hmp_client *h = &l->hmp;
     *h = (struct hmp_client){ .fd = fd };
-    h->out = fopencookie(h, "w", (cookie_io_functions_t){
-                             .write = hmp_client_write });
+    h->out = fopencookie(h, "w",
+                         (cookie_io_functions_t){ .write = hmp_client_write });
     h->buf = xmalloc(HMP_MAX_LINE + 1);
     if (!h->out) {
         abort();
     }
     setvbuf(h->out, NULL, _IOLBF, 0);
     h->mon = monitor_new(l->s, h->out);
-    fprintf(h->out, "hop %s monitor - type 'help' for more information\n"
-            "(hop) ", HOP_VERSION);
+    fprintf(h->out,
+            "hop %s monitor - type 'help' for more information\n"
+            "(hop) ",
+            HOP_VERSION);
     fflush(h->out);
 }
 
@@ -169,7 +173,7 @@ static bool add_qmp_client(struct mon_loop *l, int fd)
 {
     int i = free_qmp_slot(l);
     if (i < 0) {
-        close(fd);   /* too many clients */
+        close(fd); /* too many clients */
         return false;
     }
     l->qmp[i] = qmp_client_new(l->s, fd);
@@ -191,7 +195,7 @@ static bool hmp_client_upgrade(struct mon_loop *l, size_t from)
     struct qmp_client *c = qmp_client_new(l->s, h->fd);
     qmp_client_start(c);
     if (!qmp_client_take_input(c, h->buf + from, h->len - from, h->eof)) {
-        qmp_client_free(c);     /* closes the socket */
+        qmp_client_free(c); /* closes the socket */
         hmp_client_release(l, false);
         return true;
     }
@@ -311,12 +315,14 @@ static void hmp_client_process(struct mon_loop *l)
     memmove(h->buf, h->buf + off, h->len - off);
     h->len -= off;
     if (memchr(h->buf, '\n', h->len)) {
-        return;    /* lines wait for the client to read */
+        return; /* lines wait for the client to read */
     }
     /* A full buffer without a newline holds a line too long. */
     if (h->len == HMP_MAX_LINE + 1 && !h->skip) {
-        fprintf(h->out, "Error: line longer than %d bytes; ignored up to "
-                "its end\n(hop) ", HMP_MAX_LINE);
+        fprintf(h->out,
+                "Error: line longer than %d bytes; ignored up to "
+                "its end\n(hop) ",
+                HMP_MAX_LINE);
         fflush(h->out);
         h->skip = true;
     }
@@ -387,8 +393,8 @@ static void drain_output(struct mon_loop *l)
             pfd[n++] = (struct pollfd){ .fd = waiting ? qmp_client_fd(c) : -1,
                                         .events = POLLOUT };
         }
-        bool hmp_waiting = l->hmp.fd >= 0 && !l->hmp.dead &&
-                           outq_pending(&l->hmp.q);
+        bool hmp_waiting =
+            l->hmp.fd >= 0 && !l->hmp.dead && outq_pending(&l->hmp.q);
         pfd[n++] = (struct pollfd){ .fd = hmp_waiting ? l->hmp.fd : -1,
                                     .events = POLLOUT };
         bool any = hmp_waiting;
@@ -427,13 +433,14 @@ void mon_loop_run(struct mon_loop *l)
         int i_sig = n;
         pfd[n++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
         int i_wake = n;
-        pfd[n++] = (struct pollfd){ .fd = session_event_fd(s), .events = POLLIN };
+        pfd[n++] =
+            (struct pollfd){ .fd = session_event_fd(s), .events = POLLIN };
         int i_term = -1, i_hl = -1, i_hc = -1, i_ql = -1, i_q0 = n;
         for (int i = 0; i < LOOP_MAX_QMP; i++) {
             struct qmp_client *c = l->qmp[i];
-            pfd[n++] = (struct pollfd){ .fd = c ? qmp_client_fd(c) : -1,
-                                        .events = c ? qmp_client_poll_events(c)
-                                                    : 0 };
+            pfd[n++] =
+                (struct pollfd){ .fd = c ? qmp_client_fd(c) : -1,
+                                 .events = c ? qmp_client_poll_events(c) : 0 };
         }
         if (l->term) {
             i_term = n;
@@ -445,8 +452,9 @@ void mon_loop_run(struct mon_loop *l)
         }
         if (l->hmp.fd >= 0) {
             i_hc = n;
-            pfd[n++] = (struct pollfd){ .fd = l->hmp.fd,
-                                        .events = hmp_client_poll_events(&l->hmp) };
+            pfd[n++] =
+                (struct pollfd){ .fd = l->hmp.fd,
+                                 .events = hmp_client_poll_events(&l->hmp) };
         }
         if (l->qmp_listen >= 0) {
             i_ql = n;

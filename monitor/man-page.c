@@ -155,16 +155,15 @@ static const char *const qmp_head =
 
 static const char *const events_head = ".SS Events\n";
 
-static const char *const page_tail =
-    ".SH FILES\n"
-    ".TP\n"
-    ".I $XDG_STATE_HOME/hop/history\n"
-    "The monitor's command history (default\n"
-    ".IR ~/.local/state/hop/history ),\n"
-    "at most 1000 lines.\n"
-    ".SH SEE ALSO\n"
-    ".BR hop (1),\n"
-    ".BR qemu\\-system\\-x86_64 (1)\n";
+static const char *const page_tail = ".SH FILES\n"
+                                     ".TP\n"
+                                     ".I $XDG_STATE_HOME/hop/history\n"
+                                     "The monitor's command history (default\n"
+                                     ".IR ~/.local/state/hop/history ),\n"
+                                     "at most 1000 lines.\n"
+                                     ".SH SEE ALSO\n"
+                                     ".BR hop (1),\n"
+                                     ".BR qemu\\-system\\-x86_64 (1)\n";
 
 static void roff_name(FILE *out, const char *s)
 {

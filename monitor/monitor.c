@@ -12,7 +12,7 @@
 struct monitor {
     struct vm_session *session;
     FILE *out;
-    bool failed;     /* the current command reported an error */
+    bool failed; /* the current command reported an error */
 };
 
 struct monitor *monitor_new(struct vm_session *s, FILE *out)

@@ -18,12 +18,12 @@ typedef void (*hmp_handler)(struct monitor *mon, const struct mon_args *args);
 
 struct mon_cmd {
     const char *name;
-    const char *aliases;          /* comma separated, e.g. "c" */
-    const struct mon_arg *args;   /* ends with name NULL; NULL = none */
-    const char *help;             /* one line */
-    const char *long_help;        /* a paragraph, or NULL */
+    const char *aliases;        /* comma separated, e.g. "c" */
+    const struct mon_arg *args; /* ends with name NULL; NULL = none */
+    const char *help;           /* one line */
+    const char *long_help;      /* a paragraph, or NULL */
     hmp_handler handler;
-    const struct mon_cmd *sub;    /* `info`: its subcommand table */
+    const struct mon_cmd *sub; /* `info`: its subcommand table */
 };
 
 /* The command tables (monitor/hmp-table.c).  Both end with name NULL. */

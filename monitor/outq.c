@@ -11,8 +11,8 @@
 bool outq_flush(struct outq *q, int fd)
 {
     while (q->len && !q->broken) {
-        ssize_t n = send(fd, q->buf + q->head, q->len,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n =
+            send(fd, q->buf + q->head, q->len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
             q->head += (size_t)n;
             q->len -= (size_t)n;

@@ -17,8 +17,8 @@
 
 struct outq {
     char *buf;
-    size_t head, len, cap;    /* the bytes waiting are buf[head, head+len) */
-    bool broken;              /* a send failed: the peer has gone */
+    size_t head, len, cap; /* the bytes waiting are buf[head, head+len) */
+    bool broken;           /* a send failed: the peer has gone */
 };
 
 /* Queues n bytes and sends what the socket takes now.  Once the socket

@@ -35,8 +35,10 @@ QMP_FN(qmp_migrate_continue)
 {
     const char *state = json_string_value(json_object_get(args, "state"));
     if (strcmp(state, "pre-switchover") != 0) {
-        error_setg(errp, "migrate_continue: expected state 'pre-switchover', "
-                   "got '%s'", state);
+        error_setg(errp,
+                   "migrate_continue: expected state 'pre-switchover', "
+                   "got '%s'",
+                   state);
         return NULL;
     }
     if (!session_migrate_continue(s, errp)) {
@@ -54,41 +56,40 @@ QMP_FN(qmp_query_migrate)
         return r;
     }
     json_object_set_new(r, "status", json_string(mig_status_name(mi.status)));
-    json_object_set_new(r, "total-time", json_integer((json_int_t)mi.total_time_ms));
+    json_object_set_new(r, "total-time",
+                        json_integer((json_int_t)mi.total_time_ms));
     if (mi.status == MIG_STATUS_COMPLETED) {
-        json_object_set_new(r, "downtime", json_integer((json_int_t)mi.downtime_ms));
+        json_object_set_new(r, "downtime",
+                            json_integer((json_int_t)mi.downtime_ms));
     } else if (mig_status_is_active(mi.status)) {
         json_object_set_new(r, "expected-downtime",
                             json_integer((json_int_t)mi.expected_downtime_ms));
     }
-    json_object_set_new(r, "setup-time", json_integer((json_int_t)mi.setup_time_ms));
+    json_object_set_new(r, "setup-time",
+                        json_integer((json_int_t)mi.setup_time_ms));
     const struct ram_stats *st = &mi.ram;
     json_t *ram = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}",
-        "transferred", (json_int_t)st->transferred,
-        "remaining", (json_int_t)st->remaining,
-        "total", (json_int_t)st->total,
-        "duplicate", (json_int_t)st->zero_pages,
-        "skipped", (json_int_t)0,
-        "normal", (json_int_t)st->normal_pages,
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}", "transferred",
+        (json_int_t)st->transferred, "remaining", (json_int_t)st->remaining,
+        "total", (json_int_t)st->total, "duplicate", (json_int_t)st->zero_pages,
+        "skipped", (json_int_t)0, "normal", (json_int_t)st->normal_pages,
         "normal-bytes", (json_int_t)(st->normal_pages * 4096),
-        "dirty-pages-rate", (json_int_t)st->dirty_pages_rate,
-        "mbps", mi.mbps,
-        "dirty-sync-count", (json_int_t)st->dirty_sync_count,
-        "page-size", (json_int_t)4096,
-        "multifd-bytes", (json_int_t)mi.multifd_bytes,
+        "dirty-pages-rate", (json_int_t)st->dirty_pages_rate, "mbps", mi.mbps,
+        "dirty-sync-count", (json_int_t)st->dirty_sync_count, "page-size",
+        (json_int_t)4096, "multifd-bytes", (json_int_t)mi.multifd_bytes,
         "pages-per-second", (json_int_t)mi.pages_per_second);
     json_object_set_new(r, "ram", ram);
     if (mi.xbzrle) {
-        json_object_set_new(r, "xbzrle-cache", json_pack(
-            "{s:I,s:I,s:I,s:I,s:f,s:f,s:I}",
-            "cache-size", (json_int_t)mi.xbzrle_cache_size,
-            "bytes", (json_int_t)st->xbzrle_bytes,
-            "pages", (json_int_t)st->xbzrle_pages,
-            "cache-miss", (json_int_t)st->xbzrle_cache_miss,
-            "cache-miss-rate", mi.xbzrle_cache_miss_rate,
-            "encoding-rate", mi.xbzrle_encoding_rate,
-            "overflow", (json_int_t)st->xbzrle_overflow));
+        json_object_set_new(
+            r, "xbzrle-cache",
+            json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I}", "cache-size",
+                      (json_int_t)mi.xbzrle_cache_size, "bytes",
+                      (json_int_t)st->xbzrle_bytes, "pages",
+                      (json_int_t)st->xbzrle_pages, "cache-miss",
+                      (json_int_t)st->xbzrle_cache_miss, "cache-miss-rate",
+                      mi.xbzrle_cache_miss_rate, "encoding-rate",
+                      mi.xbzrle_encoding_rate, "overflow",
+                      (json_int_t)st->xbzrle_overflow));
     }
     if (mi.throttle_pct) {
         json_object_set_new(r, "cpu-throttle-percentage",
@@ -108,12 +109,15 @@ QMP_FN(qmp_migrate_set_capabilities)
     /* All or nothing: check every entry before changing any. */
     struct mig_config next;
     session_get_mig_config(s, &next);
-    json_array_foreach(caps, i, c) {
+    json_array_foreach(caps, i, c)
+    {
         json_t *name = json_object_get(c, "capability");
         json_t *state = json_object_get(c, "state");
         if (!json_is_string(name) || !json_is_boolean(state)) {
-            error_setg(errp, "capabilities[%zu] needs 'capability' (string) "
-                       "and 'state' (boolean)", i);
+            error_setg(errp,
+                       "capabilities[%zu] needs 'capability' (string) "
+                       "and 'state' (boolean)",
+                       i);
             return NULL;
         }
         if (!mig_set_capability(&next, json_string_value(name),
@@ -122,7 +126,8 @@ QMP_FN(qmp_migrate_set_capabilities)
         }
     }
     if (mig_status_is_active(session_migrate_status(s))) {
-        error_setg(errp, "cannot change capabilities while a migration is in "
+        error_setg(errp,
+                   "cannot change capabilities while a migration is in "
                    "progress");
         return NULL;
     }
@@ -138,9 +143,9 @@ QMP_FN(qmp_query_migrate_capabilities)
     session_get_mig_config(s, &c);
     json_t *list = json_array();
     for (int i = 0; i < MIG_CAP__MAX; i++) {
-        json_array_append_new(list, json_pack("{s:s,s:b}", "capability",
-                                              mig_caps[i].name, "state",
-                                              c.caps[i]));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:b}", "capability",
+                                        mig_caps[i].name, "state", c.caps[i]));
     }
     return list;
 }
@@ -151,15 +156,18 @@ QMP_FN(qmp_migrate_set_parameters)
     session_get_mig_config(s, &next);
     const char *key;
     json_t *v;
-    json_object_foreach(args, key, v) {
+    json_object_foreach(args, key, v)
+    {
         int p = mig_param_find(key);
         if (p < 0) {
             error_setg(errp, "Parameter '%s' is unexpected", key);
             return NULL;
         }
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            error_setg(errp, "Invalid parameter type for '%s', expected: "
-                       "integer", key);
+            error_setg(errp,
+                       "Invalid parameter type for '%s', expected: "
+                       "integer",
+                       key);
             return NULL;
         }
         if (!mig_set_parameter(&next, p, (uint64_t)json_integer_value(v),
@@ -198,12 +206,13 @@ QMP_FN(qmp_query_dirty_rate)
 {
     struct dirty_rate_info di;
     session_query_dirty_rate(s, &di);
-    json_t *r = json_pack("{s:s,s:I,s:I}", "status",
-                          dirty_rate_status_name(di.status), "start-time",
-                          (json_int_t)di.start_time, "calc-time",
-                          (json_int_t)di.calc_time);
+    json_t *r =
+        json_pack("{s:s,s:I,s:I}", "status", dirty_rate_status_name(di.status),
+                  "start-time", (json_int_t)di.start_time, "calc-time",
+                  (json_int_t)di.calc_time);
     if (di.status == DIRTY_RATE_MEASURED) {
-        json_object_set_new(r, "dirty-rate", json_integer((json_int_t)di.rate_mbps));
+        json_object_set_new(r, "dirty-rate",
+                            json_integer((json_int_t)di.rate_mbps));
     }
     return r;
 }

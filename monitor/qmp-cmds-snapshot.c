@@ -24,7 +24,8 @@ static bool get_select(json_t *args, struct snapshot_select *sel,
     if (devs) {
         size_t i;
         json_t *d;
-        json_array_foreach(devs, i, d) {
+        json_array_foreach(devs, i, d)
+        {
             if (!json_is_string(d) || i >= max) {
                 error_setg(errp, "devices[%zu]: expected a drive name", i);
                 return false;
@@ -66,8 +67,8 @@ QMP_FN(qmp_snapshot_delete)
     const char *names[SNAPSHOT_MAX_DRIVES];
     struct snapshot_select sel;
     if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_delvm(s, json_string_value(json_object_get(args, "tag")),
-                       &sel, NULL, errp)) {
+        !session_delvm(s, json_string_value(json_object_get(args, "tag")), &sel,
+                       NULL, errp)) {
         return NULL;
     }
     return json_object();

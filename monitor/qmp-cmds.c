@@ -22,9 +22,8 @@ QMP_FN(qmp_query_version)
 {
     int major = 0, minor = 0, micro = 0;
     sscanf(HOP_VERSION, "%d.%d.%d", &major, &minor, &micro);
-    return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "major", major,
-                     "minor", minor, "micro", micro, "package",
-                     "hop " HOP_VERSION);
+    return json_pack("{s:{s:i,s:i,s:i},s:s}", "qemu", "major", major, "minor",
+                     minor, "micro", micro, "package", "hop " HOP_VERSION);
 }
 
 QMP_FN(qmp_query_name)
@@ -56,10 +55,11 @@ QMP_FN(qmp_query_uuid)
     uint8_t u[16] = { 0 };
     section_registry_uuid(machine_registry(session_machine(s)), u);
     char text[37];
-    snprintf(text, sizeof(text), "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
-             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-             u[14], u[15]);
+    snprintf(text, sizeof(text),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
     return json_pack("{s:s}", "UUID", text);
 }
 
@@ -125,20 +125,20 @@ QMP_FN(qmp_query_cpus_fast)
     for (int i = 0; i < machine_smp(session_machine(s)); i++) {
         char path[64];
         snprintf(path, sizeof(path), "/machine/cpu[%d]", i);
-        json_array_append_new(list, json_pack(
-            "{s:i,s:s,s:I,s:{s:i,s:i,s:i,s:i},s:s}", "cpu-index", i,
-            "qom-path", path, "thread-id",
-            (json_int_t)machine_vcpu_thread_id(session_machine(s), i), "props",
-            "core-id", 0, "thread-id", 0, "node-id", 0, "socket-id", i,
-            "target", "x86_64"));
+        json_array_append_new(
+            list,
+            json_pack("{s:i,s:s,s:I,s:{s:i,s:i,s:i,s:i},s:s}", "cpu-index", i,
+                      "qom-path", path, "thread-id",
+                      (json_int_t)machine_vcpu_thread_id(session_machine(s), i),
+                      "props", "core-id", 0, "thread-id", 0, "node-id", 0,
+                      "socket-id", i, "target", "x86_64"));
     }
     return list;
 }
 
 QMP_FN(qmp_human_monitor_command)
 {
-    const char *line = json_string_value(json_object_get(args,
-                                                         "command-line"));
+    const char *line = json_string_value(json_object_get(args, "command-line"));
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);

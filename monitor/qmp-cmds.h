@@ -8,8 +8,8 @@
 #include "core/session.h"
 #include "monitor/qmp.h"
 
-#define QMP_FN(name) json_t *name(struct vm_session *s, json_t *args, \
-                                  Error **errp)
+#define QMP_FN(name)                                                           \
+    json_t *name(struct vm_session *s, json_t *args, Error **errp)
 
 QMP_FN(qmp_query_status);
 QMP_FN(qmp_query_version);
@@ -29,7 +29,6 @@ QMP_FN(qmp_query_block);
 QMP_FN(qmp_query_commands);
 QMP_FN(qmp_query_events);
 QMP_FN(qmp_query_qmp_schema);
-
 
 /* Migration (monitor/qmp-cmds-migration.c). */
 QMP_FN(qmp_migrate);

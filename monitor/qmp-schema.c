@@ -17,7 +17,7 @@
 static const struct {
     const char *name, *json_type;
 } builtins[] = {
-    { "str", "string" }, { "int", "int" }, { "bool", "boolean" },
+    { "str", "string" },    { "int", "int" },   { "bool", "boolean" },
     { "number", "number" }, { "null", "null" }, { "any", "value" },
 };
 
@@ -34,7 +34,7 @@ static const char *use_type(struct schema *sc, const char *name);
 void qmp_arg_type_name(const struct qmp_arg *a, char *buf, size_t len)
 {
     static const char *const plain[] = {
-        [QMP_STR] = "str", [QMP_INT] = "int", [QMP_BOOL] = "bool",
+        [QMP_STR] = "str", [QMP_INT] = "int",   [QMP_BOOL] = "bool",
         [QMP_OBJ] = "any", [QMP_ARRAY] = "any", [QMP_NUM] = "number",
     };
     const char *t = a->of ? a->of : plain[a->type];
@@ -54,8 +54,8 @@ static json_t *member_json(struct schema *sc, const struct qmp_arg *a)
 {
     char type[128];
     qmp_arg_type_name(a, type, sizeof(type));
-    json_t *m = json_pack("{s:s,s:s}", "name", a->name, "type",
-                          use_type(sc, type));
+    json_t *m =
+        json_pack("{s:s,s:s}", "name", a->name, "type", use_type(sc, type));
     if (a->optional) {
         /* QEMU's mark of an optional member: a null default. */
         json_object_set_new(m, "default", json_null());
@@ -88,8 +88,8 @@ static void add_named(struct schema *sc, const struct qmp_schema_type *t)
         for (size_t i = 0; t->member(i, &a); i++) {
             json_array_append_new(members, member_json(sc, &a));
         }
-        add_entry(sc, t->name, "object", json_pack("{s:o}", "members",
-                                                   members));
+        add_entry(sc, t->name, "object",
+                  json_pack("{s:o}", "members", members));
         return;
     }
     /* Enums carry their values twice: as members, and as the older
@@ -103,8 +103,8 @@ static void add_named(struct schema *sc, const struct qmp_schema_type *t)
         json_array_append_new(members, json_pack("{s:s}", "name", v));
         json_array_append_new(values, json_string(v));
     }
-    add_entry(sc, t->name, "enum", json_pack("{s:o,s:o}", "members", members,
-                                             "values", values));
+    add_entry(sc, t->name, "enum",
+              json_pack("{s:o,s:o}", "members", members, "values", values));
 }
 
 /* Puts the type called name (and every type it uses) in the schema once;
@@ -119,15 +119,15 @@ static const char *use_type(struct schema *sc, const char *name)
         char elem[128];
         snprintf(elem, sizeof(elem), "%.*s", (int)(len - 2), name + 1);
         json_object_set_new(sc->seen, name, json_true());
-        add_entry(sc, name, "array", json_pack("{s:s}", "element-type",
-                                               use_type(sc, elem)));
+        add_entry(sc, name, "array",
+                  json_pack("{s:s}", "element-type", use_type(sc, elem)));
         return name;
     }
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         if (strcmp(builtins[i].name, name) == 0) {
             json_object_set_new(sc->seen, name, json_true());
-            add_entry(sc, name, "builtin", json_pack("{s:s}", "json-type",
-                                                     builtins[i].json_type));
+            add_entry(sc, name, "builtin",
+                      json_pack("{s:s}", "json-type", builtins[i].json_type));
             return name;
         }
     }
@@ -167,8 +167,10 @@ json_t *qmp_schema(const struct qmp_cmd *table, Error **errp)
         char buf[160];
         const char *arg_type;
         if (c->args == QMP_ANY_ARGS && !c->arg_type) {
-            error_setg(errp, "QMP schema: command '%s' checks its own "
-                       "arguments but names no arg_type", c->name);
+            error_setg(errp,
+                       "QMP schema: command '%s' checks its own "
+                       "arguments but names no arg_type",
+                       c->name);
             json_decref(sc.seen);
             json_decref(sc.list);
             return NULL;
@@ -176,25 +178,26 @@ json_t *qmp_schema(const struct qmp_cmd *table, Error **errp)
         if (c->args == QMP_ANY_ARGS) {
             arg_type = use_type(&sc, c->arg_type);
         } else {
-            arg_type = implicit_object(&sc, c->name, c->args, buf,
-                                       sizeof(buf));
+            arg_type = implicit_object(&sc, c->name, c->args, buf, sizeof(buf));
         }
         const char *ret = use_type(&sc, c->ret ? c->ret : EMPTY_TYPE);
-        add_entry(&sc, c->name, "command", json_pack("{s:s,s:s}", "arg-type",
-                                                     arg_type, "ret-type",
-                                                     ret));
+        add_entry(
+            &sc, c->name, "command",
+            json_pack("{s:s,s:s}", "arg-type", arg_type, "ret-type", ret));
     }
     for (const struct qmp_event *e = qmp_events; e->name; e++) {
         char buf[160];
-        const char *arg_type = implicit_object(&sc, e->name, e->data, buf,
-                                               sizeof(buf));
-        add_entry(&sc, e->name, "event", json_pack("{s:s}", "arg-type",
-                                                   arg_type));
+        const char *arg_type =
+            implicit_object(&sc, e->name, e->data, buf, sizeof(buf));
+        add_entry(&sc, e->name, "event",
+                  json_pack("{s:s}", "arg-type", arg_type));
     }
     json_decref(sc.seen);
     if (sc.missing) {
-        error_setg(errp, "QMP schema: type '%s' is not defined in "
-                   "qmp_schema_types", sc.missing);
+        error_setg(errp,
+                   "QMP schema: type '%s' is not defined in "
+                   "qmp_schema_types",
+                   sc.missing);
         free(sc.missing);
         json_decref(sc.list);
         return NULL;

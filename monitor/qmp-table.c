@@ -14,8 +14,11 @@
 #define VALUES(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* The snapshot commands share their selection of drives. */
-#define SNAPSHOT_JOB_ARGS { "job-id", QMP_STR, true }, \
-    { "tag", QMP_STR, false }
+#define SNAPSHOT_JOB_ARGS                                                      \
+    { "job-id", QMP_STR, true },                                               \
+    {                                                                          \
+        "tag", QMP_STR, false                                                  \
+    }
 
 const struct qmp_cmd qmp_commands[] = {
     { "qmp_capabilities", NULL,
@@ -37,26 +40,27 @@ const struct qmp_cmd qmp_commands[] = {
     { "query-cpus-fast", qmp_query_cpus_fast, NULL, "[CpuInfoFast]" },
     { "query-block", qmp_query_block, NULL, "[BlockInfo]" },
     { "human-monitor-command", qmp_human_monitor_command,
-      ARGS({ "command-line", QMP_STR, false },
-           { "cpu-index", QMP_INT, true }), "str" },
+      ARGS({ "command-line", QMP_STR, false }, { "cpu-index", QMP_INT, true }),
+      "str" },
     { "migrate", qmp_migrate,
       ARGS({ "uri", QMP_STR, false }, { "detach", QMP_BOOL, true },
            { "blk", QMP_BOOL, true }, { "inc", QMP_BOOL, true },
-           { "resume", QMP_BOOL, true }), NULL },
-    { "migrate-incoming", qmp_migrate_incoming,
-      ARGS({ "uri", QMP_STR, false }), NULL },
+           { "resume", QMP_BOOL, true }),
+      NULL },
+    { "migrate-incoming", qmp_migrate_incoming, ARGS({ "uri", QMP_STR, false }),
+      NULL },
     { "migrate_cancel", qmp_migrate_cancel, NULL, NULL },
     { "migrate-continue", qmp_migrate_continue,
       ARGS({ "state", QMP_STR, false, "MigrationStatus" }), NULL },
     { "query-migrate", qmp_query_migrate, NULL, "MigrationInfo" },
     { "migrate-set-capabilities", qmp_migrate_set_capabilities,
-      ARGS({ "capabilities", QMP_ARRAY, false,
-             "MigrationCapabilityStatus" }), NULL },
+      ARGS({ "capabilities", QMP_ARRAY, false, "MigrationCapabilityStatus" }),
+      NULL },
     { "query-migrate-capabilities", qmp_query_migrate_capabilities, NULL,
       "[MigrationCapabilityStatus]" },
     /* Arguments are the parameter names; their table checks them. */
-    { "migrate-set-parameters", qmp_migrate_set_parameters, QMP_ANY_ARGS,
-      NULL, "MigrationParameters" },
+    { "migrate-set-parameters", qmp_migrate_set_parameters, QMP_ANY_ARGS, NULL,
+      "MigrationParameters" },
     { "query-migrate-parameters", qmp_query_migrate_parameters, NULL,
       "MigrationParameters" },
     { "calc-dirty-rate", qmp_calc_dirty_rate,
@@ -67,10 +71,12 @@ const struct qmp_cmd qmp_commands[] = {
     /* QEMU's are jobs; hop answers when the work is done. */
     { "snapshot-save", qmp_snapshot_save,
       ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
-           { "devices", QMP_ARRAY, true, "str" }), NULL },
+           { "devices", QMP_ARRAY, true, "str" }),
+      NULL },
     { "snapshot-load", qmp_snapshot_load,
       ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
-           { "devices", QMP_ARRAY, true, "str" }), NULL },
+           { "devices", QMP_ARRAY, true, "str" }),
+      NULL },
     { "snapshot-delete", qmp_snapshot_delete,
       ARGS(SNAPSHOT_JOB_ARGS, { "devices", QMP_ARRAY, true, "str" }), NULL },
     { "query-snapshots", qmp_query_snapshots, NULL, "[SnapshotInfo]" },
@@ -110,8 +116,8 @@ const struct qmp_schema_type qmp_schema_types[] = {
     { "MigrationStatus", QMP_SCHEMA_ENUM, .value = mig_status_value },
     { "MigrationCapability", QMP_SCHEMA_ENUM, .value = mig_cap_value },
     { "ShutdownCause", QMP_SCHEMA_ENUM,
-      .values = VALUES("guest-shutdown", "host-qmp-quit",
-                       "host-qmp-system-reset") },
+      .values =
+          VALUES("guest-shutdown", "host-qmp-quit", "host-qmp-system-reset") },
     { "StatusInfo", QMP_SCHEMA_OBJECT,
       ARGS({ "running", QMP_BOOL, false }, { "singlestep", QMP_BOOL, false },
            { "status", QMP_STR, false, "RunState" }) },
@@ -177,7 +183,6 @@ const struct qmp_schema_type qmp_schema_types[] = {
     { "MigrationParameters", QMP_SCHEMA_OBJECT, .member = mig_param_member },
     { "DirtyRateInfo", QMP_SCHEMA_OBJECT,
       ARGS({ "dirty-rate", QMP_INT, true }, { "status", QMP_STR, false },
-           { "start-time", QMP_INT, false },
-           { "calc-time", QMP_INT, false }) },
+           { "start-time", QMP_INT, false }, { "calc-time", QMP_INT, false }) },
     { NULL }
 };

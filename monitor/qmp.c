@@ -22,19 +22,19 @@
 
 /* What the start of the input buffer holds. */
 enum qmp_scan {
-    SCAN_START,     /* nothing yet, or white space */
-    SCAN_VALUE,     /* a JSON object or array */
-    SCAN_JUNK,      /* anything else, up to the end of its line */
+    SCAN_START, /* nothing yet, or white space */
+    SCAN_VALUE, /* a JSON object or array */
+    SCAN_JUNK,  /* anything else, up to the end of its line */
 };
 
 struct qmp_client {
     struct vm_session *s;
     int fd;
     bool negotiated;
-    bool eof;              /* the client will send no more */
-    bool dead;             /* to be dropped */
+    bool eof;  /* the client will send no more */
+    bool dead; /* to be dropped */
     struct outq out;
-    char *buf;             /* received, not yet answered */
+    char *buf; /* received, not yet answered */
     size_t len, cap;
     /* The message at buf[0]: how far it was scanned and what was seen.
      * A message found too long or too deep is answered with an error at
@@ -59,12 +59,18 @@ static json_t *error_response(const char *cls, const char *desc, json_t *id)
 static const char *type_name(enum qmp_type t)
 {
     switch (t) {
-    case QMP_STR: return "string";
-    case QMP_INT: return "integer";
-    case QMP_BOOL: return "boolean";
-    case QMP_OBJ: return "object";
-    case QMP_ARRAY: return "array";
-    case QMP_NUM: return "number";
+    case QMP_STR:
+        return "string";
+    case QMP_INT:
+        return "integer";
+    case QMP_BOOL:
+        return "boolean";
+    case QMP_OBJ:
+        return "object";
+    case QMP_ARRAY:
+        return "array";
+    case QMP_NUM:
+        return "number";
     }
     return "?";
 }
@@ -72,12 +78,18 @@ static const char *type_name(enum qmp_type t)
 static bool type_ok(enum qmp_type t, json_t *v)
 {
     switch (t) {
-    case QMP_STR: return json_is_string(v);
-    case QMP_INT: return json_is_integer(v);
-    case QMP_BOOL: return json_is_boolean(v);
-    case QMP_OBJ: return json_is_object(v);
-    case QMP_ARRAY: return json_is_array(v);
-    case QMP_NUM: return json_is_number(v);
+    case QMP_STR:
+        return json_is_string(v);
+    case QMP_INT:
+        return json_is_integer(v);
+    case QMP_BOOL:
+        return json_is_boolean(v);
+    case QMP_OBJ:
+        return json_is_object(v);
+    case QMP_ARRAY:
+        return json_is_array(v);
+    case QMP_NUM:
+        return json_is_number(v);
     }
     return false;
 }
@@ -90,7 +102,8 @@ static bool check_args(const struct qmp_cmd *cmd, json_t *args, Error **errp)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(args, key, v) {
+    json_object_foreach(args, key, v)
+    {
         const struct qmp_arg *a = cmd->args;
         while (a && a->name && strcmp(a->name, key) != 0) {
             a++;
@@ -125,14 +138,15 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
 {
     *negotiate_now = false;
     if (!json_is_object(req)) {
-        return error_response("GenericError",
-                              "QMP input must be a JSON object", NULL);
+        return error_response("GenericError", "QMP input must be a JSON object",
+                              NULL);
     }
     json_t *id = json_object_get(req, "id");
     json_t *exec = json_object_get(req, "execute");
     const char *key;
     json_t *v;
-    json_object_foreach(req, key, v) {
+    json_object_foreach(req, key, v)
+    {
         if (strcmp(key, "execute") && strcmp(key, "arguments") &&
             strcmp(key, "id")) {
             char desc[160];
@@ -142,9 +156,11 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
         }
     }
     if (!json_is_string(exec)) {
-        return error_response("GenericError", exec ?
-                              "QMP input member 'execute' must be a string" :
-                              "QMP input lacks member 'execute'", id);
+        return error_response(
+            "GenericError",
+            exec ? "QMP input member 'execute' must be a string"
+                 : "QMP input lacks member 'execute'",
+            id);
     }
     json_t *args = json_object_get(req, "arguments");
     if (args && !json_is_object(args)) {
@@ -155,8 +171,10 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
     const char *name = json_string_value(exec);
     if (strcmp(name, "qmp_capabilities") == 0) {
         if (negotiated) {
-            return error_response("CommandNotFound", "Capabilities negotiation "
-                                  "is already complete, command ignored", id);
+            return error_response("CommandNotFound",
+                                  "Capabilities negotiation "
+                                  "is already complete, command ignored",
+                                  id);
         }
         *negotiate_now = true;
         json_t *r = json_pack("{s:{}}", "return");
@@ -166,8 +184,10 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
         return r;
     }
     if (!negotiated) {
-        return error_response("CommandNotFound", "Expecting capabilities "
-                              "negotiation with 'qmp_capabilities'", id);
+        return error_response("CommandNotFound",
+                              "Expecting capabilities "
+                              "negotiation with 'qmp_capabilities'",
+                              id);
     }
     const struct qmp_cmd *cmd = qmp_table_of(s);
     while (cmd->name && strcmp(cmd->name, name) != 0) {
@@ -175,8 +195,7 @@ json_t *qmp_dispatch(struct vm_session *s, json_t *req, bool negotiated,
     }
     if (!cmd->name) {
         char desc[200];
-        snprintf(desc, sizeof(desc), "The command %s has not been found",
-                 name);
+        snprintf(desc, sizeof(desc), "The command %s has not been found", name);
         return error_response("CommandNotFound", desc, id);
     }
     json_t *empty = json_object();
@@ -215,8 +234,10 @@ static void send_msg(struct qmp_client *c, json_t *msg, bool event)
     }
     size_t len = strlen(text);
     if (event && outq_pending(&c->out) + len + 2 > OUTQ_LIMIT) {
-        fprintf(stderr, "hop: dropping a QMP client that left more than "
-                "%u MiB of output unread\n", OUTQ_LIMIT >> 20);
+        fprintf(stderr,
+                "hop: dropping a QMP client that left more than "
+                "%u MiB of output unread\n",
+                OUTQ_LIMIT >> 20);
         c->dead = true;
     } else {
         /* QMP messages end with CRLF. */
@@ -242,8 +263,8 @@ struct qmp_client *qmp_client_new(struct vm_session *s, int fd)
 void qmp_client_start(struct qmp_client *c)
 {
     json_t *g = json_pack("{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP",
-                          "version", "qemu", "micro", 0, "minor", 1, "major",
-                          0, "package", "hop " HOP_VERSION, "capabilities");
+                          "version", "qemu", "micro", 0, "minor", 1, "major", 0,
+                          "package", "hop " HOP_VERSION, "capabilities");
     send_json(c, g);
     json_decref(g);
 }
@@ -253,14 +274,14 @@ int qmp_client_fd(const struct qmp_client *c)
     return c->fd;
 }
 
-void qmp_client_send_event(struct qmp_client *c, const char *name,
-                           json_t *data, long long sec, long long usec)
+void qmp_client_send_event(struct qmp_client *c, const char *name, json_t *data,
+                           long long sec, long long usec)
 {
     if (!c->negotiated) {
         return;
     }
-    json_t *e = json_pack("{s:s,s:O,s:{s:I,s:I}}", "event", name, "data",
-                          data, "timestamp", "seconds", (json_int_t)sec,
+    json_t *e = json_pack("{s:s,s:O,s:{s:I,s:I}}", "event", name, "data", data,
+                          "timestamp", "seconds", (json_int_t)sec,
                           "microseconds", (json_int_t)usec);
     send_msg(c, e, true);
     json_decref(e);
@@ -372,8 +393,8 @@ static void process(struct qmp_client *c)
             if (!c->len) {
                 return;
             }
-            c->scan = c->buf[0] == '{' || c->buf[0] == '[' ? SCAN_VALUE
-                                                           : SCAN_JUNK;
+            c->scan =
+                c->buf[0] == '{' || c->buf[0] == '[' ? SCAN_VALUE : SCAN_JUNK;
             c->scanned = 0;
             c->depth = 0;
             c->in_str = c->esc = c->skip = false;
@@ -384,14 +405,14 @@ static void process(struct qmp_client *c)
                 char what[64];
                 snprintf(what, sizeof(what), "message longer than %u bytes",
                          QMP_MAX_REQUEST);
-                reply_parse_error(c, c->scan == SCAN_VALUE ? what :
-                                  "expected a JSON object");
+                reply_parse_error(
+                    c, c->scan == SCAN_VALUE ? what : "expected a JSON object");
                 c->skip = true;
             }
             if (c->skip) {
                 consume(c, c->len);
             }
-            return;    /* wait for the rest */
+            return; /* wait for the rest */
         }
         if (!c->skip) {
             if (c->scan == SCAN_VALUE) {
@@ -438,8 +459,8 @@ static void read_input(struct qmp_client *c)
     }
 }
 
-bool qmp_client_take_input(struct qmp_client *c, const char *data,
-                           size_t len, bool eof)
+bool qmp_client_take_input(struct qmp_client *c, const char *data, size_t len,
+                           bool eof)
 {
     grow(c, len);
     if (c->cap - c->len < len) {

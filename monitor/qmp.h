@@ -25,7 +25,7 @@ typedef json_t *(*qmp_fn)(struct vm_session *s, json_t *args, Error **errp);
 struct qmp_cmd {
     const char *name;
     qmp_fn fn;
-    const struct qmp_arg *args;    /* ends with name NULL; NULL = none */
+    const struct qmp_arg *args; /* ends with name NULL; NULL = none */
     /* What it returns, as a schema type name: "[T]" is an array of T;
      * NULL is the empty object. */
     const char *ret;
@@ -52,9 +52,9 @@ enum qmp_schema_kind { QMP_SCHEMA_OBJECT, QMP_SCHEMA_ENUM };
 struct qmp_schema_type {
     const char *name;
     enum qmp_schema_kind kind;
-    const struct qmp_arg *members;     /* objects; ends with name NULL */
+    const struct qmp_arg *members; /* objects; ends with name NULL */
     bool (*member)(size_t i, struct qmp_arg *out);
-    const char *const *values;         /* enums; ends with NULL */
+    const char *const *values; /* enums; ends with NULL */
     const char *(*value)(size_t i);
 };
 extern const struct qmp_schema_type qmp_schema_types[];
@@ -75,8 +75,8 @@ void qmp_client_start(struct qmp_client *c);
 /* Input another reader took from the socket before it was known to be
  * QMP (a monitor client upgrading), and whether that reader saw the end
  * of it; answers what is complete.  False if it does not fit. */
-bool qmp_client_take_input(struct qmp_client *c, const char *data,
-                           size_t len, bool eof);
+bool qmp_client_take_input(struct qmp_client *c, const char *data, size_t len,
+                           bool eof);
 /* What to poll the client's descriptor for (POLLIN, POLLOUT). */
 short qmp_client_poll_events(const struct qmp_client *c);
 /* After poll: sends what waits, reads what arrived, answers complete
@@ -90,8 +90,8 @@ bool qmp_client_flush(struct qmp_client *c);
 bool qmp_client_gone(const struct qmp_client *c);
 void qmp_client_free(struct qmp_client *c);
 int qmp_client_fd(const struct qmp_client *c);
-void qmp_client_send_event(struct qmp_client *c, const char *name,
-                           json_t *data, long long sec, long long usec);
+void qmp_client_send_event(struct qmp_client *c, const char *name, json_t *data,
+                           long long sec, long long usec);
 
 /* Run one request object and return the response object (for tests and
  * in-process callers).  Takes no ownership of req. */

@@ -73,10 +73,10 @@ void term_history_add(const char *line)
     if (!*p) {
         return;
     }
-    HIST_ENTRY *last = history_length ? history_get(history_base +
-                                                    history_length - 1) : NULL;
+    HIST_ENTRY *last =
+        history_length ? history_get(history_base + history_length - 1) : NULL;
     if (last && strcmp(last->line, line) == 0) {
-        return;   /* repeated commands are kept once */
+        return; /* repeated commands are kept once */
     }
     add_history(line);
     if (the_term && the_term->history_path) {
@@ -143,7 +143,7 @@ static char **attempt_completion(const char *text, int start, int end)
     free(upto);
     rl_attempted_completion_over = !files;
     if (files && nmatches == 0) {
-        return NULL;   /* readline's own file name completion */
+        return NULL; /* readline's own file name completion */
     }
     /* A directory or a "file:" prefix is not a finished word. */
     if (nmatches == 1) {
@@ -175,8 +175,8 @@ struct term *term_new(struct vm_session *s)
         t->history_path = term_history_path();
         if (t->history_path) {
             /* append_history() only appends to an existing file. */
-            int fd = open(t->history_path, O_WRONLY | O_CREAT | O_APPEND |
-                          O_CLOEXEC, 0600);
+            int fd = open(t->history_path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
             if (fd >= 0) {
                 close(fd);
             }

@@ -15,9 +15,11 @@ static const uint8_t *mem_take(void *opaque, size_t n, const char *what,
 {
     struct ram_mem_source *s = opaque;
     if (n > s->len - s->pos) {
-        error_setg(errp, "truncated at offset %llu: expected %zu bytes of %s, "
-                   "%zu left", (unsigned long long)(s->base + s->pos), n,
-                   what, s->len - s->pos);
+        error_setg(errp,
+                   "truncated at offset %llu: expected %zu bytes of %s, "
+                   "%zu left",
+                   (unsigned long long)(s->base + s->pos), n, what,
+                   s->len - s->pos);
         return NULL;
     }
     const uint8_t *p = s->data + s->pos;
@@ -35,7 +37,8 @@ void ram_reader_init_mem(struct ram_reader *r, struct ram_mem_source *src,
                          const void *data, size_t len, uint64_t base)
 {
     *src = (struct ram_mem_source){ .data = data, .len = len, .base = base };
-    *r = (struct ram_reader){ .take = mem_take, .tell = mem_tell,
+    *r = (struct ram_reader){ .take = mem_take,
+                              .tell = mem_tell,
                               .opaque = src };
 }
 
@@ -67,7 +70,8 @@ void ram_reader_init_chan(struct ram_reader *r, struct ram_chan_source *src,
                           Channel *f)
 {
     src->f = f;
-    *r = (struct ram_reader){ .take = chan_take, .tell = chan_source_tell,
+    *r = (struct ram_reader){ .take = chan_take,
+                              .tell = chan_source_tell,
                               .opaque = src };
 }
 
@@ -76,7 +80,8 @@ void ram_reader_init_chan(struct ram_reader *r, struct ram_chan_source *src,
 void ram_decoder_init(struct ram_decoder *d, const struct ram_decode_ops *ops,
                       void *ctx)
 {
-    *d = (struct ram_decoder){ .ops = ops, .ctx = ctx,
+    *d = (struct ram_decoder){ .ops = ops,
+                               .ctx = ctx,
                                .page_size = RAM_PAGE_SIZE };
     lookup_init(&d->names);
 }
@@ -106,8 +111,8 @@ static bool take_be64(struct ram_reader *r, uint64_t *v, const char *what,
     return true;
 }
 
-static bool take_counted(struct ram_reader *r, char name[256],
-                         const char *what, Error **errp)
+static bool take_counted(struct ram_reader *r, char name[256], const char *what,
+                         Error **errp)
 {
     const uint8_t *p = r->take(r->opaque, 1, what, errp);
     if (!p) {
@@ -115,8 +120,8 @@ static bool take_counted(struct ram_reader *r, char name[256],
     }
     size_t len = p[0];
     if (len == 0) {
-        error_setg(errp, "empty %s at offset %llu",
-                   what, (unsigned long long)(r->tell(r->opaque) - 1));
+        error_setg(errp, "empty %s at offset %llu", what,
+                   (unsigned long long)(r->tell(r->opaque) - 1));
         return false;
     }
     p = r->take(r->opaque, len, what, errp);
@@ -157,17 +162,19 @@ static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
             return false;
         }
         if (b.length > left) {
-            error_setg(errp, "RAM block '%s' at offset %llu is 0x%llx bytes, "
+            error_setg(errp,
+                       "RAM block '%s' at offset %llu is 0x%llx bytes, "
                        "more than the 0x%llx left of the announced total",
                        PRINTABLE(b.name), (unsigned long long)bat,
-                       (unsigned long long)b.length,
-                       (unsigned long long)left);
+                       (unsigned long long)b.length, (unsigned long long)left);
             return false;
         }
         if (b.length % d->page_size) {
-            error_setg(errp, "RAM block '%s' at offset %llu: length 0x%llx is "
-                       "not a multiple of the page size", PRINTABLE(b.name),
-                       (unsigned long long)bat, (unsigned long long)b.length);
+            error_setg(errp,
+                       "RAM block '%s' at offset %llu: length 0x%llx is "
+                       "not a multiple of the page size",
+                       PRINTABLE(b.name), (unsigned long long)bat,
+                       (unsigned long long)b.length);
             return false;
         }
         if (!lookup_add_str(&d->names, b.name, d->nblocks)) {
@@ -196,7 +203,8 @@ static bool read_page_block(struct ram_decoder *d, struct ram_reader *r,
 {
     if (flags & RAM_FLAG_CONTINUE) {
         if (!d->have_last) {
-            error_setg(errp, "page record at offset %llu continues a block, "
+            error_setg(errp,
+                       "page record at offset %llu continues a block, "
                        "but no block was named before",
                        (unsigned long long)at);
             return false;
@@ -210,7 +218,8 @@ static bool read_page_block(struct ram_decoder *d, struct ram_reader *r,
     }
     long i = ram_decoder_find_block(d, name);
     if (i < 0) {
-        error_setg(errp, "page record at offset %llu names RAM block '%s', "
+        error_setg(errp,
+                   "page record at offset %llu names RAM block '%s', "
                    "which the block list does not have",
                    (unsigned long long)at, PRINTABLE(name));
         return false;
@@ -240,16 +249,18 @@ static bool read_page_body(struct ram_decoder *d, struct ram_reader *r,
             return false;
         }
         if (b[0] != RAM_XBZRLE_ENCODING) {
-            error_setg(errp, "XBZRLE page at offset %llu: encoding flag 0x%02x,"
-                       " expected 0x%02x", (unsigned long long)p->at, b[0],
-                       RAM_XBZRLE_ENCODING);
+            error_setg(errp,
+                       "XBZRLE page at offset %llu: encoding flag 0x%02x,"
+                       " expected 0x%02x",
+                       (unsigned long long)p->at, b[0], RAM_XBZRLE_ENCODING);
             return false;
         }
         p->len = be16_get(b + 1);
         if (p->len > d->page_size) {
-            error_setg(errp, "XBZRLE page at offset %llu: delta of %zu bytes "
-                       "is longer than a page", (unsigned long long)p->at,
-                       p->len);
+            error_setg(errp,
+                       "XBZRLE page at offset %llu: delta of %zu bytes "
+                       "is longer than a page",
+                       (unsigned long long)p->at, p->len);
             return false;
         }
         return (p->data = r->take(r->opaque, p->len, "an XBZRLE delta", errp));
@@ -260,13 +271,14 @@ static bool read_page_body(struct ram_decoder *d, struct ram_reader *r,
         p->len = be32_get(b);
         /* zlib's bound for one page is a few bytes over the page. */
         if (p->len == 0 || p->len > d->page_size + d->page_size / 64 + 64) {
-            error_setg(errp, "compressed page at offset %llu: length %zu is "
-                       "impossible for one page", (unsigned long long)p->at,
-                       p->len);
+            error_setg(errp,
+                       "compressed page at offset %llu: length %zu is "
+                       "impossible for one page",
+                       (unsigned long long)p->at, p->len);
             return false;
         }
-        return (p->data = r->take(r->opaque, p->len, "a compressed page",
-                                  errp));
+        return (p->data =
+                    r->take(r->opaque, p->len, "a compressed page", errp));
     }
     return false;
 }
@@ -282,8 +294,7 @@ static const struct {
 };
 
 static bool read_page(struct ram_decoder *d, struct ram_reader *r,
-                      uint64_t addr, unsigned flags, uint64_t at,
-                      Error **errp)
+                      uint64_t addr, unsigned flags, uint64_t at, Error **errp)
 {
     struct ram_page p = { .offset = addr, .at = at };
     int kinds = 0;
@@ -294,7 +305,8 @@ static bool read_page(struct ram_decoder *d, struct ram_reader *r,
         }
     }
     if (kinds != 1) {
-        error_setg(errp, "RAM record at offset %llu has flags 0x%x: expected "
+        error_setg(errp,
+                   "RAM record at offset %llu has flags 0x%x: expected "
                    "exactly one of ZERO, PAGE, XBZRLE, COMPRESS_PAGE",
                    (unsigned long long)at, flags);
         return false;
@@ -304,11 +316,11 @@ static bool read_page(struct ram_decoder *d, struct ram_reader *r,
     }
     const struct ram_block_info *b = &d->blocks[p.block];
     if (addr >= b->length) {
-        error_setg(errp, "page record at offset %llu: page 0x%llx is past the "
+        error_setg(errp,
+                   "page record at offset %llu: page 0x%llx is past the "
                    "end of RAM block '%s' (0x%llx bytes)",
                    (unsigned long long)at, (unsigned long long)addr,
-                   PRINTABLE(b->name),
-                   (unsigned long long)b->length);
+                   PRINTABLE(b->name), (unsigned long long)b->length);
         return false;
     }
     if (!read_page_body(d, r, &p, errp)) {
@@ -335,7 +347,8 @@ bool ram_decode_section(struct ram_decoder *d, struct ram_reader *r,
             return false;
         }
         if (flags & (RAM_FLAG_HOOK | RAM_FLAG_FULL)) {
-            error_setg(errp, "RAM record at offset %llu has flag 0x%x (%s), "
+            error_setg(errp,
+                       "RAM record at offset %llu has flag 0x%x (%s), "
                        "which a file stream never carries",
                        (unsigned long long)at, flags,
                        (flags & RAM_FLAG_HOOK) ? "RDMA hook" : "obsolete FULL");
@@ -343,33 +356,41 @@ bool ram_decode_section(struct ram_decoder *d, struct ram_reader *r,
         }
         if (flags & RAM_FLAG_MEM_SIZE) {
             if (flags != RAM_FLAG_MEM_SIZE) {
-                error_setg(errp, "block list record at offset %llu carries "
-                           "other flags (0x%x)", (unsigned long long)at, flags);
+                error_setg(errp,
+                           "block list record at offset %llu carries "
+                           "other flags (0x%x)",
+                           (unsigned long long)at, flags);
                 return false;
             }
             /* The total is the whole word: it need not be page aligned. */
-            if (!read_block_list(d, r, word & ~(uint64_t)RAM_FLAG_MEM_SIZE,
-                                 at, errp)) {
+            if (!read_block_list(d, r, word & ~(uint64_t)RAM_FLAG_MEM_SIZE, at,
+                                 errp)) {
                 return false;
             }
             continue;
         }
-        if (flags & (RAM_FLAG_ZERO | RAM_FLAG_PAGE | RAM_FLAG_XBZRLE |
-                     RAM_FLAG_COMPRESS_PAGE)) {
+        if (flags &
+            (RAM_FLAG_ZERO | RAM_FLAG_PAGE | RAM_FLAG_XBZRLE |
+             RAM_FLAG_COMPRESS_PAGE)) {
             if (!d->have_blocks) {
-                error_setg(errp, "page record at offset %llu before the RAM "
-                           "block list", (unsigned long long)at);
+                error_setg(errp,
+                           "page record at offset %llu before the RAM "
+                           "block list",
+                           (unsigned long long)at);
                 return false;
             }
             if (!read_page(d, r, addr, flags & ~RAM_FLAG_EOS, at, errp)) {
                 return false;
             }
         } else if (flags & RAM_FLAG_CONTINUE) {
-            error_setg(errp, "RAM record at offset %llu has CONTINUE but no "
-                       "page type", (unsigned long long)at);
+            error_setg(errp,
+                       "RAM record at offset %llu has CONTINUE but no "
+                       "page type",
+                       (unsigned long long)at);
             return false;
         } else if (!(flags & (RAM_FLAG_EOS | RAM_FLAG_MULTIFD_FLUSH))) {
-            error_setg(errp, "RAM record at offset %llu has no flags "
+            error_setg(errp,
+                       "RAM record at offset %llu has no flags "
                        "(expected a page, a block list or EOS)",
                        (unsigned long long)at);
             return false;
@@ -414,33 +435,42 @@ static bool xbzrle_walk(const uint8_t *delta, size_t dlen, uint8_t *page,
         int n;
         /* A pair needs at least one byte for each run length. */
         if (dlen - i < 2 || (n = uleb_small(delta + i, dlen - i, &zrun)) < 0) {
-            error_setg(errp, "XBZRLE delta byte %zu: malformed unchanged-run "
-                       "length", at);
+            error_setg(errp,
+                       "XBZRLE delta byte %zu: malformed unchanged-run "
+                       "length",
+                       at);
             return false;
         }
         if (zrun == 0 && i != 0) {
-            error_setg(errp, "XBZRLE delta byte %zu: empty unchanged run "
-                       "after the first pair", at);
+            error_setg(errp,
+                       "XBZRLE delta byte %zu: empty unchanged run "
+                       "after the first pair",
+                       at);
             return false;
         }
         i += (size_t)n;
         if (zrun > page_size - d) {
-            error_setg(errp, "XBZRLE delta byte %zu: unchanged run of %zu "
-                       "bytes runs past the page", at, zrun);
+            error_setg(errp,
+                       "XBZRLE delta byte %zu: unchanged run of %zu "
+                       "bytes runs past the page",
+                       at, zrun);
             return false;
         }
         d += zrun;
         at = i;
         if ((n = uleb_small(delta + i, dlen - i, &nzrun)) < 0 || nzrun == 0) {
-            error_setg(errp, "XBZRLE delta byte %zu: malformed or empty "
-                       "changed-run length", at);
+            error_setg(errp,
+                       "XBZRLE delta byte %zu: malformed or empty "
+                       "changed-run length",
+                       at);
             return false;
         }
         i += (size_t)n;
         if (nzrun > page_size - d || nzrun > dlen - i) {
-            error_setg(errp, "XBZRLE delta byte %zu: changed run of %zu bytes "
-                       "runs past the %s", at, nzrun,
-                       nzrun > page_size - d ? "page" : "delta");
+            error_setg(errp,
+                       "XBZRLE delta byte %zu: changed run of %zu bytes "
+                       "runs past the %s",
+                       at, nzrun, nzrun > page_size - d ? "page" : "delta");
             return false;
         }
         if (page) {
@@ -457,5 +487,5 @@ bool xbzrle_decode(const uint8_t *delta, size_t dlen, uint8_t *page,
 {
     /* Validate everything first so a bad delta changes nothing. */
     return xbzrle_walk(delta, dlen, NULL, page_size, errp) &&
-           xbzrle_walk(delta, dlen, page, page_size, errp);
+        xbzrle_walk(delta, dlen, page, page_size, errp);
 }

@@ -52,27 +52,27 @@ void ram_reader_init_chan(struct ram_reader *r, struct ram_chan_source *src,
 
 struct ram_block_info {
     char name[256];
-    uint64_t length;        /* used length in bytes */
-    uint64_t guest_addr;    /* only with x-ignore-shared */
+    uint64_t length;     /* used length in bytes */
+    uint64_t guest_addr; /* only with x-ignore-shared */
 };
 
 enum ram_page_kind {
-    RAM_PAGE_NORMAL,        /* data = the page */
-    RAM_PAGE_ZERO,          /* every byte is fill */
-    RAM_PAGE_XBZRLE,        /* data = delta against the previous page */
-    RAM_PAGE_COMPRESSED,    /* data = zlib stream of the page */
+    RAM_PAGE_NORMAL,     /* data = the page */
+    RAM_PAGE_ZERO,       /* every byte is fill */
+    RAM_PAGE_XBZRLE,     /* data = delta against the previous page */
+    RAM_PAGE_COMPRESSED, /* data = zlib stream of the page */
 };
 #define RAM_PAGE_KINDS 4
 
 struct ram_page {
-    size_t block;           /* index in the decoder's block list */
-    uint64_t offset;        /* byte offset inside the block */
+    size_t block;    /* index in the decoder's block list */
+    uint64_t offset; /* byte offset inside the block */
     enum ram_page_kind kind;
     uint8_t fill;
     const uint8_t *data;
     size_t len;
-    uint64_t at;            /* stream offset of the record */
-    uint64_t size;          /* bytes of the record in the stream */
+    uint64_t at;   /* stream offset of the record */
+    uint64_t size; /* bytes of the record in the stream */
 };
 
 struct ram_decode_ops {
@@ -95,9 +95,9 @@ struct ram_decoder {
     bool ignore_shared;
     struct ram_block_info *blocks;
     size_t nblocks, cap;
-    struct lookup names;    /* block name -> index in blocks */
+    struct lookup names; /* block name -> index in blocks */
     bool have_blocks;
-    bool have_last;         /* CONTINUE refers to blocks[last_block] */
+    bool have_last; /* CONTINUE refers to blocks[last_block] */
     size_t last_block;
 };
 

@@ -19,34 +19,34 @@ struct ram_state {
 
     /* saving */
     struct ram_stats stats;
-    int last_sent_block;          /* CONTINUE applies to it; -1 none */
-    int cur_block;                /* the bitmap walk position */
+    int last_sent_block; /* CONTINUE applies to it; -1 none */
+    int cur_block;       /* the bitmap walk position */
     uint64_t cur_word;
-    uint64_t dirty_pages;         /* left to send, as last counted */
+    uint64_t dirty_pages; /* left to send, as last counted */
     uint64_t pass_start_ns;
-    uint64_t block_base[RAM_MAX_BLOCKS];   /* page keys for the cache */
+    uint64_t block_base[RAM_MAX_BLOCKS]; /* page keys for the cache */
     struct xbzrle_cache *xbzrle_cache;
-    bool xbzrle_active;           /* from the second pass on */
+    bool xbzrle_active; /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
-    bool membarrier_ok;           /* vCPU store buffers can be drained */
+    bool membarrier_ok; /* vCPU store buffers can be drained */
     /* Which pages of the current batch are in memory (mincore), learnt
      * after its dirty bits were taken; and a hole of the block's memfd
      * found then, [hole_from, hole_to): never written, so zero. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];
-    uint64_t resident_from, resident_pages;    /* page numbers */
-    uint64_t hole_from, hole_to;               /* bytes; empty if equal */
+    uint64_t resident_from, resident_pages; /* page numbers */
+    uint64_t hole_from, hole_to;            /* bytes; empty if equal */
     /* Pages go over these channels.  Set and cleared by the saving
      * thread under mfd_lock, which a cancel from another thread holds
      * while it shuts them down. */
     pthread_mutex_t mfd_lock;
     struct multifd_send *mfd;
-    bool mfd_dirty;               /* pages queued since the last sync */
+    bool mfd_dirty; /* pages queued since the last sync */
 
     /* loading */
     struct ram_decoder dec;
     struct ram_chan_source src;
     struct ram_reader reader;
-    int block_map[RAM_MAX_BLOCKS * 4];  /* stream block -> our block */
+    int block_map[RAM_MAX_BLOCKS * 4]; /* stream block -> our block */
     /* One bit per page written by this load: zero pages elsewhere need
      * no write, and the memory behind them stays unallocated. */
     unsigned long *received[RAM_MAX_BLOCKS];

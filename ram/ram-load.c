@@ -10,8 +10,8 @@
 #include "util/alloc.h"
 #include "util/printable.h"
 
-#define MAP_SIZE ((int)(sizeof(((struct ram_state *)0)->block_map) / \
-                        sizeof(int)))
+#define MAP_SIZE                                                               \
+    ((int)(sizeof(((struct ram_state *)0)->block_map) / sizeof(int)))
 
 static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
                      Error **errp)
@@ -28,10 +28,10 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
             continue;
         }
         if (b->size != bi->length) {
-            error_setg(errp, "RAM block '%s' is %llu bytes in the stream but "
+            error_setg(errp,
+                       "RAM block '%s' is %llu bytes in the stream but "
                        "%llu bytes here (start with the same -m)",
-                       PRINTABLE(bi->name),
-                       (unsigned long long)bi->length,
+                       PRINTABLE(bi->name), (unsigned long long)bi->length,
                        (unsigned long long)b->size);
             return false;
         }
@@ -55,7 +55,7 @@ static bool was_received(struct ram_state *rs, int block, uint64_t page)
 {
     unsigned long *bits = rs->received[block];
     return !bits ||
-           (bits[page / RAM_BITS_PER_WORD] >> (page % RAM_BITS_PER_WORD)) & 1;
+        (bits[page / RAM_BITS_PER_WORD] >> (page % RAM_BITS_PER_WORD)) & 1;
 }
 
 static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
@@ -64,9 +64,11 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     int block = rs->block_map[p->block];
     struct ram_block *b = rs->mem->blocks[block];
     if (p->offset >= b->size) {
-        error_setg(errp, "page at offset %llu: 0x%llx is outside RAM block "
-                   "'%s'", (unsigned long long)p->at,
-                   (unsigned long long)p->offset, b->name);
+        error_setg(errp,
+                   "page at offset %llu: 0x%llx is outside RAM block "
+                   "'%s'",
+                   (unsigned long long)p->at, (unsigned long long)p->offset,
+                   b->name);
         return false;
     }
     uint8_t *host = b->host + p->offset;
@@ -96,7 +98,8 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     case RAM_PAGE_COMPRESSED:
         break;
     }
-    error_setg(errp, "page at offset %llu is zlib-compressed; hop does not "
+    error_setg(errp,
+               "page at offset %llu is zlib-compressed; hop does not "
                "load the `compress` capability's pages",
                (unsigned long long)p->at);
     return false;
@@ -106,7 +109,8 @@ static bool on_flush(void *ctx, Error **errp)
 {
     struct ram_state *rs = ctx;
     if (!rs->mfd_recv) {
-        error_setg(errp, "MULTIFD_FLUSH record, but this destination takes "
+        error_setg(errp,
+                   "MULTIFD_FLUSH record, but this destination takes "
                    "no multifd channels on its transport");
         return false;
     }
@@ -122,8 +126,8 @@ static const struct ram_decode_ops load_ops = {
 void ram_state_multifd_recv_begin(struct ram_state *rs)
 {
     multifd_recv_free(rs->mfd_recv);
-    rs->mfd_recv = multifd_recv_new(rs->mem, rs->received[0] ? rs->received
-                                                             : NULL);
+    rs->mfd_recv =
+        multifd_recv_new(rs->mem, rs->received[0] ? rs->received : NULL);
 }
 
 bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp)
@@ -164,7 +168,7 @@ void ram_state_set_fresh(struct ram_state *rs, bool fresh)
     }
     for (int i = 0; i < rs->mem->nblocks; i++) {
         uint64_t words = (rs->mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
-                         RAM_BITS_PER_WORD;
+            RAM_BITS_PER_WORD;
         rs->received[i] = xcalloc(words, sizeof(unsigned long));
     }
 }

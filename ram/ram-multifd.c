@@ -32,7 +32,7 @@ const char multifd_channel_magic[MULTIFD_MAGIC_LEN] = "HOPMFD01";
 
 static bool write_full(int fd, struct iovec *iov, int cnt, Error **errp)
 {
-    GUEST_READS_BEGIN();    /* the pages come from guest RAM */
+    GUEST_READS_BEGIN(); /* the pages come from guest RAM */
     bool ok = io_writev_full(fd, iov, cnt, true);
     GUEST_READS_END();
     if (!ok) {
@@ -59,7 +59,8 @@ static bool read_full(int fd, void *buf, size_t len, bool *eof, Error **errp)
                 *eof = true;
                 return false;
             }
-            error_setg(errp, "multifd channel closed in the middle of a "
+            error_setg(errp,
+                       "multifd channel closed in the middle of a "
                        "packet");
             return false;
         }
@@ -75,16 +76,16 @@ struct packet {
     uint64_t seq;
     int block;
     int n;
-    uint64_t offsets[PACKET_MAX];   /* | 1 for zero pages */
+    uint64_t offsets[PACKET_MAX]; /* | 1 for zero pages */
 };
 
 struct send_channel {
     struct multifd_send *ms;
     int fd;
     pthread_t thread;
-    bool started;                   /* thread runs */
-    bool has_next;                  /* next is waiting to be sent */
-    bool busy;                      /* the thread is sending */
+    bool started;  /* thread runs */
+    bool has_next; /* next is waiting to be sent */
+    bool busy;     /* the thread is sending */
     struct packet next;
     uint64_t bytes;
 };
@@ -97,8 +98,8 @@ struct multifd_send {
     pthread_cond_t cond;
     bool quit;
     Error *err;
-    int rr;                         /* next channel, round robin */
-    struct packet cur;              /* being filled */
+    int rr;            /* next channel, round robin */
+    struct packet cur; /* being filled */
     uint64_t seq;
 };
 
@@ -131,8 +132,8 @@ static bool send_packet(struct send_channel *c, const struct packet *p,
         for (int i = 0; i < p->n; i++) {
             if (!(p->offsets[i] & 1)) {
                 /* Straight from guest memory, no copy. */
-                iov[cnt++] = (struct iovec){ b->host + p->offsets[i],
-                                             RAM_PAGE_SIZE };
+                iov[cnt++] =
+                    (struct iovec){ b->host + p->offsets[i], RAM_PAGE_SIZE };
             }
         }
     } else {
@@ -225,8 +226,8 @@ struct multifd_send *multifd_send_new(struct machine_memory *mem,
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&ms->ch[i].thread, NULL, send_thread,
-                           &ms->ch[i]) != 0) {
+        if (pthread_create(&ms->ch[i].thread, NULL, send_thread, &ms->ch[i]) !=
+            0) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             error_setg(errp, "multifd: cannot start the thread of channel %d",
                        i);
@@ -375,7 +376,7 @@ struct recv_channel {
     int fd;
     int index;
     pthread_t thread;
-    uint64_t synced;               /* last sync passed */
+    uint64_t synced; /* last sync passed */
 };
 
 struct multifd_recv {
@@ -383,10 +384,10 @@ struct multifd_recv {
     unsigned long **received;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int expected;                  /* channel count, 0 until known */
+    int expected; /* channel count, 0 until known */
     int n;
     struct recv_channel ch[MULTIFD_MAX_CHANNELS];
-    uint64_t flushes;              /* MULTIFD_FLUSH records seen */
+    uint64_t flushes; /* MULTIFD_FLUSH records seen */
     bool quit;
     Error *err;
 };
@@ -468,8 +469,10 @@ static bool recv_pages(struct recv_channel *c, Error **errp)
         unsigned long mask = 1ul << (page % RAM_BITS_PER_WORD);
         if (v & 1) {
             /* Zero page: memory nobody wrote is zero already. */
-            if (!bits || (__atomic_load_n(&bits[page / RAM_BITS_PER_WORD],
-                                          __ATOMIC_RELAXED) & mask)) {
+            if (!bits ||
+                (__atomic_load_n(&bits[page / RAM_BITS_PER_WORD],
+                                 __ATOMIC_RELAXED) &
+                 mask)) {
                 memset(b->host + off, 0, RAM_PAGE_SIZE);
             }
             continue;
@@ -530,7 +533,7 @@ static void *recv_thread(void *arg)
         Error *err = NULL;
         if (!read_full(c->fd, h, sizeof(h), &eof, &err)) {
             if (eof) {
-                break;          /* the sender is done */
+                break; /* the sender is done */
             }
             recv_fail(c->mr, err);
             break;
@@ -620,8 +623,10 @@ bool multifd_recv_flush(struct multifd_recv *mr, Error **errp)
             if (pthread_cond_timedwait(&mr->cond, &mr->lock, &deadline) ==
                 ETIMEDOUT) {
                 pthread_mutex_unlock(&mr->lock);
-                error_setg(errp, "multifd: %d of %d channels connected after "
-                           "%d s", mr->n, mr->expected, CONNECT_TIMEOUT_S);
+                error_setg(errp,
+                           "multifd: %d of %d channels connected after "
+                           "%d s",
+                           mr->n, mr->expected, CONNECT_TIMEOUT_S);
                 return false;
             }
         } else {
@@ -630,8 +635,8 @@ bool multifd_recv_flush(struct multifd_recv *mr, Error **errp)
     }
     bool ok = !mr->err && !mr->quit;
     if (!ok) {
-        error_setg(errp, "multifd: %s", mr->err ? error_get_pretty(mr->err)
-                                                : "stopped");
+        error_setg(errp, "multifd: %s",
+                   mr->err ? error_get_pretty(mr->err) : "stopped");
     }
     pthread_mutex_unlock(&mr->lock);
     return ok;

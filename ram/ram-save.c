@@ -75,9 +75,9 @@ static void learn_residency(struct ram_state *rs, struct ram_block *b,
         npages = b->npages - first_page;
     }
     if (b->fd < 0 || npages > sizeof(rs->resident) ||
-        mincore(b->host + first_page * RAM_PAGE_SIZE,
-                npages * RAM_PAGE_SIZE, rs->resident) < 0) {
-        rs->resident_pages = 0;     /* unknown: every page is read */
+        mincore(b->host + first_page * RAM_PAGE_SIZE, npages * RAM_PAGE_SIZE,
+                rs->resident) < 0) {
+        rs->resident_pages = 0; /* unknown: every page is read */
         return;
     }
     rs->resident_from = first_page;
@@ -101,10 +101,10 @@ static bool page_in_hole(struct ram_state *rs, struct ram_block *b,
     }
     off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
     if (data < 0 && errno == ENXIO) {
-        data = (off_t)b->size;      /* holes up to the end */
+        data = (off_t)b->size; /* holes up to the end */
     }
     if (data <= (off_t)offset) {
-        return false;               /* data after all, or no answer */
+        return false; /* data after all, or no answer */
     }
     rs->hole_from = offset;
     rs->hole_to = (uint64_t)data;
@@ -132,7 +132,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         rs->mfd_dirty = true;
         uint64_t bytes = zero ? 8 : 8 + RAM_PAGE_SIZE;
         rs->stats.multifd_transferred += bytes;
-        chan_rate_charge(f, bytes);   /* max-bandwidth covers multifd */
+        chan_rate_charge(f, bytes); /* max-bandwidth covers multifd */
         if (zero) {
             rs->stats.zero_pages++;
         } else {
@@ -171,7 +171,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         int n = xbzrle_encode(old, rs->scratch, RAM_PAGE_SIZE, rs->delta,
                               RAM_PAGE_SIZE - 64);
         if (n == 0) {
-            return 0;   /* unchanged since we last sent it */
+            return 0; /* unchanged since we last sent it */
         }
         memcpy(old, rs->scratch, RAM_PAGE_SIZE);
         if (n > 0) {
@@ -237,8 +237,8 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
     }
     uint64_t now = clock_mono_ns();
     if (rs->pass_start_ns && now > rs->pass_start_ns) {
-        rs->stats.dirty_pages_rate = rs->dirty_pages * 1000000000ull /
-                                     (now - rs->pass_start_ns);
+        rs->stats.dirty_pages_rate =
+            rs->dirty_pages * 1000000000ull / (now - rs->pass_start_ns);
     }
     rs->pass_start_ns = now;
     return true;
@@ -258,8 +258,11 @@ static void put_back(struct ram_state *rs, struct ram_block *b,
         while (bits) {
             unsigned bit = (unsigned)__builtin_ctzl(bits);
             bits &= bits - 1;
-            ram_block_set_dirty(b, ((first + (uint64_t)w) * RAM_BITS_PER_WORD +
-                                    bit) * RAM_PAGE_SIZE, RAM_PAGE_SIZE);
+            ram_block_set_dirty(
+                b,
+                ((first + (uint64_t)w) * RAM_BITS_PER_WORD + bit) *
+                    RAM_PAGE_SIZE,
+                RAM_PAGE_SIZE);
         }
     }
 }
@@ -279,7 +282,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             rs->cur_block = 0;
             rs->cur_word = 0;
             if (!rs->xbzrle_active && rs->xbzrle_cache) {
-                rs->xbzrle_active = true;   /* after the first pass */
+                rs->xbzrle_active = true; /* after the first pass */
             }
             if (!multifd_sync(rs, f, errp) || !end_of_pass(rs, errp)) {
                 return -1;
@@ -313,10 +316,10 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 while (batch[w]) {
                     unsigned bit = (unsigned)__builtin_ctzl(batch[w]);
                     batch[w] &= batch[w] - 1;
-                    uint64_t page = (first + (uint64_t)w) * RAM_BITS_PER_WORD +
-                                    bit;
-                    rs->stats.transferred += send_page(rs, f, rs->cur_block,
-                                                       page);
+                    uint64_t page =
+                        (first + (uint64_t)w) * RAM_BITS_PER_WORD + bit;
+                    rs->stats.transferred +=
+                        send_page(rs, f, rs->cur_block, page);
                     if (rs->dirty_pages) {
                         rs->dirty_pages--;
                     }
@@ -332,7 +335,8 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 return -1;
             }
             if (bounded && (++checks & 3) == 0 &&
-                (chan_rate_limited(f) || clock_mono_ns() - start > ITERATE_BUDGET_NS)) {
+                (chan_rate_limited(f) ||
+                 clock_mono_ns() - start > ITERATE_BUDGET_NS)) {
                 return 0;
             }
         }
@@ -374,7 +378,7 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
 static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
 {
     struct ram_state *rs = opaque;
-    rs->last_sent_block = -1;   /* each section names its first block */
+    rs->last_sent_block = -1; /* each section names its first block */
     rs->stats.iterations++;
     int r = send_dirty(rs, f, true, errp);
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
@@ -404,7 +408,7 @@ static uint64_t ram_save_pending(void *opaque)
     struct ram_state *rs = opaque;
     Error *err = NULL;
     if (!count_dirty(rs, &err)) {
-        error_free(err);   /* keep the estimate; iterate will report it */
+        error_free(err); /* keep the estimate; iterate will report it */
     }
     return rs->dirty_pages * RAM_PAGE_SIZE;
 }
@@ -421,8 +425,8 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
     xbzrle_cache_free(rs->xbzrle_cache);
     rs->xbzrle_cache = NULL;
     if (p && p->xbzrle) {
-        rs->xbzrle_cache = xbzrle_cache_new(p->xbzrle_cache_size,
-                                            RAM_PAGE_SIZE);
+        rs->xbzrle_cache =
+            xbzrle_cache_new(p->xbzrle_cache_size, RAM_PAGE_SIZE);
         if (!rs->xbzrle_cache) {
             error_setg(errp, "cannot allocate an XBZRLE cache of %llu bytes",
                        (unsigned long long)p->xbzrle_cache_size);
@@ -437,9 +441,9 @@ struct ram_state *ram_state_new(struct machine *m)
     struct ram_state *rs = xcalloc(1, sizeof(*rs));
     rs->m = m;
     rs->mem = machine_memory(m);
-    rs->membarrier_ok = syscall(SYS_membarrier,
-                                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-                                0, 0) == 0;
+    rs->membarrier_ok =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
+                0) == 0;
     rs->zero_page = xcalloc(1, RAM_PAGE_SIZE);
     rs->scratch = xmalloc(RAM_PAGE_SIZE);
     rs->delta = xmalloc(RAM_PAGE_SIZE);
@@ -476,8 +480,7 @@ bool ram_state_start_multifd(struct ram_state *rs, const int *fds, int n,
     return ms != NULL;
 }
 
-bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes,
-                            Error **errp)
+bool ram_state_stop_multifd(struct ram_state *rs, uint64_t *bytes, Error **errp)
 {
     if (!rs->mfd) {
         *bytes = 0;
@@ -506,9 +509,8 @@ void ram_state_cancel_multifd(struct ram_state *rs)
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp)
 {
-    return section_register_live(reg, RAM_SECTION_IDSTR, 0,
-                                 RAM_SECTION_VERSION, &ram_live_ops, rs,
-                                 errp) >= 0;
+    return section_register_live(reg, RAM_SECTION_IDSTR, 0, RAM_SECTION_VERSION,
+                                 &ram_live_ops, rs, errp) >= 0;
 }
 
 const struct live_handler_ops ram_live_ops = {

@@ -19,15 +19,15 @@ struct ram_state;
 
 struct ram_params {
     bool xbzrle;
-    uint64_t xbzrle_cache_size;    /* bytes */
+    uint64_t xbzrle_cache_size; /* bytes */
 };
 
 /* Counters, as `info migrate` shows them. */
 struct ram_stats {
-    uint64_t transferred;          /* bytes of RAM records sent */
-    uint64_t multifd_transferred;  /* of which over multifd channels */
-    uint64_t normal_pages;         /* sent whole */
-    uint64_t zero_pages;           /* sent as ZERO ("duplicate") */
+    uint64_t transferred;         /* bytes of RAM records sent */
+    uint64_t multifd_transferred; /* of which over multifd channels */
+    uint64_t normal_pages;        /* sent whole */
+    uint64_t zero_pages;          /* sent as ZERO ("duplicate") */
     uint64_t xbzrle_pages;
     uint64_t xbzrle_bytes;
     uint64_t xbzrle_cache_miss;

@@ -31,13 +31,14 @@ int xbzrle_encode(const uint8_t *old, const uint8_t *new, size_t n,
             z++;
         }
         if (z == n) {
-            break;   /* trailing unchanged bytes are not sent */
+            break; /* trailing unchanged bytes are not sent */
         }
         /* Changed run: up to the next two equal bytes in a row (a single
          * equal byte is cheaper to carry than a new pair of lengths). */
         size_t c = z;
-        while (c < n && !(old[c] == new[c] &&
-                          (c + 1 == n || old[c + 1] == new[c + 1]))) {
+        while (
+            c < n &&
+            !(old[c] == new[c] && (c + 1 == n || old[c + 1] == new[c + 1]))) {
             c++;
         }
         size_t zrun = z - i, nzrun = c - z;
@@ -54,7 +55,7 @@ int xbzrle_encode(const uint8_t *old, const uint8_t *new, size_t n,
 }
 
 struct cache_slot {
-    uint64_t key;        /* key + 1; 0 = empty */
+    uint64_t key; /* key + 1; 0 = empty */
 };
 
 struct xbzrle_cache {

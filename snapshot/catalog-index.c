@@ -36,10 +36,11 @@ static bool state_fits_file(BlockDev *bs, const struct blk_snapshot *sn,
         return false;
     }
     if (sn->vm_state_size > (uint64_t)st.st_size) {
-        error_setg(errp, "snapshot '%s': its header gives %llu bytes of "
+        error_setg(errp,
+                   "snapshot '%s': its header gives %llu bytes of "
                    "machine state, more than the whole image file (%llu "
-                   "bytes)", PRINTABLE(sn->name),
-                   (unsigned long long)sn->vm_state_size,
+                   "bytes)",
+                   PRINTABLE(sn->name), (unsigned long long)sn->vm_state_size,
                    (unsigned long long)st.st_size);
         return false;
     }
@@ -121,8 +122,8 @@ static bool update(struct catalog *c, BlockDev *bs, struct blk_snapshot *l,
         cs[i].state = have[i] ? &sums[i] : NULL;
     }
     char *key = catalog_image_key(bs->filename);
-    bool ok = catalog_update_image(c, key, blk_format(bs), blk_size(bs), cs,
-                                   n, errp);
+    bool ok =
+        catalog_update_image(c, key, blk_format(bs), blk_size(bs), cs, n, errp);
     free(key);
     free(cs);
     return ok;
@@ -139,7 +140,7 @@ bool catalog_sync_image(struct catalog *c, BlockDev *bs, Error **errp)
     bool *have = xcalloc(n ? n : 1, sizeof(*have));
     for (size_t i = 0; i < n; i++) {
         if (l[i].vm_state_size == 0) {
-            have[i] = true;          /* disk only: no sections */
+            have[i] = true; /* disk only: no sections */
             continue;
         }
         Error *err = NULL;
@@ -160,8 +161,7 @@ bool catalog_sync_image(struct catalog *c, BlockDev *bs, Error **errp)
     return ok;
 }
 
-bool catalog_note_image(struct catalog *c, BlockDev *bs,
-                        const char *fresh_name,
+bool catalog_note_image(struct catalog *c, BlockDev *bs, const char *fresh_name,
                         const struct state_summary *fresh, Error **errp)
 {
     struct blk_snapshot *l;
@@ -173,7 +173,7 @@ bool catalog_note_image(struct catalog *c, BlockDev *bs,
     bool *have = xcalloc(n ? n : 1, sizeof(*have));
     for (size_t i = 0; i < n; i++) {
         if (fresh && fresh_name && strcmp(l[i].name, fresh_name) == 0) {
-            sums[i] = *fresh;        /* borrowed: not freed here */
+            sums[i] = *fresh; /* borrowed: not freed here */
             have[i] = true;
         } else if (l[i].vm_state_size == 0) {
             have[i] = fresh_name && strcmp(l[i].name, fresh_name) == 0;

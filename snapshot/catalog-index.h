@@ -28,8 +28,7 @@ bool snapshot_summarise(BlockDev *bs, const struct blk_snapshot *sn,
 bool catalog_sync_image(struct catalog *c, BlockDev *bs, Error **errp);
 /* The image's snapshot list as it is now; fresh (may be NULL) describes
  * the snapshot called fresh_name. */
-bool catalog_note_image(struct catalog *c, BlockDev *bs,
-                        const char *fresh_name,
+bool catalog_note_image(struct catalog *c, BlockDev *bs, const char *fresh_name,
                         const struct state_summary *fresh, Error **errp);
 /* Opens the catalog at path (NULL: none, nothing done) and notes bs. */
 bool catalog_note_image_at(const char *path, BlockDev *bs,

@@ -137,8 +137,8 @@ static bool create_private(const char *path, Error **errp)
 
 struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
 {
-    if (!readonly && (!make_parent(path, errp) ||
-                      !create_private(path, errp))) {
+    if (!readonly &&
+        (!make_parent(path, errp) || !create_private(path, errp))) {
         return NULL;
     }
     struct catalog *c = xcalloc(1, sizeof(*c));
@@ -149,8 +149,10 @@ struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
     if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         if (readonly && access(path, F_OK) < 0) {
-            error_setg(errp, "no catalog at %s (hop savevm and 'hop catalog "
-                       "sync IMAGE...' make one)", path);
+            error_setg(errp,
+                       "no catalog at %s (hop savevm and 'hop catalog "
+                       "sync IMAGE...' make one)",
+                       path);
         } else {
             db_error(c, errp, "cannot open");
         }
@@ -170,8 +172,8 @@ struct catalog *catalog_open(const char *path, bool readonly, Error **errp)
     for (int attempt = 0;; attempt++) {
         Error *err = NULL;
         bool ok = exec(c, "PRAGMA journal_mode = WAL;", &err) &&
-                  exec(c, "PRAGMA foreign_keys = ON;", &err) &&
-                  exec(c, "BEGIN IMMEDIATE;", &err);
+            exec(c, "PRAGMA foreign_keys = ON;", &err) &&
+            exec(c, "BEGIN IMMEDIATE;", &err);
         if (ok) {
             if (exec(c, schema_sql, &err) && exec(c, sql, &err) &&
                 exec(c, "COMMIT;", &err)) {
@@ -231,13 +233,15 @@ static bool run(struct catalog *c, sqlite3_stmt *st, Error **errp)
     return true;
 }
 
-static int64_t image_id(struct catalog *c, const char *path,
-                        const char *format, uint64_t vsize, Error **errp)
+static int64_t image_id(struct catalog *c, const char *path, const char *format,
+                        uint64_t vsize, Error **errp)
 {
-    sqlite3_stmt *st = prepare(c,
-        "INSERT INTO images (path, format, virtual_size, updated) "
-        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(path) DO UPDATE SET "
-        "format = ?2, virtual_size = ?3, updated = ?4 RETURNING id;", errp);
+    sqlite3_stmt *st =
+        prepare(c,
+                "INSERT INTO images (path, format, virtual_size, updated) "
+                "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(path) DO UPDATE SET "
+                "format = ?2, virtual_size = ?3, updated = ?4 RETURNING id;",
+                errp);
     if (!st) {
         return -1;
     }
@@ -263,10 +267,12 @@ static int64_t image_id(struct catalog *c, const char *path,
 static int64_t same_snapshot(struct catalog *c, int64_t img,
                              const struct blk_snapshot *sn, bool *known)
 {
-    sqlite3_stmt *st = prepare(c,
+    sqlite3_stmt *st = prepare(
+        c,
         "SELECT id, sections_known FROM snapshots WHERE image_id = ?1 AND "
         "name = ?2 AND date_sec = ?3 AND date_nsec = ?4 AND "
-        "vm_state_size = ?5;", NULL);
+        "vm_state_size = ?5;",
+        NULL);
     if (!st) {
         return -1;
     }
@@ -287,9 +293,11 @@ static int64_t same_snapshot(struct catalog *c, int64_t img,
 static bool put_sections(struct catalog *c, int64_t snap,
                          const struct state_summary *s, Error **errp)
 {
-    sqlite3_stmt *st = prepare(c,
+    sqlite3_stmt *st = prepare(
+        c,
         "INSERT INTO sections (snapshot, idstr, instance, version, size) "
-        "VALUES (?1, ?2, ?3, ?4, ?5);", errp);
+        "VALUES (?1, ?2, ?3, ?4, ?5);",
+        errp);
     if (!st) {
         return false;
     }
@@ -315,8 +323,10 @@ static bool put_snapshot(struct catalog *c, int64_t img,
     int64_t same = same_snapshot(c, img, sn, &known);
     if (same >= 0 && (!cs->state || known)) {
         /* Unchanged: only its id may have moved. */
-        sqlite3_stmt *st = prepare(c, "UPDATE snapshots SET snapshot_id = ?1 "
-                                   "WHERE id = ?2;", errp);
+        sqlite3_stmt *st = prepare(c,
+                                   "UPDATE snapshots SET snapshot_id = ?1 "
+                                   "WHERE id = ?2;",
+                                   errp);
         if (!st) {
             return false;
         }
@@ -326,11 +336,13 @@ static bool put_snapshot(struct catalog *c, int64_t img,
         sqlite3_finalize(st);
         return ok;
     }
-    sqlite3_stmt *st = prepare(c,
+    sqlite3_stmt *st = prepare(
+        c,
         "INSERT INTO snapshots (image_id, snapshot_id, name, vm_state_size, "
         "date_sec, date_nsec, vm_clock_ns, icount, disk_size, machine, "
         "ram_size, sections_known) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-        "?9, ?10, ?11, ?12) RETURNING id;", errp);
+        "?9, ?10, ?11, ?12) RETURNING id;",
+        errp);
     if (!st) {
         return false;
     }
@@ -377,9 +389,11 @@ bool catalog_update_image(struct catalog *c, const char *path,
     int64_t img = image_id(c, path, format, virtual_size, errp);
     bool ok = img >= 0;
     /* Drop the rows of snapshots that are gone or changed. */
-    sqlite3_stmt *keep = ok ? prepare(c, "CREATE TEMP TABLE IF NOT EXISTS "
+    sqlite3_stmt *keep = ok ? prepare(c,
+                                      "CREATE TEMP TABLE IF NOT EXISTS "
                                       "keep_ids (id INTEGER PRIMARY KEY);",
-                                      errp) : NULL;
+                                      errp)
+                            : NULL;
     ok = keep && run(c, keep, errp) && exec(c, "DELETE FROM keep_ids;", errp);
     sqlite3_finalize(keep);
     for (size_t i = 0; ok && i < n; i++) {
@@ -387,14 +401,17 @@ bool catalog_update_image(struct catalog *c, const char *path,
         int64_t same = same_snapshot(c, img, snaps[i].sn, &known);
         if (same >= 0 && (!snaps[i].state || known)) {
             char sql[96];
-            snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO keep_ids "
-                     "VALUES (%lld);", (long long)same);
+            snprintf(sql, sizeof(sql),
+                     "INSERT OR IGNORE INTO keep_ids "
+                     "VALUES (%lld);",
+                     (long long)same);
             ok = exec(c, sql, errp);
         }
     }
     if (ok) {
         char sql[160];
-        snprintf(sql, sizeof(sql), "DELETE FROM snapshots WHERE image_id = "
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM snapshots WHERE image_id = "
                  "%lld AND id NOT IN (SELECT id FROM keep_ids);",
                  (long long)img);
         ok = exec(c, sql, errp);
@@ -411,8 +428,7 @@ bool catalog_update_image(struct catalog *c, const char *path,
 
 bool catalog_forget_image(struct catalog *c, const char *path, Error **errp)
 {
-    sqlite3_stmt *st = prepare(c, "DELETE FROM images WHERE path = ?1;",
-                               errp);
+    sqlite3_stmt *st = prepare(c, "DELETE FROM images WHERE path = ?1;", errp);
     if (!st) {
         return false;
     }
@@ -427,8 +443,8 @@ bool catalog_image_paths(struct catalog *c, char ***paths, size_t *n,
 {
     *paths = NULL;
     *n = 0;
-    sqlite3_stmt *st = prepare(c, "SELECT path FROM images ORDER BY path;",
-                               errp);
+    sqlite3_stmt *st =
+        prepare(c, "SELECT path FROM images ORDER BY path;", errp);
     if (!st) {
         return false;
     }
@@ -458,18 +474,18 @@ bool catalog_query(struct catalog *c, const char *sql, catalog_row_fn fn,
         error_setg(errp, "no SQL statement");
         return false;
     }
-    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' ||
-                    *tail == ';')) {
+    while (tail &&
+           (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';')) {
         tail++;
     }
     if (tail && *tail) {
-        error_setg(errp, "one statement at a time (extra text: '%.40s')",
-                   tail);
+        error_setg(errp, "one statement at a time (extra text: '%.40s')", tail);
         sqlite3_finalize(st);
         return false;
     }
     if (!sqlite3_stmt_readonly(st)) {
-        error_setg(errp, "the catalog is read-only here: only queries "
+        error_setg(errp,
+                   "the catalog is read-only here: only queries "
                    "(SELECT ...) are allowed; 'hop catalog sync' rebuilds "
                    "it from the images");
         sqlite3_finalize(st);

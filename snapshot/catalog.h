@@ -59,8 +59,7 @@ bool catalog_image_paths(struct catalog *c, char ***paths, size_t *n,
 
 /* Runs one read-only SQL statement; fn sees each row (values as text,
  * NULL for SQL NULL).  Statements that would write are refused. */
-typedef void (*catalog_row_fn)(void *ctx, int ncols,
-                               const char *const *names,
+typedef void (*catalog_row_fn)(void *ctx, int ncols, const char *const *names,
                                const char *const *values);
 bool catalog_query(struct catalog *c, const char *sql, catalog_row_fn fn,
                    void *ctx, Error **errp);

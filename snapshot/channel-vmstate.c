@@ -13,16 +13,16 @@
 
 struct vmstate_backend {
     BlockDev *bs;
-    char *snapshot;      /* reader: NULL = active layer */
+    char *snapshot; /* reader: NULL = active layer */
     uint64_t pos;
-    uint64_t limit;      /* reader: bytes in the stream */
-    snapshot_progress_fn progress;     /* reader: may be NULL */
+    uint64_t limit;                /* reader: bytes in the stream */
+    snapshot_progress_fn progress; /* reader: may be NULL */
     void *progress_ctx;
     uint64_t next_report;
 };
 
-static ssize_t vmstate_writev(void *opaque, const struct iovec *iov,
-                              int iovcnt, Error **errp)
+static ssize_t vmstate_writev(void *opaque, const struct iovec *iov, int iovcnt,
+                              Error **errp)
 {
     struct vmstate_backend *b = opaque;
     size_t total = 0;
@@ -70,9 +70,9 @@ static const struct chan_ops vmstate_ops = {
     .close = vmstate_close,
 };
 
-static Channel *new_channel(BlockDev *bs, const char *snapshot,
-                            uint64_t limit, bool writable,
-                            snapshot_progress_fn progress, void *ctx)
+static Channel *new_channel(BlockDev *bs, const char *snapshot, uint64_t limit,
+                            bool writable, snapshot_progress_fn progress,
+                            void *ctx)
 {
     struct vmstate_backend *b = xcalloc(1, sizeof(*b));
     b->snapshot = snapshot ? xstrdup(snapshot) : NULL;
@@ -90,7 +90,7 @@ Channel *chan_new_vmstate_writer(BlockDev *bs, Error **errp)
 {
     struct blk_snapshot *l;
     size_t n;
-    if (!blk_snapshot_list(bs, &l, &n, errp)) {   /* qcow2 only */
+    if (!blk_snapshot_list(bs, &l, &n, errp)) { /* qcow2 only */
         return NULL;
     }
     blk_snapshot_list_free(l, n);

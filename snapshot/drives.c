@@ -35,8 +35,10 @@ bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
                 return false;
             }
             if (!snapshot_drive_capable(d->bs)) {
-                error_setg(errp, "drive '%s' (%s) cannot take snapshots: "
-                           "it is %s", d->name, d->bs->filename,
+                error_setg(errp,
+                           "drive '%s' (%s) cannot take snapshots: "
+                           "it is %s",
+                           d->name, d->bs->filename,
                            d->bs->readonly ? "read-only" : "not qcow2");
                 return false;
             }
@@ -50,7 +52,8 @@ bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
                 continue;
             }
             if (!snapshot_drive_capable(all[i].bs)) {
-                error_setg(errp, "drive '%s' (%s) is writable but does not "
+                error_setg(errp,
+                           "drive '%s' (%s) is writable but does not "
                            "support snapshots (%s); use qcow2",
                            all[i].name, all[i].bs->filename,
                            blk_format(all[i].bs));
@@ -62,17 +65,19 @@ bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
         }
     }
     if (plan->n == 0) {
-        error_setg(errp, "no qcow2 drive to hold the state: add -drive "
+        error_setg(errp,
+                   "no qcow2 drive to hold the state: add -drive "
                    "file=X.qcow2 (if=none is enough; create it with "
                    "'hop img create X.qcow2 1G')");
         return false;
     }
     for (size_t i = 0; i < plan->n; i++) {
         if (blk_is_inactive(plan->drives[i].bs)) {
-            error_setg(errp, "drive '%s' (%s) is inactive: it belongs to "
+            error_setg(errp,
+                       "drive '%s' (%s) is inactive: it belongs to "
                        "the other end of a migration (on a source, 'cont' "
-                       "takes it back)", plan->drives[i].name,
-                       plan->drives[i].bs->filename);
+                       "takes it back)",
+                       plan->drives[i].name, plan->drives[i].bs->filename);
             return false;
         }
     }
@@ -84,8 +89,10 @@ bool snapshot_plan_make(const struct snapshot_drive *all, size_t nall,
                 return true;
             }
         }
-        error_setg(errp, "drive '%s' for the state is not among the "
-                   "snapshot's writable qcow2 drives", vmstate);
+        error_setg(errp,
+                   "drive '%s' for the state is not among the "
+                   "snapshot's writable qcow2 drives",
+                   vmstate);
         return false;
     }
     return true;

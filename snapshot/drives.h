@@ -14,7 +14,7 @@
 #define SNAPSHOT_MAX_DRIVES 8
 
 struct snapshot_drive {
-    const char *name;        /* "ide0-hd0", "none0" */
+    const char *name; /* "ide0-hd0", "none0" */
     BlockDev *bs;
 };
 
@@ -22,7 +22,7 @@ struct snapshot_drive {
 struct snapshot_plan {
     struct snapshot_drive drives[SNAPSHOT_MAX_DRIVES];
     size_t n;
-    size_t state;            /* index into drives of the state holder */
+    size_t state; /* index into drives of the state holder */
 };
 
 /* Does this drive take internal snapshots (writable qcow2)? */

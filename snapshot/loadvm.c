@@ -19,21 +19,23 @@ static bool check_tag(const struct snapshot_plan *plan, const char *tag,
 {
     for (size_t i = 0; i < plan->n; i++) {
         if (!blk_snapshot_find(plan->drives[i].bs, tag, state_sn, NULL)) {
-            error_setg(errp, "Snapshot '%s' does not exist in drive '%s' "
-                       "(%s)", tag, plan->drives[i].name,
-                       plan->drives[i].bs->filename);
+            error_setg(errp,
+                       "Snapshot '%s' does not exist in drive '%s' "
+                       "(%s)",
+                       tag, plan->drives[i].name, plan->drives[i].bs->filename);
             return false;
         }
         blk_snapshot_clear(state_sn);
     }
-    if (!blk_snapshot_find(plan->drives[plan->state].bs, tag, state_sn,
-                           errp)) {
+    if (!blk_snapshot_find(plan->drives[plan->state].bs, tag, state_sn, errp)) {
         return false;
     }
     if (state_sn->vm_state_size == 0) {
-        error_setg(errp, "snapshot '%s' is disk-only: it holds no machine "
+        error_setg(errp,
+                   "snapshot '%s' is disk-only: it holds no machine "
                    "state (revert the disk offline with 'hop img snapshot "
-                   "-a %s')", tag, tag);
+                   "-a %s')",
+                   tag, tag);
         blk_snapshot_clear(state_sn);
         return false;
     }
@@ -58,8 +60,10 @@ static bool check_state_header(const struct snapshot_target *t, BlockDev *bs,
     }
     const char *mine = section_registry_machine(machine_registry(t->m));
     if (strcmp(h.machine, mine) != 0) {
-        error_setg(errp, "snapshot '%s' holds the state of a '%s' machine; "
-                   "this one is '%s'", sn->name, PRINTABLE(h.machine), mine);
+        error_setg(errp,
+                   "snapshot '%s' holds the state of a '%s' machine; "
+                   "this one is '%s'",
+                   sn->name, PRINTABLE(h.machine), mine);
         return false;
     }
     return true;
@@ -73,8 +77,8 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
     sel = sel ? sel : &all;
     struct snapshot_plan plan;
     struct blk_snapshot sn = { 0 };
-    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices,
-                            sel->ndevices, sel->vmstate, &plan, errp) ||
+    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices, sel->ndevices,
+                            sel->vmstate, &plan, errp) ||
         !check_tag(&plan, tag, &sn, errp)) {
         return false;
     }
@@ -108,8 +112,8 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
             chan_close(f, NULL);
         }
         if (!ok) {
-            error_prepend(errp, "cannot load the state of snapshot '%s': ",
-                          tag);
+            error_prepend(errp,
+                          "cannot load the state of snapshot '%s': ", tag);
         }
     }
     blk_snapshot_clear(&sn);
@@ -122,9 +126,9 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
     } else if (runstate_is_running(before)) {
         back = vm_start(t->m, &rerr);
     } else {
-        back = vm_stop(t->m, before == RUN_STATE_PRELAUNCH ? before
-                                                           : RUN_STATE_PAUSED,
-                       &rerr);
+        back = vm_stop(
+            t->m, before == RUN_STATE_PRELAUNCH ? before : RUN_STATE_PAUSED,
+            &rerr);
     }
     if (!back) {
         snapshot_warn(t, "%s", error_get_pretty(rerr));
@@ -139,8 +143,8 @@ bool snapshot_delete(const struct snapshot_target *t, const char *tag,
     static const struct snapshot_select all = { 0 };
     sel = sel ? sel : &all;
     struct snapshot_plan plan;
-    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices,
-                            sel->ndevices, sel->vmstate, &plan, errp)) {
+    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices, sel->ndevices,
+                            sel->vmstate, &plan, errp)) {
         return false;
     }
     size_t found = 0;
@@ -160,9 +164,10 @@ bool snapshot_delete(const struct snapshot_target *t, const char *tag,
         }
         Error *err = NULL;
         if (!catalog_note_image_at(t->catalog, bs, NULL, NULL, &err)) {
-            snapshot_warn(t, "the catalog was not updated (run 'hop catalog "
-                          "sync %s'): %s", bs->filename,
-                          error_get_pretty(err));
+            snapshot_warn(t,
+                          "the catalog was not updated (run 'hop catalog "
+                          "sync %s'): %s",
+                          bs->filename, error_get_pretty(err));
             error_free(err);
         }
     }

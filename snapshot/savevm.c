@@ -43,8 +43,7 @@ static bool write_state(const struct snapshot_target *t, BlockDev *bs,
     /* Drain what the accelerator logged as dirty while the guest ran:
      * setup marks every page anyway, and a stale log would send each
      * page a second time. */
-    bool ok = machine_sync_dirty(t->m, errp) &&
-              stream_save_setup(reg, f, errp);
+    bool ok = machine_sync_dirty(t->m, errp) && stream_save_setup(reg, f, errp);
     lay->setup_end = chan_tell(f);
     /* RAM in pieces (the machine is stopped: one pass), so progress shows
      * and a test can stop in the middle. */
@@ -103,13 +102,12 @@ static bool summarise_new(BlockDev *bs, const char *tag,
     }
     size_t len = (size_t)(lay->setup_end + tail);
     uint8_t *buf = xmalloc(len ? len : 1);
-    bool ok = blk_vmstate_pread(bs, tag, 0, buf, (size_t)lay->setup_end,
-                                errp) &&
-              blk_vmstate_pread(bs, tag, lay->complete_start,
-                                buf + lay->setup_end, (size_t)tail, errp) &&
-              state_summary_read(buf, len,
-                                 lay->complete_start - lay->setup_end, sum,
-                                 errp);
+    bool ok =
+        blk_vmstate_pread(bs, tag, 0, buf, (size_t)lay->setup_end, errp) &&
+        blk_vmstate_pread(bs, tag, lay->complete_start, buf + lay->setup_end,
+                          (size_t)tail, errp) &&
+        state_summary_read(buf, len, lay->complete_start - lay->setup_end, sum,
+                           errp);
     free(buf);
     return ok;
 }
@@ -132,8 +130,8 @@ static bool save_stopped(const struct snapshot_target *t,
     BlockDev *state = plan->drives[plan->state].bs;
     if (!fault_inject("savevm-stopped", errp) ||
         !write_state(t, state, lay, errp)) {
-        error_prepend(errp, "cannot write the state into %s: ",
-                      state->filename);
+        error_prepend(errp,
+                      "cannot write the state into %s: ", state->filename);
         return false;
     }
     if (!fault_inject("savevm-state-written", errp)) {
@@ -157,7 +155,7 @@ static bool save_stopped(const struct snapshot_target *t,
         .date_sec = (uint32_t)now.tv_sec,
         .date_nsec = (uint32_t)now.tv_nsec,
         .vm_clock_nsec = (uint64_t)machine_vm_clock_ns(t->m),
-        .icount = -1,        /* no record/replay: not recorded, as QEMU */
+        .icount = -1, /* no record/replay: not recorded, as QEMU */
     };
     for (size_t i = 0; i < plan->n; i++) {
         BlockDev *bs = plan->drives[i].bs;
@@ -195,8 +193,10 @@ static void note_catalog(const struct snapshot_target *t,
     Error *err = NULL;
     bool have = summarise_new(state, tag, lay, &sum, &err);
     if (!have) {
-        snapshot_warn(t, "snapshot '%s' is in the catalog without its "
-                      "sections: %s", tag, error_get_pretty(err));
+        snapshot_warn(t,
+                      "snapshot '%s' is in the catalog without its "
+                      "sections: %s",
+                      tag, error_get_pretty(err));
         error_free(err);
         err = NULL;
     }
@@ -204,9 +204,10 @@ static void note_catalog(const struct snapshot_target *t,
         bool mine = i == plan->state;
         if (!catalog_note_image_at(t->catalog, plan->drives[i].bs, tag,
                                    mine && have ? &sum : NULL, &err)) {
-            snapshot_warn(t, "the catalog was not updated (run 'hop catalog "
-                          "sync %s'): %s", plan->drives[i].bs->filename,
-                          error_get_pretty(err));
+            snapshot_warn(t,
+                          "the catalog was not updated (run 'hop catalog "
+                          "sync %s'): %s",
+                          plan->drives[i].bs->filename, error_get_pretty(err));
             error_free(err);
             err = NULL;
         }
@@ -224,8 +225,8 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
     static const struct snapshot_select all = { 0 };
     sel = sel ? sel : &all;
     struct snapshot_plan plan;
-    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices,
-                            sel->ndevices, sel->vmstate, &plan, errp)) {
+    if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices, sel->ndevices,
+                            sel->vmstate, &plan, errp)) {
         return false;
     }
     char name[64];
@@ -255,8 +256,7 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
         return false;
     }
     note_catalog(t, &plan, tag, &lay);
-    if (out && !blk_snapshot_find(plan.drives[plan.state].bs, tag, out,
-                                  errp)) {
+    if (out && !blk_snapshot_find(plan.drives[plan.state].bs, tag, out, errp)) {
         return false;
     }
     return true;

@@ -14,7 +14,7 @@
 struct walk_ctx {
     struct state_summary *out;
     size_t cap;
-    struct lookup index;        /* "instance:idstr" -> out->sections */
+    struct lookup index; /* "instance:idstr" -> out->sections */
     struct ram_decoder dec;
 };
 
@@ -34,7 +34,7 @@ static int on_body(void *opaque, const struct stream_walk_record *rec,
     if (strcmp(rec->idstr, RAM_SECTION_IDSTR) != 0 ||
         rec->type == STREAM_SECTION_FULL ||
         rec->version_id != RAM_SECTION_VERSION) {
-        return STREAM_BODY_UNKNOWN;   /* the walker finds the footer */
+        return STREAM_BODY_UNKNOWN; /* the walker finds the footer */
     }
     struct ram_reader rd;
     struct ram_mem_source src;
@@ -51,8 +51,9 @@ static bool on_record(void *opaque, const struct stream_walk_record *rec,
 {
     struct walk_ctx *c = opaque;
     if (rec->depth != 0 || !rec->idstr ||
-        (rec->type != STREAM_SECTION_START && rec->type != STREAM_SECTION_PART &&
-         rec->type != STREAM_SECTION_END && rec->type != STREAM_SECTION_FULL)) {
+        (rec->type != STREAM_SECTION_START &&
+         rec->type != STREAM_SECTION_PART && rec->type != STREAM_SECTION_END &&
+         rec->type != STREAM_SECTION_FULL)) {
         return true;
     }
     struct state_summary *s = c->out;
@@ -95,8 +96,10 @@ bool state_summary_read(const uint8_t *data, size_t len, uint64_t ram_extra,
     struct stream_walk_result res;
     bool ok = stream_walk(data, len, &walk_ops, &c, &res, errp);
     if (ok && !res.complete) {
-        error_setg(errp, "the state ends at offset %llu before its EOF "
-                   "record", (unsigned long long)res.end);
+        error_setg(errp,
+                   "the state ends at offset %llu before its EOF "
+                   "record",
+                   (unsigned long long)res.end);
         ok = false;
     }
     for (size_t i = 0; i < c.dec.nblocks; i++) {

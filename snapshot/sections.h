@@ -15,12 +15,12 @@ struct state_section {
     char idstr[256];
     uint32_t instance;
     uint32_t version;
-    uint64_t size;           /* header + body + footer of all its records */
+    uint64_t size; /* header + body + footer of all its records */
 };
 
 struct state_summary {
     char machine[256];
-    uint64_t ram_size;       /* total of the RAM blocks; 0 if none */
+    uint64_t ram_size; /* total of the RAM blocks; 0 if none */
     struct state_section *sections;
     size_t nsections;
 };

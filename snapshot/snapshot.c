@@ -31,8 +31,7 @@ static bool has_name(BlockDev *bs, const char *name)
 }
 
 bool snapshot_list_common(const struct snapshot_target *t,
-                            struct blk_snapshot **list, size_t *n,
-                            Error **errp)
+                          struct blk_snapshot **list, size_t *n, Error **errp)
 {
     struct snapshot_plan plan;
     if (!snapshot_plan_make(t->drives, t->ndrives, NULL, 0, NULL, &plan,
@@ -47,8 +46,8 @@ bool snapshot_list_common(const struct snapshot_target *t,
     for (size_t i = 0; i < *n; i++) {
         bool everywhere = true;
         for (size_t d = 0; everywhere && d < plan.n; d++) {
-            everywhere = d == plan.state ||
-                         has_name(plan.drives[d].bs, (*list)[i].name);
+            everywhere =
+                d == plan.state || has_name(plan.drives[d].bs, (*list)[i].name);
         }
         if (everywhere) {
             (*list)[keep++] = (*list)[i];

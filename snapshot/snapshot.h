@@ -15,15 +15,15 @@ struct machine;
 
 /* done of total bytes of state written or read; called every few MiB on
  * the thread that runs the operation. */
-typedef void (*snapshot_progress_fn)(void *ctx, const char *what,
-                                     uint64_t done, uint64_t total);
+typedef void (*snapshot_progress_fn)(void *ctx, const char *what, uint64_t done,
+                                     uint64_t total);
 
 struct snapshot_target {
     struct machine *m;
-    const struct snapshot_drive *drives;   /* every drive of the machine */
+    const struct snapshot_drive *drives; /* every drive of the machine */
     size_t ndrives;
-    const char *catalog;                   /* path, or NULL: none */
-    snapshot_progress_fn progress;         /* may be NULL */
+    const char *catalog;           /* path, or NULL: none */
+    snapshot_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     /* A step that failed without failing the operation (the catalog);
      * error_report when NULL. */
@@ -45,7 +45,6 @@ void snapshot_warn(const struct snapshot_target *t, const char *fmt, ...)
 /* The snapshots of the state drive that every other snapshotted drive
  * also has, as QEMU's `info snapshots` lists them. */
 bool snapshot_list_common(const struct snapshot_target *t,
-                            struct blk_snapshot **list, size_t *n,
-                            Error **errp);
+                          struct blk_snapshot **list, size_t *n, Error **errp);
 
 #endif

@@ -11,8 +11,8 @@
 
 void snapshot_human_size(uint64_t v, char *buf, size_t len)
 {
-    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
-                                         "PiB", "EiB" };
+    static const char *const units[] = { "B",   "KiB", "MiB", "GiB",
+                                         "TiB", "PiB", "EiB" };
     int i = 0;
     double d = (double)v;
     while (i < 6 && d >= 1000.0) {
@@ -65,15 +65,15 @@ json_t *snapshot_info_json(const struct blk_snapshot *sn)
     if (sn->icount != -1) {
         json_object_set_new(o, "icount", json_integer(sn->icount));
     }
-    json_object_set_new(o, "vm-clock-nsec",
-                        json_integer((json_int_t)(sn->vm_clock_nsec %
-                                                  1000000000)));
+    json_object_set_new(
+        o, "vm-clock-nsec",
+        json_integer((json_int_t)(sn->vm_clock_nsec % 1000000000)));
     json_object_set_new(o, "name", json_string(sn->name));
     json_object_set_new(o, "date-sec", json_integer(sn->date_sec));
     json_object_set_new(o, "date-nsec", json_integer(sn->date_nsec));
-    json_object_set_new(o, "vm-clock-sec",
-                        json_integer((json_int_t)(sn->vm_clock_nsec /
-                                                  1000000000)));
+    json_object_set_new(
+        o, "vm-clock-sec",
+        json_integer((json_int_t)(sn->vm_clock_nsec / 1000000000)));
     json_object_set_new(o, "id", json_string(sn->id));
     json_object_set_new(o, "vm-state-size",
                         json_integer((json_int_t)sn->vm_state_size));
@@ -84,8 +84,8 @@ json_t *image_info_json(BlockDev *bs, const char *filename,
                         const struct blk_snapshot *snaps, size_t nsnaps)
 {
     struct stat st;
-    uint64_t actual = stat(filename, &st) == 0 ?
-                      (uint64_t)st.st_blocks * 512 : 0;
+    uint64_t actual =
+        stat(filename, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
     struct blk_info info;
     blk_get_info(bs, &info);
     json_t *o = json_object();
@@ -106,14 +106,13 @@ json_t *image_info_json(BlockDev *bs, const char *filename,
     json_object_set_new(o, "format", json_string(blk_format(bs)));
     json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
     if (info.compat) {
-        json_t *d = json_pack("{s:s,s:s,s:b,s:i,s:b,s:b}", "compat",
-                              info.compat, "compression-type",
-                              info.compression, "lazy-refcounts",
-                              info.lazy_refcounts, "refcount-bits",
-                              (int)info.refcount_bits, "corrupt",
-                              info.corrupt, "extended-l2", info.extended_l2);
-        json_object_set_new(o, "format-specific", json_pack(
-            "{s:s,s:o}", "type", "qcow2", "data", d));
+        json_t *d = json_pack(
+            "{s:s,s:s,s:b,s:i,s:b,s:b}", "compat", info.compat,
+            "compression-type", info.compression, "lazy-refcounts",
+            info.lazy_refcounts, "refcount-bits", (int)info.refcount_bits,
+            "corrupt", info.corrupt, "extended-l2", info.extended_l2);
+        json_object_set_new(o, "format-specific",
+                            json_pack("{s:s,s:o}", "type", "qcow2", "data", d));
     }
     json_object_set_new(o, "dirty-flag", json_boolean(info.dirty));
     return o;

@@ -25,8 +25,7 @@ char *xstrdup(const char *s);
 /* At most n bytes of s, NUL-terminated. */
 char *xstrndup(const char *s, size_t n);
 /* A formatted string, like asprintf. */
-char *xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap)
     __attribute__((format(printf, 1, 0)));
 

@@ -15,8 +15,8 @@ static inline uint16_t be16_get(const void *p)
 static inline uint32_t be32_get(const void *p)
 {
     const uint8_t *b = p;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-           (uint32_t)b[2] << 8 | b[3];
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
+        b[3];
 }
 
 static inline uint64_t be64_get(const void *p)

@@ -10,8 +10,8 @@
 
 struct fault_plan {
     char point[64];
-    unsigned long pass;      /* 1-based */
-    bool fail;               /* else exit */
+    unsigned long pass; /* 1-based */
+    bool fail;          /* else exit */
     atomic_ulong hits;
 };
 
@@ -63,8 +63,10 @@ static void read_plan(void)
     }
     const struct fault_point *fp = find_point(plan.point);
     if (!fp) {
-        fprintf(stderr, "hop: HOP_FAULT=%s: no such point (hop fault-points "
-                "lists them)\n", env);
+        fprintf(stderr,
+                "hop: HOP_FAULT=%s: no such point (hop fault-points "
+                "lists them)\n",
+                env);
         return;
     }
     if (plan.fail && !fp->can_fail) {

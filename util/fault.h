@@ -24,8 +24,8 @@ struct fault_point {
      * (fault_exit_point): an error there would tell a caller that work
      * which was done failed. */
     bool can_fail;
-    const char *ops;     /* operations passing here: "savevm img-snapshot" */
-    const char *what;    /* the step, in a few words */
+    const char *ops;  /* operations passing here: "savevm img-snapshot" */
+    const char *what; /* the step, in a few words */
 };
 
 /* Every point, ending with name NULL. */

@@ -32,10 +32,18 @@ void AnnotateIgnoreWritesEnd(const char *file, int line);
         AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                            \
     } while (0)
 #else
-#define GUEST_READS_BEGIN() do { } while (0)
-#define GUEST_READS_END() do { } while (0)
-#define GUEST_ACCESS_BEGIN() do { } while (0)
-#define GUEST_ACCESS_END() do { } while (0)
+#define GUEST_READS_BEGIN()                                                    \
+    do {                                                                       \
+    } while (0)
+#define GUEST_READS_END()                                                      \
+    do {                                                                       \
+    } while (0)
+#define GUEST_ACCESS_BEGIN()                                                   \
+    do {                                                                       \
+    } while (0)
+#define GUEST_ACCESS_END()                                                     \
+    do {                                                                       \
+    } while (0)
 #endif
 
 #endif

@@ -35,16 +35,16 @@ ssize_t io_pread_full(int fd, void *buf, size_t len, uint64_t off)
 
 /* Where write_loop writes. */
 enum write_dest {
-    AT_OFFSET,          /* pwritev at off */
-    AT_POSITION,        /* writev at the file position */
-    STREAM,             /* a channel's pipe or file: writev, waiting out
+    AT_OFFSET,     /* pwritev at off */
+    AT_POSITION,   /* writev at the file position */
+    STREAM,        /* a channel's pipe or file: writev, waiting out
                          * EAGAIN on a descriptor made non-blocking */
-    STREAM_SOCKET,      /* the same with sendmsg(MSG_NOSIGNAL) */
+    STREAM_SOCKET, /* the same with sendmsg(MSG_NOSIGNAL) */
 };
 
 /* The one write loop: interrupted and short writes go on. */
-static bool write_loop(int fd, struct iovec *iov, int cnt,
-                       enum write_dest dest, uint64_t off)
+static bool write_loop(int fd, struct iovec *iov, int cnt, enum write_dest dest,
+                       uint64_t off)
 {
     while (cnt > 0) {
         int batch = cnt < IOV_MAX ? cnt : IOV_MAX;
@@ -52,14 +52,12 @@ static bool write_loop(int fd, struct iovec *iov, int cnt,
         if (dest == AT_OFFSET) {
             n = pwritev(fd, iov, batch, (off_t)off);
         } else if (dest == STREAM_SOCKET) {
-            struct msghdr msg = { .msg_iov = iov,
-                                  .msg_iovlen = (size_t)batch };
+            struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)batch };
             n = sendmsg(fd, &msg, MSG_NOSIGNAL);
         } else {
             n = writev(fd, iov, batch);
         }
-        if (n < 0 && (errno == EINTR ||
-                      (errno == EAGAIN && dest >= STREAM))) {
+        if (n < 0 && (errno == EINTR || (errno == EAGAIN && dest >= STREAM))) {
             continue;
         }
         if (n <= 0) {
@@ -100,15 +98,14 @@ bool mkdir_p(const char *path, mode_t mode, Error **errp)
 {
     char *dir = xstrdup(path);
     /* Each parent in turn, then path itself. */
-    for (char *p = dir + (*dir != '\0'); ; p++) {
+    for (char *p = dir + (*dir != '\0');; p++) {
         if (*p != '/' && *p != '\0') {
             continue;
         }
         char c = *p;
         *p = '\0';
         if (mkdir(dir, mode) < 0 && errno != EEXIST) {
-            error_setg_errno(errp, errno, "cannot create directory '%s'",
-                             dir);
+            error_setg_errno(errp, errno, "cannot create directory '%s'", dir);
             free(dir);
             return false;
         }

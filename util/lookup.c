@@ -90,7 +90,7 @@ void lookup_init(struct lookup *t)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         t->key[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^
-                     (uint64_t)(uintptr_t)t;
+            (uint64_t)(uintptr_t)t;
         t->key[1] ^= (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
     }
 }
@@ -167,8 +167,8 @@ static bool get(const struct lookup *t, uint64_t hash, uint64_t num,
     return true;
 }
 
-static bool add(struct lookup *t, uint64_t hash, uint64_t num,
-                const char *str, size_t value)
+static bool add(struct lookup *t, uint64_t hash, uint64_t num, const char *str,
+                size_t value)
 {
     /* Keep the load at most one half: probes stay short. */
     if (2 * (t->count + 1) > t->cap) {
@@ -178,8 +178,9 @@ static bool add(struct lookup *t, uint64_t hash, uint64_t num,
     if (s->used) {
         return false;
     }
-    *s = (struct lookup_slot){ .used = true, .hash = hash, .num = num,
-                               .value = value };
+    *s = (struct lookup_slot){
+        .used = true, .hash = hash, .num = num, .value = value
+    };
     if (str) {
         s->str = xstrdup(str);
     }

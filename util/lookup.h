@@ -17,9 +17,9 @@ struct lookup_slot;
 
 struct lookup {
     struct lookup_slot *slots;
-    size_t cap;                 /* a power of two, or 0 before first use */
+    size_t cap; /* a power of two, or 0 before first use */
     size_t count;
-    uint64_t key[2];            /* the hash's secret key */
+    uint64_t key[2]; /* the hash's secret key */
 };
 
 void lookup_init(struct lookup *t);

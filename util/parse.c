@@ -35,13 +35,30 @@ bool parse_size(const char *s, uint64_t default_unit, uint64_t *out)
     }
     uint64_t mult = default_unit;
     switch (toupper((unsigned char)*end)) {
-    case '\0': break;
-    case 'B': mult = 1; end++; break;
-    case 'K': mult = 1ull << 10; end++; break;
-    case 'M': mult = 1ull << 20; end++; break;
-    case 'G': mult = 1ull << 30; end++; break;
-    case 'T': mult = 1ull << 40; end++; break;
-    default: return false;
+    case '\0':
+        break;
+    case 'B':
+        mult = 1;
+        end++;
+        break;
+    case 'K':
+        mult = 1ull << 10;
+        end++;
+        break;
+    case 'M':
+        mult = 1ull << 20;
+        end++;
+        break;
+    case 'G':
+        mult = 1ull << 30;
+        end++;
+        break;
+    case 'T':
+        mult = 1ull << 40;
+        end++;
+        break;
+    default:
+        return false;
     }
     if (mult > 1 && (*end == 'i' || *end == 'I')) {
         end++;

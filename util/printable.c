@@ -15,25 +15,25 @@ static size_t printable_char(const uint8_t *p, size_t n)
         return b >= 0x20 && b < 0x7f && b != '\\';
     }
     size_t len;
-    uint8_t lo = 0x80, hi = 0xbf;   /* range of the second byte */
+    uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
     if (b >= 0xc2 && b <= 0xdf) {
         len = 2;
         if (b == 0xc2) {
-            lo = 0xa0;              /* U+0080..U+009F: C1 controls */
+            lo = 0xa0; /* U+0080..U+009F: C1 controls */
         }
     } else if (b >= 0xe0 && b <= 0xef) {
         len = 3;
         if (b == 0xe0) {
-            lo = 0xa0;              /* overlong */
+            lo = 0xa0; /* overlong */
         } else if (b == 0xed) {
-            hi = 0x9f;              /* surrogates */
+            hi = 0x9f; /* surrogates */
         }
     } else if (b >= 0xf0 && b <= 0xf4) {
         len = 4;
         if (b == 0xf0) {
-            lo = 0x90;              /* overlong */
+            lo = 0x90; /* overlong */
         } else if (b == 0xf4) {
-            hi = 0x8f;              /* past U+10FFFF */
+            hi = 0x8f; /* past U+10FFFF */
         }
     } else {
         return 0;

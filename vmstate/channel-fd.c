@@ -48,8 +48,8 @@ static ssize_t fd_read(void *opaque, void *buf, size_t len, Error **errp)
 {
     struct fd_backend *b = opaque;
     for (;;) {
-        ssize_t n = b->is_socket ? recv(b->fd, buf, len, 0)
-                                 : read(b->fd, buf, len);
+        ssize_t n =
+            b->is_socket ? recv(b->fd, buf, len, 0) : read(b->fd, buf, len);
         if (n >= 0) {
             return n;
         }

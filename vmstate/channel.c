@@ -13,8 +13,8 @@
 #include "util/be.h"
 #include "util/clock.h"
 
-#define CHAN_BUF_SIZE  (64 * 1024)
-#define CHAN_IOV_MAX   64
+#define CHAN_BUF_SIZE (64 * 1024)
+#define CHAN_IOV_MAX 64
 /* Puts of at least this many bytes go to the kernel by reference. */
 #define CHAN_DIRECT_MIN 4096
 
@@ -26,20 +26,20 @@ struct Channel {
     Error *err;
 
     uint8_t *buf;
-    size_t buf_used;           /* writer: bytes in buf; reader: valid bytes */
-    size_t buf_pos;            /* reader: next byte to consume */
+    size_t buf_used; /* writer: bytes in buf; reader: valid bytes */
+    size_t buf_pos;  /* reader: next byte to consume */
     struct iovec iov[CHAN_IOV_MAX];
     int iovcnt;
     size_t iov_bytes;
     bool backend_eof;
 
-    uint64_t pos;              /* bytes put or consumed so far */
+    uint64_t pos; /* bytes put or consumed so far */
     struct chan_stats stats;
 
-    uint64_t rate_limit;       /* bytes per window, 0 = none */
+    uint64_t rate_limit; /* bytes per window, 0 = none */
     uint64_t window_start_ns;
-    uint64_t window_pos;       /* pos + charged at window start */
-    uint64_t charged;          /* bytes sent elsewhere, for the limit */
+    uint64_t window_pos; /* pos + charged at window start */
+    uint64_t charged;    /* bytes sent elsewhere, for the limit */
 };
 
 Channel *chan_new(const struct chan_ops *ops, void *opaque, bool writable,
@@ -143,8 +143,8 @@ bool chan_flush(Channel *f)
         ssize_t n = f->ops->writev(f->opaque, f->iov, f->iovcnt, &err);
         f->stats.backend_calls++;
         if (n < 0) {
-            error_prepend(&err, "%s: write failed at offset %llu: ",
-                          f->name, (unsigned long long)(f->pos - f->iov_bytes));
+            error_prepend(&err, "%s: write failed at offset %llu: ", f->name,
+                          (unsigned long long)(f->pos - f->iov_bytes));
             chan_set_error_obj(f, err);
         } else {
             f->stats.bytes += (uint64_t)n;
@@ -159,8 +159,9 @@ bool chan_flush(Channel *f)
 static void add_iov(Channel *f, const void *base, size_t len)
 {
     struct iovec *last = f->iovcnt ? &f->iov[f->iovcnt - 1] : NULL;
-    if (last && (const uint8_t *)last->iov_base + last->iov_len ==
-                    (const uint8_t *)base) {
+    if (last &&
+        (const uint8_t *)last->iov_base + last->iov_len ==
+            (const uint8_t *)base) {
         last->iov_len += len;
     } else {
         f->iov[f->iovcnt].iov_base = (void *)base;
@@ -189,7 +190,7 @@ static void put_copy(Channel *f, const void *data, size_t len)
         memcpy(dst, p, n);
         f->buf_used += n;
         f->stats.copied_bytes += n;
-        add_iov(f, dst, n);   /* may flush, which empties buf */
+        add_iov(f, dst, n); /* may flush, which empties buf */
         p += n;
         len -= n;
     }
@@ -270,7 +271,8 @@ void chan_put_counted_string(Channel *f, const char *s)
 static bool reader_ok(Channel *f)
 {
     if (f->writable) {
-        chan_set_error(f, "%s: read from a channel opened for writing", f->name);
+        chan_set_error(f, "%s: read from a channel opened for writing",
+                       f->name);
     }
     return !f->err;
 }
@@ -312,9 +314,10 @@ static size_t fill(Channel *f, size_t want)
 
 static void short_read(Channel *f, uint64_t start, size_t want, size_t got)
 {
-    chan_set_error(f, "%s: unexpected end of stream at offset %llu "
-                   "(wanted %zu bytes, %zu left)", f->name,
-                   (unsigned long long)start, want, got);
+    chan_set_error(f,
+                   "%s: unexpected end of stream at offset %llu "
+                   "(wanted %zu bytes, %zu left)",
+                   f->name, (unsigned long long)start, want, got);
 }
 
 bool chan_get_buffer(Channel *f, void *buf, size_t len)
@@ -335,8 +338,9 @@ bool chan_get_buffer(Channel *f, void *buf, size_t len)
                 ssize_t n = f->ops->read(f->opaque, p, len, &err);
                 f->stats.backend_calls++;
                 if (n < 0) {
-                    error_prepend(&err, "%s: read failed at offset %llu: ",
-                                  f->name, (unsigned long long)f->pos);
+                    error_prepend(&err,
+                                  "%s: read failed at offset %llu: ", f->name,
+                                  (unsigned long long)f->pos);
                     chan_set_error_obj(f, err);
                 } else if (n == 0) {
                     f->backend_eof = true;

@@ -114,9 +114,9 @@ void chan_rate_limit_wait(Channel *f);
 
 /* Counters for statistics. */
 struct chan_stats {
-    uint64_t bytes;          /* bytes passed to/from the backend */
-    uint64_t backend_calls;  /* writev/read calls into the backend */
-    uint64_t copied_bytes;   /* bytes copied into the channel's buffer */
+    uint64_t bytes;         /* bytes passed to/from the backend */
+    uint64_t backend_calls; /* writev/read calls into the backend */
+    uint64_t copied_bytes;  /* bytes copied into the channel's buffer */
 };
 void chan_get_stats(const Channel *f, struct chan_stats *st);
 

@@ -15,7 +15,7 @@ struct walk_section {
     char idstr[256];
     uint32_t instance_id;
     uint32_t version_id;
-    bool live;                  /* opened by START */
+    bool live; /* opened by START */
 };
 
 struct walker {
@@ -25,7 +25,7 @@ struct walker {
     struct stream_walk_result *res;
     struct walk_section *sections;
     size_t nsections, cap;
-    struct lookup ids;          /* section id -> index in sections */
+    struct lookup ids; /* section id -> index in sections */
 };
 
 #define AT(x) ((unsigned long long)(x))
@@ -37,8 +37,10 @@ static bool need(size_t pos, size_t end, size_t n, const char *what,
     if (n <= end - pos) {
         return true;
     }
-    error_setg(errp, "truncated at offset %llu: expected %s (%zu bytes), "
-               "%zu left", AT(pos), what, n, end - pos);
+    error_setg(errp,
+               "truncated at offset %llu: expected %s (%zu bytes), "
+               "%zu left",
+               AT(pos), what, n, end - pos);
     return false;
 }
 
@@ -143,9 +145,10 @@ static bool config_subsection(struct walker *w, size_t *pos, size_t end,
         uint32_t n = be32_get(d + *pos);
         *pos += 4;
         if (n > sizeof(cfg->caps) / sizeof(cfg->caps[0])) {
-            error_setg(errp, "configuration at offset %llu lists %u "
-                       "capabilities (at most %zu make sense)", AT(at), n,
-                       sizeof(cfg->caps) / sizeof(cfg->caps[0]));
+            error_setg(errp,
+                       "configuration at offset %llu lists %u "
+                       "capabilities (at most %zu make sense)",
+                       AT(at), n, sizeof(cfg->caps) / sizeof(cfg->caps[0]));
             return false;
         }
         for (uint32_t i = 0; i < n; i++) {
@@ -163,16 +166,16 @@ static bool config_subsection(struct walker *w, size_t *pos, size_t end,
         memcpy(cfg->uuid, d + *pos, 16);
         *pos += 16;
     } else {
-        error_setg(errp, "unknown configuration subsection '%s' at offset "
-                   "%llu (its length cannot be known)", PRINTABLE(name),
-                   AT(at));
+        error_setg(errp,
+                   "unknown configuration subsection '%s' at offset "
+                   "%llu (its length cannot be known)",
+                   PRINTABLE(name), AT(at));
         return false;
     }
     return true;
 }
 
-static bool walk_config(struct walker *w, size_t *pos, size_t end,
-                        Error **errp)
+static bool walk_config(struct walker *w, size_t *pos, size_t end, Error **errp)
 {
     const uint8_t *d = w->data;
     struct stream_walk_config *cfg = xcalloc(1, sizeof(*cfg));
@@ -184,8 +187,10 @@ static bool walk_config(struct walker *w, size_t *pos, size_t end,
     }
     uint32_t n = be32_get(d + p);
     if (n > 255) {
-        error_setg(errp, "configuration at offset %llu: machine name of %u "
-                   "bytes (expected at most 255)", AT(*pos), n);
+        error_setg(errp,
+                   "configuration at offset %llu: machine name of %u "
+                   "bytes (expected at most 255)",
+                   AT(*pos), n);
         goto out;
     }
     p += 4;
@@ -203,9 +208,10 @@ static bool walk_config(struct walker *w, size_t *pos, size_t end,
     w->res->has_config = true;
     ok = !w->ops || !w->ops->config || w->ops->config(w->ctx, cfg, errp);
     if (ok) {
-        struct stream_walk_record rec = { .offset = cfg->offset, .size = cfg->size,
-                                     .type = STREAM_CONFIGURATION,
-                                     .idstr = "configuration" };
+        struct stream_walk_record rec = { .offset = cfg->offset,
+                                          .size = cfg->size,
+                                          .type = STREAM_CONFIGURATION,
+                                          .idstr = "configuration" };
         ok = report(w, &rec, errp);
     }
     *pos = p;
@@ -227,8 +233,7 @@ static const struct walk_section *add_section(struct walker *w,
 {
     if (w->nsections == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 16;
-        w->sections = xreallocarray(w->sections, w->cap,
-                                    sizeof(*w->sections));
+        w->sections = xreallocarray(w->sections, w->cap, sizeof(*w->sections));
     }
     w->sections[w->nsections] = *s;
     lookup_add_u64(&w->ids, s->id, w->nsections);
@@ -272,8 +277,9 @@ static bool scan_footer(const uint8_t *d, size_t pos, size_t end, uint32_t id,
     return false;
 }
 
-static bool section_body_and_footer(struct walker *w, struct stream_walk_record *rec,
-                                    size_t *pos, size_t end, Error **errp)
+static bool section_body_and_footer(struct walker *w,
+                                    struct stream_walk_record *rec, size_t *pos,
+                                    size_t end, Error **errp)
 {
     const uint8_t *d = w->data;
     size_t used = 0;
@@ -289,15 +295,16 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
     size_t fpos;
     if (r == STREAM_BODY_DONE) {
         if (used > end - *pos) {
-            error_setg(errp, "section '%s' (id %u): body claims %zu bytes "
-                       "past offset %llu", PRINTABLE(rec->idstr),
-                       rec->section_id, used,
-                       AT(*pos));
+            error_setg(errp,
+                       "section '%s' (id %u): body claims %zu bytes "
+                       "past offset %llu",
+                       PRINTABLE(rec->idstr), rec->section_id, used, AT(*pos));
             return false;
         }
         fpos = *pos + used;
     } else if (!scan_footer(d, *pos, end, rec->section_id, &fpos)) {
-        error_setg(errp, "section '%s' (id %u) at offset %llu: no footer "
+        error_setg(errp,
+                   "section '%s' (id %u) at offset %llu: no footer "
                    "(0x7e, id %u) before offset %llu (truncated?)",
                    PRINTABLE(rec->idstr), rec->section_id, AT(rec->offset),
                    rec->section_id, AT(end));
@@ -312,16 +319,19 @@ static bool section_body_and_footer(struct walker *w, struct stream_walk_record 
         return false;
     }
     if (d[fpos] != STREAM_SECTION_FOOTER) {
-        error_setg(errp, "section '%s' (id %u): expected the footer (0x7e) "
+        error_setg(errp,
+                   "section '%s' (id %u): expected the footer (0x7e) "
                    "at offset %llu, found 0x%02x (the body is longer or "
-                   "shorter than its description)", PRINTABLE(rec->idstr),
-                   rec->section_id, AT(fpos), d[fpos]);
+                   "shorter than its description)",
+                   PRINTABLE(rec->idstr), rec->section_id, AT(fpos), d[fpos]);
         return false;
     }
     if (be32_get(d + fpos + 1) != rec->section_id) {
-        error_setg(errp, "section '%s': footer at offset %llu names section "
-                   "id %u, expected %u", PRINTABLE(rec->idstr), AT(fpos),
-                   be32_get(d + fpos + 1), rec->section_id);
+        error_setg(errp,
+                   "section '%s': footer at offset %llu names section "
+                   "id %u, expected %u",
+                   PRINTABLE(rec->idstr), AT(fpos), be32_get(d + fpos + 1),
+                   rec->section_id);
         return false;
     }
     *pos = fpos + 5;
@@ -333,8 +343,9 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
                                int depth, Error **errp)
 {
     const uint8_t *d = w->data;
-    struct stream_walk_record rec = { .offset = *pos, .type = d[*pos],
-                                 .depth = depth };
+    struct stream_walk_record rec = { .offset = *pos,
+                                      .type = d[*pos],
+                                      .depth = depth };
     size_t p = *pos + 1;
     struct walk_section s = { .live = rec.type == STREAM_SECTION_START };
     if (!need(p, end, 4, "a section id", errp)) {
@@ -348,9 +359,10 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
     }
     /* Empty names and names with NUL bytes come from no writer. */
     if (!s.idstr[0] || strlen(s.idstr) != d[*pos + 5]) {
-        error_setg(errp, "%s record at offset %llu: section name is empty "
-                   "or holds a NUL byte", stream_record_name(rec.type),
-                   AT(*pos));
+        error_setg(errp,
+                   "%s record at offset %llu: section name is empty "
+                   "or holds a NUL byte",
+                   stream_record_name(rec.type), AT(*pos));
         return false;
     }
     s.instance_id = be32_get(d + p);
@@ -358,9 +370,11 @@ static bool walk_section_start(struct walker *w, size_t *pos, size_t end,
     p += 8;
     const struct walk_section *old = find_section(w, s.id);
     if (old) {
-        error_setg(errp, "%s record at offset %llu reuses section id %u "
-                   "(already '%s')", stream_record_name(rec.type), AT(*pos),
-                   s.id, PRINTABLE(old->idstr));
+        error_setg(errp,
+                   "%s record at offset %llu reuses section id %u "
+                   "(already '%s')",
+                   stream_record_name(rec.type), AT(*pos), s.id,
+                   PRINTABLE(old->idstr));
         return false;
     }
     const struct walk_section *sp = add_section(w, &s);
@@ -377,17 +391,19 @@ static bool walk_section_part(struct walker *w, size_t *pos, size_t end,
                               int depth, Error **errp)
 {
     const uint8_t *d = w->data;
-    struct stream_walk_record rec = { .offset = *pos, .type = d[*pos],
-                                 .depth = depth };
+    struct stream_walk_record rec = { .offset = *pos,
+                                      .type = d[*pos],
+                                      .depth = depth };
     if (!need(*pos + 1, end, 4, "a section id", errp)) {
         return false;
     }
     rec.section_id = be32_get(d + *pos + 1);
     const struct walk_section *s = find_section(w, rec.section_id);
     if (!s || !s->live) {
-        error_setg(errp, "%s record at offset %llu for section id %u, which "
-                   "no START record opened", stream_record_name(rec.type),
-                   AT(*pos), rec.section_id);
+        error_setg(errp,
+                   "%s record at offset %llu for section id %u, which "
+                   "no START record opened",
+                   stream_record_name(rec.type), AT(*pos), rec.section_id);
         return false;
     }
     rec.idstr = s->idstr;
@@ -407,8 +423,9 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
                          Error **errp)
 {
     const uint8_t *d = w->data;
-    struct stream_walk_record rec = { .offset = *pos, .type = STREAM_COMMAND,
-                                 .depth = depth };
+    struct stream_walk_record rec = { .offset = *pos,
+                                      .type = STREAM_COMMAND,
+                                      .depth = depth };
     if (!need(*pos + 1, end, 4, "a command header", errp)) {
         return false;
     }
@@ -416,8 +433,10 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
     rec.cmd_len = be16_get(d + *pos + 3);
     size_t p = *pos + 5;
     if (rec.cmd == STREAM_CMD_INVALID || rec.cmd >= NCOMMANDS) {
-        error_setg(errp, "command %u at offset %llu: expected a command "
-                   "between 1 and %zu", rec.cmd, AT(*pos), NCOMMANDS - 1);
+        error_setg(errp,
+                   "command %u at offset %llu: expected a command "
+                   "between 1 and %zu",
+                   rec.cmd, AT(*pos), NCOMMANDS - 1);
         return false;
     }
     int want = commands[rec.cmd].len;
@@ -425,7 +444,9 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
         (want == -2 && rec.cmd_len != 0 && rec.cmd_len != 16)) {
         error_setg(errp, "command %s at offset %llu: length %u, expected %s",
                    commands[rec.cmd].name, AT(*pos), rec.cmd_len,
-                   want == -2 ? "0 or 16" : want == 4 ? "4" : "0");
+                   want == -2      ? "0 or 16"
+                       : want == 4 ? "4"
+                                   : "0");
         return false;
     }
     if (!need(p, end, rec.cmd_len, "the command's data", errp)) {
@@ -439,8 +460,10 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
         return report(w, &rec, errp);
     }
     if (depth > 0) {
-        error_setg(errp, "PACKAGED command at offset %llu inside a PACKAGED "
-                   "blob", AT(*pos));
+        error_setg(errp,
+                   "PACKAGED command at offset %llu inside a PACKAGED "
+                   "blob",
+                   AT(*pos));
         return false;
     }
     uint32_t blob = be32_get(rec.cmd_data);
@@ -461,12 +484,12 @@ static bool walk_command(struct walker *w, size_t *pos, size_t end, int depth,
 
 /* ---- EOF and vmdesc ---- */
 
-static bool walk_vmdesc(struct walker *w, size_t pos, size_t end,
-                        Error **errp)
+static bool walk_vmdesc(struct walker *w, size_t pos, size_t end, Error **errp)
 {
     const uint8_t *d = w->data;
     if (d[pos] != STREAM_VMDESCRIPTION) {
-        error_setg(errp, "expected the vmdesc trailer (0x06) or the end of "
+        error_setg(errp,
+                   "expected the vmdesc trailer (0x06) or the end of "
                    "the stream at offset %llu after EOF, found 0x%02x",
                    AT(pos), d[pos]);
         return false;
@@ -476,8 +499,10 @@ static bool walk_vmdesc(struct walker *w, size_t pos, size_t end,
     }
     uint32_t len = be32_get(d + pos + 1);
     if (len > STREAM_WALK_VMDESC_MAX) {
-        error_setg(errp, "vmdesc at offset %llu claims %u bytes (at most %u "
-                   "expected)", AT(pos), len, STREAM_WALK_VMDESC_MAX);
+        error_setg(errp,
+                   "vmdesc at offset %llu claims %u bytes (at most %u "
+                   "expected)",
+                   AT(pos), len, STREAM_WALK_VMDESC_MAX);
         return false;
     }
     if (!need(pos + 5, end, len, "the vmdesc JSON", errp)) {
@@ -494,32 +519,38 @@ static bool walk_vmdesc(struct walker *w, size_t pos, size_t end,
     }
     size_t after = pos + 5 + len;
     if (after != end) {
-        error_setg(errp, "%zu bytes of unexpected data after the vmdesc "
-                   "trailer, at offset %llu", end - after, AT(after));
+        error_setg(errp,
+                   "%zu bytes of unexpected data after the vmdesc "
+                   "trailer, at offset %llu",
+                   end - after, AT(after));
         return false;
     }
     w->res->has_vmdesc = true;
     w->res->vmdesc_offset = pos;
-    struct stream_walk_record rec = { .offset = pos, .size = end - pos,
-                                 .type = STREAM_VMDESCRIPTION,
-                                 .json = (const char *)d + pos + 5,
-                                 .json_len = len };
+    struct stream_walk_record rec = { .offset = pos,
+                                      .size = end - pos,
+                                      .type = STREAM_VMDESCRIPTION,
+                                      .json = (const char *)d + pos + 5,
+                                      .json_len = len };
     return report(w, &rec, errp);
 }
 
 static bool walk_eof(struct walker *w, size_t *pos, size_t end, int depth,
                      Error **errp)
 {
-    struct stream_walk_record rec = { .offset = *pos, .size = 1,
-                                 .type = STREAM_EOF, .depth = depth };
+    struct stream_walk_record rec = {
+        .offset = *pos, .size = 1, .type = STREAM_EOF, .depth = depth
+    };
     if (!report(w, &rec, errp)) {
         return false;
     }
     *pos += 1;
     if (depth > 0) {
         if (*pos != end) {
-            error_setg(errp, "EOF at offset %llu inside a PACKAGED blob that "
-                       "ends at %llu", AT(*pos - 1), AT(end));
+            error_setg(errp,
+                       "EOF at offset %llu inside a PACKAGED blob that "
+                       "ends at %llu",
+                       AT(*pos - 1), AT(end));
             return false;
         }
         return true;
@@ -544,7 +575,8 @@ static bool walk_records(struct walker *w, size_t *pos, size_t end, int depth,
             if (depth > 0) {
                 return true;
             }
-            error_setg(errp, "stream ends at offset %llu without EOF: "
+            error_setg(errp,
+                       "stream ends at offset %llu without EOF: "
                        "expected a section, a command or EOF (truncated?)",
                        AT(*pos));
             return false;
@@ -568,7 +600,8 @@ static bool walk_records(struct walker *w, size_t *pos, size_t end, int depth,
             ok = walk_command(w, pos, end, depth, errp);
             break;
         default:
-            error_setg(errp, "unexpected %s record (0x%02x) at offset %llu: "
+            error_setg(errp,
+                       "unexpected %s record (0x%02x) at offset %llu: "
                        "expected a section, a command or EOF",
                        stream_record_name(type), type, AT(*pos));
             ok = false;
@@ -596,13 +629,17 @@ bool stream_walk(const uint8_t *data, size_t len,
     uint32_t magic = be32_get(data);
     res->version = be32_get(data + 4);
     if (magic != STREAM_MAGIC) {
-        error_setg(errp, "not a migration stream: magic 0x%08x at offset 0, "
-                   "expected 0x%08x (\"QEVM\")", magic, STREAM_MAGIC);
+        error_setg(errp,
+                   "not a migration stream: magic 0x%08x at offset 0, "
+                   "expected 0x%08x (\"QEVM\")",
+                   magic, STREAM_MAGIC);
         return false;
     }
     if (res->version != STREAM_VERSION) {
-        error_setg(errp, "unsupported stream version %u at offset 4 "
-                   "(expected %u)", res->version, STREAM_VERSION);
+        error_setg(errp,
+                   "unsupported stream version %u at offset 4 "
+                   "(expected %u)",
+                   res->version, STREAM_VERSION);
         return false;
     }
     size_t pos = 8;
@@ -623,12 +660,12 @@ bool stream_find_vmdesc(const uint8_t *data, size_t len, uint64_t *offset,
     if (len < 8 + 1 + 5 + 2) {
         return false;
     }
-    size_t lowest = len - 5 > STREAM_WALK_VMDESC_MAX ?
-                    len - 5 - STREAM_WALK_VMDESC_MAX : 8;
-    size_t hi = len - 7;   /* the trailer starts at or before this */
+    size_t lowest =
+        len - 5 > STREAM_WALK_VMDESC_MAX ? len - 5 - STREAM_WALK_VMDESC_MAX : 8;
+    size_t hi = len - 7; /* the trailer starts at or before this */
     while (hi >= lowest) {
-        const uint8_t *p = memrchr(data + lowest, STREAM_VMDESCRIPTION,
-                                   hi - lowest + 1);
+        const uint8_t *p =
+            memrchr(data + lowest, STREAM_VMDESCRIPTION, hi - lowest + 1);
         if (!p) {
             return false;
         }

@@ -22,37 +22,37 @@
 #define STREAM_WALK_VMDESC_MAX (64u << 20)
 
 enum stream_command {
-    STREAM_CMD_INVALID              = 0,
-    STREAM_CMD_OPEN_RETURN_PATH     = 1,
-    STREAM_CMD_PING                 = 2,
-    STREAM_CMD_POSTCOPY_ADVISE      = 3,
-    STREAM_CMD_POSTCOPY_LISTEN      = 4,
-    STREAM_CMD_POSTCOPY_RUN         = 5,
+    STREAM_CMD_INVALID = 0,
+    STREAM_CMD_OPEN_RETURN_PATH = 1,
+    STREAM_CMD_PING = 2,
+    STREAM_CMD_POSTCOPY_ADVISE = 3,
+    STREAM_CMD_POSTCOPY_LISTEN = 4,
+    STREAM_CMD_POSTCOPY_RUN = 5,
     STREAM_CMD_POSTCOPY_RAM_DISCARD = 6,
-    STREAM_CMD_PACKAGED             = 7,
-    STREAM_CMD_ENABLE_COLO          = 8,
-    STREAM_CMD_POSTCOPY_RESUME      = 9,
-    STREAM_CMD_RECV_BITMAP          = 10,
-    STREAM_CMD_SWITCHOVER_START     = 11,
+    STREAM_CMD_PACKAGED = 7,
+    STREAM_CMD_ENABLE_COLO = 8,
+    STREAM_CMD_POSTCOPY_RESUME = 9,
+    STREAM_CMD_RECV_BITMAP = 10,
+    STREAM_CMD_SWITCHOVER_START = 11,
 };
 
 struct stream_walk_config {
-    uint64_t offset;            /* of the 0x07 byte */
+    uint64_t offset; /* of the 0x07 byte */
     uint64_t size;
     char machine[256];
     bool has_page_bits;
     uint32_t page_bits;
-    size_t ncaps;               /* capability names, from the subsection */
+    size_t ncaps; /* capability names, from the subsection */
     char caps[16][256];
     bool has_uuid;
     uint8_t uuid[16];
 };
 
 struct stream_walk_record {
-    uint64_t offset;            /* of the type byte */
-    uint64_t size;              /* header + body + footer (+ package) */
-    uint8_t type;               /* enum stream_record */
-    int depth;                  /* 0 top level, 1 inside a PACKAGED blob */
+    uint64_t offset; /* of the type byte */
+    uint64_t size;   /* header + body + footer (+ package) */
+    uint8_t type;    /* enum stream_record */
+    int depth;       /* 0 top level, 1 inside a PACKAGED blob */
     /* Sections.  PART/END take idstr, instance and version from the START
      * record that opened their section id. */
     uint32_t section_id;
@@ -61,7 +61,7 @@ struct stream_walk_record {
     uint32_t version_id;
     uint64_t body_offset;
     uint64_t body_size;
-    bool body_scanned;          /* no callback knew the body: footer found
+    bool body_scanned; /* no callback knew the body: footer found
                                  * by scanning */
     /* Commands. */
     uint16_t cmd;
@@ -74,8 +74,8 @@ struct stream_walk_record {
 
 enum stream_body_result {
     STREAM_BODY_ERROR = -1,
-    STREAM_BODY_UNKNOWN = 0,    /* let the walker scan for the footer */
-    STREAM_BODY_DONE = 1,       /* *used set to the body's length */
+    STREAM_BODY_UNKNOWN = 0, /* let the walker scan for the footer */
+    STREAM_BODY_DONE = 1,    /* *used set to the body's length */
 };
 
 struct stream_walk_ops {
@@ -85,20 +85,20 @@ struct stream_walk_ops {
     /* A section body starts at body, with avail bytes to the end of the
      * enclosing data.  May be NULL. */
     int (*body)(void *ctx, const struct stream_walk_record *rec,
-                const uint8_t *body, size_t avail, size_t *used,
-                Error **errp);
+                const uint8_t *body, size_t avail, size_t *used, Error **errp);
     /* Every record: sections once their footer was read, commands before
      * a PACKAGED blob's contents, EOF, the vmdesc trailer. */
-    bool (*record)(void *ctx, const struct stream_walk_record *rec, Error **errp);
+    bool (*record)(void *ctx, const struct stream_walk_record *rec,
+                   Error **errp);
 };
 
 struct stream_walk_result {
     uint32_t version;
     bool has_config;
-    bool complete;              /* reached EOF (top level) */
+    bool complete; /* reached EOF (top level) */
     bool has_vmdesc;
-    uint64_t vmdesc_offset;     /* of the 0x06 byte */
-    uint64_t end;               /* bytes walked */
+    uint64_t vmdesc_offset; /* of the 0x06 byte */
+    uint64_t end;           /* bytes walked */
     size_t records;
 };
 

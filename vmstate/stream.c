@@ -21,11 +21,11 @@ struct section_entry {
     int instance_id;
     uint32_t section_id;
     int version_id;
-    const struct vmstate_desc *desc;        /* table-described device */
-    const struct live_handler_ops *ops;     /* or live handler */
+    const struct vmstate_desc *desc;    /* table-described device */
+    const struct live_handler_ops *ops; /* or live handler */
     void *opaque;
     /* load-time bookkeeping */
-    uint32_t load_id;       /* the section id the stream uses */
+    uint32_t load_id; /* the section id the stream uses */
     bool seen;
     bool load_setup_done;
     struct section_entry *next;
@@ -35,9 +35,9 @@ struct section_entry {
 struct stream_config {
     uint32_t name_len;
     uint8_t name[256];
-    bool send_uuid;           /* validate-uuid: carry the machine's UUID */
+    bool send_uuid; /* validate-uuid: carry the machine's UUID */
     uint8_t uuid[16];
-    bool got_uuid;            /* loading: the subsection was there */
+    bool got_uuid; /* loading: the subsection was there */
 };
 
 struct section_registry {
@@ -68,10 +68,9 @@ static const struct vmstate_desc config_uuid_desc = {
     .minimum_version_id = 1,
     .needed = config_uuid_needed,
     .post_load = config_uuid_post_load,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_BUFFER(uuid, struct stream_config),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields =
+        (const struct vmstate_field[]){
+            VMSTATE_BUFFER(uuid, struct stream_config), VMSTATE_END_OF_LIST() },
 };
 
 static const struct vmstate_field config_fields[] = {
@@ -85,10 +84,8 @@ static const struct vmstate_desc config_desc = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = config_fields,
-    .subsections = (const struct vmstate_desc *const[]) {
-        &config_uuid_desc,
-        NULL
-    },
+    .subsections =
+        (const struct vmstate_desc *const[]){ &config_uuid_desc, NULL },
 };
 
 struct section_registry *section_registry_new(const char *machine)
@@ -133,8 +130,7 @@ void section_registry_validate_uuid(struct section_registry *reg, bool on)
     reg->validate_uuid = on;
 }
 
-bool section_registry_uuid(const struct section_registry *reg,
-                           uint8_t out[16])
+bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16])
 {
     if (reg->have_uuid) {
         memcpy(out, reg->uuid, 16);
@@ -251,13 +247,11 @@ static void put_section_footer(Channel *f, const struct section_entry *e)
 
 static bool section_failed(const struct section_entry *e, Error **errp)
 {
-    error_prepend(errp, "section '%s' instance %d: ", e->idstr,
-                  e->instance_id);
+    error_prepend(errp, "section '%s' instance %d: ", e->idstr, e->instance_id);
     return false;
 }
 
-bool stream_save_setup(struct section_registry *reg, Channel *f,
-                       Error **errp)
+bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp)
 {
     chan_put_be32(f, STREAM_MAGIC);
     chan_put_be32(f, STREAM_VERSION);
@@ -285,8 +279,7 @@ bool stream_save_setup(struct section_registry *reg, Channel *f,
     return chan_check(f, errp);
 }
 
-int stream_save_iterate(struct section_registry *reg, Channel *f,
-                        Error **errp)
+int stream_save_iterate(struct section_registry *reg, Channel *f, Error **errp)
 {
     int all_done = 1;
     for (struct section_entry *e = reg->head; e; e = e->next) {
@@ -406,8 +399,8 @@ void stream_save_cleanup(struct section_registry *reg)
 
 bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp)
 {
-    bool ok = stream_save_setup(reg, f, errp) &&
-              stream_save_complete(reg, f, errp);
+    bool ok =
+        stream_save_setup(reg, f, errp) && stream_save_complete(reg, f, errp);
     stream_save_cleanup(reg);
     return ok;
 }
@@ -421,7 +414,7 @@ struct loader {
     /* section id -> entry, for PART/END records */
     struct section_entry **by_id;
     size_t by_id_len, by_id_cap;
-    struct lookup ids;          /* section id -> index in by_id */
+    struct lookup ids; /* section id -> index in by_id */
 };
 
 static void uuid_format(const uint8_t u[16], char out[37])
@@ -447,13 +440,17 @@ bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
         return false;
     }
     if (magic != STREAM_MAGIC) {
-        error_setg(errp, "not a migration stream: magic 0x%08x at offset 0, "
-                   "expected 0x%08x (\"QEVM\")", magic, STREAM_MAGIC);
+        error_setg(errp,
+                   "not a migration stream: magic 0x%08x at offset 0, "
+                   "expected 0x%08x (\"QEVM\")",
+                   magic, STREAM_MAGIC);
         return false;
     }
     if (version != STREAM_VERSION) {
-        error_setg(errp, "unsupported stream version %u at offset 4 "
-                   "(expected %u)", version, STREAM_VERSION);
+        error_setg(errp,
+                   "unsupported stream version %u at offset 4 "
+                   "(expected %u)",
+                   version, STREAM_VERSION);
         return false;
     }
     uint64_t at = chan_tell(f);
@@ -462,8 +459,10 @@ bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
         return false;
     }
     if (type != STREAM_CONFIGURATION) {
-        error_setg(errp, "expected the configuration section (0x07) at "
-                   "offset %llu, found 0x%02x", (unsigned long long)at, type);
+        error_setg(errp,
+                   "expected the configuration section (0x07) at "
+                   "offset %llu, found 0x%02x",
+                   (unsigned long long)at, type);
         return false;
     }
     struct stream_config cfg = { 0 };
@@ -473,7 +472,8 @@ bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
     }
     /* The buffer holds the name and its NUL. */
     if (cfg.name_len >= sizeof(cfg.name)) {
-        error_setg(errp, "configuration section at offset %llu: machine name "
+        error_setg(errp,
+                   "configuration section at offset %llu: machine name "
                    "of %u bytes (expected at most %zu)",
                    (unsigned long long)at, cfg.name_len, sizeof(cfg.name) - 1);
         return false;
@@ -492,9 +492,10 @@ static bool load_header(struct loader *ld, Error **errp)
         return false;
     }
     if (strcmp(h.machine, ld->reg->machine) != 0) {
-        error_setg(errp, "machine type mismatch: the stream is from '%s', "
-                   "this machine is '%s'", PRINTABLE(h.machine),
-                   ld->reg->machine);
+        error_setg(errp,
+                   "machine type mismatch: the stream is from '%s', "
+                   "this machine is '%s'",
+                   PRINTABLE(h.machine), ld->reg->machine);
         return false;
     }
     if (h.has_uuid && ld->reg->have_uuid &&
@@ -519,15 +520,15 @@ static bool remember_id(struct loader *ld, uint32_t section_id,
 {
     const struct section_entry *old = lookup_id(ld, section_id);
     if (old) {
-        error_setg(errp, "section id %u at offset %llu is already used "
-                   "by section '%s'", section_id, (unsigned long long)at,
-                   old->idstr);
+        error_setg(errp,
+                   "section id %u at offset %llu is already used "
+                   "by section '%s'",
+                   section_id, (unsigned long long)at, old->idstr);
         return false;
     }
     if (ld->by_id_len == ld->by_id_cap) {
         ld->by_id_cap = ld->by_id_cap ? 2 * ld->by_id_cap : 16;
-        ld->by_id = xreallocarray(ld->by_id, ld->by_id_cap,
-                                  sizeof(*ld->by_id));
+        ld->by_id = xreallocarray(ld->by_id, ld->by_id_cap, sizeof(*ld->by_id));
     }
     /* The stream's ids need not match ours. */
     e->load_id = section_id;
@@ -547,15 +548,17 @@ static bool check_footer(struct loader *ld, const struct section_entry *e,
     }
     if (marker != STREAM_SECTION_FOOTER || id != e->load_id) {
         if (marker != STREAM_SECTION_FOOTER) {
-            error_setg(errp, "section '%s' instance %d: bad footer at offset "
+            error_setg(errp,
+                       "section '%s' instance %d: bad footer at offset "
                        "%llu: found 0x%02x, expected 0x7e (the section's "
                        "data is longer or shorter than this build reads)",
                        e->idstr, e->instance_id, (unsigned long long)at,
                        marker);
         } else {
-            error_setg(errp, "section '%s' instance %d: footer at offset "
-                       "%llu names section id %u, expected %u", e->idstr,
-                       e->instance_id, (unsigned long long)at, id,
+            error_setg(errp,
+                       "section '%s' instance %d: footer at offset "
+                       "%llu names section id %u, expected %u",
+                       e->idstr, e->instance_id, (unsigned long long)at, id,
                        e->load_id);
         }
         return false;
@@ -579,7 +582,7 @@ static bool load_body(struct loader *ld, struct section_entry *e,
         }
         e->load_setup_done = true;
         ok = e->ops->load_state &&
-             e->ops->load_state(ld->f, e->opaque, version_id, errp);
+            e->ops->load_state(ld->f, e->opaque, version_id, errp);
         if (!e->ops->load_state) {
             error_setg(errp, "no loader for this section");
         }
@@ -604,10 +607,10 @@ static bool load_section_start(struct loader *ld, uint8_t type, uint64_t at,
     }
     struct section_entry *e = find_entry(ld->reg, idstr, (int)instance_id);
     if (!e) {
-        error_setg(errp, "unknown section '%s' instance %u at offset %llu "
-                   "(this machine has no such device)", PRINTABLE(idstr),
-                   instance_id,
-                   (unsigned long long)at);
+        error_setg(errp,
+                   "unknown section '%s' instance %u at offset %llu "
+                   "(this machine has no such device)",
+                   PRINTABLE(idstr), instance_id, (unsigned long long)at);
         return false;
     }
     if (e->seen) {
@@ -616,16 +619,19 @@ static bool load_section_start(struct loader *ld, uint8_t type, uint64_t at,
         return false;
     }
     if ((type == STREAM_SECTION_FULL) != (e->desc != NULL)) {
-        error_setg(errp, "section '%s' at offset %llu: %s record for a %s "
-                   "section", idstr, (unsigned long long)at,
+        error_setg(errp,
+                   "section '%s' at offset %llu: %s record for a %s "
+                   "section",
+                   idstr, (unsigned long long)at,
                    type == STREAM_SECTION_FULL ? "FULL" : "START",
                    e->desc ? "device" : "live");
         return false;
     }
     if ((int)version_id > e->version_id || (int32_t)version_id < 0) {
-        error_setg(errp, "section '%s' at offset %llu: version %u is newer "
-                   "than this build supports (%d)", idstr,
-                   (unsigned long long)at, version_id, e->version_id);
+        error_setg(errp,
+                   "section '%s' at offset %llu: version %u is newer "
+                   "than this build supports (%d)",
+                   idstr, (unsigned long long)at, version_id, e->version_id);
         return false;
     }
     e->seen = true;
@@ -644,9 +650,11 @@ static bool load_section_part(struct loader *ld, uint8_t type, uint64_t at,
     }
     struct section_entry *e = lookup_id(ld, section_id);
     if (!e || e->desc) {
-        error_setg(errp, "%s record at offset %llu for section id %u, which "
-                   "no START record opened", type == STREAM_SECTION_PART ?
-                   "PART" : "END", (unsigned long long)at, section_id);
+        error_setg(errp,
+                   "%s record at offset %llu for section id %u, which "
+                   "no START record opened",
+                   type == STREAM_SECTION_PART ? "PART" : "END",
+                   (unsigned long long)at, section_id);
         return false;
     }
     return load_body(ld, e, e->version_id, errp);
@@ -661,8 +669,8 @@ static bool load_command(struct loader *ld, uint64_t at, Error **errp)
         return chan_check(ld->f, errp);
     }
     if (!ld->opts || !ld->opts->command) {
-        error_setg(errp, "command %u at offset %llu is not accepted here",
-                   cmd, (unsigned long long)at);
+        error_setg(errp, "command %u at offset %llu is not accepted here", cmd,
+                   (unsigned long long)at);
         return false;
     }
     return ld->opts->command(ld->opts->command_ctx, cmd, data, len, errp);
@@ -681,13 +689,17 @@ static bool load_vmdesc(struct loader *ld, Error **errp)
         if (optional) {
             return true;
         }
-        error_setg(errp, "stream ends at offset %llu without its vmdesc "
-                   "trailer (truncated?)", (unsigned long long)at);
+        error_setg(errp,
+                   "stream ends at offset %llu without its vmdesc "
+                   "trailer (truncated?)",
+                   (unsigned long long)at);
         return false;
     }
     if (type != STREAM_VMDESCRIPTION) {
-        error_setg(errp, "expected the vmdesc trailer (0x06) at offset %llu, "
-                   "found 0x%02x", (unsigned long long)at, type);
+        error_setg(errp,
+                   "expected the vmdesc trailer (0x06) at offset %llu, "
+                   "found 0x%02x",
+                   (unsigned long long)at, type);
         return false;
     }
     chan_skip(f, 1);
@@ -760,8 +772,8 @@ bool stream_load(struct section_registry *reg, Channel *f,
             step = load_command(&ld, at, errp);
             break;
         default:
-            error_setg(errp, "unknown record type 0x%02x at offset %llu",
-                       type, (unsigned long long)at);
+            error_setg(errp, "unknown record type 0x%02x at offset %llu", type,
+                       (unsigned long long)at);
             step = false;
         }
         if (!step) {
@@ -793,7 +805,8 @@ json_t *stream_schema_json(const struct section_registry *reg)
         }
         json_t *dev = json_object();
         json_object_set_new(dev, "Name", json_string(e->idstr));
-        json_object_set_new(dev, "version_id", json_integer(e->desc->version_id));
+        json_object_set_new(dev, "version_id",
+                            json_integer(e->desc->version_id));
         json_object_set_new(dev, "minimum_version_id",
                             json_integer(e->desc->minimum_version_id));
         json_object_set_new(dev, "Description", vmstate_schema_json(e->desc));

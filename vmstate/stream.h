@@ -32,8 +32,7 @@ struct live_handler_ops {
     void (*save_cleanup)(void *opaque);
     /* Load side: called with each START, PART and END body. */
     bool (*load_setup)(void *opaque, Error **errp);
-    bool (*load_state)(Channel *f, void *opaque, int version_id,
-                       Error **errp);
+    bool (*load_state)(Channel *f, void *opaque, int version_id, Error **errp);
     void (*load_cleanup)(void *opaque);
 };
 
@@ -59,8 +58,8 @@ void section_unregister(struct section_registry *reg, const char *idstr,
 /* Walk the registered table-described devices (for schema dumps and
  * `info qtree`-style listings). */
 typedef void (*section_visit_fn)(const char *idstr, int instance_id,
-                                 const struct vmstate_desc *desc,
-                                 void *opaque, void *ctx);
+                                 const struct vmstate_desc *desc, void *opaque,
+                                 void *ctx);
 void section_foreach_vmsd(const struct section_registry *reg,
                           section_visit_fn fn, void *ctx);
 const char *section_registry_machine(const struct section_registry *reg);
@@ -71,19 +70,16 @@ void section_registry_set_uuid(struct section_registry *reg,
                                const uint8_t uuid[16]);
 void section_registry_validate_uuid(struct section_registry *reg, bool on);
 /* Copies the machine's UUID to out; false if it has none. */
-bool section_registry_uuid(const struct section_registry *reg,
-                           uint8_t out[16]);
+bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16]);
 
 /* ---- Saving ---- */
 
 /* Header, configuration and the START section of every live handler. */
-bool stream_save_setup(struct section_registry *reg, Channel *f,
-                       Error **errp);
+bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp);
 /* One PART section per live handler that still has data.  Returns 1 when
  * every handler reports it is done for now, 0 if more remains, -1 on
  * error. */
-int stream_save_iterate(struct section_registry *reg, Channel *f,
-                        Error **errp);
+int stream_save_iterate(struct section_registry *reg, Channel *f, Error **errp);
 uint64_t stream_save_pending(struct section_registry *reg);
 /* With the machine stopped: END sections, every device's FULL section,
  * EOF and the vmdesc JSON; flushes the channel. */
@@ -97,8 +93,8 @@ bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp);
 
 struct stream_load_opts {
     /* Handles a COMMAND record; NULL rejects every command. */
-    bool (*command)(void *ctx, uint16_t cmd, const uint8_t *data,
-                    uint16_t len, Error **errp);
+    bool (*command)(void *ctx, uint16_t cmd, const uint8_t *data, uint16_t len,
+                    Error **errp);
     void *command_ctx;
     /* Accept a stream that ends at EOF without vmdesc (postcopy, or a
      * writer with vmdesc suppressed). */
@@ -109,8 +105,8 @@ struct stream_load_opts {
 
 /* A stream's header: magic, version and the configuration record. */
 struct stream_header {
-    char machine[256];          /* the machine type, NUL-terminated */
-    bool has_uuid;              /* the configuration carried a UUID */
+    char machine[256]; /* the machine type, NUL-terminated */
+    bool has_uuid;     /* the configuration carried a UUID */
     uint8_t uuid[16];
 };
 /* Reads and checks the header alone, for a caller that must refuse

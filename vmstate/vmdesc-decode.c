@@ -20,7 +20,7 @@ struct cursor {
     size_t pos;
     uint64_t base;
     int depth;
-    size_t *empty_budget;       /* values left that may take no bytes */
+    size_t *empty_budget; /* values left that may take no bytes */
 };
 
 #define AT(c) ((unsigned long long)((c)->base + (c)->pos))
@@ -31,14 +31,14 @@ static const struct {
     const char *name;
     enum int_kind kind;
 } int_types[] = {
-    { "int8", INT_SIGNED }, { "int16", INT_SIGNED },
-    { "int32", INT_SIGNED }, { "int64", INT_SIGNED },
-    { "int32 equal", INT_SIGNED }, { "int64 equal", INT_SIGNED },
-    { "int32 le", INT_SIGNED },
-    { "uint8", INT_UNSIGNED }, { "uint16", INT_UNSIGNED },
-    { "uint32", INT_UNSIGNED }, { "uint64", INT_UNSIGNED },
-    { "uint8 equal", INT_UNSIGNED }, { "uint16 equal", INT_UNSIGNED },
-    { "uint32 equal", INT_UNSIGNED }, { "uint64 equal", INT_UNSIGNED },
+    { "int8", INT_SIGNED },           { "int16", INT_SIGNED },
+    { "int32", INT_SIGNED },          { "int64", INT_SIGNED },
+    { "int32 equal", INT_SIGNED },    { "int64 equal", INT_SIGNED },
+    { "int32 le", INT_SIGNED },       { "uint8", INT_UNSIGNED },
+    { "uint16", INT_UNSIGNED },       { "uint32", INT_UNSIGNED },
+    { "uint64", INT_UNSIGNED },       { "uint8 equal", INT_UNSIGNED },
+    { "uint16 equal", INT_UNSIGNED }, { "uint32 equal", INT_UNSIGNED },
+    { "uint64 equal", INT_UNSIGNED },
 };
 
 static enum int_kind int_kind_of(const char *type)
@@ -62,7 +62,8 @@ void vmdesc_index_init(struct vmdesc_index *ix, json_t *vmdesc)
     lookup_init(&ix->by_key);
     size_t i;
     json_t *dev;
-    json_array_foreach(ix->devices, i, dev) {
+    json_array_foreach(ix->devices, i, dev)
+    {
         json_t *name = json_object_get(dev, "name");
         json_t *inst = json_object_get(dev, "instance_id");
         if (!json_is_string(name) || !json_is_integer(inst) ||
@@ -72,7 +73,7 @@ void vmdesc_index_init(struct vmdesc_index *ix, json_t *vmdesc)
         }
         char *key = device_key(json_string_value(name),
                                (uint32_t)json_integer_value(inst));
-        lookup_add_str(&ix->by_key, key, i);   /* the first one wins */
+        lookup_add_str(&ix->by_key, key, i); /* the first one wins */
         free(key);
     }
 }
@@ -99,10 +100,12 @@ json_t *vmdesc_find_device(json_t *vmdesc, const char *idstr,
     json_t *devices = json_object_get(vmdesc, "devices");
     size_t i;
     json_t *dev;
-    json_array_foreach(devices, i, dev) {
+    json_array_foreach(devices, i, dev)
+    {
         json_t *name = json_object_get(dev, "name");
         json_t *inst = json_object_get(dev, "instance_id");
-        if (json_is_string(name) && strcmp(json_string_value(name), idstr) == 0 &&
+        if (json_is_string(name) &&
+            strcmp(json_string_value(name), idstr) == 0 &&
             json_is_integer(inst) &&
             json_integer_value(inst) == (json_int_t)instance_id) {
             return dev;
@@ -162,19 +165,21 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
                            Error **errp)
 {
     if (size > c->len - c->pos) {
-        error_setg(errp, "field '%s' at offset %llu: needs %zu bytes, the "
-                   "section has %zu left", PRINTABLE(name), AT(c), size,
-                   c->len - c->pos);
+        error_setg(errp,
+                   "field '%s' at offset %llu: needs %zu bytes, the "
+                   "section has %zu left",
+                   PRINTABLE(name), AT(c), size, c->len - c->pos);
         return false;
     }
     /* Values that take bytes are bounded by the stream's length; these
      * only by what they may cost. */
     if (size == 0) {
         if (*c->empty_budget == 0) {
-            error_setg(errp, "field '%s' at offset %llu: more than %u "
+            error_setg(errp,
+                       "field '%s' at offset %llu: more than %u "
                        "values that take no bytes (elements of size 0 "
-                       "repeated or nested)", PRINTABLE(name), AT(c),
-                       VMDESC_EMPTY_VALUES_MAX);
+                       "repeated or nested)",
+                       PRINTABLE(name), AT(c), VMDESC_EMPTY_VALUES_MAX);
             return false;
         }
         (*c->empty_budget)--;
@@ -183,12 +188,14 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
     if (strcmp(type, "struct") == 0) {
         nested = json_object_get(field, "struct");
         if (!json_is_object(nested)) {
-            error_setg(errp, "vmdesc: struct field '%s' has no struct "
-                       "description", PRINTABLE(name));
+            error_setg(errp,
+                       "vmdesc: struct field '%s' has no struct "
+                       "description",
+                       PRINTABLE(name));
             return false;
         }
     } else if (json_object_get(field, "fields")) {
-        nested = field;     /* a tmp-like field describes itself inline */
+        nested = field; /* a tmp-like field describes itself inline */
     }
     if (nested) {
         size_t start = c->pos;
@@ -199,10 +206,11 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
             return false;
         }
         if (c->pos - start != size) {
-            error_setg(errp, "field '%s' at offset %llu: decoded %zu bytes, "
-                       "the vmdesc says %zu", PRINTABLE(name),
-                       (unsigned long long)(c->base + start), c->pos - start,
-                       size);
+            error_setg(errp,
+                       "field '%s' at offset %llu: decoded %zu bytes, "
+                       "the vmdesc says %zu",
+                       PRINTABLE(name), (unsigned long long)(c->base + start),
+                       c->pos - start, size);
             json_decref(obj);
             return false;
         }
@@ -211,15 +219,16 @@ static bool decode_element(struct cursor *c, json_t *field, const char *name,
     }
     const uint8_t *p = c->data + c->pos;
     enum int_kind kind = int_kind_of(type);
-    if (kind != NOT_INT && (size == 1 || size == 2 || size == 4 ||
-                            size == 8)) {
+    if (kind != NOT_INT && (size == 1 || size == 2 || size == 4 || size == 8)) {
         *val = int_value(p, size, kind);
     } else if (strcmp(type, "bool") == 0 && size == 1) {
         *val = json_boolean(p[0] != 0);
     } else if (strcmp(type, "nullptr") == 0 && size == 1) {
         if (p[0] != '0') {
-            error_setg(errp, "field '%s' at offset %llu: null pointer marker "
-                       "0x%02x, expected 0x30", PRINTABLE(name), AT(c), p[0]);
+            error_setg(errp,
+                       "field '%s' at offset %llu: null pointer marker "
+                       "0x%02x, expected 0x30",
+                       PRINTABLE(name), AT(c), p[0]);
             return false;
         }
         *val = json_null();
@@ -276,8 +285,10 @@ static bool decode_field(struct cursor *c, json_t *field, json_t *out,
     json_t *jlen = json_object_get(field, "array_len");
     if (!name || !json_is_integer(jsize) || json_integer_value(jsize) < 0 ||
         (jlen && !json_is_integer(jlen))) {
-        error_setg(errp, "vmdesc: field '%s' lacks a name, a size or a "
-                   "valid array_len", name ? PRINTABLE(name) : "?");
+        error_setg(errp,
+                   "vmdesc: field '%s' lacks a name, a size or a "
+                   "valid array_len",
+                   name ? PRINTABLE(name) : "?");
         return false;
     }
     if (!type) {
@@ -296,15 +307,18 @@ static bool decode_field(struct cursor *c, json_t *field, json_t *out,
     json_int_t n = json_integer_value(jlen);
     size_t left = c->len - c->pos;
     if (n < 0 || (size > 0 && (uint64_t)n > left / size)) {
-        error_setg(errp, "field '%s' at offset %llu: %lld elements of %zu "
-                   "bytes do not fit in the %zu bytes left", PRINTABLE(name),
-                   AT(c), (long long)n, size, left);
+        error_setg(errp,
+                   "field '%s' at offset %llu: %lld elements of %zu "
+                   "bytes do not fit in the %zu bytes left",
+                   PRINTABLE(name), AT(c), (long long)n, size, left);
         return false;
     }
     if (size == 0 && (uint64_t)n > *c->empty_budget) {
-        error_setg(errp, "field '%s' at offset %llu: %lld elements of 0 "
+        error_setg(errp,
+                   "field '%s' at offset %llu: %lld elements of 0 "
                    "bytes do not fit in the limit of %u values that take no "
-                   "bytes", PRINTABLE(name), AT(c), (long long)n,
+                   "bytes",
+                   PRINTABLE(name), AT(c), (long long)n,
                    VMDESC_EMPTY_VALUES_MAX);
         return false;
     }
@@ -327,23 +341,29 @@ static bool decode_subsection(struct cursor *c, json_t *sub, json_t *out,
 {
     const char *want = desc_name(sub);
     if (c->len - c->pos < 2 || c->data[c->pos] != STREAM_SUBSECTION) {
-        error_setg(errp, "expected subsection '%s' (0x05) at offset %llu, "
-                   "found %s", PRINTABLE(want), AT(c),
+        error_setg(errp,
+                   "expected subsection '%s' (0x05) at offset %llu, "
+                   "found %s",
+                   PRINTABLE(want), AT(c),
                    c->pos < c->len ? "another byte" : "the end of the section");
         return false;
     }
     size_t n = c->data[c->pos + 1];
     if (c->len - c->pos - 2 < n + 4) {
-        error_setg(errp, "subsection '%s' at offset %llu: header runs past "
-                   "the section", PRINTABLE(want), AT(c));
+        error_setg(errp,
+                   "subsection '%s' at offset %llu: header runs past "
+                   "the section",
+                   PRINTABLE(want), AT(c));
         return false;
     }
     const char *name = (const char *)c->data + c->pos + 2;
     if (strlen(want) != n || memcmp(name, want, n) != 0) {
-        error_setg(errp, "expected subsection '%s' at offset %llu, found "
-                   "'%s'", PRINTABLE(want), AT(c),
-                   printable_n(name, n, (char[PRINTABLE_SIZE]){ 0 },
-                               PRINTABLE_SIZE));
+        error_setg(
+            errp,
+            "expected subsection '%s' at offset %llu, found "
+            "'%s'",
+            PRINTABLE(want), AT(c),
+            printable_n(name, n, (char[PRINTABLE_SIZE]){ 0 }, PRINTABLE_SIZE));
         return false;
     }
     c->pos += 2 + n + 4;
@@ -374,7 +394,8 @@ static bool decode_vmsd(struct cursor *c, json_t *desc, json_t *out,
     size_t i;
     json_t *x;
     json_t *repeats = NULL;
-    json_array_foreach(fields, i, x) {
+    json_array_foreach(fields, i, x)
+    {
         if (!json_is_object(x) || !decode_field(c, x, out, &repeats, errp)) {
             if (!json_is_object(x)) {
                 error_setg(errp, "vmdesc: field %zu of '%s' is not an object",
@@ -385,11 +406,14 @@ static bool decode_vmsd(struct cursor *c, json_t *desc, json_t *out,
         }
     }
     json_decref(repeats);
-    json_array_foreach(subs, i, x) {
+    json_array_foreach(subs, i, x)
+    {
         if (!json_is_object(x) || !decode_subsection(c, x, out, errp)) {
             if (!json_is_object(x)) {
-                error_setg(errp, "vmdesc: subsection %zu of '%s' is not an "
-                           "object", i, PRINTABLE(desc_name(desc)));
+                error_setg(errp,
+                           "vmdesc: subsection %zu of '%s' is not an "
+                           "object",
+                           i, PRINTABLE(desc_name(desc)));
             }
             return false;
         }
@@ -403,9 +427,11 @@ bool vmdesc_decode(json_t *device, const uint8_t *data, size_t len,
                    size_t *used, Error **errp)
 {
     size_t own_budget = VMDESC_EMPTY_VALUES_MAX;
-    struct cursor c = { .data = data, .len = len, .base = base,
-                        .empty_budget = empty_budget ? empty_budget
-                                                     : &own_budget };
+    struct cursor c = { .data = data,
+                        .len = len,
+                        .base = base,
+                        .empty_budget =
+                            empty_budget ? empty_budget : &own_budget };
     json_t *obj = json_object();
     if (!decode_vmsd(&c, device, obj, errp)) {
         json_decref(obj);

@@ -44,7 +44,7 @@ json_t *vmdesc_find_device(json_t *vmdesc, const char *idstr,
  * borrows vmdesc: keep it alive while the index is used. */
 struct vmdesc_index {
     json_t *devices;
-    struct lookup by_key;       /* "instance:idstr" -> devices index */
+    struct lookup by_key; /* "instance:idstr" -> devices index */
 };
 void vmdesc_index_init(struct vmdesc_index *ix, json_t *vmdesc);
 json_t *vmdesc_index_find(const struct vmdesc_index *ix, const char *idstr,

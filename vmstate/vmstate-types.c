@@ -6,20 +6,22 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define INT_INFO(tname, ctype, utype, bits)                                 \
-    static bool get_##tname(Channel *f, void *pv, size_t size,              \
-                            const struct vmstate_field *field, Error **errp) \
-    {                                                                       \
-        *(ctype *)pv = (ctype)(utype)chan_get_be##bits(f);                  \
-        return !chan_has_error(f);                                          \
-    }                                                                       \
-    static void put_##tname(Channel *f, const void *pv, size_t size,        \
-                            const struct vmstate_field *field)              \
-    {                                                                       \
-        chan_put_be##bits(f, (utype)*(const ctype *)pv);                    \
-    }                                                                       \
-    const struct vmstate_info vmstate_info_##tname = {                      \
-        .name = #tname, .get = get_##tname, .put = put_##tname,             \
+#define INT_INFO(tname, ctype, utype, bits)                                    \
+    static bool get_##tname(Channel *f, void *pv, size_t size,                 \
+                            const struct vmstate_field *field, Error **errp)   \
+    {                                                                          \
+        *(ctype *)pv = (ctype)(utype)chan_get_be##bits(f);                     \
+        return !chan_has_error(f);                                             \
+    }                                                                          \
+    static void put_##tname(Channel *f, const void *pv, size_t size,           \
+                            const struct vmstate_field *field)                 \
+    {                                                                          \
+        chan_put_be##bits(f, (utype) * (const ctype *)pv);                     \
+    }                                                                          \
+    const struct vmstate_info vmstate_info_##tname = {                         \
+        .name = #tname,                                                        \
+        .get = get_##tname,                                                    \
+        .put = put_##tname,                                                    \
     };
 
 /* One byte wide values use the u8 accessors. */
@@ -57,7 +59,9 @@ static void put_bool(Channel *f, const void *pv, size_t size,
 }
 
 const struct vmstate_info vmstate_info_bool = {
-    .name = "bool", .get = get_bool, .put = put_bool,
+    .name = "bool",
+    .get = get_bool,
+    .put = put_bool,
 };
 
 static bool get_uint8_equal(Channel *f, void *pv, size_t size,
@@ -76,7 +80,9 @@ static bool get_uint8_equal(Channel *f, void *pv, size_t size,
 }
 
 const struct vmstate_info vmstate_info_uint8_equal = {
-    .name = "uint8 equal", .get = get_uint8_equal, .put = put_uint8,
+    .name = "uint8 equal",
+    .get = get_uint8_equal,
+    .put = put_uint8,
 };
 
 static bool get_uint32_equal(Channel *f, void *pv, size_t size,
@@ -87,15 +93,18 @@ static bool get_uint32_equal(Channel *f, void *pv, size_t size,
         return false;
     }
     if (v != *(uint32_t *)pv) {
-        error_setg(errp, "value %" PRIu32 " differs from this machine's %"
-                   PRIu32, v, *(uint32_t *)pv);
+        error_setg(errp,
+                   "value %" PRIu32 " differs from this machine's %" PRIu32, v,
+                   *(uint32_t *)pv);
         return false;
     }
     return true;
 }
 
 const struct vmstate_info vmstate_info_uint32_equal = {
-    .name = "uint32 equal", .get = get_uint32_equal, .put = put_uint32,
+    .name = "uint32 equal",
+    .get = get_uint32_equal,
+    .put = put_uint32,
 };
 
 static bool get_buffer(Channel *f, void *pv, size_t size,
@@ -111,7 +120,9 @@ static void put_buffer(Channel *f, const void *pv, size_t size,
 }
 
 const struct vmstate_info vmstate_info_buffer = {
-    .name = "buffer", .get = get_buffer, .put = put_buffer,
+    .name = "buffer",
+    .get = get_buffer,
+    .put = put_buffer,
 };
 
 static bool get_unused(Channel *f, void *pv, size_t size,
@@ -132,7 +143,9 @@ static void put_unused(Channel *f, const void *pv, size_t size,
 }
 
 const struct vmstate_info vmstate_info_unused_buffer = {
-    .name = "unused_buffer", .get = get_unused, .put = put_unused,
+    .name = "unused_buffer",
+    .get = get_unused,
+    .put = put_unused,
 };
 
 /* A NULL element of an array of pointers: one byte '0'. */
@@ -146,8 +159,10 @@ static bool get_nullptr(Channel *f, void *pv, size_t size,
         return false;
     }
     if (v != VMS_NULLPTR_MARKER) {
-        error_setg(errp, "expected null-pointer marker 0x30, got 0x%02x "
-                   "(the source had an element here)", v);
+        error_setg(errp,
+                   "expected null-pointer marker 0x30, got 0x%02x "
+                   "(the source had an element here)",
+                   v);
         return false;
     }
     return true;
@@ -160,5 +175,7 @@ static void put_nullptr(Channel *f, const void *pv, size_t size,
 }
 
 const struct vmstate_info vmstate_info_nullptr = {
-    .name = "nullptr", .get = get_nullptr, .put = put_nullptr,
+    .name = "nullptr",
+    .get = get_nullptr,
+    .put = put_nullptr,
 };

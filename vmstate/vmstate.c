@@ -36,8 +36,10 @@ static bool field_count(const struct vmstate_field *field, void *opaque,
         n = 1;
     }
     if (n < 0 || ((field->flags & VMS_VARRAY_ANY) && n > field->num)) {
-        error_setg(errp, "element count %lld does not fit the array "
-                   "(capacity %d)", (long long)n, field->num);
+        error_setg(errp,
+                   "element count %lld does not fit the array "
+                   "(capacity %d)",
+                   (long long)n, field->num);
         return false;
     }
     *count = (int)n;
@@ -52,11 +54,11 @@ static bool field_elem_size(const struct vmstate_field *field, void *opaque,
         *size = field->size;
         return true;
     }
-    uint32_t n = *(const uint32_t *)((const uint8_t *)opaque +
-                                     field->size_offset);
+    uint32_t n =
+        *(const uint32_t *)((const uint8_t *)opaque + field->size_offset);
     if (n > field->size) {
-        error_setg(errp, "buffer length %u is larger than the buffer (%zu)",
-                   n, field->size);
+        error_setg(errp, "buffer length %u is larger than the buffer (%zu)", n,
+                   field->size);
         return false;
     }
     *size = n;
@@ -148,8 +150,8 @@ static bool save_field(Channel *f, const struct vmstate_field *field,
         return false;
     }
     bool once = can_describe_once(field);
-    size_t stride = (field->flags & VMS_ARRAY_OF_POINTER) ? sizeof(void *)
-                                                          : field->size;
+    size_t stride =
+        (field->flags & VMS_ARRAY_OF_POINTER) ? sizeof(void *) : field->size;
     for (int i = 0; i < n; i++) {
         json_t *fdesc = NULL;
         if (fields && (i == 0 || !once)) {
@@ -161,11 +163,12 @@ static bool save_field(Channel *f, const struct vmstate_field *field,
             }
         }
         uint64_t start = chan_tell(f);
-        bool ok = save_element(f, field, base + (size_t)i * stride, size,
-                               fdesc, errp);
+        bool ok = save_element(f, field, base + (size_t)i * stride, size, fdesc,
+                               errp);
         if (fdesc) {
-            json_object_set_new(fdesc, "size",
-                                json_integer((json_int_t)(chan_tell(f) - start)));
+            json_object_set_new(
+                fdesc, "size",
+                json_integer((json_int_t)(chan_tell(f) - start)));
             json_array_append_new(fields, fdesc);
         }
         if (!ok) {
@@ -194,8 +197,8 @@ bool vmstate_save(Channel *f, const struct vmstate_desc *desc, void *opaque,
         fields = json_array();
         json_object_set_new(vmdesc, "fields", fields);
     }
-    for (const struct vmstate_field *field = desc->fields;
-         field && field->name; field++) {
+    for (const struct vmstate_field *field = desc->fields; field && field->name;
+         field++) {
         if (!field_exists(field, opaque, desc->version_id)) {
             continue;
         }
@@ -214,8 +217,8 @@ static bool save_subsections(Channel *f, const struct vmstate_desc *desc,
                              void *opaque, json_t *vmdesc, Error **errp)
 {
     json_t *subs = NULL;
-    for (const struct vmstate_desc *const *sp = desc->subsections;
-         sp && *sp; sp++) {
+    for (const struct vmstate_desc *const *sp = desc->subsections; sp && *sp;
+         sp++) {
         const struct vmstate_desc *sub = *sp;
         if (sub->needed && !sub->needed(opaque)) {
             continue;
@@ -248,8 +251,8 @@ static bool load_field(Channel *f, const struct vmstate_field *field,
     size_t size;
     if (!field_count(field, opaque, &n, errp) ||
         !field_elem_size(field, opaque, &size, errp)) {
-        error_prepend(errp, ": at offset %llu: ",
-                      (unsigned long long)chan_tell(f));
+        error_prepend(errp,
+                      ": at offset %llu: ", (unsigned long long)chan_tell(f));
         return false;
     }
     uint8_t *base = field_base(field, opaque);
@@ -257,8 +260,8 @@ static bool load_field(Channel *f, const struct vmstate_field *field,
         error_setg(errp, ": pointer is NULL on this machine");
         return false;
     }
-    size_t stride = (field->flags & VMS_ARRAY_OF_POINTER) ? sizeof(void *)
-                                                          : field->size;
+    size_t stride =
+        (field->flags & VMS_ARRAY_OF_POINTER) ? sizeof(void *) : field->size;
     for (int i = 0; i < n; i++) {
         void *elem = base + (size_t)i * stride;
         bool ok;
@@ -273,16 +276,16 @@ static bool load_field(Channel *f, const struct vmstate_field *field,
         } else {
             uint64_t at = chan_tell(f);
             ok = field->info->get(f, elem, size, field, errp) &&
-                 !chan_has_error(f);
+                !chan_has_error(f);
             if (!ok && chan_has_error(f)) {
-                chan_check(f, errp);    /* the channel names the offset */
+                chan_check(f, errp); /* the channel names the offset */
             } else if (!ok) {
                 error_prepend(errp, "at offset %llu: ", (unsigned long long)at);
             }
         }
         if (chan_has_error(f)) {
             ok = false;
-            chan_check(f, errp);   /* keeps an error already set */
+            chan_check(f, errp); /* keeps an error already set */
         }
         if (!ok) {
             if (n > 1) {
@@ -299,8 +302,8 @@ static bool load_field(Channel *f, const struct vmstate_field *field,
 static const struct vmstate_desc *find_subsection(
     const struct vmstate_desc *desc, const char *name)
 {
-    for (const struct vmstate_desc *const *sp = desc->subsections;
-         sp && *sp; sp++) {
+    for (const struct vmstate_desc *const *sp = desc->subsections; sp && *sp;
+         sp++) {
         if (strcmp((*sp)->name, name) == 0) {
             return *sp;
         }
@@ -349,8 +352,10 @@ bool vmstate_load(Channel *f, const struct vmstate_desc *desc, void *opaque,
                   int version_id, Error **errp)
 {
     if (version_id > desc->version_id) {
-        error_setg(errp, "%s: version %d is newer than this build supports "
-                   "(%d)", desc->name, version_id, desc->version_id);
+        error_setg(errp,
+                   "%s: version %d is newer than this build supports "
+                   "(%d)",
+                   desc->name, version_id, desc->version_id);
         return false;
     }
     if (version_id < desc->minimum_version_id) {
@@ -362,17 +367,18 @@ bool vmstate_load(Channel *f, const struct vmstate_desc *desc, void *opaque,
             }
             return chan_check(f, errp);
         }
-        error_setg(errp, "%s: version %d is older than the oldest this build "
-                   "loads (%d)", desc->name, version_id,
-                   desc->minimum_version_id);
+        error_setg(errp,
+                   "%s: version %d is older than the oldest this build "
+                   "loads (%d)",
+                   desc->name, version_id, desc->minimum_version_id);
         return false;
     }
     if (desc->pre_load && !desc->pre_load(opaque, errp)) {
         error_prepend(errp, "%s: pre_load: ", desc->name);
         return false;
     }
-    for (const struct vmstate_field *field = desc->fields;
-         field && field->name; field++) {
+    for (const struct vmstate_field *field = desc->fields; field && field->name;
+         field++) {
         if (!field_exists(field, opaque, version_id)) {
             continue;
         }
@@ -410,7 +416,8 @@ json_t *vmstate_schema_json(const struct vmstate_desc *desc)
                                 json_integer(field->version_id));
             json_object_set_new(fo, "field_exists",
                                 json_boolean(field->field_exists != NULL));
-            json_object_set_new(fo, "size", json_integer((json_int_t)field->size));
+            json_object_set_new(fo, "size",
+                                json_integer((json_int_t)field->size));
             if (field->vmsd) {
                 json_object_set_new(fo, "Description",
                                     vmstate_schema_json(field->vmsd));

@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nmain = count_commands(hmp_commands);
     size_t ninfo = count_commands(hmp_info_commands);
     size_t pick = data[0] % (nmain + ninfo);
-    const struct mon_cmd *c = pick < nmain ? &hmp_commands[pick]
-                                           : &hmp_info_commands[pick - nmain];
+    const struct mon_cmd *c =
+        pick < nmain ? &hmp_commands[pick] : &hmp_info_commands[pick - nmain];
     char *line = malloc(size);
     memcpy(line, data + 1, size - 1);
     line[size - 1] = '\0';

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t buf[4096];
     if (blk_snapshot_list(bs, &list, &n, &err)) {
         for (size_t i = 0; i < n && i < 4; i++) {
-            if (!blk_snapshot_pread(bs, list[i].id, 0, buf, sizeof(buf), &err) ||
+            if (!blk_snapshot_pread(bs, list[i].id, 0, buf, sizeof(buf),
+                                    &err) ||
                 !blk_vmstate_pread(bs, list[i].id, 0, buf, 64, &err)) {
                 drop(err);
                 err = NULL;
@@ -46,8 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         err = NULL;
     }
     uint64_t sz = blk_size(bs);
-    if (sz && !blk_pread(bs, sz / 2, buf, sizeof(buf) < sz ? sizeof(buf) : sz,
-                         &err)) {
+    if (sz &&
+        !blk_pread(bs, sz / 2, buf, sizeof(buf) < sz ? sizeof(buf) : sz,
+                   &err)) {
         drop(err);
         err = NULL;
     }

@@ -23,7 +23,10 @@ static struct qmp_cmd *safe_table;
 static bool reaches_outside(const char *name)
 {
     static const char *const outside[] = {
-        "migrate", "migrate-incoming", "human-monitor-command", NULL,
+        "migrate",
+        "migrate-incoming",
+        "human-monitor-command",
+        NULL,
     };
     for (int i = 0; outside[i]; i++) {
         if (strcmp(name, outside[i]) == 0) {
@@ -60,8 +63,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .report = quiet,
     };
     Error *err = NULL;
-    session = session_new(&(struct session_config){
-        .machine = &mc, .qmp_table = safe_table }, &err);
+    session = session_new(
+        &(struct session_config){ .machine = &mc, .qmp_table = safe_table },
+        &err);
     if (!session) {
         fprintf(stderr, "fuzz_qmp: %s\n", error_get_pretty(err));
         abort();
@@ -72,8 +76,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                   sv) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) <
+        0) {
         abort();
     }
     struct qmp_client *c = qmp_client_new(session, sv[0]);

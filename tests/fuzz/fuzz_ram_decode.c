@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         if (src.pos == before) {
-            abort();    /* a section that reads nothing would loop */
+            abort(); /* a section that reads nothing would loop */
         }
     }
     ram_decoder_cleanup(&d);

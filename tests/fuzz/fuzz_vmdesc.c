@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     size_t jlen = (size_t)(nul - data);
-    json_t *dev = json_loadb((const char *)data, jlen, JSON_REJECT_DUPLICATES,
-                             NULL);
+    json_t *dev =
+        json_loadb((const char *)data, jlen, JSON_REJECT_DUPLICATES, NULL);
     if (!dev) {
         return 0;
     }

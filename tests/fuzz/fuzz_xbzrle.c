@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Error *err = NULL;
     if (!xbzrle_decode(data, size, page, PAGE, &err)) {
         if (memcmp(page, copy, PAGE) != 0) {
-            abort();    /* documented: a bad delta leaves the page alone */
+            abort(); /* documented: a bad delta leaves the page alone */
         }
         error_free(err);
     }

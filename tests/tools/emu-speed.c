@@ -50,13 +50,13 @@ static double now(void)
 static size_t put_loop(uint8_t *p, uint32_t start, uint32_t end)
 {
     static const uint8_t tmpl[] = {
-        0xbe, 0, 0, 0, 0,                /* mov esi, imm32 */
-        0xbf, 0, 0, 0, 0,                /* mov edi, imm32 */
-        0xfe, 0x06,                      /* inc byte [esi] */
-        0x81, 0xc6, 0x00, 0x10, 0, 0,    /* add esi, 0x1000 */
-        0x39, 0xfe,                      /* cmp esi, edi */
-        0x72, 0xf4,                      /* jb loop */
-        0xeb, 0xe8,                      /* jmp start */
+        0xbe, 0,    0,    0,    0,    /* mov esi, imm32 */
+        0xbf, 0,    0,    0,    0,    /* mov edi, imm32 */
+        0xfe, 0x06,                   /* inc byte [esi] */
+        0x81, 0xc6, 0x00, 0x10, 0, 0, /* add esi, 0x1000 */
+        0x39, 0xfe,                   /* cmp esi, edi */
+        0x72, 0xf4,                   /* jb loop */
+        0xeb, 0xe8,                   /* jmp start */
     };
     memcpy(p, tmpl, sizeof(tmpl));
     memcpy(p + 1, &start, 4);
@@ -72,16 +72,17 @@ static void *vcpu_thread(void *arg)
     struct x86_state st;
     /* Each vCPU sweeps its own share of the range, as memtest does. */
     uint64_t pages = (b->ram_size - RANGE_START) / 4096;
-    uint32_t first = RANGE_START + (uint32_t)(pages * (uint64_t)v->index /
-                                              (uint64_t)v->count) * 4096u;
-    uint32_t last = RANGE_START + (uint32_t)(pages * (uint64_t)(v->index + 1) /
-                                             (uint64_t)v->count) * 4096u;
+    uint32_t first = RANGE_START +
+        (uint32_t)(pages * (uint64_t)v->index / (uint64_t)v->count) * 4096u;
+    uint32_t last = RANGE_START +
+        (uint32_t)(pages * (uint64_t)(v->index + 1) / (uint64_t)v->count) *
+            4096u;
     uint32_t entry = GUEST_ENTRY + (uint32_t)v->index * 64u;
     put_loop(b->bus.ram + entry, first, last);
     x86_state_reset_flat(&st, entry, 0, 0);
     emu_cpu_set_topology(cpu, v->index, v->count);
-    v->exit = emu_cpu_run(cpu, &st, &b->stop, &v->icount, v->err,
-                          sizeof(v->err));
+    v->exit =
+        emu_cpu_run(cpu, &st, &b->stop, &v->icount, v->err, sizeof(v->err));
     emu_cpu_free(cpu);
     return NULL;
 }
@@ -104,9 +105,15 @@ int main(int argc, char **argv)
     int nvcpus = 1, opt;
     while ((opt = getopt(argc, argv, "m:t:s:")) != -1) {
         switch (opt) {
-        case 'm': mib = strtoull(optarg, NULL, 0); break;
-        case 't': seconds = strtod(optarg, NULL); break;
-        case 's': nvcpus = atoi(optarg); break;
+        case 'm':
+            mib = strtoull(optarg, NULL, 0);
+            break;
+        case 't':
+            seconds = strtod(optarg, NULL);
+            break;
+        case 's':
+            nvcpus = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "usage: %s [-m MiB] [-t seconds] [-s vcpus]\n",
                     argv[0]);
@@ -124,16 +131,17 @@ int main(int argc, char **argv)
         perror("emu-speed: memfd");
         return 1;
     }
-    uint8_t *ram = mmap(NULL, b.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                        fd, 0);
+    uint8_t *ram =
+        mmap(NULL, b.ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (ram == MAP_FAILED) {
         perror("emu-speed: mmap");
         return 1;
     }
-    memset(ram, 0x5a, b.ram_size);          /* no page stays a zero page */
+    memset(ram, 0x5a, b.ram_size); /* no page stays a zero page */
     b.dirty_words = (b.ram_size / 4096 + 63) / 64;
     b.bus = (struct emu_bus){
-        .ram = ram, .ram_size = b.ram_size,
+        .ram = ram,
+        .ram_size = b.ram_size,
         .dirty = calloc(b.dirty_words, sizeof(unsigned long)),
         .code = emu_code_map_new(b.ram_size),
     };
@@ -156,14 +164,14 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
         insns += v[i].icount;
         if (v[i].exit != EMU_EXIT_STOP)
-            fprintf(stderr, "emu-speed: vCPU %d: unexpected exit %d: %s\n",
-                    i, v[i].exit, v[i].err);
+            fprintf(stderr, "emu-speed: vCPU %d: unexpected exit %d: %s\n", i,
+                    v[i].exit, v[i].err);
     }
     double t1 = now();
     b.dirtied += harvest(&b);
     double el = t1 - t0;
-    printf("emu-speed: %d vCPU, %llu MiB, %.2f s (stop took %.3f ms)\n",
-           nvcpus, (unsigned long long)mib, el, (t1 - t_stop) * 1e3);
+    printf("emu-speed: %d vCPU, %llu MiB, %.2f s (stop took %.3f ms)\n", nvcpus,
+           (unsigned long long)mib, el, (t1 - t_stop) * 1e3);
     printf("instructions/s: %.1f M\n", (double)insns / el / 1e6);
     /* 4 instructions per page written; the distinct pages found dirty
      * per 50 ms harvest are bounded by the range size. */

@@ -24,7 +24,7 @@
 #include "vmstate/stream.h"
 
 #define PS RAM_PAGE_SIZE
-#define CHUNK_PAGES 16384       /* pages per PART section */
+#define CHUNK_PAGES 16384 /* pages per PART section */
 
 struct gen_block {
     const char *name;
@@ -34,8 +34,8 @@ struct gen_block {
 struct gen {
     struct gen_block blocks[2];
     bool second_pass;
-    int pass;                   /* 1, 2, then done */
-    size_t block;               /* iteration position */
+    int pass;     /* 1, 2, then done */
+    size_t block; /* iteration position */
     uint64_t page;
     uint8_t buf[PS];
     uint8_t old[PS];
@@ -64,10 +64,14 @@ enum change { SAME, TWEAKED, ZEROED, FILLED };
 static enum change page_change(uint64_t idx)
 {
     switch (idx % 16) {
-    case 1: return TWEAKED;
-    case 2: return ZEROED;
-    case 4: return FILLED;
-    default: return SAME;
+    case 1:
+        return TWEAKED;
+    case 2:
+        return ZEROED;
+    case 4:
+        return FILLED;
+    default:
+        return SAME;
     }
 }
 
@@ -109,8 +113,7 @@ static size_t put_uleb(uint8_t *d, size_t v)
 }
 
 /* XBZRLE delta of new against old (runs below 0x3fff, as pages are). */
-static size_t xbzrle_encode(const uint8_t *old, const uint8_t *new,
-                            uint8_t *d)
+static size_t xbzrle_encode(const uint8_t *old, const uint8_t *new, uint8_t *d)
 {
     size_t i = 0, n = 0;
     while (i < PS) {
@@ -264,7 +267,8 @@ static int write_expect(struct gen *g, const char *dir)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: gen-ram-stream OUT MIB [--second-pass] "
+        fprintf(stderr,
+                "usage: gen-ram-stream OUT MIB [--second-pass] "
                 "[--expect DIR]\n");
         return 2;
     }
@@ -280,8 +284,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    g->blocks[0] = (struct gen_block){ "pc.ram",
-                                       strtoull(argv[2], NULL, 0) * 256 };
+    g->blocks[0] =
+        (struct gen_block){ "pc.ram", strtoull(argv[2], NULL, 0) * 256 };
     g->blocks[1] = (struct gen_block){ "/rom@etc/x", 16 };
     g->pass = 1;
 

@@ -16,8 +16,10 @@
 
 static int usage(const char *msg)
 {
-    fprintf(stderr, "memtest-check: %s\nUsage: memtest-check [--smp N] "
-            "[--start ADDR] [--end ADDR] FILE\n", msg);
+    fprintf(stderr,
+            "memtest-check: %s\nUsage: memtest-check [--smp N] "
+            "[--start ADDR] [--end ADDR] FILE\n",
+            msg);
     return 2;
 }
 
@@ -74,8 +76,8 @@ int main(int argc, char **argv)
         end = len < (3ull << 30) ? len : (3ull << 30);
         end &= ~4095ull;
     }
-    void *ram = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)
-                    : MAP_FAILED;
+    void *ram =
+        len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (ram == MAP_FAILED) {
         fprintf(stderr, "memtest-check: %s: cannot map %llu bytes\n", path,
@@ -84,8 +86,8 @@ int main(int argc, char **argv)
     }
     struct memtest_result res;
     char msg[256];
-    bool ok = memtest_check(ram, len, start, end, (int)smp, &res, msg,
-                            sizeof(msg));
+    bool ok =
+        memtest_check(ram, len, start, end, (int)smp, &res, msg, sizeof(msg));
     printf("memtest-check: %s\n", msg);
     munmap(ram, len);
     return ok ? 0 : 1;

@@ -13,13 +13,13 @@
 #include "machine/emu.h"
 #include "x86-asm.h"
 
-#define FIX_RAM_SIZE  (4u << 20)
-#define CODE_ADDR     0x1000u
-#define DATA_ADDR     0x100000u     /* 1 MiB: a page of test data */
-#define STACK_TOP     0x80000u
+#define FIX_RAM_SIZE (4u << 20)
+#define CODE_ADDR 0x1000u
+#define DATA_ADDR 0x100000u /* 1 MiB: a page of test data */
+#define STACK_TOP 0x80000u
 
 struct pio_rec {
-    int out;                         /* 1 OUT, 0 IN */
+    int out; /* 1 OUT, 0 IN */
     uint16_t port;
     int size;
     uint32_t val;
@@ -36,8 +36,8 @@ struct emu_fix {
     uint64_t icount;
     struct pio_rec pio[64];
     int npio;
-    uint32_t in_value;               /* what IN returns */
-    int stop_after_out;              /* set stop on the Nth OUT (1-based) */
+    uint32_t in_value;  /* what IN returns */
+    int stop_after_out; /* set stop on the Nth OUT (1-based) */
 };
 
 static inline uint32_t fix_pio_in(void *opaque, uint16_t port, int size)
@@ -48,7 +48,8 @@ static inline uint32_t fix_pio_in(void *opaque, uint16_t port, int size)
     return f->in_value;
 }
 
-static inline void fix_pio_out(void *opaque, uint16_t port, int size, uint32_t val)
+static inline void fix_pio_out(void *opaque, uint16_t port, int size,
+                               uint32_t val)
 {
     struct emu_fix *f = opaque;
     if (f->npio < 64)
@@ -66,8 +67,12 @@ static inline struct emu_fix *fix_new(void)
     f->ram = calloc(1, FIX_RAM_SIZE);
     f->dirty = calloc(FIX_RAM_SIZE / 4096 / 64 + 1, sizeof(unsigned long));
     f->bus = (struct emu_bus){
-        .ram = f->ram, .ram_size = FIX_RAM_SIZE, .dirty = f->dirty,
-        .pio_in = fix_pio_in, .pio_out = fix_pio_out, .opaque = f,
+        .ram = f->ram,
+        .ram_size = FIX_RAM_SIZE,
+        .dirty = f->dirty,
+        .pio_in = fix_pio_in,
+        .pio_out = fix_pio_out,
+        .opaque = f,
     };
     f->cpu = emu_cpu_new(&f->bus);
     x86_state_reset_flat(&f->st, CODE_ADDR, 0, 0);

@@ -78,8 +78,7 @@ int64_t fixture_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-bool capture_wait_for(struct serial_capture *c, const char *s,
-                      int timeout_ms)
+bool capture_wait_for(struct serial_capture *c, const char *s, int timeout_ms)
 {
     int64_t end = fixture_now_ns() + (int64_t)timeout_ms * 1000000;
     while (!capture_contains(c, s)) {
@@ -116,20 +115,19 @@ const char *kvm_unusable_reason(void)
     return reason;
 }
 
-static bool seg_equal(const struct x86_segment *a,
-                      const struct x86_segment *b)
+static bool seg_equal(const struct x86_segment *a, const struct x86_segment *b)
 {
     return a->selector == b->selector && a->base == b->base &&
-           a->limit == b->limit && a->type == b->type && a->s == b->s &&
-           a->dpl == b->dpl && a->present == b->present &&
-           a->db == b->db && a->g == b->g;
+        a->limit == b->limit && a->type == b->type && a->s == b->s &&
+        a->dpl == b->dpl && a->present == b->present && a->db == b->db &&
+        a->g == b->g;
 }
 
 bool x86_state_equal(const struct x86_state *a, const struct x86_state *b,
                      char *msg, size_t msglen)
 {
-    static const char *const names[] = { "eax", "ecx", "edx", "ebx", "esp",
-                                         "ebp", "esi", "edi" };
+    static const char *const names[] = { "eax", "ecx", "edx", "ebx",
+                                         "esp", "ebp", "esi", "edi" };
     for (int i = 0; i < X86_NR_REGS; i++) {
         if (a->regs[i] != b->regs[i]) {
             snprintf(msg, msglen, "%s: 0x%x != 0x%x", names[i], a->regs[i],
@@ -137,10 +135,16 @@ bool x86_state_equal(const struct x86_state *a, const struct x86_state *b,
             return false;
         }
     }
-    struct { const char *n; uint32_t x, y; } scalars[] = {
-        { "eip", a->eip, b->eip }, { "eflags", a->eflags, b->eflags },
-        { "cr0", a->cr0, b->cr0 }, { "cr2", a->cr2, b->cr2 },
-        { "cr3", a->cr3, b->cr3 }, { "cr4", a->cr4, b->cr4 },
+    struct {
+        const char *n;
+        uint32_t x, y;
+    } scalars[] = {
+        { "eip", a->eip, b->eip },
+        { "eflags", a->eflags, b->eflags },
+        { "cr0", a->cr0, b->cr0 },
+        { "cr2", a->cr2, b->cr2 },
+        { "cr3", a->cr3, b->cr3 },
+        { "cr4", a->cr4, b->cr4 },
         { "gdt.base", a->gdt.base, b->gdt.base },
         { "gdt.limit", a->gdt.limit, b->gdt.limit },
         { "idt.base", a->idt.base, b->idt.base },
@@ -156,10 +160,11 @@ bool x86_state_equal(const struct x86_state *a, const struct x86_state *b,
     }
     for (int i = 0; i < X86_NR_SREGS; i++) {
         if (!seg_equal(&a->seg[i], &b->seg[i])) {
-            snprintf(msg, msglen, "segment %d: selector 0x%x/0x%x base "
-                     "0x%x/0x%x type %u/%u", i, a->seg[i].selector,
-                     b->seg[i].selector, a->seg[i].base, b->seg[i].base,
-                     a->seg[i].type, b->seg[i].type);
+            snprintf(msg, msglen,
+                     "segment %d: selector 0x%x/0x%x base "
+                     "0x%x/0x%x type %u/%u",
+                     i, a->seg[i].selector, b->seg[i].selector, a->seg[i].base,
+                     b->seg[i].base, a->seg[i].type, b->seg[i].type);
             return false;
         }
     }

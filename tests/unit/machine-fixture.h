@@ -25,8 +25,7 @@ char *capture_text(struct serial_capture *c);
 size_t capture_count(struct serial_capture *c, char ch);
 bool capture_contains(struct serial_capture *c, const char *s);
 /* Wait (at most timeout_ms) until s appears / ch occurs n times. */
-bool capture_wait_for(struct serial_capture *c, const char *s,
-                      int timeout_ms);
+bool capture_wait_for(struct serial_capture *c, const char *s, int timeout_ms);
 bool capture_wait_count(struct serial_capture *c, char ch, size_t n,
                         int timeout_ms);
 

@@ -26,9 +26,11 @@ bool memtest_check(const uint8_t *ram, uint64_t ram_len, uint64_t start,
     res->value = -1;
     if (start % PAGE || end % PAGE || end <= start || end > ram_len ||
         ncpus < 1) {
-        snprintf(msg, msglen, "bad range 0x%llx-0x%llx for a %llu-byte image "
-                 "with %d vCPUs", (unsigned long long)start,
-                 (unsigned long long)end, (unsigned long long)ram_len, ncpus);
+        snprintf(msg, msglen,
+                 "bad range 0x%llx-0x%llx for a %llu-byte image "
+                 "with %d vCPUs",
+                 (unsigned long long)start, (unsigned long long)end,
+                 (unsigned long long)ram_len, ncpus);
         return false;
     }
     uint64_t pages = (end - start) / PAGE;
@@ -56,8 +58,10 @@ bool memtest_check(const uint8_t *ram, uint64_t ram_len, uint64_t start,
         }
     }
     if (v < 0) {
-        snprintf(msg, msglen, "%d different counter values in the range "
-                 "(expected v and v+1)", nvalues);
+        snprintf(msg, msglen,
+                 "%d different counter values in the range "
+                 "(expected v and v+1)",
+                 nvalues);
         return false;
     }
     res->value = v;
@@ -76,7 +80,8 @@ bool memtest_check(const uint8_t *ram, uint64_t ram_len, uint64_t start,
             }
             if (b == ((v + 1) & 0xff) && nvalues == 2) {
                 if (!in_prefix) {
-                    snprintf(msg, msglen, "page at 0x%llx holds %d after "
+                    snprintf(msg, msglen,
+                             "page at 0x%llx holds %d after "
                              "pages holding %d in chunk %d: not a prefix",
                              (unsigned long long)gpa, b, v, c);
                     return false;

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 struct memtest_result {
-    int value;               /* v */
+    int value; /* v */
     uint64_t pages;
-    uint64_t advanced;       /* pages holding v+1 */
+    uint64_t advanced; /* pages holding v+1 */
 };
 
 /* ram[0] is guest physical address 0; ram_len bytes are available.

@@ -73,8 +73,10 @@ static void held_bytes(const char *path, char out[9])
     assert_true(fd >= 0);
     static const int bytes[8] = { 100, 101, 102, 103, 200, 201, 202, 203 };
     for (int i = 0; i < 8; i++) {
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-                            .l_start = bytes[i], .l_len = 1 };
+        struct flock fl = { .l_type = F_WRLCK,
+                            .l_whence = SEEK_SET,
+                            .l_start = bytes[i],
+                            .l_len = 1 };
         assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
         out[i] = fl.l_type == F_UNLCK ? '0' : '1';
     }
@@ -116,9 +118,11 @@ static void test_writer_excludes(void **state)
 {
     create_qcow2();
     BlockDev *w = must_open(img, NULL, BLK_OPEN_RDWR);
-    expect_open_error(img, BLK_OPEN_RDWR, "is in use by another process "
+    expect_open_error(img, BLK_OPEN_RDWR,
+                      "is in use by another process "
                       "(locked for writing");
-    expect_open_error(img, 0, "is in use by another process (locked for "
+    expect_open_error(img, 0,
+                      "is in use by another process (locked for "
                       "writing");
     BlockDev *r = must_open(img, NULL, BLK_OPEN_FORCE_SHARE);
     blk_close(r);
@@ -139,7 +143,8 @@ static void test_readers_share(void **state)
     create_qcow2();
     BlockDev *a = must_open(img, NULL, 0);
     BlockDev *b = must_open(img, NULL, 0);
-    expect_open_error(img, BLK_OPEN_RDWR, "is in use by another process "
+    expect_open_error(img, BLK_OPEN_RDWR,
+                      "is in use by another process "
                       "(locked against writing");
     blk_close(a);
     expect_open_error(img, BLK_OPEN_RDWR, "locked against writing");
@@ -189,8 +194,7 @@ static void test_create_keeps_existing_file(void **state)
     expect_create_refused("qcow2", 1 << 20, "colour=blue",
                           "unknown option 'colour'");
     expect_create_refused("qcow2", UINT64_MAX, NULL, "too large");
-    expect_create_refused("qcow2", 1ULL << 62, "cluster_size=2M",
-                          "too large");
+    expect_create_refused("qcow2", 1ULL << 62, "cluster_size=2M", "too large");
     expect_create_refused("raw", 1 << 20, "cluster_size=4K", "no options");
     expect_create_refused("raw", 1ULL << 63, NULL, "too large");
     /* A size the file system refuses (past ext4's 16 TiB, say) fails
@@ -297,7 +301,7 @@ static void test_inactive_hands_over(void **state)
     BlockDev *src = must_open(img, NULL, BLK_OPEN_RDWR);
     BlockDev *dst = must_open(img, NULL, BLK_OPEN_RDWR | BLK_OPEN_INACTIVE);
     held_bytes(img, held);
-    assert_string_equal(held, "11010101");   /* the source's alone */
+    assert_string_equal(held, "11010101"); /* the source's alone */
     assert_true(blk_is_inactive(dst));
     assert_string_equal(blk_format(dst), "qcow2");
     assert_int_equal(blk_size(dst), 0);
@@ -311,14 +315,15 @@ static void test_inactive_hands_over(void **state)
     ok = blk_snapshot_list(dst, &l, &n, &err);
     expect_inactive(ok, &err);
     assert_false(blk_activate(dst, &err));
-    assert_non_null(strstr(error_get_pretty(err), "is in use by another "
-                                                  "process"));
+    assert_non_null(strstr(error_get_pretty(err),
+                           "is in use by another "
+                           "process"));
     error_free(err);
     err = NULL;
     assert_true(blk_is_inactive(dst));
 
     assert_true(blk_inactivate(src, &err));
-    assert_true(blk_inactivate(src, &err));  /* again: nothing to do */
+    assert_true(blk_inactivate(src, &err)); /* again: nothing to do */
     held_bytes(img, held);
     assert_string_equal(held, "00000000");
     ok = blk_pwrite(src, 0, buf, sizeof(buf), &err);
@@ -330,7 +335,7 @@ static void test_inactive_hands_over(void **state)
     assert_string_equal(held, "11010101");
     assert_int_equal(blk_size(dst), 1 << 20);
     assert_true(blk_pwrite(dst, 0, buf, sizeof(buf), &err));
-    assert_false(blk_activate(src, &err));   /* the destination has it */
+    assert_false(blk_activate(src, &err)); /* the destination has it */
     error_free(err);
     err = NULL;
     blk_close(dst);
@@ -356,7 +361,8 @@ static void test_activate_rereads_metadata(void **state)
     memset(b, 0xbb, sizeof(b));
     assert_true(blk_pwrite(dst, 65536, b, sizeof(b), &err));
     char name[] = "x";
-    struct blk_snapshot sn = { .name = name, .icount = -1,
+    struct blk_snapshot sn = { .name = name,
+                               .icount = -1,
                                .disk_size = blk_size(dst) };
     assert_true(blk_snapshot_create(dst, &sn, &err));
     assert_true(blk_pwrite(dst, 131072, b, sizeof(b), &err));
@@ -399,8 +405,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readers_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_keeps_existing_file, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_probed_raw_keeps_its_format,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probed_raw_keeps_its_format, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_inactive_hands_over, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_activate_rereads_metadata, setup,

@@ -39,8 +39,9 @@ static void test_big_endian_round_trip(void **state)
     uint8_t *data = take(w, &len);
     assert_int_equal(len, 25);
     /* Big-endian on the wire, byte for byte. */
-    static const uint8_t head[] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde,
-                                    1, 2, 3, 4, 5, 6, 7, 8, 6, 'p', 'c' };
+    static const uint8_t head[] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
+                                    0xde, 1,    2,    3,    4,    5,
+                                    6,    7,    8,    6,    'p',  'c' };
     assert_memory_equal(data, head, sizeof(head));
 
     Channel *r = chan_new_mem_reader(data, len, "test");
@@ -86,7 +87,7 @@ static void test_first_error_wins(void **state)
     Channel *w = chan_new_mem_writer();
     chan_set_error(w, "first: %d", 1);
     chan_set_error(w, "second");
-    chan_put_be32(w, 5);   /* dropped */
+    chan_put_be32(w, 5); /* dropped */
     assert_string_equal(chan_error_msg(w), "first: 1");
     size_t len;
     uint8_t *data = chan_mem_take(w, &len);
@@ -158,8 +159,8 @@ static void test_large_write_goes_by_reference(void **state)
     uint8_t *page = malloc(big);
     memset(page, 0x5a, big);
     Channel *w = chan_new(&spy_ops, &spy, true, "spy");
-    chan_put_be64(w, 42);              /* small: buffered */
-    chan_put_buffer(w, page, big);     /* large: by reference */
+    chan_put_be64(w, 42);          /* small: buffered */
+    chan_put_buffer(w, page, big); /* large: by reference */
     chan_put_buffer_ref(w, page, 4096);
     assert_true(chan_flush(w));
     /* The large buffer reached writev as the caller's own memory. */
@@ -172,7 +173,7 @@ static void test_large_write_goes_by_reference(void **state)
     assert_true(found);
     struct chan_stats st;
     chan_get_stats(w, &st);
-    assert_int_equal(st.copied_bytes, 8);   /* only the small put */
+    assert_int_equal(st.copied_bytes, 8); /* only the small put */
     assert_int_equal(st.bytes, 8 + big + 4096);
     assert_int_equal(spy.total, 8 + big + 4096);
     assert_true(chan_close(w, NULL));
@@ -219,7 +220,7 @@ static void test_socket_peer_gone_is_error_not_signal(void **state)
     close(sv[1]);
     Channel *w = chan_new_socket(sv[0], true, true, "sock");
     static uint8_t buf[8192];
-    chan_put_buffer(w, buf, sizeof(buf));   /* would raise SIGPIPE */
+    chan_put_buffer(w, buf, sizeof(buf)); /* would raise SIGPIPE */
     assert_true(chan_has_error(w));
     assert_non_null(strstr(chan_error_msg(w), "sock"));
     Error *err = NULL;
@@ -243,7 +244,7 @@ static void test_socket_shutdown_unblocks_reader(void **state)
     Channel *r = chan_new_socket(sv[0], false, true, "sock");
     pthread_t t;
     pthread_create(&t, NULL, shutdown_later, r);
-    chan_get_be32(r);      /* blocks until the shutdown */
+    chan_get_be32(r); /* blocks until the shutdown */
     pthread_join(t, NULL);
     assert_true(chan_has_error(r));
     chan_close(r, NULL);
@@ -261,11 +262,11 @@ static void test_rate_limit_spreads_writes(void **state)
 {
     struct spy spy = { 0 };
     Channel *w = chan_new(&spy_ops, &spy, true, "spy");
-    chan_set_rate_limit(w, 10000);   /* bytes per 100 ms */
+    chan_set_rate_limit(w, 10000); /* bytes per 100 ms */
     assert_int_equal(chan_get_rate_limit(w), 10000);
     static uint8_t chunk[1000];
     double t0 = now_s();
-    for (int i = 0; i < 50; i++) {   /* 50 KB = 5 windows */
+    for (int i = 0; i < 50; i++) { /* 50 KB = 5 windows */
         while (chan_rate_limited(w)) {
             chan_rate_limit_wait(w);
         }
@@ -290,7 +291,7 @@ static void test_wrong_direction(void **state)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_DFL);   /* a SIGPIPE would kill the test */
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_big_endian_round_trip),
         cmocka_unit_test(test_short_read_latches_with_offset),

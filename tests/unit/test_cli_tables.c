@@ -43,9 +43,10 @@ static void print_page(FILE *f, const void *unused)
  * stands in for it. */
 static char *complete_options(const char *cmd, const char *sub)
 {
-    char *argv[] = { strdup("complete"), strdup("--"), strdup("hop"),
-                     strdup(cmd), strdup(sub ? sub : "-"), strdup("-"),
-                     NULL };
+    char *argv[] = {
+        strdup("complete"),      strdup("--"), strdup("hop"), strdup(cmd),
+        strdup(sub ? sub : "-"), strdup("-"),  NULL
+    };
     int argc = sub ? 6 : 5;
     FILE *tmp = tmpfile();
     assert_non_null(tmp);
@@ -112,7 +113,7 @@ static void check_option(const struct cli_command *cmd,
     for (int k = 0; k < 2 && names[k]; k++) {
         const char *name = names[k];
         if (strcmp(name, "--help") == 0) {
-            continue;   /* cli_main's, before any command runs */
+            continue; /* cli_main's, before any command runs */
         }
         char line[128];
         snprintf(line, sizeof(line), "\n%s\n", name);
@@ -153,18 +154,16 @@ static void test_every_option_is_documented_and_offered(void **state)
     size_t noptions = 0;
     for (const struct cli_command *c = cli_commands; c->name; c++) {
         if (!c->summary) {
-            continue;   /* hidden commands have no page entry */
+            continue; /* hidden commands have no page entry */
         }
         char *help = capture(print_help, c);
         check_table(c, NULL, help, page);
         for (const struct cli_option *o = c->options; o && o->name; o++) {
             noptions++;
         }
-        for (const struct cli_command *s = c->subcommands; s && s->name;
-             s++) {
+        for (const struct cli_command *s = c->subcommands; s && s->name; s++) {
             check_table(c, s, help, page);
-            for (const struct cli_option *o = s->options; o && o->name;
-                 o++) {
+            for (const struct cli_option *o = s->options; o && o->name; o++) {
                 noptions++;
             }
         }
@@ -179,14 +178,19 @@ static void test_every_option_is_documented_and_offered(void **state)
  * line: the printers read the table, not a copy of it. */
 static void test_help_comes_from_the_table(void **state)
 {
-    const struct cli_option opts[] = {
-        { .name = "-frob", .arg = CLI_ARG_TEXT, .metavar = "LEVEL",
-          .store = CLI_STORE_STRING, .help = "how much to frob" },
-        { .name = "-q", .alias = "--quiet", .arg = CLI_ARG_NONE,
-          .store = CLI_STORE_FLAG, .help = "say less" },
-        { NULL }
-    };
-    const struct cli_command cmd = { .name = "frob", .options = opts,
+    const struct cli_option opts[] = { { .name = "-frob",
+                                         .arg = CLI_ARG_TEXT,
+                                         .metavar = "LEVEL",
+                                         .store = CLI_STORE_STRING,
+                                         .help = "how much to frob" },
+                                       { .name = "-q",
+                                         .alias = "--quiet",
+                                         .arg = CLI_ARG_NONE,
+                                         .store = CLI_STORE_FLAG,
+                                         .help = "say less" },
+                                       { NULL } };
+    const struct cli_command cmd = { .name = "frob",
+                                     .options = opts,
                                      .operand_usage = "FILE" };
     char *help = capture(print_help, &cmd);
     assert_non_null(strstr(help, "Usage: hop frob [-frob LEVEL] [-q] FILE\n"));
@@ -212,10 +216,15 @@ static int take_file(const struct cli_command *cmd, void *target,
 static void test_parser_follows_the_table(void **state)
 {
     const struct cli_option opts[] = {
-        { .name = "-frob", .arg = CLI_ARG_TEXT, .store = CLI_STORE_STRING,
+        { .name = "-frob",
+          .arg = CLI_ARG_TEXT,
+          .store = CLI_STORE_STRING,
           .field = offsetof(struct parsed, level) },
-        { .name = "-q", .alias = "--quiet", .arg = CLI_ARG_NONE,
-          .store = CLI_STORE_FLAG, .field = offsetof(struct parsed, quiet) },
+        { .name = "-q",
+          .alias = "--quiet",
+          .arg = CLI_ARG_NONE,
+          .store = CLI_STORE_FLAG,
+          .field = offsetof(struct parsed, quiet) },
         { NULL }
     };
     const struct cli_command cmd = { .name = "frob", .options = opts };
@@ -227,8 +236,8 @@ static void test_parser_follows_the_table(void **state)
         .qemu_dashes = true,
         .operand = take_file,
     };
-    char *argv[] = { (char[]){ "frob" }, (char[]){ "--frob" },
-                     (char[]){ "3" }, (char[]){ "x.img" },
+    char *argv[] = { (char[]){ "frob" },    (char[]){ "--frob" },
+                     (char[]){ "3" },       (char[]){ "x.img" },
                      (char[]){ "--quiet" }, NULL };
     assert_int_equal(cli_parse_options(&p, 5, argv, 1), -1);
     assert_string_equal(out.level, "3");

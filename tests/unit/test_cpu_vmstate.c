@@ -28,7 +28,10 @@ static void cpu_fix_init(struct cpu_fix *f)
     f->ram = calloc(1, RAM_SIZE);
     f->dirty = calloc(RAM_SIZE / 4096 / 64 + 1, sizeof(unsigned long));
     struct accel_mem_region r = {
-        .gpa = 0, .size = RAM_SIZE, .host = f->ram, .dirty = f->dirty,
+        .gpa = 0,
+        .size = RAM_SIZE,
+        .host = f->ram,
+        .dirty = f->dirty,
     };
     struct accel_io_ops io = { 0 };
     f->acc = accel_emu_ops.create(&r, 1, &io, &err);
@@ -57,9 +60,15 @@ static void distinct_state(struct x86_state *st)
     for (int s = 0; s < X86_NR_SREGS; s++) {
         st->seg[s] = (struct x86_segment){
             .selector = (uint16_t)(0x08 * (s + 1)),
-            .base = 0x1000u * (uint32_t)s, .limit = 0xfffff000u | (uint32_t)s,
-            .type = (uint8_t)(s == S_CS ? 0xb : 0x3), .s = 1,
-            .dpl = 0, .present = 1, .avl = (uint8_t)(s & 1), .db = 1, .g = 1,
+            .base = 0x1000u * (uint32_t)s,
+            .limit = 0xfffff000u | (uint32_t)s,
+            .type = (uint8_t)(s == S_CS ? 0xb : 0x3),
+            .s = 1,
+            .dpl = 0,
+            .present = 1,
+            .avl = (uint8_t)(s & 1),
+            .db = 1,
+            .g = 1,
         };
     }
     st->gdt = (struct x86_dtable){ .base = 0x9000, .limit = 0x27 };
@@ -75,8 +84,8 @@ static uint8_t *save_cpu(struct cpu_vmstate_ctx *ctx, size_t *len)
 {
     Error *err = NULL;
     struct section_registry *reg = section_registry_new("pc");
-    assert_true(section_register_vmsd(reg, "cpu", 0, &vmstate_x86_cpu, ctx,
-                                      &err) == 0);
+    assert_true(
+        section_register_vmsd(reg, "cpu", 0, &vmstate_x86_cpu, ctx, &err) == 0);
     Channel *ch = chan_new_mem_writer();
     assert_true(stream_save_all(reg, ch, &err));
     assert_true(chan_flush(ch));
@@ -91,8 +100,8 @@ static void load_cpu(struct cpu_vmstate_ctx *ctx, const uint8_t *data,
 {
     Error *err = NULL;
     struct section_registry *reg = section_registry_new("pc");
-    assert_true(section_register_vmsd(reg, "cpu", 0, &vmstate_x86_cpu, ctx,
-                                      &err) == 0);
+    assert_true(
+        section_register_vmsd(reg, "cpu", 0, &vmstate_x86_cpu, ctx, &err) == 0);
     Channel *ch = chan_new_mem_reader(data, len, "cpu stream");
     bool ok = stream_load(reg, ch, NULL, &err);
     if (!ok)
@@ -206,8 +215,9 @@ static void test_running_guest(void **state)
     assert_true(accel_emu_ops.set_state(src.ctx.vcpu, &st, &err));
     atomic_int stop = 0;
     char msg[128];
-    assert_int_equal(accel_emu_ops.vcpu_run(src.ctx.vcpu, &stop, msg,
-                                            sizeof(msg)), ACCEL_EXIT_HLT);
+    assert_int_equal(
+        accel_emu_ops.vcpu_run(src.ctx.vcpu, &stop, msg, sizeof(msg)),
+        ACCEL_EXIT_HLT);
     size_t len;
     uint8_t *data = save_cpu(&src.ctx, &len);
     load_cpu(&dst.ctx, data, len);
@@ -218,10 +228,11 @@ static void test_running_guest(void **state)
     assert_true(got.halted);
     assert_int_equal(got.eip, 0x1006);
     assert_int_equal(got.regs[R_EAX], 0x1234);
-    got.halted = false;                       /* as a wake-up would */
+    got.halted = false; /* as a wake-up would */
     assert_true(accel_emu_ops.set_state(dst.ctx.vcpu, &got, &err));
-    assert_int_equal(accel_emu_ops.vcpu_run(dst.ctx.vcpu, &stop, msg,
-                                            sizeof(msg)), ACCEL_EXIT_HLT);
+    assert_int_equal(
+        accel_emu_ops.vcpu_run(dst.ctx.vcpu, &stop, msg, sizeof(msg)),
+        ACCEL_EXIT_HLT);
     assert_true(accel_emu_ops.get_state(dst.ctx.vcpu, &got, &err));
     assert_int_equal(got.regs[R_EAX], 0x1235);
     cpu_fix_destroy(&src);

@@ -59,7 +59,8 @@ static bool vmdesc_has_subsection(json_t *desc, const char *name)
     json_t *subs = json_object_get(desc, "subsections");
     size_t i;
     json_t *s;
-    json_array_foreach(subs, i, s) {
+    json_array_foreach(subs, i, s)
+    {
         const char *n = json_string_value(json_object_get(s, "vmsd_name"));
         if (n && strcmp(n, name) == 0) {
             return true;
@@ -89,12 +90,12 @@ static void test_serial_transmit_and_receive(void **state)
     struct serial_backend be = { sink_write, &out };
     struct serial s;
     serial_init(&s, &be);
-    assert_true(serial_ioport_read(&s, 5, 1) & 0x20);     /* THR empty */
+    assert_true(serial_ioport_read(&s, 5, 1) & 0x20); /* THR empty */
     serial_ioport_write(&s, 0, 1, 'h');
     serial_ioport_write(&s, 0, 1, 'i');
     assert_string_equal(out.buf, "hi");
-    assert_false(serial_ioport_read(&s, 5, 1) & 0x01);    /* no data */
-    serial_ioport_write(&s, 2, 1, 0x07);                  /* FIFO on */
+    assert_false(serial_ioport_read(&s, 5, 1) & 0x01); /* no data */
+    serial_ioport_write(&s, 2, 1, 0x07);               /* FIFO on */
     assert_int_equal(serial_receive(&s, (const uint8_t *)"abc", 3), 3);
     assert_true(serial_ioport_read(&s, 5, 1) & 0x01);
     assert_int_equal(serial_ioport_read(&s, 0, 1), 'a');
@@ -111,10 +112,10 @@ static void test_serial_fifo_limit_and_divisor(void **state)
     memset(many, 'x', sizeof(many));
     /* Without the FIFO the receiver holds one byte. */
     assert_int_equal(serial_receive(&s, many, 2), 1);
-    assert_true(serial_ioport_read(&s, 5, 1) & 0x02);     /* overrun */
+    assert_true(serial_ioport_read(&s, 5, 1) & 0x02); /* overrun */
     serial_ioport_write(&s, 2, 1, 0x07);
     assert_int_equal(serial_receive(&s, many, 20), SERIAL_FIFO_SIZE);
-    serial_ioport_write(&s, 3, 1, 0x83);                  /* DLAB */
+    serial_ioport_write(&s, 3, 1, 0x83); /* DLAB */
     serial_ioport_write(&s, 0, 1, 0x01);
     serial_ioport_write(&s, 1, 1, 0x02);
     assert_int_equal(s.divider, 0x0201);
@@ -126,10 +127,10 @@ static void test_serial_vmstate_round_trip(void **state)
     struct serial a, b;
     serial_init(&a, NULL);
     serial_ioport_write(&a, 2, 1, 0x07);
-    serial_ioport_write(&a, 7, 1, 0x5c);                  /* scratch */
+    serial_ioport_write(&a, 7, 1, 0x5c); /* scratch */
     serial_ioport_write(&a, 1, 1, 0x03);
     serial_receive(&a, (const uint8_t *)"queued", 6);
-    serial_ioport_read(&a, 0, 1);                         /* 'q' */
+    serial_ioport_read(&a, 0, 1); /* 'q' */
     size_t len;
     uint8_t *buf = save_desc(&vmstate_serial, &a, &len, NULL);
     serial_init(&b, NULL);
@@ -225,7 +226,7 @@ static void test_ps2_sendkey_errors(void **state)
     assert_false(ps2_sendkey(&c, "", &err));
     error_free(err);
     uint8_t b[4];
-    assert_int_equal(read_kbd(&c, b, 4), 0);   /* nothing half-queued */
+    assert_int_equal(read_kbd(&c, b, 4), 0); /* nothing half-queued */
 }
 
 static void test_ps2_controller_commands(void **state)
@@ -233,13 +234,13 @@ static void test_ps2_controller_commands(void **state)
     struct i8042 c;
     i8042_init(&c);
     uint8_t b[4];
-    i8042_cmd_ops.write(&c, 0, 1, 0xaa);        /* self test */
+    i8042_cmd_ops.write(&c, 0, 1, 0xaa); /* self test */
     assert_int_equal(read_kbd(&c, b, 4), 1);
     assert_int_equal(b[0], 0x55);
-    i8042_cmd_ops.write(&c, 0, 1, 0x20);        /* read command byte */
+    i8042_cmd_ops.write(&c, 0, 1, 0x20); /* read command byte */
     assert_int_equal(read_kbd(&c, b, 4), 1);
-    assert_true(b[0] & 0x40);                   /* translation on */
-    i8042_data_ops.write(&c, 0, 1, 0xff);       /* keyboard reset */
+    assert_true(b[0] & 0x40);             /* translation on */
+    i8042_data_ops.write(&c, 0, 1, 0xff); /* keyboard reset */
     assert_int_equal(read_kbd(&c, b, 4), 2);
     assert_int_equal(b[0], 0xfa);
     assert_int_equal(b[1], 0xaa);
@@ -257,12 +258,12 @@ static void test_ps2_mouse_packets(void **state)
     i8042_data_ops.write(&c, 0, 1, 0xf4);
     assert_int_equal(read_kbd(&c, b, 8), 1);
     assert_int_equal(b[0], 0xfa);
-    ps2_mouse_move(&c, 10, -3, 0);              /* right, up */
-    assert_true(i8042_cmd_ops.read(&c, 0, 1) & 0x20);   /* from aux */
+    ps2_mouse_move(&c, 10, -3, 0);                    /* right, up */
+    assert_true(i8042_cmd_ops.read(&c, 0, 1) & 0x20); /* from aux */
     assert_int_equal(read_kbd(&c, b, 8), 3);
-    assert_int_equal(b[0], 0x08);               /* no sign bits */
+    assert_int_equal(b[0], 0x08); /* no sign bits */
     assert_int_equal(b[1], 10);
-    assert_int_equal(b[2], 3);                  /* PS/2 y counts up */
+    assert_int_equal(b[2], 3); /* PS/2 y counts up */
     ps2_mouse_button(&c, 1);
     assert_int_equal(read_kbd(&c, b, 8), 3);
     assert_int_equal(b[0], 0x09);
@@ -274,12 +275,12 @@ static void test_ps2_vmstate_round_trip(void **state)
     i8042_init(&a);
     Error *err = NULL;
     i8042_cmd_ops.write(&a, 0, 1, 0xd4);
-    i8042_data_ops.write(&a, 0, 1, 0xf4);       /* mouse on, ACK queued */
-    i8042_data_ops.write(&a, 0, 1, 0xf5);       /* keyboard off: ACK */
-    i8042_data_ops.write(&a, 0, 1, 0xf4);       /* keyboard on: ACK */
+    i8042_data_ops.write(&a, 0, 1, 0xf4); /* mouse on, ACK queued */
+    i8042_data_ops.write(&a, 0, 1, 0xf5); /* keyboard off: ACK */
+    i8042_data_ops.write(&a, 0, 1, 0xf4); /* keyboard on: ACK */
     assert_true(ps2_sendkey(&a, "x", &err));
     i8042_cmd_ops.write(&a, 0, 1, 0xd4);
-    i8042_data_ops.write(&a, 0, 1, 0xe7);       /* scaling 2:1 */
+    i8042_data_ops.write(&a, 0, 1, 0xe7); /* scaling 2:1 */
     size_t lc, lk, lm;
     uint8_t *bc = save_desc(&vmstate_i8042, &a, &lc, NULL);
     uint8_t *bk = save_desc(&vmstate_ps2_kbd, &a.kbd, &lk, NULL);
@@ -297,8 +298,7 @@ static void test_ps2_vmstate_round_trip(void **state)
     /* Version 1 of the mouse has no scaling: it reads back as 1. */
     i8042_init(&b);
     b.mouse.scaling = 2;
-    assert_true(load_desc(&vmstate_ps2_mouse, &b.mouse, bm, lm - 1, 1,
-                          NULL));
+    assert_true(load_desc(&vmstate_ps2_mouse, &b.mouse, bm, lm - 1, 1, NULL));
     assert_int_equal(b.mouse.scaling, 1);
     free(bc);
     free(bk);
@@ -327,7 +327,7 @@ static int ata_setup(void **state)
     snprintf(fx->path, sizeof(fx->path), "/tmp/hop-ata-XXXXXX");
     int fd = mkstemp(fx->path);
     assert_true(fd >= 0);
-    assert_int_equal(ftruncate(fd, 16 * 512), 0);     /* 16 sectors */
+    assert_int_equal(ftruncate(fd, 16 * 512), 0); /* 16 sectors */
     close(fd);
     Error *err = NULL;
     fx->blk = blk_open(fx->path, "raw", false, &err);
@@ -413,7 +413,7 @@ static void test_ata_write_read_sectors(void **state)
 static void test_ata_write_past_end_reported(void **state)
 {
     struct ata_fixture *fx = *state;
-    ata_cmd(&fx->d, 0x30, 15, 2);               /* sectors 15-16 of 16 */
+    ata_cmd(&fx->d, 0x30, 15, 2); /* sectors 15-16 of 16 */
     uint8_t st = ata_status(&fx->d);
     assert_true(st & ATA_ST_ERR);
     assert_false(st & ATA_ST_DRQ);
@@ -523,12 +523,12 @@ static void test_rtc_vmstate_carries_vm_time(void **state)
     rtc_init(&a, &ca);
     vmclock_set_ns(&ca, 5000000000ll);
     rtc_ioport_ops.write(&a, 0, 1, 0x40);
-    rtc_ioport_ops.write(&a, 1, 1, 0xab);              /* CMOS RAM byte */
+    rtc_ioport_ops.write(&a, 1, 1, 0xab); /* CMOS RAM byte */
     int64_t ta = rtc_guest_time_ns(&a);
     size_t len;
     uint8_t *buf = save_desc(&vmstate_rtc, &a, &len, NULL);
     rtc_init(&b, &cb);
-    b.base_epoch_ns += 1000000000000ll;                 /* another host */
+    b.base_epoch_ns += 1000000000000ll; /* another host */
     usleep(10000);
     assert_true(load_desc(&vmstate_rtc, &b, buf, len, 1, NULL));
     assert_true(vmclock_get_ns(&cb) == 5000000000ll);
@@ -554,8 +554,8 @@ int main(void)
         cmocka_unit_test(test_ps2_vmstate_round_trip),
         cmocka_unit_test_setup_teardown(test_ata_identify, ata_setup,
                                         ata_teardown),
-        cmocka_unit_test_setup_teardown(test_ata_write_read_sectors,
-                                        ata_setup, ata_teardown),
+        cmocka_unit_test_setup_teardown(test_ata_write_read_sectors, ata_setup,
+                                        ata_teardown),
         cmocka_unit_test_setup_teardown(test_ata_write_past_end_reported,
                                         ata_setup, ata_teardown),
         cmocka_unit_test_setup_teardown(test_ata_pio_subsection_only_in_flight,

@@ -15,15 +15,17 @@ static void test_port_io(void **state)
 {
     struct emu_fix *f = fix_new();
     f->in_value = 0x12345678;
-    assert_int_equal(fix_run_asm(f,
-        "mov dx, 0x3f8\n mov al, 'A'\n out dx, al\n"
-        "mov al, 'B'\n out 0x80, al\n"
-        "in al, dx\n mov dx, 0x1f0\n in ax, dx\n in eax, 0x71\n"
-        "mov ebx, eax\n mov ax, 0x1234\n out dx, ax\n hlt"), EMU_EXIT_HLT);
+    assert_int_equal(
+        fix_run_asm(f,
+                    "mov dx, 0x3f8\n mov al, 'A'\n out dx, al\n"
+                    "mov al, 'B'\n out 0x80, al\n"
+                    "in al, dx\n mov dx, 0x1f0\n in ax, dx\n in eax, 0x71\n"
+                    "mov ebx, eax\n mov ax, 0x1234\n out dx, ax\n hlt"),
+        EMU_EXIT_HLT);
     assert_int_equal(f->npio, 6);
     struct pio_rec want[] = {
         { 1, 0x3f8, 1, 'A' }, { 1, 0x80, 1, 'B' }, { 0, 0x3f8, 1, 0 },
-        { 0, 0x1f0, 2, 0 }, { 0, 0x71, 4, 0 }, { 1, 0x1f0, 2, 0x1234 },
+        { 0, 0x1f0, 2, 0 },   { 0, 0x71, 4, 0 },   { 1, 0x1f0, 2, 0x1234 },
     };
     for (int i = 0; i < 6; i++) {
         assert_int_equal(f->pio[i].out, want[i].out);
@@ -41,9 +43,11 @@ static void test_string_port_io(void **state)
     struct emu_fix *f = fix_new();
     memcpy(f->ram + DATA_ADDR, "xyz", 3);
     f->in_value = 0xbeef;
-    assert_int_equal(fix_run_asm(f,
-        "mov dx, 0xe9\n mov esi, 0x100000\n mov ecx, 3\n rep outsb\n"
-        "mov dx, 0x1f0\n mov edi, 0x100100\n mov ecx, 2\n rep insw\n hlt"),
+    assert_int_equal(
+        fix_run_asm(
+            f,
+            "mov dx, 0xe9\n mov esi, 0x100000\n mov ecx, 3\n rep outsb\n"
+            "mov dx, 0x1f0\n mov edi, 0x100100\n mov ecx, 2\n rep insw\n hlt"),
         EMU_EXIT_HLT);
     assert_int_equal(f->npio, 5);
     assert_int_equal(f->pio[0].val, 'x');
@@ -79,14 +83,15 @@ static void test_stop_at_out(void **state)
 static void test_dirty_bitmap(void **state)
 {
     struct emu_fix *f = fix_new();
-    fix_load(f, "mov eax, [0x101000]\n mov byte ptr [0x102000], 1\n"
-                "mov word ptr [0x103ffe], 0x1234\n"        /* one page */
-                "mov dword ptr [0x104ffe], 0x12345678\n"   /* straddles */
-                "mov edi, 0x106000\n mov ecx, 0x2000\n rep stosb\n"
-                "push eax\n hlt");
+    fix_load(f,
+             "mov eax, [0x101000]\n mov byte ptr [0x102000], 1\n"
+             "mov word ptr [0x103ffe], 0x1234\n"      /* one page */
+             "mov dword ptr [0x104ffe], 0x12345678\n" /* straddles */
+             "mov edi, 0x106000\n mov ecx, 0x2000\n rep stosb\n"
+             "push eax\n hlt");
     fix_clear_dirty(f);
     assert_int_equal(fix_run(f), EMU_EXIT_HLT);
-    assert_false(fix_page_dirty(f, 0x101000));   /* loads never mark */
+    assert_false(fix_page_dirty(f, 0x101000)); /* loads never mark */
     assert_true(fix_page_dirty(f, 0x102000));
     assert_true(fix_page_dirty(f, 0x103000));
     assert_true(fix_page_dirty(f, 0x104000));
@@ -95,7 +100,7 @@ static void test_dirty_bitmap(void **state)
     assert_true(fix_page_dirty(f, 0x107000));
     assert_false(fix_page_dirty(f, 0x108000));
     assert_true(fix_page_dirty(f, STACK_TOP - 4));
-    assert_false(fix_page_dirty(f, CODE_ADDR));  /* fetches never mark */
+    assert_false(fix_page_dirty(f, CODE_ADDR)); /* fetches never mark */
     fix_free(f);
 }
 
@@ -104,28 +109,32 @@ static void test_self_modifying_code(void **state)
 {
     struct emu_fix *f = fix_new();
     assert_int_equal(fix_run_asm(f,
-        "mov byte ptr [patch + 1], 42\n"
-        "patch: mov al, 0\n hlt"), EMU_EXIT_HLT);
+                                 "mov byte ptr [patch + 1], 42\n"
+                                 "patch: mov al, 0\n hlt"),
+                     EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EAX] & 0xff, 42);
     fix_free(f);
 
     /* ... and to a block that already ran: the second pass adds 5. */
     f = fix_new();
-    assert_int_equal(fix_run_asm(f,
-        "mov ecx, 2\n xor ebx, ebx\n"
-        "again: mov bl, 1\n add bh, bl\n"
-        "mov byte ptr [again + 1], 5\n dec ecx\n jnz again\n hlt"),
+    assert_int_equal(
+        fix_run_asm(f,
+                    "mov ecx, 2\n xor ebx, ebx\n"
+                    "again: mov bl, 1\n add bh, bl\n"
+                    "mov byte ptr [again + 1], 5\n dec ecx\n jnz again\n hlt"),
         EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EBX] >> 8 & 0xff, 6);
     fix_free(f);
 
     /* REP MOVS copying code over the code that follows it. */
     f = fix_new();
-    assert_int_equal(fix_run_asm(f,
-        "mov esi, offset src\n mov edi, offset dst\n mov ecx, 5\n"
-        "rep movsb\n"
-        "dst: mov eax, 1\n hlt\n"
-        "src: mov eax, 2\n"), EMU_EXIT_HLT);
+    assert_int_equal(
+        fix_run_asm(f,
+                    "mov esi, offset src\n mov edi, offset dst\n mov ecx, 5\n"
+                    "rep movsb\n"
+                    "dst: mov eax, 1\n hlt\n"
+                    "src: mov eax, 2\n"),
+        EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EAX], 2);
     fix_free(f);
 }
@@ -136,7 +145,7 @@ static void test_invalidate(void **state)
     struct emu_fix *f = fix_new();
     assert_int_equal(fix_run_asm(f, "mov eax, 1\n hlt"), EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EAX], 1);
-    fix_load(f, "mov eax, 2\n hlt");          /* host write + invalidate */
+    fix_load(f, "mov eax, 2\n hlt"); /* host write + invalidate */
     f->st.eip = CODE_ADDR;
     f->st.halted = false;
     assert_int_equal(fix_run(f), EMU_EXIT_HLT);
@@ -155,9 +164,10 @@ static void test_cross_vcpu_code_change(void **state)
     f->cpu = emu_cpu_new(&f->bus);
     struct emu_cpu *other = emu_cpu_new(&f->bus);
 
-    fix_load(f, "mov eax, 1\n hlt\n"
-                ".org 0x100\n"              /* the other vCPU's program */
-                "mov byte ptr [0x1001], 7\n hlt\n");
+    fix_load(f,
+             "mov eax, 1\n hlt\n"
+             ".org 0x100\n" /* the other vCPU's program */
+             "mov byte ptr [0x1001], 7\n hlt\n");
     assert_int_equal(fix_run(f), EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EAX], 1);
 
@@ -166,8 +176,8 @@ static void test_cross_vcpu_code_change(void **state)
     st2.regs[R_ESP] = STACK_TOP - 0x1000;
     uint64_t ic = 0;
     char err[128];
-    assert_int_equal(emu_cpu_run(other, &st2, &f->stop, &ic, err,
-                                 sizeof(err)), EMU_EXIT_HLT);
+    assert_int_equal(emu_cpu_run(other, &st2, &f->stop, &ic, err, sizeof(err)),
+                     EMU_EXIT_HLT);
 
     f->st.eip = CODE_ADDR;
     f->st.halted = false;
@@ -205,15 +215,17 @@ static void test_lock_across_vcpus(void **state)
     struct emu_fix *f = fix_new();
     struct emu_code_map *map = emu_code_map_new(FIX_RAM_SIZE);
     f->bus.code = map;
-    fix_load(f, "mov ecx, 1000000\n"
-                "1: lock inc dword ptr [0x100000]\n"
-                "mov edx, 2\n lock xadd [0x100004], edx\n loop 1b\n hlt");
+    fix_load(f,
+             "mov ecx, 1000000\n"
+             "1: lock inc dword ptr [0x100000]\n"
+             "mov edx, 2\n lock xadd [0x100004], edx\n loop 1b\n hlt");
     struct locked_vcpu v[2];
     pthread_t th[2];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, 2);
     for (int i = 0; i < 2; i++) {
-        v[i] = (struct locked_vcpu){ .f = f, .cpu = emu_cpu_new(&f->bus),
+        v[i] = (struct locked_vcpu){ .f = f,
+                                     .cpu = emu_cpu_new(&f->bus),
                                      .start = &start };
         x86_state_reset_flat(&v[i].st, CODE_ADDR, 0, 0);
         v[i].st.regs[R_ESP] = STACK_TOP - 0x1000u * (uint32_t)i;
@@ -277,17 +289,18 @@ static void test_stop_in_rep(void **state)
 {
     struct emu_fix *f = fix_new();
     /* 0x40000000 dwords: far past the end of RAM, so it cannot finish. */
-    fix_load(f, "mov edi, 0x200000\n mov ecx, 0x40000000\n mov eax, -1\n"
-                "rep stosd\n hlt");
+    fix_load(f,
+             "mov edi, 0x200000\n mov ecx, 0x40000000\n mov eax, -1\n"
+             "rep stosd\n hlt");
     pthread_t th;
     pthread_create(&th, NULL, set_stop_later, f);
     assert_int_equal(fix_run(f), EMU_EXIT_STOP);
     pthread_join(th, NULL);
-    assert_int_equal(f->st.eip, CODE_ADDR + 15);  /* on the REP STOSD */
+    assert_int_equal(f->st.eip, CODE_ADDR + 15); /* on the REP STOSD */
     uint32_t done = 0x40000000 - f->st.regs[R_ECX];
     assert_true(done > 0 && done < 0x40000000);
     assert_int_equal(f->st.regs[R_EDI], 0x200000 + 4 * done);
-    assert_int_equal(f->icount, 3);               /* REP not retired yet */
+    assert_int_equal(f->icount, 3); /* REP not retired yet */
     /* Resumed with a smaller count, it completes. */
     f->st.regs[R_ECX] = 4;
     atomic_store(&f->stop, 0);
@@ -322,8 +335,10 @@ static void test_unknown_opcode(void **state)
 static void test_unsupported_modes(void **state)
 {
     struct emu_fix *f = fix_new();
-    assert_int_equal(fix_run_asm(f, "mov eax, cr0\n or eax, 0x80000000\n"
-                                    "mov cr0, eax\n hlt"), EMU_EXIT_ERROR);
+    assert_int_equal(fix_run_asm(f,
+                                 "mov eax, cr0\n or eax, 0x80000000\n"
+                                 "mov cr0, eax\n hlt"),
+                     EMU_EXIT_ERROR);
     assert_non_null(strstr(f->err, "paging"));
     assert_int_equal(f->st.eip, CODE_ADDR + 8);
     fix_free(f);
@@ -332,13 +347,15 @@ static void test_unsupported_modes(void **state)
 static void test_outside_ram(void **state)
 {
     struct emu_fix *f = fix_new();
-    assert_int_equal(fix_run_asm(f,
-        "mov eax, [0xf0000000]\n"
-        "mov dword ptr [0xf0000000], 5\n mov ebx, [0xf0000000]\n"
-        "mov ecx, [0x3ffffe]\n"                   /* half in RAM */
-        "mov dword ptr [0x3ffffe], 0x11223344\n"
-        "mov esi, 0xfffffff0\n mov edi, 0x100000\n mov ecx, 32\n"
-        "rep movsb\n hlt"), EMU_EXIT_HLT);
+    assert_int_equal(
+        fix_run_asm(f,
+                    "mov eax, [0xf0000000]\n"
+                    "mov dword ptr [0xf0000000], 5\n mov ebx, [0xf0000000]\n"
+                    "mov ecx, [0x3ffffe]\n" /* half in RAM */
+                    "mov dword ptr [0x3ffffe], 0x11223344\n"
+                    "mov esi, 0xfffffff0\n mov edi, 0x100000\n mov ecx, 32\n"
+                    "rep movsb\n hlt"),
+        EMU_EXIT_HLT);
     assert_int_equal(f->st.regs[R_EAX], 0xffffffff);
     assert_int_equal(f->st.regs[R_EBX], 0xffffffff);
     assert_int_equal(f->ram[FIX_RAM_SIZE - 2], 0x44);

@@ -30,15 +30,15 @@
 #include "machine/accel.h"
 #include "x86-asm.h"
 
-#define RAM_SIZE    (2u << 20)
-#define DATA_ADDR   0x10000u        /* random data, EBP points here */
-#define STACK_PAGE  0x1f000u
-#define STACK_INIT  0x1f800u
-#define CODE_ADDR   0x30000u
-#define SLOT        0x1000u         /* code bytes per sequence */
-#define NSEQ        250             /* sequences per round */
-#define ROUNDS      8
-#define SEQ_LEN     32              /* generated instructions per sequence */
+#define RAM_SIZE (2u << 20)
+#define DATA_ADDR 0x10000u /* random data, EBP points here */
+#define STACK_PAGE 0x1f000u
+#define STACK_INIT 0x1f800u
+#define CODE_ADDR 0x30000u
+#define SLOT 0x1000u /* code bytes per sequence */
+#define NSEQ 250     /* sequences per round */
+#define ROUNDS 8
+#define SEQ_LEN 32 /* generated instructions per sequence */
 
 #define F_CF X86_CF
 #define F_PF X86_PF
@@ -54,7 +54,7 @@ struct gen {
     uint64_t s;
     char *text;
     size_t len, cap;
-    uint32_t undef;        /* flags undefined at this point */
+    uint32_t undef; /* flags undefined at this point */
 };
 
 static uint32_t rnd(struct gen *g)
@@ -102,13 +102,14 @@ static void need_flags(struct gen *g)
     }
 }
 
-static const char *const r32[] = { "eax", "ecx", "edx", "ebx", "esp", "ebp",
-                                   "esi", "edi" };
-static const char *const r16[] = { "ax", "cx", "dx", "bx", "sp", "bp",
-                                   "si", "di" };
-static const char *const r8[] = { "al", "cl", "dl", "bl", "ah", "ch", "dh",
-                                  "bh" };
-static const int writable[] = { 0, 1, 2, 3, 6, 7 };   /* not ESP, EBP */
+static const char *const r32[] = { "eax", "ecx", "edx", "ebx",
+                                   "esp", "ebp", "esi", "edi" };
+static const char *const r16[] = { "ax", "cx", "dx", "bx",
+                                   "sp", "bp", "si", "di" };
+static const char *const r8[] = {
+    "al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"
+};
+static const int writable[] = { 0, 1, 2, 3, 6, 7 }; /* not ESP, EBP */
 
 static int pick_size(struct gen *g)
 {
@@ -139,8 +140,8 @@ static const char *ptr_name(int sz)
 }
 
 /* An r/m operand: a register or [ebp+disp] inside the data page. */
-static void rm_operand(struct gen *g, int sz, int avoid, char *buf,
-                       size_t n, bool *is_mem)
+static void rm_operand(struct gen *g, int sz, int avoid, char *buf, size_t n,
+                       bool *is_mem)
 {
     *is_mem = below(g, 3) == 0;
     if (*is_mem)
@@ -151,8 +152,9 @@ static void rm_operand(struct gen *g, int sz, int avoid, char *buf,
 
 static uint32_t imm_of(struct gen *g, int sz)
 {
-    static const uint32_t special[] = { 0, 1, 0x7f, 0x80, 0xff, 0x7fff,
-                                        0x8000, 0xffff, 0x7fffffff,
+    static const uint32_t special[] = { 0,          1,         0x7f,
+                                        0x80,       0xff,      0x7fff,
+                                        0x8000,     0xffff,    0x7fffffff,
                                         0x80000000, 0xffffffff };
     uint32_t v = below(g, 3) == 0 ? special[below(g, 11)] : rnd(g);
     return sz == 4 ? v : v & (sz == 2 ? 0xffff : 0xff);
@@ -160,8 +162,8 @@ static uint32_t imm_of(struct gen *g, int sz)
 
 static void gen_alu(struct gen *g)
 {
-    static const char *const ops[] = { "add", "or", "adc", "sbb", "and",
-                                       "sub", "xor", "cmp" };
+    static const char *const ops[] = { "add", "or",  "adc", "sbb",
+                                       "and", "sub", "xor", "cmp" };
     int k = (int)below(g, 8), sz = pick_size(g);
     char rm[64];
     bool mem;
@@ -204,8 +206,8 @@ static void gen_unary(struct gen *g)
 
 static void gen_shift(struct gen *g)
 {
-    static const char *const ops[] = { "rol", "ror", "rcl", "rcr", "shl",
-                                       "shr", "sar" };
+    static const char *const ops[] = { "rol", "ror", "rcl", "rcr",
+                                       "shl", "shr", "sar" };
     int k = (int)below(g, 7), sz = pick_size(g), bits = 8 * sz;
     unsigned form = below(g, 3), cnt;
     char rm[64];
@@ -312,8 +314,8 @@ static void gen_bits(struct gen *g)
         break;
     case 1:
         if (below(g, 2))
-            emit(g, "%s %s ptr [ebp+%u], %u", ops[below(g, 4)],
-                 ptr_name(sz), below(g, 0xff0), below(g, 64));
+            emit(g, "%s %s ptr [ebp+%u], %u", ops[below(g, 4)], ptr_name(sz),
+                 below(g, 0xff0), below(g, 64));
         else
             emit(g, "%s %s, %u", ops[below(g, 4)], reg_name(sz, dst),
                  below(g, 64));
@@ -403,9 +405,9 @@ static void gen_move(struct gen *g)
 
 static void gen_conditional(struct gen *g)
 {
-    static const char *const cc[] = { "o", "no", "b", "ae", "e", "ne", "be",
-                                      "a", "s", "ns", "p", "np", "l", "ge",
-                                      "le", "g" };
+    static const char *const cc[] = { "o",  "no", "b",  "ae", "e", "ne",
+                                      "be", "a",  "s",  "ns", "p", "np",
+                                      "l",  "ge", "le", "g" };
     const char *c = cc[below(g, 16)];
     char rm[64];
     bool mem;
@@ -444,8 +446,7 @@ static void gen_conditional(struct gen *g)
 
 static void gen_string(struct gen *g)
 {
-    static const char *const ops[] = { "movs", "stos", "lods", "cmps",
-                                       "scas" };
+    static const char *const ops[] = { "movs", "stos", "lods", "cmps", "scas" };
     static const char suffix[] = { 'b', 'w', 'd' };
     int k = (int)below(g, 5);
     unsigned n = below(g, 17);
@@ -467,7 +468,7 @@ static void gen_control(struct gen *g)
 {
     int r = pick_reg(g, 4, R_ECX);
     switch (below(g, 6)) {
-    case 0:                                    /* CALL, RET and RET n */
+    case 0: /* CALL, RET and RET n */
         if (below(g, 2)) {
             emit(g, "call 7f\n jmp 8f\n7: ret\n8:");
         } else {
@@ -485,7 +486,7 @@ static void gen_control(struct gen *g)
         emit(g, "push 0x%x\n popfd", 0x2u | (rnd(g) & F_ALL));
         flags(g, F_ALL, 0);
         break;
-    case 4:                                    /* LOOP over an ADD */
+    case 4: /* LOOP over an ADD */
         emit(g, "mov ecx, %u\n7: add %s, 0x%x\n loop 7b", 1 + below(g, 5),
              r32[r], rnd(g));
         flags(g, F_ALL, 0);
@@ -502,9 +503,10 @@ static void gen_control(struct gen *g)
 static uint32_t gen_sequence(struct gen *g)
 {
     static void (*const kinds[])(struct gen *) = {
-        gen_alu, gen_alu, gen_alu, gen_unary, gen_shift, gen_shift,
-        gen_double_shift, gen_mul, gen_div, gen_bits, gen_exchange,
-        gen_move, gen_move, gen_conditional, gen_conditional, gen_string,
+        gen_alu,     gen_alu,         gen_alu,          gen_unary,
+        gen_shift,   gen_shift,       gen_double_shift, gen_mul,
+        gen_div,     gen_bits,        gen_exchange,     gen_move,
+        gen_move,    gen_conditional, gen_conditional,  gen_string,
         gen_control,
     };
     g->undef = 0;
@@ -533,15 +535,17 @@ static void no_out(void *opaque, uint16_t port, int size, uint32_t val)
 {
 }
 
-static bool side_open(struct side *s, const struct accel_ops *ops,
-                      Error **errp)
+static bool side_open(struct side *s, const struct accel_ops *ops, Error **errp)
 {
     s->ops = ops;
     s->ram = aligned_alloc(4096, RAM_SIZE);
     memset(s->ram, 0, RAM_SIZE);
     s->dirty = calloc(RAM_SIZE / 4096 / 64 + 1, sizeof(unsigned long));
     struct accel_mem_region r = {
-        .gpa = 0, .size = RAM_SIZE, .host = s->ram, .dirty = s->dirty,
+        .gpa = 0,
+        .size = RAM_SIZE,
+        .host = s->ram,
+        .dirty = s->dirty,
     };
     struct accel_io_ops io = { .pio_in = no_in, .pio_out = no_out };
     s->acc = ops->create(&r, 1, &io, errp);
@@ -562,8 +566,7 @@ static void side_close(struct side *s)
 }
 
 static enum accel_exit side_run(struct side *s, const struct x86_state *in,
-                                struct x86_state *out, char *err,
-                                size_t errlen)
+                                struct x86_state *out, char *err, size_t errlen)
 {
     Error *e = NULL;
     atomic_int stop = 0;
@@ -609,7 +612,8 @@ static void test_emu_vs_kvm(void **state)
         rounds = atoi(env);
     int failures = 0;
     for (int round = 0; round < rounds && !failures; round++)
-        failures += run_round(&emu, &kvm, 0x9e3779b97f4a7c15ull + (uint64_t)round);
+        failures +=
+            run_round(&emu, &kvm, 0x9e3779b97f4a7c15ull + (uint64_t)round);
     side_close(&emu);
     side_close(&kvm);
     assert_int_equal(failures, 0);
@@ -658,17 +662,18 @@ static int run_round(struct side *emu_side, struct side *kvm_side,
         enum accel_exit xb = side_run(&kvm, &in, &b, eb, sizeof(eb));
         uint32_t fmask = (F_ALL | X86_DF) & ~undef[i];
         bool same = xa == ACCEL_EXIT_HLT && xb == ACCEL_EXIT_HLT &&
-                    memcmp(a.regs, b.regs, sizeof(a.regs)) == 0 &&
-                    a.eip == b.eip &&
-                    (a.eflags & fmask) == (b.eflags & fmask) &&
-                    memcmp(emu.ram + DATA_ADDR, kvm.ram + DATA_ADDR, 4096) == 0 &&
-                    memcmp(emu.ram + STACK_PAGE, kvm.ram + STACK_PAGE, 4096) == 0;
+            memcmp(a.regs, b.regs, sizeof(a.regs)) == 0 && a.eip == b.eip &&
+            (a.eflags & fmask) == (b.eflags & fmask) &&
+            memcmp(emu.ram + DATA_ADDR, kvm.ram + DATA_ADDR, 4096) == 0 &&
+            memcmp(emu.ram + STACK_PAGE, kvm.ram + STACK_PAGE, 4096) == 0;
         if (same)
             continue;
         failures++;
-        fprintf(stderr, "sequence %d differs (exits emu %d '%s', kvm %d '%s'):\n"
-                "%.*s", i, xa, ea, xb, eb,
-                (int)(starts[i + 1] - starts[i]), g.text + starts[i]);
+        fprintf(stderr,
+                "sequence %d differs (exits emu %d '%s', kvm %d '%s'):\n"
+                "%.*s",
+                i, xa, ea, xb, eb, (int)(starts[i + 1] - starts[i]),
+                g.text + starts[i]);
         for (int r = 0; r < X86_NR_REGS; r++)
             if (a.regs[r] != b.regs[r])
                 fprintf(stderr, "  %s: emu 0x%08x kvm 0x%08x\n", r32[r],

@@ -28,13 +28,13 @@ static char *parse_err(const struct mon_arg *spec, const char *line)
 
 static void test_quoted_strings_and_escapes(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "val", MON_ARG_INT, false },
-                                      { "size", MON_ARG_SIZE, false },
-                                      { "filename", MON_ARG_FILE, false });
+    const struct mon_arg *spec =
+        ARGS({ "val", MON_ARG_INT, false }, { "size", MON_ARG_SIZE, false },
+             { "filename", MON_ARG_FILE, false });
     struct mon_args a;
     assert_true(mon_args_parse("pmemsave", spec,
-                               " 0 4096 \"/path/with space/a\\\"b\\\\c\"",
-                               &a, NULL));
+                               " 0 4096 \"/path/with space/a\\\"b\\\\c\"", &a,
+                               NULL));
     assert_int_equal(mon_arg_int(&a, "val", -1), 0);
     assert_int_equal(mon_arg_int(&a, "size", -1), 4096);
     assert_string_equal(mon_arg_str(&a, "filename"),
@@ -87,8 +87,8 @@ static void test_errors_name_the_argument(void **state)
 
 static void test_flags_optional_and_rest(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "d", MON_ARG_FLAG, true },
-                                      { "uri", MON_ARG_URI, false });
+    const struct mon_arg *spec =
+        ARGS({ "d", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false });
     struct mon_args a;
     assert_true(mon_args_parse("migrate", spec, "-d unix:/tmp/s", &a, NULL));
     assert_true(mon_arg_present(&a, "d"));
@@ -111,8 +111,8 @@ static void test_flags_optional_and_rest(void **state)
 
 static void test_x_format(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "fmt", MON_ARG_FORMAT, true },
-                                      { "addr", MON_ARG_INT, false });
+    const struct mon_arg *spec =
+        ARGS({ "fmt", MON_ARG_FORMAT, true }, { "addr", MON_ARG_INT, false });
     struct mon_args a;
     assert_true(mon_args_parse("x", spec, "/10xb 0x100000", &a, NULL));
     const struct mon_format *f = mon_arg_fmt(&a, "fmt");
@@ -139,9 +139,9 @@ static void test_x_format(void **state)
 
 static void test_on_off_and_escapes(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "capability", MON_ARG_CAPABILITY,
-                                        false },
-                                      { "state", MON_ARG_BOOL, false });
+    const struct mon_arg *spec =
+        ARGS({ "capability", MON_ARG_CAPABILITY, false },
+             { "state", MON_ARG_BOOL, false });
     struct mon_args a;
     assert_true(mon_args_parse("c", spec, "xbzrle on", &a, NULL));
     assert_int_equal(mon_arg_int(&a, "state", -1), 1);
@@ -163,8 +163,8 @@ static void test_on_off_and_escapes(void **state)
 
 static void test_char_format_counts_bytes_unless_sized(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "fmt", MON_ARG_FORMAT, true },
-                                      { "addr", MON_ARG_INT, false });
+    const struct mon_arg *spec =
+        ARGS({ "fmt", MON_ARG_FORMAT, true }, { "addr", MON_ARG_INT, false });
     struct mon_args a;
     assert_true(mon_args_parse("x", spec, "/5c 0", &a, NULL));
     assert_int_equal(mon_arg_fmt(&a, "fmt")->size, 1);
@@ -187,9 +187,9 @@ static void test_char_format_counts_bytes_unless_sized(void **state)
 
 static void test_sizes_as_arguments(void **state)
 {
-    const struct mon_arg *spec = ARGS({ "val", MON_ARG_INT, false },
-                                      { "size", MON_ARG_SIZE, false },
-                                      { "filename", MON_ARG_FILE, false });
+    const struct mon_arg *spec =
+        ARGS({ "val", MON_ARG_INT, false }, { "size", MON_ARG_SIZE, false },
+             { "filename", MON_ARG_FILE, false });
     struct mon_args a;
     assert_true(mon_args_parse("pmemsave", spec, "0x100000 4K f", &a, NULL));
     assert_int_equal(mon_arg_int(&a, "val", 0), 0x100000);
@@ -207,12 +207,14 @@ static void test_sizes_as_arguments(void **state)
 static void test_usage_from_spec(void **state)
 {
     char buf[128];
-    mon_args_usage(ARGS({ "d", MON_ARG_FLAG, true },
-                        { "uri", MON_ARG_URI, false }), buf, sizeof(buf));
+    mon_args_usage(
+        ARGS({ "d", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false }), buf,
+        sizeof(buf));
     assert_string_equal(buf, "[-d] uri");
     mon_args_usage(ARGS({ "fmt", MON_ARG_FORMAT, true },
                         { "addr", MON_ARG_INT, false },
-                        { "n", MON_ARG_INT, true }), buf, sizeof(buf));
+                        { "n", MON_ARG_INT, true }),
+                   buf, sizeof(buf));
     assert_string_equal(buf, "/fmt addr [n]");
 }
 

@@ -33,16 +33,16 @@ static void test_runstate_names_and_transitions(void **state)
     assert_string_equal(runstate_name(RUN_STATE_FINISH_MIGRATE),
                         "finish-migrate");
     assert_int_equal(runstate_from_name("bogus"), -1);
-    assert_true(runstate_transition_allowed(RUN_STATE_RUNNING,
-                                            RUN_STATE_PAUSED));
-    assert_true(runstate_transition_allowed(RUN_STATE_PRELAUNCH,
-                                            RUN_STATE_INMIGRATE));
+    assert_true(
+        runstate_transition_allowed(RUN_STATE_RUNNING, RUN_STATE_PAUSED));
+    assert_true(
+        runstate_transition_allowed(RUN_STATE_PRELAUNCH, RUN_STATE_INMIGRATE));
     assert_true(runstate_transition_allowed(RUN_STATE_FINISH_MIGRATE,
                                             RUN_STATE_POSTMIGRATE));
-    assert_false(runstate_transition_allowed(RUN_STATE_SAVE_VM,
-                                             RUN_STATE_INMIGRATE));
-    assert_false(runstate_transition_allowed(RUN_STATE_INMIGRATE,
-                                             RUN_STATE_SAVE_VM));
+    assert_false(
+        runstate_transition_allowed(RUN_STATE_SAVE_VM, RUN_STATE_INMIGRATE));
+    assert_false(
+        runstate_transition_allowed(RUN_STATE_INMIGRATE, RUN_STATE_SAVE_VM));
 }
 
 /* ---- RAM ---- */
@@ -58,7 +58,7 @@ static void test_memory_map_above_3g(void **state)
     assert_true(mem->regions[0].size == 3ull << 30);
     assert_true(mem->regions[1].gpa == 4ull << 30);
     assert_true(mem->regions[1].size == 16ull << 20);
-    assert_null(memory_host_ptr(mem, 3ull << 30, 1));   /* the hole */
+    assert_null(memory_host_ptr(mem, 3ull << 30, 1)); /* the hole */
     struct ram_block *b = memory_main_block(mem);
     assert_string_equal(b->name, "pc.ram");
     /* gpa 4 GiB + 1 page is block offset 3 GiB + 1 page. */
@@ -107,7 +107,7 @@ static void test_memory_is_shareable_memfd(void **state)
     assert_true(memory_write(mem, 0x123456, "shared", 6, &err));
     assert_memory_equal(other + 0x123456, "shared", 6);
     munmap(other, b->size);
-    assert_null(memory_new(1u << 20, &err));            /* too small */
+    assert_null(memory_new(1u << 20, &err)); /* too small */
     error_free(err);
     memory_free(mem);
 }
@@ -130,11 +130,11 @@ static void test_loader_multiboot_aout(void **state)
     put32(h + 0, MULTIBOOT_HEADER_MAGIC);
     put32(h + 4, 0x00010002);
     put32(h + 8, -(MULTIBOOT_HEADER_MAGIC + 0x00010002));
-    put32(h + 12, 0x200010);                 /* header_addr */
-    put32(h + 16, 0x200000);                 /* load_addr */
-    put32(h + 20, 0x200040);                 /* load_end_addr */
-    put32(h + 24, 0x201000);                 /* bss_end_addr */
-    put32(h + 28, 0x200030);                 /* entry */
+    put32(h + 12, 0x200010); /* header_addr */
+    put32(h + 16, 0x200000); /* load_addr */
+    put32(h + 20, 0x200040); /* load_end_addr */
+    put32(h + 24, 0x201000); /* bss_end_addr */
+    put32(h + 28, 0x200030); /* entry */
     uint8_t *bss = memory_host_ptr(mem, 0x200040, 16);
     memset(bss, 0x77, 16);
     struct loader_result res;
@@ -142,7 +142,7 @@ static void test_loader_multiboot_aout(void **state)
     assert_true(res.multiboot);
     assert_int_equal(res.entry, 0x200030);
     assert_memory_equal(memory_host_ptr(mem, 0x200000, 64), img, 64);
-    assert_int_equal(bss[0], 0);             /* bss cleared */
+    assert_int_equal(bss[0], 0); /* bss cleared */
     /* mem_lower / mem_upper in KiB. */
     uint32_t mbi[3];
     assert_true(memory_read(mem, res.mbi, mbi, sizeof(mbi), &err));
@@ -206,9 +206,14 @@ static struct rig *rig_new(const char *accel, const char *guest,
     capture_init(&r->out);
     pthread_mutex_init(&r->lock, NULL);
     struct machine_config cfg = {
-        .ram_size = ram, .smp = smp, .accel = accel, .guest = guest,
-        .kernel = kernel, .serial = capture_backend(&r->out),
-        .report = rig_report, .opaque = r,
+        .ram_size = ram,
+        .smp = smp,
+        .accel = accel,
+        .guest = guest,
+        .kernel = kernel,
+        .serial = capture_backend(&r->out),
+        .report = rig_report,
+        .opaque = r,
     };
     Error *err = NULL;
     r->m = machine_new(&cfg, &err);
@@ -291,12 +296,11 @@ static long check_counter_text(const char *text)
     for (;;) {
         const char *nl = strchr(p, '\n');
         if (!nl) {
-            break;                           /* a partial last line */
+            break; /* a partial last line */
         }
         long n;
         if (sscanf(p, "counter: %ld", &n) != 1 || n != expect) {
-            fail_msg("counter line %ld reads '%.*s'", expect, (int)(nl - p),
-                     p);
+            fail_msg("counter line %ld reads '%.*s'", expect, (int)(nl - p), p);
         }
         expect++;
         p = nl + 1;
@@ -458,7 +462,7 @@ static void test_dirty_tracking_follows_guest_stores(void **state)
                          accels[i], (unsigned long long)p * 4096);
             }
         }
-        assert_false(ram_block_test_dirty(b, 0));   /* nobody writes 0 */
+        assert_false(ram_block_test_dirty(b, 0)); /* nobody writes 0 */
         rig_free(r);
     }
 }
@@ -491,7 +495,7 @@ static void test_stop_start_and_runstates(void **state)
     assert_non_null(strstr(error_get_pretty(err), "stopped"));
     error_free(err);
     chan_close(f, NULL);
-    rig_free(r);                            /* destroys a running machine */
+    rig_free(r); /* destroys a running machine */
 }
 
 static const char *write_tmp(const char *name, const void *data, size_t len)
@@ -523,7 +527,7 @@ static void test_unknown_opcode_is_internal_error(void **state)
     struct x86_state st;
     Error *err = NULL;
     assert_true(machine_get_cpu_state(r->m, 0, &st, &err));
-    assert_int_equal(st.eip, 0x100001);     /* stopped at the bad opcode */
+    assert_int_equal(st.eip, 0x100001); /* stopped at the bad opcode */
     unlink(path);
     rig_free(r);
 }
@@ -545,7 +549,7 @@ static void test_unassigned_port_reported_once(void **state)
         start(r->m);
     } while (!st.halted && fixture_now_ns() < end);
     assert_true(st.halted);
-    assert_int_equal(st.regs[R_EAX] & 0xff, 0xff);   /* reads all ones */
+    assert_int_equal(st.regs[R_EAX] & 0xff, 0xff); /* reads all ones */
     pthread_mutex_lock(&r->lock);
     assert_non_null(strstr(r->reports, "read unassigned I/O port 0x0099"));
     /* The first access is reported, the two after it are not. */
@@ -639,7 +643,7 @@ static void test_reset_restarts_firmware(void **state)
     /* Output after the reset starts again at 1. */
     const char *tail = text + at;
     bool ok = strncmp(tail, "counter: 1\n", 11) == 0 ||
-              strncmp(tail, "counter: 1", strlen(tail)) == 0;
+        strncmp(tail, "counter: 1", strlen(tail)) == 0;
     if (!ok) {
         print_message("# after reset: '%.40s'\n", tail);
     }

@@ -30,8 +30,8 @@ static void check(struct machine *m, struct memtest_result *res)
     struct machine_memory *mem = machine_memory(m);
     char msg[256];
     if (!memtest_check(memory_main_block(mem)->host, memory_below_4g(mem),
-                       0x100000, memory_below_4g(mem), machine_smp(m), res,
-                       msg, sizeof(msg))) {
+                       0x100000, memory_below_4g(mem), machine_smp(m), res, msg,
+                       sizeof(msg))) {
         fail_msg("memtest checker: %s", msg);
     }
 }
@@ -41,8 +41,11 @@ static void test_memtest_smp4_2g_stop_resume(void **state)
     struct serial_capture out;
     capture_init(&out);
     struct machine_config cfg = {
-        .ram_size = 2ull << 30, .smp = 4, .accel = "emu",
-        .guest = "memtest", .serial = capture_backend(&out),
+        .ram_size = 2ull << 30,
+        .smp = 4,
+        .accel = "emu",
+        .guest = "memtest",
+        .serial = capture_backend(&out),
     };
     Error *err = NULL;
     struct machine *m = machine_new(&cfg, &err);
@@ -61,8 +64,8 @@ static void test_memtest_smp4_2g_stop_resume(void **state)
     size_t marks1 = capture_count(&out, '.');
     int64_t r1 = fixture_now_ns();
     uint64_t pages = ((2ull << 30) - (1u << 20)) / 4096;
-    double rate = (double)(marks1 - marks0) * (double)pages /
-                  ((double)(r1 - r0) / 1e9);
+    double rate =
+        (double)(marks1 - marks0) * (double)pages / ((double)(r1 - r0) / 1e9);
 
     int64_t lat[CYCLES];
     struct memtest_result res, prev = { .value = -1 };
@@ -72,7 +75,7 @@ static void test_memtest_smp4_2g_stop_resume(void **state)
         assert_true(vm_stop(m, RUN_STATE_PAUSED, &err));
         lat[i] = fixture_now_ns() - s;
         if (i % 3 == 0) {
-            check(m, &res);             /* consistent at every stop */
+            check(m, &res); /* consistent at every stop */
             if (prev.value >= 0) {
                 assert_true(res.value != prev.value ||
                             res.advanced != prev.advanced);
@@ -93,8 +96,8 @@ static void test_memtest_smp4_2g_stop_resume(void **state)
                   (double)(t_filled - t0) / 1e9, rate, marks1 - marks0,
                   (unsigned long long)pages, (double)(r1 - r0) / 1e9);
     print_message("# vm_stop latency over %d stops: min %.3f ms, median "
-                  "%.3f ms, max %.3f ms\n", CYCLES, (double)lat[0] / 1e6,
-                  (double)lat[CYCLES / 2] / 1e6,
+                  "%.3f ms, max %.3f ms\n",
+                  CYCLES, (double)lat[0] / 1e6, (double)lat[CYCLES / 2] / 1e6,
                   (double)lat[CYCLES - 1] / 1e6);
     assert_true(lat[CYCLES - 1] < LATENCY_BOUND_NS);
     machine_free(m);
@@ -112,8 +115,11 @@ static void test_memtest_kvm_small_stop_resume(void **state)
     struct serial_capture out;
     capture_init(&out);
     struct machine_config cfg = {
-        .ram_size = 3u << 20, .smp = 2, .accel = "kvm",
-        .guest = "memtest", .serial = capture_backend(&out),
+        .ram_size = 3u << 20,
+        .smp = 2,
+        .accel = "kvm",
+        .guest = "memtest",
+        .serial = capture_backend(&out),
     };
     Error *err = NULL;
     struct machine *m = machine_new(&cfg, &err);
@@ -136,8 +142,9 @@ static void test_memtest_kvm_small_stop_resume(void **state)
     assert_true(vm_stop(m, RUN_STATE_PAUSED, &err));
     qsort(lat, 5, sizeof(lat[0]), cmp_i64);
     print_message("# kvm smp 2, 3 MiB: vm_stop latency min %.3f ms, median "
-                  "%.3f ms, max %.3f ms\n", (double)lat[0] / 1e6,
-                  (double)lat[2] / 1e6, (double)lat[4] / 1e6);
+                  "%.3f ms, max %.3f ms\n",
+                  (double)lat[0] / 1e6, (double)lat[2] / 1e6,
+                  (double)lat[4] / 1e6);
     assert_true(lat[4] < LATENCY_BOUND_NS);
     machine_free(m);
     capture_free(&out);

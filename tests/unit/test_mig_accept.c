@@ -40,8 +40,8 @@ static int setup(void **state)
     snprintf(fx->addr.sun_path, sizeof(fx->addr.sun_path), "%s/s", fx->dir);
     fx->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fx->lfd >= 0);
-    assert_int_equal(bind(fx->lfd, (struct sockaddr *)&fx->addr,
-                          sizeof(fx->addr)), 0);
+    assert_int_equal(
+        bind(fx->lfd, (struct sockaddr *)&fx->addr, sizeof(fx->addr)), 0);
     assert_int_equal(listen(fx->lfd, 16), 0);
     assert_int_equal(pipe2(fx->wake, O_CLOEXEC | O_NONBLOCK), 0);
     mig_acceptor_init(&fx->acc, fx->lfd, fx->wake[0]);
@@ -67,8 +67,8 @@ static int client(struct fixture *fx, const void *data, size_t len)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&fx->addr,
-                             sizeof(fx->addr)), 0);
+    assert_int_equal(
+        connect(fd, (struct sockaddr *)&fx->addr, sizeof(fx->addr)), 0);
     if (len) {
         assert_int_equal(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
     }
@@ -188,7 +188,7 @@ static void test_part_of_a_header_waits_without_spinning(void **state)
     pthread_join(w.thread, NULL);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) +
-                 (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+        (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
     /* 0.8 s of waiting: a busy loop would burn most of it. */
     assert_true(cpu < 0.2);
     assert_true(closed_by_hop(part));
@@ -249,10 +249,10 @@ static void test_wake_ends_the_wait(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_main_and_multifd_told_apart,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_silent_peer_holds_up_nobody,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_main_and_multifd_told_apart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_silent_peer_holds_up_nobody, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_part_of_a_header_waits_without_spinning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_of_a_header_completes_it,

@@ -47,7 +47,8 @@ static char *generated_page(void)
 static bool has_line_starting(const char *text, const char *prefix)
 {
     size_t n = strlen(prefix);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+    for (const char *p = text; p && *p;
+         p = strchr(p, '\n'), p = p ? p + 1 : p) {
         if (strncmp(p, prefix, n) == 0) {
             return true;
         }

@@ -66,7 +66,9 @@ static void qemu_io_verify(const char *img, const char *cmds, int nreads)
     assert_int_equal(sh("out=$(qemu-io %s '%s') && "
                         "! printf '%%s' \"$out\" | grep -q failed && "
                         "[ $(printf '%%s\\n' \"$out\" | grep -c '^read ') "
-                        "-eq %d ]", cmds, img, nreads), 0);
+                        "-eq %d ]",
+                        cmds, img, nreads),
+                     0);
 }
 
 static BlockDev *must_open(const char *path, bool ro)
@@ -207,12 +209,14 @@ static void test_cow_after_snapshot(void **state)
     BlockDev *bs = must_open(f->img, false);
     Error *err = NULL;
     assert_true(blk_pwrite(bs, 0, a, size, &err));
-    struct blk_snapshot sn = { .name = (char *)"before", .date_sec = 1700000000,
-                               .date_nsec = 5, .vm_clock_nsec = 1234567890,
+    struct blk_snapshot sn = { .name = (char *)"before",
+                               .date_sec = 1700000000,
+                               .date_nsec = 5,
+                               .vm_clock_nsec = 1234567890,
                                .icount = -1 };
     assert_true(blk_snapshot_create(bs, &sn, &err));
     memcpy(b, a, size);
-    memset(b + 100000, 0xee, 70000);        /* partial clusters both ends */
+    memset(b + 100000, 0xee, 70000); /* partial clusters both ends */
     assert_true(blk_pwrite(bs, 100000, b + 100000, 70000, &err));
     assert_true(blk_pread(bs, 0, r, size, &err));
     assert_memory_equal(r, b, size);
@@ -221,7 +225,9 @@ static void test_cow_after_snapshot(void **state)
     blk_close(bs);
     assert_int_equal(sh("qemu-img check -q '%s'", f->img), 0);
     assert_int_equal(sh("qemu-img convert -O raw -l snapshot.name=before "
-                        "'%s' '%s'", f->img, f->raw), 0);
+                        "'%s' '%s'",
+                        f->img, f->raw),
+                     0);
     FILE *fp = fopen(f->raw, "rb");
     assert_non_null(fp);
     assert_int_equal(fread(r, 1, size, fp), size);
@@ -249,13 +255,13 @@ static void test_apply_and_delete(void **state)
     struct blk_snapshot sn = { .name = (char *)"s1", .icount = -1 };
     assert_true(blk_snapshot_create(bs, &sn, &err));
     sn.name = (char *)"s1";
-    assert_false(blk_snapshot_create(bs, &sn, &err));   /* name taken */
+    assert_false(blk_snapshot_create(bs, &sn, &err)); /* name taken */
     assert_non_null(strstr(error_get_pretty(err), "already exists"));
     error_free(err);
     err = NULL;
     memset(r, 0x77, size);
     assert_true(blk_pwrite(bs, 0, r, size, &err));
-    assert_true(blk_snapshot_apply(bs, "1", &err));      /* by id */
+    assert_true(blk_snapshot_apply(bs, "1", &err)); /* by id */
     assert_true(blk_pread(bs, 0, r, size, &err));
     assert_memory_equal(r, a, size / 2);
     for (uint64_t i = size / 2; i < size; i++) {
@@ -279,7 +285,9 @@ static void test_zero_clusters(void **state)
     struct fixture *f = *state;
     assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 1M && qemu-io -c "
                         "'write -P 0x33 0 256k' -c 'write -z 64k 128k' '%s' "
-                        ">/dev/null", f->img, f->img), 0);
+                        ">/dev/null",
+                        f->img, f->img),
+                     0);
     BlockDev *bs = must_open(f->img, false);
     Error *err = NULL;
     uint8_t *r = malloc(256 << 10);
@@ -299,7 +307,8 @@ static void test_zero_clusters(void **state)
     }
     blk_close(bs);
     assert_int_equal(sh("qemu-img check -q '%s'", f->img), 0);
-    qemu_io_verify(f->img, "-c 'read -P 0x1 66536 1' -c 'read -P 0 65536 "
+    qemu_io_verify(f->img,
+                   "-c 'read -P 0x1 66536 1' -c 'read -P 0 65536 "
                    "1000' -c 'read -P 0 66541 65531' -c 'read -P 0x33 0 64k'",
                    4);
     free(r);
@@ -316,11 +325,11 @@ static void test_compressed_read(void **state)
         a[i] = (uint8_t)("compressible text "[i % 18]);
     }
     write_file(f->raw, a, size);
-    assert_int_equal(sh("qemu-img convert -c -O qcow2 '%s' '%s'", f->raw,
-                        f->img), 0);
+    assert_int_equal(
+        sh("qemu-img convert -c -O qcow2 '%s' '%s'", f->raw, f->img), 0);
     struct stat st;
     assert_int_equal(stat(f->img, &st), 0);
-    assert_true((size_t)st.st_size < size / 4);     /* really compressed */
+    assert_true((size_t)st.st_size < size / 4); /* really compressed */
     BlockDev *bs = must_open(f->img, false);
     Error *err = NULL;
     assert_true(blk_pread(bs, 0, r, size, &err));
@@ -339,8 +348,8 @@ static void test_compressed_read(void **state)
 static void test_version2(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(sh("qemu-img create -q -f qcow2 -o compat=0.10 '%s' 1M",
-                        f->img), 0);
+    assert_int_equal(
+        sh("qemu-img create -q -f qcow2 -o compat=0.10 '%s' 1M", f->img), 0);
     BlockDev *bs = must_open(f->img, false);
     struct blk_info info;
     blk_get_info(bs, &info);
@@ -376,13 +385,15 @@ static void test_vmstate_area(void **state)
     assert_true(blk_vmstate_pwrite(bs, half, a + half, len - half, &err));
     assert_true(blk_vmstate_pread(bs, NULL, 0, r, len, &err));
     assert_memory_equal(r, a, len);
-    struct blk_snapshot sn = { .name = (char *)"vm", .vm_state_size = len,
-                               .date_sec = 1700000000, .icount = -1 };
+    struct blk_snapshot sn = { .name = (char *)"vm",
+                               .vm_state_size = len,
+                               .date_sec = 1700000000,
+                               .icount = -1 };
     assert_true(blk_snapshot_create(bs, &sn, &err));
     memset(r, 1, len);
     assert_true(blk_vmstate_pread(bs, "vm", 0, r, len, &err));
     assert_memory_equal(r, a, len);
-    assert_false(blk_vmstate_pread(bs, "vm", 1, r, len, &err));  /* past it */
+    assert_false(blk_vmstate_pread(bs, "vm", 1, r, len, &err)); /* past it */
     error_free(err);
     err = NULL;
     assert_true(blk_vmstate_pread(bs, NULL, 0, r, 4096, &err));
@@ -393,7 +404,9 @@ static void test_vmstate_area(void **state)
     assert_int_equal(sh("qemu-img check -q '%s'", f->img), 0);
     /* qemu-img reports the state's size: 5.01 MiB */
     assert_int_equal(sh("qemu-img info --output=json '%s' | grep -q "
-                        "'\"vm-state-size\": %zu'", f->img, len), 0);
+                        "'\"vm-state-size\": %zu'",
+                        f->img, len),
+                     0);
     free(a);
     free(r);
 }
@@ -413,11 +426,15 @@ static void vmstate_at(struct fixture *f, const char *opts, uint64_t disk,
     assert_true(blk_vmstate_pwrite(bs, 0, buf, sizeof(buf), &err));
     blk_close(bs);
     assert_int_equal(sh("qemu-img check -q '%s' && qemu-img resize -q '%s' "
-                        "%llu", f->img, f->img,
-                        (unsigned long long)(want_offset + (1 << 20))), 0);
+                        "%llu",
+                        f->img, f->img,
+                        (unsigned long long)(want_offset + (1 << 20))),
+                     0);
     char cmds[256];
-    snprintf(cmds, sizeof(cmds), "-c 'read -P 0xab %llu 65536' -c 'read -P 0 "
-             "%llu 512'", (unsigned long long)want_offset,
+    snprintf(cmds, sizeof(cmds),
+             "-c 'read -P 0xab %llu 65536' -c 'read -P 0 "
+             "%llu 512'",
+             (unsigned long long)want_offset,
              (unsigned long long)want_offset - 512);
     qemu_io_verify(f->img, cmds, 2);
 }
@@ -438,7 +455,8 @@ static void test_raw_has_no_snapshots(void **state)
     BlockDev *bs = must_open(f->raw, false);
     struct blk_snapshot sn = { .name = (char *)"x" };
     assert_false(blk_snapshot_create(bs, &sn, &err));
-    assert_non_null(strstr(error_get_pretty(err), "does not support snapshots"));
+    assert_non_null(
+        strstr(error_get_pretty(err), "does not support snapshots"));
     error_free(err);
     err = NULL;
     assert_false(blk_vmstate_pwrite(bs, 0, "x", 1, &err));

@@ -26,10 +26,10 @@ static char img[128];
 static uint8_t base[DISK_SIZE];
 
 static const char *const points[] = {
-    "qcow2-before-data", "qcow2-refblocks", "qcow2-reftable",
+    "qcow2-before-data",     "qcow2-refblocks",       "qcow2-reftable",
     "qcow2-reftable-header", "qcow2-flush-refcounts", "qcow2-flush-l2",
-    "qcow2-flush-l1-table", "qcow2-flush-l1", "qcow2-flush-done",
-    "snapshot-tables", "snapshot-header",
+    "qcow2-flush-l1-table",  "qcow2-flush-l1",        "qcow2-flush-done",
+    "snapshot-tables",       "snapshot-header",
 };
 
 static int setup(void **state)
@@ -89,13 +89,14 @@ static void workload(void)
     /* machine state: the L1 table grows and moves, the refcount table
      * outgrows its cluster */
     for (int i = 0; i < 4; i++) {
-        if (!blk_vmstate_pwrite(bs, (uint64_t)i * sizeof(buf), buf,
-                                sizeof(buf), &err) ||
+        if (!blk_vmstate_pwrite(bs, (uint64_t)i * sizeof(buf), buf, sizeof(buf),
+                                &err) ||
             !blk_flush(bs, &err)) {
             die(err);
         }
     }
-    struct blk_snapshot sn = { .name = (char *)"vm", .icount = -1,
+    struct blk_snapshot sn = { .name = (char *)"vm",
+                               .icount = -1,
                                .vm_state_size = 4 * sizeof(buf) };
     if (!blk_snapshot_create(bs, &sn, &err) ||
         !blk_pwrite(bs, 4096, buf, 8192, &err) ||
@@ -160,7 +161,7 @@ static void test_workload_completes(void **state)
     assert_consistent("nowhere");
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
-    assert_int_equal(system(cmd), 0);      /* no crash: not even leaks */
+    assert_int_equal(system(cmd), 0); /* no crash: not even leaks */
 }
 
 static void test_crash_at_each_step(void **state)

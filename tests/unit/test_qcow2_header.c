@@ -68,7 +68,7 @@ static void expect_refusal(bool readonly, const char *fragment)
         fail_msg("error '%s' does not contain '%s'", msg, fragment);
     }
     assert_null(strchr(msg, '\n'));
-    assert_non_null(strstr(msg, img));      /* names the file */
+    assert_non_null(strstr(msg, img)); /* names the file */
     error_free(err);
 }
 
@@ -109,7 +109,7 @@ static const struct bad_header cases[] = {
     { 96, 4, 7, "refcount_order 7" },
     { 100, 4, 8, "header length" },
     { 100, 4, 0x20000, "header length" },
-    { 112, 4, 0x12345678, "" },   /* extension type; overrun checked below */
+    { 112, 4, 0x12345678, "" }, /* extension type; overrun checked below */
 };
 
 static void test_bad_fields(void **state)
@@ -185,13 +185,13 @@ static void test_unknown_extension_kept(void **state)
     int fd = open(img, O_RDWR);
     uint8_t c0[4096];
     assert_int_equal(pread(fd, c0, sizeof(c0), 0), sizeof(c0));
-    size_t off = 112;                  /* walk to the end marker */
+    size_t off = 112; /* walk to the end marker */
     while (c0[off] | c0[off + 1] | c0[off + 2] | c0[off + 3]) {
         uint32_t len = be32_get(c0 + off + 4);
         off += 8 + ((len + 7) & ~7u);
     }
-    static const uint8_t ext[16] = { 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 5,
-                                     'h', 'e', 'l', 'l', 'o', 0, 0, 0 };
+    static const uint8_t ext[16] = { 0x12, 0x34, 0x56, 0x78, 0,   0, 0, 5,
+                                     'h',  'e',  'l',  'l',  'o', 0, 0, 0 };
     assert_int_equal(pwrite(fd, ext, sizeof(ext), (off_t)off), sizeof(ext));
     assert_int_equal(pread(fd, c0, sizeof(c0), 0), sizeof(c0));
     close(fd);
@@ -221,8 +221,8 @@ static void test_fuzzed_headers(void **state)
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
     for (int round = 0; round < 200; round++) {
         Error *err = NULL;
-        assert_true(blk_create(img, "qcow2", 1 << 20, "cluster_size=4096",
-                               &err));
+        assert_true(
+            blk_create(img, "qcow2", 1 << 20, "cluster_size=4096", &err));
         int fd = open(img, O_RDWR);
         for (int k = 0; k < 4; k++) {
             seed ^= seed << 13;
@@ -231,7 +231,7 @@ static void test_fuzzed_headers(void **state)
             uint8_t byte = (uint8_t)(seed >> 32);
             off_t off = (off_t)((seed >> 8) % 4096);
             if (off < 8) {
-                off += 8;             /* keep magic and version */
+                off += 8; /* keep magic and version */
             }
             assert_int_equal(pwrite(fd, &byte, 1, off), 1);
         }

@@ -77,7 +77,7 @@ static uint64_t entry_offset(unsigned i)
     uint64_t off = be64_get(b + 64);
     for (unsigned k = 0; k < i; k++) {
         uint64_t n = 40 + be32_get(b + off + 36) + be16_get(b + off + 12) +
-                     be16_get(b + off + 14);
+            be16_get(b + off + 14);
         off += (n + 7) & ~7ULL;
     }
     free(b);
@@ -94,8 +94,8 @@ static void patch_entry(unsigned i, size_t field, uint64_t v, int bytes)
     }
     int fd = open(img, O_RDWR);
     assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, b, (size_t)bytes,
-                            (off_t)(entry_offset(i) + field)), bytes);
+    assert_int_equal(
+        pwrite(fd, b, (size_t)bytes, (off_t)(entry_offset(i) + field)), bytes);
     close(fd);
 }
 
@@ -103,13 +103,13 @@ static void expect_error(Error *err, const char *field)
 {
     const char *msg = error_get_pretty(err);
     if (!strstr(msg, field) || !strstr(msg, img) || strchr(msg, '\n')) {
-        fail_msg("error '%s' should be one line naming '%s' and '%s'", msg,
-                 img, field);
+        fail_msg("error '%s' should be one line naming '%s' and '%s'", msg, img,
+                 field);
     }
 }
 
 struct bad_entry {
-    size_t field;       /* offset in the entry (extra data starts at 40) */
+    size_t field; /* offset in the entry (extra data starts at 40) */
     int bytes;
     uint64_t value;
     const char *fragment;
@@ -205,7 +205,7 @@ static void test_broken_tables(void **state)
     free(slurp(&len));
     /* (The table is written last: a 64 KiB name cannot fit behind it.) */
     assert_true(entry_offset(1) + 40 + 24 + 1 + 0xffff > len);
-    patch_entry(1, 14, 0xffff, 2);       /* name_len past the end */
+    patch_entry(1, 14, 0xffff, 2); /* name_len past the end */
     expect_open_refused("entry 1: its extra data, id and name (65560 bytes at");
     make_image();
     uint64_t id_at = entry_offset(1) + 40 + 24;
@@ -261,8 +261,7 @@ static void test_apply_checks_again(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_unusable_entries, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_checks_again, setup,
                                         teardown),

@@ -58,8 +58,10 @@ static void test_channel_round_trip(void **state)
     uint64_t size = chan_tell(w);
     assert_true(chan_close(w, &err));
     assert_int_equal(size, 4 + big + 4);
-    struct blk_snapshot sn = { .name = (char *)"state", .vm_state_size = size,
-                               .vm_clock_nsec = 5000000000ULL, .icount = -1 };
+    struct blk_snapshot sn = { .name = (char *)"state",
+                               .vm_state_size = size,
+                               .vm_clock_nsec = 5000000000ULL,
+                               .icount = -1 };
     assert_true(blk_snapshot_create(bs, &sn, &err));
 
     Channel *r = chan_new_vmstate_reader(bs, "state", &err);
@@ -77,8 +79,10 @@ static void test_channel_round_trip(void **state)
     free(page);
     free(back);
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "qemu-img snapshot -l '%s' | grep -q "
-             "'^1 *state *3 MiB .* 00:00:05.000 *$'", img);
+    snprintf(cmd, sizeof(cmd),
+             "qemu-img snapshot -l '%s' | grep -q "
+             "'^1 *state *3 MiB .* 00:00:05.000 *$'",
+             img);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -104,7 +108,8 @@ static int qemu_loadvm(const char *tag)
              "-drive file='%s',format=qcow2,if=ide -loadvm %s "
              "-monitor stdio >'%s/qemu.out' 2>&1 && "
              "grep -q 'VM status' '%s/qemu.out' && "
-             "! grep -qi error '%s/qemu.out'", img, tag, dir, dir, dir);
+             "! grep -qi error '%s/qemu.out'",
+             img, tag, dir, dir, dir);
     int st = system(cmd);
     snprintf(cmd, sizeof(cmd), "%s/qemu.out", dir);
     unlink(cmd);

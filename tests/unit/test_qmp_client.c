@@ -23,7 +23,7 @@
 
 struct fixture {
     struct vm_session *s;
-    int peer;                  /* the test's end */
+    int peer; /* the test's end */
     struct qmp_client *c;
 };
 
@@ -112,7 +112,8 @@ static void test_unread_events_drop_the_client(void **state)
 static void test_requests_wait_for_a_reader(void **state)
 {
     struct fixture *f = *state;
-    static const char req[] = "{\"execute\": \"qmp_capabilities\", \"id\": 1}\n";
+    static const char req[] =
+        "{\"execute\": \"qmp_capabilities\", \"id\": 1}\n";
     const size_t len = sizeof(req) - 1, count = 100000;
     char *reqs = malloc(len * count);
     assert_non_null(reqs);
@@ -121,7 +122,8 @@ static void test_requests_wait_for_a_reader(void **state)
     }
     size_t off = 0;
     for (int turns = 0; turns < 100000 && off < len * count &&
-                        (qmp_client_poll_events(f->c) & POLLIN); turns++) {
+         (qmp_client_poll_events(f->c) & POLLIN);
+         turns++) {
         ssize_t n = send(f->peer, reqs + off, len * count - off, MSG_DONTWAIT);
         if (n > 0) {
             off += (size_t)n;
@@ -141,8 +143,8 @@ static void test_requests_wait_for_a_reader(void **state)
     for (int turns = 0; answers < total && turns < 1000000; turns++) {
         answers += drain_peer(f);
         if (off % len) {
-            ssize_t n = send(f->peer, reqs + off, len - off % len,
-                             MSG_DONTWAIT);
+            ssize_t n =
+                send(f->peer, reqs + off, len - off % len, MSG_DONTWAIT);
             off += n > 0 ? (size_t)n : 0;
         }
         pump(f);
@@ -171,10 +173,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unread_events_drop_the_client,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_requests_wait_for_a_reader,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gone_after_the_last_answer,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_wait_for_a_reader, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_gone_after_the_last_answer, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("qmp client", tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 #include "monitor/qmp.h"
 
 static json_t *schema;
-static json_t *by_name;     /* name -> entry */
+static json_t *by_name; /* name -> entry */
 
 static int setup(void **state)
 {
@@ -27,7 +27,8 @@ static int setup(void **state)
     by_name = json_object();
     size_t i;
     json_t *e;
-    json_array_foreach(schema, i, e) {
+    json_array_foreach(schema, i, e)
+    {
         const char *name = json_string_value(json_object_get(e, "name"));
         assert_non_null(name);
         if (json_object_get(by_name, name)) {
@@ -93,14 +94,16 @@ static void test_every_type_named_is_defined(void **state)
     (void)state;
     size_t i;
     json_t *e;
-    json_array_foreach(schema, i, e) {
+    json_array_foreach(schema, i, e)
+    {
         const char *meta = field(e, "meta-type");
         if (strcmp(meta, "array") == 0) {
             meta_of(field(e, "element-type"));
         } else if (strcmp(meta, "object") == 0) {
             size_t j;
             json_t *m;
-            json_array_foreach(json_object_get(e, "members"), j, m) {
+            json_array_foreach(json_object_get(e, "members"), j, m)
+            {
                 meta_of(field(m, "type"));
                 json_t *def = json_object_get(m, "default");
                 assert_true(!def || json_is_null(def));
@@ -126,7 +129,8 @@ static void test_arguments_follow_the_table(void **state)
     json_t *arg = json_object_get(by_name, field(c, "arg-type"));
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(arg, "members"), i, m) {
+    json_array_foreach(json_object_get(arg, "members"), i, m)
+    {
         const char *name = field(m, "name");
         if (strcmp(name, "uri") == 0) {
             assert_string_equal(field(m, "type"), "str");

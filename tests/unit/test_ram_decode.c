@@ -19,7 +19,6 @@
 
 /* ---- a byte builder ---- */
 
-
 /* ---- XBZRLE, with an encoder written from the format description ---- */
 
 static void uleb(struct buf *b, size_t v)
@@ -41,7 +40,7 @@ static void encode(struct buf *b, const uint8_t *old, const uint8_t *new)
             z++;
         }
         if (i + z == PS) {
-            break;          /* trailing unchanged bytes are not sent */
+            break; /* trailing unchanged bytes are not sent */
         }
         size_t nz = 0;
         while (i + z + nz < PS && old[i + z + nz] != new[i + z + nz]) {
@@ -110,7 +109,7 @@ static void expect_bad_delta(const uint8_t *delta, size_t len,
         fail_msg("'%s' does not mention '%s'", error_get_pretty(err), words);
     }
     error_free(err);
-    assert_memory_equal(page, before, PS);   /* untouched */
+    assert_memory_equal(page, before, PS); /* untouched */
 }
 
 static void test_xbzrle_rejects_malformed(void **state)
@@ -165,7 +164,7 @@ static bool seen_page(void *ctx, const struct ram_page *p, Error **errp)
     struct seen *s = ctx;
     s->first_bytes[s->npages] = p->data ? p->data[0] : p->fill;
     s->pages[s->npages++] = *p;
-    s->pages[s->npages - 1].data = NULL;   /* not valid after the call */
+    s->pages[s->npages - 1].data = NULL; /* not valid after the call */
     return true;
 }
 
@@ -390,7 +389,7 @@ static void test_names_in_errors_are_escaped(void **state)
 {
     struct buf b = { 0 };
     start_body(&b);
-    b.len -= 8;                             /* no EOS */
+    b.len -= 8; /* no EOS */
     put_be64(&b, RAM_FLAG_ZERO);
     put_str(&b, "\x1b]0;x\x07");
     put_u8(&b, 0);
@@ -417,7 +416,7 @@ static void test_many_blocks_are_found_by_name(void **state)
     /* 200000 blocks of one page; a page of each, named, backwards: a
      * decoder that scans its block list per name takes minutes. */
     enum { N = 200000 };
-    alarm(120);             /* seconds; it takes about one */
+    alarm(120); /* seconds; it takes about one */
     struct buf b = { 0 };
     put_be64(&b, (uint64_t)N * PS | RAM_FLAG_MEM_SIZE);
     char name[32];
@@ -466,7 +465,7 @@ static void test_truncation_at_every_byte(void **state)
         ram_reader_init_mem(&r, &src, copy, cut, 0);
         bool ok = ram_decode_section(&d, &r, &err);
         if (ok) {
-            assert_true(cut >= start_len);   /* a whole START, then less */
+            assert_true(cut >= start_len); /* a whole START, then less */
             assert_false(ram_decode_section(&d, &r, &err));
         }
         assert_non_null(err);

@@ -18,8 +18,8 @@ struct seen {
     char reason[64];
 };
 
-static void collect(void *opaque, const char *name, json_t *data,
-                    long long sec, long long usec)
+static void collect(void *opaque, const char *name, json_t *data, long long sec,
+                    long long usec)
 {
     struct seen *s = opaque;
     strcat(s->names, name);
@@ -39,7 +39,7 @@ static void test_quit_is_one_event_to_each_subscriber(void **state)
     assert_false(session_quit_requested(s));
     session_quit(s);
     assert_true(session_quit_requested(s));
-    assert_string_equal(a.names, "");     /* delivered on flush only */
+    assert_string_equal(a.names, ""); /* delivered on flush only */
     session_flush_events(s);
     assert_string_equal(a.names, "SHUTDOWN ");
     assert_string_equal(a.reason, "host-qmp-quit");
@@ -69,8 +69,10 @@ static void test_config_errors_name_what(void **state)
 {
     struct snapshot_drive d[SNAPSHOT_MAX_DRIVES + 1] = { { 0 } };
     Error *err = NULL;
-    assert_null(session_new(&(struct session_config){
-        .drives = d, .ndrives = SNAPSHOT_MAX_DRIVES + 1 }, &err));
+    assert_null(session_new(
+        &(struct session_config){ .drives = d,
+                                  .ndrives = SNAPSHOT_MAX_DRIVES + 1 },
+        &err));
     assert_string_equal(error_get_pretty(err),
                         "9 drives: at most 8 are supported");
     error_free(err);

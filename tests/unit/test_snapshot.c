@@ -91,7 +91,10 @@ static void rig_open(struct rig *r)
     r->bs = new_image(img, 1 << 20);
     r->drives[0] = (struct snapshot_drive){ "ide0-hd0", r->bs };
     r->t = (struct snapshot_target){
-        .m = r->m, .drives = r->drives, .ndrives = 1, .catalog = db,
+        .m = r->m,
+        .drives = r->drives,
+        .ndrives = 1,
+        .catalog = db,
         .warn = warn_fail,
     };
 }
@@ -207,7 +210,8 @@ static void test_load_refuses_bad_header_before_revert(void **state)
     chan_put_u8(w, STREAM_EOF);
     assert_true(chan_flush(w));
     struct blk_snapshot sn = { .name = (char *)"bad",
-                               .vm_state_size = chan_tell(w), .icount = -1 };
+                               .vm_state_size = chan_tell(w),
+                               .icount = -1 };
     assert_true(chan_close(w, &err));
     assert_true(blk_snapshot_create(r.bs, &sn, &err));
 
@@ -268,11 +272,10 @@ static void test_plan(void **state)
     blk_close(q);
 }
 
-static struct state_section sec(const char *idstr, uint32_t inst,
-                                uint32_t ver, uint64_t size)
+static struct state_section sec(const char *idstr, uint32_t inst, uint32_t ver,
+                                uint64_t size)
 {
-    struct state_section s = { .instance = inst, .version = ver,
-                               .size = size };
+    struct state_section s = { .instance = inst, .version = ver, .size = size };
     snprintf(s.idstr, sizeof(s.idstr), "%s", idstr);
     return s;
 }
@@ -296,20 +299,29 @@ static void test_catalog(void **state)
                                   sec("serial", 0, 1, 36) };
     struct state_section s2[] = { sec("ram", 0, 4, 2000),
                                   sec("serial", 0, 2, 36) };
-    struct state_summary sum1 = { .machine = "hop-pc", .ram_size = 4096,
-                                  .sections = s1, .nsections = 2 };
-    struct state_summary sum2 = { .machine = "hop-pc", .ram_size = 4096,
-                                  .sections = s2, .nsections = 2 };
+    struct state_summary sum1 = {
+        .machine = "hop-pc", .ram_size = 4096, .sections = s1, .nsections = 2
+    };
+    struct state_summary sum2 = {
+        .machine = "hop-pc", .ram_size = 4096, .sections = s2, .nsections = 2
+    };
     char id1[] = "1", id2[] = "2", na[] = "a", nb[] = "b";
-    struct blk_snapshot a = { .id = id1, .name = na, .vm_state_size = 1100,
-                              .date_sec = 10, .icount = -1 };
-    struct blk_snapshot b = { .id = id2, .name = nb, .vm_state_size = 2100,
-                              .date_sec = 20, .icount = -1 };
+    struct blk_snapshot a = { .id = id1,
+                              .name = na,
+                              .vm_state_size = 1100,
+                              .date_sec = 10,
+                              .icount = -1 };
+    struct blk_snapshot b = { .id = id2,
+                              .name = nb,
+                              .vm_state_size = 2100,
+                              .date_sec = 20,
+                              .icount = -1 };
     struct catalog_snapshot both[] = { { &a, &sum1 }, { &b, &sum2 } };
-    assert_true(catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, both,
-                                     2, &err));
+    assert_true(
+        catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, both, 2, &err));
     char out[1024] = "";
-    assert_true(catalog_query(c, "SELECT s.name FROM snapshots s JOIN "
+    assert_true(catalog_query(c,
+                              "SELECT s.name FROM snapshots s JOIN "
                               "sections d ON d.snapshot = s.id WHERE "
                               "d.idstr = 'serial' AND d.version < 2",
                               count_row, out, &err));
@@ -321,28 +333,29 @@ static void test_catalog(void **state)
     b2.date_sec = 30;
     struct catalog_snapshot again[] = { { &b2, NULL } };
     struct catalog_snapshot keep[] = { { &a, NULL } };
-    assert_true(catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, keep,
-                                     1, &err));
+    assert_true(
+        catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, keep, 1, &err));
     out[0] = '\0';
-    assert_true(catalog_query(c, "SELECT name, sections_known, (SELECT "
+    assert_true(catalog_query(c,
+                              "SELECT name, sections_known, (SELECT "
                               "count(*) FROM sections WHERE snapshot = "
                               "snapshots.id) FROM snapshots ORDER BY name",
                               count_row, out, &err));
     assert_string_equal(out, "a|1|2;");
-    assert_true(catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, again,
-                                     1, &err));
+    assert_true(
+        catalog_update_image(c, "/x.qcow2", "qcow2", 1 << 20, again, 1, &err));
     out[0] = '\0';
-    assert_true(catalog_query(c, "SELECT name, sections_known FROM "
-                              "snapshots", count_row, out, &err));
+    assert_true(catalog_query(c,
+                              "SELECT name, sections_known FROM "
+                              "snapshots",
+                              count_row, out, &err));
     assert_string_equal(out, "b|0;");
 
     /* Writes through query are refused, and so are two statements. */
-    assert_false(catalog_query(c, "DELETE FROM images", count_row, out,
-                               &err));
+    assert_false(catalog_query(c, "DELETE FROM images", count_row, out, &err));
     error_free(err);
     err = NULL;
-    assert_false(catalog_query(c, "SELECT 1; SELECT 2", count_row, out,
-                               &err));
+    assert_false(catalog_query(c, "SELECT 1; SELECT 2", count_row, out, &err));
     error_free(err);
     err = NULL;
     assert_true(catalog_forget_image(c, "/x.qcow2", &err));
@@ -438,8 +451,8 @@ static void test_complete_tags(void **state)
     sn.name = beta;
     assert_true(blk_snapshot_create(bs, &sn, &err));
     struct snapshot_drive drive = { "ide0-hd0", bs };
-    struct vm_session *s = session_new(&(struct session_config){
-        .drives = &drive, .ndrives = 1 }, &err);
+    struct vm_session *s = session_new(
+        &(struct session_config){ .drives = &drive, .ndrives = 1 }, &err);
     assert_non_null(s);
     struct words ws = { "" };
     hmp_complete(s, "loadvm al", collect, &ws);
@@ -457,7 +470,7 @@ static void test_complete_tags(void **state)
 static void test_summary_of_many_sections(void **state)
 {
     enum { N = 100000 };
-    alarm(120);             /* seconds; it takes about one */
+    alarm(120); /* seconds; it takes about one */
     struct buf b = { 0 };
     put_be32(&b, STREAM_MAGIC);
     put_be32(&b, STREAM_VERSION);
@@ -469,7 +482,7 @@ static void test_summary_of_many_sections(void **state)
         put_str(&b, name);
         put_be32(&b, 0);
         put_be32(&b, 1);
-        put_u8(&b, 0x42);                   /* a body of one byte */
+        put_u8(&b, 0x42); /* a body of one byte */
         put_u8(&b, STREAM_SECTION_FOOTER);
         put_be32(&b, i);
     }
@@ -482,8 +495,8 @@ static void test_summary_of_many_sections(void **state)
     assert_int_equal(sum.nsections, N);
     assert_string_equal(sum.sections[777].idstr, "d777");
     /* type, id, name, instance, version, body, footer; twice */
-    assert_int_equal(sum.sections[777].size, 2 * (1 + 4 + 1 + 4 + 4 + 4 + 1 +
-                                                   5));
+    assert_int_equal(sum.sections[777].size,
+                     2 * (1 + 4 + 1 + 4 + 4 + 4 + 1 + 5));
     state_summary_free(&sum);
     free(b.d);
     alarm(0);

@@ -95,19 +95,18 @@ static void test_framing(void **state)
     struct blob b = save_set(&src);
     const uint8_t *p = b.data;
     /* magic, version 3, configuration with the machine name */
-    static const uint8_t head[] = { 'Q', 'E', 'V', 'M', 0, 0, 0, 3, 0x07,
-                                    0, 0, 0, 10, 'h', 'o', 'p', '-', 't',
-                                    'e', 's', 't', '-', '1',
+    static const uint8_t head[] = { 'Q', 'E', 'V', 'M', 0, 0, 0, 3, 0x07, 0, 0,
+                                    0, 10, 'h', 'o', 'p', '-', 't', 'e', 's',
+                                    't', '-', '1',
                                     /* FULL, section id 0, "testdev" */
-                                    0x04, 0, 0, 0, 0, 7, 't', 'e', 's',
-                                    't', 'd', 'e', 'v',
-                                    0, 0, 0, 0, /* instance */
+                                    0x04, 0, 0, 0, 0, 7, 't', 'e', 's', 't',
+                                    'd', 'e', 'v', 0, 0, 0, 0, /* instance */
                                     0, 0, 0, 3 /* version */ };
     assert_memory_equal(p, head, sizeof(head));
     /* The vmdesc trailer closes the stream: 00 EOF, 06, be32 length. */
     uint8_t *led = memmem(b.data, b.len, "\x07testled", 8);
     assert_non_null(led);
-    uint8_t *eof = led - 5 + (5 + 8 + 8 + 2 + 5);   /* after testled's section */
+    uint8_t *eof = led - 5 + (5 + 8 + 8 + 2 + 5); /* after testled's section */
     assert_int_equal(eof[0], 0x00);
     assert_int_equal(eof[1], 0x06);
     uint32_t len = be32_get(eof + 2);
@@ -130,7 +129,7 @@ static void test_framing(void **state)
 /* ---- live handlers ---- */
 
 struct counter_live {
-    int chunks_total;     /* chunks to send while running */
+    int chunks_total; /* chunks to send while running */
     int sent;
     int received;
     int started, ended;
@@ -153,7 +152,7 @@ static int cl_iterate(Channel *f, void *opaque, Error **errp)
     if (c->sent < c->chunks_total) {
         chan_put_be32(f, (uint32_t)c->sent++);
     } else {
-        chan_put_be32(f, 0xffffffffu);   /* nothing this round */
+        chan_put_be32(f, 0xffffffffu); /* nothing this round */
     }
     return c->sent >= c->chunks_total;
 }
@@ -207,8 +206,8 @@ static void test_live_handler_iterations(void **state)
     testset_fill(&src);
     struct counter_live cl = { .chunks_total = 5 };
     struct section_registry *reg = section_registry_new(TESTSET_MACHINE);
-    assert_int_equal(section_register_live(reg, "counter", 0, 1, &cl_ops, &cl,
-                                           NULL), 0);
+    assert_int_equal(
+        section_register_live(reg, "counter", 0, 1, &cl_ops, &cl, NULL), 0);
     testset_register(&src, reg);
     Channel *w = chan_new_mem_writer();
     assert_true(stream_save_setup(reg, w, NULL));
@@ -218,7 +217,7 @@ static void test_live_handler_iterations(void **state)
         rounds++;
     }
     assert_int_equal(r, 1);
-    assert_int_equal(rounds, 4);   /* the fifth round reports done */
+    assert_int_equal(rounds, 4); /* the fifth round reports done */
     assert_int_equal(stream_save_pending(reg), 0);
     assert_true(stream_save_complete(reg, w, NULL));
     stream_save_cleanup(reg);
@@ -227,20 +226,22 @@ static void test_live_handler_iterations(void **state)
     b.data = chan_mem_take(w, &b.len);
     chan_close(w, NULL);
     /* START, five PARTs, END; each with its footer. */
-    static const uint8_t start[] = { 0x01, 0, 0, 0, 0, 7, 'c', 'o', 'u', 'n',
-                                     't', 'e', 'r', 0, 0, 0, 0, 0, 0, 0, 1,
-                                     0xab, 0xcd, 0, 0, 0x7e, 0, 0, 0, 0 };
+    static const uint8_t start[] = { 0x01, 0,    0,   0,   0,   7,    'c',  'o',
+                                     'u',  'n',  't', 'e', 'r', 0,    0,    0,
+                                     0,    0,    0,   0,   1,   0xab, 0xcd, 0,
+                                     0,    0x7e, 0,   0,   0,   0 };
     uint8_t *p = memmem(b.data, b.len, start, sizeof(start));
     assert_non_null(p);
-    static const uint8_t part3[] = { 0x02, 0, 0, 0, 0, 0, 0, 0, 3,
-                                     0x7e, 0, 0, 0, 0 };
+    static const uint8_t part3[] = { 0x02, 0, 0,    0, 0, 0, 0,
+                                     0,    3, 0x7e, 0, 0, 0, 0 };
     assert_non_null(memmem(b.data, b.len, part3, sizeof(part3)));
-    static const uint8_t end[] = { 0x03, 0, 0, 0, 0, 0xe0, 0xd0, 0xe0, 0xd0,
-                                   0x7e, 0, 0, 0, 0 };
+    static const uint8_t end[] = { 0x03, 0,    0,    0, 0, 0xe0, 0xd0,
+                                   0xe0, 0xd0, 0x7e, 0, 0, 0,    0 };
     uint8_t *e = memmem(b.data, b.len, end, sizeof(end));
     assert_non_null(e);
     /* Devices come after the live handler's END. */
-    assert_non_null(memmem(e, b.len - (size_t)(e - b.data), "\x04\0\0\0\x01\x07testdev", 12));
+    assert_non_null(memmem(e, b.len - (size_t)(e - b.data),
+                           "\x04\0\0\0\x01\x07testdev", 12));
 
     struct testset dst;
     testset_init(&dst);
@@ -270,17 +271,17 @@ static void test_registration_rules(void **state)
     testset_init(&s);
     struct section_registry *reg = section_registry_new("m");
     Error *err = NULL;
-    assert_int_equal(section_register_vmsd(reg, "dev", -1, &testled_vmsd,
-                                           &s.led, NULL), 0);
-    assert_int_equal(section_register_vmsd(reg, "dev", -1, &testled_vmsd,
-                                           &s.led, NULL), 1);
-    assert_int_equal(section_register_vmsd(reg, "dev", 1, &testled_vmsd,
-                                           &s.led, &err), -1);
+    assert_int_equal(
+        section_register_vmsd(reg, "dev", -1, &testled_vmsd, &s.led, NULL), 0);
+    assert_int_equal(
+        section_register_vmsd(reg, "dev", -1, &testled_vmsd, &s.led, NULL), 1);
+    assert_int_equal(
+        section_register_vmsd(reg, "dev", 1, &testled_vmsd, &s.led, &err), -1);
     assert_non_null(strstr(error_get_pretty(err), "already registered"));
     error_free(err);
     section_unregister(reg, "dev", 0);
-    assert_int_equal(section_register_vmsd(reg, "dev", -1, &testled_vmsd,
-                                           &s.led, NULL), 0);
+    assert_int_equal(
+        section_register_vmsd(reg, "dev", -1, &testled_vmsd, &s.led, NULL), 0);
     section_registry_free(reg);
 }
 
@@ -364,7 +365,7 @@ static void test_reject_bad_header(void **state)
     g.data[8] = 0x04;
     expect_rejected(g.data, g.len, "expected the configuration section");
     g.data[8] = 0x07;
-    g.data[13] = 'X';   /* machine name */
+    g.data[13] = 'X'; /* machine name */
     expect_rejected(g.data, g.len, "machine type mismatch");
     free(g.data);
 }
@@ -397,7 +398,8 @@ static void test_reject_unknown_section(void **state)
     Channel *r = chan_new_mem_reader(g.data, g.len, "s");
     Error *err = NULL;
     assert_false(stream_load(reg, r, NULL, &err));
-    assert_non_null(strstr(error_get_pretty(err), "unknown section 'testled' "
+    assert_non_null(strstr(error_get_pretty(err),
+                           "unknown section 'testled' "
                            "instance 0 at offset"));
     error_free(err);
     chan_close(r, NULL);
@@ -419,7 +421,7 @@ static void test_reject_duplicate_section(void **state)
     uint8_t *led = find_led(&g);
     /* testled's section: header 5+8+8, 2 bytes of state, 5 of footer */
     size_t sec = 5 + 8 + 8 + 2 + 5;
-    assert_int_equal(led[sec], 0x00);   /* EOF follows */
+    assert_int_equal(led[sec], 0x00); /* EOF follows */
     size_t at = (size_t)(led - g.data);
     uint8_t *d = malloc(g.len + sec);
     memcpy(d, g.data, at + sec);
@@ -441,7 +443,8 @@ static void test_reject_bad_footer(void **state)
     footer[4] ^= 0x01;
     footer[0] = 0x7f;
     char off[64];
-    snprintf(off, sizeof(off), "bad footer at offset %zu", (size_t)(footer - g.data));
+    snprintf(off, sizeof(off), "bad footer at offset %zu",
+             (size_t)(footer - g.data));
     expect_rejected(g.data, g.len, off);
     free(g.data);
 }
@@ -487,7 +490,7 @@ static void test_bit_flips_never_crash(void **state)
             memcpy(d, g.data, g.len);
             seed = seed * 1103515245u + 12345u;
             d[pos] ^= (uint8_t)(1u << ((seed >> 16) % 8));
-            if (round == 2) {    /* and a second random byte elsewhere */
+            if (round == 2) { /* and a second random byte elsewhere */
                 seed = seed * 1103515245u + 12345u;
                 d[(seed >> 8) % g.len] ^= (uint8_t)(seed >> 24 | 1);
             }
@@ -523,13 +526,14 @@ static void test_schema_dump(void **state)
     unlink(path);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(
-        json_object_get(j, "vmschkmachine"), "Name")), TESTSET_MACHINE);
+                            json_object_get(j, "vmschkmachine"), "Name")),
+                        TESTSET_MACHINE);
     json_t *td = json_object_get(j, "testdev");
     assert_int_equal(json_integer_value(json_object_get(td, "version_id")), 3);
-    assert_int_equal(json_integer_value(json_object_get(td,
-                                        "minimum_version_id")), 2);
-    assert_non_null(json_object_get(json_object_get(td, "Description"),
-                                    "Fields"));
+    assert_int_equal(
+        json_integer_value(json_object_get(td, "minimum_version_id")), 2);
+    assert_non_null(
+        json_object_get(json_object_get(td, "Description"), "Fields"));
     assert_non_null(json_object_get(j, "testled"));
     json_decref(j);
     Error *err = NULL;

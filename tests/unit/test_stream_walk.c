@@ -18,7 +18,6 @@
 
 #define GOLDEN "tests/fixtures/golden/testset-0.1.0.stream"
 
-
 static void header(struct buf *b)
 {
     put_be32(b, STREAM_MAGIC);
@@ -34,9 +33,8 @@ static void config(struct buf *b, const char *machine)
 
 /* A section whose body is `body` (the test's body callback knows sizes
  * from the first body byte: n, then n bytes). */
-static void section(struct buf *b, uint8_t type, uint32_t id,
-                    const char *idstr, uint32_t inst, uint32_t ver,
-                    uint8_t bodylen)
+static void section(struct buf *b, uint8_t type, uint32_t id, const char *idstr,
+                    uint32_t inst, uint32_t ver, uint8_t bodylen)
 {
     put_u8(b, type);
     put_be32(b, id);
@@ -47,14 +45,13 @@ static void section(struct buf *b, uint8_t type, uint32_t id,
     }
     put_u8(b, bodylen);
     for (uint8_t i = 0; i < bodylen; i++) {
-        put_u8(b, 0x7e);     /* bytes that look like footers */
+        put_u8(b, 0x7e); /* bytes that look like footers */
     }
     put_u8(b, STREAM_SECTION_FOOTER);
     put_be32(b, id);
 }
 
-static void command(struct buf *b, uint16_t cmd, const void *data,
-                    uint16_t len)
+static void command(struct buf *b, uint16_t cmd, const void *data, uint16_t len)
 {
     put_u8(b, STREAM_COMMAND);
     put_be16(b, cmd);
@@ -74,7 +71,7 @@ struct log {
     char lines[64][128];
     struct stream_walk_config cfg;
     bool have_cfg;
-    bool sized_bodies;      /* body callback knows the test's body layout */
+    bool sized_bodies; /* body callback knows the test's body layout */
 };
 
 static bool log_config(void *ctx, const struct stream_walk_config *cfg,
@@ -234,11 +231,19 @@ static void test_every_record_kind(void **state)
         assert_true(l.cfg.has_uuid);
         assert_memory_equal(l.cfg.uuid, "0123456789abcdef", 16);
         const char *want[] = {
-            "CONFIG", "COMMAND OPEN_RETURN_PATH 5", "COMMAND PING 9",
-            "0 START 2 ram 0 4", "0 PART 2 ram 0 4", "0 END 2 ram 0 4",
-            "0 COMMAND PACKAGED", "1 COMMAND POSTCOPY_LISTEN",
-            "1 FULL 7 serial 0 3", "1 COMMAND POSTCOPY_RUN",
-            "0 FULL 9 0000:00:01.1/ide 1 3", "EOF", "VMDESC",
+            "CONFIG",
+            "COMMAND OPEN_RETURN_PATH 5",
+            "COMMAND PING 9",
+            "0 START 2 ram 0 4",
+            "0 PART 2 ram 0 4",
+            "0 END 2 ram 0 4",
+            "0 COMMAND PACKAGED",
+            "1 COMMAND POSTCOPY_LISTEN",
+            "1 FULL 7 serial 0 3",
+            "1 COMMAND POSTCOPY_RUN",
+            "0 FULL 9 0000:00:01.1/ide 1 3",
+            "EOF",
+            "VMDESC",
         };
         assert_int_equal(l.n, sizeof(want) / sizeof(want[0]));
         for (int i = 0; i < l.n; i++) {
@@ -252,10 +257,10 @@ static void test_every_record_kind(void **state)
 }
 
 /* Walks data and expects an error mentioning words (and an offset). */
-static void expect_error_as(const uint8_t *data, size_t len,
-                            const char *words, bool sized)
+static void expect_error_as(const uint8_t *data, size_t len, const char *words,
+                            bool sized)
 {
-    uint8_t *copy = malloc(len ? len : 1);   /* exact size for ASan */
+    uint8_t *copy = malloc(len ? len : 1); /* exact size for ASan */
     memcpy(copy, data, len);
     struct log l = { .sized_bodies = sized };
     Error *err = NULL;
@@ -277,11 +282,12 @@ static void expect_error(const uint8_t *data, size_t len, const char *words)
 static void test_truncation_everywhere(void **state)
 {
     struct buf b = every_record_stream();
-    size_t vmdesc_at = b.len - 5 - strlen("{\"page_size\": 4096, "
-                                          "\"devices\": []}");
+    size_t vmdesc_at = b.len - 5 -
+        strlen("{\"page_size\": 4096, "
+               "\"devices\": []}");
     for (size_t cut = 0; cut < b.len; cut++) {
         if (cut == vmdesc_at) {
-            continue;    /* a stream without vmdesc is complete */
+            continue; /* a stream without vmdesc is complete */
         }
         expect_error(b.d, cut, "offset");
     }
@@ -377,7 +383,7 @@ static void test_record_rejections(void **state)
     /* A body that is longer than its footer position says. */
     b.len = base;
     section(&b, STREAM_SECTION_FULL, 5, "dev", 0, 1, 2);
-    b.d[base + 1 + 4 + 4 + 8] = 1;   /* body claims 1 byte, has 2 */
+    b.d[base + 1 + 4 + 4 + 8] = 1; /* body claims 1 byte, has 2 */
     b.d[base + 1 + 4 + 4 + 8 + 2] = 0x55;
     put_u8(&b, STREAM_EOF);
     expect_error(b.d, b.len, "expected the footer");
@@ -548,8 +554,7 @@ static void test_find_vmdesc_stays_inside_the_data(void **state)
     expect_error(d, b.len, "vmdesc");
     /* The same at every length of the tail. */
     for (size_t cut = 1; cut <= b.len; cut++) {
-        assert_false(stream_find_vmdesc(d + b.len - cut, cut, &off, &j,
-                                        &len));
+        assert_false(stream_find_vmdesc(d + b.len - cut, cut, &off, &j, &len));
     }
     /* One byte of JSON: still not a trailer, still in bounds. */
     munmap(map, maplen);
@@ -590,7 +595,7 @@ static void test_many_sections_are_found_by_id(void **state)
     /* 200000 live sections, then a PART for each, in reverse: a walker
      * that scans its section list per record takes hours. */
     enum { N = 200000 };
-    alarm(120);             /* seconds; it takes about one */
+    alarm(120); /* seconds; it takes about one */
     struct buf b = { 0 };
     header(&b);
     char name[32];

@@ -53,8 +53,7 @@ static void test_pread_pwrite(void **state)
     }
     assert_true(io_pwrite_full(fd, data, sizeof(data), 100));
     memset(back, 0xaa, sizeof(back));
-    assert_int_equal(io_pread_full(fd, back, sizeof(back), 100),
-                     sizeof(data));
+    assert_int_equal(io_pread_full(fd, back, sizeof(back), 100), sizeof(data));
     assert_memory_equal(back, data, sizeof(data));
     assert_int_equal(io_pread_full(fd, back, 16, 1 << 20), 0);
     assert_true(io_pwrite_full(fd, data, 0, 0));
@@ -97,11 +96,13 @@ static void test_writev_socket(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     char a[] = "one ", b[] = "two ", c[] = "three";
     struct iovec iov[] = {
-        { a, strlen(a) }, { b, strlen(b) }, { c, strlen(c) },
+        { a, strlen(a) },
+        { b, strlen(b) },
+        { c, strlen(c) },
     };
     assert_true(io_writev_full(sv[0], iov, 3, true));
     char back[32] = { 0 };
-    assert_int_equal(io_pread_full(sv[1], back, 13, 0), -1);   /* ESPIPE */
+    assert_int_equal(io_pread_full(sv[1], back, 13, 0), -1); /* ESPIPE */
     assert_int_equal(read(sv[1], back, sizeof(back) - 1), 13);
     assert_string_equal(back, "one two three");
     close(sv[1]);

@@ -22,7 +22,7 @@ static void test_lookup_numbers(void **state)
     for (uint64_t i = 0; i < 100000; i++) {
         assert_true(lookup_add_u64(&t, i * 65536, (size_t)i));
     }
-    assert_false(lookup_add_u64(&t, 65536, 7));      /* already there */
+    assert_false(lookup_add_u64(&t, 65536, 7)); /* already there */
     for (uint64_t i = 0; i < 100000; i += 997) {
         assert_true(lookup_get_u64(&t, i * 65536, &v));
         assert_int_equal(v, i);
@@ -31,7 +31,7 @@ static void test_lookup_numbers(void **state)
     assert_true(lookup_get_u64(&t, UINT64_MAX, &v) == false);
     assert_int_equal(t.count, 100000);
     lookup_free(&t);
-    lookup_free(&t);                                   /* twice is fine */
+    lookup_free(&t); /* twice is fine */
 }
 
 static void test_lookup_strings(void **state)
@@ -71,7 +71,9 @@ static void test_printable(void **state)
     /* UTF-8 stays; C1 controls, overlongs, surrogates and strays go. */
     expect("caf\xc3\xa9", 5, "caf\xc3\xa9");
     expect("\xe2\x82\xac\xf0\x9f\x99\x82", 7, "\xe2\x82\xac\xf0\x9f\x99\x82");
-    expect("\xc2\x9b" "2J", 4, "\\xc2\\x9b2J");
+    expect("\xc2\x9b"
+           "2J",
+           4, "\\xc2\\x9b2J");
     expect("\xc0\xaf", 2, "\\xc0\\xaf");
     expect("\xed\xa0\x80", 3, "\\xed\\xa0\\x80");
     expect("\xe2\x82", 2, "\\xe2\\x82");
@@ -88,8 +90,9 @@ static void test_printable(void **state)
     char buf[16];
     assert_string_equal(printable("\x1b\x1b\x1b\x1b", buf, sizeof(buf)),
                         "\\x1b\\x1b\\x1b...");
-    assert_string_equal(printable("abcdefghijklmnopqrstuvwxyz", buf,
-                                  sizeof(buf)), "abcdefghijkl...");
+    assert_string_equal(
+        printable("abcdefghijklmnopqrstuvwxyz", buf, sizeof(buf)),
+        "abcdefghijkl...");
     assert_string_equal(printable("abcdefghijklmno", buf, sizeof(buf)),
                         "abcdefghijklmno");
 }

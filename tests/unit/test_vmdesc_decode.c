@@ -21,7 +21,7 @@
 
 struct decoded {
     json_t *vmdesc;
-    json_t *dev[3];         /* testdev 0, testdev 1, testled 0 */
+    json_t *dev[3]; /* testdev 0, testdev 1, testled 0 */
     int n;
 };
 
@@ -116,10 +116,10 @@ static void check_testdev(json_t *j, int seed)
         snprintf(hex + 2 * i, 3, "%02x", d.blob[i]);
     }
     assert_string_equal(gets_(j, "blob"), hex);
-    assert_string_equal(gets_(j, "vbuf"), "68656c6c6f");   /* "hello" */
+    assert_string_equal(gets_(j, "vbuf"), "68656c6c6f"); /* "hello" */
     assert_true((uint64_t)geti(j, "timer.expire") == d.timer.expire);
-    json_t *period = json_object_get(json_object_get(j, "timer"),
-                                     "td_timer/period");
+    json_t *period =
+        json_object_get(json_object_get(j, "timer"), "td_timer/period");
     assert_true((period != NULL) == (d.timer.period != 0));
     if (period) {
         assert_int_equal(geti(period, "period"), d.timer.period);
@@ -137,8 +137,7 @@ static void check_testdev(json_t *j, int seed)
     assert_true((fifo != NULL) == (d.fifo_len > 0));
     if (fifo) {
         assert_int_equal(geti(fifo, "fifo.1"), d.fifo[1]);
-        assert_int_equal(geti(fifo, "testdev/fifo/overrun.overrun"),
-                         d.overrun);
+        assert_int_equal(geti(fifo, "testdev/fifo/overrun.overrun"), d.overrun);
     }
 }
 
@@ -178,7 +177,7 @@ static bool decode(const char *desc_json, const uint8_t *data, size_t len,
     if (!desc) {
         fail_msg("bad test JSON: %s", jerr.text);
     }
-    uint8_t *copy = malloc(len ? len : 1);    /* exact size for ASan */
+    uint8_t *copy = malloc(len ? len : 1); /* exact size for ASan */
     memcpy(copy, data, len);
     bool ok = vmdesc_decode(desc, copy, len, 1000, NULL, out, used, errp);
     free(copy);
@@ -188,7 +187,8 @@ static bool decode(const char *desc_json, const uint8_t *data, size_t len,
 
 static void test_types(void **state)
 {
-    const char *desc = "{\"vmsd_name\": \"t\", \"version\": 1, \"fields\": ["
+    const char *desc =
+        "{\"vmsd_name\": \"t\", \"version\": 1, \"fields\": ["
         "{\"name\": \"a\", \"type\": \"int16\", \"size\": 2},"
         "{\"name\": \"b\", \"type\": \"uint16\", \"size\": 2},"
         "{\"name\": \"c\", \"type\": \"uint64\", \"size\": 8},"
@@ -201,19 +201,14 @@ static void test_types(void **state)
         "{\"name\": \"j\", \"type\": \"uint8\", \"size\": 1, \"index\": 0},"
         "{\"name\": \"j\", \"type\": \"uint8\", \"size\": 1, \"index\": 1},"
         "{\"name\": \"k\", \"type\": \"mystery\", \"size\": 2}]}";
-    const uint8_t data[] = {
-        0xff, 0xfe,  0xff, 0xfe,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0x01,
-        0xff, 0xff, 0xff, 0xff,
-        0xab, 0xcd, 0xef,
-        0x01, 0x02, 0x03,
-        '0',
-        7, 8, 9,
-        4, 5,
-        0xbe, 0xef,
-        0x7e,        /* the footer: not consumed */
-    };
+    const uint8_t
+        data
+            [] = {
+                0xff, 0xfe, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff,
+                0xff, 0xff, 0xff, 0x01, 0xff, 0xff, 0xff, 0xff, 0xab,
+                0xcd, 0xef, 0x01, 0x02, 0x03, '0',  7,    8,    9,
+                4,    5,    0xbe, 0xef, 0x7e, /* the footer: not consumed */
+            };
     json_t *o;
     size_t used;
     Error *err = NULL;
@@ -235,7 +230,8 @@ static void test_types(void **state)
 
 static void test_structs_and_subsections(void **state)
 {
-    const char *desc = "{\"vmsd_name\": \"dev\", \"fields\": ["
+    const char *desc =
+        "{\"vmsd_name\": \"dev\", \"fields\": ["
         "{\"name\": \"s\", \"type\": \"struct\", \"size\": 8, \"array_len\": 2,"
         " \"struct\": {\"vmsd_name\": \"pt\", \"fields\": ["
         "   {\"name\": \"x\", \"type\": \"uint16\", \"size\": 2},"
@@ -246,16 +242,17 @@ static void test_structs_and_subsections(void **state)
         "   {\"name\": \"m\", \"type\": \"uint32\", \"size\": 4}]}]}";
     /* Each element is 4 bytes of fields and an 11-byte subsection on the
      * wire; the description above claims 8 bytes, so it must fail. */
-    const uint8_t elem[] = { 0, 1, 0, 2, 5, 4, 'p', 't', '/', 'z',
-                             0, 0, 0, 1, 9 };
+    const uint8_t elem[] = {
+        0, 1, 0, 2, 5, 4, 'p', 't', '/', 'z', 0, 0, 0, 1, 9
+    };
     uint8_t data[64];
     size_t n = 0;
     memcpy(data + n, elem, sizeof(elem));
     n += sizeof(elem);
     memcpy(data + n, elem, sizeof(elem));
     n += sizeof(elem);
-    const uint8_t more[] = { 5, 8, 'd', 'e', 'v', '/', 'm', 'o', 'r', 'e',
-                             0, 0, 0, 1, 0, 0, 1, 0 };
+    const uint8_t more[] = { 5,   8, 'd', 'e', 'v', '/', 'm', 'o', 'r',
+                             'e', 0, 0,   0,   1,   0,   0,   1,   0 };
     memcpy(data + n, more, sizeof(more));
     n += sizeof(more);
     json_t *o;
@@ -286,8 +283,8 @@ static void test_structs_and_subsections(void **state)
     error_free(err);
     err = NULL;
     assert_false(decode(good, data, n - sizeof(more), &o, &used, &err));
-    assert_non_null(strstr(error_get_pretty(err),
-                           "expected subsection 'dev/more'"));
+    assert_non_null(
+        strstr(error_get_pretty(err), "expected subsection 'dev/more'"));
     error_free(err);
     free(good);
 }
@@ -309,22 +306,26 @@ static void expect_bad(const char *desc, size_t len, const char *words)
 static void test_hostile_descriptions(void **state)
 {
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"buffer\", "
-               "\"size\": 1000000000}]}", 16, "needs 1000000000 bytes");
+               "\"size\": 1000000000}]}",
+               16, "needs 1000000000 bytes");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"uint8\", "
-               "\"size\": 1, \"array_len\": 4000000000}]}", 16,
-               "do not fit");
+               "\"size\": 1, \"array_len\": 4000000000}]}",
+               16, "do not fit");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"uint8\", "
-               "\"size\": 0, \"array_len\": 4000000000}]}", 16,
-               "do not fit");
+               "\"size\": 0, \"array_len\": 4000000000}]}",
+               16, "do not fit");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"uint8\"}]}", 16,
                "lacks a name, a size");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"uint8\", "
-               "\"size\": -1}]}", 16, "lacks a name, a size");
+               "\"size\": -1}]}",
+               16, "lacks a name, a size");
     expect_bad("{\"fields\": 5}", 16, "malformed");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"struct\", "
-               "\"size\": 1}]}", 16, "no struct description");
+               "\"size\": 1}]}",
+               16, "no struct description");
     expect_bad("{\"fields\": [{\"name\": \"a\", \"type\": \"nullptr\", "
-               "\"size\": 1}]}", 16, "null pointer marker");
+               "\"size\": 1}]}",
+               16, "null pointer marker");
     /* Nesting bomb. */
     char bomb[8192] = "";
     size_t o = 0;
@@ -344,7 +345,8 @@ static void test_empty_values_are_bounded(void **state)
 {
     /* 1000 empty structs, each holding 1000 more: a million values from
      * no bytes at all. */
-    const char *nest = "{\"fields\": [{\"name\": \"outer\", \"type\": "
+    const char *nest =
+        "{\"fields\": [{\"name\": \"outer\", \"type\": "
         "\"struct\", \"size\": 0, \"array_len\": 1000, \"struct\": "
         "{\"fields\": [{\"name\": \"inner\", \"type\": \"struct\", "
         "\"size\": 0, \"array_len\": 1000, \"struct\": {\"fields\": []}}]}}]}";
@@ -352,7 +354,7 @@ static void test_empty_values_are_bounded(void **state)
     expect_bad(nest, 16, "take no bytes");
     /* One budget shared by the sections of a stream. */
     const char *five = "{\"fields\": [{\"name\": \"e\", \"type\": \"uint8\", "
-        "\"size\": 0, \"array_len\": 5}]}";
+                       "\"size\": 0, \"array_len\": 5}]}";
     json_t *desc = json_loads(five, 0, NULL);
     assert_non_null(desc);
     size_t budget = 8, used;
@@ -362,19 +364,17 @@ static void test_empty_values_are_bounded(void **state)
     assert_true(vmdesc_decode(desc, &byte, 1, 0, &budget, &out, &used, &err));
     assert_int_equal(budget, 3);
     json_decref(out);
-    assert_false(vmdesc_decode(desc, &byte, 1, 0, &budget, &out, &used,
-                               &err));
+    assert_false(vmdesc_decode(desc, &byte, 1, 0, &budget, &out, &used, &err));
     assert_non_null(strstr(error_get_pretty(err), "'e'"));
     error_free(err);
     json_decref(desc);
     /* Values that take bytes are not charged. */
     const char *bytes = "{\"fields\": [{\"name\": \"b\", \"type\": \"uint8\", "
-        "\"size\": 1, \"array_len\": 64}]}";
+                        "\"size\": 1, \"array_len\": 64}]}";
     desc = json_loads(bytes, 0, NULL);
     uint8_t data[64] = { 0 };
     budget = 0;
-    assert_true(vmdesc_decode(desc, data, 64, 0, &budget, &out, &used,
-                              NULL));
+    assert_true(vmdesc_decode(desc, data, 64, 0, &budget, &out, &used, NULL));
     assert_int_equal(used, 64);
     json_decref(out);
     json_decref(desc);
@@ -387,15 +387,17 @@ static void test_repeated_names_keep_every_value(void **state)
     name[400] = '\0';
     char *desc;
     /* A literal "x[2]" first: the repeats of x step over it. */
-    assert_true(asprintf(&desc, "{\"fields\": ["
-        "{\"name\": \"x[2]\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
-        "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1}]}",
-        name, name, name) > 0);
+    assert_true(
+        asprintf(&desc,
+                 "{\"fields\": ["
+                 "{\"name\": \"x[2]\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"x\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1},"
+                 "{\"name\": \"%s\", \"type\": \"uint8\", \"size\": 1}]}",
+                 name, name, name) > 0);
     const uint8_t data[7] = { 1, 2, 3, 4, 5, 6, 7 };
     json_t *o;
     size_t used;
@@ -422,8 +424,9 @@ static void test_repeated_names_keep_every_value(void **state)
 static void test_truncated_payload(void **state)
 {
     const char *desc = "{\"fields\": ["
-        "{\"name\": \"a\", \"type\": \"uint32\", \"size\": 4},"
-        "{\"name\": \"b\", \"type\": \"uint64\", \"size\": 8, \"array_len\": 2}]}";
+                       "{\"name\": \"a\", \"type\": \"uint32\", \"size\": 4},"
+                       "{\"name\": \"b\", \"type\": \"uint64\", \"size\": 8, "
+                       "\"array_len\": 2}]}";
     for (size_t cut = 0; cut < 20; cut++) {
         expect_bad(desc, cut, "offset");
     }

@@ -122,7 +122,7 @@ static void test_load_version_2(void **state)
     testdev_fill(&src, 0);
     struct blob b = save(&testdev_vmsd_v2, &src, NULL);
     testdev_init(&dst);
-    dst.added_v3 = 77;   /* absent in v2: must stay as it was */
+    dst.added_v3 = 77; /* absent in v2: must stay as it was */
     char *err = load(&b, &testdev_vmsd, &dst, 2);
     assert_null(err);
     assert_int_equal(dst.added_v3, 77);
@@ -177,9 +177,9 @@ static void test_reject_unknown_subsection(void **state)
     struct testled led = { 3, true };
     struct blob b = save(&testled_vmsd, &led, NULL);
     /* Append a subsection this build does not know. */
-    static const uint8_t sub[] = { 0x05, 13, 't', 'e', 's', 't', 'l', 'e',
-                                   'd', '/', 'b', 'o', 'g', 'u', 's',
-                                   0, 0, 0, 1 };
+    static const uint8_t sub[] = { 0x05, 13,  't', 'e', 's', 't', 'l',
+                                   'e',  'd', '/', 'b', 'o', 'g', 'u',
+                                   's',  0,   0,   0,   1 };
     b.data = realloc(b.data, b.len + sizeof(sub));
     memcpy(b.data + b.len, sub, sizeof(sub));
     b.len += sizeof(sub);
@@ -222,7 +222,7 @@ static void test_reject_count_larger_than_array(void **state)
     static const uint8_t pat[] = { 0x40, 0x01, 0x03, 0x0b, 0x0c, 0x0d };
     uint8_t *p = memmem(b.data, b.len, pat, sizeof(pat));
     assert_non_null(p);
-    p[2] = 9;   /* the array holds 8 */
+    p[2] = 9; /* the array holds 8 */
     struct testdev dst;
     testdev_init(&dst);
     char *err = load(&b, &testdev_vmsd, &dst, 3);
@@ -246,7 +246,8 @@ static void test_reject_short_read(void **state)
         testdev_init(&dst);
         char *err = load(&t, &testdev_vmsd, &dst, 3);
         assert_non_null(err);
-        if (!strstr(err, "unexpected end of stream")) fail_msg("cut %zu: %s", cut, err);
+        if (!strstr(err, "unexpected end of stream"))
+            fail_msg("cut %zu: %s", cut, err);
         assert_non_null(strstr(err, "testdev."));
         free(err);
     }
@@ -305,7 +306,7 @@ static void test_reject_null_pointer_mismatch(void **state)
     testdev_fill(&d, 1);
     struct blob b = save(&testdev_vmsd, &d, NULL);
     testdev_init(&dst);
-    dst.slots[0] = NULL;   /* the source had an element there */
+    dst.slots[0] = NULL; /* the source had an element there */
     char *err = load(&b, &testdev_vmsd, &dst, 3);
     assert_non_null(err);
     assert_non_null(strstr(err, "testdev.slots[0]"));
@@ -318,7 +319,8 @@ static json_t *field(json_t *fields, const char *name)
 {
     size_t i;
     json_t *f;
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         if (strcmp(json_string_value(json_object_get(f, "name")), name) == 0) {
             return f;
         }
@@ -368,8 +370,10 @@ static void test_vmdesc_describes_what_was_written(void **state)
     size_t nslots = 0;
     size_t i;
     json_t *f;
-    json_array_foreach(fields, i, f) {
-        if (strcmp(json_string_value(json_object_get(f, "name")), "slots") == 0) {
+    json_array_foreach(fields, i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "name")), "slots") ==
+            0) {
             assert_int_equal(geti(f, "index"), (json_int_t)nslots);
             const char *type = json_string_value(json_object_get(f, "type"));
             assert_string_equal(type, nslots == 1 ? "nullptr" : "struct");
@@ -389,9 +393,10 @@ static void test_vmdesc_describes_what_was_written(void **state)
 
     /* Sizes add up to the bytes on the wire, less subsection headers. */
     json_int_t total = 0;
-    json_array_foreach(fields, i, f) {
-        json_int_t n = json_object_get(f, "array_len") ?
-                       geti(f, "array_len") : 1;
+    json_array_foreach(fields, i, f)
+    {
+        json_int_t n =
+            json_object_get(f, "array_len") ? geti(f, "array_len") : 1;
         total += n * geti(f, "size");
     }
     size_t fifo_bytes = (2 + 12 + 4 + 1 + 3) + (2 + 20 + 4 + 4);
@@ -411,7 +416,8 @@ static void test_schema_dump_layout(void **state)
     size_t i;
     json_t *f;
     bool saw_extra = false, saw_v3 = false, saw_timer = false;
-    json_array_foreach(fields, i, f) {
+    json_array_foreach(fields, i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "field"));
         if (strcmp(name, "extra") == 0) {
             saw_extra = json_is_true(json_object_get(f, "field_exists"));
@@ -426,8 +432,9 @@ static void test_schema_dump_layout(void **state)
     }
     assert_true(saw_extra && saw_v3 && saw_timer);
     json_t *subs = json_object_get(s, "Subsections");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(subs, 0), "name")), "testdev/fifo");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(subs, 0), "name")),
+        "testdev/fifo");
     json_decref(s);
 }
 

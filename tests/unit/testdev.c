@@ -11,11 +11,9 @@ const struct vmstate_desc td_point_vmsd = {
     .name = "td_point",
     .version_id = 1,
     .minimum_version_id = 1,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_INT32(x, struct td_point),
-        VMSTATE_INT32(y, struct td_point),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields = (const struct vmstate_field[]){ VMSTATE_INT32(x, struct td_point),
+                                              VMSTATE_INT32(y, struct td_point),
+                                              VMSTATE_END_OF_LIST() },
 };
 
 static bool timer_period_needed(void *opaque)
@@ -28,25 +26,21 @@ static const struct vmstate_desc td_timer_period_vmsd = {
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = timer_period_needed,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT32(period, struct td_timer),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields =
+        (const struct vmstate_field[]){ VMSTATE_UINT32(period, struct td_timer),
+                                        VMSTATE_END_OF_LIST() },
 };
 
 static const struct vmstate_desc td_timer_vmsd = {
     .name = "td_timer",
     .version_id = 1,
     .minimum_version_id = 1,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT64(expire, struct td_timer),
-        VMSTATE_BOOL(armed, struct td_timer),
-        VMSTATE_END_OF_LIST()
-    },
-    .subsections = (const struct vmstate_desc *const[]) {
-        &td_timer_period_vmsd,
-        NULL
-    },
+    .fields =
+        (const struct vmstate_field[]){ VMSTATE_UINT64(expire, struct td_timer),
+                                        VMSTATE_BOOL(armed, struct td_timer),
+                                        VMSTATE_END_OF_LIST() },
+    .subsections =
+        (const struct vmstate_desc *const[]){ &td_timer_period_vmsd, NULL },
 };
 
 static bool extra_exists(void *opaque, int version_id)
@@ -69,10 +63,8 @@ static const struct vmstate_desc testdev_overrun_vmsd = {
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = overrun_needed,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT32(overrun, TD),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields = (const struct vmstate_field[]){ VMSTATE_UINT32(overrun, TD),
+                                              VMSTATE_END_OF_LIST() },
 };
 
 static const struct vmstate_desc testdev_fifo_vmsd = {
@@ -80,16 +72,13 @@ static const struct vmstate_desc testdev_fifo_vmsd = {
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = fifo_needed,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT8(fifo_len, TD),
-        VMSTATE_VARRAY_UINT8(fifo, TD, fifo_len, 0, vmstate_info_uint8,
-                             uint8_t),
-        VMSTATE_END_OF_LIST()
-    },
-    .subsections = (const struct vmstate_desc *const[]) {
-        &testdev_overrun_vmsd,
-        NULL
-    },
+    .fields = (const struct vmstate_field[]){ VMSTATE_UINT8(fifo_len, TD),
+                                              VMSTATE_VARRAY_UINT8(
+                                                  fifo, TD, fifo_len, 0,
+                                                  vmstate_info_uint8, uint8_t),
+                                              VMSTATE_END_OF_LIST() },
+    .subsections =
+        (const struct vmstate_desc *const[]){ &testdev_overrun_vmsd, NULL },
 };
 
 static uint32_t checksum(const TD *d)
@@ -109,7 +98,7 @@ static bool testdev_pre_load(void *opaque, Error **errp)
 {
     TD *d = opaque;
     d->pre_load_calls++;
-    d->fifo_len = 0;     /* absent subsection means an empty FIFO */
+    d->fifo_len = 0; /* absent subsection means an empty FIFO */
     d->overrun = 0;
     return true;
 }
@@ -143,54 +132,39 @@ static bool testdev_load_v1(Channel *f, void *opaque, int version_id,
     return chan_check(f, errp);
 }
 
-#define TESTDEV_FIELDS                                                      \
-        VMSTATE_INT8(s8, TD),                                               \
-        VMSTATE_INT16(s16, TD),                                             \
-        VMSTATE_INT32(s32, TD),                                             \
-        VMSTATE_INT64(s64, TD),                                             \
-        VMSTATE_UINT8(u8, TD),                                              \
-        VMSTATE_UINT16(u16, TD),                                            \
-        VMSTATE_UINT32(u32, TD),                                            \
-        VMSTATE_UINT64(u64, TD),                                            \
-        VMSTATE_BOOL(flag, TD),                                             \
-        VMSTATE_UINT16_ARRAY(regs, TD, 4),                                  \
-        VMSTATE_UINT8(n8, TD),                                              \
-        VMSTATE_VARRAY_UINT8(v8, TD, n8, 0, vmstate_info_uint8, uint8_t),   \
-        VMSTATE_UINT16(n16, TD),                                            \
-        VMSTATE_VARRAY_UINT16(v16, TD, n16, 0, vmstate_info_uint16,         \
-                              uint16_t),                                    \
-        VMSTATE_UINT32(n32, TD),                                            \
-        VMSTATE_VARRAY_UINT32(v32, TD, n32, 0, vmstate_info_uint32,         \
-                              uint32_t),                                    \
-        VMSTATE_INT32(ni32, TD),                                            \
-        VMSTATE_VARRAY_INT32(vi32, TD, ni32, 0, vmstate_info_int32,         \
-                             int32_t),                                      \
-        VMSTATE_BUFFER(blob, TD),                                           \
-        VMSTATE_UINT32(vlen, TD),                                           \
-        VMSTATE_VBUFFER_UINT32(vbuf, TD, vlen),                             \
-        VMSTATE_STRUCT(timer, TD, 0, td_timer_vmsd, struct td_timer),       \
-        VMSTATE_STRUCT_ARRAY(path, TD, 3, 0, td_point_vmsd,                 \
-                             struct td_point),                              \
-        VMSTATE_UINT32(npoints, TD),                                        \
-        VMSTATE_STRUCT_VARRAY_UINT32(points, TD, npoints, 0, td_point_vmsd, \
-                                     struct td_point),                      \
-        VMSTATE_STRUCT_POINTER(cursor, TD, td_point_vmsd, struct td_point), \
-        VMSTATE_ARRAY_OF_POINTER_TO_STRUCT(slots, TD, 3, 0, td_point_vmsd,  \
-                                           struct td_point),                \
-        VMSTATE_UINT32_V(added_v2, TD, 2),                                  \
-        VMSTATE_UINT64_V(added_v3, TD, 3),                                  \
-        VMSTATE_BOOL(has_extra, TD),                                        \
-        VMSTATE_UINT32_TEST(extra, TD, extra_exists),                       \
-        VMSTATE_UNUSED(4),                                                  \
-        VMSTATE_UINT32_EQUAL(magic, TD),                                    \
-        VMSTATE_UINT32(checksum, TD),                                       \
+#define TESTDEV_FIELDS                                                         \
+    VMSTATE_INT8(s8, TD), VMSTATE_INT16(s16, TD), VMSTATE_INT32(s32, TD),      \
+        VMSTATE_INT64(s64, TD), VMSTATE_UINT8(u8, TD),                         \
+        VMSTATE_UINT16(u16, TD), VMSTATE_UINT32(u32, TD),                      \
+        VMSTATE_UINT64(u64, TD), VMSTATE_BOOL(flag, TD),                       \
+        VMSTATE_UINT16_ARRAY(regs, TD, 4), VMSTATE_UINT8(n8, TD),              \
+        VMSTATE_VARRAY_UINT8(v8, TD, n8, 0, vmstate_info_uint8, uint8_t),      \
+        VMSTATE_UINT16(n16, TD),                                               \
+        VMSTATE_VARRAY_UINT16(v16, TD, n16, 0, vmstate_info_uint16, uint16_t), \
+        VMSTATE_UINT32(n32, TD),                                               \
+        VMSTATE_VARRAY_UINT32(v32, TD, n32, 0, vmstate_info_uint32, uint32_t), \
+        VMSTATE_INT32(ni32, TD),                                               \
+        VMSTATE_VARRAY_INT32(vi32, TD, ni32, 0, vmstate_info_int32, int32_t),  \
+        VMSTATE_BUFFER(blob, TD), VMSTATE_UINT32(vlen, TD),                    \
+        VMSTATE_VBUFFER_UINT32(vbuf, TD, vlen),                                \
+        VMSTATE_STRUCT(timer, TD, 0, td_timer_vmsd, struct td_timer),          \
+        VMSTATE_STRUCT_ARRAY(path, TD, 3, 0, td_point_vmsd, struct td_point),  \
+        VMSTATE_UINT32(npoints, TD),                                           \
+        VMSTATE_STRUCT_VARRAY_UINT32(points, TD, npoints, 0, td_point_vmsd,    \
+                                     struct td_point),                         \
+        VMSTATE_STRUCT_POINTER(cursor, TD, td_point_vmsd, struct td_point),    \
+        VMSTATE_ARRAY_OF_POINTER_TO_STRUCT(slots, TD, 3, 0, td_point_vmsd,     \
+                                           struct td_point),                   \
+        VMSTATE_UINT32_V(added_v2, TD, 2), VMSTATE_UINT64_V(added_v3, TD, 3),  \
+        VMSTATE_BOOL(has_extra, TD),                                           \
+        VMSTATE_UINT32_TEST(extra, TD, extra_exists), VMSTATE_UNUSED(4),       \
+        VMSTATE_UINT32_EQUAL(magic, TD), VMSTATE_UINT32(checksum, TD),         \
         VMSTATE_END_OF_LIST()
 
 static const struct vmstate_field testdev_fields[] = { TESTDEV_FIELDS };
 
 static const struct vmstate_desc *const testdev_subsections[] = {
-    &testdev_fifo_vmsd,
-    NULL
+    &testdev_fifo_vmsd, NULL
 };
 
 const struct vmstate_desc testdev_vmsd = {
@@ -221,11 +195,10 @@ const struct vmstate_desc testled_vmsd = {
     .name = "testled",
     .version_id = 1,
     .minimum_version_id = 1,
-    .fields = (const struct vmstate_field[]) {
-        VMSTATE_UINT8(brightness, struct testled),
-        VMSTATE_BOOL(on, struct testled),
-        VMSTATE_END_OF_LIST()
-    },
+    .fields =
+        (const struct vmstate_field[]){
+            VMSTATE_UINT8(brightness, struct testled),
+            VMSTATE_BOOL(on, struct testled), VMSTATE_END_OF_LIST() },
 };
 
 void testdev_init(TD *d)
@@ -274,7 +247,7 @@ void testdev_fill(TD *d, int seed)
     memcpy(d->vbuf, "hello", 5);
     d->timer.expire = 1000000000ull + (uint64_t)k;
     d->timer.armed = true;
-    d->timer.period = seed == 0 ? 250 : 0;   /* subsection on dev 0 only */
+    d->timer.period = seed == 0 ? 250 : 0; /* subsection on dev 0 only */
     for (int i = 0; i < 3; i++) {
         d->path[i].x = i * 10 + seed;
         d->path[i].y = -(i * 10) - seed;
@@ -299,18 +272,25 @@ void testdev_fill(TD *d, int seed)
     d->overrun = seed == 0 ? 9 : 0;
 }
 
-#define CMP(field)                                                          \
-    do {                                                                    \
-        if (memcmp(&a->field, &b->field, sizeof(a->field)) != 0) {         \
-            return #field;                                                  \
-        }                                                                   \
+#define CMP(field)                                                             \
+    do {                                                                       \
+        if (memcmp(&a->field, &b->field, sizeof(a->field)) != 0) {             \
+            return #field;                                                     \
+        }                                                                      \
     } while (0)
 
 const char *testdev_diff(const TD *a, const TD *b)
 {
-    CMP(s8); CMP(s16); CMP(s32); CMP(s64);
-    CMP(u8); CMP(u16); CMP(u32); CMP(u64);
-    CMP(flag); CMP(regs);
+    CMP(s8);
+    CMP(s16);
+    CMP(s32);
+    CMP(s64);
+    CMP(u8);
+    CMP(u16);
+    CMP(u32);
+    CMP(u64);
+    CMP(flag);
+    CMP(regs);
     CMP(n8);
     if (memcmp(a->v8, b->v8, a->n8) != 0) {
         return "v8";
@@ -327,12 +307,16 @@ const char *testdev_diff(const TD *a, const TD *b)
     if (memcmp(a->vi32, b->vi32, (size_t)a->ni32 * sizeof(a->vi32[0])) != 0) {
         return "vi32";
     }
-    CMP(blob); CMP(vlen);
+    CMP(blob);
+    CMP(vlen);
     if (memcmp(a->vbuf, b->vbuf, a->vlen) != 0) {
         return "vbuf";
     }
-    CMP(timer.expire); CMP(timer.armed); CMP(timer.period);
-    CMP(path); CMP(npoints);
+    CMP(timer.expire);
+    CMP(timer.armed);
+    CMP(timer.period);
+    CMP(path);
+    CMP(npoints);
     if (memcmp(a->points, b->points, a->npoints * sizeof(a->points[0])) != 0) {
         return "points";
     }
@@ -341,18 +325,22 @@ const char *testdev_diff(const TD *a, const TD *b)
     }
     for (int i = 0; i < 3; i++) {
         if (!a->slots[i] != !b->slots[i] ||
-            (a->slots[i] && memcmp(a->slots[i], b->slots[i],
-                                   sizeof(*a->slots[i])) != 0)) {
+            (a->slots[i] &&
+             memcmp(a->slots[i], b->slots[i], sizeof(*a->slots[i])) != 0)) {
             return "slots";
         }
     }
-    CMP(added_v2); CMP(added_v3);
-    CMP(has_extra); CMP(extra); CMP(magic);
+    CMP(added_v2);
+    CMP(added_v3);
+    CMP(has_extra);
+    CMP(extra);
+    CMP(magic);
     CMP(fifo_len);
     if (memcmp(a->fifo, b->fifo, a->fifo_len) != 0) {
         return "fifo";
     }
-    CMP(overrun); CMP(checksum);
+    CMP(overrun);
+    CMP(checksum);
     return NULL;
 }
 
