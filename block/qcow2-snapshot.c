@@ -361,10 +361,11 @@ struct rebuild_plan {
 
 /* The refcount state a rebuild replaces: listed once, so saving and
  * rolling back cannot miss a field. */
-#define SAVED_GEN_FIELDS(X)                                                    \
-    X(rc)                                                                      \
-    X(rc_len) X(used_end) X(free_hint) X(rt) X(rt_entries) X(rt_offset)        \
-        X(rt_clusters) X(rb_dirty)
+/* clang-format off */
+#define SAVED_GEN_FIELDS(X)                                                 \
+    X(rc) X(rc_len) X(used_end) X(free_hint)                                \
+    X(rt) X(rt_entries) X(rt_offset) X(rt_clusters) X(rb_dirty)
+/* clang-format on */
 
 struct saved_gen {
 #define SAVED_GEN_DECLARE(f) __typeof__(((Qcow2State *)0)->f) f;

@@ -399,23 +399,22 @@ extern const emu_fn emu_mov_fns[2][2][3];    /* [load][mem][size] */
 extern const emu_fn emu_jcc_fns[16];
 
 /* Generic handlers selected by the decoder. */
-#define EMU_HANDLERS(X)                                                        \
-    X(mov_rm_i)                                                                \
-    X(mov_r_i) X(mov_moffs_load) X(mov_moffs_store) X(movzx) X(movsx) X(       \
-        lea) X(xchg) X(bswap) X(cbw) X(cwd) X(push_r) X(pop_r) X(push_i)       \
-        X(push_rm) X(pop_rm) X(pushad) X(popad) X(pushf) X(popf) X(lahf) X(    \
-            sahf) X(cmov) X(setcc) X(test_rm_r) X(test_rm_i) X(not ) X(neg)    \
-            X(mul1) X(imul1) X(div) X(idiv) X(imul2) X(imul3) X(shift) X(shld) \
-                X(shrd) X(bt_r) X(bt_i) X(bsf) X(bsr) X(xadd) X(cmpxchg)       \
-                    X(locked_rmw) X(jmp) X(jcc) X(jmp_rm) X(call) X(call_rm)   \
-                        X(ret) X(loop) X(jecxz) X(jmp_far) X(leave) X(nop)     \
-                            X(pause) X(flagop) X(hlt) X(next) X(movs) X(stos)  \
-                                X(lods) X(cmps) X(scas) X(ins) X(outs) X(in)   \
-                                    X(out) X(cpuid) X(rdtsc) X(lgdt) X(lidt)   \
-                                        X(sgdt) X(sidt) X(mov_from_cr)         \
-                                            X(mov_to_cr) X(mov_rm_sreg)        \
-                                                X(mov_sreg_rm) X(flush)        \
-                                                    X(unknown)
+/* clang-format off */
+#define EMU_HANDLERS(X) \
+    X(mov_rm_i) X(mov_r_i) X(mov_moffs_load) \
+    X(mov_moffs_store) X(movzx) X(movsx) X(lea) X(xchg) X(bswap) \
+    X(cbw) X(cwd) X(push_r) X(pop_r) X(push_i) X(push_rm) X(pop_rm) \
+    X(pushad) X(popad) X(pushf) X(popf) X(lahf) X(sahf) X(cmov) X(setcc) \
+    X(test_rm_r) X(test_rm_i) X(not) X(neg) X(mul1) X(imul1) \
+    X(div) X(idiv) X(imul2) X(imul3) X(shift) X(shld) X(shrd) \
+    X(bt_r) X(bt_i) X(bsf) X(bsr) X(xadd) X(cmpxchg) X(locked_rmw) \
+    X(jmp) X(jcc) X(jmp_rm) X(call) X(call_rm) X(ret) X(loop) X(jecxz) \
+    X(jmp_far) X(leave) X(nop) X(pause) X(flagop) X(hlt) X(next) \
+    X(movs) X(stos) X(lods) X(cmps) X(scas) X(ins) X(outs) \
+    X(in) X(out) X(cpuid) X(rdtsc) X(lgdt) X(lidt) X(sgdt) X(sidt) \
+    X(mov_from_cr) X(mov_to_cr) X(mov_rm_sreg) X(mov_sreg_rm) X(flush) \
+    X(unknown)
+/* clang-format on */
 
 #define EMU_DECLARE(name)                                                      \
     int emu_op_##name(struct emu_cpu *c, const struct emu_op *op);

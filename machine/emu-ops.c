@@ -153,8 +153,13 @@ EMU_INLINE uint32_t alu(struct emu_cpu *c, int kind, int sz, uint32_t d,
 
 #define ALU_KIND(K) ALU_FNS(K, 1) ALU_FNS(K, 2) ALU_FNS(K, 4)
 ALU_KIND(0)
-ALU_KIND(1) ALU_KIND(2) ALU_KIND(3) ALU_KIND(4) ALU_KIND(5) ALU_KIND(6)
-    ALU_KIND(7)
+ALU_KIND(1)
+ALU_KIND(2)
+ALU_KIND(3)
+ALU_KIND(4)
+ALU_KIND(5)
+ALU_KIND(6)
+ALU_KIND(7)
 
 #define ALU_ROW(K, F)                                                          \
     {                                                                          \
@@ -166,10 +171,10 @@ ALU_KIND(1) ALU_KIND(2) ALU_KIND(3) ALU_KIND(4) ALU_KIND(5) ALU_KIND(6)
             ALU_ROW(K, rrm_mem), ALU_ROW(K, rmi_reg), ALU_ROW(K, rmi_mem)      \
     }
 
-        const emu_fn emu_alu_fns[8][ALU_NFORMS][3] = {
-            ALU_TABLE(0), ALU_TABLE(1), ALU_TABLE(2), ALU_TABLE(3),
-            ALU_TABLE(4), ALU_TABLE(5), ALU_TABLE(6), ALU_TABLE(7),
-        };
+const emu_fn emu_alu_fns[8][ALU_NFORMS][3] = {
+    ALU_TABLE(0), ALU_TABLE(1), ALU_TABLE(2), ALU_TABLE(3),
+    ALU_TABLE(4), ALU_TABLE(5), ALU_TABLE(6), ALU_TABLE(7),
+};
 
 /* ---- INC/DEC ---- */
 
@@ -197,15 +202,18 @@ EMU_INLINE uint32_t incdec(struct emu_cpu *c, int dec, int sz, uint32_t d)
         return store_done(c, op);                                              \
     }
 INCDEC_FNS(0, 1)
-INCDEC_FNS(0, 2) INCDEC_FNS(0, 4) INCDEC_FNS(1, 1) INCDEC_FNS(1, 2)
-    INCDEC_FNS(1, 4)
+INCDEC_FNS(0, 2)
+INCDEC_FNS(0, 4)
+INCDEC_FNS(1, 1)
+INCDEC_FNS(1, 2)
+INCDEC_FNS(1, 4)
 
-        const emu_fn emu_incdec_fns[2][2][3] = {
-            { { incdec_0_reg_1, incdec_0_reg_2, incdec_0_reg_4 },
-              { incdec_0_mem_1, incdec_0_mem_2, incdec_0_mem_4 } },
-            { { incdec_1_reg_1, incdec_1_reg_2, incdec_1_reg_4 },
-              { incdec_1_mem_1, incdec_1_mem_2, incdec_1_mem_4 } },
-        };
+const emu_fn emu_incdec_fns[2][2][3] = {
+    { { incdec_0_reg_1, incdec_0_reg_2, incdec_0_reg_4 },
+      { incdec_0_mem_1, incdec_0_mem_2, incdec_0_mem_4 } },
+    { { incdec_1_reg_1, incdec_1_reg_2, incdec_1_reg_4 },
+      { incdec_1_mem_1, incdec_1_mem_2, incdec_1_mem_4 } },
+};
 
 /* ---- MOV r/m <-> r ---- */
 
@@ -231,14 +239,15 @@ INCDEC_FNS(0, 2) INCDEC_FNS(0, 4) INCDEC_FNS(1, 1) INCDEC_FNS(1, 2)
         return 0;                                                              \
     }
 MOV_FNS(1)
-MOV_FNS(2) MOV_FNS(4)
+MOV_FNS(2)
+MOV_FNS(4)
 
-    const emu_fn emu_mov_fns[2][2][3] = {
-        { { mov_st_reg_1, mov_st_reg_2, mov_st_reg_4 },
-          { mov_st_mem_1, mov_st_mem_2, mov_st_mem_4 } },
-        { { mov_ld_reg_1, mov_ld_reg_2, mov_ld_reg_4 },
-          { mov_ld_mem_1, mov_ld_mem_2, mov_ld_mem_4 } },
-    };
+const emu_fn emu_mov_fns[2][2][3] = {
+    { { mov_st_reg_1, mov_st_reg_2, mov_st_reg_4 },
+      { mov_st_mem_1, mov_st_mem_2, mov_st_mem_4 } },
+    { { mov_ld_reg_1, mov_ld_reg_2, mov_ld_reg_4 },
+      { mov_ld_mem_1, mov_ld_mem_2, mov_ld_mem_4 } },
+};
 
 /* ---- Jcc ---- */
 
@@ -249,13 +258,26 @@ MOV_FNS(2) MOV_FNS(4)
         return 1;                                                              \
     }
 JCC_FN(0)
-JCC_FN(1) JCC_FN(2) JCC_FN(3) JCC_FN(4) JCC_FN(5) JCC_FN(6) JCC_FN(7) JCC_FN(8)
-    JCC_FN(9) JCC_FN(10) JCC_FN(11) JCC_FN(12) JCC_FN(13) JCC_FN(14) JCC_FN(15)
+JCC_FN(1)
+JCC_FN(2)
+JCC_FN(3)
+JCC_FN(4)
+JCC_FN(5)
+JCC_FN(6)
+JCC_FN(7)
+JCC_FN(8)
+JCC_FN(9)
+JCC_FN(10)
+JCC_FN(11)
+JCC_FN(12)
+JCC_FN(13)
+JCC_FN(14)
+JCC_FN(15)
 
-        const emu_fn emu_jcc_fns[16] = {
-            jcc_0, jcc_1, jcc_2,  jcc_3,  jcc_4,  jcc_5,  jcc_6,  jcc_7,
-            jcc_8, jcc_9, jcc_10, jcc_11, jcc_12, jcc_13, jcc_14, jcc_15,
-        };
+const emu_fn emu_jcc_fns[16] = {
+    jcc_0, jcc_1, jcc_2,  jcc_3,  jcc_4,  jcc_5,  jcc_6,  jcc_7,
+    jcc_8, jcc_9, jcc_10, jcc_11, jcc_12, jcc_13, jcc_14, jcc_15,
+};
 
 int emu_op_jcc(struct emu_cpu *c, const struct emu_op *op)
 {
