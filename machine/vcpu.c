@@ -41,8 +41,9 @@ static void *vcpu_thread(void *arg)
     struct vcpu_set *set = v->set;
     char err[256];
 
-    atomic_store(&v->tid, (int)gettid());
     pthread_mutex_lock(&set->lock);
+    atomic_store(&v->tid, (int)gettid());
+    pthread_cond_broadcast(&set->cond); /* vcpus_init waits for it */
     for (;;) {
         while (!set->quit && !may_run(set, v)) {
             pthread_cond_wait(&set->cond, &set->lock);
@@ -137,6 +138,15 @@ bool vcpus_init(struct vcpu_set *set, const struct accel_ops *ops,
         pthread_setname_np(v->thread, name);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Every vCPU's thread id is known once the machine exists: info cpus
+     * and query-cpus-fast report it from the first moment. */
+    pthread_mutex_lock(&set->lock);
+    for (int i = 0; i < n; i++) {
+        while (atomic_load(&set->vcpus[i].tid) == 0) {
+            pthread_cond_wait(&set->cond, &set->lock);
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
     return true;
 }
 
