@@ -270,12 +270,19 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     if (!ram_state_configure(mig->rs, &rp, errp)) {
         return false;
     }
+    /* The header goes first and at once: the destination tells the main
+     * stream from multifd channels by its first bytes, and closes a
+     * connection that stays silent past its deadline (MIG_HEADER_TIMEOUT_MS)
+     * however long the channels below take to connect. */
+    stream_save_header(f);
+    if (!chan_flush(f)) {
+        chan_check(f, errp);
+        return false;
+    }
     if (cfg->caps[MIG_CAP_MULTIFD] && !start_multifd(mig, errp)) {
         return false;
     }
-    /* Flushed at once: the destination tells the main stream from
-     * multifd channels by its first bytes. */
-    if (!stream_save_setup(mig->reg, f, errp) || !chan_flush(f)) {
+    if (!stream_save_setup_sections(mig->reg, f, errp) || !chan_flush(f)) {
         chan_check(f, errp);
         return false;
     }

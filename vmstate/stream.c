@@ -251,11 +251,21 @@ static bool section_failed(const struct section_entry *e, Error **errp)
     return false;
 }
 
-bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp)
+void stream_save_header(Channel *f)
 {
     chan_put_be32(f, STREAM_MAGIC);
     chan_put_be32(f, STREAM_VERSION);
+}
 
+bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp)
+{
+    stream_save_header(f);
+    return stream_save_setup_sections(reg, f, errp);
+}
+
+bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
+                                Error **errp)
+{
     chan_put_u8(f, STREAM_CONFIGURATION);
     size_t len = strlen(reg->machine);
     reg->config.name_len = (uint32_t)(len > 255 ? 255 : len);

@@ -76,6 +76,12 @@ bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16]);
 
 /* Header, configuration and the START section of every live handler. */
 bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp);
+/* stream_save_setup in two steps: the header (magic, version) alone, so a
+ * migration can send it the moment it connects, then the configuration
+ * and the setup sections. */
+void stream_save_header(Channel *f);
+bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
+                                Error **errp);
 /* One PART section per live handler that still has data.  Returns 1 when
  * every handler reports it is done for now, 0 if more remains, -1 on
  * error. */
