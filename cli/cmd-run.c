@@ -17,6 +17,7 @@
 #include "machine/accel.h"
 #include "machine/firmware.h"
 #include "machine/machine.h"
+#include "machine/memory-backend.h"
 #include "monitor/endpoint.h"
 #include "monitor/loop.h"
 #include "util/alloc.h"
@@ -45,6 +46,12 @@ struct run_opts {
     const char *catalog;      /* -catalog PATH */
     bool have_uuid;           /* -uuid */
     uint8_t uuid[16];
+    bool have_ram_size;       /* -m given */
+    struct mem_backend objects[RAM_MAX_BLOCKS]; /* -object memory-backend-* */
+    int nobjects;
+    const char *memory_backend; /* -machine memory-backend=ID */
+    const struct mem_backend *ram_backend; /* the one it names */
+    bool mem_prealloc;          /* -mem-prealloc */
 };
 
 static const struct cli_command *run_cmd(void)
@@ -192,6 +199,49 @@ static int opt_ram(const struct cli_command *cmd, const struct cli_option *opt,
                                v, MACHINE_MAX_RAM >> 30);
     }
     o->ram_size = (o->ram_size + 4095) & ~4095ull;
+    o->have_ram_size = true;
+    return -1;
+}
+
+static int opt_object(const struct cli_command *cmd,
+                      const struct cli_option *opt, void *target,
+                      const char *v)
+{
+    struct run_opts *o = target;
+    if (o->nobjects == RAM_MAX_BLOCKS) {
+        return cli_usage_error(cmd, "-object: at most %d memory backends",
+                               RAM_MAX_BLOCKS);
+    }
+    struct mem_backend *be = &o->objects[o->nobjects];
+    Error *err = NULL;
+    if (!mem_backend_parse(be, v, &err)) {
+        int rc = cli_usage_error(cmd, "%s", error_get_pretty(err));
+        error_free(err);
+        return rc;
+    }
+    for (int i = 0; i < o->nobjects; i++) {
+        if (strcmp(o->objects[i].id, be->id) == 0) {
+            return cli_usage_error(cmd, "-object: duplicate id '%s'", be->id);
+        }
+    }
+    o->nobjects++;
+    return -1;
+}
+
+static int opt_machine(const struct cli_command *cmd,
+                       const struct cli_option *opt, void *target,
+                       const char *v)
+{
+    struct run_opts *o = target;
+    static const char key[] = "memory-backend=";
+    if (strncmp(v, key, sizeof(key) - 1) != 0 || !v[sizeof(key) - 1] ||
+        strchr(v, ',')) {
+        return cli_usage_error(cmd,
+                               "-machine: '%s' is not memory-backend=ID "
+                               "(the only property hop's machine has)",
+                               v);
+    }
+    o->memory_backend = v + sizeof(key) - 1;
     return -1;
 }
 
@@ -294,6 +344,41 @@ const struct cli_option cli_run_options[] = {
              "numbers are\nMiB.\n"
              "The first 3 GiB appear at guest physical address 0, the rest "
              "at 4 GiB.\n" },
+    { .name = "-object",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "TYPE,id=ID,size=SIZE[,...]",
+      CALL(opt_object),
+      .help = "a memory backend for -machine memory-backend=ID: "
+              "memory-backend-ram,\nmemory-backend-memfd[,share=on|off]"
+              "[,hugetlb=on] or memory-backend-file,mem-path=PATH"
+              "[,share=on];\nall take prealloc=on",
+      .man = "A memory backend, used as guest RAM with\n"
+             ".BR \"-machine memory-backend=\"\fIID\fR:\n"
+             ".B memory-backend-ram\n(anonymous private memory with "
+             "transparent huge pages where the host allows\nthem, also the "
+             "default without this option),\n"
+             ".B memory-backend-memfd\n(a memfd, shared unless\n"
+             ".BR share=off ;\n.B hugetlb=on\nputs it on huge pages), or\n"
+             ".B memory-backend-file\n(the file\n.BR mem-path= \fIPATH\fR,\n"
+             "or an unlinked file in it when it is a directory such as a "
+             "hugetlbfs mount;\nprivate unless\n.BR share=on ).\n"
+             ".BR size=\nis required;\n.B prealloc=on\nmakes every page "
+             "resident at start.\n" },
+    { .name = "-machine",
+      .arg = CLI_ARG_TEXT,
+      .metavar = "memory-backend=ID",
+      CALL(opt_machine),
+      .help = "guest RAM on the -object with that id (-m may be left out)",
+      .man = "Guest RAM on the memory backend\n.IR ID ;\n.B -m\nmay be "
+             "left out, and must match the backend's size when given.\n" },
+    { .name = "-mem-prealloc",
+      .arg = CLI_ARG_NONE,
+      .store = CLI_STORE_FLAG,
+      FIELD(mem_prealloc),
+      .help = "make every page of guest RAM resident at start",
+      .man = "Make every page of guest RAM resident at start (as\n"
+             ".BR prealloc=on ),\nso no first-touch fault happens while "
+             "the guest runs or a migration\narrives.\n" },
     { .name = "-smp",
       .arg = CLI_ARG_TEXT,
       .metavar = "N",
@@ -469,9 +554,57 @@ static int unexpected_operand(const struct cli_command *cmd, void *target,
     return cli_usage_error(cmd, "unexpected argument '%s'", word);
 }
 
+/* The backend -machine memory-backend=ID names, and the RAM size that
+ * follows from it. */
+static int choose_ram_backend(const struct cli_command *cmd,
+                              struct run_opts *o)
+{
+    if (!o->memory_backend) {
+        if (o->nobjects) {
+            return cli_usage_error(cmd,
+                                   "-object %s: not used (name it with "
+                                   "-machine memory-backend=%s)",
+                                   o->objects[0].id, o->objects[0].id);
+        }
+        return -1;
+    }
+    for (int i = 0; i < o->nobjects; i++) {
+        struct mem_backend *be = &o->objects[i];
+        if (strcmp(be->id, o->memory_backend) != 0) {
+            continue;
+        }
+        if (!o->have_ram_size) {
+            o->ram_size = be->size;
+        } else if (o->ram_size != be->size) {
+            return cli_usage_error(cmd,
+                                   "-m %lluM does not match the size of "
+                                   "memory backend '%s' (%llu bytes)",
+                                   (unsigned long long)(o->ram_size >> 20),
+                                   be->id, (unsigned long long)be->size);
+        }
+        if (be->size < (2u << 20) || be->size % 4096 ||
+            be->size > MACHINE_MAX_RAM) {
+            return cli_usage_error(cmd,
+                                   "memory backend '%s': size %llu is not "
+                                   "2M to %lluG in whole 4 KiB pages",
+                                   be->id, (unsigned long long)be->size,
+                                   MACHINE_MAX_RAM >> 30);
+        }
+        if (o->mem_prealloc) {
+            be->prealloc = true;
+        }
+        o->ram_backend = be;
+        return -1;
+    }
+    return cli_usage_error(cmd,
+                           "-machine memory-backend=%s: no -object with "
+                           "that id",
+                           o->memory_backend);
+}
+
 /* Options that exclude each other, once all are read. */
 static int check_combinations(const struct cli_command *cmd,
-                              const struct run_opts *o)
+                              struct run_opts *o)
 {
     if (o->guest && o->kernel) {
         return cli_usage_error(cmd, "-guest and -kernel exclude each other");
@@ -479,7 +612,7 @@ static int check_combinations(const struct cli_command *cmd,
     if (o->loadvm && o->incoming) {
         return cli_usage_error(cmd, "-loadvm and -incoming exclude each other");
     }
-    return -1;
+    return choose_ram_backend(cmd, o);
 }
 
 /* Returns -1 when parsing succeeded, else the exit code. */
@@ -643,6 +776,8 @@ static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
         .kernel = o->kernel,
         .name = o->name,
         .drive = o->drive_attached ? blk : NULL,
+        .ram_backend = o->ram_backend,
+        .mem_prealloc = o->mem_prealloc,
     };
     if (!open_serial(o->serial, serial, &mc.serial)) {
         return NULL;

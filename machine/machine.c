@@ -242,7 +242,14 @@ struct machine *machine_new(const struct machine_config *cfg, Error **errp)
     if (!m->ops->available(errp)) {
         goto fail;
     }
-    m->mem = memory_new(m->cfg.ram_size, errp);
+    struct mem_backend anon;
+    const struct mem_backend *backend = cfg->ram_backend;
+    if (!backend && cfg->mem_prealloc) {
+        mem_backend_default(&anon, m->cfg.ram_size);
+        anon.prealloc = true;
+        backend = &anon;
+    }
+    m->mem = memory_new(m->cfg.ram_size, backend, errp);
     if (!m->mem) {
         goto fail;
     }

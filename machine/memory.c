@@ -1,8 +1,11 @@
-/* RAM blocks on memfd and the PC memory map. */
+/* RAM blocks on their backends and the PC memory map. */
 #include "machine/memory.h"
 #include "util/alloc.h"
+#include "util/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,18 +21,14 @@ static void block_free(struct ram_block *b)
     if (!b) {
         return;
     }
-    if (b->host) {
-        munmap(b->host, b->size);
-    }
-    if (b->fd >= 0) {
-        close(b->fd);
-    }
+    mem_mapping_unmap(&b->map);
     free((void *)b->dirty);
     free(b->name);
     free(b);
 }
 
 static struct ram_block *block_new(const char *name, uint64_t size,
+                                   const struct mem_backend *backend,
                                    Error **errp)
 {
     if (size == 0 || size % RAM_PAGE_SIZE) {
@@ -39,39 +38,31 @@ static struct ram_block *block_new(const char *name, uint64_t size,
                    name, (unsigned long long)size);
         return NULL;
     }
+    struct mem_backend anon;
+    if (!backend) {
+        mem_backend_default(&anon, size);
+        backend = &anon;
+    }
     struct ram_block *b = xcalloc(1, sizeof(*b));
-    b->fd = -1;
+    if (!mem_backend_map(backend, name, size, &b->map, errp)) {
+        free(b);
+        return NULL;
+    }
     b->name = xstrdup(name);
     b->size = size;
     b->npages = size / RAM_PAGE_SIZE;
     b->dirty = xcalloc(bitmap_words(b->npages), sizeof(unsigned long));
-    b->fd = memfd_create(name, MFD_CLOEXEC);
-    if (b->fd < 0) {
-        error_setg_errno(errp, errno, "RAM block '%s': memfd_create", name);
-        goto fail;
-    }
-    if (ftruncate(b->fd, (off_t)size) < 0) {
-        error_setg_errno(errp, errno,
-                         "RAM block '%s': cannot size to %llu "
-                         "bytes",
-                         name, (unsigned long long)size);
-        goto fail;
-    }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
-    if (p == MAP_FAILED) {
-        error_setg_errno(errp, errno, "RAM block '%s': mmap of %llu bytes",
-                         name, (unsigned long long)size);
-        goto fail;
-    }
-    b->host = p;
+    b->host = b->map.host;
+    b->fd = b->map.fd;
+    b->kind = backend->kind;
+    snprintf(b->backend_id, sizeof(b->backend_id), "%s", backend->id);
     return b;
-fail:
-    block_free(b);
-    return NULL;
 }
 
 struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
-                                   uint64_t size, Error **errp)
+                                   uint64_t size,
+                                   const struct mem_backend *backend,
+                                   Error **errp)
 {
     if (memory_find_block(mem, name)) {
         error_setg(errp, "RAM block '%s' already exists", name);
@@ -81,7 +72,7 @@ struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
         error_setg(errp, "RAM block '%s': too many blocks", name);
         return NULL;
     }
-    struct ram_block *b = block_new(name, size, errp);
+    struct ram_block *b = block_new(name, size, backend, errp);
     if (b) {
         mem->blocks[mem->nblocks++] = b;
     }
@@ -99,7 +90,9 @@ static void add_region(struct machine_memory *mem, struct ram_block *b,
     r->dirty = b->dirty + offset / RAM_PAGE_SIZE / RAM_BITS_PER_WORD;
 }
 
-struct machine_memory *memory_new(uint64_t ram_size, Error **errp)
+struct machine_memory *memory_new(uint64_t ram_size,
+                                  const struct mem_backend *backend,
+                                  Error **errp)
 {
     if (ram_size < (2u << 20) || ram_size % RAM_PAGE_SIZE) {
         error_setg(errp,
@@ -108,10 +101,20 @@ struct machine_memory *memory_new(uint64_t ram_size, Error **errp)
                    (unsigned long long)ram_size);
         return NULL;
     }
+    if (backend && backend->size != ram_size) {
+        error_setg(errp,
+                   "memory backend '%s' is %llu bytes but the machine's "
+                   "RAM is %llu bytes (-m)",
+                   backend->id, (unsigned long long)backend->size,
+                   (unsigned long long)ram_size);
+        return NULL;
+    }
     struct machine_memory *mem = xcalloc(1, sizeof(*mem));
-    struct ram_block *b = memory_add_block(mem, "pc.ram", ram_size, errp);
+    mem->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    struct ram_block *b =
+        memory_add_block(mem, "pc.ram", ram_size, backend, errp);
     if (!b) {
-        free(mem);
+        memory_free(mem);
         return NULL;
     }
     mem->ram_size = ram_size;
@@ -130,6 +133,9 @@ void memory_free(struct machine_memory *mem)
     }
     for (int i = 0; i < mem->nblocks; i++) {
         block_free(mem->blocks[i]);
+    }
+    if (mem->pagemap_fd >= 0) {
+        close(mem->pagemap_fd);
     }
     free(mem);
 }
@@ -217,6 +223,88 @@ bool memory_write(struct machine_memory *mem, uint64_t gpa, const void *buf,
                   size_t len, Error **errp)
 {
     return memory_access(mem, gpa, (uint8_t *)buf, len, true, errp);
+}
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define MAY_HOLD_MAX 1024
+
+/* Private memory: a page the page tables never had, nor swap, was never
+ * written. */
+static bool may_hold_private(const struct machine_memory *mem,
+                             const struct ram_block *b, uint64_t first,
+                             uint64_t n, uint8_t *vec)
+{
+    uint64_t entries[MAY_HOLD_MAX];
+    uint64_t vpage = (uintptr_t)(b->host) / RAM_PAGE_SIZE + first;
+    if (mem->pagemap_fd < 0 ||
+        io_pread_full(mem->pagemap_fd, entries, n * 8, vpage * 8) !=
+            (ssize_t)(n * 8)) {
+        return false;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        vec[i] = (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+    }
+    return true;
+}
+
+/* A shared fd: pages not in memory may be holes (never written) or
+ * swapped out; SEEK_DATA tells them apart, one call per hole. */
+static bool may_hold_shared(const struct ram_block *b, uint64_t first,
+                            uint64_t n, uint8_t *vec)
+{
+    if (mincore(b->host + first * RAM_PAGE_SIZE, n * RAM_PAGE_SIZE, vec) <
+        0) {
+        return false;
+    }
+    uint64_t hole_end = 0; /* pages below this are known holes */
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t page = first + i;
+        vec[i] &= 1;
+        if (vec[i] || page < hole_end) {
+            continue;
+        }
+        off_t data = lseek(b->fd, (off_t)(page * RAM_PAGE_SIZE), SEEK_DATA);
+        if (data < 0 && errno == ENXIO) {
+            data = (off_t)b->size; /* holes up to the end */
+        }
+        if (data <= (off_t)(page * RAM_PAGE_SIZE)) {
+            vec[i] = 1; /* data after all, or no answer */
+            continue;
+        }
+        hole_end = (uint64_t)data / RAM_PAGE_SIZE;
+    }
+    return true;
+}
+
+bool ram_block_may_hold_data(const struct machine_memory *mem,
+                             const struct ram_block *b, uint64_t first,
+                             uint64_t n, uint8_t *vec)
+{
+    if (first >= b->npages || n > b->npages - first || n > MAY_HOLD_MAX) {
+        return false;
+    }
+    if (b->map.anonymous) {
+        return may_hold_private(mem, b, first, n, vec);
+    }
+    if (b->fd >= 0 && b->map.shared) {
+        return may_hold_shared(b, first, n, vec);
+    }
+    return false;
+}
+
+bool ram_block_prefault(struct ram_block *b, uint64_t offset, uint64_t len)
+{
+    if (offset >= b->size) {
+        return false;
+    }
+    if (len > b->size - offset) {
+        len = b->size - offset;
+    }
+    /* Not the touching fallback of mem_populate: other threads may be
+     * writing these pages now. */
+    return madvise(b->host + offset, len, MADV_POPULATE_WRITE) == 0;
 }
 
 bool memory_sync_dirty(struct machine_memory *mem, const struct accel_ops *ops,

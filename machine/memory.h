@@ -1,7 +1,8 @@
-/* Guest RAM: named blocks backed by memfd (MAP_SHARED, so another process
- * can map the same pages), each with a dirty bitmap of one bit per 4 KiB
- * page, and the PC memory map that places pc.ram in guest physical
- * address space: the first min(size, 3 GiB) at 0, the rest at 4 GiB.
+/* Guest RAM: named blocks, each on a memory backend (machine/
+ * memory-backend.h: anonymous memory by default, or a memfd or a file)
+ * with a dirty bitmap of one bit per 4 KiB page, and the PC memory map
+ * that places pc.ram in guest physical address space: the first
+ * min(size, 3 GiB) at 0, the rest at 4 GiB.
  *
  * Dirty bits are set by the accelerator (emu on every guest store, kvm
  * when the machine syncs its dirty log) and read and cleared atomically
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "machine/accel.h"
+#include "machine/memory-backend.h"
 #include "util/error.h"
 
 #define RAM_PAGE_BITS 12
@@ -32,7 +34,10 @@ struct ram_block {
     uint64_t size; /* bytes, page aligned */
     uint64_t npages;
     uint8_t *host;
-    int fd;                       /* the memfd */
+    int fd;                       /* the backend's fd, -1 if anonymous */
+    struct mem_mapping map;       /* host and fd come from here */
+    enum mem_backend_kind kind;
+    char backend_id[MEM_BACKEND_ID_MAX];
     _Atomic unsigned long *dirty; /* npages bits */
 };
 
@@ -43,16 +48,23 @@ struct machine_memory {
     struct accel_mem_region regions[RAM_MAX_REGIONS];
     int nregions;
     uint64_t ram_size; /* size of pc.ram */
+    int pagemap_fd;    /* /proc/self/pagemap, -1 if it cannot be read */
 };
 
 /* pc.ram of size bytes (a multiple of 4 KiB, at least 2 MiB) mapped as
- * described above. */
-struct machine_memory *memory_new(uint64_t ram_size, Error **errp);
+ * described above, on backend (NULL: anonymous memory; its size, when
+ * set, must equal ram_size). */
+struct machine_memory *memory_new(uint64_t ram_size,
+                                  const struct mem_backend *backend,
+                                  Error **errp);
 void memory_free(struct machine_memory *mem);
 
-/* Another block (not mapped into guest physical memory). */
+/* Another block (not mapped into guest physical memory), on backend
+ * (NULL: anonymous memory). */
 struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
-                                   uint64_t size, Error **errp);
+                                   uint64_t size,
+                                   const struct mem_backend *backend,
+                                   Error **errp);
 struct ram_block *memory_find_block(const struct machine_memory *mem,
                                     const char *name);
 /* pc.ram */
@@ -70,6 +82,21 @@ bool memory_write(struct machine_memory *mem, uint64_t gpa, const void *buf,
                   size_t len, Error **errp);
 /* Bytes of RAM below 4 GiB (the multiboot mem_upper source). */
 uint64_t memory_below_4g(const struct machine_memory *mem);
+
+/* ---- What a block holds without reading it ---- */
+
+/* For pages [first, first + n) of b (n at most 1024): vec[i] = 1 when
+ * page first+i may hold data, 0 when it was never written and reads as
+ * zeros (anonymous memory never touched, or a hole of the backend's
+ * shared fd).  Reading a page to find out would allocate it.  Returns
+ * false when this cannot be told (every page may hold data). */
+bool ram_block_may_hold_data(const struct machine_memory *mem,
+                             const struct ram_block *b, uint64_t first,
+                             uint64_t n, uint8_t *vec);
+
+/* Faults [offset, offset+len) of b in for writing ahead of use, without
+ * changing what it holds; false if the host cannot (nothing happens). */
+bool ram_block_prefault(struct ram_block *b, uint64_t offset, uint64_t len);
 
 /* ---- Dirty tracking ---- */
 

@@ -29,12 +29,10 @@ struct ram_state {
     bool xbzrle_active; /* from the second pass on */
     uint8_t *zero_page, *scratch, *delta;
     bool membarrier_ok; /* vCPU store buffers can be drained */
-    /* Which pages of the current batch are in memory (mincore), learnt
-     * after its dirty bits were taken; and a hole of the block's memfd
-     * found then, [hole_from, hole_to): never written, so zero. */
+    /* Which pages of the current batch may hold data (0: never written,
+     * so zero), learnt after its dirty bits were taken. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];
     uint64_t resident_from, resident_pages; /* page numbers */
-    uint64_t hole_from, hole_to;            /* bytes; empty if equal */
     /* Pages go over these channels.  Set and cleared by the saving
      * thread under mfd_lock, which a cancel from another thread holds
      * while it shuts them down. */

@@ -62,21 +62,20 @@ static void put_page_header(struct ram_state *rs, Channel *f, int block,
     }
 }
 
-/* After a batch of dirty bits was taken: which of its pages are in
- * memory at all.  Never-written pages of the memfd are not, and reading
- * them would allocate them (a shmem read fault allocates): slow, and it
- * leaves the source holding memory the guest never used.  A write after
- * this look sets the page's dirty bit again. */
+/* After a batch of dirty bits was taken: which of its pages may hold
+ * data at all.  Never-written pages read as zeros, and reading them could
+ * allocate them (a shmem read fault does): slow, and it leaves the source
+ * holding memory the guest never used.  A write after this look sets the
+ * page's dirty bit again. */
 static void learn_residency(struct ram_state *rs, struct ram_block *b,
                             uint64_t first_page, uint64_t npages)
 {
-    rs->hole_from = rs->hole_to = 0;
     if (npages > b->npages - first_page) {
         npages = b->npages - first_page;
     }
-    if (b->fd < 0 || npages > sizeof(rs->resident) ||
-        mincore(b->host + first_page * RAM_PAGE_SIZE, npages * RAM_PAGE_SIZE,
-                rs->resident) < 0) {
+    if (npages > sizeof(rs->resident) ||
+        !ram_block_may_hold_data(rs->mem, b, first_page, npages,
+                                 rs->resident)) {
         rs->resident_pages = 0; /* unknown: every page is read */
         return;
     }
@@ -84,31 +83,13 @@ static void learn_residency(struct ram_state *rs, struct ram_block *b,
     rs->resident_pages = npages;
 }
 
-/* Whether the page at offset is a hole of the block's memfd.  Pages not
- * in memory may also be swapped out: SEEK_DATA tells them apart, and
- * finds where the hole ends, so one call covers it. */
-static bool page_in_hole(struct ram_state *rs, struct ram_block *b,
-                         uint64_t offset)
+/* Whether the page at offset is known to be zero without reading it. */
+static bool page_in_hole(struct ram_state *rs, uint64_t offset)
 {
     uint64_t page = offset / RAM_PAGE_SIZE;
-    if (page < rs->resident_from ||
-        page - rs->resident_from >= rs->resident_pages ||
-        (rs->resident[page - rs->resident_from] & 1)) {
-        return false;
-    }
-    if (offset >= rs->hole_from && offset < rs->hole_to) {
-        return true;
-    }
-    off_t data = lseek(b->fd, (off_t)offset, SEEK_DATA);
-    if (data < 0 && errno == ENXIO) {
-        data = (off_t)b->size; /* holes up to the end */
-    }
-    if (data <= (off_t)offset) {
-        return false; /* data after all, or no answer */
-    }
-    rs->hole_from = offset;
-    rs->hole_to = (uint64_t)data;
-    return true;
+    return page >= rs->resident_from &&
+        page - rs->resident_from < rs->resident_pages &&
+        !rs->resident[page - rs->resident_from];
 }
 
 /* Sends one page; returns the bytes it took on the wire. */
@@ -120,7 +101,7 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     const uint8_t *host = b->host + offset;
     uint64_t start = chan_tell(f);
     uint64_t key = rs->block_base[block] + page;
-    bool zero = page_in_hole(rs, b, offset) || ram_page_is_zero(host);
+    bool zero = page_in_hole(rs, offset) || ram_page_is_zero(host);
 
     if (rs->mfd) {
         /* The channel threads read the page when they send it. */

@@ -51,7 +51,7 @@ static void test_memory_map_above_3g(void **state)
 {
     Error *err = NULL;
     uint64_t size = (3ull << 30) + (16ull << 20);
-    struct machine_memory *mem = memory_new(size, &err);
+    struct machine_memory *mem = memory_new(size, NULL, &err);
     assert_non_null(mem);
     assert_int_equal(mem->nregions, 2);
     assert_true(mem->regions[0].gpa == 0);
@@ -76,7 +76,7 @@ static void test_memory_map_above_3g(void **state)
 static void test_memory_dirty_bits(void **state)
 {
     Error *err = NULL;
-    struct machine_memory *mem = memory_new(8u << 20, &err);
+    struct machine_memory *mem = memory_new(8u << 20, NULL, &err);
     struct ram_block *b = memory_main_block(mem);
     uint8_t buf[16];
     /* Reading never marks dirty. */
@@ -98,7 +98,7 @@ static void test_memory_dirty_bits(void **state)
 static void test_memory_is_shareable_memfd(void **state)
 {
     Error *err = NULL;
-    struct machine_memory *mem = memory_new(4u << 20, &err);
+    struct machine_memory *mem = memory_new(4u << 20, NULL, &err);
     struct ram_block *b = memory_main_block(mem);
     /* Another mapping of the fd (what a second process gets) sees the
      * guest's bytes. */
@@ -107,7 +107,7 @@ static void test_memory_is_shareable_memfd(void **state)
     assert_true(memory_write(mem, 0x123456, "shared", 6, &err));
     assert_memory_equal(other + 0x123456, "shared", 6);
     munmap(other, b->size);
-    assert_null(memory_new(1u << 20, &err)); /* too small */
+    assert_null(memory_new(1u << 20, NULL, &err)); /* too small */
     error_free(err);
     memory_free(mem);
 }
@@ -122,7 +122,7 @@ static void put32(uint8_t *p, uint32_t v)
 static void test_loader_multiboot_aout(void **state)
 {
     Error *err = NULL;
-    struct machine_memory *mem = memory_new(16u << 20, &err);
+    struct machine_memory *mem = memory_new(16u << 20, NULL, &err);
     /* Header at file offset 16 describing a load at 2 MiB with bss. */
     uint8_t img[64];
     memset(img, 0x90, sizeof(img));
@@ -155,7 +155,7 @@ static void test_loader_multiboot_aout(void **state)
 static void test_loader_flat_and_errors(void **state)
 {
     Error *err = NULL;
-    struct machine_memory *mem = memory_new(4u << 20, &err);
+    struct machine_memory *mem = memory_new(4u << 20, NULL, &err);
     uint8_t flat[3] = { 0xf4, 0xeb, 0xfd };
     struct loader_result res;
     assert_true(loader_load(mem, flat, sizeof(flat), "flat", &res, &err));
