@@ -116,6 +116,17 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(UNIT_SUPPORT_OBJS) $(BUILD)/libhop.a
 
 tools: $(TOOL_BINS)
 
+# ---- benchmark helpers (bench/*.c) ----
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libhop.a
+	$(E) "  BENCH   $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< \
+	    $(BUILD)/libhop.a $(LDLIBS)
+
+bench-tools: $(BENCH_BINS)
+
 # ---- fuzzing (SANITIZE=fuzz: clang, libFuzzer, ASan+UBSan) ----
 FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SUPPORT := $(filter-out $(FUZZ_SRCS),$(wildcard tests/fuzz/*.c))

@@ -46,12 +46,12 @@ struct run_opts {
     const char *catalog;      /* -catalog PATH */
     bool have_uuid;           /* -uuid */
     uint8_t uuid[16];
-    bool have_ram_size;       /* -m given */
+    bool have_ram_size;                         /* -m given */
     struct mem_backend objects[RAM_MAX_BLOCKS]; /* -object memory-backend-* */
     int nobjects;
-    const char *memory_backend; /* -machine memory-backend=ID */
+    const char *memory_backend;            /* -machine memory-backend=ID */
     const struct mem_backend *ram_backend; /* the one it names */
-    bool mem_prealloc;          /* -mem-prealloc */
+    bool mem_prealloc;                     /* -mem-prealloc */
 };
 
 static const struct cli_command *run_cmd(void)
@@ -204,8 +204,7 @@ static int opt_ram(const struct cli_command *cmd, const struct cli_option *opt,
 }
 
 static int opt_object(const struct cli_command *cmd,
-                      const struct cli_option *opt, void *target,
-                      const char *v)
+                      const struct cli_option *opt, void *target, const char *v)
 {
     struct run_opts *o = target;
     if (o->nobjects == RAM_MAX_BLOCKS) {
@@ -556,8 +555,7 @@ static int unexpected_operand(const struct cli_command *cmd, void *target,
 
 /* The backend -machine memory-backend=ID names, and the RAM size that
  * follows from it. */
-static int choose_ram_backend(const struct cli_command *cmd,
-                              struct run_opts *o)
+static int choose_ram_backend(const struct cli_command *cmd, struct run_opts *o)
 {
     if (!o->memory_backend) {
         if (o->nobjects) {
@@ -603,8 +601,7 @@ static int choose_ram_backend(const struct cli_command *cmd,
 }
 
 /* Options that exclude each other, once all are read. */
-static int check_combinations(const struct cli_command *cmd,
-                              struct run_opts *o)
+static int check_combinations(const struct cli_command *cmd, struct run_opts *o)
 {
     if (o->guest && o->kernel) {
         return cli_usage_error(cmd, "-guest and -kernel exclude each other");

@@ -33,7 +33,7 @@ enum machine_event {
 };
 
 struct machine_config {
-    uint64_t ram_size;            /* 0: MACHINE_DEFAULT_RAM */
+    uint64_t ram_size; /* 0: MACHINE_DEFAULT_RAM */
     /* Where pc.ram lives (-machine memory-backend=ID); NULL: anonymous
      * memory, populated up front when mem_prealloc. */
     const struct mem_backend *ram_backend;

@@ -36,8 +36,14 @@ void mem_backend_default(struct mem_backend *be, uint64_t size)
 
 /* ---- -object parsing ---- */
 
-enum backend_key { KEY_ID, KEY_SIZE, KEY_SHARE, KEY_PREALLOC, KEY_HUGETLB,
-                   KEY_MEM_PATH };
+enum backend_key {
+    KEY_ID,
+    KEY_SIZE,
+    KEY_SHARE,
+    KEY_PREALLOC,
+    KEY_HUGETLB,
+    KEY_MEM_PATH
+};
 
 /* Which keys each backend takes (bit per kind). */
 #define ALL_KINDS 7u
@@ -94,8 +100,7 @@ static bool set_key(struct mem_backend *be, enum backend_key key,
         return true;
     case KEY_MEM_PATH:
         if (!*v || strlen(v) >= sizeof(be->mem_path)) {
-            error_setg(errp, "-object %s: mem-path is empty or too long",
-                       type);
+            error_setg(errp, "-object %s: mem-path is empty or too long", type);
             return false;
         }
         snprintf(be->mem_path, sizeof(be->mem_path), "%s", v);
@@ -105,8 +110,8 @@ static bool set_key(struct mem_backend *be, enum backend_key key,
     case KEY_HUGETLB: {
         bool b;
         if (!parse_bool(v, &b)) {
-            error_setg(errp, "-object %s: %s='%s' is not on or off", type,
-                       name, v);
+            error_setg(errp, "-object %s: %s='%s' is not on or off", type, name,
+                       v);
             return false;
         }
         if (key == KEY_SHARE) {
@@ -173,8 +178,8 @@ bool mem_backend_parse(struct mem_backend *be, const char *spec, Error **errp)
             goto out;
         }
     }
-    const char *missing = !be->id[0] ? "id"
-        : !be->size                  ? "size"
+    const char *missing = !be->id[0]                       ? "id"
+        : !be->size                                        ? "size"
         : be->kind == MEM_BACKEND_FILE && !be->mem_path[0] ? "mem-path"
                                                            : NULL;
     if (missing) {

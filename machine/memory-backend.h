@@ -32,16 +32,15 @@ struct mem_backend {
     enum mem_backend_kind kind;
     char id[MEM_BACKEND_ID_MAX];
     uint64_t size;
-    bool share;        /* MAP_SHARED */
-    bool hugetlb;      /* memfd on hugetlbfs */
-    bool prealloc;     /* populate every page at creation */
+    bool share;          /* MAP_SHARED */
+    bool hugetlb;        /* memfd on hugetlbfs */
+    bool prealloc;       /* populate every page at creation */
     char mem_path[4096]; /* file */
 };
 
 /* Parses the value of -object, e.g.
  * "memory-backend-memfd,id=mem0,size=1G,share=on"; errors name the key. */
-bool mem_backend_parse(struct mem_backend *be, const char *spec,
-                       Error **errp);
+bool mem_backend_parse(struct mem_backend *be, const char *spec, Error **errp);
 /* The default: anonymous memory of size bytes. */
 void mem_backend_default(struct mem_backend *be, uint64_t size);
 const char *mem_backend_type_name(enum mem_backend_kind kind);
@@ -52,9 +51,9 @@ extern const char *const mem_backend_types[];
 struct mem_mapping {
     uint8_t *host;
     uint64_t size;
-    int fd;          /* -1 for anonymous memory */
-    bool shared;     /* MAP_SHARED: the fd's pages are the guest's */
-    bool anonymous;  /* private pages start as zeros (ram; memfd share=off) */
+    int fd;         /* -1 for anonymous memory */
+    bool shared;    /* MAP_SHARED: the fd's pages are the guest's */
+    bool anonymous; /* private pages start as zeros (ram; memfd share=off) */
     uint64_t page_size; /* host page size backing it (4 KiB or huge) */
 };
 

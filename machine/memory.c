@@ -254,8 +254,7 @@ static bool may_hold_private(const struct machine_memory *mem,
 static bool may_hold_shared(const struct ram_block *b, uint64_t first,
                             uint64_t n, uint8_t *vec)
 {
-    if (mincore(b->host + first * RAM_PAGE_SIZE, n * RAM_PAGE_SIZE, vec) <
-        0) {
+    if (mincore(b->host + first * RAM_PAGE_SIZE, n * RAM_PAGE_SIZE, vec) < 0) {
         return false;
     }
     uint64_t hole_end = 0; /* pages below this are known holes */

@@ -34,8 +34,8 @@ struct ram_block {
     uint64_t size; /* bytes, page aligned */
     uint64_t npages;
     uint8_t *host;
-    int fd;                       /* the backend's fd, -1 if anonymous */
-    struct mem_mapping map;       /* host and fd come from here */
+    int fd;                 /* the backend's fd, -1 if anonymous */
+    struct mem_mapping map; /* host and fd come from here */
     enum mem_backend_kind kind;
     char backend_id[MEM_BACKEND_ID_MAX];
     _Atomic unsigned long *dirty; /* npages bits */

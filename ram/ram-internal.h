@@ -9,6 +9,7 @@
 #include "machine/memory.h"
 #include "ram/ram-decode.h"
 #include "ram/ram-multifd.h"
+#include "ram/ram-prefault.h"
 #include "ram/ram.h"
 #include "ram/xbzrle.h"
 #include "vmstate/channel.h"
@@ -32,6 +33,8 @@ struct ram_state {
     /* Which pages of the current batch may hold data (0: never written,
      * so zero), learnt after its dirty bits were taken. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];
+    /* loading: guest memory made ready ahead of the data */
+    struct ram_prefault *prefault;
     uint64_t resident_from, resident_pages; /* page numbers */
     /* Pages go over these channels.  Set and cleared by the saving
      * thread under mfd_lock, which a cancel from another thread holds

@@ -75,11 +75,13 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     uint64_t page = p->offset / RAM_PAGE_SIZE;
     switch (p->kind) {
     case RAM_PAGE_NORMAL:
+        ram_prefault_note(rs->prefault, block, p->offset);
         memcpy(host, p->data, RAM_PAGE_SIZE);
         mark_received(rs, block, page);
         return true;
     case RAM_PAGE_ZERO:
         if (p->fill != 0) {
+            ram_prefault_note(rs->prefault, block, p->offset);
             memset(host, p->fill, RAM_PAGE_SIZE);
             mark_received(rs, block, page);
         } else if (was_received(rs, block, page) && !ram_page_is_zero(host)) {
@@ -177,6 +179,8 @@ bool ram_load_setup(void *opaque, Error **errp)
 {
     struct ram_state *rs = opaque;
     ram_decoder_init(&rs->dec, &load_ops, rs);
+    ram_prefault_free(rs->prefault);
+    rs->prefault = ram_prefault_new(rs->mem);
     return true;
 }
 
@@ -195,6 +199,8 @@ bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp)
 void ram_load_cleanup(void *opaque)
 {
     struct ram_state *rs = opaque;
+    ram_prefault_free(rs->prefault);
+    rs->prefault = NULL;
     ram_decoder_cleanup(&rs->dec);
     /* Decoded guest code is stale now. */
     machine_invalidate(rs->m, 0, UINT64_MAX);

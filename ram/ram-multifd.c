@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "machine/memory.h"
+#include "ram/ram-prefault.h"
 #include "util/alloc.h"
 #include "util/be.h"
 #include "util/io.h"
@@ -382,6 +383,7 @@ struct recv_channel {
 struct multifd_recv {
     struct machine_memory *mem;
     unsigned long **received;
+    struct ram_prefault *prefault; /* fed by every channel */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int expected; /* channel count, 0 until known */
@@ -398,6 +400,7 @@ struct multifd_recv *multifd_recv_new(struct machine_memory *mem,
     struct multifd_recv *mr = xcalloc(1, sizeof(*mr));
     mr->mem = mem;
     mr->received = received;
+    mr->prefault = ram_prefault_new(mem);
     pthread_mutex_init(&mr->lock, NULL);
     pthread_cond_init(&mr->cond, NULL);
     return mr;
@@ -481,6 +484,7 @@ static bool recv_pages(struct recv_channel *c, Error **errp)
             __atomic_fetch_or(&bits[page / RAM_BITS_PER_WORD], mask,
                               __ATOMIC_RELAXED);
         }
+        ram_prefault_note(mr->prefault, bi, off);
         iov[cnt++] = (struct iovec){ b->host + off, RAM_PAGE_SIZE };
     }
     /* Pages go straight into guest memory. */
@@ -681,6 +685,7 @@ void multifd_recv_free(struct multifd_recv *mr)
         return;
     }
     multifd_recv_finish(mr, NULL);
+    ram_prefault_free(mr->prefault);
     error_free(mr->err);
     pthread_mutex_destroy(&mr->lock);
     pthread_cond_destroy(&mr->cond);

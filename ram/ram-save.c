@@ -437,6 +437,7 @@ void ram_state_free(struct ram_state *rs)
     if (!rs) {
         return;
     }
+    ram_prefault_free(rs->prefault);
     xbzrle_cache_free(rs->xbzrle_cache);
     multifd_send_free(rs->mfd);
     multifd_recv_free(rs->mfd_recv);

@@ -1,0 +1,196 @@
+/* What this host allows, for the benchmarks to print beside their rows:
+ * how long the same bytes take to land in fresh guest memory with nothing
+ * but the kernel in the way.
+ *
+ *   host-limit touch SIZE [BACKEND]    memset of fresh memory (first touch),
+ *                                      then a memcpy into it once warm
+ *   host-limit stream SIZE [BACKEND]   one thread writes SIZE bytes into a
+ *                                      unix socket, another reads them into
+ *                                      fresh memory (a migration's floor)
+ *   host-limit save SIZE FILE          SIZE bytes of warm memory written to
+ *                                      a new FILE (a file save's floor)
+ *   host-limit load SIZE FILE [BACKEND]  FILE read into fresh memory
+ *
+ * BACKEND is an -object value (memory-backend-memfd,id=m,size=1G); the
+ * default is hop's default, anonymous memory with MADV_HUGEPAGE.  Every
+ * result is one JSON line with milliseconds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "machine/memory-backend.h"
+#include "util/clock.h"
+#include "util/io.h"
+#include "util/parse.h"
+
+#define CHUNK (256 * 1024)
+
+static void die(const char *what, Error *err)
+{
+    fprintf(stderr, "host-limit: %s: %s\n", what,
+            err ? error_get_pretty(err) : strerror(errno));
+    exit(1);
+}
+
+static void map_fresh(uint64_t size, const char *spec, struct mem_mapping *m)
+{
+    struct mem_backend be;
+    Error *err = NULL;
+    if (spec) {
+        if (!mem_backend_parse(&be, spec, &err)) {
+            die("backend", err);
+        }
+    } else {
+        mem_backend_default(&be, size);
+    }
+    if (!mem_backend_map(&be, "host-limit", size, m, &err)) {
+        die("map", err);
+    }
+}
+
+static double ms_since(uint64_t t0)
+{
+    return (double)(clock_mono_ns() - t0) / 1e6;
+}
+
+static void touch(uint64_t size, const char *spec)
+{
+    struct mem_mapping m;
+    map_fresh(size, spec, &m);
+    uint64_t t0 = clock_mono_ns();
+    memset(m.host, 1, size);
+    double first = ms_since(t0);
+    uint8_t *src = malloc(CHUNK);
+    memset(src, 2, CHUNK);
+    t0 = clock_mono_ns();
+    for (uint64_t off = 0; off < size; off += CHUNK) {
+        memcpy(m.host + off, src, size - off < CHUNK ? size - off : CHUNK);
+    }
+    double warm = ms_since(t0);
+    printf("{\"first_touch_ms\": %.0f, \"first_touch_ms_per_gib\": %.0f, "
+           "\"warm_copy_ms\": %.0f}\n",
+           first, first * (1 << 30) / (double)size, warm);
+    mem_mapping_unmap(&m);
+    free(src);
+}
+
+struct writer {
+    int fd;
+    uint64_t size;
+};
+
+static void *write_all(void *opaque)
+{
+    struct writer *w = opaque;
+    uint8_t *buf = malloc(CHUNK);
+    memset(buf, 0x5a, CHUNK);
+    for (uint64_t off = 0; off < w->size; off += CHUNK) {
+        size_t n = w->size - off < CHUNK ? w->size - off : CHUNK;
+        if (!io_write_full(w->fd, buf, n)) {
+            break;
+        }
+    }
+    free(buf);
+    close(w->fd);
+    return NULL;
+}
+
+static void stream(uint64_t size, const char *spec)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        die("socketpair", NULL);
+    }
+    struct mem_mapping m;
+    map_fresh(size, spec, &m);
+    struct writer w = { .fd = sv[1], .size = size };
+    uint64_t t0 = clock_mono_ns();
+    pthread_t t;
+    pthread_create(&t, NULL, write_all, &w);
+    uint64_t got = 0;
+    while (got < size) {
+        ssize_t n = read(sv[0], m.host + got,
+                         size - got < CHUNK ? size - got : CHUNK);
+        if (n <= 0) {
+            die("read", NULL);
+        }
+        got += (uint64_t)n;
+    }
+    double ms = ms_since(t0);
+    pthread_join(t, NULL);
+    printf("{\"stream_ms\": %.0f}\n", ms);
+    close(sv[0]);
+    mem_mapping_unmap(&m);
+}
+
+static void save(uint64_t size, const char *file)
+{
+    uint8_t *buf = malloc(CHUNK);
+    memset(buf, 0x5a, CHUNK);
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        die(file, NULL);
+    }
+    uint64_t t0 = clock_mono_ns();
+    for (uint64_t off = 0; off < size; off += CHUNK) {
+        size_t n = size - off < CHUNK ? size - off : CHUNK;
+        if (!io_write_full(fd, buf, n)) {
+            die(file, NULL);
+        }
+    }
+    close(fd);
+    printf("{\"save_ms\": %.0f}\n", ms_since(t0));
+    free(buf);
+}
+
+static void load(uint64_t size, const char *file, const char *spec)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        die(file, NULL);
+    }
+    struct mem_mapping m;
+    map_fresh(size, spec, &m);
+    uint64_t t0 = clock_mono_ns();
+    for (uint64_t off = 0; off < size;) {
+        ssize_t n = pread(fd, m.host + off,
+                          size - off < CHUNK ? size - off : CHUNK, (off_t)off);
+        if (n <= 0) {
+            break; /* the file may be shorter than size */
+        }
+        off += (uint64_t)n;
+    }
+    printf("{\"load_ms\": %.0f}\n", ms_since(t0));
+    close(fd);
+    mem_mapping_unmap(&m);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t size;
+    if (argc < 3 || !parse_size(argv[2], 1, &size) || size == 0) {
+        fprintf(stderr,
+                "usage: host-limit touch|stream SIZE [BACKEND]\n"
+                "       host-limit save SIZE FILE\n"
+                "       host-limit load SIZE FILE [BACKEND]\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "touch") == 0) {
+        touch(size, argc > 3 ? argv[3] : NULL);
+    } else if (strcmp(argv[1], "stream") == 0) {
+        stream(size, argc > 3 ? argv[3] : NULL);
+    } else if (strcmp(argv[1], "save") == 0 && argc > 3) {
+        save(size, argv[3]);
+    } else if (strcmp(argv[1], "load") == 0 && argc > 3) {
+        load(size, argv[3], argc > 4 ? argv[4] : NULL);
+    } else {
+        fprintf(stderr, "host-limit: unknown mode '%s'\n", argv[1]);
+        return 2;
+    }
+    return 0;
+}
