@@ -8,7 +8,9 @@
  *                                      unix socket, another reads them into
  *                                      fresh memory (a migration's floor)
  *   host-limit save SIZE FILE          SIZE bytes of warm memory written to
- *                                      a new FILE (a file save's floor)
+ *                                      a new FILE and flushed to the disk
+ *                                      (a savevm's floor; write_ms: before
+ *                                      the flush, a file: save's floor)
  *   host-limit load SIZE FILE [BACKEND]  FILE read into fresh memory
  *
  * BACKEND is an -object value (memory-backend-memfd,id=m,size=1G); the
@@ -143,8 +145,13 @@ static void save(uint64_t size, const char *file)
             die(file, NULL);
         }
     }
+    double written = ms_since(t0);
+    if (fdatasync(fd) < 0) {
+        die(file, NULL);
+    }
     close(fd);
-    printf("{\"save_ms\": %.0f}\n", ms_since(t0));
+    printf("{\"save_ms\": %.0f, \"write_ms\": %.0f}\n", ms_since(t0),
+           written);
     free(buf);
 }
 

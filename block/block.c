@@ -311,6 +311,15 @@ bool blk_flush(BlockDev *bs, Error **errp)
     return ok;
 }
 
+void blk_writeback_start(BlockDev *bs)
+{
+    /* Only starts the writes (no wait, no barrier): the flush that makes
+     * the data durable still follows, and has less left to do. */
+    if (!bs->readonly) {
+        (void)sync_file_range(bs->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 uint64_t blk_size(BlockDev *bs)
 {
     pthread_mutex_lock(&bs->lock);

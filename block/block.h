@@ -130,6 +130,10 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
                 Error **errp);
 /* Nothing to flush on an inactive image: succeeds. */
 bool blk_flush(BlockDev *bs, Error **errp);
+/* Starts writing back what was written so far, without waiting: a long
+ * write (savevm's vmstate) then overlaps with the disk, and the flush at
+ * its end waits for less. */
+void blk_writeback_start(BlockDev *bs);
 /* 0 while inactive. */
 uint64_t blk_size(BlockDev *bs);
 const char *blk_format(const BlockDev *bs);

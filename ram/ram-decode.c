@@ -47,18 +47,18 @@ static const uint8_t *chan_take(void *opaque, size_t n, const char *what,
 {
     struct ram_chan_source *s = opaque;
     uint64_t at = chan_tell(s->f);
-    if (n > sizeof(s->buf)) {
+    if (n > 2 * RAM_PAGE_SIZE) {
         error_setg(errp, "offset %llu: %s of %zu bytes is too long",
                    (unsigned long long)at, what, n);
         return NULL;
     }
-    if (!chan_get_buffer(s->f, s->buf, n)) {
+    const uint8_t *p = chan_get_in_place(s->f, n);
+    if (!p) {
         chan_check(s->f, errp);
         error_prepend(errp, "reading %s at offset %llu: ", what,
                       (unsigned long long)at);
-        return NULL;
     }
-    return s->buf;
+    return p;
 }
 
 static uint64_t chan_source_tell(void *opaque)

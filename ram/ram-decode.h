@@ -40,10 +40,9 @@ struct ram_mem_source {
 void ram_reader_init_mem(struct ram_reader *r, struct ram_mem_source *src,
                          const void *data, size_t len, uint64_t base);
 
-/* A read channel; pages are copied into buf. */
+/* A read channel; pages are read where they lie in its buffer. */
 struct ram_chan_source {
     Channel *f;
-    uint8_t buf[2 * RAM_PAGE_SIZE];
 };
 void ram_reader_init_chan(struct ram_reader *r, struct ram_chan_source *src,
                           Channel *f);

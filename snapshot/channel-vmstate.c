@@ -10,6 +10,8 @@
 
 /* Progress shows after every this many bytes read. */
 #define PROGRESS_STEP (16u << 20)
+/* The writer starts writeback after every this many bytes. */
+#define WRITEBACK_STEP (32u << 20)
 
 struct vmstate_backend {
     BlockDev *bs;
@@ -19,6 +21,7 @@ struct vmstate_backend {
     snapshot_progress_fn progress; /* reader: may be NULL */
     void *progress_ctx;
     uint64_t next_report;
+    uint64_t next_writeback; /* writer */
 };
 
 static ssize_t vmstate_writev(void *opaque, const struct iovec *iov, int iovcnt,
@@ -33,6 +36,10 @@ static ssize_t vmstate_writev(void *opaque, const struct iovec *iov, int iovcnt,
         return -1;
     }
     b->pos += total;
+    if (b->pos >= b->next_writeback) {
+        blk_writeback_start(b->bs);
+        b->next_writeback = b->pos + WRITEBACK_STEP;
+    }
     return (ssize_t)total;
 }
 

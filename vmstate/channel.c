@@ -373,6 +373,29 @@ bool chan_get_buffer(Channel *f, void *buf, size_t len)
     return true;
 }
 
+const uint8_t *chan_get_in_place(Channel *f, size_t len)
+{
+    uint64_t start = f->pos;
+    if (!reader_ok(f) || len > CHAN_BUF_SIZE) {
+        if (!f->err) {
+            chan_set_error(f, "%s: %zu bytes at offset %llu do not fit the "
+                           "buffer", f->name, len, (unsigned long long)start);
+        }
+        return NULL;
+    }
+    size_t avail = fill(f, len);
+    if (avail < len) {
+        if (!f->err) {
+            short_read(f, start, len, avail);
+        }
+        return NULL;
+    }
+    const uint8_t *p = f->buf + f->buf_pos;
+    f->buf_pos += len;
+    f->pos += len;
+    return p;
+}
+
 uint8_t chan_get_u8(Channel *f)
 {
     uint8_t v = 0;

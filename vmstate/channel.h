@@ -73,6 +73,11 @@ uint32_t chan_get_be32(Channel *f);
 uint64_t chan_get_be64(Channel *f);
 /* Reads exactly len bytes into buf; false (and latched error) if short. */
 bool chan_get_buffer(Channel *f, void *buf, size_t len);
+/* The next len bytes (at most 64 KiB) where they lie in the channel's
+ * buffer, valid until the next call on f: one copy fewer than
+ * chan_get_buffer.  NULL (with the channel's error set) when the stream
+ * ends first or fails. */
+const uint8_t *chan_get_in_place(Channel *f, size_t len);
 /* Reads a counted string into buf (NUL-terminated, buf >= 256 bytes). */
 bool chan_get_counted_string(Channel *f, char buf[256]);
 /* Look at bytes ahead without consuming them; returns how many of len are
