@@ -111,6 +111,7 @@ struct ram_prefault *ram_prefault_new(struct machine_memory *mem)
         free(pf);
         return NULL;
     }
+    pthread_setname_np(pf->thread, "prefault");
     return pf;
 }
 
