@@ -13,7 +13,7 @@
 #include "util/be.h"
 #include "util/clock.h"
 
-#define CHAN_BUF_SIZE (64 * 1024)
+#define CHAN_BUF_SIZE (256 * 1024)
 #define CHAN_IOV_MAX 64
 /* Puts of at least this many bytes go to the kernel by reference. */
 #define CHAN_DIRECT_MIN 4096
