@@ -41,6 +41,17 @@ bench_pick_accel() {
     esac
 }
 
+# The helper that measures what the host allows (bench/host-limit.c).
+HOST_LIMIT=${HOST_LIMIT:-build/bench/host-limit}
+
+# host_limit_ms MODE KEY ARGS...: one figure of host-limit, or "-".
+host_limit_ms() {
+    local mode=$1 key=$2 out
+    shift 2
+    out=$("$HOST_LIMIT" "$mode" "$@" 2>/dev/null) || { echo -; return; }
+    sed -n "s/.*\"$key\": \([0-9]*\).*/\1/p" <<<"$out"
+}
+
 # bench_host_facts: one line per fact that moves the figures.
 bench_host_facts() {
     local f
@@ -49,6 +60,16 @@ bench_host_facts() {
              /sys/kernel/mm/transparent_hugepage/shmem_enabled; do
         [ -r "$f" ] && echo "        $(basename "$f"): $(cat "$f")"
     done
+    if [ -x "$HOST_LIMIT" ]; then
+        # Fresh memory: on some hosts (nested virtualization, memory the
+        # hypervisor reclaimed) its first touch costs seconds per GiB, and
+        # it changes from minute to minute as memory is freed and reused.
+        echo "        first touch of fresh memory, ms/GiB: anonymous+THP" \
+            "$(host_limit_ms touch first_touch_ms_per_gib 1G)," \
+            "memfd $(host_limit_ms touch first_touch_ms_per_gib 1G \
+                memory-backend-memfd,id=m,size=1G)," \
+            "warm copy $(host_limit_ms touch warm_copy_ms 1G)"
+    fi
     echo "        accelerators: hop $HOP_ACCEL, QEMU $QEMU_ACCEL ($BENCH_ACCEL_WHY)"
     echo "        $(qemu-system-x86_64 --version | head -1)"
 }

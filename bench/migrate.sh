@@ -2,6 +2,7 @@
 # Live migration, hop against QEMU, side by side on this machine.
 #
 #   bench/migrate.sh [-n RUNS] [-r ROW_REGEX] [-a emu|kvm|auto]
+#                    [-b ram|memfd|file]
 #
 # Every row runs hop and QEMU alternately (A B A B ...), RUNS times each
 # (default 3), each run with a freshly started source and destination,
@@ -26,26 +27,42 @@
 # both under KVM only where it has hardware virtualization, else hop's emu
 # beside QEMU's TCG; in filled rows the source is stopped, so this only
 # changes how fast the guest fills memory.
+# -b puts guest RAM of both tools on the same memory backend (-object
+# memory-backend-*,... -machine memory-backend=mem); default: each tool's
+# default (anonymous memory with MADV_HUGEPAGE for both).
+# Host limit: before every pair of runs, bench/host-limit streams the
+# row's RAM size from filled memory through a unix socket into fresh
+# memory, both of the row's backend (file rows: writes it to a file, reads
+# it back into fresh memory); the row prints its median beside the tools'
+# figures.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
 RUNS=3
 ROWS=.
 ACCEL=auto
-while getopts "n:r:a:" o; do
+BACKEND=
+while getopts "n:r:a:b:" o; do
     case $o in
     n) RUNS=$OPTARG ;;
     r) ROWS=$OPTARG ;;
     a) ACCEL=$OPTARG ;;
-    *) sed -n '2,4p' "$0"; exit 2 ;;
+    b) BACKEND=$OPTARG ;;
+    *) sed -n '2,5p' "$0"; exit 2 ;;
     esac
 done
+case $BACKEND in
+"" | ram | memfd | file) ;;
+*) echo "unknown backend '$BACKEND' (ram, memfd or file)" >&2; exit 2 ;;
+esac
+make -s -j2 build/hop build/bench/host-limit >/dev/null || exit 1
 
 HOP=${HOP:-$PWD/build/hop}
 FW=$PWD/build/machine/firmware
 PY=/usr/bin/python3
 MIGRUN="$PY $PWD/bench/migrun.py"
 QEMU=qemu-system-x86_64
+HOST_LIMIT=$PWD/build/bench/host-limit
 . bench/lib-host.sh
 bench_pick_accel "$ACCEL" || exit 2
 ACCEL=$HOP_ACCEL
@@ -70,6 +87,14 @@ for f in "$HOP" "$FW/memtest.bin" "$FW/counter.bin"; do
 done
 command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 1; }
 
+# backend_spec MEM: the -object value for -b, empty without it.
+backend_spec() {
+    [ -n "$BACKEND" ] || return 0
+    local extra=
+    [ "$BACKEND" = file ] && extra=",mem-path=$W"
+    printf 'memory-backend-%s,id=mem,size=%s%s' "$BACKEND" "$1" "$extra"
+}
+
 # vm_cmd TOOL NAME MEM FIRMWARE [incoming]: the command line of a machine.
 vm_cmd() {
     local tool=$1 name=$2 mem=$3 fw=$4 inc=${5:-}
@@ -80,6 +105,8 @@ vm_cmd() {
     else
         printf '%s' "$QEMU -accel $QACCEL -kernel $FW/$fw.bin -m $mem -display none -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
     fi
+    [ -n "$BACKEND" ] &&
+        printf ' -object %s -machine memory-backend=mem' "$(backend_spec "$mem")"
     [ -n "$inc" ] && printf ' -S -incoming defer'
     return 0
 }
@@ -159,7 +186,7 @@ for line in open(sys.argv[1]):
     d = json.loads(line)
     k = sys.argv[2]
     if k == "MBps":
-        v = d["transferred"] / d["total_ms"] / 1000 if d.get("total_ms") else None
+        v = d["transferred"] / d["total_ms"] / 1000 if d.get("total_ms") and d.get("transferred") else None
     else:
         v = d.get(k)
     if v is not None:
@@ -177,6 +204,28 @@ a, b = sys.argv[1], sys.argv[2]
 print("%.2f" % (float(a) / float(b)) if a not in ("-", "0") and b not in ("-", "0") else "-")' "$1" "$2"
 }
 
+# limit_run KIND MEM: one host-limit measurement as a JSON line.
+limit_run() {
+    local kind=$1 mem=$2 spec
+    spec=$(backend_spec "$mem")
+    if [ "$kind" = file ]; then
+        local save load
+        save=$(host_limit_ms save write_ms "$mem" "$W/limit.file" ${spec:+"$spec"})
+        load=$(host_limit_ms load load_ms "$mem" "$W/limit.file" ${spec:+"$spec"})
+        rm -f "$W/limit.file"
+        if [ "$save" = - ] || [ "$load" = - ]; then
+            echo '{}'
+        else
+            echo "{\"wall_ms\": $save, \"load_ms\": $load, \"roundtrip_ms\": $((save + load))}"
+        fi
+    else
+        local ms
+        ms=$(host_limit_ms stream stream_ms "$mem" ${spec:+"$spec"})
+        [ "$ms" = - ] && ms=null
+        echo "{\"total_ms\": $ms, \"wall_ms\": $ms}"
+    fi
+}
+
 # row NAME KIND MEM [caps/params...]
 row() {
     local name=$1 kind=$2 mem=$3
@@ -186,8 +235,10 @@ row() {
     [ "$kind" = zero ] && fw=counter
     : >"$W/hop.jsonl"
     : >"$W/qemu.jsonl"
+    : >"$W/limit.jsonl"
     local i t
     for i in $(seq "$RUNS"); do
+        [ "$kind" = zero ] || limit_run "$kind" "$mem" >>"$W/limit.jsonl"
         for t in hop qemu; do
             local r
             if ! r=$(one_run "$t" "$kind" "$mem" "$@"); then
@@ -206,23 +257,29 @@ row() {
     local keys="total_ms downtime_ms MBps wall_ms"
     [ "$kind" = dirty ] && keys="$keys throttle"
     [ "$kind" = file ] && keys="wall_ms load_ms roundtrip_ms MBps"
-    printf '   %-14s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
+    printf '   %-14s %-22s %-22s %-9s %-20s %s\n' "" "hop median (min-max)" \
+        "QEMU median (min-max)" "hop/QEMU" "host limit (min-max)" "hop/limit"
     local k
     for k in $keys; do
-        local h q
+        local h q l lim= hl=
         read -r -a h < <(stats "$W/hop.jsonl" "$k")
         read -r -a q < <(stats "$W/qemu.jsonl" "$k")
-        printf '   %-14s %-24s %-24s %s\n' "$k" "${h[0]} (${h[1]}-${h[2]})" \
-            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")"
+        read -r -a l < <(stats "$W/limit.jsonl" "$k")
+        if [ "${l[0]}" != - ]; then
+            lim="${l[0]} (${l[1]}-${l[2]})"
+            hl=$(ratio "${h[0]}" "${l[0]}")
+        fi
+        printf '   %-14s %-22s %-22s %-9s %-20s %s\n' "$k" "${h[0]} (${h[1]}-${h[2]})" \
+            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")" "$lim" "$hl"
     done
 }
 
 echo "# hop vs QEMU live migration, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_host_facts | sed 's/^/# /'
-echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs each, alternating"
+echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs each, alternating; memory backend: ${BACKEND:-default}"
 echo "# total/downtime/wall in ms, MBps = transferred bytes / total time in MB/s"
-echo "# reproduce one row: bench/migrate.sh -n $RUNS -a $ACCEL -r 'ROW NAME'"
+echo "# reproduce one row: bench/migrate.sh -n $RUNS -a $ACCEL${BACKEND:+ -b $BACKEND} -r 'ROW NAME'"
 
 row "filled 1G, default downtime (300 ms)" filled 1G
 row "filled 1G, downtime 30 ms" filled 1G --param downtime-limit=30

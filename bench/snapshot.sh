@@ -143,4 +143,4 @@ printf '%-8s %10d MiB %10d MiB %10.2f   (image growth per savevm)\n' growth \
 echo
 echo "all runs (s): hop savevm${times[hop-savevm]}; QEMU savevm${times[qemu-savevm]}"
 echo "              hop loadvm${times[hop-loadvm]}; QEMU loadvm${times[qemu-loadvm]}"
-qemu-img check -q "$dir/hop.qcow2" && echo "qemu-img check: hop's image is clean"
+qemu-img check -U -q "$dir/hop.qcow2" && echo "qemu-img check: hop's image is clean"
