@@ -132,8 +132,8 @@ static void stream(uint64_t size, const char *spec)
     pthread_create(&t, NULL, write_all, &w);
     uint64_t got = 0;
     while (got < size) {
-        ssize_t n = read(sv[0], m.host + got,
-                         size - got < CHUNK ? size - got : CHUNK);
+        ssize_t n =
+            read(sv[0], m.host + got, size - got < CHUNK ? size - got : CHUNK);
         if (n <= 0) {
             die("read", NULL);
         }
@@ -164,8 +164,7 @@ static void save(uint64_t size, const char *file, const char *spec)
         die(file, NULL);
     }
     close(fd);
-    printf("{\"save_ms\": %.0f, \"write_ms\": %.0f}\n", ms_since(t0),
-           written);
+    printf("{\"save_ms\": %.0f, \"write_ms\": %.0f}\n", ms_since(t0), written);
     mem_mapping_unmap(&src);
 }
 

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 mem=${2:-1G}
 . bench/lib-host.sh
-make -s -j2 build/hop >/dev/null
+make -s -j2 build/hop build/bench/host-limit >/dev/null
 fw=build/machine/firmware/memtest.bin
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hop-snapshot-bench.XXXXXX")
 pids=()
@@ -99,6 +99,11 @@ done
 
 bench_host_facts
 echo "guest:  memtest, -m $mem; qcow2 1 GiB made by qemu-img"
+# The floor on this disk: the same bytes written to a file here and
+# flushed (savevm), and read back into memory (loadvm).
+limit_save=$(host_limit_ms save save_ms "$mem" "$dir/limit.file")
+limit_load=$(host_limit_ms load load_ms "$mem" "$dir/limit.file")
+rm -f "$dir/limit.file"
 
 declare -A times
 size() { stat -c %s "$1"; }
@@ -129,12 +134,15 @@ for i in $(seq "$runs"); do
 done
 
 median() { printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-printf '\n%-8s %14s %14s %10s\n' "" "hop" "QEMU" "hop/QEMU"
+printf '\n%-8s %14s %14s %10s %14s %10s\n' "" "hop" "QEMU" "hop/QEMU" "host limit" "hop/limit"
 for op in savevm loadvm; do
     h=$(median "${times[hop-$op]}")
     q=$(median "${times[qemu-$op]}")
-    printf '%-8s %12.3f s %12.3f s %10.2f\n' "$op" "$h" "$q" \
-        "$(echo "$h / $q" | bc -l)"
+    l=$limit_save
+    [ "$op" = loadvm ] && l=$limit_load
+    l=$(echo "${l/-/0} / 1000" | bc -l)
+    printf '%-8s %12.3f s %12.3f s %10.2f %12.3f s %10.2f\n' "$op" "$h" "$q" \
+        "$(echo "$h / $q" | bc -l)" "$l" "$(echo "if ($l > 0) $h / $l else 0" | bc -l)"
 done
 h=$(median "${times[hop-growth]}")
 q=$(median "${times[qemu-growth]}")

@@ -301,11 +301,13 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
 
 /* What one measurement period compares with the last. */
 struct period {
-    uint64_t start;     /* clock_mono_ns() */
-    uint64_t bytes;     /* sent when it started */
-    uint64_t bandwidth; /* bytes per second, last period */
-    uint64_t pages;     /* RAM pages sent when it started */
-    int strikes;        /* for auto-converge */
+    uint64_t first;       /* clock_mono_ns() when iterating began */
+    uint64_t first_bytes; /* sent then */
+    uint64_t start;       /* clock_mono_ns() */
+    uint64_t bytes;       /* sent when it started */
+    uint64_t bandwidth;   /* bytes per second, last period */
+    uint64_t pages;       /* RAM pages sent when it started */
+    int strikes;          /* for auto-converge */
 };
 
 /* Bytes sent: the main stream plus the RAM sent on multifd channels
@@ -350,9 +352,25 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
     /* max-bandwidth and downtime-limit may change while we run. */
     apply_rate_limit(mig, f);
     uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
-    /* Converged: what is left goes within the downtime limit. */
+    /* Converged: what is left goes within the downtime limit, at the
+     * lower of the last period's rate and the rate so far: a destination
+     * that slows down (fresh memory, a busy host) must not turn a short
+     * fast period into a long downtime. */
+    uint64_t since = now - pd->first;
+    if (since > 0 && total_bytes > pd->first_bytes) {
+        uint64_t average =
+            (total_bytes - pd->first_bytes) * 1000000000ull / since;
+        if (average < bandwidth) {
+            bandwidth = average;
+        }
+    }
+    /* And never before every page went once: stopping the guest in the
+     * middle of the first pass would send the rest of RAM in the
+     * downtime, on a rate measured over a tenth of a second. */
+    bool first_pass_done = st.passes > 0;
     return pending == 0 ||
-        (bandwidth && pending <= bandwidth * limit_ms / 1000);
+        (first_pass_done && bandwidth &&
+         pending <= bandwidth * limit_ms / 1000);
 }
 
 /* Iteration phase: send while the guest runs, until converged. */
@@ -364,6 +382,8 @@ static bool iterate(struct migration *mig, Channel *f, Error **errp)
         .start = clock_mono_ns(),
         .bytes = bytes_sent(f, &st0),
     };
+    pd.first = pd.start;
+    pd.first_bytes = pd.bytes;
     for (;;) {
         if (atomic_load(&mig->cancel)) {
             error_setg(errp, "cancelled");

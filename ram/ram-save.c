@@ -216,6 +216,7 @@ static bool end_of_pass(struct ram_state *rs, Error **errp)
     if (!count_dirty(rs, errp)) {
         return false;
     }
+    rs->stats.passes++;
     uint64_t now = clock_mono_ns();
     if (rs->pass_start_ns && now > rs->pass_start_ns) {
         rs->stats.dirty_pages_rate =

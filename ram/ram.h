@@ -34,7 +34,8 @@ struct ram_stats {
     uint64_t xbzrle_overflow;
     uint64_t xbzrle_pages_checked; /* lookups, for the miss rate */
     uint64_t xbzrle_raw_bytes;     /* page bytes the deltas stood for */
-    uint64_t dirty_sync_count;     /* bitmap passes */
+    uint64_t dirty_sync_count;     /* dirty log syncs */
+    uint64_t passes;               /* walks over every block finished */
     uint64_t dirty_pages_rate;     /* pages dirtied per second, last pass */
     uint64_t remaining;            /* bytes still dirty */
     uint64_t total;                /* bytes of all blocks */

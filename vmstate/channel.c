@@ -378,8 +378,10 @@ const uint8_t *chan_get_in_place(Channel *f, size_t len)
     uint64_t start = f->pos;
     if (!reader_ok(f) || len > CHAN_BUF_SIZE) {
         if (!f->err) {
-            chan_set_error(f, "%s: %zu bytes at offset %llu do not fit the "
-                           "buffer", f->name, len, (unsigned long long)start);
+            chan_set_error(f,
+                           "%s: %zu bytes at offset %llu do not fit the "
+                           "buffer",
+                           f->name, len, (unsigned long long)start);
         }
         return NULL;
     }
