@@ -286,6 +286,8 @@ bad_options() {
         -object memory-backend-ram,id=m,size=32M "${m[@]}"
     bad_options 1 "memory backend 'm': cannot open '$D/none/ram': No such file or directory" \
         -object "memory-backend-file,id=m,size=32M,mem-path=$D/none/ram" "${m[@]}"
+    bad_options 1 "memory backend 'm': cannot open '$D/none/': No such file or directory" \
+        -object "memory-backend-file,id=m,size=32M,mem-path=$D/none/" "${m[@]}"
 }
 
 @test "memfd hugetlb=on with no huge pages reserved: the error says so" {

@@ -446,9 +446,10 @@ static void test_backend_size_must_match(void **state)
 static void test_file_backend_errors(void **state)
 {
     struct fixture *fx = *state;
-    /* A directory that does not exist: the error says it is not there. */
-    const char *paths[] = { "/none/ram" };
-    for (int i = 0; i < 1; i++) {
+    /* A directory that does not exist, spelled as a file in it or as
+     * the directory itself: the error says it is not there. */
+    const char *paths[] = { "/none/ram", "/none/" };
+    for (int i = 0; i < 2; i++) {
         char p[256];
         snprintf(p, sizeof(p), "%s%s", fx->dir, paths[i]);
         struct mem_backend be =
