@@ -315,6 +315,8 @@ bad_options() {
         skip "32 more 2 MiB huge pages cannot be reserved here (vm.nr_hugepages)"
     fi
     migrate_between memfd-hugetlb default
+    run hop_mon src "info ramblock"
+    assert_output --regexp 'pc\.ram +2 MiB '
     # The huge pages go back with the source; the guest runs on and
     # moves onto them again.
     hop_mon src quit
