@@ -235,6 +235,30 @@ zero_guest_moves() {
     zero_guest_moves default memfd-shared
 }
 
+@test "a destination on a file that already holds data: the source's zero pages are zeros there" {
+    local bytes share
+    bytes=$(mem_bytes 32M)
+    hop_start src -guest counter -m 32M
+    wait_serial src "counter: 2" 20
+    for share in on off; do
+        head -c "$bytes" /dev/zero | tr '\0' '\377' >"$D/old-$share.ram"
+        hop_start "dst-$share" -guest counter -S -incoming "unix:$D/$share.sock" \
+            -object "memory-backend-file,id=m,size=32M,mem-path=$D/old-$share.ram,share=$share" \
+            -machine memory-backend=m
+    done
+    hop_mon src stop "pmemsave 0 $bytes \"$D/src.ram\""
+    for share in on off; do
+        run hop_mon src "migrate_set_parameter max-bandwidth 0" \
+            "migrate unix:$D/$share.sock" "info migrate"
+        assert_line "Migration status: completed"
+        wait_for "hop_mon dst-$share 'info status' | grep -qx 'VM status: paused'" 60
+        hop_mon "dst-$share" "pmemsave 0 $bytes \"$D/dst-$share.ram\""
+        cmp "$D/src.ram" "$D/dst-$share.ram"
+    done
+    # With share=on the file took the guest's memory.
+    cmp "$D/src.ram" "$D/old-on.ram"
+}
+
 # bad_options STATUS MESSAGE HOP-RUN-ARGS...: hop run stops with STATUS
 # and first says MESSAGE, on one line, without crashing.
 bad_options() {
