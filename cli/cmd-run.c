@@ -352,13 +352,14 @@ const struct cli_option cli_run_options[] = {
               "[,hugetlb=on] or memory-backend-file,mem-path=PATH"
               "[,share=on];\nall take prealloc=on",
       .man = "A memory backend, used as guest RAM with\n"
-             ".BR \"-machine memory-backend=\"\fIID\fR:\n"
-             ".B memory-backend-ram\n(anonymous private memory with "
+             ".BR \"\\-machine memory\\-backend=\"\\fIID\\fR:\n"
+             ".B memory\\-backend\\-ram\n(anonymous private memory with "
              "transparent huge pages where the host allows\nthem, also the "
              "default without this option),\n"
-             ".B memory-backend-memfd\n(a memfd, shared unless\n"
+             ".B memory\\-backend\\-memfd\n(a memfd, shared unless\n"
              ".BR share=off ;\n.B hugetlb=on\nputs it on huge pages), or\n"
-             ".B memory-backend-file\n(the file\n.BR mem-path= \fIPATH\fR,\n"
+             ".B memory\\-backend\\-file\n(the file\n"
+             ".BR mem\\-path= \\fIPATH\\fR,\n"
              "or an unlinked file in it when it is a directory such as a "
              "hugetlbfs mount;\nprivate unless\n.BR share=on ).\n"
              ".BR size=\nis required;\n.B prealloc=on\nmakes every page "
@@ -368,7 +369,7 @@ const struct cli_option cli_run_options[] = {
       .metavar = "memory-backend=ID",
       CALL(opt_machine),
       .help = "guest RAM on the -object with that id (-m may be left out)",
-      .man = "Guest RAM on the memory backend\n.IR ID ;\n.B -m\nmay be "
+      .man = "Guest RAM on the memory backend\n.IR ID ;\n.B \\-m\nmay be "
              "left out, and must match the backend's size when given.\n" },
     { .name = "-mem-prealloc",
       .arg = CLI_ARG_NONE,

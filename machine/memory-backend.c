@@ -213,12 +213,16 @@ static uint64_t default_huge_page_size(void)
 }
 
 /* An fd for the file backend: mem-path itself, or an unlinked file in it
- * when it is a directory (as QEMU does for hugetlbfs mounts). */
+ * when it is a directory (as QEMU does for hugetlbfs mounts).  A trailing
+ * '/' names a directory even when it is missing, so the error says so
+ * rather than that a directory cannot be opened as a file. */
 static int open_mem_path(const struct mem_backend *be, Error **errp)
 {
     struct stat st;
     int fd;
-    if (stat(be->mem_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    size_t len = strlen(be->mem_path);
+    if ((len && be->mem_path[len - 1] == '/') ||
+        (stat(be->mem_path, &st) == 0 && S_ISDIR(st.st_mode))) {
         char tmpl[4200];
         snprintf(tmpl, sizeof(tmpl), "%s/hop_%s.XXXXXX", be->mem_path, be->id);
         fd = mkostemp(tmpl, O_CLOEXEC);

@@ -193,7 +193,8 @@ HMP(hmp_info_ramblock)
     for (int i = 0; i < mem->nblocks; i++) {
         struct ram_block *b = mem->blocks[i];
         char psize[32];
-        print_size(psize, sizeof(psize), RAM_PAGE_SIZE);
+        /* The backend's pages: 2 MiB on hugetlb, as QEMU shows. */
+        print_size(psize, sizeof(psize), b->map.page_size);
         mon_printf(mon,
                    "%24s %8s  0x%016" PRIx64 " 0x%016" PRIx64 " 0x%016" PRIx64
                    " 0x%016" PRIxPTR " %3s\n",

@@ -48,8 +48,9 @@ struct ram_state {
     struct ram_chan_source src;
     struct ram_reader reader;
     int block_map[RAM_MAX_BLOCKS * 4]; /* stream block -> our block */
-    /* One bit per page written by this load: zero pages elsewhere need
-     * no write, and the memory behind them stays unallocated. */
+    /* One bit per page written by this load or holding data before it:
+     * zero pages elsewhere need no write, and the memory behind them
+     * stays unallocated. */
     unsigned long *received[RAM_MAX_BLOCKS];
     struct multifd_recv *mfd_recv;
 };

@@ -159,6 +159,26 @@ bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp)
     return ok;
 }
 
+/* Pages of b that may hold data before anything arrives count as
+ * received, so a zero page clears them: a file backend's earlier
+ * contents, the firmware the machine loaded.  Only memory that reads as
+ * zeros already is left alone.  Asking does not touch the memory. */
+static void mark_held_data(struct ram_state *rs, int block)
+{
+    struct ram_block *b = rs->mem->blocks[block];
+    uint8_t vec[1024];
+    for (uint64_t first = 0; first < b->npages; first += sizeof(vec)) {
+        uint64_t n =
+            b->npages - first < sizeof(vec) ? b->npages - first : sizeof(vec);
+        bool known = ram_block_may_hold_data(rs->mem, b, first, n, vec);
+        for (uint64_t i = 0; i < n; i++) {
+            if (!known || vec[i]) {
+                mark_received(rs, block, first + i);
+            }
+        }
+    }
+}
+
 void ram_state_set_fresh(struct ram_state *rs, bool fresh)
 {
     for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
@@ -172,6 +192,7 @@ void ram_state_set_fresh(struct ram_state *rs, bool fresh)
         uint64_t words = (rs->mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
             RAM_BITS_PER_WORD;
         rs->received[i] = xcalloc(words, sizeof(unsigned long));
+        mark_held_data(rs, i);
     }
 }
 

@@ -48,9 +48,12 @@ void ram_state_free(struct ram_state *rs);
 bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
                          Error **errp);
 void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st);
-/* Loading into memory nobody wrote yet (an incoming migration): zero
- * pages are skipped, not written, so that memory stays unallocated.
- * Otherwise (loadvm) zero pages clear whatever the page held. */
+/* Loading into a machine that has not run (an incoming migration): zero
+ * pages are skipped, not written, where the memory reads as zeros already
+ * (it stays unallocated), and clear pages that may hold data (a file
+ * backend's earlier contents, the loaded firmware; every page, where the
+ * backend cannot tell).  Otherwise (loadvm) zero pages clear whatever the
+ * page held. */
 void ram_state_set_fresh(struct ram_state *rs, bool fresh);
 /* multifd, sending: pages of the passes go over the connections fds
  * (taken over, closed on failure; each has sent its header, see

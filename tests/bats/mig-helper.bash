@@ -91,13 +91,16 @@ serial_grows() {
 
 # migrate_running ACCEL DST_URI SRC_URI [monitor commands before migrate]:
 # a running memtest source moves into a -S destination; both are checked.
+# The arrays MIG_SRC_ARGS and MIG_DST_ARGS, when set, add hop run options
+# to either side (a memory backend, say).
 migrate_running() {
     local accel=$1 dst_uri=$2 src_uri=$3
     shift 3
     local mem
     mem=$(mig_mem "$accel")
-    hop_start dst -accel "$accel" -m "$mem" -S -incoming "$dst_uri"
-    hop_start src -accel "$accel" -m "$mem"
+    hop_start dst -accel "$accel" -m "$mem" "${MIG_DST_ARGS[@]}" -S \
+        -incoming "$dst_uri"
+    hop_start src -accel "$accel" -m "$mem" "${MIG_SRC_ARGS[@]}"
     wait_filled src
     # memtest rewrites all of its memory in every pass: on a slow host (or
     # under a sanitizer) a 300 ms downtime never converges, and these tests

@@ -4,6 +4,7 @@
 # what hop wrote, and hop reads and edits what QEMU wrote.
 
 load helper
+load snap-helper
 
 setup() {
     hop_sandbox
@@ -23,41 +24,9 @@ kvm_or_skip() {
     fi
 }
 
-# qemu-img check must find no corruption (leaks, exit 3, are allowed).
-# -U: the image may be held by a running hop (which locks it as QEMU does).
-image_ok() {
-    run qemu-img check -U "$1"
-    if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
-        echo "$output" >&2
-        return 1
-    fi
-}
-
 # snapshot names as qemu-img lists them, one per line
 qemu_tags() {
     qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }'
-}
-
-# stop, dump memory and registers, savevm TAG, dump again: NAME.ram/.regs
-save_paused() {
-    local vm=$1 tag=$2 mem=$3
-    hop_mon "$vm" stop "pmemsave 0 $mem \"$D/$tag.ram\"" "info registers" \
-        >"$D/$tag.regs"
-    run hop_mon "$vm" "savevm $tag"
-    assert_success
-    refute_output --partial Error
-}
-
-# stop, loadvm TAG, dump, compare with what save_paused kept
-load_and_compare() {
-    local vm=$1 tag=$2 mem=$3
-    run hop_mon "$vm" stop "loadvm $tag" "info status"
-    refute_output --partial Error
-    assert_line "VM status: paused"
-    hop_mon "$vm" "pmemsave 0 $mem \"$D/$tag.back\"" "info registers" \
-        >"$D/$tag.regs2"
-    cmp "$D/$tag.ram" "$D/$tag.back"
-    diff "$D/$tag.regs" "$D/$tag.regs2"
 }
 
 roundtrip() {

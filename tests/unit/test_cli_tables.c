@@ -245,6 +245,46 @@ static void test_parser_follows_the_table(void **state)
     assert_string_equal(out.file, "x.img");
 }
 
+/* The first control character in text other than a newline (a roff
+ * escape written as "\fI" in C is a form feed), or NULL. */
+static const char *control_char(const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p < 0x20 && *p != '\n') {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void no_control_chars(const char *what, const char *text)
+{
+    const char *bad = control_char(text);
+    if (bad) {
+        const char *line = bad;
+        while (line > text && line[-1] != '\n') {
+            line--;
+        }
+        const char *end = strchr(bad, '\n');
+        fail_msg("%s: byte 0x%02x at offset %td, in the line \"%.*s\"", what,
+                 (unsigned char)*bad, bad - text,
+                 (int)((end ? end : bad + strlen(bad)) - line), line);
+    }
+}
+
+/* What the tables print is text: the man page and every --help. */
+static void test_texts_have_no_control_characters(void **state)
+{
+    char *page = capture(print_page, NULL);
+    no_control_chars("hop(1)", page);
+    free(page);
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        char *help = capture(print_help, c);
+        no_control_chars(c->name, help);
+        free(help);
+    }
+}
+
 /* man/hop.1 is what the tables generate: run `make man` after changing
  * a table. */
 static void test_committed_page_is_up_to_date(void **state)
@@ -275,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_help_comes_from_the_table),
         cmocka_unit_test(test_parser_follows_the_table),
         cmocka_unit_test(test_committed_page_is_up_to_date),
+        cmocka_unit_test(test_texts_have_no_control_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,8 +98,14 @@ static void test_memory_dirty_bits(void **state)
 static void test_memory_is_shareable_memfd(void **state)
 {
     Error *err = NULL;
-    struct machine_memory *mem = memory_new(4u << 20, NULL, &err);
+    /* Guest RAM is anonymous by default; a memfd backend shares it. */
+    struct mem_backend be;
+    assert_true(
+        mem_backend_parse(&be, "memory-backend-memfd,id=m,size=4M", &err));
+    struct machine_memory *mem = memory_new(4u << 20, &be, &err);
+    assert_non_null(mem);
     struct ram_block *b = memory_main_block(mem);
+    assert_true(b->fd >= 0);
     /* Another mapping of the fd (what a second process gets) sees the
      * guest's bytes. */
     uint8_t *other = mmap(NULL, b->size, PROT_READ, MAP_SHARED, b->fd, 0);
