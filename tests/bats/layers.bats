@@ -6,7 +6,7 @@
 load helper
 
 LAYERS=(
-    "cli"
+    "cli bench"
     "monitor"
     "core"
     "migration snapshot"
