@@ -118,6 +118,43 @@ rss_kib() {
     migrate_between memfd-prealloc default
 }
 
+@test "multifd with 2 channels: memfd share=on -> file in a directory, memory equal" {
+    backend_args memfd-shared src
+    MIG_SRC_ARGS=("${BE[@]}")
+    backend_args file-dir dst
+    MIG_DST_ARGS=("${BE[@]}")
+    migrate_running emu "unix:$D/mig.sock" "unix:$D/mig.sock" \
+        "migrate_set_capability multifd on" \
+        "migrate_set_parameter multifd-channels 2"
+    run hop_mon src "info migrate"
+    assert_output --regexp "multifd bytes: [1-9][0-9]* kbytes"
+    on_backend dst file-dir dst
+}
+
+@test "xbzrle: file path share=on -> memfd share=off, memory equal" {
+    backend_args file-shared src
+    MIG_SRC_ARGS=("${BE[@]}")
+    backend_args memfd-private dst
+    MIG_DST_ARGS=("${BE[@]}")
+    migrate_running emu "unix:$D/mig.sock" "unix:$D/mig.sock" \
+        "migrate_set_capability xbzrle on"
+}
+
+@test "file: saved from memfd share=off, loaded into a shared file, memory equal" {
+    backend_args memfd-private src
+    hop_start src -m 64M "${BE[@]}"
+    wait_filled src
+    run hop_mon src "migrate_set_parameter max-bandwidth 0" \
+        "migrate file:$D/f.mig" "info migrate" "info status"
+    assert_line "Migration status: completed"
+    assert_line "VM status: paused (postmigrate)"
+    backend_args file-shared dst
+    hop_start dst -m 64M "${BE[@]}" -S -incoming "file:$D/f.mig"
+    compare_machines src dst 64M
+    # The shared file holds what was loaded.
+    cmp "$D/src.ram" "$D/dst.ram-file"
+}
+
 @test "-mem-prealloc and prealloc=on make all of guest RAM resident at start" {
     local kind
     for kind in default-prealloc memfd-prealloc file-shared default; do
