@@ -333,6 +333,7 @@ bool mem_backend_map(const struct mem_backend *be, const char *name,
         error_prepend(errp, "memory backend '%s': prealloc: ", be->id);
         goto fail;
     }
+    map->prealloc = be->prealloc;
     return true;
 fail:
     mem_mapping_unmap(map);

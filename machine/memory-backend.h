@@ -54,6 +54,7 @@ struct mem_mapping {
     int fd;         /* -1 for anonymous memory */
     bool shared;    /* MAP_SHARED: the fd's pages are the guest's */
     bool anonymous; /* private pages start as zeros (ram; memfd share=off) */
+    bool prealloc;  /* every page was made resident at creation */
     uint64_t page_size; /* host page size backing it (4 KiB or huge) */
 };
 

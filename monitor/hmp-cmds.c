@@ -204,6 +204,31 @@ HMP(hmp_info_ramblock)
     }
 }
 
+/* QEMU's layout, then hop's type and page size. */
+HMP(hmp_info_memdev)
+{
+    json_t *r = call(mon, qmp_query_memdev, NULL);
+    size_t i;
+    json_t *m;
+    json_array_foreach(r, i, m)
+    {
+        bool prealloc = json_is_true(json_object_get(m, "prealloc"));
+        bool share = json_is_true(json_object_get(m, "share"));
+        mon_printf(mon,
+                   "memory backend: %s\n  size:  %" JSON_INTEGER_FORMAT "\n"
+                   "  merge: true\n  dump: true\n  prealloc: %s\n"
+                   "  share: %s\n  reserve: true\n  policy: default\n"
+                   "  host nodes: \n  type: %s\n"
+                   "  page size: %" JSON_INTEGER_FORMAT "\n\n",
+                   json_string_value(json_object_get(m, "id")),
+                   json_integer_value(json_object_get(m, "size")),
+                   prealloc ? "true" : "false", share ? "true" : "false",
+                   json_string_value(json_object_get(m, "x-hop-type")),
+                   json_integer_value(json_object_get(m, "x-hop-page-size")));
+    }
+    json_decref(r);
+}
+
 HMP(hmp_info_block)
 {
     const BlockDev *bs = machine_drive(session_machine(SESSION(mon)));

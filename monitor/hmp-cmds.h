@@ -16,6 +16,7 @@ HMP(hmp_info_name);
 HMP(hmp_info_cpus);
 HMP(hmp_info_registers);
 HMP(hmp_info_ramblock);
+HMP(hmp_info_memdev);
 HMP(hmp_info_block);
 HMP(hmp_info_mice);
 HMP(hmp_info_history);

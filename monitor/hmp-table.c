@@ -23,6 +23,7 @@ const struct mon_cmd hmp_info_commands[] = {
       hmp_info_registers },
     { "ramblock", NULL, NULL, "display system ramblock information", NULL,
       hmp_info_ramblock },
+    { "memdev", NULL, NULL, "show memory backends", NULL, hmp_info_memdev },
     { "block", NULL, NULL, "show the block devices", NULL, hmp_info_block },
     { "mice", NULL, NULL, "show which guest mouse is receiving events", NULL,
       hmp_info_mice },

@@ -63,6 +63,26 @@ QMP_FN(qmp_query_uuid)
     return json_pack("{s:s}", "UUID", text);
 }
 
+/* Guest RAM's memory backends as QEMU's Memdev list, with hop's type
+ * and page size beside QEMU's members. */
+QMP_FN(qmp_query_memdev)
+{
+    struct machine_memory *mem = machine_memory(session_machine(s));
+    json_t *list = json_array();
+    for (int i = 0; i < mem->nblocks; i++) {
+        const struct ram_block *b = mem->blocks[i];
+        json_array_append_new(
+            list,
+            json_pack("{s:s,s:I,s:b,s:b,s:b,s:b,s:b,s:[],s:s,s:s,s:I}", "id",
+                      b->backend_id, "size", (json_int_t)b->size, "merge", 1,
+                      "dump", 1, "prealloc", b->map.prealloc, "share",
+                      b->map.shared, "reserve", 1, "host-nodes", "policy",
+                      "default", "x-hop-type", mem_backend_type_name(b->kind),
+                      "x-hop-page-size", (json_int_t)b->map.page_size));
+    }
+    return list;
+}
+
 /* One drive as QEMU's BlockInfo: the parts hop has.  A drive handed over
  * to a migration's destination (inactive) has no metadata open: its
  * image shows no size or snapshots until it is taken back. */

@@ -23,6 +23,7 @@ QMP_FN(qmp_human_monitor_command);
 QMP_FN(qmp_query_accel);
 QMP_FN(qmp_query_kvm);
 QMP_FN(qmp_query_uuid);
+QMP_FN(qmp_query_memdev);
 QMP_FN(qmp_query_block);
 
 /* QMP describing itself (monitor/qmp-schema.c). */

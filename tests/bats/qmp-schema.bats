@@ -160,6 +160,39 @@ print("ok", len(schema), len(commands), len(events))
     assert_output '{"UUID": "00000000-0000-0000-0000-000000000000"}'
 }
 
+@test "query-memdev and info memdev: what QEMU 7.2 answers for the same options" {
+    need_qemu_system
+    local opts
+    for opts in "" "-object memory-backend-memfd,id=m,size=64M,prealloc=on -machine memory-backend=m" \
+        "-object memory-backend-file,id=f,size=64M,mem-path=$D,share=on -machine memory-backend=f"; do
+        hop_stop_all
+        rm -f "$D/qmp.sock" "$D/qemu.sock"
+        # shellcheck disable=SC2086
+        hop_start vm -m 64M -qmp "unix:$D/qmp.sock,server,nowait" $opts
+        wait_for "[ -S '$D/qmp.sock' ]" 10
+        # shellcheck disable=SC2086
+        timeout 60 qemu-system-x86_64 -display none -S -m 64M $opts \
+            -qmp "unix:$D/qemu.sock,server,nowait" &
+        wait_for "[ -S '$D/qemu.sock' ]" 20
+        run timeout 60 "$PY" - "$D/qmp.sock" "$D/qemu.sock" <<'PY'
+import json, sys, qmp
+hop, qemu = (qmp.Client(p) for p in sys.argv[1:3])
+h, q = hop.execute("query-memdev"), qemu.execute("query-memdev")
+# QEMU's members, equal; hop adds its own under x-hop-.
+assert [{k: v for k, v in m.items() if not k.startswith("x-hop-")}
+        for m in h] == q, (h, q)
+assert all(m["x-hop-type"].startswith("memory-backend-") for m in h), h
+hi = hop.execute("human-monitor-command", {"command-line": "info memdev"})
+qi = qemu.execute("human-monitor-command", {"command-line": "info memdev"})
+# QEMU's lines, in its order, with hop's two after "host nodes".
+keep = [l for l in hi.splitlines() if not l.startswith(("  type:", "  page size:"))]
+assert keep == qi.splitlines(), (hi, qi)
+qemu.execute("quit")
+PY
+        assert_success
+    done
+}
+
 # check_block OUTPUT-OF-query-block DEVICE FORMAT IMAGE: the drive and its
 # image agree with qemu-img info.
 check_block() {
