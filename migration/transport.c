@@ -376,6 +376,18 @@ static int spawn(const char *cmd, bool to_child, pid_t *pid, Error **errp)
     return ours;
 }
 
+/* Drops what a file holds past offset.  Only when there is something:
+ * truncating an empty file is not free on every file system (ext4 then
+ * writes the new data back synchronously when the file is closed). */
+static bool cut_file_at(int fd, uint64_t offset)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return false;
+    }
+    return (uint64_t)st.st_size <= offset || ftruncate(fd, (off_t)offset) == 0;
+}
+
 bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
                  struct mig_conn *c, Error **errp)
 {
@@ -411,7 +423,7 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
         c->fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (c->fd < 0) {
             error_setg_errno(errp, errno, "cannot open '%s'", u->path);
-        } else if (ftruncate(c->fd, (off_t)u->offset) < 0 ||
+        } else if (!cut_file_at(c->fd, u->offset) ||
                    lseek(c->fd, (off_t)u->offset, SEEK_SET) < 0) {
             error_setg_errno(errp, errno, "cannot seek '%s' to %llu", u->path,
                              (unsigned long long)u->offset);

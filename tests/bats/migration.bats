@@ -174,6 +174,24 @@ teardown() {
     compare_machines src dst 32M
 }
 
+@test "file: over a longer file: the file ends where the stream does" {
+    hop_start src -m 32M
+    wait_filled src
+    # An older, longer stream in the way (64 MiB of 0xff).
+    head -c $((64 << 20)) /dev/zero | tr '\0' '\377' >"$D/f.bin"
+    # Stopped, the stream is about the size of RAM (32 MiB + a little).
+    run hop_mon src "stop" "migrate_set_parameter max-bandwidth 0" \
+        "migrate file:$D/f.bin" "info migrate"
+    assert_line "Migration status: completed"
+    local size
+    size=$(stat -c %s "$D/f.bin")
+    [ "$size" -lt $((40 << 20)) ] || fail "file is $size bytes: the old tail stayed"
+    run "$HOP" inspect "$D/f.bin"
+    assert_success
+    hop_start dst -m 32M -S -incoming "file:$D/f.bin"
+    compare_machines src dst 32M
+}
+
 @test "the destination runs on after the switch: serial marks keep coming (emu, kvm)" {
     local accel
     for accel in emu kvm; do
