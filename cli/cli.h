@@ -30,6 +30,8 @@ enum cli_arg {
     CLI_ARG_DRIVE,      /* cli_drive_keys: file=PATH,format=..,if=.. */
     CLI_ARG_IMG_FORMAT, /* cli_img_formats */
     CLI_ARG_OUTPUT,     /* cli_output_formats */
+    CLI_ARG_OBJECT,     /* mem_backend_types, then its keys */
+    CLI_ARG_MACHINE,    /* memory-backend=ID */
 };
 
 struct cli_command;

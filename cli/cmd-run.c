@@ -344,7 +344,7 @@ const struct cli_option cli_run_options[] = {
              "The first 3 GiB appear at guest physical address 0, the rest "
              "at 4 GiB.\n" },
     { .name = "-object",
-      .arg = CLI_ARG_TEXT,
+      .arg = CLI_ARG_OBJECT,
       .metavar = "TYPE,id=ID,size=SIZE[,...]",
       CALL(opt_object),
       .help = "a memory backend for -machine memory-backend=ID: "
@@ -365,7 +365,7 @@ const struct cli_option cli_run_options[] = {
              ".BR size=\nis required;\n.B prealloc=on\nmakes every page "
              "resident at start.\n" },
     { .name = "-machine",
-      .arg = CLI_ARG_TEXT,
+      .arg = CLI_ARG_MACHINE,
       .metavar = "memory-backend=ID",
       CALL(opt_machine),
       .help = "guest RAM on the -object with that id (-m may be left out)",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "machine/memory-backend.h"
 #include "machine/accel.h"
 #include "machine/firmware.h"
 #include "monitor/complete.h"
@@ -132,6 +133,12 @@ static void offer_value(enum cli_arg kind, const char *partial, struct out *o)
         break;
     case CLI_ARG_OUTPUT:
         offer_words(cli_output_formats, partial, o);
+        break;
+    case CLI_ARG_OBJECT:
+        offer_words(mem_backend_types, partial, o);
+        break;
+    case CLI_ARG_MACHINE:
+        offer("memory-backend=", partial, o);
         break;
     }
 }

@@ -129,6 +129,21 @@ complete_line() {
     assert_equal "$reply" "--output=json"
 }
 
+@test "option values: memory backends for -object, memory-backend= for -machine" {
+    complete_words hop run -object ''
+    assert_equal "$reply" "memory-backend-file memory-backend-memfd memory-backend-ram"
+    complete_words hop run -object memory-backend-m
+    assert_equal "$reply" "memory-backend-memfd"
+    complete_words hop run -machine ''
+    assert_equal "$reply" "memory-backend="
+    # Each type offered is one -object takes.
+    local t
+    for t in memory-backend-file memory-backend-memfd memory-backend-ram; do
+        run "$HOP" run -object "$t,id=x" -machine memory-backend=x
+        refute_output --partial "unknown type"
+    done
+}
+
 @test "file names: operands, file options, and after file: and file=" {
     complete_words hop inspect st
     assert_equal "$reply" "state.bin"
