@@ -159,7 +159,7 @@ fuzz: $(BUILD)/hop
 # Under ThreadSanitizer the threaded parts run: migration, the monitors
 # and snapshots (the emulator alone is too slow there for the rest).
 ifeq ($(SANITIZE),thread)
-HOP_TESTS ?= migration|multifd|validate-uuid|monitor|qmp|snapshot|test_machine
+HOP_TESTS ?= migration|multifd|validate-uuid|monitor|qmp|snapshot|test_machine|memory-backend|test_memory_backend
 export HOP_TESTS
 endif
 check: $(BUILD)/hop $(UNIT_BINS) $(TOOL_BINS)

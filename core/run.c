@@ -82,5 +82,8 @@ bool session_migrate_incoming(struct vm_session *s, const char *uri,
                    "(or 'defer' was already used)");
         return false;
     }
+    struct mig_config c;
+    migration_get_config(&s->mig, &c);
+    s->in.ignore_shared = c.caps[MIG_CAP_X_IGNORE_SHARED];
     return incoming_start(&s->in, uri, errp);
 }

@@ -58,6 +58,7 @@ bool session_savevm(struct vm_session *s, const char *tag,
     /* The run state to resume in, for whoever loads it; RAM as one plain
      * pass (no XBZRLE). */
     globalstate_set(&s->gs, runstate_name(machine_runstate(s->machine)));
+    section_registry_ignore_shared(machine_registry(s->machine), false);
     bool ok = ram_state_configure(s->rs, NULL, errp) &&
         snapshot_save(&t, tag, sel, NULL, errp);
     free(catalog);
@@ -74,7 +75,10 @@ bool session_loadvm(struct vm_session *s, const char *tag,
     struct snapshot_target t;
     char *catalog;
     make_target(s, io, &t, &catalog);
-    bool ok = snapshot_load(&t, s->rs, tag, sel, errp);
+    /* A snapshot holds all of RAM, whatever a migration last used. */
+    section_registry_ignore_shared(machine_registry(s->machine), false);
+    bool ok = ram_state_configure(s->rs, NULL, errp) &&
+        snapshot_load(&t, s->rs, tag, sel, errp);
     free(catalog);
     return ok;
 }

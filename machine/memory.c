@@ -156,6 +156,17 @@ struct ram_block *memory_main_block(const struct machine_memory *mem)
     return mem->nblocks ? mem->blocks[0] : NULL;
 }
 
+uint64_t ram_block_guest_addr(const struct machine_memory *mem,
+                              const struct ram_block *b)
+{
+    for (int i = 0; i < mem->nregions; i++) {
+        if (mem->regions[i].host == b->host) {
+            return mem->regions[i].gpa;
+        }
+    }
+    return 0;
+}
+
 uint64_t memory_below_4g(const struct machine_memory *mem)
 {
     return mem->regions[0].size;

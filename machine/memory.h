@@ -80,6 +80,10 @@ bool memory_read(const struct machine_memory *mem, uint64_t gpa, void *buf,
                  size_t len, Error **errp);
 bool memory_write(struct machine_memory *mem, uint64_t gpa, const void *buf,
                   size_t len, Error **errp);
+/* Where b starts in guest physical memory (0 for blocks not mapped
+ * there), as x-ignore-shared streams carry it. */
+uint64_t ram_block_guest_addr(const struct machine_memory *mem,
+                              const struct ram_block *b);
 /* Bytes of RAM below 4 GiB (the multiboot mem_upper source). */
 uint64_t memory_below_4g(const struct machine_memory *mem);
 

@@ -118,6 +118,12 @@ static void *incoming_thread(void *opaque)
     struct incoming *in = opaque;
     Error *err = NULL;
     bool ok = false, acceptor = false;
+    /* x-ignore-shared as this end has it: the stream must agree. */
+    struct ram_params rp = { .ignore_shared = in->ignore_shared };
+    section_registry_ignore_shared(in->reg, in->ignore_shared);
+    if (!ram_state_configure(in->rs, &rp, &err)) {
+        goto out;
+    }
     ram_state_set_fresh(in->rs, true);
     if (in->lfd >= 0) {
         ram_state_multifd_recv_begin(in->rs);
@@ -172,6 +178,7 @@ out:
         ram_state_multifd_recv_end(in->rs, NULL);
         ram_state_set_fresh(in->rs, false);
     }
+    section_registry_ignore_shared(in->reg, false);
     pthread_mutex_lock(&in->lock);
     struct mig_conn conn = in->conn;
     in->conn.fd = -1;

@@ -32,7 +32,8 @@ struct incoming {
     struct ram_state *rs;
     struct globalstate *gs;
     struct fd_table *fds;
-    bool autostart; /* run after loading, if the source ran */
+    bool autostart;     /* run after loading, if the source ran */
+    bool ignore_shared; /* x-ignore-shared set here before the start */
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
      * load is through, before the machine may run. */

@@ -264,9 +264,11 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     struct ram_params rp = {
         .xbzrle = cfg->caps[MIG_CAP_XBZRLE],
         .xbzrle_cache_size = cfg->params[MIG_PARAM_XBZRLE_CACHE_SIZE],
+        .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED],
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
+    section_registry_ignore_shared(mig->reg, rp.ignore_shared);
     if (!ram_state_configure(mig->rs, &rp, errp)) {
         return false;
     }

@@ -25,6 +25,10 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
     [MIG_CAP_PAUSE_BEFORE_SWITCHOVER] = { "pause-before-switchover",
                                           "pause before the final stage until "
                                           "migrate_continue" },
+    [MIG_CAP_X_IGNORE_SHARED] = { "x-ignore-shared",
+                                  "do not send RAM on shared memory "
+                                  "backends: the destination maps the same "
+                                  "memory (set on both ends)" },
 };
 
 const struct mig_param_info mig_params[MIG_PARAM__MAX] = {

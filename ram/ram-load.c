@@ -27,6 +27,15 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
         if (strcmp(b->name, bi->name) != 0) {
             continue;
         }
+        if (rs->ignore_shared &&
+            bi->guest_addr != ram_block_guest_addr(rs->mem, b)) {
+            error_setg(errp,
+                       "RAM block '%s' is at guest address 0x%llx in the "
+                       "stream but 0x%llx here",
+                       b->name, (unsigned long long)bi->guest_addr,
+                       (unsigned long long)ram_block_guest_addr(rs->mem, b));
+            return false;
+        }
         if (b->size != bi->length) {
             error_setg(errp,
                        "RAM block '%s' is %llu bytes in the stream but "
@@ -200,6 +209,7 @@ bool ram_load_setup(void *opaque, Error **errp)
 {
     struct ram_state *rs = opaque;
     ram_decoder_init(&rs->dec, &load_ops, rs);
+    rs->dec.ignore_shared = rs->ignore_shared;
     ram_prefault_free(rs->prefault);
     rs->prefault = ram_prefault_new(rs->mem);
     return true;

@@ -195,6 +195,13 @@ static bool multifd_sync(struct ram_state *rs, Channel *f, Error **errp)
     return true;
 }
 
+/* With x-ignore-shared, memory another process maps too (a shared memfd
+ * or file) is not sent: the destination maps the same pages. */
+static bool block_ignored(const struct ram_state *rs, const struct ram_block *b)
+{
+    return rs->ignore_shared && b->map.shared;
+}
+
 /* Pull the accelerator's dirty log and count what is left to send. */
 static bool count_dirty(struct ram_state *rs, Error **errp)
 {
@@ -203,7 +210,9 @@ static bool count_dirty(struct ram_state *rs, Error **errp)
     }
     uint64_t dirty = 0;
     for (int i = 0; i < rs->mem->nblocks; i++) {
-        dirty += ram_block_count_dirty(rs->mem->blocks[i]);
+        if (!block_ignored(rs, rs->mem->blocks[i])) {
+            dirty += ram_block_count_dirty(rs->mem->blocks[i]);
+        }
     }
     rs->dirty_pages = dirty;
     rs->stats.dirty_sync_count++;
@@ -275,7 +284,7 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             wrapped = true;
         }
         struct ram_block *b = rs->mem->blocks[rs->cur_block];
-        uint64_t nwords = ram_block_dirty_words(b);
+        uint64_t nwords = block_ignored(rs, b) ? 0 : ram_block_dirty_words(b);
         while (rs->cur_word < nwords) {
             /* Take a batch of dirty bits, then make every vCPU's stores
              * visible before reading the pages: a store whose dirty bit
@@ -335,13 +344,19 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
         total += rs->mem->blocks[i]->size;
     }
     chan_put_be64(f, total | RAM_FLAG_MEM_SIZE);
-    uint64_t base = 0;
+    uint64_t base = 0, pages = 0;
     for (int i = 0; i < rs->mem->nblocks; i++) {
         struct ram_block *b = rs->mem->blocks[i];
         chan_put_counted_string(f, b->name);
         chan_put_be64(f, b->size);
+        if (rs->ignore_shared) {
+            chan_put_be64(f, ram_block_guest_addr(rs->mem, b));
+        }
         /* The first pass sends every page: all of them start dirty. */
-        ram_block_set_all_dirty(b);
+        if (!block_ignored(rs, b)) {
+            ram_block_set_all_dirty(b);
+            pages += b->npages;
+        }
         rs->block_base[i] = base;
         base += b->npages;
     }
@@ -352,7 +367,7 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
     rs->cur_block = 0;
     rs->cur_word = 0;
     rs->xbzrle_active = false;
-    rs->dirty_pages = total / RAM_PAGE_SIZE;
+    rs->dirty_pages = pages;
     rs->pass_start_ns = clock_mono_ns();
     return chan_check(f, errp);
 }
@@ -406,6 +421,7 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
 {
     xbzrle_cache_free(rs->xbzrle_cache);
     rs->xbzrle_cache = NULL;
+    rs->ignore_shared = p && p->ignore_shared;
     if (p && p->xbzrle) {
         rs->xbzrle_cache =
             xbzrle_cache_new(p->xbzrle_cache_size, RAM_PAGE_SIZE);

@@ -20,6 +20,9 @@ struct ram_state;
 struct ram_params {
     bool xbzrle;
     uint64_t xbzrle_cache_size; /* bytes */
+    /* x-ignore-shared: blocks on shared memory are neither sent nor
+     * expected; each block entry carries its guest address. */
+    bool ignore_shared;
 };
 
 /* Counters, as `info migrate` shows them. */

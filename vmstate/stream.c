@@ -32,9 +32,16 @@ struct section_entry {
 };
 
 /* The configuration section, described by a table like any device. */
+#define STREAM_MAX_CAPS 8
+typedef char stream_cap_name[256];
+
 struct stream_config {
     uint32_t name_len;
     uint8_t name[256];
+    /* Capabilities both ends must agree on (QEMU validates only
+     * x-ignore-shared): their names, sent when there is one. */
+    uint32_t caps_count;
+    stream_cap_name caps[STREAM_MAX_CAPS];
     bool send_uuid; /* validate-uuid: carry the machine's UUID */
     uint8_t uuid[16];
     bool got_uuid; /* loading: the subsection was there */
@@ -49,6 +56,75 @@ struct section_registry {
     bool have_uuid;
     uint8_t uuid[16];
     bool validate_uuid;
+    bool ignore_shared; /* x-ignore-shared on at this end */
+};
+
+/* A capability name: u8 length, then the bytes. */
+static bool get_capability(Channel *f, void *pv, size_t size,
+                           const struct vmstate_field *field, Error **errp)
+{
+    char *name = pv;
+    uint8_t len = chan_get_u8(f);
+    if (len >= size) {
+        error_setg(errp, "capability name of %u bytes", len);
+        return false;
+    }
+    if (!chan_get_buffer(f, name, len)) {
+        return chan_check(f, errp);
+    }
+    name[len] = '\0';
+    return true;
+}
+
+static void put_capability(Channel *f, const void *pv, size_t size,
+                           const struct vmstate_field *field)
+{
+    size_t len = strnlen(pv, size < 255 ? size : 255);
+    chan_put_u8(f, (uint8_t)len);
+    chan_put_buffer(f, pv, len);
+}
+
+static const struct vmstate_info vmstate_info_capability = {
+    .name = "capability",
+    .get = get_capability,
+    .put = put_capability,
+};
+
+static bool config_caps_needed(void *opaque)
+{
+    return ((struct stream_config *)opaque)->caps_count > 0;
+}
+
+static bool config_caps_pre_load(void *opaque, Error **errp)
+{
+    ((struct stream_config *)opaque)->caps_count = 0;
+    return true;
+}
+
+static bool config_caps_post_load(void *opaque, int version_id, Error **errp)
+{
+    struct stream_config *c = opaque;
+    if (c->caps_count > STREAM_MAX_CAPS) {
+        error_setg(errp, "%u capabilities (at most %d)", c->caps_count,
+                   STREAM_MAX_CAPS);
+        return false;
+    }
+    return true;
+}
+
+static const struct vmstate_desc config_caps_desc = {
+    .name = "configuration/capabilities",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = config_caps_needed,
+    .pre_load = config_caps_pre_load,
+    .post_load = config_caps_post_load,
+    .fields =
+        (const struct vmstate_field[]){
+            VMSTATE_UINT32(caps_count, struct stream_config),
+            VMSTATE_VARRAY_UINT32(caps, struct stream_config, caps_count, 0,
+                                  vmstate_info_capability, stream_cap_name),
+            VMSTATE_END_OF_LIST() },
 };
 
 static bool config_uuid_needed(void *opaque)
@@ -84,8 +160,10 @@ static const struct vmstate_desc config_desc = {
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = config_fields,
+    /* In QEMU's order: capabilities, then the UUID. */
     .subsections =
-        (const struct vmstate_desc *const[]){ &config_uuid_desc, NULL },
+        (const struct vmstate_desc *const[]){ &config_caps_desc,
+                                              &config_uuid_desc, NULL },
 };
 
 struct section_registry *section_registry_new(const char *machine)
@@ -128,6 +206,11 @@ void section_registry_set_uuid(struct section_registry *reg,
 void section_registry_validate_uuid(struct section_registry *reg, bool on)
 {
     reg->validate_uuid = on;
+}
+
+void section_registry_ignore_shared(struct section_registry *reg, bool on)
+{
+    reg->ignore_shared = on;
 }
 
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16])
@@ -270,6 +353,11 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     size_t len = strlen(reg->machine);
     reg->config.name_len = (uint32_t)(len > 255 ? 255 : len);
     memcpy(reg->config.name, reg->machine, reg->config.name_len);
+    reg->config.caps_count = 0;
+    if (reg->ignore_shared) {
+        snprintf(reg->config.caps[reg->config.caps_count++],
+                 sizeof(reg->config.caps[0]), "x-ignore-shared");
+    }
     reg->config.send_uuid = reg->validate_uuid && reg->have_uuid;
     memcpy(reg->config.uuid, reg->uuid, 16);
     if (!vmstate_save(f, &config_desc, &reg->config, NULL, errp)) {
@@ -492,6 +580,17 @@ bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
     h->machine[cfg.name_len] = '\0';
     h->has_uuid = cfg.got_uuid;
     memcpy(h->uuid, cfg.uuid, sizeof(h->uuid));
+    h->ignore_shared = false;
+    for (uint32_t i = 0; i < cfg.caps_count; i++) {
+        if (strcmp(cfg.caps[i], "x-ignore-shared") != 0) {
+            error_setg(errp,
+                       "configuration section at offset %llu: unknown "
+                       "capability '%s' to validate",
+                       (unsigned long long)at, PRINTABLE(cfg.caps[i]));
+            return false;
+        }
+        h->ignore_shared = true;
+    }
     return true;
 }
 
@@ -506,6 +605,14 @@ static bool load_header(struct loader *ld, Error **errp)
                    "machine type mismatch: the stream is from '%s', "
                    "this machine is '%s'",
                    PRINTABLE(h.machine), ld->reg->machine);
+        return false;
+    }
+    if (h.ignore_shared != ld->reg->ignore_shared) {
+        error_setg(errp,
+                   "capability x-ignore-shared is %s in the source but %s "
+                   "here (set it alike on both ends)",
+                   h.ignore_shared ? "on" : "off",
+                   ld->reg->ignore_shared ? "on" : "off");
         return false;
     }
     if (h.has_uuid && ld->reg->have_uuid &&

@@ -69,6 +69,10 @@ const char *section_registry_machine(const struct section_registry *reg);
 void section_registry_set_uuid(struct section_registry *reg,
                                const uint8_t uuid[16]);
 void section_registry_validate_uuid(struct section_registry *reg, bool on);
+/* x-ignore-shared: the configuration asks the destination to agree (a
+ * save), or a load requires the stream to (a destination with the
+ * capability on); off unless set before each save or load. */
+void section_registry_ignore_shared(struct section_registry *reg, bool on);
 /* Copies the machine's UUID to out; false if it has none. */
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16]);
 
@@ -114,6 +118,7 @@ struct stream_header {
     char machine[256]; /* the machine type, NUL-terminated */
     bool has_uuid;     /* the configuration carried a UUID */
     uint8_t uuid[16];
+    bool ignore_shared; /* it asked for x-ignore-shared */
 };
 /* Reads and checks the header alone, for a caller that must refuse
  * another machine's state before it changes anything (loadvm reverts

@@ -403,3 +403,94 @@ bad_options() {
     assert_output --partial "(the file mem-path=PATH, or an unlinked file in it"
     assert_output --partial "Guest RAM on the memory backend ID; -m may be left out"
 }
+
+# Both ends on the same shared file, x-ignore-shared as given (on|off)
+# on each: SHARED_SRC_CAP, SHARED_DST_CAP.
+start_on_shared_file() {
+    local obj="memory-backend-file,id=mem,size=64M,mem-path=$D/shared.ram,share=on"
+    hop_start dst -m 64M -object "$obj" -machine memory-backend=mem \
+        -S -incoming defer
+    hop_start src -m 64M -object "$obj" -machine memory-backend=mem
+    wait_filled src
+    run hop_mon dst "migrate_set_capability x-ignore-shared $2" \
+        "migrate_incoming unix:$D/mig.sock"
+    assert_success
+    refute_output --partial "Error"
+    run hop_mon src "migrate_set_capability x-ignore-shared $1" \
+        "migrate_set_parameter max-bandwidth 0" \
+        "migrate_set_parameter downtime-limit 5000" \
+        "migrate unix:$D/mig.sock" "info migrate" "info status"
+}
+
+@test "x-ignore-shared: both ends on one shared file, RAM is not sent, the guest moves" {
+    start_on_shared_file on on
+    assert_success
+    assert_line "Migration status: completed"
+    assert_line "VM status: paused (postmigrate)"
+    # 64 MiB of RAM, and under 1 MiB of it on the wire.
+    local kb
+    kb=$(sed -n 's/^transferred ram: \([0-9]*\) kbytes$/\1/p' <<<"$output")
+    [ -n "$kb" ] && [ "$kb" -lt 1024 ] || fail "sent $kb KiB of RAM"
+    compare_machines src dst 64M
+    # It runs on from there.
+    run hop_mon dst "cont" "info status"
+    assert_line "VM status: running"
+}
+
+@test "x-ignore-shared on one end only: the destination refuses, naming it; the source runs on" {
+    local src dst
+    for src in on off; do
+        dst=on
+        [ "$src" = on ] && dst=off
+        hop_stop_all
+        rm -f "$D"/*.sock "$D"/*.mon "$D/dst.err"
+        start_on_shared_file "$src" "$dst"
+        wait_for "grep -q 'x-ignore-shared' '$D/dst.err'" 30
+        run cat "$D/dst.err"
+        assert_output --partial "incoming migration failed: capability x-ignore-shared is $src in the source but $dst here"
+        [ "$(grep -c . "$D/dst.err")" -eq 1 ]
+        # Nothing of the source's memory was lost: it is the same file.
+        run hop_mon src "cont" "info status"
+        assert_line "VM status: running"
+    done
+}
+
+@test "x-ignore-shared: the configuration asks for it in the bytes QEMU 7.2 writes; hop inspect reads QEMU's stream" {
+    need_qemu_system
+    local obj="memory-backend-file,id=mem,size=64M,share=on"
+    timeout 60 qemu-system-x86_64 -display none -S -m 64M \
+        -object "$obj,mem-path=$D/q.ram" -machine memory-backend=mem \
+        -qmp "unix:$D/q.qmp,server,nowait" &
+    wait_for "[ -S '$D/q.qmp' ]" 20
+    PYTHONPATH="$HOP_SRC/tests/tools" timeout 60 /usr/bin/python3 - "$D/q.qmp" "$D/q.stream" <<'PY'
+import sys, time, qmp
+c = qmp.Client(sys.argv[1])
+c.execute("migrate-set-capabilities",
+          {"capabilities": [{"capability": "x-ignore-shared", "state": True}]})
+c.execute("migrate", {"uri": "exec:cat > " + sys.argv[2]})
+for _ in range(600):
+    if c.execute("query-migrate").get("status") in ("completed", "failed"):
+        break
+    time.sleep(0.1)
+assert c.execute("query-migrate")["status"] == "completed"
+c.execute("quit")
+PY
+    hop_start src -m 64M -object "$obj,mem-path=$D/h.ram" -machine memory-backend=mem
+    run hop_mon src "stop" "migrate_set_capability x-ignore-shared on" \
+        "migrate file:$D/h.stream" "info migrate"
+    assert_line "Migration status: completed"
+    run /usr/bin/python3 - "$D/q.stream" "$D/h.stream" <<'PY'
+import sys
+def caps(path):
+    b = open(path, "rb").read()
+    i = b.index(b"configuration/capabilities") - 2
+    return b[i:b.index(b"x-ignore-shared", i) + len("x-ignore-shared")]
+q, h = (caps(p) for p in sys.argv[1:3])
+assert q == h, (q.hex(), h.hex())
+PY
+    assert_success
+    # hop reads QEMU's stream: its RAM block list carries guest addresses.
+    run "$HOP" inspect "$D/q.stream"
+    assert_success
+    assert_output --partial "machine pc-i440fx-7.2, complete"
+}
