@@ -121,7 +121,7 @@ start_hop() {
 
 @test "Tab completes capabilities, on/off and key names" {
     start_hop
-    tty_keys 'migrate_set_capability x' Tab
+    tty_keys 'migrate_set_capability xb' Tab
     tty_wait_line '^\(hop\) migrate_set_capability xbzrle $'
     tty_keys 'o' Tab Tab
     tty_wait '^off +on$'

@@ -78,7 +78,9 @@ static void test_capabilities_parameters_and_on_off(void **state)
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
         assert_true(offers("migrate_set_parameter ", mig_params[i].name));
     }
-    assert_string_equal(complete("migrate_set_capability x"), "xbzrle");
+    assert_string_equal(complete("migrate_set_capability x"),
+                        "xbzrle x-ignore-shared");
+    assert_string_equal(complete("migrate_set_capability xb"), "xbzrle");
     assert_string_equal(complete("migrate_set_capability xbzrle "), "on off");
     assert_string_equal(complete("migrate_set_capability xbzrle o"), "on off");
     assert_string_equal(complete("migrate_set_capability xbzrle of"), "off");
