@@ -51,6 +51,10 @@ typedef int cli_option_fn(const struct cli_command *cmd,
                           const struct cli_option *opt, void *target,
                           const char *value);
 
+/* --help of every --catalog option (hop catalog, hop snapshot). */
+#define CLI_CATALOG_HELP                                                       \
+    "the catalog (default $HOP_CATALOG, else $XDG_DATA_HOME/hop/catalog.db)"
+
 /* One option: parsing, `--help`, completion and man/hop.1 all read it. */
 struct cli_option {
     const char *name; /* "-m", "--json", "-U" */

@@ -56,9 +56,7 @@ struct snap_args {
 #define OPT_CATALOG                                                            \
     {                                                                          \
         .name = "--catalog", .arg = CLI_ARG_FILE, .metavar = "PATH",           \
-        .store = CLI_STORE_STRING, FIELD(catalog),                             \
-        .help = "the catalog (default $HOP_CATALOG, else "                     \
-                "$XDG_DATA_HOME/hop/catalog.db)",                              \
+        .store = CLI_STORE_STRING, FIELD(catalog), .help = CLI_CATALOG_HELP,   \
         .man = "The catalog to use (list, delete).\n"                          \
     }
 #define OPT_MONITOR                                                            \

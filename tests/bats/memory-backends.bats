@@ -46,13 +46,21 @@ backend_args() {
     esac
 }
 
-# ram_mapping NAME: "PERMS PATH" of the host mapping that holds the
-# machine's pc.ram (found by the HVA `info ramblock` shows).
-ram_mapping() {
+# ram_hva NAME: where pc.ram starts in the machine's address space, hex
+# without 0x or leading zeros, as /proc/PID/maps and smaps write it.
+ram_hva() {
     local hva
     hva=$(hop_mon "$1" "info ramblock" | awk '$1 == "pc.ram" { print $(NF - 1) }')
     hva=$(sed 's/^0x0*//' <<<"$hva")
     [ -n "$hva" ] || fail "no pc.ram in info ramblock of $1"
+    echo "$hva"
+}
+
+# ram_mapping NAME: "PERMS PATH" of the host mapping that holds the
+# machine's pc.ram (found by the HVA `info ramblock` shows).
+ram_mapping() {
+    local hva
+    hva=$(ram_hva "$1")
     awk -v a="$hva" 'index($1, a "-") == 1 { $1 = $3 = $4 = $5 = ""; print }' \
         "/proc/$(hop_pid "$1")/maps" | tr -s ' ' | sed 's/^ //; s/ $//'
 }
@@ -89,9 +97,7 @@ migrate_between() {
 # the whole process: a sanitizer's shadow memory would blur that).
 ram_rss_kib() {
     local hva
-    hva=$(hop_mon "$1" "info ramblock" | awk '$1 == "pc.ram" { print $(NF - 1) }')
-    hva=$(sed 's/^0x0*//' <<<"$hva")
-    [ -n "$hva" ] || fail "no pc.ram in info ramblock of $1"
+    hva=$(ram_hva "$1")
     awk -v a="$hva" 'index($1, a "-") == 1 { on = 1; next }
         on && /^Rss:/ { print $2; exit }' "/proc/$(hop_pid "$1")/smaps"
 }
