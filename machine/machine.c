@@ -43,6 +43,7 @@ struct machine {
     pthread_mutex_t lock; /* run state and last_error */
     enum run_state state;
     char last_error[320];
+    bool ram_given_away; /* see machine_give_away_ram */
     runstate_notify_fn notify;
     void *notify_opaque;
 };
@@ -323,8 +324,32 @@ static bool set_state_locked(struct machine *m, enum run_state st, Error **errp)
     return true;
 }
 
+void machine_give_away_ram(struct machine *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->ram_given_away = true;
+    pthread_mutex_unlock(&m->lock);
+}
+
+bool machine_owns_ram(struct machine *m, const char *what, Error **errp)
+{
+    pthread_mutex_lock(&m->lock);
+    bool given = m->ram_given_away;
+    pthread_mutex_unlock(&m->lock);
+    if (given) {
+        error_setg(errp,
+                   "cannot %s: the guest's RAM was handed to another "
+                   "process (cpr-transfer), which runs the guest now",
+                   what);
+    }
+    return !given;
+}
+
 bool vm_start(struct machine *m, Error **errp)
 {
+    if (!machine_owns_ram(m, "run the machine", errp)) {
+        return false;
+    }
     pthread_mutex_lock(&m->lock);
     if (m->state == RUN_STATE_RUNNING) {
         pthread_mutex_unlock(&m->lock);
@@ -425,6 +450,9 @@ static bool require_stopped(struct machine *m, const char *what, Error **errp)
 
 bool machine_reset(struct machine *m, Error **errp)
 {
+    if (!machine_owns_ram(m, "reset the machine", errp)) {
+        return false;
+    }
     bool running = machine_runstate(m) == RUN_STATE_RUNNING;
     if (running) {
         vcpus_stop(&m->vcpus);
@@ -455,7 +483,8 @@ bool machine_save(struct machine *m, Channel *f, Error **errp)
 
 bool machine_load(struct machine *m, Channel *f, Error **errp)
 {
-    if (!require_stopped(m, "load", errp)) {
+    if (!require_stopped(m, "load", errp) ||
+        !machine_owns_ram(m, "load a machine state", errp)) {
         return false;
     }
     pthread_mutex_lock(&m->io.lock);

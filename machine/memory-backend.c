@@ -257,9 +257,8 @@ static int backend_fd(const struct mem_backend *be, const char *name,
         return fd;
     }
     fd = open_mem_path(be, errp);
-    struct statfs fs;
-    if (fd >= 0 && fstatfs(fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC) {
-        *page_size = (uint64_t)fs.f_bsize;
+    if (fd >= 0) {
+        *page_size = mem_fd_page_size(fd);
     }
     return fd;
 }
@@ -349,6 +348,68 @@ void mem_mapping_unmap(struct mem_mapping *map)
         close(map->fd);
     }
     *map = (struct mem_mapping){ .fd = -1 };
+}
+
+uint64_t mem_fd_page_size(int fd)
+{
+    struct statfs fs;
+    if (fstatfs(fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC) {
+        return (uint64_t)fs.f_bsize;
+    }
+    return (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+bool mem_mapping_adopt_fd(struct mem_mapping *map, int fd, Error **errp)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "fstat of the passed memory");
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error_setg(errp, "the passed descriptor is not memory (mode 0%o)",
+                   (unsigned)st.st_mode);
+        return false;
+    }
+    if ((uint64_t)st.st_size < map->size) {
+        error_setg(errp,
+                   "the passed memory holds %llu bytes, %llu are needed",
+                   (unsigned long long)st.st_size,
+                   (unsigned long long)map->size);
+        return false;
+    }
+    uint64_t page = mem_fd_page_size(fd);
+    if (page != map->page_size) {
+        error_setg(errp,
+                   "the passed memory is on %llu KiB pages, this machine's "
+                   "on %llu KiB pages",
+                   (unsigned long long)(page >> 10),
+                   (unsigned long long)(map->page_size >> 10));
+        return false;
+    }
+    /* Mapped aside first, then moved over the old pages in one step: a
+     * failure leaves the old mapping whole. */
+    void *p =
+        mmap(NULL, map->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        error_setg_errno(errp, errno, "mmap of the passed memory");
+        return false;
+    }
+    void *at = mremap(p, map->size, map->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+                      map->host);
+    if (at == MAP_FAILED) {
+        error_setg_errno(errp, errno, "mremap of the passed memory");
+        munmap(p, map->size);
+        return false;
+    }
+    if (map->fd >= 0) {
+        close(map->fd);
+    }
+    map->fd = fd;
+    map->shared = true;
+    map->anonymous = false;
+    map->prealloc = false;
+    return true;
 }
 
 bool mem_populate(void *host, uint64_t len, Error **errp)

@@ -63,6 +63,15 @@ bool mem_backend_map(const struct mem_backend *be, const char *name,
                      uint64_t size, struct mem_mapping *map, Error **errp);
 void mem_mapping_unmap(struct mem_mapping *map);
 
+/* The page size of memory behind fd: the huge page size on hugetlbfs,
+ * else the host's. */
+uint64_t mem_fd_page_size(int fd);
+/* Puts the pages of fd (another process's backend, as cpr-transfer
+ * passes it) where map's were, at the same address, and takes fd over;
+ * map's own pages are let go.  fd must hold map->size bytes on pages of
+ * map's size.  On failure nothing changes and fd stays the caller's. */
+bool mem_mapping_adopt_fd(struct mem_mapping *map, int fd, Error **errp);
+
 /* Makes [host, host+len) resident and writable without changing its
  * contents (first-touch faults happen here, not later). */
 bool mem_populate(void *host, uint64_t len, Error **errp);

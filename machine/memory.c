@@ -59,6 +59,16 @@ static struct ram_block *block_new(const char *name, uint64_t size,
     return b;
 }
 
+bool ram_block_adopt_fd(struct ram_block *b, int fd, Error **errp)
+{
+    if (!mem_mapping_adopt_fd(&b->map, fd, errp)) {
+        error_prepend(errp, "RAM block '%s': ", b->name);
+        return false;
+    }
+    b->fd = b->map.fd;
+    return true;
+}
+
 struct ram_block *memory_add_block(struct machine_memory *mem, const char *name,
                                    uint64_t size,
                                    const struct mem_backend *backend,

@@ -87,6 +87,10 @@ uint64_t ram_block_guest_addr(const struct machine_memory *mem,
 /* Bytes of RAM below 4 GiB (the multiboot mem_upper source). */
 uint64_t memory_below_4g(const struct machine_memory *mem);
 
+/* Maps fd (the same block of another process, see
+ * mem_mapping_adopt_fd) in place of b's pages; b keeps its address. */
+bool ram_block_adopt_fd(struct ram_block *b, int fd, Error **errp);
+
 /* ---- What a block holds without reading it ---- */
 
 /* For pages [first, first + n) of b (n at most 1024): vec[i] = 1 when

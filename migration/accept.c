@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migration/cpr.h"
 #include "ram/ram-multifd.h"
 #include "util/clock.h"
 
@@ -41,7 +42,7 @@ static void drop_warn(struct mig_acceptor *a, int i, const char *why)
     drop(a, i);
 }
 
-enum verdict { V_WAIT, V_PARTIAL, V_MAIN, V_MULTIFD, V_EOF, V_BAD };
+enum verdict { V_WAIT, V_PARTIAL, V_MAIN, V_MULTIFD, V_CPR, V_EOF, V_BAD };
 
 /* Peeks at what has come so far. */
 static enum verdict classify(int fd, int *err)
@@ -64,6 +65,9 @@ static enum verdict classify(int fd, int *err)
     if (memcmp(head, "QEVM", m) == 0) {
         return got >= 4 ? V_MAIN : V_PARTIAL;
     }
+    if (memcmp(head, CPR_MAGIC, m) == 0) {
+        return got >= CPR_MAGIC_LEN ? V_CPR : V_PARTIAL;
+    }
     m = got < MULTIFD_MAGIC_LEN ? got : MULTIFD_MAGIC_LEN;
     if (memcmp(head, multifd_channel_magic, m) == 0) {
         return got >= MULTIFD_HEADER_LEN ? V_MULTIFD : V_PARTIAL;
@@ -83,7 +87,10 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
     switch (v) {
     case V_MAIN:
     case V_MULTIFD:
-        *kind = v == V_MAIN ? MIG_CONN_MAIN : MIG_CONN_MULTIFD;
+    case V_CPR:
+        *kind = v == V_MAIN ? MIG_CONN_MAIN
+            : v == V_CPR    ? MIG_CONN_CPR
+                            : MIG_CONN_MULTIFD;
         memset(c, 0, sizeof(*c));
         c->fd = p->fd;
         c->is_socket = true;

@@ -1,6 +1,7 @@
 /* Taking incoming migration connections off a listening socket.  Each new
  * connection must show what it is by its first bytes — the main stream
- * ("QEVM") or a multifd channel (its 16-byte header) — within
+ * ("QEVM"), a multifd channel (its 16-byte header) or a cpr channel
+ * ("HCPR", see cpr.h) — within
  * MIG_HEADER_TIMEOUT_MS; one that stays silent or sends anything else is
  * closed with a warning naming the peer.  Connections are watched side by
  * side, so a stalled one never holds up the others, and a byte on the
@@ -18,7 +19,7 @@
 /* Connections still to show their header; more wait in the backlog. */
 #define MIG_ACCEPT_MAX_PENDING 16
 
-enum mig_conn_kind { MIG_CONN_MAIN, MIG_CONN_MULTIFD };
+enum mig_conn_kind { MIG_CONN_MAIN, MIG_CONN_MULTIFD, MIG_CONN_CPR };
 
 struct mig_pending {
     int fd;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "machine/machine.h"
+#include "migration/cpr.h"
 #include "migration/globalstate.h"
 #include "ram/ram.h"
 #include "vmstate/stream.h"
@@ -76,6 +77,11 @@ static void *acceptor_thread(void *opaque)
         }
         if (kind == MIG_CONN_MULTIFD) {
             add_channel(in, &c, peer);
+        } else if (kind == MIG_CONN_CPR) {
+            error_report("incoming migration: %s: a cpr channel after the "
+                         "migration stream began; connection closed",
+                         peer);
+            mig_conn_close(&c, NULL);
         } else {
             error_report("incoming migration: %s: a second migration stream; "
                          "only one is loaded; connection closed",
@@ -91,8 +97,33 @@ static void *acceptor_thread(void *opaque)
     return NULL;
 }
 
+/* cpr-transfer: the source's RAM replaces this machine's, and the
+ * stream that follows leaves shared RAM out, as with x-ignore-shared. */
+static bool take_memory(struct incoming *in, struct mig_conn *c,
+                        const char *peer, Error **errp)
+{
+    bool ok = !in->cpr;
+    if (!ok) {
+        error_setg(errp, "%s: a second cpr channel", peer);
+    } else {
+        ok = cpr_recv_memory(c->fd, machine_memory(in->m), errp);
+        if (!ok) {
+            error_prepend(errp, "cpr-transfer from %s: ", peer);
+        }
+    }
+    mig_conn_close(c, NULL);
+    if (!ok) {
+        return false;
+    }
+    in->cpr = true;
+    struct ram_params rp = { .ignore_shared = true };
+    section_registry_ignore_shared(in->reg, true);
+    return ram_state_configure(in->rs, &rp, errp);
+}
+
 /* Before the main stream: multifd channels that come first join the
- * receiver.  false when woken (quit) or the listener failed. */
+ * receiver, a cpr channel hands RAM over.  false when woken (quit), the
+ * listener failed or RAM could not be taken over. */
 static bool wait_main(struct incoming *in, struct mig_conn *main, Error **errp)
 {
     for (;;) {
@@ -109,6 +140,12 @@ static bool wait_main(struct incoming *in, struct mig_conn *main, Error **errp)
         if (kind == MIG_CONN_MAIN) {
             return true;
         }
+        if (kind == MIG_CONN_CPR) {
+            if (!take_memory(in, main, peer, errp)) {
+                return false;
+            }
+            continue;
+        }
         add_channel(in, main, peer);
     }
 }
@@ -120,6 +157,7 @@ static void *incoming_thread(void *opaque)
     bool ok = false, acceptor = false;
     /* x-ignore-shared as this end has it: the stream must agree. */
     struct ram_params rp = { .ignore_shared = in->ignore_shared };
+    in->cpr = false;
     section_registry_ignore_shared(in->reg, in->ignore_shared);
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;

@@ -4,7 +4,7 @@
  * guest runs if the source's did (unless -S).  On a listener, the first
  * connection that starts like a migration stream is the one loaded (see
  * accept.h for the others); multifd channels may come before and after
- * it. */
+ * it, a cpr channel (cpr.h) before it. */
 #ifndef HOP_MIGRATION_INCOMING_H
 #define HOP_MIGRATION_INCOMING_H
 
@@ -34,6 +34,7 @@ struct incoming {
     struct fd_table *fds;
     bool autostart;     /* run after loading, if the source ran */
     bool ignore_shared; /* x-ignore-shared set here before the start */
+    bool cpr;           /* RAM came over a cpr channel (incoming thread) */
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
      * load is through, before the machine may run. */

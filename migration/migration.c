@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "machine/machine.h"
+#include "migration/cpr.h"
 #include "migration/globalstate.h"
 #include "ram/ram-multifd.h"
 #include "vmstate/stream.h"
@@ -264,7 +265,9 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     struct ram_params rp = {
         .xbzrle = cfg->caps[MIG_CAP_XBZRLE],
         .xbzrle_cache_size = cfg->params[MIG_PARAM_XBZRLE_CACHE_SIZE],
-        .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED],
+        /* cpr-transfer: the destination maps RAM itself. */
+        .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED] ||
+            cfg->params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER,
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
@@ -429,9 +432,10 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
         ok = chan_check(f, errp);
     }
     /* Whatever is left is flushed here; a cancel can still cut that short
-     * through conn, which stays open until taken out below. */
+     * through conn, which stays open until taken out below.  (No channel
+     * when cpr-transfer failed before the main connection.) */
     Error *cerr = NULL;
-    bool closed = chan_close(f, ok ? &cerr : NULL);
+    bool closed = !f || chan_close(f, ok ? &cerr : NULL);
     mig->f = NULL;
     pthread_mutex_lock(&mig->lock);
     struct mig_conn conn = mig->conn;
@@ -485,14 +489,53 @@ static void roll_back(struct migration *mig, Error *err, bool stopped,
     set_status(mig, cancelled ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
 }
 
+/* The main connection and its channel (the channel does not own the
+ * descriptor: conn does, see migration_cancel). */
+static bool connect_main(struct migration *mig, Error **errp)
+{
+    struct mig_conn conn;
+    if (!mig_connect(&mig->uri, mig->fds, &conn, errp)) {
+        return false;
+    }
+    pthread_mutex_lock(&mig->lock);
+    mig->conn = conn;
+    pthread_mutex_unlock(&mig->lock);
+    mig->f = conn.is_socket ? chan_new_socket(conn.fd, true, false, "migration")
+                            : chan_new_fd(conn.fd, true, false, "migration");
+    return true;
+}
+
+/* cpr-transfer: RAM goes to the destination as descriptors, on a
+ * connection of its own, before anything else. */
+static bool hand_over_memory(struct migration *mig, Error **errp)
+{
+    struct mig_conn c;
+    if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
+        error_prepend(errp, "cpr channel: ");
+        return false;
+    }
+    bool ok =
+        cpr_send_memory(c.fd, machine_memory(mig->m), &mig->cancel, errp);
+    mig_conn_close(&c, NULL);
+    if (ok && atomic_load(&mig->cancel)) {
+        error_setg(errp, "cancelled");
+        ok = false;
+    }
+    return ok;
+}
+
 static void *migration_thread(void *opaque)
 {
     struct migration *mig = opaque;
     Error *err = NULL;
     bool stopped = false, inactivated = false;
+    bool cpr = mig->run.params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER;
+    bool ok = !cpr || (hand_over_memory(mig, &err) && connect_main(mig, &err));
     Channel *f = mig->f;
 
-    bool ok = setup(mig, f, &err) && iterate(mig, f, &err) &&
+    /* Shared RAM is not sent in cpr-transfer, so nothing is to iterate:
+     * the guest stops at once. */
+    ok = ok && setup(mig, f, &err) && (cpr || iterate(mig, f, &err)) &&
         complete(mig, f, &stopped, &inactivated, &err);
     machine_set_throttle(mig->m, 0);
     ok = close_channels(mig, f, ok, &err);
@@ -504,6 +547,9 @@ static void *migration_thread(void *opaque)
     mig->ram_final = final;
     pthread_mutex_unlock(&mig->lock);
     if (ok) {
+        if (cpr) {
+            machine_give_away_ram(mig->m);
+        }
         fault_exit_point("migration-complete");
         Error *e2 = NULL;
         machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
@@ -537,6 +583,9 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
         error_setg(errp, "migration is blocked: %s", mig->blocker);
         return false;
     }
+    if (!machine_owns_ram(mig->m, "migrate", errp)) {
+        return false;
+    }
     enum run_state rs = machine_runstate(mig->m);
     if (rs == RUN_STATE_INMIGRATE || rs == RUN_STATE_INTERNAL_ERROR ||
         rs == RUN_STATE_SHUTDOWN) {
@@ -557,6 +606,17 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
         error_setg(errp, "multifd needs a tcp: or unix: URI");
         return false;
     }
+    bool cpr = run.params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER;
+    if (cpr && mig->uri.kind != MIG_URI_UNIX) {
+        error_setg(errp,
+                   "mode cpr-transfer needs a unix: URI: descriptors "
+                   "pass only over a unix socket (got '%s')",
+                   uri);
+        return false;
+    }
+    if (cpr && !cpr_check_memory(machine_memory(mig->m), errp)) {
+        return false;
+    }
     mig->run = run;
     atomic_store(&mig->cancel, false);
     pthread_mutex_lock(&mig->lock);
@@ -574,25 +634,23 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     mig->end_ns = 0;
     pthread_mutex_unlock(&mig->lock);
     set_status(mig, MIG_STATUS_SETUP);
-    struct mig_conn conn;
     Error *err = NULL;
-    if (!mig_connect(&mig->uri, mig->fds, &conn, &err)) {
+    /* cpr-transfer connects from the thread, after the memory went. */
+    mig->f = NULL;
+    if (!cpr && !connect_main(mig, &err)) {
         fail(mig, error_copy(err));
         set_status(mig, MIG_STATUS_FAILED);
         error_propagate(errp, err);
         return false;
     }
-    pthread_mutex_lock(&mig->lock);
-    mig->conn = conn;
-    pthread_mutex_unlock(&mig->lock);
-    /* The channel does not own the descriptor: conn does (see cancel). */
-    mig->f = conn.is_socket ? chan_new_socket(conn.fd, true, false, "migration")
-                            : chan_new_fd(conn.fd, true, false, "migration");
     if (pthread_create(&mig->thread, NULL, migration_thread, mig) != 0) {
         error_setg(&err, "cannot start the migration thread");
-        chan_close(mig->f, NULL);
+        if (mig->f) {
+            chan_close(mig->f, NULL);
+        }
         mig->f = NULL;
         pthread_mutex_lock(&mig->lock);
+        struct mig_conn conn = mig->conn;
         mig->conn.fd = -1;
         mig->conn.child = 0;
         pthread_mutex_unlock(&mig->lock);

@@ -2,6 +2,7 @@
 #include "migration/params.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ram/ram-multifd.h"
@@ -31,6 +32,9 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                                   "memory (set on both ends)" },
 };
 
+static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
+                                              NULL };
+
 const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
     [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_KIND_SIZE, 128ull << 20,
                                   0, 1ull << 50, "bytes/s",
@@ -54,6 +58,12 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                                MIG_KIND_INT, 50, 1, 100, "%",
                                                "dirtied/sent ratio that "
                                                "triggers throttling" },
+    [MIG_PARAM_MODE] = { "mode", MIG_KIND_ENUM, MIG_MODE_NORMAL,
+                         MIG_MODE_NORMAL, MIG_MODE__MAX - 1, "",
+                         "normal: copy everything; cpr-transfer: hand "
+                         "shared guest RAM to a process on this host over "
+                         "a unix: socket and send the rest",
+                         mig_mode_names, "MigMode" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -82,6 +92,39 @@ int mig_param_find(const char *name)
         }
     }
     return -1;
+}
+
+int mig_param_enum_find(int p, const char *name)
+{
+    const char *const *v = mig_params[p].values;
+    for (int i = 0; v && v[i]; i++) {
+        if (strcmp(v[i], name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *mig_param_enum_name(int p, uint64_t value)
+{
+    const char *const *v = mig_params[p].values;
+    for (uint64_t i = 0; v && v[i]; i++) {
+        if (i == value) {
+            return v[i];
+        }
+    }
+    return "?";
+}
+
+/* "normal, cpr-transfer" for messages. */
+static void enum_list(int p, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (const char *const *v = mig_params[p].values; *v && at < len; v++) {
+        at += (size_t)snprintf(buf + at, len - at, "%s%s",
+                               v == mig_params[p].values ? "" : ", ", *v);
+    }
 }
 
 bool mig_config_check(const struct mig_config *c, Error **errp)
@@ -119,6 +162,12 @@ bool mig_set_parameter(struct mig_config *c, int p, uint64_t value,
                        Error **errp)
 {
     const struct mig_param_info *pi = &mig_params[p];
+    if (pi->kind == MIG_KIND_ENUM && value > pi->max) {
+        char names[256];
+        enum_list(p, names, sizeof(names));
+        error_setg(errp, "parameter '%s' must be one of %s", pi->name, names);
+        return false;
+    }
     if (value < pi->min || value > pi->max) {
         error_setg(errp,
                    "parameter '%s' must be between %" PRIu64 " and %" PRIu64
@@ -143,7 +192,17 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     uint64_t v;
-    if (mig_params[p].kind == MIG_KIND_SIZE) {
+    if (mig_params[p].kind == MIG_KIND_ENUM) {
+        int e = mig_param_enum_find(p, value);
+        if (e < 0) {
+            char names[256];
+            enum_list(p, names, sizeof(names));
+            error_setg(errp, "parameter '%s': '%s' is not one of %s", name,
+                       value, names);
+            return false;
+        }
+        v = (uint64_t)e;
+    } else if (mig_params[p].kind == MIG_KIND_SIZE) {
         if (!parse_size(value, 1, &v)) {
             error_setg(errp, "parameter '%s': '%s' is not a size", name, value);
             return false;

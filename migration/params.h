@@ -28,12 +28,22 @@ enum mig_param {
     MIG_PARAM_CPU_THROTTLE_INITIAL,       /* percent */
     MIG_PARAM_CPU_THROTTLE_INCREMENT,     /* percent */
     MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD, /* percent */
+    MIG_PARAM_MODE,                       /* enum mig_mode */
     MIG_PARAM__MAX
+};
+
+/* What a migration moves (QEMU's MigMode): everything, or everything but
+ * RAM on shared memory, whose descriptors go to the new process. */
+enum mig_mode {
+    MIG_MODE_NORMAL,
+    MIG_MODE_CPR_TRANSFER,
+    MIG_MODE__MAX
 };
 
 enum mig_param_kind {
     MIG_KIND_SIZE, /* bytes, K/M/G suffixes */
     MIG_KIND_INT,
+    MIG_KIND_ENUM, /* one of values[], stored as its index */
 };
 
 struct mig_cap_info {
@@ -47,6 +57,8 @@ struct mig_param_info {
     uint64_t def, min, max;
     const char *unit; /* for messages: "bytes/s", "ms", "%" */
     const char *help;
+    const char *const *values; /* MIG_KIND_ENUM: NULL-terminated names */
+    const char *type_name;     /* MIG_KIND_ENUM: its QMP enum type */
 };
 
 extern const struct mig_cap_info mig_caps[MIG_CAP__MAX];
@@ -71,5 +83,8 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
                            const char *value, Error **errp);
 bool mig_set_parameter(struct mig_config *c, int param, uint64_t value,
                        Error **errp);
+/* An enum parameter's value by name (-1 if it has none), and back. */
+int mig_param_enum_find(int param, const char *name);
+const char *mig_param_enum_name(int param, uint64_t value);
 
 #endif

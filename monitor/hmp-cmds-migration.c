@@ -191,6 +191,9 @@ HMP(hmp_info_migrate_parameters)
                        c->params[i]);
         } else if (p->kind == MIG_KIND_SIZE) {
             mon_printf(mon, "%s: %" PRIu64 " bytes\n", p->name, c->params[i]);
+        } else if (p->kind == MIG_KIND_ENUM) {
+            mon_printf(mon, "%s: %s\n", p->name,
+                       mig_param_enum_name(i, c->params[i]));
         } else if (i == MIG_PARAM_DOWNTIME_LIMIT) {
             mon_printf(mon, "%s: %" PRIu64 " ms\n", p->name, c->params[i]);
         } else {

@@ -163,6 +163,19 @@ QMP_FN(qmp_migrate_set_parameters)
             error_setg(errp, "Parameter '%s' is unexpected", key);
             return NULL;
         }
+        if (mig_params[p].kind == MIG_KIND_ENUM) {
+            const char *name = json_string_value(v);
+            int e = name ? mig_param_enum_find(p, name) : -1;
+            if (e < 0) {
+                error_setg(errp, "Parameter '%s' does not accept value '%s'",
+                           key, name ? name : "(not a string)");
+                return NULL;
+            }
+            if (!mig_set_parameter(&next, p, (uint64_t)e, errp)) {
+                return NULL;
+            }
+            continue;
+        }
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
             error_setg(errp,
                        "Invalid parameter type for '%s', expected: "
@@ -187,8 +200,11 @@ QMP_FN(qmp_query_migrate_parameters)
     session_get_mig_config(s, &c);
     json_t *r = json_object();
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
-        json_object_set_new(r, mig_params[i].name,
-                            json_integer((json_int_t)c.params[i]));
+        json_object_set_new(
+            r, mig_params[i].name,
+            mig_params[i].kind == MIG_KIND_ENUM
+                ? json_string(mig_param_enum_name(i, c.params[i]))
+                : json_integer((json_int_t)c.params[i]));
     }
     return r;
 }

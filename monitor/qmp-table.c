@@ -100,13 +100,23 @@ static const char *mig_cap_value(size_t i)
     return i < MIG_CAP__MAX ? mig_caps[i].name : NULL;
 }
 
+static const char *mig_mode_value(size_t i)
+{
+    return i < MIG_MODE__MAX ? mig_param_enum_name(MIG_PARAM_MODE, i) : NULL;
+}
+
 /* Every parameter, optional both to set and in what is returned. */
 static bool mig_param_member(size_t i, struct qmp_arg *out)
 {
     if (i >= MIG_PARAM__MAX) {
         return false;
     }
-    *out = (struct qmp_arg){ mig_params[i].name, QMP_INT, true, "int" };
+    if (mig_params[i].kind == MIG_KIND_ENUM) {
+        *out = (struct qmp_arg){ mig_params[i].name, QMP_STR, true,
+                                 mig_params[i].type_name };
+    } else {
+        *out = (struct qmp_arg){ mig_params[i].name, QMP_INT, true, "int" };
+    }
     return true;
 }
 
@@ -116,6 +126,7 @@ const struct qmp_schema_type qmp_schema_types[] = {
     { "RunState", QMP_SCHEMA_ENUM, .value = run_state_value },
     { "MigrationStatus", QMP_SCHEMA_ENUM, .value = mig_status_value },
     { "MigrationCapability", QMP_SCHEMA_ENUM, .value = mig_cap_value },
+    { "MigMode", QMP_SCHEMA_ENUM, .value = mig_mode_value },
     { "ShutdownCause", QMP_SCHEMA_ENUM,
       .values =
           VALUES("guest-shutdown", "host-qmp-quit", "host-qmp-system-reset") },

@@ -134,7 +134,7 @@ cpu_ticks() {
     stall junk "unix:$D/mig.sock" 'GET / HTTP/1.0\r\n\r\n'
     wait_for "grep -q 'sent neither' '$D/dst.err'" 10
     run cat "$D/dst.err"
-    assert_output --partial "unix client $(cat "$D/junk.who") sent neither a migration stream nor a multifd channel header; connection closed"
+    assert_output --partial "unix client $(cat "$D/junk.who") sent neither a migration stream nor a multifd or cpr channel header; connection closed"
     hop_start src -m 32M
     wait_filled src
     run hop_mon src "migrate_set_parameter max-bandwidth 0" \
