@@ -52,6 +52,8 @@ struct run_opts {
     const char *memory_backend;            /* -machine memory-backend=ID */
     const struct mem_backend *ram_backend; /* the one it names */
     bool mem_prealloc;                     /* -mem-prealloc */
+    bool cpr_exec;         /* started by cpr-exec (HOP_CPR_STATE) */
+    char cpr_incoming[32]; /* then: memfd:N */
 };
 
 static const struct cli_command *run_cmd(void)
@@ -677,7 +679,7 @@ static void serial_flush(struct serial_out *o)
     pthread_mutex_unlock(&o->lock);
 }
 
-static bool open_serial(const char *spec, struct serial_out *o,
+static bool open_serial(const char *spec, bool append, struct serial_out *o,
                         struct serial_backend *be)
 {
     o->fd = -1;
@@ -689,7 +691,11 @@ static bool open_serial(const char *spec, struct serial_out *o,
         o->lines = true;
     } else {
         const char *path = spec + 5;
-        o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* After cpr-exec the log goes on where the old hop left it. */
+        o->fd = open(path,
+                     O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) |
+                         O_CLOEXEC,
+                     0644);
         if (o->fd < 0) {
             error_report("-serial %s: %s", spec, strerror(errno));
             return false;
@@ -764,7 +770,8 @@ static bool open_drive(const struct run_opts *o, BlockDev **blk)
 
 /* The session the options describe, with its machine. */
 static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
-                                       struct serial_out *serial)
+                                       struct serial_out *serial,
+                                       char **exec_argv)
 {
     struct machine_config mc = {
         .ram_size = o->ram_size,
@@ -777,7 +784,7 @@ static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
         .ram_backend = o->ram_backend,
         .mem_prealloc = o->mem_prealloc,
     };
-    if (!open_serial(o->serial, serial, &mc.serial)) {
+    if (!open_serial(o->serial, o->cpr_exec, serial, &mc.serial)) {
         return NULL;
     }
     struct snapshot_drive drive = { .name = o->drive_attached ? "ide0-hd0"
@@ -790,6 +797,7 @@ static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
         .autostart = !o->start_paused,
         .catalog = o->catalog,
         .uuid = o->have_uuid ? o->uuid : NULL,
+        .exec_argv = (const char *const *)exec_argv,
     };
     Error *err = NULL;
     struct vm_session *s = session_new(&cfg, &err);
@@ -828,6 +836,7 @@ static bool start(const struct run_opts *o, struct vm_session *s)
 /* What cmd_run holds from setting up to tearing down. */
 struct run_ctx {
     struct run_opts o;
+    char **exec_argv; /* cpr-exec's default command line */
     struct endpoint hmp_ep, qmp_ep;
     BlockDev *blk;
     struct vm_session *s;
@@ -845,11 +854,75 @@ static int parse_all(int argc, char **argv, struct run_ctx *st)
     return rc;
 }
 
+/* cpr-exec's default: this binary with these options, less those that
+ * do not fit a machine that is already running (-incoming, -loadvm, -S),
+ * plus the incoming side.  The path is resolved now: an upgrade
+ * replaces the file behind it. */
+static char **exec_argv_new(int argc, char **argv)
+{
+    char **av = xcalloc((size_t)argc + 4, sizeof(*av));
+    int n = 0;
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[len > 0 ? len : 0] = 0;
+    av[n++] = xstrdup(len > 0 ? exe : "hop");
+    av[n++] = xstrdup("run");
+    for (int i = 1; i < argc; i++) {
+        const char *w = argv[i] + (argv[i][0] == '-' && argv[i][1] == '-');
+        if (strcmp(w, "-incoming") == 0 || strcmp(w, "-loadvm") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(w, "-S") == 0 || strncmp(w, "-incoming=", 10) == 0 ||
+            strncmp(w, "-loadvm=", 8) == 0) {
+            continue;
+        }
+        av[n++] = xstrdup(argv[i]);
+    }
+    av[n++] = xstrdup("-incoming");
+    av[n++] = xstrdup("memfd:");
+    av[n] = NULL;
+    return av;
+}
+
+static void exec_argv_free(char **av)
+{
+    for (char **w = av; w && *w; w++) {
+        free(*w);
+    }
+    free(av);
+}
+
+/* Started by cpr-exec: the machine comes from the state memfd whatever
+ * -incoming says, no memory is preallocated (the old hop's is taken
+ * over), and the monitors take over their listening sockets. */
+static void take_cpr_exec_env(struct run_ctx *st)
+{
+    const char *state = getenv("HOP_CPR_STATE");
+    const char *listen = getenv("HOP_CPR_LISTEN");
+    if (state) {
+        struct run_opts *o = &st->o;
+        snprintf(o->cpr_incoming, sizeof(o->cpr_incoming), "memfd:%s", state);
+        o->incoming = o->cpr_incoming;
+        o->cpr_exec = true;
+        o->mem_prealloc = false;
+        for (int i = 0; i < o->nobjects; i++) {
+            o->objects[i].prealloc = false;
+        }
+        endpoint_inherit(&st->hmp_ep, listen);
+        endpoint_inherit(&st->qmp_ep, listen);
+    }
+    /* Not for anything this hop starts. */
+    unsetenv("HOP_CPR_STATE");
+    unsetenv("HOP_CPR_LISTEN");
+}
+
 /* The drive and the session; false (reported) if either cannot be had. */
 static bool set_up(struct run_ctx *st)
 {
     return open_drive(&st->o, &st->blk) &&
-        (st->s = make_session(&st->o, st->blk, &st->serial)) != NULL;
+        (st->s = make_session(&st->o, st->blk, &st->serial,
+                              st->exec_argv)) != NULL;
 }
 
 /* The monitors, the start, and their loop until the machine quits; the
@@ -895,6 +968,7 @@ static int tear_down(struct run_ctx *st, int rc)
     pthread_mutex_destroy(&st->serial.lock);
     endpoint_clear(&st->hmp_ep);
     endpoint_clear(&st->qmp_ep);
+    exec_argv_free(st->exec_argv);
     return rc;
 }
 
@@ -905,6 +979,8 @@ int cmd_run(int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
+    take_cpr_exec_env(&st);
+    st.exec_argv = exec_argv_new(argc, argv);
     pthread_mutex_init(&st.serial.lock, NULL);
     if (!set_up(&st)) {
         rc = EXIT_FAIL;

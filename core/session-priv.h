@@ -53,7 +53,17 @@ struct vm_session {
     const char *catalog;
 
     const struct qmp_cmd *qmp_table;
+
+    /* cpr-exec: the default command line and the interfaces' hooks. */
+    const char *const *exec_argv;
+    struct {
+        session_exec_hook_fn fn;
+        void *opaque;
+    } exec_hooks[SESSION_MAX_EXEC_HOOKS];
 };
+
+/* cpr-exec's part of migration (core/cpr-exec.c). */
+bool session_exec(void *opaque, int state_fd, Error **errp);
 
 /* Queue an event (any thread); data is taken over (may be NULL).  The
  * name must be in the event table (core/events.h). */

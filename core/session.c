@@ -29,6 +29,7 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     dirty_rate_init(&s->dirty_rate);
     migration_init(&s->mig, m, reg, s->rs, &s->gs, s->fds,
                    session_on_migration_status, s);
+    migration_set_exec(&s->mig, session_exec, s);
     incoming_init(&s->in, m, reg, s->rs, &s->gs, s->fds, s->autostart,
                   session_on_incoming_done, s);
     s->wired = true;
@@ -83,6 +84,7 @@ struct vm_session *session_new(const struct session_config *cfg, Error **errp)
     s->pending_fd = -1;
     s->autostart = cfg->autostart;
     s->catalog = cfg->catalog;
+    s->exec_argv = cfg->exec_argv;
     s->qmp_table = cfg->qmp_table;
     for (size_t i = 0; i < cfg->ndrives; i++) {
         s->drives[i] = cfg->drives[i];

@@ -39,6 +39,10 @@ struct session_config {
     /* The QMP commands clients may run (NULL: all); the QMP fuzz target
      * narrows it to those without effects outside the process. */
     const struct qmp_cmd *qmp_table;
+    /* What cpr-exec runs unless cpr-exec-command says otherwise: the
+     * program (a path) and its arguments, NULL-terminated; NULL: no
+     * default.  Not copied: it lives as long as the session. */
+    const char *const *exec_argv;
 };
 
 struct vm_session *session_new(const struct session_config *cfg, Error **errp);
@@ -73,6 +77,22 @@ void session_unsubscribe(struct vm_session *s, session_event_fn fn,
 int session_event_fd(const struct vm_session *s);
 /* Deliver the waiting events to the subscribers. */
 void session_flush_events(struct vm_session *s);
+
+/* cpr-exec (core/cpr-exec.c): this process becomes a new hop that takes
+ * the machine over.  Interfaces that hold something across the exec
+ * register a hook: called with before = true just before the exec, it
+ * may put up to max listening sockets in fds to be kept (the new hop
+ * finds them in HOP_CPR_LISTEN, comma-separated numbers, by their
+ * paths); called again with before = false if the exec failed and this
+ * process goes on.  At most SESSION_MAX_EXEC_HOOKS. */
+#define SESSION_MAX_EXEC_HOOKS 4
+#define SESSION_EXEC_KEEP_MAX 8
+typedef int (*session_exec_hook_fn)(void *opaque, bool before, int *fds,
+                                    int max);
+bool session_add_exec_hook(struct vm_session *s, session_exec_hook_fn fn,
+                           void *opaque);
+void session_remove_exec_hook(struct vm_session *s, session_exec_hook_fn fn,
+                              void *opaque);
 
 /* Run control (core/run.c). */
 bool session_start(struct vm_session *s, Error **errp);

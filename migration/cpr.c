@@ -2,6 +2,7 @@
 #include "migration/cpr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,17 +28,18 @@ static bool block_shareable(const struct ram_block *b)
     return b->fd >= 0 && b->map.shared;
 }
 
-bool cpr_check_memory(const struct machine_memory *mem, Error **errp)
+bool cpr_check_memory(const struct machine_memory *mem, const char *mode,
+                      Error **errp)
 {
     for (int i = 0; i < mem->nblocks; i++) {
         const struct ram_block *b = mem->blocks[i];
         if (!block_shareable(b)) {
             error_setg(errp,
-                       "mode cpr-transfer needs guest RAM on shared memory: "
+                       "mode %s needs guest RAM on shared memory: "
                        "RAM block '%s' is on %s%s; use -object "
                        "memory-backend-memfd,id=ID,size=SIZE,share=on "
                        "-machine memory-backend=ID",
-                       b->name, mem_backend_type_name(b->kind),
+                       mode, b->name, mem_backend_type_name(b->kind),
                        b->fd >= 0 ? " without share=on" : "");
             return false;
         }
@@ -73,18 +75,20 @@ static bool wait_readable(int fd, uint64_t deadline, const atomic_bool *cancel,
     }
 }
 
-/* Reads exactly len bytes (fds that come with them are closed: only the
- * first read of a message may carry them). */
+/* Reads exactly len bytes: from a socket by deadline (descriptors that
+ * come with them are dropped: only the first read of a message may carry
+ * them), or from a file (deadline 0). */
 static bool read_full(int fd, void *buf, size_t len, uint64_t deadline,
                       const atomic_bool *cancel, const char *what,
                       Error **errp)
 {
     uint8_t *p = buf;
     while (len > 0) {
-        if (!wait_readable(fd, deadline, cancel, what, errp)) {
+        if (deadline && !wait_readable(fd, deadline, cancel, what, errp)) {
             return false;
         }
-        ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+        ssize_t n = deadline ? recv(fd, p, len, MSG_DONTWAIT)
+                             : read(fd, p, len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             continue;
         }
@@ -93,8 +97,9 @@ static bool read_full(int fd, void *buf, size_t len, uint64_t deadline,
             return false;
         }
         if (n == 0) {
-            error_setg(errp, "%s: the other side closed the connection",
-                       what);
+            error_setg(errp, "%s: %s", what,
+                       deadline ? "the other side closed the connection"
+                                : "ends too early");
             return false;
         }
         p += n;
@@ -162,7 +167,7 @@ static bool send_with_fds(int fd, const uint8_t *buf, size_t len,
 bool cpr_send_memory(int fd, const struct machine_memory *mem,
                      const atomic_bool *cancel, Error **errp)
 {
-    if (!cpr_check_memory(mem, errp)) {
+    if (!cpr_check_memory(mem, "cpr-transfer", errp)) {
         return false;
     }
     uint8_t buf[MAX_MESSAGE];
@@ -260,10 +265,8 @@ struct cpr_block {
 };
 
 static bool recv_blocks(int fd, uint32_t n, struct cpr_block *blk,
-                        Error **errp)
+                        uint64_t deadline, Error **errp)
 {
-    uint64_t deadline =
-        clock_mono_ns() + (uint64_t)READ_TIMEOUT_MS * 1000000ull;
     for (uint32_t i = 0; i < n; i++) {
         uint8_t len, fixed[24];
         if (!read_full(fd, &len, 1, deadline, NULL, "cpr channel", errp) ||
@@ -351,43 +354,72 @@ static void answer(int fd, bool ok, const char *why)
     (void)io_writev_full(fd, &(struct iovec){ buf, 8 + n }, 1, true);
 }
 
+/* The header's fields, then the block list, checked against mem; fds
+ * (nfds of them) are the blocks' descriptors in order. */
+static bool take_blocks(int fd, const uint8_t *head, const int *fds, int nfds,
+                        uint64_t deadline, struct machine_memory *mem,
+                        int *taken, Error **errp)
+{
+    struct cpr_block blk[RAM_MAX_BLOCKS];
+    uint32_t version = be32_get(head + 4);
+    uint32_t n = be32_get(head + 8);
+    *taken = 0;
+    if (memcmp(head, CPR_MAGIC, CPR_MAGIC_LEN) != 0) {
+        error_setg(errp, "cpr state: bad magic");
+        return false;
+    }
+    if (version != CPR_VERSION) {
+        error_setg(errp, "cpr state: version %u (this hop reads version %d)",
+                   version, CPR_VERSION);
+        return false;
+    }
+    if (n > RAM_MAX_BLOCKS || (fds && (int)n != nfds)) {
+        error_setg(errp, "cpr state: %u RAM blocks with %d descriptors", n,
+                   nfds);
+        return false;
+    }
+    if (!recv_blocks(fd, n, blk, deadline, errp) ||
+        !check_blocks(mem, blk, n, errp)) {
+        return false;
+    }
+    int exec_fds[RAM_MAX_BLOCKS];
+    if (!fds) {
+        /* cpr-exec: the descriptor numbers follow, inherited. */
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t b[4];
+            if (!read_full(fd, b, 4, 0, NULL, "cpr state", errp)) {
+                return false;
+            }
+            exec_fds[i] = (int)be32_get(b);
+            if (exec_fds[i] < 0 || fcntl(exec_fds[i], F_GETFD) < 0) {
+                error_setg(errp,
+                           "cpr state: RAM block '%s': descriptor %d was "
+                           "not inherited",
+                           blk[i].name, exec_fds[i]);
+                return false;
+            }
+        }
+        fds = exec_fds;
+    }
+    for (; *taken < (int)n; (*taken)++) {
+        struct ram_block *b = memory_find_block(mem, blk[*taken].name);
+        if (!ram_block_adopt_fd(b, fds[*taken], errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool cpr_recv_memory(int fd, struct machine_memory *mem, Error **errp)
 {
     uint8_t head[HEADER_LEN];
     int fds[RAM_MAX_BLOCKS + 1];
-    int nfds = 0;
-    struct cpr_block blk[RAM_MAX_BLOCKS];
+    int nfds = 0, taken = 0;
     Error *err = NULL;
-    bool ok = recv_header(fd, head, fds, &nfds, &err);
-    uint32_t n = 0;
-    if (ok) {
-        uint32_t version = be32_get(head + 4);
-        n = be32_get(head + 8);
-        if (memcmp(head, CPR_MAGIC, CPR_MAGIC_LEN) != 0) {
-            error_setg(&err, "cpr channel: bad magic");
-            ok = false;
-        } else if (version != CPR_VERSION) {
-            error_setg(&err,
-                       "cpr channel: version %u (this hop reads version %d)",
-                       version, CPR_VERSION);
-            ok = false;
-        } else if (n > RAM_MAX_BLOCKS || (int)n != nfds) {
-            error_setg(&err,
-                       "cpr channel: %u RAM blocks with %d descriptors", n,
-                       nfds);
-            ok = false;
-        }
-    }
-    ok = ok && recv_blocks(fd, n, blk, &err) &&
-        check_blocks(mem, blk, n, &err);
-    int taken = 0;
-    for (; ok && taken < (int)n; taken++) {
-        struct ram_block *b = memory_find_block(mem, blk[taken].name);
-        ok = ram_block_adopt_fd(b, fds[taken], &err);
-        if (!ok) {
-            break;
-        }
-    }
+    uint64_t deadline =
+        clock_mono_ns() + (uint64_t)READ_TIMEOUT_MS * 1000000ull;
+    bool ok = recv_header(fd, head, fds, &nfds, &err) &&
+        take_blocks(fd, head, fds, nfds, deadline, mem, &taken, &err);
     /* Descriptors not taken over (all of them, if nothing was mapped). */
     for (int k = taken; k < nfds; k++) {
         close(fds[k]);
@@ -399,4 +431,34 @@ bool cpr_recv_memory(int fd, struct machine_memory *mem, Error **errp)
     answer(fd, false, error_get_pretty(err));
     error_propagate(errp, err);
     return false;
+}
+
+bool cpr_write_memory(int fd, const struct machine_memory *mem, Error **errp)
+{
+    if (!cpr_check_memory(mem, "cpr-exec", errp)) {
+        return false;
+    }
+    uint8_t buf[MAX_MESSAGE + 4 * RAM_MAX_BLOCKS];
+    size_t len = encode(mem, buf);
+    for (int i = 0; i < mem->nblocks; i++) {
+        be32_put(buf + len, (uint32_t)mem->blocks[i]->fd);
+        len += 4;
+    }
+    if (!io_write_full(fd, buf, len)) {
+        error_setg_errno(errp, errno, "cpr state: write");
+        return false;
+    }
+    return true;
+}
+
+bool cpr_read_memory(int fd, struct machine_memory *mem, Error **errp)
+{
+    uint8_t head[HEADER_LEN];
+    int taken;
+    if (!read_full(fd, head, sizeof(head), 0, NULL, "cpr state", errp) ||
+        !take_blocks(fd, head, NULL, 0, 0, mem, &taken, errp)) {
+        error_prepend(errp, "cpr-exec: ");
+        return false;
+    }
+    return true;
 }

@@ -1,4 +1,5 @@
-/* cpr-transfer: guest RAM changes process without being copied.  Before
+/* cpr-transfer and cpr-exec: guest RAM changes process without being
+ * copied.  cpr-transfer:  Before
  * the migration stream, the source opens one more connection to the
  * destination's unix: socket (the cpr channel) and passes the
  * descriptor of every RAM block with SCM_RIGHTS; the destination checks
@@ -33,7 +34,8 @@ struct machine_memory;
 /* Source: every block is on shared memory another process can map (a
  * memfd, or a file with share=on); the error names the block and the
  * option that would make it so. */
-bool cpr_check_memory(const struct machine_memory *mem, Error **errp);
+bool cpr_check_memory(const struct machine_memory *mem, const char *mode,
+                      Error **errp);
 /* Source: passes the blocks on the connected socket fd and waits for the
  * answer (no longer than CPR_ANSWER_TIMEOUT_MS, or until *cancel). */
 bool cpr_send_memory(int fd, const struct machine_memory *mem,
@@ -41,5 +43,13 @@ bool cpr_send_memory(int fd, const struct machine_memory *mem,
 /* Destination: reads the blocks from fd, maps them in place of mem's
  * and answers; on a refusal, the answer carries the error. */
 bool cpr_recv_memory(int fd, struct machine_memory *mem, Error **errp);
+
+/* cpr-exec, where the descriptors are inherited across exec: the same
+ * message, each block's descriptor number (u32) after the block list,
+ * written to a file (the state memfd) ahead of the migration stream. */
+bool cpr_write_memory(int fd, const struct machine_memory *mem, Error **errp);
+/* Reads that from fd's position (which ends up where the stream
+ * starts), checks the blocks and maps the inherited descriptors. */
+bool cpr_read_memory(int fd, struct machine_memory *mem, Error **errp);
 
 #endif

@@ -180,6 +180,16 @@ static void *incoming_thread(void *opaque)
         acceptor =
             pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
     }
+    if (in->uri.kind == MIG_URI_MEMFD) {
+        /* cpr-exec: RAM's inherited descriptors, then the stream. */
+        struct ram_params crp = { .ignore_shared = true };
+        if (!cpr_read_memory(in->conn.fd, machine_memory(in->m), &err) ||
+            !ram_state_configure(in->rs, &crp, &err)) {
+            goto out;
+        }
+        in->cpr = true;
+        section_registry_ignore_shared(in->reg, true);
+    }
     Channel *f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")
         : chan_new_fd(in->conn.fd, false, false, "incoming");

@@ -2,6 +2,7 @@
 #include "migration/migration.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,9 +266,9 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     struct ram_params rp = {
         .xbzrle = cfg->caps[MIG_CAP_XBZRLE],
         .xbzrle_cache_size = cfg->params[MIG_PARAM_XBZRLE_CACHE_SIZE],
-        /* cpr-transfer: the destination maps RAM itself. */
+        /* cpr modes: the new process maps RAM itself. */
         .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED] ||
-            cfg->params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER,
+            cfg->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL,
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
@@ -524,21 +525,54 @@ static bool hand_over_memory(struct migration *mig, Error **errp)
     return ok;
 }
 
+/* cpr-exec, once the stream is complete: a descriptor of the state
+ * memfd that outlives the connection's, or -1 (with *errp). */
+static int keep_state(struct migration *mig, Channel *f, Error **errp)
+{
+    chan_flush(f);
+    if (!chan_check(f, errp)) {
+        return -1;
+    }
+    int fd = fcntl(mig->conn.fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "cpr-exec: dup of the state memfd");
+    }
+    return fd;
+}
+
 static void *migration_thread(void *opaque)
 {
     struct migration *mig = opaque;
     Error *err = NULL;
     bool stopped = false, inactivated = false;
-    bool cpr = mig->run.params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER;
-    bool ok = !cpr || (hand_over_memory(mig, &err) && connect_main(mig, &err));
+    enum mig_mode mode = (enum mig_mode)mig->run.params[MIG_PARAM_MODE];
+    bool ok = true;
+    int state_fd = -1;
+    if (mode == MIG_MODE_CPR_TRANSFER) {
+        ok = hand_over_memory(mig, &err) && connect_main(mig, &err);
+    } else if (mode == MIG_MODE_CPR_EXEC) {
+        /* The memory's descriptors go ahead of the stream. */
+        ok = cpr_write_memory(mig->conn.fd, machine_memory(mig->m), &err);
+    }
     Channel *f = mig->f;
 
-    /* Shared RAM is not sent in cpr-transfer, so nothing is to iterate:
+    /* Shared RAM is not sent in the cpr modes, so nothing is to iterate:
      * the guest stops at once. */
-    ok = ok && setup(mig, f, &err) && (cpr || iterate(mig, f, &err)) &&
+    ok = ok && setup(mig, f, &err) &&
+        (mode != MIG_MODE_NORMAL || iterate(mig, f, &err)) &&
         complete(mig, f, &stopped, &inactivated, &err);
+    if (ok && mode == MIG_MODE_CPR_EXEC) {
+        ok = (state_fd = keep_state(mig, f, &err)) >= 0;
+    }
     machine_set_throttle(mig->m, 0);
     ok = close_channels(mig, f, ok, &err);
+    if (ok && mode == MIG_MODE_CPR_EXEC) {
+        /* Returns only if the new binary could not be started. */
+        ok = mig->exec(mig->exec_opaque, state_fd, &err);
+    }
+    if (state_fd >= 0) {
+        close(state_fd);
+    }
 
     struct ram_stats final;
     ram_state_get_stats(mig->rs, &final);
@@ -547,7 +581,7 @@ static void *migration_thread(void *opaque)
     mig->ram_final = final;
     pthread_mutex_unlock(&mig->lock);
     if (ok) {
-        if (cpr) {
+        if (mode == MIG_MODE_CPR_TRANSFER) {
             machine_give_away_ram(mig->m);
         }
         fault_exit_point("migration-complete");
@@ -560,6 +594,12 @@ static void *migration_thread(void *opaque)
     }
     stream_save_cleanup(mig->reg);
     return NULL;
+}
+
+void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque)
+{
+    mig->exec = fn;
+    mig->exec_opaque = opaque;
 }
 
 bool migration_start(struct migration *mig, const char *uri, Error **errp)
@@ -606,7 +646,8 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
         error_setg(errp, "multifd needs a tcp: or unix: URI");
         return false;
     }
-    bool cpr = run.params[MIG_PARAM_MODE] == MIG_MODE_CPR_TRANSFER;
+    enum mig_mode mode = (enum mig_mode)run.params[MIG_PARAM_MODE];
+    bool cpr = mode == MIG_MODE_CPR_TRANSFER;
     if (cpr && mig->uri.kind != MIG_URI_UNIX) {
         error_setg(errp,
                    "mode cpr-transfer needs a unix: URI: descriptors "
@@ -614,7 +655,23 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
                    uri);
         return false;
     }
-    if (cpr && !cpr_check_memory(machine_memory(mig->m), errp)) {
+    if ((mode == MIG_MODE_CPR_EXEC) != (mig->uri.kind == MIG_URI_MEMFD)) {
+        error_setg(errp,
+                   mode == MIG_MODE_CPR_EXEC
+                       ? "mode cpr-exec writes its state to a memfd: use "
+                         "'migrate memfd:' (got '%s')"
+                       : "'%s': memfd: is for mode cpr-exec "
+                         "(migrate_set_parameter mode cpr-exec)",
+                   uri);
+        return false;
+    }
+    if (mode == MIG_MODE_CPR_EXEC && !mig->exec) {
+        error_setg(errp, "mode cpr-exec is not available in this program");
+        return false;
+    }
+    if (mode != MIG_MODE_NORMAL &&
+        !cpr_check_memory(machine_memory(mig->m),
+                          mig_param_enum_name(MIG_PARAM_MODE, mode), errp)) {
         return false;
     }
     mig->run = run;

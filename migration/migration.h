@@ -64,6 +64,10 @@ struct mig_info {
 /* Reports status changes (from the migration thread, or the monitor's
  * at start and cancel) while the events capability is on. */
 typedef void (*mig_notify_fn)(void *opaque, enum mig_status st);
+/* cpr-exec: replaces this process with a new hop that loads state_fd (a
+ * memfd holding the cpr state and the stream; see migration/cpr.h).
+ * Returns only when that failed, with *errp. */
+typedef bool (*mig_exec_fn)(void *opaque, int state_fd, Error **errp);
 
 struct migration {
     struct machine *m;
@@ -73,6 +77,8 @@ struct migration {
     struct globalstate *gs;
     mig_notify_fn notify;
     void *opaque;
+    mig_exec_fn exec; /* NULL: no cpr-exec */
+    void *exec_opaque;
     /* The machine's drives: inactive from the switch on (the destination
      * takes them over), active again if the migration fails. */
     BlockDev *drives[MIG_MAX_DRIVES];
@@ -120,6 +126,9 @@ void migration_destroy(struct migration *mig);
  * starts. */
 void migration_set_drives(struct migration *mig, BlockDev *const *drives,
                           size_t n);
+
+/* Who carries out cpr-exec (before any migration starts). */
+void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque);
 
 /* Starts a migration to uri in the background. */
 bool migration_start(struct migration *mig, const char *uri, Error **errp);

@@ -33,7 +33,7 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
 };
 
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
-                                              NULL };
+                                              "cpr-exec", NULL };
 
 const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
     [MIG_PARAM_MAX_BANDWIDTH] = { "max-bandwidth", MIG_KIND_SIZE, 128ull << 20,
@@ -62,8 +62,14 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                          MIG_MODE_NORMAL, MIG_MODE__MAX - 1, "",
                          "normal: copy everything; cpr-transfer: hand "
                          "shared guest RAM to a process on this host over "
-                         "a unix: socket and send the rest",
+                         "a unix: socket and send the rest; cpr-exec: "
+                         "replace this process with a new hop binary",
                          mig_mode_names, "MigMode" },
+    [MIG_PARAM_CPR_EXEC_COMMAND] = { "cpr-exec-command", MIG_KIND_WORDS, 0,
+                                     0, MIG_EXEC_ARGS_MAX, "",
+                                     "the command line cpr-exec runs in "
+                                     "this process (default: the same "
+                                     "binary and arguments)" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -92,6 +98,50 @@ int mig_param_find(const char *name)
         }
     }
     return -1;
+}
+
+bool mig_set_exec_command(struct mig_config *c, const char *const *argv,
+                          int argc, Error **errp)
+{
+    size_t at = 0;
+    char buf[MIG_EXEC_COMMAND_MAX];
+    if (argc > MIG_EXEC_ARGS_MAX) {
+        error_setg(errp, "parameter 'cpr-exec-command': more than %d words",
+                   MIG_EXEC_ARGS_MAX);
+        return false;
+    }
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        if (n == 1 || at + n > sizeof(buf)) {
+            error_setg(errp,
+                       n == 1 ? "parameter 'cpr-exec-command': word %d is "
+                                "empty"
+                              : "parameter 'cpr-exec-command': longer than "
+                                "%d bytes",
+                       n == 1 ? i + 1 : MIG_EXEC_COMMAND_MAX);
+            return false;
+        }
+        memcpy(buf + at, argv[i], n);
+        at += n;
+    }
+    memset(c->exec_command, 0, sizeof(c->exec_command));
+    memcpy(c->exec_command, buf, at);
+    c->params[MIG_PARAM_CPR_EXEC_COMMAND] = (uint64_t)argc;
+    return true;
+}
+
+int mig_exec_command_argv(const struct mig_config *c, const char **argv,
+                          int max)
+{
+    int n = (int)c->params[MIG_PARAM_CPR_EXEC_COMMAND];
+    const char *w = c->exec_command;
+    int i = 0;
+    for (; i < n && i < max; i++) {
+        argv[i] = w;
+        w += strlen(w) + 1;
+    }
+    argv[i] = NULL;
+    return i;
 }
 
 int mig_param_enum_find(int p, const char *name)
@@ -192,6 +242,42 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     uint64_t v;
+    char one[64];
+    if (mig_params[p].kind != MIG_KIND_WORDS) {
+        /* One word; blanks after it are not part of it. */
+        size_t n = strlen(value);
+        while (n && (value[n - 1] == ' ' || value[n - 1] == '\t')) {
+            n--;
+        }
+        if (n < sizeof(one)) {
+            memcpy(one, value, n);
+            one[n] = 0;
+            value = one;
+        }
+    }
+    if (mig_params[p].kind == MIG_KIND_WORDS) {
+        /* Words split at blanks, as typed in the monitor. */
+        char copy[MIG_EXEC_COMMAND_MAX];
+        const char *argv[MIG_EXEC_ARGS_MAX + 1];
+        int argc = 0;
+        snprintf(copy, sizeof(copy), "%s", value);
+        if (strlen(value) >= sizeof(copy)) {
+            error_setg(errp, "parameter '%s': longer than %d bytes", name,
+                       MIG_EXEC_COMMAND_MAX - 1);
+            return false;
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(copy, " \t", &save); t;
+             t = strtok_r(NULL, " \t", &save)) {
+            if (argc == MIG_EXEC_ARGS_MAX) {
+                error_setg(errp, "parameter '%s': more than %d words", name,
+                           MIG_EXEC_ARGS_MAX);
+                return false;
+            }
+            argv[argc++] = t;
+        }
+        return mig_set_exec_command(c, argv, argc, errp);
+    }
     if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {

@@ -29,21 +29,30 @@ enum mig_param {
     MIG_PARAM_CPU_THROTTLE_INCREMENT,     /* percent */
     MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD, /* percent */
     MIG_PARAM_MODE,                       /* enum mig_mode */
+    MIG_PARAM_CPR_EXEC_COMMAND,           /* words, in mig_config */
     MIG_PARAM__MAX
 };
 
 /* What a migration moves (QEMU's MigMode): everything, or everything but
- * RAM on shared memory, whose descriptors go to the new process. */
+ * RAM on shared memory, whose descriptors go to the new process: another
+ * one over a unix socket (cpr-transfer), or this one after exec of a new
+ * binary (cpr-exec). */
 enum mig_mode {
     MIG_MODE_NORMAL,
     MIG_MODE_CPR_TRANSFER,
+    MIG_MODE_CPR_EXEC,
     MIG_MODE__MAX
 };
+
+/* cpr-exec-command: at most this many bytes of words with their NULs. */
+#define MIG_EXEC_COMMAND_MAX 4096
+#define MIG_EXEC_ARGS_MAX 256
 
 enum mig_param_kind {
     MIG_KIND_SIZE, /* bytes, K/M/G suffixes */
     MIG_KIND_INT,
     MIG_KIND_ENUM, /* one of values[], stored as its index */
+    MIG_KIND_WORDS, /* a command line (a QMP list of strings) */
 };
 
 struct mig_cap_info {
@@ -66,7 +75,10 @@ extern const struct mig_param_info mig_params[MIG_PARAM__MAX];
 
 struct mig_config {
     bool caps[MIG_CAP__MAX];
-    uint64_t params[MIG_PARAM__MAX];
+    uint64_t params[MIG_PARAM__MAX]; /* for MIG_KIND_WORDS: the count */
+    /* cpr-exec-command: params[MIG_PARAM_CPR_EXEC_COMMAND] words, each
+     * ended by a NUL; none: the same binary and arguments. */
+    char exec_command[MIG_EXEC_COMMAND_MAX];
 };
 
 void mig_config_init(struct mig_config *c);
@@ -83,6 +95,12 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
                            const char *value, Error **errp);
 bool mig_set_parameter(struct mig_config *c, int param, uint64_t value,
                        Error **errp);
+/* cpr-exec-command from words (argc 0: back to the default). */
+bool mig_set_exec_command(struct mig_config *c, const char *const *argv,
+                          int argc, Error **errp);
+/* Its words into argv (at most max, then NULL); returns the count. */
+int mig_exec_command_argv(const struct mig_config *c, const char **argv,
+                          int max);
 /* An enum parameter's value by name (-1 if it has none), and back. */
 int mig_param_enum_find(int param, const char *name);
 const char *mig_param_enum_name(int param, uint64_t value);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -114,9 +115,14 @@ bool mig_uri_parse(const char *uri, struct mig_uri *u, Error **errp)
         }
         return true;
     }
+    if (strncmp(uri, "memfd:", 6) == 0) {
+        u->kind = MIG_URI_MEMFD;
+        u->fdname = xstrdup(uri + 6);
+        return true;
+    }
     error_setg(errp,
                "unknown migration protocol: '%s' (expected tcp:, "
-               "unix:, exec:, fd: or file:)",
+               "unix:, exec:, fd:, file: or memfd:)",
                uri);
     return false;
 }
@@ -419,6 +425,12 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
                 getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
         }
         break;
+    case MIG_URI_MEMFD:
+        c->fd = memfd_create("hop-cpr-state", MFD_CLOEXEC);
+        if (c->fd < 0) {
+            error_setg_errno(errp, errno, "memfd_create");
+        }
+        break;
     case MIG_URI_FILE:
         c->fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (c->fd < 0) {
@@ -433,6 +445,19 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
         break;
     }
     return c->fd >= 0;
+}
+
+/* A number naming a descriptor hop inherited, or -1. */
+static int inherited_fd(const char *num)
+{
+    int64_t n;
+    if (!parse_int(num, &n) || n < 0 || n > INT_MAX ||
+        fcntl((int)n, F_GETFD) < 0) {
+        return -1;
+    }
+    /* Ours now: no command we start may inherit it. */
+    fcntl((int)n, F_SETFD, FD_CLOEXEC);
+    return (int)n;
 }
 
 bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
@@ -454,17 +479,22 @@ bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
     case MIG_URI_FD:
         c->fd = fd_table_take(fds, u->fdname);
         if (c->fd < 0) {
-            /* A number: a descriptor hop inherited. */
-            int64_t n;
-            if (parse_int(u->fdname, &n) && n >= 0 && n <= INT_MAX &&
-                fcntl((int)n, F_GETFD) >= 0) {
-                c->fd = (int)n;
-                /* Ours now: no command we start may inherit it. */
-                fcntl(c->fd, F_SETFD, FD_CLOEXEC);
-            } else {
+            c->fd = inherited_fd(u->fdname);
+            if (c->fd < 0) {
                 error_setg(errp, "File descriptor named '%s' not found",
                            u->fdname);
             }
+        }
+        break;
+    case MIG_URI_MEMFD:
+        c->fd = inherited_fd(u->fdname);
+        if (c->fd < 0) {
+            error_setg(errp,
+                       "memfd:%s: not a descriptor this process inherited "
+                       "(memfd:N is what cpr-exec passes to the new hop)",
+                       u->fdname);
+        } else {
+            lseek(c->fd, 0, SEEK_SET);
         }
         break;
     case MIG_URI_FILE:

@@ -2,7 +2,9 @@
  *   tcp:HOST:PORT (IPv4, IPv6 as [::1]:PORT)   unix:PATH
  *   exec:COMMAND (outgoing: the stream goes to its stdin; incoming: it is
  *   read from its stdout)   fd:NAME (a descriptor passed with getfd)
- *   file:PATH[,offset=N] */
+ *   file:PATH[,offset=N]
+ *   memfd: (outgoing: a new memfd, for mode cpr-exec; incoming: memfd:N,
+ *   the inherited descriptor N holding a cpr-exec state) */
 #ifndef HOP_MIGRATION_TRANSPORT_H
 #define HOP_MIGRATION_TRANSPORT_H
 
@@ -18,7 +20,8 @@ enum mig_uri_kind {
     MIG_URI_UNIX,
     MIG_URI_EXEC,
     MIG_URI_FD,
-    MIG_URI_FILE
+    MIG_URI_FILE,
+    MIG_URI_MEMFD
 };
 
 struct mig_uri {
@@ -26,7 +29,7 @@ struct mig_uri {
     char *host, *port; /* tcp */
     char *path;        /* unix, file */
     char *cmd;         /* exec */
-    char *fdname;      /* fd */
+    char *fdname;      /* fd; memfd: the number, "" outgoing */
     uint64_t offset;   /* file */
 };
 

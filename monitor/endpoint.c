@@ -2,6 +2,9 @@
 #include "monitor/endpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,8 +91,40 @@ void endpoint_clear(struct endpoint *ep)
     memset(ep, 0, sizeof(*ep));
 }
 
+void endpoint_inherit(struct endpoint *ep, const char *list)
+{
+    if (ep->kind != ENDPOINT_UNIX || !list) {
+        return;
+    }
+    const char *p = list;
+    while (*p) {
+        char *end;
+        long fd = strtol(p, &end, 10);
+        if (end == p || fd < 0 || fd > INT_MAX) {
+            return;
+        }
+        struct sockaddr_un addr;
+        socklen_t len = sizeof(addr);
+        if (getsockname((int)fd, (struct sockaddr *)&addr, &len) == 0 &&
+            addr.sun_family == AF_UNIX &&
+            len > offsetof(struct sockaddr_un, sun_path) &&
+            strncmp(addr.sun_path, ep->path, sizeof(addr.sun_path)) == 0) {
+            ep->inherited = true;
+            ep->inherited_fd = (int)fd;
+            ep->wait = false;
+            return;
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
 int endpoint_listen(const struct endpoint *ep, Error **errp)
 {
+    if (ep->inherited) {
+        /* Ours alone again: nothing we start inherits it. */
+        fcntl(ep->inherited_fd, F_SETFD, FD_CLOEXEC);
+        return ep->inherited_fd;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         error_setg_errno(errp, errno, "socket");

@@ -191,6 +191,14 @@ HMP(hmp_info_migrate_parameters)
                        c->params[i]);
         } else if (p->kind == MIG_KIND_SIZE) {
             mon_printf(mon, "%s: %" PRIu64 " bytes\n", p->name, c->params[i]);
+        } else if (p->kind == MIG_KIND_WORDS) {
+            const char *argv[MIG_EXEC_ARGS_MAX + 1];
+            int n = mig_exec_command_argv(c, argv, MIG_EXEC_ARGS_MAX);
+            mon_printf(mon, "%s:", p->name);
+            for (int w = 0; w < n; w++) {
+                mon_printf(mon, " %s", argv[w]);
+            }
+            mon_printf(mon, "%s\n", n ? "" : " (the same binary and arguments)");
         } else if (p->kind == MIG_KIND_ENUM) {
             mon_printf(mon, "%s: %s\n", p->name,
                        mig_param_enum_name(i, c->params[i]));

@@ -91,9 +91,10 @@ const struct mon_cmd hmp_info_commands[] = {
         { "migrate_set_parameter",                                             \
           NULL,                                                                \
           ARGS({ "parameter", MON_ARG_PARAMETER, false },                      \
-               { "value", MON_ARG_STRING, false }),                            \
+               { "value", MON_ARG_REST, false }),                              \
           "set a migration parameter",                                         \
-          "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s.",  \
+          "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s; "  \
+          "cpr-exec-command takes words split at blanks.",                     \
           hmp_migrate_set_parameter },                                         \
         { "migrate_set_speed",                                                 \
           NULL,                                                                \

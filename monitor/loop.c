@@ -216,6 +216,27 @@ static void forward_event(void *opaque, const char *name, json_t *data,
     }
 }
 
+/* cpr-exec: the listening sockets stay for the new hop, and the
+ * terminal goes back to how readline found it (the new hop's readline
+ * saves it again). */
+static int keep_across_exec(void *opaque, bool before, int *fds, int max)
+{
+    struct mon_loop *l = opaque;
+    int n = 0;
+    if (!before) {
+        term_resume(l->term);
+        return 0;
+    }
+    term_suspend(l->term);
+    if (l->hmp_listen >= 0 && n < max) {
+        fds[n++] = l->hmp_listen;
+    }
+    if (l->qmp_listen >= 0 && n < max) {
+        fds[n++] = l->qmp_listen;
+    }
+    return n;
+}
+
 struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
                               const struct endpoint *qmp, Error **errp)
 {
@@ -265,6 +286,7 @@ struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
     if (hmp->kind == ENDPOINT_STDIO) {
         l->term = term_new(s);
     }
+    session_add_exec_hook(s, keep_across_exec, l);
     return l;
 }
 
@@ -515,6 +537,7 @@ void mon_loop_free(struct mon_loop *l)
         return;
     }
     session_unsubscribe(l->s, forward_event, l);
+    session_remove_exec_hook(l->s, keep_across_exec, l);
     term_free(l->term);
     hmp_client_close(l);
     for (int i = 0; i < LOOP_MAX_QMP; i++) {

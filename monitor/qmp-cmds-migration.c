@@ -163,6 +163,24 @@ QMP_FN(qmp_migrate_set_parameters)
             error_setg(errp, "Parameter '%s' is unexpected", key);
             return NULL;
         }
+        if (mig_params[p].kind == MIG_KIND_WORDS) {
+            const char *argv[MIG_EXEC_ARGS_MAX + 1];
+            size_t n = json_array_size(v), i;
+            for (i = 0; i < n && i < MIG_EXEC_ARGS_MAX; i++) {
+                argv[i] = json_string_value(json_array_get(v, i));
+                if (!argv[i]) {
+                    error_setg(errp,
+                               "Invalid parameter type for '%s', expected: "
+                               "array of strings",
+                               key);
+                    return NULL;
+                }
+            }
+            if (!mig_set_exec_command(&next, argv, (int)n, errp)) {
+                return NULL;
+            }
+            continue;
+        }
         if (mig_params[p].kind == MIG_KIND_ENUM) {
             const char *name = json_string_value(v);
             int e = name ? mig_param_enum_find(p, name) : -1;
@@ -200,11 +218,20 @@ QMP_FN(qmp_query_migrate_parameters)
     session_get_mig_config(s, &c);
     json_t *r = json_object();
     for (int i = 0; i < MIG_PARAM__MAX; i++) {
-        json_object_set_new(
-            r, mig_params[i].name,
-            mig_params[i].kind == MIG_KIND_ENUM
-                ? json_string(mig_param_enum_name(i, c.params[i]))
-                : json_integer((json_int_t)c.params[i]));
+        json_t *v;
+        if (mig_params[i].kind == MIG_KIND_WORDS) {
+            const char *argv[MIG_EXEC_ARGS_MAX + 1];
+            int n = mig_exec_command_argv(&c, argv, MIG_EXEC_ARGS_MAX);
+            v = json_array();
+            for (int w = 0; w < n; w++) {
+                json_array_append_new(v, json_string(argv[w]));
+            }
+        } else if (mig_params[i].kind == MIG_KIND_ENUM) {
+            v = json_string(mig_param_enum_name(i, c.params[i]));
+        } else {
+            v = json_integer((json_int_t)c.params[i]);
+        }
+        json_object_set_new(r, mig_params[i].name, v);
     }
     return r;
 }

@@ -277,6 +277,21 @@ void term_print_async(struct term *t, const char *text)
     free(saved);
 }
 
+void term_suspend(struct term *t)
+{
+    if (t && t->interactive) {
+        rl_deprep_terminal();
+    }
+}
+
+void term_resume(struct term *t)
+{
+    if (t && t->interactive) {
+        rl_prep_terminal(1);
+        rl_forced_update_display();
+    }
+}
+
 void term_free(struct term *t)
 {
     if (!t) {

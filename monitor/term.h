@@ -19,6 +19,10 @@ void term_interrupt(struct term *t);
 /* Print text from another source (events, serial) without mangling the
  * prompt line. */
 void term_print_async(struct term *t, const char *text);
+/* Hands the terminal back as readline found it, and takes it again
+ * (cpr-exec; both do nothing for NULL or a non-interactive monitor). */
+void term_suspend(struct term *t);
+void term_resume(struct term *t);
 void term_free(struct term *t);
 
 /* Where history is kept: $XDG_STATE_HOME/hop/history or
