@@ -43,7 +43,7 @@ struct machine {
     pthread_mutex_t lock; /* run state and last_error */
     enum run_state state;
     char last_error[320];
-    bool ram_given_away; /* see machine_give_away_ram */
+    const char *ram_given_away; /* why, see machine_give_away_ram */
     runstate_notify_fn notify;
     void *notify_opaque;
 };
@@ -324,25 +324,22 @@ static bool set_state_locked(struct machine *m, enum run_state st, Error **errp)
     return true;
 }
 
-void machine_give_away_ram(struct machine *m)
+void machine_give_away_ram(struct machine *m, const char *why)
 {
     pthread_mutex_lock(&m->lock);
-    m->ram_given_away = true;
+    m->ram_given_away = why;
     pthread_mutex_unlock(&m->lock);
 }
 
 bool machine_owns_ram(struct machine *m, const char *what, Error **errp)
 {
     pthread_mutex_lock(&m->lock);
-    bool given = m->ram_given_away;
+    const char *why = m->ram_given_away;
     pthread_mutex_unlock(&m->lock);
-    if (given) {
-        error_setg(errp,
-                   "cannot %s: the guest's RAM was handed to another "
-                   "process (cpr-transfer), which runs the guest now",
-                   what);
+    if (why) {
+        error_setg(errp, "cannot %s: %s", what, why);
     }
-    return !given;
+    return !why;
 }
 
 bool vm_start(struct machine *m, Error **errp)

@@ -67,9 +67,11 @@ bool vm_stop(struct machine *m, enum run_state st, Error **errp);
 enum run_state machine_runstate(struct machine *m);
 /* Change the run state of a stopped machine (e.g. inmigrate). */
 bool machine_set_runstate(struct machine *m, enum run_state st, Error **errp);
-/* After a cpr-transfer: another process maps the guest's RAM and runs
- * the guest, so this machine never runs, resets or loads again. */
-void machine_give_away_ram(struct machine *m);
+/* When the guest's RAM is no longer this machine's (another process
+ * maps it and runs the guest, or it was freed as it went), the machine
+ * never runs, resets or loads again; why (a string constant) says so in
+ * the errors. */
+void machine_give_away_ram(struct machine *m, const char *why);
 /* false (with an error naming what) once the RAM was given away. */
 bool machine_owns_ram(struct machine *m, const char *what, Error **errp);
 /* Devices and vCPUs to power-on state, firmware reloaded; the run state

@@ -269,6 +269,7 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
         /* cpr modes: the new process maps RAM itself. */
         .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED] ||
             cfg->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL,
+        .release_ram = cfg->caps[MIG_CAP_RELEASE_RAM],
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
@@ -480,9 +481,10 @@ static void roll_back(struct migration *mig, Error *err, bool stopped,
     enum run_state st = machine_runstate(mig->m);
     if (stopped || st == RUN_STATE_FINISH_MIGRATE) {
         Error *e2 = NULL;
-        if (stopped && drives_ok) {
-            vm_start(mig->m, &e2);
-        } else {
+        /* A machine whose RAM is gone stays stopped. */
+        if (!(stopped && drives_ok && vm_start(mig->m, &e2))) {
+            error_free(e2);
+            e2 = NULL;
             machine_set_runstate(mig->m, RUN_STATE_PAUSED, &e2);
         }
         error_free(e2);
@@ -557,9 +559,10 @@ static void *migration_thread(void *opaque)
     Channel *f = mig->f;
 
     /* Shared RAM is not sent in the cpr modes, so nothing is to iterate:
-     * the guest stops at once. */
-    ok = ok && setup(mig, f, &err) &&
-        (mode != MIG_MODE_NORMAL || iterate(mig, f, &err)) &&
+     * the guest stops at once.  With release-ram, too: pages may only be
+     * freed once the guest cannot write them again. */
+    bool live = mode == MIG_MODE_NORMAL && !mig->run.caps[MIG_CAP_RELEASE_RAM];
+    ok = ok && setup(mig, f, &err) && (!live || iterate(mig, f, &err)) &&
         complete(mig, f, &stopped, &inactivated, &err);
     if (ok && mode == MIG_MODE_CPR_EXEC) {
         ok = (state_fd = keep_state(mig, f, &err)) >= 0;
@@ -582,7 +585,10 @@ static void *migration_thread(void *opaque)
     pthread_mutex_unlock(&mig->lock);
     if (ok) {
         if (mode == MIG_MODE_CPR_TRANSFER) {
-            machine_give_away_ram(mig->m);
+            machine_give_away_ram(mig->m,
+                                  "the guest's RAM was handed to another "
+                                  "process (cpr-transfer), which runs the "
+                                  "guest now");
         }
         fault_exit_point("migration-complete");
         Error *e2 = NULL;
@@ -590,6 +596,16 @@ static void *migration_thread(void *opaque)
         error_free(e2);
         set_status(mig, MIG_STATUS_COMPLETED);
     } else {
+        if (final.released_pages) {
+            /* Part of the guest's RAM is only at the destination now. */
+            machine_give_away_ram(mig->m,
+                                  "release-ram freed guest RAM that went to "
+                                  "the destination");
+            error_prepend(&err,
+                          "the guest cannot resume here (release-ram freed "
+                          "%llu pages already sent): ",
+                          (unsigned long long)final.released_pages);
+        }
         roll_back(mig, err, stopped, inactivated);
     }
     stream_save_cleanup(mig->reg);

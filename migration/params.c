@@ -30,6 +30,11 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                                   "do not send RAM on shared memory "
                                   "backends: the destination maps the same "
                                   "memory (set on both ends)" },
+    [MIG_CAP_RELEASE_RAM] = { "release-ram",
+                              "stop the guest first and free each page "
+                              "once sent: a migration on one host needs one "
+                              "copy of RAM, not two (the source cannot "
+                              "resume once pages were freed)" },
 };
 
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
@@ -179,6 +184,12 @@ static void enum_list(int p, char *buf, size_t len)
 
 bool mig_config_check(const struct mig_config *c, Error **errp)
 {
+    if (c->caps[MIG_CAP_RELEASE_RAM] && c->caps[MIG_CAP_MULTIFD]) {
+        error_setg(errp,
+                   "capabilities release-ram and multifd cannot be used "
+                   "together");
+        return false;
+    }
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
         error_setg(errp,
                    "capabilities xbzrle and multifd cannot be used "

@@ -31,6 +31,7 @@ struct ram_state {
     uint8_t *zero_page, *scratch, *delta;
     bool membarrier_ok; /* vCPU store buffers can be drained */
     bool ignore_shared; /* x-ignore-shared, saving and loading */
+    bool release_ram;   /* see struct ram_params */
     /* Which pages of the current batch may hold data (0: never written,
      * so zero), learnt after its dirty bits were taken. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];

@@ -14,6 +14,7 @@
 #include "ram/ram-format.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/fault.h"
 #include "util/guest-reads.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
@@ -258,6 +259,31 @@ static void put_back(struct ram_state *rs, struct ram_block *b,
     }
 }
 
+/* Pages freed at a time with release-ram: 2 MiB. */
+#define RELEASE_WORDS (512 / RAM_BITS_PER_WORD)
+
+/* release-ram, guest stopped: the pages of a batch went out (each was
+ * dirty and sent now, or clean and sent in an earlier pass); once the
+ * channel no longer points into them, they are freed here. */
+static bool release_batch(struct ram_state *rs, Channel *f,
+                          struct ram_block *b, uint64_t first_word, int n,
+                          Error **errp)
+{
+    if (!chan_flush(f)) {
+        return chan_check(f, errp);
+    }
+    uint64_t first = first_word * RAM_BITS_PER_WORD;
+    uint64_t pages = (uint64_t)n * RAM_BITS_PER_WORD;
+    if (first + pages > b->npages) {
+        pages = b->npages - first;
+    }
+    if (madvise(b->host + first * RAM_PAGE_SIZE, pages * RAM_PAGE_SIZE,
+                MADV_DONTNEED) == 0) {
+        rs->stats.released_pages += pages;
+    }
+    return fault_inject("migration-released", errp);
+}
+
 static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                       Error **errp)
 {
@@ -303,7 +329,19 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             ram_fence_vcpus(rs);
             learn_residency(rs, b, first * RAM_BITS_PER_WORD,
                             (uint64_t)n * RAM_BITS_PER_WORD);
+            bool release =
+                !bounded && rs->release_ram && !rs->mfd && !b->map.shared;
+            int released_to = 0; /* words of the batch freed so far */
             for (int w = 0; w < n; w++) {
+                /* Every 2 MiB (a whole huge page) once sent. */
+                if (release && w > released_to &&
+                    (first + (uint64_t)w) % RELEASE_WORDS == 0) {
+                    if (!release_batch(rs, f, b, first + (uint64_t)released_to,
+                                       w - released_to, errp)) {
+                        return -1;
+                    }
+                    released_to = w;
+                }
                 while (batch[w]) {
                     unsigned bit = (unsigned)__builtin_ctzl(batch[w]);
                     batch[w] &= batch[w] - 1;
@@ -323,6 +361,11 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
             }
             if (chan_has_error(f)) {
                 chan_check(f, errp);
+                return -1;
+            }
+            if (release && !release_batch(rs, f, b,
+                                          first + (uint64_t)released_to,
+                                          n - released_to, errp)) {
                 return -1;
             }
             if (bounded && (++checks & 3) == 0 &&
@@ -422,6 +465,7 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
     xbzrle_cache_free(rs->xbzrle_cache);
     rs->xbzrle_cache = NULL;
     rs->ignore_shared = p && p->ignore_shared;
+    rs->release_ram = p && p->release_ram;
     if (p && p->xbzrle) {
         rs->xbzrle_cache =
             xbzrle_cache_new(p->xbzrle_cache_size, RAM_PAGE_SIZE);

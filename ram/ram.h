@@ -23,6 +23,9 @@ struct ram_params {
     /* x-ignore-shared: blocks on shared memory are neither sent nor
      * expected; each block entry carries its guest address. */
     bool ignore_shared;
+    /* release-ram: once the guest stopped, each page is freed on this
+     * side as soon as it went out (the destination holds it now). */
+    bool release_ram;
 };
 
 /* Counters, as `info migrate` shows them. */
@@ -43,6 +46,7 @@ struct ram_stats {
     uint64_t remaining;            /* bytes still dirty */
     uint64_t total;                /* bytes of all blocks */
     uint64_t iterations;
+    uint64_t released_pages; /* freed here after sending (release-ram) */
 };
 
 struct ram_state *ram_state_new(struct machine *m);

@@ -59,6 +59,8 @@ const struct fault_point fault_points[] = {
       "the source stopped for the switch, device state not yet sent" },
     { "migration-inactivated", true, "migrate",
       "the source's drives handed over (inactive), device state not yet sent" },
+    { "migration-released", true, "release-ram",
+      "release-ram: RAM partly sent and freed on the source, the rest not" },
     { "migration-complete", false, "migrate",
       "the whole stream sent and closed, not yet reported complete" },
     /* Loading a stream: an incoming migration, loadvm. */
