@@ -517,7 +517,14 @@ const struct cli_option cli_run_options[] = {
              "mode 0600; an old socket at\n.I PATH\nis replaced, any other "
              "file is refused.\n.B defer\nwaits for the monitor's\n"
              ".BR migrate_incoming .\nThe drives are taken over (activated) "
-             "when the stream has loaded; see\n.BR \\-drive .\n" },
+             "when the stream has loaded; see\n.BR \\-drive .\n"
+             "A cpr\\-transfer source first passes the guest's RAM over a "
+             "connection of its own\n(the destination needs the same "
+             "shared memory backend options).\n"
+             ".B memfd:\nis what cpr\\-exec gives the new hop it runs "
+             "in the old one's place: the machine\nis taken from the "
+             "memfd named in\n.BR HOP_CPR_STATE ,\nthe monitor "
+             "sockets from\n.BR HOP_CPR_LISTEN .\n" },
     { .name = "-dump-vmstate",
       .arg = CLI_ARG_FILE,
       .metavar = "FILE",

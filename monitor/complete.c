@@ -60,8 +60,8 @@ void complete_paths(const char *keep, const char *partial, complete_fn fn,
     closedir(d);
 }
 
-static const char *const uri_schemes[] = { "tcp:", "unix:", "exec:",
-                                           "fd:",  "file:", NULL };
+static const char *const uri_schemes[] = { "tcp:", "unix:", "exec:", "fd:",
+                                           "file:", "memfd:", NULL };
 
 void complete_uri(const char *partial, complete_fn fn, void *ctx)
 {
@@ -69,7 +69,8 @@ void complete_uri(const char *partial, complete_fn fn, void *ctx)
         size_t n = strlen(uri_schemes[i]);
         if (strncmp(partial, uri_schemes[i], n) == 0) {
             if (strcmp(uri_schemes[i], "tcp:") &&
-                strcmp(uri_schemes[i], "fd:")) {
+                strcmp(uri_schemes[i], "fd:") &&
+                strcmp(uri_schemes[i], "memfd:")) {
                 complete_paths(uri_schemes[i], partial + n, fn, ctx);
             }
             return;

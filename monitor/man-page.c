@@ -3,6 +3,7 @@
  * added to a table is documented by regenerating the page (`make man`). */
 #include <stdio.h>
 
+#include "migration/params.h"
 #include "monitor/monitor.h"
 #include "monitor/qmp.h"
 
@@ -191,10 +192,68 @@ static void print_qmp_args(FILE *out, const char *what,
     }
 }
 
+static const char *const modes_text =
+    ".SS Migration capabilities and parameters\n"
+    "Set with\n"
+    ".B migrate_set_capability\n"
+    "and\n"
+    ".B migrate_set_parameter\n"
+    "(QMP: migrate\\-set\\-capabilities, migrate\\-set\\-parameters);\n"
+    "shown by\n"
+    ".BR \"info migrate_capabilities\" \" and \" \"info migrate_parameters\" .\n"
+    "On one host, guest RAM need not be copied: with RAM on\n"
+    ".B memory\\-backend\\-memfd,share=on\n"
+    "at both ends,\n"
+    ".B mode cpr\\-transfer\n"
+    "and\n"
+    ".B migrate unix:PATH\n"
+    "pass its descriptors to the destination (started with the same\n"
+    "options and\n"
+    ".BR \"\\-incoming unix:PATH\" ),\n"
+    "which maps them; only device state is sent.\n"
+    ".B mode cpr\\-exec\n"
+    "and\n"
+    ".B migrate memfd:\n"
+    "replace the running hop with a new binary in the same process (an\n"
+    "upgrade): the monitor and QMP sockets stay where they are, clients\n"
+    "reconnect.  If the new binary starts but cannot take the machine over,\n"
+    "the guest is lost, as when a migration's destination fails after the\n"
+    "switch.  With private RAM,\n"
+    ".B release\\-ram\n"
+    "keeps a local migration near one copy of RAM: the guest stops first\n"
+    "and the source frees what it sent, so it cannot resume if the\n"
+    "migration fails after that.\n";
+
+static void print_migration_settings(FILE *out)
+{
+    fputs(modes_text, out);
+    for (int i = 0; i < MIG_CAP__MAX; i++) {
+        fputs(".TP\n.B ", out);
+        roff_name(out, mig_caps[i].name);
+        fputs(" (capability)\n", out);
+        roff_name(out, mig_caps[i].help);
+        fputs(".\n", out);
+    }
+    for (int i = 0; i < MIG_PARAM__MAX; i++) {
+        const struct mig_param_info *p = &mig_params[i];
+        fputs(".TP\n.B ", out);
+        roff_name(out, p->name);
+        fputs(" (parameter", out);
+        for (const char *const *v = p->values; v && *v; v++) {
+            fputs(v == p->values ? ": " : ", ", out);
+            roff_name(out, *v);
+        }
+        fputs(")\n", out);
+        roff_name(out, p->help);
+        fputs(".\n", out);
+    }
+}
+
 void hmp_print_man_page(FILE *out)
 {
     fputs(page_head, out);
     hmp_print_man(out);
+    print_migration_settings(out);
     fputs(qmp_head, out);
     for (const struct qmp_cmd *c = qmp_commands; c->name; c++) {
         fputs(".TP\n.B ", out);
