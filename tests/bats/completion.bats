@@ -118,7 +118,7 @@ complete_line() {
     complete_words hop run -qmp ''
     assert_equal "$reply" "none unix:"
     complete_words hop run -incoming ''
-    assert_equal "$reply" "defer exec: fd: file: tcp: unix:"
+    assert_equal "$reply" "defer exec: fd: file: memfd: tcp: unix:"
     complete_words hop run -drive ''
     assert_equal "$reply" "file= format= if="
     complete_words hop run -drive file=images/disk.qcow2,format=
