@@ -123,7 +123,7 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
         } else {
             drop_warn(a, i,
                       "sent neither a migration stream nor a multifd "
-                      "channel header");
+                      "or cpr channel header");
         }
         return true;
     }
