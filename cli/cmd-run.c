@@ -699,10 +699,10 @@ static bool open_serial(const char *spec, bool append, struct serial_out *o,
     } else {
         const char *path = spec + 5;
         /* After cpr-exec the log goes on where the old hop left it. */
-        o->fd = open(path,
-                     O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) |
-                         O_CLOEXEC,
-                     0644);
+        o->fd =
+            open(path,
+                 O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC,
+                 0644);
         if (o->fd < 0) {
             error_report("-serial %s: %s", spec, strerror(errno));
             return false;
@@ -928,8 +928,8 @@ static void take_cpr_exec_env(struct run_ctx *st)
 static bool set_up(struct run_ctx *st)
 {
     return open_drive(&st->o, &st->blk) &&
-        (st->s = make_session(&st->o, st->blk, &st->serial,
-                              st->exec_argv)) != NULL;
+        (st->s = make_session(&st->o, st->blk, &st->serial, st->exec_argv)) !=
+        NULL;
 }
 
 /* The monitors, the start, and their loop until the machine quits; the

@@ -107,8 +107,9 @@ bool session_exec(void *opaque, int state_fd, Error **errp)
         argv = words;
     }
     if (!argv || !argv[0]) {
-        error_setg(errp, "cpr-exec: no command to run (set "
-                         "cpr-exec-command)");
+        error_setg(errp,
+                   "cpr-exec: no command to run (set "
+                   "cpr-exec-command)");
         return false;
     }
 
@@ -121,8 +122,8 @@ bool session_exec(void *opaque, int state_fd, Error **errp)
     }
     for (int i = 0; i < SESSION_MAX_EXEC_HOOKS; i++) {
         if (s->exec_hooks[i].fn) {
-            nl += s->exec_hooks[i].fn(s->exec_hooks[i].opaque, true,
-                                      lfds + nl, SESSION_EXEC_KEEP_MAX - nl);
+            nl += s->exec_hooks[i].fn(s->exec_hooks[i].opaque, true, lfds + nl,
+                                      SESSION_EXEC_KEEP_MAX - nl);
         }
     }
     for (int i = 0; i < nl; i++) {

@@ -372,8 +372,7 @@ bool mem_mapping_adopt_fd(struct mem_mapping *map, int fd, Error **errp)
         return false;
     }
     if ((uint64_t)st.st_size < map->size) {
-        error_setg(errp,
-                   "the passed memory holds %llu bytes, %llu are needed",
+        error_setg(errp, "the passed memory holds %llu bytes, %llu are needed",
                    (unsigned long long)st.st_size,
                    (unsigned long long)map->size);
         return false;
@@ -389,8 +388,7 @@ bool mem_mapping_adopt_fd(struct mem_mapping *map, int fd, Error **errp)
     }
     /* Mapped aside first, then moved over the old pages in one step: a
      * failure leaves the old mapping whole. */
-    void *p =
-        mmap(NULL, map->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, map->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         error_setg_errno(errp, errno, "mmap of the passed memory");
         return false;

@@ -79,16 +79,15 @@ static bool wait_readable(int fd, uint64_t deadline, const atomic_bool *cancel,
  * come with them are dropped: only the first read of a message may carry
  * them), or from a file (deadline 0). */
 static bool read_full(int fd, void *buf, size_t len, uint64_t deadline,
-                      const atomic_bool *cancel, const char *what,
-                      Error **errp)
+                      const atomic_bool *cancel, const char *what, Error **errp)
 {
     uint8_t *p = buf;
     while (len > 0) {
         if (deadline && !wait_readable(fd, deadline, cancel, what, errp)) {
             return false;
         }
-        ssize_t n = deadline ? recv(fd, p, len, MSG_DONTWAIT)
-                             : read(fd, p, len);
+        ssize_t n =
+            deadline ? recv(fd, p, len, MSG_DONTWAIT) : read(fd, p, len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
             continue;
         }
@@ -226,8 +225,7 @@ static bool recv_header(int fd, uint8_t *head, int *fds, int *nfds,
     do {
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
     } while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c;
-         c = CMSG_NXTHDR(&msg, c)) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
             continue;
         }
@@ -247,8 +245,9 @@ static bool recv_header(int fd, uint8_t *head, int *fds, int *nfds,
         return false;
     }
     if ((size_t)n < HEADER_LEN) {
-        error_setg(errp, "cpr channel: the source closed it after %zd of %d "
-                         "header bytes",
+        error_setg(errp,
+                   "cpr channel: the source closed it after %zd of %d "
+                   "header bytes",
                    n, HEADER_LEN);
         return false;
     }
@@ -272,8 +271,8 @@ static bool recv_blocks(int fd, uint32_t n, struct cpr_block *blk,
         if (!read_full(fd, &len, 1, deadline, NULL, "cpr channel", errp) ||
             !read_full(fd, blk[i].name, len, deadline, NULL, "cpr channel",
                        errp) ||
-            !read_full(fd, fixed, sizeof(fixed), deadline, NULL,
-                       "cpr channel", errp)) {
+            !read_full(fd, fixed, sizeof(fixed), deadline, NULL, "cpr channel",
+                       errp)) {
             return false;
         }
         blk[i].name[len] = 0;
@@ -288,8 +287,7 @@ static bool recv_blocks(int fd, uint32_t n, struct cpr_block *blk,
  * place and page size, and here, too, on memory another process can
  * hand over. */
 static bool check_blocks(const struct machine_memory *mem,
-                         const struct cpr_block *blk, uint32_t n,
-                         Error **errp)
+                         const struct cpr_block *blk, uint32_t n, Error **errp)
 {
     if (n != (uint32_t)mem->nblocks) {
         error_setg(errp, "the source has %u RAM blocks, this machine %d", n,

@@ -517,8 +517,7 @@ static bool hand_over_memory(struct migration *mig, Error **errp)
         error_prepend(errp, "cpr channel: ");
         return false;
     }
-    bool ok =
-        cpr_send_memory(c.fd, machine_memory(mig->m), &mig->cancel, errp);
+    bool ok = cpr_send_memory(c.fd, machine_memory(mig->m), &mig->cancel, errp);
     mig_conn_close(&c, NULL);
     if (ok && atomic_load(&mig->cancel)) {
         error_setg(errp, "cancelled");
@@ -604,7 +603,7 @@ static void *migration_thread(void *opaque)
             error_prepend(&err,
                           "the guest cannot resume here (release-ram freed "
                           "%llu pages already sent): ",
-                          (unsigned long long)final.released_pages);
+                          (unsigned long long) final.released_pages);
         }
         roll_back(mig, err, stopped, inactivated);
     }

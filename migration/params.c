@@ -70,8 +70,8 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                          "a unix: socket and send the rest; cpr-exec: "
                          "replace this process with a new hop binary",
                          mig_mode_names, "MigMode" },
-    [MIG_PARAM_CPR_EXEC_COMMAND] = { "cpr-exec-command", MIG_KIND_WORDS, 0,
-                                     0, MIG_EXEC_ARGS_MAX, "",
+    [MIG_PARAM_CPR_EXEC_COMMAND] = { "cpr-exec-command", MIG_KIND_WORDS, 0, 0,
+                                     MIG_EXEC_ARGS_MAX, "",
                                      "the command line cpr-exec runs in "
                                      "this process (default: the same "
                                      "binary and arguments)" },

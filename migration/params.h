@@ -52,7 +52,7 @@ enum mig_mode {
 enum mig_param_kind {
     MIG_KIND_SIZE, /* bytes, K/M/G suffixes */
     MIG_KIND_INT,
-    MIG_KIND_ENUM, /* one of values[], stored as its index */
+    MIG_KIND_ENUM,  /* one of values[], stored as its index */
     MIG_KIND_WORDS, /* a command line (a QMP list of strings) */
 };
 

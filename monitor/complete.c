@@ -60,7 +60,7 @@ void complete_paths(const char *keep, const char *partial, complete_fn fn,
     closedir(d);
 }
 
-static const char *const uri_schemes[] = { "tcp:", "unix:", "exec:", "fd:",
+static const char *const uri_schemes[] = { "tcp:",  "unix:",  "exec:", "fd:",
                                            "file:", "memfd:", NULL };
 
 void complete_uri(const char *partial, complete_fn fn, void *ctx)

@@ -198,7 +198,8 @@ HMP(hmp_info_migrate_parameters)
             for (int w = 0; w < n; w++) {
                 mon_printf(mon, " %s", argv[w]);
             }
-            mon_printf(mon, "%s\n", n ? "" : " (the same binary and arguments)");
+            mon_printf(mon, "%s\n",
+                       n ? "" : " (the same binary and arguments)");
         } else if (p->kind == MIG_KIND_ENUM) {
             mon_printf(mon, "%s: %s\n", p->name,
                        mig_param_enum_name(i, c->params[i]));

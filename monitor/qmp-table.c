@@ -115,8 +115,7 @@ static bool mig_param_member(size_t i, struct qmp_arg *out)
         *out = (struct qmp_arg){ mig_params[i].name, QMP_STR, true,
                                  mig_params[i].type_name };
     } else if (mig_params[i].kind == MIG_KIND_WORDS) {
-        *out = (struct qmp_arg){ mig_params[i].name, QMP_ARRAY, true,
-                                 "str" };
+        *out = (struct qmp_arg){ mig_params[i].name, QMP_ARRAY, true, "str" };
     } else {
         *out = (struct qmp_arg){ mig_params[i].name, QMP_INT, true, "int" };
     }

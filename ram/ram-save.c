@@ -265,9 +265,8 @@ static void put_back(struct ram_state *rs, struct ram_block *b,
 /* release-ram, guest stopped: the pages of a batch went out (each was
  * dirty and sent now, or clean and sent in an earlier pass); once the
  * channel no longer points into them, they are freed here. */
-static bool release_batch(struct ram_state *rs, Channel *f,
-                          struct ram_block *b, uint64_t first_word, int n,
-                          Error **errp)
+static bool release_batch(struct ram_state *rs, Channel *f, struct ram_block *b,
+                          uint64_t first_word, int n, Error **errp)
 {
     if (!chan_flush(f)) {
         return chan_check(f, errp);
@@ -363,9 +362,9 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
                 chan_check(f, errp);
                 return -1;
             }
-            if (release && !release_batch(rs, f, b,
-                                          first + (uint64_t)released_to,
-                                          n - released_to, errp)) {
+            if (release &&
+                !release_batch(rs, f, b, first + (uint64_t)released_to,
+                               n - released_to, errp)) {
                 return -1;
             }
             if (bounded && (++checks & 3) == 0 &&
