@@ -194,22 +194,52 @@ out:
 
 /* ---- mapping ---- */
 
-/* The huge page size hugetlb memfds get (Hugepagesize in /proc/meminfo). */
-static uint64_t default_huge_page_size(void)
+/* A number from /proc/meminfo ("Hugepagesize:" ...), or def. */
+static uint64_t meminfo(const char *key, uint64_t def)
 {
-    uint64_t kb = 2048;
+    uint64_t out = def;
     FILE *f = fopen("/proc/meminfo", "re");
     if (f) {
         char line[128];
+        size_t n = strlen(key);
         while (fgets(line, sizeof(line), f)) {
             unsigned long long v;
-            if (sscanf(line, "Hugepagesize: %llu kB", &v) == 1) {
-                kb = v;
+            if (strncmp(line, key, n) == 0 &&
+                sscanf(line + n, " %llu", &v) == 1) {
+                out = v;
             }
         }
         fclose(f);
     }
-    return kb << 10;
+    return out;
+}
+
+/* The huge page size hugetlb memfds get (Hugepagesize in /proc/meminfo). */
+static uint64_t default_huge_page_size(void)
+{
+    return meminfo("Hugepagesize:", 2048) << 10;
+}
+
+bool mem_mapping_check_room_again(const struct mem_mapping *map, Error **errp)
+{
+    uint64_t page = map->page_size;
+    if (page <= (uint64_t)sysconf(_SC_PAGESIZE) ||
+        page != default_huge_page_size()) {
+        return true; /* ordinary memory is not reserved up front */
+    }
+    uint64_t free_pages = meminfo("HugePages_Free:", 0);
+    uint64_t reserved = meminfo("HugePages_Rsvd:", 0);
+    uint64_t room = free_pages > reserved ? free_pages - reserved : 0;
+    uint64_t need = map->size / page;
+    if (room < need) {
+        error_setg(errp,
+                   "%llu huge pages of %llu KiB must be free for a second "
+                   "mapping while the new process starts, %llu are",
+                   (unsigned long long)need, (unsigned long long)(page >> 10),
+                   (unsigned long long)room);
+        return false;
+    }
+    return true;
 }
 
 /* An fd for the file backend: mem-path itself, or an unlinked file in it

@@ -72,6 +72,12 @@ uint64_t mem_fd_page_size(int fd);
  * map's size.  On failure nothing changes and fd stays the caller's. */
 bool mem_mapping_adopt_fd(struct mem_mapping *map, int fd, Error **errp);
 
+/* A new process mapping the same backend first maps memory of its own
+ * (and only then takes this mapping's): on hugetlb that memory is
+ * reserved at once, so false (with the counts) when the host's pool has
+ * no room for a second copy. */
+bool mem_mapping_check_room_again(const struct mem_mapping *map, Error **errp);
+
 /* Makes [host, host+len) resident and writable without changing its
  * contents (first-touch faults happen here, not later). */
 bool mem_populate(void *host, uint64_t len, Error **errp);

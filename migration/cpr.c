@@ -436,6 +436,14 @@ bool cpr_write_memory(int fd, const struct machine_memory *mem, Error **errp)
     if (!cpr_check_memory(mem, "cpr-exec", errp)) {
         return false;
     }
+    /* The new hop could not start: the guest would be lost. */
+    for (int i = 0; i < mem->nblocks; i++) {
+        if (!mem_mapping_check_room_again(&mem->blocks[i]->map, errp)) {
+            error_prepend(errp,
+                          "cpr-exec: RAM block '%s': ", mem->blocks[i]->name);
+            return false;
+        }
+    }
     uint8_t buf[MAX_MESSAGE + 4 * RAM_MAX_BLOCKS];
     size_t len = encode(mem, buf);
     for (int i = 0; i < mem->nblocks; i++) {
