@@ -37,6 +37,11 @@ bool session_cont(struct vm_session *s, Error **errp)
                    machine_last_error(s->machine));
         return false;
     }
+    /* After a cpr-transfer the destination runs the guest and holds the
+     * drives: never take them back for a machine that cannot run. */
+    if (!machine_owns_ram(s->machine, "run the machine", errp)) {
+        return false;
+    }
     /* After a migration the destination may hold the drives: take them
      * back first, or stay stopped with the lock error. */
     BlockDev *drives[SNAPSHOT_MAX_DRIVES];

@@ -444,7 +444,10 @@ static bool ata_post_load(void *opaque, int version_id, Error **errp)
                    "attached");
         return false;
     }
-    if (d->xfer_active && d->xfer_cmd != 0xec &&
+    /* An inactive drive (the source of a migration still holds the
+     * image) has no size yet; each sector is range-checked by blk_pread
+     * and blk_pwrite once it is handed over. */
+    if (d->xfer_active && d->xfer_cmd != 0xec && !blk_is_inactive(d->blk) &&
         (uint64_t)d->xfer_lba + d->xfer_remaining > ata_sectors(d)) {
         error_setg(errp,
                    "ata: PIO transfer at sector %u is past the end of "

@@ -13,12 +13,13 @@
 #include "util/be.h"
 #include "util/clock.h"
 #include "util/io.h"
+#include "util/printable.h"
 
 #define HEADER_LEN 12
 #define BLOCK_FIXED_LEN 25 /* u8 len + three u64 */
 #define MAX_MESSAGE (HEADER_LEN + RAM_MAX_BLOCKS * (BLOCK_FIXED_LEN + 255))
 #define ANSWER_MAX 512
-/* The destination's wait for the rest of a message once it began. */
+/* The destination's wait for the whole message once it began. */
 #define READ_TIMEOUT_MS 5000
 
 enum { ANSWER_OK = 0, ANSWER_REFUSED = 1 };
@@ -201,16 +202,20 @@ bool cpr_send_memory(int fd, const struct machine_memory *mem,
                    "cpr channel: the destination's answer", errp)) {
         return false;
     }
-    why[n] = 0;
-    error_setg(errp, "the destination refused the guest's memory: %s", why);
+    /* The text is the peer's: one line, whatever it holds. */
+    char shown[4 * ANSWER_MAX + 8];
+    error_setg(errp, "the destination refused the guest's memory: %s",
+               printable_n(why, n, shown, sizeof(shown)));
     return false;
 }
 
 /* ---- destination ---- */
 
-/* The header with the descriptors that came with it (closed on error). */
+/* The header with the descriptors that came with it (closed on error).
+ * The descriptors come with the first bytes, the rest of the header may
+ * come later: all of it by deadline. */
 static bool recv_header(int fd, uint8_t *head, int *fds, int *nfds,
-                        Error **errp)
+                        uint64_t deadline, Error **errp)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * (RAM_MAX_BLOCKS + 1))];
@@ -223,9 +228,14 @@ static bool recv_header(int fd, uint8_t *head, int *fds, int *nfds,
     *nfds = 0;
     ssize_t n;
     do {
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-    } while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (!wait_readable(fd, deadline, NULL, "cpr channel: the header",
+                           errp)) {
+            return false;
+        }
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c;
+         c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
             continue;
         }
@@ -244,18 +254,16 @@ static bool recv_header(int fd, uint8_t *head, int *fds, int *nfds,
         error_setg_errno(errp, errno, "cpr channel");
         return false;
     }
-    if ((size_t)n < HEADER_LEN) {
-        error_setg(errp,
-                   "cpr channel: the source closed it after %zd of %d "
-                   "header bytes",
-                   n, HEADER_LEN);
+    if (n == 0) {
+        error_setg(errp, "cpr channel: the source closed it before the header");
         return false;
     }
     if (msg.msg_flags & MSG_CTRUNC) {
         error_setg(errp, "cpr channel: more descriptors than RAM blocks");
         return false;
     }
-    return true;
+    return read_full(fd, head + n, HEADER_LEN - (size_t)n, deadline, NULL,
+                     "cpr channel: the header", errp);
 }
 
 struct cpr_block {
@@ -264,15 +272,13 @@ struct cpr_block {
 };
 
 static bool recv_blocks(int fd, uint32_t n, struct cpr_block *blk,
-                        uint64_t deadline, Error **errp)
+                        uint64_t deadline, const char *what, Error **errp)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint8_t len, fixed[24];
-        if (!read_full(fd, &len, 1, deadline, NULL, "cpr channel", errp) ||
-            !read_full(fd, blk[i].name, len, deadline, NULL, "cpr channel",
-                       errp) ||
-            !read_full(fd, fixed, sizeof(fixed), deadline, NULL, "cpr channel",
-                       errp)) {
+        if (!read_full(fd, &len, 1, deadline, NULL, what, errp) ||
+            !read_full(fd, blk[i].name, len, deadline, NULL, what, errp) ||
+            !read_full(fd, fixed, sizeof(fixed), deadline, NULL, what, errp)) {
             return false;
         }
         blk[i].name[len] = 0;
@@ -296,10 +302,17 @@ static bool check_blocks(const struct machine_memory *mem,
     }
     for (uint32_t i = 0; i < n; i++) {
         const struct cpr_block *s = &blk[i];
+        for (uint32_t j = 0; j < i; j++) {
+            if (strcmp(blk[j].name, s->name) == 0) {
+                error_setg(errp, "the source names RAM block '%s' twice",
+                           PRINTABLE(s->name));
+                return false;
+            }
+        }
         const struct ram_block *b = memory_find_block(mem, s->name);
         if (!b) {
             error_setg(errp, "the source's RAM block '%s' does not exist here",
-                       s->name);
+                       PRINTABLE(s->name));
             return false;
         }
         if (s->size != b->size) {
@@ -359,24 +372,31 @@ static bool take_blocks(int fd, const uint8_t *head, const int *fds, int nfds,
                         int *taken, Error **errp)
 {
     struct cpr_block blk[RAM_MAX_BLOCKS];
+    /* The transport, for messages. */
+    const char *what = fds ? "cpr channel" : "cpr state";
     uint32_t version = be32_get(head + 4);
     uint32_t n = be32_get(head + 8);
     *taken = 0;
     if (memcmp(head, CPR_MAGIC, CPR_MAGIC_LEN) != 0) {
-        error_setg(errp, "cpr state: bad magic");
+        error_setg(errp, "%s: bad magic", what);
         return false;
     }
     if (version != CPR_VERSION) {
-        error_setg(errp, "cpr state: version %u (this hop reads version %d)",
+        error_setg(errp, "%s: version %u (this hop reads version %d)", what,
                    version, CPR_VERSION);
         return false;
     }
-    if (n > RAM_MAX_BLOCKS || (fds && (int)n != nfds)) {
-        error_setg(errp, "cpr state: %u RAM blocks with %d descriptors", n,
+    if (n > RAM_MAX_BLOCKS) {
+        error_setg(errp, "%s: %u RAM blocks, at most %d", what, n,
+                   RAM_MAX_BLOCKS);
+        return false;
+    }
+    if (fds && (int)n != nfds) {
+        error_setg(errp, "%s: %u RAM blocks with %d descriptors", what, n,
                    nfds);
         return false;
     }
-    if (!recv_blocks(fd, n, blk, deadline, errp) ||
+    if (!recv_blocks(fd, n, blk, deadline, what, errp) ||
         !check_blocks(mem, blk, n, errp)) {
         return false;
     }
@@ -416,7 +436,7 @@ bool cpr_recv_memory(int fd, struct machine_memory *mem, Error **errp)
     Error *err = NULL;
     uint64_t deadline =
         clock_mono_ns() + (uint64_t)READ_TIMEOUT_MS * 1000000ull;
-    bool ok = recv_header(fd, head, fds, &nfds, &err) &&
+    bool ok = recv_header(fd, head, fds, &nfds, deadline, &err) &&
         take_blocks(fd, head, fds, nfds, deadline, mem, &taken, &err);
     /* Descriptors not taken over (all of them, if nothing was mapped). */
     for (int k = taken; k < nfds; k++) {

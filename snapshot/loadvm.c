@@ -75,6 +75,11 @@ bool snapshot_load(const struct snapshot_target *t, struct ram_state *rs,
 {
     static const struct snapshot_select all = { 0 };
     sel = sel ? sel : &all;
+    /* Before the run state or any disk changes: after a cpr-transfer
+     * the disks and the RAM are another process's. */
+    if (!machine_owns_ram(t->m, "load a machine state", errp)) {
+        return false;
+    }
     struct snapshot_plan plan;
     struct blk_snapshot sn = { 0 };
     if (!snapshot_plan_make(t->drives, t->ndrives, sel->devices, sel->ndevices,

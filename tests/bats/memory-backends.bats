@@ -46,16 +46,6 @@ backend_args() {
     esac
 }
 
-# ram_hva NAME: where pc.ram starts in the machine's address space, hex
-# without 0x or leading zeros, as /proc/PID/maps and smaps write it.
-ram_hva() {
-    local hva
-    hva=$(hop_mon "$1" "info ramblock" | awk '$1 == "pc.ram" { print $(NF - 1) }')
-    hva=$(sed 's/^0x0*//' <<<"$hva")
-    [ -n "$hva" ] || fail "no pc.ram in info ramblock of $1"
-    echo "$hva"
-}
-
 # ram_mapping NAME: "PERMS PATH" of the host mapping that holds the
 # machine's pc.ram (found by the HVA `info ramblock` shows).
 ram_mapping() {

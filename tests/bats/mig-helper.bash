@@ -53,6 +53,16 @@ mig_field() {
     hop_mon "$1" "info migrate" | sed -n "s/^$2: \([0-9.]*\).*/\1/p"
 }
 
+# ram_hva NAME: where pc.ram starts in the machine's address space, hex
+# without 0x or leading zeros, as /proc/PID/maps and smaps write it.
+ram_hva() {
+    local hva
+    hva=$(hop_mon "$1" "info ramblock" | awk '$1 == "pc.ram" { print $(NF - 1) }')
+    hva=$(sed 's/^0x0*//' <<<"$hva")
+    [ -n "$hva" ] || fail "no pc.ram in info ramblock of $1"
+    echo "$hva"
+}
+
 # compare_machines SRC DST MEM: the stopped source and the destination
 # (loaded with -S) hold the same RAM and registers, and the memtest
 # invariant holds on the destination's RAM.

@@ -473,6 +473,54 @@ static void test_ata_pio_subsection_only_in_flight(void **state)
     free(buf);
 }
 
+/* Live migration with one image on both ends: the destination loads the
+ * state while its drive is still inactive (the source holds the image,
+ * so its size is not known yet).  A write in flight is taken up and
+ * finished once the drive is handed over. */
+static void test_ata_pio_in_flight_loads_into_inactive_drive(void **state)
+{
+    struct ata_fixture *fx = *state;
+    uint8_t data[512];
+    for (int i = 0; i < 512; i++) {
+        data[i] = (uint8_t)(i * 3 + 1);
+    }
+    ata_cmd(&fx->d, 0x30, 14, 2); /* sectors 14-15 of 16 */
+    for (int i = 0; i < 100; i += 2) {
+        ata_ioport_ops.write(&fx->d, 0, 2, data[i] | data[i + 1] << 8);
+    }
+    size_t len;
+    uint8_t *buf = save_desc(&vmstate_ata, &fx->d, &len, NULL);
+
+    Error *err = NULL;
+    BlockDev *dst = blk_open_flags(fx->path, "raw",
+                                   BLK_OPEN_RDWR | BLK_OPEN_INACTIVE, &err);
+    assert_non_null(dst);
+    struct ata b;
+    ata_init(&b, dst);
+    char *why = NULL;
+    if (!load_desc(&vmstate_ata, &b, buf, len, 1, &why)) {
+        fail_msg("load into an inactive drive: %s", why);
+    }
+    assert_true(b.xfer_active);
+    /* The hand-over, then the rest of the transfer. */
+    assert_true(blk_inactivate(fx->blk, &err));
+    assert_true(blk_activate(dst, &err));
+    for (int i = 100; i < 512; i += 2) {
+        ata_ioport_ops.write(&b, 0, 2, data[i] | data[i + 1] << 8);
+    }
+    for (int i = 0; i < 512; i += 2) {
+        ata_ioport_ops.write(&b, 0, 2, data[i] | data[i + 1] << 8);
+    }
+    assert_int_equal(ata_status(&b) & (ATA_ST_DRQ | ATA_ST_ERR), 0);
+    uint8_t back[512];
+    for (uint64_t lba = 14; lba < 16; lba++) {
+        assert_true(blk_pread(dst, lba * 512, back, 512, &err));
+        assert_memory_equal(back, data, 512);
+    }
+    blk_close(dst);
+    free(buf);
+}
+
 /* ---- RTC ---- */
 
 static uint8_t cmos(struct rtc *r, uint8_t idx)
@@ -560,6 +608,9 @@ int main(void)
                                         ata_setup, ata_teardown),
         cmocka_unit_test_setup_teardown(test_ata_pio_subsection_only_in_flight,
                                         ata_setup, ata_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_ata_pio_in_flight_loads_into_inactive_drive, ata_setup,
+            ata_teardown),
         cmocka_unit_test(test_rtc_time_follows_vm_clock),
         cmocka_unit_test(test_rtc_vmstate_carries_vm_time),
     };
