@@ -294,7 +294,7 @@ still_running() {
     run hop_mon vm "info migrate_parameters"
     assert_line "mode: cpr-transfer"
     run hop_mon vm "migrate_set_parameter mode bogus"
-    assert_output "Error: parameter 'mode': 'bogus' is not one of normal, cpr-transfer"
+    assert_output "Error: parameter 'mode': 'bogus' is not one of normal, cpr-transfer, cpr-exec"
     run hop_mon vm "migrate_set_parameter mode normal" "info migrate_parameters"
     assert_line "mode: normal"
 }
