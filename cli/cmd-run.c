@@ -790,6 +790,7 @@ static struct vm_session *make_session(const struct run_opts *o, BlockDev *blk,
         .drive = o->drive_attached ? blk : NULL,
         .ram_backend = o->ram_backend,
         .mem_prealloc = o->mem_prealloc,
+        .incoming = o->incoming != NULL,
     };
     if (!open_serial(o->serial, o->cpr_exec, serial, &mc.serial)) {
         return NULL;

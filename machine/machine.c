@@ -135,6 +135,17 @@ static bool reset_cpus(struct machine *m, Error **errp)
     return true;
 }
 
+/* The firmware goes into RAM, unless the RAM may hold a running guest
+ * that an incoming migration takes over (the stream brings the rest). */
+static bool load_image_at_start(struct machine *m, Error **errp)
+{
+    const struct ram_block *b = memory_main_block(m->mem);
+    if (m->cfg.incoming && b->fd >= 0 && b->map.shared) {
+        return true;
+    }
+    return load_image(m, errp);
+}
+
 static void invalidate_all(struct machine *m)
 {
     for (int i = 0; i < m->mem->nregions; i++) {
@@ -279,7 +290,7 @@ struct machine *machine_new(const struct machine_config *cfg, Error **errp)
     m->ata.report_opaque = m;
     rtc_init(&m->rtc, &m->clock);
     m->reg = section_registry_new(MACHINE_TYPE);
-    if (!register_devices(m, errp) || !load_image(m, errp) ||
+    if (!register_devices(m, errp) || !load_image_at_start(m, errp) ||
         !reset_cpus(m, errp)) {
         goto fail;
     }

@@ -38,6 +38,10 @@ struct machine_config {
      * memory, populated up front when mem_prealloc. */
     const struct mem_backend *ram_backend;
     bool mem_prealloc;
+    /* Waits for an incoming migration (-incoming): RAM on shared memory
+     * may be a running guest's (x-ignore-shared, cpr-transfer,
+     * cpr-exec), so the firmware is not written into it. */
+    bool incoming;
     int smp;                      /* 0: 1 */
     const char *accel;            /* "emu" (NULL) or "kvm" */
     const char *guest;            /* built-in firmware, NULL: memtest */

@@ -416,6 +416,8 @@ static bool take_blocks(int fd, const uint8_t *head, const int *fds, int nfds,
                            blk[i].name, exec_fds[i]);
                 return false;
             }
+            /* Ours now: nothing this hop starts gets guest RAM. */
+            fcntl(exec_fds[i], F_SETFD, FD_CLOEXEC);
         }
         fds = exec_fds;
     }
