@@ -241,6 +241,52 @@ bool mig_set_parameter(struct mig_config *c, int p, uint64_t value,
     return true;
 }
 
+static bool split_words(const char *value, char *buf, const char **argv,
+                        int *argc, Error **errp)
+{
+    size_t at = 0;
+    *argc = 0;
+    const char *p = value;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        size_t start = at;
+        bool quoted = false;
+        while (*p && (quoted || (*p != ' ' && *p != '\t'))) {
+            if (*p == '"') {
+                quoted = !quoted;
+                p++;
+                continue;
+            }
+            if (at + 1 >= MIG_EXEC_COMMAND_MAX) {
+                error_setg(errp, "longer than %d bytes",
+                           MIG_EXEC_COMMAND_MAX - 1);
+                return false;
+            }
+            buf[at++] = *p++;
+        }
+        if (quoted) {
+            error_setg(errp, "a quote is not closed");
+            return false;
+        }
+        if (at == start) {
+            continue; /* "" */
+        }
+        if (*argc == MIG_EXEC_ARGS_MAX) {
+            error_setg(errp, "more than %d words", MIG_EXEC_ARGS_MAX);
+            return false;
+        }
+        buf[at++] = 0;
+        argv[(*argc)++] = buf + start;
+    }
+    argv[*argc] = NULL;
+    return true;
+}
+
 bool mig_set_parameter_str(struct mig_config *c, const char *name,
                            const char *value, Error **errp)
 {
@@ -253,42 +299,24 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     uint64_t v;
-    char one[64];
-    if (mig_params[p].kind != MIG_KIND_WORDS) {
-        /* One word; blanks after it are not part of it. */
-        size_t n = strlen(value);
-        while (n && (value[n - 1] == ' ' || value[n - 1] == '\t')) {
-            n--;
-        }
-        if (n < sizeof(one)) {
-            memcpy(one, value, n);
-            one[n] = 0;
-            value = one;
-        }
+    /* The rest of a monitor line: words split at blanks, "..." keeping
+     * blanks in a word ("" alone is no word). */
+    char buf[MIG_EXEC_COMMAND_MAX];
+    const char *argv[MIG_EXEC_ARGS_MAX + 1];
+    int argc;
+    if (!split_words(value, buf, argv, &argc, errp)) {
+        error_prepend(errp, "parameter '%s': ", name);
+        return false;
     }
     if (mig_params[p].kind == MIG_KIND_WORDS) {
-        /* Words split at blanks, as typed in the monitor. */
-        char copy[MIG_EXEC_COMMAND_MAX];
-        const char *argv[MIG_EXEC_ARGS_MAX + 1];
-        int argc = 0;
-        snprintf(copy, sizeof(copy), "%s", value);
-        if (strlen(value) >= sizeof(copy)) {
-            error_setg(errp, "parameter '%s': longer than %d bytes", name,
-                       MIG_EXEC_COMMAND_MAX - 1);
-            return false;
-        }
-        char *save = NULL;
-        for (char *t = strtok_r(copy, " \t", &save); t;
-             t = strtok_r(NULL, " \t", &save)) {
-            if (argc == MIG_EXEC_ARGS_MAX) {
-                error_setg(errp, "parameter '%s': more than %d words", name,
-                           MIG_EXEC_ARGS_MAX);
-                return false;
-            }
-            argv[argc++] = t;
-        }
         return mig_set_exec_command(c, argv, argc, errp);
     }
+    if (argc != 1) {
+        error_setg(errp, "parameter '%s': expected one value, got '%s'", name,
+                   value);
+        return false;
+    }
+    value = argv[0];
     if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {

@@ -111,6 +111,38 @@ static void test_exec_command_limits(void **state)
     assert_int_equal(mig_exec_command_argv(&c, argv, MIG_EXEC_ARGS_MAX), 0);
 }
 
+static void test_quotes_as_in_the_monitor(void **state)
+{
+    (void)state;
+    struct mig_config c;
+    mig_config_init(&c);
+    /* A quoted value, as HMP's string arguments allow. */
+    assert_true(mig_set_parameter_str(&c, "downtime-limit", "\"500\"", NULL));
+    assert_int_equal(c.params[MIG_PARAM_DOWNTIME_LIMIT], 500);
+    Error *err = NULL;
+    assert_false(mig_set_parameter_str(&c, "downtime-limit", "10 junk", &err));
+    assert_string_equal(error_get_pretty(err),
+                        "parameter 'downtime-limit': expected one value, got "
+                        "'10 junk'");
+    error_free(err);
+    err = NULL;
+    assert_int_equal(c.params[MIG_PARAM_DOWNTIME_LIMIT], 500);
+
+    /* Blanks inside quotes stay in the word; "" alone is the default. */
+    const char *argv[MIG_EXEC_ARGS_MAX + 1];
+    assert_true(mig_set_parameter_str(&c, "cpr-exec-command",
+                                      "hop run -name \"my vm\"", NULL));
+    assert_int_equal(mig_exec_command_argv(&c, argv, MIG_EXEC_ARGS_MAX), 4);
+    assert_string_equal(argv[3], "my vm");
+    assert_true(mig_set_parameter_str(&c, "cpr-exec-command", "\"\"", NULL));
+    assert_int_equal(mig_exec_command_argv(&c, argv, MIG_EXEC_ARGS_MAX), 0);
+    assert_false(
+        mig_set_parameter_str(&c, "cpr-exec-command", "hop \"run", &err));
+    assert_string_equal(error_get_pretty(err),
+                        "parameter 'cpr-exec-command': a quote is not closed");
+    error_free(err);
+}
+
 static void test_release_ram_excludes_multifd(void **state)
 {
     (void)state;
@@ -132,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_mode_takes_its_names_and_refuses_others),
         cmocka_unit_test(test_exec_command_is_words),
         cmocka_unit_test(test_exec_command_limits),
+        cmocka_unit_test(test_quotes_as_in_the_monitor),
         cmocka_unit_test(test_release_ram_excludes_multifd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
