@@ -94,8 +94,8 @@ const struct mon_cmd hmp_info_commands[] = {
                { "value", MON_ARG_REST, false }),                              \
           "set a migration parameter",                                         \
           "Sizes take K, M, G or T suffixes; a bare max-bandwidth is MiB/s; "  \
-          "cpr-exec-command takes words split at blanks (\"...\" keeps "     \
-          "blanks in a word; \"\" alone: the same binary and arguments).",    \
+          "cpr-exec-command takes words split at blanks (\"...\" keeps "       \
+          "blanks in a word; \"\" alone: the same binary and arguments).",     \
           hmp_migrate_set_parameter },                                         \
         { "migrate_set_speed",                                                 \
           NULL,                                                                \
