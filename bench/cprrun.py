@@ -3,7 +3,8 @@
 
   cprrun.py migrate SRC_QMP DST_QMP URI SRC_PID DST_PID RAM_BYTES [--stop]
             [--cap NAME]... [--param NAME=VALUE]... [--bw BYTES_PER_S]
-            [--map-src] [--no-pss] [--nice N] [--tag NAME=VALUE]...
+            [--map-src] [--no-pss] [--nice N] [--settle S]
+            [--tag NAME=VALUE]...
   cprrun.py fill PID RAM_BYTES FROM_OFFSET
 
 migrate:
@@ -13,8 +14,10 @@ with `-incoming defer` and without -S (so it starts the guest itself when
 the source was running).  Capabilities and parameters go to both ends
 (a VALUE that is not a number is passed as a string: mode=cpr-transfer),
 --bw to the source only (max-bandwidth).  The destination gets
-migrate-incoming URI, the source `stop` with --stop (when it runs), then
-`migrate URI`;
+migrate-incoming URI, the source `stop` with --stop (when it runs), and
+S seconds after migrate-incoming (--settle, default 1: hop's destination
+first scans its own RAM, tens of ms per GiB, before it accepts), the
+source `migrate URI`;
 query-migrate is polled every 2 ms until the source is done, then the
 destination's query-status until it left inmigrate (and, when the guest
 ran, until its RESUME event came).
@@ -198,6 +201,7 @@ def main(argv):
     pids = procs = [int(argv[5]), int(argv[6])]
     ram = int(argv[7])
     nice = None
+    settle = 1.0
     caps, params, stop, bw, tags = [], {}, False, None, {}
     map_src = False
     rest = argv[8:]
@@ -210,6 +214,8 @@ def main(argv):
         elif opt == "--param":
             k, v = rest.pop(0).split("=", 1)
             params[k] = value(v)
+        elif opt == "--settle":
+            settle = float(rest.pop(0))
         elif opt == "--nice":
             nice = int(rest.pop(0))
         elif opt == "--map-src":
@@ -228,6 +234,7 @@ def main(argv):
     src = Qmp(src_path)
     configure(dst, caps, params)
     dst.cmd("migrate-incoming", uri=uri)
+    t_incoming = time.monotonic()
     configure(src, caps, params)
     if bw is not None:
         src.cmd("migrate-set-parameters", **{"max-bandwidth": bw})
@@ -240,6 +247,8 @@ def main(argv):
     if pids:
         sampler.start()
         time.sleep(0.02)
+    # A destination is ready long before the source starts, normally.
+    time.sleep(max(0.0, settle - (time.monotonic() - t_incoming)))
     if nice is not None:
         renice(procs, nice)
     wall0 = time.time()
