@@ -332,9 +332,10 @@ for what, k, limit, nd in (("total", "total_ms", 20, 0),
         goals.append("%s <= %g: -" % (what, limit))
         continue
     m = statistics.median(v)
-    goals.append("%s <= %g: %s (median %g, max %g)" % (
-        what, limit, "met" if m <= limit else "MISSED", round(m, 2),
-        round(max(v), 2)))
+    mnd = 1 if nd == 0 and m != round(m) else nd
+    goals.append("%s <= %g: %s (median %s, max %s)" % (
+        what, limit, "met" if m <= limit else "MISSED", fmt(m, mnd),
+        fmt(max(v), nd)))
 print("   goals for hop cpr-transfer: " + "; ".join(goals[:2]) + ";")
 print("                               " + "; ".join(goals[2:]))
 print(("   %-37s " % "detail" +
