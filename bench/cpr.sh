@@ -49,8 +49,8 @@
 # /proc/PID/smaps_rollup one pair after the other with 2 ms between pairs,
 # from just before `migrate` until the destination runs, over guest RAM.
 # A read walks the page tables of the process under its mmap lock, and
-# shared memory here has 4 KiB pages: a pair takes ~15 ms at 256 MiB and
-# ~80 ms at 2 GiB (pss_every_ms), takes a CPU, and holds up the process's
+# shared memory here has 4 KiB pages: a pair takes 4-30 ms at 256 MiB and
+# 45-145 ms at 8 GiB (pss_every_ms), takes a CPU, and holds up the process's
 # own mmap calls (a thread starting) while it walks.  So in the shared
 # rows the time figures come from runs without sampling and Pss from as
 # many runs with it, alternating; in the normal rows (anonymous memory on

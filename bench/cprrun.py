@@ -16,11 +16,10 @@ the source was running).  Capabilities and parameters go to both ends
 --bw to the source only (max-bandwidth).  The destination gets
 migrate-incoming URI, the source `stop` with --stop (when it runs), and
 S seconds after migrate-incoming (--settle, default 1: hop's destination
-first scans its own RAM, tens of ms per GiB, before it accepts), the
-source `migrate URI`;
-query-migrate is polled every 2 ms until the source is done, then the
-destination's query-status until it left inmigrate (and, when the guest
-ran, until its RESUME event came).
+first scans its own RAM, about 10 ms per GiB, before it accepts) the
+source `migrate URI`; query-migrate is polled every 2 ms until the
+source is done, then the destination's query-status until it left
+inmigrate (and, when the guest ran, until its RESUME event came).
 
 Meanwhile a thread reads Pss from /proc/PID/smaps_rollup of both
 processes, one pair after the other, pausing 2 ms between pairs, from
@@ -47,8 +46,8 @@ fill), which maps every page of it in the source's page tables: shared
 memory a process took over is mapped page by page as the guest touches
 it, and Pss counts only mapped pages (map_src_s: the seconds it took).
 
-fill: writes a non-zero pattern (a page's first 8 bytes: its offset + 1)
-into guest RAM from FROM_OFFSET to RAM_BYTES through /proc/PID/mem: for
+fill: writes a non-zero pattern (0xa5 bytes, a page's first 8 its offset
++ 1) into guest RAM from FROM_OFFSET to RAM_BYTES through /proc/PID/mem: for
 the part of RAM a 32-bit guest cannot reach (above the 4 GiB hole).  RAM
 is the one mapping of exactly RAM_BYTES with write access in
 /proc/PID/maps (pc.ram; offsets in it are pc.ram offsets); it fails when
