@@ -37,6 +37,9 @@ class Qmp:
                 time.sleep(0.05)
         self.sock.settimeout(600)
         self.buf = b""
+        # Events read while waiting for replies, with the local monotonic
+        # time they arrived: (time, message).
+        self.events = []
         self.recv()
         self.cmd("qmp_capabilities")
 
@@ -57,6 +60,7 @@ class Qmp:
         while True:
             msg = self.recv()
             if "event" in msg:
+                self.events.append((time.monotonic(), msg))
                 continue
             if "error" in msg:
                 raise RuntimeError("%s: %s" % (name, msg["error"]["desc"]))
