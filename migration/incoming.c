@@ -177,7 +177,9 @@ static void *incoming_thread(void *opaque)
             error_setg(&err, "stopped");
             goto out;
         }
-        acceptor =
+        /* After a cpr channel no RAM comes, so no multifd channel: no
+         * thread to wait for when the guest should start. */
+        acceptor = !in->cpr &&
             pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
     }
     if (in->uri.kind == MIG_URI_MEMFD) {

@@ -286,7 +286,10 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
         chan_check(f, errp);
         return false;
     }
-    if (cfg->caps[MIG_CAP_MULTIFD] && !start_multifd(mig, errp)) {
+    /* No RAM goes in the cpr modes: no channels for it either. */
+    if (cfg->caps[MIG_CAP_MULTIFD] &&
+        cfg->params[MIG_PARAM_MODE] == MIG_MODE_NORMAL &&
+        !start_multifd(mig, errp)) {
         return false;
     }
     if (!stream_save_setup_sections(mig->reg, f, errp) || !chan_flush(f)) {

@@ -205,13 +205,25 @@ void ram_state_set_fresh(struct ram_state *rs, bool fresh)
     }
 }
 
+/* Whether the stream brings any RAM: not when every block is shared and
+ * left out (x-ignore-shared, the cpr modes). */
+static bool loads_ram(const struct ram_state *rs)
+{
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        if (!(rs->ignore_shared && rs->mem->blocks[i]->map.shared)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool ram_load_setup(void *opaque, Error **errp)
 {
     struct ram_state *rs = opaque;
     ram_decoder_init(&rs->dec, &load_ops, rs);
     rs->dec.ignore_shared = rs->ignore_shared;
     ram_prefault_free(rs->prefault);
-    rs->prefault = ram_prefault_new(rs->mem);
+    rs->prefault = loads_ram(rs) ? ram_prefault_new(rs->mem) : NULL;
     return true;
 }
 
@@ -234,13 +246,9 @@ void ram_load_cleanup(void *opaque)
     rs->prefault = NULL;
     ram_decoder_cleanup(&rs->dec);
     /* Decoded guest code is stale now, unless no RAM was in the stream
-     * (every block shared and left out: x-ignore-shared, the cpr modes;
-     * a walk over the code map costs ~10 ms per GiB under emu, all of it
+     * (a walk over the code map costs ~10 ms per GiB under emu, all of it
      * in the downtime). */
-    for (int i = 0; i < rs->mem->nblocks; i++) {
-        if (!(rs->ignore_shared && rs->mem->blocks[i]->map.shared)) {
-            machine_invalidate(rs->m, 0, UINT64_MAX);
-            return;
-        }
+    if (loads_ram(rs)) {
+        machine_invalidate(rs->m, 0, UINT64_MAX);
     }
 }

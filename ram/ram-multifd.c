@@ -400,7 +400,8 @@ struct multifd_recv *multifd_recv_new(struct machine_memory *mem,
     struct multifd_recv *mr = xcalloc(1, sizeof(*mr));
     mr->mem = mem;
     mr->received = received;
-    mr->prefault = ram_prefault_new(mem);
+    /* The prefault thread starts with the first channel: most incoming
+     * migrations have none. */
     pthread_mutex_init(&mr->lock, NULL);
     pthread_cond_init(&mr->cond, NULL);
     return mr;
@@ -588,6 +589,9 @@ bool multifd_recv_add(struct multifd_recv *mr, int fd, Error **errp)
         return false;
     }
     mr->expected = (int)count;
+    if (mr->n == 0 && !mr->prefault) {
+        mr->prefault = ram_prefault_new(mr->mem);
+    }
     struct recv_channel *c = &mr->ch[mr->n];
     c->mr = mr;
     c->fd = fd;
