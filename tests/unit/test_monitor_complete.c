@@ -116,7 +116,10 @@ static void test_uris_and_paths(void **state)
     snprintf(path, sizeof(path), "%s/subdir", dir);
     assert_int_equal(mkdir(path, 0700), 0);
 
-    assert_string_equal(complete("migrate "), "tcp: unix: exec: fd: file:");
+    assert_string_equal(complete("migrate "),
+                        "tcp: unix: exec: fd: file: memfd:");
+    /* memfd: takes nothing after it: no file names. */
+    assert_string_equal(complete("migrate memfd:"), "");
     assert_string_equal(complete("migrate -d fi"), "file:");
     snprintf(line, sizeof(line), "migrate file:%s/st", dir);
     snprintf(want, sizeof(want), "file:%s/state-file", dir);
