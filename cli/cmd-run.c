@@ -13,6 +13,7 @@
 
 #include "block/block.h"
 #include "cli/cli.h"
+#include "core/cpr-keeper.h"
 #include "core/session.h"
 #include "machine/accel.h"
 #include "machine/firmware.h"
@@ -919,10 +920,12 @@ static void take_cpr_exec_env(struct run_ctx *st)
         }
         endpoint_inherit(&st->hmp_ep, listen);
         endpoint_inherit(&st->qmp_ep, listen);
+        cpr_keeper_reap(getenv("HOP_CPR_KEEPER"));
     }
     /* Not for anything this hop starts. */
     unsetenv("HOP_CPR_STATE");
     unsetenv("HOP_CPR_LISTEN");
+    unsetenv("HOP_CPR_KEEPER");
 }
 
 /* The drive and the session; false (reported) if either cannot be had. */

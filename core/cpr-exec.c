@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cpr-keeper.h"
 #include "core/session-priv.h"
 #include "util/alloc.h"
 
@@ -65,20 +66,21 @@ static void set_cloexec(const int *fds, int n, bool on)
 }
 
 /* The environment for the new hop: this one without old HOP_CPR_*
- * entries, plus the two it reads. */
-static bool build_env(const char **envp, char *state, size_t state_len,
-                      char *listen, int state_fd, const int *lfds, int nl,
-                      Error **errp)
+ * entries, plus the two it reads; the number of entries, with room for
+ * one more (HOP_CPR_KEEPER), or -1. */
+static int build_env(const char **envp, char *state, size_t state_len,
+                     char *listen, int state_fd, const int *lfds, int nl,
+                     Error **errp)
 {
     int n = 0;
     for (char **e = environ; *e; e++) {
         if (strncmp(*e, "HOP_CPR_", 8) == 0) {
             continue;
         }
-        if (n == ENV_MAX - 3) {
+        if (n == ENV_MAX - 4) {
             error_setg(errp, "cpr-exec: more than %d environment entries",
-                       ENV_MAX - 3);
-            return false;
+                       ENV_MAX - 4);
+            return -1;
         }
         envp[n++] = *e;
     }
@@ -93,7 +95,7 @@ static bool build_env(const char **envp, char *state, size_t state_len,
         envp[n++] = listen;
     }
     envp[n] = NULL;
-    return true;
+    return n;
 }
 
 bool session_exec(void *opaque, int state_fd, Error **errp)
@@ -131,14 +133,21 @@ bool session_exec(void *opaque, int state_fd, Error **errp)
     }
 
     const char **envp = xcalloc(ENV_MAX, sizeof(*envp));
-    char state[64], listen[128];
-    if (!build_env(envp, state, sizeof(state), listen, state_fd, lfds, nl,
-                   errp)) {
+    char state[64], listen[128], keeper_env[64];
+    int nenv =
+        build_env(envp, state, sizeof(state), listen, state_fd, lfds, nl, errp);
+    if (nenv < 0) {
         free(envp);
         call_hooks_after_failure(s);
         return false;
     }
     set_cloexec(keep, nkeep, false);
+    struct cpr_keeper keeper;
+    if (cpr_keeper_start(&keeper)) {
+        snprintf(keeper_env, sizeof(keeper_env), "HOP_CPR_KEEPER=%d",
+                 (int)keeper.pid);
+        envp[nenv] = keeper_env;
+    }
     /* A thread's blocked signals survive exec: the new hop starts with
      * none blocked, as from a shell. */
     sigset_t none, old;
@@ -148,6 +157,7 @@ bool session_exec(void *opaque, int state_fd, Error **errp)
     execvpe(argv[0], (char *const *)argv, (char *const *)envp);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    cpr_keeper_stop(&keeper);
     free(envp);
     set_cloexec(keep, nkeep, true);
     call_hooks_after_failure(s);

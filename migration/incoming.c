@@ -97,8 +97,17 @@ static void *acceptor_thread(void *opaque)
     return NULL;
 }
 
-/* cpr-transfer: the source's RAM replaces this machine's, and the
- * stream that follows leaves shared RAM out, as with x-ignore-shared. */
+/* RAM was handed over (cpr-transfer, cpr-exec): the stream that
+ * follows leaves shared RAM out, as with x-ignore-shared. */
+static bool become_cpr(struct incoming *in, Error **errp)
+{
+    struct ram_params rp = { .ignore_shared = true };
+    in->cpr = true;
+    section_registry_ignore_shared(in->reg, true);
+    return ram_state_configure(in->rs, &rp, errp);
+}
+
+/* cpr-transfer: the source's RAM replaces this machine's. */
 static bool take_memory(struct incoming *in, struct mig_conn *c,
                         const char *peer, Error **errp)
 {
@@ -112,13 +121,7 @@ static bool take_memory(struct incoming *in, struct mig_conn *c,
         }
     }
     mig_conn_close(c, NULL);
-    if (!ok) {
-        return false;
-    }
-    in->cpr = true;
-    struct ram_params rp = { .ignore_shared = true };
-    section_registry_ignore_shared(in->reg, true);
-    return ram_state_configure(in->rs, &rp, errp);
+    return ok && become_cpr(in, errp);
 }
 
 /* Before the main stream: multifd channels that come first join the
@@ -162,6 +165,14 @@ static void *incoming_thread(void *opaque)
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;
     }
+    if (in->uri.kind == MIG_URI_MEMFD) {
+        /* cpr-exec: RAM's inherited descriptors, then the stream; first,
+         * so that the scan of RAM below skips what was handed over. */
+        if (!cpr_read_memory(in->conn.fd, machine_memory(in->m), &err) ||
+            !become_cpr(in, &err)) {
+            goto out;
+        }
+    }
     ram_state_set_fresh(in->rs, true);
     if (in->lfd >= 0) {
         ram_state_multifd_recv_begin(in->rs);
@@ -181,16 +192,6 @@ static void *incoming_thread(void *opaque)
          * thread to wait for when the guest should start. */
         acceptor = !in->cpr &&
             pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
-    }
-    if (in->uri.kind == MIG_URI_MEMFD) {
-        /* cpr-exec: RAM's inherited descriptors, then the stream. */
-        struct ram_params crp = { .ignore_shared = true };
-        if (!cpr_read_memory(in->conn.fd, machine_memory(in->m), &err) ||
-            !ram_state_configure(in->rs, &crp, &err)) {
-            goto out;
-        }
-        in->cpr = true;
-        section_registry_ignore_shared(in->reg, true);
     }
     Channel *f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")

@@ -143,6 +143,27 @@ inheritable() {
     assert_failure
 }
 
+# children PID: the processes whose parent PID is.
+children() {
+    cat /proc/"$1"/task/*/children 2>/dev/null
+}
+
+@test "cpr-exec leaves no process behind: what held the old hop's memory past the exec is gone and reaped, three times over" {
+    start_vm vm "${SHARED[@]}"
+    wait_filled vm
+    local pid i
+    pid=$(hop_pid vm)
+    for i in 1 2 3; do
+        cpr_exec vm
+        wait_status vm running
+        # Reaped by the new hop, not left as a zombie for whoever
+        # started hop.
+        wait_for "[ -z \"\$(children $pid)\" ]" 10 ||
+            fail "after cpr-exec $i: children $(children "$pid"): $(for c in $(children "$pid"); do tr '\0' ' ' <"/proc/$c/stat"; done)"
+    done
+    memory_intact vm 64M
+}
+
 @test "cpr-exec on a shared file backend: the new hop writes nothing into the file, which stays guest RAM" {
     start_vm vm -object "memory-backend-file,id=mem,size=64M,mem-path=$D/ram.file,share=on" \
         -machine memory-backend=mem
