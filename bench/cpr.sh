@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Migration that hands guest RAM over instead of copying it: hop's mode
-# cpr-transfer beside QEMU 7.2's x-ignore-shared, and both tools' normal
-# migration, for guests with filled RAM.
+# Migration that hands guest RAM over instead of copying it: hop's modes
+# cpr-transfer and cpr-exec beside QEMU 7.2's x-ignore-shared, hop's
+# release-ram, and both tools' normal migration, for guests with filled
+# RAM.
 #
 #   bench/cpr.sh [-s SIZES] [-n RUNS] [-r ROW_REGEX] [-a emu|kvm|auto]
 #                [-g running|stopped] [-P] [-N NICE] [-v]
@@ -9,11 +10,17 @@
 # Rows, for every size of -s (comma-separated, default 256M,2G,8G):
 #   hop cpr-transfer      -object memory-backend-memfd,share=on at both
 #                         ends, migrate_set_parameter mode cpr-transfer
+#   hop cpr-exec          the same backend; mode cpr-exec and `migrate
+#                         memfd:`: the process execs a new hop in place
+#                         (bench/cprrun.py exec; no second process)
 #   QEMU x-ignore-shared  -object memory-backend-file,share=on with one
 #                         mem-path file (in /dev/shm) that both processes
 #                         map; capability x-ignore-shared on both ends
 #   QEMU normal           default backend, max-bandwidth 10^12 bytes/s
 #   hop normal            default backend, max-bandwidth 0 (unlimited)
+#   hop release-ram       hop normal with capability release-ram (the
+#                         source frees what it sent; QEMU 7.2 has the
+#                         capability for postcopy only)
 # over a unix: socket; destinations start with `-incoming defer` (and
 # without -S, so they start the guest themselves), and the source gets
 # `migrate` 1 s after the destination got migrate-incoming: a destination
@@ -34,7 +41,8 @@
 # source quits before the next destination starts).
 # During the migration: in the normal rows the guest is stopped first
 # (QMP stop), as bench/migrate.sh's "filled" rows do: memtest rewrites
-# every page in a loop and would never converge.  In the cpr-transfer and
+# every page in a loop and would never converge (release-ram stops the
+# guest itself).  In the cpr-transfer and
 # x-ignore-shared rows the guest keeps running (RAM is not copied, so what
 # it writes does not matter), which is what gives a STOP on the source and
 # a RESUME on the destination to measure the pause by; -g stopped stops
@@ -54,7 +62,15 @@
 # own mmap calls (a thread starting) while it walks.  So in the shared
 # rows the time figures come from runs without sampling and Pss from as
 # many runs with it, alternating; in the normal rows (anonymous memory on
-# huge pages, cheap to walk) every run samples and is timed.  -P: no Pss.
+# huge pages, cheap to walk) every run samples and is timed, and reads
+# RSS (/proc/PID/statm: O(1), so the two readings of a pair are
+# microseconds apart; for private memory it is what the process holds
+# alone) instead of Pss: with 1 GB/s moving from one process to the
+# other, a Pss pair read milliseconds apart counts ~100 MB twice.
+# -P: no Pss or RSS.  The cpr-exec row is one process whose RAM stays
+# where it is: no memory figure; its pause is seen from the guest's vCPU
+# threads' run time (bench/cprrun.py exec explains), and the chain
+# execs the same process RUNS times.
 # Pss counts only pages a process has mapped, and a process that took
 # shared RAM over maps it page by page as the guest touches it: so that a
 # chain's later runs start, like its first, from a source with all of RAM
@@ -136,21 +152,28 @@ done
 command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 1; }
 
 # The rows: tool, memory backend, what cprrun gets, label.
-ROW_IDS=(hop-cpr qemu-xis qemu-normal hop-normal)
-declare -A TOOL=([hop-cpr]=hop [qemu-xis]=qemu [qemu-normal]=qemu [hop-normal]=hop)
-declare -A BACKEND=([hop-cpr]=memfd [qemu-xis]=file [qemu-normal]="" [hop-normal]="")
+ROW_IDS=(hop-cpr hop-exec qemu-xis qemu-normal hop-normal hop-release)
+declare -A TOOL=([hop-cpr]=hop [hop-exec]=hop [qemu-xis]=qemu [qemu-normal]=qemu
+    [hop-normal]=hop [hop-release]=hop)
+declare -A BACKEND=([hop-cpr]=memfd [hop-exec]=memfd [qemu-xis]=file
+    [qemu-normal]="" [hop-normal]="" [hop-release]="")
 declare -A MIGARGS=(
     [hop-cpr]="--param mode=cpr-transfer --bw 0"
+    [hop-exec]=""
     [qemu-xis]="--cap x-ignore-shared --bw 1000000000000"
-    [qemu-normal]="--stop --bw 1000000000000"
-    [hop-normal]="--stop --bw 0")
+    [qemu-normal]="--stop --bw 1000000000000 --rss"
+    [hop-normal]="--stop --bw 0 --rss"
+    [hop-release]="--stop --bw 0 --rss --cap release-ram")
 declare -A LABEL=(
     [hop-cpr]="hop cpr-transfer"
+    [hop-exec]="hop cpr-exec"
     [qemu-xis]="QEMU x-ignore-shared"
     [qemu-normal]="QEMU normal"
-    [hop-normal]="hop normal")
+    [hop-normal]="hop normal"
+    [hop-release]="hop release-ram")
 if [ "$GUEST" = stopped ]; then
     MIGARGS[hop-cpr]+=" --stop"
+    MIGARGS[hop-exec]+=" --stop"
     MIGARGS[qemu-xis]+=" --stop"
 fi
 
@@ -222,6 +245,20 @@ chain() {
     fi
     fill_s=$(((($(date +%s%N) - t0) / 1000000 + 50) / 100))
     fill_s="${fill_s%?}.${fill_s: -1}"
+    if [ "$row" = hop-exec ]; then
+        for i in $(seq "$RUNS"); do
+            # shellcheck disable=SC2086
+            if ! $CPRRUN exec "$W/m0.qmp" "${PID[m0]}" ${MIGARGS[$row]} \
+                --tag timed=1 --tag fill_s="$fill_s" --tag outside_fill_s="$out_s" \
+                >>"$W/$row.jsonl"; then
+                echo "  ($row run $i at $mem failed: $(tail -1 "$W/$row.jsonl"))" >&2
+                return 1
+            fi
+            sleep 1
+        done
+        vm_kill m0
+        return 0
+    fi
     for i in $(seq "$RUNS"); do
         if [ -n "$NOPSS" ]; then
             kinds+=(time)
@@ -261,8 +298,9 @@ table() {
     $PY - "$W" "$1" "$2" "${ROW_IDS[@]}" <<'PY'
 import json, os, statistics, sys
 w, mem, nbytes, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-label = {"hop-cpr": "hop cpr-transfer", "qemu-xis": "QEMU x-ignore-shared",
-         "qemu-normal": "QEMU normal", "hop-normal": "hop normal"}
+label = {"hop-cpr": "hop cpr-transfer", "hop-exec": "hop cpr-exec",
+         "qemu-xis": "QEMU x-ignore-shared", "qemu-normal": "QEMU normal",
+         "hop-normal": "hop normal", "hop-release": "hop release-ram"}
 runs = {}
 for r in rows:
     p = os.path.join(w, r + ".jsonl")
@@ -292,7 +330,7 @@ def cell(r, k, nd, timed=1):
     return "%s (%s-%s)" % (fmt(m, mnd), fmt(min(v), nd), fmt(max(v), nd))
 
 COLS = [("total_ms", "total_ms", 0), ("downtime_ms", "downtime_ms", 0),
-        ("outside_ms", "outside_ms", 2), ("pss_peak/RAM", "pss_peak_ratio", 2)]
+        ("outside_ms", "outside_ms", 2), ("mem_peak/RAM", "pss_peak_ratio", 2)]
 DETAIL = [("setup_ms", "setup_ms", 0, 1), ("dst_ms", "dst_ms", 0, 1),
           ("MB sent", "mb", 0, 1), ("fill_s", "fill_s", 1, 1),
           ("pss_every_ms", "pss_interval_ms", 0, 1),
@@ -317,8 +355,10 @@ def ratio(a, b, k):
     return "%.3f" % (x / y) if x is not None and y else "-"
 
 for a, b, name in (("hop-cpr", "qemu-xis", "hop cpr / QEMU x-ignore-shared"),
+                   ("hop-exec", "qemu-xis", "hop exec / QEMU x-ignore-shared"),
                    ("hop-cpr", "qemu-normal", "hop cpr / QEMU normal"),
-                   ("hop-normal", "qemu-normal", "hop normal / QEMU normal")):
+                   ("hop-normal", "qemu-normal", "hop normal / QEMU normal"),
+                   ("hop-release", "qemu-normal", "hop release / QEMU normal")):
     print(("   %-37s " % ("ratio " + name) +
            " ".join("%-21s" % ratio(a, b, k) for _, k, _ in COLS)).rstrip())
 
@@ -351,12 +391,15 @@ echo "# machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo |
 bench_host_facts | sed 's/^/# /'
 echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs per row (one filled guest migrated in a chain)," \
     "guest ${GUEST} during cpr-transfer/x-ignore-shared, stopped during normal; Pss sampling $([ -n "$NOPSS" ] && echo off || echo on)"
-echo "# outside_ms: source STOP -> destination RESUME event timestamps; pss_peak/RAM: peak of Pss(src)+Pss(dst) / guest RAM"
+echo "# outside_ms: source STOP -> destination RESUME event timestamps (cpr-exec: the gap in the vCPU threads' run time)"
+echo "# mem_peak/RAM: peak of Pss(src)+Pss(dst) (shared rows) or RSS(src)+RSS(dst) (private rows) / guest RAM"
 echo "# reproduce: bench/cpr.sh -s $SIZES -n $RUNS -a $ACCEL -g $GUEST${NOPSS:+ -P}${NICE:+ -N $NICE}"
 
 for row in "${ROW_IDS[@]}"; do
-    printf '# %-20s %s + destination: the same with -incoming defer\n' "${LABEL[$row]}:" \
-        "$(vm_cmd "$row" src MEM | sed "s|$W|WORKDIR|g; s|$SHM|/dev/shm/DIR|g")"
+    other="+ destination: the same with -incoming defer"
+    [ "$row" = hop-exec ] && other="(execs a new hop in place)"
+    printf '# %-20s %s %s\n' "${LABEL[$row]}:" \
+        "$(vm_cmd "$row" src MEM | sed "s|$W|WORKDIR|g; s|$SHM|/dev/shm/DIR|g")" "$other"
 done
 
 START=$SECONDS
@@ -366,14 +409,14 @@ for mem in "${SIZE_LIST[@]}"; do
     bytes=$(numfmt --from=iec "$mem") || exit 2
     order=("${ROW_IDS[@]}")
     if [ $((k % 2)) -eq 1 ]; then
-        order=(hop-normal qemu-normal qemu-xis hop-cpr)
+        order=(hop-release hop-normal qemu-normal qemu-xis hop-exec hop-cpr)
     fi
     k=$((k + 1))
     rm -f "$W"/*.jsonl
     for row in "${order[@]}"; do
         [[ ${LABEL[$row]} =~ $ROWS ]] || continue
         need=$((bytes + (1 << 30)))
-        case $row in *normal) need=$((2 * bytes + (1 << 30))) ;; esac
+        case $row in *normal | hop-release) need=$((2 * bytes + (1 << 30))) ;; esac
         avail=$(mem_available)
         if [ "$avail" -lt "$need" ]; then
             echo "  (${LABEL[$row]} at $mem left out: needs $((need >> 20)) MiB, MemAvailable $((avail >> 20)) MiB)" >&2

@@ -4,7 +4,8 @@
   cprrun.py migrate SRC_QMP DST_QMP URI SRC_PID DST_PID RAM_BYTES [--stop]
             [--cap NAME]... [--param NAME=VALUE]... [--bw BYTES_PER_S]
             [--map-src] [--no-pss] [--nice N] [--settle S]
-            [--tag NAME=VALUE]...
+            [--rss] [--tag NAME=VALUE]...
+  cprrun.py exec QMP PID [--stop] [--tag NAME=VALUE]...
   cprrun.py fill PID RAM_BYTES FROM_OFFSET
 
 migrate:
@@ -46,6 +47,27 @@ fill), which maps every page of it in the source's page tables: shared
 memory a process took over is mapped page by page as the guest touches
 it, and Pss counts only mapped pages (map_src_s: the seconds it took).
 
+--rss samples resident memory (/proc/PID/statm) instead of Pss: O(1)
+per read, so both processes are read within microseconds of each other
+(a Pss pair takes milliseconds, and while 1 GB/s moves from one process
+to the other that counts pages twice); for private memory, as in the
+normal and release-ram rows, RSS is what each process holds alone.
+
+exec: hop's cpr-exec of the machine behind QMP (process PID) in place:
+migrate-set-parameters mode cpr-exec, `migrate memfd:` (the connection
+ends with the exec), then a new connection to the same socket path until
+query-status says the guest left inmigrate.  The pause is seen from the
+guest's vCPU threads: /proc/PID/task/TID/schedstat gives each thread's
+run time in nanoseconds, read every ~0.2 ms; the guest stopped at the
+last reading at which the old vCPU thread's run time still grew, and it
+runs again at (time of a reading of the new vCPU thread) - (its run
+time then), taken at the first reading with more than 2 ms of it (a
+busy guest runs its vCPU all the time; a vCPU thread kept off the CPU
+makes this an underestimate, by at most what it was kept off).  Prints
+one JSON object: total_ms (`migrate` sent -> query-status answered on a
+new connection), outside_ms (the pause, null with --stop: a stopped
+guest has none), and the tags.
+
 fill: writes a non-zero pattern (0xa5 bytes, a page's first 8 its offset
 + 1) into guest RAM from FROM_OFFSET to RAM_BYTES through /proc/PID/mem: for
 the part of RAM a 32-bit guest cannot reach (above the 4 GiB hole).  RAM
@@ -75,16 +97,25 @@ def pss_bytes(pid):
     return 0
 
 
+def rss_bytes(pid):
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 class PssSampler(threading.Thread):
-    def __init__(self, pids):
+    def __init__(self, pids, read=pss_bytes):
         super().__init__(daemon=True)
         self.pids = pids
+        self.read = read
         self.samples = []  # (monotonic, sum of Pss)
         self.done = threading.Event()
 
     def sample(self):
         self.samples.append((time.monotonic(),
-                             sum(pss_bytes(p) for p in self.pids)))
+                             sum(self.read(p) for p in self.pids)))
 
     def run(self):
         while not self.done.is_set():
@@ -189,8 +220,128 @@ def renice(pids, value):
             except OSError:
                 pass
 
+def vcpu_threads(pid):
+    """{tid: path of its schedstat} of the threads named vcpu*."""
+    found = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().startswith("vcpu"):
+                    found[int(tid)] = "/proc/%d/task/%s/schedstat" % (pid, tid)
+        except OSError:
+            pass
+    return found
+
+
+def run_ns(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class VcpuWatch(threading.Thread):
+    """Watches the vCPU threads' run time across the exec (see exec)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.old = vcpu_threads(pid)
+        self.last_run = None   # time of the last reading an old vCPU ran
+        self.resumed = None    # estimated time the new vCPU began to run
+        self.done = threading.Event()
+
+    def run(self):
+        last = {t: run_ns(p) for t, p in self.old.items()}
+        while not self.done.is_set() and self.resumed is None:
+            now = time.time()
+            alive = False
+            for t, p in self.old.items():
+                ns = run_ns(p)
+                if ns is None:
+                    continue
+                alive = True
+                if ns != last[t]:
+                    self.last_run = now
+                    last[t] = ns
+            if not alive:
+                for t, p in vcpu_threads(self.pid).items():
+                    if t in self.old:
+                        continue
+                    ns = run_ns(p)
+                    if ns is not None and ns > 2000000:
+                        self.resumed = now - ns / 1e9
+            time.sleep(0.0002)
+
+    def finish(self):
+        self.done.set()
+        self.join()
+
+
+def cpr_exec(argv):
+    path, pid = argv[2], int(argv[3])
+    stop, tags = False, {}
+    rest = argv[4:]
+    while rest:
+        opt = rest.pop(0)
+        if opt == "--stop":
+            stop = True
+        elif opt == "--tag":
+            k, v = rest.pop(0).split("=", 1)
+            tags[k] = value(v)
+        else:
+            sys.stderr.write(__doc__)
+            return 2
+    q = Qmp(path)
+    if stop and q.cmd("query-status")["status"] == "running":
+        q.cmd("stop")
+    q.cmd("migrate-set-parameters", mode="cpr-exec")
+    watch = VcpuWatch(pid)
+    if not stop:
+        watch.start()
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    try:
+        q.cmd("migrate", uri="memfd:")
+        while True:  # the connection ends with the exec
+            q.cmd("query-status")
+            time.sleep(0.002)
+    except (EOFError, OSError):
+        pass
+    deadline = time.monotonic() + 120
+    status = None
+    while status in (None, "inmigrate") and time.monotonic() < deadline:
+        try:
+            status = Qmp(path).cmd("query-status")["status"]
+        except (EOFError, OSError):
+            time.sleep(0.002)
+    total = (time.monotonic() - t0) * 1000
+    if not stop:
+        deadline = time.monotonic() + 10
+        while watch.resumed is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        watch.finish()
+    outside = None
+    if watch.resumed is not None and watch.last_run is not None:
+        outside = round((watch.resumed - watch.last_run) * 1000, 3)
+    out = {"status": "completed" if status in ("running", "paused") else status,
+           "dst_status": status, "total_ms": round(total, 1),
+           "outside_ms": outside,
+           "same_pid": os.path.exists("/proc/%d" % pid)}
+    out.update(tags)
+    print(json.dumps(out))
+    ok = status == ("paused" if stop else "running") and (stop or outside)
+    return 0 if ok else 1
+
 
 def main(argv):
+    if len(argv) >= 4 and argv[1] == "exec":
+        return cpr_exec(argv)
     if len(argv) >= 5 and argv[1] == "fill":
         return fill(int(argv[2]), int(argv[3]), int(argv[4]))
     if len(argv) < 8 or argv[1] != "migrate":
@@ -203,6 +354,7 @@ def main(argv):
     settle = 1.0
     caps, params, stop, bw, tags = [], {}, False, None, {}
     map_src = False
+    reader = pss_bytes
     rest = argv[8:]
     while rest:
         opt = rest.pop(0)
@@ -221,6 +373,8 @@ def main(argv):
             map_src = True
         elif opt == "--no-pss":
             pids = []
+        elif opt == "--rss":
+            reader = rss_bytes
         elif opt == "--tag":
             k, v = rest.pop(0).split("=", 1)
             tags[k] = value(v)
@@ -242,7 +396,7 @@ def main(argv):
 
     if map_src:
         tags["map_src_s"] = round(map_in(procs[0], ram), 1)
-    sampler = PssSampler(pids)
+    sampler = PssSampler(pids, reader)
     if pids:
         sampler.start()
         time.sleep(0.02)
@@ -308,6 +462,7 @@ def main(argv):
             "pss_interval_ms": round((s[-1][0] - s[0][0]) * 1000 /
                                      max(1, len(s) - 1), 2),
         })
+    out["mem_kind"] = "rss" if reader is rss_bytes else "pss"
     out.update(tags)
     print(json.dumps(out))
     ok = info.get("status") == "completed" and status != "inmigrate"
