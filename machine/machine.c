@@ -353,7 +353,7 @@ bool machine_owns_ram(struct machine *m, const char *what, Error **errp)
     return !why;
 }
 
-bool vm_start(struct machine *m, Error **errp)
+static bool start(struct machine *m, bool incoming_done, Error **errp)
 {
     if (!machine_owns_ram(m, "run the machine", errp)) {
         return false;
@@ -363,7 +363,7 @@ bool vm_start(struct machine *m, Error **errp)
         pthread_mutex_unlock(&m->lock);
         return true;
     }
-    if (m->state == RUN_STATE_INMIGRATE) {
+    if (m->state == RUN_STATE_INMIGRATE && !incoming_done) {
         error_setg(errp, "the machine is waiting for an incoming migration");
         pthread_mutex_unlock(&m->lock);
         return false;
@@ -379,6 +379,16 @@ bool vm_start(struct machine *m, Error **errp)
         m->notify(m->notify_opaque, from, RUN_STATE_RUNNING);
     }
     return ok;
+}
+
+bool vm_start(struct machine *m, Error **errp)
+{
+    return start(m, false, errp);
+}
+
+bool vm_start_after_incoming(struct machine *m, Error **errp)
+{
+    return start(m, true, errp);
 }
 
 bool vm_stop(struct machine *m, enum run_state st, Error **errp)

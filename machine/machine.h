@@ -67,6 +67,9 @@ void machine_free(struct machine *m);
  * code, VM clock stopped, then run state st (e.g. paused,
  * finish-migrate); returns when done. */
 bool vm_start(struct machine *m, Error **errp);
+/* An incoming migration loaded the machine: straight from inmigrate to
+ * running, as a waiting client expects (never paused in between). */
+bool vm_start_after_incoming(struct machine *m, Error **errp);
 bool vm_stop(struct machine *m, enum run_state st, Error **errp);
 enum run_state machine_runstate(struct machine *m);
 /* Change the run state of a stopped machine (e.g. inmigrate). */

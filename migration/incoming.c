@@ -217,8 +217,8 @@ static void *incoming_thread(void *opaque)
     bool run = in->autostart && (!src || strcmp(src, "running") == 0);
     /* The source let go of the drives before its last sections. */
     ok = blk_activate_all(in->drives, in->ndrives, &err) &&
-        machine_set_runstate(in->m, RUN_STATE_PAUSED, &err) &&
-        (!run || vm_start(in->m, &err));
+        (run ? vm_start_after_incoming(in->m, &err)
+             : machine_set_runstate(in->m, RUN_STATE_PAUSED, &err));
 out:
     if (in->lfd >= 0) {
         mig_acceptor_clear(&in->acc);
