@@ -409,15 +409,14 @@ static bool take_blocks(int fd, const uint8_t *head, const int *fds, int nfds,
                 return false;
             }
             exec_fds[i] = (int)be32_get(b);
-            if (exec_fds[i] < 0 || fcntl(exec_fds[i], F_GETFD) < 0) {
+            /* Ours now: nothing this hop starts gets guest RAM. */
+            if (!io_adopt_fd(exec_fds[i])) {
                 error_setg(errp,
                            "cpr state: RAM block '%s': descriptor %d was "
                            "not inherited",
                            blk[i].name, exec_fds[i]);
                 return false;
             }
-            /* Ours now: nothing this hop starts gets guest RAM. */
-            fcntl(exec_fds[i], F_SETFD, FD_CLOEXEC);
         }
         fds = exec_fds;
     }

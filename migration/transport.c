@@ -22,6 +22,7 @@
 
 #include "util/parse.h"
 #include "util/alloc.h"
+#include "util/io.h"
 
 void mig_uri_clear(struct mig_uri *u)
 {
@@ -451,12 +452,9 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
 static int inherited_fd(const char *num)
 {
     int64_t n;
-    if (!parse_int(num, &n) || n < 0 || n > INT_MAX ||
-        fcntl((int)n, F_GETFD) < 0) {
+    if (!parse_int(num, &n) || n < 0 || n > INT_MAX || !io_adopt_fd((int)n)) {
         return -1;
     }
-    /* Ours now: no command we start may inherit it. */
-    fcntl((int)n, F_SETFD, FD_CLOEXEC);
     return (int)n;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/io.h"
 
 const char *const endpoint_forms[] = { "stdio", "none", "unix:", NULL };
 
@@ -122,7 +123,7 @@ int endpoint_listen(const struct endpoint *ep, Error **errp)
 {
     if (ep->inherited) {
         /* Ours alone again: nothing we start inherits it. */
-        fcntl(ep->inherited_fd, F_SETFD, FD_CLOEXEC);
+        io_adopt_fd(ep->inherited_fd);
         return ep->inherited_fd;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -4,6 +4,7 @@
 #include "util/alloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,10 @@ bool mkdir_p(const char *path, mode_t mode, Error **errp)
     }
     free(dir);
     return true;
+}
+
+bool io_adopt_fd(int fd)
+{
+    int fl = fd < 0 ? -1 : fcntl(fd, F_GETFD);
+    return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
 }

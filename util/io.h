@@ -29,6 +29,11 @@ bool io_write_full(int fd, const void *buf, size_t len);
  * non-blocking) is waited out; iov is consumed. */
 bool io_writev_full(int fd, struct iovec *iov, int cnt, bool socket);
 
+/* Takes over a descriptor this process inherited (cpr-exec, fd: URIs):
+ * false if fd is not open; otherwise it becomes close-on-exec, so that
+ * nothing this process starts inherits it in turn. */
+bool io_adopt_fd(int fd);
+
 /* mkdir -p: path and every missing parent, made with mode.  The error
  * names the directory that could not be made. */
 bool mkdir_p(const char *path, mode_t mode, Error **errp);
