@@ -9,7 +9,10 @@
 #include "machine/machine.h"
 #include "migration/cpr.h"
 #include "migration/globalstate.h"
+#include "migration/return-path.h"
 #include "ram/ram.h"
+#include "util/be.h"
+#include "vmstate/stream-walk.h"
 #include "vmstate/stream.h"
 
 void incoming_init(struct incoming *in, struct machine *m,
@@ -97,6 +100,42 @@ static void *acceptor_thread(void *opaque)
     return NULL;
 }
 
+/* COMMAND records the stream carries: the return path's (the source
+ * opens it and pings); postcopy and COLO are not here. */
+static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
+                       uint16_t len, Error **errp)
+{
+    struct incoming *in = opaque;
+    switch (cmd) {
+    case STREAM_CMD_OPEN_RETURN_PATH:
+        if (!in->conn.is_socket) {
+            error_setg(errp,
+                       "OPEN_RETURN_PATH: the stream does not come over a "
+                       "socket, so no return path can go back");
+            return false;
+        }
+        in->rp_fd = in->conn.fd;
+        return true;
+    case STREAM_CMD_PING:
+        if (len != 4) {
+            error_setg(errp, "PING with %u bytes (it has 4)", len);
+            return false;
+        }
+        if (in->rp_fd < 0) {
+            error_setg(errp, "PING %u without a return path to answer on",
+                       be32_get(data));
+            return false;
+        }
+        return rp_send_u32(in->rp_fd, RP_MSG_PONG, be32_get(data), errp);
+    default:
+        error_setg(errp,
+                   "command %s (%u): not supported by this destination "
+                   "(no postcopy or COLO here)",
+                   stream_command_name(cmd), cmd);
+        return false;
+    }
+}
+
 /* RAM was handed over (cpr-transfer, cpr-exec): the stream that
  * follows leaves shared RAM out, as with x-ignore-shared. */
 static bool become_cpr(struct incoming *in, Error **errp)
@@ -161,6 +200,7 @@ static void *incoming_thread(void *opaque)
     /* x-ignore-shared as this end has it: the stream must agree. */
     struct ram_params rp = { .ignore_shared = in->ignore_shared };
     in->cpr = false;
+    in->rp_fd = -1;
     section_registry_ignore_shared(in->reg, in->ignore_shared);
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;
@@ -196,7 +236,8 @@ static void *incoming_thread(void *opaque)
     Channel *f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")
         : chan_new_fd(in->conn.fd, false, false, "incoming");
-    ok = stream_load(in->reg, f, NULL, &err);
+    struct stream_load_opts lo = { .command = on_command, .command_ctx = in };
+    ok = stream_load(in->reg, f, &lo, &err);
     chan_close(f, NULL);
     /* No channel may join a receiver being freed: the acceptor ends
      * first. */
@@ -220,6 +261,14 @@ static void *incoming_thread(void *opaque)
         (run ? vm_start_after_incoming(in->m, &err)
              : machine_set_runstate(in->m, RUN_STATE_PAUSED, &err));
 out:
+    if (in->rp_fd >= 0) {
+        /* The source waits for this word before it lets the guest go. */
+        Error *rerr = NULL;
+        if (!rp_send_u32(in->rp_fd, RP_MSG_SHUT, ok ? 0 : 1, &rerr)) {
+            error_report_err(rerr);
+        }
+        in->rp_fd = -1;
+    }
     if (in->lfd >= 0) {
         mig_acceptor_clear(&in->acc);
         close(in->lfd);

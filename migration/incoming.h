@@ -35,6 +35,7 @@ struct incoming {
     bool autostart;     /* run after loading, if the source ran */
     bool ignore_shared; /* x-ignore-shared set here before the start */
     bool cpr;           /* RAM came over a cpr channel (incoming thread) */
+    int rp_fd;          /* the return path, once the source opened it */
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
      * load is through, before the machine may run. */

@@ -12,6 +12,7 @@
 #include "machine/machine.h"
 #include "migration/cpr.h"
 #include "migration/globalstate.h"
+#include "migration/return-path.h"
 #include "ram/ram-multifd.h"
 #include "vmstate/stream.h"
 #include "util/clock.h"
@@ -259,6 +260,19 @@ static void apply_rate_limit(struct migration *mig, Channel *f)
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 }
 
+/* The return path reads the main connection, which must be a socket. */
+static bool start_return_path(struct migration *mig, Error **errp)
+{
+    if (!mig->conn.is_socket) {
+        error_setg(errp,
+                   "capability return-path needs a socket: descriptor "
+                   "'%s' is not one",
+                   mig->uri.fdname ? mig->uri.fdname : "?");
+        return false;
+    }
+    return rp_reader_start(&mig->rp, mig->conn.fd, errp);
+}
+
 /* Setup phase: RAM state, multifd channels, the stream's setup part. */
 static bool setup(struct migration *mig, Channel *f, Error **errp)
 {
@@ -274,7 +288,11 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
     section_registry_ignore_shared(mig->reg, rp.ignore_shared);
+    section_registry_return_path(mig->reg, cfg->caps[MIG_CAP_RETURN_PATH]);
     if (!ram_state_configure(mig->rs, &rp, errp)) {
+        return false;
+    }
+    if (cfg->caps[MIG_CAP_RETURN_PATH] && !start_return_path(mig, errp)) {
         return false;
     }
     /* The header goes first and at once: the destination tells the main
@@ -436,6 +454,11 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
         chan_flush(f);
         ok = chan_check(f, errp);
     }
+    /* Everything went: the destination's word decides (see roll_back). */
+    if (ok && mig->rp.started) {
+        ok = rp_reader_finish(&mig->rp, RP_SHUT_TIMEOUT_MS, errp);
+    }
+    rp_reader_stop(&mig->rp);
     /* Whatever is left is flushed here; a cancel can still cut that short
      * through conn, which stays open until taken out below.  (No channel
      * when cpr-transfer failed before the main connection.) */
@@ -660,6 +683,15 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     if (!mig_uri_parse(uri, &mig->uri, errp)) {
         return false;
     }
+    if (run.caps[MIG_CAP_RETURN_PATH] &&
+        (mig->uri.kind == MIG_URI_EXEC || mig->uri.kind == MIG_URI_FILE ||
+         mig->uri.kind == MIG_URI_MEMFD)) {
+        error_setg(errp,
+                   "capability return-path needs a socket (tcp:, unix: or "
+                   "fd: of a socket): nothing comes back from '%s'",
+                   uri);
+        return false;
+    }
     if (run.caps[MIG_CAP_MULTIFD] && !mig_uri_is_socket(&mig->uri)) {
         error_setg(errp, "multifd needs a tcp: or unix: URI");
         return false;
@@ -779,14 +811,7 @@ bool migration_continue(struct migration *mig, Error **errp)
 
 bool migration_wait(struct migration *mig, int ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = clock_real_deadline(ms);
     pthread_mutex_lock(&mig->lock);
     while (mig_status_is_active(mig->status)) {
         if (pthread_cond_timedwait(&mig->cond, &mig->lock, &ts) == ETIMEDOUT) {

@@ -14,6 +14,7 @@
 
 #include "block/block.h"
 #include "migration/params.h"
+#include "migration/return-path.h"
 #include "migration/transport.h"
 #include "ram/ram.h"
 #include "util/error.h"
@@ -115,6 +116,7 @@ struct migration {
     struct mig_config run;
     struct mig_uri uri;
     Channel *f;
+    struct rp_reader rp; /* capability return-path (the thread's) */
 };
 
 void migration_init(struct migration *mig, struct machine *m,

@@ -35,6 +35,10 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                               "once sent: a migration on one host needs one "
                               "copy of RAM, not two (the source cannot "
                               "resume once pages were freed)" },
+    [MIG_CAP_RETURN_PATH] = { "return-path",
+                              "the destination tells the source whether it "
+                              "loaded the machine; when it did not, the guest "
+                              "runs on here (needs a socket)" },
 };
 
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",

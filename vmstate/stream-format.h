@@ -19,6 +19,22 @@ enum stream_record {
     STREAM_SECTION_FOOTER = 0x7e,
 };
 
+/* COMMAND records' commands (be16 after the 0x08). */
+enum stream_command {
+    STREAM_CMD_INVALID = 0,
+    STREAM_CMD_OPEN_RETURN_PATH = 1,
+    STREAM_CMD_PING = 2,
+    STREAM_CMD_POSTCOPY_ADVISE = 3,
+    STREAM_CMD_POSTCOPY_LISTEN = 4,
+    STREAM_CMD_POSTCOPY_RUN = 5,
+    STREAM_CMD_POSTCOPY_RAM_DISCARD = 6,
+    STREAM_CMD_PACKAGED = 7,
+    STREAM_CMD_ENABLE_COLO = 8,
+    STREAM_CMD_POSTCOPY_RESUME = 9,
+    STREAM_CMD_RECV_BITMAP = 10,
+    STREAM_CMD_SWITCHOVER_START = 11,
+};
+
 /* Target page size carried in vmdesc's "page_size". */
 #define STREAM_PAGE_SIZE 4096
 

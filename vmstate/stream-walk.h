@@ -21,21 +21,6 @@
 /* The longest vmdesc JSON looked for at the end of a stream. */
 #define STREAM_WALK_VMDESC_MAX (64u << 20)
 
-enum stream_command {
-    STREAM_CMD_INVALID = 0,
-    STREAM_CMD_OPEN_RETURN_PATH = 1,
-    STREAM_CMD_PING = 2,
-    STREAM_CMD_POSTCOPY_ADVISE = 3,
-    STREAM_CMD_POSTCOPY_LISTEN = 4,
-    STREAM_CMD_POSTCOPY_RUN = 5,
-    STREAM_CMD_POSTCOPY_RAM_DISCARD = 6,
-    STREAM_CMD_PACKAGED = 7,
-    STREAM_CMD_ENABLE_COLO = 8,
-    STREAM_CMD_POSTCOPY_RESUME = 9,
-    STREAM_CMD_RECV_BITMAP = 10,
-    STREAM_CMD_SWITCHOVER_START = 11,
-};
-
 struct stream_walk_config {
     uint64_t offset; /* of the 0x07 byte */
     uint64_t size;

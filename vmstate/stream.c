@@ -57,6 +57,7 @@ struct section_registry {
     uint8_t uuid[16];
     bool validate_uuid;
     bool ignore_shared; /* x-ignore-shared on at this end */
+    bool return_path;   /* a save asks for the return path */
 };
 
 /* A capability name: u8 length, then the bytes. */
@@ -213,6 +214,20 @@ void section_registry_ignore_shared(struct section_registry *reg, bool on)
     reg->ignore_shared = on;
 }
 
+void section_registry_return_path(struct section_registry *reg, bool on)
+{
+    reg->return_path = on;
+}
+
+static void put_command(Channel *f, uint16_t cmd, const uint8_t *data,
+                        uint16_t len)
+{
+    chan_put_u8(f, STREAM_COMMAND);
+    chan_put_be16(f, cmd);
+    chan_put_be16(f, len);
+    chan_put_buffer(f, data, len);
+}
+
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16])
 {
     if (reg->have_uuid) {
@@ -362,6 +377,12 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     memcpy(reg->config.uuid, reg->uuid, 16);
     if (!vmstate_save(f, &config_desc, &reg->config, NULL, errp)) {
         return false;
+    }
+    if (reg->return_path) {
+        /* Where QEMU asks: after the configuration, then a first PING. */
+        uint8_t one[4] = { 0, 0, 0, 1 };
+        put_command(f, STREAM_CMD_OPEN_RETURN_PATH, NULL, 0);
+        put_command(f, STREAM_CMD_PING, one, sizeof(one));
     }
 
     for (struct section_entry *e = reg->head; e; e = e->next) {

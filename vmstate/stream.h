@@ -73,6 +73,10 @@ void section_registry_validate_uuid(struct section_registry *reg, bool on);
  * save), or a load requires the stream to (a destination with the
  * capability on); off unless set before each save or load. */
 void section_registry_ignore_shared(struct section_registry *reg, bool on);
+/* The return path (migration/return-path.h): a save sends
+ * OPEN_RETURN_PATH and PING 1 after the configuration; off unless set
+ * before each save. */
+void section_registry_return_path(struct section_registry *reg, bool on);
 /* Copies the machine's UUID to out; false if it has none. */
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16]);
 

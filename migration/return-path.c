@@ -1,0 +1,230 @@
+#include "migration/return-path.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/be.h"
+#include "util/clock.h"
+#include "util/io.h"
+
+/* Each type's body length; -1: variable. */
+static const struct {
+    const char *name;
+    int len;
+} msgs[RP_MSG__MAX] = {
+    [RP_MSG_INVALID] = { "INVALID", -1 },
+    [RP_MSG_SHUT] = { "SHUT", 4 },
+    [RP_MSG_PONG] = { "PONG", 4 },
+    [RP_MSG_REQ_PAGES_ID] = { "REQ_PAGES_ID", -1 },
+    [RP_MSG_REQ_PAGES] = { "REQ_PAGES", 12 },
+    [RP_MSG_RECV_BITMAP] = { "RECV_BITMAP", -1 },
+    [RP_MSG_RESUME_ACK] = { "RESUME_ACK", 4 },
+};
+
+const char *rp_msg_name(unsigned type)
+{
+    return type < RP_MSG__MAX ? msgs[type].name : "unknown";
+}
+
+bool rp_check_header(uint16_t type, uint16_t len, Error **errp)
+{
+    if (type == RP_MSG_INVALID || type >= RP_MSG__MAX) {
+        error_setg(errp, "return path: message type %u is not one (1-%d)", type,
+                   RP_MSG__MAX - 1);
+        return false;
+    }
+    if (msgs[type].len >= 0 && len != msgs[type].len) {
+        error_setg(errp, "return path: %s with %u bytes (it has %d)",
+                   msgs[type].name, len, msgs[type].len);
+        return false;
+    }
+    return true;
+}
+
+bool rp_send_u32(int fd, enum rp_msg type, uint32_t value, Error **errp)
+{
+    uint8_t m[8];
+    be16_put(m, (uint16_t)type);
+    be16_put(m + 2, 4);
+    be32_put(m + 4, value);
+    struct iovec iov = { .iov_base = m, .iov_len = sizeof(m) };
+    if (!io_writev_full(fd, &iov, 1, true)) {
+        error_setg_errno(errp, errno, "return path: sending %s",
+                         rp_msg_name(type));
+        return false;
+    }
+    return true;
+}
+
+/* Reads len bytes unless woken; 1 read, 0 end of file before any byte,
+ * -1 error or woken (*why says which). */
+static int read_exact(struct rp_reader *r, uint8_t *buf, size_t len,
+                      const char **why)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p[2] = { { .fd = r->fd, .events = POLLIN },
+                               { .fd = r->wake[0], .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            *why = "poll failed";
+            return -1;
+        }
+        if (p[1].revents) {
+            *why = "stopped";
+            return -1;
+        }
+        ssize_t n = read(r->fd, buf + got, len - got);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (n < 0) {
+            *why = strerror(errno);
+            return -1;
+        }
+        if (n == 0) {
+            if (got == 0) {
+                return 0;
+            }
+            *why = "the destination closed it inside a message";
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+static void finish(struct rp_reader *r, const char *error)
+{
+    pthread_mutex_lock(&r->lock);
+    if (error) {
+        snprintf(r->error, sizeof(r->error), "%s", error);
+    }
+    r->done = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *reader_thread(void *opaque)
+{
+    struct rp_reader *r = opaque;
+    for (;;) {
+        uint8_t head[4], body[12];
+        const char *why = NULL;
+        int got = read_exact(r, head, sizeof(head), &why);
+        if (got <= 0) {
+            char e[200];
+            snprintf(e, sizeof(e), "return path: %s",
+                     got == 0 ? "the destination closed it without a word"
+                              : why);
+            finish(r, e);
+            return NULL;
+        }
+        uint16_t type = be16_get(head), len = be16_get(head + 2);
+        Error *err = NULL;
+        if (!rp_check_header(type, len, &err)) {
+            finish(r, error_get_pretty(err));
+            error_free(err);
+            return NULL;
+        }
+        if (type != RP_MSG_SHUT && type != RP_MSG_PONG) {
+            char e[200];
+            snprintf(e, sizeof(e),
+                     "return path: %s from the destination, which this "
+                     "migration (precopy) never asks for",
+                     rp_msg_name(type));
+            finish(r, e);
+            return NULL;
+        }
+        if (read_exact(r, body, len, &why) <= 0) {
+            char e[200];
+            snprintf(e, sizeof(e), "return path: %s: %s", rp_msg_name(type),
+                     why ? why : "cut short");
+            finish(r, e);
+            return NULL;
+        }
+        pthread_mutex_lock(&r->lock);
+        if (type == RP_MSG_PONG) {
+            r->pongs++;
+            pthread_mutex_unlock(&r->lock);
+            continue;
+        }
+        r->shut = true;
+        r->shut_status = be32_get(body);
+        pthread_mutex_unlock(&r->lock);
+        finish(r, NULL);
+        return NULL;
+    }
+}
+
+bool rp_reader_start(struct rp_reader *r, int fd, Error **errp)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = fd;
+    if (pipe2(r->wake, O_CLOEXEC) < 0) {
+        error_setg_errno(errp, errno, "return path: pipe");
+        return false;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    if (pthread_create(&r->thread, NULL, reader_thread, r) != 0) {
+        error_setg(errp, "return path: cannot start its thread");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        rp_reader_stop(r);
+        return false;
+    }
+    r->started = true;
+    return true;
+}
+
+bool rp_reader_finish(struct rp_reader *r, int timeout_ms, Error **errp)
+{
+    struct timespec until = clock_real_deadline(timeout_ms);
+    pthread_mutex_lock(&r->lock);
+    int rc = 0;
+    while (!r->done && rc != ETIMEDOUT) {
+        rc = pthread_cond_timedwait(&r->cond, &r->lock, &until);
+    }
+    bool ok = r->done && r->shut && r->shut_status == 0;
+    if (!r->done) {
+        error_setg(errp,
+                   "return path: the destination did not say within %d s "
+                   "whether it loaded the machine",
+                   timeout_ms / 1000);
+    } else if (r->shut && r->shut_status != 0) {
+        error_setg(errp,
+                   "the destination could not load the machine (it said "
+                   "so on the return path: SHUT %u); the guest stays here",
+                   r->shut_status);
+    } else if (!ok) {
+        error_setg(errp, "%s", r->error);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+void rp_reader_stop(struct rp_reader *r)
+{
+    if (r->started) {
+        char b = 1;
+        (void)!write(r->wake[1], &b, 1);
+        pthread_join(r->thread, NULL);
+        r->started = false;
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (r->wake[i] > 0) {
+            close(r->wake[i]);
+        }
+        r->wake[i] = -1;
+    }
+}

@@ -1,0 +1,68 @@
+/* The return path: messages from the destination back to the source on
+ * the migration socket itself (capability return-path, as QEMU).  The
+ * source asks for it with the OPEN_RETURN_PATH command right after the
+ * configuration, then PINGs once; the destination answers PONG, and once
+ * it has loaded the machine and taken it over it says SHUT with 0, or
+ * SHUT with 1 when the load failed.  So a source that waits for SHUT
+ * knows whether the destination runs the guest, and keeps the guest when
+ * it does not.
+ *
+ * Each message, big-endian: be16 type, be16 length, body. */
+#ifndef HOP_MIGRATION_RETURN_PATH_H
+#define HOP_MIGRATION_RETURN_PATH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+enum rp_msg {
+    RP_MSG_INVALID = 0,
+    RP_MSG_SHUT = 1,         /* be32: 0 loaded, else failed */
+    RP_MSG_PONG = 2,         /* be32: the PING's value */
+    RP_MSG_REQ_PAGES_ID = 3, /* postcopy: be64 start, be32 len, block */
+    RP_MSG_REQ_PAGES = 4,    /* postcopy: be64 start, be32 len */
+    RP_MSG_RECV_BITMAP = 5,  /* postcopy recovery */
+    RP_MSG_RESUME_ACK = 6,   /* postcopy recovery */
+    RP_MSG__MAX
+};
+
+/* How long a source waits for the destination's SHUT once everything
+ * was sent: loading the device state and starting the guest. */
+#define RP_SHUT_TIMEOUT_MS 60000
+
+const char *rp_msg_name(unsigned type);
+/* A message header as the source reads it: false with a one-line error
+ * for an unknown type or a length that type does not have. */
+bool rp_check_header(uint16_t type, uint16_t len, Error **errp);
+
+/* Destination: one message with a be32 body.  The caller serializes. */
+bool rp_send_u32(int fd, enum rp_msg type, uint32_t value, Error **errp);
+
+/* Source: a thread that reads the return path until SHUT, end of file,
+ * a bad message or rp_reader_stop. */
+struct rp_reader {
+    int fd;
+    int wake[2];
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;            /* the thread finished: the fields below hold */
+    bool shut;            /* SHUT came */
+    uint32_t shut_status; /* its value */
+    uint32_t pongs;       /* PONGs seen */
+    char error[256];      /* why the return path broke ("" if it did not) */
+};
+
+/* Starts reading fd (which stays the caller's). */
+bool rp_reader_start(struct rp_reader *r, int fd, Error **errp);
+/* Waits up to timeout_ms for the destination's word: true when it said
+ * it loaded the machine; false with why (it failed, it closed the return
+ * path without a word, a bad message, no answer in time). */
+bool rp_reader_finish(struct rp_reader *r, int timeout_ms, Error **errp);
+/* Ends the thread (woken if need be) and frees what it held. */
+void rp_reader_stop(struct rp_reader *r);
+
+#endif
