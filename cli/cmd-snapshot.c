@@ -123,23 +123,23 @@ const struct cli_command cli_snapshot_subcommands[] = {
       .options = OPTIONS(OPT_MONITOR, OPT_CATALOG),
       .help = "    savevm / loadvm, over QMP, in the running hop whose -qmp "
               "or -monitor\n    socket is PATH.\n",
-      .man =
-          "Run\n"
-          ".B snapshot\\-save\n"
-          "or\n"
-          ".B snapshot\\-load\n"
-          "(savevm, loadvm) over QMP in the running hop whose\n"
-          ".B \\-qmp\n"
-          "or\n"
-          ".B \\-monitor\n"
-          "socket is\n"
-          ".I PATH\n"
-          "(a monitor socket turns to QMP for it); exit 0 if it succeeded, or\n"
-          "print the error and exit 1.\n"
-          "Without\n"
-          ".I TAG\n"
-          ".B save\n"
-          "names the snapshot as savevm does.\n" },
+      .man = "Run\n"
+             ".B snapshot\\-save\n"
+             "or\n"
+             ".B snapshot\\-load\n"
+             "(savevm, loadvm) over QMP in the running hop whose\n"
+             ".B \\-qmp\n"
+             "or\n"
+             ".B \\-monitor\n"
+             "socket is\n"
+             ".I PATH\n"
+             "(a monitor socket turns to QMP for it), wait for the job to\n"
+             "conclude and dismiss it; exit 0 if it succeeded, or print its\n"
+             "error and exit 1.\n"
+             "Without\n"
+             ".I TAG\n"
+             ".B save\n"
+             "names the snapshot as savevm does.\n" },
     { .name = NULL }
 };
 
@@ -491,8 +491,8 @@ static bool run_job(struct qmp_conn *c, const char *cmd, const char *tag,
         }
     }
     if (done) {
-        json_decref(qmp_conn_execute(
-            c, "job-dismiss", json_pack("{s:s}", "id", id), NULL));
+        json_decref(qmp_conn_execute(c, "job-dismiss",
+                                     json_pack("{s:s}", "id", id), NULL));
     }
     free(id);
     return ok;

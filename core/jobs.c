@@ -97,8 +97,7 @@ static void *job_main(void *opaque)
         .ndevices = j->ndevices,
         .vmstate = j->vmstate,
     };
-    const struct snapshot_select *psel =
-        j->devices || j->vmstate ? &sel : NULL;
+    const struct snapshot_select *psel = j->devices || j->vmstate ? &sel : NULL;
     struct session_snapshot_io io = { .progress = job_progress,
                                       .progress_ctx = j };
     Error *err = NULL;
@@ -172,6 +171,10 @@ bool session_job_start(struct vm_session *s, enum session_job_type type,
         return false;
     }
     const char *what = job_type_names[type];
+    if (!s->machine) {
+        error_setg(errp, "%s: there is no machine", what);
+        return false;
+    }
     if (session_job_conflict(s, what, false, errp)) {
         return false;
     }
@@ -249,8 +252,9 @@ static struct session_job *take_concluded(struct vm_session *s, const char *id,
         return NULL;
     }
     if (is_active(j)) {
-        error_setg(errp, "Job '%s' in state '%s' cannot accept command verb '%s'",
-                   id, j->status, verb);
+        error_setg(errp,
+                   "Job '%s' in state '%s' cannot accept command verb '%s'", id,
+                   j->status, verb);
         return NULL;
     }
     *pp = j->next;
@@ -282,7 +286,8 @@ bool session_job_cancel(struct vm_session *s, const char *id, Error **errp)
     if (!j) {
         error_setg(errp, "Job not found");
     } else if (!is_active(j)) {
-        error_setg(errp, "Job '%s' in state '%s' cannot accept command verb "
+        error_setg(errp,
+                   "Job '%s' in state '%s' cannot accept command verb "
                    "'cancel'",
                    id, j->status);
     } else {

@@ -84,8 +84,8 @@ bool session_do_loadvm(struct vm_session *s, const char *tag,
 }
 
 bool session_do_delvm(struct vm_session *s, const char *tag,
-                       const struct snapshot_select *sel,
-                       const struct session_snapshot_io *io, Error **errp)
+                      const struct snapshot_select *sel,
+                      const struct session_snapshot_io *io, Error **errp)
 {
     struct snapshot_target t;
     char *catalog;

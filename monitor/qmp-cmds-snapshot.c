@@ -44,10 +44,10 @@ static json_t *start_job(struct vm_session *s, json_t *args,
     const char *names[SNAPSHOT_MAX_DRIVES];
     struct snapshot_select sel;
     if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_job_start(
-            s, type, json_string_value(json_object_get(args, "job-id")),
-            json_string_value(json_object_get(args, "tag")),
-            sel.devices || sel.vmstate ? &sel : NULL, errp)) {
+        !session_job_start(s, type,
+                           json_string_value(json_object_get(args, "job-id")),
+                           json_string_value(json_object_get(args, "tag")),
+                           sel.devices || sel.vmstate ? &sel : NULL, errp)) {
         return NULL;
     }
     return json_object();
@@ -77,8 +77,8 @@ QMP_FN(qmp_query_jobs)
 
 QMP_FN(qmp_job_dismiss)
 {
-    return session_job_dismiss(s, json_string_value(json_object_get(args, "id")),
-                               errp)
+    return session_job_dismiss(
+               s, json_string_value(json_object_get(args, "id")), errp)
         ? json_object()
         : NULL;
 }

@@ -15,7 +15,7 @@
 
 /* The snapshot commands share their selection of drives. */
 #define SNAPSHOT_JOB_ARGS                                                      \
-    { "job-id", QMP_STR, false },                                               \
+    { "job-id", QMP_STR, false },                                              \
     {                                                                          \
         "tag", QMP_STR, false                                                  \
     }
@@ -136,14 +136,13 @@ const struct qmp_schema_type qmp_schema_types[] = {
       .values = VALUES("snapshot-load", "snapshot-save", "snapshot-delete") },
     { "JobStatus", QMP_SCHEMA_ENUM,
       .values = VALUES("undefined", "created", "running", "paused", "ready",
-                       "standby", "waiting", "pending", "aborting",
-                       "concluded", "null") },
+                       "standby", "waiting", "pending", "aborting", "concluded",
+                       "null") },
     { "JobInfo", QMP_SCHEMA_OBJECT,
       ARGS({ "id", QMP_STR, false }, { "type", QMP_STR, false, "JobType" },
            { "status", QMP_STR, false, "JobStatus" },
            { "current-progress", QMP_INT, false },
-           { "total-progress", QMP_INT, false },
-           { "error", QMP_STR, true }) },
+           { "total-progress", QMP_INT, false }, { "error", QMP_STR, true }) },
     { "ShutdownCause", QMP_SCHEMA_ENUM,
       .values =
           VALUES("guest-shutdown", "host-qmp-quit", "host-qmp-system-reset") },
