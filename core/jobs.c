@@ -158,6 +158,19 @@ static void job_free(struct session_job *j)
     free(j);
 }
 
+/* A job's thread ends right after it set concluded (under the lock, so
+ * seen here only once it let go): join it now, so that jobs a client
+ * never dismisses keep no thread. */
+static void reap_concluded(struct vm_session *s)
+{
+    for (struct session_job *j = s->jobs; j; j = j->next) {
+        if (j->joinable && !is_active(j)) {
+            pthread_join(j->thread, NULL);
+            j->joinable = false;
+        }
+    }
+}
+
 bool session_job_start(struct vm_session *s, enum session_job_type type,
                        const char *id, const char *tag,
                        const struct snapshot_select *sel, Error **errp)
@@ -196,6 +209,7 @@ bool session_job_start(struct vm_session *s, enum session_job_type type,
         }
     }
     pthread_mutex_lock(&s->jobs_lock);
+    reap_concluded(s);
     if (find(s, id)) {
         pthread_mutex_unlock(&s->jobs_lock);
         error_setg(errp, "Job ID '%s' already in use", id);

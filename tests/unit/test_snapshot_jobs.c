@@ -191,12 +191,62 @@ static void test_concluded_jobs_hold_nothing(void **state)
     session_free(s);
 }
 
+/* The process's address space, in kB: a thread that ended but was never
+ * joined keeps its stack mapped. */
+static long vm_size_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmSize: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    assert_true(kb > 0);
+    return kb;
+}
+
+/* A client that never dismisses its jobs keeps their entries, not their
+ * threads. */
+static void test_undismissed_jobs_keep_no_thread(void **state)
+{
+    (void)state;
+    struct vm_session *s = new_session();
+    Error *err = NULL;
+    assert_true(session_job_start(s, SESSION_JOB_SNAPSHOT_SAVE, "warm-up", "t",
+                                  NULL, &err));
+    json_decref(wait_concluded(s, "warm-up"));
+    assert_true(session_job_dismiss(s, "warm-up", &err));
+    long before = vm_size_kb();
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "j%d", i);
+        assert_true(session_job_start(s, SESSION_JOB_SNAPSHOT_SAVE, id, "t",
+                                      NULL, &err));
+        json_decref(wait_concluded(s, id));
+    }
+    /* 40 stacks of 8 MiB if they stayed; one at most. */
+    long grew = vm_size_kb() - before;
+    assert_true(grew < 64 * 1024);
+    json_t *jobs = session_query_jobs(s);
+    assert_int_equal(json_array_size(jobs), 40);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(jobs, 0), "id")),
+        "j0");
+    json_decref(jobs);
+    session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_ids_are_refused_by_name),
         cmocka_unit_test(test_failed_job_reports_and_concludes),
         cmocka_unit_test(test_concluded_jobs_hold_nothing),
+        cmocka_unit_test(test_undismissed_jobs_keep_no_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
