@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "cli/cli.h"
@@ -121,23 +123,23 @@ const struct cli_command cli_snapshot_subcommands[] = {
       .options = OPTIONS(OPT_MONITOR, OPT_CATALOG),
       .help = "    savevm / loadvm, over QMP, in the running hop whose -qmp "
               "or -monitor\n    socket is PATH.\n",
-      .man =
-          "Run\n"
-          ".B snapshot\\-save\n"
-          "or\n"
-          ".B snapshot\\-load\n"
-          "(savevm, loadvm) over QMP in the running hop whose\n"
-          ".B \\-qmp\n"
-          "or\n"
-          ".B \\-monitor\n"
-          "socket is\n"
-          ".I PATH\n"
-          "(a monitor socket turns to QMP for it); exit 0 if it succeeded, or\n"
-          "print the error and exit 1.\n"
-          "Without\n"
-          ".I TAG\n"
-          ".B save\n"
-          "names the snapshot as savevm does.\n" },
+      .man = "Run\n"
+             ".B snapshot\\-save\n"
+             "or\n"
+             ".B snapshot\\-load\n"
+             "(savevm, loadvm) over QMP in the running hop whose\n"
+             ".B \\-qmp\n"
+             "or\n"
+             ".B \\-monitor\n"
+             "socket is\n"
+             ".I PATH\n"
+             "(a monitor socket turns to QMP for it), wait for the job to\n"
+             "conclude and dismiss it; exit 0 if it succeeded, or print its\n"
+             "error and exit 1.\n"
+             "Without\n"
+             ".I TAG\n"
+             ".B save\n"
+             "names the snapshot as savevm does.\n" },
     { .name = NULL }
 };
 
@@ -443,6 +445,59 @@ static int do_delete(const struct snap_args *a)
 
 /* ---- save / load through a running hop ---- */
 
+/* The status of job id in query-jobs' answer, and its error if it has
+ * one; NULL if the list does not hold it. */
+static const char *job_status(json_t *jobs, const char *id, const char **error)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+    {
+        if (strcmp(json_string_value(json_object_get(j, "id")) ?: "", id) ==
+            0) {
+            *error = json_string_value(json_object_get(j, "error"));
+            return json_string_value(json_object_get(j, "status"));
+        }
+    }
+    return NULL;
+}
+
+/* Runs a snapshot job to its end, as a QEMU client does: start it, wait
+ * until it concluded, take its error, dismiss it. */
+static bool run_job(struct qmp_conn *c, const char *cmd, const char *tag,
+                    Error **errp)
+{
+    char *id = xasprintf("hop-snapshot-%ld", (long)getpid());
+    json_t *r = qmp_conn_execute(
+        c, cmd, json_pack("{s:s,s:s}", "job-id", id, "tag", tag), errp);
+    bool ok = r != NULL, done = false;
+    json_decref(r);
+    while (ok && !done) {
+        json_t *jobs = qmp_conn_execute(c, "query-jobs", NULL, errp);
+        const char *error = NULL;
+        const char *st = jobs ? job_status(jobs, id, &error) : NULL;
+        if (jobs && !st) {
+            error_setg(errp, "job '%s' is gone from query-jobs", id);
+        }
+        ok = st != NULL;
+        done = ok && strcmp(st, "concluded") == 0;
+        if (done && error) {
+            error_setg(errp, "%s", error);
+            ok = false;
+        }
+        json_decref(jobs);
+        if (ok && !done) {
+            nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        }
+    }
+    if (done) {
+        json_decref(qmp_conn_execute(c, "job-dismiss",
+                                     json_pack("{s:s}", "id", id), NULL));
+    }
+    free(id);
+    return ok;
+}
+
 /* snapshot-save or snapshot-load over QMP; without a tag, savevm's
  * default name (made here, as the machine would). */
 static int do_remote(const struct snap_args *a, const char *cmd)
@@ -462,17 +517,12 @@ static int do_remote(const struct snap_args *a, const char *cmd)
     }
     Error *err = NULL;
     struct qmp_conn *c = qmp_conn_open(a->monitor, &err);
-    json_t *r = c
-        ? qmp_conn_execute(c, cmd,
-                           json_pack("{s:s}", "tag", a->npos ? a->pos[0] : tag),
-                           &err)
-        : NULL;
+    bool ok = c && run_job(c, cmd, a->npos ? a->pos[0] : tag, &err);
     qmp_conn_close(c);
-    if (!r) {
+    if (!ok) {
         error_report_err(err);
         return EXIT_FAIL;
     }
-    json_decref(r);
     return EXIT_OK;
 }
 

@@ -31,6 +31,9 @@ const struct qmp_event qmp_events[] = {
     { "MIGRATION", ARGS({ "status", QMP_STR, false, "MigrationStatus" }),
       "A migration changed status (with the events capability on), or an "
       "incoming one completed" },
+    { "JOB_STATUS_CHANGE",
+      ARGS({ "id", QMP_STR, false }, { "status", QMP_STR, false, "JobStatus" }),
+      "A job (snapshot-save, snapshot-load, snapshot-delete) changed status" },
     { NULL }
 };
 

@@ -6,7 +6,8 @@
 
 bool session_migrate(struct vm_session *s, const char *uri, Error **errp)
 {
-    return migration_start(&s->mig, uri, errp);
+    return !session_job_conflict(s, "migrate", false, errp) &&
+        migration_start(&s->mig, uri, errp);
 }
 
 void session_migrate_cancel(struct vm_session *s)

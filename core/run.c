@@ -7,11 +7,17 @@
 
 bool session_start(struct vm_session *s, Error **errp)
 {
+    if (session_job_conflict(s, "cont", true, errp)) {
+        return false;
+    }
     return vm_start(s->machine, errp);
 }
 
 bool session_stop(struct vm_session *s, Error **errp)
 {
+    if (session_job_conflict(s, "stop", true, errp)) {
+        return false;
+    }
     if (!runstate_is_running(machine_runstate(s->machine))) {
         return true; /* already stopped: nothing to do */
     }
@@ -20,6 +26,10 @@ bool session_stop(struct vm_session *s, Error **errp)
 
 bool session_cont(struct vm_session *s, Error **errp)
 {
+    /* A save or load stops the machine and puts it back itself. */
+    if (session_job_conflict(s, "cont", true, errp)) {
+        return false;
+    }
     enum run_state st = machine_runstate(s->machine);
     if (runstate_is_running(st)) {
         return true;
@@ -54,6 +64,9 @@ bool session_cont(struct vm_session *s, Error **errp)
 
 bool session_reset(struct vm_session *s, Error **errp)
 {
+    if (session_job_conflict(s, "system_reset", true, errp)) {
+        return false;
+    }
     if (!machine_reset(s->machine, errp)) {
         return false;
     }
@@ -81,6 +94,9 @@ bool session_incoming(struct vm_session *s, const char *uri, Error **errp)
 bool session_migrate_incoming(struct vm_session *s, const char *uri,
                               Error **errp)
 {
+    if (session_job_conflict(s, "migrate-incoming", false, errp)) {
+        return false;
+    }
     if (machine_runstate(s->machine) != RUN_STATE_INMIGRATE || s->in.started) {
         error_setg(errp,
                    "'-incoming' was not specified on the command line "

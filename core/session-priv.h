@@ -54,6 +54,11 @@ struct vm_session {
 
     const struct qmp_cmd *qmp_table;
 
+    /* Snapshot jobs (core/jobs.c), newest first; jobs_lock guards the
+     * list and what query-jobs shows of each job. */
+    pthread_mutex_t jobs_lock;
+    struct session_job *jobs;
+
     /* cpr-exec: the default command line and the interfaces' hooks. */
     const char *const *exec_argv;
     struct {
@@ -61,6 +66,26 @@ struct vm_session {
         void *opaque;
     } exec_hooks[SESSION_MAX_EXEC_HOOKS];
 };
+
+/* Snapshots without the check for a running job (core/snapshot.c): what
+ * a job's thread runs. */
+bool session_do_savevm(struct vm_session *s, const char *tag,
+                       const struct snapshot_select *sel,
+                       const struct session_snapshot_io *io, Error **errp);
+bool session_do_loadvm(struct vm_session *s, const char *tag,
+                       const struct snapshot_select *sel,
+                       const struct session_snapshot_io *io, Error **errp);
+bool session_do_delvm(struct vm_session *s, const char *tag,
+                      const struct snapshot_select *sel,
+                      const struct session_snapshot_io *io, Error **errp);
+
+/* true (errp says which job) while a snapshot job that conflicts with
+ * `what` runs: any job, or with run set (run control) a save or load. */
+bool session_job_conflict(struct vm_session *s, const char *what, bool run,
+                          Error **errp);
+/* Waits for every job's thread; then frees the jobs. */
+void session_jobs_wait(struct vm_session *s);
+void session_jobs_free(struct vm_session *s);
 
 /* cpr-exec's part of migration (core/cpr-exec.c). */
 bool session_exec(void *opaque, int state_fd, Error **errp);

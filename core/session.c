@@ -80,6 +80,7 @@ struct vm_session *session_new(const struct session_config *cfg, Error **errp)
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->jobs_lock, NULL);
     s->events_tail = &s->events;
     s->pending_fd = -1;
     s->autostart = cfg->autostart;
@@ -99,7 +100,9 @@ struct vm_session *session_new(const struct session_config *cfg, Error **errp)
 
 void session_shutdown(struct vm_session *s)
 {
-    /* Migration threads first, then the vCPUs. */
+    /* A snapshot job ends its work (it puts the machine back as it was),
+     * then migration threads, then the vCPUs. */
+    session_jobs_wait(s);
     if (s->machine) {
         migration_cancel(&s->mig);
         if (machine_runstate(s->machine) == RUN_STATE_RUNNING) {
@@ -132,6 +135,7 @@ void session_free(struct vm_session *s)
     if (!s) {
         return;
     }
+    session_jobs_free(s);
     detach_machine(s);
     struct session_event *e = s->events;
     while (e) {
@@ -147,6 +151,7 @@ void session_free(struct vm_session *s)
     close(s->wake[0]);
     close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->jobs_lock);
     free(s);
 }
 

@@ -147,6 +147,26 @@ bool session_loadvm(struct vm_session *s, const char *tag,
 bool session_delvm(struct vm_session *s, const char *tag,
                    const struct snapshot_select *sel,
                    const struct session_snapshot_io *io, Error **errp);
+/* Snapshot jobs (core/jobs.c): QMP's snapshot-save/-load/-delete as
+ * QEMU runs them.  session_job_start checks the id, starts the work on a
+ * thread of its own and returns; the job then reports through query-jobs
+ * (session_query_jobs: [JobInfo]) and JOB_STATUS_CHANGE events (created,
+ * running, then waiting, pending or aborting, concluded) until
+ * job-dismiss.  While a job runs, the other snapshot operations and
+ * migration refuse, and so does run control during a save or load. */
+enum session_job_type {
+    SESSION_JOB_SNAPSHOT_SAVE,
+    SESSION_JOB_SNAPSHOT_LOAD,
+    SESSION_JOB_SNAPSHOT_DELETE,
+};
+bool session_job_start(struct vm_session *s, enum session_job_type type,
+                       const char *id, const char *tag,
+                       const struct snapshot_select *sel, Error **errp);
+json_t *session_query_jobs(struct vm_session *s);
+bool session_job_dismiss(struct vm_session *s, const char *id, Error **errp);
+/* Refuses (snapshot jobs run to the end), with QEMU's errors for an
+ * unknown or concluded job. */
+bool session_job_cancel(struct vm_session *s, const char *id, Error **errp);
 /* The snapshots every snapshotted drive has (caller frees the list). */
 bool session_list_snapshots(struct vm_session *s, struct blk_snapshot **l,
                             size_t *n, Error **errp);

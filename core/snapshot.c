@@ -45,9 +45,9 @@ static void make_target(struct vm_session *s,
     }
 }
 
-bool session_savevm(struct vm_session *s, const char *tag,
-                    const struct snapshot_select *sel,
-                    const struct session_snapshot_io *io, Error **errp)
+bool session_do_savevm(struct vm_session *s, const char *tag,
+                       const struct snapshot_select *sel,
+                       const struct session_snapshot_io *io, Error **errp)
 {
     if (!check_idle(s, "savevm", errp)) {
         return false;
@@ -65,9 +65,9 @@ bool session_savevm(struct vm_session *s, const char *tag,
     return ok;
 }
 
-bool session_loadvm(struct vm_session *s, const char *tag,
-                    const struct snapshot_select *sel,
-                    const struct session_snapshot_io *io, Error **errp)
+bool session_do_loadvm(struct vm_session *s, const char *tag,
+                       const struct snapshot_select *sel,
+                       const struct session_snapshot_io *io, Error **errp)
 {
     if (!check_idle(s, "loadvm", errp)) {
         return false;
@@ -83,9 +83,9 @@ bool session_loadvm(struct vm_session *s, const char *tag,
     return ok;
 }
 
-bool session_delvm(struct vm_session *s, const char *tag,
-                   const struct snapshot_select *sel,
-                   const struct session_snapshot_io *io, Error **errp)
+bool session_do_delvm(struct vm_session *s, const char *tag,
+                      const struct snapshot_select *sel,
+                      const struct session_snapshot_io *io, Error **errp)
 {
     struct snapshot_target t;
     char *catalog;
@@ -93,6 +93,30 @@ bool session_delvm(struct vm_session *s, const char *tag,
     bool ok = snapshot_delete(&t, tag, sel, errp);
     free(catalog);
     return ok;
+}
+
+bool session_savevm(struct vm_session *s, const char *tag,
+                    const struct snapshot_select *sel,
+                    const struct session_snapshot_io *io, Error **errp)
+{
+    return !session_job_conflict(s, "savevm", false, errp) &&
+        session_do_savevm(s, tag, sel, io, errp);
+}
+
+bool session_loadvm(struct vm_session *s, const char *tag,
+                    const struct snapshot_select *sel,
+                    const struct session_snapshot_io *io, Error **errp)
+{
+    return !session_job_conflict(s, "loadvm", false, errp) &&
+        session_do_loadvm(s, tag, sel, io, errp);
+}
+
+bool session_delvm(struct vm_session *s, const char *tag,
+                   const struct snapshot_select *sel,
+                   const struct session_snapshot_io *io, Error **errp)
+{
+    return !session_job_conflict(s, "delvm", false, errp) &&
+        session_do_delvm(s, tag, sel, io, errp);
 }
 
 bool session_list_snapshots(struct vm_session *s, struct blk_snapshot **l,

@@ -1,6 +1,6 @@
-/* Snapshot operations of the monitor, in QMP's shape.  QEMU runs
- * snapshot-save/-load/-delete as background jobs; hop accepts the same
- * arguments and runs them to the end before it answers. */
+/* Snapshot operations of the monitor, in QMP's shape: snapshot-save,
+ * -load and -delete start jobs (core/jobs.c) and answer at once, as
+ * QEMU's do; query-jobs, job-dismiss and job-cancel act on the jobs. */
 #include "monitor/qmp-cmds.h"
 
 #include <jansson.h>
@@ -38,40 +38,55 @@ static bool get_select(json_t *args, struct snapshot_select *sel,
     return true;
 }
 
-QMP_FN(qmp_snapshot_save)
+static json_t *start_job(struct vm_session *s, json_t *args,
+                         enum session_job_type type, Error **errp)
 {
     const char *names[SNAPSHOT_MAX_DRIVES];
     struct snapshot_select sel;
     if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_savevm(s, json_string_value(json_object_get(args, "tag")),
-                        &sel, NULL, errp)) {
+        !session_job_start(s, type,
+                           json_string_value(json_object_get(args, "job-id")),
+                           json_string_value(json_object_get(args, "tag")),
+                           sel.devices || sel.vmstate ? &sel : NULL, errp)) {
         return NULL;
     }
     return json_object();
+}
+
+QMP_FN(qmp_snapshot_save)
+{
+    return start_job(s, args, SESSION_JOB_SNAPSHOT_SAVE, errp);
 }
 
 QMP_FN(qmp_snapshot_load)
 {
-    const char *names[SNAPSHOT_MAX_DRIVES];
-    struct snapshot_select sel;
-    if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_loadvm(s, json_string_value(json_object_get(args, "tag")),
-                        &sel, NULL, errp)) {
-        return NULL;
-    }
-    return json_object();
+    return start_job(s, args, SESSION_JOB_SNAPSHOT_LOAD, errp);
 }
 
 QMP_FN(qmp_snapshot_delete)
 {
-    const char *names[SNAPSHOT_MAX_DRIVES];
-    struct snapshot_select sel;
-    if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_delvm(s, json_string_value(json_object_get(args, "tag")), &sel,
-                       NULL, errp)) {
-        return NULL;
-    }
-    return json_object();
+    return start_job(s, args, SESSION_JOB_SNAPSHOT_DELETE, errp);
+}
+
+QMP_FN(qmp_query_jobs)
+{
+    (void)args;
+    (void)errp;
+    return session_query_jobs(s);
+}
+
+QMP_FN(qmp_job_dismiss)
+{
+    return session_job_dismiss(
+               s, json_string_value(json_object_get(args, "id")), errp)
+        ? json_object()
+        : NULL;
+}
+
+QMP_FN(qmp_job_cancel)
+{
+    session_job_cancel(s, json_string_value(json_object_get(args, "id")), errp);
+    return NULL;
 }
 
 QMP_FN(qmp_query_snapshots)

@@ -51,5 +51,8 @@ QMP_FN(qmp_snapshot_save);
 QMP_FN(qmp_snapshot_load);
 QMP_FN(qmp_snapshot_delete);
 QMP_FN(qmp_query_snapshots);
+QMP_FN(qmp_query_jobs);
+QMP_FN(qmp_job_dismiss);
+QMP_FN(qmp_job_cancel);
 
 #endif

@@ -15,7 +15,7 @@
 
 /* The snapshot commands share their selection of drives. */
 #define SNAPSHOT_JOB_ARGS                                                      \
-    { "job-id", QMP_STR, true },                                               \
+    { "job-id", QMP_STR, false },                                              \
     {                                                                          \
         "tag", QMP_STR, false                                                  \
     }
@@ -69,7 +69,7 @@ const struct qmp_cmd qmp_commands[] = {
     { "query-dirty-rate", qmp_query_dirty_rate, NULL, "DirtyRateInfo" },
     { "getfd", qmp_getfd, ARGS({ "fdname", QMP_STR, false }), NULL },
     { "closefd", qmp_closefd, ARGS({ "fdname", QMP_STR, false }), NULL },
-    /* QEMU's are jobs; hop answers when the work is done. */
+    /* Jobs, as QEMU's: they answer at once and report in query-jobs. */
     { "snapshot-save", qmp_snapshot_save,
       ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
            { "devices", QMP_ARRAY, true, "str" }),
@@ -81,6 +81,9 @@ const struct qmp_cmd qmp_commands[] = {
     { "snapshot-delete", qmp_snapshot_delete,
       ARGS(SNAPSHOT_JOB_ARGS, { "devices", QMP_ARRAY, true, "str" }), NULL },
     { "query-snapshots", qmp_query_snapshots, NULL, "[SnapshotInfo]" },
+    { "query-jobs", qmp_query_jobs, NULL, "[JobInfo]" },
+    { "job-dismiss", qmp_job_dismiss, ARGS({ "id", QMP_STR, false }), NULL },
+    { "job-cancel", qmp_job_cancel, ARGS({ "id", QMP_STR, false }), NULL },
     { NULL }
 };
 
@@ -129,6 +132,17 @@ const struct qmp_schema_type qmp_schema_types[] = {
     { "MigrationStatus", QMP_SCHEMA_ENUM, .value = mig_status_value },
     { "MigrationCapability", QMP_SCHEMA_ENUM, .value = mig_cap_value },
     { "MigMode", QMP_SCHEMA_ENUM, .value = mig_mode_value },
+    { "JobType", QMP_SCHEMA_ENUM,
+      .values = VALUES("snapshot-load", "snapshot-save", "snapshot-delete") },
+    { "JobStatus", QMP_SCHEMA_ENUM,
+      .values = VALUES("undefined", "created", "running", "paused", "ready",
+                       "standby", "waiting", "pending", "aborting", "concluded",
+                       "null") },
+    { "JobInfo", QMP_SCHEMA_OBJECT,
+      ARGS({ "id", QMP_STR, false }, { "type", QMP_STR, false, "JobType" },
+           { "status", QMP_STR, false, "JobStatus" },
+           { "current-progress", QMP_INT, false },
+           { "total-progress", QMP_INT, false }, { "error", QMP_STR, true }) },
     { "ShutdownCause", QMP_SCHEMA_ENUM,
       .values =
           VALUES("guest-shutdown", "host-qmp-quit", "host-qmp-system-reset") },

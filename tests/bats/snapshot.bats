@@ -442,16 +442,32 @@ serial_repeats() {
     "$HOP" img create "$D/d.qcow2" 1M >/dev/null
     hop_start vm -m 16M -drive "file=$D/d.qcow2" -qmp "unix:$D/q.sock,server,nowait"
     wait_for "[ -S '$D/q.sock' ]" 10
-    run python3 "$HOP_SRC/tests/tools/qmp.py" "$D/q.sock" \
-        '{"execute":"snapshot-save","arguments":{"job-id":"j","tag":"q1","vmstate":"ide0-hd0","devices":["ide0-hd0"]}}' \
-        '{"execute":"query-snapshots"}' \
-        '{"execute":"snapshot-load","arguments":{"job-id":"k","tag":"q1","vmstate":"ide0-hd0","devices":["ide0-hd0"]}}' \
-        '{"execute":"snapshot-load","arguments":{"job-id":"l","tag":"zz","vmstate":"ide0-hd0","devices":["ide0-hd0"]}}' \
-        '{"execute":"snapshot-delete","arguments":{"job-id":"m","tag":"q1","devices":["ide0-hd0"]}}' \
-        '{"execute":"query-snapshots"}'
+    # Jobs, run to their end (tests/tools/qmp.py: run_job).
+    run timeout 120 python3 - "$D/q.sock" "$HOP_SRC/tests/tools" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[2])
+import qmp
+c = qmp.Client(sys.argv[1])
+sel = {"vmstate": "ide0-hd0", "devices": ["ide0-hd0"]}
+for cmd, args in [("snapshot-save", dict(sel, tag="q1")),
+                  ("query-snapshots", None),
+                  ("snapshot-load", dict(sel, tag="q1")),
+                  ("snapshot-load", dict(sel, tag="zz")),
+                  ("snapshot-delete", {"tag": "q1", "devices": ["ide0-hd0"]}),
+                  ("query-snapshots", None)]:
+    if args is None:
+        print(json.dumps(c.execute(cmd)))
+    else:
+        job = c.run_job(cmd, dict(args, **{"job-id": "j"}))
+        print(cmd, job.get("error", "ok"))
+PY
     assert_success
-    assert_output --partial '"name": "q1"'
-    assert_output --partial "Snapshot 'zz' does not exist"
+    assert_line "snapshot-save ok"
+    assert_line --index 1 --partial '"name": "q1"'
+    assert_line "snapshot-load ok"
+    assert_line --partial "snapshot-load Snapshot 'zz' does not exist"
+    assert_line "snapshot-delete ok"
+    assert_line --index 5 "[]"
     run qemu_tags "$D/d.qcow2"
     assert_output ""
 }

@@ -9,6 +9,9 @@ As a module (the other tools in tests/tools import it):
                                     # or {"error": ...}; events that came
                                     # first go to q.events (and on_event)
     q.execute("query-migrate")      # the "return" value, QmpError if none
+    q.run_job("snapshot-save", {"job-id": "j", "tag": "t"})
+                                    # a job to its end: its query-jobs
+                                    # entry once concluded (dismissed)
 
 Every read is bounded by the client's timeout; a closed connection is
 EOFError.
@@ -112,6 +115,21 @@ class Client:
         if "error" in msg:
             raise QmpError("%s: %s" % (name, msg["error"]["desc"]))
         return msg["return"]
+
+    def run_job(self, name, args, timeout=60):
+        """Starts a job, waits (bounded) until it concluded, dismisses
+        it; returns its query-jobs entry ("error" says why it failed)."""
+        self.execute(name, args)
+        deadline = time.time() + timeout
+        while True:
+            job = [j for j in self.execute("query-jobs")
+                   if j["id"] == args["job-id"]][0]
+            if job["status"] == "concluded":
+                self.execute("job-dismiss", {"id": job["id"]})
+                return job
+            if time.time() > deadline:
+                raise QmpError("job %s did not conclude" % job["id"])
+            time.sleep(0.05)
 
     def close(self):
         self.sock.close()
