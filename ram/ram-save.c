@@ -380,8 +380,10 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
 
 /* Copies of pages faulted on, sent at a time. */
 #define WP_TAKE 64
-/* Pages the fault thread may hold copied before a writer waits: 4 MiB. */
-#define WP_QUEUE_PAGES 1024
+/* Pages the fault thread may hold copied before a writer waits: 64 MiB
+ * (touched only as used).  A guest that writes faster than the target
+ * takes the pages waits for it once the queue is full. */
+#define WP_QUEUE_PAGES 16384
 
 /* background-snapshot: one page as it was when tracking started, from a
  * copy (or read in place: zero pages are still protected). */
