@@ -418,7 +418,7 @@ static int send_faulted(struct ram_state *rs, Channel *f, Error **errp)
     /* The copies are referenced until flushed. */
     chan_flush(f);
     ram_wp_put(rs->wp, c, n);
-    rs->stats.wp_faults += (uint64_t)n;
+    rs->stats.wp_faults = ram_wp_faults(rs->wp);
     if (!chan_check(f, errp)) {
         return -1;
     }

@@ -212,6 +212,56 @@ static int find_range(const struct ram_wp *wp, uint64_t addr, uint64_t *page)
     return -1;
 }
 
+/* Copies page p of range i into a free slot and queues it (lock held). */
+static void enqueue_copy(struct ram_wp *wp, int i, uint64_t p)
+{
+    unsigned s = wp->free_list[--wp->nfree];
+    memcpy(wp->slots + (size_t)s * RAM_WP_PAGE_SIZE,
+           wp->r[i].host + p * RAM_WP_PAGE_SIZE, RAM_WP_PAGE_SIZE);
+    wp->slot_range[s] = i;
+    wp->slot_page[s] = p;
+    wp->ready[(wp->ready_head + wp->nready++) % wp->nslots] = s;
+}
+
+/* A writer that faulted on a page is likely to write the next ones: the
+ * rest of its bitmap word that nobody claimed is copied (as far as the
+ * queue has room) and let go in one call, once the writer went on.  The
+ * saver claims a word's unclaimed pages all at once, so between the first
+ * and last page claimed here lie only pages faulted on before, copied
+ * and let go already. */
+static bool copy_ahead(struct ram_wp *wp, int i, uint64_t page)
+{
+    struct wp_range *r = &wp->r[i];
+    uint64_t word = page / 64;
+    uint64_t end = (word + 1) * 64 < r->npages ? (word + 1) * 64 : r->npages;
+    pthread_mutex_lock(&wp->lock);
+    uint64_t n = end - (page + 1);
+    if (n > wp->nfree) {
+        n = wp->nfree;
+    }
+    uint64_t got = 0;
+    if (n > 0 && !atomic_load(&wp->stop)) {
+        uint64_t want = (n >= 64 ? ~0ull : (1ull << n) - 1)
+            << ((page + 1) % 64);
+        got = want & ~atomic_fetch_or(&r->claimed[word], want);
+        for (uint64_t m = got; m; m &= m - 1) {
+            enqueue_copy(wp, i, word * 64 + (uint64_t)__builtin_ctzll(m));
+        }
+    }
+    pthread_mutex_unlock(&wp->lock);
+    if (!got) {
+        return true;
+    }
+    uint64_t first = word * 64 + (uint64_t)__builtin_ctzll(got);
+    uint64_t last = word * 64 + 63 - (uint64_t)__builtin_clzll(got);
+    if (uffd_protect(wp->uffd, r->host + first * RAM_WP_PAGE_SIZE,
+                     last - first + 1, false) < 0) {
+        wp_fail(wp, "unprotecting pages", errno);
+        return false;
+    }
+    return true;
+}
+
 /* One write fault: copy the page if nobody claimed it yet, then let the
  * writer go.  false when tracking must end (stop or error). */
 static bool handle_fault(struct ram_wp *wp, uint64_t addr)
@@ -241,12 +291,7 @@ static bool handle_fault(struct ram_wp *wp, uint64_t addr)
          * neither. */
         mine = !(atomic_fetch_or(&r->claimed[page / 64], bit) & bit);
         if (mine) {
-            unsigned s = wp->free_list[--wp->nfree];
-            memcpy(wp->slots + (size_t)s * RAM_WP_PAGE_SIZE,
-                   r->host + page * RAM_WP_PAGE_SIZE, RAM_WP_PAGE_SIZE);
-            wp->slot_range[s] = i;
-            wp->slot_page[s] = page;
-            wp->ready[(wp->ready_head + wp->nready++) % wp->nslots] = s;
+            enqueue_copy(wp, i, page);
             wp->faults++;
         }
     }
@@ -260,7 +305,7 @@ static bool handle_fault(struct ram_wp *wp, uint64_t addr)
         wp_fail(wp, "unprotecting a page", errno);
         return false;
     }
-    return true;
+    return !mine || copy_ahead(wp, i, page);
 }
 
 static void *fault_thread(void *opaque)
