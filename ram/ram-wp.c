@@ -350,7 +350,8 @@ static void *fault_thread(void *opaque)
 
 static void wp_free(struct ram_wp *wp)
 {
-    for (int i = 0; i < wp->nr; i++) {
+    /* Past nr too: a range whose registration failed has its bitmap. */
+    for (int i = 0; i < RAM_WP_MAX_RANGES; i++) {
         free(wp->r[i].claimed);
     }
     if (wp->uffd >= 0) {
