@@ -256,7 +256,11 @@ static bool start_multifd(struct migration *mig, Error **errp)
  * change while the migration runs. */
 static void apply_rate_limit(struct migration *mig, Channel *f)
 {
-    uint64_t bw = live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
+    /* As QEMU: a background snapshot goes as fast as it can, the guest
+     * being slowed down while it runs. */
+    uint64_t bw = mig->run.caps[MIG_CAP_BACKGROUND_SNAPSHOT]
+        ? 0
+        : live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 }
 
@@ -284,6 +288,7 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
         .ignore_shared = cfg->caps[MIG_CAP_X_IGNORE_SHARED] ||
             cfg->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL,
         .release_ram = cfg->caps[MIG_CAP_RELEASE_RAM],
+        .background = cfg->caps[MIG_CAP_BACKGROUND_SNAPSHOT],
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
@@ -430,6 +435,82 @@ static bool iterate(struct migration *mig, Channel *f, Error **errp)
             return true;
         }
     }
+}
+
+/* background-snapshot, guest running again: RAM as it was, until every
+ * page went. */
+static bool iterate_background(struct migration *mig, Channel *f, Error **errp)
+{
+    struct ram_stats st0;
+    ram_state_get_stats(mig->rs, &st0);
+    struct period pd = {
+        .start = clock_mono_ns(),
+        .bytes = bytes_sent(f, &st0),
+    };
+    pd.first = pd.start;
+    pd.first_bytes = pd.bytes;
+    for (;;) {
+        if (atomic_load(&mig->cancel)) {
+            error_setg(errp, "cancelled");
+            return false;
+        }
+        int r = stream_save_iterate(mig->reg, f, errp);
+        if (r < 0 || !fault_inject("migration-iterate", errp)) {
+            return false;
+        }
+        uint64_t now = clock_mono_ns();
+        if (now - pd.start >= MEASURE_NS || r == 1) {
+            end_period(mig, f, &pd, now);
+        }
+        if (r == 1) {
+            return true;
+        }
+    }
+}
+
+/* background-snapshot: the devices' state now, into a buffer, with the
+ * guest paused only for that; RAM write-protected; the guest goes on and
+ * RAM follows as it was; the buffered device state ends the stream, as in
+ * QEMU (a destination loads RAM, then the devices over it). */
+static bool background(struct migration *mig, Channel *f, Error **errp)
+{
+    enum run_state before = machine_runstate(mig->m);
+    bool was_running = runstate_is_running(before);
+    globalstate_set(mig->gs, runstate_name(before));
+    uint64_t t0 = clock_mono_ns();
+    if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
+        return false;
+    }
+    Channel *dev = chan_new_mem_writer();
+    bool ok = stream_save_devices(mig->reg, dev, errp) &&
+        ram_state_start_tracking(mig->rs, errp);
+    Error *e2 = NULL;
+    if (!(was_running ? vm_start(mig->m, &e2)
+                      : machine_set_runstate(mig->m, before, &e2))) {
+        error_free(e2);
+        e2 = NULL;
+        machine_set_runstate(mig->m, RUN_STATE_PAUSED, &e2);
+        error_free(e2);
+    }
+    pthread_mutex_lock(&mig->lock);
+    mig->downtime_ns = clock_mono_ns() - t0;
+    pthread_mutex_unlock(&mig->lock);
+    ok = ok && fault_inject("migration-switchover", errp) &&
+        iterate_background(mig, f, errp) &&
+        stream_save_complete_live(mig->reg, f, errp);
+    /* Every page went: the guest writes freely again. */
+    ram_state_stop_tracking(mig->rs);
+    if (ok) {
+        set_status(mig, MIG_STATUS_DEVICE);
+        size_t len = 0;
+        uint8_t *data = chan_mem_take(dev, &len);
+        chan_put_buffer(f, data, len);
+        free(data);
+        chan_flush(f);
+        ok = chan_check(f, errp);
+    }
+    chan_close(dev, NULL);
+    return ok;
 }
 
 /* Close the multifd channels, the main stream and the connection, in
@@ -587,8 +668,13 @@ static void *migration_thread(void *opaque)
      * the guest stops at once.  With release-ram, too: pages may only be
      * freed once the guest cannot write them again. */
     bool live = mode == MIG_MODE_NORMAL && !mig->run.caps[MIG_CAP_RELEASE_RAM];
-    ok = ok && setup(mig, f, &err) && (!live || iterate(mig, f, &err)) &&
-        complete(mig, f, &stopped, &inactivated, &err);
+    bool bg = mig->run.caps[MIG_CAP_BACKGROUND_SNAPSHOT];
+    if (bg) {
+        ok = ok && setup(mig, f, &err) && background(mig, f, &err);
+    } else {
+        ok = ok && setup(mig, f, &err) && (!live || iterate(mig, f, &err)) &&
+            complete(mig, f, &stopped, &inactivated, &err);
+    }
     if (ok && mode == MIG_MODE_CPR_EXEC) {
         ok = (state_fd = keep_state(mig, f, &err)) >= 0;
     }
@@ -617,7 +703,10 @@ static void *migration_thread(void *opaque)
         }
         fault_exit_point("migration-complete");
         Error *e2 = NULL;
-        machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
+        /* A background snapshot leaves the guest where it was. */
+        if (!bg) {
+            machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
+        }
         error_free(e2);
         set_status(mig, MIG_STATUS_COMPLETED);
     } else {
@@ -879,6 +968,14 @@ bool migration_set_config(struct migration *mig, const struct mig_config *next,
                           Error **errp)
 {
     bool ok = true;
+    /* As QEMU: refused at once where the kernel cannot track writes. */
+    struct mig_config cur;
+    migration_get_config(mig, &cur);
+    if (next->caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
+        !cur.caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
+        !ram_background_check(mig->m, errp)) {
+        return false;
+    }
     pthread_mutex_lock(&mig->lock);
     if (memcmp(next->caps, mig->cfg.caps, sizeof(next->caps)) != 0 &&
         mig_status_is_active(mig->status)) {

@@ -39,6 +39,25 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                               "the destination tells the source whether it "
                               "loaded the machine; when it did not, the guest "
                               "runs on here (needs a socket)" },
+    [MIG_CAP_BACKGROUND_SNAPSHOT] = { "background-snapshot",
+                                      "save the state as it is when the "
+                                      "migration starts while the guest "
+                                      "runs on (RAM is write-protected with "
+                                      "userfaultfd; a page is saved before "
+                                      "the guest's first write to it)" },
+};
+
+/* What QEMU refuses beside background-snapshot, of what hop has (the
+ * destination is a snapshot: nothing to converge, switch or validate). */
+static const int background_incompatible[] = {
+    MIG_CAP_XBZRLE,
+    MIG_CAP_AUTO_CONVERGE,
+    MIG_CAP_MULTIFD,
+    MIG_CAP_VALIDATE_UUID,
+    MIG_CAP_PAUSE_BEFORE_SWITCHOVER,
+    MIG_CAP_X_IGNORE_SHARED,
+    MIG_CAP_RELEASE_RAM,
+    MIG_CAP_RETURN_PATH,
 };
 
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
@@ -188,6 +207,27 @@ static void enum_list(int p, char *buf, size_t len)
 
 bool mig_config_check(const struct mig_config *c, Error **errp)
 {
+    for (size_t i = 0; c->caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
+         i < sizeof(background_incompatible) / sizeof(int);
+         i++) {
+        int o = background_incompatible[i];
+        if (c->caps[o]) {
+            error_setg(errp,
+                       "capabilities background-snapshot and %s cannot be "
+                       "used together",
+                       mig_caps[o].name);
+            return false;
+        }
+    }
+    if (c->caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
+        c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+        error_setg(
+            errp,
+            "capability background-snapshot cannot be used with "
+            "mode %s (it needs mode normal)",
+            mig_param_enum_name(MIG_PARAM_MODE, c->params[MIG_PARAM_MODE]));
+        return false;
+    }
     if (c->caps[MIG_CAP_RELEASE_RAM] && c->caps[MIG_CAP_MULTIFD]) {
         error_setg(errp,
                    "capabilities release-ram and multifd cannot be used "

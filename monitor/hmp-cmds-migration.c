@@ -253,6 +253,10 @@ HMP(hmp_info_migrate)
     mon_printf(mon, "multifd bytes: %" PRIu64 " kbytes\n",
                mi.multifd_bytes >> 10);
     mon_printf(mon, "pages-per-second: %" PRIu64 "\n", mi.pages_per_second);
+    if (st->wp_faults) {
+        /* background-snapshot: the guest wrote these during the save. */
+        mon_printf(mon, "write faults: %" PRIu64 " pages\n", st->wp_faults);
+    }
     if (st->dirty_pages_rate) {
         mon_printf(mon, "dirty pages rate: %" PRIu64 " pages\n",
                    st->dirty_pages_rate);

@@ -223,7 +223,26 @@ static const char *const modes_text =
     ".B release\\-ram\n"
     "keeps a local migration near one copy of RAM: the guest stops first\n"
     "and the source frees what it sent, so it cannot resume if the\n"
-    "migration fails after that.\n";
+    "migration fails after that.\n"
+    ".B background\\-snapshot\n"
+    "makes\n"
+    ".B migrate\n"
+    "(to any URI, e.g.\n"
+    ".BR file:PATH )\n"
+    "save the machine as it was when it started while the guest runs on:\n"
+    "the guest pauses only while the devices are saved; RAM is then\n"
+    "write\\-protected with userfaultfd (anonymous memory, memfd and shmem)\n"
+    "and saved in order, a page the guest writes being copied first and\n"
+    "saved ahead of its turn\n"
+    ".RB ( \"info migrate\" :\n"
+    "write faults).\n"
+    "The device state ends the stream, as in QEMU, so a file cut short\n"
+    "does not load; max\\-bandwidth does not apply, as in QEMU.\n"
+    "It is refused with xbzrle, auto\\-converge, multifd,\n"
+    "validate\\-uuid, pause\\-before\\-switchover, x\\-ignore\\-shared,\n"
+    "release\\-ram and the cpr modes, and where the kernel cannot\n"
+    "write\\-protect guest RAM.  Cancelled or failed, the protection is\n"
+    "lifted and the guest runs on.\n";
 
 static void print_migration_settings(FILE *out)
 {

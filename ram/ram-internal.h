@@ -11,6 +11,7 @@
 #include "ram/ram-multifd.h"
 #include "ram/ram-prefault.h"
 #include "ram/ram.h"
+#include "ram/ram-wp.h"
 #include "ram/xbzrle.h"
 #include "vmstate/channel.h"
 
@@ -32,6 +33,9 @@ struct ram_state {
     bool membarrier_ok; /* vCPU store buffers can be drained */
     bool ignore_shared; /* x-ignore-shared, saving and loading */
     bool release_ram;   /* see struct ram_params */
+    bool background;    /* see struct ram_params */
+    struct ram_wp *wp;  /* background-snapshot write tracking */
+    uint8_t *wp_stage;  /* copies of the pages of one bitmap word */
     /* Which pages of the current batch may hold data (0: never written,
      * so zero), learnt after its dirty bits were taken. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];

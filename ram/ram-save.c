@@ -378,6 +378,169 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
     }
 }
 
+/* Copies of pages faulted on, sent at a time. */
+#define WP_TAKE 64
+/* Pages the fault thread may hold copied before a writer waits: 64 MiB
+ * (touched only as used).  A guest that writes faster than the target
+ * takes the pages waits for it once the queue is full. */
+#define WP_QUEUE_PAGES 16384
+
+/* background-snapshot: one page as it was when tracking started, from a
+ * copy (or read in place: zero pages are still protected). */
+static void send_copy(struct ram_state *rs, Channel *f, int block,
+                      uint64_t page, const uint8_t *data, bool zero)
+{
+    uint64_t start = chan_tell(f);
+    if (zero) {
+        put_page_header(rs, f, block, page * RAM_PAGE_SIZE, RAM_FLAG_ZERO);
+        chan_put_u8(f, 0);
+        rs->stats.zero_pages++;
+    } else {
+        put_page_header(rs, f, block, page * RAM_PAGE_SIZE, RAM_FLAG_PAGE);
+        chan_put_buffer_ref(f, data, RAM_PAGE_SIZE);
+        rs->stats.normal_pages++;
+    }
+    rs->stats.transferred += chan_tell(f) - start;
+    if (rs->dirty_pages) {
+        rs->dirty_pages--;
+    }
+}
+
+/* The pages the guest is waiting to write, or has just written, first. */
+static int send_faulted(struct ram_state *rs, Channel *f, Error **errp)
+{
+    struct ram_wp_copy c[WP_TAKE];
+    int n = ram_wp_take(rs->wp, c, WP_TAKE);
+    for (int i = 0; i < n; i++) {
+        send_copy(rs, f, c[i].range, c[i].page, c[i].data,
+                  ram_page_is_zero(c[i].data));
+    }
+    /* The copies are referenced until flushed. */
+    chan_flush(f);
+    ram_wp_put(rs->wp, c, n);
+    rs->stats.wp_faults = ram_wp_faults(rs->wp);
+    if (!chan_check(f, errp)) {
+        return -1;
+    }
+    return n;
+}
+
+/* The next 64 pages in order: those nobody claimed yet are copied, let
+ * go (the guest may write them from here on), then sent. */
+static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
+{
+    int bi = rs->cur_block;
+    struct ram_block *b = rs->mem->blocks[bi];
+    uint64_t first = rs->cur_word * RAM_BITS_PER_WORD;
+    uint64_t n = b->npages - first < 64 ? b->npages - first : 64;
+    uint64_t mask = ram_wp_claim(rs->wp, bi, rs->cur_word);
+    rs->cur_word++;
+    if (rs->cur_word * RAM_BITS_PER_WORD >= b->npages) {
+        rs->cur_block++;
+        rs->cur_word = 0;
+    }
+    if (!mask) {
+        return true;
+    }
+    learn_residency(rs, b, first, n);
+    uint64_t zero = 0;
+    for (uint64_t m = mask; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        uint64_t off = (first + i) * RAM_PAGE_SIZE;
+        if (page_in_hole(rs, off) || ram_page_is_zero(b->host + off)) {
+            zero |= 1ull << i;
+        } else {
+            GUEST_READS_BEGIN();
+            memcpy(rs->wp_stage + (size_t)i * RAM_PAGE_SIZE, b->host + off,
+                   RAM_PAGE_SIZE);
+            GUEST_READS_END();
+        }
+    }
+    if (!ram_wp_release(rs->wp, bi, first, n, errp)) {
+        return false;
+    }
+    for (uint64_t m = mask; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        send_copy(rs, f, bi, first + i,
+                  rs->wp_stage + (size_t)i * RAM_PAGE_SIZE, (zero >> i) & 1);
+    }
+    chan_flush(f);
+    return chan_check(f, errp);
+}
+
+/* background-snapshot: faulted pages first, then RAM in order.  Returns
+ * 1 once every page went, 0 when the time budget ran out, -1 on error. */
+static int send_background(struct ram_state *rs, Channel *f, Error **errp)
+{
+    uint64_t start = clock_mono_ns();
+    for (unsigned k = 1;; k++) {
+        if (!ram_wp_ok(rs->wp, errp)) {
+            return -1;
+        }
+        int n = send_faulted(rs, f, errp);
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            if (rs->cur_block >= rs->mem->nblocks) {
+                /* Every page is claimed: no more copies can come. */
+                rs->stats.passes = 1;
+                return 1;
+            }
+            if (!send_next_word(rs, f, errp)) {
+                return -1;
+            }
+        }
+        if ((k & 15) == 0 && clock_mono_ns() - start > ITERATE_BUDGET_NS) {
+            return 0;
+        }
+    }
+}
+
+bool ram_background_check(struct machine *m, Error **errp)
+{
+    struct machine_memory *mem = machine_memory(m);
+    struct ram_wp_range r[RAM_MAX_BLOCKS];
+    for (int i = 0; i < mem->nblocks; i++) {
+        r[i] =
+            (struct ram_wp_range){ mem->blocks[i]->host, mem->blocks[i]->npages,
+                                   mem->blocks[i]->name };
+    }
+    return ram_wp_check(r, mem->nblocks, errp);
+}
+
+bool ram_state_start_tracking(struct ram_state *rs, Error **errp)
+{
+    struct ram_wp_range r[RAM_MAX_BLOCKS];
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        r[i] = (struct ram_wp_range){ rs->mem->blocks[i]->host,
+                                      rs->mem->blocks[i]->npages,
+                                      rs->mem->blocks[i]->name };
+    }
+    ram_state_stop_tracking(rs);
+    rs->wp = ram_wp_start(r, rs->mem->nblocks, WP_QUEUE_PAGES, errp);
+    if (!rs->wp) {
+        return false;
+    }
+    if (!rs->wp_stage) {
+        rs->wp_stage = xmalloc(RAM_BITS_PER_WORD * RAM_PAGE_SIZE);
+    }
+    rs->cur_block = 0;
+    rs->cur_word = 0;
+    return true;
+}
+
+void ram_state_stop_tracking(struct ram_state *rs)
+{
+    ram_wp_stop(rs->wp);
+    rs->wp = NULL;
+}
+
+uint64_t ram_state_tracking_faults(struct ram_state *rs)
+{
+    return rs->stats.wp_faults;
+}
+
 static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
 {
     struct ram_state *rs = opaque;
@@ -419,7 +582,8 @@ static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
     struct ram_state *rs = opaque;
     rs->last_sent_block = -1; /* each section names its first block */
     rs->stats.iterations++;
-    int r = send_dirty(rs, f, true, errp);
+    int r =
+        rs->wp ? send_background(rs, f, errp) : send_dirty(rs, f, true, errp);
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
         r = -1;
     }
@@ -432,8 +596,9 @@ static bool ram_save_complete(Channel *f, void *opaque, Error **errp)
     struct ram_state *rs = opaque;
     rs->last_sent_block = -1;
     /* The machine is stopped: finish the pass, then sync and send until
-     * nothing is dirty. */
-    int r = send_dirty(rs, f, false, errp);
+     * nothing is dirty.  (A background snapshot sent everything in its
+     * iterations, and the guest runs on.) */
+    int r = rs->background ? 0 : send_dirty(rs, f, false, errp);
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
         r = -1;
     }
@@ -446,10 +611,18 @@ static uint64_t ram_save_pending(void *opaque)
 {
     struct ram_state *rs = opaque;
     Error *err = NULL;
+    if (rs->background) {
+        return rs->dirty_pages * RAM_PAGE_SIZE;
+    }
     if (!count_dirty(rs, &err)) {
         error_free(err); /* keep the estimate; iterate will report it */
     }
     return rs->dirty_pages * RAM_PAGE_SIZE;
+}
+
+static void ram_save_cleanup(void *opaque)
+{
+    ram_state_stop_tracking(opaque);
 }
 
 void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st)
@@ -465,6 +638,7 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
     rs->xbzrle_cache = NULL;
     rs->ignore_shared = p && p->ignore_shared;
     rs->release_ram = p && p->release_ram;
+    rs->background = p && p->background;
     if (p && p->xbzrle) {
         rs->xbzrle_cache =
             xbzrle_cache_new(p->xbzrle_cache_size, RAM_PAGE_SIZE);
@@ -497,6 +671,8 @@ void ram_state_free(struct ram_state *rs)
     if (!rs) {
         return;
     }
+    ram_state_stop_tracking(rs);
+    free(rs->wp_stage);
     ram_prefault_free(rs->prefault);
     xbzrle_cache_free(rs->xbzrle_cache);
     multifd_send_free(rs->mfd);
@@ -560,6 +736,7 @@ const struct live_handler_ops ram_live_ops = {
     .save_iterate = ram_save_iterate,
     .save_complete = ram_save_complete,
     .save_pending = ram_save_pending,
+    .save_cleanup = ram_save_cleanup,
     .load_setup = ram_load_setup,
     .load_state = ram_load_state,
     .load_cleanup = ram_load_cleanup,

@@ -26,6 +26,9 @@ struct ram_params {
     /* release-ram: once the guest stopped, each page is freed on this
      * side as soon as it went out (the destination holds it now). */
     bool release_ram;
+    /* background-snapshot: after ram_state_start_tracking, pages go in
+     * the state they had then (ram/ram-wp.h), each once. */
+    bool background;
 };
 
 /* Counters, as `info migrate` shows them. */
@@ -47,6 +50,7 @@ struct ram_stats {
     uint64_t total;                /* bytes of all blocks */
     uint64_t iterations;
     uint64_t released_pages; /* freed here after sending (release-ram) */
+    uint64_t wp_faults;      /* background-snapshot: sent ahead of turn */
 };
 
 struct ram_state *ram_state_new(struct machine *m);
@@ -79,6 +83,16 @@ void ram_state_multifd_recv_begin(struct ram_state *rs);
 bool ram_state_multifd_recv_add(struct ram_state *rs, int fd, Error **errp);
 void ram_state_multifd_recv_cancel(struct ram_state *rs);
 bool ram_state_multifd_recv_end(struct ram_state *rs, Error **errp);
+/* background-snapshot: whether the kernel lets us write-protect every
+ * block of guest RAM (errors name the block and the reason). */
+bool ram_background_check(struct machine *m, Error **errp);
+/* With the guest stopped, after the setup section: write-protect RAM; the
+ * iterations then send it as it is now.  stop lifts the protection (also
+ * done by cleanup); both are safe to call again. */
+bool ram_state_start_tracking(struct ram_state *rs, Error **errp);
+void ram_state_stop_tracking(struct ram_state *rs);
+/* Pages the guest wrote first, that went ahead of their turn. */
+uint64_t ram_state_tracking_faults(struct ram_state *rs);
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp);

@@ -463,8 +463,8 @@ static void put_vmdesc(Channel *f, json_t *vmdesc)
     free(text);
 }
 
-bool stream_save_complete(struct section_registry *reg, Channel *f,
-                          Error **errp)
+bool stream_save_complete_live(struct section_registry *reg, Channel *f,
+                               Error **errp)
 {
     for (struct section_entry *e = reg->head; e; e = e->next) {
         if (!e->ops || !e->ops->save_complete) {
@@ -476,7 +476,18 @@ bool stream_save_complete(struct section_registry *reg, Channel *f,
         }
         put_section_footer(f, e);
     }
+    return true;
+}
 
+bool stream_save_complete(struct section_registry *reg, Channel *f,
+                          Error **errp)
+{
+    return stream_save_complete_live(reg, f, errp) &&
+        stream_save_devices(reg, f, errp);
+}
+
+bool stream_save_devices(struct section_registry *reg, Channel *f, Error **errp)
+{
     json_t *vmdesc = json_object();
     json_t *devices = json_array();
     json_object_set_new(vmdesc, "page_size", json_integer(STREAM_PAGE_SIZE));

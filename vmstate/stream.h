@@ -99,6 +99,13 @@ uint64_t stream_save_pending(struct section_registry *reg);
  * EOF and the vmdesc JSON; flushes the channel. */
 bool stream_save_complete(struct section_registry *reg, Channel *f,
                           Error **errp);
+/* stream_save_complete in two steps: the END sections, then every
+ * device's FULL section, EOF and vmdesc (flushed).  A background snapshot
+ * takes the devices first, into a buffer that goes last. */
+bool stream_save_complete_live(struct section_registry *reg, Channel *f,
+                               Error **errp);
+bool stream_save_devices(struct section_registry *reg, Channel *f,
+                         Error **errp);
 void stream_save_cleanup(struct section_registry *reg);
 /* Offline save of everything: setup + complete + cleanup. */
 bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp);

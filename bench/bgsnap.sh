@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Guest speed during a background snapshot, hop beside QEMU (not a test: it
+# prints figures).
+#   bench/bgsnap.sh [RUNS] [MEM] [emu|kvm|auto]     (BENCH_TOOLS="hop" for one tool)
+# Both run the memtest firmware, which prints '.' on its serial port after
+# every pass over RAM (a pass adds one to a byte of every page, so each
+# pass writes every page: the worst case for write tracking).  Once it has
+# filled RAM, each run measures the pass rate for two seconds without any
+# save, then saves with the background-snapshot capability to a file
+# (QEMU 7.2: exec:cat, it has no file: URI) and measures the pass rate from
+# the migrate command to `completed` (polled every 20 ms).  It prints per
+# tool the medians: save time, passes per second idle and during the save,
+# and their ratio (the goal: hop keeps at least half).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+mem=${2:-1G}
+. bench/lib-host.sh
+make -s -j2 build/hop >/dev/null
+fw=build/machine/firmware/memtest.bin
+dir=$(mktemp -d "${TMPDIR:-/tmp}/hop-bgsnap-bench.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        timeout 20 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+    done
+    [ -n "${KEEP:-}" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+
+bench_pick_accel "${3:-auto}" || exit 2
+bench_host_facts
+
+mon() { # TOOL COMMAND...
+    local t=$1
+    shift
+    printf '%s\n' "$@" | timeout 120 socat -t 120 - "UNIX-CONNECT:$dir/$t.mon" | tr -d '\r'
+}
+
+now_ms() { date +%s%3N; }
+
+serial_len() { stat -c %s "$dir/$1.ser"; }
+
+start() { # TOOL
+    rm -f "$dir/$1.mon" "$dir/$1.ser"
+    if [ "$1" = hop ]; then
+        build/hop run -accel "$HOP_ACCEL" -m "$mem" \
+            -monitor "unix:$dir/hop.mon,server,nowait" \
+            -serial "file:$dir/hop.ser" >"$dir/hop.out" 2>&1 &
+    else
+        qemu-system-x86_64 -accel "$QEMU_ACCEL" -m "$mem" -kernel "$fw" \
+            -display none -nodefaults -serial "file:$dir/qemu.ser" \
+            -monitor "unix:$dir/qemu.mon,server,nowait" >"$dir/qemu.out" 2>&1 &
+    fi
+    pids+=($!)
+    local n=0
+    until grep -q 'memtest: filled' "$dir/$1.ser" 2>/dev/null; do
+        sleep 0.1
+        n=$((n + 1))
+        [ $n -lt 1200 ] || { echo "$1: memtest did not fill RAM" >&2; exit 1; }
+    done
+    mon "$1" "migrate_set_capability background-snapshot on" >"$dir/$1.cap"
+    if grep -qi 'error' "$dir/$1.cap"; then
+        echo "$1: $(cat "$dir/$1.cap")" >&2
+        return 1
+    fi
+}
+
+# One run: prints "save_ms idle_pps during_pps".
+measure() { # TOOL RUN
+    local t=$1 f=$dir/$1.$2.snap
+    local a0 t0 a1 t1
+    a0=$(serial_len "$t")
+    t0=$(now_ms)
+    sleep 2
+    a1=$(serial_len "$t")
+    t1=$(now_ms)
+    local idle=$(((a1 - a0) * 1000 / (t1 - t0)))
+    a0=$(serial_len "$t")
+    t0=$(now_ms)
+    if [ "$t" = hop ]; then
+        mon hop "migrate -d file:$f" >/dev/null
+    else
+        mon qemu "migrate -d \"exec:cat > $f\"" >/dev/null
+    fi
+    local st=""
+    until [ "$st" = completed ]; do
+        sleep 0.02
+        st=$(mon "$t" "info migrate" | sed -n 's/^Migration status: \([a-z-]*\).*/\1/p')
+        case $st in failed | cancelled)
+            echo "$t: the save $st" >&2
+            exit 1
+            ;;
+        esac
+    done
+    a1=$(serial_len "$t")
+    t1=$(now_ms)
+    rm -f "$f"
+    echo "$((t1 - t0)) $idle $(((a1 - a0) * 1000 / (t1 - t0)))"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+printf '%-6s %-6s %10s %14s %16s %8s\n' tool mem save_ms idle_passes/s during_passes/s ratio
+for t in ${BENCH_TOOLS:-hop qemu}; do
+    if ! start "$t"; then
+        continue
+    fi
+    : >"$dir/$t.rows"
+    for r in $(seq "$runs"); do
+        measure "$t" "$r" >>"$dir/$t.rows"
+    done
+    save=$(awk '{ print $1 }' "$dir/$t.rows" | median)
+    idle=$(awk '{ print $2 }' "$dir/$t.rows" | median)
+    during=$(awk '{ print $3 }' "$dir/$t.rows" | median)
+    ratio=$(awk -v a="$during" -v b="$idle" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+    printf '%-6s %-6s %10s %14s %16s %8s\n' "$t" "$mem" "$save" "$idle" "$during" "$ratio"
+done
