@@ -4,9 +4,10 @@
  * migration's lock. */
 #include "core/session-priv.h"
 
-bool session_migrate(struct vm_session *s, const char *uri, Error **errp)
+bool session_migrate(struct vm_session *s, const char *uri, bool blk, bool inc,
+                     Error **errp)
 {
-    return migration_start(&s->mig, uri, errp);
+    return migration_start(&s->mig, uri, blk, inc, errp);
 }
 
 void session_migrate_cancel(struct vm_session *s)

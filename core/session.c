@@ -43,6 +43,18 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     }
     migration_set_drives(&s->mig, drives, s->ndrives);
     incoming_set_drives(&s->in, drives, s->ndrives);
+    /* Registered last: the other sections keep their ids. */
+    block_mig_init(&s->blk_mig);
+    for (size_t i = 0; i < s->ndrives; i++) {
+        if (!block_mig_add_drive(&s->blk_mig, s->drives[i].name,
+                                 s->drives[i].bs, errp)) {
+            return false;
+        }
+    }
+    if (!block_mig_register(&s->blk_mig, reg, errp)) {
+        return false;
+    }
+    migration_set_block(&s->mig, &s->blk_mig);
     machine_set_runstate_notify(m, session_on_runstate, s);
     return true;
 }
@@ -117,6 +129,7 @@ static void detach_machine(struct vm_session *s)
     if (s->wired) {
         migration_destroy(&s->mig);
         incoming_destroy(&s->in);
+        block_mig_destroy(&s->blk_mig);
         dirty_rate_destroy(&s->dirty_rate);
     }
     ram_state_free(s->rs);

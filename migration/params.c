@@ -35,8 +35,12 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                               "once sent: a migration on one host needs one "
                               "copy of RAM, not two (the source cannot "
                               "resume once pages were freed)" },
+    [MIG_CAP_BLOCK] = { "block",
+                        "copy every drive to the destination's own images "
+                        "while the guest runs (migrate -b)" },
 };
 
+static const char *const mig_bool_names[] = { "off", "on", NULL };
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
                                               "cpr-exec", NULL };
 
@@ -75,6 +79,12 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                      "the command line cpr-exec runs in "
                                      "this process (default: the same "
                                      "binary and arguments)" },
+    [MIG_PARAM_BLOCK_INCREMENTAL] = { "block-incremental", MIG_KIND_BOOL, 0,
+                                      0, 1, "",
+                                      "with block: copy only what lies above "
+                                      "a backing file both ends share "
+                                      "(migrate -i)",
+                                      mig_bool_names, "bool" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -188,6 +198,12 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
         error_setg(errp,
                    "capabilities release-ram and multifd cannot be used "
                    "together");
+        return false;
+    }
+    if (c->caps[MIG_CAP_BLOCK] && c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+        error_setg(errp,
+                   "capability block (migrate -b) needs mode normal: the "
+                   "cpr modes keep the drives on this host");
         return false;
     }
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
@@ -317,7 +333,14 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     value = argv[0];
-    if (mig_params[p].kind == MIG_KIND_ENUM) {
+    if (mig_params[p].kind == MIG_KIND_BOOL) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+            error_setg(errp, "parameter '%s': '%s' is not on or off", name,
+                       value);
+            return false;
+        }
+        v = strcmp(value, "on") == 0;
+    } else if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {
             char names[256];
