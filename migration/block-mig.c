@@ -167,18 +167,14 @@ static bool save_setup(Channel *f, void *opaque, Error **errp)
             return false;
         }
     }
-    /* Each drive's last MiB first, ending at its last sector and never
-     * chunk-aligned (see block-mig.h): a small destination fails now. */
+    /* Each drive's last MiB first, ending at its last sector (see
+     * block-mig.h): a smaller destination fails now. */
     for (size_t i = 0; i < bm->ndrives; i++) {
         struct block_mig_drive *d = &bm->drives[i];
-        if (d->sectors <= BLOCK_MIG_CHUNK_SECTORS) {
-            continue; /* the bulk pass's one chunk is the tail */
-        }
-        uint64_t s = d->sectors - BLOCK_MIG_CHUNK_SECTORS;
-        if (s % BLOCK_MIG_CHUNK_SECTORS == 0) {
-            s++;
-        }
-        if (!send_chunk(bm, f, d, s, errp)) {
+        uint64_t s = d->sectors > BLOCK_MIG_CHUNK_SECTORS
+            ? d->sectors - BLOCK_MIG_CHUNK_SECTORS
+            : 0;
+        if (d->sectors && !send_chunk(bm, f, d, s, errp)) {
             return false;
         }
     }
@@ -314,16 +310,27 @@ static bool check_block(const struct block_mig_drive *d, BlockDev *bs,
         return false;
     }
     *n = total - sector;
-    if (*n >= BLOCK_MIG_CHUNK_SECTORS) {
+    if (*n > BLOCK_MIG_CHUNK_SECTORS) {
         *n = BLOCK_MIG_CHUNK_SECTORS;
-    } else if (sector % BLOCK_MIG_CHUNK_SECTORS) {
-        /* Only a source's last chunk overhangs, aligned; an unaligned
-         * one ends at the source's last sector. */
-        error_setg(errp, "drive '%s': the chunk at sector %" PRIu64
-                   " ends past the end of '%s' (%" PRIu64 " sectors): the "
-                   "destination image is smaller than the source's",
-                   d->name, sector, bs->filename, total);
-        return false;
+    }
+    return true;
+}
+
+/* A chunk running past the end of the drive carries only the source's
+ * zero padding there, unless the source's drive is larger. */
+static bool check_overhang(const struct block_mig_drive *d, const uint8_t *buf,
+                           uint64_t sector, uint64_t n, Error **errp)
+{
+    for (size_t i = (size_t)(n * BLOCK_MIG_SECTOR); i < BLOCK_MIG_CHUNK; i++) {
+        if (buf[i]) {
+            error_setg(errp, "drive '%s': the chunk at sector %" PRIu64
+                       " holds data for sector %" PRIu64 ", past the end of "
+                       "'%s' (%" PRIu64 " sectors): the destination image is "
+                       "smaller than the source's",
+                       d->name, sector, sector + i / BLOCK_MIG_SECTOR,
+                       d->bs->filename, sector + n);
+            return false;
+        }
     }
     return true;
 }
@@ -354,6 +361,9 @@ static bool load_block(struct block_mig *bm, Channel *f, uint64_t sector,
             error_prepend(errp, "drive '%s' sector %" PRIu64 ": ", name,
                           sector);
         }
+        return false;
+    }
+    if (!check_overhang(d, bm->buf, sector, n, errp)) {
         return false;
     }
     Error *err = NULL;

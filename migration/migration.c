@@ -231,6 +231,11 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
         }
         *inactivated = true;
     }
+    for (size_t i = 0; block_on(mig) && i < mig->ndrives; i++) {
+        if (!blk_flush(mig->drives[i], errp)) {
+            return false;
+        }
+    }
     if (!fault_inject("migration-inactivated", errp)) {
         return false;
     }
