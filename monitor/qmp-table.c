@@ -198,7 +198,7 @@ const struct qmp_schema_type qmp_schema_types[] = {
            { "total-time", QMP_INT, true }, { "downtime", QMP_INT, true },
            { "expected-downtime", QMP_INT, true },
            { "setup-time", QMP_INT, true }, { "ram", QMP_OBJ, true },
-           { "xbzrle-cache", QMP_OBJ, true },
+           { "disk", QMP_OBJ, true }, { "xbzrle-cache", QMP_OBJ, true },
            { "cpu-throttle-percentage", QMP_INT, true },
            { "error-desc", QMP_STR, true }) },
     { "MigrationCapabilityStatus", QMP_SCHEMA_OBJECT,
