@@ -80,11 +80,11 @@ static bool serial_backend_ok(const char *v)
 static const char *const drive_formats[] = { "raw", "qcow2", NULL };
 static const char *const drive_ifs[] = { "ide", "none", NULL };
 static const char *const drive_on_off[] = { "on", "off", NULL };
-const struct cli_drive_key cli_drive_keys[] = {
-    { "file", NULL },          { "format", drive_formats },
-    { "if", drive_ifs },       { "readonly", drive_on_off },
-    { NULL, NULL }
-};
+const struct cli_drive_key cli_drive_keys[] = { { "file", NULL },
+                                                { "format", drive_formats },
+                                                { "if", drive_ifs },
+                                                { "readonly", drive_on_off },
+                                                { NULL, NULL } };
 
 /* key=value is one of the table's keys with one of its values. */
 static bool drive_value_ok(const char *key, const char *v)

@@ -29,38 +29,42 @@ bool block_mig_add_drive(struct block_mig *bm, const char *name, BlockDev *bs,
                          Error **errp)
 {
     if (bm->ndrives == BLOCK_MIG_MAX_DRIVES) {
-        error_setg(errp, "block migration: drive '%s': at most %d drives",
-                   name, BLOCK_MIG_MAX_DRIVES);
+        error_setg(errp, "block migration: drive '%s': at most %d drives", name,
+                   BLOCK_MIG_MAX_DRIVES);
         return false;
     }
     if (strlen(name) > 255) {
-        error_setg(errp, "block migration: drive name '%.32s...' is longer "
-                   "than 255 bytes", name);
+        error_setg(errp,
+                   "block migration: drive name '%.32s...' is longer "
+                   "than 255 bytes",
+                   name);
         return false;
     }
     bm->drives[bm->ndrives++] = (struct block_mig_drive){ name, bs, 0, 0 };
     return true;
 }
 
-bool block_mig_check(const struct block_mig *bm, bool incremental,
-                     Error **errp)
+bool block_mig_check(const struct block_mig *bm, bool incremental, Error **errp)
 {
     if (!bm) {
-        error_setg(errp, "block migration (migrate -b, capability block) is "
+        error_setg(errp,
+                   "block migration (migrate -b, capability block) is "
                    "not available here");
         return false;
     }
     for (size_t i = 0; i < bm->ndrives; i++) {
         const struct block_mig_drive *d = &bm->drives[i];
         if (blk_is_inactive(d->bs)) {
-            error_setg(errp, "block migration: drive '%s' ('%s') is "
+            error_setg(errp,
+                       "block migration: drive '%s' ('%s') is "
                        "inactive: another process holds it",
                        d->name, d->bs->filename);
             return false;
         }
         /* hop opens no image with a backing file: nothing lies above one. */
         if (incremental) {
-            error_setg(errp, "incremental block migration: drive '%s' "
+            error_setg(errp,
+                       "incremental block migration: drive '%s' "
                        "('%s') has no backing file: -i copies only what "
                        "lies above a backing file both ends share (use -b "
                        "to copy the whole drive)",
@@ -100,15 +104,14 @@ void block_mig_get_stats(struct block_mig *bm, struct block_mig_stats *st)
     }
     st->total = total * BLOCK_MIG_SECTOR;
     st->transferred = bm->transferred;
-    st->remaining = (total - sectors_sent(bm)) * BLOCK_MIG_SECTOR +
-        dirty * BLOCK_MIG_CHUNK;
+    st->remaining =
+        (total - sectors_sent(bm)) * BLOCK_MIG_SECTOR + dirty * BLOCK_MIG_CHUNK;
 }
 
 /* Reads the sectors at sector (as many of a chunk as the drive has) and
  * sends them as one DEVICE_BLOCK record. */
 static bool send_chunk(struct block_mig *bm, Channel *f,
-                       struct block_mig_drive *d, uint64_t sector,
-                       Error **errp)
+                       struct block_mig_drive *d, uint64_t sector, Error **errp)
 {
     uint64_t n = d->sectors - sector;
     if (n > BLOCK_MIG_CHUNK_SECTORS) {
@@ -297,13 +300,16 @@ static bool check_block(const struct block_mig_drive *d, BlockDev *bs,
                         uint64_t sector, uint64_t *n, Error **errp)
 {
     if (blk_is_readonly(bs)) {
-        error_setg(errp, "drive '%s' ('%s') is read-only: block migration "
-                   "needs to write it", d->name, bs->filename);
+        error_setg(errp,
+                   "drive '%s' ('%s') is read-only: block migration "
+                   "needs to write it",
+                   d->name, bs->filename);
         return false;
     }
     uint64_t total = blk_size(bs) / BLOCK_MIG_SECTOR;
     if (sector >= total) {
-        error_setg(errp, "drive '%s': sector %" PRIu64 " is past the end "
+        error_setg(errp,
+                   "drive '%s': sector %" PRIu64 " is past the end "
                    "of '%s' (%" PRIu64 " sectors): the destination image "
                    "is smaller than the source's",
                    d->name, sector, bs->filename, total);
@@ -323,7 +329,8 @@ static bool check_overhang(const struct block_mig_drive *d, const uint8_t *buf,
 {
     for (size_t i = (size_t)(n * BLOCK_MIG_SECTOR); i < BLOCK_MIG_CHUNK; i++) {
         if (buf[i]) {
-            error_setg(errp, "drive '%s': the chunk at sector %" PRIu64
+            error_setg(errp,
+                       "drive '%s': the chunk at sector %" PRIu64
                        " holds data for sector %" PRIu64 ", past the end of "
                        "'%s' (%" PRIu64 " sectors): the destination image is "
                        "smaller than the source's",
@@ -346,8 +353,10 @@ static bool load_block(struct block_mig *bm, Channel *f, uint64_t sector,
     if (!d) {
         char names[512];
         drive_names(bm, names, sizeof(names));
-        error_setg(errp, "unknown drive '%s' at sector %" PRIu64 " (this "
-                   "machine has %s)", name, sector, names);
+        error_setg(errp,
+                   "unknown drive '%s' at sector %" PRIu64 " (this "
+                   "machine has %s)",
+                   name, sector, names);
         return false;
     }
     uint64_t n;
@@ -391,10 +400,13 @@ bool block_mig_load_body(struct block_mig *bm, Channel *f, Error **errp)
         unsigned flags = (unsigned)(v & (BLOCK_MIG_SECTOR - 1));
         uint64_t sector = v >> 9;
         if (flags & BLOCK_MIG_FLAG_DEVICE_BLOCK) {
-            if (flags & ~(unsigned)(BLOCK_MIG_FLAG_DEVICE_BLOCK |
-                                    BLOCK_MIG_FLAG_ZERO_BLOCK)) {
-                error_setg(errp, "record at offset %" PRIu64 ": bad flags "
-                           "0x%x for a drive block", at, flags);
+            if (flags &
+                ~(unsigned)(BLOCK_MIG_FLAG_DEVICE_BLOCK |
+                            BLOCK_MIG_FLAG_ZERO_BLOCK)) {
+                error_setg(errp,
+                           "record at offset %" PRIu64 ": bad flags "
+                           "0x%x for a drive block",
+                           at, flags);
                 return false;
             }
             if (!load_block(bm, f, sector, flags, errp)) {
@@ -403,8 +415,10 @@ bool block_mig_load_body(struct block_mig *bm, Channel *f, Error **errp)
         } else if (flags == BLOCK_MIG_FLAG_EOS) {
             return true;
         } else if (flags != BLOCK_MIG_FLAG_PROGRESS) {
-            error_setg(errp, "record at offset %" PRIu64 ": unknown flags "
-                       "0x%x", at, flags);
+            error_setg(errp,
+                       "record at offset %" PRIu64 ": unknown flags "
+                       "0x%x",
+                       at, flags);
             return false;
         }
     }
@@ -418,8 +432,8 @@ static bool load_setup(void *opaque, Error **errp)
     struct block_mig *bm = opaque;
     for (size_t i = 0; i < bm->ndrives; i++) {
         if (!blk_activate(bm->drives[i].bs, errp)) {
-            error_prepend(errp, "block migration: drive '%s': ",
-                          bm->drives[i].name);
+            error_prepend(errp,
+                          "block migration: drive '%s': ", bm->drives[i].name);
             return false;
         }
     }

@@ -658,8 +658,8 @@ void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque)
     mig->exec_opaque = opaque;
 }
 
-bool migration_start(struct migration *mig, const char *uri, bool blk,
-                     bool inc, Error **errp)
+bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
+                     Error **errp)
 {
     pthread_mutex_lock(&mig->lock);
     enum mig_status st = mig->status;
@@ -886,8 +886,8 @@ void migration_query(struct migration *mig, struct mig_info *info)
             ? (double)r->xbzrle_raw_bytes / (double)r->xbzrle_bytes
             : 0;
     }
-    info->has_disk = info->status != MIG_STATUS_NONE && mig->bm &&
-        c->caps[MIG_CAP_BLOCK];
+    info->has_disk =
+        info->status != MIG_STATUS_NONE && mig->bm && c->caps[MIG_CAP_BLOCK];
     if (info->status != MIG_STATUS_NONE && c->caps[MIG_CAP_MULTIFD]) {
         info->multifd_channels = (int)c->params[MIG_PARAM_MULTIFD_CHANNELS];
     } else {

@@ -142,8 +142,8 @@ void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque);
 /* Starts a migration to uri in the background.  blk and inc are migrate's
  * -b and -i: the block capability (and block-incremental) for this
  * migration only. */
-bool migration_start(struct migration *mig, const char *uri, bool blk,
-                     bool inc, Error **errp);
+bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
+                     Error **errp);
 /* Asks a running migration to stop; the source keeps running. */
 void migration_cancel(struct migration *mig);
 /* Leaves pre-switchover (pause-before-switchover). */

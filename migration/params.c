@@ -79,8 +79,8 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                      "the command line cpr-exec runs in "
                                      "this process (default: the same "
                                      "binary and arguments)" },
-    [MIG_PARAM_BLOCK_INCREMENTAL] = { "block-incremental", MIG_KIND_BOOL, 0,
-                                      0, 1, "",
+    [MIG_PARAM_BLOCK_INCREMENTAL] = { "block-incremental", MIG_KIND_BOOL, 0, 0,
+                                      1, "",
                                       "with block: copy only what lies above "
                                       "a backing file both ends share "
                                       "(migrate -i)",
@@ -200,7 +200,8 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
                    "together");
         return false;
     }
-    if (c->caps[MIG_CAP_BLOCK] && c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+    if (c->caps[MIG_CAP_BLOCK] &&
+        c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
         error_setg(errp,
                    "capability block (migrate -b) needs mode normal: the "
                    "cpr modes keep the drives on this host");

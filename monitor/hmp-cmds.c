@@ -238,8 +238,7 @@ HMP(hmp_info_block)
     mon_printf(mon,
                "ide0-hd0: %s (%s%s)\n    Attached to:      ide0-hd0\n"
                "    Cache mode:       writeback\n",
-               bs->filename, blk_format(bs),
-               bs->readonly ? ", read-only" : "");
+               bs->filename, blk_format(bs), bs->readonly ? ", read-only" : "");
 }
 
 HMP(hmp_info_mice)

@@ -65,7 +65,7 @@ const struct mon_cmd hmp_info_commands[] = {
       "same images; a failed migration takes them back before the guest "      \
       "runs again.  With -b (block migration, QEMU's 'block' capability "      \
       "for this migration) every drive is copied, while the guest runs "       \
-      "and writes, to the destination's own images of the same size (its "    \
+      "and writes, to the destination's own images of the same size (its "     \
       "-drive names the same drive ids): what the guest writes meanwhile "     \
       "is sent again, the rest in the downtime.  A destination image "         \
       "smaller than the source's or read-only fails the migration and the "    \

@@ -135,7 +135,7 @@ PY
     # 1 MiB/s: the copy takes many seconds, time to cancel in the middle.
     hop_mon src "migrate_set_parameter max-bandwidth 1M" \
         "migrate -b -d unix:$D/mig.sock" >/dev/null
-    wait_for "[ \"\$(mig_field src 'transferred disk')\" -gt 1024 ]" 60
+    wait_for "[ \"\$(mig_field src 'transferred disk')\" -gt 1024 ] 2>/dev/null" 60
     run hop_mon src "migrate_cancel"
     wait_mig src cancelled 60
     run hop_mon src "info status" "info migrate"
@@ -162,7 +162,7 @@ PY
     wait_filled src
     hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate -b -d unix:$D/mig.sock" >/dev/null
-    refused_by_destination "drive 'ide0-hd0': the chunk at sector 30720 holds data for sector 31744, past the end of '$D/dst.qcow2' \(31744 sectors\): the destination image is smaller than the source's"
+    refused_by_destination "drive 'ide0-hd0': the chunk at sector 30720 holds data for sector 32704, past the end of '$D/dst.qcow2' \(31744 sectors\): the destination image is smaller than the source's"
     hop_mon src quit >/dev/null
     wait_for "! kill -0 $(hop_pid src) 2>/dev/null" 30
     [ "$(sha256sum <"$D/src.qcow2")" = "$sum" ]
@@ -181,6 +181,7 @@ PY
 
 @test "a read-only destination drive is refused" {
     qemu-img create -f qcow2 "$D/src.qcow2" 4M >/dev/null
+    qemu-io -f qcow2 -c 'write -P 0x5a 0 4M' "$D/src.qcow2" >/dev/null
     qemu-img create -f qcow2 "$D/dst.qcow2" 4M >/dev/null
     hop_start src -m 16M -drive "file=$D/src.qcow2"
     hop_start dst -m 16M -S -drive "file=$D/dst.qcow2,readonly=on" \
@@ -188,8 +189,9 @@ PY
     hop_mon src "migrate_set_parameter max-bandwidth 0" \
         "migrate -b -d unix:$D/mig.sock" >/dev/null
     refused_by_destination "drive 'ide0-hd0' \('$D/dst.qcow2'\) is read-only: block migration needs to write it"
-    run qemu-img compare "$D/dst.qcow2" "$D/src.qcow2"
-    assert_output "Images are identical."
+    # Nothing was written to it.
+    run qemu-img map -U --output=json "$D/dst.qcow2"
+    refute_output --partial '"data": true'
 }
 
 @test "a destination without the source's drive names it" {

@@ -137,8 +137,8 @@ static void test_last_chunk_zero_padding_fits(void **state)
 {
     struct fixture *fx = *state;
     Channel *w = chan_new_mem_writer();
-    chan_put_be64(w, ((uint64_t)(DISK_SECTORS - 1) << 9) |
-                      BLOCK_MIG_FLAG_DEVICE_BLOCK);
+    chan_put_be64(
+        w, ((uint64_t)(DISK_SECTORS - 1) << 9) | BLOCK_MIG_FLAG_DEVICE_BLOCK);
     chan_put_counted_string(w, "ide0-hd0");
     uint8_t *buf = xcalloc(1, BLOCK_MIG_CHUNK);
     memset(buf, 0x77, 512);
@@ -154,8 +154,7 @@ static void test_sector_past_end(void **state)
     struct fixture *fx = *state;
     Channel *w = chan_new_mem_writer();
     put_block(w, "ide0-hd0", DISK_SECTORS, BLOCK_MIG_FLAG_DEVICE_BLOCK, 1);
-    expect_error(fx, w,
-                 "drive 'ide0-hd0': sector 4096 is past the end of");
+    expect_error(fx, w, "drive 'ide0-hd0': sector 4096 is past the end of");
     /* The largest sector the record can carry. */
     w = chan_new_mem_writer();
     put_block(w, "ide0-hd0", UINT64_MAX >> 9, BLOCK_MIG_FLAG_DEVICE_BLOCK, 1);
@@ -272,14 +271,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loads_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_chunk_zero_padding_fits,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sector_past_end, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sector_past_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_past_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_drive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_drive, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_drive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_tracking, setup, teardown),
     };
     return cmocka_run_group_tests_name("block migration", tests, NULL, NULL);
