@@ -268,8 +268,10 @@ row() {
     done
     echo
     echo "## $name"
-    echo "   hop:  $(vm_cmd hop src "$mem" "$fw")  +  destination: same with -S -incoming defer"
-    echo "   qemu: $(vm_cmd qemu src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    local drive=
+    [ "$kind" = block ] && drive=$W/src.qcow2
+    echo "   hop:  $(DRIVE=$drive vm_cmd hop src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    echo "   qemu: $(DRIVE=$drive vm_cmd qemu src "$mem" "$fw")  +  destination: same with -S -incoming defer"
     echo "   migrate settings: $kind${*:+ $*}  (hop runs: $(wc -l <"$W/hop.jsonl"), QEMU runs: $(wc -l <"$W/qemu.jsonl"))"
     local keys="total_ms downtime_ms MBps wall_ms"
     [ "$kind" = dirty ] && keys="$keys throttle"
