@@ -17,7 +17,11 @@
 # wait for memtest's "filled" mark, then stop the guest (QMP stop) before
 # migrating: RAM full of non-zero data that does not change, so the rows
 # measure moving memory and nothing else.  "zero" rows run counter, which
-# touches a few pages.  "dirty" rows migrate memtest while it runs (it
+# touches a few pages.  "block" rows add a qcow2 drive of the row's
+# DISK size (a 5th argument, default 256M) filled with data (qemu-io) and
+# migrate with blk: true (QEMU 7.2's migrate -b) to an empty image of the
+# same size; the guest is stopped as in "filled" rows, and the throughput
+# counts the disk's bytes too.  "dirty" rows migrate memtest while it runs (it
 # rewrites every page over and over) with auto-converge on.
 # Transport: unix sockets; destinations start with -incoming defer so
 # capabilities (multifd) can be set on them first.  "file" rows save with
@@ -109,6 +113,7 @@ vm_cmd() {
     [ -n "$BACKEND" ] &&
         printf ' -object %s -machine memory-backend=mem' "$(backend_spec "$mem")"
     [ -n "$inc" ] && printf ' -S -incoming defer'
+    [ -n "${DRIVE:-}" ] && printf ' -drive file=%s,format=qcow2' "$DRIVE"
     return 0
 }
 
@@ -154,7 +159,14 @@ run_inner() {
     dirty) stop= ;;
     esac
     if [ "$tool" = hop ]; then bw=0; else bw=1000000000000; fi
-    vm_start "$tool" src "$mem" "$fw" || return 1
+    local blk=
+    if [ "$kind" = block ]; then
+        blk=--blk
+        qemu-img create -q -f qcow2 "$W/src.qcow2" "$BLOCK_DISK"
+        qemu-io -f qcow2 -c "write -P 0x5a 0 $BLOCK_DISK" "$W/src.qcow2" >/dev/null
+        qemu-img create -q -f qcow2 "$W/dst.qcow2" "$BLOCK_DISK"
+    fi
+    DRIVE=${blk:+$W/src.qcow2} vm_start "$tool" src "$mem" "$fw" || return 1
     wait_serial src "$mark" || return 1
     if [ "$kind" = file ]; then
         rm -f "$W/mig.file"
@@ -172,9 +184,9 @@ run_inner() {
         $PY -c 'import json,sys; s=json.loads(sys.argv[1]); l=json.loads(sys.argv[2]); s["load_ms"]=l["wall_ms"]; s["roundtrip_ms"]=s["wall_ms"]+l["wall_ms"]; print(json.dumps(s))' "$save" "$load"
         return 0
     fi
-    vm_start "$tool" dst "$mem" "$fw" incoming || return 1
+    DRIVE=${blk:+$W/dst.qcow2} vm_start "$tool" dst "$mem" "$fw" incoming || return 1
     $MIGRUN incoming "$W/dst.qmp" "unix:$W/mig.sock" "$@" || return 1
-    $MIGRUN save "$W/src.qmp" "unix:$W/mig.sock" $stop --param max-bandwidth=$bw "$@"
+    $MIGRUN save "$W/src.qmp" "unix:$W/mig.sock" $stop $blk --param max-bandwidth=$bw "$@"
     cleanup
 }
 
@@ -256,8 +268,10 @@ row() {
     done
     echo
     echo "## $name"
-    echo "   hop:  $(vm_cmd hop src "$mem" "$fw")  +  destination: same with -S -incoming defer"
-    echo "   qemu: $(vm_cmd qemu src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    local drive=
+    [ "$kind" = block ] && drive=$W/src.qcow2
+    echo "   hop:  $(DRIVE=$drive vm_cmd hop src "$mem" "$fw")  +  destination: same with -S -incoming defer"
+    echo "   qemu: $(DRIVE=$drive vm_cmd qemu src "$mem" "$fw")  +  destination: same with -S -incoming defer"
     echo "   migrate settings: $kind${*:+ $*}  (hop runs: $(wc -l <"$W/hop.jsonl"), QEMU runs: $(wc -l <"$W/qemu.jsonl"))"
     local keys="total_ms downtime_ms MBps wall_ms"
     [ "$kind" = dirty ] && keys="$keys throttle"
@@ -293,5 +307,7 @@ row "filled 4G, downtime 30 ms" filled 4G --param downtime-limit=30
 row "zero-filled 1G" zero 1G
 row "dirtying 1G, auto-converge" dirty 1G --cap auto-converge
 row "file 1G: save to a file, load it back" file 1G
+BLOCK_DISK=256M
+row "block migration (migrate -b), 256M disk, filled 256M" block 256M
 row "multifd 2 channels, filled 1G" filled 1G --cap multifd --param multifd-channels=2
 row "multifd 4 channels, filled 1G" filled 1G --cap multifd --param multifd-channels=4

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """One migration measured over QMP, for bench/migrate.sh (hop or QEMU).
 
-  migrun.py save SRC_QMP URI [--stop] [--cap NAME]... [--param NAME=INT]...
+  migrun.py save SRC_QMP URI [--stop] [--blk] [--cap NAME]...
+                              [--param NAME=INT]...
   migrun.py incoming DST_QMP URI [--cap NAME]... [--param NAME=INT]...
   migrun.py load DST_QMP URI [--cap NAME]... [--param NAME=INT]...
 
@@ -9,7 +10,8 @@ save: optionally stops the guest, sets capabilities and parameters,
 starts `migrate` and polls query-migrate every 2 ms until it completes.
 Prints one JSON object: the tool's own figures (total-time, downtime,
 mbps, transferred, throttle) and wall_ms from the migrate command to the
-completed state.
+completed state.  --blk: migrate with "blk": true (block migration);
+"transferred" then counts the disk's bytes too.
 incoming: on a destination started with -incoming defer, sets the same
 capabilities and parameters and starts migrate-incoming; returns at once.
 load: like incoming, then polls query-status until the machine has left
@@ -77,12 +79,14 @@ def configure(q, caps, params):
 
 def main(argv):
     mode, path, uri = argv[1], argv[2], argv[3]
-    caps, params, stop = [], {}, False
+    caps, params, stop, blk = [], {}, False, False
     rest = argv[4:]
     while rest:
         opt = rest.pop(0)
         if opt == "--stop":
             stop = True
+        elif opt == "--blk":
+            blk = True
         elif opt == "--cap":
             caps.append(rest.pop(0))
         elif opt == "--param":
@@ -108,7 +112,10 @@ def main(argv):
         q.cmd("stop")
     configure(q, caps, params)
     t0 = time.monotonic()
-    q.cmd("migrate", uri=uri)
+    if blk:
+        q.cmd("migrate", uri=uri, blk=True)
+    else:
+        q.cmd("migrate", uri=uri)
     throttle = 0
     while True:
         info = q.cmd("query-migrate")
@@ -125,7 +132,8 @@ def main(argv):
         "downtime_ms": info.get("downtime"),
         "setup_ms": info.get("setup-time"),
         "mbps": ram.get("mbps"),
-        "transferred": ram.get("transferred"),
+        "transferred": (ram.get("transferred") or 0) +
+        (info.get("disk", {}).get("transferred") or 0),
         "multifd_bytes": ram.get("multifd-bytes"),
         "throttle": throttle,
         "wall_ms": round(wall, 1),

@@ -132,6 +132,7 @@ void blk_close(BlockDev *bs)
     if (!bs->inactive) {
         close_driver(bs);
     }
+    blk_dirty_stop(bs);
     free_bs(bs);
 }
 
@@ -299,6 +300,10 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
     bool ok = writable(bs, errp) && in_range(bs, "write", off, len, errp) &&
         keeps_probing_raw(bs, off, buf, len, errp) &&
         bs->drv->pwrite(bs, off, buf, len, errp);
+    /* Marked after the data is in (and after a failed write, which may
+     * have changed part of it): a copy that read the chunk before this
+     * write sends it again. */
+    blk_dirty_mark_locked(bs, off, len);
     leave(bs);
     return ok;
 }

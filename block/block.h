@@ -97,6 +97,9 @@ struct BlockDev {
     pthread_mutex_t lock;
     bool inactive; /* no locks held, no driver state */
     void *opaque;  /* driver state; NULL while inactive */
+    /* Chunks written since blk_dirty_start (block migration); NULL when
+     * nobody tracks them.  Guarded by lock. */
+    struct blk_dirty *dirty;
 };
 
 /* blk_open_flags() flags. */
@@ -156,6 +159,20 @@ bool blk_is_inactive(BlockDev *bs);
 bool blk_inactivate_all(BlockDev *const *list, size_t n, Error **errp);
 bool blk_activate_all(BlockDev *const *list, size_t n, Error **errp);
 
+/* Dirty tracking for block migration: after blk_dirty_start, every
+ * successful write marks the chunks of chunk_size bytes it touched.  A
+ * chunk is taken (cleared) before it is read, so a write racing with the
+ * read marks it again.  chunk_size is a power of two. */
+bool blk_dirty_start(BlockDev *bs, uint64_t chunk_size, Error **errp);
+void blk_dirty_stop(BlockDev *bs);
+/* The first dirty chunk at or after from (a chunk index), cleared; false
+ * when there is none. */
+bool blk_dirty_take(BlockDev *bs, uint64_t from, uint64_t *chunk);
+/* Clears one chunk (before it is read). */
+void blk_dirty_clear(BlockDev *bs, uint64_t chunk);
+uint64_t blk_dirty_count(BlockDev *bs);
+bool blk_is_readonly(const BlockDev *bs);
+
 /* Create an image file at path of size bytes, over any file there
  * (locked first, as a writer).  options: "key=value,..." as qemu-img -o;
  * qcow2 knows cluster_size (512..2M, a power of two).  Size and options
@@ -211,6 +228,9 @@ bool blk_vmstate_pread(BlockDev *bs, const char *snapshot, uint64_t pos,
  * (block/image-lock.c); path names it in messages. */
 bool blk_lock_image(int fd, const char *path, bool write, bool force_share,
                     Error **errp);
+/* Internal to block/: marks a write's chunks dirty, if tracked (with
+ * bs->lock held). */
+void blk_dirty_mark_locked(BlockDev *bs, uint64_t off, size_t len);
 /* Internal to block/: release every lock byte held through fd. */
 void blk_unlock_image(int fd);
 

@@ -38,6 +38,7 @@ struct run_opts {
     char drive_file[4096];
     char drive_format[16];
     bool drive_attached; /* if=ide */
+    bool drive_readonly; /* readonly=on */
     bool have_drive;
     const char *monitor;      /* -monitor, default stdio */
     const char *qmp;          /* -qmp, default none */
@@ -78,9 +79,11 @@ static bool serial_backend_ok(const char *v)
 
 static const char *const drive_formats[] = { "raw", "qcow2", NULL };
 static const char *const drive_ifs[] = { "ide", "none", NULL };
+static const char *const drive_on_off[] = { "on", "off", NULL };
 const struct cli_drive_key cli_drive_keys[] = { { "file", NULL },
                                                 { "format", drive_formats },
                                                 { "if", drive_ifs },
+                                                { "readonly", drive_on_off },
                                                 { NULL, NULL } };
 
 /* key=value is one of the table's keys with one of its values. */
@@ -115,7 +118,7 @@ static bool drive_key(struct run_opts *o, char *kv)
     if (!drive_value_ok(kv, v)) {
         cli_usage_error(run_cmd(),
                         "-drive: bad option '%s=%s' (file=PATH, "
-                        "format=raw|qcow2, if=ide|none)",
+                        "format=raw|qcow2, if=ide|none, readonly=on|off)",
                         kv, v);
         return false;
     }
@@ -123,6 +126,8 @@ static bool drive_key(struct run_opts *o, char *kv)
         snprintf(o->drive_file, sizeof(o->drive_file), "%s", v);
     } else if (strcmp(kv, "format") == 0) {
         snprintf(o->drive_format, sizeof(o->drive_format), "%s", v);
+    } else if (strcmp(kv, "readonly") == 0) {
+        o->drive_readonly = strcmp(v, "on") == 0;
     } else {
         o->drive_attached = strcmp(v, "ide") == 0;
     }
@@ -452,7 +457,7 @@ const struct cli_option cli_run_options[] = {
              "another UUID.\n" },
     { .name = "-drive",
       .arg = CLI_ARG_DRIVE,
-      .metavar = "file=PATH[,format=raw|qcow2][,if=ide|none]",
+      .metavar = "file=PATH[,format=raw|qcow2][,if=ide|none][,readonly=on]",
       CALL(opt_drive),
       .help = "a disk image; if=ide (default) attaches it as the ATA master",
       .man = "A disk image.\nWith\n.B if=ide\n(the default) it is the master "
@@ -476,7 +481,8 @@ const struct cli_option cli_run_options[] = {
              "refuses guest writes that would\nmake its first sector look "
              "like another format's header (the guest sees an\nI/O error), "
              "and hop warns once at start: give\n.B format=raw\nto lift "
-             "this.\n" },
+             "this.\nWith\n.B readonly=on\nthe image is opened read-only "
+             "(other readers may share it) and\nthe guest's writes fail.\n" },
     { .name = "-monitor",
       .arg = CLI_ARG_MONITOR,
       .metavar = "stdio|none|unix:PATH,server[,nowait]",
@@ -760,7 +766,8 @@ static bool open_drive(const struct run_opts *o, BlockDev **blk)
     /* A destination leaves the image to the source until the migration
      * hands it over (incoming activates it). */
     Error *err = NULL;
-    unsigned flags = BLK_OPEN_RDWR | (o->incoming ? BLK_OPEN_INACTIVE : 0);
+    unsigned flags = (o->drive_readonly ? 0 : BLK_OPEN_RDWR) |
+        (o->incoming ? BLK_OPEN_INACTIVE : 0);
     *blk = blk_open_flags(o->drive_file,
                           o->drive_format[0] ? o->drive_format : NULL, flags,
                           &err);

@@ -4,10 +4,11 @@
  * migration's lock. */
 #include "core/session-priv.h"
 
-bool session_migrate(struct vm_session *s, const char *uri, Error **errp)
+bool session_migrate(struct vm_session *s, const char *uri, bool blk, bool inc,
+                     Error **errp)
 {
     return !session_job_conflict(s, "migrate", false, errp) &&
-        migration_start(&s->mig, uri, errp);
+        migration_start(&s->mig, uri, blk, inc, errp);
 }
 
 void session_migrate_cancel(struct vm_session *s)

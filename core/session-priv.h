@@ -37,6 +37,7 @@ struct vm_session {
     struct globalstate gs;
     struct fd_table *fds;
     struct migration mig;
+    struct block_mig blk_mig; /* the "block" section (migrate -b) */
     struct incoming in;
     struct dirty_rate dirty_rate;
     bool wired;      /* the above are initialised */

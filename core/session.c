@@ -22,7 +22,18 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     s->rs = ram_state_new(m);
     s->fds = fd_table_new();
     struct section_registry *reg = machine_registry(m);
-    if (!ram_register(s->rs, reg, errp) ||
+    /* Block before RAM, as QEMU registers them: a section iterates only
+     * while the rate limit leaves room, and a guest dirtying RAM faster
+     * than the link would otherwise starve the disk copy. */
+    block_mig_init(&s->blk_mig);
+    for (size_t i = 0; i < s->ndrives; i++) {
+        if (!block_mig_add_drive(&s->blk_mig, s->drives[i].name,
+                                 s->drives[i].bs, errp)) {
+            return false;
+        }
+    }
+    if (!block_mig_register(&s->blk_mig, reg, errp) ||
+        !ram_register(s->rs, reg, errp) ||
         !globalstate_register(&s->gs, reg, errp)) {
         return false;
     }
@@ -43,6 +54,7 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     }
     migration_set_drives(&s->mig, drives, s->ndrives);
     incoming_set_drives(&s->in, drives, s->ndrives);
+    migration_set_block(&s->mig, &s->blk_mig);
     machine_set_runstate_notify(m, session_on_runstate, s);
     return true;
 }
@@ -120,6 +132,7 @@ static void detach_machine(struct vm_session *s)
     if (s->wired) {
         migration_destroy(&s->mig);
         incoming_destroy(&s->in);
+        block_mig_destroy(&s->blk_mig);
         dirty_rate_destroy(&s->dirty_rate);
     }
     ram_state_free(s->rs);

@@ -106,8 +106,10 @@ bool session_incoming(struct vm_session *s, const char *uri, Error **errp);
 bool session_migrate_incoming(struct vm_session *s, const char *uri,
                               Error **errp);
 
-/* Outgoing migration and its settings (core/migrate.c). */
-bool session_migrate(struct vm_session *s, const char *uri, Error **errp);
+/* Outgoing migration and its settings (core/migrate.c).  blk and inc
+ * are migrate's -b and -i (copy the drives; only above a backing file). */
+bool session_migrate(struct vm_session *s, const char *uri, bool blk, bool inc,
+                     Error **errp);
 void session_migrate_cancel(struct vm_session *s);
 bool session_migrate_continue(struct vm_session *s, Error **errp);
 void session_migrate_query(struct vm_session *s, struct mig_info *mi);

@@ -256,8 +256,13 @@ static void *incoming_thread(void *opaque)
     }
     const char *src = globalstate_get(in->gs);
     bool run = in->autostart && (!src || strcmp(src, "running") == 0);
+    /* What block migration wrote is on disk before the guest runs (a
+     * drive still inactive has nothing to flush). */
+    for (size_t i = 0; ok && i < in->ndrives; i++) {
+        ok = blk_flush(in->drives[i], &err);
+    }
     /* The source let go of the drives before its last sections. */
-    ok = blk_activate_all(in->drives, in->ndrives, &err) &&
+    ok = ok && blk_activate_all(in->drives, in->ndrives, &err) &&
         (run ? vm_start_after_incoming(in->m, &err)
              : machine_set_runstate(in->m, RUN_STATE_PAUSED, &err));
 out:

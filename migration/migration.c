@@ -87,6 +87,29 @@ void migration_set_drives(struct migration *mig, BlockDev *const *drives,
     memcpy(mig->drives, drives, mig->ndrives * sizeof(*drives));
 }
 
+void migration_set_block(struct migration *mig, struct block_mig *bm)
+{
+    mig->bm = bm;
+}
+
+static bool block_on(const struct migration *mig)
+{
+    return mig->bm && mig->run.caps[MIG_CAP_BLOCK];
+}
+
+/* Disk figures for `info migrate` (migration thread). */
+static void measure_disk(struct migration *mig)
+{
+    if (!block_on(mig)) {
+        return;
+    }
+    struct block_mig_stats d;
+    block_mig_get_stats(mig->bm, &d);
+    pthread_mutex_lock(&mig->lock);
+    mig->disk_final = d;
+    pthread_mutex_unlock(&mig->lock);
+}
+
 static void notify(struct migration *mig, enum mig_status st)
 {
     if (mig->notify && mig->run.caps[MIG_CAP_EVENTS]) {
@@ -201,12 +224,18 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     /* Before the last of the state goes: the destination takes the
      * drives once it has loaded everything.  (They change together;
      * drives inactive already, as after an earlier migration, stay so
-     * whatever happens.) */
-    if (mig->ndrives && !blk_is_inactive(mig->drives[0])) {
+     * whatever happens.)  A block migration's destination has images of
+     * its own: these stay ours, and the block section reads them last. */
+    if (mig->ndrives && !block_on(mig) && !blk_is_inactive(mig->drives[0])) {
         if (!blk_inactivate_all(mig->drives, mig->ndrives, errp)) {
             return false;
         }
         *inactivated = true;
+    }
+    for (size_t i = 0; block_on(mig) && i < mig->ndrives; i++) {
+        if (!blk_flush(mig->drives[i], errp)) {
+            return false;
+        }
     }
     if (!fault_inject("migration-inactivated", errp)) {
         return false;
@@ -374,6 +403,7 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
     mig->expected_downtime_ms = bandwidth ? pending * 1000 / bandwidth : 0;
     mig->ram_final = st;
     pthread_mutex_unlock(&mig->lock);
+    measure_disk(mig);
     pd->pages = pages;
     if (mig->run.caps[MIG_CAP_AUTO_CONVERGE]) {
         maybe_throttle(mig, sent,
@@ -663,6 +693,10 @@ static void *migration_thread(void *opaque)
         ok = cpr_write_memory(mig->conn.fd, machine_memory(mig->m), &err);
     }
     Channel *f = mig->f;
+    if (mig->bm) {
+        /* Only this save sends the block section; cleanup turns it off. */
+        mig->bm->enabled = mig->run.caps[MIG_CAP_BLOCK];
+    }
 
     /* Shared RAM is not sent in the cpr modes, so nothing is to iterate:
      * the guest stops at once.  With release-ram, too: pages may only be
@@ -690,6 +724,7 @@ static void *migration_thread(void *opaque)
 
     struct ram_stats final;
     ram_state_get_stats(mig->rs, &final);
+    measure_disk(mig);
     pthread_mutex_lock(&mig->lock);
     mig->end_ns = clock_mono_ns();
     mig->ram_final = final;
@@ -723,6 +758,9 @@ static void *migration_thread(void *opaque)
         roll_back(mig, err, stopped, inactivated);
     }
     stream_save_cleanup(mig->reg);
+    if (mig->bm) {
+        mig->bm->enabled = false;
+    }
     return NULL;
 }
 
@@ -732,7 +770,8 @@ void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque)
     mig->exec_opaque = opaque;
 }
 
-bool migration_start(struct migration *mig, const char *uri, Error **errp)
+bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
+                     Error **errp)
 {
     pthread_mutex_lock(&mig->lock);
     enum mig_status st = mig->status;
@@ -765,7 +804,16 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     }
     struct mig_config run;
     migration_get_config(mig, &run);
+    /* As QEMU's migrate: -b and -i turn block migration on for this one
+     * migration, not for the next. */
+    run.caps[MIG_CAP_BLOCK] |= blk || inc;
+    run.params[MIG_PARAM_BLOCK_INCREMENTAL] |= inc;
     if (!mig_config_check(&run, errp)) {
+        return false;
+    }
+    if (run.caps[MIG_CAP_BLOCK] &&
+        !block_mig_check(mig->bm, run.params[MIG_PARAM_BLOCK_INCREMENTAL] != 0,
+                         errp)) {
         return false;
     }
     mig_uri_clear(&mig->uri);
@@ -826,6 +874,7 @@ bool migration_start(struct migration *mig, const char *uri, Error **errp)
     mig->pages_per_second = 0;
     mig->multifd_bytes = 0;
     memset(&mig->ram_final, 0, sizeof(mig->ram_final));
+    memset(&mig->disk_final, 0, sizeof(mig->disk_final));
     mig->start_ns = clock_mono_ns();
     mig->end_ns = 0;
     pthread_mutex_unlock(&mig->lock);
@@ -928,6 +977,7 @@ void migration_query(struct migration *mig, struct mig_info *info)
     info->throttle_pct = mig->throttle_pct;
     /* While it runs, as of the thread's last measurement (100 ms). */
     info->ram = mig->ram_final;
+    info->disk = mig->disk_final;
     info->mbps = mig->mbps;
     info->multifd_bytes = mig->multifd_bytes;
     snprintf(info->error, sizeof(info->error), "%s", mig->error);
@@ -950,6 +1000,8 @@ void migration_query(struct migration *mig, struct mig_info *info)
             ? (double)r->xbzrle_raw_bytes / (double)r->xbzrle_bytes
             : 0;
     }
+    info->has_disk =
+        info->status != MIG_STATUS_NONE && mig->bm && c->caps[MIG_CAP_BLOCK];
     if (info->status != MIG_STATUS_NONE && c->caps[MIG_CAP_MULTIFD]) {
         info->multifd_channels = (int)c->params[MIG_PARAM_MULTIFD_CHANNELS];
     } else {

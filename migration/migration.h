@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "block/block.h"
+#include "migration/block-mig.h"
 #include "migration/params.h"
 #include "migration/return-path.h"
 #include "migration/transport.h"
@@ -55,6 +56,8 @@ struct mig_info {
     int multifd_channels;
     uint64_t multifd_bytes;
     struct ram_stats ram;
+    bool has_disk; /* the migration shown copied the drives (-b) */
+    struct block_mig_stats disk;
     bool xbzrle; /* the migration shown used it */
     uint64_t xbzrle_cache_size;
     double xbzrle_cache_miss_rate;
@@ -84,6 +87,7 @@ struct migration {
      * takes them over), active again if the migration fails. */
     BlockDev *drives[MIG_MAX_DRIVES];
     size_t ndrives;
+    struct block_mig *bm; /* block migration's section; NULL: none */
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t cond;
@@ -109,6 +113,7 @@ struct migration {
     uint64_t pages_per_second;
     int throttle_pct;
     struct ram_stats ram_final; /* as of the last measurement */
+    struct block_mig_stats disk_final;
     uint64_t multifd_bytes;
 
     /* Set by migration_start before the thread starts; then only read.
@@ -129,11 +134,18 @@ void migration_destroy(struct migration *mig);
 void migration_set_drives(struct migration *mig, BlockDev *const *drives,
                           size_t n);
 
+/* The block section that `migrate -b` turns on (before any migration
+ * starts). */
+void migration_set_block(struct migration *mig, struct block_mig *bm);
+
 /* Who carries out cpr-exec (before any migration starts). */
 void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque);
 
-/* Starts a migration to uri in the background. */
-bool migration_start(struct migration *mig, const char *uri, Error **errp);
+/* Starts a migration to uri in the background.  blk and inc are migrate's
+ * -b and -i: the block capability (and block-incremental) for this
+ * migration only. */
+bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
+                     Error **errp);
 /* Asks a running migration to stop; the source keeps running. */
 void migration_cancel(struct migration *mig);
 /* Leaves pre-switchover (pause-before-switchover). */

@@ -45,6 +45,9 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                                       "runs on (RAM is write-protected with "
                                       "userfaultfd; a page is saved before "
                                       "the guest's first write to it)" },
+    [MIG_CAP_BLOCK] = { "block",
+                        "copy every drive to the destination's own images "
+                        "while the guest runs (migrate -b)" },
 };
 
 /* What QEMU refuses beside background-snapshot, of what hop has (the
@@ -58,8 +61,10 @@ static const int background_incompatible[] = {
     MIG_CAP_X_IGNORE_SHARED,
     MIG_CAP_RELEASE_RAM,
     MIG_CAP_RETURN_PATH,
+    MIG_CAP_BLOCK,
 };
 
+static const char *const mig_bool_names[] = { "off", "on", NULL };
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
                                               "cpr-exec", NULL };
 
@@ -98,6 +103,12 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                      "the command line cpr-exec runs in "
                                      "this process (default: the same "
                                      "binary and arguments)" },
+    [MIG_PARAM_BLOCK_INCREMENTAL] = { "block-incremental", MIG_KIND_BOOL, 0, 0,
+                                      1, "",
+                                      "with block: copy only what lies above "
+                                      "a backing file both ends share "
+                                      "(migrate -i)",
+                                      mig_bool_names, "bool" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -234,6 +245,13 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
                    "together");
         return false;
     }
+    if (c->caps[MIG_CAP_BLOCK] &&
+        c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+        error_setg(errp,
+                   "capability block (migrate -b) needs mode normal: the "
+                   "cpr modes keep the drives on this host");
+        return false;
+    }
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
         error_setg(errp,
                    "capabilities xbzrle and multifd cannot be used "
@@ -361,7 +379,14 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     value = argv[0];
-    if (mig_params[p].kind == MIG_KIND_ENUM) {
+    if (mig_params[p].kind == MIG_KIND_BOOL) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+            error_setg(errp, "parameter '%s': '%s' is not on or off", name,
+                       value);
+            return false;
+        }
+        v = strcmp(value, "on") == 0;
+    } else if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {
             char names[256];

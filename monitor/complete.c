@@ -110,6 +110,21 @@ static void offer_kind(struct vm_session *s, enum mon_arg_kind kind,
 
 /* Splits line into words (quotes honoured); the last entry is the partial
  * word being typed ("" after a space). */
+/* Is w ("-x") one of the flags in the run starting at group? */
+static bool is_flag_of(const struct mon_arg *group, const char *w)
+{
+    if (w[0] != '-' || !w[1] || w[2]) {
+        return false;
+    }
+    for (const struct mon_arg *a = group; a->name && a->kind == MON_ARG_FLAG;
+         a++) {
+        if (a->name[0] == w[1]) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int split(const char *line, char **words, int max)
 {
     int n = 0;
@@ -176,7 +191,10 @@ bool hmp_complete(struct vm_session *s, const char *line, complete_fn fn,
                 char flag[4] = { '-', a->name[0], 0, 0 };
                 offer(flag, partial, fn, ctx);
             }
-            if (w[0] == '-' && w[1] == a->name[0] && i < n - 1) {
+            /* The switches typed, in any order, belong to the run of
+             * flags that starts here. */
+            bool first = a == c->args || a[-1].kind != MON_ARG_FLAG;
+            while (first && i < n - 1 && is_flag_of(a, words[i])) {
                 i++;
             }
             continue;

@@ -187,9 +187,35 @@ static bool parse_value(const char *cmd, struct mon_value *v, char *word,
     return true;
 }
 
+/* The -x switches at p that name flags of the run starting at group, in
+ * any order: bit i of *seen for group[i].  Returns what follows them. */
+static const char *take_flags(const struct mon_arg *group, const char *p,
+                              unsigned *seen)
+{
+    *seen = 0;
+    for (;;) {
+        const char *q = skip_space(p);
+        if (q[0] != '-' || !q[1] || (q[2] && !isspace((unsigned char)q[2]))) {
+            return p;
+        }
+        unsigned i = 0;
+        while (group[i].name && group[i].kind == MON_ARG_FLAG &&
+               group[i].name[0] != q[1]) {
+            i++;
+        }
+        if (!group[i].name || group[i].kind != MON_ARG_FLAG || i >= 32) {
+            return p;
+        }
+        *seen |= 1u << i;
+        p = q + 2;
+    }
+}
+
 bool mon_args_parse(const char *cmd, const struct mon_arg *spec,
                     const char *line, struct mon_args *out, Error **errp)
 {
+    const struct mon_arg *group = NULL;
+    unsigned seen = 0;
     memset(out, 0, sizeof(*out));
     const char *p = line ? line : "";
     for (const struct mon_arg *a = spec; a && a->name; a++) {
@@ -201,12 +227,13 @@ bool mon_args_parse(const char *cmd, const struct mon_arg *spec,
         v->spec = a;
         if (a->kind == MON_ARG_FLAG) {
             /* -x switches come first, in any order among themselves. */
-            const char *q = skip_space(p);
-            if (q[0] == '-' && q[1] == a->name[0] &&
-                (!q[2] || isspace((unsigned char)q[2]))) {
+            if (a == spec || a[-1].kind != MON_ARG_FLAG) {
+                group = a;
+                p = take_flags(group, p, &seen);
+            }
+            if (a - group < 32 && (seen & (1u << (a - group)))) {
                 v->present = true;
                 v->i = 1;
-                p = q + 2;
             }
             continue;
         }

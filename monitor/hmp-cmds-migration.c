@@ -49,7 +49,9 @@ HMP(hmp_migrate)
 {
     struct vm_session *s = SESSION(mon);
     json_t *r = call(mon, qmp_migrate,
-                     json_pack("{s:s}", "uri", mon_arg_str(args, "uri")));
+                     json_pack("{s:s,s:b,s:b}", "uri", mon_arg_str(args, "uri"),
+                               "blk", mon_arg_present(args, "b"), "inc",
+                               mon_arg_present(args, "i")));
     if (!r) {
         return;
     }
@@ -203,6 +205,8 @@ HMP(hmp_info_migrate_parameters)
         } else if (p->kind == MIG_KIND_ENUM) {
             mon_printf(mon, "%s: %s\n", p->name,
                        mig_param_enum_name(i, c->params[i]));
+        } else if (p->kind == MIG_KIND_BOOL) {
+            mon_printf(mon, "%s: %s\n", p->name, c->params[i] ? "on" : "off");
         } else if (i == MIG_PARAM_DOWNTIME_LIMIT) {
             mon_printf(mon, "%s: %" PRIu64 " ms\n", p->name, c->params[i]);
         } else {
@@ -260,6 +264,14 @@ HMP(hmp_info_migrate)
     if (st->dirty_pages_rate) {
         mon_printf(mon, "dirty pages rate: %" PRIu64 " pages\n",
                    st->dirty_pages_rate);
+    }
+    if (mi.has_disk) {
+        mon_printf(mon, "transferred disk: %" PRIu64 " kbytes\n",
+                   mi.disk.transferred >> 10);
+        mon_printf(mon, "remaining disk: %" PRIu64 " kbytes\n",
+                   mi.disk.remaining >> 10);
+        mon_printf(mon, "total disk: %" PRIu64 " kbytes\n",
+                   mi.disk.total >> 10);
     }
     if (mi.xbzrle) {
         mon_printf(mon, "cache size: %" PRIu64 " bytes\n",

@@ -236,9 +236,9 @@ HMP(hmp_info_block)
         return;
     }
     mon_printf(mon,
-               "ide0-hd0: %s (%s)\n    Attached to:      ide0-hd0\n"
+               "ide0-hd0: %s (%s%s)\n    Attached to:      ide0-hd0\n"
                "    Cache mode:       writeback\n",
-               bs->filename, blk_format(bs));
+               bs->filename, blk_format(bs), bs->readonly ? ", read-only" : "");
 }
 
 HMP(hmp_info_mice)

@@ -54,14 +54,24 @@ const struct mon_cmd hmp_info_commands[] = {
 #define MIGRATION_COMMANDS                                                     \
     { "migrate",                                                               \
       NULL,                                                                    \
-      ARGS({ "d", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false }),        \
-      "migrate to URI (using -d to not wait for completion)",                  \
+      ARGS({ "d", MON_ARG_FLAG, true }, { "b", MON_ARG_FLAG, true },           \
+           { "i", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false }),        \
+      "migrate to URI (using -d to not wait for completion, -b to copy the "   \
+      "drives, -i to copy only what lies above a shared backing file)",        \
       "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) "    \
       "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "      \
       "terminal, shows progress; Ctrl-C cancels the migration.  At the "       \
       "switch the drives are flushed and let go, for a destination on the "    \
       "same images; a failed migration takes them back before the guest "      \
-      "runs again.",                                                           \
+      "runs again.  With -b (block migration, QEMU's 'block' capability "      \
+      "for this migration) every drive is copied, while the guest runs "       \
+      "and writes, to the destination's own images of the same size (its "     \
+      "-drive names the same drive ids): what the guest writes meanwhile "     \
+      "is sent again, the rest in the downtime.  A destination image "         \
+      "smaller than the source's or read-only fails the migration and the "    \
+      "guest runs on here; the destination's images hold a usable copy "       \
+      "only once the migration completed.  -i (block-incremental) needs "      \
+      "a backing file under every drive, which hop's images do not have.",     \
       hmp_migrate },                                                           \
         { "migrate_incoming",                                                  \
           NULL,                                                                \

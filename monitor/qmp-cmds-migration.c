@@ -10,7 +10,9 @@
 QMP_FN(qmp_migrate)
 {
     const char *uri = json_string_value(json_object_get(args, "uri"));
-    if (!session_migrate(s, uri, errp)) {
+    bool blk = json_is_true(json_object_get(args, "blk"));
+    bool inc = json_is_true(json_object_get(args, "inc"));
+    if (!session_migrate(s, uri, blk, inc, errp)) {
         return NULL;
     }
     return json_object();
@@ -79,6 +81,21 @@ QMP_FN(qmp_query_migrate)
         (json_int_t)4096, "multifd-bytes", (json_int_t)mi.multifd_bytes,
         "pages-per-second", (json_int_t)mi.pages_per_second);
     json_object_set_new(r, "ram", ram);
+    if (mi.has_disk) {
+        /* MigrationStats as QEMU fills it for the disk: three figures. */
+        json_object_set_new(
+            r, "disk",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}",
+                      "transferred", (json_int_t)mi.disk.transferred,
+                      "remaining", (json_int_t)mi.disk.remaining, "total",
+                      (json_int_t)mi.disk.total, "duplicate", (json_int_t)0,
+                      "skipped", (json_int_t)0, "normal", (json_int_t)0,
+                      "normal-bytes", (json_int_t)0, "dirty-pages-rate",
+                      (json_int_t)0, "mbps", 0.0, "dirty-sync-count",
+                      (json_int_t)0, "page-size", (json_int_t)0,
+                      "multifd-bytes", (json_int_t)0, "pages-per-second",
+                      (json_int_t)0));
+    }
     if (mi.xbzrle) {
         json_object_set_new(
             r, "xbzrle-cache",
@@ -181,6 +198,19 @@ QMP_FN(qmp_migrate_set_parameters)
             }
             continue;
         }
+        if (mig_params[p].kind == MIG_KIND_BOOL) {
+            if (!json_is_boolean(v)) {
+                error_setg(errp,
+                           "Invalid parameter type for '%s', expected: "
+                           "boolean",
+                           key);
+                return NULL;
+            }
+            if (!mig_set_parameter(&next, p, json_is_true(v), errp)) {
+                return NULL;
+            }
+            continue;
+        }
         if (mig_params[p].kind == MIG_KIND_ENUM) {
             const char *name = json_string_value(v);
             int e = name ? mig_param_enum_find(p, name) : -1;
@@ -228,6 +258,8 @@ QMP_FN(qmp_query_migrate_parameters)
             }
         } else if (mig_params[i].kind == MIG_KIND_ENUM) {
             v = json_string(mig_param_enum_name(i, c.params[i]));
+        } else if (mig_params[i].kind == MIG_KIND_BOOL) {
+            v = json_boolean(c.params[i] != 0);
         } else {
             v = json_integer((json_int_t)c.params[i]);
         }

@@ -117,6 +117,8 @@ static bool mig_param_member(size_t i, struct qmp_arg *out)
     if (mig_params[i].kind == MIG_KIND_ENUM) {
         *out = (struct qmp_arg){ mig_params[i].name, QMP_STR, true,
                                  mig_params[i].type_name };
+    } else if (mig_params[i].kind == MIG_KIND_BOOL) {
+        *out = (struct qmp_arg){ mig_params[i].name, QMP_BOOL, true, "bool" };
     } else if (mig_params[i].kind == MIG_KIND_WORDS) {
         *out = (struct qmp_arg){ mig_params[i].name, QMP_ARRAY, true, "str" };
     } else {
@@ -210,7 +212,7 @@ const struct qmp_schema_type qmp_schema_types[] = {
            { "total-time", QMP_INT, true }, { "downtime", QMP_INT, true },
            { "expected-downtime", QMP_INT, true },
            { "setup-time", QMP_INT, true }, { "ram", QMP_OBJ, true },
-           { "xbzrle-cache", QMP_OBJ, true },
+           { "disk", QMP_OBJ, true }, { "xbzrle-cache", QMP_OBJ, true },
            { "cpu-throttle-percentage", QMP_INT, true },
            { "error-desc", QMP_STR, true }) },
     { "MigrationCapabilityStatus", QMP_SCHEMA_OBJECT,

@@ -325,6 +325,12 @@ void section_foreach_vmsd(const struct section_registry *reg,
 
 /* ---- writing ---- */
 
+/* A live handler taking part in this save. */
+static bool saves_live(const struct section_entry *e)
+{
+    return e->ops && (!e->ops->save_active || e->ops->save_active(e->opaque));
+}
+
 static void put_section_header(Channel *f, uint8_t type,
                                const struct section_entry *e)
 {
@@ -386,7 +392,7 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     }
 
     for (struct section_entry *e = reg->head; e; e = e->next) {
-        if (!e->ops || !e->ops->save_setup) {
+        if (!saves_live(e) || !e->ops->save_setup) {
             continue;
         }
         put_section_header(f, STREAM_SECTION_START, e);
@@ -402,7 +408,7 @@ int stream_save_iterate(struct section_registry *reg, Channel *f, Error **errp)
 {
     int all_done = 1;
     for (struct section_entry *e = reg->head; e; e = e->next) {
-        if (!e->ops || !e->ops->save_iterate) {
+        if (!saves_live(e) || !e->ops->save_iterate) {
             continue;
         }
         if (chan_rate_limited(f)) {
@@ -427,7 +433,7 @@ uint64_t stream_save_pending(struct section_registry *reg)
 {
     uint64_t total = 0;
     for (struct section_entry *e = reg->head; e; e = e->next) {
-        if (e->ops && e->ops->save_pending) {
+        if (saves_live(e) && e->ops->save_pending) {
             total += e->ops->save_pending(e->opaque);
         }
     }
@@ -467,7 +473,7 @@ bool stream_save_complete_live(struct section_registry *reg, Channel *f,
                                Error **errp)
 {
     for (struct section_entry *e = reg->head; e; e = e->next) {
-        if (!e->ops || !e->ops->save_complete) {
+        if (!saves_live(e) || !e->ops->save_complete) {
             continue;
         }
         put_section_header(f, STREAM_SECTION_END, e);

@@ -25,6 +25,9 @@ struct live_handler_ops {
      * returns 1 when it has nothing more to send for now, 0 if more
      * remains, -1 on error; complete writes the END body (machine stopped). */
     bool (*save_setup)(Channel *f, void *opaque, Error **errp);
+    /* Optional: false leaves the section out of this save altogether
+     * (block migration goes only when asked for). */
+    bool (*save_active)(void *opaque);
     int (*save_iterate)(Channel *f, void *opaque, Error **errp);
     bool (*save_complete)(Channel *f, void *opaque, Error **errp);
     /* Bytes still to send if the machine stopped now. */

@@ -120,7 +120,9 @@ complete_line() {
     complete_words hop run -incoming ''
     assert_equal "$reply" "defer exec: fd: file: memfd: tcp: unix:"
     complete_words hop run -drive ''
-    assert_equal "$reply" "file= format= if="
+    assert_equal "$reply" "file= format= if= readonly="
+    complete_words hop run -drive file=d.qcow2,readonly=
+    assert_equal "$reply" "file=d.qcow2,readonly=off file=d.qcow2,readonly=on"
     complete_words hop run -drive file=images/disk.qcow2,format=
     assert_equal "$reply" "file=images/disk.qcow2,format=qcow2 file=images/disk.qcow2,format=raw"
     complete_words hop img convert -O ''

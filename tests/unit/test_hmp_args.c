@@ -109,6 +109,26 @@ static void test_flags_optional_and_rest(void **state)
     mon_args_free(&a);
 }
 
+/* QEMU's migrate takes -d, -b and -i in any order. */
+static void test_flags_in_any_order(void **state)
+{
+    const struct mon_arg *spec =
+        ARGS({ "d", MON_ARG_FLAG, true }, { "b", MON_ARG_FLAG, true },
+             { "i", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false });
+    struct mon_args a;
+    assert_true(
+        mon_args_parse("migrate", spec, "-i  -d -b unix:/tmp/s", &a, NULL));
+    assert_true(mon_arg_present(&a, "d") && mon_arg_present(&a, "b") &&
+                mon_arg_present(&a, "i"));
+    assert_string_equal(mon_arg_str(&a, "uri"), "unix:/tmp/s");
+    mon_args_free(&a);
+    assert_true(mon_args_parse("migrate", spec, "-b -d exec:cat", &a, NULL));
+    assert_true(mon_arg_present(&a, "d") && mon_arg_present(&a, "b"));
+    assert_false(mon_arg_present(&a, "i"));
+    assert_string_equal(mon_arg_str(&a, "uri"), "exec:cat");
+    mon_args_free(&a);
+}
+
 static void test_x_format(void **state)
 {
     const struct mon_arg *spec =
@@ -228,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_x_format),
         cmocka_unit_test(test_usage_from_spec),
         cmocka_unit_test(test_on_off_and_escapes),
+        cmocka_unit_test(test_flags_in_any_order),
         cmocka_unit_test(test_char_format_counts_bytes_unless_sized),
         cmocka_unit_test(test_sizes_as_arguments),
     };

@@ -121,6 +121,9 @@ static void test_uris_and_paths(void **state)
     /* memfd: takes nothing after it: no file names. */
     assert_string_equal(complete("migrate memfd:"), "");
     assert_string_equal(complete("migrate -d fi"), "file:");
+    /* Switches in any order, then the URI. */
+    assert_string_equal(complete("migrate -b -d fi"), "file:");
+    assert_string_equal(complete("migrate -i -b -d fi"), "file:");
     snprintf(line, sizeof(line), "migrate file:%s/st", dir);
     snprintf(want, sizeof(want), "file:%s/state-file", dir);
     assert_string_equal(complete(line), want);
@@ -137,7 +140,7 @@ static void test_uris_and_paths(void **state)
     assert_string_equal(complete(line), want);
     /* Numbers are not completed. */
     assert_string_equal(complete("pmemsave 0"), "");
-    assert_string_equal(complete("migrate -"), "-d");
+    assert_string_equal(complete("migrate -"), "-d -b -i");
 
     snprintf(path, sizeof(path), "%s/state-file", dir);
     unlink(path);
