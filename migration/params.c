@@ -35,6 +35,10 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                               "once sent: a migration on one host needs one "
                               "copy of RAM, not two (the source cannot "
                               "resume once pages were freed)" },
+    [MIG_CAP_MAPPED_RAM] = { "mapped-ram",
+                             "file: only: every page at a fixed offset of "
+                             "the file, zero pages unwritten (with multifd, "
+                             "written and read in parallel)" },
 };
 
 static const char *const mig_mode_names[] = { "normal", "cpr-transfer",
@@ -75,6 +79,9 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                      "the command line cpr-exec runs in "
                                      "this process (default: the same "
                                      "binary and arguments)" },
+    [MIG_PARAM_DIRECT_IO] = { "direct-io", MIG_KIND_BOOL, 0, 0, 1, "",
+                              "mapped-ram: write and read pages with "
+                              "O_DIRECT, past the page cache" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -188,6 +195,18 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
         error_setg(errp,
                    "capabilities release-ram and multifd cannot be used "
                    "together");
+        return false;
+    }
+    if (c->caps[MIG_CAP_MAPPED_RAM] && c->caps[MIG_CAP_XBZRLE]) {
+        error_setg(errp,
+                   "capabilities mapped-ram and xbzrle cannot be used "
+                   "together (pages have one place in the file)");
+        return false;
+    }
+    if (c->caps[MIG_CAP_MAPPED_RAM] && c->caps[MIG_CAP_RELEASE_RAM]) {
+        error_setg(errp,
+                   "capabilities mapped-ram and release-ram cannot be used "
+                   "together (a file keeps no copy the guest could lose)");
         return false;
     }
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
@@ -317,7 +336,17 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
         return false;
     }
     value = argv[0];
-    if (mig_params[p].kind == MIG_KIND_ENUM) {
+    if (mig_params[p].kind == MIG_KIND_BOOL) {
+        if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0) {
+            v = 1;
+        } else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0) {
+            v = 0;
+        } else {
+            error_setg(errp, "parameter '%s': '%s' is not on or off", name,
+                       value);
+            return false;
+        }
+    } else if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {
             char names[256];

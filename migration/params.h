@@ -18,6 +18,7 @@ enum mig_cap {
     MIG_CAP_PAUSE_BEFORE_SWITCHOVER,
     MIG_CAP_X_IGNORE_SHARED,
     MIG_CAP_RELEASE_RAM,
+    MIG_CAP_MAPPED_RAM,
     MIG_CAP__MAX
 };
 
@@ -31,6 +32,7 @@ enum mig_param {
     MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD, /* percent */
     MIG_PARAM_MODE,                       /* enum mig_mode */
     MIG_PARAM_CPR_EXEC_COMMAND,           /* words, in mig_config */
+    MIG_PARAM_DIRECT_IO,                  /* bool */
     MIG_PARAM__MAX
 };
 
@@ -54,6 +56,7 @@ enum mig_param_kind {
     MIG_KIND_INT,
     MIG_KIND_ENUM,  /* one of values[], stored as its index */
     MIG_KIND_WORDS, /* a command line (a QMP list of strings) */
+    MIG_KIND_BOOL,  /* on/off (QMP true/false), stored as 0/1 */
 };
 
 struct mig_cap_info {

@@ -203,6 +203,8 @@ HMP(hmp_info_migrate_parameters)
         } else if (p->kind == MIG_KIND_ENUM) {
             mon_printf(mon, "%s: %s\n", p->name,
                        mig_param_enum_name(i, c->params[i]));
+        } else if (p->kind == MIG_KIND_BOOL) {
+            mon_printf(mon, "%s: %s\n", p->name, c->params[i] ? "on" : "off");
         } else if (i == MIG_PARAM_DOWNTIME_LIMIT) {
             mon_printf(mon, "%s: %" PRIu64 " ms\n", p->name, c->params[i]);
         } else {

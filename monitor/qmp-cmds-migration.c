@@ -181,6 +181,19 @@ QMP_FN(qmp_migrate_set_parameters)
             }
             continue;
         }
+        if (mig_params[p].kind == MIG_KIND_BOOL) {
+            if (!json_is_boolean(v)) {
+                error_setg(errp,
+                           "Invalid parameter type for '%s', expected: "
+                           "boolean",
+                           key);
+                return NULL;
+            }
+            if (!mig_set_parameter(&next, p, json_is_true(v), errp)) {
+                return NULL;
+            }
+            continue;
+        }
         if (mig_params[p].kind == MIG_KIND_ENUM) {
             const char *name = json_string_value(v);
             int e = name ? mig_param_enum_find(p, name) : -1;
@@ -228,6 +241,8 @@ QMP_FN(qmp_query_migrate_parameters)
             }
         } else if (mig_params[i].kind == MIG_KIND_ENUM) {
             v = json_string(mig_param_enum_name(i, c.params[i]));
+        } else if (mig_params[i].kind == MIG_KIND_BOOL) {
+            v = json_boolean(c.params[i] != 0);
         } else {
             v = json_integer((json_int_t)c.params[i]);
         }

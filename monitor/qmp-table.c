@@ -116,6 +116,8 @@ static bool mig_param_member(size_t i, struct qmp_arg *out)
                                  mig_params[i].type_name };
     } else if (mig_params[i].kind == MIG_KIND_WORDS) {
         *out = (struct qmp_arg){ mig_params[i].name, QMP_ARRAY, true, "str" };
+    } else if (mig_params[i].kind == MIG_KIND_BOOL) {
+        *out = (struct qmp_arg){ mig_params[i].name, QMP_BOOL, true, "bool" };
     } else {
         *out = (struct qmp_arg){ mig_params[i].name, QMP_INT, true, "int" };
     }

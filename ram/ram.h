@@ -26,6 +26,13 @@ struct ram_params {
     /* release-ram: once the guest stopped, each page is freed on this
      * side as soon as it went out (the destination holds it now). */
     bool release_ram;
+    /* mapped-ram (file: only): pages at fixed offsets of the file, zero
+     * pages unwritten; with mapped_threads > 0 written and read by that
+     * many threads; direct_io through an O_DIRECT descriptor.  Loading
+     * takes mapped-ram from the stream, threads and direct_io from here. */
+    bool mapped_ram;
+    int mapped_threads;
+    bool direct_io;
 };
 
 /* Counters, as `info migrate` shows them. */
