@@ -66,8 +66,8 @@ bool ram_mapped_check(const struct ram_mapped_hdr *h, const char *name,
     }
     if (h->page_size != RAM_PAGE_SIZE) {
         error_setg(errp,
-                   "RAM block '%s': mapped-ram page_size %llu (expected %u)",
-                   n, (unsigned long long)h->page_size, RAM_PAGE_SIZE);
+                   "RAM block '%s': mapped-ram page_size %llu (expected %u)", n,
+                   (unsigned long long)h->page_size, RAM_PAGE_SIZE);
         return false;
     }
     uint64_t bitmap = ram_mapped_bitmap_bytes(length / RAM_PAGE_SIZE);
@@ -261,8 +261,8 @@ struct mapped_io *mapped_io_new(int fd, const char *what, bool write,
     return io;
 }
 
-bool mapped_io_run(struct mapped_io *io, void *host, uint64_t len,
-                   uint64_t off, Error **errp)
+bool mapped_io_run(struct mapped_io *io, void *host, uint64_t len, uint64_t off,
+                   Error **errp)
 {
     struct mapped_run r = { host, len, off };
     if (!io->nthreads) {

@@ -55,8 +55,8 @@ struct mapped_io *mapped_io_new(int fd, const char *what, bool write,
                                 int threads, bool direct, Error **errp);
 /* Queues (or does) one run: len bytes at host, file offset off.  Runs
  * never cross a RAM_MAPPED_ALIGN boundary of the file. */
-bool mapped_io_run(struct mapped_io *io, void *host, uint64_t len,
-                   uint64_t off, Error **errp);
+bool mapped_io_run(struct mapped_io *io, void *host, uint64_t len, uint64_t off,
+                   Error **errp);
 /* Waits until every queued run is done; the first failure, if any. */
 bool mapped_io_wait(struct mapped_io *io, Error **errp);
 /* Stops the threads (queued runs are dropped) and frees. */
