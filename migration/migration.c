@@ -356,11 +356,12 @@ struct period {
     int strikes;          /* for auto-converge */
 };
 
-/* Bytes sent: the main stream plus the RAM sent on multifd channels
- * (RAM records on the main stream are in both). */
+/* Bytes sent: the main stream plus the RAM sent on multifd channels or
+ * written at file offsets by mapped-ram (RAM records on the main stream
+ * are in both). */
 static uint64_t bytes_sent(Channel *f, const struct ram_stats *st)
 {
-    return chan_tell(f) + st->multifd_transferred;
+    return chan_tell(f) + st->multifd_transferred + st->mapped_transferred;
 }
 
 /* End of a measurement period: publish the rates, throttle if asked,

@@ -145,6 +145,7 @@ static uint64_t mapped_send_page(struct ram_state *rs, Channel *f, int block,
         rs->run_len = RAM_PAGE_SIZE;
     }
     rs->stats.normal_pages++;
+    rs->stats.mapped_transferred += RAM_PAGE_SIZE;
     chan_rate_charge(f, RAM_PAGE_SIZE); /* max-bandwidth covers the file */
     return RAM_PAGE_SIZE;
 }

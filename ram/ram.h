@@ -39,6 +39,7 @@ struct ram_params {
 struct ram_stats {
     uint64_t transferred;         /* bytes of RAM records sent */
     uint64_t multifd_transferred; /* of which over multifd channels */
+    uint64_t mapped_transferred;  /* of which written at file offsets */
     uint64_t normal_pages;        /* sent whole */
     uint64_t zero_pages;          /* sent as ZERO ("duplicate") */
     uint64_t xbzrle_pages;

@@ -68,6 +68,27 @@ direct_io_works() {
     compare_machines src dst 64M
 }
 
+@test "mapped-ram while it runs: the pages count as sent; cancel leaves the guest running" {
+    hop_start src -m 64M
+    wait_filled src
+    # A slow link: the save lasts seconds.  The bandwidth the switch-over
+    # decision rests on is that of the pages written into the file, not
+    # the few bytes of the stream around them.
+    hop_mon src "migrate_set_capability mapped-ram on" \
+        "migrate_set_parameter max-bandwidth 8M" "migrate -d file:$D/vm.mr" \
+        >/dev/null
+    wait_for "hop_mon src 'info migrate' | grep -q '^throughput: [1-9][0-9]'" 20
+    run hop_mon src "info migrate"
+    assert_line "Migration status: active"
+    local mbps
+    mbps=$(sed -n 's/^throughput: \([0-9]*\).*/\1/p' <<<"$output")
+    [ "$mbps" -ge 30 ] && [ "$mbps" -le 120 ]
+    hop_mon src "migrate_cancel" >/dev/null
+    wait_for "hop_mon src 'info migrate' | grep -q '^Migration status: cancelled'" 20
+    hop_mon src "migrate_set_capability mapped-ram off" >/dev/null
+    source_survives src 64M
+}
+
 @test "mapped-ram with multifd: 4 threads write, 3 read; RAM and registers equal" {
     hop_start src -m 128M
     wait_filled src
