@@ -64,8 +64,8 @@ static void build(struct buf *b, int nblocks)
     put_be64(b, RAM_FLAG_EOS);
 }
 
-static bool decode(const uint8_t *d, size_t len, struct seen *s,
-                   size_t *used, Error **errp)
+static bool decode(const uint8_t *d, size_t len, struct seen *s, size_t *used,
+                   Error **errp)
 {
     struct ram_decoder dec;
     struct ram_reader r;
