@@ -228,18 +228,33 @@ static int open_direct(int fd, bool write, const char *what, Error **errp)
     return d;
 }
 
+/* The file's name for messages: its path where the kernel knows it. */
+static char *file_name(int fd, const char *what)
+{
+    char link[64], path[4096];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n <= 0) {
+        return xstrdup(what);
+    }
+    path[n] = '\0';
+    return xasprintf("'%s'", path);
+}
+
 struct mapped_io *mapped_io_new(int fd, const char *what, bool write,
                                 int threads, bool direct, Error **errp)
 {
+    char *name = file_name(fd, what);
     int dfd = -1;
-    if (direct && (dfd = open_direct(fd, write, what, errp)) < 0) {
+    if (direct && (dfd = open_direct(fd, write, name, errp)) < 0) {
+        free(name);
         return NULL;
     }
     struct mapped_io *io = xcalloc(1, sizeof(*io));
     io->fd = fd;
     io->direct_fd = dfd;
     io->write = write;
-    io->what = xstrdup(what);
+    io->what = name;
     pthread_mutex_init(&io->err_lock, NULL);
     if (threads > 0) {
         io->w = xcalloc((size_t)threads, sizeof(*io->w));
@@ -252,7 +267,7 @@ struct mapped_io *mapped_io_new(int fd, const char *what, bool write,
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             pthread_mutex_destroy(&w->lock);
             pthread_cond_destroy(&w->cond);
-            error_setg(errp, "%s: cannot start I/O thread %d", what, i);
+            error_setg(errp, "%s: cannot start I/O thread %d", name, i);
             mapped_io_free(io);
             return NULL;
         }
