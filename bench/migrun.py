@@ -91,7 +91,8 @@ def main(argv):
             caps.append(rest.pop(0))
         elif opt == "--param":
             k, v = rest.pop(0).split("=", 1)
-            params[k] = int(v)
+            params[k] = {"true": True, "false": False}.get(v) \
+                if v in ("true", "false") else int(v)
         else:
             sys.stderr.write(__doc__)
             return 2

@@ -180,6 +180,21 @@ static void print_ram(FILE *out, json_t *ram)
             (unsigned long long)geti(ram, "total_length"), geti(p, "normal"),
             geti(p, "zero"), geti(p, "xbzrle"), geti(p, "compressed"),
             geti(ram, "stream_bytes"));
+    if (!json_is_true(json_object_get(ram, "mapped_ram"))) {
+        return;
+    }
+    fprintf(out,
+            "  mapped-ram: pages at fixed offsets; NORMAL = pages written, "
+            "ZERO = pages left out\n");
+    fprintf(out, "  %-26s %14s %14s %14s\n", "BLOCK", "BITMAP AT", "PAGES AT",
+            "PAGES WRITTEN");
+    json_array_foreach(blocks, i, b)
+    {
+        json_t *m = json_object_get(b, "mapped_ram");
+        fprintf(out, "  %-26s %14lld %14lld %14lld\n", NAME(b, "name"),
+                geti(m, "bitmap_offset"), geti(m, "pages_offset"),
+                geti(m, "pages_written"));
+    }
 }
 
 void inspect_print(FILE *out, json_t *report, const struct inspect_opts *opts,

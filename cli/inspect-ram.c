@@ -115,6 +115,36 @@ static bool open_block_file(struct inspect_ram *r, size_t index,
     return true;
 }
 
+static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
+                       const char *block, Error **errp);
+
+/* A mapped-ram block: its pages are the bitmap's set bits, at fixed
+ * offsets of the file (checked to lie inside it by the decoder). */
+static bool mapped_block(struct inspect_ram *r, size_t index,
+                         const struct ram_block_info *b, Error **errp)
+{
+    struct inspect_ram_block *st = &r->blocks[index];
+    const uint8_t *bits = r->body + (b->mapped.bitmap_offset - r->base);
+    const uint8_t *pages = r->body + (b->mapped.pages_offset - r->base);
+    uint64_t npages = b->length / r->dec.page_size;
+    st->mapped = true;
+    for (uint64_t i = 0; i < npages; i++) {
+        if (!((bits[i / 8] >> (i % 8)) & 1)) {
+            st->pages[RAM_PAGE_ZERO]++;
+            continue;
+        }
+        st->pages[RAM_PAGE_NORMAL]++;
+        st->stream_bytes += r->dec.page_size;
+        uint64_t off = i * r->dec.page_size;
+        if (st->fd >= 0 &&
+            !write_page(st->fd, pages + off, r->dec.page_size, off, b->name,
+                        errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
                      Error **errp)
 {
@@ -126,7 +156,10 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *b,
     }
     r->blocks[index] = (struct inspect_ram_block){ .fd = -1 };
     r->nblocks = index + 1;
-    return !r->dir || open_block_file(r, index, b, errp);
+    if (r->dir && !open_block_file(r, index, b, errp)) {
+        return false;
+    }
+    return !r->dec.mapped_ram || mapped_block(r, index, b, errp);
 }
 
 static bool write_page(int fd, const uint8_t *buf, size_t len, uint64_t off,
@@ -257,6 +290,8 @@ bool inspect_ram_section(struct inspect_ram *r, const uint8_t *body,
     struct ram_reader rd;
     struct ram_mem_source src;
     r->avail = avail;
+    r->body = body;
+    r->base = base;
     ram_reader_init_mem(&rd, &src, body, avail, base);
     if (!ram_decode_section(&r->dec, &rd, errp)) {
         return false;
@@ -286,6 +321,19 @@ json_t *inspect_ram_report(const struct inspect_ram *r)
         json_object_set_new(jb, "pages", pages);
         json_object_set_new(jb, "stream_bytes",
                             json_integer((json_int_t)st->stream_bytes));
+        if (st->mapped) {
+            json_t *m = json_object();
+            json_object_set_new(
+                m, "bitmap_offset",
+                json_integer((json_int_t)b->mapped.bitmap_offset));
+            json_object_set_new(
+                m, "pages_offset",
+                json_integer((json_int_t)b->mapped.pages_offset));
+            json_object_set_new(
+                m, "pages_written",
+                json_integer((json_int_t)st->pages[RAM_PAGE_NORMAL]));
+            json_object_set_new(jb, "mapped_ram", m);
+        }
         json_array_append_new(blocks, jb);
         total += b->length;
         tbytes += st->stream_bytes;
@@ -293,6 +341,7 @@ json_t *inspect_ram_report(const struct inspect_ram *r)
     json_object_set_new(o, "page_size",
                         json_integer((json_int_t)r->dec.page_size));
     json_object_set_new(o, "sections", json_integer((json_int_t)r->sections));
+    json_object_set_new(o, "mapped_ram", json_boolean(r->dec.mapped_ram));
     json_object_set_new(o, "total_length", json_integer((json_int_t)total));
     json_t *pages = json_object();
     for (int k = 0; k < RAM_PAGE_KINDS; k++) {

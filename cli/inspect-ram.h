@@ -21,6 +21,7 @@ struct inspect_ram_block {
     int fd;                /* extraction target, or -1 */
     char *file;            /* its name in the directory */
     uint8_t *written;      /* pages holding data in the file */
+    bool mapped;           /* mapped-ram: pages at fixed file offsets */
 };
 
 struct inspect_ram {
@@ -33,7 +34,9 @@ struct inspect_ram {
     struct lookup files; /* file name -> block index */
     uint64_t pages;      /* of the blocks to extract, in all */
     size_t avail;        /* stream bytes from the current body on */
-    uint64_t sections;   /* START/PART/END bodies read */
+    const uint8_t *body; /* the current body, at stream offset base */
+    uint64_t base;
+    uint64_t sections; /* START/PART/END bodies read */
     uint8_t page[RAM_PAGE_SIZE];
 };
 

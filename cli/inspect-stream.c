@@ -63,6 +63,9 @@ static bool on_config(void *opaque, const struct stream_walk_config *cfg,
         if (strcmp(cfg->caps[i], "x-ignore-shared") == 0) {
             c->ram.dec.ignore_shared = true;
         }
+        if (strcmp(cfg->caps[i], "mapped-ram") == 0) {
+            c->ram.dec.mapped_ram = true;
+        }
     }
     json_object_set_new(j, "capabilities", caps);
     if (cfg->has_uuid) {

@@ -106,5 +106,8 @@ bool session_migrate_incoming(struct vm_session *s, const char *uri,
     struct mig_config c;
     migration_get_config(&s->mig, &c);
     s->in.ignore_shared = c.caps[MIG_CAP_X_IGNORE_SHARED];
+    s->in.mapped_threads =
+        c.caps[MIG_CAP_MULTIFD] ? (int)c.params[MIG_PARAM_MULTIFD_CHANNELS] : 0;
+    s->in.direct_io = c.params[MIG_PARAM_DIRECT_IO] != 0;
     return incoming_start(&s->in, uri, errp);
 }

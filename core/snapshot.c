@@ -59,6 +59,7 @@ bool session_do_savevm(struct vm_session *s, const char *tag,
      * pass (no XBZRLE). */
     globalstate_set(&s->gs, runstate_name(machine_runstate(s->machine)));
     section_registry_ignore_shared(machine_registry(s->machine), false);
+    section_registry_mapped_ram(machine_registry(s->machine), false);
     bool ok = ram_state_configure(s->rs, NULL, errp) &&
         snapshot_save(&t, tag, sel, NULL, errp);
     free(catalog);
@@ -77,6 +78,7 @@ bool session_do_loadvm(struct vm_session *s, const char *tag,
     make_target(s, io, &t, &catalog);
     /* A snapshot holds all of RAM, whatever a migration last used. */
     section_registry_ignore_shared(machine_registry(s->machine), false);
+    section_registry_mapped_ram(machine_registry(s->machine), false);
     bool ok = ram_state_configure(s->rs, NULL, errp) &&
         snapshot_load(&t, s->rs, tag, sel, errp);
     free(catalog);

@@ -198,7 +198,9 @@ static void *incoming_thread(void *opaque)
     Error *err = NULL;
     bool ok = false, acceptor = false;
     /* x-ignore-shared as this end has it: the stream must agree. */
-    struct ram_params rp = { .ignore_shared = in->ignore_shared };
+    struct ram_params rp = { .ignore_shared = in->ignore_shared,
+                             .mapped_threads = in->mapped_threads,
+                             .direct_io = in->direct_io };
     in->cpr = false;
     in->rp_fd = -1;
     section_registry_ignore_shared(in->reg, in->ignore_shared);

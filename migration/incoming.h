@@ -34,6 +34,8 @@ struct incoming {
     struct fd_table *fds;
     bool autostart;     /* run after loading, if the source ran */
     bool ignore_shared; /* x-ignore-shared set here before the start */
+    int mapped_threads; /* mapped-ram: reading threads (multifd), or 0 */
+    bool direct_io;     /* mapped-ram: read pages with O_DIRECT */
     bool cpr;           /* RAM came over a cpr channel (incoming thread) */
     int rp_fd;          /* the return path, once the source opened it */
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the

@@ -251,6 +251,35 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     return true;
 }
 
+/* mapped-ram writes pages at offsets of a file; direct-io only means
+ * something for those writes. */
+static bool check_mapped_ram(const struct mig_config *run,
+                             const struct mig_uri *u, const char *uri,
+                             Error **errp)
+{
+    if (!run->caps[MIG_CAP_MAPPED_RAM]) {
+        if (run->params[MIG_PARAM_DIRECT_IO]) {
+            error_setg(errp,
+                       "parameter direct-io needs the mapped-ram "
+                       "capability");
+            return false;
+        }
+        return true;
+    }
+    if (u->kind != MIG_URI_FILE) {
+        error_setg(errp, "capability mapped-ram needs a file: URI (got '%s')",
+                   uri);
+        return false;
+    }
+    if (run->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+        error_setg(
+            errp, "capability mapped-ram cannot be used with mode %s",
+            mig_param_enum_name(MIG_PARAM_MODE, run->params[MIG_PARAM_MODE]));
+        return false;
+    }
+    return true;
+}
+
 /* Open the extra connections and hand them to the RAM section. */
 static bool start_multifd(struct migration *mig, Error **errp)
 {
@@ -318,11 +347,17 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
             cfg->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL,
         .release_ram = cfg->caps[MIG_CAP_RELEASE_RAM],
         .background = cfg->caps[MIG_CAP_BACKGROUND_SNAPSHOT],
+        .mapped_ram = cfg->caps[MIG_CAP_MAPPED_RAM],
+        .mapped_threads = cfg->caps[MIG_CAP_MULTIFD]
+            ? (int)cfg->params[MIG_PARAM_MULTIFD_CHANNELS]
+            : 0,
+        .direct_io = cfg->params[MIG_PARAM_DIRECT_IO] != 0,
     };
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
     section_registry_ignore_shared(mig->reg, rp.ignore_shared);
     section_registry_return_path(mig->reg, cfg->caps[MIG_CAP_RETURN_PATH]);
+    section_registry_mapped_ram(mig->reg, rp.mapped_ram);
     if (!ram_state_configure(mig->rs, &rp, errp)) {
         return false;
     }
@@ -338,8 +373,9 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
         chan_check(f, errp);
         return false;
     }
-    /* No RAM goes in the cpr modes: no channels for it either. */
-    if (cfg->caps[MIG_CAP_MULTIFD] &&
+    /* No RAM goes in the cpr modes: no channels for it either.  With
+     * mapped-ram the RAM section writes pages into the file itself. */
+    if (cfg->caps[MIG_CAP_MULTIFD] && !cfg->caps[MIG_CAP_MAPPED_RAM] &&
         cfg->params[MIG_PARAM_MODE] == MIG_MODE_NORMAL &&
         !start_multifd(mig, errp)) {
         return false;
@@ -372,11 +408,12 @@ struct period {
     int strikes;          /* for auto-converge */
 };
 
-/* Bytes sent: the main stream plus the RAM sent on multifd channels
- * (RAM records on the main stream are in both). */
+/* Bytes sent: the main stream plus the RAM sent on multifd channels or
+ * written at file offsets by mapped-ram (RAM records on the main stream
+ * are in both). */
 static uint64_t bytes_sent(Channel *f, const struct ram_stats *st)
 {
-    return chan_tell(f) + st->multifd_transferred;
+    return chan_tell(f) + st->multifd_transferred + st->mapped_transferred;
 }
 
 /* End of a measurement period: publish the rates, throttle if asked,
@@ -829,11 +866,17 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
                    uri);
         return false;
     }
-    if (run.caps[MIG_CAP_MULTIFD] && !mig_uri_is_socket(&mig->uri)) {
-        error_setg(errp, "multifd needs a tcp: or unix: URI");
+    enum mig_mode mode = (enum mig_mode)run.params[MIG_PARAM_MODE];
+    if (!check_mapped_ram(&run, &mig->uri, uri, errp)) {
         return false;
     }
-    enum mig_mode mode = (enum mig_mode)run.params[MIG_PARAM_MODE];
+    if (run.caps[MIG_CAP_MULTIFD] && !run.caps[MIG_CAP_MAPPED_RAM] &&
+        !mig_uri_is_socket(&mig->uri)) {
+        error_setg(errp,
+                   "multifd needs a tcp: or unix: URI (or mapped-ram "
+                   "with a file: URI)");
+        return false;
+    }
     bool cpr = mode == MIG_MODE_CPR_TRANSFER;
     if (cpr && mig->uri.kind != MIG_URI_UNIX) {
         error_setg(errp,

@@ -48,6 +48,10 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
     [MIG_CAP_BLOCK] = { "block",
                         "copy every drive to the destination's own images "
                         "while the guest runs (migrate -b)" },
+    [MIG_CAP_MAPPED_RAM] = { "mapped-ram",
+                             "file: only: every page at a fixed offset of "
+                             "the file, zero pages unwritten (with multifd, "
+                             "written and read in parallel)" },
 };
 
 /* What QEMU refuses beside background-snapshot, of what hop has (the
@@ -62,6 +66,7 @@ static const int background_incompatible[] = {
     MIG_CAP_RELEASE_RAM,
     MIG_CAP_RETURN_PATH,
     MIG_CAP_BLOCK,
+    MIG_CAP_MAPPED_RAM,
 };
 
 static const char *const mig_bool_names[] = { "off", "on", NULL };
@@ -109,6 +114,10 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                                       "a backing file both ends share "
                                       "(migrate -i)",
                                       mig_bool_names, "bool" },
+    [MIG_PARAM_DIRECT_IO] = { "direct-io", MIG_KIND_BOOL, 0, 0, 1, "",
+                              "mapped-ram: write and read pages with "
+                              "O_DIRECT, past the page cache",
+                              mig_bool_names, "bool" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -252,6 +261,18 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
                    "cpr modes keep the drives on this host");
         return false;
     }
+    if (c->caps[MIG_CAP_MAPPED_RAM] && c->caps[MIG_CAP_XBZRLE]) {
+        error_setg(errp,
+                   "capabilities mapped-ram and xbzrle cannot be used "
+                   "together (pages have one place in the file)");
+        return false;
+    }
+    if (c->caps[MIG_CAP_MAPPED_RAM] && c->caps[MIG_CAP_RELEASE_RAM]) {
+        error_setg(errp,
+                   "capabilities mapped-ram and release-ram cannot be used "
+                   "together (a file keeps no copy the guest could lose)");
+        return false;
+    }
     if (c->caps[MIG_CAP_XBZRLE] && c->caps[MIG_CAP_MULTIFD]) {
         error_setg(errp,
                    "capabilities xbzrle and multifd cannot be used "
@@ -380,12 +401,15 @@ bool mig_set_parameter_str(struct mig_config *c, const char *name,
     }
     value = argv[0];
     if (mig_params[p].kind == MIG_KIND_BOOL) {
-        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+        if (strcmp(value, "on") == 0 || strcmp(value, "true") == 0) {
+            v = 1;
+        } else if (strcmp(value, "off") == 0 || strcmp(value, "false") == 0) {
+            v = 0;
+        } else {
             error_setg(errp, "parameter '%s': '%s' is not on or off", name,
                        value);
             return false;
         }
-        v = strcmp(value, "on") == 0;
     } else if (mig_params[p].kind == MIG_KIND_ENUM) {
         int e = mig_param_enum_find(p, value);
         if (e < 0) {

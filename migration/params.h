@@ -21,6 +21,7 @@ enum mig_cap {
     MIG_CAP_RETURN_PATH,
     MIG_CAP_BACKGROUND_SNAPSHOT,
     MIG_CAP_BLOCK,
+    MIG_CAP_MAPPED_RAM,
     MIG_CAP__MAX
 };
 
@@ -35,6 +36,7 @@ enum mig_param {
     MIG_PARAM_MODE,                       /* enum mig_mode */
     MIG_PARAM_CPR_EXEC_COMMAND,           /* words, in mig_config */
     MIG_PARAM_BLOCK_INCREMENTAL,          /* bool */
+    MIG_PARAM_DIRECT_IO,                  /* bool */
     MIG_PARAM__MAX
 };
 
@@ -58,7 +60,7 @@ enum mig_param_kind {
     MIG_KIND_INT,
     MIG_KIND_ENUM,  /* one of values[], stored as its index */
     MIG_KIND_WORDS, /* a command line (a QMP list of strings) */
-    MIG_KIND_BOOL,  /* on/off (a QMP boolean), stored as 0 or 1 */
+    MIG_KIND_BOOL,  /* on/off (QMP true/false), stored as 0/1 */
 };
 
 struct mig_cap_info {

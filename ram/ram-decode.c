@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/alloc.h"
 #include "util/be.h"
@@ -33,12 +34,37 @@ static uint64_t mem_tell(void *opaque)
     return s->base + s->pos;
 }
 
+static bool mem_where(void *opaque, uint64_t *offset, uint64_t *size,
+                      Error **errp)
+{
+    (void)errp;
+    struct ram_mem_source *s = opaque;
+    *offset = s->base + s->pos;
+    *size = s->base + s->len;
+    return true;
+}
+
+static bool mem_seek(void *opaque, uint64_t offset, Error **errp)
+{
+    struct ram_mem_source *s = opaque;
+    if (offset < s->base + s->pos || offset - s->base > s->len) {
+        error_setg(errp, "cannot move from offset %llu to %llu",
+                   (unsigned long long)(s->base + s->pos),
+                   (unsigned long long)offset);
+        return false;
+    }
+    s->pos = (size_t)(offset - s->base);
+    return true;
+}
+
 void ram_reader_init_mem(struct ram_reader *r, struct ram_mem_source *src,
                          const void *data, size_t len, uint64_t base)
 {
     *src = (struct ram_mem_source){ .data = data, .len = len, .base = base };
     *r = (struct ram_reader){ .take = mem_take,
                               .tell = mem_tell,
+                              .where = mem_where,
+                              .seek = mem_seek,
                               .opaque = src };
 }
 
@@ -66,12 +92,35 @@ static uint64_t chan_source_tell(void *opaque)
     return chan_tell(((struct ram_chan_source *)opaque)->f);
 }
 
+static bool chan_where(void *opaque, uint64_t *offset, uint64_t *size,
+                       Error **errp)
+{
+    struct ram_chan_source *s = opaque;
+    struct stat st;
+    if (!chan_file_offset(s->f, offset, errp)) {
+        return false;
+    }
+    if (fstat(chan_get_fd(s->f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        error_setg(errp, "%s: not a regular file", chan_name(s->f));
+        return false;
+    }
+    *size = (uint64_t)st.st_size;
+    return true;
+}
+
+static bool chan_source_seek(void *opaque, uint64_t offset, Error **errp)
+{
+    return chan_seek(((struct ram_chan_source *)opaque)->f, offset, errp);
+}
+
 void ram_reader_init_chan(struct ram_reader *r, struct ram_chan_source *src,
                           Channel *f)
 {
     src->f = f;
     *r = (struct ram_reader){ .take = chan_take,
                               .tell = chan_source_tell,
+                              .where = chan_where,
+                              .seek = chan_source_seek,
                               .opaque = src };
 }
 
@@ -138,6 +187,33 @@ static bool take_counted(struct ram_reader *r, char name[256], const char *what,
     return true;
 }
 
+/* A block entry's mapped-ram header, checked against the file; *end is
+ * where the stream goes on (after the block's pages). */
+static bool read_mapped_header(struct ram_reader *r, struct ram_block_info *b,
+                               uint64_t *end, Error **errp)
+{
+    uint64_t at, size;
+    if (!r->where || !r->seek) {
+        error_setg(errp,
+                   "RAM block '%s': a mapped-ram stream must be read from "
+                   "a file",
+                   PRINTABLE(b->name));
+        return false;
+    }
+    const uint8_t *p =
+        r->take(r->opaque, RAM_MAPPED_HDR_SIZE, "a mapped-ram header", errp);
+    if (!p) {
+        return false;
+    }
+    ram_mapped_hdr_get(p, &b->mapped);
+    if (!r->where(r->opaque, &at, &size, errp) ||
+        !ram_mapped_check(&b->mapped, b->name, b->length, at, size, errp)) {
+        return false;
+    }
+    *end = b->mapped.pages_offset + b->length;
+    return true;
+}
+
 /* The MEM_SIZE record's body: block entries until their lengths add up
  * to total. */
 static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
@@ -177,6 +253,10 @@ static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
                        (unsigned long long)b.length);
             return false;
         }
+        uint64_t mapped_end = 0;
+        if (d->mapped_ram && !read_mapped_header(r, &b, &mapped_end, errp)) {
+            return false;
+        }
         if (!lookup_add_str(&d->names, b.name, d->nblocks)) {
             error_setg(errp, "RAM block '%s' listed twice (offset %llu)",
                        PRINTABLE(b.name), (unsigned long long)bat);
@@ -193,6 +273,10 @@ static bool read_block_list(struct ram_decoder *d, struct ram_reader *r,
             return false;
         }
         d->nblocks++;
+        if (d->mapped_ram && !r->seek(r->opaque, mapped_end, errp)) {
+            error_prepend(errp, "RAM block '%s': ", PRINTABLE(b.name));
+            return false;
+        }
     }
     return true;
 }

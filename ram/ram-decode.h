@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ram/ram-format.h"
+#include "ram/ram-mapped.h"
 #include "util/error.h"
 #include "util/lookup.h"
 #include "vmstate/channel.h"
@@ -27,6 +28,11 @@ struct ram_reader {
                            Error **errp);
     /* Stream offset of the next byte. */
     uint64_t (*tell)(void *opaque);
+    /* mapped-ram only (NULL where the source cannot seek): the file
+     * offset of the next byte and the file's size; moving on to a file
+     * offset past the next byte. */
+    bool (*where)(void *opaque, uint64_t *offset, uint64_t *size, Error **errp);
+    bool (*seek)(void *opaque, uint64_t offset, Error **errp);
     void *opaque;
 };
 
@@ -53,6 +59,9 @@ struct ram_block_info {
     char name[256];
     uint64_t length;     /* used length in bytes */
     uint64_t guest_addr; /* only with x-ignore-shared */
+    /* only with mapped-ram: checked against the file before the block
+     * callback, which reads the block's pages from the file */
+    struct ram_mapped_hdr mapped;
 };
 
 enum ram_page_kind {
@@ -92,6 +101,9 @@ struct ram_decoder {
     /* Set when the configuration announced x-ignore-shared: each block
      * entry then carries a be64 guest address. */
     bool ignore_shared;
+    /* Set when it announced mapped-ram: each block entry then carries a
+     * mapped-ram header, and the stream goes on after its pages. */
+    bool mapped_ram;
     struct ram_block_info *blocks;
     size_t nblocks, cap;
     struct lookup names; /* block name -> index in blocks */

@@ -8,6 +8,7 @@
 
 #include "machine/memory.h"
 #include "ram/ram-decode.h"
+#include "ram/ram-mapped.h"
 #include "ram/ram-multifd.h"
 #include "ram/ram-prefault.h"
 #include "ram/ram.h"
@@ -49,6 +50,17 @@ struct ram_state {
     struct multifd_send *mfd;
     bool mfd_dirty; /* pages queued since the last sync */
 
+    /* mapped-ram, saving and loading */
+    struct section_registry *reg; /* says whether a stream is mapped-ram */
+    bool mapped_ram;
+    int mapped_threads;
+    bool direct_io;
+    struct mapped_io *mio;
+    uint64_t pages_off[RAM_MAX_BLOCKS], bitmap_off[RAM_MAX_BLOCKS];
+    unsigned long *file_bmap[RAM_MAX_BLOCKS]; /* pages in the file */
+    int run_block; /* pages not written yet: a run of one block, or -1 */
+    uint64_t run_start, run_len;
+
     /* loading */
     struct ram_decoder dec;
     struct ram_chan_source src;
@@ -66,5 +78,6 @@ bool ram_page_is_zero(const uint8_t *p);
 bool ram_load_setup(void *opaque, Error **errp);
 bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp);
 void ram_load_cleanup(void *opaque);
+void ram_mapped_reset(struct ram_state *rs);
 
 #endif

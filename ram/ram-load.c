@@ -2,16 +2,79 @@
  * written into the blocks. */
 #include "ram/ram-internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
 #include "util/alloc.h"
+#include "util/io.h"
 #include "util/printable.h"
 
 #define MAP_SIZE                                                               \
     ((int)(sizeof(((struct ram_state *)0)->block_map) / sizeof(int)))
+
+static void mark_received(struct ram_state *rs, int block, uint64_t page);
+static bool was_received(struct ram_state *rs, int block, uint64_t page);
+
+/* A mapped-ram block: its bitmap, then each run of written pages read
+ * straight into guest memory (by threads with multifd).  Pages left out
+ * are zero: only memory that may hold data is cleared. */
+static bool load_mapped_block(struct ram_state *rs, int block,
+                              const struct ram_block_info *bi, Error **errp)
+{
+    struct ram_block *b = rs->mem->blocks[block];
+    int fd = chan_get_fd(rs->src.f);
+    if (!rs->mio) {
+        rs->mio = mapped_io_new(fd, chan_name(rs->src.f), false,
+                                rs->mapped_threads, rs->direct_io, errp);
+        if (!rs->mio) {
+            return false;
+        }
+    }
+    uint64_t bytes = ram_mapped_bitmap_bytes(b->npages);
+    uint8_t *bits = xmalloc(bytes);
+    ssize_t n = io_pread_full(fd, bits, bytes, bi->mapped.bitmap_offset);
+    if (n != (ssize_t)bytes) {
+        error_setg_errno(errp, n < 0 ? errno : EIO,
+                         "RAM block '%s': reading the mapped-ram bitmap at "
+                         "offset %llu",
+                         b->name, (unsigned long long)bi->mapped.bitmap_offset);
+        free(bits);
+        return false;
+    }
+    uint64_t run = 0, run_len = 0;
+    bool ok = true;
+    for (uint64_t page = 0; page <= b->npages && ok; page++) {
+        bool set = page < b->npages && (bits[page / 8] >> (page % 8)) & 1;
+        uint64_t off = page * RAM_PAGE_SIZE;
+        if (run_len && (!set || off % RAM_MAPPED_ALIGN == 0)) {
+            ok = mapped_io_run(rs->mio, b->host + run, run_len,
+                               bi->mapped.pages_offset + run, errp);
+            run_len = 0;
+        }
+        if (page == b->npages) {
+            break;
+        }
+        if (set) {
+            if (!run_len) {
+                run = off;
+            }
+            run_len += RAM_PAGE_SIZE;
+            mark_received(rs, block, page);
+        } else if (was_received(rs, block, page) &&
+                   !ram_page_is_zero(b->host + off)) {
+            memset(b->host + off, 0, RAM_PAGE_SIZE);
+        }
+    }
+    free(bits);
+    if (!mapped_io_wait(rs->mio, ok ? errp : NULL) || !ok) {
+        error_prepend(errp, "RAM block '%s': ", b->name);
+        return false;
+    }
+    return true;
+}
 
 static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
                      Error **errp)
@@ -45,7 +108,7 @@ static bool on_block(void *ctx, size_t index, const struct ram_block_info *bi,
             return false;
         }
         rs->block_map[index] = i;
-        return true;
+        return !rs->dec.mapped_ram || load_mapped_block(rs, i, bi, errp);
     }
     error_setg(errp, "unknown RAM block '%s' in the stream",
                PRINTABLE(bi->name));
@@ -119,6 +182,9 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
 static bool on_flush(void *ctx, Error **errp)
 {
     struct ram_state *rs = ctx;
+    if (rs->dec.mapped_ram) {
+        return true; /* QEMU may send one; the pages are in place already */
+    }
     if (!rs->mfd_recv) {
         error_setg(errp,
                    "MULTIFD_FLUSH record, but this destination takes "
@@ -240,6 +306,7 @@ bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp)
         return false;
     }
     ram_reader_init_chan(&rs->reader, &rs->src, f);
+    rs->dec.mapped_ram = rs->reg && section_registry_get_mapped_ram(rs->reg);
     return ram_decode_section(&rs->dec, &rs->reader, errp);
 }
 
@@ -249,6 +316,8 @@ void ram_load_cleanup(void *opaque)
     ram_prefault_free(rs->prefault);
     rs->prefault = NULL;
     ram_decoder_cleanup(&rs->dec);
+    mapped_io_free(rs->mio);
+    rs->mio = NULL;
     /* Decoded guest code is stale now, unless no RAM was in the stream
      * (a walk over the code map costs ~10 ms per GiB under emu, all of it
      * in the downtime). */

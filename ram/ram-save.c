@@ -16,6 +16,7 @@
 #include "util/clock.h"
 #include "util/fault.h"
 #include "util/guest-reads.h"
+#include "util/io.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
 #define BATCH_WORDS 16
@@ -93,6 +94,129 @@ static bool page_in_hole(struct ram_state *rs, uint64_t offset)
         !rs->resident[page - rs->resident_from];
 }
 
+/* ---- mapped-ram ---- */
+
+static void bmap_set(unsigned long *bits, uint64_t page, bool on)
+{
+    unsigned long m = 1ul << (page % RAM_BITS_PER_WORD);
+    if (on) {
+        bits[page / RAM_BITS_PER_WORD] |= m;
+    } else {
+        bits[page / RAM_BITS_PER_WORD] &= ~m;
+    }
+}
+
+/* Writes the pending run of pages (or queues it for a thread). */
+static bool mapped_flush_run(struct ram_state *rs, Error **errp)
+{
+    if (rs->run_block < 0) {
+        return true;
+    }
+    struct ram_block *b = rs->mem->blocks[rs->run_block];
+    uint64_t off = rs->pages_off[rs->run_block] + rs->run_start;
+    rs->run_block = -1;
+    return mapped_io_run(rs->mio, b->host + rs->run_start, rs->run_len, off,
+                         errp);
+}
+
+/* A page at its place in the file: runs of neighbours go in one write,
+ * up to an aligned chunk of the file; a zero page is only a clear bit. */
+static uint64_t mapped_send_page(struct ram_state *rs, Channel *f, int block,
+                                 uint64_t page, bool zero)
+{
+    uint64_t offset = page * RAM_PAGE_SIZE;
+    Error *err = NULL;
+    bool joins = rs->run_block == block &&
+        rs->run_start + rs->run_len == offset && offset % RAM_MAPPED_ALIGN;
+    if ((zero || !joins) && !mapped_flush_run(rs, &err)) {
+        chan_set_error_obj(f, err);
+        return 0;
+    }
+    bmap_set(rs->file_bmap[block], page, !zero);
+    if (zero) {
+        rs->stats.zero_pages++;
+        return 0;
+    }
+    if (rs->run_block == block) {
+        rs->run_len += RAM_PAGE_SIZE;
+    } else {
+        rs->run_block = block;
+        rs->run_start = offset;
+        rs->run_len = RAM_PAGE_SIZE;
+    }
+    rs->stats.normal_pages++;
+    rs->stats.mapped_transferred += RAM_PAGE_SIZE;
+    chan_rate_charge(f, RAM_PAGE_SIZE); /* max-bandwidth covers the file */
+    return RAM_PAGE_SIZE;
+}
+
+/* After the setup entry of block i: its header, and the stream goes on
+ * past its pages region. */
+static bool mapped_setup_block(struct ram_state *rs, Channel *f, int i,
+                               Error **errp)
+{
+    struct ram_block *b = rs->mem->blocks[i];
+    uint64_t at;
+    if (!chan_file_offset(f, &at, errp)) {
+        error_prepend(errp, "mapped-ram: ");
+        return false;
+    }
+    struct ram_mapped_hdr h;
+    uint8_t raw[RAM_MAPPED_HDR_SIZE];
+    ram_mapped_layout(&h, at + RAM_MAPPED_HDR_SIZE, b->size);
+    ram_mapped_hdr_put(raw, &h);
+    chan_put_buffer(f, raw, sizeof(raw));
+    rs->pages_off[i] = h.pages_offset;
+    rs->bitmap_off[i] = h.bitmap_offset;
+    free(rs->file_bmap[i]);
+    rs->file_bmap[i] = xcalloc(ram_mapped_bitmap_bytes(b->npages), 1);
+    return chan_seek(f, h.pages_offset + b->size, errp);
+}
+
+/* At the end: every page is in the file; then the bitmaps, as
+ * little-endian 64-bit words. */
+static bool mapped_finish(struct ram_state *rs, Channel *f, Error **errp)
+{
+    if (!mapped_flush_run(rs, errp) || !mapped_io_wait(rs->mio, errp)) {
+        return false;
+    }
+    int fd = chan_get_fd(f);
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        uint64_t bytes = ram_mapped_bitmap_bytes(b->npages);
+        uint8_t *buf = xmalloc(bytes);
+        for (uint64_t w = 0; w < bytes / 8; w++) {
+            uint64_t v = rs->file_bmap[i][w]; /* unsigned long is 64 bits */
+            for (int k = 0; k < 8; k++) {
+                buf[w * 8 + k] = (uint8_t)(v >> (8 * k));
+            }
+        }
+        bool ok = io_pwrite_full(fd, buf, bytes, rs->bitmap_off[i]);
+        free(buf);
+        if (!ok) {
+            error_setg_errno(errp, errno,
+                             "%s: writing the mapped-ram bitmap of RAM block "
+                             "'%s' at offset %llu",
+                             chan_name(f), b->name,
+                             (unsigned long long)rs->bitmap_off[i]);
+            return false;
+        }
+        rs->stats.transferred += bytes;
+    }
+    return true;
+}
+
+void ram_mapped_reset(struct ram_state *rs)
+{
+    mapped_io_free(rs->mio);
+    rs->mio = NULL;
+    rs->run_block = -1;
+    for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
+        free(rs->file_bmap[i]);
+        rs->file_bmap[i] = NULL;
+    }
+}
+
 /* Sends one page; returns the bytes it took on the wire. */
 static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
                           uint64_t page)
@@ -104,6 +228,9 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     uint64_t key = rs->block_base[block] + page;
     bool zero = page_in_hole(rs, offset) || ram_page_is_zero(host);
 
+    if (rs->mapped_ram) {
+        return mapped_send_page(rs, f, block, page, zero);
+    }
     if (rs->mfd) {
         /* The channel threads read the page when they send it. */
         Error *err = NULL;
@@ -550,12 +677,23 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
     }
     chan_put_be64(f, total | RAM_FLAG_MEM_SIZE);
     uint64_t base = 0, pages = 0;
+    if (rs->mapped_ram) {
+        ram_mapped_reset(rs);
+        rs->mio = mapped_io_new(chan_get_fd(f), chan_name(f), true,
+                                rs->mapped_threads, rs->direct_io, errp);
+        if (!rs->mio) {
+            return false;
+        }
+    }
     for (int i = 0; i < rs->mem->nblocks; i++) {
         struct ram_block *b = rs->mem->blocks[i];
         chan_put_counted_string(f, b->name);
         chan_put_be64(f, b->size);
         if (rs->ignore_shared) {
             chan_put_be64(f, ram_block_guest_addr(rs->mem, b));
+        }
+        if (rs->mapped_ram && !mapped_setup_block(rs, f, i, errp)) {
+            return false;
         }
         /* The first pass sends every page: all of them start dirty. */
         if (!block_ignored(rs, b)) {
@@ -587,6 +725,9 @@ static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
         r = -1;
     }
+    if (r >= 0 && rs->mapped_ram && !mapped_flush_run(rs, errp)) {
+        r = -1;
+    }
     chan_put_be64(f, RAM_FLAG_EOS);
     return r;
 }
@@ -600,6 +741,9 @@ static bool ram_save_complete(Channel *f, void *opaque, Error **errp)
      * iterations, and the guest runs on.) */
     int r = rs->background ? 0 : send_dirty(rs, f, false, errp);
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
+        r = -1;
+    }
+    if (r >= 0 && rs->mapped_ram && !mapped_finish(rs, f, errp)) {
         r = -1;
     }
     chan_put_be64(f, RAM_FLAG_EOS);
@@ -639,6 +783,10 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
     rs->ignore_shared = p && p->ignore_shared;
     rs->release_ram = p && p->release_ram;
     rs->background = p && p->background;
+    rs->mapped_ram = p && p->mapped_ram;
+    rs->mapped_threads = p ? p->mapped_threads : 0;
+    rs->direct_io = p && p->direct_io;
+    ram_mapped_reset(rs);
     if (p && p->xbzrle) {
         rs->xbzrle_cache =
             xbzrle_cache_new(p->xbzrle_cache_size, RAM_PAGE_SIZE);
@@ -663,6 +811,7 @@ struct ram_state *ram_state_new(struct machine *m)
     rs->scratch = xmalloc(RAM_PAGE_SIZE);
     rs->delta = xmalloc(RAM_PAGE_SIZE);
     pthread_mutex_init(&rs->mfd_lock, NULL);
+    rs->run_block = -1;
     return rs;
 }
 
@@ -677,6 +826,7 @@ void ram_state_free(struct ram_state *rs)
     xbzrle_cache_free(rs->xbzrle_cache);
     multifd_send_free(rs->mfd);
     multifd_recv_free(rs->mfd_recv);
+    ram_mapped_reset(rs);
     pthread_mutex_destroy(&rs->mfd_lock);
     free(rs->zero_page);
     free(rs->scratch);
@@ -727,6 +877,7 @@ void ram_state_cancel_multifd(struct ram_state *rs)
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp)
 {
+    rs->reg = reg;
     return section_register_live(reg, RAM_SECTION_IDSTR, 0, RAM_SECTION_VERSION,
                                  &ram_live_ops, rs, errp) >= 0;
 }

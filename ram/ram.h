@@ -29,12 +29,20 @@ struct ram_params {
     /* background-snapshot: after ram_state_start_tracking, pages go in
      * the state they had then (ram/ram-wp.h), each once. */
     bool background;
+    /* mapped-ram (file: only): pages at fixed offsets of the file, zero
+     * pages unwritten; with mapped_threads > 0 written and read by that
+     * many threads; direct_io through an O_DIRECT descriptor.  Loading
+     * takes mapped-ram from the stream, threads and direct_io from here. */
+    bool mapped_ram;
+    int mapped_threads;
+    bool direct_io;
 };
 
 /* Counters, as `info migrate` shows them. */
 struct ram_stats {
     uint64_t transferred;         /* bytes of RAM records sent */
     uint64_t multifd_transferred; /* of which over multifd channels */
+    uint64_t mapped_transferred;  /* of which written at file offsets */
     uint64_t normal_pages;        /* sent whole */
     uint64_t zero_pages;          /* sent as ZERO ("duplicate") */
     uint64_t xbzrle_pages;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/be.h"
@@ -114,6 +115,38 @@ const char *chan_name(const Channel *f)
 int chan_get_fd(Channel *f)
 {
     return f->ops->get_fd ? f->ops->get_fd(f->opaque) : -1;
+}
+
+bool chan_file_offset(Channel *f, uint64_t *offset, Error **errp)
+{
+    int fd = chan_get_fd(f);
+    off_t at = fd >= 0 ? lseek(fd, 0, SEEK_CUR) : -1;
+    if (at < 0) {
+        error_setg(errp, "%s: not a seekable file", f->name);
+        return false;
+    }
+    *offset = f->writable ? (uint64_t)at + f->iov_bytes
+                          : (uint64_t)at - (f->buf_used - f->buf_pos);
+    return true;
+}
+
+bool chan_seek(Channel *f, uint64_t offset, Error **errp)
+{
+    int fd = chan_get_fd(f);
+    if (f->writable && !chan_flush(f)) {
+        return chan_check(f, errp);
+    }
+    if (fd < 0 || offset > INT64_MAX ||
+        lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        error_setg(errp, "%s: cannot seek to offset %llu", f->name,
+                   (unsigned long long)offset);
+        return false;
+    }
+    if (!f->writable) {
+        f->buf_used = f->buf_pos = 0;
+        f->backend_eof = false;
+    }
+    return true;
 }
 
 void chan_shutdown(Channel *f)

@@ -102,6 +102,12 @@ const char *chan_name(const Channel *f);
 /* The backend's opaque pointer (for backend-specific helpers). */
 void *chan_get_opaque(const Channel *f);
 int chan_get_fd(Channel *f);
+/* A file backend's position (a seekable descriptor), counting what is
+ * buffered; false with errp set where the backend cannot seek. */
+bool chan_file_offset(Channel *f, uint64_t *offset, Error **errp);
+/* Moves a file backend to offset (a writer flushes first, a reader drops
+ * what it buffered); chan_tell keeps counting bytes put or taken. */
+bool chan_seek(Channel *f, uint64_t offset, Error **errp);
 /* Cancel: unblock a reader/writer in another thread, latch an error. */
 void chan_shutdown(Channel *f);
 

@@ -58,6 +58,7 @@ struct section_registry {
     bool validate_uuid;
     bool ignore_shared; /* x-ignore-shared on at this end */
     bool return_path;   /* a save asks for the return path */
+    bool mapped_ram;    /* saving: announce it; loading: the stream's */
 };
 
 /* A capability name: u8 length, then the bytes. */
@@ -228,6 +229,16 @@ static void put_command(Channel *f, uint16_t cmd, const uint8_t *data,
     chan_put_buffer(f, data, len);
 }
 
+void section_registry_mapped_ram(struct section_registry *reg, bool on)
+{
+    reg->mapped_ram = on;
+}
+
+bool section_registry_get_mapped_ram(const struct section_registry *reg)
+{
+    return reg->mapped_ram;
+}
+
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16])
 {
     if (reg->have_uuid) {
@@ -378,6 +389,10 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     if (reg->ignore_shared) {
         snprintf(reg->config.caps[reg->config.caps_count++],
                  sizeof(reg->config.caps[0]), "x-ignore-shared");
+    }
+    if (reg->mapped_ram) {
+        snprintf(reg->config.caps[reg->config.caps_count++],
+                 sizeof(reg->config.caps[0]), "mapped-ram");
     }
     reg->config.send_uuid = reg->validate_uuid && reg->have_uuid;
     memcpy(reg->config.uuid, reg->uuid, 16);
@@ -619,7 +634,12 @@ bool stream_load_header(Channel *f, struct stream_header *h, Error **errp)
     h->has_uuid = cfg.got_uuid;
     memcpy(h->uuid, cfg.uuid, sizeof(h->uuid));
     h->ignore_shared = false;
+    h->mapped_ram = false;
     for (uint32_t i = 0; i < cfg.caps_count; i++) {
+        if (strcmp(cfg.caps[i], "mapped-ram") == 0) {
+            h->mapped_ram = true;
+            continue;
+        }
         if (strcmp(cfg.caps[i], "x-ignore-shared") != 0) {
             error_setg(errp,
                        "configuration section at offset %llu: unknown "
@@ -653,6 +673,7 @@ static bool load_header(struct loader *ld, Error **errp)
                    ld->reg->ignore_shared ? "on" : "off");
         return false;
     }
+    ld->reg->mapped_ram = h.mapped_ram;
     if (h.has_uuid && ld->reg->have_uuid &&
         memcmp(h.uuid, ld->reg->uuid, 16) != 0) {
         char a[37], b[37];

@@ -80,6 +80,11 @@ void section_registry_ignore_shared(struct section_registry *reg, bool on);
  * OPEN_RETURN_PATH and PING 1 after the configuration; off unless set
  * before each save. */
 void section_registry_return_path(struct section_registry *reg, bool on);
+/* mapped-ram: a save announces it in the configuration; a load takes it
+ * from the stream (the file's layout says what it is), and the RAM
+ * section asks with section_registry_get_mapped_ram. */
+void section_registry_mapped_ram(struct section_registry *reg, bool on);
+bool section_registry_get_mapped_ram(const struct section_registry *reg);
 /* Copies the machine's UUID to out; false if it has none. */
 bool section_registry_uuid(const struct section_registry *reg, uint8_t out[16]);
 
@@ -133,6 +138,7 @@ struct stream_header {
     bool has_uuid;     /* the configuration carried a UUID */
     uint8_t uuid[16];
     bool ignore_shared; /* it asked for x-ignore-shared */
+    bool mapped_ram;    /* RAM at fixed file offsets (mapped-ram) */
 };
 /* Reads and checks the header alone, for a caller that must refuse
  * another machine's state before it changes anything (loadvm reverts

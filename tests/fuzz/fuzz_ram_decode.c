@@ -1,6 +1,7 @@
 /* The RAM section decoder: a sequence of section bodies (block list,
  * then page records up to EOS), and each XBZRLE delta applied to a page,
- * as inspect and the incoming side read them. */
+ * as inspect and the incoming side read them; with mapped-ram, each block
+ * entry's header and the seek past its pages. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ram_decoder_init(&d, &ops, r);
     if (size > 0) {
         d.ignore_shared = data[0] & 1;
+        d.mapped_ram = data[0] & 2; /* headers checked against the input */
         data++;
         size--;
     }
