@@ -93,6 +93,17 @@ if [ "$skipped" -ne 0 ]; then
         /^(not )?ok / { reason = "" }
     ' "$log"
 fi
+# Failures last, with their diagnostics, so that the tail of a long log
+# (all a CI page may show) names what failed and why.
+if [ "$failed" -ne 0 ]; then
+    echo
+    echo "failed:"
+    awk -v re="$skip_re" '
+        /^(not )?ok / { show = 0 }
+        /^not ok / && $0 !~ re { show = 1; n = 0; print "  " $0; next }
+        show && /^#/ && n < 30 { print "    " $0; n++ }
+    ' "$log"
+fi
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -ne 0 ] || [ "$status" -ne 0 ]; then
