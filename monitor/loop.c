@@ -68,12 +68,25 @@ bool mon_loop_take_interrupt(void)
     return seen;
 }
 
+/* Requests to quit received; Ctrl-C on an interactive terminal clears
+ * the line instead and is not one. */
+static volatile sig_atomic_t quit_signals;
+static volatile sig_atomic_t ctrl_c_is_interrupt;
+
 static void on_signal(int sig)
 {
     unsigned char b = (unsigned char)sig;
     int saved = errno;
     if (sig == SIGINT) {
         sigint_seen = 1;
+    }
+    if ((sig != SIGINT || !ctrl_c_is_interrupt) && ++quit_signals >= 2) {
+        /* The first request is still waiting for the loop, which may be
+         * stuck (an output nobody reads): a second one does not wait. */
+        static const char msg[] =
+            "hop: a second signal to quit: exiting without cleaning up\n";
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        _exit(128 + sig);
     }
     (void)!write(sig_pipe[1], &b, 1);
     errno = saved;
@@ -285,6 +298,7 @@ struct mon_loop *mon_loop_new(struct vm_session *s, const struct endpoint *hmp,
     signal(SIGPIPE, SIG_IGN);
     if (hmp->kind == ENDPOINT_STDIO) {
         l->term = term_new(s);
+        ctrl_c_is_interrupt = term_interactive(l->term);
     }
     session_add_exec_hook(s, keep_across_exec, l);
     return l;

@@ -16,6 +16,8 @@ teardown() {
     local p
     for p in $EXTRA_PIDS; do
         kill "$p" 2>/dev/null || true
+        timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null ||
+            kill -9 "$p" 2>/dev/null || true
     done
     hop_stop_all
 }
@@ -160,4 +162,32 @@ print(json.loads(lines[3])["id"])' "$D/qmp.out"
     assert_line --index 6 '{"error": {"class": "GenericError", "desc": "JSON parse error, expected a JSON object"}}'
     assert_line --index 7 '{"return": {"running": true, "singlestep": false, "status": "running"}, "id": 7}'
     assert_equal "${#lines[@]}" 8
+}
+
+@test "with its output stuck, a first SIGTERM is held and a second ends hop at once" {
+    # stdout is a pipe that is never read: the monitor's answers fill it
+    # and its next write blocks, as on a terminal stopped with Ctrl-S or
+    # a pager that went away.  `kill` twice must still end the process.
+    mkfifo "$D/in" "$D/out"
+    exec 5<>"$D/in" 6<>"$D/out"
+    "$HOP" run -m 32M -guest echo -serial none -monitor stdio \
+        <"$D/in" >"$D/out" 2>"$D/err" &
+    local pid=$!
+    EXTRA_PIDS=$pid
+    local i
+    for i in $(seq 400); do
+        echo help >&5
+    done
+    sleep 1
+    kill -TERM "$pid"
+    sleep 0.5
+    kill -TERM "$pid"
+    local st=0
+    timeout 10 tail --pid="$pid" -f /dev/null || st=$?
+    exec 5>&- 6<&-
+    assert_equal "$st" 0
+    wait "$pid" || st=$?
+    assert_equal "$st" 143
+    run cat "$D/err"
+    assert_output --partial "second signal"
 }
