@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -58,7 +59,13 @@ static bool write_loop(int fd, struct iovec *iov, int cnt, enum write_dest dest,
         } else {
             n = writev(fd, iov, batch);
         }
-        if (n < 0 && (errno == EINTR || (errno == EAGAIN && dest >= STREAM))) {
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN && dest >= STREAM) {
+            /* Sleep until there is room rather than spin. */
+            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            (void)poll(&pfd, 1, -1);
             continue;
         }
         if (n <= 0) {
