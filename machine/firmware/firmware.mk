@@ -7,7 +7,7 @@ FW_NAMES   := memtest counter disk echo
 FW_DIR     := $(BUILD)/machine/firmware
 FW_BINS    := $(FW_NAMES:%=$(FW_DIR)/%.bin)
 FW_LDS     := machine/firmware/firmware.ld
-FW_INC     := machine/firmware/common.inc
+FW_INC     := machine/firmware/common.inc machine/firmware/ata.inc
 TESTFW_SRCS := $(wildcard tests/firmware/*.s)
 TESTFW_BINS := $(TESTFW_SRCS:tests/firmware/%.s=$(BUILD)/tests/firmware/%.bin)
 
