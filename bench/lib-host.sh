@@ -73,3 +73,16 @@ bench_host_facts() {
     echo "        accelerators: hop $HOP_ACCEL, QEMU $QEMU_ACCEL ($BENCH_ACCEL_WHY)"
     echo "        $(qemu-system-x86_64 --version | head -1)"
 }
+
+# bench_stop PID...: asks each process to quit, waits up to 20 s for it,
+# then kills it; for the benchmarks' exit traps.
+bench_stop() {
+    local p
+    for p in "$@"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "$@"; do
+        timeout 20 tail --pid="$p" -f /dev/null 2>/dev/null ||
+            kill -9 "$p" 2>/dev/null || true
+    done
+}

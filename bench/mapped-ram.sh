@@ -47,13 +47,7 @@ W=$(mktemp -d "${BENCH_DIR:-$PWD}/hop-bench-mapped.XXXXXX")
 PIDS=()
 
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
+    bench_stop "${PIDS[@]}"
     PIDS=()
 }
 trap 'cleanup; rm -rf "$W"' EXIT

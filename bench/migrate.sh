@@ -76,13 +76,7 @@ W=$(mktemp -d /tmp/hop-bench-migrate.XXXXXX)
 PIDS=()
 
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    for p in "${PIDS[@]}"; do
-        wait "$p" 2>/dev/null
-    done
+    bench_stop "${PIDS[@]}"
     PIDS=()
 }
 trap 'cleanup; rm -rf "$W"' EXIT

@@ -22,12 +22,7 @@ fw=build/machine/firmware/memtest.bin
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hop-snapshot-bench.XXXXXX")
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        timeout 20 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
-    done
+    bench_stop "${pids[@]}"
     [ -n "${KEEP:-}" ] || rm -rf "$dir"
 }
 trap cleanup EXIT

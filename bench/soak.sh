@@ -30,6 +30,7 @@ while getopts "m:s:g:" o; do
     esac
 done
 
+. bench/lib-host.sh
 HOP=${HOP:-$PWD/build/hop}
 CHECK=$PWD/build/tests/tools/memtest-check
 for f in "$HOP" "$CHECK"; do
@@ -40,9 +41,7 @@ export HOP_CATALOG=$W/catalog.db
 BYTES=$(numfmt --from=iec "$MEM")
 PIDS=()
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    bench_stop "${PIDS[@]}"
     [ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
