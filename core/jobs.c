@@ -188,6 +188,14 @@ bool session_job_start(struct vm_session *s, enum session_job_type type,
         error_setg(errp, "%s: there is no machine", what);
         return false;
     }
+    /* The id first, as QEMU's job creation checks it before the work. */
+    pthread_mutex_lock(&s->jobs_lock);
+    bool taken = find(s, id) != NULL;
+    pthread_mutex_unlock(&s->jobs_lock);
+    if (taken) {
+        error_setg(errp, "Job ID '%s' already in use", id);
+        return false;
+    }
     if (session_job_conflict(s, what, false, errp)) {
         return false;
     }

@@ -240,6 +240,31 @@ static void test_undismissed_jobs_keep_no_thread(void **state)
     session_free(s);
 }
 
+/* An id in use is refused by its name whether its job still runs or has
+ * concluded, as QEMU checks the id before anything else (the job that
+ * holds it is often still running when the second request comes). */
+static void test_id_in_use_is_named_first(void **state)
+{
+    (void)state;
+    struct vm_session *s = new_session();
+    for (int i = 0; i < 20; i++) {
+        char id[16], want[64];
+        snprintf(id, sizeof(id), "d%d", i);
+        snprintf(want, sizeof(want), "Job ID '%s' already in use", id);
+        Error *err = NULL;
+        assert_true(session_job_start(s, SESSION_JOB_SNAPSHOT_DELETE, id, "t",
+                                      NULL, &err));
+        assert_false(session_job_start(s, SESSION_JOB_SNAPSHOT_SAVE, id, "t",
+                                       NULL, &err));
+        assert_string_equal(error_get_pretty(err), want);
+        error_free(err);
+        err = NULL;
+        json_decref(wait_concluded(s, id));
+        assert_true(session_job_dismiss(s, id, &err));
+    }
+    session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_failed_job_reports_and_concludes),
         cmocka_unit_test(test_concluded_jobs_hold_nothing),
         cmocka_unit_test(test_undismissed_jobs_keep_no_thread),
+        cmocka_unit_test(test_id_in_use_is_named_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
