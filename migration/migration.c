@@ -745,6 +745,18 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
     /* Everything went: the destination's word decides (see roll_back). */
     if (ok && mig->rp.started) {
         ok = rp_reader_finish(&mig->rp, RP_SHUT_TIMEOUT_MS, errp);
+    } else if (mig->rp.started && !atomic_load(&mig->cancel)) {
+        /* A destination that failed says so before it hangs up: a
+         * moment for that word, to say what went wrong first. */
+        uint32_t said;
+        rp_reader_finish(&mig->rp, 1000, NULL);
+        if (rp_reader_said_failed(&mig->rp, &said) && errp && *errp) {
+            error_prepend(errp,
+                          "the destination failed to load the stream (it "
+                          "said SHUT %u on the return path; its log says "
+                          "why): ",
+                          said);
+        }
     }
     rp_reader_stop(&mig->rp);
     /* Whatever is left is flushed here; a cancel can still cut that short

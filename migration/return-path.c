@@ -335,3 +335,15 @@ void rp_reader_stop(struct rp_reader *r)
         r->wake[i] = -1;
     }
 }
+
+bool rp_reader_said_failed(struct rp_reader *r, uint32_t *status)
+{
+    if (!r->started) {
+        return false;
+    }
+    pthread_mutex_lock(&r->lock);
+    bool failed = r->shut && r->shut_status != 0;
+    *status = r->shut_status;
+    pthread_mutex_unlock(&r->lock);
+    return failed;
+}

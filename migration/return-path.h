@@ -88,6 +88,8 @@ bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
 /* Whether the reader ended (the destination closed the return path, or
  * it broke); *why gets the reason. */
 bool rp_reader_broken(struct rp_reader *r, char *why, size_t len);
+/* Whether the destination said SHUT with a failure (*status: its value). */
+bool rp_reader_said_failed(struct rp_reader *r, uint32_t *status);
 /* Waits up to timeout_ms for the destination's word: true when it said
  * it loaded the machine; false with why (it failed, it closed the return
  * path without a word, a bad message, no answer in time). */

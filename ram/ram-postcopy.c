@@ -249,8 +249,8 @@ struct postcopy_in {
     struct machine_memory *mem;
     int uffd;
     int stop_fd;
-    bool zeropage[RAM_MAX_BLOCKS]; /* UFFDIO_ZEROPAGE works there */
-    int registered;                /* blocks registered so far */
+    bool zeropage[RAM_MAX_BLOCKS];            /* UFFDIO_ZEROPAGE works there */
+    int registered;                           /* blocks registered so far */
     unsigned long *requested[RAM_MAX_BLOCKS]; /* fault thread only */
     int last_block;                           /* of the last request */
     postcopy_request_fn fn;
@@ -496,14 +496,14 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
         error_setg(errp, "REQ_PAGES before any request named its RAM block");
         ok = false;
     } else {
-        ok = postcopy_range_check(rs->mem,
-                                  name ? name : rs->mem->blocks[block]->name,
-                                  start, len, name ? "REQ_PAGES_ID" : "REQ_PAGES",
-                                  &block, errp);
+        ok = postcopy_range_check(
+            rs->mem, name ? name : rs->mem->blocks[block]->name, start, len,
+            name ? "REQ_PAGES_ID" : "REQ_PAGES", &block, errp);
     }
     if (ok && !rs->postcopy) {
-        error_setg(errp, "the destination asked for pages before the "
-                         "postcopy switch");
+        error_setg(errp,
+                   "the destination asked for pages before the "
+                   "postcopy switch");
         ok = false;
     }
     if (ok) {

@@ -71,8 +71,7 @@ struct postcopy_in;
 /* Asks the source for len bytes at start of block name; name is NULL when
  * it is the block of the previous request.  Runs on the fault thread. */
 typedef bool (*postcopy_request_fn)(void *opaque, const char *name,
-                                    uint64_t start, uint32_t len,
-                                    Error **errp);
+                                    uint64_t start, uint32_t len, Error **errp);
 
 /* Registers every block of mem in missing mode and starts the fault
  * thread. */
