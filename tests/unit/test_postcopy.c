@@ -89,14 +89,19 @@ static void test_discard_hostile(void **state)
                         "POSTCOPY_RAM_DISCARD: block name of 200 bytes in a "
                         "command of 20");
     b[1] = 0;
-    assert_string_not_equal(ERR_OF(postcopy_discard_parse(b, 20, &d, &e_)),
-                            "");
-    memcpy(b + 1, "\x02" "a\0", 3); /* NUL inside the name */
+    assert_string_not_equal(ERR_OF(postcopy_discard_parse(b, 20, &d, &e_)), "");
+    memcpy(b + 1,
+           "\x02"
+           "a\0",
+           3); /* NUL inside the name */
     b[4] = 0;
     assert_string_equal(ERR_OF(postcopy_discard_parse(b, 5, &d, &e_)),
                         "POSTCOPY_RAM_DISCARD: the block name holds a NUL or "
                         "is not followed by one");
-    memcpy(b + 1, "\x01" "a\0", 3);
+    memcpy(b + 1,
+           "\x01"
+           "a\0",
+           3);
     /* Ranges that are not whole pairs, and too many of them. */
     assert_string_equal(ERR_OF(postcopy_discard_parse(b, 4 + 15, &d, &e_)),
                         "POSTCOPY_RAM_DISCARD for RAM block 'a': 15 bytes of "
@@ -124,21 +129,20 @@ static void test_range_check(void **state)
     assert_true(postcopy_range_check(mem, "pc.bios", 0xf000, 0x1000, "X",
                                      &block, NULL));
     assert_int_equal(block, 1);
-    assert_string_equal(
-        ERR_OF(postcopy_range_check(mem, "nope", 0, 4096, "REQ_PAGES_ID",
-                                    &block, &e_)),
-        "REQ_PAGES_ID: unknown RAM block 'nope'");
+    assert_string_equal(ERR_OF(postcopy_range_check(
+                            mem, "nope", 0, 4096, "REQ_PAGES_ID", &block, &e_)),
+                        "REQ_PAGES_ID: unknown RAM block 'nope'");
     assert_string_equal(
         ERR_OF(postcopy_range_check(mem, "pc.ram", 0x800, 4096, "REQ_PAGES",
                                     &block, &e_)),
         "REQ_PAGES: RAM block 'pc.ram': range of 0x1000 bytes at 0x800 is not "
         "whole pages");
-    assert_string_not_equal(ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 0,
-                                                        "X", &block, &e_)),
-                            "");
-    assert_string_not_equal(ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 100,
-                                                        "X", &block, &e_)),
-                            "");
+    assert_string_not_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 0, "X", &block, &e_)),
+        "");
+    assert_string_not_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 100, "X", &block, &e_)),
+        "");
     assert_string_equal(
         ERR_OF(postcopy_range_check(mem, "pc.bios", 0x10000, 0x1000,
                                     "POSTCOPY_RAM_DISCARD", &block, &e_)),
@@ -163,31 +167,29 @@ static void test_req_pages_parse(void **state)
     assert_false(q.has_name);
     assert_int_equal(q.start, 0x2000);
     assert_int_equal(q.len, 4096);
-    assert_string_equal(ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES, b, 13, &q,
-                                                  &e_)),
-                        "return path: REQ_PAGES with 13 bytes (it has 12)");
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES, b, 13, &q, &e_)),
+        "return path: REQ_PAGES with 13 bytes (it has 12)");
     b[12] = 6;
     memcpy(b + 13, "pc.ram", 6);
     assert_true(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 19, &q, NULL));
     assert_string_equal(q.name, "pc.ram");
-    assert_string_equal(ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 18,
-                                                  &q, &e_)),
-                        "return path: REQ_PAGES_ID with 18 bytes for a block "
-                        "name of 6");
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 18, &q, &e_)),
+        "return path: REQ_PAGES_ID with 18 bytes for a block "
+        "name of 6");
     b[12] = 0;
-    assert_string_not_equal(ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b,
-                                                      13, &q, &e_)),
-                            "");
+    assert_string_not_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 13, &q, &e_)), "");
     b[12] = 2;
     b[13] = 'a';
     b[14] = 0;
-    assert_string_equal(ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 15,
-                                                  &q, &e_)),
-                        "return path: REQ_PAGES_ID: the block name holds a "
-                        "NUL byte");
-    assert_string_not_equal(ERR_OF(rp_parse_req_pages(RP_MSG_PONG, b, 4, &q,
-                                                      &e_)),
-                            "");
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 15, &q, &e_)),
+        "return path: REQ_PAGES_ID: the block name holds a "
+        "NUL byte");
+    assert_string_not_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_PONG, b, 4, &q, &e_)), "");
 }
 
 /* The source's reader passes requests on, in order, names as sent. */
@@ -265,8 +267,8 @@ struct asked {
     uint64_t start[4];
 };
 
-static bool record(void *opaque, const char *name, uint64_t start,
-                   uint32_t len, Error **errp)
+static bool record(void *opaque, const char *name, uint64_t start, uint32_t len,
+                   Error **errp)
 {
     (void)len;
     (void)errp;
