@@ -676,6 +676,7 @@ static bool serve_requests(struct ram_state *rs, Channel *f, Error **errp)
 static int send_postcopy(struct ram_state *rs, Channel *f, Error **errp)
 {
     uint64_t start = clock_mono_ns();
+    bool paced = chan_get_rate_limit(f) != 0;
     for (unsigned k = 1;; k++) {
         if (!serve_requests(rs, f, errp)) {
             return -1;
@@ -701,6 +702,12 @@ static int send_postcopy(struct ram_state *rs, Channel *f, Error **errp)
             send_postcopy_page(rs, f, bi, w * RAM_BITS_PER_WORD + bit);
             if (atomic_load(&rs->req_pending) && !serve_requests(rs, f, errp)) {
                 return -1;
+            }
+            /* max-postcopy-bandwidth: a word may hold far more than a
+             * slow link's window; the rest waits for the next one. */
+            if (paced && bits && chan_rate_limited(f)) {
+                put_back(rs, b, &bits, 1, 0, w);
+                return chan_has_error(f) ? (chan_check(f, errp), -1) : 0;
             }
         }
         if (chan_has_error(f)) {
