@@ -139,7 +139,7 @@ static void set_status(struct migration *mig, enum mig_status st)
      * not move it on to the next stage of its work. */
     if (mig->status == MIG_STATUS_CANCELLING &&
         (st == MIG_STATUS_ACTIVE || st == MIG_STATUS_PRE_SWITCHOVER ||
-         st == MIG_STATUS_DEVICE)) {
+         st == MIG_STATUS_DEVICE || st == MIG_STATUS_POSTCOPY_ACTIVE)) {
         pthread_mutex_unlock(&mig->lock);
         return;
     }
@@ -274,6 +274,22 @@ static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
     }
     *stopped = runstate_is_running(before);
     machine_set_throttle(mig->m, 0);
+    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
+        /* As QEMU: the pause comes before the postcopy switch too. */
+        set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
+        pthread_mutex_lock(&mig->lock);
+        while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
+            pthread_cond_wait(&mig->cond, &mig->lock);
+        }
+        pthread_mutex_unlock(&mig->lock);
+        set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
+        t0 = clock_mono_ns();
+    }
+    /* A cancel that came as the switch began still keeps the guest. */
+    if (atomic_load(&mig->cancel)) {
+        error_setg(errp, "cancelled");
+        return false;
+    }
     if (!fault_inject("migration-switchover", errp)) {
         return false;
     }

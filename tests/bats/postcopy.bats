@@ -200,3 +200,25 @@ query() {
     refute_line --partial "postcopy ram"
     compare_machines src dst 64M
 }
+
+@test "postcopy with pause-before-switchover: the switch waits in pre-switchover for migrate_continue" {
+    start_pair 1
+    run hop_mon src "migrate_set_capability pause-before-switchover on" \
+        "migrate -d unix:$D/mig.sock"
+    assert_output ""
+    wait_mig src active 30
+    run hop_mon src "migrate_start_postcopy"
+    assert_output ""
+    wait_mig src pre-switchover 30
+    run hop_mon src "info status"
+    assert_output "VM status: paused (finish-migrate)"
+    sleep 1
+    run mig_status src
+    assert_output "pre-switchover"
+    run hop_mon src "migrate_continue pre-switchover"
+    assert_output ""
+    wait_mig src completed 120
+    hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
+    run "$MEMTEST_CHECK" "$D/dst.ram"
+    assert_success
+}
