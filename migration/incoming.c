@@ -178,6 +178,9 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
             return false;
         }
         in->postcopy = true;
+        if (in->on_postcopy) {
+            in->on_postcopy(in->opaque);
+        }
         /* As QEMU, no vmdesc ends a postcopy stream. */
         in->lo.no_vmdesc = true;
         return true;

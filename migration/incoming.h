@@ -49,6 +49,8 @@ struct incoming {
     /* Postcopy (incoming thread): LISTEN came, RUN came (the guest runs
      * here: drives taken over, a failure from now on loses it). */
     bool postcopy, ran;
+    /* Told when postcopy begins here (LISTEN), with opaque; may be NULL. */
+    void (*on_postcopy)(void *opaque);
     struct stream_load_opts lo;
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the

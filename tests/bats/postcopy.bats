@@ -85,10 +85,15 @@ query() {
 }
 
 @test "postcopy over QMP: migrate-start-postcopy, MIGRATION events for postcopy-active, ram.postcopy-requests and postcopy-bytes" {
-    hop_start dst -m 64M -incoming "unix:$D/mig.sock"
+    hop_start dst -m 64M -incoming "unix:$D/mig.sock" \
+        -qmp "unix:$D/dst.qmp,server,nowait"
     hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
     need_postcopy dst
     wait_filled src
+    # The destination's events: postcopy begins, the guest runs, the end.
+    timeout 180 "$PY" "$QMP_PY" "$D/dst.qmp" --events 3 >"$D/dst.events" &
+    local events=$!
+    wait_for "[ -s '$D/dst.events' ]" 20
     run hop_mon src "migrate_set_parameter max-bandwidth 4M" \
         "migrate_set_parameter downtime-limit 1" \
         "migrate_set_parameter max-postcopy-bandwidth 16M"
@@ -100,6 +105,15 @@ query() {
     assert_line "status: completed"
     assert_line --regexp "^postcopy-requests: [1-9][0-9]*$"
     assert_line --regexp "^postcopy-bytes: [1-9][0-9]*$"
+    wait "$events"
+    run grep -o '"event": *"[A-Z]*"\|"status": *"[a-z-]*"' "$D/dst.events"
+    assert_output - <<'OUT'
+"event": "MIGRATION"
+"status": "postcopy-active"
+"event": "RESUME"
+"event": "MIGRATION"
+"status": "completed"
+OUT
     hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
     run "$MEMTEST_CHECK" "$D/dst.ram"
     assert_success
