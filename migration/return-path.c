@@ -260,8 +260,13 @@ bool rp_reader_broken(struct rp_reader *r, char *why, size_t len)
         return false;
     }
     pthread_mutex_lock(&r->lock);
-    bool broken = r->done && !r->shut;
-    if (broken) {
+    bool broken = r->done && !(r->shut && r->shut_status == 0);
+    if (broken && r->shut) {
+        snprintf(why, len,
+                 "the destination failed (it said SHUT %u on the return "
+                 "path; its log says why)",
+                 r->shut_status);
+    } else if (broken) {
         snprintf(why, len, "%s", r->error);
     }
     pthread_mutex_unlock(&r->lock);

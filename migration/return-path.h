@@ -85,8 +85,8 @@ bool rp_reader_start(struct rp_reader *r, int fd, Error **errp);
 /* The same, passing page requests (postcopy) to fn. */
 bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
                               void *opaque, Error **errp);
-/* Whether the reader ended (the destination closed the return path, or
- * it broke); *why gets the reason. */
+/* Whether the reader ended other than by SHUT 0 (the destination failed,
+ * closed the return path, or it broke); *why gets the reason. */
 bool rp_reader_broken(struct rp_reader *r, char *why, size_t len);
 /* Whether the destination said SHUT with a failure (*status: its value). */
 bool rp_reader_said_failed(struct rp_reader *r, uint32_t *status);
