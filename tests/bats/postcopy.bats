@@ -90,30 +90,16 @@ query() {
     hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
     need_postcopy dst
     wait_filled src
-    # The destination's events: postcopy begins, the guest runs, the end.
-    timeout 180 "$PY" "$QMP_PY" "$D/dst.qmp" --events 3 >"$D/dst.events" &
-    local events=$!
-    wait_for "[ -s '$D/dst.events' ]" 20
-    run hop_mon src "migrate_set_parameter max-bandwidth 4M" \
-        "migrate_set_parameter downtime-limit 1" \
-        "migrate_set_parameter max-postcopy-bandwidth 16M"
-    assert_output ""
-    run timeout 180 "$PY" "$HOP_SRC/tests/tools/qmp-postcopy.py" "$D/src.qmp" \
-        "unix:$D/mig.sock"
+    # The destination's events too: postcopy begins, the guest runs, the
+    # end.
+    run timeout 240 "$PY" "$HOP_SRC/tests/tools/qmp-postcopy.py" "$D/src.qmp" \
+        "unix:$D/mig.sock" "$D/dst.qmp"
     assert_success
     assert_line "events: setup active postcopy-active completed"
     assert_line "status: completed"
     assert_line --regexp "^postcopy-requests: [1-9][0-9]*$"
     assert_line --regexp "^postcopy-bytes: [1-9][0-9]*$"
-    wait "$events"
-    run grep -o '"event": *"[A-Z]*"\|"status": *"[a-z-]*"' "$D/dst.events"
-    assert_output - <<'OUT'
-"event": "MIGRATION"
-"status": "postcopy-active"
-"event": "RESUME"
-"event": "MIGRATION"
-"status": "completed"
-OUT
+    assert_line "dst events: MIGRATION:postcopy-active RESUME MIGRATION:completed"
     hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
     run "$MEMTEST_CHECK" "$D/dst.ram"
     assert_success
