@@ -22,7 +22,8 @@ import socket
 import sys
 import time
 
-ACTIVE = ("setup", "active", "pre-switchover", "device", "cancelling")
+ACTIVE = ("setup", "active", "pre-switchover", "device", "postcopy-active",
+          "cancelling")
 
 
 class Qmp:

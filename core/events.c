@@ -156,6 +156,14 @@ void session_on_migration_status(void *opaque, enum mig_status st)
                  json_pack("{s:s}", "status", mig_status_name(st)));
 }
 
+/* The destination entered postcopy: the guest will run here before all
+ * of its RAM arrived. */
+void session_on_incoming_postcopy(void *opaque)
+{
+    session_emit(opaque, "MIGRATION",
+                 json_pack("{s:s}", "status", "postcopy-active"));
+}
+
 void session_on_incoming_done(void *opaque, bool ok, const char *error)
 {
     struct vm_session *s = opaque;

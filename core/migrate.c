@@ -16,6 +16,16 @@ void session_migrate_cancel(struct vm_session *s)
     migration_cancel(&s->mig);
 }
 
+bool session_migrate_cancel_refused(struct vm_session *s, Error **errp)
+{
+    return migration_cancel_refused(&s->mig, errp);
+}
+
+bool session_migrate_start_postcopy(struct vm_session *s, Error **errp)
+{
+    return migration_start_postcopy(&s->mig, errp);
+}
+
 bool session_migrate_continue(struct vm_session *s, Error **errp)
 {
     return migration_continue(&s->mig, errp);

@@ -111,6 +111,10 @@ bool session_migrate_incoming(struct vm_session *s, const char *uri,
 bool session_migrate(struct vm_session *s, const char *uri, bool blk, bool inc,
                      Error **errp);
 void session_migrate_cancel(struct vm_session *s);
+/* A migration in postcopy-active cannot be cancelled: true, with why. */
+bool session_migrate_cancel_refused(struct vm_session *s, Error **errp);
+/* migrate_start_postcopy (postcopy-ram on; harmless once complete). */
+bool session_migrate_start_postcopy(struct vm_session *s, Error **errp);
 bool session_migrate_continue(struct vm_session *s, Error **errp);
 void session_migrate_query(struct vm_session *s, struct mig_info *mi);
 enum mig_status session_migrate_status(struct vm_session *s);

@@ -9,6 +9,7 @@
 #include "machine/machine.h"
 #include "migration/cpr.h"
 #include "migration/globalstate.h"
+#include "migration/migration.h"
 #include "migration/return-path.h"
 #include "ram/ram.h"
 #include "util/be.h"
@@ -33,6 +34,7 @@ void incoming_init(struct incoming *in, struct machine *m,
     in->wake[0] = in->wake[1] = -1;
     in->conn.fd = -1;
     pthread_mutex_init(&in->lock, NULL);
+    pthread_mutex_init(&in->rp_lock, NULL);
 }
 
 void incoming_set_drives(struct incoming *in, BlockDev *const *drives, size_t n)
@@ -100,13 +102,118 @@ static void *acceptor_thread(void *opaque)
     return NULL;
 }
 
+static bool rp_send(struct incoming *in, enum rp_msg type, uint32_t v,
+                    Error **errp)
+{
+    pthread_mutex_lock(&in->rp_lock);
+    bool ok = rp_send_u32(in->rp_fd, type, v, errp);
+    pthread_mutex_unlock(&in->rp_lock);
+    return ok;
+}
+
+/* Postcopy: the guest faulted on a missing page (fault thread). */
+static bool request_page(void *opaque, const char *name, uint64_t start,
+                         uint32_t len, Error **errp)
+{
+    struct incoming *in = opaque;
+    pthread_mutex_lock(&in->rp_lock);
+    bool ok = rp_send_req_pages(in->rp_fd, name, start, len, errp);
+    pthread_mutex_unlock(&in->rp_lock);
+    return ok;
+}
+
+/* The machine was loaded: the drives become ours, and the guest runs if
+ * the source's did (unless -S). */
+static bool take_over(struct incoming *in, Error **errp)
+{
+    const char *src = globalstate_get(in->gs);
+    bool run = in->autostart && (!src || strcmp(src, "running") == 0);
+    /* What block migration wrote is on disk before the guest runs (a
+     * drive still inactive has nothing to flush). */
+    for (size_t i = 0; i < in->ndrives; i++) {
+        if (!blk_flush(in->drives[i], errp)) {
+            return false;
+        }
+    }
+    /* The source let go of the drives before its last sections. */
+    return blk_activate_all(in->drives, in->ndrives, errp) &&
+        (run ? vm_start_after_incoming(in->m, errp)
+             : machine_set_runstate(in->m, RUN_STATE_PAUSED, errp));
+}
+
+static bool postcopy_allowed(struct incoming *in, Error **errp)
+{
+    struct mig_config c;
+    if (in->mig) {
+        migration_get_config(in->mig, &c);
+    }
+    if (!in->mig || !c.caps[MIG_CAP_POSTCOPY_RAM]) {
+        error_setg(errp,
+                   "POSTCOPY_ADVISE: capability postcopy-ram is off on this "
+                   "destination (migrate_set_capability postcopy-ram on "
+                   "here too, before the source connects)");
+        return false;
+    }
+    return true;
+}
+
+/* The postcopy commands (ram/ram-postcopy.h says what each does here). */
+static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
+                        uint16_t len, Error **errp)
+{
+    switch (cmd) {
+    case STREAM_CMD_POSTCOPY_ADVISE:
+        return postcopy_allowed(in, errp) &&
+            ram_incoming_advise(in->rs, data, len, errp);
+    case STREAM_CMD_POSTCOPY_RAM_DISCARD:
+        return ram_incoming_discard(in->rs, data, len, errp);
+    case STREAM_CMD_POSTCOPY_LISTEN:
+        if (in->rp_fd < 0) {
+            error_setg(errp,
+                       "POSTCOPY_LISTEN without a return path to ask "
+                       "for pages on");
+            return false;
+        }
+        if (!ram_incoming_listen(in->rs, request_page, in, errp)) {
+            return false;
+        }
+        in->postcopy = true;
+        if (in->on_postcopy) {
+            in->on_postcopy(in->opaque);
+        }
+        /* As QEMU, no vmdesc ends a postcopy stream. */
+        in->lo.no_vmdesc = true;
+        return true;
+    default: /* RUN */
+        if (!in->postcopy || in->ran) {
+            error_setg(errp, "POSTCOPY_RUN %s",
+                       in->ran ? "a second time"
+                               : "without POSTCOPY_LISTEN before it");
+            return false;
+        }
+        /* The guest never ran here: no decoded code can be stale but
+         * what the firmware left. */
+        machine_invalidate(in->m, 0, UINT64_MAX);
+        if (!take_over(in, errp)) {
+            return false;
+        }
+        in->ran = true;
+        return true;
+    }
+}
+
 /* COMMAND records the stream carries: the return path's (the source
- * opens it and pings); postcopy and COLO are not here. */
+ * opens it and pings) and postcopy's; COLO is not here. */
 static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
                        uint16_t len, Error **errp)
 {
     struct incoming *in = opaque;
     switch (cmd) {
+    case STREAM_CMD_POSTCOPY_ADVISE:
+    case STREAM_CMD_POSTCOPY_RAM_DISCARD:
+    case STREAM_CMD_POSTCOPY_LISTEN:
+    case STREAM_CMD_POSTCOPY_RUN:
+        return on_postcopy(in, cmd, data, len, errp);
     case STREAM_CMD_OPEN_RETURN_PATH:
         if (!in->conn.is_socket) {
             error_setg(errp,
@@ -126,11 +233,11 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
                        be32_get(data));
             return false;
         }
-        return rp_send_u32(in->rp_fd, RP_MSG_PONG, be32_get(data), errp);
+        return rp_send(in, RP_MSG_PONG, be32_get(data), errp);
     default:
         error_setg(errp,
                    "command %s (%u): not supported by this destination "
-                   "(no postcopy or COLO here)",
+                   "(no postcopy recovery or COLO here)",
                    stream_command_name(cmd), cmd);
         return false;
     }
@@ -203,6 +310,7 @@ static void *incoming_thread(void *opaque)
                              .direct_io = in->direct_io };
     in->cpr = false;
     in->rp_fd = -1;
+    in->postcopy = in->ran = false;
     section_registry_ignore_shared(in->reg, in->ignore_shared);
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;
@@ -238,9 +346,15 @@ static void *incoming_thread(void *opaque)
     Channel *f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")
         : chan_new_fd(in->conn.fd, false, false, "incoming");
-    struct stream_load_opts lo = { .command = on_command, .command_ctx = in };
-    ok = stream_load(in->reg, f, &lo, &err);
+    in->lo =
+        (struct stream_load_opts){ .command = on_command, .command_ctx = in };
+    ok = stream_load(in->reg, f, &in->lo, &err);
     chan_close(f, NULL);
+    /* Every page is in: RAM is ours again (a thread still waiting for a
+     * page after a failure goes on with what the page holds). */
+    if (in->postcopy && !ram_incoming_postcopy_end(in->rs, ok ? &err : NULL)) {
+        ok = false;
+    }
     /* No channel may join a receiver being freed: the acceptor ends
      * first. */
     if (acceptor) {
@@ -256,22 +370,12 @@ static void *incoming_thread(void *opaque)
     if (!ok) {
         goto out;
     }
-    const char *src = globalstate_get(in->gs);
-    bool run = in->autostart && (!src || strcmp(src, "running") == 0);
-    /* What block migration wrote is on disk before the guest runs (a
-     * drive still inactive has nothing to flush). */
-    for (size_t i = 0; ok && i < in->ndrives; i++) {
-        ok = blk_flush(in->drives[i], &err);
-    }
-    /* The source let go of the drives before its last sections. */
-    ok = ok && blk_activate_all(in->drives, in->ndrives, &err) &&
-        (run ? vm_start_after_incoming(in->m, &err)
-             : machine_set_runstate(in->m, RUN_STATE_PAUSED, &err));
+    ok = in->ran || take_over(in, &err);
 out:
     if (in->rp_fd >= 0) {
         /* The source waits for this word before it lets the guest go. */
         Error *rerr = NULL;
-        if (!rp_send_u32(in->rp_fd, RP_MSG_SHUT, ok ? 0 : 1, &rerr)) {
+        if (!rp_send(in, RP_MSG_SHUT, ok ? 0 : 1, &rerr)) {
             error_report_err(rerr);
         }
         in->rp_fd = -1;
@@ -296,6 +400,11 @@ out:
     in->active = false;
     bool q = in->quitting;
     pthread_mutex_unlock(&in->lock);
+    if (!ok && in->ran) {
+        error_prepend(&err,
+                      "postcopy failed after the guest started here; its "
+                      "memory is incomplete and the guest is lost: ");
+    }
     /* Nobody is told of a load that a quit cut short. */
     if (in->done && !q) {
         in->done(in->opaque, ok, ok ? NULL : error_get_pretty(err));
@@ -384,4 +493,5 @@ void incoming_destroy(struct incoming *in)
     close_wake(in);
     mig_uri_clear(&in->uri);
     pthread_mutex_destroy(&in->lock);
+    pthread_mutex_destroy(&in->rp_lock);
 }

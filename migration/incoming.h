@@ -15,11 +15,13 @@
 #include "migration/accept.h"
 #include "migration/transport.h"
 #include "util/error.h"
+#include "vmstate/stream.h"
 
 struct machine;
 struct section_registry;
 struct ram_state;
 struct globalstate;
+struct migration;
 
 #define INCOMING_MAX_DRIVES 8
 
@@ -38,6 +40,18 @@ struct incoming {
     bool direct_io;     /* mapped-ram: read pages with O_DIRECT */
     bool cpr;           /* RAM came over a cpr channel (incoming thread) */
     int rp_fd;          /* the return path, once the source opened it */
+    /* Writers to rp_fd: the incoming thread and, in postcopy, the thread
+     * that asks for missing pages. */
+    pthread_mutex_t rp_lock;
+    /* Whose capabilities this end has (postcopy-ram must be on here
+     * too), or NULL: no postcopy. */
+    struct migration *mig;
+    /* Postcopy (incoming thread): LISTEN came, RUN came (the guest runs
+     * here: drives taken over, a failure from now on loses it). */
+    bool postcopy, ran;
+    /* Told when postcopy begins here (LISTEN), with opaque; may be NULL. */
+    void (*on_postcopy)(void *opaque);
+    struct stream_load_opts lo;
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
      * load is through, before the machine may run. */

@@ -14,7 +14,9 @@
 #include "migration/globalstate.h"
 #include "migration/return-path.h"
 #include "ram/ram-multifd.h"
+#include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
+#include "util/be.h"
 #include "util/clock.h"
 #include "util/fault.h"
 #include "util/alloc.h"
@@ -28,6 +30,7 @@ static const char *const status_names[MIG_STATUS__MAX] = {
     [MIG_STATUS_ACTIVE] = "active",
     [MIG_STATUS_PRE_SWITCHOVER] = "pre-switchover",
     [MIG_STATUS_DEVICE] = "device",
+    [MIG_STATUS_POSTCOPY_ACTIVE] = "postcopy-active",
     [MIG_STATUS_CANCELLING] = "cancelling",
     [MIG_STATUS_CANCELLED] = "cancelled",
     [MIG_STATUS_COMPLETED] = "completed",
@@ -43,7 +46,7 @@ bool mig_status_is_active(enum mig_status st)
 {
     return st == MIG_STATUS_SETUP || st == MIG_STATUS_ACTIVE ||
         st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
-        st == MIG_STATUS_CANCELLING;
+        st == MIG_STATUS_POSTCOPY_ACTIVE || st == MIG_STATUS_CANCELLING;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -65,9 +68,12 @@ void migration_init(struct migration *mig, struct machine *m,
     mig->conn.fd = -1;
 }
 
+static void cancel(struct migration *mig, bool even_postcopy);
+
 void migration_destroy(struct migration *mig)
 {
-    migration_cancel(mig);
+    /* Quitting: even a postcopy stops (the guest is lost then). */
+    cancel(mig, true);
     pthread_mutex_lock(&mig->lock);
     bool running = mig->thread_running;
     pthread_mutex_unlock(&mig->lock);
@@ -133,7 +139,7 @@ static void set_status(struct migration *mig, enum mig_status st)
      * not move it on to the next stage of its work. */
     if (mig->status == MIG_STATUS_CANCELLING &&
         (st == MIG_STATUS_ACTIVE || st == MIG_STATUS_PRE_SWITCHOVER ||
-         st == MIG_STATUS_DEVICE)) {
+         st == MIG_STATUS_DEVICE || st == MIG_STATUS_POSTCOPY_ACTIVE)) {
         pthread_mutex_unlock(&mig->lock);
         return;
     }
@@ -251,6 +257,132 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     return true;
 }
 
+/* The postcopy switch (QEMU's postcopy_start): the guest stops, the
+ * drives go, the destination drops the pages sent and dirty again, then
+ * one PACKAGED blob makes it listen for pages, load the devices and run
+ * the guest.  *switched once the blob went: from then on the guest is
+ * the destination's. */
+static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
+                            bool *inactivated, bool *switched, Error **errp)
+{
+    set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
+    enum run_state before = machine_runstate(mig->m);
+    globalstate_set(mig->gs, runstate_name(before));
+    uint64_t t0 = clock_mono_ns();
+    if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
+        return false;
+    }
+    *stopped = runstate_is_running(before);
+    machine_set_throttle(mig->m, 0);
+    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
+        /* As QEMU: the pause comes before the postcopy switch too. */
+        set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
+        pthread_mutex_lock(&mig->lock);
+        while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
+            pthread_cond_wait(&mig->cond, &mig->lock);
+        }
+        pthread_mutex_unlock(&mig->lock);
+        set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
+        t0 = clock_mono_ns();
+    }
+    /* A cancel that came as the switch began still keeps the guest. */
+    if (atomic_load(&mig->cancel)) {
+        error_setg(errp, "cancelled");
+        return false;
+    }
+    if (!fault_inject("migration-switchover", errp)) {
+        return false;
+    }
+    if (mig->ndrives && !blk_is_inactive(mig->drives[0])) {
+        if (!blk_inactivate_all(mig->drives, mig->ndrives, errp)) {
+            return false;
+        }
+        *inactivated = true;
+    }
+    if (!ram_postcopy_send_discards(mig->rs, f, errp)) {
+        return false;
+    }
+    /* Requests may come as soon as the blob is there. */
+    ram_postcopy_begin(mig->rs);
+    static const uint8_t ping2[4] = { 0, 0, 0, 2 }, ping3[4] = { 0, 0, 0, 3 };
+    stream_put_command(f, STREAM_CMD_PING, ping2, sizeof(ping2));
+    Channel *blob = chan_new_mem_writer();
+    stream_put_command(blob, STREAM_CMD_POSTCOPY_LISTEN, NULL, 0);
+    bool ok = stream_save_device_sections(mig->reg, blob, errp);
+    if (ok) {
+        stream_put_command(blob, STREAM_CMD_PING, ping3, sizeof(ping3));
+        stream_put_command(blob, STREAM_CMD_POSTCOPY_RUN, NULL, 0);
+        chan_flush(blob);
+        size_t len = 0;
+        uint8_t *data = chan_mem_take(blob, &len);
+        if (len > STREAM_PACKAGED_MAX) {
+            error_setg(errp,
+                       "postcopy: the device state is %zu bytes, more than a "
+                       "PACKAGED blob carries (%u)",
+                       len, STREAM_PACKAGED_MAX);
+            ok = false;
+        } else {
+            uint8_t n[4];
+            be32_put(n, (uint32_t)len);
+            stream_put_command(f, STREAM_CMD_PACKAGED, n, sizeof(n));
+            chan_put_buffer(f, data, len);
+            chan_flush(f);
+            ok = chan_check(f, errp);
+            *switched = ok;
+        }
+        free(data);
+    }
+    chan_close(blob, NULL);
+    pthread_mutex_lock(&mig->lock);
+    mig->downtime_ns = clock_mono_ns() - t0;
+    pthread_mutex_unlock(&mig->lock);
+    return ok;
+}
+
+/* After the switch: every page left, requested ones first, then the END
+ * section and EOF.  The return path breaking (the destination died)
+ * ends it too. */
+static bool postcopy_run(struct migration *mig, Channel *f, Error **errp)
+{
+    uint64_t bw = live_param(mig, MIG_PARAM_MAX_POSTCOPY_BANDWIDTH);
+    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
+    uint64_t start = clock_mono_ns(), bytes = chan_tell(f);
+    for (;;) {
+        char why[256];
+        if (atomic_load(&mig->cancel)) {
+            error_setg(errp, "cancelled");
+            return false;
+        }
+        if (rp_reader_broken(&mig->rp, why, sizeof(why))) {
+            error_setg(errp, "%s", why);
+            return false;
+        }
+        int r = stream_save_iterate(mig->reg, f, errp);
+        if (r < 0) {
+            return false;
+        }
+        struct ram_stats st;
+        ram_state_get_stats(mig->rs, &st);
+        uint64_t now = clock_mono_ns();
+        pthread_mutex_lock(&mig->lock);
+        mig->ram_final = st;
+        if (now - start >= MEASURE_NS) {
+            mig->mbps = (double)(chan_tell(f) - bytes) * 8 * 1000 /
+                (double)(now - start);
+            start = now;
+            bytes = chan_tell(f);
+        }
+        pthread_mutex_unlock(&mig->lock);
+        if (r == 1) {
+            break;
+        }
+        if (chan_rate_limited(f) && !chan_has_error(f)) {
+            chan_rate_limit_wait(f);
+        }
+    }
+    return stream_save_complete_postcopy(mig->reg, f, errp);
+}
+
 /* mapped-ram writes pages at offsets of a file; direct-io only means
  * something for those writes. */
 static bool check_mapped_ram(const struct mig_config *run,
@@ -322,6 +454,14 @@ static void apply_rate_limit(struct migration *mig, Channel *f)
     chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
 }
 
+/* Postcopy: the destination asks for a page (return path's thread). */
+static bool on_page_request(void *opaque, const char *name, uint64_t start,
+                            uint32_t len, Error **errp)
+{
+    struct migration *mig = opaque;
+    return ram_postcopy_request(mig->rs, name, start, len, errp);
+}
+
 /* The return path reads the main connection, which must be a socket. */
 static bool start_return_path(struct migration *mig, Error **errp)
 {
@@ -332,7 +472,10 @@ static bool start_return_path(struct migration *mig, Error **errp)
                    mig->uri.fdname ? mig->uri.fdname : "?");
         return false;
     }
-    return rp_reader_start(&mig->rp, mig->conn.fd, errp);
+    return mig->run.caps[MIG_CAP_POSTCOPY_RAM]
+        ? rp_reader_start_postcopy(&mig->rp, mig->conn.fd, on_page_request, mig,
+                                   errp)
+        : rp_reader_start(&mig->rp, mig->conn.fd, errp);
 }
 
 /* Setup phase: RAM state, multifd channels, the stream's setup part. */
@@ -352,16 +495,22 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
             ? (int)cfg->params[MIG_PARAM_MULTIFD_CHANNELS]
             : 0,
         .direct_io = cfg->params[MIG_PARAM_DIRECT_IO] != 0,
+        .postcopy_ram = cfg->caps[MIG_CAP_POSTCOPY_RAM],
     };
+    /* As QEMU, postcopy opens the return path: pages are asked on it. */
+    bool want_rp = cfg->caps[MIG_CAP_RETURN_PATH] || rp.postcopy_ram;
     apply_rate_limit(mig, f);
     section_registry_validate_uuid(mig->reg, cfg->caps[MIG_CAP_VALIDATE_UUID]);
     section_registry_ignore_shared(mig->reg, rp.ignore_shared);
-    section_registry_return_path(mig->reg, cfg->caps[MIG_CAP_RETURN_PATH]);
+    section_registry_return_path(mig->reg, want_rp);
     section_registry_mapped_ram(mig->reg, rp.mapped_ram);
+    uint8_t advise[16];
+    ram_postcopy_advise_body(mig->rs, advise);
+    section_registry_postcopy(mig->reg, rp.postcopy_ram ? advise : NULL);
     if (!ram_state_configure(mig->rs, &rp, errp)) {
         return false;
     }
-    if (cfg->caps[MIG_CAP_RETURN_PATH] && !start_return_path(mig, errp)) {
+    if (want_rp && !start_return_path(mig, errp)) {
         return false;
     }
     /* The header goes first and at once: the destination tells the main
@@ -473,8 +622,10 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
          pending <= bandwidth * limit_ms / 1000);
 }
 
-/* Iteration phase: send while the guest runs, until converged. */
-static bool iterate(struct migration *mig, Channel *f, Error **errp)
+/* Iteration phase: send while the guest runs, until converged, or until
+ * migrate_start_postcopy asks for the switch (*postcopy). */
+static bool iterate(struct migration *mig, Channel *f, bool *postcopy,
+                    Error **errp)
 {
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
@@ -488,6 +639,11 @@ static bool iterate(struct migration *mig, Channel *f, Error **errp)
         if (atomic_load(&mig->cancel)) {
             error_setg(errp, "cancelled");
             return false;
+        }
+        if (mig->run.caps[MIG_CAP_POSTCOPY_RAM] &&
+            atomic_load(&mig->start_postcopy)) {
+            *postcopy = true;
+            return true;
         }
         int r = stream_save_iterate(mig->reg, f, errp);
         if (r < 0 || !fault_inject("migration-iterate", errp)) {
@@ -605,6 +761,18 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
     /* Everything went: the destination's word decides (see roll_back). */
     if (ok && mig->rp.started) {
         ok = rp_reader_finish(&mig->rp, RP_SHUT_TIMEOUT_MS, errp);
+    } else if (mig->rp.started && !atomic_load(&mig->cancel)) {
+        /* A destination that failed says so before it hangs up: a
+         * moment for that word, to say what went wrong first. */
+        uint32_t said;
+        rp_reader_finish(&mig->rp, 1000, NULL);
+        if (rp_reader_said_failed(&mig->rp, &said) && errp && *errp) {
+            error_prepend(errp,
+                          "the destination failed to load the stream (it "
+                          "said SHUT %u on the return path; its log says "
+                          "why): ",
+                          said);
+        }
     }
     rp_reader_stop(&mig->rp);
     /* Whatever is left is flushed here; a cancel can still cut that short
@@ -719,7 +887,7 @@ static void *migration_thread(void *opaque)
 {
     struct migration *mig = opaque;
     Error *err = NULL;
-    bool stopped = false, inactivated = false;
+    bool stopped = false, inactivated = false, switched = false;
     enum mig_mode mode = (enum mig_mode)mig->run.params[MIG_PARAM_MODE];
     bool ok = true;
     int state_fd = -1;
@@ -743,8 +911,16 @@ static void *migration_thread(void *opaque)
     if (bg) {
         ok = ok && setup(mig, f, &err) && background(mig, f, &err);
     } else {
-        ok = ok && setup(mig, f, &err) && (!live || iterate(mig, f, &err)) &&
-            complete(mig, f, &stopped, &inactivated, &err);
+        bool postcopy = false;
+        ok = ok && setup(mig, f, &err) &&
+            (!live || iterate(mig, f, &postcopy, &err));
+        if (ok && postcopy) {
+            ok = postcopy_switch(mig, f, &stopped, &inactivated, &switched,
+                                 &err) &&
+                postcopy_run(mig, f, &err);
+        } else {
+            ok = ok && complete(mig, f, &stopped, &inactivated, &err);
+        }
     }
     if (ok && mode == MIG_MODE_CPR_EXEC) {
         ok = (state_fd = keep_state(mig, f, &err)) >= 0;
@@ -792,7 +968,20 @@ static void *migration_thread(void *opaque)
                           "%llu pages already sent): ",
                           (unsigned long long) final.released_pages);
         }
-        roll_back(mig, err, stopped, inactivated);
+        if (switched) {
+            /* The guest ran at the destination, with part of its RAM
+             * still here: neither side can go on with it (QEMU alike). */
+            error_prepend(&err,
+                          "postcopy failed after the switch; the guest ran "
+                          "at the destination and is lost: ");
+            fail(mig, err);
+            Error *e2 = NULL;
+            machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
+            error_free(e2);
+            set_status(mig, MIG_STATUS_FAILED);
+        } else {
+            roll_back(mig, err, stopped, inactivated);
+        }
     }
     stream_save_cleanup(mig->reg);
     if (mig->bm) {
@@ -857,6 +1046,16 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
     if (!mig_uri_parse(uri, &mig->uri, errp)) {
         return false;
     }
+    if (run.caps[MIG_CAP_POSTCOPY_RAM] &&
+        (mig->uri.kind == MIG_URI_EXEC || mig->uri.kind == MIG_URI_FILE ||
+         mig->uri.kind == MIG_URI_MEMFD)) {
+        error_setg(errp,
+                   "capability postcopy-ram needs a socket (tcp:, unix: or "
+                   "fd: of a socket): the destination asks for pages on the "
+                   "return path, and nothing comes back from '%s'",
+                   uri);
+        return false;
+    }
     if (run.caps[MIG_CAP_RETURN_PATH] &&
         (mig->uri.kind == MIG_URI_EXEC || mig->uri.kind == MIG_URI_FILE ||
          mig->uri.kind == MIG_URI_MEMFD)) {
@@ -906,6 +1105,7 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
     }
     mig->run = run;
     atomic_store(&mig->cancel, false);
+    atomic_store(&mig->start_postcopy, false);
     pthread_mutex_lock(&mig->lock);
     memset(mig->error, 0, sizeof(mig->error));
     mig->continue_ok = false;
@@ -955,10 +1155,51 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
     return true;
 }
 
+bool migration_cancel_refused(struct migration *mig, Error **errp)
+{
+    if (migration_status(mig) == MIG_STATUS_POSTCOPY_ACTIVE) {
+        error_setg(errp,
+                   "postcopy migration in progress, cannot cancel: the guest "
+                   "runs at the destination and needs the pages still here");
+        return true;
+    }
+    return false;
+}
+
 void migration_cancel(struct migration *mig)
 {
+    cancel(mig, false);
+}
+
+bool migration_start_postcopy(struct migration *mig, Error **errp)
+{
     pthread_mutex_lock(&mig->lock);
-    if (!mig_status_is_active(mig->status)) {
+    enum mig_status st = mig->status;
+    bool on = mig_status_is_active(st) ? mig->run.caps[MIG_CAP_POSTCOPY_RAM]
+                                       : mig->cfg.caps[MIG_CAP_POSTCOPY_RAM];
+    pthread_mutex_unlock(&mig->lock);
+    if (!on) {
+        error_setg(errp,
+                   "Enable postcopy with migrate_set_capability before "
+                   "the start of migration");
+        return false;
+    }
+    if (st == MIG_STATUS_NONE) {
+        error_setg(errp,
+                   "Postcopy must be started after migration has been "
+                   "started");
+        return false;
+    }
+    /* As QEMU: no error once it finished, which would race with it. */
+    atomic_store(&mig->start_postcopy, true);
+    return true;
+}
+
+static void cancel(struct migration *mig, bool even_postcopy)
+{
+    pthread_mutex_lock(&mig->lock);
+    if (!mig_status_is_active(mig->status) ||
+        (mig->status == MIG_STATUS_POSTCOPY_ACTIVE && !even_postcopy)) {
         pthread_mutex_unlock(&mig->lock);
         return;
     }
@@ -1069,6 +1310,10 @@ bool migration_set_config(struct migration *mig, const struct mig_config *next,
     if (next->caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
         !cur.caps[MIG_CAP_BACKGROUND_SNAPSHOT] &&
         !ram_background_check(mig->m, errp)) {
+        return false;
+    }
+    if (next->caps[MIG_CAP_POSTCOPY_RAM] && !cur.caps[MIG_CAP_POSTCOPY_RAM] &&
+        !ram_postcopy_check(mig->m, errp)) {
         return false;
     }
     pthread_mutex_lock(&mig->lock);

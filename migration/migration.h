@@ -33,6 +33,7 @@ enum mig_status {
     MIG_STATUS_ACTIVE,
     MIG_STATUS_PRE_SWITCHOVER,
     MIG_STATUS_DEVICE,
+    MIG_STATUS_POSTCOPY_ACTIVE,
     MIG_STATUS_CANCELLING,
     MIG_STATUS_CANCELLED,
     MIG_STATUS_COMPLETED,
@@ -99,7 +100,8 @@ struct migration {
     bool thread_running;
     pthread_t thread;
     atomic_bool cancel;
-    bool continue_ok; /* migrate_continue arrived */
+    atomic_bool start_postcopy; /* migrate_start_postcopy arrived */
+    bool continue_ok;           /* migrate_continue arrived */
     /* The connection: a cancel shuts it down (or stops the exec command)
      * under the lock; the thread takes it out under the lock before
      * closing it, so a cancel never reaches a closed one. */
@@ -146,8 +148,14 @@ void migration_set_exec(struct migration *mig, mig_exec_fn fn, void *opaque);
  * migration only. */
 bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
                      Error **errp);
-/* Asks a running migration to stop; the source keeps running. */
+/* Asks a running migration to stop; the source keeps running.  Once in
+ * postcopy-active the guest runs at the destination: nothing is done
+ * then (migration_cancel_refused says why). */
 void migration_cancel(struct migration *mig);
+bool migration_cancel_refused(struct migration *mig, Error **errp);
+/* migrate_start_postcopy: switch to postcopy at the next chance (the
+ * capability postcopy-ram must be on; harmless once complete). */
+bool migration_start_postcopy(struct migration *mig, Error **errp);
 /* Leaves pre-switchover (pause-before-switchover). */
 bool migration_continue(struct migration *mig, Error **errp);
 void migration_query(struct migration *mig, struct mig_info *info);

@@ -52,6 +52,13 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                              "file: only: every page at a fixed offset of "
                              "the file, zero pages unwritten (with multifd, "
                              "written and read in parallel)" },
+    [MIG_CAP_POSTCOPY_RAM] = { "postcopy-ram",
+                               "after migrate_start_postcopy the guest runs "
+                               "at the destination before all RAM arrived; "
+                               "it asks for missing pages on the return path "
+                               "(set on both ends; needs a socket and "
+                               "userfaultfd; a failure after the switch "
+                               "loses the guest)" },
 };
 
 /* What QEMU refuses beside background-snapshot, of what hop has (the
@@ -67,6 +74,15 @@ static const int background_incompatible[] = {
     MIG_CAP_RETURN_PATH,
     MIG_CAP_BLOCK,
     MIG_CAP_MAPPED_RAM,
+    MIG_CAP_POSTCOPY_RAM,
+};
+
+/* What hop's postcopy does not combine with: each changes how pages go
+ * (other channels, file offsets, freed at the source) or what the stream
+ * carries. */
+static const int postcopy_incompatible[] = {
+    MIG_CAP_MULTIFD, MIG_CAP_RELEASE_RAM,     MIG_CAP_MAPPED_RAM,
+    MIG_CAP_BLOCK,   MIG_CAP_X_IGNORE_SHARED,
 };
 
 static const char *const mig_bool_names[] = { "off", "on", NULL };
@@ -118,6 +134,12 @@ const struct mig_param_info mig_params[MIG_PARAM__MAX] = {
                               "mapped-ram: write and read pages with "
                               "O_DIRECT, past the page cache",
                               mig_bool_names, "bool" },
+    [MIG_PARAM_MAX_POSTCOPY_BANDWIDTH] = { "max-postcopy-bandwidth",
+                                           MIG_KIND_SIZE, 0, 0, 1ull << 50,
+                                           "bytes/s",
+                                           "bandwidth limit after the "
+                                           "postcopy switch (0 = "
+                                           "unlimited)" },
 };
 
 void mig_config_init(struct mig_config *c)
@@ -245,6 +267,27 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
             errp,
             "capability background-snapshot cannot be used with "
             "mode %s (it needs mode normal)",
+            mig_param_enum_name(MIG_PARAM_MODE, c->params[MIG_PARAM_MODE]));
+        return false;
+    }
+    for (size_t i = 0; c->caps[MIG_CAP_POSTCOPY_RAM] &&
+         i < sizeof(postcopy_incompatible) / sizeof(int);
+         i++) {
+        int o = postcopy_incompatible[i];
+        if (c->caps[o]) {
+            error_setg(errp,
+                       "capabilities postcopy-ram and %s cannot be used "
+                       "together in hop",
+                       mig_caps[o].name);
+            return false;
+        }
+    }
+    if (c->caps[MIG_CAP_POSTCOPY_RAM] &&
+        c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {
+        error_setg(
+            errp,
+            "capability postcopy-ram cannot be used with mode %s (the cpr "
+            "modes send no RAM)",
             mig_param_enum_name(MIG_PARAM_MODE, c->params[MIG_PARAM_MODE]));
         return false;
     }

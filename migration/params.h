@@ -22,6 +22,7 @@ enum mig_cap {
     MIG_CAP_BACKGROUND_SNAPSHOT,
     MIG_CAP_BLOCK,
     MIG_CAP_MAPPED_RAM,
+    MIG_CAP_POSTCOPY_RAM,
     MIG_CAP__MAX
 };
 
@@ -37,6 +38,7 @@ enum mig_param {
     MIG_PARAM_CPR_EXEC_COMMAND,           /* words, in mig_config */
     MIG_PARAM_BLOCK_INCREMENTAL,          /* bool */
     MIG_PARAM_DIRECT_IO,                  /* bool */
+    MIG_PARAM_MAX_POSTCOPY_BANDWIDTH,     /* bytes/s, 0: unlimited */
     MIG_PARAM__MAX
 };
 

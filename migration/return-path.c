@@ -46,6 +46,71 @@ bool rp_check_header(uint16_t type, uint16_t len, Error **errp)
     return true;
 }
 
+bool rp_parse_req_pages(uint16_t type, const uint8_t *body, uint16_t len,
+                        struct rp_req_pages *out, Error **errp)
+{
+    memset(out, 0, sizeof(*out));
+    if (type != RP_MSG_REQ_PAGES && type != RP_MSG_REQ_PAGES_ID) {
+        error_setg(errp, "return path: %s is not a page request",
+                   rp_msg_name(type));
+        return false;
+    }
+    if (len < 12 || (type == RP_MSG_REQ_PAGES && len != 12)) {
+        error_setg(errp, "return path: %s with %u bytes (it has %s)",
+                   rp_msg_name(type), len,
+                   type == RP_MSG_REQ_PAGES ? "12" : "13 or more");
+        return false;
+    }
+    out->start = be64_get(body);
+    out->len = be32_get(body + 8);
+    if (type == RP_MSG_REQ_PAGES) {
+        return true;
+    }
+    size_t nlen = len > 12 ? body[12] : 0;
+    if (len < 13 || nlen == 0 || len != 13 + nlen) {
+        error_setg(errp,
+                   "return path: REQ_PAGES_ID with %u bytes for a block "
+                   "name of %zu",
+                   len, nlen);
+        return false;
+    }
+    memcpy(out->name, body + 13, nlen);
+    out->name[nlen] = '\0';
+    if (strlen(out->name) != nlen) {
+        error_setg(errp,
+                   "return path: REQ_PAGES_ID: the block name holds a "
+                   "NUL byte");
+        return false;
+    }
+    out->has_name = true;
+    return true;
+}
+
+bool rp_send_req_pages(int fd, const char *name, uint64_t start, uint32_t len,
+                       Error **errp)
+{
+    uint8_t m[4 + RP_REQ_PAGES_ID_MAX];
+    size_t n = 12;
+    be64_put(m + 4, start);
+    be32_put(m + 12, len);
+    if (name) {
+        size_t nlen = strlen(name);
+        m[16] = (uint8_t)nlen;
+        memcpy(m + 17, name, nlen);
+        n += 1 + nlen;
+    }
+    enum rp_msg type = name ? RP_MSG_REQ_PAGES_ID : RP_MSG_REQ_PAGES;
+    be16_put(m, (uint16_t)type);
+    be16_put(m + 2, (uint16_t)n);
+    struct iovec iov = { .iov_base = m, .iov_len = 4 + n };
+    if (!io_writev_full(fd, &iov, 1, true)) {
+        error_setg_errno(errp, errno, "return path: sending %s",
+                         rp_msg_name(type));
+        return false;
+    }
+    return true;
+}
+
 bool rp_send_u32(int fd, enum rp_msg type, uint32_t value, Error **errp)
 {
     uint8_t m[8];
@@ -116,7 +181,7 @@ static void *reader_thread(void *opaque)
 {
     struct rp_reader *r = opaque;
     for (;;) {
-        uint8_t head[4], body[12];
+        uint8_t head[4], body[RP_REQ_PAGES_ID_MAX];
         const char *why = NULL;
         int got = read_exact(r, head, sizeof(head), &why);
         if (got <= 0) {
@@ -134,7 +199,16 @@ static void *reader_thread(void *opaque)
             error_free(err);
             return NULL;
         }
-        if (type != RP_MSG_SHUT && type != RP_MSG_PONG) {
+        bool request = r->on_request &&
+            (type == RP_MSG_REQ_PAGES || type == RP_MSG_REQ_PAGES_ID);
+        if (request && len > RP_REQ_PAGES_ID_MAX) {
+            char e[200];
+            snprintf(e, sizeof(e), "return path: %s with %u bytes (at most %d)",
+                     rp_msg_name(type), len, RP_REQ_PAGES_ID_MAX);
+            finish(r, e);
+            return NULL;
+        }
+        if (type != RP_MSG_SHUT && type != RP_MSG_PONG && !request) {
             char e[200];
             snprintf(e, sizeof(e),
                      "return path: %s from the destination, which this "
@@ -149,6 +223,17 @@ static void *reader_thread(void *opaque)
                      why ? why : "cut short");
             finish(r, e);
             return NULL;
+        }
+        if (request) {
+            struct rp_req_pages q;
+            if (!rp_parse_req_pages(type, body, len, &q, &err) ||
+                !r->on_request(r->request_opaque, q.has_name ? q.name : NULL,
+                               q.start, q.len, &err)) {
+                finish(r, error_get_pretty(err));
+                error_free(err);
+                return NULL;
+            }
+            continue;
         }
         pthread_mutex_lock(&r->lock);
         if (type == RP_MSG_PONG) {
@@ -166,8 +251,35 @@ static void *reader_thread(void *opaque)
 
 bool rp_reader_start(struct rp_reader *r, int fd, Error **errp)
 {
+    return rp_reader_start_postcopy(r, fd, NULL, NULL, errp);
+}
+
+bool rp_reader_broken(struct rp_reader *r, char *why, size_t len)
+{
+    if (!r->started) {
+        return false;
+    }
+    pthread_mutex_lock(&r->lock);
+    bool broken = r->done && !(r->shut && r->shut_status == 0);
+    if (broken && r->shut) {
+        snprintf(why, len,
+                 "the destination failed (it said SHUT %u on the return "
+                 "path; its log says why)",
+                 r->shut_status);
+    } else if (broken) {
+        snprintf(why, len, "%s", r->error);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return broken;
+}
+
+bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
+                              void *opaque, Error **errp)
+{
     memset(r, 0, sizeof(*r));
     r->fd = fd;
+    r->on_request = fn;
+    r->request_opaque = opaque;
     if (pipe2(r->wake, O_CLOEXEC) < 0) {
         error_setg_errno(errp, errno, "return path: pipe");
         return false;
@@ -227,4 +339,16 @@ void rp_reader_stop(struct rp_reader *r)
         }
         r->wake[i] = -1;
     }
+}
+
+bool rp_reader_said_failed(struct rp_reader *r, uint32_t *status)
+{
+    if (!r->started) {
+        return false;
+    }
+    pthread_mutex_lock(&r->lock);
+    bool failed = r->shut && r->shut_status != 0;
+    *status = r->shut_status;
+    pthread_mutex_unlock(&r->lock);
+    return failed;
 }

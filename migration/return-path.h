@@ -40,10 +40,34 @@ bool rp_check_header(uint16_t type, uint16_t len, Error **errp);
 /* Destination: one message with a be32 body.  The caller serializes. */
 bool rp_send_u32(int fd, enum rp_msg type, uint32_t value, Error **errp);
 
+/* A page request (postcopy): REQ_PAGES is be64 start, be32 len;
+ * REQ_PAGES_ID adds u8 name length and the block's name. */
+struct rp_req_pages {
+    uint64_t start;
+    uint32_t len;
+    bool has_name;
+    char name[256];
+};
+#define RP_REQ_PAGES_ID_MAX (12 + 1 + 255)
+bool rp_parse_req_pages(uint16_t type, const uint8_t *body, uint16_t len,
+                        struct rp_req_pages *out, Error **errp);
+/* Destination: a page request; name NULL when the block is the one of the
+ * previous request (REQ_PAGES), else REQ_PAGES_ID.  The caller
+ * serializes. */
+bool rp_send_req_pages(int fd, const char *name, uint64_t start, uint32_t len,
+                       Error **errp);
+
+/* Postcopy: a page request arrived (on the reader's thread); false ends
+ * the return path with the error. */
+typedef bool (*rp_request_fn)(void *opaque, const char *name, uint64_t start,
+                              uint32_t len, Error **errp);
+
 /* Source: a thread that reads the return path until SHUT, end of file,
  * a bad message or rp_reader_stop. */
 struct rp_reader {
     int fd;
+    rp_request_fn on_request; /* NULL: page requests are an error */
+    void *request_opaque;
     int wake[2];
     pthread_t thread;
     bool started;
@@ -58,6 +82,14 @@ struct rp_reader {
 
 /* Starts reading fd (which stays the caller's). */
 bool rp_reader_start(struct rp_reader *r, int fd, Error **errp);
+/* The same, passing page requests (postcopy) to fn. */
+bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
+                              void *opaque, Error **errp);
+/* Whether the reader ended other than by SHUT 0 (the destination failed,
+ * closed the return path, or it broke); *why gets the reason. */
+bool rp_reader_broken(struct rp_reader *r, char *why, size_t len);
+/* Whether the destination said SHUT with a failure (*status: its value). */
+bool rp_reader_said_failed(struct rp_reader *r, uint32_t *status);
 /* Waits up to timeout_ms for the destination's word: true when it said
  * it loaded the machine; false with why (it failed, it closed the return
  * path without a word, a bad message, no answer in time). */

@@ -104,6 +104,12 @@ HMP(hmp_migrate_continue)
                      json_pack("{s:s}", "state", mon_arg_str(args, "state"))));
 }
 
+HMP(hmp_migrate_start_postcopy)
+{
+    (void)args;
+    json_decref(call(mon, qmp_migrate_start_postcopy, NULL));
+}
+
 HMP(hmp_migrate_set_capability)
 {
     Error *err = NULL;
@@ -257,6 +263,14 @@ HMP(hmp_info_migrate)
     mon_printf(mon, "multifd bytes: %" PRIu64 " kbytes\n",
                mi.multifd_bytes >> 10);
     mon_printf(mon, "pages-per-second: %" PRIu64 "\n", mi.pages_per_second);
+    if (st->postcopy_requests) {
+        mon_printf(mon, "postcopy request count: %" PRIu64 "\n",
+                   st->postcopy_requests);
+    }
+    if (st->postcopy_bytes) {
+        mon_printf(mon, "postcopy ram: %" PRIu64 " kbytes\n",
+                   st->postcopy_bytes >> 10);
+    }
     if (st->wp_faults) {
         /* background-snapshot: the guest wrote these during the save. */
         mon_printf(mon, "write faults: %" PRIu64 " pages\n", st->wp_faults);

@@ -85,6 +85,18 @@ const struct mon_cmd hmp_info_commands[] = {
           "cancel the current VM migration",                                   \
           NULL,                                                                \
           hmp_migrate_cancel },                                                \
+        { "migrate_start_postcopy",                                            \
+          NULL,                                                                \
+          NULL,                                                                \
+          "followup to a migration command to switch the migration to "        \
+          "postcopy mode",                                                     \
+          "The postcopy-ram capability must be set on both ends before the "   \
+          "migration starts.  The guest stops here, then runs at the "         \
+          "destination, which asks for the pages it still lacks.  Harmless "   \
+          "once the migration completed (it is ignored then).  From the "      \
+          "switch on the migration cannot be cancelled, and a failure (e.g. "  \
+          "either end dies) loses the guest.",                                 \
+          hmp_migrate_start_postcopy },                                        \
         { "migrate_continue",                                                  \
           NULL,                                                                \
           ARGS({ "state", MON_ARG_STRING, false }),                            \

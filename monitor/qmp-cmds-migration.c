@@ -29,7 +29,19 @@ QMP_FN(qmp_migrate_incoming)
 
 QMP_FN(qmp_migrate_cancel)
 {
+    if (session_migrate_cancel_refused(s, errp)) {
+        return NULL;
+    }
     session_migrate_cancel(s);
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_start_postcopy)
+{
+    (void)args;
+    if (!session_migrate_start_postcopy(s, errp)) {
+        return NULL;
+    }
     return json_object();
 }
 
@@ -80,6 +92,10 @@ QMP_FN(qmp_query_migrate)
         "dirty-sync-count", (json_int_t)st->dirty_sync_count, "page-size",
         (json_int_t)4096, "multifd-bytes", (json_int_t)mi.multifd_bytes,
         "pages-per-second", (json_int_t)mi.pages_per_second);
+    json_object_set_new(ram, "postcopy-requests",
+                        json_integer((json_int_t)st->postcopy_requests));
+    json_object_set_new(ram, "postcopy-bytes",
+                        json_integer((json_int_t)st->postcopy_bytes));
     json_object_set_new(r, "ram", ram);
     if (mi.has_disk) {
         /* MigrationStats as QEMU fills it for the disk: three figures. */

@@ -36,6 +36,7 @@ QMP_FN(qmp_migrate);
 QMP_FN(qmp_migrate_incoming);
 QMP_FN(qmp_migrate_cancel);
 QMP_FN(qmp_migrate_continue);
+QMP_FN(qmp_migrate_start_postcopy);
 QMP_FN(qmp_query_migrate);
 QMP_FN(qmp_migrate_set_capabilities);
 QMP_FN(qmp_query_migrate_capabilities);

@@ -51,6 +51,7 @@ const struct qmp_cmd qmp_commands[] = {
     { "migrate-incoming", qmp_migrate_incoming, ARGS({ "uri", QMP_STR, false }),
       NULL },
     { "migrate_cancel", qmp_migrate_cancel, NULL, NULL },
+    { "migrate-start-postcopy", qmp_migrate_start_postcopy, NULL, NULL },
     { "migrate-continue", qmp_migrate_continue,
       ARGS({ "state", QMP_STR, false, "MigrationStatus" }), NULL },
     { "query-migrate", qmp_query_migrate, NULL, "MigrationInfo" },

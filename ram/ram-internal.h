@@ -10,11 +10,15 @@
 #include "ram/ram-decode.h"
 #include "ram/ram-mapped.h"
 #include "ram/ram-multifd.h"
+#include "ram/ram-postcopy.h"
 #include "ram/ram-prefault.h"
 #include "ram/ram.h"
 #include "ram/ram-wp.h"
 #include "ram/xbzrle.h"
 #include "vmstate/channel.h"
+
+/* Page requests queued at the source; more wait for the walk. */
+#define RAM_REQ_QUEUE 1024
 
 struct ram_state {
     struct machine *m;
@@ -61,6 +65,25 @@ struct ram_state {
     int run_block; /* pages not written yet: a run of one block, or -1 */
     uint64_t run_start, run_len;
 
+    /* postcopy, saving: the pages sent before the switch; after it
+     * (postcopy), the destination's requests, queued by the return
+     * path's thread under req_lock */
+    bool postcopy_ram;
+    bool postcopy;
+    unsigned long *sent[RAM_MAX_BLOCKS];
+    pthread_mutex_t req_lock;
+    struct ram_req {
+        int block;
+        uint64_t page, npages;
+    } req[RAM_REQ_QUEUE];
+    unsigned req_head, req_len;
+    int req_last_block; /* a request without a name is for it; -1 none */
+    _Atomic unsigned req_pending;
+    _Atomic uint64_t pc_requests; /* requests received (stats) */
+    /* postcopy, loading: ADVISE came; after LISTEN, pages are placed */
+    bool pc_advised;
+    struct postcopy_in *pc_in;
+
     /* loading */
     struct ram_decoder dec;
     struct ram_chan_source src;
@@ -79,5 +102,10 @@ bool ram_load_setup(void *opaque, Error **errp);
 bool ram_load_state(Channel *f, void *opaque, int version_id, Error **errp);
 void ram_load_cleanup(void *opaque);
 void ram_mapped_reset(struct ram_state *rs);
+/* Postcopy source: takes the oldest queued request. */
+bool ram_postcopy_pop_request(struct ram_state *rs, struct ram_req *out);
+void ram_postcopy_reset(struct ram_state *rs);
+/* Destination, every page in: huge pages again where RAM had them. */
+void ram_incoming_postcopy_done(struct ram_state *rs);
 
 #endif

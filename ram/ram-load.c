@@ -130,6 +130,31 @@ static bool was_received(struct ram_state *rs, int block, uint64_t page)
         (bits[page / RAM_BITS_PER_WORD] >> (page % RAM_BITS_PER_WORD)) & 1;
 }
 
+/* After POSTCOPY_LISTEN: pages go in atomically, waking whoever waits
+ * for them. */
+static bool place_postcopy(struct ram_state *rs, int block,
+                           const struct ram_page *p, Error **errp)
+{
+    switch (p->kind) {
+    case RAM_PAGE_NORMAL:
+        return postcopy_in_place(rs->pc_in, block, p->offset, p->data, errp);
+    case RAM_PAGE_ZERO:
+        if (p->fill == 0) {
+            return postcopy_in_place(rs->pc_in, block, p->offset, NULL, errp);
+        }
+        memset(rs->scratch, p->fill, RAM_PAGE_SIZE);
+        return postcopy_in_place(rs->pc_in, block, p->offset, rs->scratch,
+                                 errp);
+    default:
+        error_setg(errp,
+                   "page at offset %llu: an %s page after the postcopy "
+                   "switch, where only whole and zero pages can be placed",
+                   (unsigned long long)p->at,
+                   p->kind == RAM_PAGE_XBZRLE ? "XBZRLE" : "compressed");
+        return false;
+    }
+}
+
 static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
 {
     struct ram_state *rs = ctx;
@@ -145,6 +170,9 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
     }
     uint8_t *host = b->host + p->offset;
     uint64_t page = p->offset / RAM_PAGE_SIZE;
+    if (rs->pc_in) {
+        return place_postcopy(rs, block, p, errp);
+    }
     switch (p->kind) {
     case RAM_PAGE_NORMAL:
         ram_prefault_note(rs->prefault, block, p->offset);
@@ -156,8 +184,11 @@ static bool on_page(void *ctx, const struct ram_page *p, Error **errp)
             ram_prefault_note(rs->prefault, block, p->offset);
             memset(host, p->fill, RAM_PAGE_SIZE);
             mark_received(rs, block, page);
-        } else if (was_received(rs, block, page) && !ram_page_is_zero(host)) {
-            /* Only memory that may hold data is touched. */
+        } else if ((rs->pc_advised || was_received(rs, block, page)) &&
+                   !ram_page_is_zero(host)) {
+            /* Only memory that may hold data is touched; but once
+             * postcopy was advised, a page that arrived must be mapped
+             * (the read does it), or it would read as missing later. */
             memset(host, 0, RAM_PAGE_SIZE);
         }
         return true;
@@ -293,7 +324,9 @@ bool ram_load_setup(void *opaque, Error **errp)
     ram_decoder_init(&rs->dec, &load_ops, rs);
     rs->dec.ignore_shared = rs->ignore_shared;
     ram_prefault_free(rs->prefault);
-    rs->prefault = loads_ram(rs) ? ram_prefault_new(rs->mem) : NULL;
+    /* Postcopy: nothing may touch RAM ahead of the pages. */
+    rs->prefault =
+        loads_ram(rs) && !rs->pc_advised ? ram_prefault_new(rs->mem) : NULL;
     return true;
 }
 
@@ -316,12 +349,14 @@ void ram_load_cleanup(void *opaque)
     ram_prefault_free(rs->prefault);
     rs->prefault = NULL;
     ram_decoder_cleanup(&rs->dec);
+    ram_incoming_postcopy_done(rs);
     mapped_io_free(rs->mio);
     rs->mio = NULL;
     /* Decoded guest code is stale now, unless no RAM was in the stream
      * (a walk over the code map costs ~10 ms per GiB under emu, all of it
      * in the downtime). */
-    if (loads_ram(rs)) {
+    /* In postcopy the guest runs already: that was done before it ran. */
+    if (loads_ram(rs) && !rs->pc_in) {
         machine_invalidate(rs->m, 0, UINT64_MAX);
     }
 }

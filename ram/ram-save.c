@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 #include "util/fault.h"
 #include "util/guest-reads.h"
 #include "util/io.h"
+#include "vmstate/stream-format.h"
 
 /* Dirty bitmap words taken at once (64 pages each). */
 #define BATCH_WORDS 16
@@ -228,6 +230,9 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
     uint64_t key = rs->block_base[block] + page;
     bool zero = page_in_hole(rs, offset) || ram_page_is_zero(host);
 
+    if (rs->sent[block]) {
+        bmap_set(rs->sent[block], page, true);
+    }
     if (rs->mapped_ram) {
         return mapped_send_page(rs, f, block, page, zero);
     }
@@ -258,7 +263,9 @@ static uint64_t send_page(struct ram_state *rs, Channel *f, int block,
         }
         return chan_tell(f) - start;
     }
-    if (rs->xbzrle_cache && rs->xbzrle_active) {
+    /* After the postcopy switch the destination has no copy to apply a
+     * delta to. */
+    if (rs->xbzrle_cache && rs->xbzrle_active && !rs->postcopy) {
         rs->stats.xbzrle_pages_checked++;
         uint8_t *old = xbzrle_cache_lookup(rs->xbzrle_cache, key);
         if (!old) {
@@ -624,6 +631,166 @@ static int send_background(struct ram_state *rs, Channel *f, Error **errp)
     }
 }
 
+/* ---- postcopy ---- */
+
+/* Sends one page after the switch. */
+static void send_postcopy_page(struct ram_state *rs, Channel *f, int block,
+                               uint64_t page)
+{
+    uint64_t n = send_page(rs, f, block, page);
+    rs->stats.transferred += n;
+    rs->stats.postcopy_bytes += n;
+    if (rs->dirty_pages) {
+        rs->dirty_pages--;
+    }
+}
+
+/* The pages the destination waits for, those not sent yet, at once. */
+static bool serve_requests(struct ram_state *rs, Channel *f, Error **errp)
+{
+    struct ram_req r;
+    bool any = false;
+    /* What the walk learnt of holes is about its own batch. */
+    uint64_t from = rs->resident_from, pages = rs->resident_pages;
+    rs->resident_pages = 0;
+    while (ram_postcopy_pop_request(rs, &r)) {
+        struct ram_block *b = rs->mem->blocks[r.block];
+        for (uint64_t p = r.page; p < r.page + r.npages; p++) {
+            if (ram_block_test_and_clear_dirty(b, p)) {
+                send_postcopy_page(rs, f, r.block, p);
+                any = true;
+            }
+        }
+    }
+    rs->resident_from = from;
+    rs->resident_pages = pages;
+    if (any) {
+        chan_flush(f);
+    }
+    return chan_check(f, errp);
+}
+
+/* After the switch, guest stopped here: every dirty page once, in one
+ * walk, requested pages first.  1 once the walk is through, 0 when the
+ * budget or the rate limit ran out, -1 on error. */
+static int send_postcopy(struct ram_state *rs, Channel *f, Error **errp)
+{
+    uint64_t start = clock_mono_ns();
+    bool paced = chan_get_rate_limit(f) != 0;
+    for (unsigned k = 1;; k++) {
+        if (!serve_requests(rs, f, errp)) {
+            return -1;
+        }
+        if (rs->cur_block >= rs->mem->nblocks) {
+            return 1;
+        }
+        int bi = rs->cur_block;
+        struct ram_block *b = rs->mem->blocks[bi];
+        if (rs->cur_word >= ram_block_dirty_words(b)) {
+            rs->cur_block++;
+            rs->cur_word = 0;
+            continue;
+        }
+        uint64_t w = rs->cur_word++;
+        unsigned long bits = ram_block_take_dirty_word(b, w);
+        if (bits) {
+            learn_residency(rs, b, w * RAM_BITS_PER_WORD, RAM_BITS_PER_WORD);
+        }
+        while (bits) {
+            unsigned bit = (unsigned)__builtin_ctzl(bits);
+            bits &= bits - 1;
+            send_postcopy_page(rs, f, bi, w * RAM_BITS_PER_WORD + bit);
+            if (atomic_load(&rs->req_pending) && !serve_requests(rs, f, errp)) {
+                return -1;
+            }
+            /* max-postcopy-bandwidth: a word may hold far more than a
+             * slow link's window; the rest waits for the next one. */
+            if (paced && bits && chan_rate_limited(f)) {
+                put_back(rs, b, &bits, 1, 0, w);
+                return chan_has_error(f) ? (chan_check(f, errp), -1) : 0;
+            }
+        }
+        if (chan_has_error(f)) {
+            chan_check(f, errp);
+            return -1;
+        }
+        if ((k & 15) == 0 &&
+            (chan_rate_limited(f) ||
+             clock_mono_ns() - start > ITERATE_BUDGET_NS)) {
+            return 0;
+        }
+    }
+}
+
+void ram_postcopy_begin(struct ram_state *rs)
+{
+    pthread_mutex_lock(&rs->req_lock);
+    rs->postcopy = true;
+    pthread_mutex_unlock(&rs->req_lock);
+    rs->cur_block = 0;
+    rs->cur_word = 0;
+    rs->resident_pages = 0;
+}
+
+/* One DISCARD command for the ranges gathered in d. */
+static void put_discard(Channel *f, struct postcopy_discard *d)
+{
+    uint8_t buf[POSTCOPY_DISCARD_MAX_LEN];
+    size_t len = postcopy_discard_encode(d, buf);
+    stream_put_command(f, STREAM_CMD_POSTCOPY_RAM_DISCARD, buf, (uint16_t)len);
+    d->n = 0;
+}
+
+/* Adds the run [first, first+n) pages to d, sending d when full. */
+static void add_discard(Channel *f, struct postcopy_discard *d, uint64_t first,
+                        uint64_t n)
+{
+    d->start[d->n] = first * RAM_PAGE_SIZE;
+    d->len[d->n] = n * RAM_PAGE_SIZE;
+    if (++d->n == POSTCOPY_DISCARD_MAX_RANGES) {
+        put_discard(f, d);
+    }
+}
+
+bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp)
+{
+    if (!count_dirty(rs, errp)) {
+        return false;
+    }
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        if (!rs->sent[i]) {
+            continue;
+        }
+        struct postcopy_discard d = { .n = 0 };
+        snprintf(d.name, sizeof(d.name), "%s", b->name);
+        uint64_t run = 0, run_len = 0;
+        uint64_t nwords = ram_block_dirty_words(b);
+        for (uint64_t w = 0; w < nwords; w++) {
+            unsigned long bits = atomic_load(&b->dirty[w]) & rs->sent[i][w];
+            for (unsigned bit = 0; bit < RAM_BITS_PER_WORD; bit++) {
+                uint64_t page = w * RAM_BITS_PER_WORD + bit;
+                if ((bits >> bit) & 1) {
+                    if (!run_len) {
+                        run = page;
+                    }
+                    run_len++;
+                } else if (run_len) {
+                    add_discard(f, &d, run, run_len);
+                    run_len = 0;
+                }
+            }
+        }
+        if (run_len) {
+            add_discard(f, &d, run, run_len);
+        }
+        if (d.n) {
+            put_discard(f, &d);
+        }
+    }
+    return chan_check(f, errp);
+}
+
 bool ram_background_check(struct machine *m, Error **errp)
 {
     struct machine_memory *mem = machine_memory(m);
@@ -704,6 +871,12 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
         base += b->npages;
     }
     chan_put_be64(f, RAM_FLAG_EOS);
+    ram_postcopy_reset(rs);
+    atomic_store(&rs->pc_requests, 0);
+    for (int i = 0; rs->postcopy_ram && i < rs->mem->nblocks; i++) {
+        rs->sent[i] = xcalloc(ram_block_dirty_words(rs->mem->blocks[i]),
+                              sizeof(unsigned long));
+    }
     memset(&rs->stats, 0, sizeof(rs->stats));
     rs->stats.total = total;
     rs->last_sent_block = -1;
@@ -720,8 +893,9 @@ static int ram_save_iterate(Channel *f, void *opaque, Error **errp)
     struct ram_state *rs = opaque;
     rs->last_sent_block = -1; /* each section names its first block */
     rs->stats.iterations++;
-    int r =
-        rs->wp ? send_background(rs, f, errp) : send_dirty(rs, f, true, errp);
+    int r = rs->wp     ? send_background(rs, f, errp)
+        : rs->postcopy ? send_postcopy(rs, f, errp)
+                       : send_dirty(rs, f, true, errp);
     if (r >= 0 && !multifd_sync(rs, f, errp)) {
         r = -1;
     }
@@ -767,11 +941,13 @@ static uint64_t ram_save_pending(void *opaque)
 static void ram_save_cleanup(void *opaque)
 {
     ram_state_stop_tracking(opaque);
+    ram_postcopy_reset(opaque);
 }
 
 void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st)
 {
     *st = rs->stats;
+    st->postcopy_requests = atomic_load(&rs->pc_requests);
     st->remaining = rs->dirty_pages * RAM_PAGE_SIZE;
 }
 
@@ -786,6 +962,8 @@ bool ram_state_configure(struct ram_state *rs, const struct ram_params *p,
     rs->mapped_ram = p && p->mapped_ram;
     rs->mapped_threads = p ? p->mapped_threads : 0;
     rs->direct_io = p && p->direct_io;
+    rs->postcopy_ram = p && p->postcopy_ram;
+    rs->pc_advised = false;
     ram_mapped_reset(rs);
     if (p && p->xbzrle) {
         rs->xbzrle_cache =
@@ -811,6 +989,8 @@ struct ram_state *ram_state_new(struct machine *m)
     rs->scratch = xmalloc(RAM_PAGE_SIZE);
     rs->delta = xmalloc(RAM_PAGE_SIZE);
     pthread_mutex_init(&rs->mfd_lock, NULL);
+    pthread_mutex_init(&rs->req_lock, NULL);
+    rs->req_last_block = -1;
     rs->run_block = -1;
     return rs;
 }
@@ -821,6 +1001,9 @@ void ram_state_free(struct ram_state *rs)
         return;
     }
     ram_state_stop_tracking(rs);
+    postcopy_in_stop(rs->pc_in, NULL);
+    ram_postcopy_reset(rs);
+    pthread_mutex_destroy(&rs->req_lock);
     free(rs->wp_stage);
     ram_prefault_free(rs->prefault);
     xbzrle_cache_free(rs->xbzrle_cache);

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ram/uffd.h"
 #include "util/alloc.h"
 
 #ifndef MADV_POPULATE_READ
@@ -51,37 +52,10 @@ struct ram_wp {
     char error[256]; /* the fault thread's, once it failed */
 };
 
-/* A userfaultfd of this process: the system call, or /dev/userfaultfd
- * where the call is reserved to privileged processes. */
-static int uffd_open(Error **errp)
-{
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-    if (fd >= 0) {
-        return fd;
-    }
-    int err = errno;
-#ifdef USERFAULTFD_IOC_NEW
-    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-    if (dev >= 0) {
-        fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-        close(dev);
-        if (fd >= 0) {
-            return fd;
-        }
-    }
-#endif
-    error_setg(errp,
-               "background-snapshot: userfaultfd is not available to this "
-               "process (%s; it needs vm.unprivileged_userfaultfd=1, "
-               "CAP_SYS_PTRACE or access to /dev/userfaultfd)",
-               strerror(err));
-    return -1;
-}
-
 /* A userfaultfd set up for write-protection; *features: what it has. */
 static int uffd_open_wp(uint64_t *features, Error **errp)
 {
-    int fd = uffd_open(errp);
+    int fd = uffd_open("background-snapshot", errp);
     if (fd < 0) {
         return -1;
     }
@@ -107,7 +81,7 @@ static int uffd_open_wp(uint64_t *features, Error **errp)
 #ifdef UFFD_FEATURE_WP_UNPOPULATED
     want |= api.features & UFFD_FEATURE_WP_UNPOPULATED;
 #endif
-    fd = uffd_open(errp);
+    fd = uffd_open("background-snapshot", errp);
     if (fd < 0) {
         return -1;
     }

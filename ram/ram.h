@@ -36,6 +36,9 @@ struct ram_params {
     bool mapped_ram;
     int mapped_threads;
     bool direct_io;
+    /* postcopy-ram, saving: remember which pages went, for the discard
+     * set at the switch (ram_postcopy_*). */
+    bool postcopy_ram;
 };
 
 /* Counters, as `info migrate` shows them. */
@@ -57,8 +60,10 @@ struct ram_stats {
     uint64_t remaining;            /* bytes still dirty */
     uint64_t total;                /* bytes of all blocks */
     uint64_t iterations;
-    uint64_t released_pages; /* freed here after sending (release-ram) */
-    uint64_t wp_faults;      /* background-snapshot: sent ahead of turn */
+    uint64_t released_pages;    /* freed here after sending (release-ram) */
+    uint64_t wp_faults;         /* background-snapshot: sent ahead of turn */
+    uint64_t postcopy_requests; /* pages the destination asked for */
+    uint64_t postcopy_bytes;    /* RAM bytes sent after the switch */
 };
 
 struct ram_state *ram_state_new(struct machine *m);
@@ -101,6 +106,34 @@ bool ram_state_start_tracking(struct ram_state *rs, Error **errp);
 void ram_state_stop_tracking(struct ram_state *rs);
 /* Pages the guest wrote first, that went ahead of their turn. */
 uint64_t ram_state_tracking_faults(struct ram_state *rs);
+/* ---- postcopy-ram (ram/ram-postcopy.h) ---- */
+
+/* Whether this host can serve guest RAM's missing pages (userfaultfd). */
+bool ram_postcopy_check(struct machine *m, Error **errp);
+/* Source: POSTCOPY_ADVISE's body for this machine. */
+void ram_postcopy_advise_body(struct ram_state *rs, uint8_t out[16]);
+/* Source, guest stopped at the switch: a last sync, then a
+ * POSTCOPY_RAM_DISCARD command for every page sent and dirty again. */
+bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp);
+/* Source: from now on each dirty page goes once, requested ones first. */
+void ram_postcopy_begin(struct ram_state *rs);
+/* Source, any thread (the return path's): the destination asks for len
+ * bytes at start of block name (NULL: the block of its last request). */
+bool ram_postcopy_request(struct ram_state *rs, const char *name,
+                          uint64_t start, uint32_t len, Error **errp);
+/* Destination: the commands, and the end of postcopy (RAM unregistered;
+ * false with the fault thread's error if it failed). */
+bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
+                         uint16_t len, Error **errp);
+bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
+                          uint16_t len, Error **errp);
+bool ram_incoming_listen(struct ram_state *rs,
+                         bool (*request)(void *opaque, const char *name,
+                                         uint64_t start, uint32_t len,
+                                         Error **errp),
+                         void *opaque, Error **errp);
+bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp);
+
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp);

@@ -35,6 +35,9 @@ enum stream_command {
     STREAM_CMD_SWITCHOVER_START = 11,
 };
 
+/* The longest PACKAGED blob a loader takes (QEMU: 16 MiB). */
+#define STREAM_PACKAGED_MAX (16u << 20)
+
 /* Target page size carried in vmdesc's "page_size". */
 #define STREAM_PAGE_SIZE 4096
 

@@ -58,7 +58,9 @@ struct section_registry {
     bool validate_uuid;
     bool ignore_shared; /* x-ignore-shared on at this end */
     bool return_path;   /* a save asks for the return path */
-    bool mapped_ram;    /* saving: announce it; loading: the stream's */
+    bool postcopy;      /* a save sends POSTCOPY_ADVISE */
+    uint8_t postcopy_advise[16];
+    bool mapped_ram; /* saving: announce it; loading: the stream's */
 };
 
 /* A capability name: u8 length, then the bytes. */
@@ -220,7 +222,16 @@ void section_registry_return_path(struct section_registry *reg, bool on)
     reg->return_path = on;
 }
 
-static void put_command(Channel *f, uint16_t cmd, const uint8_t *data,
+void section_registry_postcopy(struct section_registry *reg,
+                               const uint8_t advise[16])
+{
+    reg->postcopy = advise != NULL;
+    if (advise) {
+        memcpy(reg->postcopy_advise, advise, 16);
+    }
+}
+
+void stream_put_command(Channel *f, uint16_t cmd, const uint8_t *data,
                         uint16_t len)
 {
     chan_put_u8(f, STREAM_COMMAND);
@@ -402,8 +413,12 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     if (reg->return_path) {
         /* Where QEMU asks: after the configuration, then a first PING. */
         uint8_t one[4] = { 0, 0, 0, 1 };
-        put_command(f, STREAM_CMD_OPEN_RETURN_PATH, NULL, 0);
-        put_command(f, STREAM_CMD_PING, one, sizeof(one));
+        stream_put_command(f, STREAM_CMD_OPEN_RETURN_PATH, NULL, 0);
+        stream_put_command(f, STREAM_CMD_PING, one, sizeof(one));
+    }
+    if (reg->postcopy) {
+        stream_put_command(f, STREAM_CMD_POSTCOPY_ADVISE, reg->postcopy_advise,
+                           sizeof(reg->postcopy_advise));
     }
 
     for (struct section_entry *e = reg->head; e; e = e->next) {
@@ -507,28 +522,39 @@ bool stream_save_complete(struct section_registry *reg, Channel *f,
         stream_save_devices(reg, f, errp);
 }
 
+/* Every device's FULL section; each is described in devices, if not
+ * NULL. */
+static bool put_devices(struct section_registry *reg, Channel *f,
+                        json_t *devices, Error **errp)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (!e->desc) {
+            continue;
+        }
+        json_t *dev = NULL;
+        if (devices) {
+            dev = json_object();
+            json_object_set_new(dev, "name", json_string(e->idstr));
+            json_object_set_new(dev, "instance_id",
+                                json_integer(e->instance_id));
+            json_array_append_new(devices, dev);
+        }
+        put_section_header(f, STREAM_SECTION_FULL, e);
+        if (!vmstate_save(f, e->desc, e->opaque, dev, errp)) {
+            return section_failed(e, errp);
+        }
+        put_section_footer(f, e);
+    }
+    return true;
+}
+
 bool stream_save_devices(struct section_registry *reg, Channel *f, Error **errp)
 {
     json_t *vmdesc = json_object();
     json_t *devices = json_array();
     json_object_set_new(vmdesc, "page_size", json_integer(STREAM_PAGE_SIZE));
     json_object_set_new(vmdesc, "devices", devices);
-    bool ok = true;
-    for (struct section_entry *e = reg->head; e && ok; e = e->next) {
-        if (!e->desc) {
-            continue;
-        }
-        json_t *dev = json_object();
-        json_object_set_new(dev, "name", json_string(e->idstr));
-        json_object_set_new(dev, "instance_id", json_integer(e->instance_id));
-        json_array_append_new(devices, dev);
-        put_section_header(f, STREAM_SECTION_FULL, e);
-        if (!vmstate_save(f, e->desc, e->opaque, dev, errp)) {
-            ok = section_failed(e, errp);
-            break;
-        }
-        put_section_footer(f, e);
-    }
+    bool ok = put_devices(reg, f, devices, errp);
     if (ok) {
         chan_put_u8(f, STREAM_EOF);
         put_vmdesc(f, vmdesc);
@@ -537,6 +563,23 @@ bool stream_save_devices(struct section_registry *reg, Channel *f, Error **errp)
     }
     json_decref(vmdesc);
     return ok;
+}
+
+bool stream_save_device_sections(struct section_registry *reg, Channel *f,
+                                 Error **errp)
+{
+    return put_devices(reg, f, NULL, errp) && chan_check(f, errp);
+}
+
+bool stream_save_complete_postcopy(struct section_registry *reg, Channel *f,
+                                   Error **errp)
+{
+    if (!stream_save_complete_live(reg, f, errp)) {
+        return false;
+    }
+    chan_put_u8(f, STREAM_EOF);
+    chan_flush(f);
+    return chan_check(f, errp);
 }
 
 void stream_save_cleanup(struct section_registry *reg)
@@ -566,6 +609,7 @@ struct loader {
     struct section_entry **by_id;
     size_t by_id_len, by_id_cap;
     struct lookup ids; /* section id -> index in by_id */
+    bool in_blob;      /* loading a PACKAGED blob */
 };
 
 static void uuid_format(const uint8_t u[16], char out[37])
@@ -836,6 +880,59 @@ static bool load_section_part(struct loader *ld, uint8_t type, uint64_t at,
     return load_body(ld, e, e->version_id, errp);
 }
 
+static bool load_records(struct loader *ld, bool blob, Error **errp);
+
+/* PACKAGED (postcopy): its blob is a run of records of its own, loaded
+ * here before the stream goes on. */
+static bool load_packaged(struct loader *ld, uint64_t at, const uint8_t *data,
+                          uint16_t len, Error **errp)
+{
+    if (len != 4) {
+        error_setg(errp,
+                   "PACKAGED command at offset %llu with %u bytes (it "
+                   "has 4)",
+                   (unsigned long long)at, len);
+        return false;
+    }
+    uint32_t n = be32_get(data);
+    if (ld->in_blob) {
+        error_setg(errp,
+                   "PACKAGED command at offset %llu inside a PACKAGED "
+                   "blob",
+                   (unsigned long long)at);
+        return false;
+    }
+    if (n > STREAM_PACKAGED_MAX) {
+        error_setg(errp,
+                   "PACKAGED command at offset %llu: blob of %u bytes "
+                   "(limit %u)",
+                   (unsigned long long)at, n, STREAM_PACKAGED_MAX);
+        return false;
+    }
+    uint8_t *buf = xmalloc(n ? n : 1);
+    if (!chan_get_buffer(ld->f, buf, n)) {
+        free(buf);
+        chan_check(ld->f, errp);
+        error_prepend(errp, "PACKAGED blob of %u bytes at offset %llu: ", n,
+                      (unsigned long long)at);
+        return false;
+    }
+    Channel *outer = ld->f;
+    Channel *f = chan_new_mem_reader(buf, n, "PACKAGED blob");
+    ld->f = f;
+    ld->in_blob = true;
+    bool ok = load_records(ld, true, errp);
+    ld->in_blob = false;
+    ld->f = outer;
+    chan_close(f, NULL);
+    free(buf);
+    if (!ok) {
+        error_prepend(errp, "in the PACKAGED blob at offset %llu: ",
+                      (unsigned long long)(at + 9));
+    }
+    return ok;
+}
+
 static bool load_command(struct loader *ld, uint64_t at, Error **errp)
 {
     uint16_t cmd = chan_get_be16(ld->f);
@@ -849,6 +946,9 @@ static bool load_command(struct loader *ld, uint64_t at, Error **errp)
                    (unsigned long long)at);
         return false;
     }
+    if (cmd == STREAM_CMD_PACKAGED) {
+        return load_packaged(ld, at, data, len, errp);
+    }
     return ld->opts->command(ld->opts->command_ctx, cmd, data, len, errp);
 }
 
@@ -858,6 +958,9 @@ static bool load_vmdesc(struct loader *ld, Error **errp)
     bool optional = ld->opts && ld->opts->vmdesc_optional;
     uint8_t type;
     uint64_t at = chan_tell(f);
+    if (ld->opts && ld->opts->no_vmdesc) {
+        return true;
+    }
     if (chan_peek(f, &type, 1, 0) < 1) {
         if (!chan_check(f, errp)) {
             return false;
@@ -912,6 +1015,51 @@ static bool load_vmdesc(struct loader *ld, Error **errp)
     return true;
 }
 
+/* Records up to EOF (and the vmdesc after it), or, in a PACKAGED blob,
+ * up to the blob's end. */
+static bool load_records(struct loader *ld, bool blob, Error **errp)
+{
+    Channel *f = ld->f;
+    for (;;) {
+        if (blob && chan_at_eof(f)) {
+            return chan_check(f, errp);
+        }
+        uint64_t at = chan_tell(f);
+        uint8_t type = chan_get_u8(f);
+        if (!chan_check(f, errp)) {
+            return false;
+        }
+        bool step;
+        switch (type) {
+        case STREAM_EOF:
+            if (blob) {
+                error_setg(errp, "EOF record at offset %llu",
+                           (unsigned long long)at);
+                return false;
+            }
+            return load_vmdesc(ld, errp);
+        case STREAM_SECTION_START:
+        case STREAM_SECTION_FULL:
+            step = load_section_start(ld, type, at, errp);
+            break;
+        case STREAM_SECTION_PART:
+        case STREAM_SECTION_END:
+            step = load_section_part(ld, type, at, errp);
+            break;
+        case STREAM_COMMAND:
+            step = load_command(ld, at, errp);
+            break;
+        default:
+            error_setg(errp, "unknown record type 0x%02x at offset %llu", type,
+                       (unsigned long long)at);
+            step = false;
+        }
+        if (!step) {
+            return false;
+        }
+    }
+}
+
 bool stream_load(struct section_registry *reg, Channel *f,
                  const struct stream_load_opts *opts, Error **errp)
 {
@@ -925,37 +1073,7 @@ bool stream_load(struct section_registry *reg, Channel *f,
     if (!load_header(&ld, errp)) {
         goto out;
     }
-    for (;;) {
-        uint64_t at = chan_tell(f);
-        uint8_t type = chan_get_u8(f);
-        if (!chan_check(f, errp)) {
-            goto out;
-        }
-        bool step;
-        switch (type) {
-        case STREAM_EOF:
-            ok = load_vmdesc(&ld, errp);
-            goto out;
-        case STREAM_SECTION_START:
-        case STREAM_SECTION_FULL:
-            step = load_section_start(&ld, type, at, errp);
-            break;
-        case STREAM_SECTION_PART:
-        case STREAM_SECTION_END:
-            step = load_section_part(&ld, type, at, errp);
-            break;
-        case STREAM_COMMAND:
-            step = load_command(&ld, at, errp);
-            break;
-        default:
-            error_setg(errp, "unknown record type 0x%02x at offset %llu", type,
-                       (unsigned long long)at);
-            step = false;
-        }
-        if (!step) {
-            goto out;
-        }
-    }
+    ok = load_records(&ld, false, errp);
 out:
     for (struct section_entry *e = reg->head; e; e = e->next) {
         if (e->load_setup_done && e->ops->load_cleanup) {

@@ -80,6 +80,11 @@ void section_registry_ignore_shared(struct section_registry *reg, bool on);
  * OPEN_RETURN_PATH and PING 1 after the configuration; off unless set
  * before each save. */
 void section_registry_return_path(struct section_registry *reg, bool on);
+/* postcopy-ram: a save sends POSTCOPY_ADVISE with this body (16 bytes)
+ * after the configuration and the return path's commands; NULL: none.
+ * Off unless set before each save. */
+void section_registry_postcopy(struct section_registry *reg,
+                               const uint8_t advise[16]);
 /* mapped-ram: a save announces it in the configuration; a load takes it
  * from the stream (the file's layout says what it is), and the RAM
  * section asks with section_registry_get_mapped_ram. */
@@ -114,6 +119,15 @@ bool stream_save_complete_live(struct section_registry *reg, Channel *f,
                                Error **errp);
 bool stream_save_devices(struct section_registry *reg, Channel *f,
                          Error **errp);
+/* Postcopy: every device's FULL section alone (for the PACKAGED blob),
+ * and at the end the END sections and EOF (no vmdesc), flushed. */
+bool stream_save_device_sections(struct section_registry *reg, Channel *f,
+                                 Error **errp);
+bool stream_save_complete_postcopy(struct section_registry *reg, Channel *f,
+                                   Error **errp);
+/* One COMMAND record: u8 0x08, be16 cmd, be16 len, the data. */
+void stream_put_command(Channel *f, uint16_t cmd, const uint8_t *data,
+                        uint16_t len);
 void stream_save_cleanup(struct section_registry *reg);
 /* Offline save of everything: setup + complete + cleanup. */
 bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp);
@@ -121,13 +135,17 @@ bool stream_save_all(struct section_registry *reg, Channel *f, Error **errp);
 /* ---- Loading ---- */
 
 struct stream_load_opts {
-    /* Handles a COMMAND record; NULL rejects every command. */
+    /* Handles a COMMAND record; NULL rejects every command.  PACKAGED is
+     * the loader's own: its blob's records are loaded in place. */
     bool (*command)(void *ctx, uint16_t cmd, const uint8_t *data, uint16_t len,
                     Error **errp);
     void *command_ctx;
     /* Accept a stream that ends at EOF without vmdesc (postcopy, or a
      * writer with vmdesc suppressed). */
     bool vmdesc_optional;
+    /* The stream ends at EOF, with no vmdesc to look for (postcopy: the
+     * source waits for the destination's word before it closes). */
+    bool no_vmdesc;
     /* Filled with the vmdesc JSON text if non-NULL (caller frees). */
     char **vmdesc_out;
 };

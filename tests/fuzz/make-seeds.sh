@@ -95,6 +95,14 @@ for f in "$tmp"/ram-*; do [ -e "$f" ] && add ram_decode "$f"; done
 printf '\x10\x04abcd' >"$tmp/x1" && add xbzrle "$tmp/x1"
 printf '\x80\x20\x02zz\x01\x01q' >"$tmp/x2" && add xbzrle "$tmp/x2"
 
+# Postcopy: an ADVISE body, a DISCARD of two ranges of pc.ram, a
+# REQ_PAGES and a REQ_PAGES_ID (first byte: which parser).
+printf '\x00\0\0\0\0\0\0\x10\0\0\0\0\0\0\0\x10\0' >"$tmp/p1" && add postcopy "$tmp/p1"
+printf '\x01\x00\x06pc.ram\x00\0\0\0\0\0\0\x10\0\0\0\0\0\0\0\x20\0\0\0\0\0\0\0\x80\0\0\0\0\0\0\0\x10\0' \
+    >"$tmp/p2" && add postcopy "$tmp/p2"
+printf '\x02\0\0\0\0\0\0\x30\0\0\0\x10\0' >"$tmp/p3" && add postcopy "$tmp/p3"
+printf '\x06\0\0\0\0\0\0\x30\0\0\0\x10\0\x07pc.bios' >"$tmp/p4" && add postcopy "$tmp/p4"
+
 # qcow2: small-cluster images with snapshots, and the QEMU-made ones.
 if command -v qemu-img >/dev/null; then
     for cs in 512 4096; do

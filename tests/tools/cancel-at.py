@@ -14,7 +14,8 @@ import time
 
 import qmp
 
-ACTIVE = ("setup", "active", "pre-switchover", "device", "cancelling")
+ACTIVE = ("setup", "active", "pre-switchover", "device", "postcopy-active",
+          "cancelling")
 
 
 def main(argv):

@@ -1,0 +1,649 @@
+/* Postcopy RAM: wire parsers, the destination's userfaultfd, the
+ * source's discard set and page requests (see ram-postcopy.h). */
+#include "ram/ram-postcopy.h"
+
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "machine/machine.h"
+#include "machine/memory.h"
+#include "ram/ram-internal.h"
+#include "ram/uffd.h"
+#include "util/alloc.h"
+#include "util/be.h"
+#include "util/printable.h"
+#include "vmstate/stream-format.h"
+
+#ifndef MADV_REMOVE
+#define MADV_REMOVE 9
+#endif
+
+/* ---- wire ---- */
+
+bool postcopy_advise_parse(const uint8_t *data, size_t len, uint64_t *summary,
+                           uint64_t *target_page, Error **errp)
+{
+    if (len != 16) {
+        error_setg(errp,
+                   "POSTCOPY_ADVISE with %zu bytes: postcopy-ram needs the "
+                   "16-byte form (page size summary, target page size)",
+                   len);
+        return false;
+    }
+    *summary = be64_get(data);
+    *target_page = be64_get(data + 8);
+    return true;
+}
+
+void postcopy_advise_encode(uint8_t out[16], uint64_t summary,
+                            uint64_t target_page)
+{
+    be64_put(out, summary);
+    be64_put(out + 8, target_page);
+}
+
+bool postcopy_discard_parse(const uint8_t *data, size_t len,
+                            struct postcopy_discard *out, Error **errp)
+{
+    memset(out, 0, sizeof(*out));
+    if (len < 3) {
+        error_setg(errp,
+                   "POSTCOPY_RAM_DISCARD with %zu bytes: too short for "
+                   "its header",
+                   len);
+        return false;
+    }
+    if (data[0] != 0) {
+        error_setg(errp, "POSTCOPY_RAM_DISCARD: version %u (expected 0)",
+                   data[0]);
+        return false;
+    }
+    size_t nlen = data[1];
+    if (nlen == 0 || 2 + nlen + 1 > len) {
+        error_setg(errp,
+                   "POSTCOPY_RAM_DISCARD: block name of %zu bytes in a "
+                   "command of %zu",
+                   nlen, len);
+        return false;
+    }
+    memcpy(out->name, data + 2, nlen);
+    out->name[nlen] = '\0';
+    if (strlen(out->name) != nlen || data[2 + nlen] != 0) {
+        error_setg(errp,
+                   "POSTCOPY_RAM_DISCARD: the block name holds a NUL or is "
+                   "not followed by one");
+        return false;
+    }
+    size_t at = 3 + nlen, rest = len - at;
+    if (rest % 16 || rest / 16 > POSTCOPY_DISCARD_MAX_RANGES) {
+        error_setg(errp,
+                   "POSTCOPY_RAM_DISCARD for RAM block '%s': %zu bytes of "
+                   "ranges (a multiple of 16, at most %d ranges)",
+                   PRINTABLE(out->name), rest, POSTCOPY_DISCARD_MAX_RANGES);
+        return false;
+    }
+    out->n = (unsigned)(rest / 16);
+    for (unsigned i = 0; i < out->n; i++) {
+        out->start[i] = be64_get(data + at + 16 * i);
+        out->len[i] = be64_get(data + at + 16 * i + 8);
+    }
+    return true;
+}
+
+size_t postcopy_discard_encode(const struct postcopy_discard *d, uint8_t *out)
+{
+    size_t nlen = strlen(d->name);
+    out[0] = 0;
+    out[1] = (uint8_t)nlen;
+    memcpy(out + 2, d->name, nlen);
+    out[2 + nlen] = 0;
+    size_t at = 3 + nlen;
+    for (unsigned i = 0; i < d->n; i++) {
+        be64_put(out + at, d->start[i]);
+        be64_put(out + at + 8, d->len[i]);
+        at += 16;
+    }
+    return at;
+}
+
+bool postcopy_range_check(const struct machine_memory *mem, const char *name,
+                          uint64_t start, uint64_t len, const char *what,
+                          int *block, Error **errp)
+{
+    int i = 0;
+    while (i < mem->nblocks && strcmp(mem->blocks[i]->name, name) != 0) {
+        i++;
+    }
+    if (i == mem->nblocks) {
+        error_setg(errp, "%s: unknown RAM block '%s'", what, PRINTABLE(name));
+        return false;
+    }
+    const struct ram_block *b = mem->blocks[i];
+    if (start % RAM_PAGE_SIZE || len % RAM_PAGE_SIZE || len == 0) {
+        error_setg(errp,
+                   "%s: RAM block '%s': range of 0x%llx bytes at 0x%llx is "
+                   "not whole pages",
+                   what, b->name, (unsigned long long)len,
+                   (unsigned long long)start);
+        return false;
+    }
+    if (start >= b->size || len > b->size - start) {
+        error_setg(errp,
+                   "%s: RAM block '%s': range of 0x%llx bytes at 0x%llx is "
+                   "past its end (0x%llx bytes)",
+                   what, b->name, (unsigned long long)len,
+                   (unsigned long long)start, (unsigned long long)b->size);
+        return false;
+    }
+    *block = i;
+    return true;
+}
+
+/* ---- userfaultfd, missing mode ---- */
+
+static int open_missing(Error **errp)
+{
+    int fd = uffd_open("postcopy-ram", errp);
+    if (fd < 0) {
+        return -1;
+    }
+    struct uffdio_api api = { .api = UFFD_API };
+    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+        error_setg_errno(errp, errno, "postcopy-ram: userfaultfd API");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Registers b; *ioctls: what the kernel allows on it. */
+static bool register_block(int fd, const struct ram_block *b, uint64_t *ioctls,
+                           Error **errp)
+{
+    if (b->map.page_size != RAM_PAGE_SIZE) {
+        error_setg(errp,
+                   "postcopy-ram: RAM block '%s' is on %llu KiB pages; "
+                   "hop's postcopy places 4 KiB pages only",
+                   b->name, (unsigned long long)(b->map.page_size >> 10));
+        return false;
+    }
+    struct uffdio_register reg = {
+        .range = { (uintptr_t)b->host, b->size },
+        .mode = UFFDIO_REGISTER_MODE_MISSING,
+    };
+    if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+        error_setg(errp,
+                   "postcopy-ram: RAM block '%s': the kernel cannot serve "
+                   "its missing pages (%s; anonymous memory and memfd "
+                   "share=on can be)",
+                   b->name, strerror(errno));
+        return false;
+    }
+    if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) {
+        struct uffdio_range rg = reg.range;
+        ioctl(fd, UFFDIO_UNREGISTER, &rg);
+        error_setg(errp,
+                   "postcopy-ram: RAM block '%s': the kernel cannot place "
+                   "pages into this kind of memory",
+                   b->name);
+        return false;
+    }
+    *ioctls = reg.ioctls;
+    return true;
+}
+
+static void unregister_block(int fd, const struct ram_block *b)
+{
+    struct uffdio_range rg = { (uintptr_t)b->host, b->size };
+    ioctl(fd, UFFDIO_UNREGISTER, &rg);
+}
+
+bool postcopy_host_check(const struct machine_memory *mem, Error **errp)
+{
+    int fd = open_missing(errp);
+    if (fd < 0) {
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < mem->nblocks && ok; i++) {
+        uint64_t ioctls;
+        ok = register_block(fd, mem->blocks[i], &ioctls, errp);
+        if (ok) {
+            unregister_block(fd, mem->blocks[i]);
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+bool postcopy_discard_range(struct machine_memory *mem, int block,
+                            uint64_t start, uint64_t len, Error **errp)
+{
+    struct ram_block *b = mem->blocks[block];
+    /* Shared memory: a hole in the file; private: the pages go. */
+    int advice = b->map.shared ? MADV_REMOVE : MADV_DONTNEED;
+    if (madvise(b->host + start, len, advice) < 0) {
+        error_setg_errno(errp, errno,
+                         "postcopy-ram: RAM block '%s': discarding 0x%llx "
+                         "bytes at 0x%llx",
+                         b->name, (unsigned long long)len,
+                         (unsigned long long)start);
+        return false;
+    }
+    return true;
+}
+
+/* ---- destination ---- */
+
+struct postcopy_in {
+    struct machine_memory *mem;
+    int uffd;
+    int stop_fd;
+    bool zeropage[RAM_MAX_BLOCKS];            /* UFFDIO_ZEROPAGE works there */
+    int registered;                           /* blocks registered so far */
+    unsigned long *requested[RAM_MAX_BLOCKS]; /* fault thread only */
+    int last_block;                           /* of the last request */
+    postcopy_request_fn fn;
+    void *opaque;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic uint64_t requests;
+    pthread_mutex_t lock;
+    char error[256]; /* the fault thread's, once it failed */
+};
+
+static void pc_fail(struct postcopy_in *pc, const char *msg)
+{
+    pthread_mutex_lock(&pc->lock);
+    if (!pc->error[0]) {
+        snprintf(pc->error, sizeof(pc->error), "%s", msg);
+    }
+    pthread_mutex_unlock(&pc->lock);
+}
+
+/* A fault at addr: ask for its page, once. */
+static bool on_fault(struct postcopy_in *pc, uint64_t addr, Error **errp)
+{
+    for (int i = 0; i < pc->mem->nblocks; i++) {
+        struct ram_block *b = pc->mem->blocks[i];
+        uintptr_t base = (uintptr_t)b->host;
+        if (addr < base || addr - base >= b->size) {
+            continue;
+        }
+        uint64_t page = (addr - base) / RAM_PAGE_SIZE;
+        unsigned long bit = 1ul << (page % RAM_BITS_PER_WORD);
+        unsigned long *w = &pc->requested[i][page / RAM_BITS_PER_WORD];
+        if (*w & bit) {
+            return true; /* asked already; it is on its way */
+        }
+        *w |= bit;
+        atomic_fetch_add(&pc->requests, 1);
+        const char *name = i == pc->last_block ? NULL : b->name;
+        pc->last_block = i;
+        return pc->fn(pc->opaque, name, page * RAM_PAGE_SIZE, RAM_PAGE_SIZE,
+                      errp);
+    }
+    error_setg(errp, "postcopy-ram: a fault at 0x%llx, outside guest RAM",
+               (unsigned long long)addr);
+    return false;
+}
+
+static void *fault_thread(void *opaque)
+{
+    struct postcopy_in *pc = opaque;
+    struct uffd_msg msgs[16];
+    for (;;) {
+        struct pollfd p[2] = { { .fd = pc->uffd, .events = POLLIN },
+                               { .fd = pc->stop_fd, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            pc_fail(pc, "postcopy-ram: poll on the userfaultfd failed");
+            return NULL;
+        }
+        if (p[1].revents) {
+            return NULL;
+        }
+        ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                continue;
+            }
+            char e[200];
+            snprintf(e, sizeof(e), "postcopy-ram: reading faults: %s",
+                     strerror(errno));
+            pc_fail(pc, e);
+            return NULL;
+        }
+        for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT) {
+                continue;
+            }
+            Error *err = NULL;
+            if (!on_fault(pc, msgs[i].arg.pagefault.address, &err)) {
+                pc_fail(pc, error_get_pretty(err));
+                error_free(err);
+                return NULL;
+            }
+        }
+    }
+}
+
+struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
+                                      postcopy_request_fn fn, void *opaque,
+                                      Error **errp)
+{
+    struct postcopy_in *pc = xcalloc(1, sizeof(*pc));
+    pc->mem = mem;
+    pc->fn = fn;
+    pc->opaque = opaque;
+    pc->last_block = -1;
+    pc->stop_fd = -1;
+    pthread_mutex_init(&pc->lock, NULL);
+    pc->uffd = open_missing(errp);
+    if (pc->uffd < 0) {
+        goto fail;
+    }
+    for (int i = 0; i < mem->nblocks; i++) {
+        uint64_t ioctls;
+        if (!register_block(pc->uffd, mem->blocks[i], &ioctls, errp)) {
+            goto fail;
+        }
+        pc->registered = i + 1;
+        pc->zeropage[i] = ioctls & (1ull << _UFFDIO_ZEROPAGE);
+        pc->requested[i] =
+            xcalloc((mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
+                        RAM_BITS_PER_WORD,
+                    sizeof(unsigned long));
+    }
+    pc->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (pc->stop_fd < 0) {
+        error_setg_errno(errp, errno, "postcopy-ram: eventfd");
+        goto fail;
+    }
+    if (pthread_create(&pc->thread, NULL, fault_thread, pc) != 0) {
+        error_setg(errp, "postcopy-ram: cannot start the fault thread");
+        goto fail;
+    }
+    pc->thread_started = true;
+    return pc;
+fail:
+    postcopy_in_stop(pc, NULL);
+    return NULL;
+}
+
+bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
+                       const uint8_t *data, Error **errp)
+{
+    static const uint8_t zeros[RAM_PAGE_SIZE];
+    struct ram_block *b = pc->mem->blocks[block];
+    uintptr_t dst = (uintptr_t)(b->host + offset);
+    for (;;) {
+        int r;
+        if (!data && pc->zeropage[block]) {
+            struct uffdio_zeropage z = { .range = { dst, RAM_PAGE_SIZE } };
+            r = ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z);
+        } else {
+            struct uffdio_copy c = { .dst = dst,
+                                     .src = (uintptr_t)(data ? data : zeros),
+                                     .len = RAM_PAGE_SIZE };
+            r = ioctl(pc->uffd, UFFDIO_COPY, &c);
+        }
+        if (r == 0 || errno == EEXIST) {
+            return true; /* placed, or there already */
+        }
+        if (errno != EAGAIN && errno != EINTR) {
+            error_setg_errno(errp, errno,
+                             "postcopy-ram: placing the page at 0x%llx of RAM "
+                             "block '%s'",
+                             (unsigned long long)offset, b->name);
+            return false;
+        }
+    }
+}
+
+uint64_t postcopy_in_requests(struct postcopy_in *pc)
+{
+    return pc ? atomic_load(&pc->requests) : 0;
+}
+
+bool postcopy_in_stop(struct postcopy_in *pc, Error **errp)
+{
+    if (!pc) {
+        return true;
+    }
+    if (pc->thread_started) {
+        uint64_t one = 1;
+        (void)!write(pc->stop_fd, &one, sizeof(one));
+        pthread_join(pc->thread, NULL);
+    }
+    for (int i = 0; i < pc->registered; i++) {
+        unregister_block(pc->uffd, pc->mem->blocks[i]);
+    }
+    /* Closing wakes any thread still waiting in a fault. */
+    if (pc->uffd >= 0) {
+        close(pc->uffd);
+    }
+    if (pc->stop_fd >= 0) {
+        close(pc->stop_fd);
+    }
+    bool ok = !pc->error[0];
+    if (!ok) {
+        error_setg(errp, "%s", pc->error);
+    }
+    for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
+        free(pc->requested[i]);
+    }
+    pthread_mutex_destroy(&pc->lock);
+    free(pc);
+    return ok;
+}
+
+/* ---- the ram section's side ---- */
+
+bool ram_postcopy_check(struct machine *m, Error **errp)
+{
+    return postcopy_host_check(machine_memory(m), errp);
+}
+
+/* QEMU's summary: the OR of every block's page size. */
+static uint64_t page_size_summary(const struct machine_memory *mem)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < mem->nblocks; i++) {
+        s |= mem->blocks[i]->map.page_size;
+    }
+    return s;
+}
+
+void ram_postcopy_advise_body(struct ram_state *rs, uint8_t out[16])
+{
+    postcopy_advise_encode(out, page_size_summary(rs->mem), RAM_PAGE_SIZE);
+}
+
+void ram_postcopy_reset(struct ram_state *rs)
+{
+    pthread_mutex_lock(&rs->req_lock);
+    rs->postcopy = false;
+    rs->req_head = rs->req_len = 0;
+    rs->req_last_block = -1;
+    atomic_store(&rs->req_pending, 0);
+    pthread_mutex_unlock(&rs->req_lock);
+    for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
+        free(rs->sent[i]);
+        rs->sent[i] = NULL;
+    }
+}
+
+bool ram_postcopy_request(struct ram_state *rs, const char *name,
+                          uint64_t start, uint32_t len, Error **errp)
+{
+    pthread_mutex_lock(&rs->req_lock);
+    int block = rs->req_last_block;
+    bool ok;
+    if (!name && block < 0) {
+        error_setg(errp, "REQ_PAGES before any request named its RAM block");
+        ok = false;
+    } else {
+        ok = postcopy_range_check(
+            rs->mem, name ? name : rs->mem->blocks[block]->name, start, len,
+            name ? "REQ_PAGES_ID" : "REQ_PAGES", &block, errp);
+    }
+    if (ok && !rs->postcopy) {
+        error_setg(errp,
+                   "the destination asked for pages before the "
+                   "postcopy switch");
+        ok = false;
+    }
+    if (ok) {
+        rs->req_last_block = block;
+        atomic_fetch_add(&rs->pc_requests, 1);
+        /* A full queue drops the request: the walk gets there anyway. */
+        if (rs->req_len < RAM_REQ_QUEUE) {
+            rs->req[(rs->req_head + rs->req_len) % RAM_REQ_QUEUE] =
+                (struct ram_req){ block, start / RAM_PAGE_SIZE,
+                                  len / RAM_PAGE_SIZE };
+            rs->req_len++;
+            atomic_store(&rs->req_pending, rs->req_len);
+        }
+    }
+    pthread_mutex_unlock(&rs->req_lock);
+    return ok;
+}
+
+bool ram_postcopy_pop_request(struct ram_state *rs, struct ram_req *out)
+{
+    if (!atomic_load(&rs->req_pending)) {
+        return false;
+    }
+    pthread_mutex_lock(&rs->req_lock);
+    bool got = rs->req_len > 0;
+    if (got) {
+        *out = rs->req[rs->req_head];
+        rs->req_head = (rs->req_head + 1) % RAM_REQ_QUEUE;
+        rs->req_len--;
+        atomic_store(&rs->req_pending, rs->req_len);
+    }
+    pthread_mutex_unlock(&rs->req_lock);
+    return got;
+}
+
+bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
+                         uint16_t len, Error **errp)
+{
+    uint64_t summary, tps;
+    if (rs->pc_advised) {
+        error_setg(errp, "a second POSTCOPY_ADVISE");
+        return false;
+    }
+    if (!postcopy_advise_parse(data, len, &summary, &tps, errp)) {
+        return false;
+    }
+    uint64_t ours = page_size_summary(rs->mem);
+    if (summary != ours) {
+        error_setg(errp,
+                   "POSTCOPY_ADVISE: postcopy needs the same RAM page sizes "
+                   "at both ends (source 0x%llx, here 0x%llx)",
+                   (unsigned long long)summary, (unsigned long long)ours);
+        return false;
+    }
+    if (tps != RAM_PAGE_SIZE) {
+        error_setg(errp,
+                   "POSTCOPY_ADVISE: target page size %llu at the source, "
+                   "%u here",
+                   (unsigned long long)tps, RAM_PAGE_SIZE);
+        return false;
+    }
+    if (!postcopy_host_check(rs->mem, errp)) {
+        return false;
+    }
+    /* Every page comes from the source, and the ones that do not come
+     * before the switch must be missing then: nothing of what RAM holds
+     * now (the firmware) may stay.  No prefault may touch RAM either. */
+    ram_prefault_free(rs->prefault);
+    rs->prefault = NULL;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        /* No huge pages until the end: one page arriving would make its
+         * 511 neighbours present as zeros, and the source's copies of
+         * them could no longer be placed. */
+        (void)madvise(b->host, b->size, MADV_NOHUGEPAGE);
+        if (!postcopy_discard_range(rs->mem, i, 0, b->size, errp)) {
+            return false;
+        }
+    }
+    rs->pc_advised = true;
+    return true;
+}
+
+bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
+                          uint16_t len, Error **errp)
+{
+    struct postcopy_discard d;
+    if (!rs->pc_advised || rs->pc_in) {
+        error_setg(errp, "POSTCOPY_RAM_DISCARD %s",
+                   rs->pc_in ? "after POSTCOPY_LISTEN"
+                             : "without POSTCOPY_ADVISE before it");
+        return false;
+    }
+    if (!postcopy_discard_parse(data, len, &d, errp)) {
+        return false;
+    }
+    for (unsigned i = 0; i < d.n; i++) {
+        int block;
+        if (!postcopy_range_check(rs->mem, d.name, d.start[i], d.len[i],
+                                  "POSTCOPY_RAM_DISCARD", &block, errp) ||
+            !postcopy_discard_range(rs->mem, block, d.start[i], d.len[i],
+                                    errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ram_incoming_listen(struct ram_state *rs,
+                         bool (*request)(void *opaque, const char *name,
+                                         uint64_t start, uint32_t len,
+                                         Error **errp),
+                         void *opaque, Error **errp)
+{
+    if (!rs->pc_advised || rs->pc_in) {
+        error_setg(errp, "POSTCOPY_LISTEN %s",
+                   rs->pc_in ? "a second time"
+                             : "without POSTCOPY_ADVISE before it");
+        return false;
+    }
+    ram_prefault_free(rs->prefault);
+    rs->prefault = NULL;
+    rs->pc_in = postcopy_in_start(rs->mem, request, opaque, errp);
+    return rs->pc_in != NULL;
+}
+
+void ram_incoming_postcopy_done(struct ram_state *rs)
+{
+    for (int i = 0; rs->pc_advised && i < rs->mem->nblocks; i++) {
+        struct ram_block *b = rs->mem->blocks[i];
+        if (b->kind == MEM_BACKEND_RAM) {
+            (void)madvise(b->host, b->size, MADV_HUGEPAGE);
+        }
+    }
+}
+
+bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp)
+{
+    struct postcopy_in *pc = rs->pc_in;
+    rs->pc_in = NULL;
+    rs->pc_advised = false;
+    return postcopy_in_stop(pc, errp);
+}

@@ -1,0 +1,97 @@
+/* Postcopy RAM (capability postcopy-ram), as QEMU: the guest runs at the
+ * destination before all of its RAM arrived.
+ *
+ * Source: a bitmap of the pages sent in precopy; at the switch, with the
+ * guest stopped, the pages sent and dirty again are named in
+ * POSTCOPY_RAM_DISCARD commands; afterwards every dirty page goes exactly
+ * once, those the destination asks for (REQ_PAGES on the return path)
+ * ahead of the rest.
+ *
+ * Destination: POSTCOPY_ADVISE checks page sizes and drops whatever RAM
+ * holds (every page comes from the source); DISCARD punches pages out;
+ * LISTEN registers guest RAM with userfaultfd in missing mode and starts
+ * a thread that turns each fault into a page request; pages arriving from
+ * then on are placed atomically (UFFDIO_COPY / UFFDIO_ZEROPAGE), which
+ * wakes whoever waits for them.
+ *
+ * The wire parsers are here too, apart, for the unit tests. */
+#ifndef HOP_RAM_RAM_POSTCOPY_H
+#define HOP_RAM_RAM_POSTCOPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+struct machine_memory;
+
+/* Ranges per POSTCOPY_RAM_DISCARD command, as QEMU sends them. */
+#define POSTCOPY_DISCARD_MAX_RANGES 12
+/* The largest command: version, name length, name, NUL, the ranges. */
+#define POSTCOPY_DISCARD_MAX_LEN (3 + 255 + 16 * POSTCOPY_DISCARD_MAX_RANGES)
+
+/* POSTCOPY_ADVISE's body: be64 summary of the RAM page sizes, be64 target
+ * page size.  A body of 0 bytes (postcopy not asked for) is refused. */
+bool postcopy_advise_parse(const uint8_t *data, size_t len, uint64_t *summary,
+                           uint64_t *target_page, Error **errp);
+/* Writes the 16-byte body. */
+void postcopy_advise_encode(uint8_t out[16], uint64_t summary,
+                            uint64_t target_page);
+
+struct postcopy_discard {
+    char name[256];
+    unsigned n;
+    uint64_t start[POSTCOPY_DISCARD_MAX_RANGES]; /* bytes in the block */
+    uint64_t len[POSTCOPY_DISCARD_MAX_RANGES];
+};
+/* POSTCOPY_RAM_DISCARD's body: u8 version 0, u8 name length, the name,
+ * u8 0, then (be64 start, be64 length) pairs. */
+bool postcopy_discard_parse(const uint8_t *data, size_t len,
+                            struct postcopy_discard *out, Error **errp);
+/* Encodes d into out (POSTCOPY_DISCARD_MAX_LEN bytes); returns the
+ * length. */
+size_t postcopy_discard_encode(const struct postcopy_discard *d, uint8_t *out);
+
+/* A byte range of a named block, as DISCARD and REQ_PAGES name it:
+ * the block must exist, the range be page aligned, non-empty and inside
+ * it.  *block gets its index.  what names the message in errors. */
+bool postcopy_range_check(const struct machine_memory *mem, const char *name,
+                          uint64_t start, uint64_t len, const char *what,
+                          int *block, Error **errp);
+
+/* Whether this host can serve missing pages of every block of mem with
+ * userfaultfd (errors name the block and the reason). */
+bool postcopy_host_check(const struct machine_memory *mem, Error **errp);
+
+/* ---- destination ---- */
+
+struct postcopy_in;
+
+/* Asks the source for len bytes at start of block name; name is NULL when
+ * it is the block of the previous request.  Runs on the fault thread. */
+typedef bool (*postcopy_request_fn)(void *opaque, const char *name,
+                                    uint64_t start, uint32_t len, Error **errp);
+
+/* Registers every block of mem in missing mode and starts the fault
+ * thread. */
+struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
+                                      postcopy_request_fn fn, void *opaque,
+                                      Error **errp);
+/* Places one page of block (data NULL: a zero page); a page there already
+ * is kept. */
+bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
+                       const uint8_t *data, Error **errp);
+/* Pages the guest asked for so far. */
+uint64_t postcopy_in_requests(struct postcopy_in *pc);
+/* Ends the fault thread and unregisters RAM (whoever still waits goes on
+ * with what the page holds); false with the fault thread's error if it
+ * failed.  NULL is fine. */
+bool postcopy_in_stop(struct postcopy_in *pc, Error **errp);
+
+/* Drops the pages [start, start+len) of block b: they read as missing
+ * (as zeros until registered).  For ADVISE (all of RAM) and DISCARD. */
+bool postcopy_discard_range(struct machine_memory *mem, int block,
+                            uint64_t start, uint64_t len, Error **errp);
+
+#endif

@@ -1,0 +1,362 @@
+/* Postcopy's wire parsers with hostile input (POSTCOPY_ADVISE,
+ * POSTCOPY_RAM_DISCARD, REQ_PAGES / REQ_PAGES_ID), the range checks
+ * against real RAM blocks, the source's reader passing requests on, and
+ * the destination's fault thread: a thread touching a missing page waits,
+ * its page is asked for once (by name first), and placing it lets the
+ * thread go. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "machine/memory.h"
+#include "migration/return-path.h"
+#include "ram/ram-postcopy.h"
+#include "util/be.h"
+
+/* The message of a failing call, or "" when it succeeded. */
+#define ERR_OF(call)                                                           \
+    ({                                                                         \
+        Error *e_ = NULL;                                                      \
+        static char m_[512];                                                   \
+        bool ok_ = (call);                                                     \
+        snprintf(m_, sizeof(m_), "%s", ok_ ? "" : error_get_pretty(e_));       \
+        error_free(e_);                                                        \
+        m_;                                                                    \
+    })
+
+static void test_advise(void **state)
+{
+    (void)state;
+    uint8_t b[16];
+    uint64_t s, t;
+    postcopy_advise_encode(b, 4096, 4096);
+    assert_true(postcopy_advise_parse(b, 16, &s, &t, NULL));
+    assert_int_equal(s, 4096);
+    assert_int_equal(t, 4096);
+    assert_string_equal(ERR_OF(postcopy_advise_parse(b, 0, &s, &t, &e_)),
+                        "POSTCOPY_ADVISE with 0 bytes: postcopy-ram needs the "
+                        "16-byte form (page size summary, target page size)");
+    assert_string_not_equal(ERR_OF(postcopy_advise_parse(b, 15, &s, &t, &e_)),
+                            "");
+}
+
+static void test_discard_round_trip(void **state)
+{
+    (void)state;
+    struct postcopy_discard d = { .name = "pc.ram", .n = 2 }, back;
+    d.start[0] = 0x1000;
+    d.len[0] = 0x3000;
+    d.start[1] = 0x10000;
+    d.len[1] = 0x1000;
+    uint8_t buf[POSTCOPY_DISCARD_MAX_LEN];
+    size_t len = postcopy_discard_encode(&d, buf);
+    /* QEMU's layout: version 0, name length, name, NUL, pairs. */
+    assert_int_equal(len, 3 + 6 + 32);
+    assert_int_equal(buf[0], 0);
+    assert_int_equal(buf[1], 6);
+    assert_memory_equal(buf + 2, "pc.ram", 6);
+    assert_int_equal(buf[8], 0);
+    assert_int_equal(be64_get(buf + 9), 0x1000);
+    assert_true(postcopy_discard_parse(buf, len, &back, NULL));
+    assert_string_equal(back.name, "pc.ram");
+    assert_int_equal(back.n, 2);
+    assert_int_equal(back.len[0], 0x3000);
+    assert_int_equal(back.start[1], 0x10000);
+}
+
+static void test_discard_hostile(void **state)
+{
+    (void)state;
+    struct postcopy_discard d;
+    uint8_t b[POSTCOPY_DISCARD_MAX_LEN + 64] = { 0 };
+    assert_string_equal(ERR_OF(postcopy_discard_parse(b, 2, &d, &e_)),
+                        "POSTCOPY_RAM_DISCARD with 2 bytes: too short for its "
+                        "header");
+    b[0] = 1;
+    assert_string_equal(ERR_OF(postcopy_discard_parse(b, 3, &d, &e_)),
+                        "POSTCOPY_RAM_DISCARD: version 1 (expected 0)");
+    b[0] = 0;
+    b[1] = 200; /* a name longer than the command */
+    assert_string_equal(ERR_OF(postcopy_discard_parse(b, 20, &d, &e_)),
+                        "POSTCOPY_RAM_DISCARD: block name of 200 bytes in a "
+                        "command of 20");
+    b[1] = 0;
+    assert_string_not_equal(ERR_OF(postcopy_discard_parse(b, 20, &d, &e_)), "");
+    memcpy(b + 1,
+           "\x02"
+           "a\0",
+           3); /* NUL inside the name */
+    b[4] = 0;
+    assert_string_equal(ERR_OF(postcopy_discard_parse(b, 5, &d, &e_)),
+                        "POSTCOPY_RAM_DISCARD: the block name holds a NUL or "
+                        "is not followed by one");
+    memcpy(b + 1,
+           "\x01"
+           "a\0",
+           3);
+    /* Ranges that are not whole pairs, and too many of them. */
+    assert_string_equal(ERR_OF(postcopy_discard_parse(b, 4 + 15, &d, &e_)),
+                        "POSTCOPY_RAM_DISCARD for RAM block 'a': 15 bytes of "
+                        "ranges (a multiple of 16, at most 12 ranges)");
+    assert_string_not_equal(
+        ERR_OF(postcopy_discard_parse(b, 4 + 16 * 13, &d, &e_)), "");
+    assert_true(postcopy_discard_parse(b, 4 + 16 * 12, &d, NULL));
+    assert_int_equal(d.n, 12);
+}
+
+static struct machine_memory *new_memory(void)
+{
+    Error *err = NULL;
+    struct machine_memory *mem = memory_new(4u << 20, NULL, &err);
+    assert_non_null(mem);
+    assert_non_null(memory_add_block(mem, "pc.bios", 64 << 10, NULL, &err));
+    return mem;
+}
+
+static void test_range_check(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    int block = -1;
+    assert_true(postcopy_range_check(mem, "pc.bios", 0xf000, 0x1000, "X",
+                                     &block, NULL));
+    assert_int_equal(block, 1);
+    assert_string_equal(ERR_OF(postcopy_range_check(
+                            mem, "nope", 0, 4096, "REQ_PAGES_ID", &block, &e_)),
+                        "REQ_PAGES_ID: unknown RAM block 'nope'");
+    assert_string_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.ram", 0x800, 4096, "REQ_PAGES",
+                                    &block, &e_)),
+        "REQ_PAGES: RAM block 'pc.ram': range of 0x1000 bytes at 0x800 is not "
+        "whole pages");
+    assert_string_not_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 0, "X", &block, &e_)),
+        "");
+    assert_string_not_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.ram", 0, 100, "X", &block, &e_)),
+        "");
+    assert_string_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.bios", 0x10000, 0x1000,
+                                    "POSTCOPY_RAM_DISCARD", &block, &e_)),
+        "POSTCOPY_RAM_DISCARD: RAM block 'pc.bios': range of 0x1000 bytes at "
+        "0x10000 is past its end (0x10000 bytes)");
+    /* start + len wrapping around 2^64 is past the end, too. */
+    assert_string_not_equal(
+        ERR_OF(postcopy_range_check(mem, "pc.bios", 0x1000,
+                                    0xfffffffffffff000ull, "X", &block, &e_)),
+        "");
+    memory_free(mem);
+}
+
+static void test_req_pages_parse(void **state)
+{
+    (void)state;
+    struct rp_req_pages q;
+    uint8_t b[4 + RP_REQ_PAGES_ID_MAX + 8] = { 0 };
+    be64_put(b, 0x2000);
+    be32_put(b + 8, 4096);
+    assert_true(rp_parse_req_pages(RP_MSG_REQ_PAGES, b, 12, &q, NULL));
+    assert_false(q.has_name);
+    assert_int_equal(q.start, 0x2000);
+    assert_int_equal(q.len, 4096);
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES, b, 13, &q, &e_)),
+        "return path: REQ_PAGES with 13 bytes (it has 12)");
+    b[12] = 6;
+    memcpy(b + 13, "pc.ram", 6);
+    assert_true(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 19, &q, NULL));
+    assert_string_equal(q.name, "pc.ram");
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 18, &q, &e_)),
+        "return path: REQ_PAGES_ID with 18 bytes for a block "
+        "name of 6");
+    b[12] = 0;
+    assert_string_not_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 13, &q, &e_)), "");
+    b[12] = 2;
+    b[13] = 'a';
+    b[14] = 0;
+    assert_string_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_REQ_PAGES_ID, b, 15, &q, &e_)),
+        "return path: REQ_PAGES_ID: the block name holds a "
+        "NUL byte");
+    assert_string_not_equal(
+        ERR_OF(rp_parse_req_pages(RP_MSG_PONG, b, 4, &q, &e_)), "");
+}
+
+/* The source's reader passes requests on, in order, names as sent. */
+struct seen {
+    int n;
+    char names[4][64];
+    uint64_t start[4];
+};
+
+static bool on_request(void *opaque, const char *name, uint64_t start,
+                       uint32_t len, Error **errp)
+{
+    struct seen *s = opaque;
+    (void)len;
+    if (s->n == 2) {
+        error_setg(errp, "a third request, refused");
+        return false;
+    }
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name ? name : "-");
+    s->start[s->n++] = start;
+    return true;
+}
+
+static void test_reader_passes_requests(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct seen s = { 0 };
+    struct rp_reader r;
+    assert_true(rp_reader_start_postcopy(&r, sv[0], on_request, &s, NULL));
+    assert_true(rp_send_req_pages(sv[1], "pc.ram", 0x5000, 4096, NULL));
+    assert_true(rp_send_req_pages(sv[1], NULL, 0x7000, 4096, NULL));
+    assert_true(rp_send_req_pages(sv[1], NULL, 0x9000, 4096, NULL));
+    Error *e = NULL;
+    assert_false(rp_reader_finish(&r, 5000, &e));
+    assert_string_equal(error_get_pretty(e), "a third request, refused");
+    error_free(e);
+    rp_reader_stop(&r);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.names[0], "pc.ram");
+    assert_string_equal(s.names[1], "-");
+    assert_int_equal(s.start[1], 0x7000);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_reader_refuses_long_request(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct seen s = { 0 };
+    struct rp_reader r;
+    assert_true(rp_reader_start_postcopy(&r, sv[0], on_request, &s, NULL));
+    uint8_t m[4] = { 0, RP_MSG_REQ_PAGES_ID, 0x40, 0 };
+    assert_int_equal(write(sv[1], m, 4), 4);
+    Error *e = NULL;
+    assert_false(rp_reader_finish(&r, 5000, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: REQ_PAGES_ID with 16384 bytes (at most "
+                        "268)");
+    error_free(e);
+    rp_reader_stop(&r);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* ---- the destination's fault thread ---- */
+
+struct asked {
+    pthread_mutex_t lock;
+    int n;
+    char name[4][64];
+    uint64_t start[4];
+};
+
+static bool record(void *opaque, const char *name, uint64_t start, uint32_t len,
+                   Error **errp)
+{
+    (void)len;
+    (void)errp;
+    struct asked *a = opaque;
+    pthread_mutex_lock(&a->lock);
+    if (a->n < 4) {
+        snprintf(a->name[a->n], sizeof(a->name[0]), "%s", name ? name : "-");
+        a->start[a->n] = start;
+    }
+    a->n++;
+    pthread_mutex_unlock(&a->lock);
+    return true;
+}
+
+static volatile uint8_t *touch_at;
+static uint8_t touched;
+
+static void *toucher(void *p)
+{
+    (void)p;
+    touched = *touch_at;
+    return NULL;
+}
+
+static int asked_count(struct asked *a)
+{
+    pthread_mutex_lock(&a->lock);
+    int n = a->n;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+static void test_fault_asks_once_and_placing_wakes(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err)) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        skip();
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    struct asked a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    struct postcopy_in *pc = postcopy_in_start(mem, record, &a, &err);
+    assert_non_null(pc);
+    touch_at = b->host + 0x3000 + 17;
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, toucher, NULL), 0);
+    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 1);
+    assert_string_equal(a.name[0], "pc.ram");
+    assert_int_equal(a.start[0], 0x3000);
+    /* A second thread on the same page: not asked again. */
+    assert_int_equal(pthread_create(&t2, NULL, toucher, NULL), 0);
+    usleep(50000);
+    assert_int_equal(asked_count(&a), 1);
+    uint8_t page[4096];
+    memset(page, 0xab, sizeof(page));
+    assert_true(postcopy_in_place(pc, 0, 0x3000, page, NULL));
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(touched, 0xab);
+    /* Placing again keeps what is there. */
+    assert_true(postcopy_in_place(pc, 0, 0x3000, NULL, NULL));
+    assert_int_equal(b->host[0x3000], 0xab);
+    assert_int_equal(postcopy_in_requests(pc), 1);
+    assert_true(postcopy_in_stop(pc, NULL));
+    pthread_mutex_destroy(&a.lock);
+    memory_free(mem);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_advise),
+        cmocka_unit_test(test_discard_round_trip),
+        cmocka_unit_test(test_discard_hostile),
+        cmocka_unit_test(test_range_check),
+        cmocka_unit_test(test_req_pages_parse),
+        cmocka_unit_test(test_reader_passes_requests),
+        cmocka_unit_test(test_reader_refuses_long_request),
+        cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
