@@ -696,4 +696,7 @@ const struct block_driver block_driver_qcow2 = {
     .snapshot_check = qcow2_snapshot_check,
     .snapshot_pread = qcow2_snapshot_pread,
     .vmstate_pwritev = qcow2_vmstate_pwritev,
+    .snapshot_begin = qcow2_snapshot_begin,
+    .snapshot_commit = qcow2_snapshot_commit,
+    .snapshot_abort = qcow2_snapshot_abort,
 };
