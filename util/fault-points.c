@@ -40,6 +40,8 @@ const struct fault_point fault_points[] = {
     /* savevm's steps, machine stopped. */
     { "savevm-stopped", true, "savevm",
       "the machine stopped, no state written" },
+    { "savevm-disks-kept", true, "savevm-bg",
+      "background savevm: every disk kept as it is, no state written" },
     { "savevm-state", true, "savevm", "a part of the machine state written" },
     { "savevm-state-written", true, "savevm",
       "the whole machine state written, no snapshot taken" },
