@@ -1049,12 +1049,21 @@ static bool rebuild_frozen(Qcow2State *s, uint64_t frozen_offset,
 
 /* The active L1 as on disk becomes the frozen disk, as create makes it a
  * snapshot's; the active layer gets copies, so the guest's writes copy
- * on write from here on. */
+ * on write from here on.  The image is marked dirty meanwhile: after a
+ * crash, the next open recounts the refcounts and what the frozen disk
+ * held is free again, not leaked. */
 bool qcow2_snapshot_begin(BlockDev *bs, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    bool ok = not_frozen(bs, errp) && qcow2_flush_metadata(s, errp) &&
-        rebuild_frozen(s, s->h.l1_table_offset, s->h.l1_size, errp);
+    if (!not_frozen(bs, errp)) {
+        return false;
+    }
+    s->frozen_was_dirty = s->h.incompatible & QCOW2_INCOMPAT_DIRTY;
+    bool ok = qcow2_flush_metadata(s, errp) && qcow2_set_dirty(s, true, errp);
+    if (ok && !rebuild_frozen(s, s->h.l1_table_offset, s->h.l1_size, errp)) {
+        qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
+        ok = false;
+    }
     if (!ok) {
         error_prepend(errp,
                       "'%s': starting a background snapshot: ", bs->filename);
@@ -1152,6 +1161,10 @@ bool qcow2_snapshot_commit(BlockDev *bs, const struct blk_snapshot *in,
         p.nb++;
         ok = rebuild(s, &p, errp);
         qcow2_snapshots_free(p.snaps, p.nb);
+        /* Consistent either way: a failure to clear it costs a recount. */
+        if (ok) {
+            qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
+        }
         if (!ok && l1_offset) {
             qcow2_defer_free(
                 s, l1_offset,
@@ -1172,10 +1185,11 @@ bool qcow2_snapshot_abort(BlockDev *bs, Error **errp)
         return true;
     }
     if (!rebuild_frozen(s, 0, 0, errp)) {
-        /* Still counted on disk (a leak), but let go here: the next
-         * rebuild recounts without it. */
+        /* Still counted on disk (the dirty bit stays: the next open
+         * recounts), but let go here: the next rebuild recounts too. */
         s->frozen = false;
         return false;
     }
+    qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
     return true;
 }

@@ -85,6 +85,27 @@ static bool write_feature_bits(Qcow2State *s, Error **errp)
     return qcow2_pwrite_all(s, 72, b, sizeof(b), errp);
 }
 
+bool qcow2_set_dirty(Qcow2State *s, bool on, Error **errp)
+{
+    uint64_t was = s->h.incompatible;
+    if (s->h.version < 3) {
+        return true;
+    }
+    if (on) {
+        s->h.incompatible |= QCOW2_INCOMPAT_DIRTY;
+    } else {
+        s->h.incompatible &= ~QCOW2_INCOMPAT_DIRTY;
+    }
+    if (s->h.incompatible == was) {
+        return true;
+    }
+    if (!write_feature_bits(s, errp) || !qcow2_sync(s, errp)) {
+        s->h.incompatible = was;
+        return false;
+    }
+    return true;
+}
+
 void qcow2_mark_corrupt(Qcow2State *s)
 {
     s->corrupt = true;

@@ -219,6 +219,7 @@ typedef struct Qcow2State {
     bool frozen;
     uint64_t frozen_l1_offset;
     uint32_t frozen_l1_size;
+    bool frozen_was_dirty; /* the dirty bit before the begin */
 
     /* The last snapshot read through (its L1 copy and one L2 table). */
     int snapview_idx; /* -1: none */
@@ -245,6 +246,10 @@ bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
 bool qcow2_sync(Qcow2State *s, Error **errp);
 /* Set the corrupt bit in the header (v3) and refuse every later write. */
 void qcow2_mark_corrupt(Qcow2State *s);
+/* Set or clear the dirty bit (v3; nothing on v2), durably: while it is
+ * set, whoever opens the image next for writing recounts its refcounts
+ * (QEMU does, and so does hop). */
+bool qcow2_set_dirty(Qcow2State *s, bool on, Error **errp);
 uint64_t qcow2_vmstate_offset(const Qcow2State *s, uint64_t disk_size);
 
 /* Driver entry points (qcow2-snapshot.c, qcow2-check.c). */

@@ -196,8 +196,8 @@ bool snapshot_save_background(const struct snapshot_target *t,
     b.tag = tag;
     /* Refused before the guest pauses where RAM cannot be tracked. */
     if (!ram_background_check(t->m, errp)) {
-        error_prepend(errp, "cannot save snapshot '%s' while the guest runs: ",
-                      tag);
+        error_prepend(errp,
+                      "cannot save snapshot '%s' while the guest runs: ", tag);
         return false;
     }
     enum run_state before = machine_runstate(t->m);
