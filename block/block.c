@@ -553,13 +553,17 @@ bool blk_snapshot_commit(BlockDev *bs, const struct blk_snapshot *sn,
     return ok;
 }
 
-void blk_snapshot_abort(BlockDev *bs)
+bool blk_snapshot_abort(BlockDev *bs, Error **errp)
 {
-    if (!bs->drv->snapshot_abort || !enter(bs, NULL)) {
-        return;
+    if (!bs->drv->snapshot_abort) {
+        return true;
     }
-    bs->drv->snapshot_abort(bs, NULL);
+    if (!enter(bs, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_abort(bs, errp);
     leave(bs);
+    return ok;
 }
 
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)

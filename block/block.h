@@ -221,8 +221,9 @@ bool blk_snapshot_begin(BlockDev *bs, Error **errp);
 bool blk_snapshot_commit(BlockDev *bs, const struct blk_snapshot *sn,
                          Error **errp);
 /* Whatever fails, the image stays consistent: at worst what begin kept
- * stays counted until the next snapshot operation (a leak). */
-void blk_snapshot_abort(BlockDev *bs);
+ * stays counted (a leak) until the next snapshot operation here or the
+ * next open for writing.  Nothing to do (true) when none is pending. */
+bool blk_snapshot_abort(BlockDev *bs, Error **errp);
 /* Revert the disk (and its size) to the snapshot. */
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
 bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);

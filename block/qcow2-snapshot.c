@@ -12,6 +12,7 @@
 #include "util/fault.h"
 #include "util/alloc.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1178,13 +1179,77 @@ bool qcow2_snapshot_commit(BlockDev *bs, const struct blk_snapshot *in,
     return ok;
 }
 
+/* Gives the file system back the clusters of [off, off+len), which no
+ * metadata points at any more (nothing if it cannot). */
+static void punch(Qcow2State *s, uint64_t off, uint64_t len)
+{
+    if (len &&
+        fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)len) < 0) {
+        /* The space stays taken: only a full disk needs it back. */
+    }
+}
+
+/* The state written since the begin leaves the active layer in place,
+ * and its clusters go back to the file system: the rebuild of an abort
+ * on a disk that filled up has room then. */
+static bool drop_vmstate_in_place(Qcow2State *s, Error **errp)
+{
+    uint64_t vm_index =
+        qcow2_vmstate_offset(s, s->disk_size) >> (s->cluster_bits + s->l2_bits);
+    uint64_t *ranges = NULL; /* offset, length pairs */
+    size_t n = 0;
+    for (uint64_t i = vm_index; i < s->l1_size; i++) {
+        uint64_t l2 = s->l1[i] & QCOW2_OFFSET_MASK;
+        uint64_t *t;
+        if (!l2) {
+            continue;
+        }
+        if (!qcow2_get_l2(s, (uint32_t)i, &t, errp)) {
+            return false;
+        }
+        for (uint64_t k = 0; k < s->l2_entries; k++) {
+            uint64_t ho, hl;
+            if (qcow2_entry_host_range(s, be64_get(&t[k]), &ho, &hl)) {
+                qcow2_defer_free(s, ho, hl);
+                if (n && ranges[2 * n - 2] + ranges[2 * n - 1] == ho) {
+                    ranges[2 * n - 1] += hl;
+                } else {
+                    ranges = xrealloc(ranges, (n + 1) * 2 * sizeof(*ranges));
+                    ranges[2 * n] = ho;
+                    ranges[2 * n + 1] = hl;
+                    n++;
+                }
+            }
+        }
+        qcow2_defer_free(s, l2, s->cluster_size);
+        free(s->l2[i].table);
+        s->l2[i].table = NULL;
+        s->l2[i].dirty = false;
+        s->l2_cached--;
+        s->l1[i] = 0;
+        s->l1_dirty = true;
+    }
+    bool ok = qcow2_flush_metadata(s, errp);
+    for (size_t r = 0; ok && r < n; r++) {
+        punch(s, ranges[2 * r], ranges[2 * r + 1]);
+    }
+    free(ranges);
+    return ok;
+}
+
 bool qcow2_snapshot_abort(BlockDev *bs, Error **errp)
 {
     Qcow2State *s = bs->opaque;
     if (!s->frozen) {
         return true;
     }
-    if (!rebuild_frozen(s, 0, 0, errp)) {
+    if (!drop_vmstate_in_place(s, errp) || !rebuild_frozen(s, 0, 0, errp)) {
+        error_prepend(errp,
+                      "'%s': dropping the disk kept for a background "
+                      "snapshot (it stays counted until the image is "
+                      "opened again): ",
+                      bs->filename);
         /* Still counted on disk (the dirty bit stays: the next open
          * recounts), but let go here: the next rebuild recounts too. */
         s->frozen = false;

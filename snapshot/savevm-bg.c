@@ -157,7 +157,11 @@ static void finish(struct bg_save *b, bool ok)
     }
     stream_save_cleanup(b->reg);
     for (size_t i = 0; !ok && i < b->begun; i++) {
-        blk_snapshot_abort(b->plan.drives[i].bs);
+        Error *err = NULL;
+        if (!blk_snapshot_abort(b->plan.drives[i].bs, &err)) {
+            snapshot_warn(b->t, "%s", error_get_pretty(err));
+            error_free(err);
+        }
     }
 }
 
