@@ -125,6 +125,7 @@ static bool commit(struct bg_save *b, Error **errp)
         b->sn.disk_size = blk_size(bs);
         bool made = blk_snapshot_commit(bs, &b->sn, errp);
         if (!made || !fault_inject("savevm-snapshot", errp)) {
+            error_prepend(errp, "cannot snapshot %s: ", bs->filename);
             /* All or nothing: the drives done so far lose it again. */
             for (size_t j = 0; j < i + made; j++) {
                 blk_snapshot_delete(b->plan.drives[j].bs, b->tag, NULL);
