@@ -161,3 +161,8 @@ ram_matches_registers() {
         { [ "$done" -eq 0 ] && [ "$edi" -ge $((0x100000)) ]; } ||
         fail "EDI=$edi but $done pages done this pass (up to $end): $output"
 }
+
+# huge_kb NAME: the machine's anonymous memory in transparent huge pages.
+huge_kb() {
+    awk '/^AnonHugePages:/ { print $2 }' "/proc/$(hop_pid "$1")/smaps_rollup"
+}
