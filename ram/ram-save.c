@@ -567,7 +567,13 @@ static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
         rs->cur_block++;
         rs->cur_word = 0;
     }
+    /* Every page of a huge page went (those written first, before): the
+     * kernel split it as they were let go; it is whole again. */
+    bool rejoin = (first + n) % RAM_THP_PAGES == 0;
     if (!mask) {
+        if (rejoin) {
+            ram_thp_rejoin(rs->mem, b, first + n - RAM_THP_PAGES);
+        }
         return true;
     }
     learn_residency(rs, b, first, n);
@@ -587,9 +593,7 @@ static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
     if (!ram_wp_release(rs->wp, bi, first, n, errp)) {
         return false;
     }
-    /* Every page of a huge page went (those written first, before): the
-     * kernel split it as they were let go; it is whole again. */
-    if ((first + n) % RAM_THP_PAGES == 0) {
+    if (rejoin) {
         ram_thp_rejoin(rs->mem, b, first + n - RAM_THP_PAGES);
     }
     for (uint64_t m = mask; m; m &= m - 1) {
