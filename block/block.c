@@ -524,6 +524,48 @@ bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
     return ok;
 }
 
+/* Formats without two-step snapshots refuse the first step. */
+bool blk_snapshot_begin(BlockDev *bs, Error **errp)
+{
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok;
+    if (bs->drv->snapshot_begin) {
+        ok = bs->drv->snapshot_begin(bs, errp);
+    } else {
+        error_setg(errp, "'%s': format '%s' cannot snapshot a running machine",
+                   bs->filename, blk_format(bs));
+        ok = false;
+    }
+    leave(bs);
+    return ok;
+}
+
+bool blk_snapshot_commit(BlockDev *bs, const struct blk_snapshot *sn,
+                         Error **errp)
+{
+    if (!enter_snapshots(bs, true, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_commit(bs, sn, errp);
+    leave(bs);
+    return ok;
+}
+
+bool blk_snapshot_abort(BlockDev *bs, Error **errp)
+{
+    if (!bs->drv->snapshot_abort) {
+        return true;
+    }
+    if (!enter(bs, errp)) {
+        return false;
+    }
+    bool ok = bs->drv->snapshot_abort(bs, errp);
+    leave(bs);
+    return ok;
+}
+
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
 {
     if (!enter_snapshots(bs, true, errp)) {

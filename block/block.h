@@ -83,6 +83,10 @@ struct block_driver {
                            uint64_t off, void *buf, size_t len, Error **errp);
     bool (*vmstate_pwritev)(BlockDev *bs, uint64_t pos, const struct iovec *iov,
                             int iovcnt, Error **errp);
+    bool (*snapshot_begin)(BlockDev *bs, Error **errp);
+    bool (*snapshot_commit)(BlockDev *bs, const struct blk_snapshot *sn,
+                            Error **errp);
+    bool (*snapshot_abort)(BlockDev *bs, Error **errp);
 };
 
 struct BlockDev {
@@ -203,6 +207,23 @@ void blk_snapshot_clear(struct blk_snapshot *sn);
  * area belongs to the snapshot only. */
 bool blk_snapshot_create(BlockDev *bs, const struct blk_snapshot *sn,
                          Error **errp);
+/* A snapshot taken in two steps, for a machine that runs meanwhile.
+ * begin keeps the disk as it is now (writes after it copy on write) and
+ * empties the vmstate area, listing nothing; the state then goes into
+ * the vmstate area (blk_vmstate_pwrite*) while the guest writes the
+ * disk; commit lists snapshot sn (its date and clock those of the begin,
+ * vm_state_size what was written) with the disk of the begin, replacing
+ * a snapshot of the same name, in one header write; abort drops what
+ * begin kept and the state written.  Until commit or abort, the other
+ * snapshot calls fail.  A crash in between leaves clusters that nothing
+ * lists: leaks, which 'qemu-img check -r leaks' frees. */
+bool blk_snapshot_begin(BlockDev *bs, Error **errp);
+bool blk_snapshot_commit(BlockDev *bs, const struct blk_snapshot *sn,
+                         Error **errp);
+/* Whatever fails, the image stays consistent: at worst what begin kept
+ * stays counted (a leak) until the next snapshot operation here or the
+ * next open for writing.  Nothing to do (true) when none is pending. */
+bool blk_snapshot_abort(BlockDev *bs, Error **errp);
 /* Revert the disk (and its size) to the snapshot. */
 bool blk_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp);
 bool blk_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp);

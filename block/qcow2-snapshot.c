@@ -12,6 +12,7 @@
 #include "util/fault.h"
 #include "util/alloc.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,6 +358,10 @@ struct rebuild_plan {
     bool src_active; /* src is the active L1 (L2s cached) */
     uint64_t disk_size;
     uint64_t discard_from; /* guest offset: entries dropped after */
+    /* A background snapshot's disk (L1 table on disk, its size), counted
+     * but not listed; l1_size 0: none, the rebuild drops what it held. */
+    uint64_t frozen_l1_offset;
+    uint32_t frozen_l1_size;
 };
 
 /* The refcount state a rebuild replaces: listed once, so saving and
@@ -512,7 +517,17 @@ static bool count_references(Qcow2State *s, struct rebuild_plan *p,
 {
     struct qcow2_walk w = { .strict = true };
     qcow2_walk_add(s, &w, 0, s->cluster_size);
-    qcow2_walk_tables(s, &w, p->snaps, p->nb, false);
+    /* The frozen disk counts as one more snapshot (a shallow copy). */
+    struct qcow2_snapshot *all = xcalloc(p->nb + 1, sizeof(*all));
+    memcpy(all, p->snaps, p->nb * sizeof(*all));
+    all[p->nb] = (struct qcow2_snapshot){
+        .l1_table_offset = p->frozen_l1_offset,
+        .l1_size = p->frozen_l1_size,
+        .id = (char *)"-",
+        .name = (char *)"(background snapshot in progress)",
+    };
+    qcow2_walk_tables(s, &w, all, p->nb + (p->frozen_l1_size != 0), false);
+    free(all);
     if (w.err) {
         error_propagate(errp, w.err);
         w.err = NULL;
@@ -679,6 +694,9 @@ static void adopt(Qcow2State *s, struct rebuild_plan *p, struct new_gen *g,
     s->snapshots_offset = g->snap_offset;
     s->snapshots_size = g->snap_len;
     s->disk_size = p->disk_size;
+    s->frozen = p->frozen_l1_size != 0;
+    s->frozen_l1_offset = p->frozen_l1_offset;
+    s->frozen_l1_size = p->frozen_l1_size;
     s->zcache_entry = UINT64_MAX;
     qcow2_snapview_drop(s);
     qcow2_meta_reset(s);
@@ -728,6 +746,8 @@ bool qcow2_repair_refcounts(Qcow2State *s, Error **errp)
         .src_active = true,
         .disk_size = s->disk_size,
         .discard_from = UINT64_MAX,
+        .frozen_l1_offset = s->frozen_l1_offset,
+        .frozen_l1_size = s->frozen ? s->frozen_l1_size : 0,
     };
     p.snaps = copy_table(s, -1, 0, &p.nb);
     bool ok = rebuild(s, &p, errp);
@@ -758,12 +778,12 @@ bool qcow2_snapshot_list(BlockDev *bs, struct blk_snapshot **list,
     return true;
 }
 
-static char *next_id(const Qcow2State *s)
+static char *next_id(const struct qcow2_snapshot *sn, uint32_t n)
 {
     unsigned long long max = 0;
-    for (uint32_t i = 0; i < s->nb_snaps; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         char *end;
-        unsigned long long v = strtoull(s->snaps[i].id, &end, 10);
+        unsigned long long v = strtoull(sn[i].id, &end, 10);
         if (*end == '\0' && v > max) {
             max = v;
         }
@@ -772,24 +792,54 @@ static char *next_id(const Qcow2State *s)
     return id;
 }
 
-bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
-                           Error **errp)
+/* The others wait for a background snapshot to end: their rebuild
+ * would drop the disk it keeps. */
+static bool not_frozen(BlockDev *bs, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    if (!in->name || !*in->name || strlen(in->name) > 65535) {
+    if (s->frozen) {
+        error_setg(errp, "'%s': a background snapshot is being taken",
+                   bs->filename);
+        return false;
+    }
+    return true;
+}
+
+/* A new snapshot's name; replacing: the index of the one it replaces,
+ * -1 when none (a name that exists is refused when not replacing). */
+static bool name_ok(BlockDev *bs, const char *name, bool replace, int *old,
+                    Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    *old = -1;
+    if (!name || !*name || strlen(name) > 65535) {
         error_setg(errp, "'%s': a snapshot needs a name of 1 to 65535 bytes",
                    bs->filename);
         return false;
     }
-    for (uint32_t i = 0; i < s->nb_snaps; i++) {
-        if (strcmp(s->snaps[i].name, in->name) == 0) {
-            error_setg(errp, "'%s': snapshot '%s' already exists", bs->filename,
-                       in->name);
-            return false;
+    for (uint32_t i = 0; i < s->nb_snaps && *old < 0; i++) {
+        if (strcmp(s->snaps[i].name, name) == 0) {
+            *old = (int)i;
         }
     }
-    if (s->nb_snaps >= QCOW2_MAX_SNAPSHOTS) {
+    if (*old >= 0 && !replace) {
+        error_setg(errp, "'%s': snapshot '%s' already exists", bs->filename,
+                   name);
+        return false;
+    }
+    if (s->nb_snaps - (*old >= 0) >= QCOW2_MAX_SNAPSHOTS) {
         error_setg(errp, "'%s': too many snapshots", bs->filename);
+        return false;
+    }
+    return true;
+}
+
+bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
+                           Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    int old;
+    if (!not_frozen(bs, errp) || !name_ok(bs, in->name, false, &old, errp)) {
         return false;
     }
     /* The snapshot's L1 is the active one as on disk: flush first. */
@@ -809,7 +859,7 @@ bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
     *sn = (struct qcow2_snapshot){
         .l1_table_offset = s->h.l1_table_offset,
         .l1_size = s->h.l1_size,
-        .id = next_id(s),
+        .id = next_id(s->snaps, s->nb_snaps),
         .name = xstrdup(in->name),
         .date_sec = in->date_sec,
         .date_nsec = in->date_nsec,
@@ -861,7 +911,9 @@ bool qcow2_snapshot_check(BlockDev *bs, const char *name_or_id, Error **errp)
 bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    int idx = find_usable(bs, name_or_id, "revert to", errp);
+    int idx = not_frozen(bs, errp)
+        ? find_usable(bs, name_or_id, "revert to", errp)
+        : -1;
     if (idx < 0) {
         return false;
     }
@@ -891,7 +943,7 @@ bool qcow2_snapshot_apply(BlockDev *bs, const char *name_or_id, Error **errp)
 bool qcow2_snapshot_delete(BlockDev *bs, const char *name_or_id, Error **errp)
 {
     Qcow2State *s = bs->opaque;
-    int idx = find_or_fail(bs, name_or_id, errp);
+    int idx = not_frozen(bs, errp) ? find_or_fail(bs, name_or_id, errp) : -1;
     if (idx < 0) {
         return false;
     }
@@ -974,4 +1026,235 @@ bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
         error_prepend(errp, "'%s': saving machine state: ", bs->filename);
     }
     return ok;
+}
+
+/* The active layer without its vmstate area, the snapshots as listed,
+ * and the frozen disk at (offset, size), or none (size 0). */
+static bool rebuild_frozen(Qcow2State *s, uint64_t frozen_offset,
+                           uint32_t frozen_size, Error **errp)
+{
+    struct rebuild_plan p = {
+        .src_l1 = s->l1,
+        .src_l1_size = s->l1_size,
+        .src_active = true,
+        .disk_size = s->disk_size,
+        .discard_from = qcow2_vmstate_offset(s, s->disk_size),
+        .frozen_l1_offset = frozen_offset,
+        .frozen_l1_size = frozen_size,
+    };
+    p.snaps = copy_table(s, -1, 0, &p.nb);
+    bool ok = rebuild(s, &p, errp);
+    qcow2_snapshots_free(p.snaps, p.nb);
+    return ok;
+}
+
+/* The active L1 as on disk becomes the frozen disk, as create makes it a
+ * snapshot's; the active layer gets copies, so the guest's writes copy
+ * on write from here on.  The image is marked dirty meanwhile: after a
+ * crash, the next open recounts the refcounts and what the frozen disk
+ * held is free again, not leaked. */
+bool qcow2_snapshot_begin(BlockDev *bs, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    if (!not_frozen(bs, errp)) {
+        return false;
+    }
+    s->frozen_was_dirty = s->h.incompatible & QCOW2_INCOMPAT_DIRTY;
+    bool ok = qcow2_flush_metadata(s, errp) && qcow2_set_dirty(s, true, errp);
+    if (ok && !rebuild_frozen(s, s->h.l1_table_offset, s->h.l1_size, errp)) {
+        qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
+        ok = false;
+    }
+    if (!ok) {
+        error_prepend(errp,
+                      "'%s': starting a background snapshot: ", bs->filename);
+    }
+    return ok;
+}
+
+/* The new snapshot's L1 table: the frozen disk's entries, and the active
+ * layer's past the end of the disk (the vmstate written since the begin),
+ * in clusters of its own; *offset 0 on failure. */
+static uint64_t *joined_l1(Qcow2State *s, uint32_t *size, uint64_t *offset,
+                           Error **errp)
+{
+    *offset = 0;
+    uint64_t *frozen = read_l1(s, s->frozen_l1_offset, s->frozen_l1_size, errp);
+    if (!frozen) {
+        return NULL;
+    }
+    uint64_t vm_index =
+        qcow2_vmstate_offset(s, s->disk_size) >> (s->cluster_bits + s->l2_bits);
+    uint32_t n =
+        s->frozen_l1_size > s->l1_size ? s->frozen_l1_size : s->l1_size;
+    uint64_t *l1 = xcalloc(n ? n : 1, sizeof(*l1));
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t e = i < vm_index ? (i < s->frozen_l1_size ? frozen[i] : 0)
+                                  : (i < s->l1_size ? s->l1[i] : 0);
+        l1[i] = e & ~QCOW2_OFLAG_COPIED; /* meaningful in the active L1 only */
+    }
+    free(frozen);
+    size_t bytes = (size_t)n * QCOW2_L1E_SIZE;
+    uint8_t *raw = xcalloc(1, bytes ? bytes : 1);
+    for (uint32_t i = 0; i < n; i++) {
+        be64_put(raw + QCOW2_L1E_SIZE * i, l1[i]);
+    }
+    uint64_t off =
+        n ? qcow2_alloc_clusters(s, qcow2_clusters(s, bytes), errp) : 0;
+    bool ok = !n || off;
+    if (off && !qcow2_pwrite_all(s, off, raw, bytes, errp)) {
+        qcow2_defer_free(s, off, qcow2_clusters(s, bytes) << s->cluster_bits);
+        ok = false;
+        off = 0;
+    }
+    free(raw);
+    if (!ok) {
+        free(l1);
+        return NULL;
+    }
+    *size = n;
+    *offset = off;
+    return l1;
+}
+
+bool qcow2_snapshot_commit(BlockDev *bs, const struct blk_snapshot *in,
+                           Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    int old;
+    if (!s->frozen) {
+        error_setg(errp, "'%s': no background snapshot is being taken",
+                   bs->filename);
+        return false;
+    }
+    if (!name_ok(bs, in->name, true, &old, errp)) {
+        return false;
+    }
+    uint32_t l1_size = 0;
+    uint64_t l1_offset = 0;
+    uint64_t *l1 = NULL;
+    bool ok = qcow2_flush_metadata(s, errp) &&
+        (l1 = joined_l1(s, &l1_size, &l1_offset, errp)) != NULL;
+    free(l1);
+    if (ok) {
+        /* The tag replaced goes in the same header write. */
+        struct rebuild_plan p = {
+            .src_l1 = s->l1,
+            .src_l1_size = s->l1_size,
+            .src_active = true,
+            .disk_size = s->disk_size,
+            .discard_from = qcow2_vmstate_offset(s, s->disk_size),
+        };
+        p.snaps = copy_table(s, old, 1, &p.nb);
+        p.snaps[p.nb] = (struct qcow2_snapshot){
+            .l1_table_offset = l1_offset,
+            .l1_size = l1_size,
+            .id = next_id(p.snaps, p.nb),
+            .name = xstrdup(in->name),
+            .date_sec = in->date_sec,
+            .date_nsec = in->date_nsec,
+            .vm_clock_nsec = in->vm_clock_nsec,
+            .vm_state_size = in->vm_state_size,
+            .disk_size = s->disk_size,
+            .icount = in->icount,
+            .extra_size = QCOW2_SNAPSHOT_EXTRA_SIZE,
+        };
+        p.nb++;
+        ok = rebuild(s, &p, errp);
+        qcow2_snapshots_free(p.snaps, p.nb);
+        /* Consistent either way: a failure to clear it costs a recount. */
+        if (ok) {
+            qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
+        }
+        if (!ok && l1_offset) {
+            qcow2_defer_free(
+                s, l1_offset,
+                qcow2_clusters(s, (uint64_t)l1_size * QCOW2_L1E_SIZE)
+                    << s->cluster_bits);
+        }
+    }
+    if (!ok) {
+        error_prepend(errp, "'%s': snapshot '%s': ", bs->filename, in->name);
+    }
+    return ok;
+}
+
+/* Gives the file system back the clusters of [off, off+len), which no
+ * metadata points at any more (nothing if it cannot). */
+static void punch(Qcow2State *s, uint64_t off, uint64_t len)
+{
+    if (len &&
+        fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)len) < 0) {
+        /* The space stays taken: only a full disk needs it back. */
+    }
+}
+
+/* The state written since the begin leaves the active layer in place,
+ * and its clusters go back to the file system: the rebuild of an abort
+ * on a disk that filled up has room then. */
+static bool drop_vmstate_in_place(Qcow2State *s, Error **errp)
+{
+    uint64_t vm_index =
+        qcow2_vmstate_offset(s, s->disk_size) >> (s->cluster_bits + s->l2_bits);
+    uint64_t *ranges = NULL; /* offset, length pairs */
+    size_t n = 0;
+    for (uint64_t i = vm_index; i < s->l1_size; i++) {
+        uint64_t l2 = s->l1[i] & QCOW2_OFFSET_MASK;
+        uint64_t *t;
+        if (!l2) {
+            continue;
+        }
+        if (!qcow2_get_l2(s, (uint32_t)i, &t, errp)) {
+            return false;
+        }
+        for (uint64_t k = 0; k < s->l2_entries; k++) {
+            uint64_t ho, hl;
+            if (qcow2_entry_host_range(s, be64_get(&t[k]), &ho, &hl)) {
+                qcow2_defer_free(s, ho, hl);
+                if (n && ranges[2 * n - 2] + ranges[2 * n - 1] == ho) {
+                    ranges[2 * n - 1] += hl;
+                } else {
+                    ranges = xrealloc(ranges, (n + 1) * 2 * sizeof(*ranges));
+                    ranges[2 * n] = ho;
+                    ranges[2 * n + 1] = hl;
+                    n++;
+                }
+            }
+        }
+        qcow2_defer_free(s, l2, s->cluster_size);
+        free(s->l2[i].table);
+        s->l2[i].table = NULL;
+        s->l2[i].dirty = false;
+        s->l2_cached--;
+        s->l1[i] = 0;
+        s->l1_dirty = true;
+    }
+    bool ok = qcow2_flush_metadata(s, errp);
+    for (size_t r = 0; ok && r < n; r++) {
+        punch(s, ranges[2 * r], ranges[2 * r + 1]);
+    }
+    free(ranges);
+    return ok;
+}
+
+bool qcow2_snapshot_abort(BlockDev *bs, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    if (!s->frozen) {
+        return true;
+    }
+    if (!drop_vmstate_in_place(s, errp) || !rebuild_frozen(s, 0, 0, errp)) {
+        error_prepend(errp,
+                      "'%s': dropping the disk kept for a background "
+                      "snapshot (it stays counted until the image is "
+                      "opened again): ",
+                      bs->filename);
+        /* Still counted on disk (the dirty bit stays: the next open
+         * recounts), but let go here: the next rebuild recounts too. */
+        s->frozen = false;
+        return false;
+    }
+    qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
+    return true;
 }

@@ -85,6 +85,27 @@ static bool write_feature_bits(Qcow2State *s, Error **errp)
     return qcow2_pwrite_all(s, 72, b, sizeof(b), errp);
 }
 
+bool qcow2_set_dirty(Qcow2State *s, bool on, Error **errp)
+{
+    uint64_t was = s->h.incompatible;
+    if (s->h.version < 3) {
+        return true;
+    }
+    if (on) {
+        s->h.incompatible |= QCOW2_INCOMPAT_DIRTY;
+    } else {
+        s->h.incompatible &= ~QCOW2_INCOMPAT_DIRTY;
+    }
+    if (s->h.incompatible == was) {
+        return true;
+    }
+    if (!write_feature_bits(s, errp) || !qcow2_sync(s, errp)) {
+        s->h.incompatible = was;
+        return false;
+    }
+    return true;
+}
+
 void qcow2_mark_corrupt(Qcow2State *s)
 {
     s->corrupt = true;
@@ -696,4 +717,7 @@ const struct block_driver block_driver_qcow2 = {
     .snapshot_check = qcow2_snapshot_check,
     .snapshot_pread = qcow2_snapshot_pread,
     .vmstate_pwritev = qcow2_vmstate_pwritev,
+    .snapshot_begin = qcow2_snapshot_begin,
+    .snapshot_commit = qcow2_snapshot_commit,
+    .snapshot_abort = qcow2_snapshot_abort,
 };

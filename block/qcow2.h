@@ -213,6 +213,14 @@ typedef struct Qcow2State {
     uint64_t snapshots_offset;
     uint64_t snapshots_size;
 
+    /* A background snapshot in progress (qcow2_snapshot_begin): the L1
+     * table of the disk as it was at its start, counted in the refcounts
+     * but not listed; the vmstate goes into the active layer meanwhile. */
+    bool frozen;
+    uint64_t frozen_l1_offset;
+    uint32_t frozen_l1_size;
+    bool frozen_was_dirty; /* the dirty bit before the begin */
+
     /* The last snapshot read through (its L1 copy and one L2 table). */
     int snapview_idx; /* -1: none */
     struct qcow2_view snapview;
@@ -238,6 +246,10 @@ bool qcow2_pread_all(Qcow2State *s, uint64_t off, void *buf, size_t len,
 bool qcow2_sync(Qcow2State *s, Error **errp);
 /* Set the corrupt bit in the header (v3) and refuse every later write. */
 void qcow2_mark_corrupt(Qcow2State *s);
+/* Set or clear the dirty bit (v3; nothing on v2), durably: while it is
+ * set, whoever opens the image next for writing recounts its refcounts
+ * (QEMU does, and so does hop). */
+bool qcow2_set_dirty(Qcow2State *s, bool on, Error **errp);
 uint64_t qcow2_vmstate_offset(const Qcow2State *s, uint64_t disk_size);
 
 /* Driver entry points (qcow2-snapshot.c, qcow2-check.c). */
@@ -253,6 +265,10 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
                           uint64_t off, void *buf, size_t len, Error **errp);
 bool qcow2_vmstate_pwritev(BlockDev *bs, uint64_t pos, const struct iovec *iov,
                            int iovcnt, Error **errp);
+bool qcow2_snapshot_begin(BlockDev *bs, Error **errp);
+bool qcow2_snapshot_commit(BlockDev *bs, const struct blk_snapshot *sn,
+                           Error **errp);
+bool qcow2_snapshot_abort(BlockDev *bs, Error **errp);
 /* Recount every reference and switch to fresh refcounts (dirty images). */
 bool qcow2_repair_refcounts(Qcow2State *s, Error **errp);
 

@@ -27,6 +27,7 @@ static const struct cli_command *self(void)
 struct snap_args {
     bool json;
     bool force_share; /* -U: read an image a writer holds */
+    bool background;  /* save: while the guest runs */
     const char *catalog;
     const char *monitor;
     const char *pos[64];
@@ -65,6 +66,23 @@ struct snap_args {
     {                                                                          \
         .name = "--monitor", .arg = CLI_ARG_MONITOR, .metavar = "unix:PATH",   \
         .store = CLI_STORE_STRING, FIELD(monitor)                              \
+    }
+#define OPT_BACKGROUND                                                         \
+    {                                                                          \
+        .name = "--background", .alias = "-b", .arg = CLI_ARG_NONE,            \
+        .store = CLI_STORE_FLAG, FIELD(background),                            \
+        .help = "save: the guest runs on while its RAM is written (savevm\n"   \
+                "-b: it pauses only to keep the disks and take the devices'\n" \
+                "state; needs userfaultfd)",                                   \
+        .man = ".BR save :\n"                                                  \
+               "the guest runs on while its RAM is written, as\n"              \
+               ".B savevm \\-b\n"                                              \
+               "(QMP\n"                                                        \
+               ".BR snapshot\\-save \" with \" \"\\(dqx\\-background\\(dq: "   \
+               "true\" );\n"                                                   \
+               "it pauses only while the disks are kept and the devices'\n"    \
+               "state is taken.  Needs userfaultfd.  The other subcommands\n"  \
+               "refuse it (exit 2).\n"                                         \
     }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })
 
@@ -115,8 +133,8 @@ const struct cli_command cli_snapshot_subcommands[] = {
              "follows.\n" },
     { .name = "save",
       .operands = CLI_ARG_TEXT,
-      .synopsis = "[TAG] --monitor unix:PATH",
-      .options = OPTIONS(OPT_MONITOR, OPT_CATALOG) },
+      .synopsis = "[TAG] [--background] --monitor unix:PATH",
+      .options = OPTIONS(OPT_MONITOR, OPT_CATALOG, OPT_BACKGROUND) },
     { .name = "load",
       .operands = CLI_ARG_TEXT,
       .synopsis = "TAG --monitor unix:PATH",
@@ -465,11 +483,14 @@ static const char *job_status(json_t *jobs, const char *id, const char **error)
 /* Runs a snapshot job to its end, as a QEMU client does: start it, wait
  * until it concluded, take its error, dismiss it. */
 static bool run_job(struct qmp_conn *c, const char *cmd, const char *tag,
-                    Error **errp)
+                    bool background, Error **errp)
 {
     char *id = xasprintf("hop-snapshot-%ld", (long)getpid());
-    json_t *r = qmp_conn_execute(
-        c, cmd, json_pack("{s:s,s:s}", "job-id", id, "tag", tag), errp);
+    json_t *args = json_pack("{s:s,s:s}", "job-id", id, "tag", tag);
+    if (background) {
+        json_object_set_new(args, "x-background", json_true());
+    }
+    json_t *r = qmp_conn_execute(c, cmd, args, errp);
     bool ok = r != NULL, done = false;
     json_decref(r);
     while (ok && !done) {
@@ -517,7 +538,8 @@ static int do_remote(const struct snap_args *a, const char *cmd)
     }
     Error *err = NULL;
     struct qmp_conn *c = qmp_conn_open(a->monitor, &err);
-    bool ok = c && run_job(c, cmd, a->npos ? a->pos[0] : tag, &err);
+    bool ok =
+        c && run_job(c, cmd, a->npos ? a->pos[0] : tag, a->background, &err);
     qmp_conn_close(c);
     if (!ok) {
         error_report_err(err);
@@ -544,6 +566,11 @@ int cmd_snapshot(int argc, char **argv)
                                "-U (--force-share) goes with list "
                                "and show: only a reader may share an image "
                                "with its writer");
+    }
+    if (a.background && strcmp(sub, "save") != 0) {
+        return cli_usage_error(self(),
+                               "--background goes with save: only a save "
+                               "can be made while the guest runs");
     }
     if (strcmp(sub, "list") == 0) {
         return do_list(&a);

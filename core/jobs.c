@@ -29,6 +29,7 @@ struct session_job {
     char *tag, *vmstate;
     char **devices;
     size_t ndevices;
+    bool background;
     pthread_t thread;
     bool joinable;
 };
@@ -96,8 +97,10 @@ static void *job_main(void *opaque)
         .devices = (const char *const *)j->devices,
         .ndevices = j->ndevices,
         .vmstate = j->vmstate,
+        .background = j->background,
     };
-    const struct snapshot_select *psel = j->devices || j->vmstate ? &sel : NULL;
+    const struct snapshot_select *psel =
+        j->devices || j->vmstate || j->background ? &sel : NULL;
     struct session_snapshot_io io = { .progress = job_progress,
                                       .progress_ctx = j };
     Error *err = NULL;
@@ -210,9 +213,13 @@ bool session_job_start(struct vm_session *s, enum session_job_type type,
     j->tag = tag ? xstrdup(tag) : NULL;
     if (sel) {
         j->vmstate = sel->vmstate ? xstrdup(sel->vmstate) : NULL;
+        j->background = sel->background;
         j->ndevices = sel->ndevices;
-        j->devices = xcalloc(sel->ndevices + 1, sizeof(*j->devices));
-        for (size_t i = 0; i < sel->ndevices; i++) {
+        /* NULL stays NULL: every writable drive. */
+        j->devices = sel->devices
+            ? xcalloc(sel->ndevices + 1, sizeof(*j->devices))
+            : NULL;
+        for (size_t i = 0; j->devices && i < sel->ndevices; i++) {
             j->devices[i] = xstrdup(sel->devices[i]);
         }
     }

@@ -60,8 +60,11 @@ bool session_do_savevm(struct vm_session *s, const char *tag,
     globalstate_set(&s->gs, runstate_name(machine_runstate(s->machine)));
     section_registry_ignore_shared(machine_registry(s->machine), false);
     section_registry_mapped_ram(machine_registry(s->machine), false);
-    bool ok = ram_state_configure(s->rs, NULL, errp) &&
-        snapshot_save(&t, tag, sel, NULL, errp);
+    bool bg = sel && sel->background;
+    struct ram_params rp = { .background = true };
+    bool ok = ram_state_configure(s->rs, bg ? &rp : NULL, errp) &&
+        (bg ? snapshot_save_background(&t, s->rs, tag, sel, errp)
+            : snapshot_save(&t, tag, sel, NULL, errp));
     free(catalog);
     return ok;
 }

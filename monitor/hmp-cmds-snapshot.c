@@ -47,8 +47,9 @@ HMP(hmp_savevm)
     struct session_snapshot_io io;
     io_for(mon, &io);
     Error *err = NULL;
-    if (!session_savevm(SESSION(mon), mon_arg_str(args, "tag"), NULL, &io,
-                        &err)) {
+    struct snapshot_select sel = { .background = mon_arg_present(args, "b") };
+    if (!session_savevm(SESSION(mon), mon_arg_str(args, "tag"),
+                        sel.background ? &sel : NULL, &io, &err)) {
         mon_report_err(mon, err);
     }
 }

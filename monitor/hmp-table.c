@@ -208,15 +208,25 @@ const struct mon_cmd hmp_commands[] = {
     { "mouse_button", NULL, ARGS({ "state", MON_ARG_INT, false }),
       "change mouse button state (1=L, 2=M, 4=R)", NULL, hmp_mouse_button },
     MIGRATION_COMMANDS,
-    { "savevm", NULL, ARGS({ "tag", MON_ARG_TAG, true }),
+    { "savevm", NULL,
+      ARGS({ "b", MON_ARG_FLAG, true }, { "tag", MON_ARG_TAG, true }),
       "save a VM snapshot. If no tag is provided, a new snapshot is "
-      "created",
+      "created (-b: while the guest runs)",
       "The machine stops, its whole state goes into the first writable "
       "qcow2 drive (-drive file=X.qcow2; if=none is enough) and the disk "
       "of every writable drive is snapshotted under the same tag; then it "
       "runs on if it was running.  A tag that exists is replaced.  Without "
       "a tag the snapshot is called vm-YYYYMMDDhhmmss.  The snapshot goes "
-      "into the catalog (-catalog).",
+      "into the catalog (-catalog).  With -b (background) the guest pauses "
+      "only while the disks are kept as they are (copy on write) and the "
+      "devices' state is taken, and runs on while RAM is written as it was "
+      "then (write-protected with userfaultfd, as migrate's "
+      "background-snapshot: each page is saved before the guest's first "
+      "write to it); the snapshot, dated from that moment, is listed only "
+      "once it is whole, and a failure leaves none behind.  -b needs "
+      "userfaultfd (vm.unprivileged_userfaultfd=1, CAP_SYS_PTRACE or "
+      "access to /dev/userfaultfd) and RAM it can write-protect "
+      "(anonymous, memfd or shmem; not a file on disk).",
       hmp_savevm },
     { "loadvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
       "restore a VM snapshot from its tag",

@@ -18,6 +18,8 @@ static bool get_select(json_t *args, struct snapshot_select *sel,
     memset(sel, 0, sizeof(*sel));
     json_t *devs = json_object_get(args, "devices");
     json_t *vm = json_object_get(args, "vmstate");
+    /* hop's own (QEMU spells such options with x-): snapshot-save only. */
+    sel->background = json_is_true(json_object_get(args, "x-background"));
     if (vm) {
         sel->vmstate = json_string_value(vm);
     }
@@ -44,10 +46,10 @@ static json_t *start_job(struct vm_session *s, json_t *args,
     const char *names[SNAPSHOT_MAX_DRIVES];
     struct snapshot_select sel;
     if (!get_select(args, &sel, names, SNAPSHOT_MAX_DRIVES, errp) ||
-        !session_job_start(s, type,
-                           json_string_value(json_object_get(args, "job-id")),
-                           json_string_value(json_object_get(args, "tag")),
-                           sel.devices || sel.vmstate ? &sel : NULL, errp)) {
+        !session_job_start(
+            s, type, json_string_value(json_object_get(args, "job-id")),
+            json_string_value(json_object_get(args, "tag")),
+            sel.devices || sel.vmstate || sel.background ? &sel : NULL, errp)) {
         return NULL;
     }
     return json_object();

@@ -73,7 +73,8 @@ const struct qmp_cmd qmp_commands[] = {
     /* Jobs, as QEMU's: they answer at once and report in query-jobs. */
     { "snapshot-save", qmp_snapshot_save,
       ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },
-           { "devices", QMP_ARRAY, true, "str" }),
+           { "devices", QMP_ARRAY, true, "str" },
+           { "x-background", QMP_BOOL, true }),
       NULL },
     { "snapshot-load", qmp_snapshot_load,
       ARGS(SNAPSHOT_JOB_ARGS, { "vmstate", QMP_STR, true },

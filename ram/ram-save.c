@@ -13,6 +13,7 @@
 
 #include "machine/machine.h"
 #include "ram/ram-format.h"
+#include "ram/ram-thp.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/fault.h"
@@ -573,7 +574,13 @@ static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
         rs->cur_block++;
         rs->cur_word = 0;
     }
+    /* Every page of a huge page went (those written first, before): the
+     * kernel split it as they were let go; it is whole again. */
+    bool rejoin = (first + n) % RAM_THP_PAGES == 0;
     if (!mask) {
+        if (rejoin) {
+            ram_thp_rejoin(rs->mem, b, first + n - RAM_THP_PAGES);
+        }
         return true;
     }
     learn_residency(rs, b, first, n);
@@ -592,6 +599,9 @@ static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
     }
     if (!ram_wp_release(rs->wp, bi, first, n, errp)) {
         return false;
+    }
+    if (rejoin) {
+        ram_thp_rejoin(rs->mem, b, first + n - RAM_THP_PAGES);
     }
     for (uint64_t m = mask; m; m &= m - 1) {
         unsigned i = (unsigned)__builtin_ctzll(m);
@@ -826,8 +836,14 @@ bool ram_state_start_tracking(struct ram_state *rs, Error **errp)
 
 void ram_state_stop_tracking(struct ram_state *rs)
 {
+    if (!rs->wp) {
+        return;
+    }
     ram_wp_stop(rs->wp);
     rs->wp = NULL;
+    /* The huge pages the loop could not join yet (a page written first
+     * was still protected when the loop passed). */
+    ram_thp_rejoin_all(rs->mem);
 }
 
 uint64_t ram_state_tracking_faults(struct ram_state *rs)

@@ -1,5 +1,6 @@
 /* savevm. */
 #include "snapshot/savevm.h"
+#include "snapshot/savevm-priv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +14,6 @@
 #include "vmstate/stream.h"
 #include "util/fault.h"
 #include "util/alloc.h"
-
-/* Where the stream's parts lie, so the catalog can read back only the
- * small ones (the start and the device sections at the end). */
-struct state_layout {
-    uint64_t setup_end;
-    uint64_t complete_start;
-    uint64_t total;
-};
 
 void snapshot_default_tag(char *buf, size_t len)
 {
@@ -181,9 +174,9 @@ static bool save_stopped(const struct snapshot_target *t,
     return true;
 }
 
-static void note_catalog(const struct snapshot_target *t,
-                         const struct snapshot_plan *plan, const char *tag,
-                         const struct state_layout *lay)
+void snapshot_note_catalog(const struct snapshot_target *t,
+                           const struct snapshot_plan *plan, const char *tag,
+                           const struct state_layout *lay)
 {
     if (!t->catalog) {
         return;
@@ -255,7 +248,7 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
     if (!ok) {
         return false;
     }
-    note_catalog(t, &plan, tag, &lay);
+    snapshot_note_catalog(t, &plan, tag, &lay);
     if (out && !blk_snapshot_find(plan.drives[plan.state].bs, tag, out, errp)) {
         return false;
     }

@@ -28,4 +28,20 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
                    const struct snapshot_select *sel, struct blk_snapshot *out,
                    Error **errp);
 
+/* The same while the guest runs: it pauses only while every drive's disk
+ * is kept as it is (blk_snapshot_begin: copy on write from then on) and
+ * the devices' state is taken; RAM is then written as it was at that
+ * moment while the guest runs on (write-protected with userfaultfd: a
+ * page the guest is about to write goes first, ram/ram-wp.h); the
+ * snapshot, with the date and VM clock of that moment, is listed only
+ * once the state is whole (blk_snapshot_commit).  A failure drops
+ * everything and leaves the guest running; a tag that exists is
+ * replaced as the new snapshot is listed.  Refused, before the guest
+ * pauses, where RAM cannot be write-protected.  rs: the machine's RAM
+ * section, configured for background saving. */
+struct ram_state;
+bool snapshot_save_background(const struct snapshot_target *t,
+                              struct ram_state *rs, const char *tag,
+                              const struct snapshot_select *sel, Error **errp);
+
 #endif

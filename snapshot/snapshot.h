@@ -37,6 +37,8 @@ struct snapshot_select {
     const char *const *devices;
     size_t ndevices;
     const char *vmstate;
+    /* savevm: with the guest running (snapshot_save_background). */
+    bool background;
 };
 
 void snapshot_warn(const struct snapshot_target *t, const char *fmt, ...)

@@ -202,6 +202,18 @@ report() {
     report
 }
 
+@test "fault matrix: savevm -b (the guest runs while its RAM is written)" {
+    make_base
+    hop_start probe -m 16M
+    local out
+    out=$(hop_mon probe "migrate_set_capability background-snapshot on")
+    [[ $out != *Error:* ]] || skip "${out#*Error: }"
+    hop_stop_all
+    FAILED_LEAVES_NO=new machine_op savevm-bg "savevm -b new" s0 s1
+    all_points_hit savevm-bg
+    report
+}
+
 @test "fault matrix: loadvm" {
     make_base
     machine_op loadvm "loadvm s1" s0 s1

@@ -144,3 +144,25 @@ source_survives() {
     assert_line "Migration status: completed"
     compare_machines "$src" again "$mem"
 }
+
+# ram_matches_registers NAME: memtest's vCPU walks its pages in order with
+# EDI, adding one to each page's counter: in a state of one moment, the
+# pages already done this pass end where EDI points (or one page further,
+# stopped between the add and the step).  RAM saved later than the
+# registers would not match.
+ram_matches_registers() {
+    run "$MEMTEST_CHECK" "$D/$1.ram"
+    assert_success
+    local done edi end
+    done=$(sed -n 's/.*, \([0-9]*\) at value .*/\1/p' <<<"$output")
+    edi=$((0x$(sed -n 's/.*EDI=\([0-9a-f]*\).*/\1/p' "$D/$1.regs")))
+    end=$((0x100000 + done * 4096))
+    [ "$edi" -eq "$end" ] || [ "$edi" -eq $((end - 4096)) ] ||
+        { [ "$done" -eq 0 ] && [ "$edi" -ge $((0x100000)) ]; } ||
+        fail "EDI=$edi but $done pages done this pass (up to $end): $output"
+}
+
+# huge_kb NAME: the machine's anonymous memory in transparent huge pages.
+huge_kb() {
+    awk '/^AnonHugePages:/ { print $2 }' "/proc/$(hop_pid "$1")/smaps_rollup"
+}

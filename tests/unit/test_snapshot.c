@@ -460,6 +460,13 @@ static void test_complete_tags(void **state)
     ws.buf[0] = '\0';
     hmp_complete(s, "delvm ", collect, &ws);
     assert_string_equal(ws.buf, "alpha beta ");
+    /* savevm's switch, and the tags after it (to replace one). */
+    ws.buf[0] = '\0';
+    hmp_complete(s, "savevm -", collect, &ws);
+    assert_string_equal(ws.buf, "-b ");
+    ws.buf[0] = '\0';
+    hmp_complete(s, "savevm -b be", collect, &ws);
+    assert_string_equal(ws.buf, "beta ");
     session_free(s);
     blk_close(bs);
 }
