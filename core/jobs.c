@@ -98,6 +98,8 @@ static void *job_main(void *opaque)
         .ndevices = j->ndevices,
         .vmstate = j->vmstate,
         .background = j->background,
+        /* QMP's snapshot-save never replaces a snapshot; savevm does. */
+        .keep_existing = true,
     };
     const struct snapshot_select *psel =
         j->devices || j->vmstate || j->background ? &sel : NULL;
@@ -107,7 +109,7 @@ static void *job_main(void *opaque)
     bool ok = false;
     switch (j->type) {
     case SESSION_JOB_SNAPSHOT_SAVE:
-        ok = session_do_savevm(s, j->tag, psel, &io, &err);
+        ok = session_do_savevm(s, j->tag, &sel, &io, &err);
         break;
     case SESSION_JOB_SNAPSHOT_LOAD:
         ok = session_do_loadvm(s, j->tag, psel, &io, &err);

@@ -189,13 +189,8 @@ bool snapshot_save_background(const struct snapshot_target *t,
                             sel->vmstate, &b.plan, errp)) {
         return false;
     }
-    char name[64];
-    if (!tag || !*tag) {
-        snapshot_default_tag(name, sizeof(name));
-        tag = name;
-    }
-    if (strlen(tag) > 1024) {
-        error_setg(errp, "snapshot tag is longer than 1024 bytes");
+    char name[SNAPSHOT_TAG_BUF];
+    if (!snapshot_tag_choose(&b.plan, sel, &tag, name, errp)) {
         return false;
     }
     b.tag = tag;

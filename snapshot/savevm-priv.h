@@ -2,6 +2,7 @@
 #ifndef HOP_SNAPSHOT_SAVEVM_PRIV_H
 #define HOP_SNAPSHOT_SAVEVM_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snapshot/snapshot.h"
@@ -19,5 +20,14 @@ struct state_layout {
 void snapshot_note_catalog(const struct snapshot_target *t,
                            const struct snapshot_plan *plan, const char *tag,
                            const struct state_layout *lay);
+
+/* The tag to save under: tag, or a new default name written into buf
+ * (SNAPSHOT_TAG_BUF bytes) when tag is NULL or empty.  Refuses a tag
+ * over 1024 bytes and, with sel->keep_existing, one that a drive of the
+ * plan already has. */
+#define SNAPSHOT_TAG_BUF 64
+bool snapshot_tag_choose(const struct snapshot_plan *plan,
+                         const struct snapshot_select *sel, const char **tag,
+                         char *buf, Error **errp);
 
 #endif

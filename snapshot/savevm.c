@@ -211,6 +211,31 @@ void snapshot_note_catalog(const struct snapshot_target *t,
     fault_exit_point("savevm-catalog");
 }
 
+bool snapshot_tag_choose(const struct snapshot_plan *plan,
+                         const struct snapshot_select *sel, const char **tag,
+                         char *buf, Error **errp)
+{
+    if (!*tag || !**tag) {
+        snapshot_default_tag(buf, SNAPSHOT_TAG_BUF);
+        *tag = buf;
+    }
+    if (strlen(*tag) > 1024) {
+        error_setg(errp, "snapshot tag is longer than 1024 bytes");
+        return false;
+    }
+    for (size_t i = 0; sel->keep_existing && i < plan->n; i++) {
+        struct blk_snapshot sn;
+        if (blk_snapshot_find(plan->drives[i].bs, *tag, &sn, NULL)) {
+            blk_snapshot_clear(&sn);
+            error_setg(errp,
+                       "Snapshot '%s' already exists in one or more devices",
+                       *tag);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool snapshot_save(const struct snapshot_target *t, const char *tag,
                    const struct snapshot_select *sel, struct blk_snapshot *out,
                    Error **errp)
@@ -222,13 +247,8 @@ bool snapshot_save(const struct snapshot_target *t, const char *tag,
                             sel->vmstate, &plan, errp)) {
         return false;
     }
-    char name[64];
-    if (!tag || !*tag) {
-        snapshot_default_tag(name, sizeof(name));
-        tag = name;
-    }
-    if (strlen(tag) > 1024) {
-        error_setg(errp, "snapshot tag is longer than 1024 bytes");
+    char name[SNAPSHOT_TAG_BUF];
+    if (!snapshot_tag_choose(&plan, sel, &tag, name, errp)) {
         return false;
     }
     enum run_state before = machine_runstate(t->m);

@@ -39,6 +39,9 @@ struct snapshot_select {
     const char *vmstate;
     /* savevm: with the guest running (snapshot_save_background). */
     bool background;
+    /* savevm: refuse a tag that exists (QMP's snapshot-save) instead of
+     * replacing it (HMP's savevm). */
+    bool keep_existing;
 };
 
 void snapshot_warn(const struct snapshot_target *t, const char *fmt, ...)

@@ -108,6 +108,36 @@ qemu_tags() {
     assert_output ""
 }
 
+@test "snapshot-save refuses a tag that exists, as QEMU does; HMP savevm replaces it" {
+    need_qemu_python
+    "$HOP" img create "$D/d.qcow2" 16M >/dev/null
+    start_qmp -drive "file=$D/d.qcow2"
+    run job snapshot-save '{"job-id":"a","tag":"s1"}'
+    assert_line "statuses: created running waiting pending concluded null"
+    local date1
+    date1=$(qemu-img snapshot -U -l "$D/d.qcow2" | awk '$2 == "s1" { print $5, $6 }')
+    sleep 1.1
+    run job snapshot-save '{"job-id":"b","tag":"s1"}'
+    assert_line "statuses: created running aborting concluded null"
+    assert_line --partial "\"error\": \"Snapshot 's1' already exists in one or more devices\""
+    assert_line "status: running"
+    # Untouched: one s1, the first one.
+    image_ok "$D/d.qcow2"
+    run qemu_tags "$D/d.qcow2"
+    assert_output s1
+    assert_equal "$(qemu-img snapshot -U -l "$D/d.qcow2" | awk '$2 == "s1" { print $5, $6 }')" "$date1"
+    # The background form refuses it too.
+    run job snapshot-save '{"job-id":"c","tag":"s1","x-background":true}'
+    assert_line --partial "already exists in one or more devices"
+    # HMP's savevm replaces it, as QEMU's does.
+    run hop_mon vm "savevm s1"
+    refute_output --partial Error
+    run qemu_tags "$D/d.qcow2"
+    assert_output s1
+    refute [ "$(qemu-img snapshot -U -l "$D/d.qcow2" | awk '$2 == "s1" { print $5, $6 }')" = "$date1" ]
+    image_ok "$D/d.qcow2"
+}
+
 @test "a snapshot-save job that fails after writing the state leaves the image clean and the guest running" {
     need_qemu_python
     "$HOP" img create "$D/d.qcow2" 16M >/dev/null
