@@ -54,16 +54,18 @@ static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l, size_t n)
 
 /* What the subcommands' options set. */
 struct img_args {
-    const char *sub;     /* the subcommand, for messages */
-    const char *fmt;     /* -f */
-    const char *out_fmt; /* convert -O */
-    const char *opts;    /* -o */
-    const char *snap;    /* convert -l */
-    bool json;           /* --output=json */
-    bool force_share;    /* -U */
-    bool no_create;      /* convert -n */
-    char op;             /* snapshot: 'l', 'c', 'a' or 'd' */
-    const char *tag;     /* snapshot's TAG */
+    const char *sub;         /* the subcommand, for messages */
+    const char *fmt;         /* -f */
+    const char *out_fmt;     /* convert -O */
+    const char *opts;        /* -o */
+    const char *backing;     /* create -b */
+    const char *backing_fmt; /* create -F */
+    const char *snap;        /* convert -l */
+    bool json;               /* --output=json */
+    bool force_share;        /* -U */
+    bool no_create;          /* convert -n */
+    char op;                 /* snapshot: 'l', 'c', 'a' or 'd' */
+    const char *tag;         /* snapshot's TAG */
 };
 
 /* getopt's code for an option: its letter, or past 255 for a long one. */
@@ -168,6 +170,44 @@ static int parse_img_options(int argc, char **argv, struct img_args *a)
 
 /* ---- create ---- */
 
+/* create -b FILE -F FMT: the backing file is opened as the new image
+ * will open it (relative to the image's directory) to check it, and
+ * gives the size when none is given; both go to the driver as qemu-img's
+ * -o backing_file and backing_fmt. */
+static int backing_options(const struct img_args *a, const char *file,
+                           bool have_size, uint64_t *size, char **opts)
+{
+    if (!a->backing_fmt) {
+        error_report("create: '%s': -b needs -F (the backing file's format, "
+                     "as qemu-img asks)",
+                     file);
+        return EXIT_FAIL;
+    }
+    if (strcmp(a->fmt, "qcow2") != 0) {
+        error_report("create: '%s': format '%s' has no backing file (qcow2 "
+                     "has)",
+                     file, a->fmt);
+        return EXIT_FAIL;
+    }
+    char *path = blk_backing_path(file, a->backing);
+    Error *err = NULL;
+    BlockDev *bs = blk_open(path, a->backing_fmt, true, &err);
+    free(path);
+    if (!bs) {
+        error_prepend(&err, "create: '%s': cannot open backing file: ", file);
+        error_report_err(err);
+        return EXIT_FAIL;
+    }
+    if (!have_size) {
+        *size = blk_size(bs);
+    }
+    blk_close(bs);
+    *opts =
+        xasprintf("backing_file=%s,backing_fmt=%s%s%s", a->backing,
+                  a->backing_fmt, a->opts ? "," : "", a->opts ? a->opts : "");
+    return -1;
+}
+
 static int img_create(int argc, char **argv)
 {
     struct img_args a = { .fmt = "qcow2" };
@@ -175,13 +215,19 @@ static int img_create(int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    const char *fmt = a.fmt, *opts = a.opts;
-    if (argc - optind != 2) {
-        return cli_usage_error(self(), "create: expected FILE SIZE");
+    const char *fmt = a.fmt;
+    int operands = argc - optind;
+    if (operands != 2 && !(a.backing && operands == 1)) {
+        return cli_usage_error(self(),
+                               a.backing ? "create: expected FILE [SIZE]"
+                                         : "create: expected FILE SIZE");
+    }
+    if (a.backing_fmt && !a.backing) {
+        return cli_usage_error(self(), "create: -F goes with -b");
     }
     const char *file = argv[optind];
-    uint64_t size;
-    if (!parse_size(argv[optind + 1], 1, &size)) {
+    uint64_t size = 0;
+    if (operands == 2 && !parse_size(argv[optind + 1], 1, &size)) {
         return cli_usage_error(self(),
                                "create: invalid size '%s' (use a "
                                "number with an optional K, M, G or T suffix)",
@@ -193,15 +239,30 @@ static int img_create(int argc, char **argv)
                                "or raw)",
                                fmt);
     }
+    char *opts = a.opts ? xstrdup(a.opts) : NULL;
+    if (a.backing) {
+        free(opts);
+        opts = NULL;
+        rc = backing_options(&a, file, operands == 2, &size, &opts);
+        if (rc >= 0) {
+            return rc;
+        }
+    }
     Error *err = NULL;
-    if (!blk_create(file, fmt, size, opts, &err)) {
+    bool ok = blk_create(file, fmt, size, opts, &err);
+    free(opts);
+    if (!ok) {
         error_report_err(err);
         return EXIT_FAIL;
     }
     char hs[32];
     snapshot_human_size(size, hs, sizeof(hs));
-    printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)\n", file, fmt, size,
+    printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)", file, fmt, size,
            hs);
+    if (a.backing) {
+        printf(" backing_file=%s backing_fmt=%s", a.backing, a.backing_fmt);
+    }
+    printf("\n");
     return EXIT_OK;
 }
 
@@ -262,6 +323,23 @@ static int opt_output(const struct cli_command *cmd,
     return -1;
 }
 
+/* As qemu-img: the name as the header has it, and the path it was
+ * opened at when that differs. */
+static void print_backing(const struct blk_info *info)
+{
+    if (!info->backing_file) {
+        return;
+    }
+    printf("backing file: %s", info->backing_file);
+    if (strcmp(info->backing_file, info->full_backing_file) != 0) {
+        printf(" (actual path: %s)", info->full_backing_file);
+    }
+    printf("\n");
+    if (info->backing_format[0]) {
+        printf("backing file format: %s\n", info->backing_format);
+    }
+}
+
 static int img_info(int argc, char **argv)
 {
     bool json, force_share;
@@ -300,6 +378,7 @@ static int img_info(int argc, char **argv)
         if (info.cluster_size) {
             printf("cluster_size: %" PRIu64 "\n", info.cluster_size);
         }
+        print_backing(&info);
         if (nsnaps) {
             printf("Snapshot list:\n");
             print_snapshot_table(snaps, nsnaps);
@@ -620,24 +699,49 @@ const struct cli_command cli_img_subcommands[] = {
     { .name = "create",
       .run = img_create,
       .operands = CLI_ARG_FILE,
-      .operand_usage = "FILE SIZE",
+      .operand_usage = "FILE [SIZE]",
       .options = OPTIONS({ .name = "-f",
                            .arg = CLI_ARG_IMG_FORMAT,
                            .metavar = "qcow2|raw",
                            STRING(fmt) },
+                         { .name = "-b",
+                           .arg = CLI_ARG_FILE,
+                           .metavar = "BACKING",
+                           STRING(backing) },
+                         { .name = "-F",
+                           .arg = CLI_ARG_IMG_FORMAT,
+                           .metavar = "qcow2|raw",
+                           STRING(backing_fmt) },
                          { .name = "-o",
                            .arg = CLI_ARG_TEXT,
                            .metavar = "cluster_size=N",
                            STRING(opts) }),
       .help = "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
               "is version 3 with\n    64 KiB clusters unless -o "
-              "cluster_size=N (512 to 2M, a power of two).\n",
+              "cluster_size=N (512 to 2M, a power of two).\n    -b BACKING "
+              "-F FMT: a qcow2 image over a backing file (a relative\n    "
+              "name is relative to FILE's directory; SIZE defaults to "
+              "BACKING's).\n",
       .man = "Create a disk image of\n"
              ".I SIZE\n"
              "bytes (suffixes K, M, G, T: powers of 1024).\n"
              "qcow2 images are version 3 with 64 KiB clusters unless\n"
              ".B cluster_size\n"
-             "says otherwise (512 to 2M, a power of two).\n" },
+             "says otherwise (512 to 2M, a power of two).\n"
+             "With\n"
+             ".B \\-b\n"
+             ".I BACKING\n"
+             ".B \\-F\n"
+             ".IR FMT ,\n"
+             "a qcow2 image whose unwritten clusters read from\n"
+             ".I BACKING\n"
+             "(opened read-only; a relative name is relative to the new "
+             "image's directory,\n"
+             "as QEMU reads it), of\n"
+             ".IR BACKING 's\n"
+             "size unless\n"
+             ".I SIZE\n"
+             "is given.\n" },
     { .name = "info",
       .run = img_info,
       .operands = CLI_ARG_FILE,
