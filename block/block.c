@@ -83,6 +83,25 @@ static void free_bs(BlockDev *bs)
     free(bs);
 }
 
+static bool is_file_or_disk(int fd, const char *path, Error **errp)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat '%s'", path);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        error_setg(errp, "'%s' is neither a file nor a block device", path);
+        return false;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        error_setg_errno(errp, errno, "'%s'", path);
+        return false;
+    }
+    return true;
+}
+
 /* A backing file already in the chain above it would make reads go
  * round for ever. */
 static bool in_chain(int fd, BlockDev *below, const char *path, Error **errp)
@@ -113,12 +132,18 @@ static BlockDev *open_image(const char *path, const char *format,
         error_setg(errp, "'%s': unknown image format '%s'", path, format);
         return NULL;
     }
-    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* A header names the backing file: a FIFO there must not hang the
+     * open, so it opens without blocking and must be a file or disk. */
+    int fd = open(path,
+                  (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                      (backed ? O_NONBLOCK : 0));
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot open '%s'", path);
         return NULL;
     }
-    if (backed && in_chain(fd, backed, path, errp)) {
+    if (backed &&
+        (!is_file_or_disk(fd, path, errp) ||
+         in_chain(fd, backed, path, errp))) {
         close(fd);
         return NULL;
     }

@@ -335,6 +335,20 @@ static void test_loops_refused(void **state)
     expect_refusal("b.qcow2", "the backing chain loops");
 }
 
+/* A FIFO named as backing file must not hang the open (nobody writes
+ * it); a directory is no image either. */
+static void test_backing_not_a_file(void **state)
+{
+    (void)state;
+    create("base.qcow2", 1 << 20, NULL);
+    create("top.qcow2", 1 << 20, over_base);
+    assert_int_equal(mkfifo(path("fifo"), 0644), 0);
+    set_backing_name("fifo");
+    expect_refusal("top.qcow2", "fifo' is neither a file nor a block device");
+    set_backing_name("sub");
+    expect_refusal("top.qcow2", "sub' is neither a file nor a block device");
+}
+
 static void test_chain_too_deep(void **state)
 {
     (void)state;
@@ -454,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_snapshots_over_backing),
         cmocka_unit_test(test_missing_backing_file),
         cmocka_unit_test(test_loops_refused),
+        cmocka_unit_test(test_backing_not_a_file),
         cmocka_unit_test(test_chain_too_deep),
         cmocka_unit_test(test_bad_name_fields),
         cmocka_unit_test(test_bad_backing_format),
