@@ -179,3 +179,24 @@ PY
     assert_failure 1
     assert_output "hop: '$D/long.qcow2': backing file name of 2048 bytes is too long (backing_file_size; at most 1023)"
 }
+
+@test "QMP query-block names the backing file and the chain's depth, as QEMU's" {
+    chain
+    hop_start g -m 16M -S -drive "file=$D/top.qcow2" \
+        -qmp "unix:$D/g.qmp,server,nowait"
+    wait_for "[ -S '$D/g.qmp' ]" 10
+    run timeout 60 "$PY" "$QMP_PY" "$D/g.qmp" query-block
+    assert_success
+    run "$PY" - "${lines[-1]}" "$D" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])["return"][0]["inserted"]
+img = d["image"]
+ok = (d["backing_file"] == "mid.qcow2" and d["backing_file_depth"] == 2 and
+      img["backing-filename"] == "mid.qcow2" and
+      img["full-backing-filename"] == sys.argv[2] + "/mid.qcow2" and
+      img["backing-filename-format"] == "qcow2")
+print(d)
+sys.exit(0 if ok else 1)
+PY
+    assert_success
+}
