@@ -747,9 +747,11 @@ const struct cli_command cli_img_subcommands[] = {
       .operands = CLI_ARG_FILE,
       .operand_usage = "FILE",
       .options = OPTIONS(FORCE_SHARE, OUTPUT),
-      .help = "    Format, virtual and disk size, cluster size, snapshots.\n",
-      .man = "Show the format, virtual and disk size, cluster size, snapshots "
-             "and qcow2\n"
+      .help = "    Format, virtual and disk size, cluster size, backing file, "
+              "snapshots.\n",
+      .man = "Show the format, virtual and disk size, cluster size, backing "
+             "file (and its\n"
+             "format), snapshots and qcow2\n"
              "details, with the same fields and JSON keys as\n"
              ".BR \"qemu-img info\" .\n" },
     { .name = "check",

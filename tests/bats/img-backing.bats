@@ -180,14 +180,18 @@ PY
     assert_output "hop: '$D/long.qcow2': backing file name of 2048 bytes is too long (backing_file_size; at most 1023)"
 }
 
-@test "QMP query-block names the backing file and the chain's depth, as QEMU's" {
+@test "QMP query-block and info block name the backing file and the chain's depth, as QEMU's" {
     chain
     hop_start g -m 16M -S -drive "file=$D/top.qcow2" \
         -qmp "unix:$D/g.qmp,server,nowait"
     wait_for "[ -S '$D/g.qmp' ]" 10
     run timeout 60 "$PY" "$QMP_PY" "$D/g.qmp" query-block
     assert_success
-    run "$PY" - "${lines[-1]}" "$D" <<'PY'
+    local reply=${lines[-1]}
+    # And info block, as QEMU's HMP shows it.
+    run hop_mon g "info block"
+    assert_line "    Backing file:     mid.qcow2 (chain depth: 2)"
+    run "$PY" - "$reply" "$D" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])["return"][0]["inserted"]
 img = d["image"]
