@@ -63,6 +63,7 @@ struct img_args {
     const char *snap;        /* convert -l */
     bool json;               /* --output=json */
     bool force_share;        /* -U */
+    bool backing_chain;      /* info --backing-chain */
     bool no_create;          /* convert -n */
     char op;                 /* snapshot: 'l', 'c', 'a' or 'd' */
     const char *tag;         /* snapshot's TAG */
@@ -340,17 +341,16 @@ static void print_backing(const struct blk_info *info)
     }
 }
 
-static int img_info(int argc, char **argv)
+/* One image's info, printed (human) or appended to out (JSON); *next is
+ * then the path of its backing file (and *next_fmt the format its header
+ * names, or NULL), for --backing-chain. */
+static bool image_info(const char *file, const char *fmt, unsigned flags,
+                       json_t *out, char **next, char **next_fmt)
 {
-    bool json, force_share;
-    int rc = parse_output_opt(argc, argv, &json, &force_share);
-    if (rc >= 0) {
-        return rc;
-    }
-    const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, read_flags(force_share));
+    *next = *next_fmt = NULL;
+    BlockDev *bs = open_image(file, fmt, flags);
     if (!bs) {
-        return EXIT_FAIL;
+        return false;
     }
     struct stat st;
     uint64_t actual = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
@@ -366,8 +366,8 @@ static int img_info(int argc, char **argv)
         warn_unusable(bs, snaps, nsnaps);
     }
     bool qcow2 = info.compat != NULL;
-    if (json) {
-        print_json(image_info_json(bs, file, snaps, nsnaps));
+    if (out) {
+        json_array_append_new(out, image_info_json(bs, file, snaps, nsnaps));
     } else {
         char vs[32], as[32];
         snapshot_human_size(blk_size(bs), vs, sizeof(vs));
@@ -394,16 +394,67 @@ static int img_info(int argc, char **argv)
                    info.extended_l2 ? "true" : "false");
         }
     }
+    if (info.backing_file) {
+        *next = xstrdup(info.full_backing_file);
+        *next_fmt =
+            info.backing_format[0] ? xstrdup(info.backing_format) : NULL;
+    }
     blk_snapshot_list_free(snaps, nsnaps);
     blk_close(bs);
-    return EXIT_OK;
+    return true;
+}
+
+static int img_info(int argc, char **argv)
+{
+    struct img_args a = { .json = false };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(self(), "info: expected one FILE");
+    }
+    /* --backing-chain: each image, then its backing file, as qemu-img
+     * (the chain was checked, loops and depth, when the first opened). */
+    json_t *list = a.json ? json_array() : NULL;
+    char *file = xstrdup(argv[optind]), *fmt = NULL;
+    bool ok = true;
+    for (bool first = true; ok && file; first = false) {
+        char *next, *next_fmt;
+        if (!first && !list) {
+            printf("\n");
+        }
+        ok = image_info(file, fmt, read_flags(a.force_share), list, &next,
+                        &next_fmt);
+        free(file);
+        free(fmt);
+        file = a.backing_chain ? next : NULL;
+        fmt = a.backing_chain ? next_fmt : NULL;
+        if (!a.backing_chain) {
+            free(next);
+            free(next_fmt);
+        }
+    }
+    free(file);
+    free(fmt);
+    if (list && ok) {
+        if (a.backing_chain) {
+            print_json(list);
+        } else {
+            print_json(json_incref(json_array_get(list, 0)));
+            json_decref(list);
+        }
+    } else if (list) {
+        json_decref(list);
+    }
+    return ok ? EXIT_OK : EXIT_FAIL;
 }
 
 /* ---- check ---- */
 
 static int img_check(int argc, char **argv)
 {
-    bool json, force_share;
+    bool json = false, force_share = false;
     int rc = parse_output_opt(argc, argv, &json, &force_share);
     if (rc >= 0) {
         return rc;
@@ -746,14 +797,22 @@ const struct cli_command cli_img_subcommands[] = {
       .run = img_info,
       .operands = CLI_ARG_FILE,
       .operand_usage = "FILE",
-      .options = OPTIONS(FORCE_SHARE, OUTPUT),
+      .options = OPTIONS(FORCE_SHARE, OUTPUT,
+                         { .name = "--backing-chain",
+                           .arg = CLI_ARG_NONE,
+                           .store = CLI_STORE_FLAG,
+                           FIELD(backing_chain) }),
       .help = "    Format, virtual and disk size, cluster size, backing file, "
               "snapshots.\n",
       .man = "Show the format, virtual and disk size, cluster size, backing "
              "file (and its\n"
              "format), snapshots and qcow2\n"
              "details, with the same fields and JSON keys as\n"
-             ".BR \"qemu-img info\" .\n" },
+             ".BR \"qemu-img info\" .\n"
+             "With\n"
+             ".BR \\-\\-backing\\-chain ,\n"
+             "the same for every image below it in its backing chain, in "
+             "order.\n" },
     { .name = "check",
       .run = img_check,
       .operands = CLI_ARG_FILE,

@@ -116,6 +116,26 @@ PY
     refute_output --partial "verification failed"
 }
 
+@test "img info --backing-chain: every image of the chain, as qemu-img info --backing-chain" {
+    chain
+    cd "$D"
+    diff <("$HOP" img info --backing-chain top.qcow2 | grep -v '^disk size') \
+        <(qemu-img info --backing-chain top.qcow2 | grep -v '^disk size')
+    run /usr/bin/python3 -c 'import json, subprocess, sys
+def chain(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True).stdout
+    return [(i["filename"], i.get("backing-filename"),
+             i.get("full-backing-filename"), i["virtual-size"])
+            for i in json.loads(out)]
+h = chain([sys.argv[1], "img", "info", "--backing-chain", "--output=json",
+           "top.qcow2"])
+q = chain(["qemu-img", "info", "--backing-chain", "--output=json",
+           "top.qcow2"])
+print(h)
+sys.exit(0 if h == q and len(h) == 3 else 1)' "$HOP"
+    assert_success
+}
+
 @test "img convert flattens the chain; qemu-img compare agrees" {
     chain
     run "$HOP" img convert -O qcow2 "$D/top.qcow2" "$D/flat.qcow2"
