@@ -694,6 +694,13 @@ static bool parse_create_options(const char *options, struct create_opts *o,
         error_setg(errp, "backing_fmt without backing_file");
         ok = false;
     }
+    /* As qemu-img: a probed backing format could be a guest's doing. */
+    if (ok && o->backing_file && !o->backing_fmt) {
+        error_setg(errp,
+                   "backing_file without backing_fmt (the backing "
+                   "file's format)");
+        ok = false;
+    }
     if (!ok) {
         create_opts_free(o);
     }

@@ -447,12 +447,18 @@ static void test_create_refusals(void **state)
     error_free(err);
     err = NULL;
     assert_false(blk_create(path("x.qcow2"), "qcow2", 1 << 20,
+                            "backing_file=base.qcow2", &err));
+    assert_non_null(strstr(error_get_pretty(err), "without backing_fmt"));
+    error_free(err);
+    err = NULL;
+    assert_false(blk_create(path("x.qcow2"), "qcow2", 1 << 20,
                             "backing_file=a,backing_fmt=vmdk", &err));
     assert_non_null(strstr(error_get_pretty(err), "backing_fmt 'vmdk'"));
     error_free(err);
     err = NULL;
     char opts[1200] = "cluster_size=512,backing_file=";
     memset(opts + strlen(opts), 'n', 600);
+    strcat(opts, ",backing_fmt=raw");
     assert_false(blk_create(path("x.qcow2"), "qcow2", 1 << 20, opts, &err));
     assert_non_null(strstr(error_get_pretty(err), "does not fit the header"));
     error_free(err);
