@@ -56,9 +56,12 @@ static bool lock_as_opened(BlockDev *bs, Error **errp)
 /* Reads the metadata into new driver state. */
 static bool open_driver(BlockDev *bs, Error **errp)
 {
+    bs->chain_error = false;
     if (!bs->drv->open(bs, bs->fd, bs->readonly, errp)) {
         bs->opaque = NULL;
-        error_prepend(errp, "'%s': ", bs->filename);
+        if (!bs->backed || !bs->chain_error) {
+            error_prepend(errp, "'%s': ", bs->filename);
+        }
         return false;
     }
     return true;
@@ -80,8 +83,48 @@ static void free_bs(BlockDev *bs)
     free(bs);
 }
 
-BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
-                         Error **errp)
+static bool is_file_or_disk(int fd, const char *path, Error **errp)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat '%s'", path);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        error_setg(errp, "'%s' is neither a file nor a block device", path);
+        return false;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        error_setg_errno(errp, errno, "'%s'", path);
+        return false;
+    }
+    return true;
+}
+
+/* A backing file already in the chain above it would make reads go
+ * round for ever. */
+static bool in_chain(int fd, BlockDev *below, const char *path, Error **errp)
+{
+    struct stat st, other;
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat '%s'", path);
+        return true;
+    }
+    for (BlockDev *b = below; b; b = b->backed) {
+        if (fstat(b->fd, &other) == 0 && other.st_dev == st.st_dev &&
+            other.st_ino == st.st_ino) {
+            error_setg(errp, "it is '%s' again: the backing chain loops",
+                       b->filename);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Opens path; backed: the image it is the backing file of, or NULL. */
+static BlockDev *open_image(const char *path, const char *format,
+                            unsigned flags, BlockDev *backed, Error **errp)
 {
     const struct block_driver *drv = NULL;
     bool readonly = !(flags & BLK_OPEN_RDWR);
@@ -89,9 +132,19 @@ BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
         error_setg(errp, "'%s': unknown image format '%s'", path, format);
         return NULL;
     }
-    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* A header names the backing file: a FIFO there must not hang the
+     * open, so it opens without blocking and must be a file or disk. */
+    int fd = open(path,
+                  (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                      (backed ? O_NONBLOCK : 0));
     if (fd < 0) {
         error_setg_errno(errp, errno, "cannot open '%s'", path);
+        return NULL;
+    }
+    if (backed &&
+        (!is_file_or_disk(fd, path, errp) ||
+         in_chain(fd, backed, path, errp))) {
+        close(fd);
         return NULL;
     }
     BlockDev *bs = xcalloc(1, sizeof(*bs));
@@ -101,6 +154,8 @@ BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
     bs->readonly = readonly;
     bs->flags = flags;
     bs->inactive = flags & BLK_OPEN_INACTIVE;
+    bs->backed = backed;
+    bs->depth = backed ? backed->depth + 1 : 0;
     /* Locked before the format is even probed: opening a qcow2 image
      * read-write may already write to it (dirty bit repair). */
     if (!bs->inactive && !lock_as_opened(bs, errp)) {
@@ -112,10 +167,51 @@ BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
     bs->probed = !drv;
     bs->drv = drv ? drv : probe(fd);
     if (!bs->inactive && !open_driver(bs, errp)) {
+        if (backed && bs->chain_error) {
+            backed->chain_error = true;
+        }
         free_bs(bs);
         return NULL;
     }
+    /* Only opening needs the way up (the image above may move). */
+    bs->backed = NULL;
     return bs;
+}
+
+BlockDev *blk_open_flags(const char *path, const char *format, unsigned flags,
+                         Error **errp)
+{
+    return open_image(path, format, flags, NULL, errp);
+}
+
+BlockDev *blk_open_backing(BlockDev *parent, const char *name, const char *path,
+                           const char *format, Error **errp)
+{
+    BlockDev *b = NULL;
+    if (parent->depth + 1 > BLK_MAX_BACKING_DEPTH) {
+        error_setg(errp, "the backing chain is deeper than %d images",
+                   BLK_MAX_BACKING_DEPTH);
+    } else {
+        /* Read-only, as QEMU opens backing files; a reader that lets
+         * writers in (-U) lets them into the whole chain. */
+        b = open_image(path, format, parent->flags & BLK_OPEN_FORCE_SHARE,
+                       parent, errp);
+    }
+    if (!b && !parent->chain_error) {
+        error_prepend(errp, "backing file '%s' of '%s': ", name,
+                      parent->filename);
+        parent->chain_error = true;
+    }
+    return b;
+}
+
+char *blk_backing_path(const char *image, const char *backing)
+{
+    const char *slash = strrchr(image, '/');
+    if (backing[0] == '/' || !slash) {
+        return xstrdup(backing);
+    }
+    return xasprintf("%.*s/%s", (int)(slash - image), image, backing);
 }
 
 BlockDev *blk_open(const char *path, const char *format, bool readonly,
@@ -304,6 +400,21 @@ bool blk_pwrite(BlockDev *bs, uint64_t off, const void *buf, size_t len,
      * have changed part of it): a copy that read the chunk before this
      * write sends it again. */
     blk_dirty_mark_locked(bs, off, len);
+    leave(bs);
+    return ok;
+}
+
+bool blk_is_allocated(BlockDev *bs, uint64_t off, uint64_t len, bool *allocated,
+                      uint64_t *pnum, Error **errp)
+{
+    *allocated = true;
+    *pnum = len;
+    if (!enter(bs, errp)) {
+        return false;
+    }
+    bool ok = in_range(bs, "allocation query", off, (size_t)len, errp) &&
+        (!bs->drv->is_allocated ||
+         bs->drv->is_allocated(bs, off, len, allocated, pnum, errp));
     leave(bs);
     return ok;
 }

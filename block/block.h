@@ -35,6 +35,14 @@ struct blk_info {
     bool corrupt;
     bool dirty;
     bool extended_l2;
+    /* The backing file as the header names it, that name resolved as it
+     * is opened (against the image's directory) and its format from the
+     * header ("" when the header gives none); NULL when there is none.
+     * Valid while the image is open. */
+    const char *backing_file;
+    const char *full_backing_file;
+    const char *backing_format;
+    unsigned backing_depth; /* images below this one */
 };
 
 /* What `hop img check` found, counted as qemu-img check counts. */
@@ -71,6 +79,11 @@ struct block_driver {
     bool (*create)(int fd, uint64_t size, const char *options, Error **errp);
     void (*info)(BlockDev *bs, struct blk_info *info);
     bool (*check)(BlockDev *bs, struct blk_check_result *res, Error **errp);
+    /* Is [off, off + *pnum) allocated in this image itself (data or zero
+     * clusters), not left to a backing file or unwritten?  *pnum is at
+     * most len and at least 1 byte; NULL: every byte is (raw). */
+    bool (*is_allocated)(BlockDev *bs, uint64_t off, uint64_t len,
+                         bool *allocated, uint64_t *pnum, Error **errp);
     bool (*snapshot_list)(BlockDev *bs, struct blk_snapshot **list,
                           size_t *count, Error **errp);
     bool (*snapshot_create)(BlockDev *bs, const struct blk_snapshot *sn,
@@ -104,7 +117,18 @@ struct BlockDev {
     /* Chunks written since blk_dirty_start (block migration); NULL when
      * nobody tracks them.  Guarded by lock. */
     struct blk_dirty *dirty;
+    /* While it opens: the image this one is the backing file of (NULL for
+     * an image opened by its user) and how many images lie above it;
+     * blk_open_backing uses them to bound the chain and find loops. */
+    BlockDev *backed;
+    unsigned depth;
+    /* The open failed in the backing chain, and the error already says
+     * which backing file of which image: images above add no prefix. */
+    bool chain_error;
 };
+
+/* The deepest backing chain opened: images below the one opened. */
+#define BLK_MAX_BACKING_DEPTH 64
 
 /* blk_open_flags() flags. */
 enum {
@@ -176,6 +200,24 @@ bool blk_dirty_take(BlockDev *bs, uint64_t from, uint64_t *chunk);
 void blk_dirty_clear(BlockDev *bs, uint64_t chunk);
 uint64_t blk_dirty_count(BlockDev *bs);
 bool blk_is_readonly(const BlockDev *bs);
+
+/* Is [off, off + *pnum) allocated in bs itself, rather than read from its
+ * backing file (or zeros where it has none)?  As QEMU's
+ * bdrv_is_allocated: zero clusters count as allocated.  *pnum is at
+ * least 1 and at most len (len > 0; the range within the disk). */
+bool blk_is_allocated(BlockDev *bs, uint64_t off, uint64_t len, bool *allocated,
+                      uint64_t *pnum, Error **errp);
+/* The backing file's name, resolved as QEMU resolves it: an absolute
+ * name as it is, a relative one against the directory of image (or as it
+ * is when image has no directory part).  Freed by the caller. */
+char *blk_backing_path(const char *image, const char *backing);
+/* Internal to block/: opens the backing file of parent, named name in
+ * its header, at path (read-only, sharing it with other readers, probing
+ * the format when format is NULL).  Refuses a chain deeper than
+ * BLK_MAX_BACKING_DEPTH and a file already in parent's chain (a loop).
+ * Errors read "backing file NAME of PARENT: why", however deep. */
+BlockDev *blk_open_backing(BlockDev *parent, const char *name, const char *path,
+                           const char *format, Error **errp);
 
 /* Create an image file at path of size bytes, over any file there
  * (locked first, as a writer).  options: "key=value,..." as qemu-img -o;

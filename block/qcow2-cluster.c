@@ -119,6 +119,30 @@ void qcow2_view_active(Qcow2State *s, struct qcow2_view *v)
     v->l1 = s->l1;
     v->l1_size = s->l1_size;
     v->active = true;
+    v->backing_end = s->disk_size;
+}
+
+/* Guest bytes [off, off + n) that this image leaves to its backing file:
+ * the backing file's data below end and below its own size, zeros past
+ * them (and zeros throughout without a backing file). */
+static bool read_backing(Qcow2State *s, uint64_t off, uint8_t *buf, uint64_t n,
+                         uint64_t end, Error **errp)
+{
+    uint64_t have = 0;
+    if (s->backing) {
+        uint64_t bsize = blk_size(s->backing);
+        if (end > bsize) {
+            end = bsize;
+        }
+        if (off < end) {
+            have = end - off < n ? end - off : n;
+        }
+    }
+    if (have && !blk_pread(s->backing, off, buf, (size_t)have, errp)) {
+        return false;
+    }
+    memset(buf + have, 0, n - have);
+    return true;
 }
 
 void qcow2_view_release(struct qcow2_view *v)
@@ -242,6 +266,18 @@ bool qcow2_read_view(Qcow2State *s, struct qcow2_view *v, uint64_t off,
             uint64_t e = t ? be64_get(&t[k]) : 0;
             switch (entry_type(s, e)) {
             case CT_UNALLOCATED:
+                /* The clusters unallocated from here on: one read. */
+                for (uint64_t g = 1; done + n < span; g++) {
+                    if (t &&
+                        entry_type(s, be64_get(&t[k + g])) != CT_UNALLOCATED) {
+                        break;
+                    }
+                    uint64_t more = span - done - n;
+                    n += more < s->cluster_size ? more : s->cluster_size;
+                }
+                ok = read_backing(s, off + done, p + done, n, v->backing_end,
+                                  errp);
+                break;
             case CT_ZERO:
                 memset(p + done, 0, n);
                 break;
@@ -445,10 +481,15 @@ static bool pwritev_all(Qcow2State *s, uint64_t off, struct iovec *iov, int n,
     return true;
 }
 
-/* The current content of a cluster about to be replaced. */
-static bool old_content(Qcow2State *s, uint64_t e, uint8_t *buf, Error **errp)
+/* The current content of the cluster at guest offset guest, about to be
+ * replaced (a partial write keeps the rest: copy-on-write from the
+ * backing file for an unallocated one). */
+static bool old_content(Qcow2State *s, uint64_t e, uint64_t guest, uint8_t *buf,
+                        Error **errp)
 {
     switch (entry_type(s, e)) {
+    case CT_UNALLOCATED:
+        return read_backing(s, guest, buf, s->cluster_size, s->disk_size, errp);
     case CT_COMPRESSED:
         return decompress(s, e, buf, errp);
     case CT_NORMAL:
@@ -473,11 +514,12 @@ struct write_ctx {
 };
 
 /* Write bytes [start, end) of clusters t[k..k+g) (offsets relative to
- * cluster k) into g newly allocated contiguous clusters. */
+ * cluster k, which is at guest offset guest) into g newly allocated
+ * contiguous clusters. */
 static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
                                struct iov_cursor *cur, uint64_t *t, uint64_t k,
-                               uint64_t g, uint64_t start, uint64_t end,
-                               Error **errp)
+                               uint64_t guest, uint64_t g, uint64_t start,
+                               uint64_t end, Error **errp)
 {
     uint64_t cs = s->cluster_size;
     uint64_t base = qcow2_alloc_clusters(s, g, errp);
@@ -487,7 +529,7 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
     int n = 0;
     uint64_t first_end = end < cs ? end : cs;
     if (start > 0 || first_end < cs) {
-        if (!old_content(s, be64_get(&t[k]), w->head, errp)) {
+        if (!old_content(s, be64_get(&t[k]), guest, w->head, errp)) {
             return false;
         }
         iov_copy(cur, w->head + start, first_end - start);
@@ -502,7 +544,8 @@ static bool write_new_clusters(Qcow2State *s, struct write_ctx *w,
         }
         uint64_t last_len = end - last_start;
         if (last_len < cs) {
-            if (!old_content(s, be64_get(&t[k + g - 1]), w->tail, errp)) {
+            if (!old_content(s, be64_get(&t[k + g - 1]), guest + (g - 1) * cs,
+                             w->tail, errp)) {
                 return false;
             }
             iov_copy(cur, w->tail, last_len);
@@ -610,8 +653,8 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
                 iov_take(&cur, ge - gs, w.out, &n);
                 ok = pwritev_all(s, host, w.out, n, errp);
             } else {
-                ok = write_new_clusters(s, &w, &cur, t, l2i + j, g, gs - j * cs,
-                                        ge - j * cs, errp);
+                ok = write_new_clusters(s, &w, &cur, t, l2i + j, guest + j * cs,
+                                        g, gs - j * cs, ge - j * cs, errp);
                 s->l2[l1i].dirty = true;
                 if (!ok && s->corrupt) {
                     error_prepend(errp,
@@ -629,6 +672,35 @@ bool qcow2_write_iov(Qcow2State *s, uint64_t off, const struct iovec *iov,
     free(w.head);
     free(w.tail);
     return ok;
+}
+
+bool qcow2_is_allocated(BlockDev *bs, uint64_t off, uint64_t len,
+                        bool *allocated, uint64_t *pnum, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    uint64_t *t;
+    if (!qcow2_get_l2(s, l1_index(s, off), &t, errp)) {
+        return false;
+    }
+    /* As far as this L2 table reaches, and len. */
+    uint64_t l2i = l2_index(s, off);
+    uint64_t in_cluster = off & (s->cluster_size - 1);
+    uint64_t span = (s->l2_entries - l2i) * s->cluster_size - in_cluster;
+    if (span > len) {
+        span = len;
+    }
+    uint64_t e = t ? be64_get(&t[l2i]) : 0;
+    *allocated = entry_type(s, e) != CT_UNALLOCATED;
+    uint64_t n = s->cluster_size - in_cluster;
+    for (uint64_t k = l2i + 1; n < span; k++) {
+        uint64_t e2 = t ? be64_get(&t[k]) : 0;
+        if ((entry_type(s, e2) != CT_UNALLOCATED) != *allocated) {
+            break;
+        }
+        n += s->cluster_size;
+    }
+    *pnum = n < span ? n : span;
+    return true;
 }
 
 static bool write_l1(Qcow2State *s, Error **errp)

@@ -1009,6 +1009,8 @@ bool qcow2_snapshot_pread(BlockDev *bs, const char *name_or_id, bool vmstate,
         ok = false;
     }
     uint64_t base = vmstate ? qcow2_vmstate_offset(s, disk_size) : 0;
+    /* The machine state is this image's own, never the backing file's. */
+    view->backing_end = vmstate ? 0 : disk_size;
     ok = ok && qcow2_read_view(s, view, base + off, buf, len, errp);
     if (view == &v) {
         qcow2_view_release(&v);

@@ -174,6 +174,41 @@ static bool table_ok(const Qcow2State *s, uint64_t off, uint64_t len,
     return true;
 }
 
+/* The backing file's name lies in the header cluster, after the fixed
+ * header, and no longer than QEMU reads. */
+static bool backing_fields_ok(const Qcow2State *s, Error **errp)
+{
+    const struct qcow2_header *h = &s->h;
+    if (!h->backing_file_offset) {
+        return true;
+    }
+    if (h->backing_file_size > QCOW2_MAX_BACKING_NAME) {
+        error_setg(errp,
+                   "backing file name of %u bytes is too long "
+                   "(backing_file_size; at most %u)",
+                   h->backing_file_size, QCOW2_MAX_BACKING_NAME);
+        return false;
+    }
+    if (h->backing_file_offset < h->header_length ||
+        h->backing_file_offset >= s->cluster_size ||
+        h->backing_file_size > s->cluster_size - h->backing_file_offset) {
+        error_setg(errp,
+                   "backing file name at %#" PRIx64 " (%u bytes) is not "
+                   "within the header cluster after the header "
+                   "(backing_file_offset)",
+                   h->backing_file_offset, h->backing_file_size);
+        return false;
+    }
+    if (h->backing_file_offset + h->backing_file_size > s->file_size) {
+        error_setg(errp,
+                   "backing file name at %#" PRIx64 " (%u bytes) lies "
+                   "beyond the end of the file (backing_file_offset)",
+                   h->backing_file_offset, h->backing_file_size);
+        return false;
+    }
+    return true;
+}
+
 static bool check_features(const Qcow2State *s, bool readonly, Error **errp)
 {
     const struct qcow2_header *h = &s->h;
@@ -255,8 +290,7 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
                    h->crypt_method);
         return false;
     }
-    if (h->backing_file_offset) {
-        error_setg(errp, "images with a backing file are not supported");
+    if (!backing_fields_ok(s, errp)) {
         return false;
     }
     if (!check_features(s, readonly, errp)) {
@@ -312,33 +346,98 @@ static bool validate_header(Qcow2State *s, bool readonly, Error **errp)
     return true;
 }
 
-/* Header extensions: we act on none but check that they are well formed;
- * we never rewrite this area, so the ones we do not know are kept. */
+/* The backing format extension: a format name, shorter than 16 bytes. */
+static bool read_backing_fmt(Qcow2State *s, const uint8_t *data, uint32_t len,
+                             Error **errp)
+{
+    if (len > QCOW2_MAX_BACKING_FMT || memchr(data, 0, len)) {
+        error_setg(errp,
+                   "backing format header extension of %u bytes is not a "
+                   "format name (at most %u bytes, no NUL)",
+                   len, QCOW2_MAX_BACKING_FMT);
+        return false;
+    }
+    memcpy(s->backing_fmt, data, len);
+    s->backing_fmt[len] = '\0';
+    return true;
+}
+
+/* Header extensions, up to the backing file's name when there is one: we
+ * act on the backing format only but check that all are well formed; we
+ * never rewrite this area, so the ones we do not know are kept. */
 static bool check_extensions(Qcow2State *s, const uint8_t *c0, size_t len,
                              Error **errp)
 {
     size_t off = s->h.header_length;
-    while (off + 8 <= len) {
+    size_t end = len;
+    if (s->h.backing_file_offset && s->h.backing_file_offset < len) {
+        end = (size_t)s->h.backing_file_offset;
+    }
+    while (off + 8 <= end) {
         uint32_t type = be32_get(c0 + off);
         uint32_t elen = be32_get(c0 + off + 4);
         if (type == QCOW2_EXT_END) {
             return true;
         }
         off += 8;
-        if (elen > len - off) {
-            error_setg(errp,
-                       "header extension %#x overruns the header "
-                       "cluster",
-                       type);
+        if (elen > end - off) {
+            error_setg(errp, "header extension %#x overruns the %s", type,
+                       end < len ? "backing file name" : "header cluster");
+            return false;
+        }
+        if (type == QCOW2_EXT_BACKING_FMT &&
+            !read_backing_fmt(s, c0 + off, elen, errp)) {
             return false;
         }
         off += ((size_t)elen + 7) & ~(size_t)7;
     }
-    if (off + 8 > len && len == s->cluster_size) {
+    if (off + 8 > len && len == s->cluster_size && end == len) {
         error_setg(errp, "header extensions are not terminated");
         return false;
     }
     return true;
+}
+
+/* The backing file's name from the header cluster c0 (fields checked by
+ * backing_fields_ok); an empty name is no backing file, as for QEMU. */
+static bool read_backing_name(Qcow2State *s, const uint8_t *c0, Error **errp)
+{
+    uint32_t n = s->h.backing_file_size;
+    if (!s->h.backing_file_offset || n == 0) {
+        return true;
+    }
+    const uint8_t *name = c0 + s->h.backing_file_offset;
+    if (memchr(name, 0, n)) {
+        error_setg(errp,
+                   "backing file name at %#" PRIx64 " holds a NUL byte "
+                   "(backing_file_offset)",
+                   s->h.backing_file_offset);
+        return false;
+    }
+    s->backing_name = xmalloc(n + 1);
+    memcpy(s->backing_name, name, n);
+    s->backing_name[n] = '\0';
+    return true;
+}
+
+static bool open_backing(Qcow2State *s, BlockDev *bs, Error **errp)
+{
+    if (!s->backing_name) {
+        return true;
+    }
+    const char *fmt = s->backing_fmt[0] ? s->backing_fmt : NULL;
+    if (fmt && !blk_find_driver(fmt)) {
+        error_setg(errp,
+                   "backing file '%s' of '%s': format '%s' (backing format "
+                   "header extension) is not one hop reads (raw, qcow2)",
+                   s->backing_name, bs->filename, fmt);
+        bs->chain_error = true; /* the message names the chain's link */
+        return false;
+    }
+    s->backing_path = blk_backing_path(bs->filename, s->backing_name);
+    s->backing =
+        blk_open_backing(bs, s->backing_name, s->backing_path, fmt, errp);
+    return s->backing != NULL;
 }
 
 static bool load_l1(Qcow2State *s, Error **errp)
@@ -373,6 +472,9 @@ static void qcow2_state_free(Qcow2State *s)
     qcow2_snapshots_free(s->snaps, s->nb_snaps);
     free(s->zcache);
     qcow2_bits_free(&s->meta);
+    blk_close(s->backing);
+    free(s->backing_name);
+    free(s->backing_path);
     free(s);
 }
 
@@ -412,14 +514,16 @@ static bool qcow2_open(BlockDev *bs, int fd, bool readonly, Error **errp)
                                                            : s->cluster_size);
     uint8_t *c0 = xmalloc(c0len);
     ok = qcow2_pread_all(s, 0, c0, c0len, errp) &&
-        check_extensions(s, c0, c0len, errp);
+        check_extensions(s, c0, c0len, errp) && read_backing_name(s, c0, errp);
     free(c0);
     if (!ok) {
         goto out;
     }
     s->disk_size = s->h.size;
-    ok = load_l1(s, errp) && qcow2_refcount_load(s, errp) &&
-        qcow2_snapshots_load(s, errp);
+    /* A backing file is only read: its refcounts would be memory (8
+     * bytes a cluster) spent on nothing. */
+    ok = load_l1(s, errp) && (bs->backed || qcow2_refcount_load(s, errp)) &&
+        qcow2_snapshots_load(s, errp) && open_backing(s, bs, errp);
     if (!ok) {
         goto out;
     }
@@ -516,14 +620,79 @@ static void qcow2_info(BlockDev *bs, struct blk_info *info)
     info->corrupt = s->h.incompatible & QCOW2_INCOMPAT_CORRUPT;
     info->dirty = s->h.incompatible & QCOW2_INCOMPAT_DIRTY;
     info->extended_l2 = false;
+    if (s->backing) {
+        struct blk_info below;
+        blk_get_info(s->backing, &below);
+        info->backing_file = s->backing_name;
+        info->full_backing_file = s->backing_path;
+        info->backing_format = s->backing_fmt;
+        info->backing_depth = below.backing_depth + 1;
+    }
 }
 
 /* ---- create ---- */
 
-static bool parse_create_options(const char *options, uint32_t *cluster_bits,
+/* What qemu-img create -o says for qcow2 (the subset hop knows). */
+struct create_opts {
+    uint32_t cluster_bits;
+    char *backing_file; /* NULL: none */
+    char *backing_fmt;
+};
+
+static void create_opts_free(struct create_opts *o)
+{
+    free(o->backing_file);
+    free(o->backing_fmt);
+}
+
+static bool parse_create_option(struct create_opts *o, const char *key,
+                                const char *val, Error **errp)
+{
+    if (strcmp(key, "cluster_size") == 0) {
+        uint64_t cs;
+        if (!parse_size(val, 1, &cs) || cs < 512 || cs > (2u << 20) ||
+            (cs & (cs - 1))) {
+            error_setg(errp,
+                       "cluster_size '%s' must be a power of two "
+                       "from 512 to 2M",
+                       val);
+            return false;
+        }
+        o->cluster_bits = (uint32_t)__builtin_ctzll(cs);
+    } else if (strcmp(key, "backing_file") == 0) {
+        if (!*val || strlen(val) > QCOW2_MAX_BACKING_NAME) {
+            error_setg(errp,
+                       "backing_file must be 1 to %u bytes long (got %zu)",
+                       QCOW2_MAX_BACKING_NAME, strlen(val));
+            return false;
+        }
+        free(o->backing_file);
+        o->backing_file = xstrdup(val);
+    } else if (strcmp(key, "backing_fmt") == 0) {
+        if (!blk_find_driver(val)) {
+            error_setg(errp,
+                       "backing_fmt '%s' is not a format hop reads "
+                       "(raw, qcow2)",
+                       val);
+            return false;
+        }
+        free(o->backing_fmt);
+        o->backing_fmt = xstrdup(val);
+    } else {
+        error_setg(errp,
+                   "unknown option '%s' (qcow2 knows cluster_size, "
+                   "backing_file, backing_fmt)",
+                   key);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_create_options(const char *options, struct create_opts *o,
                                  Error **errp)
 {
-    *cluster_bits = 16;
+    memset(o, 0, sizeof(*o));
+    o->cluster_bits = 16;
     if (!options || !*options) {
         return true;
     }
@@ -539,25 +708,23 @@ static bool parse_create_options(const char *options, uint32_t *cluster_bits,
             break;
         }
         *eq = '\0';
-        if (strcmp(kv, "cluster_size") == 0) {
-            uint64_t cs;
-            if (!parse_size(eq + 1, 1, &cs) || cs < 512 || cs > (2u << 20) ||
-                (cs & (cs - 1))) {
-                error_setg(errp,
-                           "cluster_size '%s' must be a power of two "
-                           "from 512 to 2M",
-                           eq + 1);
-                ok = false;
-            } else {
-                *cluster_bits = (uint32_t)__builtin_ctzll(cs);
-            }
-        } else {
-            error_setg(errp, "unknown option '%s' (qcow2 knows cluster_size)",
-                       kv);
-            ok = false;
-        }
+        ok = parse_create_option(o, kv, eq + 1, errp);
     }
     free(copy);
+    if (ok && o->backing_fmt && !o->backing_file) {
+        error_setg(errp, "backing_fmt without backing_file");
+        ok = false;
+    }
+    /* As qemu-img: a probed backing format could be a guest's doing. */
+    if (ok && o->backing_file && !o->backing_fmt) {
+        error_setg(errp,
+                   "backing_file without backing_fmt (the backing "
+                   "file's format)");
+        ok = false;
+    }
+    if (!ok) {
+        create_opts_free(o);
+    }
     return ok;
 }
 
@@ -576,7 +743,21 @@ static const struct {
     { 2, 1, "raw external data" },
 };
 
-static size_t build_header(const Qcow2State *s, uint8_t *c0)
+/* Header extension type and data at c0 + off; the new offset. */
+static size_t put_extension(uint8_t *c0, size_t off, uint32_t type,
+                            const void *data, size_t len)
+{
+    be32_put(c0 + off, type);
+    be32_put(c0 + off + 4, (uint32_t)len);
+    memcpy(c0 + off + 8, data, len);
+    return off + 8 + ((len + 7) & ~(size_t)7);
+}
+
+/* The header cluster: fields, the backing format, the feature names when
+ * there is room, the end marker, then the backing file's name.  Its
+ * length, or 0 when the backing file's name does not fit the cluster. */
+static size_t build_header(const Qcow2State *s, const struct create_opts *o,
+                           uint8_t *c0)
 {
     const struct qcow2_header *h = &s->h;
     be32_put(c0, QCOW2_MAGIC);
@@ -590,8 +771,13 @@ static size_t build_header(const Qcow2State *s, uint8_t *c0)
     be32_put(c0 + 96, h->refcount_order);
     be32_put(c0 + 100, QCOW2_HEADER_V3_LEN);
     size_t off = QCOW2_HEADER_V3_LEN;
+    size_t name_len = o->backing_file ? strlen(o->backing_file) : 0;
+    if (o->backing_fmt) {
+        off = put_extension(c0, off, QCOW2_EXT_BACKING_FMT, o->backing_fmt,
+                            strlen(o->backing_fmt));
+    }
     size_t n = sizeof(feature_names) / sizeof(feature_names[0]);
-    if (off + 8 + n * 48 + 8 <= s->cluster_size) {
+    if (off + 8 + n * 48 + 8 + name_len <= s->cluster_size) {
         be32_put(c0 + off, QCOW2_EXT_FEATURE_NAMES);
         be32_put(c0 + off + 4, (uint32_t)(n * 48));
         off += 8;
@@ -603,7 +789,17 @@ static size_t build_header(const Qcow2State *s, uint8_t *c0)
             off += 48;
         }
     }
-    return off + 8; /* the end marker: 8 zero bytes */
+    off += 8; /* the end marker: 8 zero bytes */
+    if (o->backing_file) {
+        if (off + name_len > s->cluster_size) {
+            return 0;
+        }
+        be64_put(c0 + 8, off);
+        be32_put(c0 + 16, (uint32_t)name_len);
+        memcpy(c0 + off, o->backing_file, name_len);
+        off += name_len;
+    }
+    return off;
 }
 
 /* The largest virtual size an L1 table can map with these clusters. */
@@ -614,8 +810,20 @@ static uint64_t max_virtual_size(uint32_t cluster_bits)
 
 static bool qcow2_create_check(uint64_t size, const char *options, Error **errp)
 {
-    uint32_t cluster_bits;
-    if (!parse_create_options(options, &cluster_bits, errp)) {
+    struct create_opts o;
+    if (!parse_create_options(options, &o, errp)) {
+        return false;
+    }
+    uint32_t cluster_bits = o.cluster_bits;
+    size_t name_len = o.backing_file ? strlen(o.backing_file) : 0;
+    create_opts_free(&o);
+    /* Header, backing format extension, end marker and the name. */
+    if (name_len &&
+        QCOW2_HEADER_V3_LEN + 24 + 8 + name_len > (size_t)1 << cluster_bits) {
+        error_setg(errp,
+                   "backing_file of %zu bytes does not fit the header "
+                   "cluster of %u bytes",
+                   name_len, 1u << cluster_bits);
         return false;
     }
     if (size > max_virtual_size(cluster_bits)) {
@@ -632,11 +840,12 @@ static bool qcow2_create_check(uint64_t size, const char *options, Error **errp)
 static bool qcow2_create(int fd, uint64_t size, const char *options,
                          Error **errp)
 {
-    uint32_t cluster_bits;
     if (!qcow2_create_check(size, options, errp)) {
         return false;
     }
-    parse_create_options(options, &cluster_bits, NULL);
+    struct create_opts o;
+    parse_create_options(options, &o, NULL);
+    uint32_t cluster_bits = o.cluster_bits;
     /* What was in the file goes: no old byte must pass for metadata. */
     if (ftruncate(fd, 0) < 0) {
         error_setg_errno(errp, errno, "cannot empty the image file");
@@ -686,12 +895,17 @@ static bool qcow2_create(int fd, uint64_t size, const char *options,
         goto out;
     }
     c0 = xcalloc(1, s->cluster_size);
-    size_t hlen = build_header(s, c0);
+    size_t hlen = build_header(s, &o, c0);
+    if (!hlen) {
+        error_setg(errp, "the backing file's name does not fit the header");
+        goto out;
+    }
     /* Structures first, the header that names them last. */
     ok = qcow2_refcount_write_fresh(s, errp) && qcow2_sync(s, errp) &&
         qcow2_pwrite_all(s, 0, c0, hlen, errp);
 out:
     free(c0);
+    create_opts_free(&o);
     qcow2_refcount_free(s);
     free(s);
     return ok;
@@ -710,6 +924,7 @@ const struct block_driver block_driver_qcow2 = {
     .create = qcow2_create,
     .info = qcow2_info,
     .check = qcow2_check,
+    .is_allocated = qcow2_is_allocated,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_apply = qcow2_snapshot_apply,

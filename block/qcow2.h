@@ -63,6 +63,9 @@
 #define QCOW2_MAX_EXTRA_DATA 1024u
 #define QCOW2_HEADER_V2_LEN 72u
 #define QCOW2_HEADER_V3_LEN 112u
+/* The backing file's name and format extension (QEMU's bounds). */
+#define QCOW2_MAX_BACKING_NAME 1023u
+#define QCOW2_MAX_BACKING_FMT 15u
 
 /* An L1 (or L2) entry is one big-endian 64-bit word. */
 #define QCOW2_L1E_SIZE 8u
@@ -152,6 +155,9 @@ struct qcow2_view {
     bool active;
     uint64_t l2_offset; /* snapshot views: the L2 table in l2_buf */
     uint64_t *l2_buf;
+    /* Unallocated clusters below this guest offset read from the backing
+     * file (the view's disk size; 0 for the vmstate area). */
+    uint64_t backing_end;
 };
 
 /* A growable bitmap over host clusters. */
@@ -235,6 +241,13 @@ typedef struct Qcow2State {
      * allocation landing on one marks the image corrupt and fails. */
     struct qcow2_bits meta;
     bool corrupt; /* since then, every write fails */
+
+    /* The backing file (read-only): unallocated clusters of the disk read
+     * from it.  NULL when the header names none. */
+    BlockDev *backing;
+    char *backing_name;                          /* as in the header */
+    char *backing_path;                          /* as opened */
+    char backing_fmt[QCOW2_MAX_BACKING_FMT + 1]; /* "" without extension */
 } Qcow2State;
 
 /* qcow2.c */
@@ -312,6 +325,8 @@ bool qcow2_get_l2(Qcow2State *s, uint32_t l1_index, uint64_t **table,
 void qcow2_l2_cache_drop(Qcow2State *s);
 bool qcow2_entry_host_range(const Qcow2State *s, uint64_t l2e, uint64_t *off,
                             uint64_t *len);
+bool qcow2_is_allocated(BlockDev *bs, uint64_t off, uint64_t len,
+                        bool *allocated, uint64_t *pnum, Error **errp);
 
 /* qcow2-snapshot.c */
 bool qcow2_snapshots_load(Qcow2State *s, Error **errp);

@@ -54,16 +54,19 @@ static void warn_unusable(BlockDev *bs, const struct blk_snapshot *l, size_t n)
 
 /* What the subcommands' options set. */
 struct img_args {
-    const char *sub;     /* the subcommand, for messages */
-    const char *fmt;     /* -f */
-    const char *out_fmt; /* convert -O */
-    const char *opts;    /* -o */
-    const char *snap;    /* convert -l */
-    bool json;           /* --output=json */
-    bool force_share;    /* -U */
-    bool no_create;      /* convert -n */
-    char op;             /* snapshot: 'l', 'c', 'a' or 'd' */
-    const char *tag;     /* snapshot's TAG */
+    const char *sub;         /* the subcommand, for messages */
+    const char *fmt;         /* -f */
+    const char *out_fmt;     /* convert -O */
+    const char *opts;        /* -o */
+    const char *backing;     /* create -b */
+    const char *backing_fmt; /* create -F */
+    const char *snap;        /* convert -l */
+    bool json;               /* --output=json */
+    bool force_share;        /* -U */
+    bool backing_chain;      /* info --backing-chain */
+    bool no_create;          /* convert -n */
+    char op;                 /* snapshot: 'l', 'c', 'a' or 'd' */
+    const char *tag;         /* snapshot's TAG */
 };
 
 /* getopt's code for an option: its letter, or past 255 for a long one. */
@@ -168,6 +171,44 @@ static int parse_img_options(int argc, char **argv, struct img_args *a)
 
 /* ---- create ---- */
 
+/* create -b FILE -F FMT: the backing file is opened as the new image
+ * will open it (relative to the image's directory) to check it, and
+ * gives the size when none is given; both go to the driver as qemu-img's
+ * -o backing_file and backing_fmt. */
+static int backing_options(const struct img_args *a, const char *file,
+                           bool have_size, uint64_t *size, char **opts)
+{
+    if (!a->backing_fmt) {
+        error_report("create: '%s': -b needs -F (the backing file's format, "
+                     "as qemu-img asks)",
+                     file);
+        return EXIT_FAIL;
+    }
+    if (strcmp(a->fmt, "qcow2") != 0) {
+        error_report("create: '%s': format '%s' has no backing file (qcow2 "
+                     "has)",
+                     file, a->fmt);
+        return EXIT_FAIL;
+    }
+    char *path = blk_backing_path(file, a->backing);
+    Error *err = NULL;
+    BlockDev *bs = blk_open(path, a->backing_fmt, true, &err);
+    free(path);
+    if (!bs) {
+        error_prepend(&err, "create: '%s': cannot open backing file: ", file);
+        error_report_err(err);
+        return EXIT_FAIL;
+    }
+    if (!have_size) {
+        *size = blk_size(bs);
+    }
+    blk_close(bs);
+    *opts =
+        xasprintf("backing_file=%s,backing_fmt=%s%s%s", a->backing,
+                  a->backing_fmt, a->opts ? "," : "", a->opts ? a->opts : "");
+    return -1;
+}
+
 static int img_create(int argc, char **argv)
 {
     struct img_args a = { .fmt = "qcow2" };
@@ -175,13 +216,19 @@ static int img_create(int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    const char *fmt = a.fmt, *opts = a.opts;
-    if (argc - optind != 2) {
-        return cli_usage_error(self(), "create: expected FILE SIZE");
+    const char *fmt = a.fmt;
+    int operands = argc - optind;
+    if (operands != 2 && !(a.backing && operands == 1)) {
+        return cli_usage_error(self(),
+                               a.backing ? "create: expected FILE [SIZE]"
+                                         : "create: expected FILE SIZE");
+    }
+    if (a.backing_fmt && !a.backing) {
+        return cli_usage_error(self(), "create: -F goes with -b");
     }
     const char *file = argv[optind];
-    uint64_t size;
-    if (!parse_size(argv[optind + 1], 1, &size)) {
+    uint64_t size = 0;
+    if (operands == 2 && !parse_size(argv[optind + 1], 1, &size)) {
         return cli_usage_error(self(),
                                "create: invalid size '%s' (use a "
                                "number with an optional K, M, G or T suffix)",
@@ -193,15 +240,30 @@ static int img_create(int argc, char **argv)
                                "or raw)",
                                fmt);
     }
+    char *opts = a.opts ? xstrdup(a.opts) : NULL;
+    if (a.backing) {
+        free(opts);
+        opts = NULL;
+        rc = backing_options(&a, file, operands == 2, &size, &opts);
+        if (rc >= 0) {
+            return rc;
+        }
+    }
     Error *err = NULL;
-    if (!blk_create(file, fmt, size, opts, &err)) {
+    bool ok = blk_create(file, fmt, size, opts, &err);
+    free(opts);
+    if (!ok) {
         error_report_err(err);
         return EXIT_FAIL;
     }
     char hs[32];
     snapshot_human_size(size, hs, sizeof(hs));
-    printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)\n", file, fmt, size,
+    printf("Formatting '%s', fmt=%s size=%" PRIu64 " (%s)", file, fmt, size,
            hs);
+    if (a.backing) {
+        printf(" backing_file=%s backing_fmt=%s", a.backing, a.backing_fmt);
+    }
+    printf("\n");
     return EXIT_OK;
 }
 
@@ -262,17 +324,33 @@ static int opt_output(const struct cli_command *cmd,
     return -1;
 }
 
-static int img_info(int argc, char **argv)
+/* As qemu-img: the name as the header has it, and the path it was
+ * opened at when that differs. */
+static void print_backing(const struct blk_info *info)
 {
-    bool json, force_share;
-    int rc = parse_output_opt(argc, argv, &json, &force_share);
-    if (rc >= 0) {
-        return rc;
+    if (!info->backing_file) {
+        return;
     }
-    const char *file = argv[optind];
-    BlockDev *bs = open_image(file, NULL, read_flags(force_share));
+    printf("backing file: %s", info->backing_file);
+    if (strcmp(info->backing_file, info->full_backing_file) != 0) {
+        printf(" (actual path: %s)", info->full_backing_file);
+    }
+    printf("\n");
+    if (info->backing_format[0]) {
+        printf("backing file format: %s\n", info->backing_format);
+    }
+}
+
+/* One image's info, printed (human) or appended to out (JSON); *next is
+ * then the path of its backing file (and *next_fmt the format its header
+ * names, or NULL), for --backing-chain. */
+static bool image_info(const char *file, const char *fmt, unsigned flags,
+                       json_t *out, char **next, char **next_fmt)
+{
+    *next = *next_fmt = NULL;
+    BlockDev *bs = open_image(file, fmt, flags);
     if (!bs) {
-        return EXIT_FAIL;
+        return false;
     }
     struct stat st;
     uint64_t actual = stat(file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
@@ -288,8 +366,8 @@ static int img_info(int argc, char **argv)
         warn_unusable(bs, snaps, nsnaps);
     }
     bool qcow2 = info.compat != NULL;
-    if (json) {
-        print_json(image_info_json(bs, file, snaps, nsnaps));
+    if (out) {
+        json_array_append_new(out, image_info_json(bs, file, snaps, nsnaps));
     } else {
         char vs[32], as[32];
         snapshot_human_size(blk_size(bs), vs, sizeof(vs));
@@ -300,6 +378,7 @@ static int img_info(int argc, char **argv)
         if (info.cluster_size) {
             printf("cluster_size: %" PRIu64 "\n", info.cluster_size);
         }
+        print_backing(&info);
         if (nsnaps) {
             printf("Snapshot list:\n");
             print_snapshot_table(snaps, nsnaps);
@@ -315,16 +394,67 @@ static int img_info(int argc, char **argv)
                    info.extended_l2 ? "true" : "false");
         }
     }
+    if (info.backing_file) {
+        *next = xstrdup(info.full_backing_file);
+        *next_fmt =
+            info.backing_format[0] ? xstrdup(info.backing_format) : NULL;
+    }
     blk_snapshot_list_free(snaps, nsnaps);
     blk_close(bs);
-    return EXIT_OK;
+    return true;
+}
+
+static int img_info(int argc, char **argv)
+{
+    struct img_args a = { .json = false };
+    int rc = parse_img_options(argc, argv, &a);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error(self(), "info: expected one FILE");
+    }
+    /* --backing-chain: each image, then its backing file, as qemu-img
+     * (the chain was checked, loops and depth, when the first opened). */
+    json_t *list = a.json ? json_array() : NULL;
+    char *file = xstrdup(argv[optind]), *fmt = NULL;
+    bool ok = true;
+    for (bool first = true; ok && file; first = false) {
+        char *next, *next_fmt;
+        if (!first && !list) {
+            printf("\n");
+        }
+        ok = image_info(file, fmt, read_flags(a.force_share), list, &next,
+                        &next_fmt);
+        free(file);
+        free(fmt);
+        file = a.backing_chain ? next : NULL;
+        fmt = a.backing_chain ? next_fmt : NULL;
+        if (!a.backing_chain) {
+            free(next);
+            free(next_fmt);
+        }
+    }
+    free(file);
+    free(fmt);
+    if (list && ok) {
+        if (a.backing_chain) {
+            print_json(list);
+        } else {
+            print_json(json_incref(json_array_get(list, 0)));
+            json_decref(list);
+        }
+    } else if (list) {
+        json_decref(list);
+    }
+    return ok ? EXIT_OK : EXIT_FAIL;
 }
 
 /* ---- check ---- */
 
 static int img_check(int argc, char **argv)
 {
-    bool json, force_share;
+    bool json = false, force_share = false;
     int rc = parse_output_opt(argc, argv, &json, &force_share);
     if (rc >= 0) {
         return rc;
@@ -620,34 +750,69 @@ const struct cli_command cli_img_subcommands[] = {
     { .name = "create",
       .run = img_create,
       .operands = CLI_ARG_FILE,
-      .operand_usage = "FILE SIZE",
+      .operand_usage = "FILE [SIZE]",
       .options = OPTIONS({ .name = "-f",
                            .arg = CLI_ARG_IMG_FORMAT,
                            .metavar = "qcow2|raw",
                            STRING(fmt) },
+                         { .name = "-b",
+                           .arg = CLI_ARG_FILE,
+                           .metavar = "BACKING",
+                           STRING(backing) },
+                         { .name = "-F",
+                           .arg = CLI_ARG_IMG_FORMAT,
+                           .metavar = "qcow2|raw",
+                           STRING(backing_fmt) },
                          { .name = "-o",
                            .arg = CLI_ARG_TEXT,
                            .metavar = "cluster_size=N",
                            STRING(opts) }),
       .help = "    Create an image of SIZE bytes (suffixes K, M, G, T).  qcow2 "
               "is version 3 with\n    64 KiB clusters unless -o "
-              "cluster_size=N (512 to 2M, a power of two).\n",
+              "cluster_size=N (512 to 2M, a power of two).\n    -b BACKING "
+              "-F FMT: a qcow2 image over a backing file (a relative\n    "
+              "name is relative to FILE's directory; SIZE defaults to "
+              "BACKING's).\n",
       .man = "Create a disk image of\n"
              ".I SIZE\n"
              "bytes (suffixes K, M, G, T: powers of 1024).\n"
              "qcow2 images are version 3 with 64 KiB clusters unless\n"
              ".B cluster_size\n"
-             "says otherwise (512 to 2M, a power of two).\n" },
+             "says otherwise (512 to 2M, a power of two).\n"
+             "With\n"
+             ".B \\-b\n"
+             ".I BACKING\n"
+             ".B \\-F\n"
+             ".IR FMT ,\n"
+             "a qcow2 image whose unwritten clusters read from\n"
+             ".I BACKING\n"
+             "(opened read-only; a relative name is relative to the new "
+             "image's directory,\n"
+             "as QEMU reads it), of\n"
+             ".IR BACKING 's\n"
+             "size unless\n"
+             ".I SIZE\n"
+             "is given.\n" },
     { .name = "info",
       .run = img_info,
       .operands = CLI_ARG_FILE,
       .operand_usage = "FILE",
-      .options = OPTIONS(FORCE_SHARE, OUTPUT),
-      .help = "    Format, virtual and disk size, cluster size, snapshots.\n",
-      .man = "Show the format, virtual and disk size, cluster size, snapshots "
-             "and qcow2\n"
+      .options = OPTIONS(FORCE_SHARE, OUTPUT,
+                         { .name = "--backing-chain",
+                           .arg = CLI_ARG_NONE,
+                           .store = CLI_STORE_FLAG,
+                           FIELD(backing_chain) }),
+      .help = "    Format, virtual and disk size, cluster size, backing file, "
+              "snapshots.\n",
+      .man = "Show the format, virtual and disk size, cluster size, backing "
+             "file (and its\n"
+             "format), snapshots and qcow2\n"
              "details, with the same fields and JSON keys as\n"
-             ".BR \"qemu-img info\" .\n" },
+             ".BR \"qemu-img info\" .\n"
+             "With\n"
+             ".BR \\-\\-backing\\-chain ,\n"
+             "the same for every image below it in its backing chain, in "
+             "order.\n" },
     { .name = "check",
       .run = img_check,
       .operands = CLI_ARG_FILE,

@@ -19,10 +19,20 @@ void block_mig_init(struct block_mig *bm)
     bm->progress = -1;
 }
 
+static void drop_wanted(struct block_mig *bm)
+{
+    for (size_t i = 0; i < bm->ndrives; i++) {
+        free(bm->drives[i].want);
+        bm->drives[i].want = NULL;
+    }
+}
+
 void block_mig_destroy(struct block_mig *bm)
 {
     free(bm->buf);
-    bm->buf = NULL;
+    free(bm->cmp);
+    bm->buf = bm->cmp = NULL;
+    drop_wanted(bm);
 }
 
 bool block_mig_add_drive(struct block_mig *bm, const char *name, BlockDev *bs,
@@ -40,7 +50,8 @@ bool block_mig_add_drive(struct block_mig *bm, const char *name, BlockDev *bs,
                    name);
         return false;
     }
-    bm->drives[bm->ndrives++] = (struct block_mig_drive){ name, bs, 0, 0 };
+    bm->drives[bm->ndrives++] =
+        (struct block_mig_drive){ .name = name, .bs = bs };
     return true;
 }
 
@@ -61,8 +72,9 @@ bool block_mig_check(const struct block_mig *bm, bool incremental, Error **errp)
                        d->name, d->bs->filename);
             return false;
         }
-        /* hop opens no image with a backing file: nothing lies above one. */
-        if (incremental) {
+        struct blk_info info;
+        blk_get_info(d->bs, &info);
+        if (incremental && !info.backing_file) {
             error_setg(errp,
                        "incremental block migration: drive '%s' "
                        "('%s') has no backing file: -i copies only what "
@@ -80,15 +92,52 @@ static uint64_t drive_chunks(const struct block_mig_drive *d)
     return (d->sectors + BLOCK_MIG_CHUNK_SECTORS - 1) / BLOCK_MIG_CHUNK_SECTORS;
 }
 
-static uint64_t sectors_sent(const struct block_mig *bm)
+/* The sectors of chunk c (the last one may be short). */
+static uint64_t chunk_sectors(const struct block_mig_drive *d, uint64_t c)
 {
-    uint64_t done = 0;
-    for (size_t i = 0; i < bm->ndrives; i++) {
-        const struct block_mig_drive *d = &bm->drives[i];
-        uint64_t s = d->next_bulk * BLOCK_MIG_CHUNK_SECTORS;
-        done += s < d->sectors ? s : d->sectors;
+    uint64_t s = c * BLOCK_MIG_CHUNK_SECTORS;
+    uint64_t n = d->sectors - s;
+    return n < BLOCK_MIG_CHUNK_SECTORS ? n : BLOCK_MIG_CHUNK_SECTORS;
+}
+
+static bool wanted(const struct block_mig_drive *d, uint64_t c)
+{
+    return !d->want || (d->want[c / 64] >> (c % 64) & 1);
+}
+
+/* Incremental: which chunks hold anything the drive's own image
+ * allocated.  Runs after dirty tracking started: a write after the scan
+ * marks its chunk dirty, one before shows as allocated. */
+static bool scan_allocated(struct block_mig_drive *d, Error **errp)
+{
+    uint64_t chunks = drive_chunks(d);
+    uint64_t size = d->sectors * BLOCK_MIG_SECTOR;
+    d->want = xcalloc(chunks / 64 + 1, sizeof(*d->want));
+    d->bulk_total = 0;
+    uint64_t last = UINT64_MAX;
+    for (uint64_t off = 0; off < size;) {
+        bool alloc;
+        uint64_t n;
+        Error *err = NULL;
+        if (!blk_is_allocated(d->bs, off, size - off, &alloc, &n, &err)) {
+            error_setg(errp,
+                       "drive '%s': cannot tell what is allocated at byte "
+                       "%" PRIu64 ": %s",
+                       d->name, off, error_get_pretty(err));
+            error_free(err);
+            return false;
+        }
+        for (uint64_t c = off / BLOCK_MIG_CHUNK;
+             alloc && c <= (off + n - 1) / BLOCK_MIG_CHUNK; c++) {
+            if (c != last) {
+                d->want[c / 64] |= 1ULL << (c % 64);
+                d->bulk_total += chunk_sectors(d, c);
+                last = c;
+            }
+        }
+        off += n;
     }
-    return done;
+    return true;
 }
 
 void block_mig_get_stats(struct block_mig *bm, struct block_mig_stats *st)
@@ -97,15 +146,15 @@ void block_mig_get_stats(struct block_mig *bm, struct block_mig_stats *st)
     if (!bm->enabled) {
         return;
     }
-    uint64_t total = 0, dirty = 0;
+    uint64_t total = 0, done = 0, dirty = 0;
     for (size_t i = 0; i < bm->ndrives; i++) {
-        total += bm->drives[i].sectors;
+        total += bm->drives[i].bulk_total;
+        done += bm->drives[i].bulk_done;
         dirty += blk_dirty_count(bm->drives[i].bs);
     }
     st->total = total * BLOCK_MIG_SECTOR;
     st->transferred = bm->transferred;
-    st->remaining =
-        (total - sectors_sent(bm)) * BLOCK_MIG_SECTOR + dirty * BLOCK_MIG_CHUNK;
+    st->remaining = (total - done) * BLOCK_MIG_SECTOR + dirty * BLOCK_MIG_CHUNK;
 }
 
 /* Reads the sectors at sector (as many of a chunk as the drive has) and
@@ -143,11 +192,12 @@ static bool send_dirty_chunk(struct block_mig *bm, Channel *f,
 /* The percentage of the bulk pass, when it changed. */
 static void send_progress(struct block_mig *bm, Channel *f)
 {
-    uint64_t total = 0;
+    uint64_t total = 0, done = 0;
     for (size_t i = 0; i < bm->ndrives; i++) {
-        total += bm->drives[i].sectors;
+        total += bm->drives[i].bulk_total;
+        done += bm->drives[i].bulk_done;
     }
-    int pct = total ? (int)(sectors_sent(bm) * 100 / total) : 100;
+    int pct = total ? (int)(done * 100 / total) : 100;
     if (pct != bm->progress) {
         bm->progress = pct;
         chan_put_be64(f, ((uint64_t)pct << 9) | BLOCK_MIG_FLAG_PROGRESS);
@@ -162,11 +212,15 @@ static bool save_setup(Channel *f, void *opaque, Error **errp)
     }
     bm->progress = -1;
     bm->transferred = 0;
+    drop_wanted(bm);
     for (size_t i = 0; i < bm->ndrives; i++) {
         struct block_mig_drive *d = &bm->drives[i];
         d->sectors = blk_size(d->bs) / BLOCK_MIG_SECTOR;
         d->next_bulk = 0;
-        if (!blk_dirty_start(d->bs, BLOCK_MIG_CHUNK, errp)) {
+        d->bulk_total = d->sectors;
+        d->bulk_done = 0;
+        if (!blk_dirty_start(d->bs, BLOCK_MIG_CHUNK, errp) ||
+            (bm->incremental && !scan_allocated(d, errp))) {
             return false;
         }
     }
@@ -198,13 +252,16 @@ static bool send_some(struct block_mig *bm, Channel *f, int max, bool *done,
             if (sent == max || (max > 0 && chan_rate_limited(f))) {
                 return true;
             }
-            uint64_t c = d->next_bulk;
+            uint64_t c = d->next_bulk++;
+            if (!wanted(d, c)) {
+                continue; /* all in the backing file both ends share */
+            }
             /* Cleared before the read: a later write marks it again. */
             blk_dirty_clear(d->bs, c);
             if (!send_dirty_chunk(bm, f, d, c, errp)) {
                 return false;
             }
-            d->next_bulk++;
+            d->bulk_done += chunk_sectors(d, c);
             sent++;
             send_progress(bm, f);
         }
@@ -266,6 +323,7 @@ static void save_cleanup(void *opaque)
     for (size_t i = 0; i < bm->ndrives; i++) {
         blk_dirty_stop(bm->drives[i].bs);
     }
+    drop_wanted(bm);
 }
 
 /* ---- Loading ---- */
@@ -342,6 +400,49 @@ static bool check_overhang(const struct block_mig_drive *d, const uint8_t *buf,
     return true;
 }
 
+/* Writes buf at off, but for the clusters the image has not allocated
+ * that already read as buf would put them (backing data, zeros): they
+ * stay unallocated, so an incremental copy allocates at the destination
+ * about what it allocated at the source. */
+static bool write_changed(struct block_mig *bm, BlockDev *bs, uint64_t off,
+                          const uint8_t *buf, uint64_t len, Error **errp)
+{
+    struct blk_info info;
+    blk_get_info(bs, &info);
+    uint64_t granule = info.cluster_size ? info.cluster_size : BLOCK_MIG_CHUNK;
+    for (uint64_t done = 0; done < len;) {
+        bool alloc;
+        uint64_t n;
+        if (!blk_is_allocated(bs, off + done, len - done, &alloc, &n, errp)) {
+            return false;
+        }
+        for (uint64_t at = done; at < done + n;) {
+            /* One cluster (or what is left of the run) at a time. */
+            uint64_t piece = granule - (off + at) % granule;
+            if (piece > done + n - at) {
+                piece = done + n - at;
+            }
+            bool same = false;
+            if (!alloc) {
+                if (!bm->cmp) {
+                    bm->cmp = xmalloc(BLOCK_MIG_CHUNK);
+                }
+                if (!blk_pread(bs, off + at, bm->cmp, (size_t)piece, errp)) {
+                    return false;
+                }
+                same = memcmp(bm->cmp, buf + at, (size_t)piece) == 0;
+            }
+            if (!same &&
+                !blk_pwrite(bs, off + at, buf + at, (size_t)piece, errp)) {
+                return false;
+            }
+            at += piece;
+        }
+        done += n;
+    }
+    return true;
+}
+
 static bool load_block(struct block_mig *bm, Channel *f, uint64_t sector,
                        unsigned flags, Error **errp)
 {
@@ -376,8 +477,8 @@ static bool load_block(struct block_mig *bm, Channel *f, uint64_t sector,
         return false;
     }
     Error *err = NULL;
-    if (!blk_pwrite(d->bs, sector * BLOCK_MIG_SECTOR, bm->buf,
-                    (size_t)(n * BLOCK_MIG_SECTOR), &err)) {
+    if (!write_changed(bm, d->bs, sector * BLOCK_MIG_SECTOR, bm->buf,
+                       n * BLOCK_MIG_SECTOR, &err)) {
         error_setg(errp, "drive '%s': write of sector %" PRIu64 " failed: %s",
                    name, sector, error_get_pretty(err));
         error_free(err);

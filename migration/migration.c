@@ -901,6 +901,8 @@ static void *migration_thread(void *opaque)
     if (mig->bm) {
         /* Only this save sends the block section; cleanup turns it off. */
         mig->bm->enabled = mig->run.caps[MIG_CAP_BLOCK];
+        mig->bm->incremental =
+            mig->run.params[MIG_PARAM_BLOCK_INCREMENTAL] != 0;
     }
 
     /* Shared RAM is not sent in the cpr modes, so nothing is to iterate:

@@ -239,6 +239,12 @@ HMP(hmp_info_block)
                "ide0-hd0: %s (%s%s)\n    Attached to:      ide0-hd0\n"
                "    Cache mode:       writeback\n",
                bs->filename, blk_format(bs), bs->readonly ? ", read-only" : "");
+    struct blk_info info;
+    blk_get_info((BlockDev *)bs, &info);
+    if (info.backing_file) {
+        mon_printf(mon, "    Backing file:     %s (chain depth: %u)\n",
+                   info.backing_file, info.backing_depth);
+    }
 }
 
 HMP(hmp_info_mice)

@@ -70,8 +70,10 @@ const struct mon_cmd hmp_info_commands[] = {
       "is sent again, the rest in the downtime.  A destination image "         \
       "smaller than the source's or read-only fails the migration and the "    \
       "guest runs on here; the destination's images hold a usable copy "       \
-      "only once the migration completed.  -i (block-incremental) needs "      \
-      "a backing file under every drive, which hop's images do not have.",     \
+      "only once the migration completed.  -i (block-incremental) copies "     \
+      "only what each drive's own image allocated above its backing file, "    \
+      "to a destination image over the same (shared) backing file; a drive "   \
+      "without a backing file is refused.",                                    \
       hmp_migrate },                                                           \
         { "migrate_incoming",                                                  \
           NULL,                                                                \

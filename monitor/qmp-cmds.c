@@ -97,11 +97,18 @@ static json_t *block_info(const struct snapshot_drive *d)
     }
     json_t *image = image_info_json(bs, bs->filename, snaps, n);
     blk_snapshot_list_free(snaps, n);
-    json_t *inserted = json_pack(
-        "{s:s,s:b,s:s,s:b,s:i,s:b,s:{s:b,s:b,s:b},s:o}", "file", bs->filename,
-        "ro", bs->readonly, "drv", blk_format(bs), "encrypted", 0,
-        "backing_file_depth", 0, "active", !blk_is_inactive(bs), "cache",
-        "writeback", 1, "direct", 0, "no-flush", 0, "image", image);
+    struct blk_info info;
+    blk_get_info(bs, &info);
+    json_t *inserted =
+        json_pack("{s:s,s:b,s:s,s:b,s:i,s:b,s:{s:b,s:b,s:b},s:o}", "file",
+                  bs->filename, "ro", bs->readonly, "drv", blk_format(bs),
+                  "encrypted", 0, "backing_file_depth", (int)info.backing_depth,
+                  "active", !blk_is_inactive(bs), "cache", "writeback", 1,
+                  "direct", 0, "no-flush", 0, "image", image);
+    if (info.backing_file) {
+        json_object_set_new(inserted, "backing_file",
+                            json_string(info.backing_file));
+    }
     return json_pack("{s:s,s:s,s:b,s:b,s:o}", "device", d->name, "type",
                      "unknown", "removable", 0, "locked", 0, "inserted",
                      inserted);

@@ -105,6 +105,16 @@ json_t *image_info_json(BlockDev *bs, const char *filename,
     }
     json_object_set_new(o, "format", json_string(blk_format(bs)));
     json_object_set_new(o, "actual-size", json_integer((json_int_t)actual));
+    if (info.backing_file) {
+        json_object_set_new(o, "backing-filename",
+                            json_string(info.backing_file));
+        json_object_set_new(o, "full-backing-filename",
+                            json_string(info.full_backing_file));
+        if (info.backing_format[0]) {
+            json_object_set_new(o, "backing-filename-format",
+                                json_string(info.backing_format));
+        }
+    }
     if (info.compat) {
         json_t *d = json_pack(
             "{s:s,s:s,s:b,s:i,s:b,s:b}", "compat", info.compat,

@@ -190,6 +190,10 @@ complete_line() {
     assert_equal "$reply" "--force-share --help -U -a -c -d -l"
     complete_words hop img create -f ''
     assert_equal "$reply" "qcow2 raw"
+    complete_words hop img create -
+    assert_equal "$reply" "--help -F -b -f -o"
+    complete_words hop img create -F ''
+    assert_equal "$reply" "qcow2 raw"
     complete_words hop img nosuch ''
     assert_equal "$reply" ""
 }

@@ -207,7 +207,7 @@ PY
     refused_by_destination "unknown drive 'ide0-hd0' at sector 6144 \(this machine has none\)"
 }
 
-@test "migrate -i and QMP inc: refused before anything moves, naming the drive without a backing file" {
+@test "migrate -i and QMP inc: a drive without a backing file is refused before anything moves, naming it" {
     qemu-img create -f qcow2 "$D/src.qcow2" 4M >/dev/null
     hop_start src -m 16M -drive "file=$D/src.qcow2" \
         -qmp "unix:$D/src.qmp,server,nowait"
@@ -228,6 +228,130 @@ PY
     assert_line "block-incremental: on"
     assert_line "Error: $msg"
     kill -0 "$(hop_pid dst)"
+}
+
+# over_base NAME...: qcow2 images of 16 MiB over the shared base.qcow2,
+# whose every byte is 0xab.
+over_base() {
+    [ -f "$D/base.qcow2" ] || {
+        qemu-img create -f qcow2 "$D/base.qcow2" 16M >/dev/null
+        qemu-io -c 'write -P 0xab 0 16M' "$D/base.qcow2" >/dev/null
+    }
+    local n
+    for n in "$@"; do
+        qemu-img create -f qcow2 -b base.qcow2 -F qcow2 "$D/$n" >/dev/null
+    done
+}
+
+# top_extents FILE: the extents allocated in FILE itself (not its backing
+# file), as qemu-img map reports them.
+top_extents() {
+    qemu-img map -U --output=json "$1" |
+        /usr/bin/python3 -c 'import json, sys
+for e in json.load(sys.stdin):
+    if e["depth"] == 0 and e["data"]:
+        print(e["start"], e["length"])'
+}
+
+@test "migrate -i: only what the source's top image allocated is copied, while the guest writes it; the destination's top over the same base ends identical" {
+    over_base src.qcow2 dst.qcow2
+    qemu-io -c 'write -P 0x33 5M 1M' "$D/src.qcow2" >/dev/null
+    local base_sum
+    base_sum=$(sha256sum <"$D/base.qcow2")
+    local WIN="$HOP_BUILD_DIR/tests/firmware/diskwin.bin"
+    # diskwin rewrites sectors 2049..4096 without pause: chunks 1 and 2.
+    hop_start src -m 16M -kernel "$WIN" -drive "file=$D/src.qcow2"
+    hop_start dst -m 16M -S -kernel "$WIN" -drive "file=$D/dst.qcow2" \
+        -incoming "unix:$D/mig.sock"
+    wait_serial src "diskwin: pass 1" 120
+    hop_mon src "migrate_set_parameter max-bandwidth 2M" \
+        "migrate -i -d unix:$D/mig.sock" >/dev/null
+    # Chunks 1, 2 and 5 of 16: the rest lies in the base.
+    wait_for "[ \"\$(mig_field src 'total disk')\" = 3072 ] 2>/dev/null" 60 ||
+        fail "total disk: $(mig_field src 'total disk') kbytes, not 3072"
+    # The three chunks and the last MiB sent first (the size check) make
+    # 4096 kbytes: past that, chunks the guest wrote went again.  Then the
+    # guest stops, so that the copy converges however loaded the host.
+    wait_for "[ \"\$(mig_field src 'transferred disk')\" -gt 5120 ] 2>/dev/null" 120 ||
+        fail "transferred disk: $(mig_field src 'transferred disk') kbytes: nothing was sent again"
+    hop_mon src stop >/dev/null
+    wait_mig src completed 120
+    run hop_mon src "info migrate" "info status"
+    assert_line "VM status: paused (postmigrate)"
+    assert_line "total disk: 3072 kbytes"
+    assert_line "remaining disk: 0 kbytes"
+    wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
+    run qemu-img compare -U "$D/src.qcow2" "$D/dst.qcow2"
+    assert_success
+    assert_output "Images are identical."
+    image_clean "$D/src.qcow2"
+    image_clean "$D/dst.qcow2"
+    # The destination's image allocated what the source's did, not the
+    # 1 MiB chunks around it nor the whole disk.
+    [ "$(top_extents "$D/dst.qcow2")" = "$(top_extents "$D/src.qcow2")" ] ||
+        fail "allocated: source $(top_extents "$D/src.qcow2" | tr '\n' ' '), destination $(top_extents "$D/dst.qcow2" | tr '\n' ' ')"
+    [ "$(sha256sum <"$D/base.qcow2")" = "$base_sum" ]
+    run hop_mon dst "cont" "info status"
+    assert_line "VM status: running"
+    serial_grows dst
+}
+
+@test "QMP migrate with inc: query-migrate's disk total is what the top image allocated" {
+    over_base src.qcow2 dst.qcow2
+    qemu-io -c 'write -P 0x5a 64k 4k' -c 'write -P 0xa5 9M 512' \
+        "$D/src.qcow2" >/dev/null
+    hop_start src -m 16M -drive "file=$D/src.qcow2" \
+        -qmp "unix:$D/src.qmp,server,nowait"
+    hop_start dst -m 16M -S -drive "file=$D/dst.qcow2" \
+        -incoming "unix:$D/mig.sock"
+    wait_for "[ -S '$D/src.qmp' ]" 10
+    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" \
+        '{"execute": "migrate", "arguments": {"uri": "unix:'"$D"'/mig.sock", "inc": true}}'
+    assert_line '{"return": {}}'
+    wait_mig src completed 60
+    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" query-migrate
+    local reply=${lines[-1]}
+    run "$PY" - "$reply" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])["return"]
+d = r["disk"]
+print(d)
+sys.exit(0 if d["total"] == 2 << 20 and d["remaining"] == 0 else 1)
+PY
+    assert_success
+    wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
+    run qemu-img compare -U "$D/src.qcow2" "$D/dst.qcow2"
+    assert_output "Images are identical."
+    [ "$(top_extents "$D/dst.qcow2")" = "$(top_extents "$D/src.qcow2")" ]
+}
+
+@test "migrate_cancel during migrate -i: the source's image and the base are untouched, the guest runs on" {
+    over_base src.qcow2 dst.qcow2
+    qemu-io -c 'write -P 0x5a 0 4M' "$D/src.qcow2" >/dev/null
+    local sum base_sum
+    sum=$(sha256sum <"$D/src.qcow2")
+    base_sum=$(sha256sum <"$D/base.qcow2")
+    hop_start src -m 16M -drive "file=$D/src.qcow2"
+    hop_start dst -m 16M -S -drive "file=$D/dst.qcow2" \
+        -incoming "unix:$D/mig.sock"
+    wait_filled src
+    hop_mon src "migrate_set_parameter max-bandwidth 1M" \
+        "migrate -i -d unix:$D/mig.sock" >/dev/null
+    wait_for "[ \"\$(mig_field src 'transferred disk')\" -gt 1024 ] 2>/dev/null" 60
+    run hop_mon src "info migrate"
+    assert_line "total disk: 4096 kbytes"
+    run hop_mon src "migrate_cancel"
+    wait_mig src cancelled 60
+    run hop_mon src "info status"
+    assert_line "VM status: running"
+    serial_grows src
+    hop_mon src quit >/dev/null
+    wait_for "! kill -0 $(hop_pid src) 2>/dev/null" 30
+    [ "$(sha256sum <"$D/src.qcow2")" = "$sum" ] ||
+        fail "the source image changed"
+    [ "$(sha256sum <"$D/base.qcow2")" = "$base_sum" ] ||
+        fail "the base image changed"
+    image_clean "$D/src.qcow2"
 }
 
 @test "help migrate shows -b and -i" {

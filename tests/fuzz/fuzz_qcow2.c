@@ -1,6 +1,7 @@
-/* qcow2 as `hop img` and loadvm meet it: open (header, extensions, L1,
- * refcounts, snapshot table), check, list snapshots, read the disk and a
- * snapshot's vmstate, apply a snapshot, write and delete.  The image is a
+/* qcow2 as `hop img` and loadvm meet it: open (header, extensions, the
+ * backing file's name and format, L1, refcounts, snapshot table), check,
+ * list snapshots, read the disk, what it allocates and a snapshot's
+ * vmstate, apply a snapshot, write and delete.  The image is a
  * scratch file written from the input. */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    &err)) {
         drop(err);
         err = NULL;
+    }
+    bool alloc;
+    uint64_t run;
+    for (uint64_t off = 0, k = 0; off < sz && k < 64; off += run, k++) {
+        if (!blk_is_allocated(bs, off, sz - off, &alloc, &run, &err)) {
+            drop(err);
+            err = NULL;
+            break;
+        }
     }
     blk_close(bs);
 

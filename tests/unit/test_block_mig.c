@@ -265,6 +265,77 @@ static void test_dirty_tracking(void **state)
     assert_int_equal(blk_dirty_count(fx->bs), 0);
 }
 
+/* Into a qcow2 drive over a backing file (migrate -i's destination): a
+ * chunk is the source's data around what its image allocated and backing
+ * data elsewhere; only the clusters that differ from what the drive
+ * reads get allocated, and a zero block over backing data is written. */
+static void test_over_backing_allocates_changes_only(void **state)
+{
+    struct fixture *fx = *state;
+    char base[160], top[160];
+    snprintf(base, sizeof(base), "%s/base.qcow2", fx->dir);
+    snprintf(top, sizeof(top), "%s/top.qcow2", fx->dir);
+    Error *err = NULL;
+    assert_true(blk_create(base, "qcow2", DISK_SECTORS * 512ull, NULL, &err));
+    BlockDev *b = blk_open(base, "qcow2", false, &err);
+    uint8_t *buf = xmalloc(BLOCK_MIG_CHUNK);
+    memset(buf, 0xab, BLOCK_MIG_CHUNK);
+    assert_true(blk_pwrite(b, 0, buf, BLOCK_MIG_CHUNK, &err));
+    assert_true(blk_pwrite(b, BLOCK_MIG_CHUNK, buf, BLOCK_MIG_CHUNK, &err));
+    blk_close(b);
+    assert_true(blk_create(top, "qcow2", DISK_SECTORS * 512ull,
+                           "backing_file=base.qcow2,backing_fmt=qcow2", &err));
+    BlockDev *t = blk_open(top, "qcow2", false, &err);
+    assert_non_null(t);
+    struct block_mig bm;
+    block_mig_init(&bm);
+    assert_true(block_mig_add_drive(&bm, "ide0-hd0", t, &err));
+    Channel *w = chan_new_mem_writer();
+    /* Chunk 0: the base's data but one changed 4 KiB at 128 KiB. */
+    memset(buf + (128 << 10), 0x11, 4096);
+    chan_put_be64(w, BLOCK_MIG_FLAG_DEVICE_BLOCK);
+    chan_put_counted_string(w, "ide0-hd0");
+    chan_put_buffer(w, buf, BLOCK_MIG_CHUNK);
+    /* Chunk 1: zeros, over the base's 0xab. */
+    chan_put_be64(w,
+                  (2048ull << 9) | BLOCK_MIG_FLAG_DEVICE_BLOCK |
+                      BLOCK_MIG_FLAG_ZERO_BLOCK);
+    chan_put_counted_string(w, "ide0-hd0");
+    chan_put_be64(w, BLOCK_MIG_FLAG_EOS);
+    chan_flush(w);
+    size_t len;
+    uint8_t *bytes = chan_mem_take(w, &len);
+    chan_close(w, NULL);
+    Channel *r = chan_new_mem_reader(bytes, len, "test");
+    assert_true(block_mig_load_body(&bm, r, &err));
+    chan_close(r, NULL);
+    free(bytes);
+    bool alloc;
+    uint64_t n;
+    assert_true(blk_is_allocated(t, 0, BLOCK_MIG_CHUNK, &alloc, &n, &err));
+    assert_false(alloc);
+    assert_int_equal(n, 128 << 10);
+    assert_true(blk_is_allocated(t, 128 << 10, BLOCK_MIG_CHUNK - (128 << 10),
+                                 &alloc, &n, &err));
+    assert_true(alloc);
+    assert_int_equal(n, 64 << 10); /* one cluster */
+    assert_true(blk_is_allocated(t, 192 << 10, BLOCK_MIG_CHUNK - (192 << 10),
+                                 &alloc, &n, &err));
+    assert_false(alloc);
+    uint8_t got[4];
+    assert_true(blk_pread(t, 128 << 10, got, sizeof(got), &err));
+    assert_int_equal(got[0], 0x11);
+    assert_true(blk_pread(t, BLOCK_MIG_CHUNK + 4096, got, sizeof(got), &err));
+    assert_int_equal(got[0], 0);
+    assert_true(blk_pread(t, 0, got, sizeof(got), &err));
+    assert_int_equal(got[0], 0xab);
+    block_mig_destroy(&bm);
+    blk_close(t);
+    free(buf);
+    unlink(top);
+    unlink(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +349,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_drive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_tracking, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_over_backing_allocates_changes_only, setup, teardown),
     };
     return cmocka_run_group_tests_name("block migration", tests, NULL, NULL);
 }

@@ -87,7 +87,7 @@ static const struct bad_header cases[] = {
     { 20, 4, 0xffffffff, "cluster_bits" },
     { 32, 4, 1, "encrypted" },
     { 32, 4, 2, "encrypted" },
-    { 8, 8, 0x200, "backing file" },
+    { 8, 8, 0x20000, "backing_file_offset" },
     { 72, 8, 1ULL << 2, "external data file" },
     { 72, 8, 1ULL << 4, "extended L2" },
     { 72, 8, 1ULL << 10, "incompatible feature bit 10" },

@@ -1,0 +1,200 @@
+# Test kernel: reads every sector of the ATA master and prints a checksum
+# of the whole drive ("diskwin: sum XXXXXXXX": h = h * 0x01000193 + d over
+# its little-endian dwords d, from h = 0), then rewrites a window of
+# WINDOW sectors from LBA FIRST over and over (one sector per command, so
+# every write covers part of a cluster), each pass with its own pattern,
+# printing "diskwin: pass N" after each.  Sector LBA of pass P holds
+# dwords (LBA * 0x01000193) ^ i ^ (P << 16) ^ 0x5a5a0000, i = 0..127.
+        .code32
+        .set ATA, 0x1f0
+        .set ATA_STATUS, 0x1f7
+        .set ST_BSY, 0x80
+        .set ST_DRQ, 0x08
+        .set ST_ERR, 0x01
+        .set BUF, 0x20000               # one sector of data
+        .set ID, 0x21000                # IDENTIFY data
+        .set FIRST, 2049                # 1 MiB + 512 bytes
+        .set WINDOW, 2048               # 1 MiB
+
+        .text
+        .include "common.inc"
+        .section .multiboot, "a"
+        multiboot_header _start
+
+        .text
+        .globl _start
+_start:
+        cpu_stack 0x90000
+        park_other_cpus
+        call serial_init
+        mov $ATA+6, %dx
+        mov $0xe0, %al
+        outb %al, %dx
+        mov $ATA_STATUS, %dx
+        mov $0xec, %al                  # IDENTIFY DEVICE
+        outb %al, %dx
+        call wait_drq
+        jc io_error
+        mov $ID, %edi
+        mov $256, %ecx
+        mov $ATA, %dx
+        cld
+        rep insw
+        mov ID+120, %ebp                # words 60-61: LBA28 sectors
+
+        xor %ebx, %ebx                  # ebx = lba
+        xor %esi, %esi                  # esi = checksum
+sum_loop:
+        cmp %ebp, %ebx
+        jae sum_done
+        mov $0x20, %al                  # READ SECTORS
+        call issue
+        call wait_drq
+        jc io_error
+        mov $BUF, %edi
+        mov $256, %ecx
+        mov $ATA, %dx
+        rep insw
+        xor %ecx, %ecx
+1:      imul $0x01000193, %esi
+        add BUF(,%ecx,4), %esi
+        inc %ecx
+        cmp $128, %ecx
+        jb 1b
+        inc %ebx
+        jmp sum_loop
+sum_done:
+        push %esi
+        mov $msg_sum, %esi
+        call puts
+        pop %eax
+        call puthex32
+        mov $'\n', %al
+        call putc
+
+        xor %esi, %esi                  # esi = pass
+pass_loop:
+        inc %esi
+        mov $FIRST, %ebx
+1:      cmp $FIRST + WINDOW, %ebx
+        jae 2f
+        cmp %ebp, %ebx
+        jae 2f
+        call make_pattern
+        mov $0x30, %al                  # WRITE SECTORS
+        call issue
+        call wait_drq
+        jc io_error
+        push %esi
+        mov $BUF, %esi
+        mov $256, %ecx
+        mov $ATA, %dx
+        rep outsw
+        pop %esi
+        call wait_ready
+        jc io_error
+        inc %ebx
+        jmp 1b
+2:      push %esi
+        mov $msg_pass, %esi
+        call puts
+        pop %esi
+        mov %esi, %eax
+        call putdec
+        mov $'\n', %al
+        call putc
+        jmp pass_loop
+
+io_error:
+        mov $msg_ioerr, %esi
+        call puts
+        mov %ebx, %eax
+        call putdec
+        mov $'\n', %al
+        call putc
+1:      cli
+        hlt
+        jmp 1b
+
+# The pattern of sector ebx, pass esi, into BUF.
+make_pattern:
+        push %ecx
+        push %eax
+        push %edi
+        push %edx
+        mov %esi, %edx
+        shl $16, %edx
+        xor $0x5a5a0000, %edx
+        mov $BUF, %edi
+        xor %ecx, %ecx
+1:      mov %ebx, %eax
+        imul $0x01000193, %eax
+        xor %ecx, %eax
+        xor %edx, %eax
+        mov %eax, (%edi,%ecx,4)
+        inc %ecx
+        cmp $128, %ecx
+        jb 1b
+        pop %edx
+        pop %edi
+        pop %eax
+        pop %ecx
+        ret
+
+# Issue command al for one sector at LBA ebx.
+issue:
+        push %eax
+        call wait_ready
+        mov $ATA+2, %dx
+        mov $1, %al
+        outb %al, %dx
+        mov %ebx, %eax
+        mov $ATA+3, %dx
+        outb %al, %dx
+        shr $8, %eax
+        mov $ATA+4, %dx
+        outb %al, %dx
+        shr $8, %eax
+        mov $ATA+5, %dx
+        outb %al, %dx
+        shr $8, %eax
+        and $0x0f, %al
+        or $0xe0, %al
+        mov $ATA+6, %dx
+        outb %al, %dx
+        pop %eax
+        mov $ATA_STATUS, %dx
+        outb %al, %dx
+        ret
+
+# Wait for BSY clear; CF set if ERR.
+wait_ready:
+        mov $ATA_STATUS, %dx
+1:      inb %dx, %al
+        test $ST_BSY, %al
+        jnz 1b
+        test $ST_ERR, %al
+        jnz 2f
+        clc
+        ret
+2:      stc
+        ret
+
+# Wait for DRQ; CF set if ERR (or the command ended without data).
+wait_drq:
+        mov $ATA_STATUS, %dx
+1:      inb %dx, %al
+        test $ST_BSY, %al
+        jnz 1b
+        test $ST_ERR, %al
+        jnz 2f
+        test $ST_DRQ, %al
+        jz 2f
+        clc
+        ret
+2:      stc
+        ret
+
+msg_sum:      .asciz "diskwin: sum "
+msg_pass:     .asciz "diskwin: pass "
+msg_ioerr:    .asciz "diskwin: I/O error at sector "
