@@ -98,19 +98,22 @@ QMP_FN(qmp_query_migrate)
                         json_integer((json_int_t)st->postcopy_bytes));
     json_object_set_new(r, "ram", ram);
     if (mi.has_disk) {
-        /* MigrationStats as QEMU fills it for the disk: three figures. */
+        /* MigrationStats as QEMU fills it for the disk: three figures,
+         * the others 0 (the same fields as ram's). */
         json_object_set_new(
             r, "disk",
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I}",
-                      "transferred", (json_int_t)mi.disk.transferred,
-                      "remaining", (json_int_t)mi.disk.remaining, "total",
-                      (json_int_t)mi.disk.total, "duplicate", (json_int_t)0,
-                      "skipped", (json_int_t)0, "normal", (json_int_t)0,
-                      "normal-bytes", (json_int_t)0, "dirty-pages-rate",
-                      (json_int_t)0, "mbps", 0.0, "dirty-sync-count",
-                      (json_int_t)0, "page-size", (json_int_t)0,
-                      "multifd-bytes", (json_int_t)0, "pages-per-second",
-                      (json_int_t)0));
+            json_pack(
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,"
+                "s:I}",
+                "transferred", (json_int_t)mi.disk.transferred, "remaining",
+                (json_int_t)mi.disk.remaining, "total",
+                (json_int_t)mi.disk.total, "duplicate", (json_int_t)0,
+                "skipped", (json_int_t)0, "normal", (json_int_t)0,
+                "normal-bytes", (json_int_t)0, "dirty-pages-rate",
+                (json_int_t)0, "mbps", 0.0, "dirty-sync-count", (json_int_t)0,
+                "page-size", (json_int_t)0, "multifd-bytes", (json_int_t)0,
+                "pages-per-second", (json_int_t)0, "postcopy-requests",
+                (json_int_t)0, "postcopy-bytes", (json_int_t)0));
     }
     if (mi.xbzrle) {
         json_object_set_new(

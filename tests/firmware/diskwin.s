@@ -6,18 +6,13 @@
 # printing "diskwin: pass N" after each.  Sector LBA of pass P holds
 # dwords (LBA * 0x01000193) ^ i ^ (P << 16) ^ 0x5a5a0000, i = 0..127.
         .code32
-        .set ATA, 0x1f0
-        .set ATA_STATUS, 0x1f7
-        .set ST_BSY, 0x80
-        .set ST_DRQ, 0x08
-        .set ST_ERR, 0x01
         .set BUF, 0x20000               # one sector of data
-        .set ID, 0x21000                # IDENTIFY data
         .set FIRST, 2049                # 1 MiB + 512 bytes
         .set WINDOW, 2048               # 1 MiB
 
         .text
         .include "common.inc"
+        .include "ata.inc"
         .section .multiboot, "a"
         multiboot_header _start
 
@@ -27,20 +22,8 @@ _start:
         cpu_stack 0x90000
         park_other_cpus
         call serial_init
-        mov $ATA+6, %dx
-        mov $0xe0, %al
-        outb %al, %dx
-        mov $ATA_STATUS, %dx
-        mov $0xec, %al                  # IDENTIFY DEVICE
-        outb %al, %dx
-        call wait_drq
+        call ata_identify
         jc io_error
-        mov $ID, %edi
-        mov $256, %ecx
-        mov $ATA, %dx
-        cld
-        rep insw
-        mov ID+120, %ebp                # words 60-61: LBA28 sectors
 
         xor %ebx, %ebx                  # ebx = lba
         xor %esi, %esi                  # esi = checksum
@@ -139,60 +122,6 @@ make_pattern:
         pop %edi
         pop %eax
         pop %ecx
-        ret
-
-# Issue command al for one sector at LBA ebx.
-issue:
-        push %eax
-        call wait_ready
-        mov $ATA+2, %dx
-        mov $1, %al
-        outb %al, %dx
-        mov %ebx, %eax
-        mov $ATA+3, %dx
-        outb %al, %dx
-        shr $8, %eax
-        mov $ATA+4, %dx
-        outb %al, %dx
-        shr $8, %eax
-        mov $ATA+5, %dx
-        outb %al, %dx
-        shr $8, %eax
-        and $0x0f, %al
-        or $0xe0, %al
-        mov $ATA+6, %dx
-        outb %al, %dx
-        pop %eax
-        mov $ATA_STATUS, %dx
-        outb %al, %dx
-        ret
-
-# Wait for BSY clear; CF set if ERR.
-wait_ready:
-        mov $ATA_STATUS, %dx
-1:      inb %dx, %al
-        test $ST_BSY, %al
-        jnz 1b
-        test $ST_ERR, %al
-        jnz 2f
-        clc
-        ret
-2:      stc
-        ret
-
-# Wait for DRQ; CF set if ERR (or the command ended without data).
-wait_drq:
-        mov $ATA_STATUS, %dx
-1:      inb %dx, %al
-        test $ST_BSY, %al
-        jnz 1b
-        test $ST_ERR, %al
-        jnz 2f
-        test $ST_DRQ, %al
-        jz 2f
-        clc
-        ret
-2:      stc
         ret
 
 msg_sum:      .asciz "diskwin: sum "
