@@ -96,6 +96,12 @@ QMP_FN(qmp_query_migrate)
                         json_integer((json_int_t)st->postcopy_requests));
     json_object_set_new(ram, "postcopy-bytes",
                         json_integer((json_int_t)st->postcopy_bytes));
+    if (st->wp_faults) {
+        /* background-snapshot: pages the guest wrote during the save,
+         * copied first (hop's own figure: QEMU has none). */
+        json_object_set_new(ram, "x-write-faults",
+                            json_integer((json_int_t)st->wp_faults));
+    }
     json_object_set_new(r, "ram", ram);
     if (mi.has_disk) {
         /* MigrationStats as QEMU fills it for the disk: three figures,

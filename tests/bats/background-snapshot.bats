@@ -37,7 +37,7 @@ loaded_ram() {
 }
 
 @test "background-snapshot: the file holds the machine as it was at the start while the guest ran on" {
-    hop_start src -m 64M
+    hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
     wait_filled src
     need_uffd src
     run hop_mon src "migrate file:$D/snap" "info migrate" "info status"
@@ -49,6 +49,10 @@ loaded_ram() {
     local faults
     faults=$(sed -n 's/^write faults: \([0-9]*\) pages$/\1/p' <<<"$output")
     [ "${faults:-0}" -gt 0 ] || fail "no page was written during the save: $output"
+    # The same figure for scripts, in query-migrate.
+    run timeout 60 python3 "$HOP_SRC/tests/tools/qmp.py" "$D/src.qmp" query-migrate
+    assert_success
+    assert_output --partial "\"x-write-faults\": $faults"
     serial_grows src
     # Loaded: one moment (memtest's invariant), the one of the registers,
     # which were saved when the save began.
