@@ -235,7 +235,7 @@ static const char *const modes_text =
     "and saved in order, a page the guest writes being copied first and\n"
     "saved ahead of its turn\n"
     ".RB ( \"info migrate\" :\n"
-    "write faults).\n"
+    "write faults; query\\-migrate: ram's x\\-write\\-faults).\n"
     "The device state ends the stream, as in QEMU, so a file cut short\n"
     "does not load; max\\-bandwidth does not apply, as in QEMU.\n"
     "It is refused with xbzrle, auto\\-converge, multifd,\n"
