@@ -31,6 +31,7 @@ _start:
 write_loop:
         cmp %ebp, %ebx
         jae write_done
+        xor %esi, %esi                  # pass 0
         call make_pattern
         mov $0x30, %al
         call issue
@@ -65,6 +66,7 @@ read_loop:
         mov $256, %ecx
         mov $ATA, %dx
         rep insw
+        xor %esi, %esi                  # pass 0
         call make_pattern
         mov $BUF, %esi
         mov $BUF + 512, %edi
@@ -101,26 +103,6 @@ halt:
         cli
         hlt
         jmp halt
-
-# The expected contents of sector ebx at BUF.
-make_pattern:
-        push %ecx
-        push %eax
-        push %edi
-        mov $BUF, %edi
-        xor %ecx, %ecx
-1:      mov %ebx, %eax
-        imul $0x01000193, %eax
-        xor %ecx, %eax
-        xor $0x5a5a0000, %eax
-        mov %eax, (%edi,%ecx,4)
-        inc %ecx
-        cmp $128, %ecx
-        jb 1b
-        pop %edi
-        pop %eax
-        pop %ecx
-        ret
 
 msg_start:    .asciz "disk: start\n"
 msg_sectors1: .asciz "disk: "

@@ -99,31 +99,6 @@ io_error:
         hlt
         jmp 1b
 
-# The pattern of sector ebx, pass esi, into BUF.
-make_pattern:
-        push %ecx
-        push %eax
-        push %edi
-        push %edx
-        mov %esi, %edx
-        shl $16, %edx
-        xor $0x5a5a0000, %edx
-        mov $BUF, %edi
-        xor %ecx, %ecx
-1:      mov %ebx, %eax
-        imul $0x01000193, %eax
-        xor %ecx, %eax
-        xor %edx, %eax
-        mov %eax, (%edi,%ecx,4)
-        inc %ecx
-        cmp $128, %ecx
-        jb 1b
-        pop %edx
-        pop %edi
-        pop %eax
-        pop %ecx
-        ret
-
 msg_sum:      .asciz "diskwin: sum "
 msg_pass:     .asciz "diskwin: pass "
 msg_ioerr:    .asciz "diskwin: I/O error at sector "
