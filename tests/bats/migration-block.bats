@@ -49,6 +49,19 @@ refused_by_destination() {
     serial_grows src
 }
 
+# qmp_migrate_disk blk|inc: migrates src to dst (unix:$D/mig.sock) over
+# src's QMP socket with that flag, waits for completion, prints the last
+# query-migrate reply.
+qmp_migrate_disk() {
+    wait_for "[ -S '$D/src.qmp' ]" 10
+    local out
+    out=$(timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" \
+        '{"execute": "migrate", "arguments": {"uri": "unix:'"$D"'/mig.sock", "'"$1"'": true}}')
+    grep -qx '{"return": {}}' <<<"$out" || fail "migrate: $out"
+    wait_mig src completed 60
+    timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" query-migrate | tail -1
+}
+
 @test "migrate -b: the drive is copied while the guest writes it; qemu-img compare finds the images identical" {
     qemu-img create -f qcow2 "$D/src.qcow2" 16M >/dev/null
     qemu-img create -f qcow2 "$D/dst.qcow2" 16M >/dev/null
@@ -98,13 +111,8 @@ refused_by_destination() {
         -qmp "unix:$D/src.qmp,server,nowait"
     hop_start dst -m 16M -S -drive "file=$D/dst.img,format=raw" \
         -incoming "unix:$D/mig.sock"
-    wait_for "[ -S '$D/src.qmp' ]" 10
-    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" \
-        '{"execute": "migrate", "arguments": {"uri": "unix:'"$D"'/mig.sock", "blk": true}}'
-    assert_line '{"return": {}}'
-    wait_mig src completed 60
-    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" query-migrate
-    local reply=${lines[-1]}
+    local reply
+    reply=$(qmp_migrate_disk blk)
     run "$PY" - "$reply" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])["return"]
@@ -304,13 +312,8 @@ for e in json.load(sys.stdin):
         -qmp "unix:$D/src.qmp,server,nowait"
     hop_start dst -m 16M -S -drive "file=$D/dst.qcow2" \
         -incoming "unix:$D/mig.sock"
-    wait_for "[ -S '$D/src.qmp' ]" 10
-    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" \
-        '{"execute": "migrate", "arguments": {"uri": "unix:'"$D"'/mig.sock", "inc": true}}'
-    assert_line '{"return": {}}'
-    wait_mig src completed 60
-    run timeout 60 "$PY" "$QMP_PY" "$D/src.qmp" query-migrate
-    local reply=${lines[-1]}
+    local reply
+    reply=$(qmp_migrate_disk inc)
     run "$PY" - "$reply" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])["return"]
