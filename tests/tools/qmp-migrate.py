@@ -20,9 +20,13 @@ ACTIVE = ("setup", "active", "pre-switchover", "device", "postcopy-active",
           "cancelling")
 
 
+seen_states = []
+
+
 def print_event(msg):
     ev = msg["event"]
     if ev == "MIGRATION":
+        seen_states.append(msg["data"]["status"])
         ev += " " + msg["data"]["status"]
     print("event", ev, flush=True)
 
@@ -60,8 +64,17 @@ def main(argv):
         if info.get("status") not in ACTIVE or time.time() > deadline:
             break
         time.sleep(0.05)
-    # Events sent with the last state change may trail the reply.
-    q.cmd("query-status")
+    # The event of the last state change may trail the reply that showed
+    # it (the state changes first, as in QEMU): with events on, wait for
+    # it (bounded) so that the list of events printed is whole.
+    end = time.time() + 10
+    want_event = any(c["capability"] == "events" for c in caps)
+    while True:
+        q.cmd("query-status")
+        if (not want_event or info.get("status") in seen_states or
+                time.time() > end):
+            break
+        time.sleep(0.05)
     print("final", json.dumps(info))
     return 0 if info.get("status") == "completed" else 1
 
