@@ -153,16 +153,18 @@ bool postcopy_range_check(const struct machine_memory *mem, const char *name,
 
 /* ---- userfaultfd, missing mode ---- */
 
-/* features: what the kernel must report with each fault. */
+/* features: what the kernel must report with each fault; the capability
+ * that needs it names errors. */
 static int open_missing(uint64_t features, Error **errp)
 {
-    int fd = uffd_open("postcopy-ram", errp);
+    bool tid = features & UFFD_FEATURE_THREAD_ID;
+    int fd = uffd_open(tid ? "postcopy-blocktime" : "postcopy-ram", errp);
     if (fd < 0) {
         return -1;
     }
     struct uffdio_api api = { .api = UFFD_API, .features = features };
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
-        if (features & UFFD_FEATURE_THREAD_ID) {
+        if (tid) {
             error_setg_errno(errp, errno,
                              "postcopy-blocktime: this kernel's userfaultfd "
                              "does not tell which thread faulted "
