@@ -34,6 +34,10 @@ bool session_migrate_continue(struct vm_session *s, Error **errp)
 void session_migrate_query(struct vm_session *s, struct mig_info *mi)
 {
     migration_query(&s->mig, mi);
+    /* As QEMU: an end that never migrated out shows its incoming one. */
+    if (mi->status == MIG_STATUS_NONE) {
+        incoming_query(&s->in, mi);
+    }
 }
 
 bool session_migrate_wait(struct vm_session *s, int ms)

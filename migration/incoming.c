@@ -102,6 +102,40 @@ static void *acceptor_thread(void *opaque)
     return NULL;
 }
 
+/* Capability postcopy-blocktime, as this end has it. */
+static bool blocktime_on(struct incoming *in)
+{
+    struct mig_config c;
+    if (!in->mig) {
+        return false;
+    }
+    migration_get_config(in->mig, &c);
+    return c.caps[MIG_CAP_POSTCOPY_BLOCKTIME];
+}
+
+static void set_status(struct incoming *in, enum mig_status st)
+{
+    pthread_mutex_lock(&in->lock);
+    in->status = st;
+    pthread_mutex_unlock(&in->lock);
+}
+
+void incoming_query(struct incoming *in, struct mig_info *mi)
+{
+    memset(mi, 0, sizeof(*mi));
+    pthread_mutex_lock(&in->lock);
+    mi->status = (enum mig_status)in->status;
+    pthread_mutex_unlock(&in->lock);
+    if (mi->status != MIG_STATUS_NONE && blocktime_on(in)) {
+        mi->has_blocktime = ram_incoming_blocktime(in->rs, &mi->bt);
+        if (!mi->has_blocktime) {
+            memset(&mi->bt, 0, sizeof(mi->bt));
+            mi->bt.nvcpus = machine_smp(in->m);
+            mi->has_blocktime = true;
+        }
+    }
+}
+
 static bool rp_send(struct incoming *in, enum rp_msg type, uint32_t v,
                     Error **errp)
 {
@@ -174,10 +208,12 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
                        "for pages on");
             return false;
         }
-        if (!ram_incoming_listen(in->rs, request_page, in, errp)) {
+        if (!ram_incoming_listen(in->rs, request_page, in, blocktime_on(in),
+                                 errp)) {
             return false;
         }
         in->postcopy = true;
+        set_status(in, MIG_STATUS_POSTCOPY_ACTIVE);
         if (in->on_postcopy) {
             in->on_postcopy(in->opaque);
         }
@@ -343,6 +379,7 @@ static void *incoming_thread(void *opaque)
         acceptor = !in->cpr &&
             pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
     }
+    set_status(in, MIG_STATUS_ACTIVE);
     Channel *f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")
         : chan_new_fd(in->conn.fd, false, false, "incoming");
@@ -398,6 +435,7 @@ out:
     mig_conn_close(&conn, NULL);
     pthread_mutex_lock(&in->lock);
     in->active = false;
+    in->status = ok ? MIG_STATUS_COMPLETED : MIG_STATUS_FAILED;
     bool q = in->quitting;
     pthread_mutex_unlock(&in->lock);
     if (!ok && in->ran) {
@@ -453,6 +491,7 @@ bool incoming_start(struct incoming *in, const char *uri, Error **errp)
     }
     in->conn = c;
     in->active = true;
+    in->status = MIG_STATUS_SETUP;
     if (pthread_create(&in->thread, NULL, incoming_thread, in) != 0) {
         error_setg(errp, "cannot start the incoming migration thread");
         in->active = false;

@@ -22,6 +22,7 @@ struct section_registry;
 struct ram_state;
 struct globalstate;
 struct migration;
+struct mig_info;
 
 #define INCOMING_MAX_DRIVES 8
 
@@ -71,6 +72,7 @@ struct incoming {
 
     pthread_mutex_t lock; /* guards what follows */
     bool active;          /* the thread has not ended */
+    int status;           /* enum mig_status: what query-migrate says here */
     bool quitting;        /* incoming_destroy is waiting for it */
     /* The main stream: incoming_destroy unblocks it under the lock; the
      * thread takes it out under the lock before closing it. */
@@ -89,6 +91,10 @@ void incoming_set_drives(struct incoming *in, BlockDev *const *drives,
  * fails, too, when the drives cannot be activated (another process holds
  * them). */
 bool incoming_start(struct incoming *in, const char *uri, Error **errp);
+/* What query-migrate and `info migrate` show on this end: the status
+ * (none before any incoming migration) and, with postcopy-blocktime, the
+ * vCPUs' waits. */
+void incoming_query(struct incoming *in, struct mig_info *mi);
 /* Stops waiting or loading (quit), waits for the thread and releases
  * everything; done is not called then. */
 void incoming_destroy(struct incoming *in);

@@ -1318,6 +1318,11 @@ bool migration_set_config(struct migration *mig, const struct mig_config *next,
         !ram_postcopy_check(mig->m, errp)) {
         return false;
     }
+    if (next->caps[MIG_CAP_POSTCOPY_BLOCKTIME] &&
+        !cur.caps[MIG_CAP_POSTCOPY_BLOCKTIME] &&
+        !ram_postcopy_blocktime_check(errp)) {
+        return false;
+    }
     pthread_mutex_lock(&mig->lock);
     if (memcmp(next->caps, mig->cfg.caps, sizeof(next->caps)) != 0 &&
         mig_status_is_active(mig->status)) {

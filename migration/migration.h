@@ -17,6 +17,7 @@
 #include "migration/params.h"
 #include "migration/return-path.h"
 #include "migration/transport.h"
+#include "ram/ram-postcopy.h"
 #include "ram/ram.h"
 #include "util/error.h"
 #include "vmstate/channel.h"
@@ -63,6 +64,10 @@ struct mig_info {
     uint64_t xbzrle_cache_size;
     double xbzrle_cache_miss_rate;
     double xbzrle_encoding_rate;
+    /* Destination, capability postcopy-blocktime on: the last postcopy's
+     * vCPU waits. */
+    bool has_blocktime;
+    struct postcopy_bt_stats bt;
     char error[512];
 };
 

@@ -59,6 +59,13 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                                "(set on both ends; needs a socket and "
                                "userfaultfd; a failure after the switch "
                                "loses the guest)" },
+    [MIG_CAP_POSTCOPY_BLOCKTIME] = { "postcopy-blocktime",
+                                     "destination: measure how long the "
+                                     "vCPUs wait for missing pages in "
+                                     "postcopy (query-migrate's "
+                                     "postcopy-blocktime and "
+                                     "postcopy-latency; needs userfaultfd "
+                                     "with thread ids)" },
 };
 
 /* What QEMU refuses beside background-snapshot, of what hop has (the

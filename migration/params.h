@@ -23,6 +23,7 @@ enum mig_cap {
     MIG_CAP_BLOCK,
     MIG_CAP_MAPPED_RAM,
     MIG_CAP_POSTCOPY_RAM,
+    MIG_CAP_POSTCOPY_BLOCKTIME,
     MIG_CAP__MAX
 };
 

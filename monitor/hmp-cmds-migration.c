@@ -221,6 +221,29 @@ HMP(hmp_info_migrate_parameters)
     }
 }
 
+/* The destination: its status and, with postcopy-blocktime, the vCPUs'
+ * waits for missing pages. */
+static void info_migrate_incoming(struct monitor *mon,
+                                  const struct mig_info *mi)
+{
+    mon_printf(mon, "Migration status: %s (incoming)\n",
+               mig_status_name(mi->status));
+    if (!mi->has_blocktime) {
+        return;
+    }
+    const struct postcopy_bt_stats *bt = &mi->bt;
+    mon_printf(mon, "postcopy blocktime: %" PRIu64 " ms\n",
+               bt->total_ns / 1000000);
+    mon_printf(mon, "postcopy vcpu blocktime:");
+    for (int i = 0; i < bt->nvcpus; i++) {
+        mon_printf(mon, " %" PRIu64, bt->vcpu_ns[i] / 1000000);
+    }
+    mon_printf(mon, " ms\n");
+    mon_printf(mon, "postcopy latency: %" PRIu64 " us (%" PRIu64
+               " faults)\n",
+               bt->faults ? bt->wait_ns / bt->faults / 1000 : 0, bt->faults);
+}
+
 HMP(hmp_info_migrate)
 {
     struct vm_session *s = SESSION(mon);
@@ -234,6 +257,10 @@ HMP(hmp_info_migrate)
     }
     mon_printf(mon, "\n");
     if (mi.status == MIG_STATUS_NONE) {
+        return;
+    }
+    if (session_migrate_status(s) == MIG_STATUS_NONE) {
+        info_migrate_incoming(mon, &mi);
         return;
     }
     const struct ram_stats *st = &mi.ram;

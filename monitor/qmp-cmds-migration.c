@@ -2,6 +2,7 @@
 #include "monitor/qmp-cmds.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,10 +62,50 @@ QMP_FN(qmp_migrate_continue)
     return json_object();
 }
 
+/* Nanoseconds to whole milliseconds, as QEMU's uint32 figures. */
+static json_t *bt_ms(uint64_t ns)
+{
+    uint64_t ms = ns / 1000000;
+    return json_integer((json_int_t)(ms > UINT32_MAX ? UINT32_MAX : ms));
+}
+
+/* The destination's MigrationInfo, as QEMU fills it: the status and,
+ * with postcopy-blocktime, the vCPUs' waits (ms) and the mean wait of a
+ * fault (postcopy-latency, ns, QEMU 10.1's name and unit). */
+static json_t *query_migrate_incoming(const struct mig_info *mi)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "status", json_string(mig_status_name(mi->status)));
+    if (!mi->has_blocktime) {
+        return r;
+    }
+    const struct postcopy_bt_stats *bt = &mi->bt;
+    json_t *vb = json_array(), *vl = json_array();
+    for (int i = 0; i < bt->nvcpus; i++) {
+        json_array_append_new(vb, bt_ms(bt->vcpu_ns[i]));
+        json_array_append_new(
+            vl, json_integer((json_int_t)(bt->vcpu_faults[i]
+                                              ? bt->vcpu_ns[i] /
+                                                  bt->vcpu_faults[i]
+                                              : 0)));
+    }
+    json_object_set_new(r, "postcopy-blocktime", bt_ms(bt->total_ns));
+    json_object_set_new(r, "postcopy-vcpu-blocktime", vb);
+    json_object_set_new(
+        r, "postcopy-latency",
+        json_integer((json_int_t)(bt->faults ? bt->wait_ns / bt->faults : 0)));
+    json_object_set_new(r, "postcopy-vcpu-latency", vl);
+    return r;
+}
+
 QMP_FN(qmp_query_migrate)
 {
     struct mig_info mi;
     session_migrate_query(s, &mi);
+    if (mi.status != MIG_STATUS_NONE && session_migrate_status(s) ==
+        MIG_STATUS_NONE) {
+        return query_migrate_incoming(&mi);
+    }
     json_t *r = json_object();
     if (mi.status == MIG_STATUS_NONE) {
         return r;

@@ -83,6 +83,9 @@ struct ram_state {
     /* postcopy, loading: ADVISE came; after LISTEN, pages are placed */
     bool pc_advised;
     struct postcopy_in *pc_in;
+    /* postcopy-blocktime: from the first LISTEN with it on, kept for
+     * query-migrate after the end (read by the monitor) */
+    struct postcopy_blocktime *_Atomic pc_bt;
 
     /* loading */
     struct ram_decoder dec;

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "machine/machine.h"
 #include "machine/memory.h"
+#include "machine/vcpu.h"
 #include "ram/ram-internal.h"
 #include "ram/uffd.h"
 #include "util/alloc.h"
@@ -151,15 +153,25 @@ bool postcopy_range_check(const struct machine_memory *mem, const char *name,
 
 /* ---- userfaultfd, missing mode ---- */
 
-static int open_missing(Error **errp)
+/* features: what the kernel must report with each fault; the capability
+ * that needs it names errors. */
+static int open_missing(uint64_t features, Error **errp)
 {
-    int fd = uffd_open("postcopy-ram", errp);
+    bool tid = features & UFFD_FEATURE_THREAD_ID;
+    int fd = uffd_open(tid ? "postcopy-blocktime" : "postcopy-ram", errp);
     if (fd < 0) {
         return -1;
     }
-    struct uffdio_api api = { .api = UFFD_API };
+    struct uffdio_api api = { .api = UFFD_API, .features = features };
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
-        error_setg_errno(errp, errno, "postcopy-ram: userfaultfd API");
+        if (tid) {
+            error_setg_errno(errp, errno,
+                             "postcopy-blocktime: this kernel's userfaultfd "
+                             "does not tell which thread faulted "
+                             "(UFFD_FEATURE_THREAD_ID)");
+        } else {
+            error_setg_errno(errp, errno, "postcopy-ram: userfaultfd API");
+        }
         close(fd);
         return -1;
     }
@@ -210,7 +222,7 @@ static void unregister_block(int fd, const struct ram_block *b)
 
 bool postcopy_host_check(const struct machine_memory *mem, Error **errp)
 {
-    int fd = open_missing(errp);
+    int fd = open_missing(0, errp);
     if (fd < 0) {
         return false;
     }
@@ -243,6 +255,162 @@ bool postcopy_discard_range(struct machine_memory *mem, int block,
     return true;
 }
 
+/* ---- blocktime ---- */
+
+_Static_assert(POSTCOPY_BT_MAX_VCPUS >= VCPU_MAX,
+               "blocktime accounts for every vCPU");
+
+struct postcopy_blocktime {
+    pthread_mutex_t lock; /* guards all but nwaiting's reads */
+    int n;
+    int tid[POSTCOPY_BT_MAX_VCPUS];
+    struct bt_wait {
+        bool on;
+        int block;
+        uint64_t page, since;
+    } wait[POSTCOPY_BT_MAX_VCPUS];
+    _Atomic int nwaiting; /* vCPUs blocked now */
+    uint64_t all_since;   /* when the last of them blocked, if all are */
+    struct postcopy_bt_stats st;
+};
+
+struct postcopy_blocktime *postcopy_bt_new(int n, const int *tids)
+{
+    struct postcopy_blocktime *bt = xcalloc(1, sizeof(*bt));
+    pthread_mutex_init(&bt->lock, NULL);
+    postcopy_bt_reset(bt, n, tids);
+    return bt;
+}
+
+void postcopy_bt_reset(struct postcopy_blocktime *bt, int n, const int *tids)
+{
+    pthread_mutex_lock(&bt->lock);
+    bt->n = n < POSTCOPY_BT_MAX_VCPUS ? n : POSTCOPY_BT_MAX_VCPUS;
+    memset(bt->tid, 0, sizeof(bt->tid));
+    memset(bt->wait, 0, sizeof(bt->wait));
+    memset(&bt->st, 0, sizeof(bt->st));
+    atomic_store(&bt->nwaiting, 0);
+    bt->all_since = 0;
+    bt->st.nvcpus = bt->n;
+    for (int i = 0; i < bt->n; i++) {
+        bt->tid[i] = tids[i];
+    }
+    pthread_mutex_unlock(&bt->lock);
+}
+
+void postcopy_bt_free(struct postcopy_blocktime *bt)
+{
+    if (bt) {
+        pthread_mutex_destroy(&bt->lock);
+        free(bt);
+    }
+}
+
+int postcopy_bt_vcpu(const struct postcopy_blocktime *bt, int tid)
+{
+    for (int i = 0; i < bt->n; i++) {
+        if (bt->tid[i] == tid) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Under the lock: vCPU v goes on at now. */
+static void bt_stop_wait(struct postcopy_blocktime *bt, int v, uint64_t now)
+{
+    struct bt_wait *w = &bt->wait[v];
+    uint64_t d = now > w->since ? now - w->since : 0;
+    bt->st.vcpu_ns[v] += d;
+    bt->st.vcpu_faults[v]++;
+    bt->st.wait_ns += d;
+    bt->st.faults++;
+    w->on = false;
+    atomic_fetch_sub(&bt->nwaiting, 1);
+}
+
+/* Under the lock, before a wait ends: the span in which all were blocked
+ * ends too. */
+static void bt_all_blocked_ends(struct postcopy_blocktime *bt, uint64_t now)
+{
+    if (atomic_load(&bt->nwaiting) == bt->n && now > bt->all_since) {
+        bt->st.total_ns += now - bt->all_since;
+    }
+}
+
+void postcopy_bt_begin(struct postcopy_blocktime *bt, int vcpu, int block,
+                       uint64_t page, uint64_t now)
+{
+    if (vcpu < 0 || vcpu >= bt->n) {
+        return;
+    }
+    pthread_mutex_lock(&bt->lock);
+    struct bt_wait *w = &bt->wait[vcpu];
+    if (w->on && w->block == block && w->page == page) {
+        pthread_mutex_unlock(&bt->lock); /* the same wait, told again */
+        return;
+    }
+    if (w->on) {
+        /* It runs, so the page it waited for came. */
+        bt_all_blocked_ends(bt, now);
+        bt_stop_wait(bt, vcpu, now);
+    }
+    *w = (struct bt_wait){ true, block, page, now };
+    if (atomic_fetch_add(&bt->nwaiting, 1) + 1 == bt->n) {
+        bt->all_since = now;
+    }
+    pthread_mutex_unlock(&bt->lock);
+}
+
+void postcopy_bt_end(struct postcopy_blocktime *bt, int block, uint64_t page,
+                     uint64_t now)
+{
+    pthread_mutex_lock(&bt->lock);
+    bool all = atomic_load(&bt->nwaiting) == bt->n;
+    bool any = false;
+    for (int v = 0; v < bt->n; v++) {
+        struct bt_wait *w = &bt->wait[v];
+        if (w->on && w->block == block && w->page == page) {
+            if (all && !any) {
+                bt_all_blocked_ends(bt, now);
+            }
+            any = true;
+            bt_stop_wait(bt, v, now);
+        }
+    }
+    pthread_mutex_unlock(&bt->lock);
+}
+
+bool postcopy_bt_any_waiting(struct postcopy_blocktime *bt)
+{
+    return atomic_load(&bt->nwaiting) > 0;
+}
+
+void postcopy_bt_read(struct postcopy_blocktime *bt,
+                      struct postcopy_bt_stats *out)
+{
+    pthread_mutex_lock(&bt->lock);
+    *out = bt->st;
+    pthread_mutex_unlock(&bt->lock);
+}
+
+bool postcopy_bt_host_check(Error **errp)
+{
+    int fd = open_missing(UFFD_FEATURE_THREAD_ID, errp);
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- destination ---- */
 
 struct postcopy_in {
@@ -252,6 +420,10 @@ struct postcopy_in {
     bool zeropage[RAM_MAX_BLOCKS];            /* UFFDIO_ZEROPAGE works there */
     int registered;                           /* blocks registered so far */
     unsigned long *requested[RAM_MAX_BLOCKS]; /* fault thread only */
+    /* With bt: pages placed (atomic), so that a fault read after its
+     * page came is no wait. */
+    struct postcopy_blocktime *bt;
+    _Atomic unsigned long *placed[RAM_MAX_BLOCKS];
     int last_block;                           /* of the last request */
     postcopy_request_fn fn;
     void *opaque;
@@ -271,8 +443,33 @@ static void pc_fail(struct postcopy_in *pc, const char *msg)
     pthread_mutex_unlock(&pc->lock);
 }
 
-/* A fault at addr: ask for its page, once. */
-static bool on_fault(struct postcopy_in *pc, uint64_t addr, Error **errp)
+/* Page of block: placed already (with bt only). */
+static bool page_placed(struct postcopy_in *pc, int block, uint64_t page)
+{
+    unsigned long bit = 1ul << (page % RAM_BITS_PER_WORD);
+    return atomic_load(&pc->placed[block][page / RAM_BITS_PER_WORD]) & bit;
+}
+
+/* Thread tid waits for page of block from now on, unless it came. */
+static void account_fault(struct postcopy_in *pc, int tid, int block,
+                          uint64_t page)
+{
+    int v = postcopy_bt_vcpu(pc->bt, tid);
+    if (v < 0) {
+        return;
+    }
+    uint64_t now = now_ns();
+    postcopy_bt_begin(pc->bt, v, block, page, now);
+    /* Placed meanwhile: the thread was woken before the wait was seen
+     * (placing marks the page before it looks for waiters). */
+    if (page_placed(pc, block, page)) {
+        postcopy_bt_end(pc->bt, block, page, now);
+    }
+}
+
+/* A fault of thread tid at addr: ask for its page, once. */
+static bool on_fault(struct postcopy_in *pc, uint64_t addr, int tid,
+                     Error **errp)
 {
     for (int i = 0; i < pc->mem->nblocks; i++) {
         struct ram_block *b = pc->mem->blocks[i];
@@ -281,6 +478,9 @@ static bool on_fault(struct postcopy_in *pc, uint64_t addr, Error **errp)
             continue;
         }
         uint64_t page = (addr - base) / RAM_PAGE_SIZE;
+        if (pc->bt) {
+            account_fault(pc, tid, i, page);
+        }
         unsigned long bit = 1ul << (page % RAM_BITS_PER_WORD);
         unsigned long *w = &pc->requested[i][page / RAM_BITS_PER_WORD];
         if (*w & bit) {
@@ -331,7 +531,8 @@ static void *fault_thread(void *opaque)
                 continue;
             }
             Error *err = NULL;
-            if (!on_fault(pc, msgs[i].arg.pagefault.address, &err)) {
+            int tid = pc->bt ? (int)msgs[i].arg.pagefault.feat.ptid : 0;
+            if (!on_fault(pc, msgs[i].arg.pagefault.address, tid, &err)) {
                 pc_fail(pc, error_get_pretty(err));
                 error_free(err);
                 return NULL;
@@ -342,16 +543,18 @@ static void *fault_thread(void *opaque)
 
 struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
                                       postcopy_request_fn fn, void *opaque,
+                                      struct postcopy_blocktime *bt,
                                       Error **errp)
 {
     struct postcopy_in *pc = xcalloc(1, sizeof(*pc));
     pc->mem = mem;
+    pc->bt = bt;
     pc->fn = fn;
     pc->opaque = opaque;
     pc->last_block = -1;
     pc->stop_fd = -1;
     pthread_mutex_init(&pc->lock, NULL);
-    pc->uffd = open_missing(errp);
+    pc->uffd = open_missing(bt ? UFFD_FEATURE_THREAD_ID : 0, errp);
     if (pc->uffd < 0) {
         goto fail;
     }
@@ -366,6 +569,12 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
             xcalloc((mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
                         RAM_BITS_PER_WORD,
                     sizeof(unsigned long));
+        if (bt) {
+            pc->placed[i] =
+                xcalloc((mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
+                            RAM_BITS_PER_WORD,
+                        sizeof(unsigned long));
+        }
     }
     pc->stop_fd = eventfd(0, EFD_CLOEXEC);
     if (pc->stop_fd < 0) {
@@ -381,6 +590,16 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
 fail:
     postcopy_in_stop(pc, NULL);
     return NULL;
+}
+
+/* Page of block is in: whoever waited for it runs. */
+static void note_placed(struct postcopy_in *pc, int block, uint64_t page)
+{
+    unsigned long bit = 1ul << (page % RAM_BITS_PER_WORD);
+    atomic_fetch_or(&pc->placed[block][page / RAM_BITS_PER_WORD], bit);
+    if (postcopy_bt_any_waiting(pc->bt)) {
+        postcopy_bt_end(pc->bt, block, page, now_ns());
+    }
 }
 
 bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
@@ -401,6 +620,9 @@ bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
             r = ioctl(pc->uffd, UFFDIO_COPY, &c);
         }
         if (r == 0 || errno == EEXIST) {
+            if (pc->bt) {
+                note_placed(pc, block, offset / RAM_PAGE_SIZE);
+            }
             return true; /* placed, or there already */
         }
         if (errno != EAGAIN && errno != EINTR) {
@@ -444,6 +666,7 @@ bool postcopy_in_stop(struct postcopy_in *pc, Error **errp)
     }
     for (int i = 0; i < RAM_MAX_BLOCKS; i++) {
         free(pc->requested[i]);
+        free((void *)pc->placed[i]);
     }
     pthread_mutex_destroy(&pc->lock);
     free(pc);
@@ -616,7 +839,7 @@ bool ram_incoming_listen(struct ram_state *rs,
                          bool (*request)(void *opaque, const char *name,
                                          uint64_t start, uint32_t len,
                                          Error **errp),
-                         void *opaque, Error **errp)
+                         void *opaque, bool blocktime, Error **errp)
 {
     if (!rs->pc_advised || rs->pc_in) {
         error_setg(errp, "POSTCOPY_LISTEN %s",
@@ -626,8 +849,42 @@ bool ram_incoming_listen(struct ram_state *rs,
     }
     ram_prefault_free(rs->prefault);
     rs->prefault = NULL;
-    rs->pc_in = postcopy_in_start(rs->mem, request, opaque, errp);
+    struct postcopy_blocktime *bt = NULL;
+    if (blocktime) {
+        /* The vCPU threads exist (parked) from the machine's start. */
+        int tids[POSTCOPY_BT_MAX_VCPUS], n = machine_smp(rs->m);
+        n = n < POSTCOPY_BT_MAX_VCPUS ? n : POSTCOPY_BT_MAX_VCPUS;
+        for (int i = 0; i < n; i++) {
+            tids[i] = machine_vcpu_thread_id(rs->m, i);
+        }
+        bt = atomic_load(&rs->pc_bt);
+        if (bt) {
+            postcopy_bt_reset(bt, n, tids);
+        } else {
+            bt = postcopy_bt_new(n, tids);
+            atomic_store(&rs->pc_bt, bt);
+        }
+    } else if (atomic_load(&rs->pc_bt)) {
+        postcopy_bt_reset(atomic_load(&rs->pc_bt), 0, NULL);
+    }
+    rs->pc_in = postcopy_in_start(rs->mem, request, opaque, bt, errp);
     return rs->pc_in != NULL;
+}
+
+bool ram_incoming_blocktime(struct ram_state *rs,
+                            struct postcopy_bt_stats *out)
+{
+    struct postcopy_blocktime *bt = atomic_load(&rs->pc_bt);
+    if (!bt) {
+        return false;
+    }
+    postcopy_bt_read(bt, out);
+    return out->nvcpus > 0;
+}
+
+bool ram_postcopy_blocktime_check(Error **errp)
+{
+    return postcopy_bt_host_check(errp);
 }
 
 void ram_incoming_postcopy_done(struct ram_state *rs)

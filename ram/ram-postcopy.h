@@ -64,6 +64,51 @@ bool postcopy_range_check(const struct machine_memory *mem, const char *name,
  * userfaultfd (errors name the block and the reason). */
 bool postcopy_host_check(const struct machine_memory *mem, Error **errp);
 
+/* ---- blocktime (capability postcopy-blocktime), as QEMU defines it ----
+ *
+ * A vCPU is blocked from its fault on a missing page until that page is
+ * placed.  Per vCPU: the sum of its waits.  In all: the time during which
+ * every vCPU was blocked at once.  Latency: the mean wait of a fault that
+ * blocked a vCPU (faults of other threads are not counted).  Times are
+ * CLOCK_MONOTONIC nanoseconds; the functions lock, so the fault thread
+ * (begin) and the loading thread (end) may call them together. */
+
+#define POSTCOPY_BT_MAX_VCPUS 8
+
+struct postcopy_bt_stats {
+    int nvcpus;
+    uint64_t total_ns;                           /* all vCPUs blocked */
+    uint64_t vcpu_ns[POSTCOPY_BT_MAX_VCPUS];     /* each one's waits */
+    uint64_t faults;                             /* waits that ended */
+    uint64_t vcpu_faults[POSTCOPY_BT_MAX_VCPUS];
+    uint64_t wait_ns;                            /* sum of those waits */
+};
+
+struct postcopy_blocktime;
+
+/* Accounts for n vCPUs (at most POSTCOPY_BT_MAX_VCPUS) whose threads have
+ * the ids tids[]. */
+struct postcopy_blocktime *postcopy_bt_new(int n, const int *tids);
+/* Starts afresh for n vCPUs (0: none, nothing accounted). */
+void postcopy_bt_reset(struct postcopy_blocktime *bt, int n, const int *tids);
+void postcopy_bt_free(struct postcopy_blocktime *bt);
+/* The vCPU whose thread has id tid, or -1. */
+int postcopy_bt_vcpu(const struct postcopy_blocktime *bt, int tid);
+/* vCPU vcpu faulted at now on page of block (again on the same page:
+ * still the first wait). */
+void postcopy_bt_begin(struct postcopy_blocktime *bt, int vcpu, int block,
+                       uint64_t page, uint64_t now);
+/* Page of block was placed at now: whoever waits for it goes on. */
+void postcopy_bt_end(struct postcopy_blocktime *bt, int block, uint64_t page,
+                     uint64_t now);
+/* Whether some vCPU waits (a hint, without the lock). */
+bool postcopy_bt_any_waiting(struct postcopy_blocktime *bt);
+void postcopy_bt_read(struct postcopy_blocktime *bt,
+                      struct postcopy_bt_stats *out);
+/* Whether the kernel tells which thread faulted (what postcopy-blocktime
+ * needs). */
+bool postcopy_bt_host_check(Error **errp);
+
 /* ---- destination ---- */
 
 struct postcopy_in;
@@ -74,9 +119,10 @@ typedef bool (*postcopy_request_fn)(void *opaque, const char *name,
                                     uint64_t start, uint32_t len, Error **errp);
 
 /* Registers every block of mem in missing mode and starts the fault
- * thread. */
+ * thread; with bt (may be NULL), the vCPUs' waits are accounted there. */
 struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
                                       postcopy_request_fn fn, void *opaque,
+                                      struct postcopy_blocktime *bt,
                                       Error **errp);
 /* Places one page of block (data NULL: a zero page); a page there already
  * is kept. */

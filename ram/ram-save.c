@@ -1018,6 +1018,7 @@ void ram_state_free(struct ram_state *rs)
     }
     ram_state_stop_tracking(rs);
     postcopy_in_stop(rs->pc_in, NULL);
+    postcopy_bt_free(atomic_load(&rs->pc_bt));
     ram_postcopy_reset(rs);
     pthread_mutex_destroy(&rs->req_lock);
     free(rs->wp_stage);

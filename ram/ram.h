@@ -127,11 +127,19 @@ bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
                          uint16_t len, Error **errp);
 bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
                           uint16_t len, Error **errp);
+/* blocktime: account for the vCPUs' waits (postcopy-blocktime). */
 bool ram_incoming_listen(struct ram_state *rs,
                          bool (*request)(void *opaque, const char *name,
                                          uint64_t start, uint32_t len,
                                          Error **errp),
-                         void *opaque, Error **errp);
+                         void *opaque, bool blocktime, Error **errp);
+/* Destination, postcopy-blocktime: the figures of the last postcopy that
+ * accounted them (false: none did). */
+struct postcopy_bt_stats;
+bool ram_incoming_blocktime(struct ram_state *rs,
+                            struct postcopy_bt_stats *out);
+/* Whether the kernel tells which thread faulted (postcopy-blocktime). */
+bool ram_postcopy_blocktime_check(Error **errp);
 bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp);
 
 /* Registers rs as the "ram" section (version 4) of reg. */

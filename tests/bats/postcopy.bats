@@ -53,7 +53,7 @@ start_pair() {
 
 # query NAME EXPR: a field of query-migrate, by a python expression on r.
 query() {
-    $PY "$QMP_PY" "$D/$1.qmp" query-migrate | $PY -c "import json,sys; r=json.load(sys.stdin); print($2)"
+    PYTHONPATH="$HOP_SRC/tests/tools" timeout 60 $PY -c "import qmp; r = qmp.Client('$D/$1.qmp', timeout=30).execute('query-migrate'); print($2)"
 }
 
 @test "postcopy: a guest that never converges completes only after migrate_start_postcopy, its memory whole at the destination" {
@@ -116,8 +116,11 @@ query() {
     wait_mig src completed 120
     # -S: the destination waits paused; the pages came without faults.
     compare_machines src dst 64M
+    # The destination's own view: its incoming migration, complete.
+    wait_mig dst completed 60
     run hop_mon dst "info migrate"
-    refute_output --partial "Migration status"
+    assert_line "Migration status: completed (incoming)"
+    refute_line --partial "postcopy blocktime"
 }
 
 @test "postcopy: migrate_cancel before the switch keeps the guest running at the source, its memory whole" {
@@ -221,4 +224,79 @@ query() {
     hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
     run "$MEMTEST_CHECK" "$D/dst.ram"
     assert_success
+}
+
+@test "postcopy-blocktime: the destination reports its vCPUs' waits for missing pages (one entry per vCPU) and postcopy-latency" {
+    start_pair 2 -qmp "unix:$D/dst.qmp,server,nowait"
+    run hop_mon dst "migrate_set_capability postcopy-blocktime on" "info migrate"
+    assert_line "Migration status: setup (incoming)"
+    assert_line "postcopy blocktime: 0 ms"
+    run hop_mon src "migrate -d unix:$D/mig.sock"
+    assert_output ""
+    wait_mig src active 30
+    run mig_status dst
+    assert_output "active"
+    sleep 2
+    run hop_mon src "migrate_start_postcopy"
+    assert_output ""
+    wait_mig src completed 120
+    wait_mig dst completed 60 || {
+        hop_mon dst "info migrate" >&2
+        false
+    }
+    # memtest's vCPUs meet at a barrier after every pass: while one waits
+    # for a page the other spins there, so the time all were blocked (the
+    # total) may be 0 here; it is never more than any one's.
+    run query dst 'r["status"], len(r["postcopy-vcpu-blocktime"]), max(r["postcopy-vcpu-blocktime"]) > 0, r["postcopy-blocktime"] <= min(r["postcopy-vcpu-blocktime"]), r["postcopy-latency"] > 0, len(r["postcopy-vcpu-latency"])'
+    assert_output "completed 2 True True True 2"
+    run hop_mon dst "info migrate"
+    assert_line "Migration status: completed (incoming)"
+    assert_line --regexp "^postcopy blocktime: [0-9]+ ms$"
+    assert_line --regexp "^postcopy vcpu blocktime: [0-9]+ [0-9]+ ms$"
+    assert_line --regexp "^postcopy latency: [1-9][0-9]* us \([1-9][0-9]* faults\)$"
+    # The source shows its outgoing migration, without them.
+    run hop_mon src "info migrate"
+    assert_line "Migration status: completed"
+    refute_line --regexp "^postcopy (vcpu )?blocktime"
+}
+
+@test "postcopy-blocktime with one vCPU: the total is its blocktime, more than 0" {
+    start_pair 1 -qmp "unix:$D/dst.qmp,server,nowait"
+    run hop_mon dst "migrate_set_capability postcopy-blocktime on"
+    assert_output ""
+    run hop_mon src "migrate -d unix:$D/mig.sock"
+    wait_mig src active 30
+    sleep 1
+    run hop_mon src "migrate_start_postcopy"
+    assert_output ""
+    wait_mig dst completed 120
+    run query dst 'r["postcopy-blocktime"] > 0, [r["postcopy-blocktime"]] == r["postcopy-vcpu-blocktime"], r["postcopy-latency"] > 0, r["postcopy-vcpu-latency"] == [r["postcopy-latency"]]'
+    assert_output "True True True True"
+}
+
+@test "postcopy-blocktime off: the destination's query-migrate has its status only" {
+    start_pair 1 -qmp "unix:$D/dst.qmp,server,nowait"
+    run query dst 'sorted(r)'
+    assert_output "['status']"
+    run hop_mon src "migrate -d unix:$D/mig.sock"
+    wait_mig src active 30
+    run hop_mon src "migrate_start_postcopy"
+    wait_mig dst completed 120
+    run query dst 'r'
+    assert_output "{'status': 'completed'}"
+}
+
+@test "postcopy-blocktime: refused with one line where userfaultfd is not available" {
+    if [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" != 0 ]; then
+        skip "unprivileged processes may use userfaultfd here"
+    fi
+    command -v setpriv >/dev/null || skip "no setpriv"
+    # An unprivileged hop: no userfaultfd, so no thread ids of faults.
+    run timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$HOP" run -m 16M -monitor stdio -serial none \
+        < <(printf '%s\n' "migrate_set_capability postcopy-blocktime on" \
+            "info migrate" quit)
+    [ -r "$HOP" ] && [ "$status" -ne 126 ] || skip "user nobody cannot run $HOP"
+    assert_line --regexp "^Error: postcopy-blocktime: userfaultfd is not available to this process \(.*\)$"
+    assert_line --partial "postcopy-blocktime: off"
 }

@@ -3,7 +3,8 @@
  * against real RAM blocks, the source's reader passing requests on, and
  * the destination's fault thread: a thread touching a missing page waits,
  * its page is asked for once (by name first), and placing it lets the
- * thread go. */
+ * thread go; blocktime's accounting (postcopy-blocktime), alone and with
+ * the fault thread naming the waiting thread. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -316,7 +318,7 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
     struct asked a = { .n = 0 };
     pthread_mutex_init(&a.lock, NULL);
-    struct postcopy_in *pc = postcopy_in_start(mem, record, &a, &err);
+    struct postcopy_in *pc = postcopy_in_start(mem, record, &a, NULL, &err);
     assert_non_null(pc);
     touch_at = b->host + 0x3000 + 17;
     pthread_t t1, t2;
@@ -346,6 +348,157 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     memory_free(mem);
 }
 
+#define MS 1000000ull
+
+/* Two vCPUs blocked over overlapping spans: each one's blocktime is its
+ * own waits, the total only the span in which both were blocked, the
+ * latency the mean of the waits. */
+static void test_blocktime_overlap(void **state)
+{
+    (void)state;
+    int tids[2] = { 101, 102 };
+    struct postcopy_blocktime *bt = postcopy_bt_new(2, tids);
+    assert_int_equal(postcopy_bt_vcpu(bt, 102), 1);
+    assert_int_equal(postcopy_bt_vcpu(bt, 7), -1);
+    /* vCPU 0 waits on page 5 over [100, 300], vCPU 1 on page 9 over
+     * [150, 400]: both blocked over [150, 300]. */
+    postcopy_bt_begin(bt, 0, 0, 5, 100 * MS);
+    postcopy_bt_begin(bt, 1, 0, 9, 150 * MS);
+    /* The same fault read again changes nothing; another page of
+     * another block wakes nobody. */
+    postcopy_bt_begin(bt, 0, 0, 5, 160 * MS);
+    postcopy_bt_end(bt, 1, 5, 200 * MS);
+    assert_true(postcopy_bt_any_waiting(bt));
+    postcopy_bt_end(bt, 0, 5, 300 * MS);
+    postcopy_bt_end(bt, 0, 9, 400 * MS);
+    assert_false(postcopy_bt_any_waiting(bt));
+    struct postcopy_bt_stats st;
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.nvcpus, 2);
+    assert_int_equal(st.vcpu_ns[0], 200 * MS);
+    assert_int_equal(st.vcpu_ns[1], 250 * MS);
+    assert_int_equal(st.total_ns, 150 * MS);
+    assert_int_equal(st.faults, 2);
+    assert_int_equal(st.wait_ns, 450 * MS);
+    /* Both on one page: one placing ends both, the span once. */
+    postcopy_bt_begin(bt, 0, 0, 3, 1000 * MS);
+    postcopy_bt_begin(bt, 1, 0, 3, 1010 * MS);
+    postcopy_bt_end(bt, 0, 3, 1030 * MS);
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.total_ns, (150 + 20) * MS);
+    assert_int_equal(st.vcpu_ns[0], (200 + 30) * MS);
+    assert_int_equal(st.vcpu_ns[1], (250 + 20) * MS);
+    /* Waits that never overlap add nothing to the total. */
+    postcopy_bt_begin(bt, 0, 0, 4, 2000 * MS);
+    postcopy_bt_end(bt, 0, 4, 2050 * MS);
+    postcopy_bt_begin(bt, 1, 0, 4, 2100 * MS);
+    postcopy_bt_end(bt, 0, 4, 2150 * MS);
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.total_ns, 170 * MS);
+    assert_int_equal(st.faults, 6);
+    /* A reset starts afresh. */
+    postcopy_bt_reset(bt, 1, tids);
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.nvcpus, 1);
+    assert_int_equal(st.faults, 0);
+    assert_int_equal(st.total_ns, 0);
+    postcopy_bt_free(bt);
+}
+
+/* Three vCPUs: the total grows only while the third is blocked too. */
+static void test_blocktime_needs_all(void **state)
+{
+    (void)state;
+    int tids[3] = { 1, 2, 3 };
+    struct postcopy_blocktime *bt = postcopy_bt_new(3, tids);
+    postcopy_bt_begin(bt, 0, 0, 1, 0);
+    postcopy_bt_begin(bt, 1, 0, 2, 10 * MS);
+    postcopy_bt_end(bt, 0, 2, 40 * MS); /* two of three: no total */
+    postcopy_bt_begin(bt, 1, 0, 2, 50 * MS);
+    postcopy_bt_begin(bt, 2, 0, 3, 60 * MS); /* all three from 60 */
+    postcopy_bt_end(bt, 0, 3, 75 * MS);      /* to 75 */
+    postcopy_bt_end(bt, 0, 1, 90 * MS);
+    postcopy_bt_end(bt, 0, 2, 95 * MS);
+    struct postcopy_bt_stats st;
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.total_ns, 15 * MS);
+    assert_int_equal(st.vcpu_ns[0], 90 * MS);
+    assert_int_equal(st.vcpu_ns[1], (30 + 45) * MS);
+    assert_int_equal(st.vcpu_ns[2], 15 * MS);
+    assert_int_equal(st.faults, 4);
+    postcopy_bt_free(bt);
+}
+
+static _Atomic int waiter_tid;
+static atomic_bool waiter_go;
+
+static void *waiter(void *p)
+{
+    (void)p;
+    atomic_store(&waiter_tid, (int)gettid());
+    while (!atomic_load(&waiter_go)) {
+        usleep(1000);
+    }
+    touched = *touch_at;
+    return NULL;
+}
+
+/* With blocktime on, the fault thread knows which thread faulted: a
+ * "vCPU" blocked until its page is placed has that wait accounted; a
+ * page placed with nobody waiting accounts nothing. */
+static void test_blocktime_of_a_fault(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err) || !postcopy_bt_host_check(&err)) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        skip();
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    struct asked a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    touch_at = b->host + 0x5000;
+    atomic_store(&waiter_tid, 0);
+    atomic_store(&waiter_go, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, waiter, NULL), 0);
+    while (!atomic_load(&waiter_tid)) {
+        usleep(1000);
+    }
+    int tids[1] = { atomic_load(&waiter_tid) };
+    struct postcopy_blocktime *bt = postcopy_bt_new(1, tids);
+    struct postcopy_in *pc = postcopy_in_start(mem, record, &a, bt, &err);
+    assert_non_null(pc);
+    uint8_t page[4096];
+    memset(page, 0x5a, sizeof(page));
+    assert_true(postcopy_in_place(pc, 0, 0x9000, page, NULL));
+    atomic_store(&waiter_go, true);
+    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 1);
+    usleep(20000);
+    assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
+    pthread_join(t, NULL);
+    assert_int_equal(touched, 0x5a);
+    struct postcopy_bt_stats st;
+    postcopy_bt_read(bt, &st);
+    assert_int_equal(st.faults, 1);
+    assert_int_equal(st.vcpu_faults[0], 1);
+    assert_true(st.vcpu_ns[0] >= 20 * MS);
+    assert_int_equal(st.total_ns, st.vcpu_ns[0]); /* one vCPU: all of it */
+    assert_int_equal(st.wait_ns, st.vcpu_ns[0]);
+    assert_false(postcopy_bt_any_waiting(bt));
+    assert_true(postcopy_in_stop(pc, NULL));
+    postcopy_bt_free(bt);
+    pthread_mutex_destroy(&a.lock);
+    memory_free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +510,9 @@ int main(void)
         cmocka_unit_test(test_reader_passes_requests),
         cmocka_unit_test(test_reader_refuses_long_request),
         cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
+        cmocka_unit_test(test_blocktime_overlap),
+        cmocka_unit_test(test_blocktime_needs_all),
+        cmocka_unit_test(test_blocktime_of_a_fault),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
