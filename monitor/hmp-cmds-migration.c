@@ -239,8 +239,7 @@ static void info_migrate_incoming(struct monitor *mon,
         mon_printf(mon, " %" PRIu64, bt->vcpu_ns[i] / 1000000);
     }
     mon_printf(mon, " ms\n");
-    mon_printf(mon, "postcopy latency: %" PRIu64 " us (%" PRIu64
-               " faults)\n",
+    mon_printf(mon, "postcopy latency: %" PRIu64 " us (%" PRIu64 " faults)\n",
                bt->faults ? bt->wait_ns / bt->faults / 1000 : 0, bt->faults);
 }
 

@@ -84,10 +84,10 @@ static json_t *query_migrate_incoming(const struct mig_info *mi)
     for (int i = 0; i < bt->nvcpus; i++) {
         json_array_append_new(vb, bt_ms(bt->vcpu_ns[i]));
         json_array_append_new(
-            vl, json_integer((json_int_t)(bt->vcpu_faults[i]
-                                              ? bt->vcpu_ns[i] /
-                                                  bt->vcpu_faults[i]
-                                              : 0)));
+            vl,
+            json_integer((json_int_t)(bt->vcpu_faults[i]
+                                          ? bt->vcpu_ns[i] / bt->vcpu_faults[i]
+                                          : 0)));
     }
     json_object_set_new(r, "postcopy-blocktime", bt_ms(bt->total_ns));
     json_object_set_new(r, "postcopy-vcpu-blocktime", vb);
@@ -102,8 +102,8 @@ QMP_FN(qmp_query_migrate)
 {
     struct mig_info mi;
     session_migrate_query(s, &mi);
-    if (mi.status != MIG_STATUS_NONE && session_migrate_status(s) ==
-        MIG_STATUS_NONE) {
+    if (mi.status != MIG_STATUS_NONE &&
+        session_migrate_status(s) == MIG_STATUS_NONE) {
         return query_migrate_incoming(&mi);
     }
     json_t *r = json_object();

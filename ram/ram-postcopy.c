@@ -424,7 +424,7 @@ struct postcopy_in {
      * page came is no wait. */
     struct postcopy_blocktime *bt;
     _Atomic unsigned long *placed[RAM_MAX_BLOCKS];
-    int last_block;                           /* of the last request */
+    int last_block; /* of the last request */
     postcopy_request_fn fn;
     void *opaque;
     pthread_t thread;
@@ -871,8 +871,7 @@ bool ram_incoming_listen(struct ram_state *rs,
     return rs->pc_in != NULL;
 }
 
-bool ram_incoming_blocktime(struct ram_state *rs,
-                            struct postcopy_bt_stats *out)
+bool ram_incoming_blocktime(struct ram_state *rs, struct postcopy_bt_stats *out)
 {
     struct postcopy_blocktime *bt = atomic_load(&rs->pc_bt);
     if (!bt) {

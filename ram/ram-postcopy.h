@@ -77,11 +77,11 @@ bool postcopy_host_check(const struct machine_memory *mem, Error **errp);
 
 struct postcopy_bt_stats {
     int nvcpus;
-    uint64_t total_ns;                           /* all vCPUs blocked */
-    uint64_t vcpu_ns[POSTCOPY_BT_MAX_VCPUS];     /* each one's waits */
-    uint64_t faults;                             /* waits that ended */
+    uint64_t total_ns;                       /* all vCPUs blocked */
+    uint64_t vcpu_ns[POSTCOPY_BT_MAX_VCPUS]; /* each one's waits */
+    uint64_t faults;                         /* waits that ended */
     uint64_t vcpu_faults[POSTCOPY_BT_MAX_VCPUS];
-    uint64_t wait_ns;                            /* sum of those waits */
+    uint64_t wait_ns; /* sum of those waits */
 };
 
 struct postcopy_blocktime;
