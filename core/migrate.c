@@ -26,6 +26,30 @@ bool session_migrate_start_postcopy(struct vm_session *s, Error **errp)
     return migration_start_postcopy(&s->mig, errp);
 }
 
+bool session_migrate_resume(struct vm_session *s, const char *uri,
+                            Error **errp)
+{
+    return migration_resume(&s->mig, uri, errp);
+}
+
+bool session_migrate_recover(struct vm_session *s, const char *uri,
+                             Error **errp)
+{
+    return incoming_recover(&s->in, uri, errp);
+}
+
+/* The end whose postcopy is active: the source's, else the incoming. */
+bool session_migrate_pause(struct vm_session *s, Error **errp)
+{
+    struct mig_info mi;
+    incoming_query(&s->in, &mi);
+    if (migration_status(&s->mig) != MIG_STATUS_POSTCOPY_ACTIVE &&
+        mi.status == MIG_STATUS_POSTCOPY_ACTIVE) {
+        return incoming_pause(&s->in, errp);
+    }
+    return migration_pause(&s->mig, errp);
+}
+
 bool session_migrate_continue(struct vm_session *s, Error **errp)
 {
     return migration_continue(&s->mig, errp);

@@ -101,6 +101,6 @@ void session_on_machine_event(void *opaque, enum machine_event ev);
 void session_on_runstate(void *opaque, enum run_state from, enum run_state to);
 void session_on_migration_status(void *opaque, enum mig_status st);
 void session_on_incoming_done(void *opaque, bool ok, const char *error);
-void session_on_incoming_postcopy(void *opaque);
+void session_on_incoming_status(void *opaque, int status);
 
 #endif

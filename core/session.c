@@ -44,7 +44,7 @@ static bool attach_machine(struct vm_session *s, struct machine *m,
     incoming_init(&s->in, m, reg, s->rs, &s->gs, s->fds, s->autostart,
                   session_on_incoming_done, s);
     s->in.mig = &s->mig; /* postcopy-ram must be on at this end too */
-    s->in.on_postcopy = session_on_incoming_postcopy;
+    s->in.on_status = session_on_incoming_status;
     s->wired = true;
     /* Both ends of a migration hand the drives over. */
     _Static_assert(SNAPSHOT_MAX_DRIVES <= MIG_MAX_DRIVES &&

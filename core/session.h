@@ -115,6 +115,13 @@ void session_migrate_cancel(struct vm_session *s);
 bool session_migrate_cancel_refused(struct vm_session *s, Error **errp);
 /* migrate_start_postcopy (postcopy-ram on; harmless once complete). */
 bool session_migrate_start_postcopy(struct vm_session *s, Error **errp);
+/* Postcopy recovery: migrate -r URI (source), migrate_recover URI
+ * (destination), migrate_pause (either end, postcopy-active). */
+bool session_migrate_resume(struct vm_session *s, const char *uri,
+                            Error **errp);
+bool session_migrate_recover(struct vm_session *s, const char *uri,
+                             Error **errp);
+bool session_migrate_pause(struct vm_session *s, Error **errp);
 bool session_migrate_continue(struct vm_session *s, Error **errp);
 void session_migrate_query(struct vm_session *s, struct mig_info *mi);
 enum mig_status session_migrate_status(struct vm_session *s);

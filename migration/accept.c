@@ -12,6 +12,7 @@
 #include "migration/cpr.h"
 #include "ram/ram-multifd.h"
 #include "util/clock.h"
+#include "vmstate/stream-format.h"
 
 /* How soon to look again at a connection that sent part of a header
  * (poll would report it readable without pause). */
@@ -45,7 +46,7 @@ static void drop_warn(struct mig_acceptor *a, int i, const char *why)
 enum verdict { V_WAIT, V_PARTIAL, V_MAIN, V_MULTIFD, V_CPR, V_EOF, V_BAD };
 
 /* Peeks at what has come so far. */
-static enum verdict classify(int fd, int *err)
+static enum verdict classify(int fd, bool resume, int *err)
 {
     uint8_t head[MULTIFD_HEADER_LEN];
     ssize_t n;
@@ -61,6 +62,9 @@ static enum verdict classify(int fd, int *err)
         return V_EOF;
     }
     size_t got = (size_t)n;
+    if (resume && head[0] == STREAM_COMMAND) {
+        return V_MAIN;
+    }
     size_t m = got < 4 ? got : 4;
     if (memcmp(head, "QEVM", m) == 0) {
         return got >= 4 ? V_MAIN : V_PARTIAL;
@@ -83,7 +87,7 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
 {
     struct mig_pending *p = &a->pending[i];
     int err;
-    enum verdict v = classify(p->fd, &err);
+    enum verdict v = classify(p->fd, a->resume, &err);
     switch (v) {
     case V_MAIN:
     case V_MULTIFD:

@@ -33,6 +33,9 @@ struct mig_acceptor {
     int lfd;     /* listening, non-blocking; not owned */
     int wake_fd; /* readable: stop waiting; not owned */
     int timeout_ms;
+    /* Postcopy recovery: the main stream goes on where it broke, with a
+     * COMMAND record (RECV_BITMAP) instead of the header. */
+    bool resume;
     int npending;
     struct mig_pending pending[MIG_ACCEPT_MAX_PENDING];
 };

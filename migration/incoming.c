@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include "migration/migration.h"
 #include "migration/return-path.h"
 #include "ram/ram.h"
+#include "util/alloc.h"
 #include "util/be.h"
 #include "vmstate/stream-walk.h"
 #include "vmstate/stream.h"
@@ -34,6 +37,7 @@ void incoming_init(struct incoming *in, struct machine *m,
     in->wake[0] = in->wake[1] = -1;
     in->conn.fd = -1;
     pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
     pthread_mutex_init(&in->rp_lock, NULL);
 }
 
@@ -120,6 +124,23 @@ static void set_status(struct incoming *in, enum mig_status st)
     pthread_mutex_unlock(&in->lock);
 }
 
+static enum mig_status status_of(struct incoming *in)
+{
+    pthread_mutex_lock(&in->lock);
+    enum mig_status st = (enum mig_status)in->status;
+    pthread_mutex_unlock(&in->lock);
+    return st;
+}
+
+/* A postcopy state, told to whoever listens (events). */
+static void set_postcopy_status(struct incoming *in, enum mig_status st)
+{
+    set_status(in, st);
+    if (in->on_status) {
+        in->on_status(in->opaque, st);
+    }
+}
+
 void incoming_query(struct incoming *in, struct mig_info *mi)
 {
     memset(mi, 0, sizeof(*mi));
@@ -145,15 +166,23 @@ static bool rp_send(struct incoming *in, enum rp_msg type, uint32_t v,
     return ok;
 }
 
-/* Postcopy: the guest faulted on a missing page (fault thread). */
+/* Postcopy: the guest faulted on a missing page (fault thread).  No
+ * link (paused), or one that just died: the request is asked again after
+ * the recovery, so it is no error here (the load sees the link die). */
 static bool request_page(void *opaque, const char *name, uint64_t start,
                          uint32_t len, Error **errp)
 {
     struct incoming *in = opaque;
+    (void)errp;
     pthread_mutex_lock(&in->rp_lock);
-    bool ok = rp_send_req_pages(in->rp_fd, name, start, len, errp);
+    if (in->rp_fd >= 0) {
+        Error *err = NULL;
+        if (!rp_send_req_pages(in->rp_fd, name, start, len, &err)) {
+            error_free(err);
+        }
+    }
     pthread_mutex_unlock(&in->rp_lock);
-    return ok;
+    return true;
 }
 
 /* The machine was loaded: the drives become ours, and the guest runs if
@@ -213,10 +242,7 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
             return false;
         }
         in->postcopy = true;
-        set_status(in, MIG_STATUS_POSTCOPY_ACTIVE);
-        if (in->on_postcopy) {
-            in->on_postcopy(in->opaque);
-        }
+        set_postcopy_status(in, MIG_STATUS_POSTCOPY_ACTIVE);
         /* As QEMU, no vmdesc ends a postcopy stream. */
         in->lo.no_vmdesc = true;
         return true;
@@ -238,8 +264,47 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
     }
 }
 
+/* Postcopy recovery: the source asks which pages of a block came. */
+static bool send_recv_bitmap(struct incoming *in, const uint8_t *data,
+                             uint16_t len, Error **errp)
+{
+    if (status_of(in) != MIG_STATUS_POSTCOPY_RECOVER) {
+        error_setg(errp, "RECV_BITMAP outside a postcopy recovery");
+        return false;
+    }
+    const char *name;
+    uint64_t npages;
+    unsigned long *bits =
+        ram_incoming_received(in->rs, data, len, &name, &npages, errp);
+    if (!bits) {
+        return false;
+    }
+    pthread_mutex_lock(&in->rp_lock);
+    bool ok = rp_send_recv_bitmap(in->rp_fd, name, bits, npages, errp);
+    pthread_mutex_unlock(&in->rp_lock);
+    free(bits);
+    return ok;
+}
+
+/* Postcopy recovery: the source goes on; what the guest asked for and
+ * did not get is asked for again. */
+static bool resume(struct incoming *in, Error **errp)
+{
+    if (status_of(in) != MIG_STATUS_POSTCOPY_RECOVER) {
+        error_setg(errp, "POSTCOPY_RESUME outside a postcopy recovery");
+        return false;
+    }
+    set_postcopy_status(in, MIG_STATUS_POSTCOPY_ACTIVE);
+    if (!rp_send(in, RP_MSG_RESUME_ACK, RP_RESUME_ACK_VALUE, errp)) {
+        return false;
+    }
+    ram_incoming_resume(in->rs);
+    return true;
+}
+
 /* COMMAND records the stream carries: the return path's (the source
- * opens it and pings) and postcopy's; COLO is not here. */
+ * opens it and pings), postcopy's and its recovery's; COLO is not
+ * here. */
 static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
                        uint16_t len, Error **errp)
 {
@@ -259,6 +324,10 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
         }
         in->rp_fd = in->conn.fd;
         return true;
+    case STREAM_CMD_RECV_BITMAP:
+        return send_recv_bitmap(in, data, len, errp);
+    case STREAM_CMD_POSTCOPY_RESUME:
+        return resume(in, errp);
     case STREAM_CMD_PING:
         if (len != 4) {
             error_setg(errp, "PING with %u bytes (it has 4)", len);
@@ -273,7 +342,7 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
     default:
         error_setg(errp,
                    "command %s (%u): not supported by this destination "
-                   "(no postcopy recovery or COLO here)",
+                   "(no COLO here)",
                    stream_command_name(cmd), cmd);
         return false;
     }
@@ -335,11 +404,153 @@ static bool wait_main(struct incoming *in, struct mig_conn *main, Error **errp)
     }
 }
 
+/* Ends the acceptor thread (multifd channels on the listener). */
+static void stop_acceptor(struct incoming *in)
+{
+    if (in->acceptor_on) {
+        char b = 1;
+        (void)!write(in->wake[1], &b, 1);
+        pthread_join(in->acceptor, NULL);
+        in->acceptor_on = false;
+        /* The byte was for it: later waits start afresh (a quit sets
+         * quitting before it writes, so none is lost). */
+        while (read(in->wake[0], &b, 1) == 1) {
+        }
+    }
+}
+
+/* The listener and connection of a link that died go. */
+static void drop_link(struct incoming *in, Channel *dead)
+{
+    pthread_mutex_lock(&in->rp_lock);
+    in->rp_fd = -1;
+    pthread_mutex_unlock(&in->rp_lock);
+    chan_close(dead, NULL);
+    in->f = NULL;
+    stop_acceptor(in);
+    if (in->lfd >= 0) {
+        mig_acceptor_clear(&in->acc);
+        close(in->lfd);
+        in->lfd = -1;
+    }
+    pthread_mutex_lock(&in->lock);
+    struct mig_conn conn = in->conn;
+    in->conn.fd = -1;
+    in->conn.child = 0;
+    pthread_mutex_unlock(&in->lock);
+    mig_conn_close(&conn, NULL);
+}
+
+/* migrate_recover's URI, or NULL when quitting. */
+static char *wait_recover(struct incoming *in)
+{
+    pthread_mutex_lock(&in->lock);
+    while (!in->recover_uri && !in->quitting) {
+        pthread_cond_wait(&in->cond, &in->lock);
+    }
+    char *uri = in->quitting ? NULL : in->recover_uri;
+    if (in->quitting) {
+        free(in->recover_uri);
+    }
+    in->recover_uri = NULL;
+    pthread_mutex_unlock(&in->lock);
+    return uri;
+}
+
+/* The source's new connection on uri: false when quitting or uri fails. */
+static bool accept_again(struct incoming *in, const char *uri,
+                         struct mig_conn *c, Error **errp)
+{
+    struct mig_uri u;
+    if (!mig_uri_parse(uri, &u, errp)) {
+        return false;
+    }
+    mig_uri_clear(&in->uri);
+    in->uri = u;
+    if (!mig_listen(&in->uri, in->fds, &in->lfd, c, errp)) {
+        return false;
+    }
+    if (in->lfd < 0) {
+        return true; /* fd: a connected socket */
+    }
+    mig_acceptor_init(&in->acc, in->lfd, in->wake[0]);
+    in->acc.resume = true;
+    for (;;) {
+        enum mig_conn_kind kind;
+        char peer[96];
+        int r = mig_acceptor_next(&in->acc, c, &kind, peer, sizeof(peer), errp);
+        if (r <= 0) {
+            if (r == 0) {
+                error_setg(errp, "stopped while waiting for the source");
+            }
+            return false;
+        }
+        if (kind == MIG_CONN_MAIN) {
+            return true;
+        }
+        error_report("incoming migration: %s: not the paused migration's "
+                     "stream; connection closed",
+                     peer);
+        mig_conn_close(c, NULL);
+    }
+}
+
+/* The stream broke after the switch (stream_load_opts.recover): the guest
+ * runs here and waits for its missing pages, so this end pauses
+ * (postcopy-paused) until migrate_recover names where the source's
+ * migrate -r comes, then loads on from the new link. */
+static Channel *recover(void *ctx, Channel *dead, const char *why)
+{
+    struct incoming *in = ctx;
+    if (!in->ran || quitting(in)) {
+        return NULL;
+    }
+    char reason[512];
+    snprintf(reason, sizeof(reason), "%s", why);
+    for (;;) {
+        drop_link(in, dead);
+        dead = NULL;
+        ram_incoming_pause(in->rs);
+        set_postcopy_status(in, MIG_STATUS_POSTCOPY_PAUSED);
+        error_report("incoming migration: postcopy paused: %s (the guest "
+                     "waits for its missing pages: migrate_recover URI here, "
+                     "then migrate -r URI at the source)",
+                     reason);
+        char *uri = wait_recover(in);
+        if (!uri) {
+            return NULL;
+        }
+        struct mig_conn c;
+        Error *err = NULL;
+        bool ok = accept_again(in, uri, &c, &err);
+        free(uri);
+        if (!ok) {
+            if (quitting(in)) {
+                error_free(err);
+                return NULL;
+            }
+            snprintf(reason, sizeof(reason), "recovery failed: %s",
+                     error_get_pretty(err));
+            error_free(err);
+            continue;
+        }
+        pthread_mutex_lock(&in->lock);
+        in->conn = c;
+        pthread_mutex_unlock(&in->lock);
+        in->f = chan_new_socket(c.fd, false, false, "incoming");
+        pthread_mutex_lock(&in->rp_lock);
+        in->rp_fd = c.fd;
+        pthread_mutex_unlock(&in->rp_lock);
+        set_postcopy_status(in, MIG_STATUS_POSTCOPY_RECOVER);
+        return in->f;
+    }
+}
+
 static void *incoming_thread(void *opaque)
 {
     struct incoming *in = opaque;
     Error *err = NULL;
-    bool ok = false, acceptor = false;
+    bool ok = false;
     /* x-ignore-shared as this end has it: the stream must agree. */
     struct ram_params rp = { .ignore_shared = in->ignore_shared,
                              .mapped_threads = in->mapped_threads,
@@ -376,17 +587,21 @@ static void *incoming_thread(void *opaque)
         }
         /* After a cpr channel no RAM comes, so no multifd channel: no
          * thread to wait for when the guest should start. */
-        acceptor = !in->cpr &&
+        in->acceptor_on = !in->cpr &&
             pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
     }
     set_status(in, MIG_STATUS_ACTIVE);
-    Channel *f = in->conn.is_socket
+    in->f = in->conn.is_socket
         ? chan_new_socket(in->conn.fd, false, false, "incoming")
         : chan_new_fd(in->conn.fd, false, false, "incoming");
-    in->lo =
-        (struct stream_load_opts){ .command = on_command, .command_ctx = in };
-    ok = stream_load(in->reg, f, &in->lo, &err);
-    chan_close(f, NULL);
+    in->lo = (struct stream_load_opts){ .command = on_command,
+                                        .command_ctx = in,
+                                        .recover = recover };
+    ok = stream_load(in->reg, in->f, &in->lo, &err);
+    if (in->f) {
+        chan_close(in->f, NULL);
+        in->f = NULL;
+    }
     /* Every page is in: RAM is ours again (a thread still waiting for a
      * page after a failure goes on with what the page holds). */
     if (in->postcopy && !ram_incoming_postcopy_end(in->rs, ok ? &err : NULL)) {
@@ -394,12 +609,7 @@ static void *incoming_thread(void *opaque)
     }
     /* No channel may join a receiver being freed: the acceptor ends
      * first. */
-    if (acceptor) {
-        char b = 1;
-        (void)!write(in->wake[1], &b, 1);
-        pthread_join(in->acceptor, NULL);
-        acceptor = false;
-    }
+    stop_acceptor(in);
     if (!ram_state_multifd_recv_end(in->rs, ok ? &err : NULL)) {
         ok = false;
     }
@@ -519,6 +729,7 @@ void incoming_destroy(struct incoming *in)
         if (in->active) {
             mig_conn_abort(&in->conn);
         }
+        pthread_cond_broadcast(&in->cond);
         pthread_mutex_unlock(&in->lock);
         char b = 1;
         (void)!write(in->wake[1], &b, 1);
@@ -531,6 +742,57 @@ void incoming_destroy(struct incoming *in)
     }
     close_wake(in);
     mig_uri_clear(&in->uri);
+    free(in->recover_uri);
+    in->recover_uri = NULL;
+    pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
     pthread_mutex_destroy(&in->rp_lock);
+}
+
+bool incoming_recover(struct incoming *in, const char *uri, Error **errp)
+{
+    struct mig_uri u;
+    if (!mig_uri_parse(uri, &u, errp)) {
+        return false;
+    }
+    bool sock = mig_uri_is_socket(&u) || u.kind == MIG_URI_FD;
+    mig_uri_clear(&u);
+    if (!sock) {
+        error_setg(errp,
+                   "postcopy recovery needs a socket (tcp:, unix: or fd: of "
+                   "a socket): the source's pages and this end's answers "
+                   "share it (got '%s')",
+                   uri);
+        return false;
+    }
+    pthread_mutex_lock(&in->lock);
+    bool ok = false;
+    if (in->status != MIG_STATUS_POSTCOPY_PAUSED) {
+        error_setg(errp,
+                   "Migrate recover can only be run when postcopy is paused.");
+    } else if (in->recover_uri) {
+        error_setg(errp, "Migrate recovery is triggered already");
+    } else {
+        in->recover_uri = xstrdup(uri);
+        pthread_cond_broadcast(&in->cond);
+        ok = true;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return ok;
+}
+
+bool incoming_pause(struct incoming *in, Error **errp)
+{
+    pthread_mutex_lock(&in->lock);
+    bool ok = in->status == MIG_STATUS_POSTCOPY_ACTIVE && in->active;
+    if (ok) {
+        /* The load sees a dead link and pauses. */
+        mig_conn_abort(&in->conn);
+    } else {
+        error_setg(errp,
+                   "migrate-pause is currently only supported during "
+                   "postcopy-active state");
+    }
+    pthread_mutex_unlock(&in->lock);
+    return ok;
 }

@@ -50,8 +50,12 @@ struct incoming {
     /* Postcopy (incoming thread): LISTEN came, RUN came (the guest runs
      * here: drives taken over, a failure from now on loses it). */
     bool postcopy, ran;
-    /* Told when postcopy begins here (LISTEN), with opaque; may be NULL. */
-    void (*on_postcopy)(void *opaque);
+    /* Told of the postcopy states here (enum mig_status: postcopy-active
+     * at LISTEN and after a recovery, postcopy-paused, postcopy-recover),
+     * with opaque; may be NULL. */
+    void (*on_status)(void *opaque, int status);
+    /* The stream being loaded (a recovery replaces it). */
+    Channel *f;
     struct stream_load_opts lo;
     /* The machine's drives, opened inactive (BLK_OPEN_INACTIVE): the
      * source writes them until it hands them over; activated once the
@@ -66,6 +70,7 @@ struct incoming {
     int lfd;
     struct mig_acceptor acc;
     pthread_t acceptor;
+    bool acceptor_on;
     int wake[2]; /* a byte here: stop waiting (quit) */
     pthread_t thread;
     bool started; /* monitor thread only */
@@ -74,6 +79,8 @@ struct incoming {
     bool active;          /* the thread has not ended */
     int status;           /* enum mig_status: what query-migrate says here */
     bool quitting;        /* incoming_destroy is waiting for it */
+    pthread_cond_t cond;  /* quitting, recover_uri */
+    char *recover_uri;    /* migrate_recover while postcopy-paused */
     /* The main stream: incoming_destroy unblocks it under the lock; the
      * thread takes it out under the lock before closing it. */
     struct mig_conn conn;
@@ -95,6 +102,12 @@ bool incoming_start(struct incoming *in, const char *uri, Error **errp);
  * (none before any incoming migration) and, with postcopy-blocktime, the
  * vCPUs' waits. */
 void incoming_query(struct incoming *in, struct mig_info *mi);
+/* migrate_recover URI: a postcopy paused here (the link died) listens
+ * on uri for the source's migrate -r. */
+bool incoming_recover(struct incoming *in, const char *uri, Error **errp);
+/* migrate_pause here: the link of a postcopy-active load is cut; both ends
+ * pause. */
+bool incoming_pause(struct incoming *in, Error **errp);
 /* Stops waiting or loading (quit), waits for the thread and releases
  * everything; done is not called then. */
 void incoming_destroy(struct incoming *in);

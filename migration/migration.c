@@ -31,6 +31,8 @@ static const char *const status_names[MIG_STATUS__MAX] = {
     [MIG_STATUS_PRE_SWITCHOVER] = "pre-switchover",
     [MIG_STATUS_DEVICE] = "device",
     [MIG_STATUS_POSTCOPY_ACTIVE] = "postcopy-active",
+    [MIG_STATUS_POSTCOPY_PAUSED] = "postcopy-paused",
+    [MIG_STATUS_POSTCOPY_RECOVER] = "postcopy-recover",
     [MIG_STATUS_CANCELLING] = "cancelling",
     [MIG_STATUS_CANCELLED] = "cancelled",
     [MIG_STATUS_COMPLETED] = "completed",
@@ -46,7 +48,13 @@ bool mig_status_is_active(enum mig_status st)
 {
     return st == MIG_STATUS_SETUP || st == MIG_STATUS_ACTIVE ||
         st == MIG_STATUS_PRE_SWITCHOVER || st == MIG_STATUS_DEVICE ||
-        st == MIG_STATUS_POSTCOPY_ACTIVE || st == MIG_STATUS_CANCELLING;
+        st == MIG_STATUS_POSTCOPY_ACTIVE || mig_status_is_postcopy_paused(st) ||
+        st == MIG_STATUS_CANCELLING;
+}
+
+bool mig_status_is_postcopy_paused(enum mig_status st)
+{
+    return st == MIG_STATUS_POSTCOPY_PAUSED || st == MIG_STATUS_POSTCOPY_RECOVER;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -69,6 +77,8 @@ void migration_init(struct migration *mig, struct machine *m,
 }
 
 static void cancel(struct migration *mig, bool even_postcopy);
+static bool connect_main(struct migration *mig, Error **errp);
+static bool start_return_path(struct migration *mig, Error **errp);
 
 void migration_destroy(struct migration *mig)
 {
@@ -139,7 +149,8 @@ static void set_status(struct migration *mig, enum mig_status st)
      * not move it on to the next stage of its work. */
     if (mig->status == MIG_STATUS_CANCELLING &&
         (st == MIG_STATUS_ACTIVE || st == MIG_STATUS_PRE_SWITCHOVER ||
-         st == MIG_STATUS_DEVICE || st == MIG_STATUS_POSTCOPY_ACTIVE)) {
+         st == MIG_STATUS_DEVICE || st == MIG_STATUS_POSTCOPY_ACTIVE ||
+         mig_status_is_postcopy_paused(st))) {
         pthread_mutex_unlock(&mig->lock);
         return;
     }
@@ -383,6 +394,139 @@ static bool postcopy_run(struct migration *mig, Channel *f, Error **errp)
     return stream_save_complete_postcopy(mig->reg, f, errp);
 }
 
+/* The main connection, its channel and the return path go (postcopy
+ * recovery: the link died). */
+static void drop_link(struct migration *mig, Channel **fp)
+{
+    rp_reader_stop(&mig->rp);
+    if (*fp) {
+        chan_close(*fp, NULL);
+    }
+    *fp = mig->f = NULL;
+    pthread_mutex_lock(&mig->lock);
+    struct mig_conn conn = mig->conn;
+    mig->conn.fd = -1;
+    mig->conn.child = 0;
+    pthread_mutex_unlock(&mig->lock);
+    mig_conn_close(&conn, NULL);
+}
+
+/* migrate -r (which set postcopy-recover): the new URI, or NULL when
+ * cancelled (quit). */
+static char *wait_resume(struct migration *mig)
+{
+    pthread_mutex_lock(&mig->lock);
+    while (!mig->resume_uri && !atomic_load(&mig->cancel)) {
+        pthread_cond_wait(&mig->cond, &mig->lock);
+    }
+    char *uri = mig->resume_uri;
+    mig->resume_uri = NULL;
+    pthread_mutex_unlock(&mig->lock);
+    if (atomic_load(&mig->cancel)) {
+        free(uri);
+        return NULL;
+    }
+    return uri;
+}
+
+/* Postcopy recovery over a new link to uri: RECV_BITMAP for every block,
+ * each block's received pages come back and whatever did not arrive is
+ * dirty again; then RESUME, and the destination's RESUME_ACK. */
+static bool resume_link(struct migration *mig, const char *uri, Channel **fp,
+                        Error **errp)
+{
+    struct mig_uri u;
+    if (!mig_uri_parse(uri, &u, errp)) {
+        return false;
+    }
+    pthread_mutex_lock(&mig->lock);
+    struct mig_uri old = mig->uri;
+    mig->uri = u;
+    pthread_mutex_unlock(&mig->lock);
+    mig_uri_clear(&old);
+    if (!connect_main(mig, errp)) {
+        return false;
+    }
+    *fp = mig->f;
+    int n = start_return_path(mig, errp)
+        ? ram_postcopy_send_recv_bitmaps(mig->rs, *fp, errp)
+        : -1;
+    if (n < 0 ||
+        !rp_reader_wait(&mig->rp, (uint32_t)n, 0, RP_SHUT_TIMEOUT_MS, errp)) {
+        return false;
+    }
+    ram_postcopy_resume(mig->rs);
+    stream_put_command(*fp, STREAM_CMD_POSTCOPY_RESUME, NULL, 0);
+    chan_flush(*fp);
+    return chan_check(*fp, errp) &&
+        rp_reader_wait(&mig->rp, (uint32_t)n, 1, RP_SHUT_TIMEOUT_MS, errp);
+}
+
+/* The link died after the switch: the guest runs at the destination and
+ * its missing pages are here, so both ends wait (postcopy-paused) for a
+ * new link (migrate_recover there, migrate -r here) and go on over it.
+ * false when quitting (which loses the guest). */
+static bool postcopy_pause(struct migration *mig, Channel **fp,
+                           const char *why, Error **errp)
+{
+    char reason[512];
+    snprintf(reason, sizeof(reason), "%s", why);
+    for (;;) {
+        drop_link(mig, fp);
+        ram_postcopy_pause(mig->rs);
+        pthread_mutex_lock(&mig->lock);
+        snprintf(mig->error, sizeof(mig->error), "%s", reason);
+        pthread_mutex_unlock(&mig->lock);
+        set_status(mig, MIG_STATUS_POSTCOPY_PAUSED);
+        error_report("migration: postcopy paused: %s (the guest waits at the "
+                     "destination for its missing pages: migrate_recover "
+                     "URI there, then migrate -r URI here)",
+                     reason);
+        char *uri = wait_resume(mig);
+        if (!uri) {
+            error_setg(errp, "stopped while postcopy was paused (%s)", reason);
+            return false;
+        }
+        Error *err = NULL;
+        bool ok = resume_link(mig, uri, fp, &err);
+        if (ok) {
+            free(uri);
+            pthread_mutex_lock(&mig->lock);
+            mig->error[0] = '\0';
+            pthread_mutex_unlock(&mig->lock);
+            set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
+            return true;
+        }
+        snprintf(reason, sizeof(reason), "recovery over '%s' failed: %s", uri,
+                 error_get_pretty(err));
+        free(uri);
+        error_free(err);
+    }
+}
+
+/* Postcopy to the end, through any number of pauses: a link that breaks
+ * pauses, unless the destination said it failed or we are quitting. */
+static bool postcopy_go(struct migration *mig, Channel **fp, Error **errp)
+{
+    for (;;) {
+        Error *err = NULL;
+        if (postcopy_run(mig, *fp, &err)) {
+            return true;
+        }
+        uint32_t said;
+        if (atomic_load(&mig->cancel) ||
+            rp_reader_said_failed(&mig->rp, &said)) {
+            error_propagate(errp, err);
+            return false;
+        }
+        bool ok = postcopy_pause(mig, fp, error_get_pretty(err), errp);
+        error_free(err);
+        if (!ok) {
+            return false;
+        }
+    }
+}
+
 /* mapped-ram writes pages at offsets of a file; direct-io only means
  * something for those writes. */
 static bool check_mapped_ram(const struct mig_config *run,
@@ -462,6 +606,26 @@ static bool on_page_request(void *opaque, const char *name, uint64_t start,
     return ram_postcopy_request(mig->rs, name, start, len, errp);
 }
 
+/* Postcopy recovery: the size of a block's bitmap of received pages. */
+static bool on_bitmap_size(void *opaque, const char *name, uint64_t *size,
+                           Error **errp)
+{
+    struct migration *mig = opaque;
+    return ram_postcopy_bitmap_size(mig->rs, name, size, errp);
+}
+
+/* Postcopy recovery: a block's received pages came back. */
+static bool on_bitmap(void *opaque, const char *name, const uint8_t *wire,
+                      uint64_t size, Error **errp)
+{
+    struct migration *mig = opaque;
+    if (migration_status(mig) != MIG_STATUS_POSTCOPY_RECOVER) {
+        error_setg(errp, "a bitmap of '%s' outside a postcopy recovery", name);
+        return false;
+    }
+    return ram_postcopy_take_bitmap(mig->rs, name, wire, size, errp);
+}
+
 /* The return path reads the main connection, which must be a socket. */
 static bool start_return_path(struct migration *mig, Error **errp)
 {
@@ -472,9 +636,12 @@ static bool start_return_path(struct migration *mig, Error **errp)
                    mig->uri.fdname ? mig->uri.fdname : "?");
         return false;
     }
+    mig->rp_ops = (struct rp_postcopy_ops){ .on_request = on_page_request,
+                                            .bitmap_size = on_bitmap_size,
+                                            .on_bitmap = on_bitmap,
+                                            .opaque = mig };
     return mig->run.caps[MIG_CAP_POSTCOPY_RAM]
-        ? rp_reader_start_postcopy(&mig->rp, mig->conn.fd, on_page_request, mig,
-                                   errp)
+        ? rp_reader_start_postcopy(&mig->rp, mig->conn.fd, &mig->rp_ops, errp)
         : rp_reader_start(&mig->rp, mig->conn.fd, errp);
 }
 
@@ -919,7 +1086,7 @@ static void *migration_thread(void *opaque)
         if (ok && postcopy) {
             ok = postcopy_switch(mig, f, &stopped, &inactivated, &switched,
                                  &err) &&
-                postcopy_run(mig, f, &err);
+                postcopy_go(mig, &f, &err);
         } else {
             ok = ok && complete(mig, f, &stopped, &inactivated, &err);
         }
@@ -1157,9 +1324,69 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
     return true;
 }
 
+bool migration_resume(struct migration *mig, const char *uri, Error **errp)
+{
+    struct mig_uri u;
+    if (!mig_uri_parse(uri, &u, errp)) {
+        return false;
+    }
+    bool sock = mig_uri_is_socket(&u) || u.kind == MIG_URI_FD;
+    mig_uri_clear(&u);
+    if (!sock) {
+        error_setg(errp,
+                   "postcopy recovery needs a socket (tcp:, unix: or fd: of "
+                   "a socket): the destination answers on it (got '%s')",
+                   uri);
+        return false;
+    }
+    pthread_mutex_lock(&mig->lock);
+    bool ok = mig->status == MIG_STATUS_POSTCOPY_PAUSED && !mig->resume_uri;
+    if (mig->resume_uri) {
+        error_setg(errp, "a recovery over '%s' is on its way already",
+                   mig->resume_uri);
+    } else if (!ok) {
+        error_setg(errp, "Cannot resume if there is no paused migration");
+    } else {
+        /* At once: whoever waits for the end sees the recovery begin. */
+        mig->resume_uri = xstrdup(uri);
+        mig->status = MIG_STATUS_POSTCOPY_RECOVER;
+        pthread_cond_broadcast(&mig->cond);
+    }
+    pthread_mutex_unlock(&mig->lock);
+    if (ok) {
+        notify(mig, MIG_STATUS_POSTCOPY_RECOVER);
+    }
+    return ok;
+}
+
+bool migration_pause(struct migration *mig, Error **errp)
+{
+    pthread_mutex_lock(&mig->lock);
+    bool ok = mig->status == MIG_STATUS_POSTCOPY_ACTIVE;
+    if (ok) {
+        /* The thread sees a dead link and pauses. */
+        mig_conn_abort(&mig->conn);
+    } else {
+        error_setg(errp,
+                   "migrate-pause is currently only supported during "
+                   "postcopy-active state");
+    }
+    pthread_mutex_unlock(&mig->lock);
+    return ok;
+}
+
 bool migration_cancel_refused(struct migration *mig, Error **errp)
 {
-    if (migration_status(mig) == MIG_STATUS_POSTCOPY_ACTIVE) {
+    enum mig_status st = migration_status(mig);
+    if (mig_status_is_postcopy_paused(st)) {
+        error_setg(errp,
+                   "postcopy migration %s, cannot cancel: the guest runs at "
+                   "the destination and needs the pages still here "
+                   "(migrate -r URI resumes it)",
+                   mig_status_name(st));
+        return true;
+    }
+    if (st == MIG_STATUS_POSTCOPY_ACTIVE) {
         error_setg(errp,
                    "postcopy migration in progress, cannot cancel: the guest "
                    "runs at the destination and needs the pages still here");
@@ -1201,7 +1428,9 @@ static void cancel(struct migration *mig, bool even_postcopy)
 {
     pthread_mutex_lock(&mig->lock);
     if (!mig_status_is_active(mig->status) ||
-        (mig->status == MIG_STATUS_POSTCOPY_ACTIVE && !even_postcopy)) {
+        ((mig->status == MIG_STATUS_POSTCOPY_ACTIVE ||
+          mig_status_is_postcopy_paused(mig->status)) &&
+         !even_postcopy)) {
         pthread_mutex_unlock(&mig->lock);
         return;
     }

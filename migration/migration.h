@@ -35,6 +35,8 @@ enum mig_status {
     MIG_STATUS_PRE_SWITCHOVER,
     MIG_STATUS_DEVICE,
     MIG_STATUS_POSTCOPY_ACTIVE,
+    MIG_STATUS_POSTCOPY_PAUSED,  /* the link died after the switch */
+    MIG_STATUS_POSTCOPY_RECOVER, /* a new link is being set up */
     MIG_STATUS_CANCELLING,
     MIG_STATUS_CANCELLED,
     MIG_STATUS_COMPLETED,
@@ -44,6 +46,8 @@ enum mig_status {
 
 const char *mig_status_name(enum mig_status st);
 bool mig_status_is_active(enum mig_status st);
+/* postcopy-paused or postcopy-recover: the link died after the switch. */
+bool mig_status_is_postcopy_paused(enum mig_status st);
 
 /* What `info migrate` and query-migrate show. */
 struct mig_info {
@@ -129,6 +133,8 @@ struct migration {
     struct mig_uri uri;
     Channel *f;
     struct rp_reader rp; /* capability return-path (the thread's) */
+    struct rp_postcopy_ops rp_ops; /* postcopy: what the reader calls */
+    char *resume_uri; /* migrate -r while postcopy-paused (under lock) */
 };
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -161,6 +167,12 @@ bool migration_cancel_refused(struct migration *mig, Error **errp);
 /* migrate_start_postcopy: switch to postcopy at the next chance (the
  * capability postcopy-ram must be on; harmless once complete). */
 bool migration_start_postcopy(struct migration *mig, Error **errp);
+/* migrate -r URI: a postcopy-paused migration goes on over a new link
+ * (the destination listens there after migrate_recover). */
+bool migration_resume(struct migration *mig, const char *uri, Error **errp);
+/* migrate_pause: a postcopy-active migration's link is cut, as if it
+ * died; both ends pause. */
+bool migration_pause(struct migration *mig, Error **errp);
 /* Leaves pre-switchover (pause-before-switchover). */
 bool migration_continue(struct migration *mig, Error **errp);
 void migration_query(struct migration *mig, struct mig_info *info);

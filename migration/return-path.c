@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +13,7 @@
 #include "util/be.h"
 #include "util/clock.h"
 #include "util/io.h"
+#include "util/alloc.h"
 
 /* Each type's body length; -1: variable. */
 static const struct {
@@ -126,6 +129,57 @@ bool rp_send_u32(int fd, enum rp_msg type, uint32_t value, Error **errp)
     return true;
 }
 
+uint64_t rp_recv_bitmap_size(uint64_t npages)
+{
+    return (npages + 63) / 64 * 8;
+}
+
+bool rp_send_recv_bitmap(int fd, const char *name, const unsigned long *bits,
+                         uint64_t npages, Error **errp)
+{
+    size_t nlen = strlen(name);
+    uint64_t size = rp_recv_bitmap_size(npages);
+    uint8_t *m = xmalloc(4 + 1 + nlen + 8 + size + 8);
+    be16_put(m, RP_MSG_RECV_BITMAP);
+    be16_put(m + 2, (uint16_t)(1 + nlen));
+    m[4] = (uint8_t)nlen;
+    memcpy(m + 5, name, nlen);
+    uint8_t *p = m + 5 + nlen;
+    be64_put(p, size);
+    p += 8;
+    /* Byte j of the little-endian words holds pages 8j to 8j+7. */
+    const unsigned wb = 8 * sizeof(long);
+    for (uint64_t j = 0; j < size; j++) {
+        uint64_t page = j * 8;
+        p[j] = page < npages
+            ? (uint8_t)(bits[page / wb] >> (page % wb))
+            : 0;
+        if (npages - page < 8 && page < npages) {
+            p[j] &= (uint8_t)((1u << (npages - page)) - 1);
+        }
+    }
+    p += size;
+    be64_put(p, RP_RECV_BITMAP_END);
+    struct iovec iov = { .iov_base = m, .iov_len = (size_t)(p + 8 - m) };
+    bool ok = io_writev_full(fd, &iov, 1, true);
+    if (!ok) {
+        error_setg_errno(errp, errno, "return path: sending RECV_BITMAP of '%s'",
+                         name);
+    }
+    free(m);
+    return ok;
+}
+
+void rp_recv_bitmap_decode(const uint8_t *wire, uint64_t size,
+                           unsigned long *bits)
+{
+    const unsigned wb = 8 * sizeof(long);
+    memset(bits, 0, (size * 8 + wb - 1) / wb * sizeof(long));
+    for (uint64_t j = 0; j < size; j++) {
+        bits[j * 8 / wb] |= (unsigned long)wire[j] << (j * 8 % wb);
+    }
+}
+
 /* Reads len bytes unless woken; 1 read, 0 end of file before any byte,
  * -1 error or woken (*why says which). */
 static int read_exact(struct rp_reader *r, uint8_t *buf, size_t len,
@@ -177,6 +231,89 @@ static void finish(struct rp_reader *r, const char *error)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Ends the reader with a message of the form "return path: ..." */
+static void *broke(struct rp_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void *broke(struct rp_reader *r, const char *fmt, ...)
+{
+    char e[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(e, sizeof(e), "return path: ");
+    vsnprintf(e + n, sizeof(e) - (size_t)n, fmt, ap);
+    va_end(ap);
+    finish(r, e);
+    return NULL;
+}
+
+static void count(struct rp_reader *r, uint32_t *counter)
+{
+    pthread_mutex_lock(&r->lock);
+    (*counter)++;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* RECV_BITMAP's body named the block; its bitmap follows.  NULL when
+ * taken in, else the error. */
+static bool read_bitmap(struct rp_reader *r, const uint8_t *body, uint16_t len,
+                        char *err, size_t errlen)
+{
+    const char *why = NULL;
+    char name[256];
+    if (len < 2 || body[0] != len - 1) {
+        snprintf(err, errlen,
+                 "return path: RECV_BITMAP with %u bytes, not a counted "
+                 "block name",
+                 len);
+        return false;
+    }
+    memcpy(name, body + 1, len - 1u);
+    name[len - 1] = '\0';
+    Error *e = NULL;
+    uint64_t want;
+    if (!r->ops->bitmap_size(r->ops->opaque, name, &want, &e)) {
+        snprintf(err, errlen, "return path: RECV_BITMAP: %s",
+                 error_get_pretty(e));
+        error_free(e);
+        return false;
+    }
+    uint8_t be[8];
+    if (read_exact(r, be, 8, &why) <= 0) {
+        snprintf(err, errlen, "return path: RECV_BITMAP of '%s': %s", name,
+                 why ? why : "cut short");
+        return false;
+    }
+    uint64_t size = be64_get(be);
+    if (size != want) {
+        snprintf(err, errlen,
+                 "return path: RECV_BITMAP of '%s' has %llu bytes, that "
+                 "block's has %llu",
+                 name, (unsigned long long)size, (unsigned long long)want);
+        return false;
+    }
+    uint8_t *bits = xmalloc(size + 8);
+    bool ok = read_exact(r, bits, size + 8, &why) > 0;
+    if (!ok) {
+        snprintf(err, errlen, "return path: RECV_BITMAP of '%s': %s", name,
+                 why ? why : "cut short");
+    } else if (be64_get(bits + size) != RP_RECV_BITMAP_END) {
+        snprintf(err, errlen,
+                 "return path: RECV_BITMAP of '%s' ends with 0x%016llx, not "
+                 "the end mark 0x%016llx",
+                 name, (unsigned long long)be64_get(bits + size),
+                 (unsigned long long)RP_RECV_BITMAP_END);
+        ok = false;
+    } else if (!r->ops->on_bitmap(r->ops->opaque, name, bits, size, &e)) {
+        snprintf(err, errlen, "return path: RECV_BITMAP: %s",
+                 error_get_pretty(e));
+        error_free(e);
+        ok = false;
+    }
+    free(bits);
+    return ok;
+}
+
 static void *reader_thread(void *opaque)
 {
     struct rp_reader *r = opaque;
@@ -185,12 +322,9 @@ static void *reader_thread(void *opaque)
         const char *why = NULL;
         int got = read_exact(r, head, sizeof(head), &why);
         if (got <= 0) {
-            char e[200];
-            snprintf(e, sizeof(e), "return path: %s",
-                     got == 0 ? "the destination closed it without a word"
-                              : why);
-            finish(r, e);
-            return NULL;
+            return broke(r, "%s",
+                         got == 0 ? "the destination closed it without a word"
+                                  : why);
         }
         uint16_t type = be16_get(head), len = be16_get(head + 2);
         Error *err = NULL;
@@ -199,48 +333,57 @@ static void *reader_thread(void *opaque)
             error_free(err);
             return NULL;
         }
-        bool request = r->on_request &&
-            (type == RP_MSG_REQ_PAGES || type == RP_MSG_REQ_PAGES_ID);
-        if (request && len > RP_REQ_PAGES_ID_MAX) {
-            char e[200];
-            snprintf(e, sizeof(e), "return path: %s with %u bytes (at most %d)",
-                     rp_msg_name(type), len, RP_REQ_PAGES_ID_MAX);
-            finish(r, e);
-            return NULL;
+        bool request =
+            type == RP_MSG_REQ_PAGES || type == RP_MSG_REQ_PAGES_ID;
+        bool recovery =
+            type == RP_MSG_RECV_BITMAP || type == RP_MSG_RESUME_ACK;
+        if ((request || recovery) && !r->ops) {
+            return broke(r,
+                         "%s from the destination, which this migration "
+                         "(precopy) never asks for",
+                         rp_msg_name(type));
         }
-        if (type != RP_MSG_SHUT && type != RP_MSG_PONG && !request) {
-            char e[200];
-            snprintf(e, sizeof(e),
-                     "return path: %s from the destination, which this "
-                     "migration (precopy) never asks for",
-                     rp_msg_name(type));
-            finish(r, e);
-            return NULL;
+        if (len > RP_REQ_PAGES_ID_MAX) {
+            return broke(r, "%s with %u bytes (at most %d)", rp_msg_name(type),
+                         len, RP_REQ_PAGES_ID_MAX);
         }
         if (read_exact(r, body, len, &why) <= 0) {
-            char e[200];
-            snprintf(e, sizeof(e), "return path: %s: %s", rp_msg_name(type),
-                     why ? why : "cut short");
-            finish(r, e);
-            return NULL;
+            return broke(r, "%s: %s", rp_msg_name(type),
+                         why ? why : "cut short");
         }
         if (request) {
             struct rp_req_pages q;
             if (!rp_parse_req_pages(type, body, len, &q, &err) ||
-                !r->on_request(r->request_opaque, q.has_name ? q.name : NULL,
-                               q.start, q.len, &err)) {
+                !r->ops->on_request(r->ops->opaque, q.has_name ? q.name : NULL,
+                                    q.start, q.len, &err)) {
                 finish(r, error_get_pretty(err));
                 error_free(err);
                 return NULL;
             }
             continue;
         }
-        pthread_mutex_lock(&r->lock);
-        if (type == RP_MSG_PONG) {
-            r->pongs++;
-            pthread_mutex_unlock(&r->lock);
+        if (type == RP_MSG_RECV_BITMAP) {
+            char e[512];
+            if (!read_bitmap(r, body, len, e, sizeof(e))) {
+                finish(r, e);
+                return NULL;
+            }
+            count(r, &r->bitmaps);
             continue;
         }
+        if (type == RP_MSG_RESUME_ACK) {
+            if (be32_get(body) != RP_RESUME_ACK_VALUE) {
+                return broke(r, "RESUME_ACK with value %u (it is %d)",
+                             be32_get(body), RP_RESUME_ACK_VALUE);
+            }
+            count(r, &r->resume_acks);
+            continue;
+        }
+        if (type == RP_MSG_PONG) {
+            count(r, &r->pongs);
+            continue;
+        }
+        pthread_mutex_lock(&r->lock);
         r->shut = true;
         r->shut_status = be32_get(body);
         pthread_mutex_unlock(&r->lock);
@@ -251,7 +394,7 @@ static void *reader_thread(void *opaque)
 
 bool rp_reader_start(struct rp_reader *r, int fd, Error **errp)
 {
-    return rp_reader_start_postcopy(r, fd, NULL, NULL, errp);
+    return rp_reader_start_postcopy(r, fd, NULL, errp);
 }
 
 bool rp_reader_broken(struct rp_reader *r, char *why, size_t len)
@@ -273,13 +416,12 @@ bool rp_reader_broken(struct rp_reader *r, char *why, size_t len)
     return broken;
 }
 
-bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
-                              void *opaque, Error **errp)
+bool rp_reader_start_postcopy(struct rp_reader *r, int fd,
+                              const struct rp_postcopy_ops *ops, Error **errp)
 {
     memset(r, 0, sizeof(*r));
     r->fd = fd;
-    r->on_request = fn;
-    r->request_opaque = opaque;
+    r->ops = ops;
     if (pipe2(r->wake, O_CLOEXEC) < 0) {
         error_setg_errno(errp, errno, "return path: pipe");
         return false;
@@ -295,6 +437,31 @@ bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
     }
     r->started = true;
     return true;
+}
+
+bool rp_reader_wait(struct rp_reader *r, uint32_t bitmaps, uint32_t acks,
+                    int timeout_ms, Error **errp)
+{
+    struct timespec until = clock_real_deadline(timeout_ms);
+    pthread_mutex_lock(&r->lock);
+    int rc = 0;
+    while (!r->done && rc != ETIMEDOUT &&
+           (r->bitmaps < bitmaps || r->resume_acks < acks)) {
+        rc = pthread_cond_timedwait(&r->cond, &r->lock, &until);
+    }
+    bool ok = r->bitmaps >= bitmaps && r->resume_acks >= acks;
+    if (!ok && r->done) {
+        error_setg(errp, "%s",
+                   r->error[0] ? r->error
+                               : "return path: the destination ended it");
+    } else if (!ok) {
+        error_setg(errp,
+                   "return path: no %s from the destination within %d s",
+                   r->bitmaps < bitmaps ? "RECV_BITMAP" : "RESUME_ACK",
+                   timeout_ms / 1000);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
 }
 
 bool rp_reader_finish(struct rp_reader *r, int timeout_ms, Error **errp)

@@ -62,12 +62,43 @@ bool rp_send_req_pages(int fd, const char *name, uint64_t start, uint32_t len,
 typedef bool (*rp_request_fn)(void *opaque, const char *name, uint64_t start,
                               uint32_t len, Error **errp);
 
+/* Postcopy recovery: a RECV_BITMAP message (u8 name length, the name)
+ * is followed, outside it, by that block's bitmap of received pages:
+ * be64 size in bytes (the bits rounded up to whole 64-bit words), the
+ * bitmap as little-endian 64-bit words, be64 RP_RECV_BITMAP_END.
+ * RESUME_ACK carries RP_RESUME_ACK_VALUE. */
+#define RP_RECV_BITMAP_END 0x0123456789abcdefull
+#define RP_RESUME_ACK_VALUE 1
+/* The bitmap's size in bytes for npages pages. */
+uint64_t rp_recv_bitmap_size(uint64_t npages);
+/* Destination: the message and the bitmap of block name (npages bits in
+ * host words).  The caller serializes. */
+bool rp_send_recv_bitmap(int fd, const char *name, const unsigned long *bits,
+                         uint64_t npages, Error **errp);
+/* Host words from the wire's little-endian ones (size bytes). */
+void rp_recv_bitmap_decode(const uint8_t *wire, uint64_t size,
+                           unsigned long *bits);
+
+/* What a postcopy source does with the destination's messages (on the
+ * reader's thread); false ends the return path with the error. */
+struct rp_postcopy_ops {
+    rp_request_fn on_request;
+    /* The bitmap size of block name (rp_recv_bitmap_size); false if there
+     * is no such block. */
+    bool (*bitmap_size)(void *opaque, const char *name, uint64_t *size,
+                        Error **errp);
+    /* Block name's bitmap came (size bytes, as on the wire). */
+    bool (*on_bitmap)(void *opaque, const char *name, const uint8_t *wire,
+                      uint64_t size, Error **errp);
+    void *opaque;
+};
+
 /* Source: a thread that reads the return path until SHUT, end of file,
  * a bad message or rp_reader_stop. */
 struct rp_reader {
     int fd;
-    rp_request_fn on_request; /* NULL: page requests are an error */
-    void *request_opaque;
+    /* NULL (precopy): page requests and recovery messages are errors */
+    const struct rp_postcopy_ops *ops;
     int wake[2];
     pthread_t thread;
     bool started;
@@ -77,14 +108,22 @@ struct rp_reader {
     bool shut;            /* SHUT came */
     uint32_t shut_status; /* its value */
     uint32_t pongs;       /* PONGs seen */
-    char error[256];      /* why the return path broke ("" if it did not) */
+    uint32_t bitmaps;     /* RECV_BITMAPs taken in */
+    uint32_t resume_acks; /* RESUME_ACKs seen */
+    char error[512];      /* why the return path broke ("" if it did not) */
 };
 
 /* Starts reading fd (which stays the caller's). */
 bool rp_reader_start(struct rp_reader *r, int fd, Error **errp);
-/* The same, passing page requests (postcopy) to fn. */
-bool rp_reader_start_postcopy(struct rp_reader *r, int fd, rp_request_fn fn,
-                              void *opaque, Error **errp);
+/* The same, passing page requests and recovery messages (postcopy) to
+ * ops (which must outlive the reader). */
+bool rp_reader_start_postcopy(struct rp_reader *r, int fd,
+                              const struct rp_postcopy_ops *ops, Error **errp);
+/* Postcopy recovery: waits up to timeout_ms until bitmaps RECV_BITMAPs
+ * and acks RESUME_ACKs came; false with why (the return path ended, or
+ * the time ran out). */
+bool rp_reader_wait(struct rp_reader *r, uint32_t bitmaps, uint32_t acks,
+                    int timeout_ms, Error **errp);
 /* Whether the reader ended other than by SHUT 0 (the destination failed,
  * closed the return path, or it broke); *why gets the reason. */
 bool rp_reader_broken(struct rp_reader *r, char *why, size_t len);

@@ -49,9 +49,11 @@ HMP(hmp_migrate)
 {
     struct vm_session *s = SESSION(mon);
     json_t *r = call(mon, qmp_migrate,
-                     json_pack("{s:s,s:b,s:b}", "uri", mon_arg_str(args, "uri"),
-                               "blk", mon_arg_present(args, "b"), "inc",
-                               mon_arg_present(args, "i")));
+                     json_pack("{s:s,s:b,s:b,s:b}", "uri",
+                               mon_arg_str(args, "uri"), "blk",
+                               mon_arg_present(args, "b"), "inc",
+                               mon_arg_present(args, "i"), "resume",
+                               mon_arg_present(args, "r")));
     if (!r) {
         return;
     }
@@ -62,17 +64,20 @@ HMP(hmp_migrate)
     /* Wait here; Ctrl-C cancels the migration, not hop. */
     bool tty = isatty(fileno(monitor_out(mon)));
     mon_loop_take_interrupt();
+    struct mig_info mi;
     while (!session_migrate_wait(s, 200)) {
         if (mon_loop_take_interrupt()) {
             session_migrate_cancel(s);
         }
+        session_migrate_query(s, &mi);
         if (tty) {
-            struct mig_info mi;
-            session_migrate_query(s, &mi);
             show_progress(mon, &mi);
         }
+        /* Paused: the monitor is needed for migrate -r. */
+        if (mi.status == MIG_STATUS_POSTCOPY_PAUSED) {
+            break;
+        }
     }
-    struct mig_info mi;
     session_migrate_query(s, &mi);
     if (tty) {
         show_progress(mon, &mi);
@@ -84,7 +89,21 @@ HMP(hmp_migrate)
         mon_report_err(mon, err);
     } else if (mi.status == MIG_STATUS_CANCELLED) {
         mon_printf(mon, "migration cancelled\n");
+    } else if (mi.status == MIG_STATUS_POSTCOPY_PAUSED) {
+        mon_printf(mon, "postcopy paused: %s\n", mi.error);
     }
+}
+
+HMP(hmp_migrate_recover)
+{
+    json_decref(call(mon, qmp_migrate_recover,
+                     json_pack("{s:s}", "uri", mon_arg_str(args, "uri"))));
+}
+
+HMP(hmp_migrate_pause)
+{
+    (void)args;
+    json_decref(call(mon, qmp_migrate_pause, NULL));
 }
 
 HMP(hmp_migrate_incoming)
@@ -264,7 +283,9 @@ HMP(hmp_info_migrate)
     }
     const struct ram_stats *st = &mi.ram;
     mon_printf(mon, "Migration status: %s", mig_status_name(mi.status));
-    if (mi.status == MIG_STATUS_FAILED && mi.error[0]) {
+    if ((mi.status == MIG_STATUS_FAILED ||
+         mi.status == MIG_STATUS_POSTCOPY_PAUSED) &&
+        mi.error[0]) {
         mon_printf(mon, " (%s)", mi.error);
     }
     mon_printf(mon, "\ntotal time: %" PRIu64 " ms\n", mi.total_time_ms);

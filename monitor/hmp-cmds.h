@@ -38,6 +38,8 @@ HMP(hmp_migrate_incoming);
 HMP(hmp_migrate_cancel);
 HMP(hmp_migrate_continue);
 HMP(hmp_migrate_start_postcopy);
+HMP(hmp_migrate_recover);
+HMP(hmp_migrate_pause);
 HMP(hmp_migrate_set_capability);
 HMP(hmp_migrate_set_parameter);
 HMP(hmp_migrate_set_speed);

@@ -55,9 +55,11 @@ const struct mon_cmd hmp_info_commands[] = {
     { "migrate",                                                               \
       NULL,                                                                    \
       ARGS({ "d", MON_ARG_FLAG, true }, { "b", MON_ARG_FLAG, true },           \
-           { "i", MON_ARG_FLAG, true }, { "uri", MON_ARG_URI, false }),        \
+           { "i", MON_ARG_FLAG, true }, { "r", MON_ARG_FLAG, true },           \
+           { "uri", MON_ARG_URI, false }),                                     \
       "migrate to URI (using -d to not wait for completion, -b to copy the "   \
-      "drives, -i to copy only what lies above a shared backing file)",        \
+      "drives, -i to copy only what lies above a shared backing file, -r to "  \
+      "resume a paused postcopy migration over a new link)",                   \
       "URI is tcp:HOST:PORT, unix:PATH, exec:COMMAND, fd:NAME (see getfd) "    \
       "or file:PATH[,offset=N].  Without -d the monitor waits and, on a "      \
       "terminal, shows progress; Ctrl-C cancels the migration.  At the "       \
@@ -73,7 +75,10 @@ const struct mon_cmd hmp_info_commands[] = {
       "only once the migration completed.  -i (block-incremental) copies "     \
       "only what each drive's own image allocated above its backing file, "    \
       "to a destination image over the same (shared) backing file; a drive "   \
-      "without a backing file is refused.",                                    \
+      "without a backing file is refused.  -r (postcopy recovery): after "     \
+      "the link died in postcopy (status postcopy-paused), the destination "   \
+      "listens anew (migrate_recover URI there) and -r URI connects to it; "   \
+      "what did not arrive is sent again and the migration goes on.",          \
       hmp_migrate },                                                           \
         { "migrate_incoming",                                                  \
           NULL,                                                                \
@@ -96,9 +101,28 @@ const struct mon_cmd hmp_info_commands[] = {
           "migration starts.  The guest stops here, then runs at the "         \
           "destination, which asks for the pages it still lacks.  Harmless "   \
           "once the migration completed (it is ignored then).  From the "      \
-          "switch on the migration cannot be cancelled, and a failure (e.g. "  \
-          "either end dies) loses the guest.",                                 \
+          "switch on the migration cannot be cancelled; if the link dies "     \
+          "both ends pause (postcopy-paused) until migrate_recover and "       \
+          "migrate -r give them a new one, and if either end dies the guest "  \
+          "is lost.",                                                          \
           hmp_migrate_start_postcopy },                                        \
+        { "migrate_recover",                                                   \
+          NULL,                                                                \
+          ARGS({ "uri", MON_ARG_URI, false }),                                 \
+          "continue a paused incoming postcopy migration",                     \
+          "On the destination, while postcopy is paused (the link died): "     \
+          "listen on URI (tcp:, unix: or fd: of a socket) for the source's "   \
+          "migrate -r URI.  The guest keeps running meanwhile; only what "     \
+          "touches a page still missing waits.",                               \
+          hmp_migrate_recover },                                               \
+        { "migrate_pause",                                                     \
+          NULL,                                                                \
+          NULL,                                                                \
+          "pause an ongoing migration (postcopy-only)",                        \
+          "Cuts the link of a postcopy-active migration, on either end, as "   \
+          "if it died: both ends go to postcopy-paused and wait for "          \
+          "migrate_recover and migrate -r.",                                   \
+          hmp_migrate_pause },                                                 \
         { "migrate_continue",                                                  \
           NULL,                                                                \
           ARGS({ "state", MON_ARG_STRING, false }),                            \

@@ -13,7 +13,29 @@ QMP_FN(qmp_migrate)
     const char *uri = json_string_value(json_object_get(args, "uri"));
     bool blk = json_is_true(json_object_get(args, "blk"));
     bool inc = json_is_true(json_object_get(args, "inc"));
-    if (!session_migrate(s, uri, blk, inc, errp)) {
+    if (json_is_true(json_object_get(args, "resume"))) {
+        if (!session_migrate_resume(s, uri, errp)) {
+            return NULL;
+        }
+    } else if (!session_migrate(s, uri, blk, inc, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_recover)
+{
+    const char *uri = json_string_value(json_object_get(args, "uri"));
+    if (!session_migrate_recover(s, uri, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+QMP_FN(qmp_migrate_pause)
+{
+    (void)args;
+    if (!session_migrate_pause(s, errp)) {
         return NULL;
     }
     return json_object();

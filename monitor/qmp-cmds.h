@@ -37,6 +37,8 @@ QMP_FN(qmp_migrate_incoming);
 QMP_FN(qmp_migrate_cancel);
 QMP_FN(qmp_migrate_continue);
 QMP_FN(qmp_migrate_start_postcopy);
+QMP_FN(qmp_migrate_recover);
+QMP_FN(qmp_migrate_pause);
 QMP_FN(qmp_query_migrate);
 QMP_FN(qmp_migrate_set_capabilities);
 QMP_FN(qmp_query_migrate_capabilities);

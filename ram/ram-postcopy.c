@@ -417,6 +417,7 @@ struct postcopy_in {
     struct machine_memory *mem;
     int uffd;
     int stop_fd;
+    int resend_fd; /* a count here: ask again for what did not come */
     bool zeropage[RAM_MAX_BLOCKS];            /* UFFDIO_ZEROPAGE works there */
     int registered;                           /* blocks registered so far */
     unsigned long *requested[RAM_MAX_BLOCKS]; /* fault thread only */
@@ -424,7 +425,9 @@ struct postcopy_in {
      * page came is no wait. */
     struct postcopy_blocktime *bt;
     _Atomic unsigned long *placed[RAM_MAX_BLOCKS];
-    int last_block; /* of the last request */
+    /* Of the last request; -1 (set by the loading thread when the link
+     * died): the next request names its block. */
+    _Atomic int last_block;
     postcopy_request_fn fn;
     void *opaque;
     pthread_t thread;
@@ -498,14 +501,59 @@ static bool on_fault(struct postcopy_in *pc, uint64_t addr, int tid,
     return false;
 }
 
+/* Which pages of block are in (mapped: placed, or loaded before the
+ * switch); *present gets one byte per page of [first, first+n). */
+static bool pages_present(struct postcopy_in *pc, int block, uint64_t first,
+                          uint64_t n, unsigned char *present)
+{
+    struct ram_block *b = pc->mem->blocks[block];
+    return mincore(b->host + first * RAM_PAGE_SIZE, n * RAM_PAGE_SIZE,
+                   present) == 0;
+}
+
+/* After a recovery: the pages asked for that never came are asked for
+ * again, the first request naming its block (the source forgot its
+ * queue).  Fault thread. */
+static void resend(struct postcopy_in *pc)
+{
+    pc->last_block = -1;
+    for (int i = 0; i < pc->registered; i++) {
+        struct ram_block *b = pc->mem->blocks[i];
+        uint64_t nwords = (b->npages + RAM_BITS_PER_WORD - 1) /
+            RAM_BITS_PER_WORD;
+        for (uint64_t w = 0; w < nwords; w++) {
+            unsigned long bits = pc->requested[i][w];
+            while (bits) {
+                unsigned bit = (unsigned)__builtin_ctzl(bits);
+                bits &= bits - 1;
+                uint64_t page = w * RAM_BITS_PER_WORD + bit;
+                unsigned char in = 0;
+                if (pages_present(pc, i, page, 1, &in) && (in & 1)) {
+                    continue;
+                }
+                const char *name = i == pc->last_block ? NULL : b->name;
+                pc->last_block = i;
+                Error *err = NULL;
+                /* A link that died again: the next recovery asks again. */
+                if (!pc->fn(pc->opaque, name, page * RAM_PAGE_SIZE,
+                            RAM_PAGE_SIZE, &err)) {
+                    error_free(err);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 static void *fault_thread(void *opaque)
 {
     struct postcopy_in *pc = opaque;
     struct uffd_msg msgs[16];
     for (;;) {
-        struct pollfd p[2] = { { .fd = pc->uffd, .events = POLLIN },
-                               { .fd = pc->stop_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
+        struct pollfd p[3] = { { .fd = pc->uffd, .events = POLLIN },
+                               { .fd = pc->stop_fd, .events = POLLIN },
+                               { .fd = pc->resend_fd, .events = POLLIN } };
+        if (poll(p, 3, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -514,6 +562,14 @@ static void *fault_thread(void *opaque)
         }
         if (p[1].revents) {
             return NULL;
+        }
+        if (p[2].revents) {
+            uint64_t c;
+            (void)!read(pc->resend_fd, &c, sizeof(c));
+            resend(pc);
+        }
+        if (!p[0].revents) {
+            continue;
         }
         ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
         if (n < 0) {
@@ -553,6 +609,7 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
     pc->opaque = opaque;
     pc->last_block = -1;
     pc->stop_fd = -1;
+    pc->resend_fd = -1;
     pthread_mutex_init(&pc->lock, NULL);
     pc->uffd = open_missing(bt ? UFFD_FEATURE_THREAD_ID : 0, errp);
     if (pc->uffd < 0) {
@@ -577,7 +634,8 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
         }
     }
     pc->stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (pc->stop_fd < 0) {
+    pc->resend_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (pc->stop_fd < 0 || pc->resend_fd < 0) {
         error_setg_errno(errp, errno, "postcopy-ram: eventfd");
         goto fail;
     }
@@ -635,6 +693,52 @@ bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
     }
 }
 
+unsigned long *postcopy_in_received(struct postcopy_in *pc, int block,
+                                    Error **errp)
+{
+    struct ram_block *b = pc->mem->blocks[block];
+    const uint64_t chunk = 1u << 16;
+    unsigned long *bits = xcalloc(
+        (b->npages + RAM_BITS_PER_WORD - 1) / RAM_BITS_PER_WORD, sizeof(long));
+    unsigned char *present = xmalloc(chunk);
+    for (uint64_t first = 0; first < b->npages; first += chunk) {
+        uint64_t n = b->npages - first < chunk ? b->npages - first : chunk;
+        if (!pages_present(pc, block, first, n, present)) {
+            error_setg_errno(errp, errno,
+                             "postcopy-ram: which pages of RAM block '%s' "
+                             "came (mincore)",
+                             b->name);
+            free(present);
+            free(bits);
+            return NULL;
+        }
+        for (uint64_t k = 0; k < n; k++) {
+            if (present[k] & 1) {
+                uint64_t page = first + k;
+                bits[page / RAM_BITS_PER_WORD] |= 1ul
+                    << (page % RAM_BITS_PER_WORD);
+            }
+        }
+    }
+    free(present);
+    return bits;
+}
+
+void postcopy_in_forget_block(struct postcopy_in *pc)
+{
+    if (pc) {
+        atomic_store(&pc->last_block, -1);
+    }
+}
+
+void postcopy_in_resend(struct postcopy_in *pc)
+{
+    uint64_t one = 1;
+    if (pc) {
+        (void)!write(pc->resend_fd, &one, sizeof(one));
+    }
+}
+
 uint64_t postcopy_in_requests(struct postcopy_in *pc)
 {
     return pc ? atomic_load(&pc->requests) : 0;
@@ -659,6 +763,9 @@ bool postcopy_in_stop(struct postcopy_in *pc, Error **errp)
     }
     if (pc->stop_fd >= 0) {
         close(pc->stop_fd);
+    }
+    if (pc->resend_fd >= 0) {
+        close(pc->resend_fd);
     }
     bool ok = !pc->error[0];
     if (!ok) {
@@ -902,4 +1009,138 @@ bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp)
     rs->pc_in = NULL;
     rs->pc_advised = false;
     return postcopy_in_stop(pc, errp);
+}
+
+/* ---- recovery ---- */
+
+/* The index of block name, or -1 with errp set. */
+static int block_index(struct ram_state *rs, const char *name, Error **errp)
+{
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        if (strcmp(rs->mem->blocks[i]->name, name) == 0) {
+            return i;
+        }
+    }
+    error_setg(errp, "no RAM block '%s' here", name);
+    return -1;
+}
+
+int ram_postcopy_send_recv_bitmaps(struct ram_state *rs, Channel *f,
+                                   Error **errp)
+{
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        const char *name = rs->mem->blocks[i]->name;
+        uint8_t buf[256];
+        size_t nlen = strlen(name);
+        buf[0] = (uint8_t)nlen;
+        memcpy(buf + 1, name, nlen);
+        stream_put_command(f, STREAM_CMD_RECV_BITMAP, buf,
+                           (uint16_t)(nlen + 1));
+    }
+    chan_flush(f);
+    return chan_check(f, errp) ? rs->mem->nblocks : -1;
+}
+
+bool ram_postcopy_bitmap_size(struct ram_state *rs, const char *name,
+                              uint64_t *size, Error **errp)
+{
+    int i = block_index(rs, name, errp);
+    if (i < 0) {
+        return false;
+    }
+    *size = (rs->mem->blocks[i]->npages + 63) / 64 * 8;
+    return true;
+}
+
+bool ram_postcopy_take_bitmap(struct ram_state *rs, const char *name,
+                              const uint8_t *wire, uint64_t size, Error **errp)
+{
+    int i = block_index(rs, name, errp);
+    if (i < 0) {
+        return false;
+    }
+    struct ram_block *b = rs->mem->blocks[i];
+    uint64_t nwords = ram_block_dirty_words(b);
+    if (size * 8 < b->npages) {
+        error_setg(errp, "the bitmap of '%s' is %llu bytes, too short",
+                   name, (unsigned long long)size);
+        return false;
+    }
+    /* Whatever the destination has not got goes (again): what was on its
+     * way when the link died too. */
+    for (uint64_t w = 0; w < nwords; w++) {
+        unsigned long got = 0;
+        for (unsigned k = 0; k < sizeof(long); k++) {
+            uint64_t j = w * sizeof(long) + k;
+            if (j < size) {
+                got |= (unsigned long)wire[j] << (8 * k);
+            }
+        }
+        unsigned long want = ~got;
+        uint64_t first = w * RAM_BITS_PER_WORD;
+        if (b->npages - first < RAM_BITS_PER_WORD) {
+            want &= (1ul << (b->npages - first)) - 1;
+        }
+        atomic_store(&b->dirty[w], want);
+    }
+    return true;
+}
+
+void ram_postcopy_pause(struct ram_state *rs)
+{
+    pthread_mutex_lock(&rs->req_lock);
+    rs->req_head = rs->req_len = 0;
+    rs->req_last_block = -1;
+    atomic_store(&rs->req_pending, 0);
+    pthread_mutex_unlock(&rs->req_lock);
+}
+
+void ram_postcopy_resume(struct ram_state *rs)
+{
+    uint64_t dirty = 0;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        dirty += ram_block_count_dirty(rs->mem->blocks[i]);
+    }
+    rs->dirty_pages = dirty;
+    rs->cur_block = 0;
+    rs->cur_word = 0;
+    rs->resident_pages = 0;
+    rs->last_sent_block = -1;
+}
+
+unsigned long *ram_incoming_received(struct ram_state *rs, const uint8_t *data,
+                                     uint16_t len, const char **name,
+                                     uint64_t *npages, Error **errp)
+{
+    if (!rs->pc_in) {
+        error_setg(errp, "RECV_BITMAP outside postcopy");
+        return NULL;
+    }
+    if (len < 2 || data[0] != len - 1) {
+        error_setg(errp, "RECV_BITMAP with %u bytes, not a counted block name",
+                   len);
+        return NULL;
+    }
+    char want[256];
+    memcpy(want, data + 1, len - 1u);
+    want[len - 1] = '\0';
+    int i = block_index(rs, want, errp);
+    if (i < 0) {
+        error_prepend(errp, "RECV_BITMAP: ");
+        return NULL;
+    }
+    struct ram_block *b = rs->mem->blocks[i];
+    *name = b->name;
+    *npages = b->npages;
+    return postcopy_in_received(rs->pc_in, i, errp);
+}
+
+void ram_incoming_pause(struct ram_state *rs)
+{
+    postcopy_in_forget_block(rs->pc_in);
+}
+
+void ram_incoming_resume(struct ram_state *rs)
+{
+    postcopy_in_resend(rs->pc_in);
 }

@@ -130,6 +130,17 @@ bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,
                        const uint8_t *data, Error **errp);
 /* Pages the guest asked for so far. */
 uint64_t postcopy_in_requests(struct postcopy_in *pc);
+/* Recovery: the pages of block that are in (loaded before the switch or
+ * placed since), one bit each in host words (caller frees); NULL with
+ * errp if that cannot be told. */
+unsigned long *postcopy_in_received(struct postcopy_in *pc, int block,
+                                    Error **errp);
+/* Recovery: the fault thread asks again for every page it asked for that
+ * did not come (NULL is fine). */
+void postcopy_in_resend(struct postcopy_in *pc);
+/* The link died: the next request names its block (the source forgot
+ * which block the last one was for). */
+void postcopy_in_forget_block(struct postcopy_in *pc);
 /* Ends the fault thread and unregisters RAM (whoever still waits goes on
  * with what the page holds); false with the fault thread's error if it
  * failed.  NULL is fine. */

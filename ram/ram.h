@@ -142,6 +142,33 @@ bool ram_incoming_blocktime(struct ram_state *rs,
 bool ram_postcopy_blocktime_check(Error **errp);
 bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp);
 
+/* Postcopy recovery (after the link died and a new one came).
+ * Source: a RECV_BITMAP command for every block (returns how many, or -1
+ * with errp); the size each block's bitmap has; a bitmap that came (as on
+ * the wire, see migration/return-path.h) makes every page not received
+ * dirty; then resume starts the walk afresh with an empty request
+ * queue. */
+int ram_postcopy_send_recv_bitmaps(struct ram_state *rs, Channel *f,
+                                   Error **errp);
+bool ram_postcopy_bitmap_size(struct ram_state *rs, const char *name,
+                              uint64_t *size, Error **errp);
+bool ram_postcopy_take_bitmap(struct ram_state *rs, const char *name,
+                              const uint8_t *wire, uint64_t size,
+                              Error **errp);
+void ram_postcopy_resume(struct ram_state *rs);
+/* Source: the link died; requests queued are forgotten (the destination
+ * asks again after the recovery). */
+void ram_postcopy_pause(struct ram_state *rs);
+/* Destination: RECV_BITMAP's body names a block; its received pages (host
+ * words, caller frees), its name and size in pages.  Resume: the pages
+ * asked for that never came are asked for again. */
+unsigned long *ram_incoming_received(struct ram_state *rs, const uint8_t *data,
+                                     uint16_t len, const char **name,
+                                     uint64_t *npages, Error **errp);
+void ram_incoming_resume(struct ram_state *rs);
+/* Destination: the link died. */
+void ram_incoming_pause(struct ram_state *rs);
+
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,
                   Error **errp);

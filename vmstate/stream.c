@@ -610,6 +610,7 @@ struct loader {
     size_t by_id_len, by_id_cap;
     struct lookup ids; /* section id -> index in by_id */
     bool in_blob;      /* loading a PACKAGED blob */
+    bool done;         /* load_record met the end */
 };
 
 static void uuid_format(const uint8_t u[16], char out[37])
@@ -881,6 +882,7 @@ static bool load_section_part(struct loader *ld, uint8_t type, uint64_t at,
 }
 
 static bool load_records(struct loader *ld, bool blob, Error **errp);
+static bool load_record(struct loader *ld, bool blob, Error **errp);
 
 /* PACKAGED (postcopy): its blob is a run of records of its own, loaded
  * here before the stream goes on. */
@@ -1021,43 +1023,71 @@ static bool load_records(struct loader *ld, bool blob, Error **errp)
 {
     Channel *f = ld->f;
     for (;;) {
-        if (blob && chan_at_eof(f)) {
-            return chan_check(f, errp);
-        }
-        uint64_t at = chan_tell(f);
-        uint8_t type = chan_get_u8(f);
-        if (!chan_check(f, errp)) {
-            return false;
-        }
-        bool step;
-        switch (type) {
-        case STREAM_EOF:
-            if (blob) {
-                error_setg(errp, "EOF record at offset %llu",
-                           (unsigned long long)at);
+        Error *err = NULL;
+        if (!load_record(ld, blob, &err)) {
+            ld->done = false;
+            /* A postcopy link that died: a new one may take over. */
+            Channel *nf = !blob && ld->opts && ld->opts->recover &&
+                    chan_has_error(f)
+                ? ld->opts->recover(ld->opts->command_ctx, f,
+                                    error_get_pretty(err))
+                : NULL;
+            if (!nf) {
+                error_propagate(errp, err);
                 return false;
             }
-            return load_vmdesc(ld, errp);
-        case STREAM_SECTION_START:
-        case STREAM_SECTION_FULL:
-            step = load_section_start(ld, type, at, errp);
-            break;
-        case STREAM_SECTION_PART:
-        case STREAM_SECTION_END:
-            step = load_section_part(ld, type, at, errp);
-            break;
-        case STREAM_COMMAND:
-            step = load_command(ld, at, errp);
-            break;
-        default:
-            error_setg(errp, "unknown record type 0x%02x at offset %llu", type,
-                       (unsigned long long)at);
-            step = false;
+            error_free(err);
+            ld->f = f = nf;
+            continue;
         }
-        if (!step) {
-            return false;
+        if (ld->done) {
+            ld->done = false;
+            return true;
         }
     }
+}
+
+/* One record; at the end (EOF and vmdesc, or the blob's end) sets
+ * ld->done. */
+static bool load_record(struct loader *ld, bool blob, Error **errp)
+{
+    Channel *f = ld->f;
+    if (blob && chan_at_eof(f)) {
+        ld->done = true;
+        return chan_check(f, errp);
+    }
+    uint64_t at = chan_tell(f);
+    uint8_t type = chan_get_u8(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    bool step;
+    switch (type) {
+    case STREAM_EOF:
+        if (blob) {
+            error_setg(errp, "EOF record at offset %llu",
+                       (unsigned long long)at);
+            return false;
+        }
+        ld->done = true;
+        return load_vmdesc(ld, errp);
+    case STREAM_SECTION_START:
+    case STREAM_SECTION_FULL:
+        step = load_section_start(ld, type, at, errp);
+        break;
+    case STREAM_SECTION_PART:
+    case STREAM_SECTION_END:
+        step = load_section_part(ld, type, at, errp);
+        break;
+    case STREAM_COMMAND:
+        step = load_command(ld, at, errp);
+        break;
+    default:
+        error_setg(errp, "unknown record type 0x%02x at offset %llu", type,
+                   (unsigned long long)at);
+        step = false;
+    }
+    return step;
 }
 
 bool stream_load(struct section_registry *reg, Channel *f,

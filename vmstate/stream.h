@@ -148,6 +148,11 @@ struct stream_load_opts {
     bool no_vmdesc;
     /* Filled with the vmdesc JSON text if non-NULL (caller frees). */
     char **vmdesc_out;
+    /* Postcopy recovery: the stream broke (why says how; the channel
+     * latched an error); returns the channel to go on with, a new one
+     * that starts at a record, or NULL to fail.  The dead channel is
+     * the callback's to close.  NULL: a broken stream fails. */
+    Channel *(*recover)(void *ctx, Channel *dead, const char *why);
 };
 
 /* A stream's header: magic, version and the configuration record. */

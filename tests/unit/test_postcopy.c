@@ -222,7 +222,8 @@ static void test_reader_passes_requests(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct seen s = { 0 };
     struct rp_reader r;
-    assert_true(rp_reader_start_postcopy(&r, sv[0], on_request, &s, NULL));
+    struct rp_postcopy_ops ops = { .on_request = on_request, .opaque = &s };
+    assert_true(rp_reader_start_postcopy(&r, sv[0], &ops, NULL));
     assert_true(rp_send_req_pages(sv[1], "pc.ram", 0x5000, 4096, NULL));
     assert_true(rp_send_req_pages(sv[1], NULL, 0x7000, 4096, NULL));
     assert_true(rp_send_req_pages(sv[1], NULL, 0x9000, 4096, NULL));
@@ -246,7 +247,8 @@ static void test_reader_refuses_long_request(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct seen s = { 0 };
     struct rp_reader r;
-    assert_true(rp_reader_start_postcopy(&r, sv[0], on_request, &s, NULL));
+    struct rp_postcopy_ops ops = { .on_request = on_request, .opaque = &s };
+    assert_true(rp_reader_start_postcopy(&r, sv[0], &ops, NULL));
     uint8_t m[4] = { 0, RP_MSG_REQ_PAGES_ID, 0x40, 0 };
     assert_int_equal(write(sv[1], m, 4), 4);
     Error *e = NULL;
@@ -254,6 +256,196 @@ static void test_reader_refuses_long_request(void **state)
     assert_string_equal(error_get_pretty(e),
                         "return path: REQ_PAGES_ID with 16384 bytes (at most "
                         "268)");
+    error_free(e);
+    rp_reader_stop(&r);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* ---- recovery: RECV_BITMAP and RESUME_ACK ---- */
+
+/* Pages 0, 9, 64 and 99 of a 100-page block. */
+static void sample_bitmap(unsigned long *bits)
+{
+    memset(bits, 0, 2 * sizeof(long) * 2);
+    uint64_t pages[] = { 0, 9, 64, 99 };
+    for (unsigned i = 0; i < 4; i++) {
+        bits[pages[i] / (8 * sizeof(long))] |= 1ul
+            << (pages[i] % (8 * sizeof(long)));
+    }
+}
+
+/* The bytes on the wire, read raw: the message, be64 size, little-endian
+ * 64-bit words, the end mark. */
+static void test_recv_bitmap_wire(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    unsigned long bits[4];
+    sample_bitmap(bits);
+    assert_true(rp_send_recv_bitmap(sv[1], "pc.ram", bits, 100, NULL));
+    uint8_t m[64];
+    size_t want = 4 + 7 + 8 + 16 + 8;
+    assert_int_equal(read(sv[0], m, sizeof(m)), (ssize_t)want);
+    static const uint8_t expect[] = {
+        0, 5, 0, 7, 6, 'p', 'c', '.', 'r', 'a', 'm', /* RECV_BITMAP */
+        0, 0, 0, 0, 0, 0, 0, 16,                     /* be64 size */
+        0x01, 0x02, 0, 0, 0, 0, 0, 0,                /* pages 0, 9 */
+        0x01, 0, 0, 0, 0x08, 0, 0, 0,                /* pages 64, 99 */
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+    };
+    assert_memory_equal(m, expect, want);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+struct bitmaps {
+    int n;
+    unsigned long got[4];
+    uint64_t size;
+};
+
+static bool bitmap_size(void *opaque, const char *name, uint64_t *size,
+                        Error **errp)
+{
+    (void)opaque;
+    if (strcmp(name, "pc.ram") != 0) {
+        error_setg(errp, "no RAM block '%s' here", name);
+        return false;
+    }
+    *size = rp_recv_bitmap_size(100);
+    return true;
+}
+
+static bool on_bitmap(void *opaque, const char *name, const uint8_t *wire,
+                      uint64_t size, Error **errp)
+{
+    struct bitmaps *b = opaque;
+    (void)name;
+    (void)errp;
+    b->n++;
+    b->size = size;
+    rp_recv_bitmap_decode(wire, size, b->got);
+    return true;
+}
+
+static void start_bitmap_reader(struct rp_reader *r, int fd,
+                                struct rp_postcopy_ops *ops, struct bitmaps *b)
+{
+    *ops = (struct rp_postcopy_ops){ .on_request = on_request,
+                                     .bitmap_size = bitmap_size,
+                                     .on_bitmap = on_bitmap,
+                                     .opaque = b };
+    assert_true(rp_reader_start_postcopy(r, fd, ops, NULL));
+}
+
+/* The source takes the bitmap in as it was sent, then the RESUME_ACK. */
+static void test_recv_bitmap_and_resume_ack(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct bitmaps b = { 0 };
+    struct rp_postcopy_ops ops;
+    struct rp_reader r;
+    start_bitmap_reader(&r, sv[0], &ops, &b);
+    unsigned long bits[4];
+    sample_bitmap(bits);
+    assert_true(rp_send_recv_bitmap(sv[1], "pc.ram", bits, 100, NULL));
+    Error *e = NULL;
+    assert_true(rp_reader_wait(&r, 1, 0, 5000, &e));
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.size, 16);
+    assert_memory_equal(b.got, bits, 16);
+    /* No RESUME_ACK yet: the wait runs out. */
+    assert_false(rp_reader_wait(&r, 1, 1, 100, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: no RESUME_ACK from the destination "
+                        "within 0 s");
+    error_free(e);
+    e = NULL;
+    assert_true(rp_send_u32(sv[1], RP_MSG_RESUME_ACK, RP_RESUME_ACK_VALUE,
+                            NULL));
+    assert_true(rp_reader_wait(&r, 1, 1, 5000, &e));
+    /* Another value is not QEMU's. */
+    assert_true(rp_send_u32(sv[1], RP_MSG_RESUME_ACK, 2, NULL));
+    assert_false(rp_reader_wait(&r, 1, 2, 5000, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: RESUME_ACK with value 2 (it is 1)");
+    error_free(e);
+    rp_reader_stop(&r);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A bitmap of the wrong size, an unknown block, a broken end mark: the
+ * return path ends with one line naming it. */
+static void test_recv_bitmap_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint64_t npages;
+        bool bad_mark;
+        const char *error;
+    } cases[] = {
+        { "pc.ram", 200, false,
+          "return path: RECV_BITMAP of 'pc.ram' has 32 bytes, that block's "
+          "has 16" },
+        { "vga.vram", 100, false,
+          "return path: RECV_BITMAP: no RAM block 'vga.vram' here" },
+        { "pc.ram", 100, true,
+          "return path: RECV_BITMAP of 'pc.ram' ends with "
+          "0x0123456789abcd00, not the end mark 0x0123456789abcdef" },
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        struct bitmaps b = { 0 };
+        struct rp_postcopy_ops ops;
+        struct rp_reader r;
+        start_bitmap_reader(&r, sv[0], &ops, &b);
+        unsigned long bits[4] = { 0 };
+        if (cases[i].bad_mark) {
+            /* The message and size by hand, then a mark one byte off. */
+            uint8_t m[4 + 7 + 8 + 16 + 8] = { 0, 5, 0, 7, 6, 'p', 'c', '.',
+                                              'r', 'a', 'm' };
+            m[18] = 16;
+            static const uint8_t mark[8] = { 0x01, 0x23, 0x45, 0x67,
+                                             0x89, 0xab, 0xcd, 0x00 };
+            memcpy(m + 35, mark, 8);
+            assert_int_equal(write(sv[1], m, sizeof(m)), (ssize_t)sizeof(m));
+        } else {
+            assert_true(rp_send_recv_bitmap(sv[1], cases[i].name, bits,
+                                            cases[i].npages, NULL));
+        }
+        Error *e = NULL;
+        assert_false(rp_reader_wait(&r, 1, 0, 5000, &e));
+        assert_string_equal(error_get_pretty(e), cases[i].error);
+        error_free(e);
+        assert_int_equal(b.n, 0);
+        rp_reader_stop(&r);
+        close(sv[0]);
+        close(sv[1]);
+    }
+}
+
+/* A precopy source never asks for recovery. */
+static void test_recv_bitmap_in_precopy_refused(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct rp_reader r;
+    assert_true(rp_reader_start(&r, sv[0], NULL));
+    unsigned long bits[4] = { 0 };
+    assert_true(rp_send_recv_bitmap(sv[1], "pc.ram", bits, 100, NULL));
+    Error *e = NULL;
+    assert_false(rp_reader_finish(&r, 5000, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: RECV_BITMAP from the destination, "
+                        "which this migration (precopy) never asks for");
     error_free(e);
     rp_reader_stop(&r);
     close(sv[0]);
@@ -509,6 +701,10 @@ int main(void)
         cmocka_unit_test(test_req_pages_parse),
         cmocka_unit_test(test_reader_passes_requests),
         cmocka_unit_test(test_reader_refuses_long_request),
+        cmocka_unit_test(test_recv_bitmap_wire),
+        cmocka_unit_test(test_recv_bitmap_and_resume_ack),
+        cmocka_unit_test(test_recv_bitmap_refused),
+        cmocka_unit_test(test_recv_bitmap_in_precopy_refused),
         cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
         cmocka_unit_test(test_blocktime_overlap),
         cmocka_unit_test(test_blocktime_needs_all),

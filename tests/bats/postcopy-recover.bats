@@ -1,0 +1,148 @@
+#!/usr/bin/env bats
+# Postcopy recovery: after the switch the guest runs at the destination
+# and its missing pages are at the source, so a link that dies must not
+# lose it.  Both ends pause (postcopy-paused); migrate_recover URI at the
+# destination and migrate -r URI at the source give them a new link, the
+# destination says which pages it has (RECV_BITMAP), the source sends the
+# rest, and the migration completes with the guest's memory whole —
+# through any number of pauses.
+
+load helper
+load mig-helper
+
+setup() {
+    mig_setup
+}
+
+teardown() {
+    hop_stop_all
+    if [ -n "${PROXY:-}" ]; then
+        kill "$PROXY" 2>/dev/null || true
+    fi
+}
+
+need_postcopy() {
+    local out
+    out=$(hop_mon "$1" "migrate_set_capability postcopy-ram on")
+    if [ -n "$out" ]; then
+        skip "${out#*Error: }"
+    fi
+}
+
+# start_pair SMP [DST_ARGS...]: a memtest source that filled its RAM and a
+# destination waiting on unix:$D/mig.sock, both with postcopy-ram on; the
+# pages trickle after the switch (1 MiB/s), so a pause finds most of them
+# still at the source.
+start_pair() {
+    local smp=$1
+    shift
+    hop_start dst -m 64M -smp "$smp" "$@" -incoming "unix:$D/mig.sock"
+    hop_start src -m 64M -smp "$smp"
+    need_postcopy src
+    run hop_mon dst "migrate_set_capability postcopy-ram on"
+    assert_output ""
+    wait_filled src
+    run hop_mon src "migrate_set_parameter max-bandwidth 4M" \
+        "migrate_set_parameter downtime-limit 1" \
+        "migrate_set_parameter max-postcopy-bandwidth 1M"
+    assert_output ""
+}
+
+# switch URI: migrates to URI and switches to postcopy.
+switch() {
+    run hop_mon src "migrate -d $1"
+    assert_output ""
+    wait_mig src active 30
+    run hop_mon src "migrate_start_postcopy"
+    assert_output ""
+    wait_mig src postcopy-active 60
+}
+
+# both_paused: source and destination say postcopy-paused.
+both_paused() {
+    wait_mig src postcopy-paused 60 || {
+        hop_mon src "info migrate" >&2
+        false
+    }
+    wait_for "hop_mon dst 'info migrate' | grep -qx 'Migration status: postcopy-paused (incoming)'" 60 || {
+        hop_mon dst "info migrate" >&2
+        cat "$D/dst.err" >&2
+        false
+    }
+}
+
+# recover N: a new link on unix:$D/recN.sock, fast this time or not.
+recover() {
+    run hop_mon dst "migrate_recover unix:$D/rec$1.sock"
+    assert_output ""
+    run hop_mon src "migrate -d -r unix:$D/rec$1.sock"
+    assert_output ""
+    wait_mig src postcopy-active 60 || wait_mig src completed 1 || {
+        hop_mon src "info migrate" >&2
+        cat "$D/src.err" "$D/dst.err" >&2
+        false
+    }
+}
+
+# finished: the migration completes, the guest runs at the destination
+# and memtest's pattern is whole there.
+finished() {
+    run hop_mon src "migrate_set_parameter max-postcopy-bandwidth 0"
+    wait_mig src completed 120 || {
+        hop_mon src "info migrate" >&2
+        cat "$D/src.err" "$D/dst.err" >&2
+        false
+    }
+    wait_mig dst completed 60
+    run hop_mon dst "info status"
+    assert_output "VM status: running"
+    serial_grows dst
+    hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
+    run "$MEMTEST_CHECK" --smp "${1:-1}" "$D/dst.ram"
+    assert_success
+}
+
+@test "postcopy recovery: migrate_pause at the source pauses both ends, migrate_recover and migrate -r resume, twice, and the memory arrives whole" {
+    start_pair 2
+    switch "unix:$D/mig.sock"
+    run hop_mon src "migrate_pause"
+    assert_output ""
+    both_paused
+    run hop_mon src "info migrate"
+    assert_line --regexp "^Migration status: postcopy-paused \(.+\)$"
+    # The guest runs on at the destination meanwhile.
+    run hop_mon dst "info status"
+    assert_output "VM status: running"
+    recover 1
+    wait_mig src postcopy-active 10
+    run hop_mon src "migrate_pause"
+    assert_output ""
+    both_paused
+    recover 2
+    finished 2
+    grep -q "postcopy paused" "$D/src.err"
+    grep -q "postcopy paused" "$D/dst.err"
+}
+
+@test "postcopy recovery: the link killed through a proxy is recovered and completes" {
+    start_pair 1
+    socat "UNIX-LISTEN:$D/proxy.sock" "UNIX-CONNECT:$D/mig.sock" &
+    PROXY=$!
+    wait_for "[ -S '$D/proxy.sock' ]" 10
+    switch "unix:$D/proxy.sock"
+    kill -9 "$PROXY"
+    PROXY=
+    both_paused
+    recover 1
+    finished
+}
+
+@test "postcopy recovery: migrate_pause at the destination pauses both ends too" {
+    start_pair 1
+    switch "unix:$D/mig.sock"
+    run hop_mon dst "migrate_pause"
+    assert_output ""
+    both_paused
+    recover 1
+    finished
+}
