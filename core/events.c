@@ -160,9 +160,9 @@ void session_on_migration_status(void *opaque, enum mig_status st)
  * of its RAM arrived. */
 void session_on_incoming_status(void *opaque, int status)
 {
-    session_emit(opaque, "MIGRATION",
-                 json_pack("{s:s}", "status",
-                           mig_status_name((enum mig_status)status)));
+    session_emit(
+        opaque, "MIGRATION",
+        json_pack("{s:s}", "status", mig_status_name((enum mig_status)status)));
 }
 
 void session_on_incoming_done(void *opaque, bool ok, const char *error)

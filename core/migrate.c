@@ -26,8 +26,7 @@ bool session_migrate_start_postcopy(struct vm_session *s, Error **errp)
     return migration_start_postcopy(&s->mig, errp);
 }
 
-bool session_migrate_resume(struct vm_session *s, const char *uri,
-                            Error **errp)
+bool session_migrate_resume(struct vm_session *s, const char *uri, Error **errp)
 {
     return migration_resume(&s->mig, uri, errp);
 }

@@ -119,6 +119,10 @@ void session_shutdown(struct vm_session *s)
     session_jobs_wait(s);
     if (s->machine) {
         migration_cancel(&s->mig);
+        /* vCPUs may wait for postcopy's pages: they get none now. */
+        if (s->wired) {
+            incoming_quit(&s->in);
+        }
         if (machine_runstate(s->machine) == RUN_STATE_RUNNING) {
             vm_stop(s->machine, RUN_STATE_SHUTDOWN, NULL);
         }

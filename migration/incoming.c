@@ -36,6 +36,8 @@ void incoming_init(struct incoming *in, struct machine *m,
     in->lfd = -1;
     in->wake[0] = in->wake[1] = -1;
     in->conn.fd = -1;
+    in->recover_lfd = -1;
+    in->recover_conn.fd = -1;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->cond, NULL);
     pthread_mutex_init(&in->rp_lock, NULL);
@@ -441,37 +443,39 @@ static void drop_link(struct incoming *in, Channel *dead)
     mig_conn_close(&conn, NULL);
 }
 
-/* migrate_recover's URI, or NULL when quitting. */
-static char *wait_recover(struct incoming *in)
+/* Waits for migrate_recover and takes what it set up: true, or false
+ * when quitting. */
+static bool wait_recover(struct incoming *in)
 {
     pthread_mutex_lock(&in->lock);
-    while (!in->recover_uri && !in->quitting) {
+    while (!in->recover_ready && !in->quitting) {
         pthread_cond_wait(&in->cond, &in->lock);
     }
-    char *uri = in->quitting ? NULL : in->recover_uri;
-    if (in->quitting) {
-        free(in->recover_uri);
+    bool ready = in->recover_ready && !in->quitting;
+    if (ready) {
+        mig_uri_clear(&in->uri);
+        in->uri = in->recover_uri;
+        in->lfd = in->recover_lfd;
+        in->conn = in->recover_conn;
+        memset(&in->recover_uri, 0, sizeof(in->recover_uri));
+        in->recover_lfd = -1;
+        in->recover_conn.fd = -1;
+        in->recover_ready = false;
     }
-    in->recover_uri = NULL;
     pthread_mutex_unlock(&in->lock);
-    return uri;
+    return ready;
 }
 
-/* The source's new connection on uri: false when quitting or uri fails. */
-static bool accept_again(struct incoming *in, const char *uri,
-                         struct mig_conn *c, Error **errp)
+/* The source's new connection on what migrate_recover set up: false
+ * when quitting. */
+static bool accept_again(struct incoming *in, struct mig_conn *c, Error **errp)
 {
-    struct mig_uri u;
-    if (!mig_uri_parse(uri, &u, errp)) {
-        return false;
-    }
-    mig_uri_clear(&in->uri);
-    in->uri = u;
-    if (!mig_listen(&in->uri, in->fds, &in->lfd, c, errp)) {
-        return false;
-    }
     if (in->lfd < 0) {
-        return true; /* fd: a connected socket */
+        /* fd: a connected socket */
+        pthread_mutex_lock(&in->lock);
+        *c = in->conn;
+        pthread_mutex_unlock(&in->lock);
+        return true;
     }
     mig_acceptor_init(&in->acc, in->lfd, in->wake[0]);
     in->acc.resume = true;
@@ -516,14 +520,15 @@ static Channel *recover(void *ctx, Channel *dead, const char *why)
                      "waits for its missing pages: migrate_recover URI here, "
                      "then migrate -r URI at the source)",
                      reason);
-        char *uri = wait_recover(in);
-        if (!uri) {
+        if (!wait_recover(in)) {
             return NULL;
         }
         struct mig_conn c;
         Error *err = NULL;
-        bool ok = accept_again(in, uri, &c, &err);
-        free(uri);
+        bool ok = accept_again(in, &c, &err);
+        pthread_mutex_lock(&in->lock);
+        in->recover_triggered = false;
+        pthread_mutex_unlock(&in->lock);
         if (!ok) {
             if (quitting(in)) {
                 error_free(err);
@@ -719,7 +724,7 @@ bool incoming_start(struct incoming *in, const char *uri, Error **errp)
     return true;
 }
 
-void incoming_destroy(struct incoming *in)
+void incoming_quit(struct incoming *in)
 {
     if (in->started) {
         /* Stop waiting for connections, and a load in progress: its
@@ -736,14 +741,26 @@ void incoming_destroy(struct incoming *in)
         pthread_join(in->thread, NULL);
         in->started = false;
     }
+}
+
+void incoming_destroy(struct incoming *in)
+{
+    incoming_quit(in);
     if (in->lfd >= 0) {
         close(in->lfd);
         in->lfd = -1;
     }
     close_wake(in);
     mig_uri_clear(&in->uri);
-    free(in->recover_uri);
-    in->recover_uri = NULL;
+    if (in->recover_ready) {
+        /* migrate_recover came as the load ended. */
+        if (in->recover_lfd >= 0) {
+            close(in->recover_lfd);
+        }
+        mig_conn_close(&in->recover_conn, NULL);
+        mig_uri_clear(&in->recover_uri);
+        in->recover_ready = false;
+    }
     pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
     pthread_mutex_destroy(&in->rp_lock);
@@ -755,14 +772,13 @@ bool incoming_recover(struct incoming *in, const char *uri, Error **errp)
     if (!mig_uri_parse(uri, &u, errp)) {
         return false;
     }
-    bool sock = mig_uri_is_socket(&u) || u.kind == MIG_URI_FD;
-    mig_uri_clear(&u);
-    if (!sock) {
+    if (!mig_uri_is_socket(&u) && u.kind != MIG_URI_FD) {
         error_setg(errp,
                    "postcopy recovery needs a socket (tcp:, unix: or fd: of "
                    "a socket): the source's pages and this end's answers "
                    "share it (got '%s')",
                    uri);
+        mig_uri_clear(&u);
         return false;
     }
     pthread_mutex_lock(&in->lock);
@@ -770,12 +786,31 @@ bool incoming_recover(struct incoming *in, const char *uri, Error **errp)
     if (in->status != MIG_STATUS_POSTCOPY_PAUSED) {
         error_setg(errp,
                    "Migrate recover can only be run when postcopy is paused.");
-    } else if (in->recover_uri) {
+    } else if (in->recover_triggered) {
         error_setg(errp, "Migrate recovery is triggered already");
     } else {
-        in->recover_uri = xstrdup(uri);
+        in->recover_triggered = ok = true;
+    }
+    pthread_mutex_unlock(&in->lock);
+    if (!ok) {
+        mig_uri_clear(&u);
+        return false;
+    }
+    /* Listening before this returns: the source's migrate -r may follow
+     * at once. */
+    int lfd = -1;
+    struct mig_conn c = { .fd = -1 };
+    ok = mig_listen(&u, in->fds, &lfd, &c, errp);
+    pthread_mutex_lock(&in->lock);
+    if (ok) {
+        in->recover_uri = u;
+        in->recover_lfd = lfd;
+        in->recover_conn = c;
+        in->recover_ready = true;
         pthread_cond_broadcast(&in->cond);
-        ok = true;
+    } else {
+        in->recover_triggered = false;
+        mig_uri_clear(&u);
     }
     pthread_mutex_unlock(&in->lock);
     return ok;

@@ -79,8 +79,14 @@ struct incoming {
     bool active;          /* the thread has not ended */
     int status;           /* enum mig_status: what query-migrate says here */
     bool quitting;        /* incoming_destroy is waiting for it */
-    pthread_cond_t cond;  /* quitting, recover_uri */
-    char *recover_uri;    /* migrate_recover while postcopy-paused */
+    pthread_cond_t cond;  /* quitting, recover_ready */
+    /* migrate_recover while postcopy-paused: from then until a connection
+     * came, triggered; its listener (or an fd: URI's connection), ready
+     * for the incoming thread to take. */
+    bool recover_triggered, recover_ready;
+    struct mig_uri recover_uri;
+    int recover_lfd;
+    struct mig_conn recover_conn;
     /* The main stream: incoming_destroy unblocks it under the lock; the
      * thread takes it out under the lock before closing it. */
     struct mig_conn conn;
@@ -108,8 +114,11 @@ bool incoming_recover(struct incoming *in, const char *uri, Error **errp);
 /* migrate_pause here: the link of a postcopy-active load is cut; both ends
  * pause. */
 bool incoming_pause(struct incoming *in, Error **errp);
-/* Stops waiting or loading (quit), waits for the thread and releases
- * everything; done is not called then. */
+/* Stops waiting or loading (quit) and waits for the thread; done is
+ * not called then.  A postcopy in progress ends, so vCPUs waiting for
+ * pages go on (with what the pages hold) and the machine can stop. */
+void incoming_quit(struct incoming *in);
+/* incoming_quit, and releases everything. */
 void incoming_destroy(struct incoming *in);
 
 #endif

@@ -54,7 +54,8 @@ bool mig_status_is_active(enum mig_status st)
 
 bool mig_status_is_postcopy_paused(enum mig_status st)
 {
-    return st == MIG_STATUS_POSTCOPY_PAUSED || st == MIG_STATUS_POSTCOPY_RECOVER;
+    return st == MIG_STATUS_POSTCOPY_PAUSED ||
+        st == MIG_STATUS_POSTCOPY_RECOVER;
 }
 
 void migration_init(struct migration *mig, struct machine *m,
@@ -466,8 +467,8 @@ static bool resume_link(struct migration *mig, const char *uri, Channel **fp,
  * its missing pages are here, so both ends wait (postcopy-paused) for a
  * new link (migrate_recover there, migrate -r here) and go on over it.
  * false when quitting (which loses the guest). */
-static bool postcopy_pause(struct migration *mig, Channel **fp,
-                           const char *why, Error **errp)
+static bool postcopy_pause(struct migration *mig, Channel **fp, const char *why,
+                           Error **errp)
 {
     char reason[512];
     snprintf(reason, sizeof(reason), "%s", why);

@@ -132,7 +132,7 @@ struct migration {
     struct mig_config run;
     struct mig_uri uri;
     Channel *f;
-    struct rp_reader rp; /* capability return-path (the thread's) */
+    struct rp_reader rp;           /* capability return-path (the thread's) */
     struct rp_postcopy_ops rp_ops; /* postcopy: what the reader calls */
     char *resume_uri; /* migrate -r while postcopy-paused (under lock) */
 };

@@ -151,9 +151,7 @@ bool rp_send_recv_bitmap(int fd, const char *name, const unsigned long *bits,
     const unsigned wb = 8 * sizeof(long);
     for (uint64_t j = 0; j < size; j++) {
         uint64_t page = j * 8;
-        p[j] = page < npages
-            ? (uint8_t)(bits[page / wb] >> (page % wb))
-            : 0;
+        p[j] = page < npages ? (uint8_t)(bits[page / wb] >> (page % wb)) : 0;
         if (npages - page < 8 && page < npages) {
             p[j] &= (uint8_t)((1u << (npages - page)) - 1);
         }
@@ -163,8 +161,8 @@ bool rp_send_recv_bitmap(int fd, const char *name, const unsigned long *bits,
     struct iovec iov = { .iov_base = m, .iov_len = (size_t)(p + 8 - m) };
     bool ok = io_writev_full(fd, &iov, 1, true);
     if (!ok) {
-        error_setg_errno(errp, errno, "return path: sending RECV_BITMAP of '%s'",
-                         name);
+        error_setg_errno(errp, errno,
+                         "return path: sending RECV_BITMAP of '%s'", name);
     }
     free(m);
     return ok;
@@ -333,10 +331,8 @@ static void *reader_thread(void *opaque)
             error_free(err);
             return NULL;
         }
-        bool request =
-            type == RP_MSG_REQ_PAGES || type == RP_MSG_REQ_PAGES_ID;
-        bool recovery =
-            type == RP_MSG_RECV_BITMAP || type == RP_MSG_RESUME_ACK;
+        bool request = type == RP_MSG_REQ_PAGES || type == RP_MSG_REQ_PAGES_ID;
+        bool recovery = type == RP_MSG_RECV_BITMAP || type == RP_MSG_RESUME_ACK;
         if ((request || recovery) && !r->ops) {
             return broke(r,
                          "%s from the destination, which this migration "
@@ -455,8 +451,7 @@ bool rp_reader_wait(struct rp_reader *r, uint32_t bitmaps, uint32_t acks,
                    r->error[0] ? r->error
                                : "return path: the destination ended it");
     } else if (!ok) {
-        error_setg(errp,
-                   "return path: no %s from the destination within %d s",
+        error_setg(errp, "return path: no %s from the destination within %d s",
                    r->bitmaps < bitmaps ? "RECV_BITMAP" : "RESUME_ACK",
                    timeout_ms / 1000);
     }

@@ -48,12 +48,11 @@ static void show_progress(struct monitor *mon, const struct mig_info *mi)
 HMP(hmp_migrate)
 {
     struct vm_session *s = SESSION(mon);
-    json_t *r = call(mon, qmp_migrate,
-                     json_pack("{s:s,s:b,s:b,s:b}", "uri",
-                               mon_arg_str(args, "uri"), "blk",
-                               mon_arg_present(args, "b"), "inc",
-                               mon_arg_present(args, "i"), "resume",
-                               mon_arg_present(args, "r")));
+    json_t *r = call(
+        mon, qmp_migrate,
+        json_pack("{s:s,s:b,s:b,s:b}", "uri", mon_arg_str(args, "uri"), "blk",
+                  mon_arg_present(args, "b"), "inc", mon_arg_present(args, "i"),
+                  "resume", mon_arg_present(args, "r")));
     if (!r) {
         return;
     }

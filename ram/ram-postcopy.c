@@ -519,8 +519,8 @@ static void resend(struct postcopy_in *pc)
     pc->last_block = -1;
     for (int i = 0; i < pc->registered; i++) {
         struct ram_block *b = pc->mem->blocks[i];
-        uint64_t nwords = (b->npages + RAM_BITS_PER_WORD - 1) /
-            RAM_BITS_PER_WORD;
+        uint64_t nwords =
+            (b->npages + RAM_BITS_PER_WORD - 1) / RAM_BITS_PER_WORD;
         for (uint64_t w = 0; w < nwords; w++) {
             unsigned long bits = pc->requested[i][w];
             while (bits) {
@@ -1062,8 +1062,8 @@ bool ram_postcopy_take_bitmap(struct ram_state *rs, const char *name,
     struct ram_block *b = rs->mem->blocks[i];
     uint64_t nwords = ram_block_dirty_words(b);
     if (size * 8 < b->npages) {
-        error_setg(errp, "the bitmap of '%s' is %llu bytes, too short",
-                   name, (unsigned long long)size);
+        error_setg(errp, "the bitmap of '%s' is %llu bytes, too short", name,
+                   (unsigned long long)size);
         return false;
     }
     /* Whatever the destination has not got goes (again): what was on its

@@ -153,8 +153,7 @@ int ram_postcopy_send_recv_bitmaps(struct ram_state *rs, Channel *f,
 bool ram_postcopy_bitmap_size(struct ram_state *rs, const char *name,
                               uint64_t *size, Error **errp);
 bool ram_postcopy_take_bitmap(struct ram_state *rs, const char *name,
-                              const uint8_t *wire, uint64_t size,
-                              Error **errp);
+                              const uint8_t *wire, uint64_t size, Error **errp);
 void ram_postcopy_resume(struct ram_state *rs);
 /* Source: the link died; requests queued are forgotten (the destination
  * asks again after the recovery). */

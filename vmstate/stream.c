@@ -1027,8 +1027,8 @@ static bool load_records(struct loader *ld, bool blob, Error **errp)
         if (!load_record(ld, blob, &err)) {
             ld->done = false;
             /* A postcopy link that died: a new one may take over. */
-            Channel *nf = !blob && ld->opts && ld->opts->recover &&
-                    chan_has_error(f)
+            Channel *nf =
+                !blob && ld->opts && ld->opts->recover && chan_has_error(f)
                 ? ld->opts->recover(ld->opts->command_ctx, f,
                                     error_get_pretty(err))
                 : NULL;

@@ -146,3 +146,52 @@ finished() {
     recover 1
     finished
 }
+
+@test "postcopy recovery over QMP: migrate-pause, migrate-recover, migrate with resume; MIGRATION events for every state on both ends" {
+    hop_start dst -m 64M -incoming "unix:$D/mig.sock" \
+        -qmp "unix:$D/dst.qmp,server,nowait"
+    hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
+    need_postcopy dst
+    wait_filled src
+    run timeout 300 "$PY" "$HOP_SRC/tests/tools/qmp-postcopy-recover.py" \
+        "$D/src.qmp" "$D/dst.qmp" "unix:$D/mig.sock" "unix:$D/rec.sock"
+    assert_success
+    assert_line "recover early: Migrate recover can only be run when postcopy is paused."
+    assert_line "resume early: Cannot resume if there is no paused migration"
+    assert_line "recover twice: Migrate recovery is triggered already"
+    assert_line "src events: setup active postcopy-active postcopy-paused postcopy-recover postcopy-active completed"
+    assert_line "dst events: postcopy-active postcopy-paused postcopy-recover postcopy-active completed"
+    hop_mon dst stop "pmemsave 0 $(mem_bytes 64M) \"$D/dst.ram\""
+    run "$MEMTEST_CHECK" "$D/dst.ram"
+    assert_success
+}
+
+@test "postcopy recovery: refused with one line where it cannot work" {
+    hop_start src -m 64M
+    need_postcopy src
+    run hop_mon src "migrate -r unix:$D/none.sock" "migrate_pause" \
+        "migrate_recover unix:$D/none.sock" "migrate -r exec:cat" \
+        "migrate_recover file:$D/x"
+    assert_line "Error: Cannot resume if there is no paused migration"
+    assert_line "Error: migrate-pause is currently only supported during postcopy-active state"
+    assert_line "Error: Migrate recover can only be run when postcopy is paused."
+    assert_line "Error: postcopy recovery needs a socket (tcp:, unix: or fd: of a socket): the destination answers on it (got 'exec:cat')"
+    assert_line "Error: postcopy recovery needs a socket (tcp:, unix: or fd: of a socket): the source's pages and this end's answers share it (got 'file:$D/x')"
+    # Precopy cannot be paused.
+    hop_start dst -m 64M -incoming "unix:$D/mig.sock"
+    run hop_mon src "migrate_set_parameter max-bandwidth 1M" \
+        "migrate -d unix:$D/mig.sock" "migrate_pause"
+    assert_output "Error: migrate-pause is currently only supported during postcopy-active state"
+    run hop_mon src "migrate_cancel"
+}
+
+@test "postcopy recovery: a destination quit while paused ends cleanly; the source stays paused, waiting" {
+    start_pair 1
+    switch "unix:$D/mig.sock"
+    run hop_mon src "migrate_pause"
+    both_paused
+    run hop_mon dst "quit"
+    timeout 20 tail -s 0.1 --pid="$(hop_pid dst)" -f /dev/null
+    run mig_status src
+    assert_output "postcopy-paused"
+}

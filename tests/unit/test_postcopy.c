@@ -289,10 +289,11 @@ static void test_recv_bitmap_wire(void **state)
     size_t want = 4 + 7 + 8 + 16 + 8;
     assert_int_equal(read(sv[0], m, sizeof(m)), (ssize_t)want);
     static const uint8_t expect[] = {
-        0, 5, 0, 7, 6, 'p', 'c', '.', 'r', 'a', 'm', /* RECV_BITMAP */
-        0, 0, 0, 0, 0, 0, 0, 16,                     /* be64 size */
-        0x01, 0x02, 0, 0, 0, 0, 0, 0,                /* pages 0, 9 */
-        0x01, 0, 0, 0, 0x08, 0, 0, 0,                /* pages 64, 99 */
+        0,    5,    0,    7,    6,    'p',  'c',  '.',
+        'r',  'a',  'm',                              /* RECV_BITMAP */
+        0,    0,    0,    0,    0,    0,    0,    16, /* be64 size */
+        0x01, 0x02, 0,    0,    0,    0,    0,    0,  /* pages 0, 9 */
+        0x01, 0,    0,    0,    0x08, 0,    0,    0,  /* pages 64, 99 */
         0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
     };
     assert_memory_equal(m, expect, want);
@@ -365,8 +366,8 @@ static void test_recv_bitmap_and_resume_ack(void **state)
                         "within 0 s");
     error_free(e);
     e = NULL;
-    assert_true(rp_send_u32(sv[1], RP_MSG_RESUME_ACK, RP_RESUME_ACK_VALUE,
-                            NULL));
+    assert_true(
+        rp_send_u32(sv[1], RP_MSG_RESUME_ACK, RP_RESUME_ACK_VALUE, NULL));
     assert_true(rp_reader_wait(&r, 1, 1, 5000, &e));
     /* Another value is not QEMU's. */
     assert_true(rp_send_u32(sv[1], RP_MSG_RESUME_ACK, 2, NULL));
@@ -409,8 +410,8 @@ static void test_recv_bitmap_refused(void **state)
         unsigned long bits[4] = { 0 };
         if (cases[i].bad_mark) {
             /* The message and size by hand, then a mark one byte off. */
-            uint8_t m[4 + 7 + 8 + 16 + 8] = { 0, 5, 0, 7, 6, 'p', 'c', '.',
-                                              'r', 'a', 'm' };
+            uint8_t m[4 + 7 + 8 + 16 + 8] = { 0,   5,   0,   7,   6,  'p',
+                                              'c', '.', 'r', 'a', 'm' };
             m[18] = 16;
             static const uint8_t mark[8] = { 0x01, 0x23, 0x45, 0x67,
                                              0x89, 0xab, 0xcd, 0x00 };
