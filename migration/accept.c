@@ -43,7 +43,16 @@ static void drop_warn(struct mig_acceptor *a, int i, const char *why)
     drop(a, i);
 }
 
-enum verdict { V_WAIT, V_PARTIAL, V_MAIN, V_MULTIFD, V_CPR, V_EOF, V_BAD };
+enum verdict {
+    V_WAIT,
+    V_PARTIAL,
+    V_MAIN,
+    V_MULTIFD,
+    V_CPR,
+    V_PREEMPT,
+    V_EOF,
+    V_BAD
+};
 
 /* Peeks at what has come so far. */
 static enum verdict classify(int fd, bool resume, int *err)
@@ -72,6 +81,9 @@ static enum verdict classify(int fd, bool resume, int *err)
     if (memcmp(head, CPR_MAGIC, m) == 0) {
         return got >= CPR_MAGIC_LEN ? V_CPR : V_PARTIAL;
     }
+    if (memcmp(head, POSTCOPY_PREEMPT_MAGIC, m) == 0) {
+        return got >= 4 ? V_PREEMPT : V_PARTIAL;
+    }
     m = got < MULTIFD_MAGIC_LEN ? got : MULTIFD_MAGIC_LEN;
     if (memcmp(head, multifd_channel_magic, m) == 0) {
         return got >= MULTIFD_HEADER_LEN ? V_MULTIFD : V_PARTIAL;
@@ -92,9 +104,11 @@ static bool examine(struct mig_acceptor *a, int i, uint64_t now,
     case V_MAIN:
     case V_MULTIFD:
     case V_CPR:
-        *kind = v == V_MAIN ? MIG_CONN_MAIN
-            : v == V_CPR    ? MIG_CONN_CPR
-                            : MIG_CONN_MULTIFD;
+    case V_PREEMPT:
+        *kind = v == V_MAIN  ? MIG_CONN_MAIN
+            : v == V_CPR     ? MIG_CONN_CPR
+            : v == V_PREEMPT ? MIG_CONN_PREEMPT
+                             : MIG_CONN_MULTIFD;
         memset(c, 0, sizeof(*c));
         c->fd = p->fd;
         c->is_socket = true;

@@ -1,7 +1,7 @@
 /* Taking incoming migration connections off a listening socket.  Each new
  * connection must show what it is by its first bytes — the main stream
- * ("QEVM"), a multifd channel (its 16-byte header) or a cpr channel
- * ("HCPR", see cpr.h) — within
+ * ("QEVM"), a multifd channel (its 16-byte header), a cpr channel
+ * ("HCPR", see cpr.h) or postcopy-preempt's ("HPRE") — within
  * MIG_HEADER_TIMEOUT_MS; one that stays silent or sends anything else is
  * closed with a warning naming the peer.  Connections are watched side by
  * side, so a stalled one never holds up the others, and a byte on the
@@ -16,10 +16,19 @@
 #include "util/error.h"
 
 #define MIG_HEADER_TIMEOUT_MS 5000
+/* postcopy-preempt's channel starts with these 4 bytes (hop's own: QEMU's
+ * tells its preempt channel by the order of connections), then RAM page
+ * records as in the RAM section, up to an EOS record. */
+#define POSTCOPY_PREEMPT_MAGIC "HPRE"
 /* Connections still to show their header; more wait in the backlog. */
 #define MIG_ACCEPT_MAX_PENDING 16
 
-enum mig_conn_kind { MIG_CONN_MAIN, MIG_CONN_MULTIFD, MIG_CONN_CPR };
+enum mig_conn_kind {
+    MIG_CONN_MAIN,
+    MIG_CONN_MULTIFD,
+    MIG_CONN_CPR,
+    MIG_CONN_PREEMPT, /* postcopy-preempt's channel (POSTCOPY_PREEMPT_MAGIC) */
+};
 
 struct mig_pending {
     int fd;

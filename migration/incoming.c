@@ -68,6 +68,17 @@ static void add_channel(struct incoming *in, struct mig_conn *c,
     }
 }
 
+/* postcopy-preempt's channel: a thread places its pages. */
+static void add_preempt(struct incoming *in, struct mig_conn *c,
+                        const char *peer)
+{
+    Error *err = NULL;
+    if (!ram_incoming_preempt(in->rs, c->fd, &err)) {
+        error_report("incoming migration: %s: %s", peer, error_get_pretty(err));
+        error_free(err);
+    }
+}
+
 /* While the main stream loads: later connections are multifd channels.
  * Ends when woken (loading ended, or quit); the receiver outlives it. */
 static void *acceptor_thread(void *opaque)
@@ -88,6 +99,8 @@ static void *acceptor_thread(void *opaque)
         }
         if (kind == MIG_CONN_MULTIFD) {
             add_channel(in, &c, peer);
+        } else if (kind == MIG_CONN_PREEMPT) {
+            add_preempt(in, &c, peer);
         } else if (kind == MIG_CONN_CPR) {
             error_report("incoming migration: %s: a cpr channel after the "
                          "migration stream began; connection closed",
@@ -402,6 +415,10 @@ static bool wait_main(struct incoming *in, struct mig_conn *main, Error **errp)
             }
             continue;
         }
+        if (kind == MIG_CONN_PREEMPT) {
+            add_preempt(in, main, peer);
+            continue;
+        }
         add_channel(in, main, peer);
     }
 }
@@ -429,6 +446,7 @@ static void drop_link(struct incoming *in, Channel *dead)
     pthread_mutex_unlock(&in->rp_lock);
     chan_close(dead, NULL);
     in->f = NULL;
+    ram_incoming_preempt_end(in->rs, false);
     stop_acceptor(in);
     if (in->lfd >= 0) {
         mig_acceptor_clear(&in->acc);
@@ -492,6 +510,10 @@ static bool accept_again(struct incoming *in, struct mig_conn *c, Error **errp)
         if (kind == MIG_CONN_MAIN) {
             return true;
         }
+        if (kind == MIG_CONN_PREEMPT) {
+            add_preempt(in, c, peer);
+            continue;
+        }
         error_report("incoming migration: %s: not the paused migration's "
                      "stream; connection closed",
                      peer);
@@ -546,6 +568,9 @@ static Channel *recover(void *ctx, Channel *dead, const char *why)
         pthread_mutex_lock(&in->rp_lock);
         in->rp_fd = c.fd;
         pthread_mutex_unlock(&in->rp_lock);
+        /* A preempt channel may follow the main one there. */
+        in->acceptor_on = in->lfd >= 0 &&
+            pthread_create(&in->acceptor, NULL, acceptor_thread, in) == 0;
         set_postcopy_status(in, MIG_STATUS_POSTCOPY_RECOVER);
         return in->f;
     }
@@ -608,7 +633,14 @@ static void *incoming_thread(void *opaque)
         in->f = NULL;
     }
     /* Every page is in: RAM is ours again (a thread still waiting for a
-     * page after a failure goes on with what the page holds). */
+     * page after a failure goes on with what the page holds).  The preempt
+     * channel's last pages came before its EOS, which the source sent
+     * before the end of the main stream. */
+    if (in->postcopy) {
+        /* Without EOS the channel broke, and the source sent its pages on
+         * the main stream instead. */
+        ram_incoming_preempt_end(in->rs, ok);
+    }
     if (in->postcopy && !ram_incoming_postcopy_end(in->rs, ok ? &err : NULL)) {
         ok = false;
     }

@@ -12,6 +12,7 @@
 #include "machine/machine.h"
 #include "migration/cpr.h"
 #include "migration/globalstate.h"
+#include "migration/accept.h"
 #include "migration/return-path.h"
 #include "ram/ram-multifd.h"
 #include "vmstate/stream-format.h"
@@ -75,6 +76,7 @@ void migration_init(struct migration *mig, struct machine *m,
     pthread_mutex_init(&mig->lock, NULL);
     pthread_cond_init(&mig->cond, NULL);
     mig->conn.fd = -1;
+    mig->pconn.fd = -1;
 }
 
 static void cancel(struct migration *mig, bool even_postcopy);
@@ -392,7 +394,51 @@ static bool postcopy_run(struct migration *mig, Channel *f, Error **errp)
             chan_rate_limit_wait(f);
         }
     }
-    return stream_save_complete_postcopy(mig->reg, f, errp);
+    /* The preempt channel's pages are all out before the main stream
+     * ends: the destination drains it then. */
+    return ram_postcopy_preempt_end(mig->rs, errp) &&
+        stream_save_complete_postcopy(mig->reg, f, errp);
+}
+
+/* postcopy-preempt: a second connection, for the pages the destination
+ * asks for; it says what it is by its first bytes. */
+static bool connect_preempt(struct migration *mig, Error **errp)
+{
+    struct mig_conn c;
+    if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
+        error_prepend(errp, "postcopy-preempt channel: ");
+        return false;
+    }
+    pthread_mutex_lock(&mig->lock);
+    mig->pconn = c;
+    pthread_mutex_unlock(&mig->lock);
+    mig->pf = chan_new_socket(c.fd, true, false, "postcopy-preempt");
+    chan_put_buffer(mig->pf, POSTCOPY_PREEMPT_MAGIC, 4);
+    chan_flush(mig->pf);
+    if (!chan_check(mig->pf, errp)) {
+        error_prepend(errp, "postcopy-preempt channel: ");
+        return false;
+    }
+    ram_postcopy_set_preempt(mig->rs, mig->pf);
+    return true;
+}
+
+/* The preempt channel goes (the return path's thread is stopped). */
+static void drop_preempt(struct migration *mig)
+{
+    ram_postcopy_set_preempt(mig->rs, NULL);
+    if (mig->pf) {
+        chan_close(mig->pf, NULL);
+        mig->pf = NULL;
+    }
+    pthread_mutex_lock(&mig->lock);
+    struct mig_conn c = mig->pconn;
+    mig->pconn.fd = -1;
+    mig->pconn.child = 0;
+    pthread_mutex_unlock(&mig->lock);
+    if (c.fd >= 0) {
+        mig_conn_close(&c, NULL);
+    }
 }
 
 /* The main connection, its channel and the return path go (postcopy
@@ -400,6 +446,7 @@ static bool postcopy_run(struct migration *mig, Channel *f, Error **errp)
 static void drop_link(struct migration *mig, Channel **fp)
 {
     rp_reader_stop(&mig->rp);
+    drop_preempt(mig);
     if (*fp) {
         chan_close(*fp, NULL);
     }
@@ -445,7 +492,11 @@ static bool resume_link(struct migration *mig, const char *uri, Channel **fp,
     mig->uri = u;
     pthread_mutex_unlock(&mig->lock);
     mig_uri_clear(&old);
-    if (!connect_main(mig, errp)) {
+    /* The preempt channel first: the destination takes connections on the
+     * new listener until the main one came. */
+    if ((mig->run.caps[MIG_CAP_POSTCOPY_PREEMPT] &&
+         !connect_preempt(mig, errp)) ||
+        !connect_main(mig, errp)) {
         return false;
     }
     *fp = mig->f;
@@ -679,6 +730,10 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
         return false;
     }
     if (want_rp && !start_return_path(mig, errp)) {
+        return false;
+    }
+    if (rp.postcopy_ram && cfg->caps[MIG_CAP_POSTCOPY_PREEMPT] &&
+        !connect_preempt(mig, errp)) {
         return false;
     }
     /* The header goes first and at once: the destination tells the main
@@ -943,6 +998,7 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
         }
     }
     rp_reader_stop(&mig->rp);
+    drop_preempt(mig);
     /* Whatever is left is flushed here; a cancel can still cut that short
      * through conn, which stays open until taken out below.  (No channel
      * when cpr-transfer failed before the main connection.) */
@@ -1226,6 +1282,14 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
                    uri);
         return false;
     }
+    if (run.caps[MIG_CAP_POSTCOPY_RAM] && run.caps[MIG_CAP_POSTCOPY_PREEMPT] &&
+        !mig_uri_is_socket(&mig->uri)) {
+        error_setg(errp,
+                   "capability postcopy-preempt needs a tcp: or unix: URI: it "
+                   "opens a second connection (got '%s')",
+                   uri);
+        return false;
+    }
     if (run.caps[MIG_CAP_RETURN_PATH] &&
         (mig->uri.kind == MIG_URI_EXEC || mig->uri.kind == MIG_URI_FILE ||
          mig->uri.kind == MIG_URI_MEMFD)) {
@@ -1443,6 +1507,7 @@ static void cancel(struct migration *mig, bool even_postcopy)
      * under this lock before closing it); the channel over it is never
      * touched from this side. */
     mig_conn_abort(&mig->conn);
+    mig_conn_abort(&mig->pconn);
     ram_state_cancel_multifd(mig->rs);
     pthread_mutex_unlock(&mig->lock);
     notify(mig, MIG_STATUS_CANCELLING);

@@ -135,6 +135,10 @@ struct migration {
     struct rp_reader rp;           /* capability return-path (the thread's) */
     struct rp_postcopy_ops rp_ops; /* postcopy: what the reader calls */
     char *resume_uri; /* migrate -r while postcopy-paused (under lock) */
+    /* postcopy-preempt's connection (a cancel shuts it down, as conn)
+     * and its channel, which the return path's thread writes */
+    struct mig_conn pconn;
+    Channel *pf;
 };
 
 void migration_init(struct migration *mig, struct machine *m,

@@ -66,6 +66,12 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
                                      "postcopy-blocktime and "
                                      "postcopy-latency; needs userfaultfd "
                                      "with thread ids)" },
+    [MIG_CAP_POSTCOPY_PREEMPT] = { "postcopy-preempt",
+                                   "with postcopy-ram: the pages the "
+                                   "destination asks for go at once on a "
+                                   "second connection of their own, not "
+                                   "behind the rest (set on both ends; tcp: "
+                                   "or unix:)" },
 };
 
 /* What QEMU refuses beside background-snapshot, of what hop has (the
@@ -288,6 +294,10 @@ bool mig_config_check(const struct mig_config *c, Error **errp)
                        mig_caps[o].name);
             return false;
         }
+    }
+    if (c->caps[MIG_CAP_POSTCOPY_PREEMPT] && !c->caps[MIG_CAP_POSTCOPY_RAM]) {
+        error_setg(errp, "Postcopy preempt requires postcopy-ram");
+        return false;
     }
     if (c->caps[MIG_CAP_POSTCOPY_RAM] &&
         c->params[MIG_PARAM_MODE] != MIG_MODE_NORMAL) {

@@ -317,6 +317,10 @@ HMP(hmp_info_migrate)
         mon_printf(mon, "postcopy ram: %" PRIu64 " kbytes\n",
                    st->postcopy_bytes >> 10);
     }
+    if (st->preempt_bytes) {
+        mon_printf(mon, "postcopy preempt ram: %" PRIu64 " kbytes\n",
+                   st->preempt_bytes >> 10);
+    }
     if (st->wp_faults) {
         /* background-snapshot: the guest wrote these during the save. */
         mon_printf(mon, "write faults: %" PRIu64 " pages\n", st->wp_faults);

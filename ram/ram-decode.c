@@ -135,6 +135,20 @@ void ram_decoder_init(struct ram_decoder *d, const struct ram_decode_ops *ops,
     lookup_init(&d->names);
 }
 
+void ram_decoder_copy_blocks(struct ram_decoder *d,
+                             const struct ram_decoder *from)
+{
+    for (size_t i = 0; i < from->nblocks; i++) {
+        if (d->nblocks == d->cap) {
+            d->cap = d->cap ? 2 * d->cap : 16;
+            d->blocks = xreallocarray(d->blocks, d->cap, sizeof(*d->blocks));
+        }
+        lookup_add_str(&d->names, from->blocks[i].name, d->nblocks);
+        d->blocks[d->nblocks++] = from->blocks[i];
+    }
+    d->have_blocks = from->have_blocks;
+}
+
 void ram_decoder_cleanup(struct ram_decoder *d)
 {
     free(d->blocks);

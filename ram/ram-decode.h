@@ -115,6 +115,10 @@ struct ram_decoder {
 void ram_decoder_init(struct ram_decoder *d, const struct ram_decode_ops *ops,
                       void *ctx);
 void ram_decoder_cleanup(struct ram_decoder *d);
+/* The block list of from, in its order, for a decoder of another channel
+ * of the same stream (postcopy-preempt). */
+void ram_decoder_copy_blocks(struct ram_decoder *d,
+                             const struct ram_decoder *from);
 
 /* Reads one section body: records up to and including EOS.  Errors are
  * one line naming the offset and what was expected. */

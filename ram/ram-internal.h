@@ -80,6 +80,17 @@ struct ram_state {
     int req_last_block; /* a request without a name is for it; -1 none */
     _Atomic unsigned req_pending;
     _Atomic uint64_t pc_requests; /* requests received (stats) */
+    /* postcopy-preempt, saving: the channel requested pages go on at once,
+     * written by the return path's thread under preempt_lock (NULL:
+     * none, they are queued) */
+    pthread_mutex_t preempt_lock;
+    Channel *preempt;
+    int preempt_last_block;
+    _Atomic uint64_t preempt_bytes, preempt_pages;
+    /* loading: the thread that places the pages coming on it, and whether
+     * LISTEN came (both under preempt_lock) */
+    struct preempt_in *preempt_in;
+    bool preempt_listening;
     /* postcopy, loading: ADVISE came; after LISTEN, pages are placed */
     bool pc_advised;
     struct postcopy_in *pc_in;

@@ -839,14 +839,22 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
     if (ok) {
         rs->req_last_block = block;
         atomic_fetch_add(&rs->pc_requests, 1);
-        /* A full queue drops the request: the walk gets there anyway. */
-        if (rs->req_len < RAM_REQ_QUEUE) {
-            rs->req[(rs->req_head + rs->req_len) % RAM_REQ_QUEUE] =
-                (struct ram_req){ block, start / RAM_PAGE_SIZE,
-                                  len / RAM_PAGE_SIZE };
-            rs->req_len++;
-            atomic_store(&rs->req_pending, rs->req_len);
-        }
+    }
+    pthread_mutex_unlock(&rs->req_lock);
+    /* postcopy-preempt: sent at once, on the thread that read it. */
+    if (!ok ||
+        ram_postcopy_send_urgent(rs, block, start / RAM_PAGE_SIZE,
+                                 len / RAM_PAGE_SIZE)) {
+        return ok;
+    }
+    pthread_mutex_lock(&rs->req_lock);
+    /* A full queue drops the request: the walk gets there anyway. */
+    if (rs->req_len < RAM_REQ_QUEUE) {
+        rs->req[(rs->req_head + rs->req_len) % RAM_REQ_QUEUE] =
+            (struct ram_req){ block, start / RAM_PAGE_SIZE,
+                              len / RAM_PAGE_SIZE };
+        rs->req_len++;
+        atomic_store(&rs->req_pending, rs->req_len);
     }
     pthread_mutex_unlock(&rs->req_lock);
     return ok;
@@ -975,6 +983,9 @@ bool ram_incoming_listen(struct ram_state *rs,
         postcopy_bt_reset(atomic_load(&rs->pc_bt), 0, NULL);
     }
     rs->pc_in = postcopy_in_start(rs->mem, request, opaque, bt, errp);
+    if (rs->pc_in) {
+        ram_incoming_preempt_listen(rs, true);
+    }
     return rs->pc_in != NULL;
 }
 
@@ -1005,6 +1016,8 @@ void ram_incoming_postcopy_done(struct ram_state *rs)
 
 bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp)
 {
+    ram_incoming_preempt_end(rs, false);
+    ram_incoming_preempt_listen(rs, false);
     struct postcopy_in *pc = rs->pc_in;
     rs->pc_in = NULL;
     rs->pc_advised = false;

@@ -889,6 +889,8 @@ static bool ram_save_setup(Channel *f, void *opaque, Error **errp)
     chan_put_be64(f, RAM_FLAG_EOS);
     ram_postcopy_reset(rs);
     atomic_store(&rs->pc_requests, 0);
+    atomic_store(&rs->preempt_bytes, 0);
+    atomic_store(&rs->preempt_pages, 0);
     for (int i = 0; rs->postcopy_ram && i < rs->mem->nblocks; i++) {
         rs->sent[i] = xcalloc(ram_block_dirty_words(rs->mem->blocks[i]),
                               sizeof(unsigned long));
@@ -964,6 +966,12 @@ void ram_state_get_stats(struct ram_state *rs, struct ram_stats *st)
 {
     *st = rs->stats;
     st->postcopy_requests = atomic_load(&rs->pc_requests);
+    /* postcopy-preempt's pages went beside the walk's. */
+    uint64_t pre = atomic_load(&rs->preempt_bytes);
+    st->postcopy_bytes += pre;
+    st->preempt_bytes = pre;
+    st->transferred += pre;
+    st->normal_pages += atomic_load(&rs->preempt_pages);
     st->remaining = rs->dirty_pages * RAM_PAGE_SIZE;
 }
 
@@ -1006,6 +1014,7 @@ struct ram_state *ram_state_new(struct machine *m)
     rs->delta = xmalloc(RAM_PAGE_SIZE);
     pthread_mutex_init(&rs->mfd_lock, NULL);
     pthread_mutex_init(&rs->req_lock, NULL);
+    pthread_mutex_init(&rs->preempt_lock, NULL);
     rs->req_last_block = -1;
     rs->run_block = -1;
     return rs;
@@ -1017,9 +1026,11 @@ void ram_state_free(struct ram_state *rs)
         return;
     }
     ram_state_stop_tracking(rs);
+    ram_incoming_preempt_end(rs, false);
     postcopy_in_stop(rs->pc_in, NULL);
     postcopy_bt_free(atomic_load(&rs->pc_bt));
     ram_postcopy_reset(rs);
+    pthread_mutex_destroy(&rs->preempt_lock);
     pthread_mutex_destroy(&rs->req_lock);
     free(rs->wp_stage);
     ram_prefault_free(rs->prefault);

@@ -64,6 +64,7 @@ struct ram_stats {
     uint64_t wp_faults;         /* background-snapshot: sent ahead of turn */
     uint64_t postcopy_requests; /* pages the destination asked for */
     uint64_t postcopy_bytes;    /* RAM bytes sent after the switch */
+    uint64_t preempt_bytes;     /* of them, on postcopy-preempt's channel */
 };
 
 struct ram_state *ram_state_new(struct machine *m);
@@ -167,6 +168,22 @@ unsigned long *ram_incoming_received(struct ram_state *rs, const uint8_t *data,
 void ram_incoming_resume(struct ram_state *rs);
 /* Destination: the link died. */
 void ram_incoming_pause(struct ram_state *rs);
+
+/* postcopy-preempt (ram/ram-preempt.c).  Source: requested pages go on f
+ * (NULL: none; f stays the caller's); ram_postcopy_send_urgent sends
+ * those of [page, page+npages) of block still dirty there (false: no
+ * channel, or it broke: queue them); preempt_end ends the channel with
+ * EOS once everything went.  Destination: a thread places what comes on
+ * fd (taken over; a second channel replaces the first); listen says
+ * whether POSTCOPY_LISTEN came; end stops it, at its EOS if drain, and
+ * says whether EOS came. */
+void ram_postcopy_set_preempt(struct ram_state *rs, Channel *f);
+bool ram_postcopy_send_urgent(struct ram_state *rs, int block, uint64_t page,
+                              uint64_t npages);
+bool ram_postcopy_preempt_end(struct ram_state *rs, Error **errp);
+bool ram_incoming_preempt(struct ram_state *rs, int fd, Error **errp);
+void ram_incoming_preempt_listen(struct ram_state *rs, bool on);
+bool ram_incoming_preempt_end(struct ram_state *rs, bool drain);
 
 /* Registers rs as the "ram" section (version 4) of reg. */
 bool ram_register(struct ram_state *rs, struct section_registry *reg,

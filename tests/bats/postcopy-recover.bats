@@ -195,3 +195,34 @@ finished() {
     run mig_status src
     assert_output "postcopy-paused"
 }
+
+@test "postcopy-preempt: requested pages go on a second connection; the migration completes with the memory whole, also through a pause" {
+    start_pair 2
+    run hop_mon src "migrate_set_capability postcopy-preempt on"
+    assert_output ""
+    run hop_mon dst "migrate_set_capability postcopy-preempt on"
+    assert_output ""
+    switch "unix:$D/mig.sock"
+    # The guest at the destination asks for pages; they come on the
+    # preempt channel.
+    wait_for "hop_mon src 'info migrate' | grep -q '^postcopy preempt ram: [1-9]'" 60 || {
+        hop_mon src "info migrate" >&2
+        false
+    }
+    run hop_mon src "migrate_pause"
+    both_paused
+    recover 1
+    finished 2
+    run hop_mon src "info migrate"
+    assert_line --regexp "^postcopy preempt ram: [1-9][0-9]* kbytes$"
+}
+
+@test "postcopy-preempt: refused without postcopy-ram, and over a URI that has no second connection" {
+    hop_start src -m 64M
+    run hop_mon src "migrate_set_capability postcopy-preempt on"
+    assert_output "Error: Postcopy preempt requires postcopy-ram"
+    need_postcopy src
+    run hop_mon src "migrate_set_capability postcopy-preempt on" \
+        "migrate -d fd:nosuch"
+    assert_output "Error: capability postcopy-preempt needs a tcp: or unix: URI: it opens a second connection (got 'fd:nosuch')"
+}
