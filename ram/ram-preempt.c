@@ -137,8 +137,7 @@ static bool place(void *ctx, const struct ram_page *p, Error **errp)
         return false;
     }
     return postcopy_in_place(rs->pc_in, block, p->offset,
-                             p->kind == RAM_PAGE_NORMAL ? p->data : NULL,
-                             errp);
+                             p->kind == RAM_PAGE_NORMAL ? p->data : NULL, errp);
 }
 
 static const struct ram_decode_ops preempt_ops = { .page = place };

@@ -360,6 +360,6 @@ PY
 @test "help migrate shows -b and -i" {
     hop_start src -m 16M -S
     run hop_mon src "help migrate"
-    assert_output --partial "migrate [-d] [-b] [-i] uri"
+    assert_output --partial "migrate [-d] [-b] [-i] [-r] uri"
     assert_output --partial "-b to copy the drives"
 }
