@@ -264,6 +264,55 @@ static void test_threaded_io(void **state)
     close(fd);
 }
 
+/* Runs of every length up to a whole aligned chunk, written in pieces
+ * through the page cache, land whole at their offsets: in the caller's
+ * thread and from threads. */
+static void test_long_runs(void **state)
+{
+    (void)state;
+    /* Offset and length of one run in each aligned chunk. */
+    static const size_t runs[][2] = {
+        { 0, RAM_MAPPED_ALIGN },
+        { PS, RAM_MAPPED_ALIGN - PS },
+        { 3 * PS, (256u << 10) + PS },
+        { RAM_MAPPED_ALIGN - 2 * PS, PS },
+        { 64 * PS, 3 * (256u << 10) - PS },
+    };
+    size_t n = sizeof(runs) / sizeof(runs[0]), len = n * RAM_MAPPED_ALIGN;
+    uint8_t *src = malloc(len), *want = calloc(1, len), *got = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        src[i] = (uint8_t)(i * 13 + i / PS);
+    }
+    for (int threads = 0; threads <= 2; threads += 2) {
+        char path[] = "/tmp/hop-mapped-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        unlink(path);
+        Error *err = NULL;
+        struct mapped_io *io =
+            mapped_io_new(fd, "test file", true, threads, false, &err);
+        assert_non_null(io);
+        uint64_t bytes = 0;
+        for (size_t c = 0; c < n; c++) {
+            size_t off = c * RAM_MAPPED_ALIGN + runs[c][0];
+            assert_true(mapped_io_run(io, src + off, runs[c][1], off, &err));
+            memcpy(want + off, src + off, runs[c][1]);
+            bytes += runs[c][1];
+        }
+        assert_true(mapped_io_wait(io, &err));
+        assert_int_equal(mapped_io_bytes(io), bytes);
+        mapped_io_free(io);
+        memset(got, 0xff, len);
+        assert_int_equal(pread(fd, got, len, 0), (ssize_t)(len - PS));
+        memset(got + len - PS, 0, PS); /* the file ends at the last run */
+        assert_memory_equal(want, got, len);
+        close(fd);
+    }
+    free(src);
+    free(want);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_random_corruption),
         cmocka_unit_test(test_needs_a_file),
         cmocka_unit_test(test_threaded_io),
+        cmocka_unit_test(test_long_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
