@@ -117,8 +117,6 @@ bool ram_mapped_check(const struct ram_mapped_hdr *h, const char *name,
 /* ---- page I/O ---- */
 
 #define QUEUE_LEN 64
-/* Bytes of one write through the page cache (see write_run). */
-#define MAPPED_CACHED_WRITE (256u << 10)
 
 struct mapped_run {
     void *host;
@@ -147,14 +145,15 @@ struct mapped_io {
     uint64_t bytes;
 };
 
-/* Through the page cache a run goes in pieces: the kernel sizes the
- * cache's folios by the length of each write, and a write of 1 MiB asks
- * for 1 MiB folios.  Where memory is fragmented, or where the host takes
- * back large free blocks of a guest, those cost many times what small
- * ones do (a save 8x slower), and smaller writes cost no more. */
+/* Through the page cache a run goes in pieces of RAM_MAPPED_CACHED_WRITE:
+ * the kernel sizes the cache's folios by the length of each write, and
+ * large folios come from large free blocks of memory, which a host that
+ * takes back a guest's free memory has taken: touching them again costs
+ * many times what small ones do (a 1 GiB save 8x slower in 1 MiB writes,
+ * 4 GiB 2-3x slower in 256 KiB ones).  Smaller writes cost no more. */
 static bool write_run(struct mapped_io *io, int fd, const struct mapped_run *r)
 {
-    uint64_t piece = io->direct_fd >= 0 ? r->len : MAPPED_CACHED_WRITE;
+    uint64_t piece = io->direct_fd >= 0 ? r->len : RAM_MAPPED_CACHED_WRITE;
     for (uint64_t done = 0; done < r->len; done += piece) {
         uint64_t n = r->len - done < piece ? r->len - done : piece;
         if (!io_pwrite_full(fd, (uint8_t *)r->host + done, n, r->off + done)) {
