@@ -89,7 +89,7 @@ direct_io_works() {
     source_survives src 64M
 }
 
-@test "mapped-ram with multifd: 4 threads write, 3 read; RAM and registers equal" {
+@test "mapped-ram with multifd: saved with 4 channels, read by 3 threads; RAM and registers equal" {
     hop_start src -m 128M
     wait_filled src
     mapped_save src "$D/vm.mr" "migrate_set_capability multifd on" \
