@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ram/ram-decode.h"
@@ -313,6 +315,38 @@ static void test_long_runs(void **state)
     free(got);
 }
 
+/* A write that fails halfway through a run names the piece that failed:
+ * the file may not grow past 512 KiB here. */
+static void test_write_error_names_piece(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hop-mapped-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    struct rlimit old, lim = { 512u << 10, 512u << 10 };
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim.rlim_max = old.rlim_max;
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint8_t *src = calloc(1, RAM_MAPPED_ALIGN);
+    Error *err = NULL;
+    struct mapped_io *io = mapped_io_new(fd, "test file", true, 0, false, &err);
+    assert_non_null(io);
+    bool ok = mapped_io_run(io, src, RAM_MAPPED_ALIGN, 0, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, old_sig);
+    assert_false(ok);
+    char want[64];
+    snprintf(want, sizeof(want), ": writing %u bytes at offset %u",
+             RAM_MAPPED_CACHED_WRITE, 512u << 10);
+    assert_non_null(strstr(error_get_pretty(err), want));
+    error_free(err);
+    mapped_io_free(io);
+    free(src);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_needs_a_file),
         cmocka_unit_test(test_threaded_io),
         cmocka_unit_test(test_long_runs),
+        cmocka_unit_test(test_write_error_names_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
