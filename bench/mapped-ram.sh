@@ -12,7 +12,8 @@
 # wall times over QMP (bench/migrun.py); the file is deleted after each
 # run and the page cache is not dropped (no root needed).  Host limits,
 # measured before each size by bench/host-limit: the same bytes written
-# to a new file (disk write, through the page cache) and read back into
+# to a new file (disk write, through the page cache, a second time: the
+# first, into memory unused for a while, is in brackets) and read back into
 # fresh memory (disk read), and a memcpy of that size into warm memory
 # (memory).
 set -u
@@ -146,12 +147,14 @@ dd if=/dev/zero of="$W/odirect" bs=4096 count=1 oflag=direct 2>/dev/null || dire
 rm -f "$W/odirect"
 : >"$W/commands"
 for mem in $SIZES; do
-    save=$(host_limit_ms save write_ms "$mem" "$W/limit.file")
+    out=$("$HOST_LIMIT" save "$mem" "$W/limit.file" 2>/dev/null)
+    save=$(sed -n 's/.*"write_ms": \([0-9]*\).*/\1/p' <<<"$out")
+    cold=$(sed -n 's/.*"cold_write_ms": \([0-9]*\).*/\1/p' <<<"$out")
     load=$(host_limit_ms load load_ms "$mem" "$W/limit.file")
     rm -f "$W/limit.file"
     copy=$(host_limit_ms touch warm_copy_ms "$mem")
     echo
-    echo "## $mem: host limits: disk write $save ms, disk read into fresh memory $load ms, memory copy $copy ms"
+    echo "## $mem: host limits: disk write ${save:--} ms (${cold:--} ms into memory unused for a while), disk read into fresh memory $load ms, memory copy $copy ms"
     printf '   %-34s %-20s %-20s %s\n' "" "save_ms" "load_ms" "file MiB on disk"
     row "QEMU 7.2 plain (exec:cat)" qemu "$mem"
     row "hop plain file:" hop "$mem"

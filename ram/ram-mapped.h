@@ -18,6 +18,8 @@
 #define RAM_MAPPED_VERSION 1
 #define RAM_MAPPED_HDR_SIZE 28
 #define RAM_MAPPED_ALIGN (1u << 20)
+/* Bytes of one write of pages through the page cache (not direct-io). */
+#define RAM_MAPPED_CACHED_WRITE (128u << 10)
 
 struct ram_mapped_hdr {
     uint32_t version;

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ram/ram-decode.h"
@@ -264,6 +266,87 @@ static void test_threaded_io(void **state)
     close(fd);
 }
 
+/* Runs of every length up to a whole aligned chunk, written in pieces
+ * through the page cache, land whole at their offsets: in the caller's
+ * thread and from threads. */
+static void test_long_runs(void **state)
+{
+    (void)state;
+    /* Offset and length of one run in each aligned chunk. */
+    static const size_t runs[][2] = {
+        { 0, RAM_MAPPED_ALIGN },
+        { PS, RAM_MAPPED_ALIGN - PS },
+        { 3 * PS, RAM_MAPPED_CACHED_WRITE + PS },
+        { RAM_MAPPED_ALIGN - 2 * PS, PS },
+        /* The last ends where the file does. */
+        { RAM_MAPPED_ALIGN - 3 * RAM_MAPPED_CACHED_WRITE + PS,
+          3 * RAM_MAPPED_CACHED_WRITE - PS },
+    };
+    size_t n = sizeof(runs) / sizeof(runs[0]), len = n * RAM_MAPPED_ALIGN;
+    uint8_t *src = malloc(len), *want = calloc(1, len), *got = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        src[i] = (uint8_t)(i * 13 + i / PS);
+    }
+    for (int threads = 0; threads <= 2; threads += 2) {
+        char path[] = "/tmp/hop-mapped-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        unlink(path);
+        Error *err = NULL;
+        struct mapped_io *io =
+            mapped_io_new(fd, "test file", true, threads, false, &err);
+        assert_non_null(io);
+        uint64_t bytes = 0;
+        for (size_t c = 0; c < n; c++) {
+            size_t off = c * RAM_MAPPED_ALIGN + runs[c][0];
+            assert_true(mapped_io_run(io, src + off, runs[c][1], off, &err));
+            memcpy(want + off, src + off, runs[c][1]);
+            bytes += runs[c][1];
+        }
+        assert_true(mapped_io_wait(io, &err));
+        assert_int_equal(mapped_io_bytes(io), bytes);
+        mapped_io_free(io);
+        assert_int_equal(pread(fd, got, len, 0), (ssize_t)len);
+        assert_memory_equal(want, got, len);
+        close(fd);
+    }
+    free(src);
+    free(want);
+    free(got);
+}
+
+/* A write that fails halfway through a run names the piece that failed:
+ * the file may not grow past 512 KiB here. */
+static void test_write_error_names_piece(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hop-mapped-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    struct rlimit old, lim = { 512u << 10, 512u << 10 };
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim.rlim_max = old.rlim_max;
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint8_t *src = calloc(1, RAM_MAPPED_ALIGN);
+    Error *err = NULL;
+    struct mapped_io *io = mapped_io_new(fd, "test file", true, 0, false, &err);
+    assert_non_null(io);
+    bool ok = mapped_io_run(io, src, RAM_MAPPED_ALIGN, 0, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, old_sig);
+    assert_false(ok);
+    char want[64];
+    snprintf(want, sizeof(want), ": writing %u bytes at offset %u",
+             RAM_MAPPED_CACHED_WRITE, 512u << 10);
+    assert_non_null(strstr(error_get_pretty(err), want));
+    error_free(err);
+    mapped_io_free(io);
+    free(src);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +356,8 @@ int main(void)
         cmocka_unit_test(test_random_corruption),
         cmocka_unit_test(test_needs_a_file),
         cmocka_unit_test(test_threaded_io),
+        cmocka_unit_test(test_long_runs),
+        cmocka_unit_test(test_write_error_names_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
