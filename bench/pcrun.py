@@ -2,12 +2,13 @@
 """One postcopy migration measured over QMP, for bench/postcopy.sh (hop or
 QEMU).
 
-  pcrun.py SRC_QMP DST_QMP URI BANDWIDTH AFTER_S
+  pcrun.py SRC_QMP DST_QMP URI BANDWIDTH AFTER_S [preempt]
 
 The destination (started with -incoming defer) gets postcopy-ram and
 postcopy-blocktime, then migrate-incoming URI; the source gets
 postcopy-ram, max-bandwidth BANDWIDTH (bytes/s) and downtime-limit 1 ms,
-so that precopy of a dirtying guest never converges, starts `migrate`,
+so that precopy of a dirtying guest never converges (with "preempt",
+both ends get postcopy-preempt too), starts `migrate`,
 and after AFTER_S seconds (still active) migrate-start-postcopy.  Polls
 the source's query-migrate every 2 ms until it completes and the
 destination's until it completes too.  Prints one JSON object:
@@ -40,14 +41,16 @@ def event_time(q, name):
 def main(argv):
     src_path, dst_path, uri = argv[1], argv[2], argv[3]
     bw, after = int(argv[4]), float(argv[5])
+    extra = ["postcopy-preempt"] if argv[6:7] == ["preempt"] else []
     dst = Qmp(dst_path)
     src = Qmp(src_path)
     dst.cmd("migrate-set-capabilities", capabilities=[
         {"capability": c, "state": True}
-        for c in ("postcopy-ram", "postcopy-blocktime")])
+        for c in ["postcopy-ram", "postcopy-blocktime"] + extra])
     dst.cmd("migrate-incoming", uri=uri)
     src.cmd("migrate-set-capabilities", capabilities=[
-        {"capability": "postcopy-ram", "state": True}])
+        {"capability": c, "state": True}
+        for c in ["postcopy-ram"] + extra])
     src.cmd("migrate-set-parameters", **{"max-bandwidth": bw,
                                          "downtime-limit": 1})
     t0 = time.monotonic()

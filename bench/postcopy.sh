@@ -2,11 +2,13 @@
 # Postcopy live migration, hop against QEMU, side by side on this machine.
 #
 #   bench/postcopy.sh [-n RUNS] [-m MEM] [-c SMP] [-t SECS] [-w BYTES/S]
-#                     [-a emu|kvm|auto]
+#                     [-a emu|kvm|auto] [-P]
 #
 # The guest: memtest (hop's build/machine/firmware/memtest.bin through
 # `-kernel` for QEMU, -guest memtest for hop), MEM of RAM (default 1G;
-# e.g. -m 256M for a short run), SMP vCPUs (default 2), which rewrites
+# e.g. -m 256M for a short run), SMP vCPUs (default 1: memtest starts
+# further vCPUs the way hop's machine wakes them, and under QEMU only the
+# first one runs, and then it waits for the others for ever), which rewrites
 # every page over and over.  Once it filled its RAM, it migrates over a
 # unix socket with max-bandwidth BYTES/S (default 32M) and downtime-limit
 # 1 ms, so precopy never converges; after SECS seconds (default 3)
@@ -23,6 +25,8 @@
 # sum over vCPUs of each one's blocked time, both in ms as the
 # destination's query-migrate has them); the mean request latency
 # (postcopy-latency, µs: hop; QEMU 7.2 reports none); the pages asked for.
+# -P: both tools with postcopy-preempt as well (QEMU 7.1+ has it), in a
+# table of its own after the plain one.
 # -a as in bench/migrate.sh (bench/lib-host.sh): without hardware
 # virtualization, hop's emu beside QEMU's TCG.
 set -u
@@ -30,11 +34,12 @@ cd "$(dirname "$0")/.." || exit 1
 
 RUNS=3
 MEM=1G
-SMP=2
+SMP=1
 AFTER=3
+PREEMPT=
 BW=32M
 ACCEL=auto
-while getopts "n:m:c:t:w:a:" o; do
+while getopts "n:m:c:t:w:a:P" o; do
     case $o in
     n) RUNS=$OPTARG ;;
     m) MEM=$OPTARG ;;
@@ -42,6 +47,7 @@ while getopts "n:m:c:t:w:a:" o; do
     t) AFTER=$OPTARG ;;
     w) BW=$OPTARG ;;
     a) ACCEL=$OPTARG ;;
+    P) PREEMPT=1 ;;
     *) sed -n '2,5p' "$0"; exit 2 ;;
     esac
 done
@@ -106,12 +112,13 @@ wait_serial() {
     return 0
 }
 
-# one_run TOOL: prints pcrun's JSON; the machines go whatever happens.
+# one_run TOOL [preempt]: prints pcrun's JSON; the machines go whatever
+# happens.
 one_run() {
     vm_start "$1" dst incoming && vm_start "$1" src &&
         wait_serial src "memtest: filled" &&
         timeout 900 $PCRUN "$W/src.qmp" "$W/dst.qmp" "unix:$W/mig.sock" \
-            "$BW_BYTES" "$AFTER"
+            "$BW_BYTES" "$AFTER" ${2:-}
     local rc=$?
     cleanup
     return $rc
@@ -144,32 +151,43 @@ echo "# hop vs QEMU postcopy migration, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_host_facts | sed 's/^/# /'
 echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs each, alternating"
-echo "# reproduce: bench/postcopy.sh -n $RUNS -m $MEM -c $SMP -t $AFTER -w $BW -a $ACCEL"
+echo "# reproduce: bench/postcopy.sh -n $RUNS -m $MEM -c $SMP -t $AFTER -w $BW -a $ACCEL${PREEMPT:+ -P}"
 
 : >"$W/hop.jsonl"
 : >"$W/qemu.jsonl"
+: >"$W/hop-p.jsonl"
+: >"$W/qemu-p.jsonl"
 for i in $(seq "$RUNS"); do
     order="hop qemu"
     [ $((i % 2)) -eq 0 ] && order="qemu hop"
     for t in $order; do
-        if ! r=$(one_run "$t"); then
-            echo "  ($t run $i failed: $r)" >&2
-            continue
-        fi
-        echo "$r" >>"$W/$t.jsonl"
+        for p in "" ${PREEMPT:+preempt}; do
+            if ! r=$(one_run "$t" $p); then
+                echo "  ($t ${p:-plain} run $i failed: $r)" >&2
+                continue
+            fi
+            echo "$r" >>"$W/$t${p:+-p}.jsonl"
+        done
     done
 done
-echo
-echo "## memtest $MEM, $SMP vCPUs: precopy at $BW/s, downtime-limit 1 ms, migrate-start-postcopy after $AFTER s"
-echo "   hop:  $(vm_cmd hop src)  +  destination: same with -incoming defer"
-echo "   qemu: $(vm_cmd qemu src)  +  destination: same with -incoming defer"
-echo "   (hop runs: $(wc -l <"$W/hop.jsonl"), QEMU runs: $(wc -l <"$W/qemu.jsonl"))"
-printf '   %-22s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
-for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms; do
-    read -r -a h < <(stats "$W/hop.jsonl" "$k")
-    read -r -a q < <(stats "$W/qemu.jsonl" "$k")
-    label=$k
-    [ "$k" = vcpu_sum ] && label="vcpu_blocktime_ms(sum)"
-    printf '   %-22s %-24s %-24s %s\n' "$label" "${h[0]} (${h[1]}-${h[2]})" \
-        "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")"
-done
+
+# table SUFFIX TITLE: the rows of hop's and QEMU's runs.
+table() {
+    echo
+    echo "## memtest $MEM, $SMP vCPUs: precopy at $BW/s, downtime-limit 1 ms, migrate-start-postcopy after $AFTER s$2"
+    echo "   hop:  $(vm_cmd hop src)  +  destination: same with -incoming defer"
+    echo "   qemu: $(vm_cmd qemu src)  +  destination: same with -incoming defer"
+    echo "   (hop runs: $(wc -l <"$W/hop$1.jsonl"), QEMU runs: $(wc -l <"$W/qemu$1.jsonl"))"
+    printf '   %-22s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
+    for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms; do
+        read -r -a h < <(stats "$W/hop$1.jsonl" "$k")
+        read -r -a q < <(stats "$W/qemu$1.jsonl" "$k")
+        label=$k
+        [ "$k" = vcpu_sum ] && label="vcpu_blocktime_ms(sum)"
+        printf '   %-22s %-24s %-24s %s\n' "$label" "${h[0]} (${h[1]}-${h[2]})" \
+            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")"
+    done
+}
+table "" ""
+[ -n "$PREEMPT" ] && table -p ", postcopy-preempt on both ends"
+exit 0

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -541,6 +542,62 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     memory_free(mem);
 }
 
+/* Recovery: a page asked for that never came (the link died) is asked
+ * for again, naming its block, when the fault thread resends; one that
+ * came is not; the received bitmap tells the two apart. */
+static void test_resend_after_recovery(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err)) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        skip();
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    struct asked a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    struct postcopy_in *pc = postcopy_in_start(mem, record, &a, NULL, &err);
+    assert_non_null(pc);
+    /* Page 0x5000 arrived; the guest waits for 0x3000. */
+    uint8_t page[4096];
+    memset(page, 0x5a, sizeof(page));
+    assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
+    touch_at = b->host + 0x3000 + 5;
+    pthread_t t1;
+    assert_int_equal(pthread_create(&t1, NULL, toucher, NULL), 0);
+    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 1);
+    unsigned long *got = postcopy_in_received(pc, 0, NULL);
+    assert_non_null(got);
+    assert_int_equal(got[0] & 0xff, 1ul << 5);
+    free(got);
+    /* The link died and came back. */
+    postcopy_in_forget_block(pc);
+    postcopy_in_resend(pc);
+    for (int i = 0; i < 500 && asked_count(&a) < 2; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 2);
+    assert_string_equal(a.name[1], "pc.ram");
+    assert_int_equal(a.start[1], 0x3000);
+    assert_true(postcopy_in_place(pc, 0, 0x3000, page, NULL));
+    pthread_join(t1, NULL);
+    assert_int_equal(touched, 0x5a);
+    /* Nothing is missing any more: a resend asks for nothing. */
+    postcopy_in_resend(pc);
+    usleep(50000);
+    assert_int_equal(asked_count(&a), 2);
+    assert_true(postcopy_in_stop(pc, NULL));
+    pthread_mutex_destroy(&a.lock);
+    memory_free(mem);
+}
+
 #define MS 1000000ull
 
 /* Two vCPUs blocked over overlapping spans: each one's blocktime is its
@@ -707,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_recv_bitmap_refused),
         cmocka_unit_test(test_recv_bitmap_in_precopy_refused),
         cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
+        cmocka_unit_test(test_resend_after_recovery),
         cmocka_unit_test(test_blocktime_overlap),
         cmocka_unit_test(test_blocktime_needs_all),
         cmocka_unit_test(test_blocktime_of_a_fault),
