@@ -78,6 +78,12 @@ struct ram_state {
     } req[RAM_REQ_QUEUE];
     unsigned req_head, req_len;
     int req_last_block; /* a request without a name is for it; -1 none */
+    /* The walk goes on after the last requested page (a guest that asked
+     * for one page likely wants the next ones): (block + 1) << 40 | page
+     * after it, 0 none; set by the return path's thread.  jumped: the
+     * walk skipped ahead since it last started from the beginning. */
+    _Atomic uint64_t req_hint;
+    bool pc_jumped;
     _Atomic unsigned req_pending;
     _Atomic uint64_t pc_requests; /* requests received (stats) */
     /* postcopy-preempt, saving: the channel requested pages go on at once,

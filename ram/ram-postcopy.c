@@ -839,6 +839,8 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
     if (ok) {
         rs->req_last_block = block;
         atomic_fetch_add(&rs->pc_requests, 1);
+        atomic_store(&rs->req_hint, ((uint64_t)block + 1) << 40 |
+                                        (start + len) / RAM_PAGE_SIZE);
     }
     pthread_mutex_unlock(&rs->req_lock);
     /* postcopy-preempt: sent at once, on the thread that read it. */
@@ -1119,6 +1121,8 @@ void ram_postcopy_resume(struct ram_state *rs)
     rs->cur_word = 0;
     rs->resident_pages = 0;
     rs->last_sent_block = -1;
+    rs->pc_jumped = false;
+    atomic_store(&rs->req_hint, 0);
 }
 
 unsigned long *ram_incoming_received(struct ram_state *rs, const uint8_t *data,

@@ -680,9 +680,30 @@ static bool serve_requests(struct ram_state *rs, Channel *f, Error **errp)
     return chan_check(f, errp);
 }
 
-/* After the switch, guest stopped here: every dirty page once, in one
- * walk, requested pages first.  1 once the walk is through, 0 when the
- * budget or the rate limit ran out, -1 on error. */
+/* The walk moves on to just after the page the destination asked for
+ * last, as QEMU's does: a guest reading memory in order then finds the
+ * next pages on their way. */
+static void follow_request(struct ram_state *rs)
+{
+    uint64_t h = atomic_exchange(&rs->req_hint, 0);
+    if (!h) {
+        return;
+    }
+    int block = (int)(h >> 40) - 1;
+    uint64_t page = h & ((1ull << 40) - 1);
+    if (block >= rs->mem->nblocks ||
+        page >= rs->mem->blocks[block]->npages) {
+        return;
+    }
+    rs->cur_block = block;
+    rs->cur_word = page / RAM_BITS_PER_WORD;
+    rs->pc_jumped = true;
+}
+
+/* After the switch, guest stopped here: every dirty page once, requested
+ * pages first, the walk following the requests.  1 once a walk from the
+ * start found nothing left, 0 when the budget or the rate limit ran out,
+ * -1 on error. */
 static int send_postcopy(struct ram_state *rs, Channel *f, Error **errp)
 {
     uint64_t start = clock_mono_ns();
@@ -691,8 +712,16 @@ static int send_postcopy(struct ram_state *rs, Channel *f, Error **errp)
         if (!serve_requests(rs, f, errp)) {
             return -1;
         }
+        follow_request(rs);
         if (rs->cur_block >= rs->mem->nblocks) {
-            return 1;
+            if (!rs->pc_jumped) {
+                return 1;
+            }
+            /* What the jumps passed over is still to go. */
+            rs->pc_jumped = false;
+            rs->cur_block = 0;
+            rs->cur_word = 0;
+            continue;
         }
         int bi = rs->cur_block;
         struct ram_block *b = rs->mem->blocks[bi];
@@ -737,6 +766,8 @@ void ram_postcopy_begin(struct ram_state *rs)
     pthread_mutex_lock(&rs->req_lock);
     rs->postcopy = true;
     pthread_mutex_unlock(&rs->req_lock);
+    atomic_store(&rs->req_hint, 0);
+    rs->pc_jumped = false;
     rs->cur_block = 0;
     rs->cur_word = 0;
     rs->resident_pages = 0;
