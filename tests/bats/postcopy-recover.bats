@@ -9,9 +9,13 @@
 
 load helper
 load mig-helper
+load postcopy-helper
 
 setup() {
     mig_setup
+    # Pages trickle after the switch: a pause finds most still at the
+    # source.
+    PC_BW=1M
 }
 
 teardown() {
@@ -19,33 +23,6 @@ teardown() {
     if [ -n "${PROXY:-}" ]; then
         kill "$PROXY" 2>/dev/null || true
     fi
-}
-
-need_postcopy() {
-    local out
-    out=$(hop_mon "$1" "migrate_set_capability postcopy-ram on")
-    if [ -n "$out" ]; then
-        skip "${out#*Error: }"
-    fi
-}
-
-# start_pair SMP [DST_ARGS...]: a memtest source that filled its RAM and a
-# destination waiting on unix:$D/mig.sock, both with postcopy-ram on; the
-# pages trickle after the switch (1 MiB/s), so a pause finds most of them
-# still at the source.
-start_pair() {
-    local smp=$1
-    shift
-    hop_start dst -m 64M -smp "$smp" "$@" -incoming "unix:$D/mig.sock"
-    hop_start src -m 64M -smp "$smp"
-    need_postcopy src
-    run hop_mon dst "migrate_set_capability postcopy-ram on"
-    assert_output ""
-    wait_filled src
-    run hop_mon src "migrate_set_parameter max-bandwidth 4M" \
-        "migrate_set_parameter downtime-limit 1" \
-        "migrate_set_parameter max-postcopy-bandwidth 1M"
-    assert_output ""
 }
 
 # switch URI: migrates to URI and switches to postcopy.
