@@ -140,7 +140,7 @@ static void test_uris_and_paths(void **state)
     assert_string_equal(complete(line), want);
     /* Numbers are not completed. */
     assert_string_equal(complete("pmemsave 0"), "");
-    assert_string_equal(complete("migrate -"), "-d -b -i");
+    assert_string_equal(complete("migrate -"), "-d -b -i -r");
 
     snprintf(path, sizeof(path), "%s/state-file", dir);
     unlink(path);
