@@ -839,8 +839,9 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
     if (ok) {
         rs->req_last_block = block;
         atomic_fetch_add(&rs->pc_requests, 1);
-        atomic_store(&rs->req_hint, ((uint64_t)block + 1) << 40 |
-                                        (start + len) / RAM_PAGE_SIZE);
+        atomic_store(&rs->req_hint,
+                     ((uint64_t)block + 1) << 40 |
+                         (start + len) / RAM_PAGE_SIZE);
     }
     pthread_mutex_unlock(&rs->req_lock);
     /* postcopy-preempt: sent at once, on the thread that read it. */

@@ -691,8 +691,7 @@ static void follow_request(struct ram_state *rs)
     }
     int block = (int)(h >> 40) - 1;
     uint64_t page = h & ((1ull << 40) - 1);
-    if (block >= rs->mem->nblocks ||
-        page >= rs->mem->blocks[block]->npages) {
+    if (block >= rs->mem->nblocks || page >= rs->mem->blocks[block]->npages) {
         return;
     }
     rs->cur_block = block;
