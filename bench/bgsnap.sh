@@ -5,12 +5,13 @@
 # Both run the memtest firmware, which prints '.' on its serial port after
 # every pass over RAM (a pass adds one to a byte of every page, so each
 # pass writes every page: the worst case for write tracking).  Once it has
-# filled RAM, each run measures the pass rate for two seconds without any
-# save, then saves with the background-snapshot capability to a file
-# (QEMU 7.2: exec:cat, it has no file: URI) and measures the pass rate from
-# the migrate command to `completed` (polled every 20 ms).  It prints per
-# tool the medians: save time, passes per second idle and during the save,
-# and their ratio (the goal: hop keeps at least half).
+# filled RAM, each run (bench/bgrun.py, over QMP) measures the pass rate
+# for two seconds without any save, then saves with the
+# background-snapshot capability to a file (QEMU 7.2: exec:cat, it has no
+# file: URI) and measures the pass rate from the migrate command to the
+# MIGRATION event that says completed.  It prints per tool the medians:
+# save time, passes per second idle and during the save, and their ratio
+# (the goal: hop keeps at least half).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -29,26 +30,16 @@ trap cleanup EXIT
 bench_pick_accel "${3:-auto}" || exit 2
 bench_host_facts
 
-mon() { # TOOL COMMAND...
-    local t=$1
-    shift
-    printf '%s\n' "$@" | timeout 120 socat -t 120 - "UNIX-CONNECT:$dir/$t.mon" | tr -d '\r'
-}
-
-now_ms() { date +%s%3N; }
-
-serial_len() { stat -c %s "$dir/$1.ser"; }
-
 start() { # TOOL
-    rm -f "$dir/$1.mon" "$dir/$1.ser"
+    rm -f "$dir/$1.qmp" "$dir/$1.ser"
     if [ "$1" = hop ]; then
         build/hop run -accel "$HOP_ACCEL" -m "$mem" \
-            -monitor "unix:$dir/hop.mon,server,nowait" \
+            -qmp "unix:$dir/hop.qmp,server,nowait" -monitor none \
             -serial "file:$dir/hop.ser" >"$dir/hop.out" 2>&1 &
     else
         qemu-system-x86_64 -accel "$QEMU_ACCEL" -m "$mem" -kernel "$fw" \
             -display none -nodefaults -serial "file:$dir/qemu.ser" \
-            -monitor "unix:$dir/qemu.mon,server,nowait" >"$dir/qemu.out" 2>&1 &
+            -qmp "unix:$dir/qemu.qmp,server,nowait" >"$dir/qemu.out" 2>&1 &
     fi
     pids+=($!)
     local n=0
@@ -57,53 +48,21 @@ start() { # TOOL
         n=$((n + 1))
         [ $n -lt 1200 ] || { echo "$1: memtest did not fill RAM" >&2; exit 1; }
     done
-    mon "$1" "migrate_set_capability background-snapshot on" >"$dir/$1.cap"
-    if grep -qi 'error' "$dir/$1.cap"; then
-        echo "$1: $(cat "$dir/$1.cap")" >&2
-        return 1
-    fi
 }
 
 # One run: prints "save_ms idle_pps during_pps".
 measure() { # TOOL RUN
-    local t=$1 f=$dir/$1.$2.snap
-    local a0 t0 a1 t1
-    a0=$(serial_len "$t")
-    t0=$(now_ms)
-    sleep 2
-    a1=$(serial_len "$t")
-    t1=$(now_ms)
-    local idle=$(((a1 - a0) * 1000 / (t1 - t0)))
-    a0=$(serial_len "$t")
-    t0=$(now_ms)
-    if [ "$t" = hop ]; then
-        mon hop "migrate -d file:$f" >/dev/null
-    else
-        mon qemu "migrate -d \"exec:cat > $f\"" >/dev/null
-    fi
-    local st=""
-    until [ "$st" = completed ]; do
-        sleep 0.02
-        st=$(mon "$t" "info migrate" | sed -n 's/^Migration status: \([a-z-]*\).*/\1/p')
-        case $st in failed | cancelled)
-            echo "$t: the save $st" >&2
-            exit 1
-            ;;
-        esac
-    done
-    a1=$(serial_len "$t")
-    t1=$(now_ms)
+    local t=$1 f=$dir/$1.$2.snap uri
+    if [ "$t" = hop ]; then uri=file:$f; else uri="exec:cat > $f"; fi
+    timeout 600 python3 bench/bgrun.py "$dir/$t.qmp" "$dir/$t.ser" "$uri"
     rm -f "$f"
-    echo "$((t1 - t0)) $idle $(((a1 - a0) * 1000 / (t1 - t0)))"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 printf '%-6s %-6s %10s %14s %16s %8s\n' tool mem save_ms idle_passes/s during_passes/s ratio
 for t in ${BENCH_TOOLS:-hop qemu}; do
-    if ! start "$t"; then
-        continue
-    fi
+    start "$t"
     : >"$dir/$t.rows"
     for r in $(seq "$runs"); do
         measure "$t" "$r" >>"$dir/$t.rows"

@@ -10,6 +10,7 @@
 
 #include "machine/accel.h"
 #include "machine/emu.h"
+#include "machine/write-guard.h"
 #include "util/alloc.h"
 
 struct accel {
@@ -88,6 +89,7 @@ static struct accel *emu_create(const struct accel_mem_region *regions,
     /* A 32-bit guest reaches 4 GiB at most. */
     acc->bus.code =
         emu_code_map_new(low->size < (1ull << 32) ? low->size : 1ull << 32);
+    acc->bus.guard = write_guard_new(low->size >> WRITE_GUARD_PAGE_SHIFT);
     return acc;
 }
 
@@ -96,6 +98,7 @@ static void emu_destroy(struct accel *acc)
     if (!acc)
         return;
     emu_code_map_free(acc->bus.code);
+    write_guard_free(acc->bus.guard);
     free(acc);
 }
 
@@ -174,6 +177,11 @@ static uint64_t emu_icount(struct accel_vcpu *v)
     return v->icount;
 }
 
+static struct write_guard *emu_write_guard(struct accel *acc)
+{
+    return acc->bus.guard;
+}
+
 const struct accel_ops accel_emu_ops = {
     .name = "emu",
     .available = emu_available,
@@ -188,4 +196,5 @@ const struct accel_ops accel_emu_ops = {
     .sync_dirty = emu_sync_dirty,
     .invalidate = emu_invalidate,
     .icount = emu_icount,
+    .write_guard = emu_write_guard,
 };

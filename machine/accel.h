@@ -68,6 +68,10 @@ struct accel_ops {
     void (*invalidate)(struct accel *acc, uint64_t gpa, uint64_t len);
     /* Instructions executed by this vCPU so far, or 0 if not counted. */
     uint64_t (*icount)(struct accel_vcpu *vcpu);
+    /* Optional: the guard every guest store to the RAM region at guest
+     * address 0 passes (machine/write-guard.h); NULL where stores are not
+     * seen one by one (kvm). */
+    struct write_guard *(*write_guard)(struct accel *acc);
 };
 
 extern const struct accel_ops accel_emu_ops;

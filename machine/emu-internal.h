@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "machine/emu.h"
+#include "machine/write-guard.h"
 #include "util/guest-reads.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -86,6 +87,7 @@ struct emu_cpu {
     uint64_t ram_size;
     _Atomic unsigned long *dirty;
     struct emu_code_map *code;
+    struct write_guard *guard; /* NULL: none */
     bool own_code, own_dirty;
     struct emu_bus bus;
 
@@ -329,6 +331,7 @@ EMU_INLINE void mem_write(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
     if (likely((uint64_t)addr + (unsigned)sz <= c->ram_size &&
                (addr & (EMU_PAGE_SIZE - 1)) <= EMU_PAGE_SIZE - (unsigned)sz)) {
         uint8_t *p = c->ram + addr;
+        write_guard_check(c->guard, addr >> EMU_PAGE_SHIFT);
         GUEST_ACCESS_BEGIN();
         if (sz == 1) {
             *p = (uint8_t)v;

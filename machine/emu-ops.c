@@ -30,13 +30,14 @@ EMU_INLINE int rm_write(struct emu_cpu *c, const struct emu_op *op, int sz,
     return 0;
 }
 
-/* Host pointer for an atomic access, or NULL when the access leaves RAM
- * or a page. */
+/* Host pointer for an atomic access (which may store: the page's write
+ * guard is passed), or NULL when the access leaves RAM or a page. */
 static uint8_t *ram_ptr(struct emu_cpu *c, uint32_t addr, int sz)
 {
     if ((uint64_t)addr + (unsigned)sz > c->ram_size ||
         (addr & (EMU_PAGE_SIZE - 1)) > EMU_PAGE_SIZE - (unsigned)sz)
         return NULL;
+    write_guard_check(c->guard, addr >> EMU_PAGE_SHIFT);
     return c->ram + addr;
 }
 

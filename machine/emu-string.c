@@ -70,6 +70,7 @@ static int rep_stos_fast(struct emu_cpu *c, const struct emu_op *op)
             n = 1;
         } else {
             uint8_t *p = c->ram + a;
+            write_guard_check(c->guard, a >> EMU_PAGE_SHIFT);
             GUEST_ACCESS_BEGIN();
             if (sz == 1) {
                 memset(p, (int)v, n);
@@ -143,6 +144,7 @@ static int rep_movs_fast(struct emu_cpu *c, const struct emu_op *op)
             n = 1;
         } else {
             uint32_t bytes = n * (uint32_t)sz;
+            write_guard_check(c->guard, d >> EMU_PAGE_SHIFT);
             GUEST_ACCESS_BEGIN();
             if (d > s && d < s + bytes) {
                 for (uint32_t i = 0; i < bytes; i += (uint32_t)sz)

@@ -44,6 +44,7 @@ struct emu_cpu *emu_cpu_new(const struct emu_bus *bus)
         c->dirty = xcalloc(words, sizeof(unsigned long));
         c->own_dirty = true;
     }
+    c->guard = bus->guard;
     c->code = bus->code;
     if (!c->code) {
         c->code = emu_code_map_new(c->ram_size);
@@ -125,6 +126,7 @@ void emu_write_slow(struct emu_cpu *c, uint32_t addr, int sz, uint32_t v)
         uint32_t a = addr + (uint32_t)i;
         if (a >= c->ram_size)
             continue; /* dropped, like a PC */
+        write_guard_check(c->guard, a >> EMU_PAGE_SHIFT);
         GUEST_ACCESS_BEGIN();
         c->ram[a] = (uint8_t)(v >> (8 * i));
         GUEST_ACCESS_END();

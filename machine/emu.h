@@ -29,6 +29,9 @@ struct emu_bus {
      * instructions it retired in the current emu_cpu_run call).  NULL:
      * RDTSC counts this vCPU's retired instructions. */
     uint64_t (*rdtsc)(void *opaque);
+    /* Optional.  Checked before every store to RAM (see
+     * machine/write-guard.h); shared by every vCPU on this RAM. */
+    struct write_guard *guard;
 };
 
 struct emu_code_map;

@@ -538,6 +538,11 @@ struct accel *machine_accel(struct machine *m)
     return m->acc;
 }
 
+struct write_guard *machine_write_guard(struct machine *m)
+{
+    return m->ops->write_guard ? m->ops->write_guard(m->acc) : NULL;
+}
+
 const char *machine_accel_name(struct machine *m)
 {
     return m->ops->name;

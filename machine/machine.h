@@ -97,6 +97,9 @@ struct machine_memory *machine_memory(struct machine *m);
 const struct accel_ops *machine_accel_ops(struct machine *m);
 struct accel *machine_accel(struct machine *m);
 const char *machine_accel_name(struct machine *m);
+/* The accelerator's write guard over the RAM at guest address 0
+ * (machine/write-guard.h), or NULL if it has none. */
+struct write_guard *machine_write_guard(struct machine *m);
 const char *machine_name(struct machine *m);
 const char *machine_guest_name(struct machine *m);
 int machine_smp(struct machine *m);

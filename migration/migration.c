@@ -220,6 +220,9 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
+    if (!ram_state_prepare_tracking(mig->rs, errp)) {
+        return false;
+    }
     uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
@@ -282,6 +285,9 @@ static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
     set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
+    if (!ram_state_prepare_tracking(mig->rs, errp)) {
+        return false;
+    }
     uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
@@ -923,6 +929,9 @@ static bool background(struct migration *mig, Channel *f, Error **errp)
     enum run_state before = machine_runstate(mig->m);
     bool was_running = runstate_is_running(before);
     globalstate_set(mig->gs, runstate_name(before));
+    if (!ram_state_prepare_tracking(mig->rs, errp)) {
+        return false;
+    }
     uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;

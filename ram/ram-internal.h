@@ -41,6 +41,8 @@ struct ram_state {
     bool background;    /* see struct ram_params */
     struct ram_wp *wp;  /* background-snapshot write tracking */
     uint8_t *wp_stage;  /* copies of the pages of one bitmap word */
+    uint8_t *wp_queue;  /* copies of pages written ahead of the save */
+    unsigned wp_queue_pages;
     /* Which pages of the current batch may hold data (0: never written,
      * so zero), learnt after its dirty bits were taken. */
     unsigned char resident[RAM_BITS_PER_WORD * 16];

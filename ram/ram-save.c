@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "machine/machine.h"
+#include "machine/write-guard.h"
 #include "ram/ram-format.h"
 #include "ram/ram-thp.h"
 #include "util/alloc.h"
@@ -515,10 +516,6 @@ static int send_dirty(struct ram_state *rs, Channel *f, bool bounded,
 
 /* Copies of pages faulted on, sent at a time. */
 #define WP_TAKE 64
-/* Pages the fault thread may hold copied before a writer waits: 64 MiB
- * (touched only as used).  A guest that writes faster than the target
- * takes the pages waits for it once the queue is full. */
-#define WP_QUEUE_PAGES 16384
 
 /* background-snapshot: one page as it was when tracking started, from a
  * copy (or read in place: zero pages are still protected). */
@@ -831,9 +828,27 @@ bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp)
     return chan_check(f, errp);
 }
 
+/* The accelerator's write guard when it covers all of RAM (emu, up to
+ * 3 GiB), else NULL: userfaultfd.  HOP_WRITE_TRACKING=userfaultfd picks
+ * userfaultfd anyway (tests of that path). */
+static struct write_guard *tracking_guard(struct machine *m)
+{
+    struct machine_memory *mem = machine_memory(m);
+    struct write_guard *g = machine_write_guard(m);
+    const char *env = getenv("HOP_WRITE_TRACKING");
+    if (!g || mem->nblocks != 1 || g->npages != mem->blocks[0]->npages ||
+        (env && strcmp(env, "userfaultfd") == 0)) {
+        return NULL;
+    }
+    return g;
+}
+
 bool ram_background_check(struct machine *m, Error **errp)
 {
     struct machine_memory *mem = machine_memory(m);
+    if (tracking_guard(m)) {
+        return true;
+    }
     struct ram_wp_range r[RAM_MAX_BLOCKS];
     for (int i = 0; i < mem->nblocks; i++) {
         r[i] =
@@ -843,8 +858,57 @@ bool ram_background_check(struct machine *m, Error **errp)
     return ram_wp_check(r, mem->nblocks, errp);
 }
 
+/* Room for a copy of every page the guest may write before the save gets
+ * to it: all of RAM, up to 1 GiB (beyond that a writer may wait for the
+ * save to make room). */
+#define WP_QUEUE_MAX_PAGES (1u << 18)
+
+static unsigned queue_pages(const struct ram_state *rs)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < rs->mem->nblocks; i++) {
+        n += rs->mem->blocks[i]->npages;
+    }
+    return n < WP_QUEUE_MAX_PAGES ? (unsigned)n : WP_QUEUE_MAX_PAGES;
+}
+
+bool ram_state_prepare_tracking(struct ram_state *rs, Error **errp)
+{
+    unsigned n = queue_pages(rs);
+    size_t len = (size_t)n * RAM_PAGE_SIZE;
+    if (rs->wp_queue && rs->wp_queue_pages != n) {
+        munmap(rs->wp_queue, (size_t)rs->wp_queue_pages * RAM_PAGE_SIZE);
+        rs->wp_queue = NULL;
+    }
+    if (!rs->wp_queue) {
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            error_setg_errno(errp, errno,
+                             "background-snapshot: a copy queue of %zu bytes",
+                             len);
+            return false;
+        }
+        /* Huge pages: one fault per 2 MiB, not one per page. */
+        (void)madvise(p, len, MADV_HUGEPAGE);
+        rs->wp_queue = p;
+        rs->wp_queue_pages = n;
+    }
+    /* Resident before the guest can write: a writer copies at memory
+     * speed instead of waiting on the host for fresh memory (seconds
+     * per GiB on some hosts).  Only a speed-up: going on without it. */
+    Error *err = NULL;
+    if (!mem_populate(rs->wp_queue, len, &err)) {
+        error_free(err);
+    }
+    return true;
+}
+
 bool ram_state_start_tracking(struct ram_state *rs, Error **errp)
 {
+    if (!rs->wp_queue && !ram_state_prepare_tracking(rs, errp)) {
+        return false;
+    }
     struct ram_wp_range r[RAM_MAX_BLOCKS];
     for (int i = 0; i < rs->mem->nblocks; i++) {
         r[i] = (struct ram_wp_range){ rs->mem->blocks[i]->host,
@@ -852,7 +916,8 @@ bool ram_state_start_tracking(struct ram_state *rs, Error **errp)
                                       rs->mem->blocks[i]->name };
     }
     ram_state_stop_tracking(rs);
-    rs->wp = ram_wp_start(r, rs->mem->nblocks, WP_QUEUE_PAGES, errp);
+    rs->wp = ram_wp_start(r, rs->mem->nblocks, tracking_guard(rs->m),
+                          rs->wp_queue, rs->wp_queue_pages, errp);
     if (!rs->wp) {
         return false;
     }
@@ -871,6 +936,9 @@ void ram_state_stop_tracking(struct ram_state *rs)
     }
     ram_wp_stop(rs->wp);
     rs->wp = NULL;
+    /* Kept for the next save, resident while the host has room. */
+    (void)madvise(rs->wp_queue, (size_t)rs->wp_queue_pages * RAM_PAGE_SIZE,
+                  MADV_FREE);
     /* The huge pages the loop could not join yet (a page written first
      * was still protected when the loop passed). */
     ram_thp_rejoin_all(rs->mem);
@@ -1069,6 +1137,9 @@ void ram_state_free(struct ram_state *rs)
     pthread_mutex_destroy(&rs->preempt_lock);
     pthread_mutex_destroy(&rs->req_lock);
     free(rs->wp_stage);
+    if (rs->wp_queue) {
+        munmap(rs->wp_queue, (size_t)rs->wp_queue_pages * RAM_PAGE_SIZE);
+    }
     ram_prefault_free(rs->prefault);
     xbzrle_cache_free(rs->xbzrle_cache);
     multifd_send_free(rs->mfd);

@@ -1,4 +1,5 @@
-/* Write tracking with userfaultfd write-protection (see ram-wp.h). */
+/* Write tracking with userfaultfd write-protection or the accelerator's
+ * write guard (see ram-wp.h). */
 #include "ram/ram-wp.h"
 
 #include <errno.h>
@@ -6,6 +7,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "machine/write-guard.h"
 #include "ram/uffd.h"
 #include "util/alloc.h"
 
@@ -31,6 +34,7 @@ struct wp_range {
 };
 
 struct ram_wp {
+    struct write_guard *guard; /* instead of uffd, when set */
     int uffd;
     int stop_fd; /* eventfd: the fault thread ends */
     struct wp_range r[RAM_WP_MAX_RANGES];
@@ -136,6 +140,17 @@ static int uffd_protect(int fd, uint8_t *host, uint64_t npages, bool on)
     return ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
 }
 
+/* Lets writes to npages of range i from first through. */
+static int lift(struct ram_wp *wp, int i, uint64_t first, uint64_t npages)
+{
+    if (wp->guard) {
+        write_guard_lift(wp->guard, first, npages);
+        return 0;
+    }
+    return uffd_protect(wp->uffd, wp->r[i].host + first * RAM_WP_PAGE_SIZE,
+                        npages, false);
+}
+
 bool ram_wp_check(const struct ram_wp_range *r, int n, Error **errp)
 {
     uint64_t features;
@@ -169,7 +184,7 @@ static void wp_fail(struct ram_wp *wp, const char *what, int err)
 static void unprotect_all(struct ram_wp *wp)
 {
     for (int i = 0; i < wp->nr; i++) {
-        uffd_protect(wp->uffd, wp->r[i].host, wp->r[i].npages, false);
+        lift(wp, i, 0, wp->r[i].npages);
     }
 }
 
@@ -228,27 +243,18 @@ static bool copy_ahead(struct ram_wp *wp, int i, uint64_t page)
     }
     uint64_t first = word * 64 + (uint64_t)__builtin_ctzll(got);
     uint64_t last = word * 64 + 63 - (uint64_t)__builtin_clzll(got);
-    if (uffd_protect(wp->uffd, r->host + first * RAM_WP_PAGE_SIZE,
-                     last - first + 1, false) < 0) {
+    if (lift(wp, i, first, last - first + 1) < 0) {
         wp_fail(wp, "unprotecting pages", errno);
         return false;
     }
     return true;
 }
 
-/* One write fault: copy the page if nobody claimed it yet, then let the
- * writer go.  false when tracking must end (stop or error). */
-static bool handle_fault(struct ram_wp *wp, uint64_t addr)
+/* One write to page of range i: copy the page if nobody claimed it yet,
+ * then let the writer go.  false when tracking must end (stop or
+ * error). */
+static bool handle_write(struct ram_wp *wp, int i, uint64_t page)
 {
-    uint64_t page;
-    int i = find_range(wp, addr & ~(uint64_t)(RAM_WP_PAGE_SIZE - 1), &page);
-    if (i < 0) {
-        /* Not ours (cannot happen): wake the writer anyway. */
-        struct uffdio_range rg = { addr & ~(uint64_t)(RAM_WP_PAGE_SIZE - 1),
-                                   RAM_WP_PAGE_SIZE };
-        ioctl(wp->uffd, UFFDIO_WAKE, &rg);
-        return true;
-    }
     struct wp_range *r = &wp->r[i];
     uint64_t bit = 1ull << (page % 64);
     bool mine = false;
@@ -273,13 +279,39 @@ static bool handle_fault(struct ram_wp *wp, uint64_t addr)
     /* A page the saver claimed is unprotected by the saver once copied
      * (which wakes the writer): lifting it here could let the write in
      * before the copy. */
-    if (mine &&
-        uffd_protect(wp->uffd, r->host + page * RAM_WP_PAGE_SIZE, 1, false) <
-            0) {
+    if (mine && lift(wp, i, page, 1) < 0) {
         wp_fail(wp, "unprotecting a page", errno);
         return false;
     }
     return !mine || copy_ahead(wp, i, page);
+}
+
+static bool handle_fault(struct ram_wp *wp, uint64_t addr)
+{
+    uint64_t page;
+    int i = find_range(wp, addr & ~(uint64_t)(RAM_WP_PAGE_SIZE - 1), &page);
+    if (i < 0) {
+        /* Not ours (cannot happen): wake the writer anyway. */
+        struct uffdio_range rg = { addr & ~(uint64_t)(RAM_WP_PAGE_SIZE - 1),
+                                   RAM_WP_PAGE_SIZE };
+        ioctl(wp->uffd, UFFDIO_WAKE, &rg);
+        return true;
+    }
+    return handle_write(wp, i, page);
+}
+
+/* The write guard's callback, on the storing thread: as a fault, and a
+ * page the saver claimed is waited for until the saver lifts its guard
+ * (it copies a word's pages at most before it does). */
+static void guarded_write(void *opaque, uint64_t page)
+{
+    struct ram_wp *wp = opaque;
+    if (!handle_write(wp, 0, page)) {
+        return; /* ending: ram_wp_stop lifts every guard */
+    }
+    while (write_guard_test(wp->guard, page) && !atomic_load(&wp->stop)) {
+        sched_yield();
+    }
 }
 
 static void *fault_thread(void *opaque)
@@ -336,7 +368,6 @@ static void wp_free(struct ram_wp *wp)
     }
     pthread_mutex_destroy(&wp->lock);
     pthread_cond_destroy(&wp->space);
-    free(wp->slots);
     free(wp->free_list);
     free(wp->ready);
     free(wp->slot_range);
@@ -344,7 +375,57 @@ static void wp_free(struct ram_wp *wp)
     free(wp);
 }
 
+static void set_range(struct wp_range *w, const struct ram_wp_range *r)
+{
+    w->host = r->host;
+    w->npages = r->npages;
+    snprintf(w->name, sizeof(w->name), "%s", r->name);
+    w->claimed = xcalloc((r->npages + 63) / 64, sizeof(uint64_t));
+}
+
+static struct ram_wp *wp_new(uint8_t *slots, unsigned queue_pages)
+{
+    struct ram_wp *wp = xcalloc(1, sizeof(*wp));
+    pthread_mutex_init(&wp->lock, NULL);
+    pthread_cond_init(&wp->space, NULL);
+    wp->uffd = -1;
+    wp->stop_fd = -1;
+    wp->nslots = queue_pages;
+    wp->slots = slots;
+    wp->free_list = xcalloc(queue_pages, sizeof(unsigned));
+    wp->ready = xcalloc(queue_pages, sizeof(unsigned));
+    wp->slot_range = xcalloc(queue_pages, sizeof(int));
+    wp->slot_page = xcalloc(queue_pages, sizeof(uint64_t));
+    for (unsigned s = 0; s < queue_pages; s++) {
+        wp->free_list[wp->nfree++] = queue_pages - 1 - s;
+    }
+    return wp;
+}
+
+/* The accelerator's guard stands in for userfaultfd: the storing thread
+ * runs what the fault thread would. */
+static struct ram_wp *start_guarded(const struct ram_wp_range *r, int n,
+                                    struct write_guard *guard, uint8_t *queue,
+                                    unsigned queue_pages, Error **errp)
+{
+    if (n != 1 || guard->npages != r[0].npages) {
+        error_setg(errp,
+                   "background-snapshot: the write guard covers %llu pages, "
+                   "not the %llu of RAM block %s",
+                   (unsigned long long)guard->npages,
+                   (unsigned long long)r[0].npages, r[0].name);
+        return NULL;
+    }
+    struct ram_wp *wp = wp_new(queue, queue_pages);
+    wp->guard = guard;
+    set_range(&wp->r[0], &r[0]);
+    wp->nr = 1;
+    write_guard_arm(guard, guarded_write, wp);
+    return wp;
+}
+
 struct ram_wp *ram_wp_start(const struct ram_wp_range *r, int n,
+                            struct write_guard *guard, uint8_t *queue,
                             unsigned queue_pages, Error **errp)
 {
     if (n > RAM_WP_MAX_RANGES || queue_pages == 0) {
@@ -352,10 +433,10 @@ struct ram_wp *ram_wp_start(const struct ram_wp_range *r, int n,
                    n, queue_pages);
         return NULL;
     }
-    struct ram_wp *wp = xcalloc(1, sizeof(*wp));
-    pthread_mutex_init(&wp->lock, NULL);
-    pthread_cond_init(&wp->space, NULL);
-    wp->stop_fd = -1;
+    if (guard) {
+        return start_guarded(r, n, guard, queue, queue_pages, errp);
+    }
+    struct ram_wp *wp = wp_new(queue, queue_pages);
     uint64_t features = 0;
     wp->uffd = uffd_open_wp(&features, errp);
     if (wp->uffd < 0) {
@@ -368,15 +449,6 @@ struct ram_wp *ram_wp_start(const struct ram_wp_range *r, int n,
         wp_free(wp);
         return NULL;
     }
-    wp->nslots = queue_pages;
-    wp->slots = xmalloc((size_t)queue_pages * RAM_WP_PAGE_SIZE);
-    wp->free_list = xcalloc(queue_pages, sizeof(unsigned));
-    wp->ready = xcalloc(queue_pages, sizeof(unsigned));
-    wp->slot_range = xcalloc(queue_pages, sizeof(int));
-    wp->slot_page = xcalloc(queue_pages, sizeof(uint64_t));
-    for (unsigned s = 0; s < queue_pages; s++) {
-        wp->free_list[wp->nfree++] = queue_pages - 1 - s;
-    }
 #ifdef UFFD_FEATURE_WP_UNPOPULATED
     bool unpopulated = features & UFFD_FEATURE_WP_UNPOPULATED;
 #else
@@ -384,10 +456,7 @@ struct ram_wp *ram_wp_start(const struct ram_wp_range *r, int n,
 #endif
     for (int i = 0; i < n; i++) {
         struct wp_range *w = &wp->r[i];
-        w->host = r[i].host;
-        w->npages = r[i].npages;
-        snprintf(w->name, sizeof(w->name), "%s", r[i].name);
-        w->claimed = xcalloc((r[i].npages + 63) / 64, sizeof(uint64_t));
+        set_range(w, &r[i]);
         if (!uffd_register(wp->uffd, &r[i], errp)) {
             wp->nr = i;
             goto fail;
@@ -429,12 +498,18 @@ void ram_wp_stop(struct ram_wp *wp)
     }
     atomic_store(&wp->stop, true);
     uint64_t one = 1;
-    if (write(wp->stop_fd, &one, sizeof(one)) < 0) {
+    if (wp->stop_fd >= 0 && write(wp->stop_fd, &one, sizeof(one)) < 0) {
         /* A counter at its limit still wakes poll. */
     }
     pthread_mutex_lock(&wp->lock);
     pthread_cond_broadcast(&wp->space);
     pthread_mutex_unlock(&wp->lock);
+    if (wp->guard) {
+        /* Waits for whoever is in guarded_write (woken above). */
+        write_guard_disarm(wp->guard);
+        wp_free(wp);
+        return;
+    }
     if (wp->thread_started) {
         pthread_join(wp->thread, NULL);
     }
@@ -462,8 +537,7 @@ bool ram_wp_release(struct ram_wp *wp, int r, uint64_t first, uint64_t npages,
                     Error **errp)
 {
     struct wp_range *w = &wp->r[r];
-    if (uffd_protect(wp->uffd, w->host + first * RAM_WP_PAGE_SIZE, npages,
-                     false) < 0) {
+    if (lift(wp, r, first, npages) < 0) {
         error_setg_errno(errp, errno,
                          "background-snapshot: RAM block %s: unprotecting "
                          "pages %llu-%llu",

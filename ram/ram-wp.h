@@ -1,10 +1,12 @@
 /* Write tracking for background snapshots: guest RAM is write-protected
- * with userfaultfd, and every page is copied exactly once, in the state it
- * had when tracking started.  The saving thread claims pages in order,
- * copies them and lifts their protection; a page the guest writes first
- * faults, and a thread of our own copies it into a bounded queue and lets
- * the writer go at once (the writer waits only for that page, unless the
- * queue is full).  The saver sends queued copies before going on in order.
+ * with userfaultfd (or the accelerator's write guard), and every page is
+ * copied exactly once, in the state it had when tracking started.  The
+ * saving thread claims pages in order, copies them and lifts their
+ * protection; a page the guest writes first faults, and a thread of our
+ * own (with the guard: the writer itself) copies it into a bounded queue
+ * and lets the writer go at once (the writer waits only for that page,
+ * unless the queue is full).  The saver sends queued copies before going
+ * on in order.
  *
  * A page is claimed once (an atomic bit per page), by whichever of the two
  * gets there first; only the claimer copies it and lifts its protection. */
@@ -38,9 +40,15 @@ struct ram_wp_copy {
 /* Whether the kernel lets this process write-protect these ranges;
  * errors name the range and the reason. */
 bool ram_wp_check(const struct ram_wp_range *r, int n, Error **errp);
-/* Protects every page of the ranges and starts the fault thread; at most
- * queue_pages copies wait at a time (then a faulting writer waits). */
+/* Protects every page of the ranges and starts the fault thread.  Copies
+ * go to queue (queue_pages pages, the caller's until ram_wp_stop); when
+ * it is full, a faulting writer waits.  With guard (machine/write-guard.h,
+ * over exactly the one range r[0]), the guard protects instead of
+ * userfaultfd and the writer copies on its own thread: no page table
+ * changes, no thread. */
+struct write_guard;
 struct ram_wp *ram_wp_start(const struct ram_wp_range *r, int n,
+                            struct write_guard *guard, uint8_t *queue,
                             unsigned queue_pages, Error **errp);
 /* Lifts all protection (every waiting writer goes on), ends the thread
  * and frees everything.  NULL is fine. */

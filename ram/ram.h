@@ -103,6 +103,9 @@ bool ram_background_check(struct machine *m, Error **errp);
 /* With the guest stopped, after the setup section: write-protect RAM; the
  * iterations then send it as it is now.  stop lifts the protection (also
  * done by cleanup); both are safe to call again. */
+/* Before the guest stops for the start: makes room for the copies (up to
+ * all of RAM, kept between saves); start does it if not done. */
+bool ram_state_prepare_tracking(struct ram_state *rs, Error **errp);
 bool ram_state_start_tracking(struct ram_state *rs, Error **errp);
 void ram_state_stop_tracking(struct ram_state *rs);
 /* Pages the guest wrote first, that went ahead of their turn. */

@@ -200,6 +200,9 @@ bool snapshot_save_background(const struct snapshot_target *t,
                       "cannot save snapshot '%s' while the guest runs: ", tag);
         return false;
     }
+    if (!ram_state_prepare_tracking(rs, errp)) {
+        return false;
+    }
     enum run_state before = machine_runstate(t->m);
     if (!vm_stop(t->m, RUN_STATE_SAVE_VM, errp)) {
         return false;

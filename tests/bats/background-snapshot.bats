@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # background-snapshot: `migrate` saves the machine as it was when the save
-# started while the guest runs on.  RAM is write-protected with
-# userfaultfd; a page the guest writes is copied first.  The memtest guest
-# rewrites every page on every pass, so a save that mixed pages of
-# different moments fails its check.
+# started while the guest runs on.  RAM is write-protected: under emu by
+# its write guard (every guest store checks it), else with userfaultfd
+# (HOP_WRITE_TRACKING=userfaultfd picks that under emu too); a page the
+# guest writes is copied first.  The memtest guest rewrites every page on
+# every pass, so a save that mixed pages of different moments fails its
+# check.
 
 load helper
 load mig-helper
@@ -36,8 +38,9 @@ loaded_ram() {
     grep -q '^EAX=' "$D/$1.regs"
 }
 
-@test "background-snapshot: the file holds the machine as it was at the start while the guest ran on" {
-    hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
+# start_state_saved: the save of the running guest src (64M) holds one
+# moment, the start's, and the guest ran on.
+start_state_saved() {
     wait_filled src
     need_uffd src
     run hop_mon src "migrate file:$D/snap" "info migrate" "info status"
@@ -61,6 +64,32 @@ loaded_ram() {
     # The loaded machine runs.
     hop_mon dst "cont" >/dev/null
     serial_grows dst
+}
+
+@test "background-snapshot: the file holds the machine as it was at the start while the guest ran on" {
+    hop_start src -m 64M -qmp "unix:$D/src.qmp,server,nowait"
+    start_state_saved
+}
+
+@test "background-snapshot with userfaultfd write-protection (as under kvm)" {
+    HOP_WRITE_TRACKING=userfaultfd hop_start src -m 64M \
+        -qmp "unix:$D/src.qmp,server,nowait"
+    start_state_saved
+}
+
+@test "background-snapshot under emu of RAM on a plain file (no userfaultfd needed)" {
+    hop_start src -m 32M \
+        -object "memory-backend-file,id=mem,size=32M,mem-path=$D/ram.file,share=on" \
+        -machine memory-backend=mem
+    wait_filled src
+    run hop_mon src "migrate_set_capability background-snapshot on" \
+        "migrate file:$D/snap" "info migrate" "info status"
+    assert_line "Migration status: completed"
+    assert_line "VM status: running"
+    serial_grows src
+    loaded_ram dst 32M "$D/snap"
+    run "$MEMTEST_CHECK" "$D/dst.ram"
+    assert_success
 }
 
 @test "background-snapshot of a paused guest: RAM and registers load exactly; it stays paused" {
@@ -186,7 +215,7 @@ loaded_ram() {
     need_uffd probe
     [ "$(stat -f -c %T "$D")" != tmpfs ] ||
         skip "$D is on tmpfs, whose files can be write-protected"
-    hop_start src -m 32M \
+    HOP_WRITE_TRACKING=userfaultfd hop_start src -m 32M \
         -object "memory-backend-file,id=mem,size=32M,mem-path=$D/ram.file,share=on" \
         -machine memory-backend=mem
     run hop_mon src "migrate_set_capability background-snapshot on" \

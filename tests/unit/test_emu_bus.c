@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "emu-fixture.h"
+#include "machine/write-guard.h"
 
 static void test_port_io(void **state)
 {
@@ -101,6 +102,82 @@ static void test_dirty_bitmap(void **state)
     assert_false(fix_page_dirty(f, 0x108000));
     assert_true(fix_page_dirty(f, STACK_TOP - 4));
     assert_false(fix_page_dirty(f, CODE_ADDR)); /* fetches never mark */
+    fix_free(f);
+}
+
+/* Copy-before-write: every kind of store passes the write guard before
+ * it changes the page (the callback sees the page as it was), once per
+ * page until lifted; loads and instruction fetches never do. */
+struct guard_seen {
+    struct emu_fix *f;
+    struct write_guard *g;
+    int calls[FIX_RAM_SIZE / 4096];
+    bool changed[FIX_RAM_SIZE / 4096]; /* already written at the call */
+};
+
+static void guard_saw(void *opaque, uint64_t page)
+{
+    struct guard_seen *s = opaque;
+    const uint8_t *p = s->f->ram + page * 4096;
+    s->calls[page]++;
+    for (int i = 0; i < 4096; i++) {
+        if (p[i] != 0xa5) {
+            s->changed[page] = true;
+        }
+    }
+    write_guard_lift(s->g, page, 1);
+}
+
+static void test_write_guard_before_every_store(void **state)
+{
+    struct emu_fix *f = fix_new();
+    static struct guard_seen s;
+    memset(&s, 0, sizeof(s));
+    s.f = f;
+    s.g = write_guard_new(FIX_RAM_SIZE / 4096);
+    emu_cpu_free(f->cpu);
+    f->bus.guard = s.g;
+    f->cpu = emu_cpu_new(&f->bus);
+    /* 0x101000..0x10ffff: 0xa5 everywhere; the stack too. */
+    memset(f->ram + 0x101000, 0xa5, 0xf000);
+    memset(f->ram + STACK_TOP - 0x1000, 0xa5, 0x1000);
+    fix_load(f,
+             "mov eax, [0x101000]\n" /* load only */
+             "mov byte ptr [0x102000], 1\n"
+             "mov byte ptr [0x102001], 2\n"           /* same page */
+             "mov dword ptr [0x103ffe], 0x12345678\n" /* straddles */
+             "mov edi, 0x105800\n mov ecx, 0x1000\n rep stosb\n"
+             "mov esi, 0x101000\n mov edi, 0x107000\n mov ecx, 16\n"
+             "rep movsb\n"
+             "mov edx, 5\n xchg [0x108000], edx\n"
+             "lock add dword ptr [0x109000], 1\n"
+             "mov eax, 0xa5a5a5a5\n mov edx, 7\n"
+             "lock cmpxchg [0x10a000], edx\n"
+             "std\n mov edi, 0x10b010\n mov ecx, 4\n rep stosb\n cld\n"
+             "push eax\n hlt");
+    write_guard_arm(s.g, guard_saw, &s);
+    assert_int_equal(fix_run(f), EMU_EXIT_HLT);
+    static const uint32_t stored[] = { 0x102000, 0x103000,     0x104000,
+                                       0x105000, 0x106000,     0x107000,
+                                       0x108000, 0x109000,     0x10a000,
+                                       0x10b000, STACK_TOP - 4 };
+    for (size_t i = 0; i < sizeof(stored) / sizeof(stored[0]); i++) {
+        uint64_t page = stored[i] / 4096;
+        if (s.calls[page] != 1) {
+            fail_msg("page 0x%x: %d calls", stored[i], s.calls[page]);
+        }
+        if (s.changed[page]) {
+            fail_msg("page 0x%x was written before the guard ran", stored[i]);
+        }
+    }
+    assert_int_equal(s.calls[0x101000 / 4096], 0);  /* loads */
+    assert_int_equal(s.calls[CODE_ADDR / 4096], 0); /* fetches */
+    assert_int_equal(s.calls[0x10c000 / 4096], 0);
+    /* The stores themselves happened. */
+    assert_int_equal(f->ram[0x102001], 2);
+    assert_int_equal(f->ram[0x10a000], 7);
+    write_guard_disarm(s.g);
+    write_guard_free(s.g);
     fix_free(f);
 }
 
@@ -381,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_string_port_io),
         cmocka_unit_test(test_stop_at_out),
         cmocka_unit_test(test_dirty_bitmap),
+        cmocka_unit_test(test_write_guard_before_every_store),
         cmocka_unit_test(test_self_modifying_code),
         cmocka_unit_test(test_invalidate),
         cmocka_unit_test(test_cross_vcpu_code_change),

@@ -16,9 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "machine/write-guard.h"
 #include "ram/ram-wp.h"
 
 #define PAGES 512 /* 8 bitmap words */
+
+static uint8_t queue[8 * RAM_WP_PAGE_SIZE];
 
 struct mem {
     uint8_t *host;
@@ -70,6 +73,7 @@ static bool page_is_original(const uint8_t *data, uint32_t p)
 
 struct writer {
     uint8_t *host;
+    struct write_guard *guard; /* stores pass it first, as emu's do */
     atomic_int done;
 };
 
@@ -80,6 +84,7 @@ static void *write_all(void *opaque)
     struct writer *w = opaque;
     for (int round = 0; round < 3; round++) {
         for (int p = PAGES - 1; p >= 0; p--) {
+            write_guard_check(w->guard, (uint64_t)p);
             memset(w->host + (size_t)p * RAM_WP_PAGE_SIZE + 8, 0xee, 64);
         }
     }
@@ -98,17 +103,46 @@ static void save(uint32_t p, const uint8_t *data)
     }
 }
 
-static void check_once_each(struct mem *m, bool shared)
+/* Memory of a file no kernel lets userfaultfd write-protect (a plain
+ * file on disk), for the guard. */
+static void map_file(struct mem *m)
 {
-    if (!map_or_skip(m, shared)) {
+    char path[] = "/var/tmp/hop-test-wp-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(ftruncate(fd, PAGES * RAM_WP_PAGE_SIZE), 0);
+    m->host = mmap(NULL, PAGES * RAM_WP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, fd, 0);
+    assert_true(m->host != MAP_FAILED);
+    close(fd);
+    m->r = (struct ram_wp_range){ m->host, PAGES, "disk.ram" };
+}
+
+enum kind { UFFD_PRIVATE, UFFD_SHARED, GUARD_PRIVATE, GUARD_FILE };
+
+static void check_once_each(struct mem *m, enum kind kind)
+{
+    struct write_guard *guard = NULL;
+    if (kind == GUARD_FILE) {
+        map_file(m);
+    } else if (kind == GUARD_PRIVATE) {
+        m->host = mmap(NULL, PAGES * RAM_WP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+        assert_true(m->host != MAP_FAILED);
+        m->r = (struct ram_wp_range){ m->host, PAGES, "test" };
+    } else if (!map_or_skip(m, kind == UFFD_SHARED)) {
         skip();
+    }
+    if (kind == GUARD_PRIVATE || kind == GUARD_FILE) {
+        guard = write_guard_new(PAGES);
     }
     fill(m->host);
     memset(saved_count, 0, sizeof(saved_count));
     Error *err = NULL;
-    struct ram_wp *wp = ram_wp_start(&m->r, 1, 8, &err);
+    struct ram_wp *wp = ram_wp_start(&m->r, 1, guard, queue, 8, &err);
     assert_non_null(wp);
-    struct writer w = { .host = m->host };
+    struct writer w = { .host = m->host, .guard = guard };
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, write_all, &w), 0);
     uint8_t *stage = malloc(64 * RAM_WP_PAGE_SIZE);
@@ -163,6 +197,11 @@ static void check_once_each(struct mem *m, bool shared)
     }
     /* The writes themselves went through. */
     assert_int_equal(m->host[8], 0xee);
+    if (guard) {
+        /* Stopped: no guard is left. */
+        assert_false(write_guard_test(guard, 0));
+        write_guard_free(guard);
+    }
     free(stage);
     munmap(m->host, PAGES * RAM_WP_PAGE_SIZE);
 }
@@ -171,30 +210,48 @@ static void test_each_page_once_as_it_was(void **state)
 {
     (void)state;
     struct mem m;
-    check_once_each(&m, false);
+    check_once_each(&m, UFFD_PRIVATE);
 }
 
 static void test_each_page_once_shmem(void **state)
 {
     (void)state;
     struct mem m;
-    check_once_each(&m, true);
+    check_once_each(&m, UFFD_SHARED);
+}
+
+static void test_each_page_once_guarded(void **state)
+{
+    (void)state;
+    struct mem m;
+    check_once_each(&m, GUARD_PRIVATE);
+}
+
+/* The guard needs nothing of the kernel: file memory works too. */
+static void test_each_page_once_guarded_file(void **state)
+{
+    (void)state;
+    struct mem m;
+    check_once_each(&m, GUARD_FILE);
 }
 
 /* A writer blocked on a full queue, and one blocked on a page nobody
  * saves, both go on when tracking stops. */
-static void test_stop_lets_writers_go(void **state)
+static void check_stop_lets_writers_go(bool guarded)
 {
-    (void)state;
     struct mem m;
-    if (!map_or_skip(&m, false)) {
+    struct write_guard *guard = NULL;
+    if (guarded) {
+        map_file(&m);
+        guard = write_guard_new(PAGES);
+    } else if (!map_or_skip(&m, false)) {
         skip();
     }
     fill(m.host);
     Error *err = NULL;
-    struct ram_wp *wp = ram_wp_start(&m.r, 1, 1, &err);
+    struct ram_wp *wp = ram_wp_start(&m.r, 1, guard, queue, 1, &err);
     assert_non_null(wp);
-    struct writer w = { .host = m.host };
+    struct writer w = { .host = m.host, .guard = guard };
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, write_all, &w), 0);
     /* The queue holds one copy: the writer cannot get far. */
@@ -208,7 +265,20 @@ static void test_stop_lets_writers_go(void **state)
     }
     assert_int_equal(atomic_load(&w.done), 1);
     pthread_join(t, NULL);
+    write_guard_free(guard);
     munmap(m.host, PAGES * RAM_WP_PAGE_SIZE);
+}
+
+static void test_stop_lets_writers_go(void **state)
+{
+    (void)state;
+    check_stop_lets_writers_go(false);
+}
+
+static void test_stop_lets_guarded_writers_go(void **state)
+{
+    (void)state;
+    check_stop_lets_writers_go(true);
 }
 
 /* Memory the kernel cannot protect is refused with its name. */
@@ -240,7 +310,7 @@ static void test_refuses_plain_file_memory(void **state)
     assert_non_null(strstr(error_get_pretty(err), "RAM block disk.ram"));
     error_free(err);
     err = NULL;
-    assert_null(ram_wp_start(&r, 1, 4, &err));
+    assert_null(ram_wp_start(&r, 1, NULL, queue, 4, &err));
     assert_non_null(strstr(error_get_pretty(err), "RAM block disk.ram"));
     error_free(err);
     munmap(host, PAGES * RAM_WP_PAGE_SIZE);
@@ -251,7 +321,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_page_once_as_it_was),
         cmocka_unit_test(test_each_page_once_shmem),
+        cmocka_unit_test(test_each_page_once_guarded),
+        cmocka_unit_test(test_each_page_once_guarded_file),
         cmocka_unit_test(test_stop_lets_writers_go),
+        cmocka_unit_test(test_stop_lets_guarded_writers_go),
         cmocka_unit_test(test_refuses_plain_file_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
