@@ -81,7 +81,8 @@ struct snap_args {
                ".BR snapshot\\-save \" with \" \"\\(dqx\\-background\\(dq: "   \
                "true\" );\n"                                                   \
                "it pauses only while the disks are kept and the devices'\n"    \
-               "state is taken.  Needs userfaultfd.  The other subcommands\n"  \
+               "state is taken (under kvm it needs userfaultfd).  The other\n" \
+               "subcommands\n"                                                 \
                "refuse it (exit 2).\n"                                         \
     }
 #define OPTIONS(...) ((const struct cli_option[]){ __VA_ARGS__, { NULL } })

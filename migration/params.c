@@ -42,9 +42,10 @@ const struct mig_cap_info mig_caps[MIG_CAP__MAX] = {
     [MIG_CAP_BACKGROUND_SNAPSHOT] = { "background-snapshot",
                                       "save the state as it is when the "
                                       "migration starts while the guest "
-                                      "runs on (RAM is write-protected with "
-                                      "userfaultfd; a page is saved before "
-                                      "the guest's first write to it)" },
+                                      "runs on (a page is saved before the "
+                                      "guest's first write to it: emu "
+                                      "checks every store, kvm needs "
+                                      "userfaultfd)" },
     [MIG_CAP_BLOCK] = { "block",
                         "copy every drive to the destination's own images "
                         "while the guest runs (migrate -b)" },

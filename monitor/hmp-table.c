@@ -246,13 +246,14 @@ const struct mon_cmd hmp_commands[] = {
       "into the catalog (-catalog).  With -b (background) the guest pauses "
       "only while the disks are kept as they are (copy on write) and the "
       "devices' state is taken, and runs on while RAM is written as it was "
-      "then (write-protected with userfaultfd, as migrate's "
-      "background-snapshot: each page is saved before the guest's first "
-      "write to it); the snapshot, dated from that moment, is listed only "
-      "once it is whole, and a failure leaves none behind.  -b needs "
-      "userfaultfd (vm.unprivileged_userfaultfd=1, CAP_SYS_PTRACE or "
-      "access to /dev/userfaultfd) and RAM it can write-protect "
-      "(anonymous, memfd or shmem; not a file on disk).",
+      "then (as migrate's background-snapshot: each page is saved before "
+      "the guest's first write to it); the snapshot, dated from that "
+      "moment, is listed only once it is whole, and a failure leaves none "
+      "behind.  Under kvm -b needs userfaultfd "
+      "(vm.unprivileged_userfaultfd=1, CAP_SYS_PTRACE or access to "
+      "/dev/userfaultfd) and RAM it can write-protect (anonymous, memfd or "
+      "shmem; not a file on disk); under emu the interpreter tracks the "
+      "guest's writes itself.",
       hmp_savevm },
     { "loadvm", NULL, ARGS({ "tag", MON_ARG_TAG, false }),
       "restore a VM snapshot from its tag",
