@@ -290,16 +290,10 @@ static void test_refuses_plain_file_memory(void **state)
         skip();
     }
     munmap(probe.host, PAGES * RAM_WP_PAGE_SIZE);
-    char path[] = "/var/tmp/hop-test-wp-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(ftruncate(fd, PAGES * RAM_WP_PAGE_SIZE), 0);
-    uint8_t *host = mmap(NULL, PAGES * RAM_WP_PAGE_SIZE, PROT_READ | PROT_WRITE,
-                         MAP_SHARED, fd, 0);
-    assert_true(host != MAP_FAILED);
-    close(fd);
-    struct ram_wp_range r = { host, PAGES, "disk.ram" };
+    struct mem m;
+    map_file(&m);
+    uint8_t *host = m.host;
+    struct ram_wp_range r = m.r;
     Error *err = NULL;
     if (ram_wp_check(&r, 1, &err)) {
         print_message("# skip: /var/tmp is on a filesystem the kernel can "
