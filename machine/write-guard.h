@@ -54,11 +54,15 @@ static inline bool write_guard_test(struct write_guard *g, uint64_t page)
         1;
 }
 
-/* Called before every store to page (g may be NULL). */
+/* Called before every store to page (g may be NULL).  Unarmed, one load
+ * and a branch: the vCPUs were stopped when it was armed, which orders
+ * the flag for them. */
 static inline void write_guard_check(struct write_guard *g, uint64_t page)
 {
-    if (__builtin_expect(g != NULL && page < g->npages, 1) &&
-        __builtin_expect(write_guard_test(g, page), 0)) {
+    if (__builtin_expect(
+            g != NULL && atomic_load_explicit(&g->armed, memory_order_relaxed),
+            0) &&
+        page < g->npages && write_guard_test(g, page)) {
         write_guard_hit(g, page);
     }
 }
