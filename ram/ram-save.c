@@ -859,9 +859,10 @@ bool ram_background_check(struct machine *m, Error **errp)
 }
 
 /* Room for a copy of every page the guest may write before the save gets
- * to it: all of RAM, up to 1 GiB (beyond that a writer may wait for the
- * save to make room). */
+ * to it: all of RAM, up to 1 GiB and half the host's free memory (beyond
+ * that a writer waits for the save to make room), at least 1 MiB. */
 #define WP_QUEUE_MAX_PAGES (1u << 18)
+#define WP_QUEUE_MIN_PAGES 256u
 
 static unsigned queue_pages(const struct ram_state *rs)
 {
@@ -869,18 +870,22 @@ static unsigned queue_pages(const struct ram_state *rs)
     for (int i = 0; i < rs->mem->nblocks; i++) {
         n += rs->mem->blocks[i]->npages;
     }
-    return n < WP_QUEUE_MAX_PAGES ? (unsigned)n : WP_QUEUE_MAX_PAGES;
+    long free_pages = sysconf(_SC_AVPHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    if (free_pages > 0 && page > 0) {
+        uint64_t half =
+            (uint64_t)free_pages * (uint64_t)page / 2 / RAM_PAGE_SIZE;
+        n = n < half ? n : half;
+    }
+    n = n < WP_QUEUE_MAX_PAGES ? n : WP_QUEUE_MAX_PAGES;
+    return n > WP_QUEUE_MIN_PAGES ? (unsigned)n : WP_QUEUE_MIN_PAGES;
 }
 
 bool ram_state_prepare_tracking(struct ram_state *rs, Error **errp)
 {
-    unsigned n = queue_pages(rs);
-    size_t len = (size_t)n * RAM_PAGE_SIZE;
-    if (rs->wp_queue && rs->wp_queue_pages != n) {
-        munmap(rs->wp_queue, (size_t)rs->wp_queue_pages * RAM_PAGE_SIZE);
-        rs->wp_queue = NULL;
-    }
     if (!rs->wp_queue) {
+        unsigned n = queue_pages(rs);
+        size_t len = (size_t)n * RAM_PAGE_SIZE;
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
@@ -898,7 +903,8 @@ bool ram_state_prepare_tracking(struct ram_state *rs, Error **errp)
      * speed instead of waiting on the host for fresh memory (seconds
      * per GiB on some hosts).  Only a speed-up: going on without it. */
     Error *err = NULL;
-    if (!mem_populate(rs->wp_queue, len, &err)) {
+    if (!mem_populate(rs->wp_queue, (size_t)rs->wp_queue_pages * RAM_PAGE_SIZE,
+                      &err)) {
         error_free(err);
     }
     return true;
