@@ -834,6 +834,40 @@ static bool name_ok(BlockDev *bs, const char *name, bool replace, int *old,
     return true;
 }
 
+/* Writes the table again with in added (its L1 at l1_offset, l1_size
+ * entries) and entry `replace` left out (-1: none), in one header
+ * update. */
+static bool add_to_table(Qcow2State *s, const struct blk_snapshot *in,
+                         int replace, uint64_t l1_offset, uint32_t l1_size,
+                         Error **errp)
+{
+    struct rebuild_plan p = {
+        .src_l1 = s->l1,
+        .src_l1_size = s->l1_size,
+        .src_active = true,
+        .disk_size = s->disk_size,
+        .discard_from = qcow2_vmstate_offset(s, s->disk_size),
+    };
+    p.snaps = copy_table(s, replace, 1, &p.nb);
+    p.snaps[p.nb] = (struct qcow2_snapshot){
+        .l1_table_offset = l1_offset,
+        .l1_size = l1_size,
+        .id = next_id(p.snaps, p.nb),
+        .name = xstrdup(in->name),
+        .date_sec = in->date_sec,
+        .date_nsec = in->date_nsec,
+        .vm_clock_nsec = in->vm_clock_nsec,
+        .vm_state_size = in->vm_state_size,
+        .disk_size = s->disk_size,
+        .icount = in->icount,
+        .extra_size = QCOW2_SNAPSHOT_EXTRA_SIZE,
+    };
+    p.nb++;
+    bool ok = rebuild(s, &p, errp);
+    qcow2_snapshots_free(p.snaps, p.nb);
+    return ok;
+}
+
 bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
                            Error **errp)
 {
@@ -847,30 +881,7 @@ bool qcow2_snapshot_create(BlockDev *bs, const struct blk_snapshot *in,
         error_prepend(errp, "'%s': ", bs->filename);
         return false;
     }
-    struct rebuild_plan p = {
-        .src_l1 = s->l1,
-        .src_l1_size = s->l1_size,
-        .src_active = true,
-        .disk_size = s->disk_size,
-        .discard_from = qcow2_vmstate_offset(s, s->disk_size),
-    };
-    p.snaps = copy_table(s, -1, 1, &p.nb);
-    struct qcow2_snapshot *sn = &p.snaps[p.nb++];
-    *sn = (struct qcow2_snapshot){
-        .l1_table_offset = s->h.l1_table_offset,
-        .l1_size = s->h.l1_size,
-        .id = next_id(s->snaps, s->nb_snaps),
-        .name = xstrdup(in->name),
-        .date_sec = in->date_sec,
-        .date_nsec = in->date_nsec,
-        .vm_clock_nsec = in->vm_clock_nsec,
-        .vm_state_size = in->vm_state_size,
-        .disk_size = s->disk_size,
-        .icount = in->icount,
-        .extra_size = QCOW2_SNAPSHOT_EXTRA_SIZE,
-    };
-    bool ok = rebuild(s, &p, errp);
-    qcow2_snapshots_free(p.snaps, p.nb);
+    bool ok = add_to_table(s, in, -1, s->h.l1_table_offset, s->h.l1_size, errp);
     if (!ok) {
         error_prepend(errp, "'%s': snapshot '%s': ", bs->filename, in->name);
     }
@@ -1140,30 +1151,7 @@ bool qcow2_snapshot_commit(BlockDev *bs, const struct blk_snapshot *in,
     free(l1);
     if (ok) {
         /* The tag replaced goes in the same header write. */
-        struct rebuild_plan p = {
-            .src_l1 = s->l1,
-            .src_l1_size = s->l1_size,
-            .src_active = true,
-            .disk_size = s->disk_size,
-            .discard_from = qcow2_vmstate_offset(s, s->disk_size),
-        };
-        p.snaps = copy_table(s, old, 1, &p.nb);
-        p.snaps[p.nb] = (struct qcow2_snapshot){
-            .l1_table_offset = l1_offset,
-            .l1_size = l1_size,
-            .id = next_id(p.snaps, p.nb),
-            .name = xstrdup(in->name),
-            .date_sec = in->date_sec,
-            .date_nsec = in->date_nsec,
-            .vm_clock_nsec = in->vm_clock_nsec,
-            .vm_state_size = in->vm_state_size,
-            .disk_size = s->disk_size,
-            .icount = in->icount,
-            .extra_size = QCOW2_SNAPSHOT_EXTRA_SIZE,
-        };
-        p.nb++;
-        ok = rebuild(s, &p, errp);
-        qcow2_snapshots_free(p.snaps, p.nb);
+        ok = add_to_table(s, in, old, l1_offset, l1_size, errp);
         /* Consistent either way: a failure to clear it costs a recount. */
         if (ok) {
             qcow2_set_dirty(s, s->frozen_was_dirty, NULL);
