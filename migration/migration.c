@@ -851,11 +851,13 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
          pending <= bandwidth * limit_ms / 1000);
 }
 
-/* Iteration phase: send while the guest runs, until converged, or until
- * migrate_start_postcopy asks for the switch (*postcopy). */
+/* Iteration phase: send while the guest runs, until converged or until
+ * migrate_start_postcopy asks for the switch (*postcopy); with postcopy
+ * NULL (background-snapshot), until every page went as it was. */
 static bool iterate(struct migration *mig, Channel *f, bool *postcopy,
                     Error **errp)
 {
+    bool background = !postcopy;
     struct ram_stats st0;
     ram_state_get_stats(mig->rs, &st0);
     struct period pd = {
@@ -869,7 +871,7 @@ static bool iterate(struct migration *mig, Channel *f, bool *postcopy,
             error_setg(errp, "cancelled");
             return false;
         }
-        if (mig->run.caps[MIG_CAP_POSTCOPY_RAM] &&
+        if (postcopy && mig->run.caps[MIG_CAP_POSTCOPY_RAM] &&
             atomic_load(&mig->start_postcopy)) {
             *postcopy = true;
             return true;
@@ -878,43 +880,15 @@ static bool iterate(struct migration *mig, Channel *f, bool *postcopy,
         if (r < 0 || !fault_inject("migration-iterate", errp)) {
             return false;
         }
-        if (chan_rate_limited(f) && !chan_has_error(f)) {
+        if (!background && chan_rate_limited(f) && !chan_has_error(f)) {
             chan_rate_limit_wait(f);
         }
         uint64_t now = clock_mono_ns();
         if ((now - pd.start >= MEASURE_NS || r == 1) &&
-            end_period(mig, f, &pd, now)) {
+            end_period(mig, f, &pd, now) && !background) {
             return true;
         }
-    }
-}
-
-/* background-snapshot, guest running again: RAM as it was, until every
- * page went. */
-static bool iterate_background(struct migration *mig, Channel *f, Error **errp)
-{
-    struct ram_stats st0;
-    ram_state_get_stats(mig->rs, &st0);
-    struct period pd = {
-        .start = clock_mono_ns(),
-        .bytes = bytes_sent(f, &st0),
-    };
-    pd.first = pd.start;
-    pd.first_bytes = pd.bytes;
-    for (;;) {
-        if (atomic_load(&mig->cancel)) {
-            error_setg(errp, "cancelled");
-            return false;
-        }
-        int r = stream_save_iterate(mig->reg, f, errp);
-        if (r < 0 || !fault_inject("migration-iterate", errp)) {
-            return false;
-        }
-        uint64_t now = clock_mono_ns();
-        if (now - pd.start >= MEASURE_NS || r == 1) {
-            end_period(mig, f, &pd, now);
-        }
-        if (r == 1) {
+        if (background && r == 1) {
             return true;
         }
     }
@@ -951,7 +925,7 @@ static bool background(struct migration *mig, Channel *f, Error **errp)
     mig->downtime_ns = clock_mono_ns() - t0;
     pthread_mutex_unlock(&mig->lock);
     ok = ok && fault_inject("migration-switchover", errp) &&
-        iterate_background(mig, f, errp) &&
+        iterate(mig, f, NULL, errp) &&
         stream_save_complete_live(mig->reg, f, errp);
     /* Every page went: the guest writes freely again. */
     ram_state_stop_tracking(mig->rs);
