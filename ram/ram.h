@@ -113,9 +113,14 @@ uint64_t ram_state_tracking_faults(struct ram_state *rs);
 bool ram_postcopy_check(struct machine *m, Error **errp);
 /* Source: POSTCOPY_ADVISE's body for this machine. */
 void ram_postcopy_advise_body(struct ram_state *rs, uint8_t out[16]);
-/* Source, guest stopped at the switch: a last sync, then a
- * POSTCOPY_RAM_DISCARD command for every page sent and dirty again. */
-bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp);
+/* Source, for the postcopy switch: a sync, then POSTCOPY_RAM_DISCARD
+ * commands naming every page sent and dirty again, as few ranges as the
+ * bitmap allows; those pages count as not sent from then on, so a later
+ * call names only what was sent, clean and dirtied since.  *pages: how
+ * many it named.  Once with the guest still running (the bulk), once
+ * stopped (the rest). */
+bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f,
+                                uint64_t *pages, Error **errp);
 /* Source: from now on each dirty page goes once, requested ones first. */
 void ram_postcopy_begin(struct ram_state *rs);
 /* Source, any thread (the return path's): the destination asks for len
