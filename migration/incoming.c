@@ -242,7 +242,9 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
     switch (cmd) {
     case STREAM_CMD_POSTCOPY_ADVISE:
         return postcopy_allowed(in, errp) &&
-            ram_incoming_advise(in->rs, data, len, errp);
+            ram_incoming_advise(in->rs, data, len, errp) &&
+            ram_incoming_prepare_listen(in->rs, request_page, in,
+                                        blocktime_on(in), errp);
     case STREAM_CMD_POSTCOPY_RAM_DISCARD:
         return ram_incoming_discard(in->rs, data, len, errp);
     case STREAM_CMD_POSTCOPY_LISTEN:
@@ -268,13 +270,16 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
                                : "without POSTCOPY_LISTEN before it");
             return false;
         }
-        /* The guest never ran here: no decoded code can be stale but
-         * what the firmware left. */
-        machine_invalidate(in->m, 0, UINT64_MAX);
+        /* No decoded code is stale: POSTCOPY_ADVISE invalidated it all,
+         * and no vCPU ran here since. */
         if (!take_over(in, errp)) {
             return false;
         }
         in->ran = true;
+        if (in->pong_due) {
+            in->pong_due = false;
+            return rp_send(in, RP_MSG_PONG, in->pong_value, errp);
+        }
         return true;
     }
 }
@@ -352,6 +357,11 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
             error_setg(errp, "PING %u without a return path to answer on",
                        be32_get(data));
             return false;
+        }
+        if (in->postcopy && !in->ran && !in->pong_due) {
+            in->pong_due = true;
+            in->pong_value = be32_get(data);
+            return true;
         }
         return rp_send(in, RP_MSG_PONG, be32_get(data), errp);
     default:
@@ -587,7 +597,7 @@ static void *incoming_thread(void *opaque)
                              .direct_io = in->direct_io };
     in->cpr = false;
     in->rp_fd = -1;
-    in->postcopy = in->ran = false;
+    in->postcopy = in->ran = in->pong_due = false;
     section_registry_ignore_shared(in->reg, in->ignore_shared);
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;
@@ -644,6 +654,7 @@ static void *incoming_thread(void *opaque)
     if (in->postcopy && !ram_incoming_postcopy_end(in->rs, ok ? &err : NULL)) {
         ok = false;
     }
+    ram_incoming_unprepare(in->rs); /* ADVISE without LISTEN */
     /* No channel may join a receiver being freed: the acceptor ends
      * first. */
     stop_acceptor(in);

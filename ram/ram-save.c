@@ -1112,6 +1112,7 @@ void ram_state_free(struct ram_state *rs)
     ram_state_stop_tracking(rs);
     ram_incoming_preempt_end(rs, false);
     postcopy_in_stop(rs->pc_in, NULL);
+    ram_incoming_unprepare(rs);
     postcopy_bt_free(atomic_load(&rs->pc_bt));
     ram_postcopy_reset(rs);
     pthread_mutex_destroy(&rs->preempt_lock);

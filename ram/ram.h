@@ -131,6 +131,16 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
  * false with the fault thread's error if it failed). */
 bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
                          uint16_t len, Error **errp);
+/* After ADVISE: what LISTEN needs and can be had before the switch (the
+ * userfaultfd, the fault thread asking with request), so that LISTEN
+ * only registers RAM; blocktime as the capability is now.  Undone by
+ * ram_incoming_unprepare (the migration ended without LISTEN). */
+bool ram_incoming_prepare_listen(struct ram_state *rs,
+                                 bool (*request)(void *opaque, const char *name,
+                                                 uint64_t start, uint32_t len,
+                                                 Error **errp),
+                                 void *opaque, bool blocktime, Error **errp);
+void ram_incoming_unprepare(struct ram_state *rs);
 bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
                           uint16_t len, Error **errp);
 /* blocktime: account for the vCPUs' waits (postcopy-blocktime). */

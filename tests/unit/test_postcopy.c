@@ -548,6 +548,53 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     memory_free(mem);
 }
 
+/* The fault thread started before the switch (at ADVISE) serves faults
+ * once LISTEN registered RAM; blocktime needs a userfaultfd that names
+ * the faulting thread, which this one was not opened for. */
+static void test_started_early_listening_late(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err)) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        skip();
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    struct asked a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    struct postcopy_in *pc = postcopy_in_new(mem, record, &a, false, &err);
+    assert_non_null(pc);
+    assert_false(postcopy_in_thread_id(pc));
+    int tid = 1;
+    struct postcopy_blocktime *bt = postcopy_bt_new(1, &tid);
+    assert_string_equal(ERR_OF(postcopy_in_listen(pc, bt, &e_)),
+                        "postcopy-blocktime: this userfaultfd was opened "
+                        "without UFFD_FEATURE_THREAD_ID");
+    postcopy_bt_free(bt);
+    assert_true(postcopy_in_listen(pc, NULL, NULL));
+    touch_at = b->host + 0x5000;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, toucher, NULL), 0);
+    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 1);
+    assert_string_equal(a.name[0], "pc.ram");
+    assert_int_equal(a.start[0], 0x5000);
+    uint8_t page[4096];
+    memset(page, 0x5a, sizeof(page));
+    assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
+    pthread_join(t, NULL);
+    assert_int_equal(touched, 0x5a);
+    assert_true(postcopy_in_stop(pc, NULL));
+    pthread_mutex_destroy(&a.lock);
+    memory_free(mem);
+}
+
 /* Recovery: a page asked for that never came (the link died) is asked
  * for again, naming its block, when the fault thread resends; one that
  * came is not; the received bitmap tells the two apart. */
@@ -880,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_recv_bitmap_refused),
         cmocka_unit_test(test_recv_bitmap_in_precopy_refused),
         cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
+        cmocka_unit_test(test_started_early_listening_late),
         cmocka_unit_test(test_resend_after_recovery),
         cmocka_unit_test(test_blocktime_overlap),
         cmocka_unit_test(test_blocktime_needs_all),
