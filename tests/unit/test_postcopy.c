@@ -486,7 +486,8 @@ static bool record(void *opaque, const char *name, uint64_t start, uint32_t len,
 }
 
 static volatile uint8_t *touch_at;
-static uint8_t touched;
+/* Atomic: two touchers may store it at once. */
+static _Atomic uint8_t touched;
 
 static void *toucher(void *p)
 {
