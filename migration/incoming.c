@@ -181,6 +181,18 @@ static bool rp_send(struct incoming *in, enum rp_msg type, uint32_t v,
     return ok;
 }
 
+/* The answer to a PING.  The return path is the stream's own socket: if
+ * the link died (a migrate-pause as the postcopy switch goes), reading
+ * the stream says so next, and postcopy pauses rather than the load
+ * failing on a PONG. */
+static void pong(struct incoming *in, uint32_t value)
+{
+    Error *err = NULL;
+    if (!rp_send(in, RP_MSG_PONG, value, &err)) {
+        error_free(err);
+    }
+}
+
 /* Postcopy: the guest faulted on a missing page (fault thread).  No
  * link (paused), or one that just died: the request is asked again after
  * the recovery, so it is no error here (the load sees the link die). */
@@ -278,7 +290,7 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
         in->ran = true;
         if (in->pong_due) {
             in->pong_due = false;
-            return rp_send(in, RP_MSG_PONG, in->pong_value, errp);
+            pong(in, in->pong_value);
         }
         return true;
     }
@@ -363,7 +375,8 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
             in->pong_value = be32_get(data);
             return true;
         }
-        return rp_send(in, RP_MSG_PONG, be32_get(data), errp);
+        pong(in, be32_get(data));
+        return true;
     default:
         error_setg(errp,
                    "command %s (%u): not supported by this destination "
