@@ -29,6 +29,7 @@
 # table of its own after the plain one.
 # -a as in bench/migrate.sh (bench/lib-host.sh): without hardware
 # virtualization, hop's emu beside QEMU's TCG.
+# BENCH_TOOLS="hop" (or "qemu") runs one tool's rows only.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -74,7 +75,10 @@ trap 'cleanup; rm -rf "$W"' EXIT
 for f in "$HOP" "$FW/memtest.bin"; do
     [ -e "$f" ] || { echo "missing $f (run make first)" >&2; exit 1; }
 done
-command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 1; }
+TOOLS=${BENCH_TOOLS:-hop qemu}
+case " $TOOLS " in
+*" qemu "*) command -v "$QEMU" >/dev/null || { echo "no $QEMU" >&2; exit 1; } ;;
+esac
 
 # vm_cmd TOOL NAME [incoming]: the command line of a machine.
 vm_cmd() {
@@ -151,7 +155,7 @@ echo "# hop vs QEMU postcopy migration, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_host_facts | sed 's/^/# /'
 echo "# hop $(git rev-parse --short HEAD 2>/dev/null), $RUNS runs each, alternating"
-echo "# reproduce: bench/postcopy.sh -n $RUNS -m $MEM -c $SMP -t $AFTER -w $BW -a $ACCEL${PREEMPT:+ -P}"
+echo "# reproduce: ${BENCH_TOOLS:+BENCH_TOOLS=\"$BENCH_TOOLS\" }bench/postcopy.sh -n $RUNS -m $MEM -c $SMP -t $AFTER -w $BW -a $ACCEL${PREEMPT:+ -P}"
 
 : >"$W/hop.jsonl"
 : >"$W/qemu.jsonl"
@@ -161,6 +165,7 @@ for i in $(seq "$RUNS"); do
     order="hop qemu"
     [ $((i % 2)) -eq 0 ] && order="qemu hop"
     for t in $order; do
+        case " $TOOLS " in *" $t "*) ;; *) continue ;; esac
         for p in "" ${PREEMPT:+preempt}; do
             if ! r=$(one_run "$t" $p); then
                 echo "  ($t ${p:-plain} run $i failed: $r)" >&2

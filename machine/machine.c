@@ -372,13 +372,23 @@ static bool start(struct machine *m, bool incoming_done, Error **errp)
     bool ok = set_state_locked(m, RUN_STATE_RUNNING, errp);
     if (ok) {
         vmclock_start(&m->clock);
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!ok) {
+        return false;
+    }
+    /* Told before the vCPUs go, as QEMU's RESUME: once they run, this
+     * thread may wait for a CPU (on a small host, behind the vCPUs and an
+     * incoming postcopy's pages) and the event would come late. */
+    if (m->notify) {
+        m->notify(m->notify_opaque, from, RUN_STATE_RUNNING);
+    }
+    pthread_mutex_lock(&m->lock);
+    if (m->state == RUN_STATE_RUNNING) { /* else stopped meanwhile */
         vcpus_start(&m->vcpus);
     }
     pthread_mutex_unlock(&m->lock);
-    if (ok && m->notify) {
-        m->notify(m->notify_opaque, from, RUN_STATE_RUNNING);
-    }
-    return ok;
+    return true;
 }
 
 bool vm_start(struct machine *m, Error **errp)

@@ -181,6 +181,18 @@ static bool rp_send(struct incoming *in, enum rp_msg type, uint32_t v,
     return ok;
 }
 
+/* The answer to a PING.  The return path is the stream's own socket: if
+ * the link died (a migrate-pause as the postcopy switch goes), reading
+ * the stream says so next, and postcopy pauses rather than the load
+ * failing on a PONG. */
+static void pong(struct incoming *in, uint32_t value)
+{
+    Error *err = NULL;
+    if (!rp_send(in, RP_MSG_PONG, value, &err)) {
+        error_free(err);
+    }
+}
+
 /* Postcopy: the guest faulted on a missing page (fault thread).  No
  * link (paused), or one that just died: the request is asked again after
  * the recovery, so it is no error here (the load sees the link die). */
@@ -242,7 +254,9 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
     switch (cmd) {
     case STREAM_CMD_POSTCOPY_ADVISE:
         return postcopy_allowed(in, errp) &&
-            ram_incoming_advise(in->rs, data, len, errp);
+            ram_incoming_advise(in->rs, data, len, errp) &&
+            ram_incoming_prepare_listen(in->rs, request_page, in,
+                                        blocktime_on(in), errp);
     case STREAM_CMD_POSTCOPY_RAM_DISCARD:
         return ram_incoming_discard(in->rs, data, len, errp);
     case STREAM_CMD_POSTCOPY_LISTEN:
@@ -268,13 +282,16 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
                                : "without POSTCOPY_LISTEN before it");
             return false;
         }
-        /* The guest never ran here: no decoded code can be stale but
-         * what the firmware left. */
-        machine_invalidate(in->m, 0, UINT64_MAX);
+        /* No decoded code is stale: POSTCOPY_ADVISE invalidated it all,
+         * and no vCPU ran here since. */
         if (!take_over(in, errp)) {
             return false;
         }
         in->ran = true;
+        if (in->pong_due) {
+            in->pong_due = false;
+            pong(in, in->pong_value);
+        }
         return true;
     }
 }
@@ -353,7 +370,13 @@ static bool on_command(void *opaque, uint16_t cmd, const uint8_t *data,
                        be32_get(data));
             return false;
         }
-        return rp_send(in, RP_MSG_PONG, be32_get(data), errp);
+        if (in->postcopy && !in->ran && !in->pong_due) {
+            in->pong_due = true;
+            in->pong_value = be32_get(data);
+            return true;
+        }
+        pong(in, be32_get(data));
+        return true;
     default:
         error_setg(errp,
                    "command %s (%u): not supported by this destination "
@@ -587,7 +610,7 @@ static void *incoming_thread(void *opaque)
                              .direct_io = in->direct_io };
     in->cpr = false;
     in->rp_fd = -1;
-    in->postcopy = in->ran = false;
+    in->postcopy = in->ran = in->pong_due = false;
     section_registry_ignore_shared(in->reg, in->ignore_shared);
     if (!ram_state_configure(in->rs, &rp, &err)) {
         goto out;
@@ -644,6 +667,7 @@ static void *incoming_thread(void *opaque)
     if (in->postcopy && !ram_incoming_postcopy_end(in->rs, ok ? &err : NULL)) {
         ok = false;
     }
+    ram_incoming_unprepare(in->rs); /* ADVISE without LISTEN */
     /* No channel may join a receiver being freed: the acceptor ends
      * first. */
     stop_acceptor(in);

@@ -50,6 +50,12 @@ struct incoming {
     /* Postcopy (incoming thread): LISTEN came, RUN came (the guest runs
      * here: drives taken over, a failure from now on loses it). */
     bool postcopy, ran;
+    /* A PING between LISTEN and RUN (QEMU's source puts one in the
+     * PACKAGED blob): its PONG goes once the guest runs, off the switch's
+     * path (waking the source's reader there costs this thread its CPU
+     * on a small host). */
+    bool pong_due;
+    uint32_t pong_value;
     /* Told of the postcopy states here (enum mig_status: postcopy-active
      * at LISTEN and after a recovery, postcopy-paused, postcopy-recover),
      * with opaque; may be NULL. */

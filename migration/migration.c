@@ -220,9 +220,6 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
-    if (!ram_state_prepare_tracking(mig->rs, errp)) {
-        return false;
-    }
     uint64_t t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
@@ -274,21 +271,61 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     return true;
 }
 
-/* The postcopy switch (QEMU's postcopy_start): the guest stops, the
- * drives go, the destination drops the pages sent and dirty again, then
- * one PACKAGED blob makes it listen for pages, load the devices and run
- * the guest.  *switched once the blob went: from then on the guest is
- * the destination's. */
-static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
-                            bool *inactivated, bool *switched, Error **errp)
+/* The PING that follows the discards sent before the guest stops. */
+#define POSTCOPY_PING_DISCARDED 4
+/* How long the guest runs on here while the destination discards; past
+ * it, the destination discards the rest during the switch. */
+#define POSTCOPY_DISCARD_WAIT_MS 2000
+
+/* Before the guest stops for the switch: the destination drops the pages
+ * sent and dirty again while the guest still runs here (freeing tens of
+ * thousands of pages takes it milliseconds), and its PONG says it did;
+ * the switch then names only the pages dirtied since.  No page goes in
+ * between: the destination has no copy of these for a delta (xbzrle). */
+static bool postcopy_discard_early(struct migration *mig, Channel *f,
+                                   Error **errp)
+{
+    uint64_t pages;
+    if (!ram_postcopy_send_discards(mig->rs, f, &pages, errp)) {
+        return false;
+    }
+    if (!pages || !mig->rp.started) {
+        return true;
+    }
+    uint8_t ping[4];
+    be32_put(ping, POSTCOPY_PING_DISCARDED);
+    stream_put_command(f, STREAM_CMD_PING, ping, sizeof(ping));
+    chan_flush(f);
+    if (!chan_check(f, errp)) {
+        return false;
+    }
+    Error *err = NULL;
+    bool answered = rp_reader_wait_pong(&mig->rp, POSTCOPY_PING_DISCARDED,
+                                        POSTCOPY_DISCARD_WAIT_MS, &err);
+    char why[512];
+    if (atomic_load(&mig->cancel)) {
+        error_free(err);
+        error_setg(errp, "cancelled");
+        return false;
+    }
+    if (!answered && rp_reader_broken(&mig->rp, why, sizeof(why))) {
+        error_propagate(errp, err);
+        return false;
+    }
+    error_free(err); /* only slow: the switch waits for it then */
+    return true;
+}
+
+/* The postcopy switch's first half: the guest stops (*t0: when), the
+ * drives go, the destination drops the pages dirtied since the early
+ * discard. */
+static bool postcopy_stop(struct migration *mig, Channel *f, bool *stopped,
+                          bool *inactivated, uint64_t *t0, Error **errp)
 {
     set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
-    if (!ram_state_prepare_tracking(mig->rs, errp)) {
-        return false;
-    }
-    uint64_t t0 = clock_mono_ns();
+    *t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
     }
@@ -303,7 +340,7 @@ static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
         }
         pthread_mutex_unlock(&mig->lock);
         set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-        t0 = clock_mono_ns();
+        *t0 = clock_mono_ns();
     }
     /* A cancel that came as the switch began still keeps the guest. */
     if (atomic_load(&mig->cancel)) {
@@ -319,43 +356,68 @@ static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
         }
         *inactivated = true;
     }
-    if (!ram_postcopy_send_discards(mig->rs, f, errp)) {
-        return false;
-    }
+    uint64_t pages;
+    return ram_postcopy_send_discards(mig->rs, f, &pages, errp);
+}
+
+/* The second half: one PACKAGED blob (written into blob first) makes the
+ * destination listen for pages, load the devices and run the guest.
+ * *switched once it went. */
+static bool postcopy_send_package(struct migration *mig, Channel *f,
+                                  Channel *blob, bool *switched, Error **errp)
+{
     /* Requests may come as soon as the blob is there. */
     ram_postcopy_begin(mig->rs);
     static const uint8_t ping2[4] = { 0, 0, 0, 2 }, ping3[4] = { 0, 0, 0, 3 };
     stream_put_command(f, STREAM_CMD_PING, ping2, sizeof(ping2));
-    Channel *blob = chan_new_mem_writer();
     stream_put_command(blob, STREAM_CMD_POSTCOPY_LISTEN, NULL, 0);
-    bool ok = stream_save_device_sections(mig->reg, blob, errp);
+    if (!stream_save_device_sections(mig->reg, blob, errp)) {
+        return false;
+    }
+    stream_put_command(blob, STREAM_CMD_PING, ping3, sizeof(ping3));
+    stream_put_command(blob, STREAM_CMD_POSTCOPY_RUN, NULL, 0);
+    chan_flush(blob);
+    size_t len = 0;
+    uint8_t *data = chan_mem_take(blob, &len);
+    bool ok = len <= STREAM_PACKAGED_MAX;
+    if (!ok) {
+        error_setg(errp,
+                   "postcopy: the device state is %zu bytes, more than a "
+                   "PACKAGED blob carries (%u)",
+                   len, STREAM_PACKAGED_MAX);
+    } else {
+        uint8_t n[4];
+        be32_put(n, (uint32_t)len);
+        stream_put_command(f, STREAM_CMD_PACKAGED, n, sizeof(n));
+        chan_put_buffer(f, data, len);
+        chan_flush(f);
+        ok = chan_check(f, errp);
+        *switched = ok;
+    }
+    free(data);
+    return ok;
+}
+
+/* The postcopy switch (QEMU's postcopy_start): the guest stops, the
+ * drives go, the destination drops the pages sent and dirty again, then
+ * one PACKAGED blob makes it listen for pages, load the devices and run
+ * the guest.  *switched once the blob went: from then on the guest is
+ * the destination's. */
+static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
+                            bool *inactivated, bool *switched, Error **errp)
+{
+    /* Made while the guest runs: a new channel's buffer costs a tenth of
+     * a millisecond. */
+    Channel *blob = chan_new_mem_writer();
+    uint64_t t0;
+    bool ok = postcopy_stop(mig, f, stopped, inactivated, &t0, errp);
     if (ok) {
-        stream_put_command(blob, STREAM_CMD_PING, ping3, sizeof(ping3));
-        stream_put_command(blob, STREAM_CMD_POSTCOPY_RUN, NULL, 0);
-        chan_flush(blob);
-        size_t len = 0;
-        uint8_t *data = chan_mem_take(blob, &len);
-        if (len > STREAM_PACKAGED_MAX) {
-            error_setg(errp,
-                       "postcopy: the device state is %zu bytes, more than a "
-                       "PACKAGED blob carries (%u)",
-                       len, STREAM_PACKAGED_MAX);
-            ok = false;
-        } else {
-            uint8_t n[4];
-            be32_put(n, (uint32_t)len);
-            stream_put_command(f, STREAM_CMD_PACKAGED, n, sizeof(n));
-            chan_put_buffer(f, data, len);
-            chan_flush(f);
-            ok = chan_check(f, errp);
-            *switched = ok;
-        }
-        free(data);
+        ok = postcopy_send_package(mig, f, blob, switched, errp);
+        pthread_mutex_lock(&mig->lock);
+        mig->downtime_ns = clock_mono_ns() - t0;
+        pthread_mutex_unlock(&mig->lock);
     }
     chan_close(blob, NULL);
-    pthread_mutex_lock(&mig->lock);
-    mig->downtime_ns = clock_mono_ns() - t0;
-    pthread_mutex_unlock(&mig->lock);
     return ok;
 }
 
@@ -1124,8 +1186,9 @@ static void *migration_thread(void *opaque)
         ok = ok && setup(mig, f, &err) &&
             (!live || iterate(mig, f, &postcopy, &err));
         if (ok && postcopy) {
-            ok = postcopy_switch(mig, f, &stopped, &inactivated, &switched,
-                                 &err) &&
+            ok = postcopy_discard_early(mig, f, &err) &&
+                postcopy_switch(mig, f, &stopped, &inactivated, &switched,
+                                &err) &&
                 postcopy_go(mig, &f, &err);
         } else {
             ok = ok && complete(mig, f, &stopped, &inactivated, &err);

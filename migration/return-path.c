@@ -376,6 +376,9 @@ static void *reader_thread(void *opaque)
             continue;
         }
         if (type == RP_MSG_PONG) {
+            pthread_mutex_lock(&r->lock);
+            r->last_pong = be32_get(body);
+            pthread_mutex_unlock(&r->lock);
             count(r, &r->pongs);
             continue;
         }
@@ -454,6 +457,30 @@ bool rp_reader_wait(struct rp_reader *r, uint32_t bitmaps, uint32_t acks,
         error_setg(errp, "return path: no %s from the destination within %d s",
                    r->bitmaps < bitmaps ? "RECV_BITMAP" : "RESUME_ACK",
                    timeout_ms / 1000);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+bool rp_reader_wait_pong(struct rp_reader *r, uint32_t value, int timeout_ms,
+                         Error **errp)
+{
+    struct timespec until = clock_real_deadline(timeout_ms);
+    pthread_mutex_lock(&r->lock);
+    int rc = 0;
+    while (!r->done && rc != ETIMEDOUT &&
+           !(r->pongs && r->last_pong == value)) {
+        rc = pthread_cond_timedwait(&r->cond, &r->lock, &until);
+    }
+    bool ok = r->pongs && r->last_pong == value;
+    if (!ok && r->done) {
+        error_setg(errp, "%s",
+                   r->error[0] ? r->error
+                               : "return path: the destination ended it");
+    } else if (!ok) {
+        error_setg(errp,
+                   "return path: no PONG %u from the destination within %d ms",
+                   value, timeout_ms);
     }
     pthread_mutex_unlock(&r->lock);
     return ok;

@@ -108,6 +108,7 @@ struct rp_reader {
     bool shut;            /* SHUT came */
     uint32_t shut_status; /* its value */
     uint32_t pongs;       /* PONGs seen */
+    uint32_t last_pong;   /* the value of the latest */
     uint32_t bitmaps;     /* RECV_BITMAPs taken in */
     uint32_t resume_acks; /* RESUME_ACKs seen */
     char error[512];      /* why the return path broke ("" if it did not) */
@@ -124,6 +125,11 @@ bool rp_reader_start_postcopy(struct rp_reader *r, int fd,
  * the time ran out). */
 bool rp_reader_wait(struct rp_reader *r, uint32_t bitmaps, uint32_t acks,
                     int timeout_ms, Error **errp);
+/* Waits up to timeout_ms for a PONG of value (the destination answers
+ * PINGs in the stream's order, so it has read everything before that
+ * PING); false with why (the return path ended, or the time ran out). */
+bool rp_reader_wait_pong(struct rp_reader *r, uint32_t value, int timeout_ms,
+                         Error **errp);
 /* Whether the reader ended other than by SHUT 0 (the destination failed,
  * closed the return path, or it broke); *why gets the reason. */
 bool rp_reader_broken(struct rp_reader *r, char *why, size_t len);

@@ -102,6 +102,9 @@ struct ram_state {
     /* postcopy, loading: ADVISE came; after LISTEN, pages are placed */
     bool pc_advised;
     struct postcopy_in *pc_in;
+    /* Between ADVISE and LISTEN: the fault thread, started early, with
+     * nothing registered (postcopy_in_new) */
+    struct postcopy_in *pc_ready;
     /* postcopy-blocktime: from the first LISTEN with it on, kept for
      * query-migrate after the end (read by the monitor) */
     struct postcopy_blocktime *_Atomic pc_bt;

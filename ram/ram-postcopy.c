@@ -417,13 +417,14 @@ struct postcopy_in {
     struct machine_memory *mem;
     int uffd;
     int stop_fd;
-    int resend_fd; /* a count here: ask again for what did not come */
+    int resend_fd;  /* a count here: ask again for what did not come */
+    bool thread_id; /* the faults name their thread */
     bool zeropage[RAM_MAX_BLOCKS];            /* UFFDIO_ZEROPAGE works there */
-    int registered;                           /* blocks registered so far */
+    _Atomic int registered;                   /* blocks registered so far */
     unsigned long *requested[RAM_MAX_BLOCKS]; /* fault thread only */
-    /* With bt: pages placed (atomic), so that a fault read after its
-     * page came is no wait. */
-    struct postcopy_blocktime *bt;
+    /* With bt (from postcopy_in_listen on): pages placed (atomic), so
+     * that a fault read after its page came is no wait. */
+    struct postcopy_blocktime *_Atomic bt;
     _Atomic unsigned long *placed[RAM_MAX_BLOCKS];
     /* Of the last request; -1 (set by the loading thread when the link
      * died): the next request names its block. */
@@ -597,41 +598,28 @@ static void *fault_thread(void *opaque)
     }
 }
 
-struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
-                                      postcopy_request_fn fn, void *opaque,
-                                      struct postcopy_blocktime *bt,
-                                      Error **errp)
+struct postcopy_in *postcopy_in_new(struct machine_memory *mem,
+                                    postcopy_request_fn fn, void *opaque,
+                                    bool thread_id, Error **errp)
 {
     struct postcopy_in *pc = xcalloc(1, sizeof(*pc));
     pc->mem = mem;
-    pc->bt = bt;
     pc->fn = fn;
     pc->opaque = opaque;
+    pc->thread_id = thread_id;
     pc->last_block = -1;
     pc->stop_fd = -1;
     pc->resend_fd = -1;
     pthread_mutex_init(&pc->lock, NULL);
-    pc->uffd = open_missing(bt ? UFFD_FEATURE_THREAD_ID : 0, errp);
+    pc->uffd = open_missing(thread_id ? UFFD_FEATURE_THREAD_ID : 0, errp);
     if (pc->uffd < 0) {
         goto fail;
     }
     for (int i = 0; i < mem->nblocks; i++) {
-        uint64_t ioctls;
-        if (!register_block(pc->uffd, mem->blocks[i], &ioctls, errp)) {
-            goto fail;
-        }
-        pc->registered = i + 1;
-        pc->zeropage[i] = ioctls & (1ull << _UFFDIO_ZEROPAGE);
-        pc->requested[i] =
-            xcalloc((mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
-                        RAM_BITS_PER_WORD,
-                    sizeof(unsigned long));
-        if (bt) {
-            pc->placed[i] =
-                xcalloc((mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
-                            RAM_BITS_PER_WORD,
-                        sizeof(unsigned long));
-        }
+        size_t words = (mem->blocks[i]->npages + RAM_BITS_PER_WORD - 1) /
+            RAM_BITS_PER_WORD;
+        pc->requested[i] = xcalloc(words, sizeof(unsigned long));
+        pc->placed[i] = xcalloc(words, sizeof(unsigned long));
     }
     pc->stop_fd = eventfd(0, EFD_CLOEXEC);
     pc->resend_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -639,6 +627,8 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
         error_setg_errno(errp, errno, "postcopy-ram: eventfd");
         goto fail;
     }
+    /* It waits on the userfaultfd, which has no faults to tell before
+     * postcopy_in_listen registers RAM. */
     if (pthread_create(&pc->thread, NULL, fault_thread, pc) != 0) {
         error_setg(errp, "postcopy-ram: cannot start the fault thread");
         goto fail;
@@ -648,6 +638,46 @@ struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
 fail:
     postcopy_in_stop(pc, NULL);
     return NULL;
+}
+
+bool postcopy_in_thread_id(const struct postcopy_in *pc)
+{
+    return pc->thread_id;
+}
+
+bool postcopy_in_listen(struct postcopy_in *pc, struct postcopy_blocktime *bt,
+                        Error **errp)
+{
+    if (bt && !pc->thread_id) {
+        error_setg(errp,
+                   "postcopy-blocktime: this userfaultfd was opened without "
+                   "UFFD_FEATURE_THREAD_ID");
+        return false;
+    }
+    /* Before any fault can come. */
+    atomic_store(&pc->bt, bt);
+    for (int i = atomic_load(&pc->registered); i < pc->mem->nblocks; i++) {
+        uint64_t ioctls;
+        if (!register_block(pc->uffd, pc->mem->blocks[i], &ioctls, errp)) {
+            return false;
+        }
+        pc->zeropage[i] = ioctls & (1ull << _UFFDIO_ZEROPAGE);
+        atomic_store(&pc->registered, i + 1);
+    }
+    return true;
+}
+
+struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
+                                      postcopy_request_fn fn, void *opaque,
+                                      struct postcopy_blocktime *bt,
+                                      Error **errp)
+{
+    struct postcopy_in *pc = postcopy_in_new(mem, fn, opaque, bt != NULL, errp);
+    if (pc && !postcopy_in_listen(pc, bt, errp)) {
+        postcopy_in_stop(pc, NULL);
+        return NULL;
+    }
+    return pc;
 }
 
 /* Page of block is in: whoever waited for it runs. */
@@ -924,8 +954,27 @@ bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
             return false;
         }
     }
+    /* RAM changed under whatever the emulator decoded (the firmware):
+     * done here, long before the switch, as no vCPU runs here until
+     * POSTCOPY_RUN (a walk of the code map costs ~10 ms per GiB). */
+    machine_invalidate(rs->m, 0, UINT64_MAX);
     rs->pc_advised = true;
     return true;
+}
+
+bool ram_incoming_prepare_listen(struct ram_state *rs,
+                                 postcopy_request_fn request, void *opaque,
+                                 bool blocktime, Error **errp)
+{
+    postcopy_in_stop(rs->pc_ready, NULL);
+    rs->pc_ready = postcopy_in_new(rs->mem, request, opaque, blocktime, errp);
+    return rs->pc_ready != NULL;
+}
+
+void ram_incoming_unprepare(struct ram_state *rs)
+{
+    postcopy_in_stop(rs->pc_ready, NULL);
+    rs->pc_ready = NULL;
 }
 
 bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
@@ -985,7 +1034,21 @@ bool ram_incoming_listen(struct ram_state *rs,
     } else if (atomic_load(&rs->pc_bt)) {
         postcopy_bt_reset(atomic_load(&rs->pc_bt), 0, NULL);
     }
-    rs->pc_in = postcopy_in_start(rs->mem, request, opaque, bt, errp);
+    /* What ADVISE prepared, unless postcopy-blocktime came on since. */
+    struct postcopy_in *pc = rs->pc_ready;
+    rs->pc_ready = NULL;
+    if (pc && bt && !postcopy_in_thread_id(pc)) {
+        postcopy_in_stop(pc, NULL);
+        pc = NULL;
+    }
+    if (!pc) {
+        pc = postcopy_in_new(rs->mem, request, opaque, bt != NULL, errp);
+    }
+    if (pc && !postcopy_in_listen(pc, bt, errp)) {
+        postcopy_in_stop(pc, NULL);
+        pc = NULL;
+    }
+    rs->pc_in = pc;
     if (rs->pc_in) {
         ram_incoming_preempt_listen(rs, true);
     }
@@ -1019,6 +1082,7 @@ void ram_incoming_postcopy_done(struct ram_state *rs)
 
 bool ram_incoming_postcopy_end(struct ram_state *rs, Error **errp)
 {
+    ram_incoming_unprepare(rs);
     ram_incoming_preempt_end(rs, false);
     ram_incoming_preempt_listen(rs, false);
     struct postcopy_in *pc = rs->pc_in;

@@ -118,12 +118,24 @@ struct postcopy_in;
 typedef bool (*postcopy_request_fn)(void *opaque, const char *name,
                                     uint64_t start, uint32_t len, Error **errp);
 
-/* Registers every block of mem in missing mode and starts the fault
- * thread; with bt (may be NULL), the vCPUs' waits are accounted there. */
+/* postcopy_in_new then postcopy_in_listen. */
 struct postcopy_in *postcopy_in_start(struct machine_memory *mem,
                                       postcopy_request_fn fn, void *opaque,
                                       struct postcopy_blocktime *bt,
                                       Error **errp);
+/* The part that can be done before the switch (at ADVISE): opens the
+ * userfaultfd (thread_id: its faults name their thread, as blocktime
+ * needs) and starts the fault thread, with nothing registered yet. */
+struct postcopy_in *postcopy_in_new(struct machine_memory *mem,
+                                    postcopy_request_fn fn, void *opaque,
+                                    bool thread_id, Error **errp);
+/* Whether pc's faults name their thread. */
+bool postcopy_in_thread_id(const struct postcopy_in *pc);
+/* The switch's part (LISTEN): registers every block of mem in missing
+ * mode; with bt (may be NULL; needs thread_id), the vCPUs' waits are
+ * accounted there. */
+bool postcopy_in_listen(struct postcopy_in *pc, struct postcopy_blocktime *bt,
+                        Error **errp);
 /* Places one page of block (data NULL: a zero page); a page there already
  * is kept. */
 bool postcopy_in_place(struct postcopy_in *pc, int block, uint64_t offset,

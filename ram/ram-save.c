@@ -789,40 +789,88 @@ static void add_discard(Channel *f, struct postcopy_discard *d, uint64_t first,
     }
 }
 
-bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp)
+/* The runs of set bits in a bitmap, a word at a time; a run may span
+ * words. */
+struct bit_runs {
+    uint64_t first, len; /* the open run; len 0: none */
+};
+
+/* Feeds word w; calls emit for each run it closes. */
+static void runs_feed(struct bit_runs *r, uint64_t w, unsigned long bits,
+                      void (*emit)(void *ctx, uint64_t first, uint64_t n),
+                      void *ctx)
 {
+    uint64_t base = w * RAM_BITS_PER_WORD;
+    unsigned pos = 0;
+    while (pos < RAM_BITS_PER_WORD) {
+        unsigned long rest = bits >> pos;
+        if (rest & 1) {
+            /* Past pos, ~rest has its top bits set: ctz stops there. */
+            unsigned n =
+                ~rest ? (unsigned)__builtin_ctzl(~rest) : RAM_BITS_PER_WORD;
+            if (!r->len) {
+                r->first = base + pos;
+            }
+            r->len += n;
+            pos += n;
+            continue;
+        }
+        if (r->len) {
+            emit(ctx, r->first, r->len);
+            r->len = 0;
+        }
+        if (!rest) {
+            return;
+        }
+        pos += (unsigned)__builtin_ctzl(rest);
+    }
+}
+
+struct discard_ctx {
+    Channel *f;
+    struct postcopy_discard d;
+};
+
+static void emit_discard(void *opaque, uint64_t first, uint64_t n)
+{
+    struct discard_ctx *c = opaque;
+    add_discard(c->f, &c->d, first, n);
+}
+
+/* The pages of block i sent and dirty again, as DISCARD commands; they
+ * are no longer sent (the destination drops them).  Returns how many. */
+static uint64_t discard_block(struct ram_state *rs, Channel *f, int i)
+{
+    struct ram_block *b = rs->mem->blocks[i];
+    struct discard_ctx c = { .f = f, .d = { .n = 0 } };
+    snprintf(c.d.name, sizeof(c.d.name), "%s", b->name);
+    struct bit_runs r = { 0, 0 };
+    uint64_t pages = 0, nwords = ram_block_dirty_words(b);
+    for (uint64_t w = 0; w < nwords; w++) {
+        unsigned long bits = atomic_load(&b->dirty[w]) & rs->sent[i][w];
+        rs->sent[i][w] &= ~bits;
+        pages += (uint64_t)__builtin_popcountl(bits);
+        runs_feed(&r, w, bits, emit_discard, &c);
+    }
+    if (r.len) {
+        emit_discard(&c, r.first, r.len);
+    }
+    if (c.d.n) {
+        put_discard(f, &c.d);
+    }
+    return pages;
+}
+
+bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f,
+                                uint64_t *pages, Error **errp)
+{
+    *pages = 0;
     if (!count_dirty(rs, errp)) {
         return false;
     }
     for (int i = 0; i < rs->mem->nblocks; i++) {
-        struct ram_block *b = rs->mem->blocks[i];
-        if (!rs->sent[i]) {
-            continue;
-        }
-        struct postcopy_discard d = { .n = 0 };
-        snprintf(d.name, sizeof(d.name), "%s", b->name);
-        uint64_t run = 0, run_len = 0;
-        uint64_t nwords = ram_block_dirty_words(b);
-        for (uint64_t w = 0; w < nwords; w++) {
-            unsigned long bits = atomic_load(&b->dirty[w]) & rs->sent[i][w];
-            for (unsigned bit = 0; bit < RAM_BITS_PER_WORD; bit++) {
-                uint64_t page = w * RAM_BITS_PER_WORD + bit;
-                if ((bits >> bit) & 1) {
-                    if (!run_len) {
-                        run = page;
-                    }
-                    run_len++;
-                } else if (run_len) {
-                    add_discard(f, &d, run, run_len);
-                    run_len = 0;
-                }
-            }
-        }
-        if (run_len) {
-            add_discard(f, &d, run, run_len);
-        }
-        if (d.n) {
-            put_discard(f, &d);
+        if (rs->sent[i]) {
+            *pages += discard_block(rs, f, i);
         }
     }
     return chan_check(f, errp);
@@ -1138,6 +1186,7 @@ void ram_state_free(struct ram_state *rs)
     ram_state_stop_tracking(rs);
     ram_incoming_preempt_end(rs, false);
     postcopy_in_stop(rs->pc_in, NULL);
+    ram_incoming_unprepare(rs);
     postcopy_bt_free(atomic_load(&rs->pc_bt));
     ram_postcopy_reset(rs);
     pthread_mutex_destroy(&rs->preempt_lock);

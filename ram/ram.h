@@ -116,9 +116,14 @@ uint64_t ram_state_tracking_faults(struct ram_state *rs);
 bool ram_postcopy_check(struct machine *m, Error **errp);
 /* Source: POSTCOPY_ADVISE's body for this machine. */
 void ram_postcopy_advise_body(struct ram_state *rs, uint8_t out[16]);
-/* Source, guest stopped at the switch: a last sync, then a
- * POSTCOPY_RAM_DISCARD command for every page sent and dirty again. */
-bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f, Error **errp);
+/* Source, for the postcopy switch: a sync, then POSTCOPY_RAM_DISCARD
+ * commands naming every page sent and dirty again, as few ranges as the
+ * bitmap allows; those pages count as not sent from then on, so a later
+ * call names only what was sent, clean and dirtied since.  *pages: how
+ * many it named.  Once with the guest still running (the bulk), once
+ * stopped (the rest). */
+bool ram_postcopy_send_discards(struct ram_state *rs, Channel *f,
+                                uint64_t *pages, Error **errp);
 /* Source: from now on each dirty page goes once, requested ones first. */
 void ram_postcopy_begin(struct ram_state *rs);
 /* Source, any thread (the return path's): the destination asks for len
@@ -129,6 +134,16 @@ bool ram_postcopy_request(struct ram_state *rs, const char *name,
  * false with the fault thread's error if it failed). */
 bool ram_incoming_advise(struct ram_state *rs, const uint8_t *data,
                          uint16_t len, Error **errp);
+/* After ADVISE: what LISTEN needs and can be had before the switch (the
+ * userfaultfd, the fault thread asking with request), so that LISTEN
+ * only registers RAM; blocktime as the capability is now.  Undone by
+ * ram_incoming_unprepare (the migration ended without LISTEN). */
+bool ram_incoming_prepare_listen(struct ram_state *rs,
+                                 bool (*request)(void *opaque, const char *name,
+                                                 uint64_t start, uint32_t len,
+                                                 Error **errp),
+                                 void *opaque, bool blocktime, Error **errp);
+void ram_incoming_unprepare(struct ram_state *rs);
 bool ram_incoming_discard(struct ram_state *rs, const uint8_t *data,
                           uint16_t len, Error **errp);
 /* blocktime: account for the vCPUs' waits (postcopy-blocktime). */

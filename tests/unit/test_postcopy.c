@@ -19,10 +19,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "machine/machine.h"
 #include "machine/memory.h"
 #include "migration/return-path.h"
 #include "ram/ram-postcopy.h"
+#include "ram/ram.h"
+#include "tests/unit/machine-fixture.h"
 #include "util/be.h"
+#include "vmstate/channel.h"
+#include "vmstate/stream-format.h"
+#include "vmstate/stream.h"
 
 /* The message of a failing call, or "" when it succeeded. */
 #define ERR_OF(call)                                                           \
@@ -480,7 +486,8 @@ static bool record(void *opaque, const char *name, uint64_t start, uint32_t len,
 }
 
 static volatile uint8_t *touch_at;
-static uint8_t touched;
+/* Atomic: two touchers may store it at once. */
+static _Atomic uint8_t touched;
 
 static void *toucher(void *p)
 {
@@ -537,6 +544,53 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     assert_true(postcopy_in_place(pc, 0, 0x3000, NULL, NULL));
     assert_int_equal(b->host[0x3000], 0xab);
     assert_int_equal(postcopy_in_requests(pc), 1);
+    assert_true(postcopy_in_stop(pc, NULL));
+    pthread_mutex_destroy(&a.lock);
+    memory_free(mem);
+}
+
+/* The fault thread started before the switch (at ADVISE) serves faults
+ * once LISTEN registered RAM; blocktime needs a userfaultfd that names
+ * the faulting thread, which this one was not opened for. */
+static void test_started_early_listening_late(void **state)
+{
+    (void)state;
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err)) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        skip();
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    struct asked a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    struct postcopy_in *pc = postcopy_in_new(mem, record, &a, false, &err);
+    assert_non_null(pc);
+    assert_false(postcopy_in_thread_id(pc));
+    int tid = 1;
+    struct postcopy_blocktime *bt = postcopy_bt_new(1, &tid);
+    assert_string_equal(ERR_OF(postcopy_in_listen(pc, bt, &e_)),
+                        "postcopy-blocktime: this userfaultfd was opened "
+                        "without UFFD_FEATURE_THREAD_ID");
+    postcopy_bt_free(bt);
+    assert_true(postcopy_in_listen(pc, NULL, NULL));
+    touch_at = b->host + 0x5000;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, toucher, NULL), 0);
+    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(&a), 1);
+    assert_string_equal(a.name[0], "pc.ram");
+    assert_int_equal(a.start[0], 0x5000);
+    uint8_t page[4096];
+    memset(page, 0x5a, sizeof(page));
+    assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
+    pthread_join(t, NULL);
+    assert_int_equal(touched, 0x5a);
     assert_true(postcopy_in_stop(pc, NULL));
     pthread_mutex_destroy(&a.lock);
     memory_free(mem);
@@ -749,12 +803,122 @@ static void test_blocktime_of_a_fault(void **state)
     memory_free(mem);
 }
 
+/* The ranges of the DISCARD commands in buf (the main block only);
+ * returns how many, at most max. */
+static int discard_ranges(const uint8_t *buf, size_t len, uint64_t *start,
+                          uint64_t *rlen, int max)
+{
+    int n = 0;
+    size_t at = 0;
+    while (at < len) {
+        assert_true(len - at >= 5);
+        assert_int_equal(buf[at], STREAM_COMMAND);
+        assert_int_equal(be16_get(buf + at + 1),
+                         STREAM_CMD_POSTCOPY_RAM_DISCARD);
+        uint16_t clen = be16_get(buf + at + 3);
+        assert_true(len - at - 5 >= clen);
+        struct postcopy_discard d;
+        assert_true(postcopy_discard_parse(buf + at + 5, clen, &d, NULL));
+        assert_string_equal(d.name, "pc.ram");
+        for (unsigned i = 0; i < d.n; i++) {
+            assert_true(n < max);
+            start[n] = d.start[i] / 4096;
+            rlen[n] = d.len[i] / 4096;
+            n++;
+        }
+        at += 5 + clen;
+    }
+    return n;
+}
+
+/* The discard set as the source sends it; *pages: how many it named. */
+static int take_discards(struct ram_state *rs, uint64_t *pages, uint64_t *start,
+                         uint64_t *rlen, int max)
+{
+    Channel *f = chan_new_mem_writer();
+    assert_true(ram_postcopy_send_discards(rs, f, pages, NULL));
+    chan_flush(f);
+    size_t len = 0;
+    uint8_t *buf = chan_mem_take(f, &len);
+    chan_close(f, NULL);
+    int n = discard_ranges(buf, len, start, rlen, max);
+    free(buf);
+    return n;
+}
+
+/* Source: the discard set names the pages sent and dirty again, one range
+ * per run (runs across bitmap words, a whole word, the last page), and
+ * forgets them as sent: the next set (the switch's, after the one sent
+ * while the guest still ran) names only the pages sent, clean then and
+ * dirtied since. */
+static void test_discard_set_then_only_newly_dirtied(void **state)
+{
+    (void)state;
+    struct machine_config cfg = {
+        .ram_size = 4 << 20, .smp = 1, .accel = "emu", .guest = "memtest"
+    };
+    Error *err = NULL;
+    struct machine *m = machine_new(&cfg, &err);
+    if (!m) {
+        fail_msg("machine_new: %s", error_get_pretty(err));
+    }
+    struct ram_state *rs = fixture_register_ram(m);
+    struct ram_params p = { .postcopy_ram = true };
+    assert_true(ram_state_configure(rs, &p, NULL));
+    struct section_registry *reg = machine_registry(m);
+    Channel *f = chan_new_mem_writer();
+    assert_true(stream_save_setup(reg, f, NULL));
+    int r = 0;
+    for (int i = 0; i < 10000 && r == 0; i++) {
+        r = stream_save_iterate(reg, f, NULL);
+    }
+    assert_int_equal(r, 1); /* every page went once */
+    chan_close(f, NULL);
+
+    struct ram_block *b = memory_main_block(machine_memory(m));
+    uint64_t last = b->npages - 1;
+    ram_block_set_dirty(b, 3 * 4096, 2 * 4096);
+    ram_block_set_dirty(b, 63 * 4096, 3 * 4096);
+    ram_block_set_dirty(b, 128 * 4096, 64 * 4096);
+    ram_block_set_dirty(b, last * 4096, 4096);
+    uint64_t start[16], len[16], pages;
+    int n = take_discards(rs, &pages, start, len, 16);
+    assert_int_equal(pages, 2 + 3 + 64 + 1);
+    assert_int_equal(n, 4);
+    assert_int_equal(start[0], 3);
+    assert_int_equal(len[0], 2);
+    assert_int_equal(start[1], 63);
+    assert_int_equal(len[1], 3);
+    assert_int_equal(start[2], 128);
+    assert_int_equal(len[2], 64);
+    assert_int_equal(start[3], last);
+    assert_int_equal(len[3], 1);
+
+    /* Page 4 was named already (still dirty: it goes after the switch);
+     * page 10 was sent and clean, and is dirty now. */
+    ram_block_set_dirty(b, 4 * 4096, 4096);
+    ram_block_set_dirty(b, 10 * 4096, 4096);
+    n = take_discards(rs, &pages, start, len, 16);
+    assert_int_equal(pages, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(start[0], 10);
+    assert_int_equal(len[0], 1);
+    n = take_discards(rs, &pages, start, len, 16);
+    assert_int_equal(pages, 0);
+    assert_int_equal(n, 0);
+
+    stream_save_cleanup(reg);
+    machine_free(m);
+    ram_state_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_advise),
         cmocka_unit_test(test_discard_round_trip),
         cmocka_unit_test(test_discard_hostile),
+        cmocka_unit_test(test_discard_set_then_only_newly_dirtied),
         cmocka_unit_test(test_range_check),
         cmocka_unit_test(test_req_pages_parse),
         cmocka_unit_test(test_reader_passes_requests),
@@ -764,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_recv_bitmap_refused),
         cmocka_unit_test(test_recv_bitmap_in_precopy_refused),
         cmocka_unit_test(test_fault_asks_once_and_placing_wakes),
+        cmocka_unit_test(test_started_early_listening_late),
         cmocka_unit_test(test_resend_after_recovery),
         cmocka_unit_test(test_blocktime_overlap),
         cmocka_unit_test(test_blocktime_needs_all),

@@ -145,6 +145,38 @@ static void test_silence_ends_at_the_deadline_and_stop_wakes(void **state)
                         "whether it loaded the machine");
 }
 
+/* The wait before the postcopy switch: for the PONG of one PING, not an
+ * earlier one; bounded; and a return path that ends ends it. */
+static void test_wait_pong_of_a_value(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p);
+    struct rp_reader r;
+    assert_true(rp_reader_start(&r, p.src, NULL));
+    const uint8_t pong1[] = { 0, 2, 0, 4, 0, 0, 0, 1 };
+    const uint8_t pong4[] = { 0, 2, 0, 4, 0, 0, 0, 4 };
+    assert_int_equal(write(p.dst, pong1, sizeof(pong1)), sizeof(pong1));
+    Error *e = NULL;
+    assert_false(rp_reader_wait_pong(&r, 4, 200, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: no PONG 4 from the destination within "
+                        "200 ms");
+    error_free(e);
+    e = NULL;
+    assert_int_equal(write(p.dst, pong4, sizeof(pong4)), sizeof(pong4));
+    assert_true(rp_reader_wait_pong(&r, 4, 10000, NULL));
+    close(p.dst);
+    p.dst = -1;
+    assert_false(rp_reader_wait_pong(&r, 5, 10000, &e));
+    assert_string_equal(error_get_pretty(e),
+                        "return path: the destination closed it without a "
+                        "word");
+    error_free(e);
+    rp_reader_stop(&r);
+    pair_close(&p);
+}
+
 static void test_check_header(void **state)
 {
     (void)state;
@@ -164,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_hostile_messages_are_named),
         cmocka_unit_test(test_hang_ups_are_named),
         cmocka_unit_test(test_silence_ends_at_the_deadline_and_stop_wakes),
+        cmocka_unit_test(test_wait_pong_of_a_value),
         cmocka_unit_test(test_check_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
