@@ -3,6 +3,7 @@
 QEMU).
 
   pcrun.py SRC_QMP DST_QMP URI BANDWIDTH AFTER_S [preempt]
+            [--serial SRC_SERIAL DST_SERIAL]
 
 The destination (started with -incoming defer) gets postcopy-ram and
 postcopy-blocktime, then migrate-incoming URI; the source gets
@@ -18,9 +19,15 @@ switch_ms from the source's STOP event to the destination's RESUME event
 blocktime_ms, vcpu_blocktime_ms and latency_us as the destination's
 query-migrate has them (latency: postcopy-latency, ns in QEMU 10.1 and
 hop, absent from QEMU 7.2: null); postcopy_requests; wall_ms from migrate
-to the destination's completed state.  Every wait is bounded.
+to the destination's completed state.  With --serial (memtest's serial
+files: a '.' per pass), also idle_pps (the source's passes per second in
+the second before migrate) and postcopy_pps (the destination's, from the
+first sight of postcopy-active to its completed state): how fast the
+guest goes on while its pages arrive, which blocktime alone does not
+tell.  Every wait is bounded.
 """
 import json
+import os
 import sys
 import time
 
@@ -38,7 +45,16 @@ def event_time(q, name):
     return None
 
 
+def size(path):
+    return os.stat(path).st_size if path else 0
+
+
 def main(argv):
+    serial = [None, None]
+    if "--serial" in argv:
+        i = argv.index("--serial")
+        serial = argv[i + 1:i + 3]
+        argv = argv[:i] + argv[i + 3:]
     src_path, dst_path, uri = argv[1], argv[2], argv[3]
     bw, after = int(argv[4]), float(argv[5])
     extra = ["postcopy-preempt"] if argv[6:7] == ["preempt"] else []
@@ -53,6 +69,9 @@ def main(argv):
         for c in ["postcopy-ram"] + extra])
     src.cmd("migrate-set-parameters", **{"max-bandwidth": bw,
                                          "downtime-limit": 1})
+    a0, i0 = size(serial[0]), time.monotonic()
+    time.sleep(1)
+    idle_pps = (size(serial[0]) - a0) / (time.monotonic() - i0)
     t0 = time.monotonic()
     src.cmd("migrate", uri=uri)
     time.sleep(after)
@@ -62,8 +81,11 @@ def main(argv):
         return 1
     src.cmd("migrate-start-postcopy")
     deadline = time.monotonic() + 600
+    p0 = None
     while time.monotonic() < deadline:
         info = src.cmd("query-migrate")
+        if p0 is None and info.get("status") == "postcopy-active":
+            p0 = (size(serial[1]), time.monotonic())
         if info.get("status") in DONE:
             break
         time.sleep(0.002)
@@ -72,6 +94,9 @@ def main(argv):
         if dinfo.get("status") in DONE:
             break
         time.sleep(0.002)
+    postcopy_pps = None
+    if serial[1] and p0 and time.monotonic() > p0[1]:
+        postcopy_pps = (size(serial[1]) - p0[0]) / (time.monotonic() - p0[1])
     wall = (time.monotonic() - t0) * 1000
     # The events came while polling; a last short wait for stragglers.
     dst.cmd("query-status")
@@ -90,6 +115,9 @@ def main(argv):
         "latency_us": round(lat / 1000, 1) if lat is not None else None,
         "postcopy_requests": info.get("ram", {}).get("postcopy-requests"),
         "wall_ms": round(wall, 1),
+        "idle_pps": round(idle_pps, 1) if serial[0] else None,
+        "postcopy_pps": round(postcopy_pps, 1)
+        if postcopy_pps is not None else None,
     }))
     return 0 if info.get("status") == "completed" else 1
 

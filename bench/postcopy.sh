@@ -24,7 +24,10 @@
 # (the time during which all vCPUs were blocked on missing pages, and the
 # sum over vCPUs of each one's blocked time, both in ms as the
 # destination's query-migrate has them); the mean request latency
-# (postcopy-latency, µs: hop; QEMU 7.2 reports none); the pages asked for.
+# (postcopy-latency, µs: hop; QEMU 7.2 reports none); the pages asked for;
+# memtest's passes per second at the source in the second before migrate
+# (idle_pps) and at the destination while postcopy runs (postcopy_pps):
+# how far the guest gets while its pages come, which blocktime does not say.
 # -P: both tools with postcopy-preempt as well (QEMU 7.1+ has it), in a
 # table of its own after the plain one.
 # -a as in bench/migrate.sh (bench/lib-host.sh): without hardware
@@ -122,7 +125,7 @@ one_run() {
     vm_start "$1" dst incoming && vm_start "$1" src &&
         wait_serial src "memtest: filled" &&
         timeout 900 $PCRUN "$W/src.qmp" "$W/dst.qmp" "unix:$W/mig.sock" \
-            "$BW_BYTES" "$AFTER" ${2:-}
+            "$BW_BYTES" "$AFTER" ${2:-} --serial "$W/src.ser" "$W/dst.ser"
     local rc=$?
     cleanup
     return $rc
@@ -184,7 +187,7 @@ table() {
     echo "   qemu: $(vm_cmd qemu src)  +  destination: same with -incoming defer"
     echo "   (hop runs: $(wc -l <"$W/hop$1.jsonl"), QEMU runs: $(wc -l <"$W/qemu$1.jsonl"))"
     printf '   %-22s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
-    for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms; do
+    for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms idle_pps postcopy_pps; do
         read -r -a h < <(stats "$W/hop$1.jsonl" "$k")
         read -r -a q < <(stats "$W/qemu$1.jsonl" "$k")
         label=$k

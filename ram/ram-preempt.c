@@ -162,7 +162,10 @@ static void *preempt_thread(void *opaque)
     Error *err = NULL;
     /* Every page up to EOS: the records of one section, as it were. */
     bool ok = ram_decode_section(&pi->dec, &r, &err);
-    if (!ok && !pi->stop && !chan_has_error(f)) {
+    pthread_mutex_lock(&pi->lock);
+    bool stopping = pi->stop;
+    pthread_mutex_unlock(&pi->lock);
+    if (!ok && !stopping && !chan_has_error(f)) {
         /* A broken link is the main stream's to notice; this is not. */
         error_report("incoming migration: %s", error_get_pretty(err));
     }
