@@ -130,6 +130,25 @@ static struct machine_memory *new_memory(void)
     return mem;
 }
 
+/* Memory whose pc.ram is all missing, as at the switch, for the fault
+ * tests; NULL, after printing why, where userfaultfd cannot serve it
+ * (with blocktime: cannot name the faulting thread either). */
+static struct machine_memory *missing_memory(bool blocktime)
+{
+    struct machine_memory *mem = new_memory();
+    Error *err = NULL;
+    if (!postcopy_host_check(mem, &err) ||
+        (blocktime && !postcopy_bt_host_check(&err))) {
+        print_message("# skip: %s\n", error_get_pretty(err));
+        error_free(err);
+        memory_free(mem);
+        return NULL;
+    }
+    struct ram_block *b = memory_main_block(mem);
+    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
+    return mem;
+}
+
 static void test_range_check(void **state)
 {
     (void)state;
@@ -507,16 +526,12 @@ static int asked_count(struct asked *a)
 static void test_fault_asks_once_and_placing_wakes(void **state)
 {
     (void)state;
-    struct machine_memory *mem = new_memory();
-    Error *err = NULL;
-    if (!postcopy_host_check(mem, &err)) {
-        print_message("# skip: %s\n", error_get_pretty(err));
-        error_free(err);
-        memory_free(mem);
+    struct machine_memory *mem = missing_memory(false);
+    if (!mem) {
         skip();
     }
+    Error *err = NULL;
     struct ram_block *b = memory_main_block(mem);
-    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
     struct asked a = { .n = 0 };
     pthread_mutex_init(&a.lock, NULL);
     struct postcopy_in *pc = postcopy_in_start(mem, record, &a, NULL, &err);
@@ -555,16 +570,12 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
 static void test_started_early_listening_late(void **state)
 {
     (void)state;
-    struct machine_memory *mem = new_memory();
-    Error *err = NULL;
-    if (!postcopy_host_check(mem, &err)) {
-        print_message("# skip: %s\n", error_get_pretty(err));
-        error_free(err);
-        memory_free(mem);
+    struct machine_memory *mem = missing_memory(false);
+    if (!mem) {
         skip();
     }
+    Error *err = NULL;
     struct ram_block *b = memory_main_block(mem);
-    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
     struct asked a = { .n = 0 };
     pthread_mutex_init(&a.lock, NULL);
     struct postcopy_in *pc = postcopy_in_new(mem, record, &a, false, &err);
@@ -602,16 +613,12 @@ static void test_started_early_listening_late(void **state)
 static void test_resend_after_recovery(void **state)
 {
     (void)state;
-    struct machine_memory *mem = new_memory();
-    Error *err = NULL;
-    if (!postcopy_host_check(mem, &err)) {
-        print_message("# skip: %s\n", error_get_pretty(err));
-        error_free(err);
-        memory_free(mem);
+    struct machine_memory *mem = missing_memory(false);
+    if (!mem) {
         skip();
     }
+    Error *err = NULL;
     struct ram_block *b = memory_main_block(mem);
-    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
     struct asked a = { .n = 0 };
     pthread_mutex_init(&a.lock, NULL);
     struct postcopy_in *pc = postcopy_in_start(mem, record, &a, NULL, &err);
@@ -753,16 +760,12 @@ static void *waiter(void *p)
 static void test_blocktime_of_a_fault(void **state)
 {
     (void)state;
-    struct machine_memory *mem = new_memory();
-    Error *err = NULL;
-    if (!postcopy_host_check(mem, &err) || !postcopy_bt_host_check(&err)) {
-        print_message("# skip: %s\n", error_get_pretty(err));
-        error_free(err);
-        memory_free(mem);
+    struct machine_memory *mem = missing_memory(true);
+    if (!mem) {
         skip();
     }
+    Error *err = NULL;
     struct ram_block *b = memory_main_block(mem);
-    assert_true(postcopy_discard_range(mem, 0, 0, b->size, NULL));
     struct asked a = { .n = 0 };
     pthread_mutex_init(&a.lock, NULL);
     touch_at = b->host + 0x5000;
