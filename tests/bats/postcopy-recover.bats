@@ -25,7 +25,9 @@ teardown() {
     fi
 }
 
-# switch URI: migrates to URI and switches to postcopy.
+# switch URI: migrates to URI and switches to postcopy, until the guest
+# runs at the destination (a link cut before that, mid-switch, loses the
+# guest, as in QEMU: the destination was not in postcopy yet).
 switch() {
     run hop_mon src "migrate -d $1"
     assert_output ""
@@ -33,6 +35,10 @@ switch() {
     run hop_mon src "migrate_start_postcopy"
     assert_output ""
     wait_mig src postcopy-active 60
+    wait_for "hop_mon dst 'info migrate' | grep -qx 'Migration status: postcopy-active (incoming)'" 60 || {
+        hop_mon dst "info migrate" >&2
+        false
+    }
 }
 
 # both_paused: source and destination say postcopy-paused.

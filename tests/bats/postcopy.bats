@@ -119,6 +119,8 @@ query() {
     assert_output "Error: postcopy migration in progress, cannot cancel: the guest runs at the destination and needs the pages still here"
     run mig_status src
     assert_output "postcopy-active"
+    # After the switch: the guest runs there.
+    wait_for "hop_mon dst 'info migrate' | grep -qx 'Migration status: postcopy-active (incoming)'" 60
     kill -9 "$(hop_pid dst)"
     # A dead link and a dead destination look alike from here: the
     # source keeps the pages and waits for migrate -r.

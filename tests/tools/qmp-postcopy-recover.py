@@ -6,8 +6,8 @@ drives one.
 
 On both ends: capabilities events and postcopy-ram on.  The source
 migrates to URI with max-postcopy-bandwidth 1 MiB/s, switches with
-migrate-start-postcopy, and once postcopy-active the source's
-migrate-pause cuts the link.  When both ends say postcopy-paused, the
+migrate-start-postcopy, and once both ends are postcopy-active the
+source's migrate-pause cuts the link.  When both ends say postcopy-paused, the
 destination's migrate-recover listens on NEW_URI and the source's
 migrate (resume: true) connects there; then the bandwidth limit goes and
 the migration completes.  Before the pause, migrate-recover and a migrate
@@ -59,6 +59,9 @@ def main():
                                     {"uri": new_uri, "resume": True}))
     src.execute("migrate-start-postcopy")
     wait(src, "postcopy-active")
+    # The guest runs at the destination: a pause before that, mid-switch,
+    # would lose it (as in QEMU).
+    wait(dst, "postcopy-active")
     src.execute("migrate-pause")
     wait(src, "postcopy-paused")
     wait(dst, "postcopy-paused")
