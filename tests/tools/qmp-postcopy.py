@@ -3,9 +3,9 @@
 
   qmp-postcopy.py SOCKET URI [DST_SOCKET]
 
-With the capabilities events and postcopy-ram on, starts `migrate` to
-URI, lets precopy run two seconds, checks it is still active (it never
-converges), sends migrate-start-postcopy and polls query-migrate until the
+With the capabilities events and postcopy-ram on and
+max-postcopy-bandwidth 16 MiB/s, starts `migrate` to URI, lets precopy
+run two seconds, checks it is still active (it never converges), sends migrate-start-postcopy and polls query-migrate until the
 migration ends.  Prints the MIGRATION statuses seen, in order, on one
 line, then the final query-migrate's ram.postcopy-requests and
 ram.postcopy-bytes.  With DST_SOCKET, a client of the destination's QMP
@@ -26,6 +26,8 @@ def main():
     q.execute("migrate-set-capabilities", {"capabilities": [
         {"capability": "events", "state": True},
         {"capability": "postcopy-ram", "state": True}]})
+    # Pages come slowly after the switch: the guest asks for some.
+    q.execute("migrate-set-parameters", {"max-postcopy-bandwidth": 16 << 20})
     q.execute("migrate", {"uri": uri})
     time.sleep(2)
     st = q.execute("query-migrate")["status"]
