@@ -28,6 +28,13 @@
 # memtest's passes per second at the source in the second before migrate
 # (idle_pps) and at the destination while postcopy runs (postcopy_pps):
 # how far the guest gets while its pages come, which blocktime does not say.
+# postcopy_ms (the destination's postcopy-active to completed, from its
+# MIGRATION events), and over that span the destination's vCPU thread's
+# time asleep (vcpu_asleep_ms: neither running nor runnable, from /proc
+# schedstat; every wait for a page, including those over before the fault
+# thread read the fault, which blocktime misses) and running
+# (vcpu_run_ms): the same outside measure for both tools.  QEMU gets
+# -name NAME,debug-threads=on so that its vCPU thread has a name to find.
 # -P: both tools with postcopy-preempt as well (QEMU 7.1+ has it), in a
 # table of its own after the plain one.
 # -a as in bench/migrate.sh (bench/lib-host.sh): without hardware
@@ -89,7 +96,7 @@ vm_cmd() {
     if [ "$tool" = hop ]; then
         printf '%s' "$HOP run -accel $HOP_ACCEL -m $MEM -smp $SMP -guest memtest -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
     else
-        printf '%s' "$QEMU -accel $QEMU_ACCEL -kernel $FW/memtest.bin -m $MEM -smp $SMP -display none -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
+        printf '%s' "$QEMU -accel $QEMU_ACCEL -name $name,debug-threads=on -kernel $FW/memtest.bin -m $MEM -smp $SMP -display none -serial file:$W/$name.ser -monitor none -qmp unix:$W/$name.qmp,server,nowait"
     fi
     [ -n "$inc" ] && printf ' -incoming defer'
     return 0
@@ -125,7 +132,8 @@ one_run() {
     vm_start "$1" dst incoming && vm_start "$1" src &&
         wait_serial src "memtest: filled" &&
         timeout 900 $PCRUN "$W/src.qmp" "$W/dst.qmp" "unix:$W/mig.sock" \
-            "$BW_BYTES" "$AFTER" ${2:-} --serial "$W/src.ser" "$W/dst.ser"
+            "$BW_BYTES" "$AFTER" ${2:-} --serial "$W/src.ser" "$W/dst.ser" \
+            --dst-pid "${PIDS[0]}"
     local rc=$?
     cleanup
     return $rc
@@ -187,7 +195,7 @@ table() {
     echo "   qemu: $(vm_cmd qemu src)  +  destination: same with -incoming defer"
     echo "   (hop runs: $(wc -l <"$W/hop$1.jsonl"), QEMU runs: $(wc -l <"$W/qemu$1.jsonl"))"
     printf '   %-22s %-24s %-24s %s\n' "" "hop median (min-max)" "QEMU median (min-max)" "hop/QEMU"
-    for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms idle_pps postcopy_pps; do
+    for k in total_ms downtime_ms switch_ms blocktime_ms vcpu_sum latency_us postcopy_requests wall_ms idle_pps postcopy_pps postcopy_ms vcpu_asleep_ms vcpu_run_ms; do
         read -r -a h < <(stats "$W/hop$1.jsonl" "$k")
         read -r -a q < <(stats "$W/qemu$1.jsonl" "$k")
         label=$k

@@ -270,6 +270,9 @@ static bool on_postcopy(struct incoming *in, uint16_t cmd, const uint8_t *data,
                                  errp)) {
             return false;
         }
+        /* Pages queued in a large receive buffer would delay the one
+         * the guest asks for (tcp). */
+        mig_socket_favor_latency(in->rp_fd);
         in->postcopy = true;
         set_postcopy_status(in, MIG_STATUS_POSTCOPY_ACTIVE);
         /* As QEMU, no vmdesc ends a postcopy stream. */
@@ -587,6 +590,7 @@ static Channel *recover(void *ctx, Channel *dead, const char *why)
         pthread_mutex_lock(&in->lock);
         in->conn = c;
         pthread_mutex_unlock(&in->lock);
+        mig_socket_favor_latency(c.fd);
         in->f = chan_new_socket(c.fd, false, false, "incoming");
         pthread_mutex_lock(&in->rp_lock);
         in->rp_fd = c.fd;

@@ -281,15 +281,19 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
  * sent and dirty again while the guest still runs here (freeing tens of
  * thousands of pages takes it milliseconds), and its PONG says it did;
  * the switch then names only the pages dirtied since.  No page goes in
- * between: the destination has no copy of these for a delta (xbzrle). */
+ * between: the destination has no copy of these for a delta (xbzrle).
+ * The socket's buffers shrink first, so the PONG also says that what
+ * precopy queued is through: the switch's blob, and later a page asked
+ * for, wait behind little. */
 static bool postcopy_discard_early(struct migration *mig, Channel *f,
                                    Error **errp)
 {
+    mig_socket_favor_latency(chan_get_fd(f));
     uint64_t pages;
     if (!ram_postcopy_send_discards(mig->rs, f, &pages, errp)) {
         return false;
     }
-    if (!pages || !mig->rp.started) {
+    if (!mig->rp.started) {
         return true;
     }
     uint8_t ping[4];
@@ -568,6 +572,7 @@ static bool resume_link(struct migration *mig, const char *uri, Channel **fp,
         return false;
     }
     *fp = mig->f;
+    mig_socket_favor_latency(chan_get_fd(*fp));
     int n = start_return_path(mig, errp)
         ? ram_postcopy_send_recv_bitmaps(mig->rs, *fp, errp)
         : -1;

@@ -221,6 +221,16 @@ static void tune_socket(int fd, bool tcp)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
+void mig_socket_favor_latency(int fd)
+{
+    int buf = MIG_LATENCY_SOCKET_BUF;
+    if (fd < 0) {
+        return;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
 static int tcp_socket(const struct mig_uri *u, bool listening, Error **errp)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC,

@@ -62,6 +62,15 @@ bool mig_connect(const struct mig_uri *u, struct fd_table *fds,
  * file is left alone and refused. */
 bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
                 struct mig_conn *c, Error **errp);
+/* Once postcopy runs, a page the guest waits for queues behind all that
+ * sits in the socket's buffers (the 4 MiB given for precopy's throughput
+ * hold milliseconds of pages); this shrinks them to
+ * MIG_LATENCY_SOCKET_BUF.  Data already queued stays; harmless on what
+ * is no socket. */
+#ifndef MIG_LATENCY_SOCKET_BUF
+#define MIG_LATENCY_SOCKET_BUF (128 * 1024)
+#endif
+void mig_socket_favor_latency(int fd);
 /* Who is at the other end of a connected socket, for messages. */
 void mig_peer_name(int fd, char *buf, size_t len);
 /* From another thread: unblock I/O on c (shut a socket down, stop an

@@ -573,7 +573,8 @@ static bool send_next_word(struct ram_state *rs, Channel *f, Error **errp)
     }
     /* Every page of a huge page went (those written first, before): the
      * kernel split it as they were let go; it is whole again. */
-    bool rejoin = (first + n) % RAM_THP_PAGES == 0;
+    bool rejoin =
+        (first + n) % RAM_THP_PAGES == 0 && ram_wp_splits_huge_pages(rs->wp);
     if (!mask) {
         if (rejoin) {
             ram_thp_rejoin(rs->mem, b, first + n - RAM_THP_PAGES);
@@ -988,6 +989,7 @@ void ram_state_stop_tracking(struct ram_state *rs)
     if (!rs->wp) {
         return;
     }
+    bool rejoin = ram_wp_splits_huge_pages(rs->wp);
     ram_wp_stop(rs->wp);
     rs->wp = NULL;
     /* Kept for the next save, resident while the host has room. */
@@ -995,7 +997,9 @@ void ram_state_stop_tracking(struct ram_state *rs)
                   MADV_FREE);
     /* The huge pages the loop could not join yet (a page written first
      * was still protected when the loop passed). */
-    ram_thp_rejoin_all(rs->mem);
+    if (rejoin) {
+        ram_thp_rejoin_all(rs->mem);
+    }
 }
 
 uint64_t ram_state_tracking_faults(struct ram_state *rs)

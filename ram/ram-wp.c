@@ -595,6 +595,11 @@ bool ram_wp_ok(struct ram_wp *wp, Error **errp)
     return ok;
 }
 
+bool ram_wp_splits_huge_pages(const struct ram_wp *wp)
+{
+    return !wp->guard;
+}
+
 uint64_t ram_wp_faults(struct ram_wp *wp)
 {
     pthread_mutex_lock(&wp->lock);

@@ -72,5 +72,8 @@ bool ram_wp_idle(struct ram_wp *wp);
 bool ram_wp_ok(struct ram_wp *wp, Error **errp);
 /* Pages the guest faulted on so far. */
 uint64_t ram_wp_faults(struct ram_wp *wp);
+/* The protection splits huge pages (userfaultfd's does; the write
+ * guard's leaves page tables alone): worth joining them again after. */
+bool ram_wp_splits_huge_pages(const struct ram_wp *wp);
 
 #endif

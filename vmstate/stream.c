@@ -61,6 +61,11 @@ struct section_registry {
     bool postcopy;      /* a save sends POSTCOPY_ADVISE */
     uint8_t postcopy_advise[16];
     bool mapped_ram; /* saving: announce it; loading: the stream's */
+    /* Of the sections stream_save_iterate visits, the one that found the
+     * window spent last time: the next call starts there, so a section
+     * that always fills it (a drive written as fast as the link goes)
+     * cannot keep the ones after it from ever sending. */
+    unsigned iterate_from;
 };
 
 /* A capability name: u8 length, then the bytes. */
@@ -392,6 +397,7 @@ bool stream_save_setup(struct section_registry *reg, Channel *f, Error **errp)
 bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
                                 Error **errp)
 {
+    reg->iterate_from = 0;
     chan_put_u8(f, STREAM_CONFIGURATION);
     size_t len = strlen(reg->machine);
     reg->config.name_len = (uint32_t)(len > 255 ? 255 : len);
@@ -434,15 +440,36 @@ bool stream_save_setup_sections(struct section_registry *reg, Channel *f,
     return chan_check(f, errp);
 }
 
+static bool iterates(const struct section_entry *e)
+{
+    return saves_live(e) && e->ops->save_iterate;
+}
+
+/* The n-th section that iterates, in registration order. */
+static struct section_entry *nth_iterating(struct section_registry *reg,
+                                           unsigned n)
+{
+    for (struct section_entry *e = reg->head; e; e = e->next) {
+        if (iterates(e) && n-- == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
 int stream_save_iterate(struct section_registry *reg, Channel *f, Error **errp)
 {
-    int all_done = 1;
+    unsigned n = 0;
     for (struct section_entry *e = reg->head; e; e = e->next) {
-        if (!saves_live(e) || !e->ops->save_iterate) {
-            continue;
-        }
+        n += iterates(e);
+    }
+    int all_done = 1;
+    for (unsigned k = 0; k < n; k++) {
+        unsigned at = (reg->iterate_from + k) % n;
+        struct section_entry *e = nth_iterating(reg, at);
         if (chan_rate_limited(f)) {
-            /* Out of budget for this window: come back later. */
+            /* Out of budget for this window: come back here later. */
+            reg->iterate_from = at;
             return chan_check(f, errp) ? 0 : -1;
         }
         put_section_header(f, STREAM_SECTION_PART, e);

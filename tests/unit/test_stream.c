@@ -265,6 +265,50 @@ static void test_live_handler_iterations(void **state)
     free(b.data);
 }
 
+/* A live section with always more to send: it writes until the rate
+ * limit's window is spent. */
+static int hog_iterate(Channel *f, void *opaque, Error **errp)
+{
+    int *calls = opaque;
+    (*calls)++;
+    while (!chan_rate_limited(f)) {
+        chan_put_be32(f, 0x686f6721u);
+    }
+    return 0;
+}
+
+static const struct live_handler_ops hog_ops = {
+    .save_iterate = hog_iterate,
+};
+
+/* A drive the guest writes as fast as the link goes fills every window
+ * of block migration; RAM, registered after it, must still get windows
+ * of its own (or its first pass never ends and nothing converges). */
+static void test_a_section_that_fills_every_window_starves_none(void **state)
+{
+    int hog_calls = 0;
+    struct counter_live cl = { .chunks_total = 1000 };
+    struct section_registry *reg = section_registry_new(TESTSET_MACHINE);
+    assert_int_equal(
+        section_register_live(reg, "hog", 0, 1, &hog_ops, &hog_calls, NULL), 0);
+    assert_int_equal(
+        section_register_live(reg, "counter", 0, 1, &cl_ops, &cl, NULL), 0);
+    Channel *w = chan_new_mem_writer();
+    assert_true(stream_save_setup(reg, w, NULL));
+    chan_set_rate_limit(w, 4096);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(stream_save_iterate(reg, w, NULL), 0);
+        chan_rate_limit_wait(w);
+    }
+    /* The first window went to the hog alone; each later one began
+     * where the last ran out, with the counter. */
+    assert_int_equal(hog_calls, 4);
+    assert_int_equal(cl.sent, 3);
+    stream_save_cleanup(reg);
+    section_registry_free(reg);
+    chan_close(w, NULL);
+}
+
 static void test_registration_rules(void **state)
 {
     struct testset s;
@@ -549,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_live_handler_iterations),
+        cmocka_unit_test(test_a_section_that_fills_every_window_starves_none),
         cmocka_unit_test(test_registration_rules),
         cmocka_unit_test(test_golden_loads_every_value),
         cmocka_unit_test(test_writer_still_writes_golden_bytes),
