@@ -67,9 +67,7 @@ bool mig_listen(const struct mig_uri *u, struct fd_table *fds, int *lfd,
  * hold milliseconds of pages); this shrinks them to
  * MIG_LATENCY_SOCKET_BUF.  Data already queued stays; harmless on what
  * is no socket. */
-#ifndef MIG_LATENCY_SOCKET_BUF
 #define MIG_LATENCY_SOCKET_BUF (128 * 1024)
-#endif
 void mig_socket_favor_latency(int fd);
 /* Who is at the other end of a connected socket, for messages. */
 void mig_peer_name(int fd, char *buf, size_t len);
