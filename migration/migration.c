@@ -12,18 +12,14 @@
 #include "machine/machine.h"
 #include "migration/cpr.h"
 #include "migration/globalstate.h"
+#include "migration/migration-priv.h"
 #include "migration/accept.h"
 #include "migration/return-path.h"
 #include "ram/ram-multifd.h"
-#include "vmstate/stream-format.h"
 #include "vmstate/stream.h"
-#include "util/be.h"
 #include "util/clock.h"
 #include "util/fault.h"
 #include "util/alloc.h"
-
-/* How often bandwidth and convergence are measured. */
-#define MEASURE_NS (100 * 1000 * 1000ull)
 
 static const char *const status_names[MIG_STATUS__MAX] = {
     [MIG_STATUS_NONE] = "none",
@@ -80,8 +76,6 @@ void migration_init(struct migration *mig, struct machine *m,
 }
 
 static void cancel(struct migration *mig, bool even_postcopy);
-static bool connect_main(struct migration *mig, Error **errp);
-static bool start_return_path(struct migration *mig, Error **errp);
 
 void migration_destroy(struct migration *mig)
 {
@@ -137,7 +131,7 @@ static void notify(struct migration *mig, enum mig_status st)
 }
 
 /* A setting that may change while the migration runs. */
-static uint64_t live_param(struct migration *mig, enum mig_param p)
+uint64_t mig_live_param(struct migration *mig, enum mig_param p)
 {
     pthread_mutex_lock(&mig->lock);
     uint64_t v = mig->cfg.params[p];
@@ -145,7 +139,7 @@ static uint64_t live_param(struct migration *mig, enum mig_param p)
     return v;
 }
 
-static void set_status(struct migration *mig, enum mig_status st)
+void mig_set_status(struct migration *mig, enum mig_status st)
 {
     pthread_mutex_lock(&mig->lock);
     /* A cancel stays cancelling until the thread ends: the thread must
@@ -187,7 +181,7 @@ static void fail(struct migration *mig, Error *err)
 static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
                            uint64_t dirtied_bytes, int *strikes)
 {
-    uint64_t thr = live_param(mig, MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD);
+    uint64_t thr = mig_live_param(mig, MIG_PARAM_THROTTLE_TRIGGER_THRESHOLD);
     if (sent_bytes == 0 || dirtied_bytes * 100 < sent_bytes * thr) {
         *strikes = 0;
         return;
@@ -226,7 +220,7 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     }
     *stopped = runstate_is_running(before);
     if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
-        set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
+        mig_set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
         pthread_mutex_lock(&mig->lock);
         while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
             pthread_cond_wait(&mig->cond, &mig->lock);
@@ -260,7 +254,7 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     if (!fault_inject("migration-inactivated", errp)) {
         return false;
     }
-    set_status(mig, MIG_STATUS_DEVICE);
+    mig_set_status(mig, MIG_STATUS_DEVICE);
     if (!stream_save_complete(mig->reg, f, errp)) {
         return false;
     }
@@ -269,387 +263,6 @@ static bool complete(struct migration *mig, Channel *f, bool *stopped,
     mig->downtime_ns = downtime;
     pthread_mutex_unlock(&mig->lock);
     return true;
-}
-
-/* The PING that follows the discards sent before the guest stops. */
-#define POSTCOPY_PING_DISCARDED 4
-/* How long the guest runs on here while the destination discards; past
- * it, the destination discards the rest during the switch. */
-#define POSTCOPY_DISCARD_WAIT_MS 2000
-
-/* Before the guest stops for the switch: the destination drops the pages
- * sent and dirty again while the guest still runs here (freeing tens of
- * thousands of pages takes it milliseconds), and its PONG says it did;
- * the switch then names only the pages dirtied since.  No page goes in
- * between: the destination has no copy of these for a delta (xbzrle).
- * The socket's buffers shrink first, so the PONG also says that what
- * precopy queued is through: the switch's blob, and later a page asked
- * for, wait behind little. */
-static bool postcopy_discard_early(struct migration *mig, Channel *f,
-                                   Error **errp)
-{
-    mig_socket_favor_latency(chan_get_fd(f));
-    uint64_t pages;
-    if (!ram_postcopy_send_discards(mig->rs, f, &pages, errp)) {
-        return false;
-    }
-    if (!mig->rp.started) {
-        return true;
-    }
-    uint8_t ping[4];
-    be32_put(ping, POSTCOPY_PING_DISCARDED);
-    stream_put_command(f, STREAM_CMD_PING, ping, sizeof(ping));
-    chan_flush(f);
-    if (!chan_check(f, errp)) {
-        return false;
-    }
-    Error *err = NULL;
-    bool answered = rp_reader_wait_pong(&mig->rp, POSTCOPY_PING_DISCARDED,
-                                        POSTCOPY_DISCARD_WAIT_MS, &err);
-    char why[512];
-    if (atomic_load(&mig->cancel)) {
-        error_free(err);
-        error_setg(errp, "cancelled");
-        return false;
-    }
-    if (!answered && rp_reader_broken(&mig->rp, why, sizeof(why))) {
-        error_propagate(errp, err);
-        return false;
-    }
-    error_free(err); /* only slow: the switch waits for it then */
-    return true;
-}
-
-/* The postcopy switch's first half: the guest stops (*t0: when), the
- * drives go, the destination drops the pages dirtied since the early
- * discard. */
-static bool postcopy_stop(struct migration *mig, Channel *f, bool *stopped,
-                          bool *inactivated, uint64_t *t0, Error **errp)
-{
-    set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-    enum run_state before = machine_runstate(mig->m);
-    globalstate_set(mig->gs, runstate_name(before));
-    *t0 = clock_mono_ns();
-    if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
-        return false;
-    }
-    *stopped = runstate_is_running(before);
-    machine_set_throttle(mig->m, 0);
-    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
-        /* As QEMU: the pause comes before the postcopy switch too. */
-        set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
-        pthread_mutex_lock(&mig->lock);
-        while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
-            pthread_cond_wait(&mig->cond, &mig->lock);
-        }
-        pthread_mutex_unlock(&mig->lock);
-        set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-        *t0 = clock_mono_ns();
-    }
-    /* A cancel that came as the switch began still keeps the guest. */
-    if (atomic_load(&mig->cancel)) {
-        error_setg(errp, "cancelled");
-        return false;
-    }
-    if (!fault_inject("migration-switchover", errp)) {
-        return false;
-    }
-    if (mig->ndrives && !blk_is_inactive(mig->drives[0])) {
-        if (!blk_inactivate_all(mig->drives, mig->ndrives, errp)) {
-            return false;
-        }
-        *inactivated = true;
-    }
-    uint64_t pages;
-    return ram_postcopy_send_discards(mig->rs, f, &pages, errp);
-}
-
-/* The second half: one PACKAGED blob (written into blob first) makes the
- * destination listen for pages, load the devices and run the guest.
- * *switched once it went. */
-static bool postcopy_send_package(struct migration *mig, Channel *f,
-                                  Channel *blob, bool *switched, Error **errp)
-{
-    /* Requests may come as soon as the blob is there. */
-    ram_postcopy_begin(mig->rs);
-    static const uint8_t ping2[4] = { 0, 0, 0, 2 }, ping3[4] = { 0, 0, 0, 3 };
-    stream_put_command(f, STREAM_CMD_PING, ping2, sizeof(ping2));
-    stream_put_command(blob, STREAM_CMD_POSTCOPY_LISTEN, NULL, 0);
-    if (!stream_save_device_sections(mig->reg, blob, errp)) {
-        return false;
-    }
-    stream_put_command(blob, STREAM_CMD_PING, ping3, sizeof(ping3));
-    stream_put_command(blob, STREAM_CMD_POSTCOPY_RUN, NULL, 0);
-    chan_flush(blob);
-    size_t len = 0;
-    uint8_t *data = chan_mem_take(blob, &len);
-    bool ok = len <= STREAM_PACKAGED_MAX;
-    if (!ok) {
-        error_setg(errp,
-                   "postcopy: the device state is %zu bytes, more than a "
-                   "PACKAGED blob carries (%u)",
-                   len, STREAM_PACKAGED_MAX);
-    } else {
-        uint8_t n[4];
-        be32_put(n, (uint32_t)len);
-        stream_put_command(f, STREAM_CMD_PACKAGED, n, sizeof(n));
-        chan_put_buffer(f, data, len);
-        chan_flush(f);
-        ok = chan_check(f, errp);
-        *switched = ok;
-    }
-    free(data);
-    return ok;
-}
-
-/* The postcopy switch (QEMU's postcopy_start): the guest stops, the
- * drives go, the destination drops the pages sent and dirty again, then
- * one PACKAGED blob makes it listen for pages, load the devices and run
- * the guest.  *switched once the blob went: from then on the guest is
- * the destination's. */
-static bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
-                            bool *inactivated, bool *switched, Error **errp)
-{
-    /* Made while the guest runs: a new channel's buffer costs a tenth of
-     * a millisecond. */
-    Channel *blob = chan_new_mem_writer();
-    uint64_t t0;
-    bool ok = postcopy_stop(mig, f, stopped, inactivated, &t0, errp);
-    if (ok) {
-        ok = postcopy_send_package(mig, f, blob, switched, errp);
-        pthread_mutex_lock(&mig->lock);
-        mig->downtime_ns = clock_mono_ns() - t0;
-        pthread_mutex_unlock(&mig->lock);
-    }
-    chan_close(blob, NULL);
-    return ok;
-}
-
-/* After the switch: every page left, requested ones first, then the END
- * section and EOF.  The return path breaking (the destination died)
- * ends it too. */
-static bool postcopy_run(struct migration *mig, Channel *f, Error **errp)
-{
-    uint64_t bw = live_param(mig, MIG_PARAM_MAX_POSTCOPY_BANDWIDTH);
-    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
-    uint64_t start = clock_mono_ns(), bytes = chan_tell(f);
-    for (;;) {
-        char why[256];
-        if (atomic_load(&mig->cancel)) {
-            error_setg(errp, "cancelled");
-            return false;
-        }
-        if (rp_reader_broken(&mig->rp, why, sizeof(why))) {
-            error_setg(errp, "%s", why);
-            return false;
-        }
-        int r = stream_save_iterate(mig->reg, f, errp);
-        if (r < 0) {
-            return false;
-        }
-        struct ram_stats st;
-        ram_state_get_stats(mig->rs, &st);
-        uint64_t now = clock_mono_ns();
-        pthread_mutex_lock(&mig->lock);
-        mig->ram_final = st;
-        if (now - start >= MEASURE_NS) {
-            mig->mbps = (double)(chan_tell(f) - bytes) * 8 * 1000 /
-                (double)(now - start);
-            start = now;
-            bytes = chan_tell(f);
-        }
-        pthread_mutex_unlock(&mig->lock);
-        if (r == 1) {
-            break;
-        }
-        if (chan_rate_limited(f) && !chan_has_error(f)) {
-            chan_rate_limit_wait(f);
-        }
-    }
-    /* The preempt channel's pages are all out before the main stream
-     * ends: the destination drains it then. */
-    return ram_postcopy_preempt_end(mig->rs, errp) &&
-        stream_save_complete_postcopy(mig->reg, f, errp);
-}
-
-/* postcopy-preempt: a second connection, for the pages the destination
- * asks for; it says what it is by its first bytes. */
-static bool connect_preempt(struct migration *mig, Error **errp)
-{
-    struct mig_conn c;
-    if (!mig_connect(&mig->uri, mig->fds, &c, errp)) {
-        error_prepend(errp, "postcopy-preempt channel: ");
-        return false;
-    }
-    pthread_mutex_lock(&mig->lock);
-    mig->pconn = c;
-    pthread_mutex_unlock(&mig->lock);
-    mig->pf = chan_new_socket(c.fd, true, false, "postcopy-preempt");
-    chan_put_buffer(mig->pf, POSTCOPY_PREEMPT_MAGIC, 4);
-    chan_flush(mig->pf);
-    if (!chan_check(mig->pf, errp)) {
-        error_prepend(errp, "postcopy-preempt channel: ");
-        return false;
-    }
-    ram_postcopy_set_preempt(mig->rs, mig->pf);
-    return true;
-}
-
-/* The preempt channel goes (the return path's thread is stopped). */
-static void drop_preempt(struct migration *mig)
-{
-    ram_postcopy_set_preempt(mig->rs, NULL);
-    if (mig->pf) {
-        chan_close(mig->pf, NULL);
-        mig->pf = NULL;
-    }
-    pthread_mutex_lock(&mig->lock);
-    struct mig_conn c = mig->pconn;
-    mig->pconn.fd = -1;
-    mig->pconn.child = 0;
-    pthread_mutex_unlock(&mig->lock);
-    if (c.fd >= 0) {
-        mig_conn_close(&c, NULL);
-    }
-}
-
-/* The main connection, its channel and the return path go (postcopy
- * recovery: the link died). */
-static void drop_link(struct migration *mig, Channel **fp)
-{
-    rp_reader_stop(&mig->rp);
-    drop_preempt(mig);
-    if (*fp) {
-        chan_close(*fp, NULL);
-    }
-    *fp = mig->f = NULL;
-    pthread_mutex_lock(&mig->lock);
-    struct mig_conn conn = mig->conn;
-    mig->conn.fd = -1;
-    mig->conn.child = 0;
-    pthread_mutex_unlock(&mig->lock);
-    mig_conn_close(&conn, NULL);
-}
-
-/* migrate -r (which set postcopy-recover): the new URI, or NULL when
- * cancelled (quit). */
-static char *wait_resume(struct migration *mig)
-{
-    pthread_mutex_lock(&mig->lock);
-    while (!mig->resume_uri && !atomic_load(&mig->cancel)) {
-        pthread_cond_wait(&mig->cond, &mig->lock);
-    }
-    char *uri = mig->resume_uri;
-    mig->resume_uri = NULL;
-    pthread_mutex_unlock(&mig->lock);
-    if (atomic_load(&mig->cancel)) {
-        free(uri);
-        return NULL;
-    }
-    return uri;
-}
-
-/* Postcopy recovery over a new link to uri: RECV_BITMAP for every block,
- * each block's received pages come back and whatever did not arrive is
- * dirty again; then RESUME, and the destination's RESUME_ACK. */
-static bool resume_link(struct migration *mig, const char *uri, Channel **fp,
-                        Error **errp)
-{
-    struct mig_uri u;
-    if (!mig_uri_parse(uri, &u, errp)) {
-        return false;
-    }
-    pthread_mutex_lock(&mig->lock);
-    struct mig_uri old = mig->uri;
-    mig->uri = u;
-    pthread_mutex_unlock(&mig->lock);
-    mig_uri_clear(&old);
-    /* The preempt channel first: the destination takes connections on the
-     * new listener until the main one came. */
-    if ((mig->run.caps[MIG_CAP_POSTCOPY_PREEMPT] &&
-         !connect_preempt(mig, errp)) ||
-        !connect_main(mig, errp)) {
-        return false;
-    }
-    *fp = mig->f;
-    mig_socket_favor_latency(chan_get_fd(*fp));
-    int n = start_return_path(mig, errp)
-        ? ram_postcopy_send_recv_bitmaps(mig->rs, *fp, errp)
-        : -1;
-    if (n < 0 ||
-        !rp_reader_wait(&mig->rp, (uint32_t)n, 0, RP_SHUT_TIMEOUT_MS, errp)) {
-        return false;
-    }
-    ram_postcopy_resume(mig->rs);
-    stream_put_command(*fp, STREAM_CMD_POSTCOPY_RESUME, NULL, 0);
-    chan_flush(*fp);
-    return chan_check(*fp, errp) &&
-        rp_reader_wait(&mig->rp, (uint32_t)n, 1, RP_SHUT_TIMEOUT_MS, errp);
-}
-
-/* The link died after the switch: the guest runs at the destination and
- * its missing pages are here, so both ends wait (postcopy-paused) for a
- * new link (migrate_recover there, migrate -r here) and go on over it.
- * false when quitting (which loses the guest). */
-static bool postcopy_pause(struct migration *mig, Channel **fp, const char *why,
-                           Error **errp)
-{
-    char reason[512];
-    snprintf(reason, sizeof(reason), "%s", why);
-    for (;;) {
-        drop_link(mig, fp);
-        ram_postcopy_pause(mig->rs);
-        pthread_mutex_lock(&mig->lock);
-        snprintf(mig->error, sizeof(mig->error), "%s", reason);
-        pthread_mutex_unlock(&mig->lock);
-        set_status(mig, MIG_STATUS_POSTCOPY_PAUSED);
-        error_report("migration: postcopy paused: %s (the guest waits at the "
-                     "destination for its missing pages: migrate_recover "
-                     "URI there, then migrate -r URI here)",
-                     reason);
-        char *uri = wait_resume(mig);
-        if (!uri) {
-            error_setg(errp, "stopped while postcopy was paused (%s)", reason);
-            return false;
-        }
-        Error *err = NULL;
-        bool ok = resume_link(mig, uri, fp, &err);
-        if (ok) {
-            free(uri);
-            pthread_mutex_lock(&mig->lock);
-            mig->error[0] = '\0';
-            pthread_mutex_unlock(&mig->lock);
-            set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-            return true;
-        }
-        snprintf(reason, sizeof(reason), "recovery over '%s' failed: %s", uri,
-                 error_get_pretty(err));
-        free(uri);
-        error_free(err);
-    }
-}
-
-/* Postcopy to the end, through any number of pauses: a link that breaks
- * pauses, unless the destination said it failed or we are quitting. */
-static bool postcopy_go(struct migration *mig, Channel **fp, Error **errp)
-{
-    for (;;) {
-        Error *err = NULL;
-        if (postcopy_run(mig, *fp, &err)) {
-            return true;
-        }
-        uint32_t said;
-        if (atomic_load(&mig->cancel) ||
-            rp_reader_said_failed(&mig->rp, &said)) {
-            error_propagate(errp, err);
-            return false;
-        }
-        bool ok = postcopy_pause(mig, fp, error_get_pretty(err), errp);
-        error_free(err);
-        if (!ok) {
-            return false;
-        }
-    }
 }
 
 /* mapped-ram writes pages at offsets of a file; direct-io only means
@@ -719,8 +332,8 @@ static void apply_rate_limit(struct migration *mig, Channel *f)
      * being slowed down while it runs. */
     uint64_t bw = mig->run.caps[MIG_CAP_BACKGROUND_SNAPSHOT]
         ? 0
-        : live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
-    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MEASURE_NS) : 0);
+        : mig_live_param(mig, MIG_PARAM_MAX_BANDWIDTH);
+    chan_set_rate_limit(f, bw ? bw / (1000000000ull / MIG_MEASURE_NS) : 0);
 }
 
 /* Postcopy: the destination asks for a page (return path's thread). */
@@ -752,7 +365,7 @@ static bool on_bitmap(void *opaque, const char *name, const uint8_t *wire,
 }
 
 /* The return path reads the main connection, which must be a socket. */
-static bool start_return_path(struct migration *mig, Error **errp)
+bool mig_start_return_path(struct migration *mig, Error **errp)
 {
     if (!mig->conn.is_socket) {
         error_setg(errp,
@@ -802,11 +415,11 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     if (!ram_state_configure(mig->rs, &rp, errp)) {
         return false;
     }
-    if (want_rp && !start_return_path(mig, errp)) {
+    if (want_rp && !mig_start_return_path(mig, errp)) {
         return false;
     }
     if (rp.postcopy_ram && cfg->caps[MIG_CAP_POSTCOPY_PREEMPT] &&
-        !connect_preempt(mig, errp)) {
+        !postcopy_connect_preempt(mig, errp)) {
         return false;
     }
     /* The header goes first and at once: the destination tells the main
@@ -838,7 +451,7 @@ static bool setup(struct migration *mig, Channel *f, Error **errp)
     mig->setup_ns = clock_mono_ns() - mig->start_ns;
     mig->ram_final = st0;
     pthread_mutex_unlock(&mig->lock);
-    set_status(mig, MIG_STATUS_ACTIVE);
+    mig_set_status(mig, MIG_STATUS_ACTIVE);
     return true;
 }
 
@@ -896,7 +509,7 @@ static bool end_period(struct migration *mig, Channel *f, struct period *pd,
     pd->bytes = total_bytes;
     /* max-bandwidth and downtime-limit may change while we run. */
     apply_rate_limit(mig, f);
-    uint64_t limit_ms = live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
+    uint64_t limit_ms = mig_live_param(mig, MIG_PARAM_DOWNTIME_LIMIT);
     /* Converged: what is left goes within the downtime limit, at the
      * lower of the last period's rate and the rate so far: a destination
      * that slows down (fresh memory, a busy host) must not turn a short
@@ -951,7 +564,7 @@ static bool iterate(struct migration *mig, Channel *f, bool *postcopy,
             chan_rate_limit_wait(f);
         }
         uint64_t now = clock_mono_ns();
-        if ((now - pd.start >= MEASURE_NS || r == 1) &&
+        if ((now - pd.start >= MIG_MEASURE_NS || r == 1) &&
             end_period(mig, f, &pd, now) && !background) {
             return true;
         }
@@ -997,7 +610,7 @@ static bool background(struct migration *mig, Channel *f, Error **errp)
     /* Every page went: the guest writes freely again. */
     ram_state_stop_tracking(mig->rs);
     if (ok) {
-        set_status(mig, MIG_STATUS_DEVICE);
+        mig_set_status(mig, MIG_STATUS_DEVICE);
         size_t len = 0;
         uint8_t *data = chan_mem_take(dev, &len);
         chan_put_buffer(f, data, len);
@@ -1048,7 +661,7 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
         }
     }
     rp_reader_stop(&mig->rp);
-    drop_preempt(mig);
+    postcopy_drop_preempt(mig);
     /* Whatever is left is flushed here; a cancel can still cut that short
      * through conn, which stays open until taken out below.  (No channel
      * when cpr-transfer failed before the main connection.) */
@@ -1105,12 +718,12 @@ static void roll_back(struct migration *mig, Error *err, bool stopped,
         }
         error_free(e2);
     }
-    set_status(mig, cancelled ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
+    mig_set_status(mig, cancelled ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
 }
 
 /* The main connection and its channel (the channel does not own the
  * descriptor: conn does, see migration_cancel). */
-static bool connect_main(struct migration *mig, Error **errp)
+bool mig_connect_main(struct migration *mig, Error **errp)
 {
     struct mig_conn conn;
     if (!mig_connect(&mig->uri, mig->fds, &conn, errp)) {
@@ -1166,7 +779,7 @@ static void *migration_thread(void *opaque)
     bool ok = true;
     int state_fd = -1;
     if (mode == MIG_MODE_CPR_TRANSFER) {
-        ok = hand_over_memory(mig, &err) && connect_main(mig, &err);
+        ok = hand_over_memory(mig, &err) && mig_connect_main(mig, &err);
     } else if (mode == MIG_MODE_CPR_EXEC) {
         /* The memory's descriptors go ahead of the stream. */
         ok = cpr_write_memory(mig->conn.fd, machine_memory(mig->m), &err);
@@ -1233,7 +846,7 @@ static void *migration_thread(void *opaque)
             machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
         }
         error_free(e2);
-        set_status(mig, MIG_STATUS_COMPLETED);
+        mig_set_status(mig, MIG_STATUS_COMPLETED);
     } else {
         if (final.released_pages) {
             /* Part of the guest's RAM is only at the destination now. */
@@ -1255,7 +868,7 @@ static void *migration_thread(void *opaque)
             Error *e2 = NULL;
             machine_set_runstate(mig->m, RUN_STATE_POSTMIGRATE, &e2);
             error_free(e2);
-            set_status(mig, MIG_STATUS_FAILED);
+            mig_set_status(mig, MIG_STATUS_FAILED);
         } else {
             roll_back(mig, err, stopped, inactivated);
         }
@@ -1406,13 +1019,13 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
     mig->start_ns = clock_mono_ns();
     mig->end_ns = 0;
     pthread_mutex_unlock(&mig->lock);
-    set_status(mig, MIG_STATUS_SETUP);
+    mig_set_status(mig, MIG_STATUS_SETUP);
     Error *err = NULL;
     /* cpr-transfer connects from the thread, after the memory went. */
     mig->f = NULL;
-    if (!cpr && !connect_main(mig, &err)) {
+    if (!cpr && !mig_connect_main(mig, &err)) {
         fail(mig, error_copy(err));
-        set_status(mig, MIG_STATUS_FAILED);
+        mig_set_status(mig, MIG_STATUS_FAILED);
         error_propagate(errp, err);
         return false;
     }
@@ -1430,7 +1043,7 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
         mig_conn_abort(&conn);
         mig_conn_close(&conn, NULL);
         fail(mig, error_copy(err));
-        set_status(mig, MIG_STATUS_FAILED);
+        mig_set_status(mig, MIG_STATUS_FAILED);
         error_propagate(errp, err);
         return false;
     }
