@@ -479,11 +479,7 @@ static void drop_link(struct incoming *in, Channel *dead)
         close(in->lfd);
         in->lfd = -1;
     }
-    pthread_mutex_lock(&in->lock);
-    struct mig_conn conn = in->conn;
-    in->conn.fd = -1;
-    in->conn.child = 0;
-    pthread_mutex_unlock(&in->lock);
+    struct mig_conn conn = mig_conn_take(&in->conn, &in->lock);
     mig_conn_close(&conn, NULL);
 }
 
@@ -702,11 +698,7 @@ out:
         ram_state_set_fresh(in->rs, false);
     }
     section_registry_ignore_shared(in->reg, false);
-    pthread_mutex_lock(&in->lock);
-    struct mig_conn conn = in->conn;
-    in->conn.fd = -1;
-    in->conn.child = 0;
-    pthread_mutex_unlock(&in->lock);
+    struct mig_conn conn = mig_conn_take(&in->conn, &in->lock);
     mig_conn_close(&conn, NULL);
     pthread_mutex_lock(&in->lock);
     in->active = false;

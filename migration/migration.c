@@ -668,11 +668,7 @@ static bool close_channels(struct migration *mig, Channel *f, bool ok,
     Error *cerr = NULL;
     bool closed = !f || chan_close(f, ok ? &cerr : NULL);
     mig->f = NULL;
-    pthread_mutex_lock(&mig->lock);
-    struct mig_conn conn = mig->conn;
-    mig->conn.fd = -1;
-    mig->conn.child = 0;
-    pthread_mutex_unlock(&mig->lock);
+    struct mig_conn conn = mig_conn_take(&mig->conn, &mig->lock);
     /* May wait a while for an exec command to finish. */
     closed = mig_conn_close(&conn, ok ? &cerr : NULL) && closed;
     if (ok && !closed) {
@@ -1035,11 +1031,7 @@ bool migration_start(struct migration *mig, const char *uri, bool blk, bool inc,
             chan_close(mig->f, NULL);
         }
         mig->f = NULL;
-        pthread_mutex_lock(&mig->lock);
-        struct mig_conn conn = mig->conn;
-        mig->conn.fd = -1;
-        mig->conn.child = 0;
-        pthread_mutex_unlock(&mig->lock);
+        struct mig_conn conn = mig_conn_take(&mig->conn, &mig->lock);
         mig_conn_abort(&conn);
         mig_conn_close(&conn, NULL);
         fail(mig, error_copy(err));

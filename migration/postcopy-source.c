@@ -31,8 +31,7 @@
  * The socket's buffers shrink first, so the PONG also says that what
  * precopy queued is through: the switch's blob, and later a page asked
  * for, wait behind little. */
-bool postcopy_discard_early(struct migration *mig, Channel *f,
-                                   Error **errp)
+bool postcopy_discard_early(struct migration *mig, Channel *f, Error **errp)
 {
     mig_socket_favor_latency(chan_get_fd(f));
     uint64_t pages;
@@ -154,7 +153,7 @@ static bool postcopy_send_package(struct migration *mig, Channel *f,
  * the guest.  *switched once the blob went: from then on the guest is
  * the destination's. */
 bool postcopy_switch(struct migration *mig, Channel *f, bool *stopped,
-                            bool *inactivated, bool *switched, Error **errp)
+                     bool *inactivated, bool *switched, Error **errp)
 {
     /* Made while the guest runs: a new channel's buffer costs a tenth of
      * a millisecond. */
@@ -249,11 +248,7 @@ void postcopy_drop_preempt(struct migration *mig)
         chan_close(mig->pf, NULL);
         mig->pf = NULL;
     }
-    pthread_mutex_lock(&mig->lock);
-    struct mig_conn c = mig->pconn;
-    mig->pconn.fd = -1;
-    mig->pconn.child = 0;
-    pthread_mutex_unlock(&mig->lock);
+    struct mig_conn c = mig_conn_take(&mig->pconn, &mig->lock);
     if (c.fd >= 0) {
         mig_conn_close(&c, NULL);
     }
@@ -269,11 +264,7 @@ static void drop_link(struct migration *mig, Channel **fp)
         chan_close(*fp, NULL);
     }
     *fp = mig->f = NULL;
-    pthread_mutex_lock(&mig->lock);
-    struct mig_conn conn = mig->conn;
-    mig->conn.fd = -1;
-    mig->conn.child = 0;
-    pthread_mutex_unlock(&mig->lock);
+    struct mig_conn conn = mig_conn_take(&mig->conn, &mig->lock);
     mig_conn_close(&conn, NULL);
 }
 

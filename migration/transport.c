@@ -561,6 +561,16 @@ void mig_conn_abort(struct mig_conn *c)
     }
 }
 
+struct mig_conn mig_conn_take(struct mig_conn *c, pthread_mutex_t *lock)
+{
+    pthread_mutex_lock(lock);
+    struct mig_conn taken = *c;
+    c->fd = -1;
+    c->child = 0;
+    pthread_mutex_unlock(lock);
+    return taken;
+}
+
 bool mig_conn_close(struct mig_conn *c, Error **errp)
 {
     bool ok = true;

@@ -8,6 +8,7 @@
 #ifndef HOP_MIGRATION_TRANSPORT_H
 #define HOP_MIGRATION_TRANSPORT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,5 +78,8 @@ void mig_peer_name(int fd, char *buf, size_t len);
 void mig_conn_abort(struct mig_conn *c);
 /* Closes and, for exec, waits for the command; false if it failed. */
 bool mig_conn_close(struct mig_conn *c, Error **errp);
+/* Takes *c out under lock (a cancel shuts down what it finds there) and
+ * leaves it empty, so that the caller closes it and nobody else does. */
+struct mig_conn mig_conn_take(struct mig_conn *c, pthread_mutex_t *lock);
 
 #endif
