@@ -86,3 +86,46 @@ bench_stop() {
             kill -9 "$p" 2>/dev/null || true
     done
 }
+
+# bench_vm_start TOOL NAME [ARGS...]: starts the machine whose command line
+# the benchmark's own vm_cmd prints (TOOL NAME ARGS...), with its output in
+# $W/NAME.out, appends its pid to PIDS, and waits (up to 30 s) for its QMP
+# socket $W/NAME.qmp.  Fails, with the machine's output, if it does not
+# come up.
+bench_vm_start() {
+    local name=$2 n=0 pid
+    rm -f "$W/$name.qmp" "$W/$name.ser"
+    # shellcheck disable=SC2046
+    $(vm_cmd "$@") </dev/null >"$W/$name.out" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    until [ -S "$W/$name.qmp" ]; do
+        sleep 0.05
+        n=$((n + 1))
+        if [ $n -gt 600 ] || ! kill -0 "$pid" 2>/dev/null; then
+            echo "$1 $name did not start:" >&2
+            tail -5 "$W/$name.out" >&2
+            return 1
+        fi
+    done
+}
+
+# bench_wait_serial NAME TEXT SECONDS: waits for TEXT in $W/NAME.ser.
+bench_wait_serial() {
+    local n=0
+    until grep -q "$2" "$W/$1.ser" 2>/dev/null; do
+        sleep 0.05
+        n=$((n + 1))
+        if [ $n -gt $(($3 * 20)) ]; then
+            echo "no '$2' from $1 within $3 s" >&2
+            return 1
+        fi
+    done
+}
+
+# bench_ratio A B: A/B to two decimals, or "-" if either is missing or 0.
+bench_ratio() {
+    python3 -c 'import sys
+a, b = sys.argv[1], sys.argv[2]
+print("%.2f" % (float(a) / float(b)) if a not in ("-", "0") and b not in ("-", "0") else "-")' "$1" "$2"
+}

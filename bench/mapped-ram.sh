@@ -64,30 +64,6 @@ vm_cmd() {
     return 0
 }
 
-vm_start() {
-    rm -f "$W/$2.qmp" "$W/$2.ser"
-    # shellcheck disable=SC2046
-    $(vm_cmd "$@") </dev/null >"$W/$2.out" 2>&1 &
-    PIDS+=($!)
-    local n=0
-    until [ -S "$W/$2.qmp" ]; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 600 ] && { echo "$1 $2 did not start" >&2; cat "$W/$2.out" >&2; return 1; }
-    done
-    return 0
-}
-
-wait_filled() {
-    local n=0
-    until grep -q "memtest: filled" "$W/$1.ser" 2>/dev/null; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 6000 ] && { echo "memtest did not fill" >&2; return 1; }
-    done
-    return 0
-}
-
 # one_run TOOL MEM [caps/params...]: {"save_ms", "load_ms", "file_mb"}.
 one_run() {
     local tool=$1 mem=$2 out in save load bw=0
@@ -97,11 +73,11 @@ one_run() {
     if [ "$tool" = qemu ]; then
         out="exec:cat > $W/vm.file" in="exec:cat $W/vm.file" bw=1000000000000
     fi
-    vm_start "$tool" src "$mem" && wait_filled src &&
+    bench_vm_start "$tool" src "$mem" && bench_wait_serial src "memtest: filled" 300 &&
         save=$($MIGRUN save "$W/src.qmp" "$out" --stop --param max-bandwidth=$bw "$@") ||
         { cleanup; return 1; }
     cleanup
-    vm_start "$tool" dst "$mem" incoming &&
+    bench_vm_start "$tool" dst "$mem" incoming &&
         load=$($MIGRUN load "$W/dst.qmp" "$in" "$@") || { cleanup; return 1; }
     cleanup
     local mb=$(( $(du -k "$W/vm.file" | cut -f1) / 1024 ))

@@ -111,30 +111,6 @@ vm_cmd() {
     return 0
 }
 
-vm_start() {
-    rm -f "$W/$2.qmp" "$W/$2.ser"
-    # shellcheck disable=SC2046
-    $(vm_cmd "$@") </dev/null >"$W/$2.out" 2>&1 &
-    PIDS+=($!)
-    local n=0
-    until [ -S "$W/$2.qmp" ]; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 600 ] && { echo "$1 $2 did not start" >&2; cat "$W/$2.out" >&2; return 1; }
-    done
-    return 0
-}
-
-wait_serial() {
-    local n=0
-    until grep -q "$2" "$W/$1.ser" 2>/dev/null; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 2400 ] && { echo "no '$2' from $1" >&2; return 1; }
-    done
-    return 0
-}
-
 # one_run TOOL KIND MEM [caps/params...]: prints migrun's JSON.  It
 # runs in a subshell: whatever happens, the machines it started go.
 one_run() {
@@ -160,8 +136,8 @@ run_inner() {
         qemu-io -f qcow2 -c "write -P 0x5a 0 $BLOCK_DISK" "$W/src.qcow2" >/dev/null
         qemu-img create -q -f qcow2 "$W/dst.qcow2" "$BLOCK_DISK"
     fi
-    DRIVE=${blk:+$W/src.qcow2} vm_start "$tool" src "$mem" "$fw" || return 1
-    wait_serial src "$mark" || return 1
+    DRIVE=${blk:+$W/src.qcow2} bench_vm_start "$tool" src "$mem" "$fw" || return 1
+    bench_wait_serial src "$mark" 120 || return 1
     if [ "$kind" = file ]; then
         rm -f "$W/mig.file"
         local out_uri="file:$W/mig.file" in_uri="file:$W/mig.file"
@@ -171,14 +147,14 @@ run_inner() {
         local save load
         save=$($MIGRUN save "$W/src.qmp" "$out_uri" $stop --param max-bandwidth=$bw "$@")
         cleanup
-        vm_start "$tool" dst "$mem" "$fw" incoming || return 1
+        bench_vm_start "$tool" dst "$mem" "$fw" incoming || return 1
         load=$($MIGRUN load "$W/dst.qmp" "$in_uri")
         cleanup
         # The row's figures: saving, then loading (wall time of each).
         $PY -c 'import json,sys; s=json.loads(sys.argv[1]); l=json.loads(sys.argv[2]); s["load_ms"]=l["wall_ms"]; s["roundtrip_ms"]=s["wall_ms"]+l["wall_ms"]; print(json.dumps(s))' "$save" "$load"
         return 0
     fi
-    DRIVE=${blk:+$W/dst.qcow2} vm_start "$tool" dst "$mem" "$fw" incoming || return 1
+    DRIVE=${blk:+$W/dst.qcow2} bench_vm_start "$tool" dst "$mem" "$fw" incoming || return 1
     $MIGRUN incoming "$W/dst.qmp" "unix:$W/mig.sock" "$@" || return 1
     $MIGRUN save "$W/src.qmp" "unix:$W/mig.sock" $stop $blk --param max-bandwidth=$bw "$@"
     cleanup
@@ -203,12 +179,6 @@ if vals:
 else:
     print("- - -")
 PY
-}
-
-ratio() {
-    $PY -c 'import sys
-a, b = sys.argv[1], sys.argv[2]
-print("%.2f" % (float(a) / float(b)) if a not in ("-", "0") and b not in ("-", "0") else "-")' "$1" "$2"
 }
 
 # limit_run KIND MEM: one host-limit measurement as a JSON line.
@@ -280,10 +250,10 @@ row() {
         read -r -a l < <(stats "$W/limit.jsonl" "$k")
         if [ "${l[0]}" != - ]; then
             lim="${l[0]} (${l[1]}-${l[2]})"
-            hl=$(ratio "${h[0]}" "${l[0]}")
+            hl=$(bench_ratio "${h[0]}" "${l[0]}")
         fi
         printf '   %-14s %-22s %-22s %-9s %-20s %s\n' "$k" "${h[0]} (${h[1]}-${h[2]})" \
-            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")" "$lim" "$hl"
+            "${q[0]} (${q[1]}-${q[2]})" "$(bench_ratio "${h[0]}" "${q[0]}")" "$lim" "$hl"
     done
 }
 

@@ -102,35 +102,11 @@ vm_cmd() {
     return 0
 }
 
-vm_start() {
-    rm -f "$W/$2.qmp" "$W/$2.ser"
-    # shellcheck disable=SC2046
-    $(vm_cmd "$@") </dev/null >"$W/$2.out" 2>&1 &
-    PIDS+=($!)
-    local n=0
-    until [ -S "$W/$2.qmp" ]; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 600 ] && { echo "$1 $2 did not start" >&2; cat "$W/$2.out" >&2; return 1; }
-    done
-    return 0
-}
-
-wait_serial() {
-    local n=0
-    until grep -q "$2" "$W/$1.ser" 2>/dev/null; do
-        sleep 0.05
-        n=$((n + 1))
-        [ $n -gt 6000 ] && { echo "no '$2' from $1" >&2; return 1; }
-    done
-    return 0
-}
-
 # one_run TOOL [preempt]: prints pcrun's JSON; the machines go whatever
 # happens.
 one_run() {
-    vm_start "$1" dst incoming && vm_start "$1" src &&
-        wait_serial src "memtest: filled" &&
+    bench_vm_start "$1" dst incoming && bench_vm_start "$1" src &&
+        bench_wait_serial src "memtest: filled" 300 &&
         timeout 900 $PCRUN "$W/src.qmp" "$W/dst.qmp" "unix:$W/mig.sock" \
             "$BW_BYTES" "$AFTER" ${2:-} --serial "$W/src.ser" "$W/dst.ser" \
             --dst-pid "${PIDS[0]}"
@@ -154,12 +130,6 @@ for line in open(sys.argv[1]):
 fmt = "%.2f" if sys.argv[2] == "switch_ms" else "%.0f"
 print(" ".join(fmt % x for x in (statistics.median(vals), min(vals), max(vals))) if vals else "- - -")
 PY
-}
-
-ratio() {
-    $PY -c 'import sys
-a, b = sys.argv[1], sys.argv[2]
-print("%.2f" % (float(a) / float(b)) if a not in ("-", "0") and b not in ("-", "0") else "-")' "$1" "$2"
 }
 
 echo "# hop vs QEMU postcopy migration, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -201,7 +171,7 @@ table() {
         label=$k
         [ "$k" = vcpu_sum ] && label="vcpu_blocktime_ms(sum)"
         printf '   %-22s %-24s %-24s %s\n' "$label" "${h[0]} (${h[1]}-${h[2]})" \
-            "${q[0]} (${q[1]}-${q[2]})" "$(ratio "${h[0]}" "${q[0]}")"
+            "${q[0]} (${q[1]}-${q[2]})" "$(bench_ratio "${h[0]}" "${q[0]}")"
     done
 }
 table "" ""
