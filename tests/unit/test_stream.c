@@ -301,9 +301,10 @@ static void test_a_section_that_fills_every_window_starves_none(void **state)
         chan_rate_limit_wait(w);
     }
     /* The first window went to the hog alone; each later one began
-     * where the last ran out, with the counter. */
+     * where the last ran out, with the counter (a host that stalls the
+     * test past a window's end can give the counter one more). */
     assert_int_equal(hog_calls, 4);
-    assert_int_equal(cl.sent, 3);
+    assert_true(cl.sent >= 3);
     stream_save_cleanup(reg);
     section_registry_free(reg);
     chan_close(w, NULL);
