@@ -523,6 +523,24 @@ static int asked_count(struct asked *a)
     return n;
 }
 
+/* Waits (up to 5 s) until n pages were asked for, and no more. */
+static void wait_asked(struct asked *a, int n)
+{
+    for (int i = 0; i < 500 && asked_count(a) < n; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(asked_count(a), n);
+}
+
+/* A thread that reads *at (blocked there until its page is placed). */
+static pthread_t touch(volatile uint8_t *at)
+{
+    pthread_t t;
+    touch_at = at;
+    assert_int_equal(pthread_create(&t, NULL, toucher, NULL), 0);
+    return t;
+}
+
 static void test_fault_asks_once_and_placing_wakes(void **state)
 {
     (void)state;
@@ -536,17 +554,12 @@ static void test_fault_asks_once_and_placing_wakes(void **state)
     pthread_mutex_init(&a.lock, NULL);
     struct postcopy_in *pc = postcopy_in_start(mem, record, &a, NULL, &err);
     assert_non_null(pc);
-    touch_at = b->host + 0x3000 + 17;
-    pthread_t t1, t2;
-    assert_int_equal(pthread_create(&t1, NULL, toucher, NULL), 0);
-    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
-        usleep(10000);
-    }
-    assert_int_equal(asked_count(&a), 1);
+    pthread_t t1 = touch(b->host + 0x3000 + 17);
+    wait_asked(&a, 1);
     assert_string_equal(a.name[0], "pc.ram");
     assert_int_equal(a.start[0], 0x3000);
     /* A second thread on the same page: not asked again. */
-    assert_int_equal(pthread_create(&t2, NULL, toucher, NULL), 0);
+    pthread_t t2 = touch(b->host + 0x3000 + 17);
     usleep(50000);
     assert_int_equal(asked_count(&a), 1);
     uint8_t page[4096];
@@ -588,13 +601,8 @@ static void test_started_early_listening_late(void **state)
                         "without UFFD_FEATURE_THREAD_ID");
     postcopy_bt_free(bt);
     assert_true(postcopy_in_listen(pc, NULL, NULL));
-    touch_at = b->host + 0x5000;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, toucher, NULL), 0);
-    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
-        usleep(10000);
-    }
-    assert_int_equal(asked_count(&a), 1);
+    pthread_t t = touch(b->host + 0x5000);
+    wait_asked(&a, 1);
     assert_string_equal(a.name[0], "pc.ram");
     assert_int_equal(a.start[0], 0x5000);
     uint8_t page[4096];
@@ -627,13 +635,8 @@ static void test_resend_after_recovery(void **state)
     uint8_t page[4096];
     memset(page, 0x5a, sizeof(page));
     assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
-    touch_at = b->host + 0x3000 + 5;
-    pthread_t t1;
-    assert_int_equal(pthread_create(&t1, NULL, toucher, NULL), 0);
-    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
-        usleep(10000);
-    }
-    assert_int_equal(asked_count(&a), 1);
+    pthread_t t1 = touch(b->host + 0x3000 + 5);
+    wait_asked(&a, 1);
     unsigned long *got = postcopy_in_received(pc, 0, NULL);
     assert_non_null(got);
     assert_int_equal(got[0] & 0xff, 1ul << 5);
@@ -641,10 +644,7 @@ static void test_resend_after_recovery(void **state)
     /* The link died and came back. */
     postcopy_in_forget_block(pc);
     postcopy_in_resend(pc);
-    for (int i = 0; i < 500 && asked_count(&a) < 2; i++) {
-        usleep(10000);
-    }
-    assert_int_equal(asked_count(&a), 2);
+    wait_asked(&a, 2);
     assert_string_equal(a.name[1], "pc.ram");
     assert_int_equal(a.start[1], 0x3000);
     assert_true(postcopy_in_place(pc, 0, 0x3000, page, NULL));
@@ -784,10 +784,7 @@ static void test_blocktime_of_a_fault(void **state)
     memset(page, 0x5a, sizeof(page));
     assert_true(postcopy_in_place(pc, 0, 0x9000, page, NULL));
     atomic_store(&waiter_go, true);
-    for (int i = 0; i < 500 && asked_count(&a) < 1; i++) {
-        usleep(10000);
-    }
-    assert_int_equal(asked_count(&a), 1);
+    wait_asked(&a, 1);
     usleep(20000);
     assert_true(postcopy_in_place(pc, 0, 0x5000, page, NULL));
     pthread_join(t, NULL);
