@@ -19,6 +19,13 @@
 void mig_set_status(struct migration *mig, enum mig_status st);
 /* A setting that may change while the migration runs. */
 uint64_t mig_live_param(struct migration *mig, enum mig_param p);
+/* Stops the guest for the switchover (*stopped: it was running; *t0:
+ * when), remembering its run state for the destination.  With
+ * pause-before-switchover, waits in pre-switchover for migrate_continue
+ * (false on a cancel instead), then moves to status then (and *t0 to
+ * the end of the pause). */
+bool mig_stop_guest(struct migration *mig, bool *stopped, uint64_t *t0,
+                    enum mig_status then, Error **errp);
 /* The main connection to mig->uri, as mig->conn and mig->f. */
 bool mig_connect_main(struct migration *mig, Error **errp);
 /* The return path's reader on mig->f's connection. */

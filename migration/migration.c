@@ -209,28 +209,42 @@ static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
 /* Stop the guest, hand the drives over, send what is left, and finish.
  * Returns false on failure (the caller takes the drives back, if
  * *inactivated, and restarts the guest). */
-static bool complete(struct migration *mig, Channel *f, bool *stopped,
-                     bool *inactivated, Error **errp)
+bool mig_stop_guest(struct migration *mig, bool *stopped, uint64_t *t0,
+                    enum mig_status then, Error **errp)
 {
     enum run_state before = machine_runstate(mig->m);
     globalstate_set(mig->gs, runstate_name(before));
-    uint64_t t0 = clock_mono_ns();
+    *t0 = clock_mono_ns();
     if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
         return false;
     }
     *stopped = runstate_is_running(before);
-    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
-        mig_set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
-        pthread_mutex_lock(&mig->lock);
-        while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
-            pthread_cond_wait(&mig->cond, &mig->lock);
-        }
-        pthread_mutex_unlock(&mig->lock);
-        if (atomic_load(&mig->cancel)) {
-            error_setg(errp, "cancelled");
-            return false;
-        }
-        t0 = clock_mono_ns();
+    if (!mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
+        return true;
+    }
+    mig_set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
+    pthread_mutex_lock(&mig->lock);
+    while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
+        pthread_cond_wait(&mig->cond, &mig->lock);
+    }
+    pthread_mutex_unlock(&mig->lock);
+    if (atomic_load(&mig->cancel)) {
+        error_setg(errp, "cancelled");
+        return false;
+    }
+    if (then != MIG_STATUS_PRE_SWITCHOVER) {
+        mig_set_status(mig, then);
+    }
+    *t0 = clock_mono_ns();
+    return true;
+}
+
+static bool complete(struct migration *mig, Channel *f, bool *stopped,
+                     bool *inactivated, Error **errp)
+{
+    uint64_t t0;
+    if (!mig_stop_guest(mig, stopped, &t0, MIG_STATUS_PRE_SWITCHOVER, errp)) {
+        return false;
     }
     if (!fault_inject("migration-switchover", errp)) {
         return false;

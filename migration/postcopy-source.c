@@ -72,25 +72,11 @@ static bool postcopy_stop(struct migration *mig, Channel *f, bool *stopped,
                           bool *inactivated, uint64_t *t0, Error **errp)
 {
     mig_set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-    enum run_state before = machine_runstate(mig->m);
-    globalstate_set(mig->gs, runstate_name(before));
-    *t0 = clock_mono_ns();
-    if (!vm_stop(mig->m, RUN_STATE_FINISH_MIGRATE, errp)) {
+    /* As QEMU: pause-before-switchover pauses the postcopy switch too. */
+    if (!mig_stop_guest(mig, stopped, t0, MIG_STATUS_POSTCOPY_ACTIVE, errp)) {
         return false;
     }
-    *stopped = runstate_is_running(before);
     machine_set_throttle(mig->m, 0);
-    if (mig->run.caps[MIG_CAP_PAUSE_BEFORE_SWITCHOVER]) {
-        /* As QEMU: the pause comes before the postcopy switch too. */
-        mig_set_status(mig, MIG_STATUS_PRE_SWITCHOVER);
-        pthread_mutex_lock(&mig->lock);
-        while (!mig->continue_ok && !atomic_load(&mig->cancel)) {
-            pthread_cond_wait(&mig->cond, &mig->lock);
-        }
-        pthread_mutex_unlock(&mig->lock);
-        mig_set_status(mig, MIG_STATUS_POSTCOPY_ACTIVE);
-        *t0 = clock_mono_ns();
-    }
     /* A cancel that came as the switch began still keeps the guest. */
     if (atomic_load(&mig->cancel)) {
         error_setg(errp, "cancelled");
