@@ -210,19 +210,6 @@ vm_start() {
     done
 }
 
-# wait_serial NAME TEXT SECONDS
-wait_serial() {
-    local n=0
-    until grep -q "$2" "$W/$1.ser" 2>/dev/null; do
-        sleep 0.1
-        n=$((n + 1))
-        if [ $n -gt $(($3 * 10)) ]; then
-            echo "no '$2' from $1 within $3 s" >&2
-            return 1
-        fi
-    done
-}
-
 mem_available() { awk '/^MemAvailable:/ { printf "%.0f\n", $2 * 1024 }' /proc/meminfo; }
 
 # chain ROW MEM BYTES: fill one guest, migrate it in a chain; appends
@@ -236,7 +223,7 @@ chain() {
     local t0 fill_s pages filled_to out_s=0 src=m0 dst i kinds=() args
     t0=$(date +%s%N)
     vm_start "$row" m0 "$mem" || return 1
-    wait_serial m0 "memtest: filled" $((120 + 90 * bytes / (1 << 30))) || return 1
+    bench_wait_serial m0 "memtest: filled" $((120 + 90 * bytes / (1 << 30))) || return 1
     pages=$(sed -n 's/^memtest: \([0-9]*\) pages.*/\1/p' "$W/m0.ser")
     filled_to=$(((1 << 20) + pages * 4096))
     # (QEMU keeps the top 128 KiB below the hole from memtest: left so.)
