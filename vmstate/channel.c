@@ -502,7 +502,13 @@ bool chan_at_eof(Channel *f)
 
 void chan_set_rate_limit(Channel *f, uint64_t bytes_per_window)
 {
+    if (bytes_per_window == f->rate_limit) {
+        return;
+    }
+    /* A new limit starts afresh: what went before it owes nothing. */
     f->rate_limit = bytes_per_window;
+    f->window_start_ns = clock_mono_ns();
+    f->window_pos = f->pos + f->charged;
 }
 
 uint64_t chan_get_rate_limit(const Channel *f)
@@ -510,12 +516,24 @@ uint64_t chan_get_rate_limit(const Channel *f)
     return f->rate_limit;
 }
 
+/* A new window when the last one ended.  What went over the budget of
+ * the windows that passed is owed by the new one: a chunk larger than a
+ * window's budget (block migration's 1 MiB against 100 KiB at 1 MiB/s)
+ * must not turn max-bandwidth into a rate of one chunk per window. */
 static void rate_window_roll(Channel *f, uint64_t now)
 {
-    if (now - f->window_start_ns >= CHAN_RATE_WINDOW_MS * 1000000ull) {
-        f->window_start_ns = now;
-        f->window_pos = f->pos + f->charged;
+    uint64_t windows =
+        (now - f->window_start_ns) / (CHAN_RATE_WINDOW_MS * 1000000ull);
+    if (windows == 0) {
+        return;
     }
+    uint64_t used = f->pos + f->charged - f->window_pos;
+    uint64_t owed = 0;
+    if (f->rate_limit && used / f->rate_limit >= windows) {
+        owed = used - f->rate_limit * windows;
+    }
+    f->window_start_ns = now;
+    f->window_pos = f->pos + f->charged - owed;
 }
 
 bool chan_rate_limited(Channel *f)

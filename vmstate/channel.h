@@ -113,7 +113,9 @@ void chan_shutdown(Channel *f);
 
 /* Rate limiting, in bytes per 100 ms window (0 = unlimited).  The writer
  * asks chan_rate_limited() between chunks and calls chan_rate_limit_wait()
- * to sleep until the next window when it is over budget. */
+ * to sleep until the next window when it is over budget.  A chunk that
+ * overshoots the budget is paid for by the windows after it, so the rate
+ * holds over time whatever the chunk size. */
 #define CHAN_RATE_WINDOW_MS 100
 void chan_set_rate_limit(Channel *f, uint64_t bytes_per_window);
 uint64_t chan_get_rate_limit(const Channel *f);

@@ -280,6 +280,45 @@ static void test_rate_limit_spreads_writes(void **state)
     chan_close(w, NULL);
 }
 
+/* Chunks three times a window's budget: each is paid for by the windows
+ * after it, so four of them take nine windows, not three. */
+static void test_rate_limit_holds_for_chunks_larger_than_a_window(void **state)
+{
+    struct spy spy = { 0 };
+    Channel *w = chan_new(&spy_ops, &spy, true, "spy");
+    chan_set_rate_limit(w, 10000);
+    static uint8_t chunk[30000];
+    double t0 = now_s();
+    for (int i = 0; i < 4; i++) {
+        while (chan_rate_limited(w)) {
+            chan_rate_limit_wait(w);
+        }
+        chan_put_buffer(w, chunk, sizeof(chunk));
+    }
+    double elapsed = now_s() - t0;
+    /* 120 KB at 10 KB per 100 ms: the last chunk starts after 90 KB. */
+    assert_true(elapsed >= 0.85);
+    chan_close(w, NULL);
+}
+
+/* A limit set after bytes went unlimited owes nothing for them. */
+static void test_rate_limit_new_limit_starts_afresh(void **state)
+{
+    struct spy spy = { 0 };
+    Channel *w = chan_new(&spy_ops, &spy, true, "spy");
+    static uint8_t chunk[100000];
+    chan_put_buffer(w, chunk, sizeof(chunk));
+    assert_false(chan_rate_limited(w));
+    chan_set_rate_limit(w, 10000);
+    assert_false(chan_rate_limited(w));
+    chan_put_buffer(w, chunk, 10000);
+    assert_true(chan_rate_limited(w));
+    /* The same limit again changes nothing: the budget stays spent. */
+    chan_set_rate_limit(w, 10000);
+    assert_true(chan_rate_limited(w));
+    chan_close(w, NULL);
+}
+
 static void test_wrong_direction(void **state)
 {
     Channel *w = chan_new_mem_writer();
@@ -303,6 +342,8 @@ int main(void)
         cmocka_unit_test(test_socket_peer_gone_is_error_not_signal),
         cmocka_unit_test(test_socket_shutdown_unblocks_reader),
         cmocka_unit_test(test_rate_limit_spreads_writes),
+        cmocka_unit_test(test_rate_limit_holds_for_chunks_larger_than_a_window),
+        cmocka_unit_test(test_rate_limit_new_limit_starts_afresh),
         cmocka_unit_test(test_wrong_direction),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
