@@ -161,6 +161,29 @@ PY
     image_clean "$D/src.qcow2"
 }
 
+@test "max-bandwidth holds for the drive's copy: 16 MiB at 4 MiB/s take seconds, not one 1 MiB chunk per 100 ms window" {
+    qemu-img create -f qcow2 "$D/src.qcow2" 16M >/dev/null
+    qemu-io -c 'write -P 0x5a 0 16M' "$D/src.qcow2" >/dev/null
+    qemu-img create -f qcow2 "$D/dst.qcow2" 16M >/dev/null
+    # Paused: nothing is written again, the copy is 17 MiB (the last MiB
+    # goes first, for the size check).
+    hop_start src -m 16M -S -drive "file=$D/src.qcow2"
+    hop_start dst -m 16M -S -drive "file=$D/dst.qcow2" \
+        -incoming "unix:$D/mig.sock"
+    run hop_mon src "migrate_set_parameter max-bandwidth 4M" \
+        "migrate -b unix:$D/mig.sock" "info migrate"
+    assert_line "Migration status: completed"
+    assert_line "transferred disk: 17408 kbytes"
+    # At 4 MiB/s all but what the 300 ms downtime limit lets go at the
+    # end (1.2 MiB) takes 3.9 s; a chunk per window would be 10 MiB/s.
+    local ms
+    ms=$(sed -n 's/^total time: \([0-9]*\) ms$/\1/p' <<<"$output")
+    [ "${ms:-0}" -ge 3500 ] ||
+        fail "17 MiB at max-bandwidth 4M took ${ms:-?} ms"
+    run qemu-img compare -U "$D/src.qcow2" "$D/dst.qcow2"
+    assert_output "Images are identical."
+}
+
 @test "a destination image smaller than the source's is refused at once, naming drive and sector" {
     qemu-img create -f qcow2 "$D/src.qcow2" 16M >/dev/null
     qemu-io -f qcow2 -c 'write -P 0x33 16352k 32k' "$D/src.qcow2" >/dev/null
