@@ -522,11 +522,11 @@ uint64_t chan_get_rate_limit(const Channel *f)
  * must not turn max-bandwidth into a rate of one chunk per window. */
 static void rate_window_roll(Channel *f, uint64_t now)
 {
-    uint64_t windows =
-        (now - f->window_start_ns) / (CHAN_RATE_WINDOW_MS * 1000000ull);
-    if (windows == 0) {
-        return;
+    uint64_t window_ns = CHAN_RATE_WINDOW_MS * 1000000ull;
+    if (now - f->window_start_ns < window_ns) {
+        return; /* the common case: asked once per page */
     }
+    uint64_t windows = (now - f->window_start_ns) / window_ns;
     uint64_t used = f->pos + f->charged - f->window_pos;
     uint64_t owed = 0;
     if (f->rate_limit && used / f->rate_limit >= windows) {
