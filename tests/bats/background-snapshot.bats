@@ -50,7 +50,7 @@ start_state_saved() {
     # the save (each copied before its write), and keeps printing.
     assert_line "VM status: running"
     local faults
-    faults=$(sed -n 's/^write faults: \([0-9]*\) pages$/\1/p' <<<"$output")
+    faults=$(output_field 'write faults')
     [ "${faults:-0}" -gt 0 ] || fail "no page was written during the save: $output"
     # The same figure for scripts, in query-migrate.
     run timeout 60 python3 "$HOP_SRC/tests/tools/qmp.py" "$D/src.qmp" query-migrate

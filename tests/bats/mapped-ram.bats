@@ -55,8 +55,8 @@ direct_io_works() {
     # The guest dirties its memory meanwhile: pages go more than once.
     mapped_save src "$D/vm.mr"
     local syncs normal
-    syncs=$(sed -n 's/^dirty sync count: \([0-9]*\)$/\1/p' <<<"$output")
-    normal=$(sed -n 's/^normal: \([0-9]*\) pages$/\1/p' <<<"$output")
+    syncs=$(output_field 'dirty sync count')
+    normal=$(output_field 'normal')
     [ "$syncs" -ge 2 ]
     [ "$normal" -gt $((64 * 256)) ]
     # Every page has one place: the file is RAM, a 1 MiB aligned header

@@ -253,7 +253,7 @@ zero_guest_moves() {
         "migrate unix:$D/mig.sock" "info migrate"
     assert_line "Migration status: completed"
     local dup
-    dup=$(sed -n 's/^duplicate: \([0-9]*\) pages$/\1/p' <<<"$output")
+    dup=$(output_field 'duplicate')
     echo "zero pages: $dup of 65536" >&3
     [ "$dup" -ge $((65536 * 98 / 100)) ]
     wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
@@ -436,7 +436,7 @@ start_on_shared_file() {
     assert_line "VM status: paused (postmigrate)"
     # 64 MiB of RAM, and under 1 MiB of it on the wire.
     local kb
-    kb=$(sed -n 's/^transferred ram: \([0-9]*\) kbytes$/\1/p' <<<"$output")
+    kb=$(output_field 'transferred ram')
     [ -n "$kb" ] && [ "$kb" -lt 1024 ] || fail "sent $kb KiB of RAM"
     compare_machines src dst 64M
     # It runs on from there.

@@ -48,9 +48,17 @@ wait_mig() {
     wait_for "[ \"\$(mig_status $1)\" = '$2' ]" "${3:-30}"
 }
 
+# output_field FIELD: the number after "FIELD:" at the start of a line of
+# $output (what bats' run captured).
+output_field() {
+    sed -n "s/^$1: \([0-9.]*\).*/\1/p" <<<"$output"
+}
+
 # mig_field NAME FIELD: the number after "FIELD:" in `info migrate`.
 mig_field() {
-    hop_mon "$1" "info migrate" | sed -n "s/^$2: \([0-9.]*\).*/\1/p"
+    local output
+    output=$(hop_mon "$1" "info migrate")
+    output_field "$2"
 }
 
 # ram_hva NAME: where pc.ram starts in the machine's address space, hex

@@ -83,7 +83,7 @@ qmp_migrate_disk() {
     # The guest wrote chunks already sent, and they went again: more than
     # the drive and the last MiB sent first (17408 kbytes).
     local sent
-    sent=$(sed -n 's/^transferred disk: \([0-9]*\) kbytes$/\1/p' <<<"$output")
+    sent=$(output_field 'transferred disk')
     [ "${sent:-0}" -gt 17408 ] ||
         fail "transferred disk: ${sent:-none} kbytes: nothing was sent again"
     wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
@@ -177,7 +177,7 @@ PY
     # At 4 MiB/s all but what the 300 ms downtime limit lets go at the
     # end (1.2 MiB) takes 3.9 s; a chunk per window would be 10 MiB/s.
     local ms
-    ms=$(sed -n 's/^total time: \([0-9]*\) ms$/\1/p' <<<"$output")
+    ms=$(output_field 'total time')
     [ "${ms:-0}" -ge 3500 ] ||
         fail "17 MiB at max-bandwidth 4M took ${ms:-?} ms"
     run qemu-img compare -U "$D/src.qcow2" "$D/dst.qcow2"

@@ -264,7 +264,7 @@ converge_setup() {
     assert_line "Migration status: completed"
     # Almost every page is zero and went as a flag.
     local dup
-    dup=$(sed -n 's/^duplicate: \([0-9]*\) pages$/\1/p' <<<"$output")
+    dup=$(output_field 'duplicate')
     [ "$dup" -gt 260000 ]
     wait_for "hop_mon dst 'info status' | grep -qx 'VM status: paused'" 60
     local rss

@@ -29,7 +29,7 @@ multifd_migrate() {
     assert_line "Migration status: completed"
     # Most of RAM went over the extra channels.
     local kb
-    kb=$(sed -n 's/^multifd bytes: \([0-9]*\) kbytes$/\1/p' <<<"$output")
+    kb=$(output_field 'multifd bytes')
     [ "$kb" -gt 100000 ]
     wait_for "hop_mon dst 'info status' | grep -q 'VM status: paused\$'" 20
     hop_mon src "pmemsave 0 134217728 \"$D/a.ram\"" "info registers" >"$D/a.regs"
@@ -68,7 +68,7 @@ multifd_migrate() {
         "migrate unix:$D/m.sock" "info migrate"
     assert_line "Migration status: completed"
     local ms
-    ms=$(sed -n 's/^total time: \([0-9]*\) ms$/\1/p' <<<"$output")
+    ms=$(output_field 'total time')
     [ "$ms" -ge 3000 ] || fail "64 MiB took only $ms ms at 16 MiB/s"
 }
 

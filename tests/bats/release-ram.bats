@@ -72,8 +72,8 @@ saved_state() {
     # One stop, no iterations while the guest runs: the whole migration is
     # downtime.
     local total down
-    total=$(sed -n 's/^total time: \([0-9]*\) ms$/\1/p' <<<"$output")
-    down=$(sed -n 's/^downtime: \([0-9]*\) ms$/\1/p' <<<"$output")
+    total=$(output_field 'total time')
+    down=$(output_field 'downtime')
     [ -n "$total" ] && [ -n "$down" ] && [ $((total - down)) -le 50 ] ||
         fail "total $total ms, downtime $down ms"
     wait_for "hop_mon dst 'info status' | grep -qx 'VM status: running'" 30
