@@ -206,9 +206,6 @@ static void maybe_throttle(struct migration *mig, uint64_t sent_bytes,
     machine_set_throttle(mig->m, pct);
 }
 
-/* Stop the guest, hand the drives over, send what is left, and finish.
- * Returns false on failure (the caller takes the drives back, if
- * *inactivated, and restarts the guest). */
 bool mig_stop_guest(struct migration *mig, bool *stopped, uint64_t *t0,
                     enum mig_status then, Error **errp)
 {
@@ -239,6 +236,9 @@ bool mig_stop_guest(struct migration *mig, bool *stopped, uint64_t *t0,
     return true;
 }
 
+/* Stop the guest, hand the drives over, send what is left, and finish.
+ * Returns false on failure (the caller takes the drives back, if
+ * *inactivated, and restarts the guest). */
 static bool complete(struct migration *mig, Channel *f, bool *stopped,
                      bool *inactivated, Error **errp)
 {
